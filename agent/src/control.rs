@@ -1,0 +1,2 @@
+//! Control socket protocol.
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! The sans-I/O core: pure state machines driven with `(now, input)`.
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,33 @@
+//! The rack HA controller agent, as a library; `src/main.rs` is a thin multi-call front end.
+//!
+//! One binary runs on every member of a three-member cluster: the management box in the
+//! `witness` role and each of the two servers in the `node` role. The crate is layered like
+//! smoltcp, each layer saying what it owns and what it does not:
+//!
+//! - [`time`]: the monotonic millisecond clock type the core is driven with. It never reads a
+//!   clock itself; the shell does.
+//! - [`config`]: the TOML configuration, parsed at the edge into typed, validated values, and
+//!   the explanations `ha-agent check-config` prints. It does no I/O beyond reading the file and
+//!   inspecting the key file's metadata.
+//! - [`wire`]: the heartbeat frame format (header, postcard body, truncated HMAC-SHA-256) and
+//!   the serial framing (COBS + CRC-32). Pure functions on byte slices; no sockets.
+//! - [`core`]: sans-I/O state machines (failure detection today). They take `(now, input)`,
+//!   return actions and their next deadline, and never touch a clock, a file descriptor, a
+//!   signal or randomness of their own. This is what makes deterministic simulation possible.
+//! - [`links`]: transports that move encoded frames: serial ports, UDP sockets, raw Ethernet
+//!   (AF_PACKET). They know nothing about liveness or authentication.
+//! - [`shell`]: the one poll loop that owns the clock, the file descriptors, the signals, the
+//!   control socket and the durable boot counter, and feeds the core.
+//! - [`control`]: the control-socket protocol and the human rendering of `ha-agent status`.
+//!
+//! `unsafe` lives only in `shell::sys`; every other module forbids it.
+
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod control;
+pub mod core;
+pub mod links;
+pub mod shell;
+pub mod time;
+pub mod wire;
