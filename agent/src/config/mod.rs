@@ -177,3 +177,5 @@ pub fn load_key(path: &Path) -> Result<ClusterKey, Problem> {
         hint: String::new(),
     })
 }
+
+pub mod report;
