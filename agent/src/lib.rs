@@ -4,7 +4,7 @@
 //! `witness` role and each of the two servers in the `node` role. The crate is layered like
 //! smoltcp, each layer saying what it owns and what it does not:
 //!
-//! - [`time`]: the monotonic millisecond clock type the core is driven with. It never reads a
+//! - [`time`]: the monotonic microsecond clock type the core is driven with. It never reads a
 //!   clock itself; the shell does.
 //! - [`config`]: the TOML configuration, parsed at the edge into typed, validated values, and
 //!   the explanations `ha-agent check-config` prints. It does no I/O beyond reading the file and

@@ -1,40 +1,42 @@
-//! Monotonic time as the core sees it: milliseconds since an arbitrary origin chosen by the
+//! Monotonic time as the core sees it: microseconds since an arbitrary origin chosen by the
 //! shell (or the simulator). Owns only arithmetic on that type; it never reads a clock, so
-//! wall-clock jumps cannot reach the core.
+//! wall-clock jumps cannot reach the core. Configuration speaks milliseconds; the core keeps
+//! microseconds so that link latency on a LAN is measurable.
 
 #![forbid(unsafe_code)]
 
-use core::ops::{Add, Sub};
-
-/// A point on the monotonic clock, in milliseconds since the shell's origin.
+/// A point on the monotonic clock, in microseconds since the shell's origin.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Millis(pub u64);
+pub struct Micros(pub u64);
 
-impl Millis {
-    pub const ZERO: Millis = Millis(0);
+impl Micros {
+    pub const ZERO: Micros = Micros(0);
+    pub const MAX: Micros = Micros(u64::MAX);
 
-    /// Milliseconds elapsed since `earlier`, zero if `earlier` is in the future.
-    pub fn since(self, earlier: Millis) -> u64 {
+    pub const fn from_ms(ms: u64) -> Micros {
+        Micros(ms.saturating_mul(1000))
+    }
+    /// Whole milliseconds since the origin.
+    pub const fn as_ms(self) -> u64 {
+        self.0 / 1000
+    }
+    /// Microseconds elapsed since `earlier`, zero if `earlier` is in the future.
+    pub const fn since_us(self, earlier: Micros) -> u64 {
         self.0.saturating_sub(earlier.0)
     }
-}
-
-impl Add<u64> for Millis {
-    type Output = Millis;
-    fn add(self, ms: u64) -> Millis {
-        Millis(self.0.saturating_add(ms))
+    pub const fn plus_us(self, us: u64) -> Micros {
+        Micros(self.0.saturating_add(us))
+    }
+    pub const fn plus_ms(self, ms: u64) -> Micros {
+        self.plus_us(ms.saturating_mul(1000))
+    }
+    pub const fn minus_us(self, us: u64) -> Micros {
+        Micros(self.0.saturating_sub(us))
     }
 }
 
-impl Sub<u64> for Millis {
-    type Output = Millis;
-    fn sub(self, ms: u64) -> Millis {
-        Millis(self.0.saturating_sub(ms))
-    }
-}
-
-impl core::fmt::Display for Millis {
+impl core::fmt::Display for Micros {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}ms", self.0)
+        write!(f, "{}.{:03}ms", self.0 / 1000, self.0 % 1000)
     }
 }

@@ -43,6 +43,10 @@ pub struct Header {
     pub ack_boot: u64,
     /// The sequence of the receiver's latest frame the sender accepted on this link (0 = none).
     pub ack_seq: u64,
+    /// How long the sender held the acknowledged frame before sending this one, in
+    /// microseconds (saturating). Lets the receiver measure round-trip time and tell when the
+    /// peer last heard it.
+    pub ack_delay_us: u32,
 }
 
 /// The message body, encoded with postcard.
