@@ -1,2 +1,182 @@
-//! Control socket protocol.
+//! The control-socket protocol and the human rendering of `ha-agent status`.
+//!
+//! Owns the request grammar (one line, bounded), the client side used by the same binary's
+//! subcommands, and the text table printed for operators. It does not own the socket server
+//! (the shell does, inside its poll loop) and does not build the status (the shell does, from
+//! the core's getters). The status JSON schema is documented in `docs/status.md`.
+//!
+//! Protocol: the client connects to the Unix stream socket, writes one request line ending in
+//! `\n`, and reads the response until end of file. Responses are JSON objects; an error is
+//! `{"error": "..."}`.
+
 #![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Bound on a request line, newline included.
+pub const MAX_REQUEST_BYTES: usize = 256;
+/// Bound on a response.
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+/// Bound on clients served at once; more are refused.
+pub const MAX_CLIENTS: usize = 4;
+/// A client that has not sent its request, or not read its response, within this is dropped.
+pub const CLIENT_TIMEOUT_MS: u64 = 2000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    Status,
+}
+
+/// Parse one request line (without or with its trailing newline).
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    let text = std::str::from_utf8(line).map_err(|_| "request is not UTF-8".to_string())?;
+    match text.trim() {
+        "status" => Ok(Request::Status),
+        "" => Err("empty request".into()),
+        other => {
+            let shown: String = other.chars().take(32).collect();
+            Err(format!("unknown request {shown:?} (known: status)"))
+        }
+    }
+}
+
+/// Send `request` to the agent at `socket` and return its JSON response.
+pub fn request(socket: &Path, request: &str) -> io::Result<Value> {
+    let mut stream = UnixStream::connect(socket)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {}: {e} (is the agent running? are you root?)", socket.display())))?;
+    let timeout = Some(Duration::from_millis(CLIENT_TIMEOUT_MS));
+    stream.set_read_timeout(timeout)?;
+    stream.set_write_timeout(timeout)?;
+    stream.write_all(format!("{request}\n").as_bytes())?;
+    let mut body = Vec::new();
+    stream.take(MAX_RESPONSE_BYTES as u64 + 1).read_to_end(&mut body)?;
+    if body.len() > MAX_RESPONSE_BYTES {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "response too large"));
+    }
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad response: {e}")))?;
+    if let Some(err) = value.get("error").and_then(Value::as_str) {
+        return Err(io::Error::other(format!("agent refused: {err}")));
+    }
+    Ok(value)
+}
+
+fn s(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(x)) => x.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn us_as_ms(v: &Value, key: &str) -> String {
+    match v.get(key).and_then(Value::as_u64) {
+        Some(us) => format!("{}.{:02}", us / 1000, (us % 1000) / 10),
+        None => "-".into(),
+    }
+}
+
+/// Render a status JSON object as the operator's one-screen table (like `crm_mon`).
+pub fn render_status(v: &Value) -> String {
+    let mut out = String::new();
+    let t = &v["timing"];
+    let _ = writeln!(
+        out,
+        "Cluster {}  member {} ({})  boot {}  up {} s",
+        s(v, "cluster"),
+        s(v, "member"),
+        s(v, "role"),
+        s(v, "boot"),
+        v["uptime_ms"].as_u64().unwrap_or(0) / 1000
+    );
+    let _ = writeln!(
+        out,
+        "Timing: interval {} ms, warn {} ms, dead {} ms, initdead {} ms   stalls {} (max {} ms)",
+        s(t, "interval_ms"),
+        s(t, "warn_ms"),
+        s(t, "dead_ms"),
+        s(t, "initdead_ms"),
+        s(&v["stalls"], "count"),
+        s(&v["stalls"], "max_ms")
+    );
+    let _ = writeln!(out, "\nMembers:");
+    for m in v["members"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {:<12} id {:<3} {:<8} {:<12} links up {}",
+            s(m, "name"),
+            s(m, "id"),
+            s(m, "role"),
+            s(m, "state").to_uppercase(),
+            s(m, "links_up")
+        );
+    }
+    let _ = writeln!(out, "\nLinks:");
+    let _ = writeln!(
+        out,
+        "  {:>3} {:<10} {:<8} {:<5} {:>8} {:>8} {:>5} {:>5} {:>6} {:>6} {:>8} {:>8} {:>8}",
+        "id", "peer", "kind", "state", "in", "out", "crc", "auth", "replay", "malf", "lat_ms", "jit_ms", "rx_ago"
+    );
+    for l in v["links"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {:>3} {:<10} {:<8} {:<5} {:>8} {:>8} {:>5} {:>5} {:>6} {:>6} {:>8} {:>8} {:>8}",
+            s(l, "id"),
+            s(l, "peer"),
+            s(l, "kind"),
+            s(l, "state").to_uppercase(),
+            s(l, "frames_in"),
+            s(l, "frames_out"),
+            s(l, "crc_errors"),
+            s(l, "auth_failures"),
+            s(l, "replays"),
+            s(l, "malformed"),
+            us_as_ms(l, "latency_us"),
+            us_as_ms(l, "jitter_us"),
+            s(l, "last_rx_ago_ms"),
+        );
+        if let Some(note) = l.get("note").and_then(Value::as_str) {
+            let _ = writeln!(out, "      ({note})");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_or_explain() {
+        assert_eq!(parse_request(b"status\n"), Ok(Request::Status));
+        assert!(parse_request(b"").unwrap_err().contains("empty"));
+        assert!(parse_request(b"fence all\n").unwrap_err().contains("unknown request"));
+        assert!(parse_request(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
+    }
+
+    #[test]
+    fn status_renders_members_and_links() {
+        let v: Value = serde_json::from_str(
+            r#"{"cluster":"payments","member":"witness","role":"witness","boot":5,"uptime_ms":12000,
+            "timing":{"interval_ms":100,"warn_ms":300,"dead_ms":600,"initdead_ms":2000},
+            "stalls":{"count":1,"max_ms":250},
+            "members":[{"name":"node-a","id":2,"role":"node","state":"reachable","links_up":2}],
+            "links":[{"id":1,"peer":"node-a","kind":"serial","state":"up","frames_in":10,"frames_out":11,
+            "crc_errors":0,"auth_failures":3,"replays":0,"malformed":0,"unknown_link":0,
+            "latency_us":1234,"jitter_us":null,"last_rx_ago_ms":50,"transitions":1}]}"#,
+        )
+        .unwrap();
+        let text = render_status(&v);
+        assert!(text.contains("Cluster payments  member witness (witness)  boot 5  up 12 s"), "{text}");
+        assert!(text.contains("node-a       id 2   node     REACHABLE    links up 2"), "{text}");
+        assert!(text.contains("  1 node-a     serial   UP"), "{text}");
+        assert!(text.contains("1.23"), "{text}");
+        assert!(text.contains("stalls 1 (max 250 ms)"), "{text}");
+    }
+}

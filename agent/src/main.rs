@@ -3,27 +3,134 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use ha_agent::config::report::{EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+
+/// Exit code of `run` and `status` when the agent cannot start or cannot be reached.
+const EXIT_RUNTIME: i32 = 3;
 
 fn usage() -> i32 {
     eprintln!(
-        "usage: ha-agent run [--config FILE]\n       ha-agent check-config FILE\n       ha-agent status [--config FILE | --socket PATH] [--json]\n       ha-agent version"
+        "usage: ha-agent run [--config FILE]
+       ha-agent check-config FILE
+       ha-agent status [--config FILE | --socket PATH] [--json]
+       ha-agent version
+
+Default configuration: {}
+Exit codes: 0 ok, 1 invalid configuration, 2 usage error, 3 runtime error
+(agent could not start, or status could not reach it).",
+        ha_agent::config::DEFAULT_PATH
     );
-    ha_agent::config::report::EXIT_USAGE
+    EXIT_USAGE
+}
+
+/// Parse `--config FILE`, `--socket PATH`, `--json` style options.
+struct Options {
+    config: PathBuf,
+    socket: Option<PathBuf>,
+    json: bool,
+}
+
+fn options(args: &[String], allow: &[&str]) -> Option<Options> {
+    let mut o = Options { config: PathBuf::from(ha_agent::config::DEFAULT_PATH), socket: None, json: false };
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if !allow.contains(&a) {
+            return None;
+        }
+        match a {
+            "--config" => o.config = PathBuf::from(args.get(i + 1)?),
+            "--socket" => o.socket = Some(PathBuf::from(args.get(i + 1)?)),
+            "--json" => {
+                o.json = true;
+                i += 1;
+                continue;
+            }
+            _ => return None,
+        }
+        i += 2;
+    }
+    Some(o)
+}
+
+fn run(config: &Path) -> i32 {
+    let mut agent = match ha_agent::shell::Agent::start(config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("ha-agent: {e}");
+            return EXIT_RUNTIME;
+        }
+    };
+    match agent.run() {
+        Ok(_) => EXIT_OK,
+        Err(e) => {
+            log::error!("poll loop failed: {e}");
+            EXIT_RUNTIME
+        }
+    }
+}
+
+fn socket_from_config(config: &Path) -> Result<PathBuf, i32> {
+    let text = std::fs::read_to_string(config).map_err(|e| {
+        eprintln!("ha-agent: cannot read {}: {e}", config.display());
+        EXIT_RUNTIME
+    })?;
+    match ha_agent::config::parse_str(&text, config) {
+        Ok(cfg) => Ok(cfg.control_socket),
+        Err(problems) => {
+            for p in problems {
+                eprintln!("{p}");
+            }
+            Err(EXIT_INVALID)
+        }
+    }
+}
+
+fn status(o: &Options) -> i32 {
+    let socket = match &o.socket {
+        Some(s) => s.clone(),
+        None => match socket_from_config(&o.config) {
+            Ok(s) => s,
+            Err(code) => return code,
+        },
+    };
+    match ha_agent::control::request(&socket, "status") {
+        Ok(v) => {
+            if o.json {
+                println!("{v}");
+            } else {
+                print!("{}", ha_agent::control::render_status(&v));
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("ha-agent: {e}");
+            EXIT_RUNTIME
+        }
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or(&[]);
     let code = match args.first().map(String::as_str) {
-        Some("check-config") => match args.get(1) {
-            Some(path) if args.len() == 2 => {
-                ha_agent::config::report::check_main(&PathBuf::from(path), &mut std::io::stdout())
-            }
+        Some("run") => match options(rest, &["--config"]) {
+            Some(o) => run(&o.config),
+            None => usage(),
+        },
+        Some("check-config") => match rest {
+            [path] => ha_agent::config::report::check_main(&PathBuf::from(path), &mut std::io::stdout()),
             _ => usage(),
         },
-        Some("version") => {
+        Some("status") => match options(rest, &["--config", "--socket", "--json"]) {
+            Some(o) => status(&o),
+            None => usage(),
+        },
+        Some("version") | Some("--version") => {
             println!("ha-agent {}", env!("CARGO_PKG_VERSION"));
-            0
+            EXIT_OK
         }
         _ => usage(),
     };

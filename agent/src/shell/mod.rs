@@ -1,1 +1,804 @@
-//! The shell: the poll loop.
+//! The shell: one poll loop that owns the clock, every file descriptor, the signals, the
+//! control socket and the durable boot counter, and feeds the sans-I/O core.
+//!
+//! Each iteration: read what arrived (links, control clients, signal pipes), pass it to the
+//! core with the monotonic time, carry out what the core asks (send frames), log its events,
+//! then sleep in `poll` until the core's next deadline. Only the monotonic clock is read, so
+//! wall-clock jumps do not matter. A wake-up later than planned by `stall_warn_ms` is counted
+//! and logged as a scheduler stall. The shell decides nothing about liveness: that is
+//! `core::membership`.
+
+#![deny(unsafe_code)] // `sys` alone allows it
+
+pub mod logger;
+pub mod state;
+pub mod sys;
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use serde_json::{json, Value};
+
+use crate::config::{self, Config, LinkKind, Role};
+use crate::control::{self, Request};
+use crate::core::membership::{self, Event, LinkSpec, Membership, Params, RxError, Verdict};
+use crate::links::raw_eth::RawEthernet;
+use crate::links::serial::{SerialItem, SerialLink};
+use crate::links::udp::UdpLink;
+use crate::time::Micros;
+use crate::wire::{self, ClusterKey, DecodeError, Message, SerialError, MAX_FRAME_BYTES};
+
+/// A transport that failed to open (or went away) is retried this often.
+pub const REOPEN_INTERVAL_MS: u64 = 1000;
+/// Bound on one poll sleep, so that reopen timers and control timeouts are checked.
+const MAX_SLEEP_MS: u64 = 1000;
+
+/// Why the agent stopped.
+#[derive(Debug)]
+pub enum Exit {
+    /// SIGTERM or SIGINT: orderly stop.
+    Signal,
+}
+
+enum Medium {
+    Serial(SerialLink),
+    Udp { local: SocketAddr, broadcast: bool, socket: Option<UdpLink> },
+    Ethernet { interface: String, socket: Option<RawEthernet> },
+}
+
+struct Transport {
+    medium: Medium,
+    /// Indices (into the configuration's and the core's link lists) served by this transport.
+    links: Vec<usize>,
+    retry_at: Option<Micros>,
+    /// Last open error, logged once per change.
+    last_error: Option<String>,
+}
+
+impl Transport {
+    fn name(&self) -> String {
+        match &self.medium {
+            Medium::Serial(s) => format!("serial {}", s.device().display()),
+            Medium::Udp { local, .. } => format!("udp {local}"),
+            Medium::Ethernet { interface, .. } => format!("ethernet {interface}"),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        match &self.medium {
+            Medium::Serial(s) => s.is_open(),
+            Medium::Udp { socket, .. } => socket.is_some(),
+            Medium::Ethernet { socket, .. } => socket.is_some(),
+        }
+    }
+
+    fn open(&mut self) -> io::Result<()> {
+        match &mut self.medium {
+            Medium::Serial(s) => s.reopen(),
+            Medium::Udp { local, broadcast, socket } => {
+                *socket = Some(UdpLink::bind(*local, *broadcast)?);
+                Ok(())
+            }
+            Medium::Ethernet { interface, socket } => {
+                *socket = Some(RawEthernet::open(interface)?);
+                Ok(())
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        match &mut self.medium {
+            Medium::Serial(s) => s.close(),
+            Medium::Udp { socket, .. } => *socket = None,
+            Medium::Ethernet { socket, .. } => *socket = None,
+        }
+    }
+
+    fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match &self.medium {
+            Medium::Serial(s) => s.fd(),
+            Medium::Udp { socket, .. } => socket.as_ref().map(|s| s.fd()),
+            Medium::Ethernet { socket, .. } => socket.as_ref().map(|s| s.fd()),
+        }
+    }
+}
+
+struct Client {
+    stream: UnixStream,
+    request: Vec<u8>,
+    response: Vec<u8>,
+    written: usize,
+    deadline: Micros,
+}
+
+struct Signals {
+    stop: UnixStream,
+    reload: UnixStream,
+}
+
+impl Signals {
+    fn install() -> io::Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        use signal_hook::low_level::pipe;
+        let (stop_read, stop_write) = UnixStream::pair()?;
+        let (reload_read, reload_write) = UnixStream::pair()?;
+        for s in [&stop_read, &stop_write, &reload_read, &reload_write] {
+            s.set_nonblocking(true)?;
+        }
+        pipe::register(SIGTERM, stop_write.try_clone()?)?;
+        pipe::register(SIGINT, stop_write)?;
+        pipe::register(SIGHUP, reload_write)?;
+        Ok(Signals { stop: stop_read, reload: reload_read })
+    }
+}
+
+/// Drain a signal pipe; true if any byte was there.
+fn drain(stream: &mut UnixStream) -> bool {
+    let mut buf = [0u8; 16];
+    let mut any = false;
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        any = true;
+    }
+    any
+}
+
+#[derive(Default)]
+struct Stalls {
+    count: u64,
+    max_ms: u64,
+}
+
+/// The running agent.
+pub struct Agent {
+    config_path: PathBuf,
+    cfg: Config,
+    key: ClusterKey,
+    core: Membership,
+    transports: Vec<Transport>,
+    /// Link index -> transport index.
+    link_transport: Vec<usize>,
+    origin: Instant,
+    listener: UnixListener,
+    clients: Vec<Client>,
+    signals: Signals,
+    stalls: Stalls,
+    reloads: u64,
+    reloads_refused: u64,
+}
+
+fn micros_since(origin: Instant) -> Micros {
+    Micros(u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
+fn wall_clock_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn core_params(cfg: &Config, boot: u64) -> Params {
+    let mut peers = heapless::Vec::new();
+    for m in cfg.members.iter().filter(|m| m.id != cfg.me) {
+        assert!(peers.push(m.id.0).is_ok(), "validated config has two peers");
+    }
+    let mut links = heapless::Vec::new();
+    for l in &cfg.links {
+        assert!(links.push(LinkSpec { id: l.id, peer: l.peer.0 }).is_ok(), "validated link count");
+    }
+    Params { cluster_id: cfg.cluster_id, me: cfg.me.0, boot, peers, links, timing: cfg.timing }
+}
+
+fn build_transports(cfg: &Config) -> (Vec<Transport>, Vec<usize>) {
+    let mut transports: Vec<Transport> = Vec::new();
+    let mut link_transport = Vec::new();
+    for (index, link) in cfg.links.iter().enumerate() {
+        let existing = transports.iter().position(|t| match (&t.medium, &link.kind) {
+            (Medium::Udp { local, .. }, LinkKind::Udp { local: l, .. }) => local == l,
+            (Medium::Ethernet { interface, .. }, LinkKind::Ethernet { interface: i }) => interface == i,
+            _ => false,
+        });
+        let t = match existing {
+            Some(t) => {
+                if let (Medium::Udp { broadcast, .. }, LinkKind::Udp { broadcast: b, .. }) =
+                    (&mut transports[t].medium, &link.kind)
+                {
+                    *broadcast |= *b;
+                }
+                transports[t].links.push(index);
+                t
+            }
+            None => {
+                let medium = match &link.kind {
+                    LinkKind::Serial { device, baud } => Medium::Serial(SerialLink::new(device, *baud)),
+                    LinkKind::Udp { local, broadcast, .. } => {
+                        Medium::Udp { local: *local, broadcast: *broadcast, socket: None }
+                    }
+                    LinkKind::Ethernet { interface } => {
+                        Medium::Ethernet { interface: interface.clone(), socket: None }
+                    }
+                };
+                transports.push(Transport { medium, links: vec![index], retry_at: Some(Micros::ZERO), last_error: None });
+                transports.len() - 1
+            }
+        };
+        link_transport.push(t);
+    }
+    (transports, link_transport)
+}
+
+fn bind_control(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("control socket {}: {e}", path.display())))?;
+    // Only the owner (root on the appliance) may connect; the peer's uid is checked too.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+impl Agent {
+    /// Load everything and open the control socket; links open in the loop (and retry).
+    pub fn start(config_path: &Path) -> Result<Agent, String> {
+        let cfg = config::load(config_path).map_err(|problems| {
+            let mut s = format!("{}: invalid configuration:\n", config_path.display());
+            for p in problems {
+                s.push_str(&format!("{p}\n"));
+            }
+            s
+        })?;
+        logger::init(&cfg.me().name);
+        let key = config::load_key(&cfg.key_file).map_err(|p| p.to_string())?;
+        if cfg.shell.mlockall {
+            if let Err(e) = sys::lock_memory() {
+                log::warn!("mlockall failed: {e}; continuing without locked memory");
+            }
+        }
+        if cfg.shell.realtime_priority > 0 {
+            match sys::set_realtime_priority(cfg.shell.realtime_priority) {
+                Ok(()) => log::info!("running with SCHED_FIFO priority {}", cfg.shell.realtime_priority),
+                Err(e) => log::warn!("real-time priority {} refused: {e}", cfg.shell.realtime_priority),
+            }
+        }
+        let boot = state::next_boot(&cfg.state_dir, wall_clock_secs())
+            .map_err(|e| format!("boot counter in {}: {e}", cfg.state_dir.display()))?;
+        let origin = Instant::now();
+        let core = Membership::new(core_params(&cfg, boot), Micros::ZERO);
+        let (transports, link_transport) = build_transports(&cfg);
+        let listener = bind_control(&cfg.control_socket).map_err(|e| e.to_string())?;
+        let signals = Signals::install().map_err(|e| format!("signal handlers: {e}"))?;
+        log::info!(
+            "started: cluster {} member {} ({:?}) boot {boot}, {} links on {} transports",
+            cfg.cluster,
+            cfg.me().name,
+            cfg.me().role,
+            cfg.links.len(),
+            transports.len()
+        );
+        Ok(Agent {
+            config_path: config_path.to_path_buf(),
+            cfg,
+            key,
+            core,
+            transports,
+            link_transport,
+            origin,
+            listener,
+            clients: Vec::new(),
+            signals,
+            stalls: Stalls::default(),
+            reloads: 0,
+            reloads_refused: 0,
+        })
+    }
+
+    fn now(&self) -> Micros {
+        micros_since(self.origin)
+    }
+
+    fn member_name(&self, id: u8) -> String {
+        self.cfg.member(config::MemberId(id)).map_or_else(|| format!("#{id}"), |m| m.name.clone())
+    }
+
+    /// Run until SIGTERM/SIGINT.
+    pub fn run(&mut self) -> io::Result<Exit> {
+        let mut planned_wake = self.now();
+        loop {
+            let now = self.now();
+            let late_us = now.since_us(planned_wake);
+            if late_us > self.cfg.shell.stall_warn_ms * 1000 {
+                let late_ms = late_us / 1000;
+                self.stalls.count += 1;
+                self.stalls.max_ms = self.stalls.max_ms.max(late_ms);
+                log::warn!("scheduler stall: woke {late_ms} ms late (stall #{})", self.stalls.count);
+            }
+            self.maintain_transports(now);
+            self.core.handle_timeout(now);
+            self.send_due(now);
+            self.log_events();
+            self.expire_clients(now);
+
+            let mut deadline = self.core.poll_timeout().min(now.plus_ms(MAX_SLEEP_MS));
+            for t in &self.transports {
+                if let Some(at) = t.retry_at {
+                    deadline = deadline.min(at);
+                }
+            }
+            for c in &self.clients {
+                deadline = deadline.min(c.deadline);
+            }
+            let sleep_us = deadline.since_us(now);
+            planned_wake = now.plus_us(sleep_us);
+
+            let ready = self.wait(sleep_us)?;
+            let now = self.now();
+            if ready.stop {
+                log::info!("stopping on signal");
+                return Ok(Exit::Signal);
+            }
+            if ready.reload {
+                self.reload(now);
+            }
+            for t in ready.transports {
+                self.receive(t, now);
+            }
+            if ready.listener {
+                self.accept(now);
+            }
+            for c in ready.clients.into_iter().rev() {
+                self.serve_client(c);
+            }
+            // Frames that arrived may have changed state; send and log before sleeping again.
+            self.log_events();
+        }
+    }
+
+    fn wait(&mut self, sleep_us: u64) -> io::Result<Ready> {
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3 + self.clients.len() + self.transports.len());
+        fds.push(PollFd::new(&self.signals.stop, PollFlags::IN));
+        fds.push(PollFd::new(&self.signals.reload, PollFlags::IN));
+        fds.push(PollFd::new(&self.listener, PollFlags::IN));
+        for c in &self.clients {
+            let flags = if c.response.is_empty() { PollFlags::IN } else { PollFlags::OUT };
+            fds.push(PollFd::new(&c.stream, flags));
+        }
+        let mut transport_slots = Vec::new();
+        for (i, t) in self.transports.iter().enumerate() {
+            if let Some(fd) = t.fd() {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                transport_slots.push(i);
+            }
+        }
+        let timeout = Timespec {
+            tv_sec: i64::try_from(sleep_us / 1_000_000).unwrap_or(i64::MAX),
+            tv_nsec: i64::try_from((sleep_us % 1_000_000) * 1000).unwrap_or(0),
+        };
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let active = |f: &PollFd<'_>| !f.revents().is_empty();
+        let mut ready = Ready {
+            stop: active(&fds[0]),
+            reload: active(&fds[1]),
+            listener: active(&fds[2]),
+            clients: Vec::new(),
+            transports: Vec::new(),
+        };
+        let nclients = self.clients.len();
+        for i in 0..nclients {
+            if active(&fds[3 + i]) {
+                ready.clients.push(i);
+            }
+        }
+        for (slot, &t) in transport_slots.iter().enumerate() {
+            if active(&fds[3 + nclients + slot]) {
+                ready.transports.push(t);
+            }
+        }
+        drop(fds);
+        if ready.stop {
+            drain(&mut self.signals.stop);
+        }
+        if ready.reload {
+            ready.reload = drain(&mut self.signals.reload);
+        }
+        Ok(ready)
+    }
+
+    fn maintain_transports(&mut self, now: Micros) {
+        for t in &mut self.transports {
+            let Some(at) = t.retry_at else { continue };
+            if now < at {
+                continue;
+            }
+            match t.open() {
+                Ok(()) => {
+                    t.retry_at = None;
+                    if t.last_error.take().is_some() {
+                        log::info!("{}: open again", t.name());
+                    } else {
+                        log::debug!("{}: open", t.name());
+                    }
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if t.last_error.as_deref() != Some(text.as_str()) {
+                        log::warn!("{}: cannot open ({text}); retrying every {REOPEN_INTERVAL_MS} ms", t.name());
+                        t.last_error = Some(text);
+                    }
+                    t.retry_at = Some(now.plus_ms(REOPEN_INTERVAL_MS));
+                }
+            }
+        }
+    }
+
+    fn send_due(&mut self, now: Micros) {
+        while let Some(tx) = self.core.poll_transmit(now) {
+            let msg = Message::Heartbeat(wire::Heartbeat { reaches: self.core.reaches() });
+            let mut buf = [0u8; MAX_FRAME_BYTES];
+            let n = match wire::encode(&self.key, &tx.header, &msg, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    // A bound was exceeded by our own message: a bug, never input-driven.
+                    log::error!("cannot encode heartbeat: {e:?}");
+                    self.core.handle_send_error(tx.link_index);
+                    continue;
+                }
+            };
+            let frame = &buf[..n];
+            let t = self.link_transport[tx.link_index];
+            let transport = &mut self.transports[t];
+            let result = match (&mut transport.medium, &self.cfg.links[tx.link_index].kind) {
+                (Medium::Serial(s), _) => s.send(frame),
+                (Medium::Udp { socket: Some(s), .. }, LinkKind::Udp { remote, .. }) => s.send(*remote, frame),
+                (Medium::Ethernet { socket: Some(s), .. }, _) => s.send(frame),
+                _ => Err(io::Error::from(io::ErrorKind::NotConnected)),
+            };
+            if let Err(e) = result {
+                self.core.handle_send_error(tx.link_index);
+                log::debug!("link {}: send failed: {e}", self.cfg.links[tx.link_index].id);
+                if matches!(transport.medium, Medium::Serial(_)) && e.kind() != io::ErrorKind::WouldBlock
+                    && e.kind() != io::ErrorKind::NotConnected && transport.is_open()
+                {
+                    log::warn!("{}: write error ({e}); reopening", transport.name());
+                    transport.close();
+                    transport.retry_at = Some(now.plus_ms(REOPEN_INTERVAL_MS));
+                }
+            }
+        }
+    }
+
+    /// Which of this transport's links to blame for bytes that did not authenticate: the link
+    /// id the bytes claim, if it is one of ours here, else the transport's first link.
+    fn attribute(&self, t: usize, bytes: &[u8]) -> usize {
+        let links = &self.transports[t].links;
+        if let Some(&claimed) = bytes.get(7) {
+            if let Some(&i) = links.iter().find(|&&i| self.cfg.links[i].id == claimed) {
+                return i;
+            }
+        }
+        links[0]
+    }
+
+    fn handle_bytes(&mut self, t: usize, bytes: &[u8], now: Micros) {
+        let attributed = self.attribute(t, bytes);
+        match wire::decode(&self.key, self.cfg.cluster_id, bytes) {
+            Ok((header, msg)) => match self.core.handle_frame(now, Some(attributed), &header) {
+                Verdict::Accepted => match msg {
+                    Message::Heartbeat(hb) => self.core.handle_reaches(header.sender, &hb.reaches),
+                },
+                Verdict::Replay => log::debug!("link {}: replayed frame dropped", header.link),
+                Verdict::UnknownLink => {
+                    log::debug!("frame for unknown link {} from member {}", header.link, header.sender)
+                }
+                Verdict::FromSelf => {}
+            },
+            Err(DecodeError::BadMac) | Err(DecodeError::WrongCluster(_)) => {
+                self.core.handle_rx_error(attributed, RxError::Auth)
+            }
+            Err(e) => {
+                log::debug!("malformed frame on {}: {e:?}", self.transports[t].name());
+                self.core.handle_rx_error(attributed, RxError::Malformed)
+            }
+        }
+    }
+
+    fn receive(&mut self, t: usize, now: Micros) {
+        // Collect first (bounded by the transports' own per-call limits), then decode.
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        let mut errors: Vec<RxError> = Vec::new();
+        let result = match &mut self.transports[t].medium {
+            Medium::Serial(s) => s.recv(&mut |item| match item {
+                SerialItem::Frame(f) => frames.push(f.to_vec()),
+                SerialItem::Error(SerialError::Crc) => errors.push(RxError::Crc),
+                SerialItem::Error(_) => errors.push(RxError::Malformed),
+            }),
+            Medium::Udp { socket: Some(s), .. } => s.recv(&mut |d| match d {
+                Ok(bytes) => frames.push(bytes.to_vec()),
+                Err(_) => errors.push(RxError::Malformed),
+            }),
+            Medium::Ethernet { socket: Some(s), .. } => s.recv(&mut |bytes| frames.push(bytes.to_vec())),
+            _ => Ok(()),
+        };
+        let first = self.transports[t].links[0];
+        for e in errors {
+            self.core.handle_rx_error(first, e);
+        }
+        for f in frames {
+            self.handle_bytes(t, &f, now);
+        }
+        if let Err(e) = result {
+            let transport = &mut self.transports[t];
+            log::warn!("{}: receive error ({e}); reopening in {REOPEN_INTERVAL_MS} ms", transport.name());
+            transport.close();
+            transport.retry_at = Some(now.plus_ms(REOPEN_INTERVAL_MS));
+        }
+    }
+
+    fn log_events(&mut self) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                Event::Link { id, peer, from, to } => {
+                    let peer = self.member_name(peer);
+                    if to == membership::LinkState::Down || to == membership::LinkState::Warn {
+                        log::warn!("link {id} to {peer}: {} -> {}", from.as_str(), to.as_str());
+                    } else {
+                        log::info!("link {id} to {peer}: {} -> {}", from.as_str(), to.as_str());
+                    }
+                }
+                Event::Peer { peer, from, to } => {
+                    let peer = self.member_name(peer);
+                    if to == membership::PeerState::Unreachable {
+                        log::warn!("member {peer}: {} -> {}", from.as_str(), to.as_str());
+                    } else {
+                        log::info!("member {peer}: {} -> {}", from.as_str(), to.as_str());
+                    }
+                }
+            }
+        }
+    }
+
+    fn reload(&mut self, now: Micros) {
+        log::info!("SIGHUP: reloading {}", self.config_path.display());
+        let new = match config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(problems) => {
+                self.reloads_refused += 1;
+                for p in &problems {
+                    log::error!("reload refused: {}", p.to_string().replace('\n', " "));
+                }
+                log::error!("reload refused: {} problem(s); keeping the running configuration", problems.len());
+                return;
+            }
+        };
+        let key = match config::load_key(&new.key_file) {
+            Ok(k) => k,
+            Err(p) => {
+                self.reloads_refused += 1;
+                log::error!("reload refused: {}", p.to_string().replace('\n', " "));
+                return;
+            }
+        };
+        let fixed = |c: &Config| {
+            (c.cluster.clone(), c.me, c.members.clone(), c.links.clone(), c.state_dir.clone(), c.control_socket.clone())
+        };
+        if fixed(&new) != fixed(&self.cfg) {
+            self.reloads_refused += 1;
+            log::error!(
+                "reload refused: cluster, members, links, state_dir and control_socket cannot change while running; restart the agent to apply them (keeping the running configuration)"
+            );
+            return;
+        }
+        self.core.set_timing(new.timing, now);
+        self.key = key;
+        self.cfg = new;
+        self.reloads += 1;
+        log::info!("configuration reloaded (timing, shell settings and key applied)");
+    }
+
+    fn accept(&mut self, now: Micros) {
+        loop {
+            let (stream, _) = match self.listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::warn!("control socket accept: {e}");
+                    return;
+                }
+            };
+            let me = rustix::process::geteuid();
+            match rustix::net::sockopt::socket_peercred(stream.as_fd()) {
+                Ok(cred) if cred.uid.is_root() || cred.uid == me => {}
+                Ok(cred) => {
+                    log::warn!("control socket: refused uid {}", cred.uid.as_raw());
+                    continue;
+                }
+                Err(e) => {
+                    log::warn!("control socket: cannot read peer credentials: {e}");
+                    continue;
+                }
+            }
+            if self.clients.len() >= control::MAX_CLIENTS {
+                log::warn!("control socket: more than {} clients; refusing one", control::MAX_CLIENTS);
+                continue;
+            }
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            self.clients.push(Client {
+                stream,
+                request: Vec::new(),
+                response: Vec::new(),
+                written: 0,
+                deadline: now.plus_ms(control::CLIENT_TIMEOUT_MS),
+            });
+        }
+    }
+
+    fn serve_client(&mut self, index: usize) {
+        let done = {
+            let mut buf = [0u8; control::MAX_REQUEST_BYTES];
+            let client = &mut self.clients[index];
+            if client.response.is_empty() {
+                match client.stream.read(&mut buf) {
+                    Ok(0) => true,
+                    Ok(n) => {
+                        client.request.extend_from_slice(&buf[..n]);
+                        false
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+                    Err(_) => true,
+                }
+            } else {
+                false
+            }
+        };
+        if done {
+            self.clients.swap_remove(index);
+            return;
+        }
+        if self.clients[index].response.is_empty() {
+            let request = &self.clients[index].request;
+            let complete = request.contains(&b'\n');
+            let too_long = request.len() > control::MAX_REQUEST_BYTES;
+            if !complete && !too_long {
+                return;
+            }
+            let value = if too_long {
+                json!({"error": "request too long"})
+            } else {
+                let line = request.split(|&b| b == b'\n').next().unwrap_or(&[]);
+                match control::parse_request(line) {
+                    Ok(Request::Status) => self.status_value(),
+                    Err(e) => json!({"error": e}),
+                }
+            };
+            let mut body = serde_json::to_vec(&value).unwrap_or_else(|_| b"{\"error\":\"encoding\"}".to_vec());
+            body.push(b'\n');
+            self.clients[index].response = body;
+        }
+        let client = &mut self.clients[index];
+        loop {
+            match client.stream.write(&client.response[client.written..]) {
+                Ok(n) => {
+                    client.written += n;
+                    if client.written == client.response.len() {
+                        self.clients.swap_remove(index);
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.clients.swap_remove(index);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn expire_clients(&mut self, now: Micros) {
+        self.clients.retain(|c| now < c.deadline);
+    }
+
+    /// The status document served on the control socket (schema: docs/status.md).
+    pub fn status_value(&self) -> Value {
+        let now = self.now();
+        let t = self.core.timing();
+        let members: Vec<Value> = self
+            .core
+            .peers()
+            .iter()
+            .map(|p| {
+                let m = self.cfg.member(config::MemberId(p.id));
+                json!({
+                    "name": m.map(|m| m.name.clone()),
+                    "id": p.id,
+                    "role": m.map(|m| role_str(m.role)),
+                    "state": p.state.as_str(),
+                    "links_up": p.links_up,
+                    "reaches": p.reported_reaches.iter().map(|&id| self.member_name(id)).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let links: Vec<Value> = self
+            .core
+            .links()
+            .enumerate()
+            .map(|(i, l)| {
+                let cfg = &self.cfg.links[i];
+                let transport = &self.transports[self.link_transport[i]];
+                let c = &l.counters;
+                let mut v = json!({
+                    "id": l.id,
+                    "peer": self.member_name(l.peer),
+                    "kind": match cfg.kind { LinkKind::Serial { .. } => "serial", LinkKind::Udp { .. } => "udp", LinkKind::Ethernet { .. } => "ethernet" },
+                    "transport": transport.name(),
+                    "open": transport.is_open(),
+                    "state": l.state.as_str(),
+                    "frames_in": c.frames_in,
+                    "frames_out": c.frames_out,
+                    "send_errors": c.send_errors,
+                    "crc_errors": c.crc_errors,
+                    "auth_failures": c.auth_failures,
+                    "replays": c.replays,
+                    "malformed": c.malformed,
+                    "unknown_link": c.unknown_link,
+                    "latency_us": l.latency_us,
+                    "jitter_us": l.jitter_us,
+                    "last_rx_ago_ms": l.last_rx.map(|at| now.since_us(at) / 1000),
+                    "transitions": c.transitions,
+                });
+                if let Some(err) = &transport.last_error {
+                    v["note"] = json!(format!("cannot open: {err}"));
+                }
+                v
+            })
+            .collect();
+        json!({
+            "cluster": self.cfg.cluster,
+            "member": self.cfg.me().name,
+            "role": role_str(self.cfg.me().role),
+            "boot": self.core.boot(),
+            "uptime_ms": now.as_ms(),
+            "timing": {"interval_ms": t.interval_ms, "warn_ms": t.warn_ms, "dead_ms": t.dead_ms, "initdead_ms": t.initdead_ms},
+            "stalls": {"count": self.stalls.count, "max_ms": self.stalls.max_ms},
+            "reloads": {"applied": self.reloads, "refused": self.reloads_refused},
+            "events_dropped": self.core.events_dropped(),
+            "members": members,
+            "links": links,
+        })
+    }
+}
+
+fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Witness => "witness",
+        Role::Node => "node",
+    }
+}
+
+struct Ready {
+    stop: bool,
+    reload: bool,
+    listener: bool,
+    clients: Vec<usize>,
+    transports: Vec<usize>,
+}

@@ -1,0 +1,26 @@
+//! Process-level system calls the shell needs and rustix does not wrap: real-time scheduling.
+//! Owns those few calls behind safe functions; nothing here decides when to call them.
+
+#![allow(unsafe_code)]
+
+use std::io;
+
+/// Switch the whole process to SCHED_FIFO at `priority` (1..=99).
+pub fn set_realtime_priority(priority: u8) -> io::Result<()> {
+    assert!((1..=99).contains(&priority));
+    let param = libc::sched_param { sched_priority: i32::from(priority) };
+    // SAFETY: `param` is a valid, initialised sched_param that outlives the call; pid 0 means
+    // the calling process; the call has no other memory effects.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Lock current and future pages in memory so that a heartbeat never waits for a page-in.
+pub fn lock_memory() -> io::Result<()> {
+    use rustix::mm::{mlockall, MlockAllFlags};
+    mlockall(MlockAllFlags::CURRENT | MlockAllFlags::FUTURE).map_err(io::Error::from)
+}
