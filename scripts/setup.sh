@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Idempotent setup for `make test` and `make demo` on a fresh Debian machine.
+set -euo pipefail
+need_pkgs=()
+command -v ip >/dev/null || need_pkgs+=(iproute2)
+command -v file >/dev/null || need_pkgs+=(file)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "setup: installing ${need_pkgs[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz (once)"
+  cargo install cargo-fuzz --locked --quiet
+fi
+if ! rustup toolchain list | grep -q nightly; then
+  echo "setup: the nightly toolchain is needed for cargo fuzz"; exit 1
+fi
+echo "setup: ok"
