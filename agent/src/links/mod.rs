@@ -2,4 +2,5 @@
 //! Ethernet. They own file descriptors and framing on the medium; they know nothing about
 //! authentication, sequence numbers or liveness (the core decides those).
 
+pub mod packet_sys;
 pub mod raw_eth;
