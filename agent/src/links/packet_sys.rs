@@ -71,7 +71,9 @@ impl PacketSocket {
             let error = io::Error::from(errno);
             io::Error::new(
                 error.kind(),
-                format!("cannot open a packet socket for {interface:?}: {error} (needs CAP_NET_RAW)"),
+                format!(
+                    "cannot open a packet socket for {interface:?}: {error} (needs CAP_NET_RAW)"
+                ),
             )
         })?;
         let interface_index = rustix::net::netdevice::name_to_index(&fd, interface)
@@ -82,7 +84,10 @@ impl PacketSocket {
                 format!("cannot bind a packet socket to {interface:?}: {error}"),
             )
         })?;
-        Ok(PacketSocket { fd, interface_index })
+        Ok(PacketSocket {
+            fd,
+            interface_index,
+        })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -123,7 +128,9 @@ impl PacketSocket {
 fn check_interface_name(interface: &str) -> io::Result<()> {
     let valid = !interface.is_empty()
         && interface.len() <= MAX_INTERFACE_NAME_BYTES
-        && !interface.bytes().any(|byte| byte == 0 || byte == b'/' || byte.is_ascii_whitespace());
+        && !interface
+            .bytes()
+            .any(|byte| byte == 0 || byte == b'/' || byte.is_ascii_whitespace());
     if valid {
         Ok(())
     } else {
@@ -141,7 +148,10 @@ fn interface_error(interface: &str, error: io::Error) -> io::Error {
             format!("network interface {interface:?} does not exist"),
         )
     } else {
-        io::Error::new(error.kind(), format!("network interface {interface:?}: {error}"))
+        io::Error::new(
+            error.kind(),
+            format!("network interface {interface:?}: {error}"),
+        )
     }
 }
 
@@ -213,7 +223,11 @@ fn hardware_address(fd: BorrowedFd<'_>, interface: &str) -> io::Result<HardwareA
     // SAFETY: `fd` is valid for the call; SIOCGIFHWADDR reads `ifr_name` and writes only
     // `ifr_ifru.ifru_hwaddr` inside `request`, which is live and exclusively borrowed.
     let result = unsafe {
-        libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR as _, &mut request as *mut libc::ifreq)
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::SIOCGIFHWADDR as _,
+            &mut request as *mut libc::ifreq,
+        )
     };
     if result < 0 {
         return Err(io::Error::last_os_error());
@@ -225,7 +239,10 @@ fn hardware_address(fd: BorrowedFd<'_>, interface: &str) -> io::Result<HardwareA
     for (byte, data) in bytes.iter_mut().zip(hardware.sa_data.iter()) {
         *byte = *data as u8;
     }
-    Ok(HardwareAddress { hardware_type: hardware.sa_family, bytes })
+    Ok(HardwareAddress {
+        hardware_type: hardware.sa_family,
+        bytes,
+    })
 }
 
 #[cfg(test)]
@@ -237,7 +254,9 @@ mod tests {
         for bad in ["", "a/b", "has space", "sixteen_bytes_xx", "nul\0"] {
             let error = check_interface_name(bad).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
-            assert!(error.to_string().contains("not a valid network interface name"));
+            assert!(error
+                .to_string()
+                .contains("not a valid network interface name"));
         }
         for good in ["eth0", "veth-a", "fifteen_bytes_x"] {
             check_interface_name(good).unwrap();
