@@ -20,7 +20,8 @@
 //!   control socket and the durable boot counter, and feeds the core.
 //! - [`control`]: the control-socket protocol and the human rendering of `ha-agent status`.
 //!
-//! `unsafe` lives only in `shell::sys` and `links::fd` (small modules with safe APIs); every
+//! `unsafe` lives only in `shell::sys`, `links::fd` and `links::packet_sys` (small modules with
+//! safe APIs); every
 //! other module forbids it.
 
 #![deny(unsafe_code)]

@@ -7,6 +7,7 @@
 //! links to transports.
 
 pub mod fd;
+pub mod packet_sys;
 pub mod raw_eth;
 pub mod serial;
 pub mod udp;
