@@ -21,8 +21,7 @@
 //! - [`control`]: the control-socket protocol and the human rendering of `ha-agent status`.
 //!
 //! `unsafe` lives only in `shell::sys`, `links::fd` and `links::packet_sys` (small modules with
-//! safe APIs); every
-//! other module forbids it.
+//! safe APIs); every other module forbids it.
 
 #![deny(unsafe_code)]
 
