@@ -18,7 +18,10 @@ struct Case {
 
 impl Case {
     fn new(name: &str) -> Case {
-        let dir = std::env::temp_dir().join(format!("ha-agent-check-config-{}-{name}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "ha-agent-check-config-{}-{name}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let case = Case { dir };
@@ -67,7 +70,10 @@ fn check_config(args: &[&Path]) -> Outcome {
 
 /// `text` with the first `from` replaced; the replacement must happen.
 fn edit(text: &str, from: &str, to: &str) -> String {
-    assert!(text.contains(from), "the example no longer contains {from:?}");
+    assert!(
+        text.contains(from),
+        "the example no longer contains {from:?}"
+    );
     text.replacen(from, to, 1)
 }
 
@@ -90,7 +96,9 @@ fn without_link(text: &str, id: u8) -> String {
 
 /// 1-based line of the first occurrence of `needle` in `text`.
 fn line_of(text: &str, needle: &str) -> usize {
-    let offset = text.find(needle).unwrap_or_else(|| panic!("{needle:?} not in the text"));
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in the text"));
     text[..offset].matches('\n').count() + 1
 }
 
@@ -103,15 +111,23 @@ fn expect_problem(case: &Case, text: &str, location: &str, message: &str) -> Str
     assert_eq!(outcome.code, 1, "exit code; output:\n{out}");
     let wanted = format!("{}{location}: ", path.display());
     assert!(
-        out.lines().any(|l| l.starts_with(&wanted) && l.contains(message)),
+        out.lines()
+            .any(|l| l.starts_with(&wanted) && l.contains(message)),
         "no problem at {wanted:?} with {message:?}; output:\n{out}"
     );
-    let count = out.lines().filter(|l| l.starts_with(&format!("{}", path.display()))).count();
+    let count = out
+        .lines()
+        .filter(|l| l.starts_with(&format!("{}", path.display())))
+        .count();
     assert!(
         out.ends_with(&format!("\n{count} problem(s) found\n")),
         "missing or wrong summary line; output:\n{out}"
     );
-    assert_eq!(out.matches("\n  hint: ").count(), count, "one hint per problem; output:\n{out}");
+    assert_eq!(
+        out.matches("\n  hint: ").count(),
+        count,
+        "one hint per problem; output:\n{out}"
+    );
     out
 }
 
@@ -119,9 +135,21 @@ fn expect_problem(case: &Case, text: &str, location: &str, message: &str) -> Str
 fn valid_examples_are_ok() {
     let case = Case::new("valid");
     for (file, text, summary) in [
-        ("witness.toml", WITNESS, "ok (cluster payments, member witness (witness), 4 links)"),
-        ("node-a.toml", NODE_A, "ok (cluster payments, member node-a (node), 4 links)"),
-        ("node-b.toml", NODE_B, "ok (cluster payments, member node-b (node), 4 links)"),
+        (
+            "witness.toml",
+            WITNESS,
+            "ok (cluster payments, member witness (witness), 4 links)",
+        ),
+        (
+            "node-a.toml",
+            NODE_A,
+            "ok (cluster payments, member node-a (node), 4 links)",
+        ),
+        (
+            "node-b.toml",
+            NODE_B,
+            "ok (cluster payments, member node-b (node), 4 links)",
+        ),
     ] {
         let path = case.write(file, text);
         let outcome = check_config(&[&path]);
@@ -144,7 +172,13 @@ fn unreadable_file() {
     let path = case.dir.join("absent.toml");
     let outcome = check_config(&[&path]);
     assert_eq!(outcome.code, 1);
-    assert!(outcome.stdout.starts_with(&format!("{}: cannot read the file", path.display())), "{}", outcome.stdout);
+    assert!(
+        outcome
+            .stdout
+            .starts_with(&format!("{}: cannot read the file", path.display())),
+        "{}",
+        outcome.stdout
+    );
 }
 
 #[test]
@@ -158,16 +192,29 @@ fn syntax_error_has_its_line() {
 #[test]
 fn unknown_key_suggests_the_close_one() {
     let case = Case::new("unknown-key");
-    let text = edit(WITNESS, "dead_ms = 1000\n", "dead_ms = 1000\ninitdaed_ms = 5000\n");
+    let text = edit(
+        WITNESS,
+        "dead_ms = 1000\n",
+        "dead_ms = 1000\ninitdaed_ms = 5000\n",
+    );
     let line = line_of(&text, "initdaed_ms");
-    let out = expect_problem(&case, &text, &format!(":line {line}: timing.initdaed_ms"), "unknown key `initdaed_ms`");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: timing.initdaed_ms"),
+        "unknown key `initdaed_ms`",
+    );
     assert!(out.contains("hint: did you mean `initdead_ms`?"), "{out}");
 }
 
 #[test]
 fn key_of_another_link_kind_is_unknown() {
     let case = Case::new("unknown-link-key");
-    let text = edit(WITNESS, "device = \"/dev/ttyS1\"\n", "device = \"/dev/ttyS1\"\nremote = \"10.0.0.2:694\"\n");
+    let text = edit(
+        WITNESS,
+        "device = \"/dev/ttyS1\"\n",
+        "device = \"/dev/ttyS1\"\nremote = \"10.0.0.2:694\"\n",
+    );
     let line = line_of(&text, "remote = \"10.0.0.2:694\"");
     expect_problem(
         &case,
@@ -181,7 +228,12 @@ fn key_of_another_link_kind_is_unknown() {
 fn missing_required_key() {
     let case = Case::new("missing-key");
     let text = edit(WITNESS, "cluster = \"payments\"\n", "");
-    let out = expect_problem(&case, &text, ": cluster", "required key `cluster` is missing");
+    let out = expect_problem(
+        &case,
+        &text,
+        ": cluster",
+        "required key `cluster` is missing",
+    );
     assert!(out.contains("hint: add `cluster = \"payments\"`"), "{out}");
 }
 
@@ -190,7 +242,12 @@ fn bad_value_type() {
     let case = Case::new("bad-type");
     let text = edit(WITNESS, "interval_ms = 200\n", "interval_ms = \"200\"\n");
     let line = line_of(&text, "interval_ms = \"200\"");
-    expect_problem(&case, &text, &format!(":line {line}: timing.interval_ms"), "`interval_ms` must be a whole number, not a string");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: timing.interval_ms"),
+        "`interval_ms` must be a whole number, not a string",
+    );
 }
 
 #[test]
@@ -198,16 +255,30 @@ fn member_not_in_members() {
     let case = Case::new("unknown-member");
     let text = edit(WITNESS, "member = \"witness\"\n", "member = \"witnes\"\n");
     let line = line_of(&text, "member = \"witnes\"");
-    let out = expect_problem(&case, &text, &format!(":line {line}: member"), "member \"witnes\" is not listed in [[members]]");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: member"),
+        "member \"witnes\" is not listed in [[members]]",
+    );
     assert!(out.contains("did you mean \"witness\"?"), "{out}");
 }
 
 #[test]
 fn wrong_member_count() {
     let case = Case::new("member-count");
-    let text = edit(WITNESS, "name = \"node-b\"\nid = 3\nrole = \"node\"", "name = \"node-b\"\nid = 3\nrole = \"witness\"");
+    let text = edit(
+        WITNESS,
+        "name = \"node-b\"\nid = 3\nrole = \"node\"",
+        "name = \"node-b\"\nid = 3\nrole = \"witness\"",
+    );
     let line = line_of(&text, "[[members]]");
-    expect_problem(&case, &text, &format!(":line {line}: members"), "wrong member count: 3 members (2 witness, 1 nodes)");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: members"),
+        "wrong member count: 3 members (2 witness, 1 nodes)",
+    );
 }
 
 #[test]
@@ -215,24 +286,50 @@ fn duplicate_member() {
     let case = Case::new("duplicate-member");
     let text = edit(WITNESS, "name = \"node-b\"\n", "name = \"node-a\"\n");
     let line = line_of(&text, "name = \"node-a\"\nid = 3");
-    expect_problem(&case, &text, &format!(":line {line}: members[2].name"), "member \"node-a\" is listed twice (also as members[1])");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: members[2].name"),
+        "member \"node-a\" is listed twice (also as members[1])",
+    );
 }
 
 #[test]
 fn link_to_unknown_peer() {
     let case = Case::new("unknown-peer");
-    let text = edit(WITNESS, "id = 12\npeer = \"node-b\"", "id = 12\npeer = \"node-c\"");
+    let text = edit(
+        WITNESS,
+        "id = 12\npeer = \"node-b\"",
+        "id = 12\npeer = \"node-c\"",
+    );
     let line = line_of(&text, "peer = \"node-c\"");
-    let out = expect_problem(&case, &text, &format!(":line {line}: links[3].peer"), "link to unknown peer \"node-c\"");
-    assert!(out.contains("peer must be one of the other [[members]]: node-a, node-b"), "{out}");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links[3].peer"),
+        "link to unknown peer \"node-c\"",
+    );
+    assert!(
+        out.contains("peer must be one of the other [[members]]: node-a, node-b"),
+        "{out}"
+    );
 }
 
 #[test]
 fn link_to_self() {
     let case = Case::new("link-to-self");
-    let text = edit(WITNESS, "id = 12\npeer = \"node-b\"", "id = 12\npeer = \"witness\"");
+    let text = edit(
+        WITNESS,
+        "id = 12\npeer = \"node-b\"",
+        "id = 12\npeer = \"witness\"",
+    );
     let line = line_of(&text, "peer = \"witness\"");
-    expect_problem(&case, &text, &format!(":line {line}: links[3].peer"), "link to self: peer \"witness\" is this member");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links[3].peer"),
+        "link to self: peer \"witness\" is this member",
+    );
 }
 
 #[test]
@@ -240,7 +337,12 @@ fn duplicate_link_id() {
     let case = Case::new("duplicate-link-id");
     let text = edit(WITNESS, "id = 12\n", "id = 11\n");
     let line = line_of(&text, "id = 11\npeer = \"node-b\"");
-    expect_problem(&case, &text, &format!(":line {line}: links[3].id"), "duplicate link id: 11 is used twice (also by links[2])");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links[3].id"),
+        "duplicate link id: 11 is used twice (also by links[2])",
+    );
 }
 
 #[test]
@@ -248,7 +350,12 @@ fn no_link_to_a_peer() {
     let case = Case::new("no-link");
     let text = without_link(&without_link(WITNESS, 2), 12);
     let line = line_of(&text, "[[links]]");
-    expect_problem(&case, &text, &format!(":line {line}: links"), "no link to member \"node-b\"");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links"),
+        "no link to member \"node-b\"",
+    );
 }
 
 #[test]
@@ -256,8 +363,16 @@ fn key_file_world_readable() {
     let case = Case::new("key-mode");
     case.chmod_key(0o644);
     let line = line_of(WITNESS, "key_file =");
-    let out = expect_problem(&case, WITNESS, &format!(":line {line}: key_file"), "has mode 0644: every user of the machine can read or change the cluster key");
-    assert!(out.contains(&format!("hint: chmod 600 {}", case.key().display())), "{out}");
+    let out = expect_problem(
+        &case,
+        WITNESS,
+        &format!(":line {line}: key_file"),
+        "has mode 0644: every user of the machine can read or change the cluster key",
+    );
+    assert!(
+        out.contains(&format!("hint: chmod 600 {}", case.key().display())),
+        "{out}"
+    );
 }
 
 #[test]
@@ -265,7 +380,12 @@ fn key_file_missing() {
     let case = Case::new("key-missing");
     std::fs::remove_file(case.key()).unwrap();
     let line = line_of(WITNESS, "key_file =");
-    expect_problem(&case, WITNESS, &format!(":line {line}: key_file"), &format!("cannot read the key file {}", case.key().display()));
+    expect_problem(
+        &case,
+        WITNESS,
+        &format!(":line {line}: key_file"),
+        &format!("cannot read the key file {}", case.key().display()),
+    );
 }
 
 #[test]
@@ -274,14 +394,23 @@ fn key_too_short_and_never_printed() {
     let short_key = "a1b2c3d4e5f60718293a4b5c6d7e8f"; // 15 bytes
     std::fs::write(case.key(), short_key).unwrap();
     let line = line_of(WITNESS, "key_file =");
-    let out = expect_problem(&case, WITNESS, &format!(":line {line}: key_file"), "the key is too short: 15 bytes, at least 16 are needed");
+    let out = expect_problem(
+        &case,
+        WITNESS,
+        &format!(":line {line}: key_file"),
+        "the key is too short: 15 bytes, at least 16 are needed",
+    );
     assert!(!out.contains(short_key), "key material printed:\n{out}");
 }
 
 #[test]
 fn dead_shorter_than_three_intervals() {
     let case = Case::new("dead-short");
-    let text = edit(WITNESS, "warn_ms = 500\ndead_ms = 1000\n", "warn_ms = 400\ndead_ms = 500\n");
+    let text = edit(
+        WITNESS,
+        "warn_ms = 500\ndead_ms = 1000\n",
+        "warn_ms = 400\ndead_ms = 500\n",
+    );
     let line = line_of(&text, "dead_ms = 500");
     let out = expect_problem(
         &case,
@@ -310,7 +439,12 @@ fn initdead_shorter_than_dead() {
     let case = Case::new("initdead-short");
     let text = edit(WITNESS, "initdead_ms = 5000\n", "initdead_ms = 900\n");
     let line = line_of(&text, "initdead_ms = 900");
-    expect_problem(&case, &text, &format!(":line {line}: timing.initdead_ms"), "initdead_ms is shorter than dead_ms");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: timing.initdead_ms"),
+        "initdead_ms is shorter than dead_ms",
+    );
 }
 
 #[test]
@@ -330,9 +464,18 @@ fn interval_too_short_for_baud() {
 #[test]
 fn broadcast_remote_needs_the_flag() {
     let case = Case::new("broadcast");
-    let text = edit(WITNESS, "remote = \"10.10.11.2:694\"", "remote = \"10.10.11.255:694\"");
+    let text = edit(
+        WITNESS,
+        "remote = \"10.10.11.2:694\"",
+        "remote = \"10.10.11.255:694\"",
+    );
     let line = line_of(&text, "10.10.11.255");
-    let out = expect_problem(&case, &text, &format!(":line {line}: links[2].remote"), "is a broadcast address but broadcast is false");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links[2].remote"),
+        "is a broadcast address but broadcast is false",
+    );
     assert!(out.contains("hint: add `broadcast = true`"), "{out}");
 }
 
@@ -346,11 +489,23 @@ fn all_problems_are_reported_at_once() {
     let outcome = check_config(&[&path]);
     assert_eq!(outcome.code, 1);
     // `mlockall = yes` is a syntax error: the file is not checked further.
-    assert!(outcome.stdout.ends_with("\n1 problem(s) found\n"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.ends_with("\n1 problem(s) found\n"),
+        "{}",
+        outcome.stdout
+    );
 
     let text = edit(&text, "mlockall = yes\n", "mlockall = 1\n");
-    let out = expect_problem(&case, &text, &format!(":line {}: links[0].baud", line_of(&text, "baud = 1200")), "interval too short");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {}: links[0].baud", line_of(&text, "baud = 1200")),
+        "interval too short",
+    );
     assert!(out.ends_with("\n3 problem(s) found\n"), "{out}");
-    assert!(out.contains("`mlockall` must be true or false, not a whole number"), "{out}");
+    assert!(
+        out.contains("`mlockall` must be true or false, not a whole number"),
+        "{out}"
+    );
     assert!(out.contains("duplicate link id"), "{out}");
 }
