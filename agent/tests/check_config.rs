@@ -1,0 +1,511 @@
+//! `ha-agent check-config FILE`, run as a real process: each test writes one broken variant of
+//! the witness example into its own temporary directory (with a copy of the example key,
+//! chmod 600, beside it) and checks the exit code, the problem's message and its location.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WITNESS: &str = include_str!("../../docs/examples/witness.toml");
+const NODE_A: &str = include_str!("../../docs/examples/node-a.toml");
+const NODE_B: &str = include_str!("../../docs/examples/node-b.toml");
+const EXAMPLE_KEY: &str = include_str!("../../docs/examples/cluster.key");
+
+/// A temporary directory holding `cluster.key` (mode 600); removed on drop.
+struct Case {
+    dir: PathBuf,
+}
+
+impl Case {
+    fn new(name: &str) -> Case {
+        let dir = std::env::temp_dir().join(format!(
+            "ha-agent-check-config-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let case = Case { dir };
+        std::fs::write(case.key(), EXAMPLE_KEY).unwrap();
+        case.chmod_key(0o600);
+        case
+    }
+
+    fn key(&self) -> PathBuf {
+        self.dir.join("cluster.key")
+    }
+
+    fn chmod_key(&self, mode: u32) {
+        std::fs::set_permissions(self.key(), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+}
+
+fn check_config(args: &[&Path]) -> Outcome {
+    let output = Command::new(env!("CARGO_BIN_EXE_ha-agent"))
+        .arg("check-config")
+        .args(args)
+        .output()
+        .expect("run ha-agent");
+    Outcome {
+        code: output.status.code().expect("exited"),
+        stdout: String::from_utf8(output.stdout).expect("UTF-8 output"),
+    }
+}
+
+/// `text` with the first `from` replaced; the replacement must happen.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "the example no longer contains {from:?}"
+    );
+    text.replacen(from, to, 1)
+}
+
+/// `text` without the `[[links]]` section whose id is `id`.
+fn without_link(text: &str, id: u8) -> String {
+    let mut sections = text.split("[[links]]\n");
+    let mut out = sections.next().unwrap().to_string();
+    let mut removed = false;
+    for section in sections {
+        if section.starts_with(&format!("id = {id}\n")) {
+            removed = true;
+        } else {
+            out.push_str("[[links]]\n");
+            out.push_str(section);
+        }
+    }
+    assert!(removed, "no link {id} in the example");
+    out
+}
+
+/// 1-based line of the first occurrence of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> usize {
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in the text"));
+    text[..offset].matches('\n').count() + 1
+}
+
+/// Writes the config, runs check-config, expects exit 1 with a problem at `location` (after
+/// the file name) whose message contains `message`; returns the whole output.
+fn expect_problem(case: &Case, text: &str, location: &str, message: &str) -> String {
+    let path = case.write("agent.toml", text);
+    let outcome = check_config(&[&path]);
+    let out = outcome.stdout;
+    assert_eq!(outcome.code, 1, "exit code; output:\n{out}");
+    let wanted = format!("{}{location}: ", path.display());
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&wanted) && l.contains(message)),
+        "no problem at {wanted:?} with {message:?}; output:\n{out}"
+    );
+    let count = out
+        .lines()
+        .filter(|l| l.starts_with(&format!("{}", path.display())))
+        .count();
+    assert!(
+        out.ends_with(&format!("\n{count} problem(s) found\n")),
+        "missing or wrong summary line; output:\n{out}"
+    );
+    assert_eq!(
+        out.matches("\n  hint: ").count(),
+        count,
+        "one hint per problem; output:\n{out}"
+    );
+    out
+}
+
+#[test]
+fn valid_examples_are_ok() {
+    let case = Case::new("valid");
+    for (file, text, summary) in [
+        (
+            "witness.toml",
+            WITNESS,
+            "ok (cluster payments, member witness (witness), 4 links)",
+        ),
+        (
+            "node-a.toml",
+            NODE_A,
+            "ok (cluster payments, member node-a (node), 4 links)",
+        ),
+        (
+            "node-b.toml",
+            NODE_B,
+            "ok (cluster payments, member node-b (node), 4 links)",
+        ),
+    ] {
+        let path = case.write(file, text);
+        let outcome = check_config(&[&path]);
+        assert_eq!(outcome.code, 0, "{file}: {}", outcome.stdout);
+        assert_eq!(outcome.stdout, format!("{}: {summary}\n", path.display()));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(check_config(&[]).code, 2);
+    let case = Case::new("usage");
+    let path = case.write("agent.toml", WITNESS);
+    assert_eq!(check_config(&[&path, &path]).code, 2);
+}
+
+#[test]
+fn unreadable_file() {
+    let case = Case::new("unreadable");
+    let path = case.dir.join("absent.toml");
+    let outcome = check_config(&[&path]);
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome
+            .stdout
+            .starts_with(&format!("{}: cannot read the file", path.display())),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn syntax_error_has_its_line() {
+    let case = Case::new("syntax");
+    let text = edit(WITNESS, "dead_ms = 1000\n", "dead_ms = \n");
+    let line = line_of(&text, "dead_ms = \n");
+    expect_problem(&case, &text, &format!(":line {line}"), "TOML syntax error");
+}
+
+#[test]
+fn unknown_key_suggests_the_close_one() {
+    let case = Case::new("unknown-key");
+    let text = edit(
+        WITNESS,
+        "dead_ms = 1000\n",
+        "dead_ms = 1000\ninitdaed_ms = 5000\n",
+    );
+    let line = line_of(&text, "initdaed_ms");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: timing.initdaed_ms"),
+        "unknown key `initdaed_ms`",
+    );
+    assert!(out.contains("hint: did you mean `initdead_ms`?"), "{out}");
+}
+
+#[test]
+fn key_of_another_link_kind_is_unknown() {
+    let case = Case::new("unknown-link-key");
+    let text = edit(
+        WITNESS,
+        "device = \"/dev/ttyS1\"\n",
+        "device = \"/dev/ttyS1\"\nremote = \"10.0.0.2:694\"\n",
+    );
+    let line = line_of(&text, "remote = \"10.0.0.2:694\"");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links[0].remote"),
+        "unknown key `remote`: it belongs to udp links, and this is a serial link",
+    );
+}
+
+#[test]
+fn missing_required_key() {
+    let case = Case::new("missing-key");
+    let text = edit(WITNESS, "cluster = \"payments\"\n", "");
+    let out = expect_problem(
+        &case,
+        &text,
+        ": cluster",
+        "required key `cluster` is missing",
+    );
+    assert!(out.contains("hint: add `cluster = \"payments\"`"), "{out}");
+}
+
+#[test]
+fn bad_value_type() {
+    let case = Case::new("bad-type");
+    let text = edit(WITNESS, "interval_ms = 200\n", "interval_ms = \"200\"\n");
+    let line = line_of(&text, "interval_ms = \"200\"");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: timing.interval_ms"),
+        "`interval_ms` must be a whole number, not a string",
+    );
+}
+
+#[test]
+fn member_not_in_members() {
+    let case = Case::new("unknown-member");
+    let text = edit(WITNESS, "member = \"witness\"\n", "member = \"witnes\"\n");
+    let line = line_of(&text, "member = \"witnes\"");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: member"),
+        "member \"witnes\" is not listed in [[members]]",
+    );
+    assert!(out.contains("did you mean \"witness\"?"), "{out}");
+}
+
+#[test]
+fn wrong_member_count() {
+    let case = Case::new("member-count");
+    let text = edit(
+        WITNESS,
+        "name = \"node-b\"\nid = 3\nrole = \"node\"",
+        "name = \"node-b\"\nid = 3\nrole = \"witness\"",
+    );
+    let line = line_of(&text, "[[members]]");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: members"),
+        "wrong member count: 3 members (2 witness, 1 nodes)",
+    );
+}
+
+#[test]
+fn duplicate_member() {
+    let case = Case::new("duplicate-member");
+    let text = edit(WITNESS, "name = \"node-b\"\n", "name = \"node-a\"\n");
+    let line = line_of(&text, "name = \"node-a\"\nid = 3");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: members[2].name"),
+        "member \"node-a\" is listed twice (also as members[1])",
+    );
+}
+
+#[test]
+fn link_to_unknown_peer() {
+    let case = Case::new("unknown-peer");
+    let text = edit(
+        WITNESS,
+        "id = 12\npeer = \"node-b\"",
+        "id = 12\npeer = \"node-c\"",
+    );
+    let line = line_of(&text, "peer = \"node-c\"");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links[3].peer"),
+        "link to unknown peer \"node-c\"",
+    );
+    assert!(
+        out.contains("peer must be one of the other [[members]]: node-a, node-b"),
+        "{out}"
+    );
+}
+
+#[test]
+fn link_to_self() {
+    let case = Case::new("link-to-self");
+    let text = edit(
+        WITNESS,
+        "id = 12\npeer = \"node-b\"",
+        "id = 12\npeer = \"witness\"",
+    );
+    let line = line_of(&text, "peer = \"witness\"");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links[3].peer"),
+        "link to self: peer \"witness\" is this member",
+    );
+}
+
+#[test]
+fn duplicate_link_id() {
+    let case = Case::new("duplicate-link-id");
+    let text = edit(WITNESS, "id = 12\n", "id = 11\n");
+    let line = line_of(&text, "id = 11\npeer = \"node-b\"");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links[3].id"),
+        "duplicate link id: 11 is used twice (also by links[2])",
+    );
+}
+
+#[test]
+fn no_link_to_a_peer() {
+    let case = Case::new("no-link");
+    let text = without_link(&without_link(WITNESS, 2), 12);
+    let line = line_of(&text, "[[links]]");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links"),
+        "no link to member \"node-b\"",
+    );
+}
+
+#[test]
+fn key_file_world_readable() {
+    let case = Case::new("key-mode");
+    case.chmod_key(0o644);
+    let line = line_of(WITNESS, "key_file =");
+    let out = expect_problem(
+        &case,
+        WITNESS,
+        &format!(":line {line}: key_file"),
+        "has mode 0644: every user of the machine can read or change the cluster key",
+    );
+    assert!(
+        out.contains(&format!("hint: chmod 600 {}", case.key().display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn key_file_missing() {
+    let case = Case::new("key-missing");
+    std::fs::remove_file(case.key()).unwrap();
+    let line = line_of(WITNESS, "key_file =");
+    expect_problem(
+        &case,
+        WITNESS,
+        &format!(":line {line}: key_file"),
+        &format!("cannot read the key file {}", case.key().display()),
+    );
+}
+
+#[test]
+fn key_too_short_and_never_printed() {
+    let case = Case::new("key-short");
+    let short_key = "a1b2c3d4e5f60718293a4b5c6d7e8f"; // 15 bytes
+    std::fs::write(case.key(), short_key).unwrap();
+    let line = line_of(WITNESS, "key_file =");
+    let out = expect_problem(
+        &case,
+        WITNESS,
+        &format!(":line {line}: key_file"),
+        "the key is too short: 15 bytes, at least 16 are needed",
+    );
+    assert!(!out.contains(short_key), "key material printed:\n{out}");
+}
+
+#[test]
+fn dead_shorter_than_three_intervals() {
+    let case = Case::new("dead-short");
+    let text = edit(
+        WITNESS,
+        "warn_ms = 500\ndead_ms = 1000\n",
+        "warn_ms = 400\ndead_ms = 500\n",
+    );
+    let line = line_of(&text, "dead_ms = 500");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: timing.dead_ms"),
+        "dead_ms is shorter than 3 intervals: dead_ms = 500 < 3 x interval_ms = 200",
+    );
+    assert!(out.contains("hint: set dead_ms to at least 600"), "{out}");
+}
+
+#[test]
+fn warn_out_of_range() {
+    let case = Case::new("warn-range");
+    let text = edit(WITNESS, "warn_ms = 500\n", "warn_ms = 100\n");
+    let line = line_of(&text, "warn_ms = 100");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: timing.warn_ms"),
+        "warn_ms out of range: warn_ms = 100 must be greater than interval_ms = 200 and less than dead_ms = 1000",
+    );
+}
+
+#[test]
+fn initdead_shorter_than_dead() {
+    let case = Case::new("initdead-short");
+    let text = edit(WITNESS, "initdead_ms = 5000\n", "initdead_ms = 900\n");
+    let line = line_of(&text, "initdead_ms = 900");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: timing.initdead_ms"),
+        "initdead_ms is shorter than dead_ms",
+    );
+}
+
+#[test]
+fn interval_too_short_for_baud() {
+    let case = Case::new("baud");
+    let text = edit(WITNESS, "baud = 115200\n", "baud = 1200\n");
+    let line = line_of(&text, "baud = 1200");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links[0].baud"),
+        "interval too short for the baud rate: at 1200 baud the largest frame",
+    );
+    assert!(out.contains("hint: use baud = "), "{out}");
+}
+
+#[test]
+fn broadcast_remote_needs_the_flag() {
+    let case = Case::new("broadcast");
+    let text = edit(
+        WITNESS,
+        "remote = \"10.10.11.2:694\"",
+        "remote = \"10.10.11.255:694\"",
+    );
+    let line = line_of(&text, "10.10.11.255");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: links[2].remote"),
+        "is a broadcast address but broadcast is false",
+    );
+    assert!(out.contains("hint: add `broadcast = true`"), "{out}");
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let case = Case::new("many");
+    let text = edit(WITNESS, "baud = 115200\n", "baud = 1200\n");
+    let text = edit(&text, "id = 12\n", "id = 11\n");
+    let text = edit(&text, "mlockall = true\n", "mlockall = yes\n");
+    let path = case.write("agent.toml", &text);
+    let outcome = check_config(&[&path]);
+    assert_eq!(outcome.code, 1);
+    // `mlockall = yes` is a syntax error: the file is not checked further.
+    assert!(
+        outcome.stdout.ends_with("\n1 problem(s) found\n"),
+        "{}",
+        outcome.stdout
+    );
+
+    let text = edit(&text, "mlockall = yes\n", "mlockall = 1\n");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {}: links[0].baud", line_of(&text, "baud = 1200")),
+        "interval too short",
+    );
+    assert!(out.ends_with("\n3 problem(s) found\n"), "{out}");
+    assert!(
+        out.contains("`mlockall` must be true or false, not a whole number"),
+        "{out}"
+    );
+    assert!(out.contains("duplicate link id"), "{out}");
+}
