@@ -1,0 +1,1 @@
+//! The process-level rack harness (being written).
