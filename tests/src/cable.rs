@@ -568,10 +568,8 @@ impl Transport for UdpTransport {
             Direction::AToB => (&self.socket_b, self.agent_b),
             Direction::BToA => (&self.socket_a, self.agent_a),
         };
-        match socket.send_to(unit, target) {
-            Ok(len) => len,
-            Err(_) => 0,
-        }
+        // A failed send (an agent not listening yet) delivers nothing: counted as dropped.
+        socket.send_to(unit, target).unwrap_or(0)
     }
 
     fn max_unit_bytes(&self) -> usize {
