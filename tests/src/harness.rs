@@ -23,6 +23,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -123,11 +124,7 @@ pub fn others_of(member: &str) -> Vec<&'static str> {
 pub fn agent_binary() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("HA_AGENT_BIN") {
         let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!("HA_AGENT_BIN={} is not a file", path.display()))
-        };
+        return if path.is_file() { Ok(path) } else { Err(format!("HA_AGENT_BIN={} is not a file", path.display())) };
     }
     let mut target_dirs = Vec::new();
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
@@ -199,7 +196,8 @@ pub fn render_table(statuses: &[(&str, Result<Value, String>)]) -> String {
         let _ = write!(out, "  {member:<8}");
         match status {
             Err(error) => {
-                let _ = write!(out, " (no status: {error})");
+                let first_line = error.lines().next().unwrap_or("");
+                let _ = write!(out, " (no status: {first_line})");
             }
             Ok(status) => {
                 let mut links: Vec<(u64, String)> = status["links"]
@@ -290,9 +288,13 @@ fn unique_dir(name: &str) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// A free loopback UDP address: bind port 0, read the port, release it for the agent.
-fn free_udp_addr() -> io::Result<SocketAddr> {
-    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
+/// A free loopback UDP address for an agent: bind port 0 and read the port. The caller holds
+/// the socket until every cable has bound its own sockets (so that no cable takes the port),
+/// then releases it for the agent.
+fn reserve_udp_addr() -> io::Result<(UdpSocket, SocketAddr)> {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let addr = socket.local_addr()?;
+    Ok((socket, addr))
 }
 
 fn random_key_hex() -> io::Result<String> {
@@ -394,7 +396,14 @@ struct Agent {
     member: &'static str,
     config: PathBuf,
     log: PathBuf,
-    child: Option<Child>,
+    /// `None` once stopped. Behind a lock so that a `&Rack` can notice an agent that died.
+    child: Mutex<Option<Child>>,
+}
+
+impl Agent {
+    fn child(&self) -> MutexGuard<'_, Option<Child>> {
+        self.child.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// Three running agents and their cables. See the module documentation.
@@ -423,6 +432,7 @@ impl Rack {
         write_key_file(&self.dir.join("cluster.key"))?;
 
         let mut ends = Vec::new();
+        let mut reserved = Vec::new();
         for plan in LINKS {
             match plan.kind {
                 LinkKind::Serial => {
@@ -435,8 +445,9 @@ impl Rack {
                     self.serial.push((plan.id, cable));
                 }
                 LinkKind::Udp => {
-                    let local_a = free_udp_addr()?;
-                    let local_b = free_udp_addr()?;
+                    let (socket_a, local_a) = reserve_udp_addr()?;
+                    let (socket_b, local_b) = reserve_udp_addr()?;
+                    reserved.extend([socket_a, socket_b]);
                     let cable = UdpCable::with_seed(local_a, local_b, u64::from(plan.id) + 1)?;
                     ends.push(LinkEnds {
                         id: plan.id,
@@ -447,6 +458,8 @@ impl Rack {
                 }
             }
         }
+
+        drop(reserved);
 
         for member in MEMBERS {
             let config = self.dir.join(format!("{member}.toml"));
@@ -473,7 +486,7 @@ impl Rack {
                 .stdout(log_file.try_clone()?)
                 .stderr(log_file)
                 .spawn()?;
-            self.agents.push(Agent { member, config, log, child: Some(child) });
+            self.agents.push(Agent { member, config, log, child: Mutex::new(Some(child)) });
         }
         Ok(())
     }
@@ -573,6 +586,41 @@ impl Rack {
         MEMBERS.iter().map(|member| (*member, self.try_status(member))).collect()
     }
 
+    /// An error naming every agent whose process has exited although the rack did not stop it.
+    pub fn check_running(&self) -> Result<(), String> {
+        let mut exited = Vec::new();
+        for agent in &self.agents {
+            if let Some(child) = agent.child().as_mut() {
+                if let Ok(Some(exit)) = child.try_wait() {
+                    exited.push(format!("{} exited with {exit}", agent.member));
+                }
+            }
+        }
+        if exited.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("agent process died: {} (see {})", exited.join(", "), self.dir.display()))
+        }
+    }
+
+    /// Like [`wait_until`], but gives up at once, with an error, when an agent process has
+    /// exited; an error on timeout too. Returns how long the condition took.
+    pub fn wait_for(&self, timeout: Duration, mut condition: impl FnMut() -> bool) -> Result<Duration, String> {
+        let mut died = None;
+        let took = wait_until(timeout, || {
+            if let Err(problem) = self.check_running() {
+                died = Some(problem);
+                return true;
+            }
+            condition()
+        });
+        match (died, took) {
+            (Some(problem), _) => Err(problem),
+            (None, Some(took)) => Ok(took),
+            (None, None) => Err(format!("timed out after {timeout:?}")),
+        }
+    }
+
     /// Whether every member sees all its links up and both other members reachable.
     pub fn everything_up(&self) -> bool {
         MEMBERS.iter().all(|member| self.try_status(member).is_ok_and(|status| sees_everything_up(member, &status)))
@@ -585,7 +633,7 @@ impl Rack {
 
     /// Stop every agent with SIGTERM (SIGKILL after a bound) and return how each exited.
     pub fn shutdown(&mut self) -> Vec<(&'static str, Result<ExitStatus, String>)> {
-        self.agents.iter_mut().map(|agent| (agent.member, stop_agent(agent))).collect()
+        self.agents.iter().map(|agent| (agent.member, stop_agent(agent))).collect()
     }
 
     /// Keep the directory (configurations and logs) when the rack is dropped.
@@ -610,8 +658,8 @@ impl Rack {
     }
 }
 
-fn stop_agent(agent: &mut Agent) -> Result<ExitStatus, String> {
-    let Some(mut child) = agent.child.take() else {
+fn stop_agent(agent: &Agent) -> Result<ExitStatus, String> {
+    let Some(mut child) = agent.child().take() else {
         return Err("already stopped".to_string());
     };
     if let Ok(Some(exit)) = child.try_wait() {

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use ha_agent::wire::{HEADER_BYTES, MAC_BYTES};
 use ha_tests::cable::{complete_serial_frames, Direction, XorShift};
 use ha_tests::harness::{
-    link_counter, link_plan, link_state, links_of, member_state, others_of, sees_everything_up, wait_until, Rack,
-    Timing, MEMBERS, POLL_INTERVAL,
+    link_counter, link_plan, link_state, links_of, member_state, others_of, sees_everything_up, Rack, Timing, MEMBERS,
+    POLL_INTERVAL,
 };
 use serde_json::Value;
 
@@ -55,16 +55,23 @@ fn change_timeout(timing: Timing) -> Duration {
 fn formed_rack(name: &str) -> Rack {
     let rack = Rack::builder(name).start().unwrap_or_else(|error| panic!("{error}"));
     let timing = rack.timing();
-    let took = wait_until(formation_timeout(timing), || rack.everything_up())
-        .unwrap_or_else(|| panic!("the cluster did not form within {:?}:\n{}", formation_timeout(timing), rack.table()));
+    let took = rack
+        .wait_for(formation_timeout(timing), || rack.everything_up())
+        .unwrap_or_else(|problem| panic!("the cluster did not form: {problem}\n{}", rack.table()));
     println!("cluster formed after {took:?}:\n{}", rack.table());
     rack
 }
 
 /// Wait until `member`'s status satisfies `condition`, or panic with `what` and the table.
-fn wait_for(rack: &Rack, member: &str, what: &str, timeout: Duration, condition: impl Fn(&Value) -> bool) -> Duration {
-    wait_until(timeout, || rack.try_status(member).is_ok_and(|status| condition(&status)))
-        .unwrap_or_else(|| panic!("{member}: {what} not reached within {timeout:?}:\n{}", rack.table()))
+fn wait_for_status(
+    rack: &Rack,
+    member: &str,
+    what: &str,
+    timeout: Duration,
+    condition: impl Fn(&Value) -> bool,
+) -> Duration {
+    rack.wait_for(timeout, || rack.try_status(member).is_ok_and(|status| condition(&status)))
+        .unwrap_or_else(|problem| panic!("{member}: {what} not reached: {problem}\n{}", rack.table()))
 }
 
 /// `transitions` of every link on every member.
@@ -96,15 +103,13 @@ fn counters_sum(rack: &Rack, member: &str, id: u8, fields: &[&str]) -> u64 {
 fn wait_for_increase(rack: &Rack, member: &str, id: u8, fields: &[&str], before: u64, what: &str) -> u64 {
     let timeout = change_timeout(rack.timing());
     let mut now = before;
-    let increased = wait_until(timeout, || {
+    let increased = rack.wait_for(timeout, || {
         now = counters_sum(rack, member, id, fields);
         now > before
     });
-    assert!(
-        increased.is_some(),
-        "{what}: {member} link {id} {fields:?} stayed at {before} for {timeout:?}:\n{}",
-        rack.table()
-    );
+    if let Err(problem) = increased {
+        panic!("{what}: {member} link {id} {fields:?} stayed at {before}: {problem}\n{}", rack.table());
+    }
     println!("{what}: {member} link {id} {fields:?} went from {before} to {now}");
     now
 }
@@ -142,7 +147,8 @@ fn all_links_come_up_and_every_member_sees_the_other_two() {
         let mut expected = others_of(member);
         expected.sort();
         assert_eq!(listed, expected, "{member} lists the other two members: {status}");
-        let mut ids: Vec<u64> = status["links"].as_array().expect("links").iter().filter_map(|l| l["id"].as_u64()).collect();
+        let mut ids: Vec<u64> =
+            status["links"].as_array().expect("links").iter().filter_map(|l| l["id"].as_u64()).collect();
         ids.sort();
         assert_eq!(ids, links_of(member).into_iter().map(u64::from).collect::<Vec<_>>(), "{status}");
         for id in links_of(member) {
@@ -168,7 +174,8 @@ fn cutting_one_cable_downs_only_that_link() {
     println!("cutting serial link 1 (witness <-> node-a), both directions");
     rack.cable(1).cut();
     for member in ["witness", "node-a"] {
-        let took = wait_for(&rack, member, "link 1 down", change_timeout(timing), |s| link_state(s, 1) == Some("down"));
+        let took =
+            wait_for_status(&rack, member, "link 1 down", change_timeout(timing), |s| link_state(s, 1) == Some("down"));
         println!("{member} sees link 1 down after {took:?}");
     }
     // Over another detection period: everything else stays as it was.
@@ -192,8 +199,8 @@ fn cutting_one_cable_downs_only_that_link() {
         }
     }
     rack.heal_all();
-    wait_until(change_timeout(timing), || rack.everything_up())
-        .unwrap_or_else(|| panic!("link 1 did not come back:\n{}", rack.table()));
+    rack.wait_for(change_timeout(timing), || rack.everything_up())
+        .unwrap_or_else(|problem| panic!("link 1 did not come back: {problem}\n{}", rack.table()));
 }
 
 #[test]
@@ -209,17 +216,22 @@ fn a_one_way_cut_downs_the_link_on_both_sides() {
         println!("cutting link {id} in direction {direction:?} only ({} <-> {})", plan.a, plan.b);
         rack.cable(id).set_cut(direction, true);
         for member in [plan.a, plan.b] {
-            let took =
-                wait_for(&rack, member, &format!("link {id} down"), change_timeout(timing), |s| link_state(s, id) == Some("down"));
+            let took = wait_for_status(&rack, member, &format!("link {id} down"), change_timeout(timing), |s| {
+                link_state(s, id) == Some("down")
+            });
             println!("{member} sees link {id} down after {took:?}");
         }
         for member in [plan.a, plan.b] {
             let peer = plan.peer_of(member).unwrap();
-            assert_eq!(member_state(&rack.status(member), peer), Some("reachable"), "{member} still reaches {peer} over other links");
+            assert_eq!(
+                member_state(&rack.status(member), peer),
+                Some("reachable"),
+                "{member} still reaches {peer} over other links"
+            );
         }
         rack.heal_all();
-        wait_until(change_timeout(timing), || rack.everything_up())
-            .unwrap_or_else(|| panic!("link {id} did not come back:\n{}", rack.table()));
+        rack.wait_for(change_timeout(timing), || rack.everything_up())
+            .unwrap_or_else(|problem| panic!("link {id} did not come back: {problem}\n{}", rack.table()));
     }
 }
 
@@ -239,6 +251,7 @@ fn isolating_node_a_is_detected_within_dead_ms_and_heals() {
     // earlier than the change itself, so "too early" below is certain, not a polling artefact.
     let mut detected: BTreeMap<&str, Duration> = BTreeMap::new();
     while detected.len() < 2 && cut_at.elapsed() < change_timeout(timing) {
+        rack.check_running().unwrap_or_else(|problem| panic!("{problem}"));
         for observer in ["witness", "node-b"] {
             if detected.contains_key(observer) {
                 continue;
@@ -277,12 +290,12 @@ fn isolating_node_a_is_detected_within_dead_ms_and_heals() {
     rack.heal_all();
     let healed_at = Instant::now();
     for observer in ["witness", "node-b"] {
-        wait_for(&rack, observer, "node-a reachable again", change_timeout(timing), |s| {
+        wait_for_status(&rack, observer, "node-a reachable again", change_timeout(timing), |s| {
             member_state(s, "node-a") == Some("reachable")
         });
     }
-    wait_until(change_timeout(timing), || rack.everything_up())
-        .unwrap_or_else(|| panic!("the cluster did not heal:\n{}", rack.table()));
+    rack.wait_for(change_timeout(timing), || rack.everything_up())
+        .unwrap_or_else(|problem| panic!("the cluster did not heal: {problem}\n{}", rack.table()));
     println!("healed: everything up {} ms after the repair:\n{}", healed_at.elapsed().as_millis(), rack.table());
 }
 
@@ -334,7 +347,8 @@ fn noise_replays_and_forgeries_are_counted_and_change_nothing() {
 
     // 5. A forged datagram (witness -> node-b, link 12): one body byte changed, MAC kept.
     let was = counters_sum(&rack, "node-b", 12, &["auth_failures"]);
-    let mut forged = rack.cable(12).recorded(Direction::AToB).last().expect("recorded witness -> node-b datagrams").clone();
+    let mut forged =
+        rack.cable(12).recorded(Direction::AToB).last().expect("recorded witness -> node-b datagrams").clone();
     assert!(
         forged.len() > HEADER_BYTES + MAC_BYTES,
         "a heartbeat of {} bytes has no body between its {HEADER_BYTES}-byte header and {MAC_BYTES}-byte MAC",

@@ -22,7 +22,10 @@ fn fake_ends() -> Vec<LinkEnds> {
                 ),
                 LinkKind::Udp => {
                     let addr = |offset: u16| -> SocketAddr { format!("127.0.0.1:{}", port + offset).parse().unwrap() };
-                    (EndConfig::Udp { local: addr(0), remote: addr(1) }, EndConfig::Udp { local: addr(2), remote: addr(3) })
+                    (
+                        EndConfig::Udp { local: addr(0), remote: addr(1) },
+                        EndConfig::Udp { local: addr(2), remote: addr(3) },
+                    )
                 }
             };
             LinkEnds { id: plan.id, a, b }
