@@ -1,1 +1,16 @@
+//! Test tooling for the rack HA controller, used by the process-level tests in `tests/` and by
+//! the `rack-demo` binary.
+//!
+//! - [`cable`]: a fault-injecting proxy for serial cables (pty pairs) and UDP paths, controlled
+//!   at run time (cut, delay, corrupt, inject, record). It moves opaque bytes and knows nothing
+//!   about the heartbeat format.
+//! - [`harness`]: a [`harness::Rack`] of three real `ha-agent` processes (witness, node-a,
+//!   node-b) joined by six cables, with their configurations, key and logs in a temporary
+//!   directory, and `ha-agent status --json` as the only window into them.
+//!
+//! Nothing here is part of the agent; the agent is driven only through its binary and files.
 
+#![forbid(unsafe_code)]
+
+pub mod cable;
+pub mod harness;
