@@ -1557,9 +1557,8 @@ fn check_links(
                     None if table.contains_key("broadcast") => None,
                     None => Some(false),
                 };
-                if let Some((local, at)) = &local {
-                    check_endpoint(checker, &mut endpoints, format!("udp {local}"), index, at, &join(&prefix, "local"), "two links cannot bind the same local address and port; give each link its own port or address");
-                }
+                // Several UDP links may share a local address: the shell opens one socket per
+                // local address and tells the links apart by the authenticated link id.
                 let mut valid = true;
                 if let (Some((local, _)), Some((remote, at))) = (&local, &remote) {
                     if local.is_ipv4() != remote.is_ipv4() {
