@@ -1,4 +1,4 @@
-//! The heartbeat frame: a fixed 44-byte header, a postcard body and a 16-byte truncated
+//! The heartbeat frame: a fixed 48-byte header, a postcard body and a 16-byte truncated
 //! HMAC-SHA-256 tag over both (layout and rationale in `docs/protocol.md`).
 //!
 //! Owns the byte layout and its checks: [`encode`] turns a [`Header`] and a [`Message`] into
@@ -21,7 +21,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 pub const VERSION: u8 = 1;
 /// Bytes of the fixed header (see docs/protocol.md for the layout).
-pub const HEADER_BYTES: usize = 44;
+pub const HEADER_BYTES: usize = 48;
 /// Bytes of the truncated HMAC-SHA-256 tag.
 pub const MAC_BYTES: usize = 16;
 /// Bound on the postcard body.
@@ -45,8 +45,9 @@ const OFFSET_ACK_BOOT: usize = 24;
 const OFFSET_ACK_SEQ: usize = 32;
 const OFFSET_BODY_LEN: usize = 40;
 const OFFSET_RESERVED: usize = 42;
+const OFFSET_ACK_DELAY_US: usize = 44;
 
-const _: () = assert!(OFFSET_RESERVED + 2 == HEADER_BYTES);
+const _: () = assert!(OFFSET_ACK_DELAY_US + 4 == HEADER_BYTES);
 // body_len is a u16 on the wire.
 const _: () = assert!(MAX_BODY_BYTES <= u16::MAX as usize);
 
@@ -76,6 +77,10 @@ pub struct Header {
     pub ack_boot: u64,
     /// The sequence of the receiver's latest frame the sender accepted on this link (0 = none).
     pub ack_seq: u64,
+    /// How long the sender held the acknowledged frame before sending this one, in
+    /// microseconds (saturating). Lets the receiver measure round-trip time and tell when the
+    /// peer last heard it.
+    pub ack_delay_us: u32,
 }
 
 /// The message body, encoded with postcard.
@@ -168,7 +173,8 @@ pub(crate) fn seal(key: &ClusterKey, header: &Header, body: &[u8], out: &mut [u8
     frame[OFFSET_ACK_SEQ..OFFSET_BODY_LEN].copy_from_slice(&header.ack_seq.to_le_bytes());
     // Cannot truncate: body.len() <= MAX_BODY_BYTES <= u16::MAX (checked above and at compile time).
     frame[OFFSET_BODY_LEN..OFFSET_RESERVED].copy_from_slice(&(body.len() as u16).to_le_bytes());
-    frame[OFFSET_RESERVED..HEADER_BYTES].copy_from_slice(&[0, 0]);
+    frame[OFFSET_RESERVED..OFFSET_ACK_DELAY_US].copy_from_slice(&[0, 0]);
+    frame[OFFSET_ACK_DELAY_US..HEADER_BYTES].copy_from_slice(&header.ack_delay_us.to_le_bytes());
     frame[HEADER_BYTES..mac_offset].copy_from_slice(body);
     let mut mac = mac_for(key);
     mac.update(&frame[..mac_offset]);
@@ -225,7 +231,7 @@ pub fn decode(key: &ClusterKey, cluster_id: u32, bytes: &[u8]) -> Result<(Header
     // Authenticated from here on.
     let body = &bytes[HEADER_BYTES..mac_offset];
     let msg = match postcard::take_from_bytes::<Message>(body) {
-        Ok((msg, rest)) if rest.is_empty() => msg,
+        Ok((msg, [])) => msg,
         _ => return Err(DecodeError::BadBody),
     };
     // postcard accepts over-long varints (0x80 0x00 for 0); insist on the one encoding per
@@ -243,6 +249,12 @@ pub fn decode(key: &ClusterKey, cluster_id: u32, bytes: &[u8]) -> Result<(Header
         seq: le_u64(bytes, OFFSET_SEQ),
         ack_boot: le_u64(bytes, OFFSET_ACK_BOOT),
         ack_seq: le_u64(bytes, OFFSET_ACK_SEQ),
+        ack_delay_us: u32::from_le_bytes([
+            bytes[OFFSET_ACK_DELAY_US],
+            bytes[OFFSET_ACK_DELAY_US + 1],
+            bytes[OFFSET_ACK_DELAY_US + 2],
+            bytes[OFFSET_ACK_DELAY_US + 3],
+        ]),
     };
     Ok((header, msg))
 }
@@ -269,6 +281,7 @@ pub(crate) mod tests {
             seq: 42,
             ack_boot: 3,
             ack_seq: 41,
+            ack_delay_us: 5000,
         }
     }
 
@@ -277,14 +290,14 @@ pub(crate) mod tests {
     }
 
     /// Frozen; cross-checked with Python's hmac/hashlib (see docs/protocol.md).
-    pub(crate) const GOLDEN_FRAME_HEX: &str = "0100e94a38df020b07000000000000002a00000000000000030000000000000029000000000000000400000000020103461f47fe3079c2fa34ff2e4044e92ab6";
+    pub(crate) const GOLDEN_FRAME_HEX: &str = "0100e94a38df020b07000000000000002a00000000000000030000000000000029000000000000000400000088130000000201037cd1ce17305543d8ae9123639ff16ce9";
 
     pub(crate) fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     pub(crate) fn unhex(s: &str) -> Vec<u8> {
-        assert!(s.len() % 2 == 0);
+        assert_eq!(s.len() % 2, 0, "odd-length hex");
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
@@ -455,6 +468,7 @@ pub(crate) mod tests {
             seq: 1,
             ack_boot: 0,
             ack_seq: u64::MAX,
+            ack_delay_us: u32::MAX,
         };
         for reaches in [&[][..], &[255, 254, 1, 0][..]] {
             let msg = Message::Heartbeat(Heartbeat { reaches: heapless::Vec::from_slice(reaches).unwrap() });
