@@ -340,13 +340,27 @@ impl Membership {
                 .map(|(_, at)| *at);
             if let Some(sent_at) = sent_at {
                 let ack_delay_us = u64::from(header.ack_delay_us);
-                // The peer received our frame no later than `now - ack_delay` and no earlier
-                // than we sent it.
-                let estimate = now.minus_us(ack_delay_us).max(sent_at).min(now);
+                let rtt_us = now.since_us(sent_at).saturating_sub(ack_delay_us);
+                // When did the peer last hear us? If it acknowledged our latest frame that
+                // could have reached it when it sent this one, nothing we sent is missing: the
+                // forward path worked as of the peer's send time (now - rtt/2). Otherwise our
+                // later frames were lost, and the proof is when the acknowledged frame arrived
+                // (now - ack_delay). Either way: no earlier than we sent it, no later than now.
+                let next_sent_at = link
+                    .sent
+                    .iter()
+                    .find(|(seq, _)| *seq == header.ack_seq + 1)
+                    .map(|(_, at)| *at);
+                let nothing_missing = next_sent_at.is_none_or(|t| t > now.minus_us(rtt_us));
+                let estimate = if nothing_missing {
+                    now.minus_us(rtt_us / 2)
+                } else {
+                    now.minus_us(ack_delay_us)
+                };
+                let estimate = estimate.max(sent_at).min(now);
                 link.heard_us_at = Some(link.heard_us_at.map_or(estimate, |t| t.max(estimate)));
                 if header.ack_seq != link.last_rtt_seq {
                     link.last_rtt_seq = header.ack_seq;
-                    let rtt_us = now.since_us(sent_at).saturating_sub(ack_delay_us);
                     let latency_us = rtt_us / 2;
                     if let Some(previous) = link.status.latency_us {
                         let d = previous.abs_diff(latency_us);
