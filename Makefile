@@ -24,8 +24,8 @@ agent:
 	@bash scripts/check-agent-binary.sh $(AGENT_BIN) $(AGENT_BUDGET_BYTES)
 
 test-fast:
-	cargo test --locked --workspace --lib --bins
-	cargo test --locked -p ha-agent --tests
+	cargo test --locked -p ha-agent
+	cargo test --locked -p ha-tests --lib
 
 # Real agent processes, pty pairs and UDP on loopback; one rack at a time.
 test-process:
