@@ -7,4 +7,5 @@
 
 #![forbid(unsafe_code)]
 
+pub mod authority;
 pub mod membership;

@@ -1,0 +1,216 @@
+//! Cluster authority: who may run the protected service, decided so that two servers never
+//! run it at once.
+//!
+//! Owns the safety rules W1-W5 (the witness: generations, grants, switchover, failover after a
+//! confirmed fence or after the watchdog deadline, nothing while isolated) and N1-N4 (the
+//! nodes: act only on a current grant, stop on a newer generation, self-fence on quorum loss,
+//! feed the watchdog only while healthy, wait for the witness after boot), plus the fence
+//! decision state machine. Sans-I/O: inputs are what the heartbeats carried and what the
+//! shell reports (durable write done, fence result, resource state), each with `now`; outputs
+//! are actions for the shell and the next deadline. It does not detect failures (that is
+//! [`super::membership`], whose [`View`] it reads), run resources, drive relays or write files.
+//!
+//! The reasoning behind every rule and timeout is in `docs/design.md`, "Authority".
+
+#![forbid(unsafe_code)]
+
+pub mod fence;
+pub mod node;
+pub mod witness;
+
+use heapless::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::time::Micros;
+
+/// Bound on the per-member counters a report carries.
+pub const MAX_HEARD: usize = 2;
+
+/// The witness's word, sent to each node in every witness heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessInfo {
+    /// Increases with every witness decision the receiver must not see out of order.
+    pub seq: u64,
+    /// The current generation (durable on the witness before any frame carries it).
+    pub generation: u64,
+    /// Member id of the node that holds the grant for `generation` (0 = none).
+    pub holder: u8,
+    /// What the receiving node must do.
+    pub order: Order,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Order {
+    /// Do not run the resources.
+    Standby,
+    /// Run the resources under `generation` (only ever sent to the holder).
+    Run,
+    /// Stop the resources and report `Stopped` for `generation` (graceful switchover).
+    Stop,
+}
+
+/// State of a node's resource group as the node reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResState {
+    /// Every resource confirmed stopped.
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    /// Restarts exhausted or start impossible; every resource confirmed stopped.
+    Failed,
+    /// A stop failed or timed out: resources may still be running.
+    StopFailed,
+}
+
+impl ResState {
+    /// True only when every resource is confirmed stopped.
+    pub fn is_stopped(self) -> bool {
+        matches!(self, ResState::Stopped | ResState::Failed)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResState::Stopped => "stopped",
+            ResState::Starting => "starting",
+            ResState::Running => "running",
+            ResState::Stopping => "stopping",
+            ResState::Failed => "failed",
+            ResState::StopFailed => "stop-failed",
+        }
+    }
+}
+
+/// How many frames a member has received from another member (wrapping counter). The witness
+/// uses the counters the other node reports to know whether anyone still hears a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heard {
+    pub member: u8,
+    pub frames: u32,
+}
+
+/// What a node says about itself in every heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// Increases with every report of this boot; older reports are ignored.
+    pub seq: u64,
+    /// Highest generation this node has seen anywhere.
+    pub max_seen: u64,
+    /// Generation under which its resources run or last ran (0 = never this boot).
+    pub acting: u64,
+    /// Highest generation for which it has stopped (it never starts again at or below it).
+    pub stopped: u64,
+    pub resources: ResState,
+    /// Willing and able to take the service.
+    pub ready: bool,
+    /// Upper bound from its own quorum loss to its resources being stopped or the machine
+    /// reset: `self_fence_ms + stop_timeout_ms + watchdog timeout`; 0 when it has no armed
+    /// watchdog (then only a fence or its own report can release it).
+    pub fence_bound_ms: u32,
+    /// Frames received from each other member.
+    pub heard: Vec<Heard, MAX_HEARD>,
+}
+
+/// What the authority needs from failure detection, as of `now`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct View {
+    pub peers: Vec<PeerView, 2>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerView {
+    pub id: u8,
+    pub reachable: bool,
+    /// Members this peer said it reaches, in its latest heartbeat.
+    pub reaches: Vec<u8, { crate::wire::frame::MAX_REACH }>,
+    /// Arrival of the latest authenticated frame from this peer (any link).
+    pub last_rx: Option<Micros>,
+    /// Frames received from this peer so far (wrapping).
+    pub frames: u32,
+}
+
+impl View {
+    pub fn peer(&self, id: u8) -> Option<&PeerView> {
+        self.peers.iter().find(|p| p.id == id)
+    }
+    pub fn reaches(&self, id: u8) -> bool {
+        self.peer(id).is_some_and(|p| p.reachable)
+    }
+}
+
+/// Timings both roles use (all in milliseconds, from the configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuthorityTiming {
+    pub interval_ms: u64,
+    pub dead_ms: u64,
+    pub initdead_ms: u64,
+    /// Quorum loss lasting this long makes a node stop its resources (N2).
+    pub self_fence_ms: u64,
+    /// A stop that has not completed within this is a failed stop (N2, W5).
+    pub stop_timeout_ms: u64,
+    /// Added to every deadline that relies on another member's clock and timers: covers
+    /// clock rate differences, frame latency and the watchdog feed period.
+    pub margin_ms: u64,
+}
+
+/// Things worth an operator's attention (journal, SNMP); every variant is trap-worthy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Witness adopted a generation heard from a node (lost or older stored state).
+    GenerationAdopted { generation: u64 },
+    Granted { node: u8, generation: u64 },
+    SwitchoverStarted { from: u8, to: u8, generation: u64 },
+    HolderLost { node: u8, generation: u64 },
+    FenceRequested { node: u8, attempt: u32 },
+    FenceSucceeded { node: u8 },
+    FenceUnconfirmed { node: u8 },
+    FenceFailed { node: u8, attempt: u32 },
+    /// The watchdog deadline passed: the lost holder cannot be running any more.
+    WatchdogDeadlinePassed { node: u8 },
+    ResourcesFailed { node: u8 },
+    /// Node: started or stopped resources, and why.
+    Starting { generation: u64 },
+    Stopping { generation: u64, reason: StopReason },
+    /// Node: quorum lost for self_fence_ms; resources being stopped.
+    SelfFenceArmed,
+    /// Node: resources not confirmed stopped in time; the watchdog is no longer fed.
+    WatchdogStarved,
+    /// Node: a grant was not acted on because the peer may still run the resources.
+    WaitingForPeer { generation: u64 },
+    QuorumLost,
+    QuorumRegained,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    Ordered,
+    Standby,
+    NewerGeneration,
+    QuorumLost,
+    Unhealthy,
+}
+
+/// Bound on queued notices; the oldest is dropped (and counted) when full.
+pub const MAX_NOTICES: usize = 32;
+
+/// A bounded queue of notices, shared by both roles.
+#[derive(Clone, Debug, Default)]
+pub struct Notices {
+    queue: heapless::Deque<Notice, MAX_NOTICES>,
+    pub dropped: u64,
+}
+
+impl Notices {
+    pub fn push(&mut self, n: Notice) {
+        if self.queue.is_full() {
+            let _ = self.queue.pop_front();
+            self.dropped += 1;
+        }
+        assert!(self.queue.push_back(n).is_ok());
+    }
+    pub fn pop(&mut self) -> Option<Notice> {
+        self.queue.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests;

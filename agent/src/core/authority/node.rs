@@ -1,0 +1,379 @@
+//! A node's side of the authority: when to start and stop the resources, and when to stop
+//! feeding the watchdog.
+//!
+//! Owns rules N1-N4 (see `docs/design.md`, "Authority"): start only on `Run` for a generation
+//! not older than any seen and newer than any it stopped for; stop at once on a newer
+//! generation; self-fence after `self_fence_ms` without quorum (stop, and if the stop is not
+//! confirmed within `stop_timeout_ms`, starve the watchdog); feed the watchdog only while
+//! healthy; after boot, wait for the witness. It also refuses to start while the peer is
+//! heard saying its resources run under an older generation (a second line of defence
+//! behind the witness). It does not run resources (the resource group does) and does not
+//! touch the watchdog device (the shell does).
+
+#![forbid(unsafe_code)]
+
+use heapless::{Deque, Vec};
+
+use super::{AuthorityTiming, Heard, Notice, Notices, NodeReport, Order, ResState, StopReason, View, WitnessInfo, MAX_HEARD};
+use crate::time::Micros;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Start the resource group with `HA_GENERATION = generation`.
+    Start { generation: u64 },
+    /// Stop the resource group (reverse order).
+    Stop,
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub me: u8,
+    pub witness: u8,
+    pub peer: u8,
+    pub timing: AuthorityTiming,
+    /// Hardware watchdog timeout actually set (0 = none).
+    pub watchdog_ms: u64,
+    /// Refuse to take the service without an armed watchdog.
+    pub require_watchdog: bool,
+}
+
+/// Bound on queued actions.
+const MAX_ACTIONS: usize = 4;
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    cfg: NodeConfig,
+    max_seen: u64,
+    acting: u64,
+    stopped: u64,
+    resources: ResState,
+    /// The last command given to the resource group.
+    commanded: Option<Action>,
+    info: Option<WitnessInfo>,
+    peer_report: Option<NodeReport>,
+    peer_boot: u64,
+    quorum_lost_since: Option<Micros>,
+    self_fence_stop_at: Option<Micros>,
+    starving: bool,
+    failed: bool,
+    standby: bool,
+    waiting_noticed: u64,
+    report_seq: u64,
+    actions: Deque<Action, MAX_ACTIONS>,
+    notices: Notices,
+    last_view: View,
+}
+
+impl Node {
+    pub fn new(cfg: NodeConfig) -> Node {
+        Node {
+            cfg,
+            max_seen: 0,
+            acting: 0,
+            stopped: 0,
+            resources: ResState::Stopped,
+            commanded: None,
+            info: None,
+            peer_report: None,
+            peer_boot: 0,
+            quorum_lost_since: None,
+            self_fence_stop_at: None,
+            starving: false,
+            failed: false,
+            standby: false,
+            waiting_noticed: 0,
+            report_seq: 0,
+            actions: Deque::new(),
+            notices: Notices::default(),
+            last_view: View::default(),
+        }
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    /// N3: the watchdog may be fed (the shell adds its own health checks).
+    pub fn feed_allowed(&self) -> bool {
+        !self.starving
+    }
+    pub fn acting(&self) -> u64 {
+        self.acting
+    }
+    pub fn max_seen(&self) -> u64 {
+        self.max_seen
+    }
+    pub fn resources(&self) -> ResState {
+        self.resources
+    }
+    pub fn has_quorum(&self) -> bool {
+        self.quorum_lost_since.is_none()
+    }
+    pub fn notices_dropped(&self) -> u64 {
+        self.notices.dropped
+    }
+
+    fn ready(&self) -> bool {
+        self.resources == ResState::Stopped
+            && !self.failed
+            && !self.starving
+            && !self.standby
+            && self.quorum_lost_since.is_none()
+            && (self.cfg.watchdog_ms > 0 || !self.cfg.require_watchdog)
+    }
+
+    /// This node's report for its next heartbeat.
+    pub fn report(&mut self, view: &View) -> NodeReport {
+        self.report_seq += 1;
+        let mut heard: Vec<Heard, MAX_HEARD> = Vec::new();
+        for p in view.peers.iter().take(MAX_HEARD) {
+            assert!(heard.push(Heard { member: p.id, frames: p.frames }).is_ok());
+        }
+        let t = &self.cfg.timing;
+        let fence_bound_ms = if self.cfg.watchdog_ms == 0 {
+            0
+        } else {
+            u32::try_from(t.self_fence_ms + t.stop_timeout_ms + self.cfg.watchdog_ms).unwrap_or(u32::MAX)
+        };
+        NodeReport {
+            seq: self.report_seq,
+            max_seen: self.max_seen,
+            acting: self.acting,
+            stopped: self.stopped,
+            resources: self.resources,
+            ready: self.ready(),
+            fence_bound_ms,
+            heard,
+        }
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    /// Operator standby: stop and do not take the service.
+    pub fn set_standby(&mut self, standby: bool) {
+        self.standby = standby;
+    }
+    /// Operator cleanup after a resource failure.
+    pub fn cleanup(&mut self) {
+        self.failed = false;
+    }
+
+    // ---- input ---------------------------------------------------------------------------
+
+    /// The witness's word. `fresh`: the frame acknowledged our current boot (N4: frames sent
+    /// before the witness heard this boot of ours are ignored).
+    pub fn handle_witness_info(&mut self, now: Micros, info: &WitnessInfo, fresh: bool) {
+        if !fresh || self.info.is_some_and(|i| info.seq <= i.seq) {
+            return;
+        }
+        self.info = Some(*info);
+        self.max_seen = self.max_seen.max(info.generation);
+        let view = self.last_view.clone();
+        self.evaluate(now, &view);
+    }
+
+    /// The peer node's report, from its boot `boot`.
+    pub fn handle_peer_report(&mut self, now: Micros, boot: u64, fresh: bool, report: &NodeReport) {
+        if !fresh {
+            return;
+        }
+        let newer = boot > self.peer_boot
+            || (boot == self.peer_boot && self.peer_report.as_ref().is_none_or(|r| report.seq > r.seq));
+        if !newer {
+            return;
+        }
+        self.peer_boot = boot;
+        self.peer_report = Some(report.clone());
+        self.max_seen = self.max_seen.max(report.max_seen).max(report.acting);
+        let view = self.last_view.clone();
+        self.evaluate(now, &view);
+    }
+
+    /// The resource group's state changed.
+    pub fn handle_resources(&mut self, now: Micros, state: ResState) {
+        self.resources = state;
+        match state {
+            ResState::Failed => {
+                self.failed = true;
+                self.stopped = self.stopped.max(self.acting);
+                self.commanded = Some(Action::Stop);
+            }
+            ResState::StopFailed if !self.starving => {
+                // Resources may still run and we cannot stop them: let the hardware reset us.
+                self.starving = true;
+                self.notices.push(Notice::WatchdogStarved);
+            }
+            _ => {}
+        }
+        let view = self.last_view.clone();
+        self.evaluate(now, &view);
+    }
+
+    pub fn handle_tick(&mut self, now: Micros, view: &View) {
+        self.last_view = view.clone();
+        self.evaluate(now, view);
+    }
+
+    // ---- output --------------------------------------------------------------------------
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop()
+    }
+    pub fn poll_timeout(&self) -> Micros {
+        let t = &self.cfg.timing;
+        let mut next = Micros::MAX;
+        if let Some(since) = self.quorum_lost_since {
+            if self.self_fence_stop_at.is_none() {
+                next = next.min(since.plus_ms(t.self_fence_ms));
+            }
+        }
+        if let Some(at) = self.self_fence_stop_at {
+            if !self.starving && !self.resources.is_stopped() {
+                next = next.min(at.plus_ms(t.stop_timeout_ms));
+            }
+        }
+        next
+    }
+
+    // ---- internals -----------------------------------------------------------------------
+
+    fn command(&mut self, action: Action) {
+        if self.commanded == Some(action) {
+            return;
+        }
+        self.commanded = Some(action);
+        match action {
+            Action::Start { generation } => {
+                self.acting = generation;
+                self.notices.push(Notice::Starting { generation });
+            }
+            Action::Stop => {}
+        }
+        // Drained every loop iteration; overflowing is a bug.
+        if self.actions.is_full() {
+            let _ = self.actions.pop_front();
+        }
+        assert!(self.actions.push_back(action).is_ok());
+    }
+
+    fn stop(&mut self, reason: StopReason) {
+        self.stopped = self.stopped.max(self.acting);
+        let running = !self.resources.is_stopped() || matches!(self.commanded, Some(Action::Start { .. }));
+        if running && self.commanded != Some(Action::Stop) {
+            self.notices.push(Notice::Stopping { generation: self.acting, reason });
+        }
+        if running || self.resources == ResState::StopFailed {
+            self.command(Action::Stop);
+        }
+    }
+
+    /// The peer may be running resources under an older generation and is in contact: wait.
+    fn peer_blocks(&self, now: Micros, generation: u64, view: &View) -> bool {
+        let t = &self.cfg.timing;
+        let window_us = (t.dead_ms + t.interval_ms + t.margin_ms) * 1000;
+        let recently_heard = view
+            .peer(self.cfg.peer)
+            .and_then(|p| p.last_rx)
+            .is_some_and(|at| now.since_us(at) <= window_us);
+        if !recently_heard {
+            return false;
+        }
+        match &self.peer_report {
+            None => true,
+            Some(r) => !r.resources.is_stopped() && r.acting < generation,
+        }
+    }
+
+    fn evaluate(&mut self, now: Micros, view: &View) {
+        let t = self.cfg.timing;
+        // Quorum: we reach the witness or the peer (two of three).
+        let quorum = view.reaches(self.cfg.witness) || view.reaches(self.cfg.peer);
+        match (quorum, self.quorum_lost_since) {
+            (false, None) => {
+                self.quorum_lost_since = Some(now);
+                self.notices.push(Notice::QuorumLost);
+            }
+            (true, Some(_)) => {
+                self.quorum_lost_since = None;
+                self.self_fence_stop_at = None;
+                self.notices.push(Notice::QuorumRegained);
+            }
+            _ => {}
+        }
+
+        // N2: self-fence.
+        if let Some(since) = self.quorum_lost_since {
+            if now.since_us(since) >= t.self_fence_ms * 1000 {
+                if self.self_fence_stop_at.is_none() {
+                    self.self_fence_stop_at = Some(now);
+                    if !self.resources.is_stopped() || matches!(self.commanded, Some(Action::Start { .. })) {
+                        self.notices.push(Notice::SelfFenceArmed);
+                    }
+                }
+                self.stop(StopReason::QuorumLost);
+            }
+        }
+        if let Some(at) = self.self_fence_stop_at {
+            if !self.starving && !self.resources.is_stopped() && now.since_us(at) >= t.stop_timeout_ms * 1000 {
+                self.starving = true;
+                self.notices.push(Notice::WatchdogStarved);
+            }
+        }
+        if self.starving || self.failed || self.standby {
+            let reason = if self.standby { StopReason::Standby } else { StopReason::Unhealthy };
+            self.stop(reason);
+            return;
+        }
+        if self.quorum_lost_since.is_some() {
+            // Keep what runs until the self-fence timer says otherwise; start nothing.
+            return;
+        }
+
+        // N1: a newer generation exists than the one we act on: stop at once.
+        let running = !self.resources.is_stopped() || matches!(self.commanded, Some(Action::Start { .. }));
+        if running && self.max_seen > self.acting {
+            self.stop(StopReason::NewerGeneration);
+            return;
+        }
+
+        // N4: nothing without the witness's word.
+        let Some(info) = self.info else { return };
+        if info.generation < self.max_seen {
+            // Stale word (a newer generation is known): only stopping is safe.
+            self.stop(StopReason::NewerGeneration);
+            return;
+        }
+        match info.order {
+            Order::Run if info.holder == self.cfg.me => {
+                let g = info.generation;
+                if running && self.acting == g {
+                    return;
+                }
+                let can_start = g > self.stopped
+                    && g >= self.max_seen
+                    && self.resources == ResState::Stopped
+                    && self.ready();
+                if !can_start {
+                    return;
+                }
+                if self.peer_blocks(now, g, view) {
+                    if self.waiting_noticed != g {
+                        self.waiting_noticed = g;
+                        self.notices.push(Notice::WaitingForPeer { generation: g });
+                    }
+                    return;
+                }
+                self.command(Action::Start { generation: g });
+            }
+            Order::Stop | Order::Run => {
+                self.stopped = self.stopped.max(info.generation);
+                self.stop(StopReason::Ordered);
+            }
+            Order::Standby => {
+                self.stopped = self.stopped.max(info.generation);
+                self.stop(StopReason::Standby);
+            }
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! The witness's arbitration: the only place that creates generations and grants.
+//!
+//! Owns rules W1-W5 (see `docs/design.md`, "Authority"): the durable generation and holder
+//! (written through [`Action::Persist`] and only announced once [`Witness::handle_persisted`]
+//! confirms), cold start (wait for the nodes or `initdead`, adopt the highest generation heard),
+//! grants, graceful switchover, the decision that a holder is lost (only in quorum with the
+//! other node, and only when that node does not hear it either), failover after a confirmed
+//! fence or after the watchdog deadline, and doing nothing while isolated. It does not talk to
+//! relays, disks or sockets.
+
+#![forbid(unsafe_code)]
+
+use heapless::Deque;
+
+use super::fence::{FenceConfig, FenceResult, Fencer, Verdict as FenceVerdict};
+use super::{AuthorityTiming, Notice, Notices, NodeReport, Order, ResState, View, WitnessInfo};
+use crate::time::Micros;
+
+/// The durable state of the witness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub generation: u64,
+    /// Member id of the holder of `generation` (0 = none).
+    pub holder: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Write this state durably, then call [`Witness::handle_persisted`].
+    Persist(Stored),
+    /// Power the node off and report the result through [`Witness::handle_fence_result`].
+    PowerOff(u8),
+    /// Power the node back on (after a fence, when configured to); the result is only logged.
+    PowerOn(u8),
+}
+
+#[derive(Clone, Debug)]
+pub struct WitnessConfig {
+    pub me: u8,
+    pub nodes: [u8; 2],
+    pub timing: AuthorityTiming,
+    pub fence: FenceConfig,
+    /// A relay channel exists for the nodes.
+    pub fence_enabled: bool,
+    /// After a successful fence and the failover, power the fenced node back on.
+    pub power_on_after_fence: bool,
+    pub preferred: Option<u8>,
+    pub auto_failback: bool,
+    /// At cold start, wait for both nodes however long it takes (instead of `initdead_ms`).
+    pub wait_for_all: bool,
+    /// Fence bound assumed for a node that never reported one (0 = no watchdog deadline).
+    pub unknown_fence_bound_ms: u64,
+}
+
+/// Bound on queued actions.
+const MAX_ACTIONS: usize = 8;
+
+#[derive(Clone, Debug)]
+struct NodeState {
+    id: u8,
+    report: Option<NodeReport>,
+    report_boot: u64,
+    /// Powered off by our fence and not heard from since.
+    fenced_off: bool,
+    /// Since when the lost condition (W2) holds.
+    lost_since: Option<Micros>,
+    /// The other node's frame counter for this node, and when we saw it change.
+    other_count: Option<u32>,
+    other_count_changed_at: Micros,
+    /// Resources failed there: not eligible until it reports ready again.
+    failed: bool,
+    /// Operator standby.
+    standby: bool,
+    deadline_noticed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Startup,
+    Steady,
+    Switchover { from: u8, to: u8, deadline: Micros },
+}
+
+/// Whether a node still needs to be dealt with before the next grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Release {
+    Released,
+    NotYet,
+}
+
+#[derive(Clone, Debug)]
+pub struct Witness {
+    cfg: WitnessConfig,
+    phase: Phase,
+    durable: Stored,
+    persisting: Option<Stored>,
+    nodes: [NodeState; 2],
+    fencer: Fencer,
+    actions: Deque<Action, MAX_ACTIONS>,
+    notices: Notices,
+    started_at: Micros,
+    info_seq: u64,
+    power_on_after_persist: Option<u8>,
+    move_to: Option<u8>,
+    last_view: View,
+}
+
+impl Witness {
+    /// `stored` is what the state file held (None: missing or unreadable).
+    pub fn new(cfg: WitnessConfig, stored: Option<Stored>, now: Micros) -> Witness {
+        assert!(cfg.nodes[0] != cfg.nodes[1] && !cfg.nodes.contains(&cfg.me));
+        let node = |id| NodeState {
+            id,
+            report: None,
+            report_boot: 0,
+            fenced_off: false,
+            lost_since: None,
+            other_count: None,
+            other_count_changed_at: now,
+            failed: false,
+            standby: false,
+            deadline_noticed: false,
+        };
+        let fencer = Fencer::new(cfg.fence);
+        let nodes = [node(cfg.nodes[0]), node(cfg.nodes[1])];
+        Witness {
+            cfg,
+            phase: Phase::Startup,
+            durable: stored.unwrap_or(Stored { generation: 0, holder: 0 }),
+            persisting: None,
+            nodes,
+            fencer,
+            actions: Deque::new(),
+            notices: Notices::default(),
+            started_at: now,
+            info_seq: 0,
+            power_on_after_persist: None,
+            move_to: None,
+            last_view: View::default(),
+        }
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    pub fn durable(&self) -> Stored {
+        self.durable
+    }
+    pub fn in_startup(&self) -> bool {
+        self.phase == Phase::Startup
+    }
+    pub fn switching(&self) -> bool {
+        matches!(self.phase, Phase::Switchover { .. })
+    }
+    pub fn fencing(&self) -> Option<u8> {
+        self.fencer.target()
+    }
+    pub fn report(&self, node: u8) -> Option<&NodeReport> {
+        self.nodes.iter().find(|n| n.id == node).and_then(|n| n.report.as_ref())
+    }
+    pub fn notices_dropped(&self) -> u64 {
+        self.notices.dropped
+    }
+
+    /// The witness's word for `node`, to put in the next frame to it. Carries only the
+    /// durable generation.
+    pub fn info_for(&mut self, node: u8) -> WitnessInfo {
+        self.info_seq += 1;
+        let order = if self.durable.holder != node || self.durable.holder == 0 {
+            Order::Standby
+        } else {
+            match self.phase {
+                Phase::Switchover { from, .. } if from == node => Order::Stop,
+                Phase::Startup => Order::Standby,
+                _ => {
+                    let stop_failed = self.node(node).report.as_ref().is_some_and(|r| r.resources == ResState::StopFailed);
+                    if stop_failed { Order::Stop } else { Order::Run }
+                }
+            }
+        };
+        WitnessInfo { seq: self.info_seq, generation: self.durable.generation, holder: self.durable.holder, order }
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    /// Operator or failback: move the service to `node` gracefully (W5).
+    pub fn request_move(&mut self, node: u8) {
+        if self.cfg.nodes.contains(&node) {
+            self.move_to = Some(node);
+        }
+    }
+
+    pub fn set_standby(&mut self, node: u8, standby: bool) {
+        if let Some(n) = self.nodes.iter_mut().find(|n| n.id == node) {
+            n.standby = standby;
+        }
+    }
+
+    // ---- input ---------------------------------------------------------------------------
+
+    /// A node's report arrived in a frame from boot `boot` of that node. `fresh` is true when
+    /// the frame acknowledged our current boot (older frames say nothing about now).
+    pub fn handle_report(&mut self, now: Micros, from: u8, boot: u64, fresh: bool, report: &NodeReport) {
+        if !fresh {
+            return;
+        }
+        let Some(i) = self.nodes.iter().position(|n| n.id == from) else { return };
+        let n = &mut self.nodes[i];
+        let newer = boot > n.report_boot || (boot == n.report_boot && n.report.as_ref().is_none_or(|r| report.seq > r.seq));
+        if !newer {
+            return;
+        }
+        n.report_boot = boot;
+        n.report = Some(report.clone());
+        if report.ready {
+            n.failed = false;
+        }
+        // What this node says about the other one: has it heard it since?
+        let other = &mut self.nodes[1 - i];
+        let count = report.heard.iter().find(|h| h.member == other.id).map(|h| h.frames);
+        if count != other.other_count {
+            other.other_count = count;
+            other.other_count_changed_at = now;
+        }
+    }
+
+    pub fn handle_persisted(&mut self, now: Micros, stored: Stored) {
+        if self.persisting != Some(stored) {
+            return;
+        }
+        self.persisting = None;
+        let previous = self.durable;
+        self.durable = stored;
+        if self.phase == Phase::Startup {
+            self.phase = Phase::Steady;
+        }
+        if stored.holder != 0 && (stored.holder != previous.holder || stored.generation != previous.generation) && stored.generation > previous.generation {
+            self.notices.push(Notice::Granted { node: stored.holder, generation: stored.generation });
+        }
+        if let Some(node) = self.power_on_after_persist.take() {
+            let _ = self.push_action(Action::PowerOn(node));
+        }
+        let view = self.last_view.clone();
+        self.evaluate(now, &view);
+    }
+
+    pub fn handle_fence_result(&mut self, now: Micros, node: u8, result: FenceResult) {
+        match self.fencer.handle_result(now, node, result) {
+            FenceVerdict::Fenced => {
+                self.notices.push(Notice::FenceSucceeded { node });
+                if let Some(n) = self.nodes.iter_mut().find(|n| n.id == node) {
+                    n.fenced_off = true;
+                }
+            }
+            FenceVerdict::Retry { unconfirmed } => {
+                if unconfirmed {
+                    self.notices.push(Notice::FenceUnconfirmed { node });
+                }
+                self.notices.push(Notice::FenceFailed { node, attempt: self.fencer.attempts() });
+            }
+            FenceVerdict::Ignored => {}
+        }
+        let view = self.last_view.clone();
+        self.evaluate(now, &view);
+    }
+
+    /// Re-evaluate with the current view of failure detection.
+    pub fn handle_tick(&mut self, now: Micros, view: &View) {
+        self.last_view = view.clone();
+        self.evaluate(now, view);
+    }
+
+    // ---- output --------------------------------------------------------------------------
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop()
+    }
+    pub fn poll_timeout(&self) -> Micros {
+        let mut next = self.fencer.poll_timeout();
+        if self.phase == Phase::Startup {
+            next = next.min(self.started_at.plus_ms(self.cfg.timing.initdead_ms).plus_us(1));
+        }
+        if let Phase::Switchover { deadline, .. } = self.phase {
+            next = next.min(deadline.plus_us(1));
+        }
+        for n in &self.nodes {
+            if n.lost_since.is_some() {
+                if let Some(d) = self.watchdog_deadline(n) {
+                    next = next.min(d.plus_us(1));
+                }
+            }
+        }
+        next
+    }
+
+    // ---- internals -----------------------------------------------------------------------
+
+    fn node(&self, id: u8) -> &NodeState {
+        self.nodes.iter().find(|n| n.id == id).expect("configured node")
+    }
+    fn index(&self, id: u8) -> usize {
+        self.nodes.iter().position(|n| n.id == id).expect("configured node")
+    }
+
+    fn push_action(&mut self, action: Action) -> bool {
+        // The queue is drained every loop iteration; overflowing it is a bug.
+        assert!(self.actions.push_back(action).is_ok(), "witness action queue overflow");
+        true
+    }
+
+    /// Can this node no longer run resources under the current generation? Only its own fresh
+    /// report can say so: resources confirmed stopped, and it has stopped for this generation
+    /// (so a delayed older `Run` cannot start it again).
+    fn released_by_report(&self, id: u8, view: &View) -> bool {
+        let n = self.node(id);
+        view.reaches(id)
+            && n.report.as_ref().is_some_and(|r| r.resources.is_stopped() && r.stopped >= self.durable.generation)
+    }
+
+    fn eligible(&self, id: u8, view: &View) -> bool {
+        let n = self.node(id);
+        view.reaches(id)
+            && !n.failed
+            && !n.standby
+            && !n.fenced_off
+            && n.report.as_ref().is_some_and(|r| r.ready && r.resources == ResState::Stopped)
+    }
+
+    /// When the lost node `n` can be assumed to have stopped by itself: the last time anyone
+    /// heard it, plus its own detection, self-fence, stop and watchdog bound, plus one
+    /// interval (a node's view of its links can be one interval fresher than the last frame
+    /// its peers received) and the margin.
+    fn watchdog_deadline(&self, n: &NodeState) -> Option<Micros> {
+        let bound_ms = match n.report.as_ref().map(|r| u64::from(r.fence_bound_ms)) {
+            Some(b) if b > 0 => b,
+            Some(_) => return None,
+            None if self.cfg.unknown_fence_bound_ms > 0 => self.cfg.unknown_fence_bound_ms,
+            None => return None,
+        };
+        n.other_count?;
+        let own = self.last_view.peer(n.id).and_then(|p| p.last_rx).unwrap_or(self.started_at);
+        let silent_since = own.max(n.other_count_changed_at).max(self.started_at);
+        let t = &self.cfg.timing;
+        Some(silent_since.plus_ms(t.dead_ms + t.interval_ms + bound_ms + t.margin_ms))
+    }
+
+    /// W2: the node is lost only while we are in quorum with the other node and neither of us
+    /// reaches it. Then fence it (if a relay exists) and watch the watchdog deadline.
+    fn handle_lost(&mut self, now: Micros, id: u8, view: &View) -> Release {
+        let i = self.index(id);
+        let other = self.nodes[1 - i].id;
+        let other_reaches_it = view.peer(other).is_some_and(|p| p.reaches.contains(&id));
+        if view.reaches(id) || !view.reaches(other) || other_reaches_it || self.nodes[1 - i].report.is_none() {
+            self.nodes[i].lost_since = None;
+            if self.fencer.target() == Some(id) {
+                self.fencer.cancel();
+            }
+            return Release::NotYet;
+        }
+        if self.nodes[i].fenced_off {
+            return Release::Released;
+        }
+        if self.nodes[i].lost_since.is_none() {
+            self.nodes[i].lost_since = Some(now);
+            self.nodes[i].deadline_noticed = false;
+            self.notices.push(Notice::HolderLost { node: id, generation: self.durable.generation });
+        }
+        if self.cfg.fence_enabled && self.fencer.target().is_none() {
+            self.fencer.request(id);
+        }
+        if let Some(deadline) = self.watchdog_deadline(&self.nodes[i]) {
+            if now >= deadline {
+                if !self.nodes[i].deadline_noticed {
+                    self.nodes[i].deadline_noticed = true;
+                    self.notices.push(Notice::WatchdogDeadlinePassed { node: id });
+                }
+                if self.fencer.target() == Some(id) {
+                    self.fencer.cancel();
+                }
+                return Release::Released;
+            }
+        }
+        Release::NotYet
+    }
+
+    fn grant(&mut self, to: u8) {
+        assert!(self.persisting.is_none());
+        let generation = self.durable.generation.checked_add(1).expect("generation overflow");
+        let stored = Stored { generation, holder: to };
+        self.persisting = Some(stored);
+        self.push_action(Action::Persist(stored));
+        self.move_to = None;
+        for n in self.nodes.iter_mut() {
+            n.lost_since = None;
+            if n.fenced_off && self.cfg.power_on_after_fence {
+                self.power_on_after_persist = Some(n.id);
+            }
+        }
+        self.phase = Phase::Steady;
+    }
+
+    fn best_candidate(&self, view: &View) -> Option<u8> {
+        let eligible: heapless::Vec<u8, 2> = self.cfg.nodes.iter().copied().filter(|&id| self.eligible(id, view)).collect();
+        match self.cfg.preferred {
+            Some(p) if eligible.contains(&p) => Some(p),
+            _ => eligible.first().copied(),
+        }
+    }
+
+    fn evaluate(&mut self, now: Micros, view: &View) {
+        // Fenced nodes that are heard again are back (powered on and booted).
+        for n in self.nodes.iter_mut() {
+            if n.fenced_off && view.reaches(n.id) {
+                n.fenced_off = false;
+            }
+        }
+        self.drive_fencer(now);
+        if self.persisting.is_some() {
+            return;
+        }
+        // W3: isolated, do nothing.
+        if !self.cfg.nodes.iter().any(|&id| view.reaches(id)) {
+            for n in self.nodes.iter_mut() {
+                n.lost_since = None;
+            }
+            self.fencer.cancel();
+            return;
+        }
+        if self.phase == Phase::Startup {
+            self.startup(now, view);
+            self.drive_fencer(now);
+            return;
+        }
+        self.decide(now, view);
+        self.drive_fencer(now);
+    }
+
+    fn drive_fencer(&mut self, now: Micros) {
+        if let Some(node) = self.fencer.poll_power_off(now) {
+            self.notices.push(Notice::FenceRequested { node, attempt: self.fencer.attempts() });
+            self.push_action(Action::PowerOff(node));
+        }
+    }
+
+    /// W4: wait for the nodes (or `initdead`), adopt the highest generation heard.
+    fn startup(&mut self, now: Micros, view: &View) {
+        let known = |w: &Witness, id: u8| view.reaches(id) && w.node(id).report.is_some();
+        let all_known = self.cfg.nodes.iter().all(|&id| known(self, id));
+        let waited = now.since_us(self.started_at) > self.cfg.timing.initdead_ms * 1000;
+        if !all_known && (self.cfg.wait_for_all || !waited) {
+            return;
+        }
+        let mut heard = 0;
+        let mut running_at: Option<(u8, u64)> = None;
+        for id in self.cfg.nodes {
+            if let Some(r) = self.node(id).report.as_ref() {
+                heard = heard.max(r.max_seen).max(r.acting);
+                if !r.resources.is_stopped() && running_at.is_none_or(|(_, g)| r.acting > g) {
+                    running_at = Some((id, r.acting));
+                }
+            }
+        }
+        if heard > self.durable.generation {
+            let holder = match running_at {
+                Some((id, g)) if g == heard => id,
+                _ => 0,
+            };
+            self.notices.push(Notice::GenerationAdopted { generation: heard });
+            let stored = Stored { generation: heard, holder };
+            self.persisting = Some(stored);
+            self.push_action(Action::Persist(stored));
+            return;
+        }
+        self.phase = Phase::Steady;
+        self.decide(now, view);
+    }
+
+    fn decide(&mut self, now: Micros, view: &View) {
+        let g = self.durable.generation;
+        let h = self.durable.holder;
+
+        // A node whose stop failed may still run resources: fence it (W5).
+        for id in self.cfg.nodes {
+            let stop_failed = self.node(id).report.as_ref().is_some_and(|r| r.resources == ResState::StopFailed);
+            if stop_failed && view.reaches(id) && self.cfg.fence_enabled && self.fencer.target().is_none() && !self.node(id).fenced_off {
+                self.fencer.request(id);
+            }
+        }
+
+        if h == 0 {
+            // No holder: every node must be known not to run before anyone is granted.
+            for id in self.cfg.nodes {
+                if self.released_by_report(id, view) || self.node(id).fenced_off {
+                    continue;
+                }
+                if view.reaches(id) {
+                    // It hears our Standby and will report stopped for this generation.
+                    return;
+                }
+                if self.handle_lost(now, id, view) == Release::NotYet {
+                    return;
+                }
+            }
+            if let Some(to) = self.best_candidate(view) {
+                self.grant(to);
+            }
+            return;
+        }
+
+        let hi = self.index(h);
+        let o = self.nodes[1 - hi].id;
+
+        if let Phase::Switchover { from, to, deadline } = self.phase {
+            if from != h {
+                self.phase = Phase::Steady;
+            } else if self.released_by_report(h, view) || self.node(h).fenced_off {
+                let target = if self.eligible(to, view) { Some(to) } else { self.best_candidate(view) };
+                match target {
+                    Some(t) => self.grant(t),
+                    None => self.phase = Phase::Steady,
+                }
+                return;
+            } else {
+                if now > deadline && self.cfg.fence_enabled && self.fencer.target().is_none() && !self.node(h).fenced_off {
+                    // W5: a holder that does not stop in time is fenced.
+                    self.fencer.request(h);
+                }
+                if !view.reaches(h) {
+                    if self.handle_lost(now, h, view) == Release::Released {
+                        if let Some(t) = self.best_candidate(view) {
+                            self.grant(t);
+                        }
+                    }
+                }
+                return;
+            }
+        }
+
+        if view.reaches(h) {
+            self.nodes[hi].lost_since = None;
+            if self.fencer.target() == Some(h) && !self.node(h).report.as_ref().is_some_and(|r| r.resources == ResState::StopFailed) {
+                self.fencer.cancel();
+            }
+            let Some(report) = self.node(h).report.clone() else { return };
+            if self.released_by_report(h, view) {
+                if report.resources == ResState::Failed {
+                    if !self.nodes[hi].failed {
+                        self.notices.push(Notice::ResourcesFailed { node: h });
+                    }
+                    self.nodes[hi].failed = true;
+                }
+                // The holder stopped (failure, self-fence, restart): grant again, to the best
+                // eligible node (possibly the same one, under a new generation).
+                if let Some(t) = self.best_candidate(view) {
+                    self.grant(t);
+                }
+                return;
+            }
+            // Holder running: consider a move (operator, or failback to the preferred node).
+            let failback = self.cfg.auto_failback && self.cfg.preferred == Some(o) && h != o;
+            let wanted = self.move_to == Some(o) || failback;
+            if wanted && self.eligible(o, view) && report.resources == ResState::Running {
+                let deadline = now.plus_ms(self.cfg.timing.stop_timeout_ms + self.cfg.timing.dead_ms + self.cfg.timing.margin_ms);
+                self.phase = Phase::Switchover { from: h, to: o, deadline };
+                self.notices.push(Notice::SwitchoverStarted { from: h, to: o, generation: g });
+            } else if self.move_to == Some(h) {
+                self.move_to = None;
+            }
+            return;
+        }
+
+        // Holder unreachable from us.
+        if self.handle_lost(now, h, view) == Release::Released {
+            if let Some(t) = self.best_candidate(view) {
+                if t != h {
+                    self.grant(t);
+                }
+            }
+        }
+    }
+}
