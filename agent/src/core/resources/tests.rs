@@ -91,7 +91,7 @@ impl Node {
     }
 
     /// Jump to the next deadline (a due monitor).
-    fn to_next_deadline(&mut self) {
+    fn jump_to_next_deadline(&mut self) {
         if self.group.in_flight().is_some() {
             return; // the next action is already requested
         }
@@ -179,15 +179,15 @@ fn each_running_resource_is_monitored_every_interval_and_nothing_runs_in_between
     n.advance_ms(INTERVAL_MS / 2);
     n.idle();
     assert!(n.group.poll_timeout() <= started_at.plus_ms(INTERVAL_MS));
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     let first = n.expect(0, Monitor, Outcome::Success);
     assert_eq!(first.timeout_ms, 500);
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(1, Monitor, Outcome::Success);
     // The next monitor of resource 0 is one interval after its previous monitor finished.
     let next = n.group.poll_timeout();
     assert!(next > n.now);
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(0, Monitor, Outcome::Success);
     assert_eq!(n.group.state(), GroupState::Running);
 }
@@ -196,9 +196,9 @@ fn each_running_resource_is_monitored_every_interval_and_nothing_runs_in_between
 fn a_monitor_failure_restarts_the_group_from_that_resource_only() {
     let mut n = Node::new(&["ip", "fs", "db"], 3, 60_000);
     n.start_all();
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(0, Monitor, Outcome::Success);
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(1, Monitor, Outcome::NotRunning);
     assert_eq!(n.group.state(), GroupState::Starting);
     n.expect(2, Stop, Outcome::Success);
@@ -224,17 +224,17 @@ fn restarts_exhausted_stops_everything_then_reports_failed_until_cleanup() {
     let mut n = Node::new(&["ip", "db"], 1, 60_000);
     n.start_all();
     // First failure: one local restart is allowed.
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(0, Monitor, Outcome::Success);
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(1, Monitor, Outcome::Failed(1));
     n.expect(1, Stop, Outcome::Success);
     n.expect(1, Start, Outcome::Success);
     assert_eq!(n.group.state(), GroupState::Running);
     // Second failure within the window: the budget is spent.
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(0, Monitor, Outcome::Success);
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(1, Monitor, Outcome::TimedOut);
     assert_eq!(n.group.state(), GroupState::Stopping);
     assert_eq!(n.group.start(n.now, G), Err(Refused::Failed));
@@ -262,7 +262,7 @@ fn the_restart_window_expiring_resets_the_count() {
     let window_ms = 60_000;
     let mut n = Node::new(&["db"], 1, window_ms);
     n.start_all();
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(0, Monitor, Outcome::NotRunning);
     n.expect(0, Stop, Outcome::Success);
     n.expect(0, Start, Outcome::Success);
@@ -270,12 +270,12 @@ fn the_restart_window_expiring_resets_the_count() {
     // Healthy for longer than the window: the earlier restart no longer counts.
     let mut healthy_ms = 0;
     while healthy_ms <= window_ms {
-        n.to_next_deadline();
+        n.jump_to_next_deadline();
         n.expect(0, Monitor, Outcome::Success);
         healthy_ms += INTERVAL_MS;
     }
     assert_eq!(n.group.restarts_in_window(n.now), 0);
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(0, Monitor, Outcome::NotRunning);
     n.expect(0, Stop, Outcome::Success);
     n.expect(0, Start, Outcome::Success);
@@ -350,7 +350,7 @@ fn a_stop_timeout_is_stop_failed_and_never_stopped() {
 fn a_failed_stop_during_failure_recovery_is_stop_failed() {
     let mut n = Node::new(&["db"], 3, 60_000);
     n.start_all();
-    n.to_next_deadline();
+    n.jump_to_next_deadline();
     n.expect(0, Monitor, Outcome::Failed(1));
     n.expect(0, Stop, Outcome::Failed(1));
     assert_eq!(n.group.state(), GroupState::StopFailed);
