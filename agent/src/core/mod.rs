@@ -9,3 +9,4 @@
 
 pub mod authority;
 pub mod membership;
+pub mod resources;

@@ -11,6 +11,7 @@
 #![deny(unsafe_code)] // `sys` alone allows it
 
 pub mod logger;
+pub mod ocf;
 pub mod state;
 pub mod sys;
 

@@ -1,0 +1,219 @@
+//! The `[resources]` table of the configuration file: its serde shape, its defaults and its
+//! validation into a [`GroupSpec`].
+//!
+//! Owns the schema of the resource group and every rule about it (bounds, names, paths). It
+//! does not read files (the main configuration loader deserializes the table and calls
+//! [`ResourcesConfig::to_spec`]) and it does not check that the agent scripts exist: that is
+//! only known on the node at run time, where a missing script fails its action with OCF code 5.
+//! The reference is `docs/resources.md`.
+
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{
+    GroupSpec, Name, ResourceSpec, MAX_ACTION_TIMEOUT_MS, MAX_AGENT_PATH_BYTES, MAX_MONITOR_INTERVAL_MS,
+    MAX_NAME_BYTES, MAX_PARAMS, MAX_PARAM_NAME_BYTES, MAX_PARAM_VALUE_BYTES, MAX_RESOURCES, MAX_RESTARTS,
+    MAX_RESTART_WINDOW_MS,
+};
+use crate::config::{Problem, ProblemKind};
+
+pub const DEFAULT_MAX_RESTARTS: u32 = 3;
+pub const DEFAULT_RESTART_WINDOW_S: u64 = 300;
+pub const DEFAULT_START_TIMEOUT_MS: u64 = 20_000;
+pub const DEFAULT_STOP_TIMEOUT_MS: u64 = 20_000;
+pub const DEFAULT_MONITOR_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_MONITOR_INTERVAL_MS: u64 = 10_000;
+
+/// `[resources]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesConfig {
+    #[serde(default = "default_max_restarts")]
+    pub max_restarts: u32,
+    #[serde(default = "default_restart_window_s")]
+    pub restart_window_s: u64,
+    /// `[[resources.group]]`, in start order.
+    #[serde(default)]
+    pub group: Vec<ResourceConfig>,
+}
+
+impl Default for ResourcesConfig {
+    fn default() -> Self {
+        ResourcesConfig {
+            max_restarts: DEFAULT_MAX_RESTARTS,
+            restart_window_s: DEFAULT_RESTART_WINDOW_S,
+            group: Vec::new(),
+        }
+    }
+}
+
+/// One `[[resources.group]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    pub name: String,
+    pub agent: String,
+    /// Passed as `OCF_RESKEY_<name>=<value>`; values are TOML strings.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    #[serde(default = "default_start_timeout_ms")]
+    pub start_timeout_ms: u64,
+    #[serde(default = "default_stop_timeout_ms")]
+    pub stop_timeout_ms: u64,
+    #[serde(default = "default_monitor_timeout_ms")]
+    pub monitor_timeout_ms: u64,
+    #[serde(default = "default_monitor_interval_ms")]
+    pub monitor_interval_ms: u64,
+}
+
+fn default_max_restarts() -> u32 {
+    DEFAULT_MAX_RESTARTS
+}
+fn default_restart_window_s() -> u64 {
+    DEFAULT_RESTART_WINDOW_S
+}
+fn default_start_timeout_ms() -> u64 {
+    DEFAULT_START_TIMEOUT_MS
+}
+fn default_stop_timeout_ms() -> u64 {
+    DEFAULT_STOP_TIMEOUT_MS
+}
+fn default_monitor_timeout_ms() -> u64 {
+    DEFAULT_MONITOR_TIMEOUT_MS
+}
+fn default_monitor_interval_ms() -> u64 {
+    DEFAULT_MONITOR_INTERVAL_MS
+}
+
+fn is_name(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn is_param_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl ResourcesConfig {
+    /// Validate into the core's [`GroupSpec`]. `origin` prefixes every problem's location
+    /// (the file name); locations look like `resources.group[1].agent`.
+    pub fn to_spec(&self, origin: &str) -> Result<GroupSpec, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut problem = |key: String, message: String, hint: &str| {
+            problems.push(Problem {
+                kind: ProblemKind::BadValue,
+                location: format!("{origin}: resources{key}"),
+                message,
+                hint: hint.to_string(),
+            })
+        };
+        if self.max_restarts as usize > MAX_RESTARTS {
+            problem(
+                ".max_restarts".into(),
+                format!("{} restarts is more than the bound {MAX_RESTARTS}", self.max_restarts),
+                "a resource that fails this often belongs on the other node; lower max_restarts",
+            );
+        }
+        let window_ms = self.restart_window_s.saturating_mul(1000);
+        if window_ms == 0 || window_ms > MAX_RESTART_WINDOW_MS {
+            problem(
+                ".restart_window_s".into(),
+                format!("{} s is outside 1..={}", self.restart_window_s, MAX_RESTART_WINDOW_MS / 1000),
+                "restarts older than the window are forgotten; 300 s is a usual value",
+            );
+        }
+        if self.group.len() > MAX_RESOURCES {
+            problem(
+                ".group".into(),
+                format!("{} resources is more than the bound {MAX_RESOURCES}", self.group.len()),
+                "combine resources into one agent script",
+            );
+        }
+        let mut resources = heapless::Vec::new();
+        for (i, r) in self.group.iter().enumerate() {
+            let at = |field: &str| format!(".group[{i}].{field}");
+            let name = Name::try_from(r.name.as_str()).ok().filter(|_| is_name(&r.name));
+            if name.is_none() {
+                problem(
+                    at("name"),
+                    format!("{:?} is not a resource name", r.name),
+                    &format!("1 to {MAX_NAME_BYTES} letters, digits, '_', '-' or '.', starting with a letter or digit"),
+                );
+            }
+            if self.group[..i].iter().any(|other| other.name == r.name) {
+                problem(at("name"), format!("{:?} is used twice", r.name), "give every resource its own name");
+            }
+            if !r.agent.starts_with('/') || r.agent.len() > MAX_AGENT_PATH_BYTES || r.agent.contains('\0') {
+                problem(
+                    at("agent"),
+                    format!("{:?} is not an absolute path", r.agent),
+                    &format!("the full path of the agent script, at most {MAX_AGENT_PATH_BYTES} bytes"),
+                );
+            }
+            if r.params.len() > MAX_PARAMS {
+                problem(
+                    at("params"),
+                    format!("{} parameters is more than the bound {MAX_PARAMS}", r.params.len()),
+                    "pass a configuration file path as one parameter instead",
+                );
+            }
+            let mut params = heapless::Vec::new();
+            for (k, v) in &r.params {
+                if !is_param_name(k) || k.len() > MAX_PARAM_NAME_BYTES {
+                    problem(
+                        at(&format!("params.{k}")),
+                        format!("{k:?} cannot be part of an environment variable name"),
+                        &format!("1 to {MAX_PARAM_NAME_BYTES} letters, digits or '_'"),
+                    );
+                }
+                if v.len() > MAX_PARAM_VALUE_BYTES || v.contains('\0') {
+                    problem(
+                        at(&format!("params.{k}")),
+                        "the value is too long or contains a NUL byte".into(),
+                        &format!("at most {MAX_PARAM_VALUE_BYTES} bytes"),
+                    );
+                }
+                let _ = params.push((k.clone(), v.clone()));
+            }
+            for (field, value) in [
+                ("start_timeout_ms", r.start_timeout_ms),
+                ("stop_timeout_ms", r.stop_timeout_ms),
+                ("monitor_timeout_ms", r.monitor_timeout_ms),
+            ] {
+                if value == 0 || value > MAX_ACTION_TIMEOUT_MS {
+                    problem(
+                        at(field),
+                        format!("{value} ms is outside 1..={MAX_ACTION_TIMEOUT_MS}"),
+                        "a hung action is killed at its timeout; allow the slowest normal run plus margin",
+                    );
+                }
+            }
+            if r.monitor_interval_ms == 0 || r.monitor_interval_ms > MAX_MONITOR_INTERVAL_MS {
+                problem(
+                    at("monitor_interval_ms"),
+                    format!("{} ms is outside 1..={MAX_MONITOR_INTERVAL_MS}", r.monitor_interval_ms),
+                    "every resource is monitored; 10000 ms is a usual value",
+                );
+            }
+            if let Some(name) = name {
+                let _ = resources.push(ResourceSpec {
+                    name,
+                    agent: r.agent.clone(),
+                    params,
+                    start_timeout_ms: r.start_timeout_ms,
+                    stop_timeout_ms: r.stop_timeout_ms,
+                    monitor_timeout_ms: r.monitor_timeout_ms,
+                    monitor_interval_ms: r.monitor_interval_ms,
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(GroupSpec { resources, max_restarts: self.max_restarts, restart_window_ms: window_ms })
+        } else {
+            Err(problems)
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The resource action runner: carries out the core's [`ActionRequest`]s as external
+//! commands with the OCF conventions, supervises them without ever blocking, and kills a hung
+//! action together with everything it started.
+//!
+//! Owns the child processes: spawning (`AGENT start|stop|monitor`, a clean environment with
+//! `OCF_RESKEY_*`, `HA_GENERATION`, `OCF_RESOURCE_INSTANCE`, `OCF_ROOT`, a minimal `PATH`, stdin
+//! from `/dev/null`, stdout and stderr into one non-blocking pipe of which the last
+//! [`OUTPUT_TAIL_BYTES`] are kept), the per-action timeout, and reaping. Each action runs in its
+//! own process group, so that a timeout kills the script *and* its children (SIGKILL to the
+//! group). It decides nothing about what the results mean: that is `core::resources`.
+//!
+//! Use from the loop: [`Runner::spawn`] each request the core polls, call
+//! [`Runner::poll_children`] every iteration and feed each [`Finished`] to the core, and wake up
+//! no later than [`Runner::next_deadline`]. Nothing here waits for a child: `try_wait` only.
+//!
+//! Limits: a process that leaves the action's process group (`setsid`, double-fork daemons) is
+//! out of reach of the timeout kill. Daemons started by a `start` action must redirect their
+//! own output: the pipe is closed once the action exits, and later writes to it fail (EPIPE).
+
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use rustix::process::{kill_process_group, Pid, Signal};
+
+use crate::core::resources::{ActionRequest, Outcome, ResourceSpec};
+use crate::time::Micros;
+
+/// Bound on actions (including killed ones not yet reaped) running at once.
+pub const MAX_RUNNING_ACTIONS: usize = 8;
+/// The last this-many bytes of an action's output are kept for the log.
+pub const OUTPUT_TAIL_BYTES: usize = 4096;
+/// `PATH` of every action: system directories only, nothing inherited.
+pub const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// `OCF_ROOT` for agents that source the OCF shell functions (harmless otherwise).
+pub const OCF_ROOT: &str = "/usr/lib/ocf";
+/// While anything runs, the loop should call [`Runner::poll_children`] at least this often:
+/// exits are noticed by polling, not by SIGCHLD.
+pub const CHILD_POLL_MS: u64 = 50;
+/// Output read per action per poll is bounded (one pipe buffer), so one chatty action cannot
+/// hold the loop.
+const READ_CHUNK_BYTES: usize = 4096;
+const MAX_READS_PER_POLL: usize = 16;
+
+/// An action that ended (or was killed at its timeout).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    pub id: u64,
+    pub outcome: Outcome,
+    /// The last [`OUTPUT_TAIL_BYTES`] of stdout and stderr (lossy UTF-8), for the log.
+    pub output: String,
+    pub elapsed_ms: u64,
+}
+
+/// Why an action was not started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpawnError {
+    /// [`MAX_RUNNING_ACTIONS`] are running; try again after `poll_children` freed a slot.
+    Full,
+}
+
+/// The last bytes of a stream.
+#[derive(Debug, Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+impl Tail {
+    fn push(&mut self, data: &[u8]) {
+        self.bytes.extend_from_slice(data);
+        if self.bytes.len() > OUTPUT_TAIL_BYTES {
+            let excess = self.bytes.len() - OUTPUT_TAIL_BYTES;
+            self.bytes.drain(..excess);
+            self.truncated = true;
+        }
+        assert!(self.bytes.len() <= OUTPUT_TAIL_BYTES);
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+struct Running {
+    id: u64,
+    child: Child,
+    /// The group's id: the child's pid (`process_group(0)`).
+    pgid: Pid,
+    started_at: Micros,
+    deadline: Micros,
+    /// Read end of the output pipe, non-blocking; `None` after end of file.
+    output: Option<File>,
+    tail: Tail,
+    /// Killed at its timeout and already reported; waiting to be reaped.
+    killed: bool,
+}
+
+impl Running {
+    /// Read what the pipe holds now, up to a bound.
+    fn drain_output(&mut self) {
+        let Some(pipe) = self.output.as_mut() else { return };
+        let mut buf = [0u8; READ_CHUNK_BYTES];
+        for _ in 0..MAX_READS_PER_POLL {
+            match pipe.read(&mut buf) {
+                Ok(0) => {
+                    self.output = None;
+                    return;
+                }
+                Ok(n) => self.tail.push(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.output = None;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs resource actions as child processes.
+#[derive(Default)]
+pub struct Runner {
+    running: Vec<Running>,
+    /// Actions that could not even be started, reported at the next poll.
+    failed_to_start: Vec<Finished>,
+    last_poll: Micros,
+}
+
+/// OCF meaning of a spawn error: a missing agent is "not installed" (5), a refused one
+/// "insufficient privileges" (4), anything else a generic error (1).
+fn spawn_error_code(e: &io::Error) -> i32 {
+    match e.kind() {
+        io::ErrorKind::NotFound => 5,
+        io::ErrorKind::PermissionDenied => 4,
+        _ => 1,
+    }
+}
+
+fn exit_outcome(status: ExitStatus) -> Outcome {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Outcome::from_exit_code(code),
+        // Killed by a signal we did not send: report it as a shell would ($? = 128 + n).
+        (None, Some(signal)) => Outcome::Failed(128 + signal),
+        (None, None) => Outcome::Failed(1),
+    }
+}
+
+impl Runner {
+    pub fn new() -> Runner {
+        Runner::default()
+    }
+
+    /// Actions running or killed and not yet reaped.
+    pub fn running_count(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Start `request` for `resource` (its spec, as configured). A failure to start the
+    /// process is not an error here: it is reported by the next `poll_children` as `Failed`
+    /// with an OCF code (5 when the agent does not exist), so the core sees one path.
+    pub fn spawn(&mut self, now: Micros, request: &ActionRequest, resource: &ResourceSpec) -> Result<(), SpawnError> {
+        if self.running.len() + self.failed_to_start.len() >= MAX_RUNNING_ACTIONS {
+            return Err(SpawnError::Full);
+        }
+        match self.spawn_child(now, request, resource) {
+            Ok(running) => self.running.push(running),
+            Err(e) => self.failed_to_start.push(Finished {
+                id: request.id,
+                outcome: Outcome::Failed(spawn_error_code(&e)),
+                output: format!("cannot run {} {}: {e}", resource.agent, request.action.as_str()),
+                elapsed_ms: 0,
+            }),
+        }
+        Ok(())
+    }
+
+    fn spawn_child(&self, now: Micros, request: &ActionRequest, resource: &ResourceSpec) -> io::Result<Running> {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        // Only our end is non-blocking; the agent writes to an ordinary blocking pipe.
+        rustix::io::ioctl_fionbio(&read, true)?;
+        let write_err = write.try_clone()?;
+        let agent_type = resource.agent.rsplit('/').next().unwrap_or("");
+        let mut command = Command::new(&resource.agent);
+        command
+            .arg(request.action.as_str())
+            .env_clear()
+            .env("PATH", CLEAN_PATH)
+            .env("OCF_ROOT", OCF_ROOT)
+            .env("OCF_RESOURCE_INSTANCE", resource.name.as_str())
+            .env("OCF_RESOURCE_TYPE", agent_type)
+            .env("OCF_RESKEY_CRM_meta_timeout", request.timeout_ms.to_string())
+            .env("HA_GENERATION", request.generation.to_string());
+        for (name, value) in &resource.params {
+            command.env(format!("OCF_RESKEY_{name}"), value);
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(write))
+            .stderr(Stdio::from(write_err))
+            .current_dir("/")
+            .process_group(0);
+        let child = command.spawn()?;
+        // `command` holds our copies of the write end; drop them so end of file can be seen.
+        drop(command);
+        let pgid = Pid::from_child(&child);
+        Ok(Running {
+            id: request.id,
+            child,
+            pgid,
+            started_at: now,
+            deadline: now.plus_ms(request.timeout_ms),
+            output: Some(File::from(read)),
+            tail: Tail::default(),
+            killed: false,
+        })
+    }
+
+    /// Collect output, reap exited actions, kill those past their timeout. Never blocks; the
+    /// work is bounded by [`MAX_RUNNING_ACTIONS`] and the per-poll read bound.
+    pub fn poll_children(&mut self, now: Micros) -> Vec<Finished> {
+        self.last_poll = now;
+        let mut finished = std::mem::take(&mut self.failed_to_start);
+        let mut index = 0;
+        while index < self.running.len() {
+            let r = &mut self.running[index];
+            if r.killed {
+                // Already reported as TimedOut; only the zombie is left to reap.
+                match r.child.try_wait() {
+                    Ok(None) => index += 1,
+                    Ok(Some(_)) | Err(_) => {
+                        self.running.swap_remove(index);
+                    }
+                }
+                continue;
+            }
+            r.drain_output();
+            match r.child.try_wait() {
+                Ok(Some(status)) => {
+                    r.drain_output();
+                    finished.push(Finished {
+                        id: r.id,
+                        outcome: exit_outcome(status),
+                        output: r.tail.text(),
+                        elapsed_ms: now.since_us(r.started_at) / 1000,
+                    });
+                    self.running.swap_remove(index);
+                }
+                Ok(None) if now >= r.deadline => {
+                    // The group id stays ours until the leader is reaped, so this cannot hit
+                    // an unrelated group.
+                    let killed = kill_process_group(r.pgid, Signal::KILL);
+                    let mut output = r.tail.text();
+                    if let Err(e) = killed {
+                        output.push_str(&format!("\n[ha-agent: kill of process group failed: {e}]"));
+                    }
+                    finished.push(Finished {
+                        id: r.id,
+                        outcome: Outcome::TimedOut,
+                        output,
+                        elapsed_ms: now.since_us(r.started_at) / 1000,
+                    });
+                    r.killed = true;
+                    r.output = None;
+                    match r.child.try_wait() {
+                        Ok(Some(_)) => {
+                            self.running.swap_remove(index);
+                        }
+                        _ => index += 1,
+                    }
+                }
+                Ok(None) => index += 1,
+                Err(e) => {
+                    // Cannot happen for our own unreaped child; treat it as lost: kill the
+                    // group and report a failure (a lost stop must escalate, not be trusted).
+                    let _ = kill_process_group(r.pgid, Signal::KILL);
+                    finished.push(Finished {
+                        id: r.id,
+                        outcome: Outcome::Failed(1),
+                        output: format!("{}\n[ha-agent: waiting for the action failed: {e}]", r.tail.text()),
+                        elapsed_ms: now.since_us(r.started_at) / 1000,
+                    });
+                    r.killed = true;
+                    r.output = None;
+                    index += 1;
+                }
+            }
+        }
+        finished
+    }
+
+    /// When the loop must call `poll_children` again: the earliest action timeout, and no
+    /// later than [`CHILD_POLL_MS`] after the last poll while anything runs. `None` when idle.
+    pub fn next_deadline(&self) -> Option<Micros> {
+        if !self.failed_to_start.is_empty() {
+            return Some(self.last_poll);
+        }
+        if self.running.is_empty() {
+            return None;
+        }
+        let tick = self.last_poll.plus_ms(CHILD_POLL_MS);
+        let earliest = self.running.iter().filter(|r| !r.killed).map(|r| r.deadline).min().unwrap_or(Micros::MAX);
+        Some(earliest.min(tick))
+    }
+}
