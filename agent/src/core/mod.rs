@@ -8,5 +8,6 @@
 #![forbid(unsafe_code)]
 
 pub mod authority;
+pub mod engine;
 pub mod membership;
 pub mod resources;

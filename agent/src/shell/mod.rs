@@ -453,7 +453,7 @@ impl Agent {
 
     fn send_due(&mut self, now: Micros) {
         while let Some(tx) = self.core.poll_transmit(now) {
-            let msg = Message::Heartbeat(wire::Heartbeat { reaches: self.core.reaches() });
+            let msg = Message::Heartbeat(wire::Heartbeat { reaches: self.core.reaches(), witness: None, node: None });
             let mut buf = [0u8; MAX_FRAME_BYTES];
             let n = match wire::encode(&self.key, &tx.header, &msg, &mut buf) {
                 Ok(n) => n,

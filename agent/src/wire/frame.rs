@@ -93,6 +93,10 @@ pub enum Message {
 pub struct Heartbeat {
     /// Member ids the sender currently reaches.
     pub reaches: heapless::Vec<u8, MAX_REACH>,
+    /// The witness's word for the receiver (witness frames only).
+    pub witness: Option<crate::core::authority::WitnessInfo>,
+    /// The sender's report about itself (node frames only).
+    pub node: Option<crate::core::authority::NodeReport>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,11 +290,11 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn golden_message() -> Message {
-        Message::Heartbeat(Heartbeat { reaches: heapless::Vec::from_slice(&[1, 3]).unwrap() })
+        Message::Heartbeat(Heartbeat { reaches: heapless::Vec::from_slice(&[1, 3]).unwrap(), witness: None, node: None })
     }
 
     /// Frozen; cross-checked with Python's hmac/hashlib (see docs/protocol.md).
-    pub(crate) const GOLDEN_FRAME_HEX: &str = "0100e94a38df020b07000000000000002a00000000000000030000000000000029000000000000000400000088130000000201037cd1ce17305543d8ae9123639ff16ce9";
+    pub(crate) const GOLDEN_FRAME_HEX: &str = "0100e94a38df020b07000000000000002a000000000000000300000000000000290000000000000006000000881300000002010300004c1af8833f8a8328a4bbf78daef09d92";
 
     pub(crate) fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -416,14 +420,14 @@ pub(crate) mod tests {
     fn five_reaches_is_bad_body() {
         // Variant 0 (Heartbeat), sequence length 5, five member ids: valid postcard for a
         // Vec but one more than a heartbeat may carry.
-        let body = [0x00, 0x05, 1, 2, 3, 4, 5];
+        let body = [0x00, 0x05, 1, 2, 3, 4, 5, 0x00, 0x00];
         let mut out = [0u8; MAX_FRAME_BYTES];
         let n = seal(&golden_key(), &golden_header(), &body, &mut out).unwrap();
         assert_eq!(decode_golden(&out[..n]), Err(DecodeError::BadBody));
         // Four is fine.
-        let four = [0x00, 0x04, 1, 2, 3, 4];
+        let four = [0x00, 0x04, 1, 2, 3, 4, 0x00, 0x00];
         let n4 = seal(&golden_key(), &golden_header(), &four, &mut out).unwrap();
-        assert_eq!(decode_golden(&out[..n4]).unwrap().1, Message::Heartbeat(Heartbeat { reaches: heapless::Vec::from_slice(&[1, 2, 3, 4]).unwrap() }));
+        assert_eq!(decode_golden(&out[..n4]).unwrap().1, Message::Heartbeat(Heartbeat { reaches: heapless::Vec::from_slice(&[1, 2, 3, 4]).unwrap(), witness: None, node: None }));
     }
 
     #[test]
@@ -471,7 +475,7 @@ pub(crate) mod tests {
             ack_delay_us: u32::MAX,
         };
         for reaches in [&[][..], &[255, 254, 1, 0][..]] {
-            let msg = Message::Heartbeat(Heartbeat { reaches: heapless::Vec::from_slice(reaches).unwrap() });
+            let msg = Message::Heartbeat(Heartbeat { reaches: heapless::Vec::from_slice(reaches).unwrap(), witness: None, node: None });
             let mut out = [0u8; MAX_FRAME_BYTES];
             let n = encode(&golden_key(), &header, &msg, &mut out).unwrap();
             assert_eq!(decode(&golden_key(), u32::MAX, &out[..n]), Ok((header, msg)));

@@ -160,7 +160,7 @@ mod tests {
 
     /// `encode_serial(golden frame)`; frozen, cross-checked with Python's zlib.crc32 and an
     /// independent COBS encoder (see docs/protocol.md).
-    const GOLDEN_SERIAL_HEX: &str = "020108e94a38df020b07010101010101022a01010101010102030101010101010229010101010101020401010388130101180201037cd1ce17305543d8ae9123639ff16ce9e1fb232800";
+    const GOLDEN_SERIAL_HEX: &str = "020108e94a38df020b07010101010101022a010101010101020301010101010102290101010101010206010103881301010402010301154c1af8833f8a8328a4bbf78daef09d92f3da877a00";
 
     type Event = Result<Vec<u8>, SerialError>;
 

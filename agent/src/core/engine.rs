@@ -1,0 +1,346 @@
+//! The engine: one member's whole core, the part the shell and the simulator drive.
+//!
+//! Owns the wiring between failure detection ([`Membership`]), the authority of the member's
+//! role ([`Witness`] or [`Node`]) and, on nodes, the resource group ([`Group`]): it routes
+//! what authenticated heartbeats carry, builds the body of every outgoing heartbeat, turns the
+//! authority's decisions into resource commands, and collects the actions the outside world
+//! must carry out (durable writes, relay commands, OCF actions). Sans-I/O like its parts; it
+//! does not encode frames, read clocks or touch devices.
+//!
+//! Call order: `handle_*` for every input, then drain `poll_transmit`, `poll_action` and
+//! `poll_event`, then sleep until `poll_timeout`.
+
+#![forbid(unsafe_code)]
+
+use heapless::Deque;
+
+use super::authority::fence::FenceResult;
+use super::authority::node::{Action as NodeAction, Node, NodeConfig};
+use super::authority::witness::{Action as WitnessAction, Stored, Witness, WitnessConfig};
+use super::authority::{Notice, PeerView, ResState, View};
+use super::membership::{self, Membership, Params, PeerState, RxError, Verdict};
+use super::resources::{self, ActionRequest, Group, GroupSpec, GroupState, Outcome};
+use crate::time::Micros;
+use crate::wire::{Header, Heartbeat, Message};
+
+/// Bound on actions waiting for the shell.
+pub const MAX_ACTIONS: usize = 16;
+/// Bound on events waiting to be logged; the oldest is dropped (and counted) when full.
+pub const MAX_EVENTS: usize = 64;
+/// Bound on the passes that settle the authority and the resource group after one input.
+const MAX_SETTLE_PASSES: usize = 4;
+
+pub enum RoleConfig {
+    Witness { config: WitnessConfig, stored: Option<Stored> },
+    Node { config: NodeConfig, group: GroupSpec },
+}
+
+/// Something the shell (or the simulator) must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Witness: write the generation and holder durably, then `handle_persisted`.
+    Persist(Stored),
+    /// Witness: power a node off through its relay channel, then `handle_fence_result`.
+    PowerOff(u8),
+    /// Witness: power a node back on (result only logged).
+    PowerOn(u8),
+    /// Node: run this OCF action, then `handle_resource_result`.
+    Resource(ActionRequest),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Membership(membership::Event),
+    Authority(Notice),
+    Resources(resources::Event),
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Role {
+    Witness(Witness),
+    Node { node: Node, group: Group },
+}
+
+pub struct Engine {
+    membership: Membership,
+    role: Role,
+    actions: Deque<Action, MAX_ACTIONS>,
+    events: Deque<Event, MAX_EVENTS>,
+    events_dropped: u64,
+}
+
+fn res_state(state: GroupState) -> ResState {
+    match state {
+        GroupState::Stopped => ResState::Stopped,
+        GroupState::Starting => ResState::Starting,
+        GroupState::Running => ResState::Running,
+        GroupState::Stopping => ResState::Stopping,
+        GroupState::Failed => ResState::Failed,
+        GroupState::StopFailed => ResState::StopFailed,
+    }
+}
+
+impl Engine {
+    pub fn new(params: Params, role: RoleConfig, now: Micros) -> Engine {
+        let membership = Membership::new(params, now);
+        let role = match role {
+            RoleConfig::Witness { config, stored } => Role::Witness(Witness::new(config, stored, now)),
+            RoleConfig::Node { config, group } => {
+                Role::Node { node: Node::new(config), group: Group::new(group, now) }
+            }
+        };
+        let mut engine = Engine { membership, role, actions: Deque::new(), events: Deque::new(), events_dropped: 0 };
+        engine.settle(now);
+        engine
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+    pub fn witness(&self) -> Option<&Witness> {
+        match &self.role {
+            Role::Witness(w) => Some(w),
+            Role::Node { .. } => None,
+        }
+    }
+    pub fn node(&self) -> Option<(&Node, &Group)> {
+        match &self.role {
+            Role::Node { node, group } => Some((node, group)),
+            Role::Witness(_) => None,
+        }
+    }
+    /// N3: whether the watchdog may be fed as far as the core is concerned.
+    pub fn feed_allowed(&self) -> bool {
+        match &self.role {
+            Role::Node { node, .. } => node.feed_allowed(),
+            Role::Witness(_) => true,
+        }
+    }
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped + self.membership.events_dropped()
+    }
+
+    /// The authority's input from failure detection.
+    pub fn view(&self) -> View {
+        let mut view = View::default();
+        for p in self.membership.peers() {
+            let mut last_rx: Option<Micros> = None;
+            let mut frames: u32 = 0;
+            for l in self.membership.links().filter(|l| l.peer == p.id) {
+                last_rx = last_rx.max(l.last_rx);
+                frames = frames.wrapping_add(l.counters.frames_in as u32);
+            }
+            let peer = PeerView {
+                id: p.id,
+                reachable: p.state == PeerState::Reachable,
+                reaches: p.reported_reaches.clone(),
+                last_rx,
+                frames,
+            };
+            // A member has exactly two peers; the view holds two.
+            assert!(view.peers.push(peer).is_ok());
+        }
+        view
+    }
+
+    // ---- input ---------------------------------------------------------------------------
+
+    /// An authenticated, decoded frame arrived (`hint`: the link index of the transport).
+    pub fn handle_frame(&mut self, now: Micros, hint: Option<usize>, header: &Header, msg: &Message) -> Verdict {
+        let verdict = self.membership.handle_frame(now, hint, header);
+        if verdict != Verdict::Accepted {
+            return verdict;
+        }
+        let Message::Heartbeat(hb) = msg;
+        self.membership.handle_reaches(header.sender, &hb.reaches);
+        // Only frames sent after the sender heard this boot of ours speak about now.
+        let fresh = header.ack_boot == self.membership.boot();
+        match &mut self.role {
+            Role::Witness(w) => {
+                if let Some(report) = &hb.node {
+                    w.handle_report(now, header.sender, header.boot, fresh, report);
+                }
+            }
+            Role::Node { node, .. } => {
+                if let Some(info) = &hb.witness {
+                    node.handle_witness_info(now, info, fresh);
+                }
+                if let Some(report) = &hb.node {
+                    node.handle_peer_report(now, header.boot, fresh, report);
+                }
+            }
+        }
+        self.settle(now);
+        verdict
+    }
+
+    pub fn handle_rx_error(&mut self, link_index: usize, error: RxError) {
+        self.membership.handle_rx_error(link_index, error);
+    }
+    pub fn handle_send_error(&mut self, link_index: usize) {
+        self.membership.handle_send_error(link_index);
+    }
+
+    pub fn handle_timeout(&mut self, now: Micros) {
+        self.membership.handle_timeout(now);
+        if let Role::Node { group, .. } = &mut self.role {
+            group.handle_timeout(now);
+        }
+        self.settle(now);
+    }
+
+    pub fn handle_persisted(&mut self, now: Micros, stored: Stored) {
+        if let Role::Witness(w) = &mut self.role {
+            w.handle_persisted(now, stored);
+        }
+        self.settle(now);
+    }
+
+    pub fn handle_fence_result(&mut self, now: Micros, node: u8, result: FenceResult) {
+        if let Role::Witness(w) = &mut self.role {
+            w.handle_fence_result(now, node, result);
+        }
+        self.settle(now);
+    }
+
+    pub fn handle_resource_result(&mut self, now: Micros, id: u64, outcome: Outcome) {
+        if let Role::Node { group, .. } = &mut self.role {
+            group.handle_result(now, id, outcome);
+        }
+        self.settle(now);
+    }
+
+    /// Operator cleanup of resource failures on this node.
+    pub fn cleanup(&mut self, now: Micros) {
+        if let Role::Node { node, group } = &mut self.role {
+            node.cleanup();
+            group.cleanup(now);
+        }
+        self.settle(now);
+    }
+
+    // ---- output --------------------------------------------------------------------------
+
+    /// The next frame to send: link index, header and message.
+    pub fn poll_transmit(&mut self, now: Micros) -> Option<(usize, Header, Message)> {
+        let tx = self.membership.poll_transmit(now)?;
+        let peer = self.membership.link(tx.link_index).map(|l| l.peer).unwrap_or(0);
+        let reaches = self.membership.reaches();
+        let view = self.view();
+        let (witness, node) = match &mut self.role {
+            Role::Witness(w) => (Some(w.info_for(peer)), None),
+            Role::Node { node, .. } => (None, Some(node.report(&view))),
+        };
+        Some((tx.link_index, tx.header, Message::Heartbeat(Heartbeat { reaches, witness, node })))
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(e) = self.membership.poll_event() {
+            return Some(Event::Membership(e));
+        }
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Micros {
+        let mut next = self.membership.poll_timeout();
+        match &self.role {
+            Role::Witness(w) => next = next.min(w.poll_timeout()),
+            Role::Node { node, group } => next = next.min(node.poll_timeout()).min(group.poll_timeout()),
+        }
+        next
+    }
+
+    // ---- internals -----------------------------------------------------------------------
+
+    fn push_event(&mut self, event: Event) {
+        if self.events.is_full() {
+            let _ = self.events.pop_front();
+            self.events_dropped += 1;
+        }
+        assert!(self.events.push_back(event).is_ok());
+    }
+
+    fn push_action(&mut self, action: Action) {
+        // Drained every loop iteration; a full queue is a bug, and a crash is safer than a
+        // lost fence or resource action.
+        assert!(self.actions.push_back(action).is_ok(), "engine action queue overflow");
+    }
+
+    /// Let the authority see the current view, carry its decisions to the resource group,
+    /// and feed the group's state back, until nothing changes (bounded).
+    fn settle(&mut self, now: Micros) {
+        let view = self.view();
+        for _ in 0..MAX_SETTLE_PASSES {
+            let mut changed = false;
+            match &mut self.role {
+                Role::Witness(w) => {
+                    w.handle_tick(now, &view);
+                    let mut out: heapless::Vec<Action, MAX_ACTIONS> = heapless::Vec::new();
+                    while let Some(a) = w.poll_action() {
+                        let action = match a {
+                            WitnessAction::Persist(s) => Action::Persist(s),
+                            WitnessAction::PowerOff(n) => Action::PowerOff(n),
+                            WitnessAction::PowerOn(n) => Action::PowerOn(n),
+                        };
+                        assert!(out.push(action).is_ok());
+                    }
+                    let mut notices: heapless::Vec<Notice, 32> = heapless::Vec::new();
+                    while let Some(n) = w.poll_notice() {
+                        let _ = notices.push(n);
+                    }
+                    for a in out {
+                        self.push_action(a);
+                    }
+                    for n in notices {
+                        self.push_event(Event::Authority(n));
+                    }
+                }
+                Role::Node { node, group } => {
+                    node.handle_tick(now, &view);
+                    while let Some(a) = node.poll_action() {
+                        changed = true;
+                        match a {
+                            NodeAction::Start { generation } => {
+                                if let Err(refused) = group.start(now, generation) {
+                                    log::warn!("resource group refused start at generation {generation}: {refused:?}");
+                                }
+                            }
+                            NodeAction::Stop => group.stop(now),
+                        }
+                    }
+                    let state = res_state(group.state());
+                    if state != node.resources() {
+                        node.handle_resources(now, state);
+                        changed = true;
+                    }
+                    let mut out: heapless::Vec<Action, MAX_ACTIONS> = heapless::Vec::new();
+                    while let Some(req) = group.poll_action() {
+                        assert!(out.push(Action::Resource(req)).is_ok());
+                    }
+                    let mut events: heapless::Vec<Event, 48> = heapless::Vec::new();
+                    while let Some(n) = node.poll_notice() {
+                        let _ = events.push(Event::Authority(n));
+                    }
+                    while let Some(e) = group.poll_event() {
+                        let _ = events.push(Event::Resources(e));
+                    }
+                    for a in out {
+                        self.push_action(a);
+                    }
+                    for e in events {
+                        self.push_event(e);
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+}
