@@ -14,3 +14,5 @@
 
 pub mod cable;
 pub mod harness;
+
+pub mod sim;

@@ -10,4 +10,5 @@
 pub mod authority;
 pub mod engine;
 pub mod membership;
+pub mod mutation;
 pub mod resources;

@@ -190,6 +190,12 @@ impl Node {
     /// The resource group's state changed.
     pub fn handle_resources(&mut self, now: Micros, state: ResState) {
         self.resources = state;
+        if state.is_stopped() && matches!(self.commanded, Some(Action::Start { .. })) {
+            // The group stopped without being told to (failure, cleanup): never restart
+            // silently under the same generation; the witness grants a new one.
+            self.stopped = self.stopped.max(self.acting);
+            self.commanded = Some(Action::Stop);
+        }
         match state {
             ResState::Failed => {
                 self.failed = true;
@@ -276,7 +282,7 @@ impl Node {
             .peer(self.cfg.peer)
             .and_then(|p| p.last_rx)
             .is_some_and(|at| now.since_us(at) <= window_us);
-        if !recently_heard {
+        if !recently_heard || crate::core::mutation::active(crate::core::mutation::Mutation::SkipPeerCheck) {
             return false;
         }
         match &self.peer_report {

@@ -1,0 +1,70 @@
+//! `make sim`: run the deterministic cluster simulator over many seeds, or one seed with its
+//! trace. Usage: `sim [--seeds N] [--first S] [--threads T]` or `sim --seed S [--trace]`.
+
+use ha_tests::sim;
+
+fn arg(args: &[String], name: &str) -> Option<u64> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    #[cfg(feature = "mutations")]
+    if let Some(i) = args.iter().position(|a| a == "--mutation") {
+        use ha_agent::core::mutation::{set, Mutation};
+        let m = match args.get(i + 1).map(String::as_str) {
+            Some("grant-without-fence") => Mutation::GrantWithoutFence,
+            Some("skip-peer-check") => Mutation::SkipPeerCheck,
+            other => {
+                eprintln!("unknown mutation {other:?}");
+                std::process::exit(2);
+            }
+        };
+        set(Some(m));
+        println!("MUTATION ACTIVE: {m:?} (a deliberately broken build; violations are expected)");
+    }
+    if let Some(seed) = arg(&args, "--seed") {
+        let r = sim::run_seed(seed);
+        print!("{}", r.scenario.describe());
+        if args.iter().any(|a| a == "--trace") || !r.violations.is_empty() {
+            for line in &r.trace {
+                println!("{line}");
+            }
+        }
+        println!(
+            "failovers {} fences {} self-fences {} watchdog resets {} restore {:?} ms",
+            r.stats.failovers, r.stats.fences, r.stats.self_fences, r.stats.watchdog_resets, r.stats.restore_ms
+        );
+        for v in &r.violations {
+            println!("VIOLATION: {v}");
+        }
+        println!("violations: {}", r.violations.len());
+        if !r.violations.is_empty() {
+            println!("reproduce with: make sim SEED={seed}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let seeds = arg(&args, "--seeds").unwrap_or(1000);
+    let first = arg(&args, "--first").unwrap_or(1);
+    let threads = arg(&args, "--threads").unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64)) as usize;
+    let started = std::time::Instant::now();
+    let s = sim::run_many(first, seeds, threads, false);
+    let secs = started.elapsed().as_secs_f64();
+    println!("simulated schedules: {} (seeds {first}..{}) in {secs:.1} s on {threads} threads", s.schedules, first + seeds - 1);
+    println!("failovers: {}  fences: {}  self-fences: {}  watchdog resets: {}", s.failovers, s.fences, s.self_fences, s.watchdog_resets);
+    println!("worst time to restore the service after the faults healed: {} ms (seed {})", s.worst_restore_ms, s.worst_restore_seed);
+    println!("violations: {}", s.violations);
+    if let Some(seed) = s.first_failure {
+        let r = sim::run_seed(seed);
+        print!("{}", r.scenario.describe());
+        for line in &r.trace {
+            println!("{line}");
+        }
+        for v in &r.violations {
+            println!("VIOLATION: {v}");
+        }
+        println!("reproduce with: make sim SEED={seed}");
+        std::process::exit(1);
+    }
+}
