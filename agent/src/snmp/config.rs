@@ -111,12 +111,20 @@ pub struct SnmpProblem {
 
 impl core::fmt::Display for SnmpProblem {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}: {}\n  hint: {}", self.location, self.message, self.hint)
+        write!(
+            f,
+            "{}: {}\n  hint: {}",
+            self.location, self.message, self.hint
+        )
     }
 }
 
 fn problem(location: String, message: impl Into<String>, hint: impl Into<String>) -> SnmpProblem {
-    SnmpProblem { location, message: message.into(), hint: hint.into() }
+    SnmpProblem {
+        location,
+        message: message.into(),
+        hint: hint.into(),
+    }
 }
 
 impl SnmpConfig {
@@ -124,57 +132,115 @@ impl SnmpConfig {
     pub fn validate(&self) -> Vec<SnmpProblem> {
         let mut problems = Vec::new();
         if self.targets.len() > MAX_TARGETS {
-            problems.push(problem("snmp.targets".into(), format!("{} targets, at most {MAX_TARGETS}", self.targets.len()), "remove targets"));
+            problems.push(problem(
+                "snmp.targets".into(),
+                format!("{} targets, at most {MAX_TARGETS}", self.targets.len()),
+                "remove targets",
+            ));
         }
         if let Some(ms) = self.alive_interval_ms {
             if ms < MIN_ALIVE_INTERVAL_MS {
-                problems.push(problem("snmp.alive_interval_ms".into(), format!("{ms} ms is too often"), format!("use at least {MIN_ALIVE_INTERVAL_MS}")));
+                problems.push(problem(
+                    "snmp.alive_interval_ms".into(),
+                    format!("{ms} ms is too often"),
+                    format!("use at least {MIN_ALIVE_INTERVAL_MS}"),
+                ));
             }
         }
         if let Some(id) = &self.engine_id {
             if parse_engine_id(id).is_none() {
-                problems.push(problem("snmp.engine_id".into(), "not 5 to 32 bytes of hex".to_string(), "e.g. 800186a304726f636b or leave it out"));
+                problems.push(problem(
+                    "snmp.engine_id".into(),
+                    "not 5 to 32 bytes of hex".to_string(),
+                    "e.g. 800186a304726f636b or leave it out",
+                ));
             }
         }
         for (i, t) in self.targets.iter().enumerate() {
             let at = |key: &str| format!("snmp.targets[{i}].{key}");
             if t.name.is_empty() || self.targets[..i].iter().any(|o| o.name == t.name) {
-                problems.push(problem(at("name"), format!("name {:?} is empty or repeated", t.name), "give every target its own name"));
+                problems.push(problem(
+                    at("name"),
+                    format!("name {:?} is empty or repeated", t.name),
+                    "give every target its own name",
+                ));
             }
             if t.version == VersionConfig::V1 && t.kind == KindConfig::Inform {
-                problems.push(problem(at("kind"), "SNMPv1 has no inform", "use version = \"v2c\" or \"v3\", or kind = \"trap\""));
+                problems.push(problem(
+                    at("kind"),
+                    "SNMPv1 has no inform",
+                    "use version = \"v2c\" or \"v3\", or kind = \"trap\"",
+                ));
             }
             match t.version {
                 VersionConfig::V1 | VersionConfig::V2c => {
                     match &t.community {
-                        None => problems.push(problem(at("community"), "missing", "set community = \"...\"")),
+                        None => problems.push(problem(
+                            at("community"),
+                            "missing",
+                            "set community = \"...\"",
+                        )),
                         Some(c) if c.is_empty() || c.len() > MAX_COMMUNITY_BYTES => {
-                            problems.push(problem(at("community"), "empty or too long", format!("1 to {MAX_COMMUNITY_BYTES} bytes")))
+                            problems.push(problem(
+                                at("community"),
+                                "empty or too long",
+                                format!("1 to {MAX_COMMUNITY_BYTES} bytes"),
+                            ))
                         }
                         Some(_) => {}
                     }
-                    for (key, set) in [("user", t.user.is_some()), ("auth", t.auth.is_some()), ("auth_key_file", t.auth_key_file.is_some()), ("priv", t.privacy.is_some()), ("priv_key_file", t.priv_key_file.is_some())] {
+                    for (key, set) in [
+                        ("user", t.user.is_some()),
+                        ("auth", t.auth.is_some()),
+                        ("auth_key_file", t.auth_key_file.is_some()),
+                        ("priv", t.privacy.is_some()),
+                        ("priv_key_file", t.priv_key_file.is_some()),
+                    ] {
                         if set {
-                            problems.push(problem(at(key), "only for version = \"v3\"", "remove it or use version = \"v3\""));
+                            problems.push(problem(
+                                at(key),
+                                "only for version = \"v3\"",
+                                "remove it or use version = \"v3\"",
+                            ));
                         }
                     }
                 }
                 VersionConfig::V3 => {
                     if t.community.is_some() {
-                        problems.push(problem(at("community"), "not used by SNMPv3", "remove it; set user, auth and keys"));
+                        problems.push(problem(
+                            at("community"),
+                            "not used by SNMPv3",
+                            "remove it; set user, auth and keys",
+                        ));
                     }
                     match &t.user {
                         Some(u) if !u.is_empty() && u.len() <= MAX_USER_NAME_BYTES => {}
-                        _ => problems.push(problem(at("user"), "missing, empty or longer than 32 bytes", "set user = \"...\"")),
+                        _ => problems.push(problem(
+                            at("user"),
+                            "missing, empty or longer than 32 bytes",
+                            "set user = \"...\"",
+                        )),
                     }
                     if t.auth.is_some() != t.auth_key_file.is_some() {
-                        problems.push(problem(at("auth_key_file"), "auth and auth_key_file go together", "set both or neither"));
+                        problems.push(problem(
+                            at("auth_key_file"),
+                            "auth and auth_key_file go together",
+                            "set both or neither",
+                        ));
                     }
                     if t.privacy.is_some() != t.priv_key_file.is_some() {
-                        problems.push(problem(at("priv_key_file"), "priv and priv_key_file go together", "set both or neither"));
+                        problems.push(problem(
+                            at("priv_key_file"),
+                            "priv and priv_key_file go together",
+                            "set both or neither",
+                        ));
                     }
                     if t.privacy.is_some() && t.auth.is_none() {
-                        problems.push(problem(at("priv"), "privacy needs authentication", "set auth = \"sha256\" and auth_key_file"));
+                        problems.push(problem(
+                            at("priv"),
+                            "privacy needs authentication",
+                            "set auth = \"sha256\" and auth_key_file",
+                        ));
                     }
                 }
             }
@@ -187,18 +253,25 @@ impl SnmpConfig {
         self.engine_id
             .as_deref()
             .and_then(parse_engine_id)
-            .unwrap_or_else(|| super::usm::engine_id_from_text(super::mib::ENTERPRISE_ARCS[6], member))
+            .unwrap_or_else(|| {
+                super::usm::engine_id_from_text(super::mib::ENTERPRISE_ARCS[6], member)
+            })
     }
 
     /// The notifier targets, reading key files with `read_key` (normally [`read_key_file`]).
     /// Call after [`SnmpConfig::validate`] returned no problem.
-    pub fn targets(&self, read_key: impl Fn(&Path) -> Result<Vec<u8>, String>) -> Result<Vec<Target>, Vec<SnmpProblem>> {
+    pub fn targets(
+        &self,
+        read_key: impl Fn(&Path) -> Result<Vec<u8>, String>,
+    ) -> Result<Vec<Target>, Vec<SnmpProblem>> {
         let mut targets = Vec::new();
         let mut problems = Vec::new();
         for (i, t) in self.targets.iter().enumerate() {
             let at = |key: &str| format!("snmp.targets[{i}].{key}");
             let security = match t.version {
-                VersionConfig::V1 | VersionConfig::V2c => Security::Community(t.community.clone().unwrap_or_default().into_bytes()),
+                VersionConfig::V1 | VersionConfig::V2c => {
+                    Security::Community(t.community.clone().unwrap_or_default().into_bytes())
+                }
                 VersionConfig::V3 => {
                     let mut key = |file: &Option<PathBuf>, name: &str| -> Option<Vec<u8>> {
                         let path = file.as_ref()?;
@@ -219,11 +292,20 @@ impl SnmpConfig {
                         };
                         (p, pw.as_slice())
                     });
-                    let privacy = t.privacy.zip(priv_pw.as_ref()).map(|(PrivConfig::Aes128, pw)| (PrivProtocol::Aes128Cfb, pw.as_slice()));
-                    if (t.auth.is_some() && auth.is_none()) || (t.privacy.is_some() && privacy.is_none()) {
+                    let privacy = t
+                        .privacy
+                        .zip(priv_pw.as_ref())
+                        .map(|(PrivConfig::Aes128, pw)| (PrivProtocol::Aes128Cfb, pw.as_slice()));
+                    if (t.auth.is_some() && auth.is_none())
+                        || (t.privacy.is_some() && privacy.is_none())
+                    {
                         continue; // the problem was recorded
                     }
-                    Security::Usm(UsmUser::from_passwords(t.user.as_deref().unwrap_or("user"), auth, privacy))
+                    Security::Usm(UsmUser::from_passwords(
+                        t.user.as_deref().unwrap_or("user"),
+                        auth,
+                        privacy,
+                    ))
                 }
             };
             targets.push(Target {
@@ -251,23 +333,35 @@ impl SnmpConfig {
 
 fn parse_engine_id(text: &str) -> Option<Vec<u8>> {
     let text = text.trim().trim_start_matches("0x");
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let bytes: Vec<u8> = (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex checked")).collect();
-    (super::usm::MIN_ENGINE_ID_BYTES..=super::usm::MAX_ENGINE_ID_BYTES).contains(&bytes.len()).then_some(bytes)
+    let bytes: Vec<u8> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex checked"))
+        .collect();
+    (super::usm::MIN_ENGINE_ID_BYTES..=super::usm::MAX_ENGINE_ID_BYTES)
+        .contains(&bytes.len())
+        .then_some(bytes)
 }
 
 /// Read a USM passphrase from a key file: one line (a final newline is ignored), at least
 /// [`MIN_PASSWORD_BYTES`] bytes, the file readable and writable by its owner only.
 pub fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let meta = file.metadata().map_err(|e| format!("cannot inspect: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot inspect: {e}"))?;
     if meta.mode() & 0o077 != 0 {
-        return Err(format!("mode {:o} lets others read it", meta.mode() & 0o777));
+        return Err(format!(
+            "mode {:o} lets others read it",
+            meta.mode() & 0o777
+        ));
     }
     let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
         return Err(format!("longer than {MAX_KEY_FILE_BYTES} bytes"));
     }
@@ -275,7 +369,9 @@ pub fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
         bytes.pop();
     }
     if bytes.len() < MIN_PASSWORD_BYTES {
-        return Err(format!("the passphrase is shorter than {MIN_PASSWORD_BYTES} characters"));
+        return Err(format!(
+            "the passphrase is shorter than {MIN_PASSWORD_BYTES} characters"
+        ));
     }
     Ok(bytes)
 }
@@ -323,9 +419,14 @@ priv_key_file = "/data/snmp/priv.key"
     fn the_documented_example_parses_and_converts() {
         let config: SnmpConfig = toml::from_str::<Wrapper>(EXAMPLE).unwrap().snmp;
         assert_eq!(config.validate(), vec![]);
-        let targets = config.targets(|p| Ok(format!("pass-{}", p.display()).into_bytes())).unwrap();
+        let targets = config
+            .targets(|p| Ok(format!("pass-{}", p.display()).into_bytes()))
+            .unwrap();
         assert_eq!(targets.len(), 3);
-        assert_eq!((targets[0].version, targets[0].delivery), (Version::V2c, Delivery::Inform));
+        assert_eq!(
+            (targets[0].version, targets[0].delivery),
+            (Version::V2c, Delivery::Inform)
+        );
         assert_eq!(targets[1].version, Version::V1);
         match &targets[2].security {
             Security::Usm(u) => {
@@ -335,7 +436,10 @@ priv_key_file = "/data/snmp/priv.key"
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(config.engine_id("node-a")[..5], [0x80, 0x01, 0x86, 0x9f, 0x04]);
+        assert_eq!(
+            config.engine_id("node-a")[..5],
+            [0x80, 0x01, 0x86, 0x9f, 0x04]
+        );
     }
 
     #[test]
@@ -371,8 +475,14 @@ priv_key_file = "/k"
                 "snmp.targets[1].priv",
             ]
         );
-        assert!(toml::from_str::<Wrapper>("[snmp]\ncolour = 1\n").is_err(), "unknown keys are refused");
-        assert!(toml::from_str::<Wrapper>("[[snmp.targets]]\nname='a'\nversion='v4'\naddress='1.2.3.4:1'\nkind='trap'\n").is_err());
+        assert!(
+            toml::from_str::<Wrapper>("[snmp]\ncolour = 1\n").is_err(),
+            "unknown keys are refused"
+        );
+        assert!(toml::from_str::<Wrapper>(
+            "[[snmp.targets]]\nname='a'\nversion='v4'\naddress='1.2.3.4:1'\nkind='trap'\n"
+        )
+        .is_err());
     }
 
     #[test]

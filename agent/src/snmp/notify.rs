@@ -191,8 +191,15 @@ fn backoff(interval_ms: u64) -> u64 {
 impl Notifier {
     /// A notifier for `targets`, with the pending informs and the sequence number restored
     /// from the store (`StoreImage::default()` on a first start).
-    pub fn new(options: NotifierOptions, targets: Vec<Target>, restored: StoreImage) -> Result<Notifier, TargetError> {
-        assert!(options.engine_id.len() >= usm::MIN_ENGINE_ID_BYTES && options.engine_id.len() <= usm::MAX_ENGINE_ID_BYTES);
+    pub fn new(
+        options: NotifierOptions,
+        targets: Vec<Target>,
+        restored: StoreImage,
+    ) -> Result<Notifier, TargetError> {
+        assert!(
+            options.engine_id.len() >= usm::MIN_ENGINE_ID_BYTES
+                && options.engine_id.len() <= usm::MAX_ENGINE_ID_BYTES
+        );
         if targets.len() > MAX_TARGETS {
             return Err(TargetError::TooManyTargets);
         }
@@ -206,19 +213,29 @@ impl Notifier {
             }
             let local_user = match (&target.version, &target.security) {
                 (Version::V3, Security::Usm(user)) => Some(user.localize(&options.engine_id)),
-                (Version::V1 | Version::V2c, Security::Community(c)) if c.len() <= pdu::MAX_COMMUNITY_BYTES => None,
+                (Version::V1 | Version::V2c, Security::Community(c))
+                    if c.len() <= pdu::MAX_COMMUNITY_BYTES =>
+                {
+                    None
+                }
                 _ => return Err(TargetError::SecurityDoesNotMatchVersion(target.name)),
             };
             states.push(TargetState {
                 target,
                 queue: VecDeque::new(),
                 remote: None,
-                discovery: Discovery { next_send: options.start, interval_ms: INFORM_RETRY_INITIAL_MS, msg_id: None },
+                discovery: Discovery {
+                    next_send: options.start,
+                    interval_ms: INFORM_RETRY_INITIAL_MS,
+                    msg_id: None,
+                },
                 local_user,
                 stats: TargetStats::default(),
             });
         }
-        let next_alive = options.alive_interval_ms.map(|ms| options.start.plus_ms(ms.max(MIN_ALIVE_INTERVAL_MS)));
+        let next_alive = options
+            .alive_interval_ms
+            .map(|ms| options.start.plus_ms(ms.max(MIN_ALIVE_INTERVAL_MS)));
         let mut notifier = Notifier {
             next_msg_id: (options.salt_seed as u32) & 0x3fff_ffff,
             next_salt: options.salt_seed,
@@ -232,7 +249,11 @@ impl Notifier {
         };
         let start = notifier.options.start;
         for inform in restored.informs {
-            match notifier.targets.iter_mut().find(|s| s.target.name == inform.target && s.target.delivery == Delivery::Inform) {
+            match notifier
+                .targets
+                .iter_mut()
+                .find(|s| s.target.name == inform.target && s.target.delivery == Delivery::Inform)
+            {
                 Some(state) => {
                     let queued = Queued {
                         sequence: inform.sequence,
@@ -248,7 +269,11 @@ impl Notifier {
                     Self::push_bounded(state, queued);
                 }
                 None => {
-                    log::warn!("snmp: dropping stored inform {} for unknown target {:?}", inform.sequence, inform.target);
+                    log::warn!(
+                        "snmp: dropping stored inform {} for unknown target {:?}",
+                        inform.sequence,
+                        inform.target
+                    );
                     notifier.dirty = true;
                 }
             }
@@ -278,12 +303,18 @@ impl Notifier {
     }
 
     pub fn stats(&self, target: &str) -> Option<TargetStats> {
-        self.targets.iter().find(|s| s.target.name == target).map(|s| s.stats)
+        self.targets
+            .iter()
+            .find(|s| s.target.name == target)
+            .map(|s| s.stats)
     }
 
     /// Notifications queued for `target` (including informs awaiting acknowledgement).
     pub fn queued(&self, target: &str) -> usize {
-        self.targets.iter().find(|s| s.target.name == target).map_or(0, |s| s.queue.len())
+        self.targets
+            .iter()
+            .find(|s| s.target.name == target)
+            .map_or(0, |s| s.queue.len())
     }
 
     fn uptime_ticks(&self, now: Micros) -> u32 {
@@ -338,7 +369,10 @@ impl Notifier {
                 });
             }
         }
-        Some(StoreImage { next_sequence: self.next_sequence, informs })
+        Some(StoreImage {
+            next_sequence: self.next_sequence,
+            informs,
+        })
     }
 
     fn fire_timers(&mut self, now: Micros) {
@@ -356,7 +390,9 @@ impl Notifier {
         let mut earliest = self.next_alive;
         let mut consider = |t: Micros| earliest = Some(earliest.map_or(t, |e: Micros| e.min(t)));
         for state in &self.targets {
-            let needs_engine = state.target.version == Version::V3 && state.target.delivery == Delivery::Inform && state.remote.is_none();
+            let needs_engine = state.target.version == Version::V3
+                && state.target.delivery == Delivery::Inform
+                && state.remote.is_none();
             if needs_engine {
                 if !state.queue.is_empty() {
                     consider(state.discovery.next_send);
@@ -420,7 +456,11 @@ impl Notifier {
                     discovery.interval_ms = backoff(discovery.interval_ms);
                     return Some((address, encode_discovery_probe(msg_id)));
                 }
-                let position = state.queue.iter().take(MAX_IN_FLIGHT).position(|q| q.stored && q.next_send <= now)?;
+                let position = state
+                    .queue
+                    .iter()
+                    .take(MAX_IN_FLIGHT)
+                    .position(|q| q.stored && q.next_send <= now)?;
                 let msg_id = (state.target.version == Version::V3).then(|| self.fresh_msg_id());
                 let salt = self.fresh_salt();
                 let state = &mut self.targets[index];
@@ -446,25 +486,43 @@ impl Notifier {
         let request_id = q.request_id();
         let bytes = match (&state.target.version, &state.target.security) {
             (Version::V1, Security::Community(community)) => {
-                let trap = TrapV1::from_notification(&q.trap_oid, self.options.agent_addr_v1, q.uptime_ticks, &q.objects);
+                let trap = TrapV1::from_notification(
+                    &q.trap_oid,
+                    self.options.agent_addr_v1,
+                    q.uptime_ticks,
+                    &q.objects,
+                );
                 let mut pdu_bytes = Vec::new();
                 trap.encode(&mut pdu_bytes);
                 pdu::encode_community_message(pdu::VERSION_V1, community, &pdu_bytes)
             }
             (Version::V2c, Security::Community(community)) => {
-                let pdu = Pdu::notification(pdu::TAG_TRAP_V2, request_id, q.uptime_ticks, &q.trap_oid, &q.objects);
+                let pdu = Pdu::notification(
+                    pdu::TAG_TRAP_V2,
+                    request_id,
+                    q.uptime_ticks,
+                    &q.trap_oid,
+                    &q.objects,
+                );
                 let mut pdu_bytes = Vec::new();
                 pdu.encode(&mut pdu_bytes);
                 pdu::encode_community_message(pdu::VERSION_V2C, community, &pdu_bytes)
             }
             (Version::V3, Security::Usm(_)) => {
-                let pdu = Pdu::notification(pdu::TAG_TRAP_V2, request_id, q.uptime_ticks, &q.trap_oid, &q.objects);
+                let pdu = Pdu::notification(
+                    pdu::TAG_TRAP_V2,
+                    request_id,
+                    q.uptime_ticks,
+                    &q.trap_oid,
+                    &q.objects,
+                );
                 let mut pdu_bytes = Vec::new();
                 pdu.encode(&mut pdu_bytes);
                 let engine = EngineParams {
                     engine_id: self.options.engine_id.clone(),
                     boots: self.options.engine_boots.min(usm::MAX_ENGINE_BOOTS),
-                    time: (now.since_us(self.options.start) / 1_000_000).min(u64::from(usm::MAX_ENGINE_BOOTS)) as u32,
+                    time: (now.since_us(self.options.start) / 1_000_000)
+                        .min(u64::from(usm::MAX_ENGINE_BOOTS)) as u32,
                 };
                 usm::encode_v3(&OutgoingV3 {
                     msg_id,
@@ -484,18 +542,30 @@ impl Notifier {
 
     fn encode_inform(&self, index: usize, now: Micros, q: &Queued, salt: u64) -> Vec<u8> {
         let state = &self.targets[index];
-        let pdu = Pdu::notification(pdu::TAG_INFORM, q.request_id(), q.uptime_ticks, &q.trap_oid, &q.objects);
+        let pdu = Pdu::notification(
+            pdu::TAG_INFORM,
+            q.request_id(),
+            q.uptime_ticks,
+            &q.trap_oid,
+            &q.objects,
+        );
         let mut pdu_bytes = Vec::new();
         pdu.encode(&mut pdu_bytes);
         let bytes = match (&state.target.version, &state.target.security) {
-            (Version::V2c, Security::Community(community)) => pdu::encode_community_message(pdu::VERSION_V2C, community, &pdu_bytes),
+            (Version::V2c, Security::Community(community)) => {
+                pdu::encode_community_message(pdu::VERSION_V2C, community, &pdu_bytes)
+            }
             (Version::V3, Security::Usm(_)) => {
-                let remote = state.remote.as_ref().expect("engine discovered before informs are sent");
+                let remote = state
+                    .remote
+                    .as_ref()
+                    .expect("engine discovered before informs are sent");
                 let elapsed_s = now.since_us(remote.learned_at) / 1_000_000;
                 let engine = EngineParams {
                     engine_id: remote.params.engine_id.clone(),
                     boots: remote.params.boots,
-                    time: (u64::from(remote.params.time) + elapsed_s).min(u64::from(usm::MAX_ENGINE_BOOTS)) as u32,
+                    time: (u64::from(remote.params.time) + elapsed_s)
+                        .min(u64::from(usm::MAX_ENGINE_BOOTS)) as u32,
                 };
                 usm::encode_v3(&OutgoingV3 {
                     msg_id: q.msg_id.expect("set before encoding"),
@@ -518,7 +588,10 @@ impl Notifier {
     /// Bounded work: one decode, one scan of a queue.
     pub fn handle_datagram(&mut self, now: Micros, from: SocketAddr, bytes: &[u8]) {
         let candidates: Vec<usize> = (0..self.targets.len())
-            .filter(|i| self.targets[*i].target.address == from && self.targets[*i].target.delivery == Delivery::Inform)
+            .filter(|i| {
+                self.targets[*i].target.address == from
+                    && self.targets[*i].target.delivery == Delivery::Inform
+            })
             .collect();
         if candidates.is_empty() {
             log::debug!("snmp: datagram from {from}, which is no inform target; dropped");
@@ -534,7 +607,9 @@ impl Notifier {
         };
         if version == pdu::VERSION_V3 {
             for index in candidates.iter().copied() {
-                if self.targets[index].target.version == Version::V3 && self.handle_v3(index, now, bytes) {
+                if self.targets[index].target.version == Version::V3
+                    && self.handle_v3(index, now, bytes)
+                {
                     return;
                 }
             }
@@ -544,7 +619,11 @@ impl Notifier {
                     for index in candidates.iter().copied() {
                         let state = &self.targets[index];
                         let community_ok = matches!(&state.target.security, Security::Community(c) if *c == msg.community);
-                        if state.target.version == Version::V2c && community_ok && msg.pdu.tag == pdu::TAG_RESPONSE && self.acknowledge(index, msg.pdu.request_id) {
+                        if state.target.version == Version::V2c
+                            && community_ok
+                            && msg.pdu.tag == pdu::TAG_RESPONSE
+                            && self.acknowledge(index, msg.pdu.request_id)
+                        {
                             return;
                         }
                     }
@@ -558,7 +637,11 @@ impl Notifier {
     /// Remove the inform with `request_id` from target `index`'s queue.
     fn acknowledge(&mut self, index: usize, request_id: i32) -> bool {
         let state = &mut self.targets[index];
-        let Some(position) = state.queue.iter().position(|q| q.request_id() == request_id && q.transmissions > 0) else {
+        let Some(position) = state
+            .queue
+            .iter()
+            .position(|q| q.request_id() == request_id && q.transmissions > 0)
+        else {
             return false;
         };
         state.queue.remove(position);
@@ -568,24 +651,38 @@ impl Notifier {
     }
 
     fn handle_v3(&mut self, index: usize, now: Micros, bytes: &[u8]) -> bool {
-        let Security::Usm(user) = &self.targets[index].target.security else { return false };
-        let Ok(parsed) = usm::parse_v3(bytes) else { return false };
+        let Security::Usm(user) = &self.targets[index].target.security else {
+            return false;
+        };
+        let Ok(parsed) = usm::parse_v3(bytes) else {
+            return false;
+        };
         let localized = user.localize(&parsed.engine.engine_id);
         let incoming = match usm::decode_v3_response(bytes, Some(&localized)) {
             Ok(m) => m,
             Err(e) => {
-                log::warn!("snmp: v3 message from {} refused: {e:?}", self.targets[index].target.name);
+                log::warn!(
+                    "snmp: v3 message from {} refused: {e:?}",
+                    self.targets[index].target.name
+                );
                 return false;
             }
         };
         let state = &mut self.targets[index];
-        let ours = state.discovery.msg_id == Some(incoming.msg_id) || state.queue.iter().any(|q| q.msg_id == Some(incoming.msg_id));
+        let ours = state.discovery.msg_id == Some(incoming.msg_id)
+            || state
+                .queue
+                .iter()
+                .any(|q| q.msg_id == Some(incoming.msg_id));
         if !ours {
             return false;
         }
         if incoming.pdu.tag == pdu::TAG_REPORT {
             let stat = usm::report_usm_stat(&incoming.pdu);
-            let engine_known = state.remote.as_ref().is_some_and(|r| r.params.engine_id == incoming.engine.engine_id);
+            let engine_known = state
+                .remote
+                .as_ref()
+                .is_some_and(|r| r.params.engine_id == incoming.engine.engine_id);
             let learn = match stat {
                 // Discovery, or the receiver's engine ID changed.
                 Some(usm::USM_STATS_UNKNOWN_ENGINE_IDS) => !incoming.engine.engine_id.is_empty(),
@@ -595,10 +692,22 @@ impl Notifier {
             };
             if learn {
                 if !engine_known {
-                    log::info!("snmp: target {} has engine ID {}", state.target.name, hex(&incoming.engine.engine_id));
+                    log::info!(
+                        "snmp: target {} has engine ID {}",
+                        state.target.name,
+                        hex(&incoming.engine.engine_id)
+                    );
                 }
-                state.remote = Some(RemoteEngine { params: incoming.engine.clone(), learned_at: now, user: localized });
-                state.discovery = Discovery { next_send: now, interval_ms: INFORM_RETRY_INITIAL_MS, msg_id: None };
+                state.remote = Some(RemoteEngine {
+                    params: incoming.engine.clone(),
+                    learned_at: now,
+                    user: localized,
+                });
+                state.discovery = Discovery {
+                    next_send: now,
+                    interval_ms: INFORM_RETRY_INITIAL_MS,
+                    msg_id: None,
+                };
                 // Resend what was waiting for the engine (or refused for time) at once.
                 for q in state.queue.iter_mut().take(MAX_IN_FLIGHT) {
                     q.next_send = now;
@@ -641,11 +750,29 @@ fn hex(bytes: &[u8]) -> String {
 /// The RFC 3414 section 4 discovery probe: an unauthenticated, reportable GetRequest with
 /// no varbinds, an empty engine ID and an empty user name.
 pub fn encode_discovery_probe(msg_id: i32) -> Vec<u8> {
-    let probe = Pdu { tag: pdu::TAG_GET_REQUEST, request_id: msg_id, error_status: 0, error_index: 0, varbinds: vec![] };
+    let probe = Pdu {
+        tag: pdu::TAG_GET_REQUEST,
+        request_id: msg_id,
+        error_status: 0,
+        error_index: 0,
+        varbinds: vec![],
+    };
     let mut pdu_bytes = Vec::new();
     probe.encode(&mut pdu_bytes);
-    let empty = EngineParams { engine_id: vec![], boots: 0, time: 0 };
-    usm::encode_v3(&OutgoingV3 { msg_id, reportable: true, engine: &empty, user: None, context_engine_id: b"", salt: 0, pdu: &pdu_bytes })
+    let empty = EngineParams {
+        engine_id: vec![],
+        boots: 0,
+        time: 0,
+    };
+    usm::encode_v3(&OutgoingV3 {
+        msg_id,
+        reportable: true,
+        engine: &empty,
+        user: None,
+        context_engine_id: b"",
+        salt: 0,
+        pdu: &pdu_bytes,
+    })
 }
 
 #[cfg(test)]
@@ -671,11 +798,19 @@ mod tests {
     }
 
     fn v2c(name: &str, port: u16, delivery: Delivery) -> Target {
-        Target { name: name.into(), address: addr(port), version: Version::V2c, delivery, security: Security::Community(b"public".to_vec()) }
+        Target {
+            name: name.into(),
+            address: addr(port),
+            version: Version::V2c,
+            delivery,
+            security: Security::Community(b"public".to_vec()),
+        }
     }
 
     fn member_down() -> Notification {
-        Notification::MemberDown { member: "node-b".into() }
+        Notification::MemberDown {
+            member: "node-b".into(),
+        }
     }
 
     /// A receiver's Response to a v2c inform.
@@ -703,7 +838,15 @@ mod tests {
 
     #[test]
     fn traps_go_once_and_informs_wait_for_the_store_then_retry_with_backoff() {
-        let mut n = Notifier::new(options(), vec![v2c("trap", 1, Delivery::Trap), v2c("inform", 2, Delivery::Inform)], StoreImage::default()).unwrap();
+        let mut n = Notifier::new(
+            options(),
+            vec![
+                v2c("trap", 1, Delivery::Trap),
+                v2c("inform", 2, Delivery::Inform),
+            ],
+            StoreImage::default(),
+        )
+        .unwrap();
         let t0 = Micros::from_ms(5_000);
         let seq = n.notify(t0, member_down());
         assert_eq!(seq, 1);
@@ -726,7 +869,10 @@ mod tests {
         }
         assert_eq!(interval, INFORM_RETRY_MAX_MS);
         let stats = n.stats("inform").unwrap();
-        assert_eq!((stats.transmitted, stats.retransmitted, stats.acknowledged), (11, 10, 0));
+        assert_eq!(
+            (stats.transmitted, stats.retransmitted, stats.acknowledged),
+            (11, 10, 0)
+        );
         // The Response acknowledges it: no more retries, and the store changes.
         let last = n.targets[1].queue[0].clone();
         let inform = n.encode_inform(1, at, &last, 0);
@@ -739,7 +885,12 @@ mod tests {
 
     #[test]
     fn a_response_from_elsewhere_or_with_another_community_acknowledges_nothing() {
-        let mut n = Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default()).unwrap();
+        let mut n = Notifier::new(
+            options(),
+            vec![v2c("inform", 2, Delivery::Inform)],
+            StoreImage::default(),
+        )
+        .unwrap();
         let t0 = Micros::from_ms(5_000);
         n.notify(t0, member_down());
         n.take_store_image();
@@ -747,7 +898,10 @@ mod tests {
         let response = respond(&inform);
         n.handle_datagram(t0, addr(3), &response);
         let mut wrong_community = response.clone();
-        let at = wrong_community.windows(6).position(|w| w == b"public").unwrap();
+        let at = wrong_community
+            .windows(6)
+            .position(|w| w == b"public")
+            .unwrap();
         wrong_community[at] = b'P';
         n.handle_datagram(t0, addr(2), &wrong_community);
         n.handle_datagram(t0, addr(2), &response[..response.len() - 1]);
@@ -759,7 +913,12 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_the_oldest_and_counts_it() {
-        let mut n = Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default()).unwrap();
+        let mut n = Notifier::new(
+            options(),
+            vec![v2c("inform", 2, Delivery::Inform)],
+            StoreImage::default(),
+        )
+        .unwrap();
         for i in 0..MAX_QUEUE + 5 {
             n.notify(Micros::from_ms(i as u64), member_down());
         }
@@ -774,7 +933,12 @@ mod tests {
 
     #[test]
     fn pending_informs_and_the_sequence_survive_a_restart() {
-        let mut n = Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default()).unwrap();
+        let mut n = Notifier::new(
+            options(),
+            vec![v2c("inform", 2, Delivery::Inform)],
+            StoreImage::default(),
+        )
+        .unwrap();
         for i in 0..3 {
             n.notify(Micros::from_ms(i), member_down());
         }
@@ -782,7 +946,15 @@ mod tests {
         drop(n);
         let bytes = super::super::queue_store::encode(&image);
         let restored = super::super::queue_store::decode(&bytes).image;
-        let mut n = Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform), v2c("other", 3, Delivery::Trap)], restored).unwrap();
+        let mut n = Notifier::new(
+            options(),
+            vec![
+                v2c("inform", 2, Delivery::Inform),
+                v2c("other", 3, Delivery::Trap),
+            ],
+            restored,
+        )
+        .unwrap();
         let sent = drain(&mut n, Micros::from_ms(1_000));
         assert_eq!(sent.len(), 3);
         for (_, d) in &sent {
@@ -796,7 +968,12 @@ mod tests {
     fn alive_notifications_are_periodic() {
         let mut opts = options();
         opts.alive_interval_ms = Some(30_000);
-        let mut n = Notifier::new(opts, vec![v2c("trap", 1, Delivery::Trap)], StoreImage::default()).unwrap();
+        let mut n = Notifier::new(
+            opts,
+            vec![v2c("trap", 1, Delivery::Trap)],
+            StoreImage::default(),
+        )
+        .unwrap();
         assert_eq!(n.poll_timeout(), Some(Micros::from_ms(31_000)));
         assert!(drain(&mut n, Micros::from_ms(30_999)).is_empty());
         let sent = drain(&mut n, Micros::from_ms(31_000));
@@ -810,40 +987,80 @@ mod tests {
     fn invalid_target_combinations_are_refused() {
         let mut v1_inform = v2c("a", 1, Delivery::Inform);
         v1_inform.version = Version::V1;
-        assert_eq!(Notifier::new(options(), vec![v1_inform], StoreImage::default()).err(), Some(TargetError::InformNeedsV2cOrV3("a".into())));
+        assert_eq!(
+            Notifier::new(options(), vec![v1_inform], StoreImage::default()).err(),
+            Some(TargetError::InformNeedsV2cOrV3("a".into()))
+        );
         let mut v3_community = v2c("b", 1, Delivery::Trap);
         v3_community.version = Version::V3;
-        assert_eq!(Notifier::new(options(), vec![v3_community], StoreImage::default()).err(), Some(TargetError::SecurityDoesNotMatchVersion("b".into())));
+        assert_eq!(
+            Notifier::new(options(), vec![v3_community], StoreImage::default()).err(),
+            Some(TargetError::SecurityDoesNotMatchVersion("b".into()))
+        );
         let dup = vec![v2c("c", 1, Delivery::Trap), v2c("c", 2, Delivery::Trap)];
-        assert_eq!(Notifier::new(options(), dup, StoreImage::default()).err(), Some(TargetError::DuplicateName("c".into())));
+        assert_eq!(
+            Notifier::new(options(), dup, StoreImage::default()).err(),
+            Some(TargetError::DuplicateName("c".into()))
+        );
     }
 
     /// A simulated SNMPv3 receiver: answers the probe with a Report, then informs with
     /// authenticated, encrypted Responses.
     #[test]
     fn v3_informs_discover_the_engine_then_are_acknowledged() {
-        let user = UsmUser::from_passwords("user", Some((AuthProtocol::HmacSha256_192, b"authpass")), Some((PrivProtocol::Aes128Cfb, b"privpass")));
-        let target = Target { name: "v3".into(), address: addr(4), version: Version::V3, delivery: Delivery::Inform, security: Security::Usm(user.clone()) };
+        let user = UsmUser::from_passwords(
+            "user",
+            Some((AuthProtocol::HmacSha256_192, b"authpass")),
+            Some((PrivProtocol::Aes128Cfb, b"privpass")),
+        );
+        let target = Target {
+            name: "v3".into(),
+            address: addr(4),
+            version: Version::V3,
+            delivery: Delivery::Inform,
+            security: Security::Usm(user.clone()),
+        };
         let mut n = Notifier::new(options(), vec![target], StoreImage::default()).unwrap();
         let t0 = Micros::from_ms(5_000);
         n.notify(t0, member_down());
         n.take_store_image();
         let (_, probe) = n.poll_transmit(t0).unwrap();
-        assert!(n.poll_transmit(t0).is_none(), "nothing but the probe before discovery");
+        assert!(
+            n.poll_transmit(t0).is_none(),
+            "nothing but the probe before discovery"
+        );
         let parsed = usm::parse_v3(&probe).unwrap();
-        assert_eq!((parsed.flags, parsed.engine.engine_id.len()), (usm::FLAG_REPORTABLE, 0));
+        assert_eq!(
+            (parsed.flags, parsed.engine.engine_id.len()),
+            (usm::FLAG_REPORTABLE, 0)
+        );
 
-        let receiver = EngineParams { engine_id: usm::engine_id_from_text(8072, "trapd"), boots: 7, time: 1000 };
+        let receiver = EngineParams {
+            engine_id: usm::engine_id_from_text(8072, "trapd"),
+            boots: 7,
+            time: 1000,
+        };
         let report = Pdu {
             tag: pdu::TAG_REPORT,
             request_id: 0,
             error_status: 0,
             error_index: 0,
-            varbinds: vec![VarBind::new(usm::usm_stats().child(&[usm::USM_STATS_UNKNOWN_ENGINE_IDS, 0]), Value::Counter32(1))],
+            varbinds: vec![VarBind::new(
+                usm::usm_stats().child(&[usm::USM_STATS_UNKNOWN_ENGINE_IDS, 0]),
+                Value::Counter32(1),
+            )],
         };
         let mut pdu_bytes = Vec::new();
         report.encode(&mut pdu_bytes);
-        let report_bytes = usm::encode_v3(&OutgoingV3 { msg_id: parsed.msg_id, reportable: false, engine: &receiver, user: None, context_engine_id: &receiver.engine_id, salt: 0, pdu: &pdu_bytes });
+        let report_bytes = usm::encode_v3(&OutgoingV3 {
+            msg_id: parsed.msg_id,
+            reportable: false,
+            engine: &receiver,
+            user: None,
+            context_engine_id: &receiver.engine_id,
+            salt: 0,
+            pdu: &pdu_bytes,
+        });
         n.handle_datagram(t0, addr(4), &report_bytes);
 
         let t1 = t0.plus_ms(3_000);
@@ -851,13 +1068,33 @@ mod tests {
         let local = user.localize(&receiver.engine_id);
         // Decrypt as the receiver would: the engine fields are the receiver's, time advanced.
         let p = usm::parse_v3(&inform).unwrap();
-        assert_eq!(p.engine, EngineParams { time: 1003, ..receiver.clone() });
-        assert_eq!(p.flags, usm::FLAG_AUTH | usm::FLAG_PRIV | usm::FLAG_REPORTABLE);
+        assert_eq!(
+            p.engine,
+            EngineParams {
+                time: 1003,
+                ..receiver.clone()
+            }
+        );
+        assert_eq!(
+            p.flags,
+            usm::FLAG_AUTH | usm::FLAG_PRIV | usm::FLAG_REPORTABLE
+        );
         let mut zeroed = inform.clone();
         zeroed[p.auth_params.clone()].fill(0);
-        assert!(AuthProtocol::HmacSha256_192.verify(&local.auth.as_ref().unwrap().1, &zeroed, &inform[p.auth_params.clone()]));
+        assert!(AuthProtocol::HmacSha256_192.verify(
+            &local.auth.as_ref().unwrap().1,
+            &zeroed,
+            &inform[p.auth_params.clone()]
+        ));
         let mut scoped = p.msg_data.to_vec();
-        usm::aes128_cfb(local.privacy.as_ref().unwrap(), 7, 1003, p.priv_params.try_into().unwrap(), &mut scoped, false);
+        usm::aes128_cfb(
+            local.privacy.as_ref().unwrap(),
+            7,
+            1003,
+            p.priv_params.try_into().unwrap(),
+            &mut scoped,
+            false,
+        );
         let mut r = super::super::ber::Reader::new(&scoped).unwrap();
         let mut sp = r.enter(0x30).unwrap();
         assert_eq!(sp.read_octets().unwrap(), &receiver.engine_id[..]);
@@ -869,9 +1106,25 @@ mod tests {
         pdu.tag = pdu::TAG_RESPONSE;
         let mut pdu_bytes = Vec::new();
         pdu.encode(&mut pdu_bytes);
-        let response = usm::encode_v3(&OutgoingV3 { msg_id: p.msg_id, reportable: false, engine: &receiver, user: Some(&local), context_engine_id: &receiver.engine_id, salt: 99, pdu: &pdu_bytes });
+        let response = usm::encode_v3(&OutgoingV3 {
+            msg_id: p.msg_id,
+            reportable: false,
+            engine: &receiver,
+            user: Some(&local),
+            context_engine_id: &receiver.engine_id,
+            salt: 99,
+            pdu: &pdu_bytes,
+        });
         // The same Response without authentication is not an acknowledgement.
-        let unauth = usm::encode_v3(&OutgoingV3 { msg_id: p.msg_id, reportable: false, engine: &receiver, user: None, context_engine_id: &receiver.engine_id, salt: 0, pdu: &pdu_bytes });
+        let unauth = usm::encode_v3(&OutgoingV3 {
+            msg_id: p.msg_id,
+            reportable: false,
+            engine: &receiver,
+            user: None,
+            context_engine_id: &receiver.engine_id,
+            salt: 0,
+            pdu: &pdu_bytes,
+        });
         n.handle_datagram(t1, addr(4), &unauth);
         assert_eq!(n.queued("v3"), 1);
         n.handle_datagram(t1, addr(4), &response);

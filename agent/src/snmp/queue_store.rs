@@ -35,7 +35,8 @@ pub const MAX_RECORD_BYTES: usize = ber::MAX_MESSAGE_BYTES;
 /// Bound on the records of one file (the notifier holds at most MAX_TARGETS * MAX_QUEUE).
 pub const MAX_RECORDS: usize = super::notify::MAX_TARGETS * super::notify::MAX_QUEUE;
 /// Bound on the file read at start.
-pub const MAX_FILE_BYTES: u64 = (MAGIC.len() + (MAX_RECORDS + 1) * (RECORD_HEADER_BYTES + MAX_RECORD_BYTES)) as u64;
+pub const MAX_FILE_BYTES: u64 =
+    (MAGIC.len() + (MAX_RECORDS + 1) * (RECORD_HEADER_BYTES + MAX_RECORD_BYTES)) as u64;
 
 /// One pending inform as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,12 +117,22 @@ fn decode_inform(payload: &[u8]) -> Option<StoredInform> {
     let mut seq = r.enter(ber::TAG_SEQUENCE).ok()?;
     r.finish().ok()?;
     let target = String::from_utf8(seq.read_octets().ok()?.to_vec()).ok()?;
-    let Value::Gauge32(sequence) = seq.read_value().ok()? else { return None };
-    let Value::TimeTicks(uptime_ticks) = seq.read_value().ok()? else { return None };
+    let Value::Gauge32(sequence) = seq.read_value().ok()? else {
+        return None;
+    };
+    let Value::TimeTicks(uptime_ticks) = seq.read_value().ok()? else {
+        return None;
+    };
     let trap_oid = seq.read_oid().ok()?;
     let objects = decode_varbinds(&mut seq).ok()?;
     seq.finish().ok()?;
-    Some(StoredInform { target, sequence, uptime_ticks, trap_oid, objects })
+    Some(StoredInform {
+        target,
+        sequence,
+        uptime_ticks,
+        trap_oid,
+        objects,
+    })
 }
 
 /// Read a file's bytes back. Never fails: damage is counted in `damaged_records`. A file
@@ -146,7 +157,10 @@ pub fn decode(bytes: &[u8]) -> Loaded {
             break;
         };
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let Some(payload) = bytes.get(pos + RECORD_HEADER_BYTES..pos + RECORD_HEADER_BYTES + len).filter(|_| len <= MAX_RECORD_BYTES) else {
+        let Some(payload) = bytes
+            .get(pos + RECORD_HEADER_BYTES..pos + RECORD_HEADER_BYTES + len)
+            .filter(|_| len <= MAX_RECORD_BYTES)
+        else {
             loaded.damaged_records += 1; // torn, or a damaged length: nothing after it can be trusted
             break;
         };
@@ -158,12 +172,10 @@ pub fn decode(bytes: &[u8]) -> Loaded {
         }
         if first {
             first = false;
-            match decode_header(payload) {
-                Some(next) => {
-                    loaded.image.next_sequence = next;
-                    continue;
-                }
-                None => {} // Not a header: maybe the header was lost; try it as an inform.
+            // A first record that is no header (the header was lost) is read as an inform.
+            if let Some(next) = decode_header(payload) {
+                loaded.image.next_sequence = next;
+                continue;
             }
         }
         match decode_inform(payload) {
@@ -185,7 +197,12 @@ pub fn save(dir: &Path, image: &StoreImage) -> io::Result<()> {
     let bytes = encode(image);
     let tmp = dir.join(format!(".{QUEUE_FILE}.tmp"));
     {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
     }
@@ -206,7 +223,11 @@ pub fn load(dir: &Path) -> io::Result<Loaded> {
     file.take(MAX_FILE_BYTES).read_to_end(&mut bytes)?;
     let loaded = decode(&bytes);
     if loaded.damaged_records > 0 {
-        log::warn!("{}: dropped {} damaged record(s) of pending informs", path.display(), loaded.damaged_records);
+        log::warn!(
+            "{}: dropped {} damaged record(s) of pending informs",
+            path.display(),
+            loaded.damaged_records
+        );
     }
     Ok(loaded)
 }
@@ -222,9 +243,18 @@ mod tests {
             sequence,
             uptime_ticks: 100 + sequence,
             trap_oid: ent.child(&[0, 2]),
-            objects: vec![VarBind::new(ent.child(&[1, 1, 1, 0]), Value::Gauge32(sequence)), VarBind::new(ent.child(&[1, 1, 11, 0]), Value::OctetString(b"member node-a is down".to_vec()))],
+            objects: vec![
+                VarBind::new(ent.child(&[1, 1, 1, 0]), Value::Gauge32(sequence)),
+                VarBind::new(
+                    ent.child(&[1, 1, 11, 0]),
+                    Value::OctetString(b"member node-a is down".to_vec()),
+                ),
+            ],
         };
-        StoreImage { next_sequence: 12, informs: vec![inform("nms", 9), inform("nms", 10), inform("backup", 11)] }
+        StoreImage {
+            next_sequence: 12,
+            informs: vec![inform("nms", 9), inform("nms", 10), inform("backup", 11)],
+        }
     }
 
     #[test]
@@ -234,9 +264,18 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         assert_eq!(load(&dir).unwrap(), Loaded::default());
         save(&dir, &image()).unwrap();
-        assert_eq!(load(&dir).unwrap(), Loaded { image: image(), damaged_records: 0 });
+        assert_eq!(
+            load(&dir).unwrap(),
+            Loaded {
+                image: image(),
+                damaged_records: 0
+            }
+        );
         assert!(!dir.join(format!(".{QUEUE_FILE}.tmp")).exists());
-        let empty = StoreImage { next_sequence: 13, informs: vec![] };
+        let empty = StoreImage {
+            next_sequence: 13,
+            informs: vec![],
+        };
         save(&dir, &empty).unwrap();
         assert_eq!(load(&dir).unwrap().image, empty);
         fs::remove_dir_all(&dir).unwrap();
@@ -277,7 +316,11 @@ mod tests {
             let loaded = decode(&bytes[..cut]);
             assert!(loaded.damaged_records <= 1);
             let all = image().informs;
-            assert_eq!(loaded.image.informs[..], all[..loaded.image.informs.len()], "cut {cut}");
+            assert_eq!(
+                loaded.image.informs[..],
+                all[..loaded.image.informs.len()],
+                "cut {cut}"
+            );
         }
         assert_eq!(decode(&bytes).image, image());
         assert_eq!(decode(b"garbage").damaged_records, 1);
