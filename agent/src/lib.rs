@@ -30,5 +30,6 @@ pub mod control;
 pub mod core;
 pub mod links;
 pub mod shell;
+pub mod snmp;
 pub mod time;
 pub mod wire;

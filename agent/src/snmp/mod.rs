@@ -1,0 +1,26 @@
+//! SNMP notifications: how the rack tells an operator's network management station about
+//! every event that matters.
+//!
+//! Layered like the rest of the crate, each module saying what it owns and what it does not:
+//!
+//! - [`ber`]: the BER subset SNMP uses, typed values, a checked reader that never panics.
+//! - [`pdu`]: PDUs and SNMPv1/v2c community messages; notification varbind order; the v1
+//!   translation.
+//! - [`usm`]: SNMPv3 messages with USM: keys, HMAC, AES-CFB, engine parameters.
+//! - [`mib`]: the notification model ([`mib::Notification`]) and its OIDs, mirroring
+//!   `agent/mib/RACK-HA-MIB.txt`.
+//! - [`notify`]: the sans-I/O notifier: targets, queues, inform retries, engine discovery.
+//! - [`queue_store`]: the durable file of pending informs (the only module here that does I/O).
+//! - [`config`]: the TOML shape of the `[snmp]` section.
+//!
+//! None of these reads a clock, opens a socket or draws random numbers; the shell does.
+
+#![forbid(unsafe_code)]
+
+pub mod ber;
+pub mod config;
+pub mod mib;
+pub mod notify;
+pub mod pdu;
+pub mod queue_store;
+pub mod usm;
