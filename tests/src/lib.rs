@@ -1,1 +1,2 @@
 
+pub mod relay_sim;

@@ -255,7 +255,7 @@ impl RelayChannelConfig {
                     self.options.iter().all(|(k, v)| one_line(k) && !k.contains('=') && !k.is_empty() && one_line(v)),
                     "options must be single-line key = value pairs",
                 );
-                need(self.plug.as_deref().map_or(true, one_line), "plug must be one line");
+                need(self.plug.as_deref().is_none_or(one_line), "plug must be one line");
                 need(self.options.keys().all(|k| k != "action" && k != "plug"), "action and plug are set by the agent");
             }
         }
@@ -287,10 +287,13 @@ impl RelayChannelConfig {
             )),
             Board::Kmtronic => Box::new(SerialRelay::new(&device(), self.baud, Kmtronic { channel: relay_number() })),
             Board::Numato => Box::new(SerialRelay::new(&device(), self.baud, Numato { channel: relay_number() })),
-            Board::Modbus => Box::new(SerialRelay::new(&device(), self.baud, Modbus { address: self.address, coil: channel })),
+            Board::Modbus => {
+                Box::new(SerialRelay::new(&device(), self.baud, Modbus { address: self.address, coil: channel }))
+            }
             Board::Gpio => {
                 let chip = self.chip.clone().expect("validated");
-                let output = GpioLine { chip: chip.clone(), offset: self.line.expect("validated"), active_low: self.active_low };
+                let output =
+                    GpioLine { chip: chip.clone(), offset: self.line.expect("validated"), active_low: self.active_low };
                 let sense = self.sense_line.map(|offset| GpioLine {
                     chip: self.sense_chip.clone().unwrap_or(chip),
                     offset,

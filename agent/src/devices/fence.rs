@@ -196,7 +196,9 @@ impl FenceProcedure {
                 self.phase = Phase::Settle;
                 FenceStep::WaitUntil(now.plus_ms(self.options.settle_ms))
             }
-            (Phase::Settle, StepResult::Waited) if !self.read_back => self.off_part_done(now, FenceOutcome::Unconfirmed),
+            (Phase::Settle, StepResult::Waited) if !self.read_back => {
+                self.off_part_done(now, FenceOutcome::Unconfirmed)
+            }
             (Phase::Settle, StepResult::Waited) | (Phase::PollWait, StepResult::Waited) => {
                 self.phase = Phase::Poll;
                 FenceStep::ReadState
@@ -281,7 +283,12 @@ impl Clock for SystemClock {
 
 /// Run a fence to completion on `channel`. Blocking; bounded by the options (each exchange by
 /// `exchange_timeout_ms`, the polls by `confirm_timeout_ms` and [`MAX_POLLS`]).
-pub fn run(channel: &mut dyn RelayChannel, action: FenceAction, options: FenceOptions, clock: &mut dyn Clock) -> FenceReport {
+pub fn run(
+    channel: &mut dyn RelayChannel,
+    action: FenceAction,
+    options: FenceOptions,
+    clock: &mut dyn Clock,
+) -> FenceReport {
     let mut procedure = FenceProcedure::new(action, options, channel.can_read_back());
     let mut step = procedure.start();
     loop {

@@ -188,6 +188,8 @@ pub fn wdioc_gettimeleft<Fd: AsFd>(fd: Fd) -> io::Result<u32> {
 }
 
 #[cfg(test)]
+// `as u32`: the opcode type is c_uint or c_ulong depending on the rustix backend.
+#[allow(clippy::unnecessary_cast)]
 mod tests {
     use super::*;
 

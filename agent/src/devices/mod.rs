@@ -83,12 +83,8 @@ pub fn fence_test_main(args: &[String], out: &mut dyn Write) -> i32 {
         Err(_) => channels.iter().enumerate().find(|(_, c)| c.node == selector),
     };
     let Some((index, channel_config)) = found else {
-        let _ = writeln!(
-            out,
-            "{}: no relay channel {selector:?} ({} configured)",
-            config_path.display(),
-            channels.len()
-        );
+        let _ =
+            writeln!(out, "{}: no relay channel {selector:?} ({} configured)", config_path.display(), channels.len());
         return EXIT_INVALID;
     };
     let mut channel = channel_config.open();

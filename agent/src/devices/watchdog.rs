@@ -76,7 +76,11 @@ pub enum WatchdogError {
     /// Another process owns the watchdog (EBUSY). Only one owner may exist.
     AlreadyOwned(PathBuf),
     NotFound(PathBuf),
-    Io { what: &'static str, path: PathBuf, error: io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        error: io::Error,
+    },
 }
 
 impl fmt::Display for WatchdogError {
@@ -275,7 +279,11 @@ impl<D: WatchdogDevice> Watchdog<D> {
 pub fn open_and_arm(path: &Path, timeout_s: u32, sysfs: &Path) -> Result<Watchdog<LinuxWatchdog>, WatchdogError> {
     let device = LinuxWatchdog::open(path)?;
     let nowayout = read_nowayout(path, sysfs);
-    Watchdog::arm(device, timeout_s, nowayout).map_err(|error| WatchdogError::Io { what: "arm", path: path.to_path_buf(), error })
+    Watchdog::arm(device, timeout_s, nowayout).map_err(|error| WatchdogError::Io {
+        what: "arm",
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 /// `Y`/`1` or `N`/`0`, as sysfs prints booleans and integers.
@@ -368,7 +376,9 @@ pub const MAX_HOLD_REASONS: usize = 4;
 pub enum FeedDecision {
     Feed,
     /// Healthy, but fed recently: next feed due at this instant.
-    NotYet { due: Micros },
+    NotYet {
+        due: Micros,
+    },
     /// Do not feed; the watchdog will reset the machine if this lasts.
     Withhold(heapless::Vec<HoldReason, MAX_HOLD_REASONS>),
 }

@@ -93,7 +93,13 @@ impl Clock for VirtualClock {
 }
 
 fn options() -> FenceOptions {
-    FenceOptions { exchange_timeout_ms: 100, settle_ms: 200, poll_interval_ms: 100, confirm_timeout_ms: 1000, reboot_delay_ms: 3000 }
+    FenceOptions {
+        exchange_timeout_ms: 100,
+        settle_ms: 200,
+        poll_interval_ms: 100,
+        confirm_timeout_ms: 1000,
+        reboot_delay_ms: 3000,
+    }
 }
 
 #[test]
@@ -204,9 +210,15 @@ fn health_monitor_alarms_once_after_consecutive_failures_and_clears() {
     assert_eq!(h.on_check(Micros::from_ms(60_000), timeout()), None, "one lost answer is not an alarm");
     assert_eq!(h.on_check(Micros::from_ms(120_000), Ok(RelayState::On)), None);
     assert_eq!(h.on_check(Micros::from_ms(180_000), timeout()), None);
-    assert!(matches!(h.on_check(Micros::from_ms(240_000), timeout()), Some(HealthEvent::StoppedAnswering { failures: 2, .. })));
+    assert!(matches!(
+        h.on_check(Micros::from_ms(240_000), timeout()),
+        Some(HealthEvent::StoppedAnswering { failures: 2, .. })
+    ));
     assert!(h.is_alarmed());
     assert_eq!(h.on_check(Micros::from_ms(300_000), timeout()), None, "alarm is raised once");
-    assert_eq!(h.on_check(Micros::from_ms(360_000), Ok(RelayState::Off)), Some(HealthEvent::AnswersAgain { state: RelayState::Off }));
+    assert_eq!(
+        h.on_check(Micros::from_ms(360_000), Ok(RelayState::Off)),
+        Some(HealthEvent::AnswersAgain { state: RelayState::Off })
+    );
     assert!(!h.is_alarmed());
 }

@@ -89,7 +89,12 @@ pub struct CommandRelay {
 }
 
 impl CommandRelay {
-    pub fn new(program: PathBuf, args: Vec<String>, plug: Option<String>, options: Vec<(String, String)>) -> CommandRelay {
+    pub fn new(
+        program: PathBuf,
+        args: Vec<String>,
+        plug: Option<String>,
+        options: Vec<(String, String)>,
+    ) -> CommandRelay {
         assert!(options.len() <= MAX_OPTIONS);
         CommandRelay { program, args, plug, options }
     }
@@ -192,7 +197,9 @@ mod tests {
         assert_eq!(interpret(Action::Status, Some(2), ""), Ok(Some(RelayState::Off)));
         assert!(interpret(Action::Status, Some(1), "").is_err());
         assert_eq!(interpret(Action::Off, Some(0), ""), Ok(None));
-        assert!(matches!(interpret(Action::Off, Some(2), "boom"), Err(RelayError::Reply(ReplyError::DeviceError(m))) if m.contains("boom")));
+        assert!(
+            matches!(interpret(Action::Off, Some(2), "boom"), Err(RelayError::Reply(ReplyError::DeviceError(m))) if m.contains("boom"))
+        );
         assert!(interpret(Action::On, None, "").is_err());
     }
 }

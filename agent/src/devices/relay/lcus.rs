@@ -143,7 +143,10 @@ mod tests {
         assert_eq!(c.decode(Op::ReadState, &[0xA0, 0x01, 0x01, 0xA2]), Decoded::Done(Reply::State(RelayState::On)));
         assert_eq!(c.decode(Op::ReadState, &[0xA0, 0x01, 0x00, 0xA1]), Decoded::Done(Reply::State(RelayState::Off)));
         assert!(matches!(c.decode(Op::ReadState, &[0xA0, 0x01, 0x00, 0xA2]), Decoded::Error(ReplyError::Garbage(_))));
-        assert!(matches!(c.decode(Op::ReadState, &[0xA0, 0x02, 0x00, 0xA2]), Decoded::Error(ReplyError::WrongReply(_))));
+        assert!(matches!(
+            c.decode(Op::ReadState, &[0xA0, 0x02, 0x00, 0xA2]),
+            Decoded::Error(ReplyError::WrongReply(_))
+        ));
         assert_eq!(c.decode(Op::ReadState, b"CH1:O"), Decoded::Incomplete);
         assert_eq!(c.decode(Op::ReadState, b"CH1: ON\r\n"), Decoded::Done(Reply::State(RelayState::On)));
         assert_eq!(c.decode(Op::ReadState, b"ch2:on\r\nCH1:OFF\r\n"), Decoded::Done(Reply::State(RelayState::Off)));

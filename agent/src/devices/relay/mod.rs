@@ -97,7 +97,10 @@ pub enum RelayError {
     /// a sense input): any fence through it is unconfirmed.
     NoReadback,
     /// No complete reply before the deadline. `received` counts the bytes that did arrive.
-    Timeout { after_ms: u64, received: usize },
+    Timeout {
+        after_ms: u64,
+        received: usize,
+    },
     Reply(ReplyError),
     /// Opening, writing or reading the device failed, or the command could not be run.
     Io(String),

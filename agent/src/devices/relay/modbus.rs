@@ -163,9 +163,15 @@ mod tests {
     fn replies() {
         let m = Modbus { address: 1, coil: 0 };
         // DEVICES.md answer to reading 8 coils: bit 0 set, so our coil 0 is on.
-        assert_eq!(m.decode(Op::ReadState, &[0x01, 0x01, 0x01, 0x41, 0x91, 0xB8]), Decoded::Done(Reply::State(RelayState::On)));
+        assert_eq!(
+            m.decode(Op::ReadState, &[0x01, 0x01, 0x01, 0x41, 0x91, 0xB8]),
+            Decoded::Done(Reply::State(RelayState::On))
+        );
         assert_eq!(m.decode(Op::ReadState, &[0x01, 0x01, 0x01, 0x41, 0x91]), Decoded::Incomplete);
-        assert!(matches!(m.decode(Op::ReadState, &[0x01, 0x01, 0x01, 0x41, 0x91, 0xB9]), Decoded::Error(ReplyError::Garbage(_))));
+        assert!(matches!(
+            m.decode(Op::ReadState, &[0x01, 0x01, 0x01, 0x41, 0x91, 0xB9]),
+            Decoded::Error(ReplyError::Garbage(_))
+        ));
         let on = write_coil(1, 0, true);
         assert_eq!(m.decode(Op::PowerOn, &on), Decoded::Done(Reply::Ack));
         assert!(matches!(m.decode(Op::PowerOff, &on), Decoded::Error(ReplyError::WrongReply(_))));

@@ -115,9 +115,15 @@ mod tests {
         assert_eq!(n.decode(Op::ReadState, b"relay read 0\n\roff\n\r>"), Decoded::Done(Reply::State(RelayState::Off)));
         assert_eq!(n.decode(Op::PowerOff, b"relay off 0\n\r>"), Decoded::Done(Reply::Ack));
         assert!(matches!(n.decode(Op::PowerOff, b"relay off 1\n\r>"), Decoded::Error(ReplyError::WrongReply(_))));
-        assert!(matches!(n.decode(Op::ReadState, b"relay read 0\n\rmaybe\n\r>"), Decoded::Error(ReplyError::WrongReply(_))));
+        assert!(matches!(
+            n.decode(Op::ReadState, b"relay read 0\n\rmaybe\n\r>"),
+            Decoded::Error(ReplyError::WrongReply(_))
+        ));
         assert!(matches!(n.decode(Op::ReadState, b">"), Decoded::Error(ReplyError::WrongReply(_))));
-        assert!(matches!(n.decode(Op::PowerOn, b"relay on 0\n\rError\n\r>"), Decoded::Error(ReplyError::DeviceError(_))));
+        assert!(matches!(
+            n.decode(Op::PowerOn, b"relay on 0\n\rError\n\r>"),
+            Decoded::Error(ReplyError::DeviceError(_))
+        ));
         assert!(matches!(n.decode(Op::PowerOn, &[0xF3, 0x00, b'>']), Decoded::Error(ReplyError::Garbage(_))));
     }
 }

@@ -101,7 +101,13 @@ impl<C: SerialCodec> SerialRelay<C> {
         result
     }
 
-    fn exchange_open(&mut self, op: Op, request: &[u8], deadline: Instant, timeout_ms: u64) -> Result<Reply, RelayError> {
+    fn exchange_open(
+        &mut self,
+        op: Op,
+        request: &[u8],
+        deadline: Instant,
+        timeout_ms: u64,
+    ) -> Result<Reply, RelayError> {
         let fd = self.fd.as_ref().expect("opened by exchange");
         // Stale bytes (a late answer to an earlier request, line noise) must not be taken for
         // the answer to this one.
@@ -150,10 +156,7 @@ impl<C: SerialCodec> SerialRelay<C> {
 
 /// Wait until `fd` is ready for `flags` or `timeout` passes; `Ok(false)` on timeout.
 fn wait(fd: &OwnedFd, flags: PollFlags, timeout: Duration) -> Result<bool, RelayError> {
-    let ts = rustix::time::Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: i64::from(timeout.subsec_nanos()),
-    };
+    let ts = rustix::time::Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: i64::from(timeout.subsec_nanos()) };
     let mut fds = [PollFd::new(fd, flags)];
     match poll(&mut fds, Some(&ts)) {
         Ok(0) => Ok(false),
@@ -206,7 +209,9 @@ impl<C: SerialCodec> RelayChannel for SerialRelay<C> {
     fn read_state(&mut self, timeout_ms: u64) -> Result<RelayState, RelayError> {
         match self.exchange(Op::ReadState, timeout_ms)? {
             Reply::State(s) => Ok(s),
-            Reply::Ack => Err(RelayError::Reply(super::ReplyError::WrongReply("acknowledgement instead of a state".into()))),
+            Reply::Ack => {
+                Err(RelayError::Reply(super::ReplyError::WrongReply("acknowledgement instead of a state".into())))
+            }
         }
     }
 }
