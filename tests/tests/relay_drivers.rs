@@ -337,10 +337,11 @@ fn command_agent_off_status_on() {
     assert_eq!(relay.read_state(5000), Ok(RelayState::Off));
     relay.power_on(5000).unwrap();
     assert_eq!(relay.read_state(5000), Ok(RelayState::On));
+    relay.monitor(5000).unwrap();
     let calls = std::fs::read_to_string(dir.0.join("calls")).unwrap();
     assert_eq!(
         calls,
-        "action=status plug=4\naction=off plug=4\naction=status plug=4\naction=on plug=4\naction=status plug=4\n"
+        "action=status plug=4\naction=off plug=4\naction=status plug=4\naction=on plug=4\naction=status plug=4\naction=monitor plug=4\n"
     );
     let options = FenceOptions { settle_ms: 10, exchange_timeout_ms: 5000, ..FenceOptions::default() };
     let report = fence::run(&mut relay, FenceAction::Off, options, &mut SystemClock::new());

@@ -99,6 +99,12 @@ impl CommandRelay {
         CommandRelay { program, args, plug, options }
     }
 
+    /// `action=monitor`: whether the fence device itself is reachable (for the health check of
+    /// channels whose status query is expensive).
+    pub fn monitor(&mut self, timeout_ms: u64) -> Result<(), RelayError> {
+        self.run(Action::Monitor, timeout_ms).map(|_| ())
+    }
+
     /// Run the agent once with `action`, bounded by `timeout_ms` (the child is killed after).
     pub fn run(&mut self, action: Action, timeout_ms: u64) -> Result<Option<RelayState>, RelayError> {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);

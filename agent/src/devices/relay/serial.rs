@@ -5,6 +5,11 @@
 //! request, writing the request and collecting the reply until the codec decides. It does not
 //! interpret bytes (the codecs do) and does not decide what to do with a failure.
 //!
+//! The input flush before each request matters for safety, not only tidiness: on LCUS and
+//! KMtronic boards a state answer has the same bytes as a command (`FF 01 00` is both "switch
+//! relay 1 off" and "relay 1 is off"), so a late echo of the off command must never be read
+//! as the answer to the following state query.
+//!
 //! # Modem-control lines (DTR/RTS)
 //! Some relay boards are wired to DTR or RTS, and a toggle can reset the board or click a
 //! relay. What Linux does, and what this module does about it:
