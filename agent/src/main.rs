@@ -15,6 +15,8 @@ fn usage() -> i32 {
         "usage: ha-agent run [--config FILE]
        ha-agent check-config FILE
        ha-agent status [--config FILE | --socket PATH] [--json]
+       ha-agent fence-test --channel N|NODE [--config FILE]   (read-only relay check)
+       ha-agent watchdog-test [--config FILE]                  (arm, report, feed until SIGTERM)
        ha-agent version
 
 Default configuration: {}
@@ -128,6 +130,8 @@ fn main() {
             Some(o) => status(&o),
             None => usage(),
         },
+        Some("fence-test") => ha_agent::devices::fence_test_main(rest, &mut std::io::stdout()),
+        Some("watchdog-test") => ha_agent::devices::watchdog_test_main(rest, &mut std::io::stdout()),
         Some("version") | Some("--version") => {
             println!("ha-agent {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK

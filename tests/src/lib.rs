@@ -8,11 +8,15 @@
 //!   node-b) joined by six cables, with their configurations, key and logs in a temporary
 //!   directory, and `ha-agent status --json` as the only window into them.
 //!
+//! - [`relay_sim`]: relay boards (LCUS, KMtronic, Numato, Modbus RTU) on ptys, with fault
+//!   modes, for the relay driver tests.
+//! - [`sim`]: the deterministic cluster simulator on the real core (`make sim`).
+//!
 //! Nothing here is part of the agent; the agent is driven only through its binary and files.
 
 #![forbid(unsafe_code)]
 
 pub mod cable;
 pub mod harness;
-
+pub mod relay_sim;
 pub mod sim;

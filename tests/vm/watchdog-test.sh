@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# QEMU hardware-watchdog test (issue 4).
+#
+# Boots Debian's kernel with a BusyBox initramfs holding the static agent, on TCG, with an
+# emulated i6300esb watchdog (-watchdog-action reset) and a QMP socket. Inside the VM, /init
+# loads watchdog.ko and i6300esb.ko and runs `ha-agent watchdog-test --timeout-s T`, which
+# arms the watchdog and feeds it.
+#   Boot 1: the agent reports "last reset by watchdog: no"; /init stops it with kill -STOP;
+#           the hardware must reset the VM (QMP WATCHDOG event, action reset).
+#   Boot 2: the agent reports "last reset by watchdog: yes"; /init stops it cleanly
+#           (SIGTERM: magic close); the VM must NOT be reset for 2T+5 s; /init powers off.
+# The host side (python3, standard library only) records the QMP events and the console.
+#
+# Needs: qemu-system-x86_64, apt-get (Debian archive reachable), python3, the static agent
+# (make agent) with the `watchdog-test` subcommand. Everything is downloaded into out/.
+# Usage: tests/vm/watchdog-test.sh            (HA_AGENT_BIN, WATCHDOG_TIMEOUT_S to override)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=$ROOT/out/vm-watchdog
+AGENT=${HA_AGENT_BIN:-$ROOT/target/x86_64-unknown-linux-gnu/release/ha-agent}
+TIMEOUT_S=${WATCHDOG_TIMEOUT_S:-5}
+# Upper bound on the whole run (two TCG boots and the waits).
+RUN_LIMIT_S=${VM_RUN_LIMIT_S:-400}
+
+fail() { echo "watchdog-test: $*" >&2; exit 1; }
+
+command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
+command -v python3 >/dev/null || fail "python3 missing"
+[ -x "$AGENT" ] || fail "$AGENT missing: run 'make agent' first"
+if file -b "$AGENT" | grep -q 'dynamically linked'; then fail "$AGENT is not statically linked"; fi
+set +e; "$AGENT" watchdog-test --bogus >/dev/null 2>&1; rc=$?; set -e
+[ "$rc" -eq 2 ] || fail "$AGENT has no watchdog-test subcommand (exit $rc)"
+
+mkdir -p "$OUT/debs"
+cd "$OUT/debs"
+kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+[ -n "$kpkg" ] || fail "cannot resolve linux-image-amd64 (apt-get update?)"
+ls "${kpkg}"_*.deb >/dev/null 2>&1 || apt-get download "$kpkg" 2>/dev/null
+ls busybox-static_*.deb >/dev/null 2>&1 || apt-get download busybox-static 2>/dev/null
+rm -rf "$OUT/kernel" "$OUT/busybox" "$OUT/initramfs"
+dpkg-deb -x "$(ls "${kpkg}"_*.deb | head -1)" "$OUT/kernel"
+dpkg-deb -x "$(ls busybox-static_*.deb | head -1)" "$OUT/busybox"
+vmlinuz=$(ls "$OUT"/kernel/boot/vmlinuz-* | head -1)
+kver=${vmlinuz##*/vmlinuz-}
+busybox=$OUT/busybox/bin/busybox
+
+# Initramfs: busybox, the agent, the two modules, /init.
+IR=$OUT/initramfs
+mkdir -p "$IR"/{bin,dev,proc,sys,tmp,lib/modules}
+cp "$busybox" "$IR/bin/busybox"
+cp "$AGENT" "$IR/bin/ha-agent"
+for m in watchdog i6300esb; do
+  src=$(find "$OUT/kernel/lib/modules/$kver" -name "$m.ko*" | head -1)
+  [ -n "$src" ] || fail "module $m not found in $kpkg"
+  case "$src" in
+    *.ko) cp "$src" "$IR/lib/modules/$m.ko" ;;
+    *.ko.xz) xz -dc "$src" > "$IR/lib/modules/$m.ko" ;;
+    *.ko.zst) zstd -qdc "$src" > "$IR/lib/modules/$m.ko" ;;
+    *) fail "unknown module format $src" ;;
+  esac
+done
+cat > "$IR/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+T=$(sed -n 's/.*ha\.wdt=\([0-9]*\).*/\1/p' /proc/cmdline)
+insmod /lib/modules/watchdog.ko
+insmod /lib/modules/i6300esb.ko
+i=0; while [ ! -e /dev/watchdog ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+echo "HA-VM: boot, watchdog timeout $T s"
+/bin/ha-agent watchdog-test --timeout-s "$T" > /tmp/wd.log 2>&1 &
+PID=$!
+i=0; while ! grep -q "feeding every" /tmp/wd.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+sed 's/^/HA-VM agent: /' /tmp/wd.log
+if grep -q "last reset by watchdog: yes" /tmp/wd.log; then
+  echo "HA-VM: second boot, after a watchdog reset"
+  sleep 2
+  kill -TERM $PID
+  wait $PID
+  echo "HA-VM: agent exited $?"
+  sed 's/^/HA-VM agent: /' /tmp/wd.log | tail -n 1
+  sleep $((2 * T + 5))
+  echo "HA-VM: NO RESET AFTER CLEAN STOP"
+  poweroff -f
+else
+  sleep 2
+  echo "HA-VM: SIGSTOP"
+  kill -STOP $PID
+  sleep $((4 * T + 30))
+  echo "HA-VM: STILL ALIVE AFTER SIGSTOP"
+  poweroff -f
+fi
+INIT
+chmod 755 "$IR/init"
+(cd "$IR" && find . | "$busybox" cpio -o -H newc 2>/dev/null | gzip -1) > "$OUT/initramfs.cpio.gz"
+
+rm -f "$OUT/console.log" "$OUT/qmp.sock"
+exec python3 - "$OUT" "$vmlinuz" "$TIMEOUT_S" "$RUN_LIMIT_S" <<'PY'
+import json, os, socket, subprocess, sys, time
+
+out, vmlinuz, timeout_s, limit_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+console = os.path.join(out, "console.log")
+qmp_path = os.path.join(out, "qmp.sock")
+cmd = [
+    "qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-m", "256", "-smp", "1",
+    "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none",
+    "-serial", "file:" + console,
+    "-kernel", vmlinuz, "-initrd", os.path.join(out, "initramfs.cpio.gz"),
+    "-append", "console=ttyS0 panic=-1 ha.wdt=%d" % timeout_s,
+    "-device", "i6300esb", "-watchdog-action", "reset",
+    "-qmp", "unix:%s,server=on,wait=off" % qmp_path,
+]
+print("watchdog-test: " + " ".join(cmd), flush=True)
+qemu = subprocess.Popen(cmd)
+start = time.monotonic()
+
+sock = None
+while sock is None and time.monotonic() - start < 30:
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(qmp_path)
+        sock = s
+    except OSError:
+        time.sleep(0.1)
+if sock is None:
+    qemu.kill()
+    sys.exit("watchdog-test: no QMP socket")
+sock.settimeout(0.2)
+sock.sendall(b'{"execute": "qmp_capabilities"}\n')
+
+events, buf, seen = [], b"", {}
+markers = ["SIGSTOP", "second boot", "NO RESET AFTER CLEAN STOP", "STILL ALIVE AFTER SIGSTOP"]
+while time.monotonic() - start < limit_s and qemu.poll() is None:
+    try:
+        data = sock.recv(65536)
+        if not data:
+            break
+        buf += data
+    except socket.timeout:
+        pass
+    while b"\n" in buf:
+        line, buf = buf.split(b"\n", 1)
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if "event" in msg:
+            t = time.monotonic() - start
+            events.append((t, msg["event"], msg.get("data", {})))
+            print("watchdog-test: %7.1f s QMP %s %s" % (t, msg["event"], json.dumps(msg.get("data", {}))), flush=True)
+    try:
+        text = open(console, errors="replace").read()
+    except OSError:
+        text = ""
+    for m in markers:
+        if m not in seen and ("HA-VM: " + m) in text:
+            seen[m] = time.monotonic() - start
+            print("watchdog-test: %7.1f s console: %s" % (seen[m], m), flush=True)
+if qemu.poll() is None:
+    qemu.kill()
+qemu.wait()
+
+text = open(console, errors="replace").read()
+print("---- console (HA-VM lines) ----")
+for line in text.splitlines():
+    if "HA-VM" in line or "i6300" in line.lower() or "watchdog" in line.lower():
+        print(line.rstrip())
+print("-------------------------------")
+
+watchdogs = [e for e in events if e[1] == "WATCHDOG"]
+results = []
+def check(ok, what):
+    results.append(ok)
+    print("%s: %s" % ("PASS" if ok else "FAIL", what))
+
+check("last reset by watchdog: no" in text, "boot 1: the agent armed the watchdog and reports no watchdog reset")
+check("SIGSTOP" in seen, "boot 1: the agent was stopped with kill -STOP")
+stop_t = seen.get("SIGSTOP")
+fired = [e for e in watchdogs if stop_t is not None and e[0] >= stop_t]
+check(bool(fired) and fired[0][2].get("action") == "reset", "the watchdog reset the VM after SIGSTOP (QMP WATCHDOG, action reset)")
+if fired:
+    delay = fired[0][0] - stop_t
+    # The last keepalive was before the stop, so the reset is due within T of the stop; the
+    # host sees the console marker up to one polling interval late, and TCG adds slack.
+    bound = timeout_s + 5
+    check(delay <= bound, "reset %.1f s after SIGSTOP (configured timeout %d s; bound T+5 = %d s)" % (delay, timeout_s, bound))
+check("STILL ALIVE AFTER SIGSTOP" not in seen, "the VM did not survive the stopped agent")
+check("last reset by watchdog: yes" in text, "boot 2: the agent reports that the last reset came from the watchdog")
+check("disarmed (magic close)" in text, "boot 2: clean stop disarmed the watchdog (magic close)")
+check("NO RESET AFTER CLEAN STOP" in seen and len(watchdogs) == 1, "boot 2: no reset for 2T+5 s after the clean stop")
+check(any(e[1] == "SHUTDOWN" for e in events) or qemu.returncode == 0, "the VM powered off by itself")
+sys.exit(0 if all(results) else 1)
+PY
