@@ -175,7 +175,56 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub control_socket: PathBuf,
     pub shell: ShellConfig,
+    /// `[authority]`: arbitration and self-fencing settings (defaults when absent).
+    pub authority: AuthorityConfig,
+    /// `[resources]`: the resource group (nodes only; None when absent).
+    pub resources: Option<crate::core::resources::GroupSpec>,
+    /// `[relay]`: fencing relay channels (witness only; None when absent).
+    pub relay: Option<crate::devices::config::RelayConfig>,
+    /// `[watchdog]`: the hardware watchdog (None: no watchdog).
+    pub watchdog: Option<crate::devices::config::WatchdogConfig>,
+    /// `[snmp]`: notification targets (None: no notifications).
+    pub snmp: Option<crate::snmp::config::SnmpConfig>,
 }
+
+/// `[authority]`: how the witness arbitrates and how nodes fence themselves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorityConfig {
+    /// Quorum loss lasting this long makes a node stop its resources (N2).
+    pub self_fence_ms: u64,
+    /// Witness: how long a holder may take to stop during a switchover before it is fenced.
+    pub stop_timeout_ms: u64,
+    /// Added to deadlines that rely on another member's clock and timers.
+    pub margin_ms: u64,
+    /// The node the service prefers (name), if any.
+    pub preferred: Option<String>,
+    /// Move the service back to `preferred` when it is ready again (default off).
+    pub auto_failback: bool,
+    /// Witness cold start: wait for both nodes however long it takes.
+    pub wait_for_all: bool,
+    /// Witness: power a fenced node back on after the failover.
+    pub power_on_after_fence: bool,
+    /// Witness: fence bound assumed for a node that never reported one (0: none).
+    pub unknown_fence_bound_ms: u64,
+    pub fence_retry_initial_ms: u64,
+    pub fence_retry_max_ms: u64,
+    /// Node: refuse the service without an armed hardware watchdog.
+    pub require_watchdog: bool,
+}
+
+pub const DEFAULT_AUTHORITY: AuthorityConfig = AuthorityConfig {
+    self_fence_ms: 2000,
+    stop_timeout_ms: 60_000,
+    margin_ms: 2000,
+    preferred: None,
+    auto_failback: false,
+    wait_for_all: false,
+    power_on_after_fence: true,
+    unknown_fence_bound_ms: 0,
+    fence_retry_initial_ms: 1000,
+    fence_retry_max_ms: 30_000,
+    require_watchdog: false,
+};
 
 impl Config {
     pub fn member(&self, id: MemberId) -> Option<&Member> {
@@ -1081,6 +1130,11 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             state_dir: path("state_dir")?,
             control_socket: path("control_socket")?,
             shell: shell?,
+            authority: DEFAULT_AUTHORITY,
+            resources: None,
+            relay: None,
+            watchdog: None,
+            snmp: None,
         })
     })();
     if config.is_none() && checker.problems.is_empty() {
