@@ -145,6 +145,14 @@ impl Engine {
         view
     }
 
+    // ---- commands ------------------------------------------------------------------------
+
+    /// Apply new failure-detection timings (configuration reload).
+    pub fn set_timing(&mut self, timing: crate::config::Timing, now: Micros) {
+        self.membership.set_timing(timing, now);
+        self.settle(now);
+    }
+
     // ---- input ---------------------------------------------------------------------------
 
     /// An authenticated, decoded frame arrived (`hint`: the link index of the transport).

@@ -10,6 +10,7 @@
 
 #![deny(unsafe_code)] // `sys` alone allows it
 
+pub mod authority;
 pub mod logger;
 pub mod ocf;
 pub mod state;
@@ -28,15 +29,20 @@ use serde_json::{json, Value};
 
 use crate::config::{self, Config, LinkKind, Role};
 use crate::control::{self, Request};
-use crate::core::membership::{self, Event, LinkSpec, Membership, Params, RxError, Verdict};
+use crate::core::authority::Notice;
+use crate::core::engine::{Action, Engine, Event};
+use crate::core::membership::{self, LinkSpec, Params, RxError, Verdict};
+use crate::devices::watchdog::HealthStamps;
 use crate::links::raw_eth::RawEthernet;
 use crate::links::serial::{SerialItem, SerialLink};
 use crate::links::udp::UdpLink;
 use crate::time::Micros;
-use crate::wire::{self, ClusterKey, DecodeError, Message, SerialError, MAX_FRAME_BYTES};
+use crate::wire::{self, ClusterKey, DecodeError, SerialError, MAX_FRAME_BYTES};
 
 /// A transport that failed to open (or went away) is retried this often.
 pub const REOPEN_INTERVAL_MS: u64 = 1000;
+/// Bound on relay commands waiting for the worker.
+const MAX_RELAY_QUEUE: usize = 8;
 /// Bound on one poll sleep, so that reopen timers and control timeouts are checked.
 const MAX_SLEEP_MS: u64 = 1000;
 
@@ -163,7 +169,16 @@ pub struct Agent {
     config_path: PathBuf,
     cfg: Config,
     key: ClusterKey,
-    core: Membership,
+    engine: Engine,
+    runner: ocf::Runner,
+    relay: authority::RelayWorker,
+    feeder: Option<authority::Feeder>,
+    /// Health sources of the watchdog feed (rule N3).
+    links_serviced_at: Micros,
+    state_written_at: Micros,
+    feed_due: Micros,
+    stopping: bool,
+    relay_queue: std::collections::VecDeque<(u8, bool)>,
     transports: Vec<Transport>,
     /// Link index -> transport index.
     link_transport: Vec<usize>,
@@ -279,8 +294,27 @@ impl Agent {
         }
         let boot = state::next_boot(&cfg.state_dir, wall_clock_secs())
             .map_err(|e| format!("boot counter in {}: {e}", cfg.state_dir.display()))?;
+        // The watchdog is armed before anything else can hang, and its real timeout is what
+        // the node advertises (rule W1's deadline relies on it).
+        let feeder = match &cfg.watchdog {
+            Some(w) => match authority::Feeder::arm(&w.device, w.timeout_s) {
+                Ok(f) => {
+                    if f.last_reset_by_watchdog() {
+                        log::error!("the last reset of this machine came from the watchdog");
+                    }
+                    Some(f)
+                }
+                Err(e) => {
+                    log::error!("watchdog {}: {e}; running without a watchdog", w.device.display());
+                    None
+                }
+            },
+            None => None,
+        };
+        let watchdog_ms = feeder.as_ref().map_or(0, |f| f.timeout_ms());
         let origin = Instant::now();
-        let core = Membership::new(core_params(&cfg, boot), Micros::ZERO);
+        let engine = Engine::new(core_params(&cfg, boot), authority::role_config(&cfg, watchdog_ms), Micros::ZERO);
+        let relay = authority::RelayWorker::new().map_err(|e| format!("relay worker: {e}"))?;
         let (transports, link_transport) = build_transports(&cfg);
         let listener = bind_control(&cfg.control_socket).map_err(|e| e.to_string())?;
         let signals = Signals::install().map_err(|e| format!("signal handlers: {e}"))?;
@@ -296,7 +330,15 @@ impl Agent {
             config_path: config_path.to_path_buf(),
             cfg,
             key,
-            core,
+            engine,
+            runner: ocf::Runner::new(),
+            relay,
+            feeder,
+            links_serviced_at: Micros::ZERO,
+            state_written_at: Micros::ZERO,
+            feed_due: Micros::ZERO,
+            stopping: false,
+            relay_queue: std::collections::VecDeque::new(),
             transports,
             link_transport,
             origin,
@@ -330,12 +372,18 @@ impl Agent {
                 log::warn!("scheduler stall: woke {late_ms} ms late (stall #{})", self.stalls.count);
             }
             self.maintain_transports(now);
-            self.core.handle_timeout(now);
+            self.collect_results(now);
+            self.engine.handle_timeout(now);
             self.send_due(now);
+            self.carry_out(now);
             self.log_events();
             self.expire_clients(now);
+            self.feed_watchdog(now);
 
-            let mut deadline = self.core.poll_timeout().min(now.plus_ms(MAX_SLEEP_MS));
+            let mut deadline = self.engine.poll_timeout().min(now.plus_ms(MAX_SLEEP_MS)).min(self.feed_due);
+            if let Some(d) = self.runner.next_deadline() {
+                deadline = deadline.min(d);
+            }
             for t in &self.transports {
                 if let Some(at) = t.retry_at {
                     deadline = deadline.min(at);
@@ -351,7 +399,14 @@ impl Agent {
             let now = self.now();
             if ready.stop {
                 log::info!("stopping on signal");
+                self.stopping = true;
+                if let Some(f) = self.feeder.take() {
+                    f.stop();
+                }
                 return Ok(Exit::Signal);
+            }
+            if ready.relay {
+                self.collect_results(now);
             }
             if ready.reload {
                 self.reload(now);
@@ -371,10 +426,11 @@ impl Agent {
     }
 
     fn wait(&mut self, sleep_us: u64) -> io::Result<Ready> {
-        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3 + self.clients.len() + self.transports.len());
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(4 + self.clients.len() + self.transports.len());
         fds.push(PollFd::new(&self.signals.stop, PollFlags::IN));
         fds.push(PollFd::new(&self.signals.reload, PollFlags::IN));
         fds.push(PollFd::new(&self.listener, PollFlags::IN));
+        fds.push(PollFd::new(self.relay.fd(), PollFlags::IN));
         for c in &self.clients {
             let flags = if c.response.is_empty() { PollFlags::IN } else { PollFlags::OUT };
             fds.push(PollFd::new(&c.stream, flags));
@@ -400,17 +456,18 @@ impl Agent {
             stop: active(&fds[0]),
             reload: active(&fds[1]),
             listener: active(&fds[2]),
+            relay: active(&fds[3]),
             clients: Vec::new(),
             transports: Vec::new(),
         };
         let nclients = self.clients.len();
         for i in 0..nclients {
-            if active(&fds[3 + i]) {
+            if active(&fds[4 + i]) {
                 ready.clients.push(i);
             }
         }
         for (slot, &t) in transport_slots.iter().enumerate() {
-            if active(&fds[3 + nclients + slot]) {
+            if active(&fds[4 + nclients + slot]) {
                 ready.transports.push(t);
             }
         }
@@ -452,30 +509,32 @@ impl Agent {
     }
 
     fn send_due(&mut self, now: Micros) {
-        while let Some(tx) = self.core.poll_transmit(now) {
-            let msg = Message::Heartbeat(wire::Heartbeat { reaches: self.core.reaches(), witness: None, node: None });
+        while let Some((link_index, header, msg)) = self.engine.poll_transmit(now) {
             let mut buf = [0u8; MAX_FRAME_BYTES];
-            let n = match wire::encode(&self.key, &tx.header, &msg, &mut buf) {
+            let n = match wire::encode(&self.key, &header, &msg, &mut buf) {
                 Ok(n) => n,
                 Err(e) => {
                     // A bound was exceeded by our own message: a bug, never input-driven.
                     log::error!("cannot encode heartbeat: {e:?}");
-                    self.core.handle_send_error(tx.link_index);
+                    self.engine.handle_send_error(link_index);
                     continue;
                 }
             };
             let frame = &buf[..n];
-            let t = self.link_transport[tx.link_index];
+            let t = self.link_transport[link_index];
             let transport = &mut self.transports[t];
-            let result = match (&mut transport.medium, &self.cfg.links[tx.link_index].kind) {
+            let result = match (&mut transport.medium, &self.cfg.links[link_index].kind) {
                 (Medium::Serial(s), _) => s.send(frame),
                 (Medium::Udp { socket: Some(s), .. }, LinkKind::Udp { remote, .. }) => s.send(*remote, frame),
                 (Medium::Ethernet { socket: Some(s), .. }, _) => s.send(frame),
                 _ => Err(io::Error::from(io::ErrorKind::NotConnected)),
             };
+            if result.is_ok() {
+                self.links_serviced_at = now;
+            }
             if let Err(e) = result {
-                self.core.handle_send_error(tx.link_index);
-                log::debug!("link {}: send failed: {e}", self.cfg.links[tx.link_index].id);
+                self.engine.handle_send_error(link_index);
+                log::debug!("link {}: send failed: {e}", self.cfg.links[link_index].id);
                 if matches!(transport.medium, Medium::Serial(_)) && e.kind() != io::ErrorKind::WouldBlock
                     && e.kind() != io::ErrorKind::NotConnected && transport.is_open()
                 {
@@ -502,10 +561,8 @@ impl Agent {
     fn handle_bytes(&mut self, t: usize, bytes: &[u8], now: Micros) {
         let attributed = self.attribute(t, bytes);
         match wire::decode(&self.key, self.cfg.cluster_id, bytes) {
-            Ok((header, msg)) => match self.core.handle_frame(now, Some(attributed), &header) {
-                Verdict::Accepted => match msg {
-                    Message::Heartbeat(hb) => self.core.handle_reaches(header.sender, &hb.reaches),
-                },
+            Ok((header, msg)) => match self.engine.handle_frame(now, Some(attributed), &header, &msg) {
+                Verdict::Accepted => {}
                 Verdict::Replay => log::debug!("link {}: replayed frame dropped", header.link),
                 Verdict::UnknownLink => {
                     log::debug!("frame for unknown link {} from member {}", header.link, header.sender)
@@ -513,11 +570,11 @@ impl Agent {
                 Verdict::FromSelf => {}
             },
             Err(DecodeError::BadMac) | Err(DecodeError::WrongCluster(_)) => {
-                self.core.handle_rx_error(attributed, RxError::Auth)
+                self.engine.handle_rx_error(attributed, RxError::Auth)
             }
             Err(e) => {
                 log::debug!("malformed frame on {}: {e:?}", self.transports[t].name());
-                self.core.handle_rx_error(attributed, RxError::Malformed)
+                self.engine.handle_rx_error(attributed, RxError::Malformed)
             }
         }
     }
@@ -541,7 +598,7 @@ impl Agent {
         };
         let first = self.transports[t].links[0];
         for e in errors {
-            self.core.handle_rx_error(first, e);
+            self.engine.handle_rx_error(first, e);
         }
         for f in frames {
             self.handle_bytes(t, &f, now);
@@ -554,10 +611,173 @@ impl Agent {
         }
     }
 
+    /// Finished OCF actions and relay commands go back to the engine.
+    fn collect_results(&mut self, now: Micros) {
+        for f in self.runner.poll_children(now) {
+            if !f.output.trim().is_empty() {
+                log::info!("resource action {} finished {:?} after {} ms: {}", f.id, f.outcome, f.elapsed_ms, f.output.trim());
+            } else {
+                log::debug!("resource action {} finished {:?} after {} ms", f.id, f.outcome, f.elapsed_ms);
+            }
+            self.engine.handle_resource_result(now, f.id, f.outcome);
+        }
+        for (node, action, report) in self.relay.poll() {
+            let name = self.member_name(node);
+            match action {
+                crate::devices::fence::FenceAction::Off => {
+                    log::warn!("fence of {name}: {:?}", report.outcome);
+                    self.engine.handle_fence_result(now, node, authority::fence_result(&report.outcome));
+                }
+                crate::devices::fence::FenceAction::Reboot => match report.power_on_error {
+                    Some(e) => log::error!("power-on of {name} failed: {e}"),
+                    None => log::info!("{name} powered on again"),
+                },
+            }
+        }
+        self.pending_relay(now);
+    }
+
+    /// Relay commands wait while another runs (one at a time on the worker).
+    fn pending_relay(&mut self, now: Micros) {
+        let _ = now;
+        while !self.relay.busy() {
+            let Some((node, power_on)) = self.relay_queue.pop_front() else { break };
+            let name = self.member_name(node);
+            let channel = self
+                .cfg
+                .relay
+                .as_ref()
+                .and_then(|r| r.channels.iter().find(|c| c.node == name).cloned());
+            match channel {
+                Some(c) => {
+                    if let Err(e) = self.relay.start(node, &c, power_on) {
+                        log::error!("relay command for {name}: {e}");
+                        if !power_on {
+                            self.engine.handle_fence_result(now, node, crate::core::authority::fence::FenceResult::Failed);
+                        }
+                    }
+                }
+                None => {
+                    log::error!("no relay channel for {name}");
+                    if !power_on {
+                        self.engine.handle_fence_result(now, node, crate::core::authority::fence::FenceResult::Failed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carry out what the engine decided: durable writes, relay commands, OCF actions.
+    fn carry_out(&mut self, now: Micros) {
+        // Bounded: each action may lead to new ones (a persisted grant leads to a power-on).
+        for _ in 0..64 {
+            let Some(action) = self.engine.poll_action() else { return };
+            match action {
+                Action::Persist(stored) => match authority::write_stored(&self.cfg.state_dir, stored) {
+                    Ok(()) => {
+                        self.state_written_at = now;
+                        log::info!("generation {} holder {} stored durably", stored.generation, self.member_name(stored.holder));
+                        self.engine.handle_persisted(now, stored);
+                    }
+                    Err(e) => {
+                        // Never announce what is not durable; retrying is the engine's job
+                        // after a restart, and a crash here is safer than a lie.
+                        log::error!("cannot store generation {}: {e}", stored.generation);
+                        panic!("the authority state cannot be written to {}: {e}", self.cfg.state_dir.display());
+                    }
+                },
+                Action::PowerOff(node) => {
+                    log::warn!("fencing {}: power off", self.member_name(node));
+                    if self.relay_queue.len() < MAX_RELAY_QUEUE {
+                        self.relay_queue.push_back((node, false));
+                    }
+                    self.pending_relay(now);
+                }
+                Action::PowerOn(node) => {
+                    log::info!("powering {} on again", self.member_name(node));
+                    if self.relay_queue.len() < MAX_RELAY_QUEUE {
+                        self.relay_queue.push_back((node, true));
+                    }
+                    self.pending_relay(now);
+                }
+                Action::Resource(req) => {
+                    let spec = self.cfg.resources.as_ref().and_then(|g| g.resources.get(req.resource)).cloned();
+                    match spec {
+                        Some(spec) => {
+                            log::info!("resource {}: {} (generation {})", spec.name, req.action.as_str(), req.generation);
+                            if self.runner.spawn(now, &req, &spec).is_err() {
+                                log::error!("too many resource actions running; {} {} reported failed", spec.name, req.action.as_str());
+                                self.engine.handle_resource_result(now, req.id, crate::core::resources::Outcome::Failed(1));
+                            }
+                        }
+                        None => self.engine.handle_resource_result(now, req.id, crate::core::resources::Outcome::Failed(5)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rule N3: feed only while the core allows it and the loop's health sources are fresh.
+    fn feed_watchdog(&mut self, now: Micros) {
+        let self_fence = !self.engine.feed_allowed();
+        let links_ok = if self.transports.iter().any(|t| t.is_open()) { self.links_serviced_at } else { Micros::ZERO };
+        // The state directory proves itself at start (boot counter) and at every durable write.
+        let stamps = HealthStamps { core_loop_at: now, links_serviced_at: links_ok, journal_written_at: now.max(self.state_written_at) };
+        if let Some(f) = self.feeder.as_mut() {
+            self.feed_due = f.tick(now, &stamps, self_fence);
+        } else {
+            self.feed_due = Micros::MAX;
+        }
+    }
+
+    fn log_notice(&self, notice: Notice) {
+        match notice {
+            Notice::Granted { node, generation } => log::warn!("GRANT: {} runs the service under generation {generation}", self.member_name(node)),
+            Notice::HolderLost { node, generation } => log::warn!("holder {} lost (generation {generation})", self.member_name(node)),
+            Notice::FenceFailed { node, attempt } => log::error!("fence of {} failed (attempt {attempt}); retrying", self.member_name(node)),
+            Notice::SelfFenceArmed => log::error!("quorum lost for self_fence_ms: stopping resources"),
+            Notice::WatchdogStarved => log::error!("resources not confirmed stopped: the watchdog is no longer fed"),
+            other => log::info!("authority: {other:?}"),
+        }
+    }
+
+    fn authority_status(&self) -> Value {
+        if let Some(w) = self.engine.witness() {
+            let d = w.durable();
+            return json!({
+                "role": "witness",
+                "generation": d.generation,
+                "holder": if d.holder == 0 { Value::Null } else { json!(self.member_name(d.holder)) },
+                "startup": w.in_startup(),
+                "switching": w.switching(),
+                "fencing": w.fencing().map(|n| self.member_name(n)),
+                "fence_device": self.cfg.relay.is_some(),
+            });
+        }
+        if let Some((n, g)) = self.engine.node() {
+            let resources: Vec<Value> = g
+                .resources()
+                .map(|r| json!({"name": r.name.as_str(), "state": format!("{:?}", r.state).to_lowercase()}))
+                .collect();
+            return json!({
+                "role": "node",
+                "acting_generation": n.acting(),
+                "max_seen_generation": n.max_seen(),
+                "quorum": n.has_quorum(),
+                "resources_state": g.state().as_str(),
+                "resources": resources,
+                "watchdog": self.feeder.as_ref().map(|f| json!({"timeout_ms": f.timeout_ms(), "withholding": f.withholding()})),
+            });
+        }
+        Value::Null
+    }
+
     fn log_events(&mut self) {
-        while let Some(event) = self.core.poll_event() {
+        while let Some(event) = self.engine.poll_event() {
             match event {
-                Event::Link { id, peer, from, to } => {
+                Event::Authority(notice) => self.log_notice(notice),
+                Event::Resources(e) => log::info!("resources: {e:?}"),
+                Event::Membership(membership::Event::Link { id, peer, from, to }) => {
                     let peer = self.member_name(peer);
                     if to == membership::LinkState::Down || to == membership::LinkState::Warn {
                         log::warn!("link {id} to {peer}: {} -> {}", from.as_str(), to.as_str());
@@ -565,7 +785,7 @@ impl Agent {
                         log::info!("link {id} to {peer}: {} -> {}", from.as_str(), to.as_str());
                     }
                 }
-                Event::Peer { peer, from, to } => {
+                Event::Membership(membership::Event::Peer { peer, from, to }) => {
                     let peer = self.member_name(peer);
                     if to == membership::PeerState::Unreachable {
                         log::warn!("member {peer}: {} -> {}", from.as_str(), to.as_str());
@@ -608,7 +828,7 @@ impl Agent {
             );
             return;
         }
-        self.core.set_timing(new.timing, now);
+        self.engine.set_timing(new.timing, now);
         self.key = key;
         self.cfg = new;
         self.reloads += 1;
@@ -722,9 +942,10 @@ impl Agent {
     /// The status document served on the control socket (schema: docs/status.md).
     pub fn status_value(&self) -> Value {
         let now = self.now();
-        let t = self.core.timing();
+        let t = self.engine.membership().timing();
         let members: Vec<Value> = self
-            .core
+            .engine
+            .membership()
             .peers()
             .iter()
             .map(|p| {
@@ -740,7 +961,8 @@ impl Agent {
             })
             .collect();
         let links: Vec<Value> = self
-            .core
+            .engine
+            .membership()
             .links()
             .enumerate()
             .map(|(i, l)| {
@@ -777,12 +999,13 @@ impl Agent {
             "cluster": self.cfg.cluster,
             "member": self.cfg.me().name,
             "role": role_str(self.cfg.me().role),
-            "boot": self.core.boot(),
+            "boot": self.engine.membership().boot(),
             "uptime_ms": now.as_ms(),
             "timing": {"interval_ms": t.interval_ms, "warn_ms": t.warn_ms, "dead_ms": t.dead_ms, "initdead_ms": t.initdead_ms},
             "stalls": {"count": self.stalls.count, "max_ms": self.stalls.max_ms},
             "reloads": {"applied": self.reloads, "refused": self.reloads_refused},
-            "events_dropped": self.core.events_dropped(),
+            "events_dropped": self.engine.events_dropped(),
+            "authority": self.authority_status(),
             "members": members,
             "links": links,
         })
@@ -800,6 +1023,7 @@ struct Ready {
     stop: bool,
     reload: bool,
     listener: bool,
+    relay: bool,
     clients: Vec<usize>,
     transports: Vec<usize>,
 }

@@ -1,0 +1,281 @@
+//! The shell's side of the authority: it carries out what the engine decides.
+//!
+//! Owns building the engine's role from the configuration, the witness's durable state file
+//! (generation and holder), relay commands (run on a worker thread so that a slow board never
+//! blocks the loop, one at a time, results handed back through a pipe the loop polls), the OCF
+//! action runner for node resources, and the hardware watchdog (armed at start, fed only when
+//! the core allows it and the loop's health sources are fresh, disarmed on an orderly stop).
+//! It decides nothing: every decision is the engine's.
+
+#![forbid(unsafe_code)]
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::mpsc;
+
+use crate::config::{Config, Role};
+use crate::core::authority::fence::{FenceConfig, FenceResult};
+use crate::core::authority::node::NodeConfig;
+use crate::core::authority::witness::{Stored, WitnessConfig};
+use crate::core::authority::AuthorityTiming;
+use crate::core::engine::RoleConfig;
+use crate::core::resources::{GroupSpec, Outcome};
+use crate::devices::config::RelayChannelConfig;
+use crate::devices::fence::{self, FenceAction, FenceOutcome, SystemClock};
+use crate::devices::watchdog::{self, FeedDecision, FeedPolicy, HealthStamps, LinuxWatchdog, Watchdog};
+use crate::time::Micros;
+
+use super::ocf::Runner;
+use super::state::write_durable;
+
+/// File in the state directory holding the witness's generation and holder.
+pub const AUTHORITY_FILE: &str = "authority";
+/// Bound on the authority file's size.
+const MAX_AUTHORITY_FILE_BYTES: u64 = 128;
+
+/// Read the witness's durable state. Missing or unreadable: None (the witness then adopts the
+/// highest generation the nodes report, rule W4).
+pub fn read_stored(dir: &Path) -> Option<Stored> {
+    let file = std::fs::File::open(dir.join(AUTHORITY_FILE)).ok()?;
+    let mut text = String::new();
+    file.take(MAX_AUTHORITY_FILE_BYTES).read_to_string(&mut text).ok()?;
+    let mut words = text.split_whitespace();
+    let stored = (|| {
+        let generation = words.next()?.strip_prefix("generation=")?.parse().ok()?;
+        let holder = words.next()?.strip_prefix("holder=")?.parse().ok()?;
+        Some(Stored { generation, holder })
+    })();
+    if stored.is_none() {
+        log::warn!("{}: unreadable authority state; it counts as lost", dir.join(AUTHORITY_FILE).display());
+    }
+    stored
+}
+
+/// Write it durably (write, fsync, rename, fsync the directory) before any frame carries it.
+pub fn write_stored(dir: &Path, stored: Stored) -> io::Result<()> {
+    write_durable(dir, AUTHORITY_FILE, format!("generation={} holder={}\n", stored.generation, stored.holder).as_bytes())
+}
+
+pub fn authority_timing(cfg: &Config, stop_timeout_ms: u64) -> AuthorityTiming {
+    AuthorityTiming {
+        interval_ms: cfg.timing.interval_ms,
+        dead_ms: cfg.timing.dead_ms,
+        initdead_ms: cfg.timing.initdead_ms,
+        self_fence_ms: cfg.authority.self_fence_ms,
+        stop_timeout_ms,
+        margin_ms: cfg.authority.margin_ms,
+    }
+}
+
+fn empty_group() -> GroupSpec {
+    GroupSpec { resources: heapless::Vec::new(), max_restarts: 0, restart_window_ms: 1000 }
+}
+
+/// The engine's role from the configuration. `watchdog_ms`: the timeout the driver really set.
+pub fn role_config(cfg: &Config, watchdog_ms: u64) -> RoleConfig {
+    let me = cfg.me();
+    let node_ids: Vec<u8> = cfg.members.iter().filter(|m| m.role == Role::Node).map(|m| m.id.0).collect();
+    assert_eq!(node_ids.len(), 2, "validated: two nodes");
+    let id_of = |name: &str| cfg.members.iter().find(|m| m.name == name).map(|m| m.id.0);
+    match me.role {
+        Role::Witness => {
+            let relay = cfg.relay.as_ref();
+            let channel_for = |id: u8| {
+                relay.is_some_and(|r| r.channels.iter().any(|c| id_of(&c.node) == Some(id)))
+            };
+            let trust_unconfirmed = relay.is_some_and(|r| !r.channels.is_empty() && r.channels.iter().all(|c| c.trust_unconfirmed));
+            RoleConfig::Witness {
+                config: WitnessConfig {
+                    me: me.id.0,
+                    nodes: [node_ids[0], node_ids[1]],
+                    timing: authority_timing(cfg, cfg.authority.stop_timeout_ms),
+                    fence: FenceConfig {
+                        retry_initial_ms: cfg.authority.fence_retry_initial_ms,
+                        retry_max_ms: cfg.authority.fence_retry_max_ms,
+                        trust_unconfirmed,
+                    },
+                    fence_enabled: node_ids.iter().all(|&id| channel_for(id)),
+                    power_on_after_fence: cfg.authority.power_on_after_fence,
+                    preferred: cfg.authority.preferred.as_deref().and_then(id_of),
+                    auto_failback: cfg.authority.auto_failback,
+                    wait_for_all: cfg.authority.wait_for_all,
+                    unknown_fence_bound_ms: cfg.authority.unknown_fence_bound_ms,
+                },
+                stored: read_stored(&cfg.state_dir),
+            }
+        }
+        Role::Node => {
+            let group = cfg.resources.clone().unwrap_or_else(empty_group);
+            let stop_ms = group.worst_case_stop_ms();
+            let witness = cfg.members.iter().find(|m| m.role == Role::Witness).map(|m| m.id.0).expect("validated: a witness");
+            let peer = *node_ids.iter().find(|&&id| id != me.id.0).expect("validated: a peer node");
+            RoleConfig::Node {
+                config: NodeConfig {
+                    me: me.id.0,
+                    witness,
+                    peer,
+                    timing: authority_timing(cfg, stop_ms),
+                    watchdog_ms,
+                    require_watchdog: cfg.authority.require_watchdog,
+                },
+                group,
+            }
+        }
+    }
+}
+
+/// Relay commands on a worker thread, one at a time.
+pub struct RelayWorker {
+    wake: UnixStream,
+    results: mpsc::Receiver<(u8, FenceAction, FenceReportLite)>,
+    sender: mpsc::Sender<(u8, FenceAction, FenceReportLite)>,
+    wake_writer: UnixStream,
+    busy: bool,
+}
+
+/// The part of a fence report the loop needs.
+#[derive(Clone, Debug)]
+pub struct FenceReportLite {
+    pub outcome: FenceOutcome,
+    pub power_on_error: Option<String>,
+}
+
+impl RelayWorker {
+    pub fn new() -> io::Result<RelayWorker> {
+        let (wake, wake_writer) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        let (sender, results) = mpsc::channel();
+        Ok(RelayWorker { wake, results, sender, wake_writer, busy: false })
+    }
+
+    pub fn fd(&self) -> &UnixStream {
+        &self.wake
+    }
+
+    pub fn busy(&self) -> bool {
+        self.busy
+    }
+
+    /// Start `action` (Off: the fence procedure; Reboot is not used: the witness powers on
+    /// separately) on `channel` for node `node`.
+    pub fn start(&mut self, node: u8, channel: &RelayChannelConfig, power_on_only: bool) -> io::Result<()> {
+        if self.busy {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "a relay command is already running"));
+        }
+        let channel = channel.clone();
+        let sender = self.sender.clone();
+        let mut wake = self.wake_writer.try_clone()?;
+        self.busy = true;
+        std::thread::Builder::new().name(format!("relay-{node}")).spawn(move || {
+            let mut relay = channel.open();
+            let (action, report) = if power_on_only {
+                let result = relay.power_on(channel.timeout_ms);
+                (
+                    FenceAction::Reboot,
+                    FenceReportLite { outcome: FenceOutcome::Confirmed, power_on_error: result.err().map(|e| e.to_string()) },
+                )
+            } else {
+                let r = fence::run(&mut *relay, FenceAction::Off, channel.fence_options(), &mut SystemClock::new());
+                (FenceAction::Off, FenceReportLite { outcome: r.outcome, power_on_error: None })
+            };
+            let _ = sender.send((node, action, report));
+            let _ = wake.write_all(b"r");
+        })?;
+        Ok(())
+    }
+
+    /// Results that are ready (drains the wake pipe).
+    pub fn poll(&mut self) -> Vec<(u8, FenceAction, FenceReportLite)> {
+        let mut buf = [0u8; 16];
+        while let Ok(n) = self.wake.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        while let Ok(r) = self.results.try_recv() {
+            self.busy = false;
+            out.push(r);
+        }
+        out
+    }
+}
+
+pub fn fence_result(outcome: &FenceOutcome) -> FenceResult {
+    match outcome {
+        FenceOutcome::Confirmed => FenceResult::Confirmed,
+        FenceOutcome::Unconfirmed => FenceResult::Unconfirmed,
+        FenceOutcome::Failed(_) => FenceResult::Failed,
+    }
+}
+
+/// The hardware watchdog and its feeding policy (rule N3).
+pub struct Feeder {
+    watchdog: Watchdog<LinuxWatchdog>,
+    policy: FeedPolicy,
+    last_fed_at: Option<Micros>,
+    withholding: bool,
+}
+
+impl Feeder {
+    /// Open and arm; the timeout the driver set is in `timeout_ms()`.
+    pub fn arm(device: &Path, timeout_s: u32) -> Result<Feeder, String> {
+        let watchdog = watchdog::open_and_arm(device, timeout_s, Path::new("/sys")).map_err(|e| e.to_string())?;
+        for line in watchdog.report().messages() {
+            log::warn!("{line}");
+        }
+        let policy = FeedPolicy::for_timeout(watchdog.report().timeout_s);
+        Ok(Feeder { watchdog, policy, last_fed_at: None, withholding: false })
+    }
+
+    pub fn timeout_ms(&self) -> u64 {
+        u64::from(self.watchdog.report().timeout_s) * 1000
+    }
+    pub fn last_reset_by_watchdog(&self) -> bool {
+        self.watchdog.report().last_reset_by_watchdog()
+    }
+    pub fn withholding(&self) -> bool {
+        self.withholding
+    }
+
+    /// Feed if the policy says so; returns the next instant it wants to be asked again.
+    pub fn tick(&mut self, now: Micros, stamps: &HealthStamps, self_fence: bool) -> Micros {
+        match watchdog::decide(&self.policy, now, stamps, self.last_fed_at, self_fence) {
+            FeedDecision::Feed => {
+                if let Err(e) = self.watchdog.feed() {
+                    log::error!("watchdog feed failed: {e}");
+                }
+                self.last_fed_at = Some(now);
+                if self.withholding {
+                    log::warn!("watchdog fed again");
+                }
+                self.withholding = false;
+                now.plus_ms(self.policy.feed_interval_ms)
+            }
+            FeedDecision::NotYet { due } => due,
+            FeedDecision::Withhold(reasons) => {
+                if !self.withholding {
+                    log::error!("watchdog NOT fed ({reasons:?}): the hardware will reset this machine");
+                }
+                self.withholding = true;
+                now.plus_ms(self.policy.feed_interval_ms)
+            }
+        }
+    }
+
+    /// Orderly stop: disarm where the driver allows it.
+    pub fn stop(self) {
+        let outcome = self.watchdog.stop();
+        log::info!("watchdog: {outcome:?}");
+    }
+}
+
+/// Map a finished OCF action to the core's outcome.
+pub fn outcome_of(finished: &super::ocf::Finished) -> Outcome {
+    finished.outcome
+}
+
+pub fn new_runner() -> Runner {
+    Runner::new()
+}
