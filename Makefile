@@ -11,13 +11,14 @@ AGENT_BUDGET_BYTES := 1572864
 ENFORCE_BUDGET ?= 0
 FUZZ_SECONDS ?= 20
 
-.PHONY: help setup agent test test-fast test-process test-netns fuzz-smoke demo sim bench image clean
+.PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image clean
 
 help:
 	@echo "make demo   - start three agents linked by pty and UDP cables and show failures being detected"
 	@echo "make test   - install what is needed, then run every test (fast suite, process tests, netns, fuzz smoke, static build)"
 	@echo "make agent  - build the static, stripped release agent and print its size"
-	@echo "make sim | bench | image - not implemented yet (see the open issues)"
+	@echo "make sim    - the deterministic cluster simulator (SEEDS=n, FIRST=s, or SEED=n for one trace)"
+	@echo "make bench | image - not implemented yet (see the open issues)"
 
 # Idempotent installation of what the tests need (Debian packages; cargo-fuzz).
 setup:
@@ -43,15 +44,29 @@ test-netns:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup test-fast test-process test-netns agent fuzz-smoke
+test: setup test-fast test-process test-netns test-sim agent fuzz-smoke
 	@echo "make test: all passed"
 
 demo: setup
 	cargo build --locked -p ha-agent -p ha-tests
 	HA_AGENT_BIN=$(CURDIR)/target/debug/ha-agent cargo run --locked -q -p ha-tests --bin rack-demo
 
+# The deterministic simulator: make sim [SEEDS=n] [FIRST=s] | make sim SEED=n (one seed, trace).
+SEEDS ?= 10000
+FIRST ?= 1
 sim:
-	@echo "make sim: the deterministic cluster simulator is not implemented yet (issue 3)"; exit 1
+ifdef SEED
+	cargo run --locked --release -q -p ha-tests --bin sim -- --seed $(SEED) --trace
+else
+	cargo run --locked --release -q -p ha-tests --bin sim -- --seeds $(SEEDS) --first $(FIRST)
+endif
+
+# make test's share of the simulator: 10000 seeds, and proof that it catches broken safety
+# checks (a test-only build with one precondition disabled).
+test-sim:
+	cargo run --locked --release -q -p ha-tests --bin sim -- --seeds 10000
+	cargo run --locked --release -q -p ha-tests --features mutations --bin sim -- --mutation grant-without-fence --expect-violation --seeds 2000
+	cargo run --locked --release -q -p ha-tests --features mutations --bin sim -- --mutation skip-peer-check --expect-violation --seeds 20000
 
 bench:
 	@echo "make bench: benchmarks are not implemented yet (issue 9)"; exit 1

@@ -242,6 +242,8 @@ pub struct RackBuilder {
     name: String,
     timing: Timing,
     log_level: String,
+    /// Extra TOML appended to a member's configuration (`@DIR@` becomes the rack directory).
+    extra: Vec<(&'static str, String)>,
 }
 
 impl RackBuilder {
@@ -256,8 +258,24 @@ impl RackBuilder {
         self
     }
 
+    /// Append `text` to `member`'s configuration; `@DIR@` is replaced by the rack directory.
+    pub fn extra(mut self, member: &'static str, text: &str) -> Self {
+        self.extra.push((member, text.to_string()));
+        self
+    }
+
     /// Write the files, open the cables and start the three agents.
     pub fn start(self) -> Result<Rack, String> {
+        self.start_with(|_| {})
+    }
+
+    /// Like [`RackBuilder::start`], calling `prepare` with the rack directory before the
+    /// agents start (to write scripts their configurations name).
+    pub fn start_with(self, prepare: impl FnOnce(&Path)) -> Result<Rack, String> {
+        self.start_inner(prepare)
+    }
+
+    fn start_inner(self, before: impl FnOnce(&Path)) -> Result<Rack, String> {
         let bin = agent_binary()?;
         let dir = unique_dir(&self.name).map_err(|error| format!("creating the rack directory: {error}"))?;
         let mut rack = Rack {
@@ -268,7 +286,10 @@ impl RackBuilder {
             serial: Vec::new(),
             udp: Vec::new(),
             keep_dir: false,
+            extra: self.extra,
+            log_level: self.log_level.clone(),
         };
+        before(&rack.dir);
         rack.prepare(&self.log_level).map_err(|error| format!("preparing rack in {}: {error}", rack.dir.display()))?;
         Ok(rack)
     }
@@ -416,6 +437,8 @@ pub struct Rack {
     serial: Vec<(u8, SerialCable)>,
     udp: Vec<(u8, UdpCable)>,
     keep_dir: bool,
+    extra: Vec<(&'static str, String)>,
+    log_level: String,
 }
 
 impl Rack {
@@ -425,6 +448,7 @@ impl Rack {
             name: name.to_string(),
             timing: Timing::default(),
             log_level: std::env::var("HA_AGENT_LOG").unwrap_or_else(|_| "info".to_string()),
+            extra: Vec::new(),
         }
     }
 
@@ -473,21 +497,65 @@ impl Rack {
             let state_dir = self.dir.join(format!("state-{member}"));
             fs::create_dir_all(&state_dir)?;
             fs::set_permissions(&state_dir, fs::Permissions::from_mode(0o700))?;
-            fs::write(&config, member_config(member, self.timing, &socket, &ends))?;
+            let mut text = member_config(member, self.timing, &socket, &ends);
+            for (m, extra) in &self.extra {
+                if *m == member {
+                    text.push('\n');
+                    text.push_str(&extra.replace("@DIR@", &self.dir.display().to_string()));
+                    text.push('\n');
+                }
+            }
+            fs::write(&config, text)?;
             let log = self.dir.join(format!("{member}.log"));
-            let log_file = fs::File::create(&log)?;
-            let child = Command::new(&self.bin)
-                .arg("run")
-                .arg("--config")
-                .arg(&config)
-                .current_dir(&self.dir)
-                .env("HA_AGENT_LOG", log_level)
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone()?)
-                .stderr(log_file)
-                .spawn()?;
+            let child = self.spawn_agent(member, &config, &log, log_level)?;
             self.agents.push(Agent { member, config, log, child: Mutex::new(Some(child)) });
         }
+        Ok(())
+    }
+
+    fn spawn_agent(&self, member: &str, config: &Path, log: &Path, log_level: &str) -> io::Result<Child> {
+        let log_file = fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let child = Command::new(&self.bin)
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .current_dir(&self.dir)
+            .env("HA_AGENT_LOG", log_level)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()?;
+        // The relay stand-in of the tests finds the agent of a member here.
+        fs::write(self.dir.join(format!("pid-{member}")), format!("{}\n", child.id()))?;
+        Ok(child)
+    }
+
+    /// SIGKILL a member's agent (a crash, or power cut by a test relay); the rack no longer
+    /// counts it as running until [`Rack::restart`].
+    pub fn kill(&self, member: &str) {
+        if let Some(agent) = self.agents.iter().find(|a| a.member == member) {
+            if let Some(mut child) = agent.child().take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// Whether the rack still runs this member's agent.
+    pub fn is_running(&self, member: &str) -> bool {
+        self.agents.iter().find(|a| a.member == member).is_some_and(|a| a.child().as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None))))
+    }
+
+    /// Start a member's agent again (after [`Rack::kill`], or after its process exited).
+    pub fn restart(&self, member: &str) -> Result<(), String> {
+        let agent = self.agents.iter().find(|a| a.member == member).ok_or("no such member")?;
+        let mut slot = agent.child();
+        if let Some(mut old) = slot.take() {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        let child = self.spawn_agent(member, &agent.config, &agent.log, &self.log_level).map_err(|e| e.to_string())?;
+        *slot = Some(child);
         Ok(())
     }
 

@@ -222,6 +222,9 @@ struct Member {
     back_at: Option<Micros>,
     stored: Option<Stored>,
     pending_persist: Option<(Stored, Micros)>,
+    /// Nodes: the highest generation stored on disk, and a write in progress.
+    seen_stored: u64,
+    pending_seen: Option<(u64, Micros)>,
     // watchdog (true time)
     last_feed: Micros,
     // nodes: physical truth per resource, and actions in progress (id, resource, action, done at, outcome)
@@ -345,6 +348,8 @@ impl Sim {
                 back_at: None,
                 stored: None,
                 pending_persist: None,
+                seen_stored: 0,
+                pending_seen: None,
                 last_feed: Micros::ZERO,
                 physical: [false; RESOURCES],
                 actions: Vec::new(),
@@ -428,6 +433,7 @@ impl Sim {
         m.actions.clear();
         m.fences.clear();
         m.pending_persist = None;
+        m.pending_seen = None;
         let (peers, links, _) = Sim::link_spec_for(i);
         let params = Params { cluster_id: 7, me: m.id, boot: m.boot, peers, links, timing: timing() };
         let role = if i == 0 {
@@ -457,6 +463,7 @@ impl Sim {
                     require_watchdog: true,
                 },
                 group: group_spec(),
+                seen: m.seen_stored,
             }
         };
         m.engine = Some(Engine::new(params, role, Micros::ZERO));
@@ -475,6 +482,7 @@ impl Sim {
         m.actions.clear();
         m.fences.clear();
         m.pending_persist = None;
+        m.pending_seen = None;
         m.hung_until = None;
         self.log(format!("member {} powered off ({why})", IDS[i]));
     }
@@ -604,6 +612,9 @@ impl Sim {
             }
             next = next.min(m.last_feed.plus_ms(WATCHDOG_MS).plus_us(1));
             if let Some((_, at)) = m.pending_persist {
+                next = next.min(at);
+            }
+            if let Some((_, at)) = m.pending_seen {
                 next = next.min(at);
             }
             for a in &m.actions {
@@ -799,6 +810,15 @@ impl Sim {
                 m.engine.as_mut().unwrap().handle_persisted(local, stored);
             }
         }
+        if let Some((generation, at)) = self.members[i].pending_seen {
+            if at <= now {
+                let m = &mut self.members[i];
+                m.pending_seen = None;
+                m.seen_stored = m.seen_stored.max(generation);
+                let local = m.local(now);
+                m.engine.as_mut().unwrap().handle_seen_persisted(local, generation);
+            }
+        }
         // Timers.
         {
             let m = &mut self.members[i];
@@ -858,6 +878,10 @@ impl Sim {
             Action::Persist(stored) => {
                 let at = now.plus_us(self.rng.range(500, 20_000));
                 self.members[i].pending_persist = Some((stored, at));
+            }
+            Action::PersistSeen(generation) => {
+                let at = now.plus_us(self.rng.range(500, 20_000));
+                self.members[i].pending_seen = Some((generation, at));
             }
             Action::PowerOff(node_id) => {
                 let node = IDS.iter().position(|&id| id == node_id).unwrap();

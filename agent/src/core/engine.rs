@@ -32,7 +32,8 @@ const MAX_SETTLE_PASSES: usize = 4;
 
 pub enum RoleConfig {
     Witness { config: WitnessConfig, stored: Option<Stored> },
-    Node { config: NodeConfig, group: GroupSpec },
+    /// `seen`: the highest generation the node stored durably before (0: none).
+    Node { config: NodeConfig, group: GroupSpec, seen: u64 },
 }
 
 /// Something the shell (or the simulator) must do.
@@ -46,6 +47,8 @@ pub enum Action {
     PowerOn(u8),
     /// Node: run this OCF action, then `handle_resource_result`.
     Resource(ActionRequest),
+    /// Node: store the highest generation seen durably, then `handle_seen_persisted`.
+    PersistSeen(u64),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -85,8 +88,8 @@ impl Engine {
         let membership = Membership::new(params, now);
         let role = match role {
             RoleConfig::Witness { config, stored } => Role::Witness(Witness::new(config, stored, now)),
-            RoleConfig::Node { config, group } => {
-                Role::Node { node: Node::new(config), group: Group::new(group, now) }
+            RoleConfig::Node { config, group, seen } => {
+                Role::Node { node: Node::new(config, seen), group: Group::new(group, now) }
             }
         };
         let mut engine = Engine { membership, role, actions: Deque::new(), events: Deque::new(), events_dropped: 0 };
@@ -213,6 +216,13 @@ impl Engine {
         self.settle(now);
     }
 
+    pub fn handle_seen_persisted(&mut self, now: Micros, generation: u64) {
+        if let Role::Node { node, .. } = &mut self.role {
+            node.handle_seen_persisted(now, generation);
+        }
+        self.settle(now);
+    }
+
     pub fn handle_resource_result(&mut self, now: Micros, id: u64, outcome: Outcome) {
         if let Role::Node { group, .. } = &mut self.role {
             group.handle_result(now, id, outcome);
@@ -310,6 +320,7 @@ impl Engine {
                     }
                 }
                 Role::Node { node, group } => {
+                    let mut pending_seen: Option<u64> = None;
                     node.handle_tick(now, &view);
                     while let Some(a) = node.poll_action() {
                         changed = true;
@@ -320,6 +331,7 @@ impl Engine {
                                 }
                             }
                             NodeAction::Stop => group.stop(now),
+                            NodeAction::PersistSeen { generation } => pending_seen = Some(generation),
                         }
                     }
                     let state = res_state(group.state());
@@ -328,6 +340,9 @@ impl Engine {
                         changed = true;
                     }
                     let mut out: heapless::Vec<Action, MAX_ACTIONS> = heapless::Vec::new();
+                    if let Some(g) = pending_seen {
+                        assert!(out.push(Action::PersistSeen(g)).is_ok());
+                    }
                     while let Some(req) = group.poll_action() {
                         assert!(out.push(Action::Resource(req)).is_ok());
                     }

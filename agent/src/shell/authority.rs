@@ -57,6 +57,29 @@ pub fn write_stored(dir: &Path, stored: Stored) -> io::Result<()> {
     write_durable(dir, AUTHORITY_FILE, format!("generation={} holder={}\n", stored.generation, stored.holder).as_bytes())
 }
 
+/// File in a node's state directory holding the highest generation it has seen.
+pub const SEEN_FILE: &str = "seen";
+
+/// The highest generation this node stored (0 when missing or unreadable).
+pub fn read_seen(dir: &Path) -> u64 {
+    let Ok(file) = std::fs::File::open(dir.join(SEEN_FILE)) else { return 0 };
+    let mut text = String::new();
+    if file.take(MAX_AUTHORITY_FILE_BYTES).read_to_string(&mut text).is_err() {
+        return 0;
+    }
+    match text.trim().strip_prefix("generation=").and_then(|g| g.parse().ok()) {
+        Some(g) => g,
+        None => {
+            log::warn!("{}: unreadable; starting from generation 0", dir.join(SEEN_FILE).display());
+            0
+        }
+    }
+}
+
+pub fn write_seen(dir: &Path, generation: u64) -> io::Result<()> {
+    write_durable(dir, SEEN_FILE, format!("generation={generation}\n").as_bytes())
+}
+
 pub fn authority_timing(cfg: &Config, stop_timeout_ms: u64) -> AuthorityTiming {
     AuthorityTiming {
         interval_ms: cfg.timing.interval_ms,
@@ -120,6 +143,7 @@ pub fn role_config(cfg: &Config, watchdog_ms: u64) -> RoleConfig {
                     require_watchdog: cfg.authority.require_watchdog,
                 },
                 group,
+                seen: read_seen(&cfg.state_dir),
             }
         }
     }

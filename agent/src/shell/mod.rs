@@ -686,6 +686,16 @@ impl Agent {
                         panic!("the authority state cannot be written to {}: {e}", self.cfg.state_dir.display());
                     }
                 },
+                Action::PersistSeen(generation) => match authority::write_seen(&self.cfg.state_dir, generation) {
+                    Ok(()) => {
+                        self.state_written_at = now;
+                        self.engine.handle_seen_persisted(now, generation);
+                    }
+                    Err(e) => {
+                        // Resources never start under a generation that is not stored.
+                        log::error!("cannot store generation {generation} in {}: {e}", self.cfg.state_dir.display());
+                    }
+                },
                 Action::PowerOff(node) => {
                     log::warn!("fencing {}: power off", self.member_name(node));
                     if self.relay_queue.len() < MAX_RELAY_QUEUE {

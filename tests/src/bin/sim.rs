@@ -1,5 +1,7 @@
 //! `make sim`: run the deterministic cluster simulator over many seeds, or one seed with its
 //! trace. Usage: `sim [--seeds N] [--first S] [--threads T]` or `sim --seed S [--trace]`.
+//! Built with the `mutations` feature: `sim --mutation NAME --expect-violation --seeds N`
+//! succeeds only if the simulator finds a violation of the deliberately broken build.
 
 use ha_tests::sim;
 
@@ -49,12 +51,30 @@ fn main() {
     let first = arg(&args, "--first").unwrap_or(1);
     let threads = arg(&args, "--threads").unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64)) as usize;
     let started = std::time::Instant::now();
-    let s = sim::run_many(first, seeds, threads, false);
+    let expect_violation = args.iter().any(|a| a == "--expect-violation");
+    let s = sim::run_many(first, seeds, threads, expect_violation);
     let secs = started.elapsed().as_secs_f64();
     println!("simulated schedules: {} (seeds {first}..{}) in {secs:.1} s on {threads} threads", s.schedules, first + seeds - 1);
     println!("failovers: {}  fences: {}  self-fences: {}  watchdog resets: {}", s.failovers, s.fences, s.self_fences, s.watchdog_resets);
     println!("worst time to restore the service after the faults healed: {} ms (seed {})", s.worst_restore_ms, s.worst_restore_seed);
     println!("violations: {}", s.violations);
+    if expect_violation {
+        // Self-test of the simulator against a deliberately broken build.
+        match s.first_failure {
+            Some(seed) => {
+                let r = sim::run_seed(seed);
+                for v in &r.violations {
+                    println!("found as expected (seed {seed}): {v}");
+                }
+                println!("the simulator caught the broken safety check within {} schedules", s.schedules);
+                return;
+            }
+            None => {
+                println!("FAIL: the broken build went undetected in {} schedules", s.schedules);
+                std::process::exit(1);
+            }
+        }
+    }
     if let Some(seed) = s.first_failure {
         let r = sim::run_seed(seed);
         print!("{}", r.scenario.describe());

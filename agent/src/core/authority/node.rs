@@ -23,6 +23,10 @@ pub enum Action {
     Start { generation: u64 },
     /// Stop the resource group (reverse order).
     Stop,
+    /// Store the highest generation seen durably, then `handle_seen_persisted`. Resources
+    /// never start under a generation that is not stored, so that after a power loss this node
+    /// still reports it and the generation never goes backwards (it is a fencing token).
+    PersistSeen { generation: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -44,6 +48,9 @@ const MAX_ACTIONS: usize = 4;
 pub struct Node {
     cfg: NodeConfig,
     max_seen: u64,
+    /// The highest generation stored durably, and whether a write is under way.
+    seen_stored: u64,
+    seen_persisting: bool,
     acting: u64,
     stopped: u64,
     resources: ResState,
@@ -65,10 +72,13 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(cfg: NodeConfig) -> Node {
+    /// `seen_stored`: the highest generation this node stored before (0: none).
+    pub fn new(cfg: NodeConfig, seen_stored: u64) -> Node {
         Node {
             cfg,
-            max_seen: 0,
+            max_seen: seen_stored,
+            seen_stored,
+            seen_persisting: false,
             acting: 0,
             stopped: 0,
             resources: ResState::Stopped,
@@ -213,6 +223,13 @@ impl Node {
         self.evaluate(now, &view);
     }
 
+    pub fn handle_seen_persisted(&mut self, now: Micros, generation: u64) {
+        self.seen_persisting = false;
+        self.seen_stored = self.seen_stored.max(generation);
+        let view = self.last_view.clone();
+        self.evaluate(now, &view);
+    }
+
     pub fn handle_tick(&mut self, now: Micros, view: &View) {
         self.last_view = view.clone();
         self.evaluate(now, view);
@@ -254,7 +271,7 @@ impl Node {
                 self.acting = generation;
                 self.notices.push(Notice::Starting { generation });
             }
-            Action::Stop => {}
+            Action::Stop | Action::PersistSeen { .. } => {}
         }
         // Drained every loop iteration; overflowing is a bug.
         if self.actions.is_full() {
@@ -293,6 +310,13 @@ impl Node {
 
     fn evaluate(&mut self, now: Micros, view: &View) {
         let t = self.cfg.timing;
+        if self.max_seen > self.seen_stored && !self.seen_persisting {
+            self.seen_persisting = true;
+            if self.actions.is_full() {
+                let _ = self.actions.pop_front();
+            }
+            assert!(self.actions.push_back(Action::PersistSeen { generation: self.max_seen }).is_ok());
+        }
         // Quorum: we reach the witness or the peer (two of three).
         let quorum = view.reaches(self.cfg.witness) || view.reaches(self.cfg.peer);
         match (quorum, self.quorum_lost_since) {
@@ -358,6 +382,7 @@ impl Node {
                 }
                 let can_start = g > self.stopped
                     && g >= self.max_seen
+                    && self.seen_stored >= g
                     && self.resources == ResState::Stopped
                     && self.ready();
                 if !can_start {
