@@ -187,6 +187,13 @@ impl Scenario {
         Scenario { seed, clock_ppm, faults, heal_at_ms, fence_configured: rng.chance(800) }
     }
 
+    /// A hand-written scenario (for specification tests), with clocks at true rate.
+    pub fn custom(faults: Vec<Fault>, heal_at_ms: u64, fence_configured: bool) -> Scenario {
+        let mut faults = faults;
+        faults.sort_by_key(|f| f.at_ms);
+        Scenario { seed: 0, clock_ppm: [0; 3], faults, heal_at_ms, fence_configured }
+    }
+
     pub fn describe(&self) -> String {
         let mut s = format!(
             "seed {} clock_ppm {:?} fence_configured {} heal_at {} ms\n",
@@ -289,6 +296,10 @@ pub struct Sim {
     healed: bool,
     active_faults: Vec<(Micros, Fault)>,
     next_fault: usize,
+    /// Every change of a node's physical state: (ms, node id, resources not stopped).
+    timeline: Vec<(u64, u8, bool)>,
+    last_running: [bool; 3],
+    steps: u64,
 }
 
 /// Wrapper to order messages in the heap (ordering only uses the other fields).
@@ -375,6 +386,9 @@ impl Sim {
             healed: false,
             active_faults: Vec::new(),
             next_fault: 0,
+            timeline: Vec::new(),
+            last_running: [false; 3],
+            steps: 0,
         };
         for i in 0..3 {
             sim.boot(i);
@@ -668,17 +682,85 @@ impl Sim {
     }
 
     /// Run the scenario to the end of the liveness window.
+    /// Advance the world to `ms` of true time (for specification tests).
+    pub fn run_until(&mut self, ms: u64) {
+        let end = Micros::from_ms(ms);
+        while self.now < end && self.violations.is_empty() {
+            let next = self.next_event().max(self.now);
+            if next > end {
+                self.now = end;
+                break;
+            }
+            self.now = next;
+            self.steps += 1;
+            if self.steps > MAX_STEPS {
+                let diag = self.diagnose();
+                self.violations.push(format!("the simulation does not progress at {} (a deadline that never moves): {diag}", self.now));
+                break;
+            }
+            self.step();
+            self.observe();
+        }
+    }
+
+    // ---- inspection, for specification tests ----------------------------------------------
+
+    pub fn now_ms(&self) -> u64 {
+        self.now.as_ms()
+    }
+    pub fn violations(&self) -> &[String] {
+        &self.violations
+    }
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+    pub fn trace(&self) -> &VecDeque<String> {
+        &self.trace
+    }
+    /// Node ids whose resources are not stopped (physical truth), powered ones only.
+    pub fn running_nodes(&self) -> Vec<u8> {
+        self.members.iter().skip(1).filter(|m| m.resources_not_stopped()).map(|m| m.id).collect()
+    }
+    /// (generation, holder) the witness has stored, if it is up.
+    pub fn witness_state(&self) -> Option<Stored> {
+        self.members[0].engine.as_ref().and_then(|e| e.witness()).map(|w| w.durable())
+    }
+    pub fn group_state(&self, node: u8) -> Option<GroupState> {
+        let m = self.members.iter().find(|m| m.id == node)?;
+        m.engine.as_ref()?.node().map(|(_, g)| g.state())
+    }
+    pub fn powered(&self, id: u8) -> bool {
+        self.members.iter().any(|m| m.id == id && m.powered)
+    }
+    /// Every change of a node's physical resource state: (ms, node, running).
+    pub fn timeline(&self) -> &[(u64, u8, bool)] {
+        &self.timeline
+    }
+    /// When `node` first had resources not stopped at or after `from_ms`.
+    pub fn first_start_after(&self, node: u8, from_ms: u64) -> Option<u64> {
+        self.timeline.iter().find(|(t, n, r)| *t >= from_ms && *n == node && *r).map(|(t, ..)| *t)
+    }
+    /// Ask the witness to move the service to `node` (operator `move`).
+    pub fn request_move(&mut self, node: u8) {
+        let now = self.now;
+        let m = &mut self.members[0];
+        let local = m.local(now);
+        if let Some(e) = m.engine.as_mut() {
+            e.request_move(local, node);
+        }
+    }
+
+    /// Run the scenario to the end of the liveness window.
     pub fn run(mut self) -> SimResult {
         let end = Micros::from_ms(self.scenario.heal_at_ms + LIVENESS_BOUND_MS);
-        let mut steps: u64 = 0;
         while self.now < end && self.violations.is_empty() {
             let next = self.next_event().max(self.now);
             if next > end {
                 break;
             }
             self.now = next;
-            steps += 1;
-            if steps > MAX_STEPS {
+            self.steps += 1;
+            if self.steps > MAX_STEPS {
                 let diag = self.diagnose();
                 self.violations.push(format!("the simulation does not progress at {} (a deadline that never moves): {diag}", self.now));
                 break;
@@ -971,6 +1053,13 @@ impl Sim {
     }
 
     fn observe(&mut self) {
+        for i in 1..3 {
+            let r = self.members[i].resources_not_stopped();
+            if r != self.last_running[i] {
+                self.last_running[i] = r;
+                self.timeline.push((self.now.as_ms(), IDS[i], r));
+            }
+        }
         let running: Vec<u8> = self.members.iter().skip(1).filter(|m| m.resources_not_stopped()).map(|m| m.id).collect();
         if running.len() > 1 {
             self.violations.push(format!("SPLIT BRAIN: nodes {running:?} both powered with resources not stopped"));

@@ -230,6 +230,14 @@ impl Engine {
         self.settle(now);
     }
 
+    /// Witness: move the service to `node` gracefully (operator `move`, rule W5).
+    pub fn request_move(&mut self, now: Micros, node: u8) {
+        if let Role::Witness(w) = &mut self.role {
+            w.request_move(node);
+        }
+        self.settle(now);
+    }
+
     /// Operator cleanup of resource failures on this node.
     pub fn cleanup(&mut self, now: Micros) {
         if let Role::Node { node, group } = &mut self.role {
