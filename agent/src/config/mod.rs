@@ -29,6 +29,9 @@ use toml::de::{DeTable, DeValue};
 use crate::wire::{ClusterKey, MAX_SERIAL_BYTES};
 
 pub mod report;
+mod sections;
+
+pub use sections::AUTHORITY_MS_MAX;
 
 /// Default configuration path.
 pub const DEFAULT_PATH: &str = "/etc/ha-agent/agent.toml";
@@ -260,6 +263,14 @@ pub enum ProblemKind {
     InitdeadTooShort,
     FileTooLarge,
     Unreadable,
+    /// `authority.self_fence_ms < timing.dead_ms`.
+    SelfFenceTooShort,
+    /// `authority.margin_ms < timing.interval_ms`.
+    MarginTooShort,
+    /// A section or a name that this member's role (or the named member's role) rules out:
+    /// `[resources]` on the witness, `[relay]` on a node, a relay channel or `preferred`
+    /// naming the witness.
+    WrongRole,
 }
 
 /// One problem with a configuration: where, what, and how to fix it.
@@ -315,6 +326,9 @@ pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
     let mut checked = check_text(&text, path);
     if let Some((key_file, key_span)) = checked.key_file.take() {
         check_key_file(&mut checked.checker, &key_file, key_span);
+    }
+    if let Some(snmp) = checked.config.as_ref().and_then(|c| c.snmp.as_ref()) {
+        sections::check_snmp_key_files(&mut checked.checker, snmp, &checked.snmp_key_spans);
     }
     match checked.config {
         Some(config) if checked.checker.problems.is_empty() => Ok(config),
@@ -527,6 +541,11 @@ const TOP_KEYS: &[&str] = &[
     "shell",
     "members",
     "links",
+    "authority",
+    "resources",
+    "relay",
+    "watchdog",
+    "snmp",
 ];
 const TIMING_KEYS: &[&str] = &["interval_ms", "warn_ms", "dead_ms", "initdead_ms"];
 const SHELL_KEYS: &[&str] = &["mlockall", "realtime_priority", "stall_warn_ms"];
@@ -916,6 +935,8 @@ struct Checked<'t> {
     checker: Checker<'t>,
     config: Option<Config>,
     key_file: Option<(PathBuf, Option<Span>)>,
+    /// Where each SNMP key file is named, for the checks of [`load`].
+    snmp_key_spans: Vec<(String, Option<Span>)>,
 }
 
 struct ParsedMember {
@@ -966,6 +987,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             checker,
             config: None,
             key_file: None,
+            snmp_key_spans: Vec::new(),
         };
     }
     let root = document.get_ref();
@@ -1095,6 +1117,22 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
         }
     }
 
+    // The sections around the authority.
+    let context = sections::Context {
+        members: &members,
+        links: &links,
+        role: me.and_then(|m| m.role),
+        timing,
+    };
+    let authority = sections::check_authority(&mut checker, root, &context);
+    let resources = sections::check_resources(&mut checker, root, &context);
+    let (relay, watchdog) = sections::check_devices(&mut checker, root, &context);
+    let snmp = sections::check_snmp(&mut checker, root, origin);
+    let snmp_key_spans = match &snmp {
+        Some(Some(snmp)) => sections::snmp_key_spans(root, snmp),
+        _ => Vec::new(),
+    };
+
     // Build the configuration only if every part is there.
     let config = (|| {
         let cluster = cluster?;
@@ -1130,11 +1168,11 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             state_dir: path("state_dir")?,
             control_socket: path("control_socket")?,
             shell: shell?,
-            authority: DEFAULT_AUTHORITY,
-            resources: None,
-            relay: None,
-            watchdog: None,
-            snmp: None,
+            authority: authority?,
+            resources: resources?,
+            relay: relay?,
+            watchdog: watchdog?,
+            snmp: snmp?,
         })
     })();
     if config.is_none() && checker.problems.is_empty() {
@@ -1150,6 +1188,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
         checker,
         config,
         key_file,
+        snmp_key_spans,
     }
 }
 
