@@ -1949,11 +1949,40 @@ interface = "eth1"
             }
         );
         assert_eq!(witness.links[2].peer, MemberId(2));
+        assert_eq!(witness.authority.preferred.as_deref(), Some("node-a"));
+        let relay = witness.relay.as_ref().expect("the witness has relays");
+        let fenced: Vec<&str> = relay.channels.iter().map(|c| c.node.as_str()).collect();
+        assert_eq!(fenced, ["node-a", "node-b"]);
+        assert!(relay
+            .channels
+            .iter()
+            .all(|c| c.device.as_deref() == Some(Path::new("/dev/ttyS3"))));
+        let snmp = witness.snmp.as_ref().expect("the witness notifies");
+        assert_eq!(snmp.targets.len(), 1);
+        assert_eq!(snmp.targets[0].address, "192.0.2.10:162".parse().unwrap());
+        assert_eq!(
+            (witness.resources.as_ref(), witness.watchdog.as_ref()),
+            (None, None)
+        );
 
         let node_a = parse_str(NODE_A, Path::new("node-a.toml")).expect("node-a example is valid");
         let node_b = parse_str(NODE_B, Path::new("node-b.toml")).expect("node-b example is valid");
         assert_eq!((node_a.me, node_a.me().role), (MemberId(2), Role::Node));
         assert_eq!((node_b.me, node_b.me().role), (MemberId(3), Role::Node));
+        for node in [&node_a, &node_b] {
+            let group = node.resources.as_ref().expect("nodes run the group");
+            let names: Vec<&str> = group.resources.iter().map(|r| r.name.as_str()).collect();
+            assert_eq!(names, ["volume", "service"]);
+            assert!(group
+                .resources
+                .iter()
+                .all(|r| r.agent == "/usr/lib/ha-agent/resources/dummy"));
+            let watchdog = node.watchdog.as_ref().expect("nodes have a watchdog");
+            assert_eq!(watchdog.timeout_s, 10);
+            assert_eq!(node.relay, None);
+            // One [authority] in every file: the witness's deadlines use the nodes' values.
+            assert_eq!(node.authority, witness.authority);
+        }
         // The same members everywhere, and each link id names the same pair at both ends.
         assert_eq!(witness.members, node_a.members);
         assert_eq!(witness.members, node_b.members);
@@ -2013,6 +2042,11 @@ interface = "eth1"
                 realtime_priority: 0,
                 stall_warn_ms: 100
             }
+        );
+        assert_eq!(config.authority, DEFAULT_AUTHORITY);
+        assert_eq!(
+            (config.resources, config.relay, config.watchdog, config.snmp),
+            (None, None, None, None)
         );
         assert_eq!(config.key_file, PathBuf::from("/etc/ha-agent/cluster.key"));
         assert_eq!(config.state_dir, PathBuf::from("/var/lib/ha-agent"));
@@ -2078,6 +2112,129 @@ interface = "eth1"
             problems[2].message.contains("\"b\""),
             "{}",
             problems[2].message
+        );
+    }
+
+    #[test]
+    fn authority_values_are_parsed() {
+        let text = format!(
+            "{MINIMAL}[authority]\nself_fence_ms = 3000\nstop_timeout_ms = 90000\nmargin_ms = 500\npreferred = \"b\"\nauto_failback = true\nwait_for_all = true\npower_on_after_fence = false\nunknown_fence_bound_ms = 120000\nfence_retry_initial_ms = 2000\nfence_retry_max_ms = 2000\nrequire_watchdog = true\n"
+        );
+        let config = parse(&text).expect("valid authority");
+        assert_eq!(
+            config.authority,
+            AuthorityConfig {
+                self_fence_ms: 3000,
+                stop_timeout_ms: 90_000,
+                margin_ms: 500,
+                preferred: Some("b".into()),
+                auto_failback: true,
+                wait_for_all: true,
+                power_on_after_fence: false,
+                unknown_fence_bound_ms: 120_000,
+                fence_retry_initial_ms: 2000,
+                fence_retry_max_ms: 2000,
+                require_watchdog: true,
+            }
+        );
+    }
+
+    #[test]
+    fn authority_bounds_hold_at_their_edges() {
+        let with = |line: &str| parse(&format!("{MINIMAL}[authority]\n{line}\n"));
+        // self_fence_ms = dead_ms and margin_ms = interval_ms are the smallest valid values.
+        assert!(with("self_fence_ms = 1000").is_ok());
+        assert_eq!(
+            kinds(&with("self_fence_ms = 999").unwrap_err()),
+            [ProblemKind::SelfFenceTooShort]
+        );
+        assert!(with("margin_ms = 200").is_ok());
+        assert_eq!(
+            kinds(&with("margin_ms = 199").unwrap_err()),
+            [ProblemKind::MarginTooShort]
+        );
+        assert!(with(&format!("stop_timeout_ms = {AUTHORITY_MS_MAX}")).is_ok());
+        for bad in [
+            format!("stop_timeout_ms = {}", AUTHORITY_MS_MAX + 1),
+            "stop_timeout_ms = 0".to_string(),
+            "fence_retry_initial_ms = 0".to_string(),
+            "margin_ms = -1".to_string(),
+            "auto_failback = \"yes\"".to_string(),
+            "preferred = 2".to_string(),
+        ] {
+            assert_eq!(
+                kinds(&with(&bad).unwrap_err()),
+                [ProblemKind::BadValue],
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            kinds(&with("auto_failback = true").unwrap_err()),
+            [ProblemKind::MissingKey]
+        );
+        // The witness has no resources: require_watchdog does not concern it.
+        assert!(with("require_watchdog = true").is_ok());
+    }
+
+    #[test]
+    fn a_default_that_breaks_a_rule_is_named_as_the_default() {
+        // dead_ms = 3000 makes the default self_fence_ms (2000) too short; nothing in the file
+        // is wrong at a line, so the problem has none.
+        let text = format!(
+            "{MINIMAL}[timing]\ninterval_ms = 200\nwarn_ms = 1000\ndead_ms = 3000\ninitdead_ms = 5000\n"
+        );
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(kinds(&problems), [ProblemKind::SelfFenceTooShort]);
+        assert_eq!(
+            problems[0].location,
+            "/etc/ha-agent/agent.toml: authority.self_fence_ms"
+        );
+        assert!(
+            problems[0]
+                .message
+                .contains("self_fence_ms = 2000 (the default)"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn serde_sections_report_every_section_at_once() {
+        // One problem per broken section: serde stops at a section's first error, but each
+        // section is deserialized on its own.
+        let text = format!(
+            "{MINIMAL}[watchdog]\ntimeout = 5\n[snmp]\ncolour = 1\n[[relay.channels]]\nnode = \"a\"\nboard = \"x10\"\n"
+        );
+        let problems = parse(&text).unwrap_err();
+        let locations: Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
+        assert_eq!(
+            locations,
+            [
+                "/etc/ha-agent/agent.toml:line 27: watchdog.timeout",
+                "/etc/ha-agent/agent.toml:line 29: snmp.colour",
+                "/etc/ha-agent/agent.toml:line 32: relay.channels[0].board",
+            ]
+        );
+        assert_eq!(
+            kinds(&problems),
+            [
+                ProblemKind::UnknownKey,
+                ProblemKind::UnknownKey,
+                ProblemKind::BadValue
+            ]
+        );
+    }
+
+    #[test]
+    fn relative_snmp_key_files_resolve_against_the_config_directory() {
+        let text = format!(
+            "{MINIMAL}[[snmp.targets]]\nname = \"s\"\nversion = \"v3\"\naddress = \"192.0.2.11:162\"\nkind = \"trap\"\nuser = \"u\"\nauth = \"sha1\"\nauth_key_file = \"keys/auth\"\n"
+        );
+        let config = parse_str(&text, Path::new("/srv/cfg/agent.toml")).unwrap();
+        let target = &config.snmp.unwrap().targets[0];
+        assert_eq!(
+            target.auth_key_file.as_deref(),
+            Some(Path::new("/srv/cfg/keys/auth"))
         );
     }
 

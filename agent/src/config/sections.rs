@@ -530,10 +530,11 @@ pub(super) fn check_snmp(
     }
     // Relative key files are resolved against the configuration's directory, like key_file.
     for target in &mut snmp.targets {
-        for file in [&mut target.auth_key_file, &mut target.priv_key_file] {
-            if let Some(path) = file {
-                *path = super::resolve(origin, &path.to_string_lossy());
-            }
+        for path in [&mut target.auth_key_file, &mut target.priv_key_file]
+            .into_iter()
+            .flatten()
+        {
+            *path = super::resolve(origin, &path.to_string_lossy());
         }
     }
     Some(Some(snmp))
