@@ -9,7 +9,10 @@
 //! How it works: the text is parsed into `toml::de::DeTable`, which keeps the byte span of
 //! every key and value, and the tree is walked by hand. Each rule that fails adds a
 //! [`Problem`] and the walk goes on, so one run reports every problem of the file, each with
-//! its line. A [`Config`] is built only when there is no problem at all.
+//! its line. A [`Config`] is built only when there is no problem at all. The sections around
+//! the authority (`[authority]`, and `[resources]`, `[relay]`, `[watchdog]`, `[snmp]` whose
+//! serde structs and rules belong to their own modules) are checked in `sections`, from the
+//! same tree.
 //!
 //! CONTRACT (shared with the shell and the tests; keep stable): the types below and
 //! [`parse_str`], [`load`], [`load_key`].
@@ -2154,11 +2157,14 @@ interface = "eth1"
             [ProblemKind::MarginTooShort]
         );
         assert!(with(&format!("stop_timeout_ms = {AUTHORITY_MS_MAX}")).is_ok());
+        assert!(with("unknown_fence_bound_ms = 62000").is_ok());
         for bad in [
             format!("stop_timeout_ms = {}", AUTHORITY_MS_MAX + 1),
             "stop_timeout_ms = 0".to_string(),
             "fence_retry_initial_ms = 0".to_string(),
             "margin_ms = -1".to_string(),
+            // Below self_fence_ms + stop_timeout_ms = 2000 + 60000 (the defaults).
+            "unknown_fence_bound_ms = 61999".to_string(),
             "auto_failback = \"yes\"".to_string(),
             "preferred = 2".to_string(),
         ] {

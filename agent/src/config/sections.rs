@@ -76,6 +76,7 @@ struct AuthoritySpans {
     table: Option<Span>,
     self_fence_ms: Option<Span>,
     margin_ms: Option<Span>,
+    unknown_fence_bound_ms: Option<Span>,
     fence_retry_initial_ms: Option<Span>,
     fence_retry_max_ms: Option<Span>,
     auto_failback: Option<Span>,
@@ -185,7 +186,7 @@ pub(super) fn check_authority(
         (
             "unknown_fence_bound_ms",
             &mut authority.unknown_fence_bound_ms,
-            None,
+            Some(&mut spans.unknown_fence_bound_ms),
             0,
         ),
         (
@@ -291,6 +292,23 @@ pub(super) fn check_authority(
                 ),
             );
         }
+    }
+    // A node with these settings advertises at least self_fence_ms + stop_timeout_ms (plus
+    // its watchdog's timeout); assuming less for a silent node would take over too early.
+    let own_bound_ms = authority.self_fence_ms + authority.stop_timeout_ms;
+    if authority.unknown_fence_bound_ms > 0 && authority.unknown_fence_bound_ms < own_bound_ms {
+        checker.push(
+            ProblemKind::BadValue,
+            at(&spans.unknown_fence_bound_ms, &spans),
+            "authority.unknown_fence_bound_ms",
+            format!(
+                "unknown_fence_bound_ms = {} is shorter than self_fence_ms + stop_timeout_ms = {own_bound_ms}",
+                authority.unknown_fence_bound_ms
+            ),
+            format!(
+                "a node stops by itself at the earliest self_fence_ms + stop_timeout_ms after it lost quorum (plus its watchdog's timeout); set unknown_fence_bound_ms to at least {own_bound_ms}, or to 0 to take over a silent node only after a fence"
+            ),
+        );
     }
     if authority.fence_retry_initial_ms > authority.fence_retry_max_ms {
         checker.push(
