@@ -407,7 +407,6 @@ pub(super) fn check_resources(
 }
 
 /// `[relay]` (on the witness only) and `[watchdog]`. `Some(None)`: absent.
-#[allow(clippy::type_complexity)]
 pub(super) fn check_devices(
     checker: &mut Checker<'_>,
     root: &DeTable<'_>,
