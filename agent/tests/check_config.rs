@@ -509,3 +509,339 @@ fn all_problems_are_reported_at_once() {
     );
     assert!(out.contains("duplicate link id"), "{out}");
 }
+
+// The sections around the authority: [authority], [resources], [relay], [watchdog], [snmp].
+
+#[test]
+fn examples_carry_the_new_sections() {
+    // The acceptance of the examples is `valid_examples_are_ok`; this makes sure they still
+    // exercise every new section, so that acceptance means something.
+    for section in [
+        "[authority]",
+        "[relay]",
+        "[[relay.channels]]",
+        "[snmp]",
+        "[[snmp.targets]]",
+    ] {
+        assert!(WITNESS.contains(section), "witness example lacks {section}");
+    }
+    for text in [NODE_A, NODE_B] {
+        for section in [
+            "[authority]",
+            "[resources]",
+            "[[resources.group]]",
+            "[watchdog]",
+        ] {
+            assert!(text.contains(section), "node example lacks {section}");
+        }
+    }
+}
+
+#[test]
+fn self_fence_shorter_than_dead() {
+    let case = Case::new("self-fence");
+    let text = edit(WITNESS, "self_fence_ms = 2000 ", "self_fence_ms = 500 ");
+    let line = line_of(&text, "self_fence_ms = 500");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: authority.self_fence_ms"),
+        "self_fence_ms is shorter than dead_ms: self_fence_ms = 500 < timing.dead_ms = 1000",
+    );
+    assert!(out.contains("hint: set self_fence_ms to at least 1000: a node that loses quorum must not stop its resources before its peers could notice"), "{out}");
+}
+
+#[test]
+fn margin_shorter_than_interval_and_retries_out_of_order() {
+    let case = Case::new("margin");
+    let text = edit(WITNESS, "margin_ms = 2000 ", "margin_ms = 100 ");
+    let text = edit(
+        &text,
+        "fence_retry_initial_ms = 1000 ",
+        "fence_retry_initial_ms = 40000 ",
+    );
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {}: authority.margin_ms", line_of(&text, "margin_ms = 100")),
+        "margin_ms is shorter than one heartbeat interval: margin_ms = 100 < timing.interval_ms = 200",
+    );
+    let wanted = format!(
+        ":line {}: authority.fence_retry_initial_ms: the first fence retry waits longer than the longest: fence_retry_initial_ms = 40000 > fence_retry_max_ms = 30000",
+        line_of(&text, "fence_retry_initial_ms = 40000")
+    );
+    assert!(out.contains(&wanted), "{out}");
+    assert!(out.ends_with("\n2 problem(s) found\n"), "{out}");
+}
+
+#[test]
+fn preferred_must_be_a_node() {
+    let case = Case::new("preferred");
+    let text = edit(WITNESS, "preferred = \"node-a\"", "preferred = \"witness\"");
+    let line = line_of(&text, "preferred = \"witness\"");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: authority.preferred"),
+        "\"witness\" is the witness, not a node",
+    );
+    let text = edit(WITNESS, "preferred = \"node-a\"", "preferred = \"node-x\"");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: authority.preferred"),
+        "\"node-x\" is not a member",
+    );
+    assert!(out.contains("hint: did you mean \"node-a\"?"), "{out}");
+}
+
+#[test]
+fn unknown_key_in_authority_and_unknown_section() {
+    let case = Case::new("authority-key");
+    let text = edit(WITNESS, "wait_for_all = false", "wait_for_al = false");
+    let line = line_of(&text, "wait_for_al =");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: authority.wait_for_al"),
+        "unknown key `wait_for_al`",
+    );
+    assert!(out.contains("hint: did you mean `wait_for_all`?"), "{out}");
+    let text = edit(WITNESS, "[snmp]\n", "[snmpp]\n");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {}: snmpp", line_of(&text, "[snmpp]")),
+        "unknown key `snmpp`",
+    );
+    assert!(out.contains("hint: did you mean `snmp`?"), "{out}");
+}
+
+#[test]
+fn resources_on_the_witness() {
+    let case = Case::new("resources-witness");
+    let text = format!(
+        "{WITNESS}\n[resources]\n[[resources.group]]\nname = \"volume\"\nagent = \"/usr/lib/ha-agent/resources/dummy\"\n"
+    );
+    let line = line_of(&text, "[resources]");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources"),
+        "[resources] on the witness: only nodes run resources",
+    );
+    assert!(out.ends_with("\n1 problem(s) found\n"), "{out}");
+}
+
+#[test]
+fn resource_agent_must_be_an_absolute_path() {
+    let case = Case::new("resource-agent");
+    let text = edit(
+        NODE_A,
+        "agent = \"/usr/lib/ha-agent/resources/dummy\"",
+        "agent = \"dummy\"",
+    );
+    let line = line_of(&text, "agent = \"dummy\"");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[0].agent"),
+        "\"dummy\" is not an absolute path",
+    );
+}
+
+#[test]
+fn unknown_key_in_a_resource() {
+    let case = Case::new("resource-key");
+    let text = edit(
+        NODE_A,
+        "monitor_interval_ms = 10000",
+        "monitor_intervall_ms = 10000",
+    );
+    let line = line_of(&text, "monitor_intervall_ms");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[1].monitor_intervall_ms"),
+        "unknown key `monitor_intervall_ms`",
+    );
+    assert!(
+        out.contains("hint: did you mean `monitor_interval_ms`?"),
+        "{out}"
+    );
+}
+
+#[test]
+fn relay_channel_for_an_unknown_node() {
+    let case = Case::new("relay-node");
+    let text = edit(WITNESS, "node = \"node-b\"\n", "node = \"node-c\"\n");
+    let line = line_of(&text, "node = \"node-c\"");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: relay.channels[1].node"),
+        "\"node-c\" is not a member",
+    );
+    assert!(
+        out.contains("hint: did you mean \"node-a\"?")
+            || out.contains("hint: did you mean \"node-b\"?"),
+        "{out}"
+    );
+    let text = edit(WITNESS, "node = \"node-b\"\n", "node = \"witness\"\n");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: relay.channels[1].node"),
+        "\"witness\" is the witness, not a node",
+    );
+}
+
+#[test]
+fn relay_on_a_node() {
+    let case = Case::new("relay-node-role");
+    let text = format!(
+        "{NODE_A}\n[relay]\n[[relay.channels]]\nnode = \"node-b\"\nboard = \"modbus\"\ndevice = \"/dev/ttyS3\"\nchannel = 1\n"
+    );
+    let line = line_of(&text, "[relay]");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: relay"),
+        "[relay] on a node: only the witness fences",
+    );
+}
+
+#[test]
+fn relay_channel_rules_and_shared_port() {
+    let case = Case::new("relay-rules");
+    // The second channel loses its coil number, and the first moves onto a heartbeat port.
+    let text = edit(WITNESS, "channel = 1\n", "");
+    let text = edit(
+        &text,
+        "device = \"/dev/ttyS3\"\n",
+        "device = \"/dev/ttyS1\"\n",
+    );
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(
+            ":line {}: relay.channels[0].device",
+            line_of(&text, "device = \"/dev/ttyS1\"\nbaud = 9600")
+        ),
+        "/dev/ttyS1 is also the serial port of links[0], a heartbeat link",
+    );
+    let second = text.find("node = \"node-b\"").unwrap();
+    let line = text[..second].matches('\n').count(); // the [[relay.channels]] header
+    assert!(
+        out.contains(&format!(
+            ":line {line}: relay.channels[1].channel: channel (coil number, from 0) is required"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn unknown_key_in_watchdog() {
+    let case = Case::new("watchdog-key");
+    let text = edit(NODE_A, "timeout_s = 10\n", "timeout = 10\n");
+    let line = line_of(&text, "timeout = 10");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: watchdog.timeout"),
+        "unknown key `timeout`",
+    );
+    assert!(out.contains("hint: did you mean `timeout_s`?"), "{out}");
+}
+
+#[test]
+fn watchdog_timeout_out_of_range() {
+    let case = Case::new("watchdog-timeout");
+    let text = edit(NODE_B, "timeout_s = 10\n", "timeout_s = 0\n");
+    let line = line_of(&text, "timeout_s = 0");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: watchdog.timeout_s"),
+        "`timeout_s`: 0 is outside 1..=600",
+    );
+}
+
+#[test]
+fn require_watchdog_without_a_watchdog() {
+    let case = Case::new("require-watchdog");
+    let text = edit(
+        NODE_A,
+        "require_watchdog = false",
+        "require_watchdog = true",
+    );
+    let text = edit(
+        &text,
+        "[watchdog]\ndevice = \"/dev/watchdog\"\ntimeout_s = 10\n",
+        "",
+    );
+    let line = line_of(&text, "require_watchdog = true");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: watchdog"),
+        "require_watchdog = true, but there is no [watchdog] section",
+    );
+}
+
+#[test]
+fn bad_snmp_target_version() {
+    let case = Case::new("snmp-version");
+    let text = edit(WITNESS, "version = \"v2c\"", "version = \"v4\"");
+    let line = line_of(&text, "version = \"v4\"");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: snmp.targets[0].version"),
+        "\"v4\" is not a valid choice",
+    );
+    assert!(out.contains("use one of \"v1\", \"v2c\", \"v3\""), "{out}");
+}
+
+#[test]
+fn snmp_v1_has_no_inform() {
+    let case = Case::new("snmp-v1");
+    let text = edit(WITNESS, "version = \"v2c\"", "version = \"v1\"");
+    let line = line_of(&text, "kind = \"inform\"");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: snmp.targets[0].kind"),
+        "SNMPv1 has no inform",
+    );
+    assert!(
+        out.contains("hint: use version = \"v2c\" or \"v3\", or kind = \"trap\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn snmp_v3_key_files_are_checked() {
+    let case = Case::new("snmp-v3");
+    let v3 = "[[snmp.targets]]\nname = \"secure\"\nversion = \"v3\"\naddress = \"192.0.2.11:162\"\nkind = \"inform\"\nuser = \"rackha\"\nauth = \"sha256\"\nauth_key_file = \"auth.key\"\n\n";
+    let text = edit(
+        WITNESS,
+        "[[snmp.targets]]\n",
+        &format!("{v3}[[snmp.targets]]\n"),
+    );
+    // A relative key file is found beside the configuration, and accepted when private.
+    let auth_key = case.write("auth.key", "authpass\n");
+    std::fs::set_permissions(&auth_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = case.write("witness.toml", &text);
+    let outcome = check_config(&[&path]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stdout);
+
+    std::fs::set_permissions(&auth_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let line = line_of(&text, "auth_key_file");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: snmp.targets[0].auth_key_file"),
+        "lets others read it",
+    );
+}

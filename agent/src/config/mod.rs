@@ -9,7 +9,10 @@
 //! How it works: the text is parsed into `toml::de::DeTable`, which keeps the byte span of
 //! every key and value, and the tree is walked by hand. Each rule that fails adds a
 //! [`Problem`] and the walk goes on, so one run reports every problem of the file, each with
-//! its line. A [`Config`] is built only when there is no problem at all.
+//! its line. A [`Config`] is built only when there is no problem at all. The sections around
+//! the authority (`[authority]`, and `[resources]`, `[relay]`, `[watchdog]`, `[snmp]` whose
+//! serde structs and rules belong to their own modules) are checked in `sections`, from the
+//! same tree.
 //!
 //! CONTRACT (shared with the shell and the tests; keep stable): the types below and
 //! [`parse_str`], [`load`], [`load_key`].
@@ -29,6 +32,9 @@ use toml::de::{DeTable, DeValue};
 use crate::wire::{ClusterKey, MAX_SERIAL_BYTES};
 
 pub mod report;
+mod sections;
+
+pub use sections::AUTHORITY_MS_MAX;
 
 /// Default configuration path.
 pub const DEFAULT_PATH: &str = "/etc/ha-agent/agent.toml";
@@ -260,6 +266,14 @@ pub enum ProblemKind {
     InitdeadTooShort,
     FileTooLarge,
     Unreadable,
+    /// `authority.self_fence_ms < timing.dead_ms`.
+    SelfFenceTooShort,
+    /// `authority.margin_ms < timing.interval_ms`.
+    MarginTooShort,
+    /// A section or a name that this member's role (or the named member's role) rules out:
+    /// `[resources]` on the witness, `[relay]` on a node, a relay channel or `preferred`
+    /// naming the witness.
+    WrongRole,
 }
 
 /// One problem with a configuration: where, what, and how to fix it.
@@ -315,6 +329,9 @@ pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
     let mut checked = check_text(&text, path);
     if let Some((key_file, key_span)) = checked.key_file.take() {
         check_key_file(&mut checked.checker, &key_file, key_span);
+    }
+    if let Some(snmp) = checked.config.as_ref().and_then(|c| c.snmp.as_ref()) {
+        sections::check_snmp_key_files(&mut checked.checker, snmp, &checked.snmp_key_spans);
     }
     match checked.config {
         Some(config) if checked.checker.problems.is_empty() => Ok(config),
@@ -527,6 +544,11 @@ const TOP_KEYS: &[&str] = &[
     "shell",
     "members",
     "links",
+    "authority",
+    "resources",
+    "relay",
+    "watchdog",
+    "snmp",
 ];
 const TIMING_KEYS: &[&str] = &["interval_ms", "warn_ms", "dead_ms", "initdead_ms"];
 const SHELL_KEYS: &[&str] = &["mlockall", "realtime_priority", "stall_warn_ms"];
@@ -916,6 +938,8 @@ struct Checked<'t> {
     checker: Checker<'t>,
     config: Option<Config>,
     key_file: Option<(PathBuf, Option<Span>)>,
+    /// Where each SNMP key file is named, for the checks of [`load`].
+    snmp_key_spans: Vec<(String, Option<Span>)>,
 }
 
 struct ParsedMember {
@@ -966,6 +990,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             checker,
             config: None,
             key_file: None,
+            snmp_key_spans: Vec::new(),
         };
     }
     let root = document.get_ref();
@@ -1095,6 +1120,22 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
         }
     }
 
+    // The sections around the authority.
+    let context = sections::Context {
+        members: &members,
+        links: &links,
+        role: me.and_then(|m| m.role),
+        timing,
+    };
+    let authority = sections::check_authority(&mut checker, root, &context);
+    let resources = sections::check_resources(&mut checker, root, &context);
+    let (relay, watchdog) = sections::check_devices(&mut checker, root, &context);
+    let snmp = sections::check_snmp(&mut checker, root, origin);
+    let snmp_key_spans = match &snmp {
+        Some(Some(snmp)) => sections::snmp_key_spans(root, snmp),
+        _ => Vec::new(),
+    };
+
     // Build the configuration only if every part is there.
     let config = (|| {
         let cluster = cluster?;
@@ -1130,11 +1171,11 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             state_dir: path("state_dir")?,
             control_socket: path("control_socket")?,
             shell: shell?,
-            authority: DEFAULT_AUTHORITY,
-            resources: None,
-            relay: None,
-            watchdog: None,
-            snmp: None,
+            authority: authority?,
+            resources: resources?,
+            relay: relay?,
+            watchdog: watchdog?,
+            snmp: snmp?,
         })
     })();
     if config.is_none() && checker.problems.is_empty() {
@@ -1150,6 +1191,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
         checker,
         config,
         key_file,
+        snmp_key_spans,
     }
 }
 
@@ -1910,11 +1952,40 @@ interface = "eth1"
             }
         );
         assert_eq!(witness.links[2].peer, MemberId(2));
+        assert_eq!(witness.authority.preferred.as_deref(), Some("node-a"));
+        let relay = witness.relay.as_ref().expect("the witness has relays");
+        let fenced: Vec<&str> = relay.channels.iter().map(|c| c.node.as_str()).collect();
+        assert_eq!(fenced, ["node-a", "node-b"]);
+        assert!(relay
+            .channels
+            .iter()
+            .all(|c| c.device.as_deref() == Some(Path::new("/dev/ttyS3"))));
+        let snmp = witness.snmp.as_ref().expect("the witness notifies");
+        assert_eq!(snmp.targets.len(), 1);
+        assert_eq!(snmp.targets[0].address, "192.0.2.10:162".parse().unwrap());
+        assert_eq!(
+            (witness.resources.as_ref(), witness.watchdog.as_ref()),
+            (None, None)
+        );
 
         let node_a = parse_str(NODE_A, Path::new("node-a.toml")).expect("node-a example is valid");
         let node_b = parse_str(NODE_B, Path::new("node-b.toml")).expect("node-b example is valid");
         assert_eq!((node_a.me, node_a.me().role), (MemberId(2), Role::Node));
         assert_eq!((node_b.me, node_b.me().role), (MemberId(3), Role::Node));
+        for node in [&node_a, &node_b] {
+            let group = node.resources.as_ref().expect("nodes run the group");
+            let names: Vec<&str> = group.resources.iter().map(|r| r.name.as_str()).collect();
+            assert_eq!(names, ["volume", "service"]);
+            assert!(group
+                .resources
+                .iter()
+                .all(|r| r.agent == "/usr/lib/ha-agent/resources/dummy"));
+            let watchdog = node.watchdog.as_ref().expect("nodes have a watchdog");
+            assert_eq!(watchdog.timeout_s, 10);
+            assert_eq!(node.relay, None);
+            // One [authority] in every file: the witness's deadlines use the nodes' values.
+            assert_eq!(node.authority, witness.authority);
+        }
         // The same members everywhere, and each link id names the same pair at both ends.
         assert_eq!(witness.members, node_a.members);
         assert_eq!(witness.members, node_b.members);
@@ -1974,6 +2045,11 @@ interface = "eth1"
                 realtime_priority: 0,
                 stall_warn_ms: 100
             }
+        );
+        assert_eq!(config.authority, DEFAULT_AUTHORITY);
+        assert_eq!(
+            (config.resources, config.relay, config.watchdog, config.snmp),
+            (None, None, None, None)
         );
         assert_eq!(config.key_file, PathBuf::from("/etc/ha-agent/cluster.key"));
         assert_eq!(config.state_dir, PathBuf::from("/var/lib/ha-agent"));
@@ -2039,6 +2115,132 @@ interface = "eth1"
             problems[2].message.contains("\"b\""),
             "{}",
             problems[2].message
+        );
+    }
+
+    #[test]
+    fn authority_values_are_parsed() {
+        let text = format!(
+            "{MINIMAL}[authority]\nself_fence_ms = 3000\nstop_timeout_ms = 90000\nmargin_ms = 500\npreferred = \"b\"\nauto_failback = true\nwait_for_all = true\npower_on_after_fence = false\nunknown_fence_bound_ms = 120000\nfence_retry_initial_ms = 2000\nfence_retry_max_ms = 2000\nrequire_watchdog = true\n"
+        );
+        let config = parse(&text).expect("valid authority");
+        assert_eq!(
+            config.authority,
+            AuthorityConfig {
+                self_fence_ms: 3000,
+                stop_timeout_ms: 90_000,
+                margin_ms: 500,
+                preferred: Some("b".into()),
+                auto_failback: true,
+                wait_for_all: true,
+                power_on_after_fence: false,
+                unknown_fence_bound_ms: 120_000,
+                fence_retry_initial_ms: 2000,
+                fence_retry_max_ms: 2000,
+                require_watchdog: true,
+            }
+        );
+    }
+
+    #[test]
+    fn authority_bounds_hold_at_their_edges() {
+        let with = |line: &str| parse(&format!("{MINIMAL}[authority]\n{line}\n"));
+        // self_fence_ms = dead_ms and margin_ms = interval_ms are the smallest valid values.
+        assert!(with("self_fence_ms = 1000").is_ok());
+        assert_eq!(
+            kinds(&with("self_fence_ms = 999").unwrap_err()),
+            [ProblemKind::SelfFenceTooShort]
+        );
+        assert!(with("margin_ms = 200").is_ok());
+        assert_eq!(
+            kinds(&with("margin_ms = 199").unwrap_err()),
+            [ProblemKind::MarginTooShort]
+        );
+        assert!(with(&format!("stop_timeout_ms = {AUTHORITY_MS_MAX}")).is_ok());
+        assert!(with("unknown_fence_bound_ms = 62000").is_ok());
+        for bad in [
+            format!("stop_timeout_ms = {}", AUTHORITY_MS_MAX + 1),
+            "stop_timeout_ms = 0".to_string(),
+            "fence_retry_initial_ms = 0".to_string(),
+            "margin_ms = -1".to_string(),
+            // Below self_fence_ms + stop_timeout_ms = 2000 + 60000 (the defaults).
+            "unknown_fence_bound_ms = 61999".to_string(),
+            "auto_failback = \"yes\"".to_string(),
+            "preferred = 2".to_string(),
+        ] {
+            assert_eq!(
+                kinds(&with(&bad).unwrap_err()),
+                [ProblemKind::BadValue],
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            kinds(&with("auto_failback = true").unwrap_err()),
+            [ProblemKind::MissingKey]
+        );
+        // The witness has no resources: require_watchdog does not concern it.
+        assert!(with("require_watchdog = true").is_ok());
+    }
+
+    #[test]
+    fn a_default_that_breaks_a_rule_is_named_as_the_default() {
+        // dead_ms = 3000 makes the default self_fence_ms (2000) too short; nothing in the file
+        // is wrong at a line, so the problem has none.
+        let text = format!(
+            "{MINIMAL}[timing]\ninterval_ms = 200\nwarn_ms = 1000\ndead_ms = 3000\ninitdead_ms = 5000\n"
+        );
+        let problems = parse(&text).unwrap_err();
+        assert_eq!(kinds(&problems), [ProblemKind::SelfFenceTooShort]);
+        assert_eq!(
+            problems[0].location,
+            "/etc/ha-agent/agent.toml: authority.self_fence_ms"
+        );
+        assert!(
+            problems[0]
+                .message
+                .contains("self_fence_ms = 2000 (the default)"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn serde_sections_report_every_section_at_once() {
+        // One problem per broken section: serde stops at a section's first error, but each
+        // section is deserialized on its own.
+        let text = format!(
+            "{MINIMAL}[watchdog]\ntimeout = 5\n[snmp]\ncolour = 1\n[[relay.channels]]\nnode = \"a\"\nboard = \"x10\"\n"
+        );
+        let problems = parse(&text).unwrap_err();
+        let locations: Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
+        assert_eq!(
+            locations,
+            [
+                "/etc/ha-agent/agent.toml:line 27: watchdog.timeout",
+                "/etc/ha-agent/agent.toml:line 29: snmp.colour",
+                "/etc/ha-agent/agent.toml:line 32: relay.channels[0].board",
+            ]
+        );
+        assert_eq!(
+            kinds(&problems),
+            [
+                ProblemKind::UnknownKey,
+                ProblemKind::UnknownKey,
+                ProblemKind::BadValue
+            ]
+        );
+    }
+
+    #[test]
+    fn relative_snmp_key_files_resolve_against_the_config_directory() {
+        let text = format!(
+            "{MINIMAL}[[snmp.targets]]\nname = \"s\"\nversion = \"v3\"\naddress = \"192.0.2.11:162\"\nkind = \"trap\"\nuser = \"u\"\nauth = \"sha1\"\nauth_key_file = \"keys/auth\"\n"
+        );
+        let config = parse_str(&text, Path::new("/srv/cfg/agent.toml")).unwrap();
+        let target = &config.snmp.unwrap().targets[0];
+        assert_eq!(
+            target.auth_key_file.as_deref(),
+            Some(Path::new("/srv/cfg/keys/auth"))
         );
     }
 
