@@ -66,7 +66,7 @@ endif
 test-sim:
 	cargo run --locked --release -q -p ha-tests --bin sim -- --seeds 10000
 	cargo run --locked --release -q -p ha-tests --features mutations --bin sim -- --mutation grant-without-fence --expect-violation --seeds 2000
-	cargo run --locked --release -q -p ha-tests --features mutations --bin sim -- --mutation skip-peer-check --expect-violation --seeds 20000
+	cargo run --locked --release -q -p ha-tests --features mutations --bin sim -- --mutation no-self-fence --expect-violation --seeds 20000
 
 bench:
 	@echo "make bench: benchmarks are not implemented yet (issue 9)"; exit 1

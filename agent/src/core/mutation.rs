@@ -13,6 +13,8 @@ pub enum Mutation {
     GrantWithoutFence = 1,
     /// A node starts resources even while its peer is heard running an older generation.
     SkipPeerCheck = 2,
+    /// A node that loses quorum keeps its resources running (no N2 self-fence).
+    NoSelfFence = 3,
 }
 
 #[cfg(feature = "mutations")]

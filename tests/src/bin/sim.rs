@@ -17,6 +17,7 @@ fn main() {
         let m = match args.get(i + 1).map(String::as_str) {
             Some("grant-without-fence") => Mutation::GrantWithoutFence,
             Some("skip-peer-check") => Mutation::SkipPeerCheck,
+            Some("no-self-fence") => Mutation::NoSelfFence,
             other => {
                 eprintln!("unknown mutation {other:?}");
                 std::process::exit(2);
@@ -64,7 +65,12 @@ fn main() {
             Some(seed) => {
                 let r = sim::run_seed(seed);
                 for v in &r.violations {
-                    println!("found as expected (seed {seed}): {v}");
+                    println!("found (seed {seed}): {v}");
+                }
+                let safety = r.violations.iter().any(|v| v.starts_with("SPLIT BRAIN") || v.contains("never granted") || v.contains("backwards"));
+                if !safety {
+                    println!("FAIL: the first violation found is not a safety violation");
+                    std::process::exit(1);
                 }
                 println!("the simulator caught the broken safety check within {} schedules", s.schedules);
                 return;

@@ -246,7 +246,8 @@ impl Node {
     pub fn poll_timeout(&self) -> Micros {
         let t = &self.cfg.timing;
         let mut next = Micros::MAX;
-        if let Some(since) = self.quorum_lost_since {
+        let no_self_fence = crate::core::mutation::active(crate::core::mutation::Mutation::NoSelfFence);
+        if let Some(since) = self.quorum_lost_since.filter(|_| !no_self_fence) {
             if self.self_fence_stop_at.is_none() {
                 next = next.min(since.plus_ms(t.self_fence_ms));
             }
@@ -333,7 +334,8 @@ impl Node {
         }
 
         // N2: self-fence.
-        if let Some(since) = self.quorum_lost_since {
+        let no_self_fence = crate::core::mutation::active(crate::core::mutation::Mutation::NoSelfFence);
+        if let Some(since) = self.quorum_lost_since.filter(|_| !no_self_fence) {
             if now.since_us(since) >= t.self_fence_ms * 1000 {
                 if self.self_fence_stop_at.is_none() {
                     self.self_fence_stop_at = Some(now);

@@ -168,7 +168,11 @@ impl Witness {
     /// durable generation.
     pub fn info_for(&mut self, node: u8) -> WitnessInfo {
         self.info_seq += 1;
-        let order = if self.durable.holder != node || self.durable.holder == 0 {
+        let holder = self.nodes.iter().find(|n| n.id == node);
+        // A holder being replaced (a grant is being stored, or it was fenced or declared lost)
+        // must not be told to run: a delayed or rebooted holder would start again.
+        let replaced = self.persisting.is_some() || holder.is_some_and(|n| n.fenced_off || n.lost_since.is_some());
+        let order = if self.durable.holder != node || self.durable.holder == 0 || replaced {
             Order::Standby
         } else {
             match self.phase {
