@@ -4,6 +4,13 @@ set -euo pipefail
 need_pkgs=()
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v file >/dev/null || need_pkgs+=(file)
+# The appliance's test image (make image, make test-image) and the shell script check.
+command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
+command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
+command -v cpio >/dev/null || need_pkgs+=(cpio)
+command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
+command -v mksquashfs >/dev/null || need_pkgs+=(squashfs-tools)
+command -v dpkg-deb >/dev/null || need_pkgs+=(dpkg)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

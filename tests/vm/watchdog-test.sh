@@ -24,6 +24,7 @@ TIMEOUT_S=${WATCHDOG_TIMEOUT_S:-5}
 RUN_LIMIT_S=${VM_RUN_LIMIT_S:-400}
 
 fail() { echo "watchdog-test: $*" >&2; exit 1; }
+first() { for f in "$@"; do [ -e "$f" ] && { echo "$f"; return 0; }; done; return 1; }
 
 command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
 command -v python3 >/dev/null || fail "python3 missing"
@@ -32,16 +33,17 @@ if file -b "$AGENT" | grep -q 'dynamically linked'; then fail "$AGENT is not sta
 set +e; "$AGENT" watchdog-test --bogus >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" -eq 2 ] || fail "$AGENT has no watchdog-test subcommand (exit $rc)"
 
-mkdir -p "$OUT/debs"
-cd "$OUT/debs"
+# The Debian packages are shared with tests/vm/make-image.sh.
+mkdir -p "$OUT" "$ROOT/out/debs"
+cd "$ROOT/out/debs"
 kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
 [ -n "$kpkg" ] || fail "cannot resolve linux-image-amd64 (apt-get update?)"
-ls "${kpkg}"_*.deb >/dev/null 2>&1 || apt-get download "$kpkg" 2>/dev/null
-ls busybox-static_*.deb >/dev/null 2>&1 || apt-get download busybox-static 2>/dev/null
+first "${kpkg}"_*.deb >/dev/null || apt-get download "$kpkg" 2>/dev/null
+first busybox-static_*.deb >/dev/null || apt-get download busybox-static 2>/dev/null
 rm -rf "$OUT/kernel" "$OUT/busybox" "$OUT/initramfs"
-dpkg-deb -x "$(ls "${kpkg}"_*.deb | head -1)" "$OUT/kernel"
-dpkg-deb -x "$(ls busybox-static_*.deb | head -1)" "$OUT/busybox"
-vmlinuz=$(ls "$OUT"/kernel/boot/vmlinuz-* | head -1)
+dpkg-deb -x "$(first "${kpkg}"_*.deb)" "$OUT/kernel"
+dpkg-deb -x "$(first busybox-static_*.deb)" "$OUT/busybox"
+vmlinuz=$(first "$OUT"/kernel/boot/vmlinuz-*)
 kver=${vmlinuz##*/vmlinuz-}
 busybox=$OUT/busybox/bin/busybox
 

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Boot one member VM of the virtual rack from the QEMU test image (tests/vm/make-image.sh), on
+# TCG. Runs QEMU in the foreground (the caller backgrounds it); everything the outside talks to
+# is a Unix socket or a file in --dir:
+#   console.sock   serial console ttyS0 (login, ha-agent status), server: connect any time
+#   console.log    everything the console printed, from power-on
+#   qmp.sock       QMP, for power control (system_reset, system_powerdown, quit) and events
+#   qemu.pid       QEMU's pid
+# Each --serial adds the next port (ttyS1, ttyS2, ...): "listen:PATH" makes QEMU serve a Unix
+# socket at PATH, "connect:PATH" connects to one (a harness between two members serves both ends).
+# Each --nic adds an e1000 NIC (eth0, eth1, ...) on a QEMU socket netdev: "mcast:ADDR:PORT" (a
+# shared segment on 127.0.0.1), "listen:PORT" or "connect:PORT" (a point-to-point TCP cable).
+# The hardware watchdog is an i6300esb with -watchdog-action reset (see --watchdog-action).
+#
+# Usage: run-member.sh --dir DIR --data DISK.img [--name NAME] [--image DIR] [--serial SPEC]...
+#          [--nic SPEC]... [--mem MIB] [--append ARGS] [--watchdog-action reset|poweroff|pause|none]
+#          [--kvm]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+image=$ROOT/out/image
+dir="" data="" name=member mem=256 append="" wd_action=reset accel=tcg
+serials=() nics=()
+
+fail() { echo "run-member: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --dir) dir=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --name) name=$2; shift 2 ;;
+    --image) image=$2; shift 2 ;;
+    --serial) serials+=("$2"); shift 2 ;;
+    --nic) nics+=("$2"); shift 2 ;;
+    --mem) mem=$2; shift 2 ;;
+    --append) append=$2; shift 2 ;;
+    --watchdog-action) wd_action=$2; shift 2 ;;
+    --kvm) accel=kvm; shift ;;
+    *) fail "unknown argument $1 (see the header of $0)" ;;
+    esac
+done
+[ -n "$dir" ] || fail "--dir is required"
+[ -n "$data" ] || fail "--data is required"
+[ -f "$data" ] || fail "no data disk $data"
+for f in vmlinuz initramfs.cpio.gz; do
+    [ -f "$image/$f" ] || fail "$image/$f missing: run 'make image'"
+done
+command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 missing (make setup)"
+mkdir -p "$dir"
+rm -f "$dir/console.sock" "$dir/qmp.sock" "$dir/console.log"
+
+args=(
+    -name "$name" -machine pc -accel "$accel" -m "$mem" -smp 1
+    -nodefaults -no-user-config -display none -monitor none
+    -kernel "$image/vmlinuz" -initrd "$image/initramfs.cpio.gz"
+    -append "console=ttyS0,115200 quiet panic=5 ha.data=/dev/vda $append"
+    -chardev "socket,id=console,path=$dir/console.sock,server=on,wait=off,logfile=$dir/console.log"
+    -serial chardev:console
+    -drive "file=$data,format=raw,if=virtio"
+    -device i6300esb -watchdog-action "$wd_action"
+    -qmp "unix:$dir/qmp.sock,server=on,wait=off"
+    -pidfile "$dir/qemu.pid"
+)
+i=1
+for spec in "${serials[@]}"; do
+    case "$spec" in
+    listen:*) args+=(-chardev "socket,id=serial$i,path=${spec#listen:},server=on,wait=off") ;;
+    connect:*) args+=(-chardev "socket,id=serial$i,path=${spec#connect:},reconnect=1") ;;
+    *) fail "--serial $spec: expected listen:PATH or connect:PATH" ;;
+    esac
+    args+=(-serial "chardev:serial$i")
+    i=$((i + 1))
+done
+# Locally administered MAC addresses, stable per member name and NIC index.
+mac_base=$(printf '%s' "$name" | cksum | awk '{printf "52:54:%02x:%02x:%02x", $1 % 256, int($1 / 256) % 256, int($1 / 65536) % 256}')
+i=0
+for spec in "${nics[@]}"; do
+    case "$spec" in
+    mcast:*) netdev="socket,id=net$i,mcast=${spec#mcast:},localaddr=127.0.0.1" ;;
+    listen:*) netdev="socket,id=net$i,listen=127.0.0.1:${spec#listen:}" ;;
+    connect:*) netdev="socket,id=net$i,connect=127.0.0.1:${spec#connect:}" ;;
+    *) fail "--nic $spec: expected mcast:ADDR:PORT, listen:PORT or connect:PORT" ;;
+    esac
+    args+=(-netdev "$netdev" -device "e1000,netdev=net$i,mac=$mac_base:$(printf '%02x' "$i")")
+    i=$((i + 1))
+done
+exec qemu-system-x86_64 "${args[@]}"
