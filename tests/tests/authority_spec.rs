@@ -1,0 +1,246 @@
+//! The safety rules W1-W5 and N1-N4 of the product brief, as specifications run on the
+//! deterministic simulator (the real core of three members; see `ha_tests::sim`). Each test
+//! describes a rack, injects one situation, and states what must and must not happen. Every
+//! test also relies on the simulator's observer: it fails the run on any instant with two
+//! powered nodes whose resources are not stopped, on generations going backwards, and on a node
+//! starting resources under a generation that was not granted to it.
+
+use ha_tests::sim::{
+    Fault, FaultKind, RelayMode, ResourceFault, Scenario, Sim, DEAD_MS, INITDEAD_MS, INTERVAL_MS, MARGIN_MS,
+    NODE_A, NODE_B, SELF_FENCE_MS, STOP_TIMEOUT_MS, WATCHDOG_MS,
+};
+
+const WITNESS_INDEX: usize = 0;
+const A: usize = 1;
+
+fn fault(at_ms: u64, duration_ms: u64, kind: FaultKind) -> Fault {
+    Fault { at_ms, duration_ms, kind }
+}
+
+/// A rack with these faults; the faults are never healed by the scenario (heal far away).
+fn rack(faults: Vec<Fault>, fence_device: bool) -> Sim {
+    Sim::new(Scenario::custom(faults, 10_000_000, fence_device))
+}
+
+fn assert_safe(sim: &Sim) {
+    assert!(sim.violations().is_empty(), "violations: {:?}\ntrace:\n{}", sim.violations(), trace(sim));
+}
+
+fn trace(sim: &Sim) -> String {
+    sim.trace().iter().cloned().collect::<Vec<_>>().join("\n")
+}
+
+/// Cold start, then the service running on node A (the preferred node).
+fn started(faults: Vec<Fault>, fence_device: bool) -> Sim {
+    let mut sim = rack(faults, fence_device);
+    sim.run_until(3_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "cold start:\n{}", trace(&sim));
+    sim
+}
+
+// ---- cold start (W4, N4) -----------------------------------------------------------------
+
+#[test]
+fn w4_n4_cold_start_runs_the_service_on_exactly_one_node() {
+    let mut sim = rack(vec![], true);
+    sim.run_until(200);
+    assert!(sim.running_nodes().is_empty(), "N4: nothing runs before the witness granted");
+    sim.run_until(3_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A]);
+    assert_eq!(sim.witness_state().map(|s| (s.generation, s.holder)), Some((1, NODE_A)));
+    sim.run_until(20_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "and it stays there");
+    assert_eq!(sim.stats().failovers, 0);
+    assert_safe(&sim);
+}
+
+#[test]
+fn w4_cold_start_with_one_node_missing_fences_it_then_grants_after_initdead() {
+    // Node A is down from the start (crashed before the witness booted).
+    let mut sim = rack(vec![fault(0, 1, FaultKind::Crash { member: A, down_ms: 60_000, lose_state: false })], true);
+    sim.run_until(INITDEAD_MS - 100);
+    assert!(sim.running_nodes().is_empty(), "W4: the witness waits initdead for the missing node");
+    sim.run_until(INITDEAD_MS + 6_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "then the present node runs the service\n{}", trace(&sim));
+    assert!(sim.stats().fences >= 1, "the missing node is fenced first (it might be running)");
+    assert_safe(&sim);
+}
+
+#[test]
+fn w4_a_witness_that_lost_its_state_adopts_the_highest_generation_heard() {
+    let mut sim = started(vec![fault(5_000, 1, FaultKind::Crash { member: WITNESS_INDEX, down_ms: 2_000, lose_state: true })], true);
+    let before = sim.witness_state().unwrap();
+    sim.run_until(5_000 + 2_000 + INITDEAD_MS + 3_000);
+    let after = sim.witness_state().expect("witness back");
+    assert!(after.generation >= before.generation, "never backwards: {before:?} -> {after:?}");
+    assert_eq!(after.holder, NODE_A, "the service did not move: {after:?}\n{}", trace(&sim));
+    assert_eq!(sim.running_nodes(), vec![NODE_A]);
+    assert_safe(&sim);
+}
+
+// ---- failover (W1, W2) -------------------------------------------------------------------
+
+#[test]
+fn w1_power_cut_of_the_holder_fails_over_only_after_a_confirmed_fence() {
+    let mut sim = started(vec![fault(5_000, 1, FaultKind::Crash { member: A, down_ms: 60_000, lose_state: false })], true);
+    sim.run_until(15_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    let s = sim.witness_state().unwrap();
+    assert_eq!((s.generation, s.holder), (2, NODE_B));
+    let t = trace(&sim);
+    let fenced = t.find("FenceSucceeded { node: 2 }").expect("a confirmed fence of A");
+    let granted = t.find("persisted generation 2 holder 3").expect("the grant to B");
+    assert!(fenced < granted, "W1: the fence is confirmed before the grant\n{t}");
+    assert_safe(&sim);
+}
+
+#[test]
+fn w1_unconfirmed_fence_is_not_trusted_and_the_watchdog_deadline_decides() {
+    // The relay cannot read back; A is isolated (alive, but cut off).
+    let relay = fault(4_000, 1_000_000, FaultKind::Relay { node: A, mode: RelayMode::Unconfirmed { really_cut: false } });
+    let isolate = fault(5_000, 1_000_000, FaultKind::Isolate { member: A });
+    let mut sim = started(vec![relay, isolate], true);
+    sim.run_until(60_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    let b_started = sim.first_start_after(NODE_B, 5_000).unwrap();
+    // dead + interval + (self_fence + worst-case stop + watchdog) + margin after the last frame;
+    // the worst-case stop of the simulated group (two resources, one action in flight, the
+    // result backstop) is at least its two stop timeouts.
+    let deadline = DEAD_MS + INTERVAL_MS + SELF_FENCE_MS + 2 * STOP_TIMEOUT_MS + WATCHDOG_MS + MARGIN_MS;
+    assert!(b_started >= 5_000 + deadline - 200, "B started {} ms after the isolation, before the deadline of {deadline} ms", b_started - 5_000);
+    assert!(trace(&sim).contains("FenceUnconfirmed"), "the unconfirmed result is reported");
+    assert_safe(&sim);
+}
+
+#[test]
+fn w2_holder_cut_off_from_the_witness_only_keeps_the_service() {
+    // Links 1 (W-A serial) and 11 (W-A UDP) are links 0 and 3 of the simulator.
+    let mut sim = started(
+        vec![fault(5_000, 1_000_000, FaultKind::Cut { link: 0, direction: 2 }), fault(5_000, 1_000_000, FaultKind::Cut { link: 3, direction: 2 })],
+        true,
+    );
+    sim.run_until(40_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "W2: B still reaches A, so A is not lost\n{}", trace(&sim));
+    assert_eq!(sim.stats().fences, 0);
+    assert_eq!(sim.witness_state().unwrap().generation, 1);
+    assert_safe(&sim);
+}
+
+#[test]
+fn w3_an_isolated_witness_does_nothing() {
+    let mut sim = started(vec![fault(5_000, 1_000_000, FaultKind::Isolate { member: WITNESS_INDEX })], true);
+    sim.run_until(40_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "{}", trace(&sim));
+    assert_eq!(sim.stats().fences, 0, "W3: an isolated witness must not fence");
+    assert_safe(&sim);
+}
+
+#[test]
+fn the_witness_alone_failing_never_stops_the_service() {
+    let mut sim = started(vec![fault(5_000, 1, FaultKind::Crash { member: WITNESS_INDEX, down_ms: 20_000, lose_state: false })], true);
+    for t in (5_000..=24_000).step_by(500) {
+        sim.run_until(t);
+        assert_eq!(sim.running_nodes(), vec![NODE_A], "at {t} ms while the witness is down\n{}", trace(&sim));
+    }
+    sim.run_until(35_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "and after it returns");
+    assert_eq!(sim.witness_state().unwrap().holder, NODE_A, "it resumes supervision without moving the service");
+    assert_safe(&sim);
+}
+
+// ---- switchover (W5) ---------------------------------------------------------------------
+
+#[test]
+fn w5_graceful_switchover_stops_before_it_grants() {
+    let mut sim = started(vec![], true);
+    sim.request_move(NODE_B);
+    sim.run_until(8_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    let a_stopped = sim.timeline().iter().find(|(_, n, r)| *n == NODE_A && !*r).map(|(t, ..)| *t).unwrap();
+    let b_started = sim.first_start_after(NODE_B, 3_000).unwrap();
+    assert!(a_stopped <= b_started, "A stopped at {a_stopped} ms, B started at {b_started} ms");
+    assert_eq!(sim.stats().fences, 0, "a holder that stops is not fenced");
+    assert_eq!(sim.witness_state().unwrap().generation, 2);
+    assert_safe(&sim);
+}
+
+#[test]
+fn w5_a_hung_stop_during_switchover_leads_to_fencing() {
+    let mut sim = started(vec![fault(3_500, 1_000_000, FaultKind::Resource { node: A, fault: ResourceFault::StopHangs })], true);
+    sim.run_until(3_600);
+    sim.request_move(NODE_B);
+    sim.run_until(40_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    assert!(sim.stats().fences >= 1, "the holder whose stop hung was fenced\n{}", trace(&sim));
+    assert_safe(&sim);
+}
+
+// ---- nodes (N1-N3) -----------------------------------------------------------------------
+
+#[test]
+fn n1_n2_an_isolated_holder_stops_by_itself_and_never_acts_on_its_old_generation_again() {
+    // No relay answers: the witness must wait for the watchdog deadline.
+    let relay = fault(4_000, 1_000_000, FaultKind::Relay { node: A, mode: RelayMode::NoAnswer });
+    let isolate = fault(5_000, 20_000, FaultKind::Isolate { member: A });
+    let mut sim = started(vec![relay, isolate], true);
+    sim.run_until(5_000 + DEAD_MS + SELF_FENCE_MS + 2_000);
+    assert!(sim.running_nodes().is_empty() || sim.running_nodes() == vec![NODE_B], "N2: A stopped its resources\n{}", trace(&sim));
+    assert!(sim.stats().self_fences >= 1);
+    sim.run_until(60_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    assert!(sim.first_start_after(NODE_A, 5_100).is_none(), "N1: A never ran again under its old generation");
+    assert_safe(&sim);
+}
+
+#[test]
+fn n2_a_stop_that_hangs_during_self_fence_starves_the_watchdog_and_the_hardware_resets_the_node() {
+    let stop_hangs = fault(4_000, 1_000_000, FaultKind::Resource { node: A, fault: ResourceFault::StopHangs });
+    let relay = fault(4_000, 1_000_000, FaultKind::Relay { node: A, mode: RelayMode::NoAnswer });
+    let isolate = fault(5_000, 1_000_000, FaultKind::Isolate { member: A });
+    let mut sim = started(vec![stop_hangs, relay, isolate], true);
+    sim.run_until(60_000);
+    assert!(sim.stats().watchdog_resets >= 1, "the watchdog reset A\n{}", trace(&sim));
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    assert_safe(&sim);
+}
+
+#[test]
+fn n3_a_hung_agent_is_reset_by_its_watchdog_and_the_witness_waits_for_it() {
+    // A SIGSTOP-like hang longer than the watchdog timeout; the relay is broken.
+    let relay = fault(4_000, 1_000_000, FaultKind::Relay { node: A, mode: RelayMode::Stuck });
+    let hang = fault(5_000, 1, FaultKind::Hang { member: A, ms: 30_000 });
+    let mut sim = started(vec![relay, hang], true);
+    sim.run_until(5_000 + WATCHDOG_MS + 500);
+    assert!(sim.stats().watchdog_resets >= 1, "N3: nobody fed the hung node's watchdog\n{}", trace(&sim));
+    // A reboots clean (N4: it waits for the witness) and, still the holder of a generation
+    // that nobody replaced, is told to run again: the service is back on exactly one node.
+    sim.run_until(60_000);
+    assert_eq!(sim.running_nodes().len(), 1, "{}", trace(&sim));
+    assert_safe(&sim);
+}
+
+// ---- resources ---------------------------------------------------------------------------
+
+#[test]
+fn a_failed_resource_restarts_locally_then_moves_to_the_other_node() {
+    let mut sim = started(vec![fault(5_000, 1_000_000, FaultKind::Resource { node: A, fault: ResourceFault::Dies })], true);
+    sim.run_until(40_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    let t = trace(&sim);
+    assert!(t.contains("ResourceRestarted"), "a local restart came first\n{t}");
+    assert!(t.contains("ResourcesFailed { node: 2 }"), "then the witness moved the service\n{t}");
+    assert_eq!(sim.stats().fences, 0, "a node whose resources failed and stopped is not fenced");
+    assert_safe(&sim);
+}
+
+#[test]
+fn node_b_is_used_when_a_is_lost_with_no_relay_at_all() {
+    // No fence device configured: only the watchdog deadline can release A.
+    let mut sim = rack(vec![fault(5_000, 1_000_000, FaultKind::Isolate { member: A })], false);
+    sim.run_until(3_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A]);
+    sim.run_until(60_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    assert_eq!(sim.stats().fences, 0);
+    assert_safe(&sim);
+}
