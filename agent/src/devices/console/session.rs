@@ -128,6 +128,8 @@ enum Phase {
     Command { index: usize, deadline: Micros },
     /// Command `next - 1` ended, waiting for the prompt before sending command `next`.
     AwaitPrompt { next: usize, deadline: Micros },
+    /// A cycle failed fast (login, garbage): wake the console again at `at`, not at once.
+    Retry { at: Micros },
 }
 
 /// Removes escape sequences: `ESC [ params final`, `ESC ( x` / `ESC ) x` / `ESC # x`, and
@@ -307,6 +309,7 @@ impl Session {
             | Phase::Command { deadline, .. }
             | Phase::AwaitPrompt { deadline, .. } => deadline,
             Phase::Idle { next_poll_at } => next_poll_at,
+            Phase::Retry { at } => at,
         }
     }
 
@@ -341,6 +344,11 @@ impl Session {
             Phase::Idle { next_poll_at } => {
                 if now >= next_poll_at {
                     self.start_cycle(now);
+                }
+            }
+            Phase::Retry { at } => {
+                if now >= at {
+                    self.wake(now);
                 }
             }
             _ => {
@@ -440,23 +448,29 @@ impl Session {
         let prompt = self.dialect.prompt().trim_end();
         let at_prompt = trimmed.starts_with(prompt);
         let body = if at_prompt { trimmed[prompt.len()..].trim() } else { trimmed };
+        if body.is_empty() {
+            return; // a bare prompt
+        }
         if !self.last_sent.is_empty() && body == self.last_sent.as_str() {
             self.last_sent.clear(); // the echo of what we sent
             return;
         }
-        if at_prompt {
-            return; // a bare prompt, or a prompt line that is not our echo
-        }
+        // A stale prompt in front of output (after a wake the console answered late): the
+        // output is what counts.
+        let trimmed = body;
         match self.phase {
             Phase::Command { index, .. } => {
-                if let Some(marker) = self.dialect.end_marker(trimmed) {
-                    return self.command_done(now, index, marker);
-                }
                 if self.dialect.needs_login(trimmed) {
                     self.relogin = true;
                 }
+                if let Some(marker) = self.dialect.end_marker(trimmed) {
+                    return self.command_done(now, index, marker);
+                }
                 if self.output.len() < MAX_OUTPUT_LINES {
-                    self.output.push(line);
+                    let mut kept = Line::new();
+                    // `trimmed` is a part of `line`, so it fits.
+                    assert!(kept.push_str(trimmed).is_ok());
+                    self.output.push(kept);
                 } else {
                     self.counters.dropped_lines += 1;
                 }
@@ -616,10 +630,15 @@ impl Session {
         self.cycle_model = ArrayModel::default();
         if self.failed_cycles >= MAX_FAILED_CYCLES && !self.lost {
             self.lost = true;
-            let reason = if self.wrong_baud || reason == FailReason::Garbage { LostReason::WrongBaud } else { LostReason::NoAnswer };
-            self.push_event(SessionEvent::Lost(reason));
+            let lost = if self.wrong_baud || reason == FailReason::Garbage { LostReason::WrongBaud } else { LostReason::NoAnswer };
+            self.push_event(SessionEvent::Lost(lost));
         }
-        self.wake(now);
+        if reason == FailReason::Timeout {
+            self.wake(now); // a timeout has already waited
+        } else {
+            self.partial.clear();
+            self.phase = Phase::Retry { at: self.deadline(now) };
+        }
     }
 
     fn rebooted(&mut self, now: Micros) {
