@@ -285,7 +285,7 @@ impl ArrayMonitor {
         let baseline = !self.baseline_done;
         self.baseline_done = true;
         self.diff_disks(model, baseline);
-        self.diff_drives(model, baseline);
+        self.diff_drives(model);
         self.diff_sensors(model);
         self.latest = Some(model.clone());
         self.latest_at = Some(now);
@@ -342,7 +342,7 @@ impl ArrayMonitor {
             match after {
                 DiskState::Failed => self.push(ArrayEvent::DiskFailed { member: member.clone(), disk: disk.clone() }),
                 DiskState::Missing => self.push(ArrayEvent::DiskRemoved { member: member.clone(), disk: disk.clone() }),
-                _ if before == DiskState::Missing => {
+                _ if matches!(before, DiskState::Missing | DiskState::Failed) => {
                     self.push(ArrayEvent::DiskInserted { member: member.clone(), disk: disk.clone() })
                 }
                 _ => {}
@@ -358,7 +358,7 @@ impl ArrayMonitor {
         model.disks.iter().find(|d| d.state == DiskState::Rebuilding && d.drive == Some(id)).map(|d| d.key())
     }
 
-    fn diff_drives(&mut self, model: &ArrayModel, baseline: bool) {
+    fn diff_drives(&mut self, model: &ArrayModel) {
         let member = self.member();
         for d in &model.drives {
             let drive = LogicalDrive::display_name(d.id);
@@ -374,7 +374,6 @@ impl ArrayMonitor {
                     continue;
                 }
                 // A drive first seen (at start, or added later) is reported only if unwell.
-                let _ = baseline;
                 self.report_drive(&member, &drive, DriveState::Optimal, d.state, rebuild_disk);
                 continue;
             };
