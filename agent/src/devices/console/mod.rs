@@ -91,7 +91,11 @@ pub enum DialectKind {
 }
 
 impl DialectKind {
-    pub const ALL: [DialectKind; 3] = [DialectKind::Areca, DialectKind::Megacli, DialectKind::Infortrend];
+    pub const ALL: [DialectKind; 3] = [
+        DialectKind::Areca,
+        DialectKind::Megacli,
+        DialectKind::Infortrend,
+    ];
 }
 
 pub fn dialect_for(kind: DialectKind) -> &'static dyn Dialect {
@@ -105,7 +109,12 @@ pub fn dialect_for(kind: DialectKind) -> &'static dyn Dialect {
 /// Parse one command's raw output text (as a transcript or a fuzzer gives it) with the same
 /// line handling as the session: escapes stripped, lines split, event lines, end markers and
 /// prompt lines left out. Used by parser tests and fuzz targets.
-pub fn parse_output(dialect: &dyn Dialect, command: usize, text: &str, model: &mut ArrayModel) -> ParseStats {
+pub fn parse_output(
+    dialect: &dyn Dialect,
+    command: usize,
+    text: &str,
+    model: &mut ArrayModel,
+) -> ParseStats {
     let mut stats = ParseStats::default();
     let clean = session::strip_escapes(text);
     let lines: std::vec::Vec<&str> = clean
@@ -113,7 +122,9 @@ pub fn parse_output(dialect: &dyn Dialect, command: usize, text: &str, model: &m
         .map(|l| l.trim_end_matches('\r'))
         .filter(|l| {
             let t = l.trim();
-            !dialect.is_event(l) && dialect.end_marker(l).is_none() && !t.starts_with(dialect.prompt().trim_end())
+            !dialect.is_event(l)
+                && dialect.end_marker(l).is_none()
+                && !t.starts_with(dialect.prompt().trim_end())
         })
         .take(session::MAX_OUTPUT_LINES)
         .collect();

@@ -68,7 +68,10 @@ impl RaidLevel {
     /// Parse a level written as `5`, `Raid5`, `RAID 5`, `Raid1+0`, `RAID10`, `1E` (any case).
     pub fn parse(text: &str) -> Option<RaidLevel> {
         let t = text.trim().to_ascii_lowercase();
-        let t = t.strip_prefix("raid").unwrap_or(&t).trim_start_matches([' ', '-']);
+        let t = t
+            .strip_prefix("raid")
+            .unwrap_or(&t)
+            .trim_start_matches([' ', '-']);
         Some(match t {
             "0" => RaidLevel::Raid0,
             "1" => RaidLevel::Raid1,
@@ -109,7 +112,10 @@ impl DriveState {
     }
     /// Degraded in any form (including while rebuilding): redundancy is reduced.
     pub fn is_degraded(self) -> bool {
-        matches!(self, DriveState::Degraded | DriveState::PartiallyDegraded | DriveState::Rebuilding(_))
+        matches!(
+            self,
+            DriveState::Degraded | DriveState::PartiallyDegraded | DriveState::Rebuilding(_)
+        )
     }
 }
 
@@ -239,15 +245,26 @@ impl Sensor {
     /// healthy.
     pub fn new(kind: SensorKind, sensor_name: &str, reading: Reading) -> Sensor {
         let alarm = match (&reading, kind) {
-            (Reading::Celsius(c), _) if *c >= TEMPERATURE_ALARM_C => Some(name(&format!("over temperature: {c} C"))),
-            (Reading::Rpm(r), _) if *r < FAN_MIN_RPM => Some(name(&format!("fan stopped: {r} RPM"))),
+            (Reading::Celsius(c), _) if *c >= TEMPERATURE_ALARM_C => {
+                Some(name(&format!("over temperature: {c} C")))
+            }
+            (Reading::Rpm(r), _) if *r < FAN_MIN_RPM => {
+                Some(name(&format!("fan stopped: {r} RPM")))
+            }
             (Reading::Percent(p), SensorKind::Battery) if *p < BATTERY_MIN_PERCENT => {
                 Some(name(&format!("battery low: {p}%")))
             }
-            (Reading::Status(s), _) if !status_is_healthy(s) => Some(name(&format!("{} {}", kind.as_str(), s))),
+            (Reading::Status(s), _) if !status_is_healthy(s) => {
+                Some(name(&format!("{} {}", kind.as_str(), s)))
+            }
             _ => None,
         };
-        Sensor { kind, name: name(sensor_name), reading, alarm }
+        Sensor {
+            kind,
+            name: name(sensor_name),
+            reading,
+            alarm,
+        }
     }
 }
 
@@ -257,7 +274,15 @@ pub fn status_is_healthy(word: &str) -> bool {
     let w = word.trim().to_ascii_lowercase();
     matches!(
         w.as_str(),
-        "ok" | "good" | "optimal" | "normal" | "present" | "charged" | "charging" | "ready" | "on" | "no"
+        "ok" | "good"
+            | "optimal"
+            | "normal"
+            | "present"
+            | "charged"
+            | "charging"
+            | "ready"
+            | "on"
+            | "no"
     )
 }
 
@@ -318,26 +343,34 @@ impl ArrayModel {
         if self.drives.len() == 1 {
             let id = self.drives[0].id;
             for d in self.disks.iter_mut() {
-                if d.drive.is_none() && matches!(d.state, DiskState::Online | DiskState::Rebuilding) {
+                if d.drive.is_none() && matches!(d.state, DiskState::Online | DiskState::Rebuilding)
+                {
                     d.drive = Some(id);
                 }
             }
         }
         for drive in self.drives.iter_mut() {
-            if matches!(drive.state, DriveState::Degraded | DriveState::PartiallyDegraded) {
+            if matches!(
+                drive.state,
+                DriveState::Degraded | DriveState::PartiallyDegraded
+            ) {
                 let rebuilding = self
                     .disks
                     .iter()
                     .find(|d| d.state == DiskState::Rebuilding && d.drive == Some(drive.id));
                 if let Some(disk) = rebuilding {
-                    drive.state = DriveState::Rebuilding(disk.rebuild_percent.unwrap_or(0).min(100));
+                    drive.state =
+                        DriveState::Rebuilding(disk.rebuild_percent.unwrap_or(0).min(100));
                 }
             }
             if let DriveState::Rebuilding(p) = drive.state {
                 drive.state = DriveState::Rebuilding(p.min(100));
                 // The controller's drive-level percentage is the better one; copy it down.
                 for d in self.disks.iter_mut() {
-                    if d.state == DiskState::Rebuilding && d.drive == Some(drive.id) && d.rebuild_percent.is_none() {
+                    if d.state == DiskState::Rebuilding
+                        && d.drive == Some(drive.id)
+                        && d.rebuild_percent.is_none()
+                    {
                         d.rebuild_percent = Some(p.min(100));
                     }
                 }
@@ -374,7 +407,9 @@ pub fn percent_in(text: &str) -> Option<u8> {
         Some(dot) if before[dot + 1..].chars().all(|c| c.is_ascii_digit()) => &before[..dot],
         _ => before,
     };
-    let start = whole.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+    let start = whole
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
     let digits = &whole[start..];
     if digits.is_empty() || digits.len() > 3 {
         return None;
@@ -405,20 +440,61 @@ mod tests {
 
     #[test]
     fn thresholds_and_status_words() {
-        assert!(Sensor::new(SensorKind::Temperature, "t", Reading::Celsius(TEMPERATURE_ALARM_C)).alarm.is_some());
-        assert!(Sensor::new(SensorKind::Temperature, "t", Reading::Celsius(40)).alarm.is_none());
-        assert!(Sensor::new(SensorKind::Fan, "f", Reading::Rpm(0)).alarm.is_some());
-        assert!(Sensor::new(SensorKind::Battery, "b", Reading::Percent(100)).alarm.is_none());
-        assert!(Sensor::new(SensorKind::Battery, "b", Reading::Status(name("Non Operational"))).alarm.is_some());
-        assert!(Sensor::new(SensorKind::PowerSupply, "p", Reading::Status(name("OK"))).alarm.is_none());
+        assert!(Sensor::new(
+            SensorKind::Temperature,
+            "t",
+            Reading::Celsius(TEMPERATURE_ALARM_C)
+        )
+        .alarm
+        .is_some());
+        assert!(
+            Sensor::new(SensorKind::Temperature, "t", Reading::Celsius(40))
+                .alarm
+                .is_none()
+        );
+        assert!(Sensor::new(SensorKind::Fan, "f", Reading::Rpm(0))
+            .alarm
+            .is_some());
+        assert!(Sensor::new(SensorKind::Battery, "b", Reading::Percent(100))
+            .alarm
+            .is_none());
+        assert!(Sensor::new(
+            SensorKind::Battery,
+            "b",
+            Reading::Status(name("Non Operational"))
+        )
+        .alarm
+        .is_some());
+        assert!(
+            Sensor::new(SensorKind::PowerSupply, "p", Reading::Status(name("OK")))
+                .alarm
+                .is_none()
+        );
     }
 
     #[test]
     fn normalize_marks_degraded_drive_with_rebuilding_member() {
         let mut m = ArrayModel::default();
-        m.put_drive(LogicalDrive { id: 0, level: RaidLevel::Raid5, state: DriveState::Degraded, group: Name::new() });
-        m.put_disk(Disk { enclosure: None, slot: 4, state: DiskState::Rebuilding, drive: None, rebuild_percent: Some(40) });
-        m.put_disk(Disk { enclosure: None, slot: 1, state: DiskState::Online, drive: None, rebuild_percent: None });
+        m.put_drive(LogicalDrive {
+            id: 0,
+            level: RaidLevel::Raid5,
+            state: DriveState::Degraded,
+            group: Name::new(),
+        });
+        m.put_disk(Disk {
+            enclosure: None,
+            slot: 4,
+            state: DiskState::Rebuilding,
+            drive: None,
+            rebuild_percent: Some(40),
+        });
+        m.put_disk(Disk {
+            enclosure: None,
+            slot: 1,
+            state: DiskState::Online,
+            drive: None,
+            rebuild_percent: None,
+        });
         m.normalize();
         assert_eq!(m.drives[0].state, DriveState::Rebuilding(40));
         assert_eq!(m.disks[0].slot, 1);

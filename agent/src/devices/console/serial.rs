@@ -136,11 +136,18 @@ impl ConsolePort {
     }
 
     fn read(&mut self, now: Micros) -> io::Result<()> {
-        let Some(fd) = self.fd.as_ref() else { return Ok(()) };
+        let Some(fd) = self.fd.as_ref() else {
+            return Ok(());
+        };
         let mut chunk = [0u8; READ_CHUNK_BYTES];
         for _ in 0..MAX_READS_PER_POLL {
             match rustix::io::read(fd, &mut chunk) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "console port closed")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "console port closed",
+                    ))
+                }
                 Ok(n) => self.session.handle_bytes(now, &chunk[..n]),
                 Err(rustix::io::Errno::AGAIN) => return Ok(()),
                 Err(rustix::io::Errno::INTR) => continue,
@@ -151,7 +158,9 @@ impl ConsolePort {
     }
 
     fn write(&mut self) -> io::Result<()> {
-        let Some(fd) = self.fd.as_ref() else { return Ok(()) };
+        let Some(fd) = self.fd.as_ref() else {
+            return Ok(());
+        };
         while !self.pending_tx.is_empty() {
             match rustix::io::write(fd, &self.pending_tx) {
                 Ok(n) => {

@@ -85,18 +85,26 @@ pub enum SessionEvent {
     /// A reboot banner: the session logs in again.
     ControllerRebooted,
     /// The garbage ratio says the line runs at another baud rate.
-    WrongBaud { garbage_percent: u32 },
+    WrongBaud {
+        garbage_percent: u32,
+    },
     BaudRecovered,
     /// [`MAX_FAILED_CYCLES`] cycles in a row failed.
     Lost(LostReason),
     CycleFailed(FailReason),
     /// A command ended with a failure marker (its output was still parsed).
-    CommandFailed { command: &'static str },
+    CommandFailed {
+        command: &'static str,
+    },
     /// The console wants a password and none is configured.
     LoginRequired,
     LoginFailed,
     /// First report of unknown lines in a command's output (once per command per session).
-    UnknownLines { command: &'static str, count: u32, first: Name },
+    UnknownLines {
+        command: &'static str,
+        count: u32,
+        first: Name,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -163,7 +171,11 @@ impl Escape {
                 true
             }
             Escape::Csi(n) => {
-                *self = if (0x40..=0x7e).contains(&b) || n >= MAX_ESCAPE_BYTES { Escape::None } else { Escape::Csi(n + 1) };
+                *self = if (0x40..=0x7e).contains(&b) || n >= MAX_ESCAPE_BYTES {
+                    Escape::None
+                } else {
+                    Escape::Csi(n + 1)
+                };
                 true
             }
             Escape::Designate => {
@@ -378,7 +390,10 @@ impl Session {
     fn send(&mut self, text: &str, remember_echo: bool) {
         let mut bytes = TxBytes::new();
         let fits = bytes.extend_from_slice(text.as_bytes()).is_ok() && bytes.push(b'\r').is_ok();
-        assert!(fits, "commands are short and the password is bounded by the configuration");
+        assert!(
+            fits,
+            "commands are short and the password is bounded by the configuration"
+        );
         if self.tx.is_full() {
             self.tx.pop_front(); // a stale wake or command: the newest one matters
         }
@@ -397,7 +412,9 @@ impl Session {
     fn wake(&mut self, now: Micros) {
         self.partial.clear();
         self.send("", false);
-        self.phase = Phase::Waking { deadline: self.deadline(now) };
+        self.phase = Phase::Waking {
+            deadline: self.deadline(now),
+        };
     }
 
     fn count(&mut self, garbage: bool) {
@@ -414,7 +431,9 @@ impl Session {
                 self.cycle_tainted = true;
                 if !self.wrong_baud {
                     self.wrong_baud = true;
-                    self.push_event(SessionEvent::WrongBaud { garbage_percent: percent });
+                    self.push_event(SessionEvent::WrongBaud {
+                        garbage_percent: percent,
+                    });
                 }
             } else if self.wrong_baud {
                 self.wrong_baud = false;
@@ -447,7 +466,11 @@ impl Session {
         }
         let prompt = self.dialect.prompt().trim_end();
         let at_prompt = trimmed.starts_with(prompt);
-        let body = if at_prompt { trimmed[prompt.len()..].trim() } else { trimmed };
+        let body = if at_prompt {
+            trimmed[prompt.len()..].trim()
+        } else {
+            trimmed
+        };
         if body.is_empty() {
             return; // a bare prompt
         }
@@ -507,7 +530,9 @@ impl Session {
                     (false, Some(password)) => match self.dialect.login_command(&password) {
                         Some(command) => {
                             self.send(&command, true);
-                            self.phase = Phase::LoginCommand { deadline: self.deadline(now) };
+                            self.phase = Phase::LoginCommand {
+                                deadline: self.deadline(now),
+                            };
                         }
                         None => {
                             self.logged_in = true;
@@ -525,7 +550,9 @@ impl Session {
                 match self.options.password.clone() {
                     Some(password) => {
                         self.send(&password, true);
-                        self.phase = Phase::PasswordSent { deadline: self.deadline(now) };
+                        self.phase = Phase::PasswordSent {
+                            deadline: self.deadline(now),
+                        };
                     }
                     None => self.push_event(SessionEvent::LoginRequired),
                 }
@@ -568,7 +595,10 @@ impl Session {
         self.command_bytes = 0;
         self.command_garbage = 0;
         self.send(commands[index], true);
-        self.phase = Phase::Command { index, deadline: self.deadline(now) };
+        self.phase = Phase::Command {
+            index,
+            deadline: self.deadline(now),
+        };
     }
 
     fn command_done(&mut self, now: Micros, index: usize, marker: Marker) {
@@ -595,16 +625,24 @@ impl Session {
         if !self.cycle_tainted {
             let lines: Vec<&str> = self.output.iter().map(|l| l.as_str()).collect();
             let mut stats = super::ParseStats::default();
-            self.dialect.parse(index, &lines, &mut self.cycle_model, &mut stats);
+            self.dialect
+                .parse(index, &lines, &mut self.cycle_model, &mut stats);
             self.counters.unknown_lines += u64::from(stats.unknown_lines);
             if stats.unknown_lines > 0 && !self.unknown_reported[index] {
                 self.unknown_reported[index] = true;
                 let first = stats.first_unknown.unwrap_or_default();
-                self.push_event(SessionEvent::UnknownLines { command, count: stats.unknown_lines, first });
+                self.push_event(SessionEvent::UnknownLines {
+                    command,
+                    count: stats.unknown_lines,
+                    first,
+                });
             }
         }
         self.output.clear();
-        self.phase = Phase::AwaitPrompt { next: index + 1, deadline: self.deadline(now) };
+        self.phase = Phase::AwaitPrompt {
+            next: index + 1,
+            deadline: self.deadline(now),
+        };
     }
 
     fn cycle_complete(&mut self, now: Micros) {
@@ -618,7 +656,11 @@ impl Session {
         self.failed_cycles = 0;
         self.lost = false;
         let scheduled = self.cycle_started_at.plus_ms(self.options.poll_interval_ms);
-        let next_poll_at = if core::mem::take(&mut self.poll_soon) { now } else { scheduled.max(now) };
+        let next_poll_at = if core::mem::take(&mut self.poll_soon) {
+            now
+        } else {
+            scheduled.max(now)
+        };
         self.phase = Phase::Idle { next_poll_at };
     }
 
@@ -630,14 +672,20 @@ impl Session {
         self.cycle_model = ArrayModel::default();
         if self.failed_cycles >= MAX_FAILED_CYCLES && !self.lost {
             self.lost = true;
-            let lost = if self.wrong_baud || reason == FailReason::Garbage { LostReason::WrongBaud } else { LostReason::NoAnswer };
+            let lost = if self.wrong_baud || reason == FailReason::Garbage {
+                LostReason::WrongBaud
+            } else {
+                LostReason::NoAnswer
+            };
             self.push_event(SessionEvent::Lost(lost));
         }
         if reason == FailReason::Timeout {
             self.wake(now); // a timeout has already waited
         } else {
             self.partial.clear();
-            self.phase = Phase::Retry { at: self.deadline(now) };
+            self.phase = Phase::Retry {
+                at: self.deadline(now),
+            };
         }
     }
 
@@ -661,12 +709,20 @@ pub fn describe(event: &SessionEvent) -> String {
         }
         SessionEvent::BaudRecovered => "console output is clean again".into(),
         SessionEvent::Lost(LostReason::NoAnswer) => "console lost: no answer".into(),
-        SessionEvent::Lost(LostReason::WrongBaud) => "console lost: garbage (wrong baud rate?)".into(),
+        SessionEvent::Lost(LostReason::WrongBaud) => {
+            "console lost: garbage (wrong baud rate?)".into()
+        }
         SessionEvent::CycleFailed(r) => format!("poll cycle failed: {r:?}"),
-        SessionEvent::CommandFailed { command } => format!("command `{command}` reported a failure"),
+        SessionEvent::CommandFailed { command } => {
+            format!("command `{command}` reported a failure")
+        }
         SessionEvent::LoginRequired => "console asks for a password and none is configured".into(),
         SessionEvent::LoginFailed => "console refused the password".into(),
-        SessionEvent::UnknownLines { command, count, first } => {
+        SessionEvent::UnknownLines {
+            command,
+            count,
+            first,
+        } => {
             format!("`{command}`: {count} unknown line(s), first: {first:?} (logged once)")
         }
     }
