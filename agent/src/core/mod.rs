@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod array;
 pub mod authority;
 pub mod engine;
 pub mod membership;

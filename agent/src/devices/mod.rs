@@ -20,6 +20,7 @@
 // No `forbid` here: `ioctl` allows unsafe code; every other module forbids it itself.
 
 pub mod config;
+pub mod console;
 pub mod fence;
 mod ioctl;
 pub mod relay;
