@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 20
 SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh) tests/vm/stage1-init \
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*)
 
-.PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog shellcheck clean
+.PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog shellcheck check-mib clean
 
 help:
 	@echo "make demo   - start three agents linked by pty and UDP cables and show failures being detected"
@@ -50,7 +50,7 @@ test-netns:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck test-fast test-process test-netns test-sim agent fuzz-smoke test-image test-watchdog
+test: setup shellcheck check-mib test-fast test-process test-netns test-sim agent fuzz-smoke test-image test-watchdog
 	@echo "make test: all passed"
 
 demo: setup
@@ -91,6 +91,10 @@ test-image: image
 
 shellcheck:
 	shellcheck $(SHELL_SCRIPTS)
+
+# The MIB passes smilint -l 6 against the IETF base MIBs.
+check-mib:
+	@bash scripts/check-mib.sh
 
 # The hardware watchdog in QEMU (i6300esb): armed by the agent, SIGSTOP resets the VM, a clean
 # stop does not, and the next boot reports the watchdog reset.

@@ -11,6 +11,13 @@ command -v cpio >/dev/null || need_pkgs+=(cpio)
 command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
 command -v mksquashfs >/dev/null || need_pkgs+=(squashfs-tools)
 command -v dpkg-deb >/dev/null || need_pkgs+=(dpkg)
+# SNMP: the real receiver for the notification tests, the tools for golden vectors, smilint
+# for the MIB, npm to fetch the IETF base MIBs Debian does not ship.
+command -v snmptrapd >/dev/null || need_pkgs+=(snmptrapd)
+command -v snmptrap >/dev/null || need_pkgs+=(snmp)
+command -v smilint >/dev/null || need_pkgs+=(smitools)
+command -v npm >/dev/null || need_pkgs+=(npm)
+command -v python3 >/dev/null || need_pkgs+=(python3)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -24,4 +31,5 @@ fi
 if ! rustup toolchain list | grep -q nightly; then
   echo "setup: the nightly toolchain is needed for cargo fuzz"; exit 1
 fi
+bash "$(dirname "$0")/fetch-base-mibs.sh" >/dev/null
 echo "setup: ok"
