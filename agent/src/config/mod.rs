@@ -191,6 +191,8 @@ pub struct Config {
     pub watchdog: Option<crate::devices::config::WatchdogConfig>,
     /// `[snmp]`: notification targets (None: no notifications).
     pub snmp: Option<crate::snmp::config::SnmpConfig>,
+    /// `[array]`: the RAID controller's console (witness only; None: not watched).
+    pub array: Option<crate::devices::console::config::ArrayConfig>,
 }
 
 /// `[authority]`: how the witness arbitrates and how nodes fence themselves.
@@ -549,6 +551,7 @@ const TOP_KEYS: &[&str] = &[
     "relay",
     "watchdog",
     "snmp",
+    "array",
 ];
 const TIMING_KEYS: &[&str] = &["interval_ms", "warn_ms", "dead_ms", "initdead_ms"];
 const SHELL_KEYS: &[&str] = &["mlockall", "realtime_priority", "stall_warn_ms"];
@@ -1131,6 +1134,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
     let resources = sections::check_resources(&mut checker, root, &context);
     let (relay, watchdog) = sections::check_devices(&mut checker, root, &context);
     let snmp = sections::check_snmp(&mut checker, root, origin);
+    let array = sections::check_array(&mut checker, root, &context);
     let snmp_key_spans = match &snmp {
         Some(Some(snmp)) => sections::snmp_key_spans(root, snmp),
         _ => Vec::new(),
@@ -1176,6 +1180,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             relay: relay?,
             watchdog: watchdog?,
             snmp: snmp?,
+            array: array?,
         })
     })();
     if config.is_none() && checker.problems.is_empty() {

@@ -776,3 +776,42 @@ fn span_of_path(root: &DeTable<'_>, path: &str) -> Option<Span> {
     }
     found
 }
+
+/// `[array]`: the RAID controller's console, watched by the witness. `Some(None)`: absent.
+pub(super) fn check_array(
+    checker: &mut Checker<'_>,
+    root: &DeTable<'_>,
+    context: &Context<'_>,
+) -> Option<Option<crate::devices::console::config::ArrayConfig>> {
+    match deserialize_section::<crate::devices::console::config::ArrayConfig>(checker, root, "array") {
+        Section::Absent => Some(None),
+        Section::Invalid => None,
+        Section::Parsed(array, at) => {
+            if context.role == Some(Role::Node) {
+                checker.push(
+                    ProblemKind::WrongRole,
+                    Some(at),
+                    "array",
+                    "[array] on a node: the witness watches the array's console".into(),
+                    "move the [array] section into the witness's file".into(),
+                );
+                return None;
+            }
+            let problems = array.validate();
+            if !problems.is_empty() {
+                for text in problems {
+                    let (path, message) = text.split_once(": ").unwrap_or(("array", text.as_str()));
+                    checker.push(
+                        ProblemKind::BadValue,
+                        span_of_path(root, path),
+                        path,
+                        message.to_string(),
+                        "see docs/array.md for the keys of [array]".into(),
+                    );
+                }
+                return None;
+            }
+            Some(Some(array))
+        }
+    }
+}

@@ -10,8 +10,10 @@
 
 #![deny(unsafe_code)] // `sys` alone allows it
 
+pub mod array;
 pub mod authority;
 pub mod logger;
+pub mod notify;
 pub mod ocf;
 pub mod state;
 pub mod sys;
@@ -33,6 +35,7 @@ use crate::core::authority::Notice;
 use crate::core::engine::{Action, Engine, Event};
 use crate::core::membership::{self, LinkSpec, Params, RxError, Verdict};
 use crate::devices::watchdog::HealthStamps;
+use crate::snmp::mib::Notification;
 use crate::links::raw_eth::RawEthernet;
 use crate::links::serial::{SerialItem, SerialLink};
 use crate::links::udp::UdpLink;
@@ -178,6 +181,10 @@ pub struct Agent {
     state_written_at: Micros,
     feed_due: Micros,
     stopping: bool,
+    snmp: Option<notify::Snmp>,
+    array: Option<array::Array>,
+    /// For naming notifications: the node a failover or switchover moves the service from.
+    moving_from: Option<(u8, bool)>,
     relay_queue: std::collections::VecDeque<(u8, bool)>,
     transports: Vec<Transport>,
     /// Link index -> transport index.
@@ -315,6 +322,27 @@ impl Agent {
         let origin = Instant::now();
         let engine = Engine::new(core_params(&cfg, boot), authority::role_config(&cfg, watchdog_ms), Micros::ZERO);
         let relay = authority::RelayWorker::new().map_err(|e| format!("relay worker: {e}"))?;
+        let mut snmp = match notify::Snmp::start(&cfg, boot, Micros::ZERO) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("snmp: {e}; running without notifications");
+                None
+            }
+        };
+        if let Some(s) = snmp.as_mut() {
+            let member = cfg.me().name.clone();
+            s.notify(Micros::ZERO, Notification::AgentStarted { member: member.clone() });
+            if feeder.as_ref().is_some_and(|f| f.last_reset_by_watchdog()) {
+                s.notify(Micros::ZERO, Notification::WatchdogResetAtBoot { member });
+            }
+        }
+        let array = match array::Array::start(&cfg, Micros::ZERO) {
+            Ok(a) => a,
+            Err(e) => {
+                log::error!("array console: {e}; the array is not watched");
+                None
+            }
+        };
         let (transports, link_transport) = build_transports(&cfg);
         let listener = bind_control(&cfg.control_socket).map_err(|e| e.to_string())?;
         let signals = Signals::install().map_err(|e| format!("signal handlers: {e}"))?;
@@ -338,6 +366,9 @@ impl Agent {
             state_written_at: Micros::ZERO,
             feed_due: Micros::ZERO,
             stopping: false,
+            snmp,
+            array,
+            moving_from: None,
             relay_queue: std::collections::VecDeque::new(),
             transports,
             link_transport,
@@ -377,12 +408,20 @@ impl Agent {
             self.send_due(now);
             self.carry_out(now);
             self.log_events();
+            self.poll_array(now);
+            self.flush_snmp(now);
             self.expire_clients(now);
             self.feed_watchdog(now);
 
             let mut deadline = self.engine.poll_timeout().min(now.plus_ms(MAX_SLEEP_MS)).min(self.feed_due);
             if let Some(d) = self.runner.next_deadline() {
                 deadline = deadline.min(d);
+            }
+            if let Some(d) = self.snmp.as_ref().and_then(|s| s.poll_timeout()) {
+                deadline = deadline.min(d);
+            }
+            if let Some(a) = &self.array {
+                deadline = deadline.min(a.poll_timeout());
             }
             for t in &self.transports {
                 if let Some(at) = t.retry_at {
@@ -400,6 +439,9 @@ impl Agent {
             if ready.stop {
                 log::info!("stopping on signal");
                 self.stopping = true;
+                let member = self.cfg.me().name.clone();
+                self.notify(now, Notification::AgentStopping { member });
+                self.flush_snmp(now);
                 if let Some(f) = self.feeder.take() {
                     f.stop();
                 }
@@ -419,6 +461,9 @@ impl Agent {
             }
             for c in ready.clients.into_iter().rev() {
                 self.serve_client(c);
+            }
+            if let Some(s) = self.snmp.as_mut() {
+                s.receive(now);
             }
             // Frames that arrived may have changed state; send and log before sleeping again.
             self.log_events();
@@ -441,6 +486,14 @@ impl Agent {
                 fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
                 transport_slots.push(i);
             }
+        }
+        // SNMP responses and the array console are serviced every iteration (non-blocking,
+        // bounded); their descriptors are here only to wake the loop.
+        if let Some(s) = &self.snmp {
+            fds.push(PollFd::from_borrowed_fd(s.fd(), PollFlags::IN));
+        }
+        if let Some(fd) = self.array.as_ref().and_then(|a| a.fd()) {
+            fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
         }
         let timeout = Timespec {
             tv_sec: i64::try_from(sleep_us / 1_000_000).unwrap_or(i64::MAX),
@@ -782,13 +835,108 @@ impl Agent {
         Value::Null
     }
 
+    fn notify(&mut self, now: Micros, n: Notification) {
+        if let Some(s) = self.snmp.as_mut() {
+            s.notify(now, n);
+        }
+    }
+
+    fn flush_snmp(&mut self, now: Micros) {
+        if let Some(s) = self.snmp.as_mut() {
+            let generation = match (self.engine.witness(), self.engine.node()) {
+                (Some(w), _) => w.durable().generation,
+                (_, Some((n, _))) => n.acting(),
+                _ => 0,
+            };
+            s.set_generation(generation);
+            s.flush(now);
+        }
+    }
+
+    fn poll_array(&mut self, now: Micros) {
+        let Some(a) = self.array.as_mut() else { return };
+        for e in a.poll(now) {
+            log::warn!("array: {}", e.label());
+            let n = crate::core::array::to_notification(&e);
+            self.notify(now, n);
+        }
+    }
+
+    /// The notification an authority notice deserves, if any.
+    fn notice_notification(&mut self, notice: Notice) -> Option<Notification> {
+        let me = self.cfg.me().name.clone();
+        let name = |s: &Self, id: u8| s.member_name(id);
+        Some(match notice {
+            Notice::HolderLost { node, .. } => {
+                self.moving_from = Some((node, true));
+                Notification::FailoverStarted { member: "-".into(), from: name(self, node) }
+            }
+            Notice::SwitchoverStarted { from, .. } => {
+                self.moving_from = Some((from, false));
+                return None;
+            }
+            Notice::Granted { node, .. } => match self.moving_from.take() {
+                Some((from, true)) => Notification::FailoverCompleted { member: name(self, node), from: name(self, from) },
+                Some((from, false)) => Notification::Switchover { member: name(self, node), from: name(self, from) },
+                None => return None,
+            },
+            Notice::FenceSucceeded { node } => Notification::FenceSucceeded { member: name(self, node) },
+            Notice::FenceUnconfirmed { node } => Notification::FenceUnconfirmed { member: name(self, node) },
+            Notice::FenceFailed { node, attempt } => {
+                Notification::FenceFailed { member: name(self, node), reason: format!("attempt {attempt} failed; retrying") }
+            }
+            Notice::ResourcesFailed { node } => {
+                Notification::ResourceFailed { member: name(self, node), resource: "group".into(), reason: "restarts exhausted".into() }
+            }
+            Notice::SelfFenceArmed => Notification::SelfFenceArmed { member: me },
+            Notice::QuorumLost => Notification::QuorumLost { member: me },
+            Notice::QuorumRegained => Notification::QuorumRegained { member: me },
+            _ => return None,
+        })
+    }
+
     fn log_events(&mut self) {
+        let now = self.now();
         while let Some(event) = self.engine.poll_event() {
             match event {
-                Event::Authority(notice) => self.log_notice(notice),
-                Event::Resources(e) => log::info!("resources: {e:?}"),
+                Event::Authority(notice) => {
+                    self.log_notice(notice);
+                    if let Some(n) = self.notice_notification(notice) {
+                        self.notify(now, n);
+                    }
+                }
+                Event::Resources(e) => {
+                    log::info!("resources: {e:?}");
+                    let me = self.cfg.me().name.clone();
+                    match e {
+                        crate::core::resources::Event::ResourceRestarted { name, .. } => {
+                            self.notify(now, Notification::ResourceRestarted { member: me, resource: name.to_string() })
+                        }
+                        crate::core::resources::Event::ResourceFailed { name, action, outcome, .. } => self.notify(
+                            now,
+                            Notification::ResourceFailed {
+                                member: me,
+                                resource: name.to_string(),
+                                reason: format!("{} returned {outcome:?}", action.as_str()),
+                            },
+                        ),
+                        _ => {}
+                    }
+                }
                 Event::Membership(membership::Event::Link { id, peer, from, to }) => {
                     let peer = self.member_name(peer);
+                    // Up and down are notified; warn is only logged. A link that comes up at
+                    // start is not news; one that never came up is.
+                    use membership::LinkState::{Down, Init};
+                    let link = format!("{id}");
+                    let n = match (from, to) {
+                        (f, Down) if f.is_alive() || f == Init => Some(Notification::LinkDown { member: peer.clone(), link }),
+                        (Down, t) if t.is_alive() => Some(Notification::LinkUp { member: peer.clone(), link }),
+                        _ => None,
+                    };
+                    if let Some(n) = n {
+                        self.notify(now, n);
+                    }
                     if to == membership::LinkState::Down || to == membership::LinkState::Warn {
                         log::warn!("link {id} to {peer}: {} -> {}", from.as_str(), to.as_str());
                     } else {
@@ -797,6 +945,11 @@ impl Agent {
                 }
                 Event::Membership(membership::Event::Peer { peer, from, to }) => {
                     let peer = self.member_name(peer);
+                    match to {
+                        membership::PeerState::Reachable => self.notify(now, Notification::MemberUp { member: peer.clone() }),
+                        membership::PeerState::Unreachable => self.notify(now, Notification::MemberDown { member: peer.clone() }),
+                        membership::PeerState::Unknown => {}
+                    }
                     if to == membership::PeerState::Unreachable {
                         log::warn!("member {peer}: {} -> {}", from.as_str(), to.as_str());
                     } else {
@@ -817,6 +970,9 @@ impl Agent {
                     log::error!("reload refused: {}", p.to_string().replace('\n', " "));
                 }
                 log::error!("reload refused: {} problem(s); keeping the running configuration", problems.len());
+                let member = self.cfg.me().name.clone();
+                let reason = problems.first().map(|p| p.to_string().replace('\n', " ")).unwrap_or_default();
+                self.notify(now, Notification::ConfigurationRejected { member, reason });
                 return;
             }
         };
@@ -843,6 +999,8 @@ impl Agent {
         self.cfg = new;
         self.reloads += 1;
         log::info!("configuration reloaded (timing, shell settings and key applied)");
+        let member = self.cfg.me().name.clone();
+        self.notify(now, Notification::ConfigurationReloaded { member });
     }
 
     fn accept(&mut self, now: Micros) {
@@ -1016,6 +1174,8 @@ impl Agent {
             "reloads": {"applied": self.reloads, "refused": self.reloads_refused},
             "events_dropped": self.engine.events_dropped(),
             "authority": self.authority_status(),
+            "array": self.array.as_ref().map(|a| a.status(now)),
+            "snmp_targets": notify::describe_targets(&self.cfg),
             "members": members,
             "links": links,
         })

@@ -1,0 +1,130 @@
+//! The shell's side of SNMP notifications: the socket, the durable store and the mapping from
+//! what the core reports to the MIB's notifications.
+//!
+//! Owns one UDP socket (an ephemeral port on the wildcard address), the [`Notifier`] and the
+//! order its call protocol requires (store the queue durably before any inform it holds is
+//! transmitted). It decides nothing about cluster state; it only reports it.
+
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::net::UdpSocket;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::snmp::config::read_key_file;
+use crate::snmp::mib::Notification;
+use crate::snmp::notify::{Notifier, NotifierOptions};
+use crate::snmp::queue_store;
+use crate::time::Micros;
+
+/// Bound on datagrams read per call.
+const MAX_DATAGRAMS_PER_POLL: usize = 32;
+/// Bound on one received datagram.
+const MAX_DATAGRAM_BYTES: usize = crate::snmp::ber::MAX_MESSAGE_BYTES;
+
+pub struct Snmp {
+    socket: UdpSocket,
+    notifier: Notifier,
+    dir: PathBuf,
+}
+
+fn salt_seed() -> u64 {
+    // The salt only has to differ between starts; /dev/urandom is the OS's answer.
+    let mut bytes = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = io::Read::read_exact(&mut f, &mut bytes);
+    }
+    u64::from_le_bytes(bytes)
+}
+
+impl Snmp {
+    /// Build from the configuration; None when no `[snmp]` section.
+    pub fn start(cfg: &Config, boot: u64, now: Micros) -> Result<Option<Snmp>, String> {
+        let Some(snmp) = &cfg.snmp else { return Ok(None) };
+        let member = cfg.me().name.clone();
+        let targets = snmp.targets(read_key_file).map_err(|problems| {
+            problems.iter().map(|p| format!("{}: {}", p.location, p.message)).collect::<Vec<_>>().join("; ")
+        })?;
+        let dir = cfg.state_dir.clone();
+        let restored = match queue_store::load(&dir) {
+            Ok(loaded) => {
+                if loaded.damaged_records > 0 {
+                    log::warn!("snmp: {} damaged records dropped from the stored queue", loaded.damaged_records);
+                }
+                loaded.image
+            }
+            Err(e) => {
+                log::warn!("snmp: cannot read the stored queue: {e}; starting empty");
+                Default::default()
+            }
+        };
+        let options = NotifierOptions {
+            engine_id: snmp.engine_id(&member),
+            engine_boots: u32::try_from(boot.min(0x7fff_ffff)).unwrap_or(0x7fff_ffff),
+            start: now,
+            agent_addr_v1: snmp.agent_address.map_or([0; 4], |a| a.octets()),
+            salt_seed: salt_seed(),
+            alive_interval_ms: snmp.alive_interval_ms,
+            member,
+        };
+        let notifier = Notifier::new(options, targets, restored).map_err(|e| format!("{e:?}"))?;
+        let socket = UdpSocket::bind(("0.0.0.0", 0)).map_err(|e| format!("snmp socket: {e}"))?;
+        socket.set_nonblocking(true).map_err(|e| e.to_string())?;
+        Ok(Some(Snmp { socket, notifier, dir }))
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
+    pub fn set_generation(&mut self, generation: u64) {
+        self.notifier.set_generation(generation);
+    }
+
+    pub fn notify(&mut self, now: Micros, n: Notification) {
+        log::info!("snmp: {n:?}");
+        let _ = self.notifier.notify(now, n);
+    }
+
+    /// Read responses and reports (bounded).
+    pub fn receive(&mut self, now: Micros) {
+        let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
+        for _ in 0..MAX_DATAGRAMS_PER_POLL {
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, from)) => self.notifier.handle_datagram(now, from, &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Store, then send what is due (the notifier's call order).
+    pub fn flush(&mut self, now: Micros) {
+        if let Some(image) = self.notifier.take_store_image() {
+            if let Err(e) = queue_store::save(&self.dir, &image) {
+                // Without the store, informs are not sent: they would not survive a restart.
+                log::error!("snmp: cannot store the queue in {}: {e}", self.dir.display());
+                return;
+            }
+        }
+        while let Some((to, bytes)) = self.notifier.poll_transmit(now) {
+            if let Err(e) = self.socket.send_to(&bytes, to) {
+                log::debug!("snmp: send to {to}: {e}");
+            }
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Micros> {
+        self.notifier.poll_timeout()
+    }
+}
+
+/// Where notifications are sent, for the status output.
+pub fn describe_targets(cfg: &Config) -> Vec<String> {
+    cfg.snmp
+        .as_ref()
+        .map(|s| s.targets.iter().map(|t| t.address.to_string()).collect())
+        .unwrap_or_default()
+}
