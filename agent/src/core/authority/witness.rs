@@ -289,9 +289,8 @@ impl Witness {
     pub fn poll_timeout(&self) -> Micros {
         let later = |t: Micros| if t > self.last_eval { t } else { Micros::MAX };
         let mut next = self.fencer.poll_timeout();
-        if self.phase == Phase::Startup {
-            next = next.min(later(self.started_at.plus_ms(self.cfg.timing.initdead_ms).plus_us(1)));
-        }
+        // Cold start waits (for the nodes, for the preferred node to settle) end at initdead.
+        next = next.min(later(self.started_at.plus_ms(self.cfg.timing.initdead_ms).plus_us(1)));
         if let Phase::Switchover { deadline, .. } = self.phase {
             next = next.min(later(deadline.plus_us(1)));
         }
@@ -511,6 +510,15 @@ impl Witness {
                     return;
                 }
                 if self.handle_lost(now, id, view) == Release::NotYet {
+                    return;
+                }
+            }
+            // At cold start, give the preferred node until initdead to settle (its group
+            // stops everything at boot before it reports ready) rather than granting to the
+            // other one in the first instant.
+            if let Some(p) = self.cfg.preferred {
+                let settling = view.reaches(p) && !self.eligible(p, view) && !self.node(p).failed && !self.node(p).standby;
+                if settling && now.since_us(self.started_at) <= self.cfg.timing.initdead_ms * 1000 {
                     return;
                 }
             }
