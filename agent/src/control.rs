@@ -28,20 +28,48 @@ pub const MAX_CLIENTS: usize = 4;
 /// A client that has not sent its request, or not read its response, within this is dropped.
 pub const CLIENT_TIMEOUT_MS: u64 = 2000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Bound on a member name in a request.
+pub const MAX_NAME_BYTES: usize = 32;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     Status,
+    /// Witness: move the service to this node (graceful switchover).
+    Move(String),
+    /// Witness: this node may not run the service (moved away first).
+    Standby(String),
+    /// Witness: this node may run the service again.
+    Online(String),
+    /// Witness: power this node off now.
+    Fence(String),
+    /// Node: forget resource failures.
+    Cleanup,
+}
+
+fn name_arg(words: &[&str], verb: &str) -> Result<String, String> {
+    match words {
+        [name] if !name.is_empty() && name.len() <= MAX_NAME_BYTES && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) => {
+            Ok((*name).to_string())
+        }
+        _ => Err(format!("usage: {verb} NODE")),
+    }
 }
 
 /// Parse one request line (without or with its trailing newline).
 pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     let text = std::str::from_utf8(line).map_err(|_| "request is not UTF-8".to_string())?;
-    match text.trim() {
-        "status" => Ok(Request::Status),
-        "" => Err("empty request".into()),
-        other => {
-            let shown: String = other.chars().take(32).collect();
-            Err(format!("unknown request {shown:?} (known: status)"))
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        ["status"] => Ok(Request::Status),
+        ["move", rest @ ..] => name_arg(rest, "move").map(Request::Move),
+        ["standby", rest @ ..] => name_arg(rest, "standby").map(Request::Standby),
+        ["online", rest @ ..] => name_arg(rest, "online").map(Request::Online),
+        ["fence", rest @ ..] => name_arg(rest, "fence").map(Request::Fence),
+        ["cleanup"] => Ok(Request::Cleanup),
+        [] => Err("empty request".into()),
+        _ => {
+            let shown: String = text.trim().chars().take(32).collect();
+            Err(format!("unknown request {shown:?} (known: status, move, standby, online, fence, cleanup)"))
         }
     }
 }
@@ -156,7 +184,11 @@ mod tests {
     fn requests_parse_or_explain() {
         assert_eq!(parse_request(b"status\n"), Ok(Request::Status));
         assert!(parse_request(b"").unwrap_err().contains("empty"));
-        assert!(parse_request(b"fence all\n").unwrap_err().contains("unknown request"));
+        assert!(parse_request(b"fence all now\n").unwrap_err().contains("usage: fence NODE"));
+        assert!(parse_request(b"reboot node-a\n").unwrap_err().contains("unknown request"));
+        assert_eq!(parse_request(b"move node-b\n"), Ok(Request::Move("node-b".into())));
+        assert_eq!(parse_request(b"cleanup\n"), Ok(Request::Cleanup));
+        assert!(parse_request(b"move ../etc\n").is_err());
         assert!(parse_request(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
     }
 

@@ -15,6 +15,9 @@ fn usage() -> i32 {
         "usage: ha-agent run [--config FILE]
        ha-agent check-config FILE
        ha-agent status [--config FILE | --socket PATH] [--json]
+       ha-agent move NODE | standby NODE | online NODE     (witness: operator commands)
+       ha-agent fence NODE [--yes]                           (witness: power a node off now)
+       ha-agent cleanup                                      (node: forget resource failures)
        ha-agent fence-test --channel N|NODE [--config FILE]   (read-only relay check)
        ha-agent watchdog-test [--config FILE]                  (arm, report, feed until SIGTERM)
        ha-agent version
@@ -114,6 +117,65 @@ fn status(o: &Options) -> i32 {
     }
 }
 
+/// `ha-agent move|standby|online NODE`, `fence NODE [--yes]`, `cleanup`: ask the local agent.
+fn command(verb: &str, rest: &[String]) -> i32 {
+    let mut node: Option<&str> = None;
+    let mut config = PathBuf::from(ha_agent::config::DEFAULT_PATH);
+    let mut socket: Option<PathBuf> = None;
+    let mut yes = false;
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i].as_str() {
+            "--yes" => yes = true,
+            "--config" if i + 1 < rest.len() => {
+                config = PathBuf::from(&rest[i + 1]);
+                i += 1;
+            }
+            "--socket" if i + 1 < rest.len() => {
+                socket = Some(PathBuf::from(&rest[i + 1]));
+                i += 1;
+            }
+            a if node.is_none() && !a.starts_with('-') => node = Some(a),
+            _ => return usage(),
+        }
+        i += 1;
+    }
+    if (verb == "cleanup") != node.is_none() {
+        return usage();
+    }
+    if verb == "fence" && !yes {
+        use std::io::BufRead;
+        eprint!("Power off {} now? Its service stops at once. Type yes to confirm: ", node.unwrap_or(""));
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            eprintln!("not confirmed; nothing done");
+            return EXIT_RUNTIME;
+        }
+    }
+    let socket = match socket {
+        Some(s) => s,
+        None => match socket_from_config(&config) {
+            Ok(s) => s,
+            Err(code) => return code,
+        },
+    };
+    let request = match node {
+        Some(n) => format!("{verb} {n}"),
+        None => verb.to_string(),
+    };
+    match ha_agent::control::request(&socket, &request) {
+        Ok(v) => {
+            println!("{}", v["message"].as_str().unwrap_or("done"));
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("ha-agent: {e}");
+            EXIT_RUNTIME
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or(&[]);
@@ -130,6 +192,7 @@ fn main() {
             Some(o) => status(&o),
             None => usage(),
         },
+        Some(verb @ ("move" | "standby" | "online" | "fence" | "cleanup")) => command(verb, rest),
         Some("fence-test") => ha_agent::devices::fence_test_main(rest, &mut std::io::stdout()),
         Some("watchdog-test") => ha_agent::devices::watchdog_test_main(rest, &mut std::io::stdout()),
         Some("version") | Some("--version") => {

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cable;
+pub mod fixtures;
 pub mod console_sim;
 pub mod harness;
 pub mod relay_sim;

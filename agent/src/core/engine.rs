@@ -30,6 +30,15 @@ pub const MAX_EVENTS: usize = 64;
 /// Bound on the passes that settle the authority and the resource group after one input.
 const MAX_SETTLE_PASSES: usize = 4;
 
+/// Operator commands the witness carries out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WitnessCommand {
+    Move(u8),
+    Standby(u8),
+    Online(u8),
+    Fence(u8),
+}
+
 pub enum RoleConfig {
     Witness { config: WitnessConfig, stored: Option<Stored> },
     /// `seen`: the highest generation the node stored durably before (0: none).
@@ -236,6 +245,21 @@ impl Engine {
             w.request_move(node);
         }
         self.settle(now);
+    }
+
+    /// An operator command on the witness; `Err` explains the refusal.
+    pub fn witness_command(&mut self, now: Micros, command: WitnessCommand) -> Result<(), &'static str> {
+        let result = match &mut self.role {
+            Role::Witness(w) => match command {
+                WitnessCommand::Move(n) => w.command_move(n),
+                WitnessCommand::Standby(n) => w.command_standby(n, true),
+                WitnessCommand::Online(n) => w.command_standby(n, false),
+                WitnessCommand::Fence(n) => w.command_fence(n),
+            },
+            Role::Node { .. } => Err("this command is for the witness (run it on the management box)"),
+        };
+        self.settle(now);
+        result
     }
 
     /// Operator cleanup of resource failures on this node.

@@ -1077,6 +1077,7 @@ impl Agent {
                 let line = request.split(|&b| b == b'\n').next().unwrap_or(&[]);
                 match control::parse_request(line) {
                     Ok(Request::Status) => self.status_value(),
+                    Ok(request) => self.command(request),
                     Err(e) => json!({"error": e}),
                 }
             };
@@ -1099,6 +1100,46 @@ impl Agent {
                     self.clients.swap_remove(index);
                     return;
                 }
+            }
+        }
+    }
+
+    /// An operator command from the control socket: carried out, or refused with the reason.
+    fn command(&mut self, request: Request) -> Value {
+        use crate::core::engine::WitnessCommand;
+        let now = self.now();
+        let id_of = |s: &Self, name: &str| s.cfg.members.iter().find(|m| m.name == name).map(|m| m.id.0);
+        let (what, result) = match &request {
+            Request::Cleanup => match self.engine.node() {
+                Some(_) => {
+                    self.engine.cleanup(now);
+                    ("cleanup".to_string(), Ok(()))
+                }
+                None => ("cleanup".to_string(), Err("this command is for a node (run it on the server)")),
+            },
+            Request::Move(n) | Request::Standby(n) | Request::Online(n) | Request::Fence(n) => {
+                let Some(id) = id_of(self, n) else {
+                    return json!({"error": format!("no member named {n:?}")});
+                };
+                let (verb, cmd) = match &request {
+                    Request::Move(_) => ("move", WitnessCommand::Move(id)),
+                    Request::Standby(_) => ("standby", WitnessCommand::Standby(id)),
+                    Request::Online(_) => ("online", WitnessCommand::Online(id)),
+                    _ => ("fence", WitnessCommand::Fence(id)),
+                };
+                (format!("{verb} {n}"), self.engine.witness_command(now, cmd))
+            }
+            Request::Status => unreachable!("status is served elsewhere"),
+        };
+        self.carry_out(now);
+        match result {
+            Ok(()) => {
+                log::warn!("operator: {what}: accepted");
+                json!({"ok": true, "message": format!("{what}: accepted")})
+            }
+            Err(reason) => {
+                log::warn!("operator: {what}: refused: {reason}");
+                json!({"error": format!("{what}: refused: {reason}")})
             }
         }
     }

@@ -196,6 +196,60 @@ impl Witness {
         }
     }
 
+    /// Operator `move`: refused when it cannot work or would stop the service.
+    pub fn command_move(&mut self, node: u8) -> Result<(), &'static str> {
+        if !self.cfg.nodes.contains(&node) {
+            return Err("not a node of this cluster");
+        }
+        if self.persisting.is_some() || self.phase != Phase::Steady {
+            return Err("the witness is busy (starting, switching over or storing a grant); try again");
+        }
+        if self.durable.holder == node {
+            return Err("the service already runs there");
+        }
+        let view = self.last_view.clone();
+        if !self.eligible(node, &view) {
+            return Err("that node is not ready to take the service (unreachable, failed, in standby or not stopped)");
+        }
+        self.move_to = Some(node);
+        Ok(())
+    }
+
+    /// Operator `standby` / `online`. Standby of the holder moves the service first; refused
+    /// when no other node is ready to take it.
+    pub fn command_standby(&mut self, node: u8, standby: bool) -> Result<(), &'static str> {
+        let Some(i) = self.nodes.iter().position(|n| n.id == node) else { return Err("not a node of this cluster") };
+        if standby && self.durable.holder == node {
+            let other = self.nodes[1 - i].id;
+            let view = self.last_view.clone();
+            if !self.eligible(other, &view) {
+                return Err("the service runs there and no other node is ready to take it");
+            }
+            self.move_to = Some(other);
+        }
+        self.nodes[i].standby = standby;
+        Ok(())
+    }
+
+    /// Operator `fence`: power a node off now. Refused for the only healthy node.
+    pub fn command_fence(&mut self, node: u8) -> Result<(), &'static str> {
+        let Some(i) = self.nodes.iter().position(|n| n.id == node) else { return Err("not a node of this cluster") };
+        if !self.cfg.fence_enabled {
+            return Err("no relay channel is configured for every node");
+        }
+        let other = self.nodes[1 - i].id;
+        let view = self.last_view.clone();
+        let node_healthy = view.reaches(node) && self.node(node).report.as_ref().is_some_and(|r| r.ready || !r.resources.is_stopped());
+        if node_healthy && !self.eligible(other, &view) && self.durable.holder != other {
+            return Err("it is the only healthy node: fencing it would leave no node to run the service");
+        }
+        if self.fencer.target().is_some() {
+            return Err("a fence is already under way");
+        }
+        self.fencer.request(node);
+        Ok(())
+    }
+
     pub fn set_standby(&mut self, node: u8, standby: bool) {
         if let Some(n) = self.nodes.iter_mut().find(|n| n.id == node) {
             n.standby = standby;

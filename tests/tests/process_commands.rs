@@ -1,0 +1,136 @@
+//! Operator commands over the control socket, with three real agents, the test service and the
+//! relay stand-in (see `ha_tests::fixtures`): each command works, each refusal says why, and
+//! the service never runs on two nodes.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ha_tests::fixtures::{alive, failover_rack, resources_state, service_pid};
+use ha_tests::harness::{agent_binary, Rack};
+
+/// `ha-agent VERB ARGS --config CONFIG`: (exit code, stdout + stderr).
+fn run(rack: &Rack, member: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(agent_binary().unwrap())
+        .args(args)
+        .arg("--config")
+        .arg(rack.config_path(member))
+        .output()
+        .expect("run ha-agent");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn running_on(rack: &Rack, member: &str) -> bool {
+    rack.try_status(member).ok().and_then(|s| resources_state(&s)).as_deref() == Some("running")
+}
+
+fn holder(rack: &Rack) -> String {
+    rack.status("witness")["authority"]["holder"].as_str().unwrap_or("-").to_string()
+}
+
+#[test]
+fn operator_commands_work_and_refuse_what_would_break_the_rules() {
+    let rack = failover_rack("commands").unwrap_or_else(|e| panic!("rack: {e}"));
+    let dir: PathBuf = rack.dir().to_path_buf();
+    let stop = Arc::new(AtomicBool::new(false));
+    let both = Arc::new(Mutex::new(Vec::<String>::new()));
+    let watcher = {
+        let (stop, both, dir) = (stop.clone(), both.clone(), dir.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let a = service_pid(&dir, "node-a").filter(|&p| alive(p));
+                let b = service_pid(&dir, "node-b").filter(|&p| alive(p));
+                if a.is_some() && b.is_some() {
+                    both.lock().unwrap().push(format!("{a:?} {b:?}"));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    rack.wait_for(Duration::from_secs(20), || running_on(&rack, "node-a")).unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
+
+    // move: graceful switchover to node-b.
+    let (code, text) = run(&rack, "witness", &["move", "node-b"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("move node-b: accepted"), "{text}");
+    rack.wait_for(Duration::from_secs(20), || running_on(&rack, "node-b") && holder(&rack) == "node-b")
+        .unwrap_or_else(|e| panic!("move did not happen: {e}\n{}", rack.table()));
+    assert!(!running_on(&rack, "node-a"));
+    println!("move node-b: done");
+
+    // Refusals.
+    let (code, text) = run(&rack, "witness", &["move", "node-b"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("refused: the service already runs there"), "{text}");
+    let (code, text) = run(&rack, "witness", &["move", "nobody"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("no member named"), "{text}");
+    let (code, text) = run(&rack, "node-a", &["move", "node-b"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("this command is for the witness"), "{text}");
+
+    // standby of the spare node: then fencing the holder would leave nobody: refused.
+    let (code, text) = run(&rack, "witness", &["standby", "node-a"]);
+    assert_eq!(code, 0, "{text}");
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, text) = run(&rack, "witness", &["fence", "node-b", "--yes"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("refused: it is the only healthy node"), "{text}");
+    let (code, text) = run(&rack, "witness", &["move", "node-a"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("refused: that node is not ready"), "move with no ready target: {text}");
+    let (code, text) = run(&rack, "witness", &["standby", "node-b"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("no other node is ready"), "{text}");
+    println!("refusals: move to the holder, unknown member, on a node, fence of the only healthy node, move to a node in standby, standby of the holder with no other node: all refused");
+
+    // online, then standby of the holder moves the service away.
+    let (code, text) = run(&rack, "witness", &["online", "node-a"]);
+    assert_eq!(code, 0, "{text}");
+    rack.wait_for(Duration::from_secs(10), || {
+        rack.try_status("witness").is_ok()
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, text) = run(&rack, "witness", &["standby", "node-b"]);
+    assert_eq!(code, 0, "{text}");
+    rack.wait_for(Duration::from_secs(20), || running_on(&rack, "node-a") && holder(&rack) == "node-a")
+        .unwrap_or_else(|e| panic!("standby of the holder did not move the service: {e}\n{}", rack.table()));
+    println!("standby node-b (the holder): the service moved to node-a");
+
+    // fence without --yes asks; an empty answer does nothing.
+    let (code, text) = run(&rack, "witness", &["fence", "node-b"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("not confirmed"), "{text}");
+
+    // cleanup on a node.
+    let (code, text) = run(&rack, "node-a", &["cleanup"]);
+    assert_eq!(code, 0, "{text}");
+
+    // A user other than root (and other than the agent's user) cannot even connect.
+    let socket = dir.join("witness.sock");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(agent_binary().unwrap())
+        .args(["move", "node-b", "--socket"])
+        .arg(&socket)
+        .output();
+    match out {
+        Ok(out) if rustix::process::geteuid().is_root() => {
+            let text = String::from_utf8_lossy(&out.stderr);
+            assert_ne!(out.status.code(), Some(0), "a non-root user must be refused");
+            assert!(text.contains("Permission denied") || text.contains("are you root"), "{text}");
+            println!("non-root user: refused ({})", text.trim());
+        }
+        _ => eprintln!("SKIPPED the non-root check: needs root and setpriv"),
+    }
+    assert_eq!(holder(&rack), "node-a");
+
+    stop.store(true, Ordering::Relaxed);
+    watcher.join().unwrap();
+    let v = both.lock().unwrap();
+    assert!(v.is_empty(), "the service ran on both nodes: {v:?}");
+}
