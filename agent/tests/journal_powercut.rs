@@ -56,7 +56,7 @@ fn expected(seq: u64, round: u32) -> (Stamp, Event) {
 struct Prng(u64);
 
 impl Prng {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -145,7 +145,13 @@ fn run_child(dir: &Path, round: u32, delay_ms: u64) -> Vec<u64> {
 /// Open the journal as the next start would, and check it against everything acknowledged.
 /// `known` holds the acknowledged records and those found durable in an earlier check (a record
 /// whose ack the kill cut off), each with the round that wrote it; a found one is added.
-fn check(dir: &Path, round: u32, known: &mut HashMap<u64, u32>, last_acked: Option<u64>, figures: &mut Figures) -> u64 {
+fn check(
+    dir: &Path,
+    round: u32,
+    known: &mut HashMap<u64, u32>,
+    last_acked: Option<u64>,
+    figures: &mut Figures,
+) -> u64 {
     let (journal, report) = Journal::open(dir, options()).expect("open after the kill");
     figures.torn_tails_repaired += report.torn_tails_repaired;
     figures.torn_tail_bytes += report.torn_tail_bytes;
@@ -167,7 +173,8 @@ fn check(dir: &Path, round: u32, known: &mut HashMap<u64, u32>, last_acked: Opti
     // Every acknowledged record not rotated away is there, intact.
     let by_seq: HashMap<u64, &Record> = records.iter().map(|r| (r.seq, r)).collect();
     for (&seq, &acked_round) in known.iter().filter(|(&seq, _)| seq >= oldest) {
-        let record = by_seq.get(&seq).unwrap_or_else(|| panic!("round {round}: acknowledged record {seq} lost"));
+        let record =
+            by_seq.get(&seq).unwrap_or_else(|| panic!("round {round}: acknowledged record {seq} lost"));
         let (stamp, event) = expected(seq, acked_round);
         assert_eq!((record.stamp, &record.event), (stamp, &event), "round {round}: record {seq} altered");
         figures.records_checked += 1;
@@ -194,8 +201,11 @@ fn check(dir: &Path, round: u32, known: &mut HashMap<u64, u32>, last_acked: Opti
 fn acknowledged_records_survive_sigkill() {
     let seed = env_u64("JOURNAL_POWERCUT_SEED").unwrap_or(DEFAULT_SEED);
     let rounds = env_u64("JOURNAL_POWERCUT_ROUNDS").map_or(DEFAULT_ROUNDS, |r| r as u32);
-    println!("journal power-cut test: seed={seed} rounds={rounds} (reproduce with JOURNAL_POWERCUT_SEED={seed})");
-    let dir: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("journal-powercut-{}", std::process::id()));
+    println!(
+        "journal power-cut test: seed={seed} rounds={rounds} (reproduce with JOURNAL_POWERCUT_SEED={seed})"
+    );
+    let dir: PathBuf =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("journal-powercut-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
 
     let mut prng = Prng(seed);
@@ -205,7 +215,11 @@ fn acknowledged_records_survive_sigkill() {
     let mut next_seq = 1;
     for round in 0..rounds {
         // Half the kills early (while the child starts or repairs), half during appends.
-        let delay_ms = if prng.next() % 2 == 0 { prng.next() % 15 } else { prng.next() % MAX_DELAY_MS };
+        let delay_ms = if prng.next_u64().is_multiple_of(2) {
+            prng.next_u64() % 15
+        } else {
+            prng.next_u64() % MAX_DELAY_MS
+        };
         let acks = run_child(&dir, round, delay_ms);
         for pair in acks.windows(2) {
             assert!(pair[1] > pair[0], "round {round}: acks must rise");

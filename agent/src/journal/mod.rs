@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 
 pub use record::{
     Event, Field, Item, Kind, PayloadError, Record, Scanner, SegmentSummary, Stamp, MAX_FIELDS,
-    MAX_FIELD_KEY_BYTES, MAX_FIELD_VALUE_BYTES, MAX_MEMBER_BYTES, MAX_PAYLOAD_BYTES,
-    MAX_RECORD_BYTES, MAX_TEXT_BYTES,
+    MAX_FIELD_KEY_BYTES, MAX_FIELD_VALUE_BYTES, MAX_MEMBER_BYTES, MAX_PAYLOAD_BYTES, MAX_RECORD_BYTES,
+    MAX_TEXT_BYTES,
 };
 
 /// Bound on one segment file.
@@ -178,16 +178,19 @@ impl Journal {
         options.check();
         fs::create_dir_all(dir)?;
         let dir_handle = File::open(dir)?;
-        rustix::fs::flock(&dir_handle, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-            |e| io_error(format!("{}: journal locked by another process ({e})", dir.display())),
-        )?;
+        rustix::fs::flock(&dir_handle, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|e| io_error(format!("{}: journal locked by another process ({e})", dir.display())))?;
         let mut report = OpenReport::default();
         let mut segments: VecDeque<u64> = list_segments(dir)?.into();
         let mut removed_any = false;
         while segments.len() > options.segments_max {
             let oldest = segments.pop_front().expect("more than segments_max > 0");
             let path = dir.join(segment_name(oldest));
-            log::warn!("{}: more than {} journal segments, deleting the oldest", path.display(), options.segments_max);
+            log::warn!(
+                "{}: more than {} journal segments, deleting the oldest",
+                path.display(),
+                options.segments_max
+            );
             fs::remove_file(&path)?;
             report.segments_removed += 1;
             removed_any = true;
@@ -225,7 +228,7 @@ impl Journal {
                 (active, valid_end, next)
             }
         };
-        assert!(next_seq >= 1 && next_seq < u64::MAX);
+        assert!((1..u64::MAX).contains(&next_seq));
         report.segments = segments.len();
         report.next_seq = next_seq;
         let journal = Journal {
@@ -256,7 +259,10 @@ impl Journal {
     /// and the error returned; after an fsync error every later append fails (see `broken`).
     pub fn append(&mut self, stamp: Stamp, event: &Event) -> io::Result<u64> {
         if self.broken {
-            return Err(io_error(format!("{}: journal failed an fsync earlier; reopen it", self.dir.display())));
+            return Err(io_error(format!(
+                "{}: journal failed an fsync earlier; reopen it",
+                self.dir.display()
+            )));
         }
         let seq = self.next_seq;
         self.buffer.clear();
@@ -432,14 +438,20 @@ fn read_last(dir: &Path, firsts: &[u64], count: usize) -> io::Result<Batch> {
     assert!((1..=MAX_READ_RECORDS).contains(&count));
     let mut ring: VecDeque<Record> = VecDeque::with_capacity(count);
     let mut batch = Batch::default();
-    visit_segments(dir, firsts, |_| false, &mut batch, |record, batch| {
-        if ring.len() == count {
-            ring.pop_front();
-            batch.more = true;
-        }
-        ring.push_back(record);
-        true
-    })?;
+    visit_segments(
+        dir,
+        firsts,
+        |_| false,
+        &mut batch,
+        |record, batch| {
+            if ring.len() == count {
+                ring.pop_front();
+                batch.more = true;
+            }
+            ring.push_back(record);
+            true
+        },
+    )?;
     batch.records = ring.into();
     Ok(batch)
 }

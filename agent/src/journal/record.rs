@@ -547,7 +547,11 @@ mod tests {
         let items: Vec<Item> = Scanner::new(&out, 0).collect();
         assert_eq!(
             items,
-            vec![Item::Record { offset: 0, end: n, record: Record { seq: 7, stamp: stamp(7), event: event(7) } }]
+            vec![Item::Record {
+                offset: 0,
+                end: n,
+                record: Record { seq: 7, stamp: stamp(7), event: event(7) }
+            }]
         );
     }
 
@@ -663,10 +667,7 @@ mod tests {
         assert!(items.iter().any(|i| matches!(i, Item::OutOfOrder { seq: 2, .. })));
         assert_eq!(records(&bytes), vec![1, 2, 3, 4]);
         // And across segments: a floor from the previous one.
-        assert_eq!(
-            Scanner::new(&bytes, 3).filter(|i| matches!(i, Item::Record { .. })).count(),
-            2
-        );
+        assert_eq!(Scanner::new(&bytes, 3).filter(|i| matches!(i, Item::Record { .. })).count(), 2);
     }
 
     #[test]
@@ -676,7 +677,8 @@ mod tests {
         let s = summarize(&bytes, 0);
         assert_eq!((s.records, s.undecodable, s.valid_end), (0, 1, bytes.len()));
         // A text over its bound, written by hand.
-        let fat = Event { kind: Kind::Agent, member: None, text: "x".repeat(MAX_TEXT_BYTES + 1), fields: vec![] };
+        let fat =
+            Event { kind: Kind::Agent, member: None, text: "x".repeat(MAX_TEXT_BYTES + 1), fields: vec![] };
         let payload = postcard::to_allocvec(&fat).unwrap();
         assert_eq!(Event::decode(&payload), Err(PayloadError::Bounds));
         let mut trailing = postcard::to_allocvec(&event(1)).unwrap();

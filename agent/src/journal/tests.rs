@@ -51,7 +51,9 @@ fn segment_files(dir: &Path) -> Vec<(u64, u64)> {
 fn segment_names_roundtrip_and_strangers_are_ignored() {
     assert_eq!(segment_name(0x2a), "journal-000000000000002a.seg");
     assert_eq!(parse_segment_name("journal-000000000000002a.seg"), Some(0x2a));
-    for stranger in ["journal-2a.seg", "journal-000000000000002A.seg", "journal-000000000000002a.seg.tmp", "x"] {
+    for stranger in
+        ["journal-2a.seg", "journal-000000000000002A.seg", "journal-000000000000002a.seg.tmp", "x"]
+    {
         assert_eq!(parse_segment_name(stranger), None, "{stranger}");
     }
 }
