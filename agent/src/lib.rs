@@ -29,6 +29,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod devices;
+pub mod journal;
 pub mod links;
 pub mod shell;
 pub mod snmp;
