@@ -18,6 +18,7 @@ fn usage() -> i32 {
        ha-agent move NODE | standby NODE | online NODE     (witness: operator commands)
        ha-agent fence NODE [--yes]                           (witness: power a node off now)
        ha-agent cleanup                                      (node: forget resource failures)
+       ha-agent log [--config FILE] [--since-seq N] [--follow] (the durable event journal)
        ha-agent fence-test --channel N|NODE [--config FILE]   (read-only relay check)
        ha-agent watchdog-test [--config FILE]                  (arm, report, feed until SIGTERM)
        ha-agent version
@@ -176,6 +177,72 @@ fn command(verb: &str, rest: &[String]) -> i32 {
     }
 }
 
+/// `ha-agent log`: print the journal (read without taking the writer's lock).
+fn log_command(rest: &[String]) -> i32 {
+    use ha_agent::journal::{read_dir, Since};
+    let mut config = PathBuf::from(ha_agent::config::DEFAULT_PATH);
+    let mut after: Option<u64> = None;
+    let mut follow = false;
+    let mut i = 0;
+    while i < rest.len() {
+        match (rest[i].as_str(), rest.get(i + 1)) {
+            ("--config", Some(v)) => {
+                config = PathBuf::from(v);
+                i += 1;
+            }
+            ("--since-seq", Some(v)) => match v.parse() {
+                Ok(n) => {
+                    after = Some(n);
+                    i += 1;
+                }
+                Err(_) => return usage(),
+            },
+            ("--follow", _) => follow = true,
+            _ => return usage(),
+        }
+        i += 1;
+    }
+    let text = match std::fs::read_to_string(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ha-agent: cannot read {}: {e}", config.display());
+            return EXIT_RUNTIME;
+        }
+    };
+    let dir = match ha_agent::config::parse_str(&text, &config) {
+        Ok(cfg) => cfg.state_dir.join("journal"),
+        Err(problems) => {
+            for p in problems {
+                eprintln!("{p}");
+            }
+            return EXIT_INVALID;
+        }
+    };
+    /// Records per read; a long journal is printed in pages.
+    const PAGE: usize = 1024;
+    loop {
+        let since = after.map_or(Since::All, Since::AfterSeq);
+        let batch = match read_dir(&dir, since, PAGE) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("ha-agent: journal {}: {e}", dir.display());
+                return EXIT_RUNTIME;
+            }
+        };
+        for r in &batch.records {
+            println!("{r}");
+            after = Some(r.seq);
+        }
+        if batch.more {
+            continue;
+        }
+        if !follow {
+            return EXIT_OK;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or(&[]);
@@ -193,6 +260,7 @@ fn main() {
             None => usage(),
         },
         Some(verb @ ("move" | "standby" | "online" | "fence" | "cleanup")) => command(verb, rest),
+        Some("log") => log_command(rest),
         Some("fence-test") => ha_agent::devices::fence_test_main(rest, &mut std::io::stdout()),
         Some("watchdog-test") => ha_agent::devices::watchdog_test_main(rest, &mut std::io::stdout()),
         Some("version") | Some("--version") => {

@@ -129,6 +129,14 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     }
     assert_eq!(holder(&rack), "node-a");
 
+    // Every operator action is in the durable journal, with its outcome and where it came from.
+    let (code, log) = run(&rack, "witness", &["log"]);
+    assert_eq!(code, 0, "{log}");
+    for needle in ["operator move node-b from=control socket", "operator move node-b: accepted", "operator fence node-b: refused: it is the only healthy node", "grant store generation and holder"] {
+        assert!(log.contains(needle), "journal lacks {needle:?}:\n{log}");
+    }
+    println!("journal: {} records, operator actions included", log.lines().count());
+
     stop.store(true, Ordering::Relaxed);
     watcher.join().unwrap();
     let v = both.lock().unwrap();

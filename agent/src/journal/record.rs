@@ -291,6 +291,13 @@ pub struct Record {
     pub event: Event,
 }
 
+impl fmt::Display for Record {
+    /// `#SEQ WALL_MS_UTC_SECONDS.mmm EVENT`: one line for `ha-agent log` and `status`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{} {}.{:03} {}", self.seq, self.stamp.wall_ms / 1000, self.stamp.wall_ms % 1000, self.event)
+    }
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }

@@ -35,6 +35,7 @@ use crate::core::authority::Notice;
 use crate::core::engine::{Action, Engine, Event};
 use crate::core::membership::{self, LinkSpec, Params, RxError, Verdict};
 use crate::devices::watchdog::HealthStamps;
+use crate::journal::{Event as JournalEvent, Journal, Kind as JournalKind, Stamp};
 use crate::snmp::mib::Notification;
 use crate::links::raw_eth::RawEthernet;
 use crate::links::serial::{SerialItem, SerialLink};
@@ -44,6 +45,8 @@ use crate::wire::{self, ClusterKey, DecodeError, SerialError, MAX_FRAME_BYTES};
 
 /// A transport that failed to open (or went away) is retried this often.
 pub const REOPEN_INTERVAL_MS: u64 = 1000;
+/// Events shown by `status` (from the journal).
+const LAST_EVENTS: usize = 8;
 /// Bound on relay commands waiting for the worker.
 const MAX_RELAY_QUEUE: usize = 8;
 /// Bound on one poll sleep, so that reopen timers and control timeouts are checked.
@@ -183,6 +186,9 @@ pub struct Agent {
     stopping: bool,
     snmp: Option<notify::Snmp>,
     array: Option<array::Array>,
+    journal: Option<Journal>,
+    /// The uid of the last control client accepted (for the journal's operator records).
+    last_client_uid: u32,
     /// For naming notifications: the node a failover or switchover moves the service from.
     moving_from: Option<(u8, bool)>,
     relay_queue: std::collections::VecDeque<(u8, bool)>,
@@ -200,6 +206,10 @@ pub struct Agent {
 
 fn micros_since(origin: Instant) -> Micros {
     Micros(u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn wall_clock_secs() -> u64 {
@@ -336,6 +346,27 @@ impl Agent {
                 s.notify(Micros::ZERO, Notification::WatchdogResetAtBoot { member });
             }
         }
+        let journal_dir = cfg.state_dir.join("journal");
+        let mut journal = match Journal::open(&journal_dir, Default::default()) {
+            Ok((j, report)) => {
+                if report.torn_tails_repaired > 0 || report.corrupt_regions > 0 {
+                    log::warn!("journal {}: repaired {report:?}", journal_dir.display());
+                }
+                Some(j)
+            }
+            Err(e) => {
+                log::error!("journal {}: {e}; events are not journaled", journal_dir.display());
+                None
+            }
+        };
+        if let Some(j) = journal.as_mut() {
+            let event = JournalEvent::new(JournalKind::Agent, "agent started")
+                .with_member(&cfg.me().name)
+                .with_field("boot", &boot.to_string());
+            if let Err(e) = j.append(Stamp { mono: Micros::ZERO, wall_ms: wall_clock_ms() }, &event) {
+                log::error!("journal: {e}");
+            }
+        }
         let array = match array::Array::start(&cfg, Micros::ZERO) {
             Ok(a) => a,
             Err(e) => {
@@ -368,6 +399,8 @@ impl Agent {
             stopping: false,
             snmp,
             array,
+            journal,
+            last_client_uid: 0,
             moving_from: None,
             relay_queue: std::collections::VecDeque::new(),
             transports,
@@ -440,6 +473,7 @@ impl Agent {
                 log::info!("stopping on signal");
                 self.stopping = true;
                 let member = self.cfg.me().name.clone();
+                self.journal(JournalEvent::new(JournalKind::Agent, "agent stopping (signal)").with_member(&member));
                 self.notify(now, Notification::AgentStopping { member });
                 self.flush_snmp(now);
                 if let Some(f) = self.feeder.take() {
@@ -726,7 +760,15 @@ impl Agent {
         for _ in 0..64 {
             let Some(action) = self.engine.poll_action() else { return };
             match action {
-                Action::Persist(stored) => match authority::write_stored(&self.cfg.state_dir, stored) {
+                Action::Persist(stored) => match {
+                    let holder = self.member_name(stored.holder);
+                    self.journal(
+                        JournalEvent::new(JournalKind::Grant, "store generation and holder")
+                            .with_field("generation", &stored.generation.to_string())
+                            .with_field("holder", &holder),
+                    );
+                    authority::write_stored(&self.cfg.state_dir, stored)
+                } {
                     Ok(()) => {
                         self.state_written_at = now;
                         log::info!("generation {} holder {} stored durably", stored.generation, self.member_name(stored.holder));
@@ -751,6 +793,8 @@ impl Agent {
                 },
                 Action::PowerOff(node) => {
                     log::warn!("fencing {}: power off", self.member_name(node));
+                    let name = self.member_name(node);
+                    self.journal(JournalEvent::new(JournalKind::Fence, "power off").with_member(&name));
                     if self.relay_queue.len() < MAX_RELAY_QUEUE {
                         self.relay_queue.push_back((node, false));
                     }
@@ -835,6 +879,17 @@ impl Agent {
         Value::Null
     }
 
+    /// Journal an event (before it is acted on or announced). A journal that cannot be
+    /// written stops proving itself to the watchdog feed policy.
+    fn journal(&mut self, event: JournalEvent) {
+        let now = self.now();
+        let Some(j) = self.journal.as_mut() else { return };
+        match j.append(Stamp { mono: now, wall_ms: wall_clock_ms() }, &event) {
+            Ok(_) => self.state_written_at = now,
+            Err(e) => log::error!("journal: cannot append ({e}): {event}"),
+        }
+    }
+
     fn notify(&mut self, now: Micros, n: Notification) {
         if let Some(s) = self.snmp.as_mut() {
             s.notify(now, n);
@@ -855,8 +910,10 @@ impl Agent {
 
     fn poll_array(&mut self, now: Micros) {
         let Some(a) = self.array.as_mut() else { return };
-        for e in a.poll(now) {
+        let events = a.poll(now);
+        for e in events {
             log::warn!("array: {}", e.label());
+            self.journal(JournalEvent::new(JournalKind::Array, &e.label()));
             let n = crate::core::array::to_notification(&e);
             self.notify(now, n);
         }
@@ -901,12 +958,20 @@ impl Agent {
             match event {
                 Event::Authority(notice) => {
                     self.log_notice(notice);
+                    let kind = match notice {
+                        Notice::FenceRequested { .. } | Notice::FenceSucceeded { .. } | Notice::FenceFailed { .. } | Notice::FenceUnconfirmed { .. } => JournalKind::Fence,
+                        Notice::QuorumLost | Notice::QuorumRegained => JournalKind::Membership,
+                        Notice::WatchdogStarved => JournalKind::Watchdog,
+                        _ => JournalKind::Grant,
+                    };
+                    self.journal(JournalEvent::new(kind, &format!("{notice:?}")));
                     if let Some(n) = self.notice_notification(notice) {
                         self.notify(now, n);
                     }
                 }
                 Event::Resources(e) => {
                     log::info!("resources: {e:?}");
+                    self.journal(JournalEvent::new(JournalKind::Resource, &format!("{e:?}")));
                     let me = self.cfg.me().name.clone();
                     match e {
                         crate::core::resources::Event::ResourceRestarted { name, .. } => {
@@ -925,6 +990,10 @@ impl Agent {
                 }
                 Event::Membership(membership::Event::Link { id, peer, from, to }) => {
                     let peer = self.member_name(peer);
+                    self.journal(
+                        JournalEvent::new(JournalKind::Link, &format!("link {id}: {} -> {}", from.as_str(), to.as_str()))
+                            .with_member(&peer),
+                    );
                     // Up and down are notified; warn is only logged. A link that comes up at
                     // start is not news; one that never came up is.
                     use membership::LinkState::{Down, Init};
@@ -945,6 +1014,10 @@ impl Agent {
                 }
                 Event::Membership(membership::Event::Peer { peer, from, to }) => {
                     let peer = self.member_name(peer);
+                    self.journal(
+                        JournalEvent::new(JournalKind::Membership, &format!("{} -> {}", from.as_str(), to.as_str()))
+                            .with_member(&peer),
+                    );
                     match to {
                         membership::PeerState::Reachable => self.notify(now, Notification::MemberUp { member: peer.clone() }),
                         membership::PeerState::Unreachable => self.notify(now, Notification::MemberDown { member: peer.clone() }),
@@ -972,6 +1045,7 @@ impl Agent {
                 log::error!("reload refused: {} problem(s); keeping the running configuration", problems.len());
                 let member = self.cfg.me().name.clone();
                 let reason = problems.first().map(|p| p.to_string().replace('\n', " ")).unwrap_or_default();
+                self.journal(JournalEvent::new(JournalKind::Configuration, &format!("reload refused: {reason}")));
                 self.notify(now, Notification::ConfigurationRejected { member, reason });
                 return;
             }
@@ -1000,6 +1074,7 @@ impl Agent {
         self.reloads += 1;
         log::info!("configuration reloaded (timing, shell settings and key applied)");
         let member = self.cfg.me().name.clone();
+        self.journal(JournalEvent::new(JournalKind::Configuration, "reloaded"));
         self.notify(now, Notification::ConfigurationReloaded { member });
     }
 
@@ -1015,7 +1090,7 @@ impl Agent {
             };
             let me = rustix::process::geteuid();
             match rustix::net::sockopt::socket_peercred(stream.as_fd()) {
-                Ok(cred) if cred.uid.is_root() || cred.uid == me => {}
+                Ok(cred) if cred.uid.is_root() || cred.uid == me => self.last_client_uid = cred.uid.as_raw(),
                 Ok(cred) => {
                     log::warn!("control socket: refused uid {}", cred.uid.as_raw());
                     continue;
@@ -1109,6 +1184,15 @@ impl Agent {
         use crate::core::engine::WitnessCommand;
         let now = self.now();
         let id_of = |s: &Self, name: &str| s.cfg.members.iter().find(|m| m.name == name).map(|m| m.id.0);
+        let line = match &request {
+            Request::Move(n) => format!("move {n}"),
+            Request::Standby(n) => format!("standby {n}"),
+            Request::Online(n) => format!("online {n}"),
+            Request::Fence(n) => format!("fence {n}"),
+            Request::Cleanup => "cleanup".into(),
+            Request::Status => "status".into(),
+        };
+        self.journal(JournalEvent::new(JournalKind::Operator, &line).with_field("from", "control socket").with_field("uid", &self.last_client_uid.to_string()));
         let (what, result) = match &request {
             Request::Cleanup => match self.engine.node() {
                 Some(_) => {
@@ -1135,10 +1219,12 @@ impl Agent {
         match result {
             Ok(()) => {
                 log::warn!("operator: {what}: accepted");
+                self.journal(JournalEvent::new(JournalKind::Operator, &format!("{what}: accepted")));
                 json!({"ok": true, "message": format!("{what}: accepted")})
             }
             Err(reason) => {
                 log::warn!("operator: {what}: refused: {reason}");
+                self.journal(JournalEvent::new(JournalKind::Operator, &format!("{what}: refused: {reason}")));
                 json!({"error": format!("{what}: refused: {reason}")})
             }
         }
@@ -1217,6 +1303,7 @@ impl Agent {
             "authority": self.authority_status(),
             "array": self.array.as_ref().map(|a| a.status(now)),
             "snmp_targets": notify::describe_targets(&self.cfg),
+            "last_events": self.journal.as_ref().and_then(|j| j.last(LAST_EVENTS).ok()).map(|b| b.records.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
             "members": members,
             "links": links,
         })
