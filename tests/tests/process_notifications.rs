@@ -3,7 +3,8 @@
 //! Three real `ha-agent` processes; the witness watches a RAID controller simulator (Areca
 //! dialect on a pty) and sends SNMPv2c informs to snmptrapd on loopback. Shows: the agent's
 //! start is notified; a disk failure in the controller reaches the receiver as a named
-//! notification; a member that disappears is notified as down. The time from the simulator
+//! notification; a relay board that stops answering its health checks is notified; a member
+//! that disappears is notified as down. The time from the simulator
 //! failing a disk to snmptrapd logging the trap is printed.
 
 use std::io::{BufRead, BufReader};
@@ -102,6 +103,22 @@ address = "127.0.0.1:{port}"
 kind = "inform"
 community = "public"
 
+[relay]
+health_interval_ms = 1000
+health_failures_before_alarm = 2
+
+[[relay.channels]]
+node = "node-a"
+board = "command"
+command = "@DIR@/dead-board"
+plug = "node-a"
+
+[[relay.channels]]
+node = "node-b"
+board = "command"
+command = "@DIR@/dead-board"
+plug = "node-b"
+
 [array]
 dialect = "areca"
 device = "{}"
@@ -111,7 +128,11 @@ command_timeout_ms = 800
 "#,
         console.path().display()
     );
-    let rack = Rack::builder("notify").extra("witness", &witness_extra).start().unwrap_or_else(|e| panic!("rack: {e}"));
+    // A relay board that no longer answers: every command fails.
+    let rack = Rack::builder("notify")
+        .extra("witness", &witness_extra)
+        .start_with(|dir| ha_tests::fixtures::write_script(&dir.join("dead-board"), "#!/bin/sh\ncat >/dev/null\nexit 1\n"))
+        .unwrap_or_else(|e| panic!("rack: {e}"));
     rack.wait_for(Duration::from_secs(20), || rack.everything_up()).unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
 
     trapd
@@ -130,6 +151,11 @@ command_timeout_ms = 800
         .unwrap_or_else(|| panic!("no disk-failed inform:\n{}", trapd.text()));
     let _ = took;
     println!("array_event_to_trap_ms: {} (simulator fails a disk -> snmptrapd logs the inform)", failed_at.elapsed().as_millis());
+
+    // The broken fence device is known before it is needed.
+    trapd
+        .wait_for("rackHaRelayBoardUnreachable", Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no relay-board-unreachable inform:\n{}", trapd.text()));
 
     // A member going away is notified too.
     rack.kill("node-b");

@@ -149,11 +149,29 @@ pub fn role_config(cfg: &Config, watchdog_ms: u64) -> RoleConfig {
     }
 }
 
+/// What the worker is asked to do on a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayJob {
+    /// The fence procedure: read, off, poll until off.
+    Fence,
+    PowerOn,
+    /// The periodic health check: read the state (channels with read-back only).
+    Check,
+}
+
+/// What came back.
+#[derive(Clone, Debug)]
+pub enum RelayResult {
+    Fence(FenceReportLite),
+    PowerOn(Option<String>),
+    Check(Result<crate::devices::relay::RelayState, crate::devices::relay::RelayError>),
+}
+
 /// Relay commands on a worker thread, one at a time.
 pub struct RelayWorker {
     wake: UnixStream,
-    results: mpsc::Receiver<(u8, FenceAction, FenceReportLite)>,
-    sender: mpsc::Sender<(u8, FenceAction, FenceReportLite)>,
+    results: mpsc::Receiver<(u8, RelayResult)>,
+    sender: mpsc::Sender<(u8, RelayResult)>,
     wake_writer: UnixStream,
     busy: bool,
 }
@@ -181,9 +199,8 @@ impl RelayWorker {
         self.busy
     }
 
-    /// Start `action` (Off: the fence procedure; Reboot is not used: the witness powers on
-    /// separately) on `channel` for node `node`.
-    pub fn start(&mut self, node: u8, channel: &RelayChannelConfig, power_on_only: bool) -> io::Result<()> {
+    /// Start `job` on `channel` (the relay of node `node`).
+    pub fn start(&mut self, node: u8, channel: &RelayChannelConfig, job: RelayJob) -> io::Result<()> {
         if self.busy {
             return Err(io::Error::new(io::ErrorKind::WouldBlock, "a relay command is already running"));
         }
@@ -193,24 +210,22 @@ impl RelayWorker {
         self.busy = true;
         std::thread::Builder::new().name(format!("relay-{node}")).spawn(move || {
             let mut relay = channel.open();
-            let (action, report) = if power_on_only {
-                let result = relay.power_on(channel.timeout_ms);
-                (
-                    FenceAction::Reboot,
-                    FenceReportLite { outcome: FenceOutcome::Confirmed, power_on_error: result.err().map(|e| e.to_string()) },
-                )
-            } else {
-                let r = fence::run(&mut *relay, FenceAction::Off, channel.fence_options(), &mut SystemClock::new());
-                (FenceAction::Off, FenceReportLite { outcome: r.outcome, power_on_error: None })
+            let result = match job {
+                RelayJob::PowerOn => RelayResult::PowerOn(relay.power_on(channel.timeout_ms).err().map(|e| e.to_string())),
+                RelayJob::Fence => {
+                    let r = fence::run(&mut *relay, FenceAction::Off, channel.fence_options(), &mut SystemClock::new());
+                    RelayResult::Fence(FenceReportLite { outcome: r.outcome, power_on_error: None })
+                }
+                RelayJob::Check => RelayResult::Check(relay.read_state(channel.timeout_ms)),
             };
-            let _ = sender.send((node, action, report));
+            let _ = sender.send((node, result));
             let _ = wake.write_all(b"r");
         })?;
         Ok(())
     }
 
     /// Results that are ready (drains the wake pipe).
-    pub fn poll(&mut self) -> Vec<(u8, FenceAction, FenceReportLite)> {
+    pub fn poll(&mut self) -> Vec<(u8, RelayResult)> {
         let mut buf = [0u8; 16];
         while let Ok(n) = self.wake.read(&mut buf) {
             if n == 0 {

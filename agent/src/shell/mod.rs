@@ -192,6 +192,8 @@ pub struct Agent {
     /// For naming notifications: the node a failover or switchover moves the service from.
     moving_from: Option<(u8, bool)>,
     relay_queue: std::collections::VecDeque<(u8, bool)>,
+    /// Health of each relay channel that can be read back.
+    relay_health: Vec<(u8, crate::devices::fence::HealthMonitor)>,
     transports: Vec<Transport>,
     /// Link index -> transport index.
     link_transport: Vec<usize>,
@@ -332,6 +334,16 @@ impl Agent {
         let origin = Instant::now();
         let engine = Engine::new(core_params(&cfg, boot), authority::role_config(&cfg, watchdog_ms), Micros::ZERO);
         let relay = authority::RelayWorker::new().map_err(|e| format!("relay worker: {e}"))?;
+        let relay_health = match &cfg.relay {
+            Some(r) => r
+                .channels
+                .iter()
+                .filter(|c| c.open().can_read_back())
+                .filter_map(|c| cfg.members.iter().find(|m| m.name == c.node).map(|m| m.id.0))
+                .map(|id| (id, crate::devices::fence::HealthMonitor::new(Micros::ZERO, r.health_interval_ms, r.health_failures_before_alarm)))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut snmp = match notify::Snmp::start(&cfg, boot, Micros::ZERO) {
             Ok(s) => s,
             Err(e) => {
@@ -403,6 +415,7 @@ impl Agent {
             last_client_uid: 0,
             moving_from: None,
             relay_queue: std::collections::VecDeque::new(),
+            relay_health,
             transports,
             link_transport,
             origin,
@@ -455,6 +468,9 @@ impl Agent {
             }
             if let Some(a) = &self.array {
                 deadline = deadline.min(a.poll_timeout());
+            }
+            for (_, m) in &self.relay_health {
+                deadline = deadline.min(m.next_check().max(now.plus_ms(1)));
             }
             for t in &self.transports {
                 if let Some(at) = t.retry_at {
@@ -708,20 +724,62 @@ impl Agent {
             }
             self.engine.handle_resource_result(now, f.id, f.outcome);
         }
-        for (node, action, report) in self.relay.poll() {
+        for (node, result) in self.relay.poll() {
             let name = self.member_name(node);
-            match action {
-                crate::devices::fence::FenceAction::Off => {
+            match result {
+                authority::RelayResult::Fence(report) => {
                     log::warn!("fence of {name}: {:?}", report.outcome);
+                    self.journal(JournalEvent::new(JournalKind::Fence, &format!("{:?}", report.outcome)).with_member(&name));
                     self.engine.handle_fence_result(now, node, authority::fence_result(&report.outcome));
                 }
-                crate::devices::fence::FenceAction::Reboot => match report.power_on_error {
+                authority::RelayResult::PowerOn(error) => match error {
                     Some(e) => log::error!("power-on of {name} failed: {e}"),
                     None => log::info!("{name} powered on again"),
                 },
+                authority::RelayResult::Check(result) => self.health_result(now, node, result),
             }
         }
         self.pending_relay(now);
+        self.start_health_check(now);
+    }
+
+    /// The periodic health check of the relay board: one read-state per channel with read-back
+    /// every `health_interval_ms`, only when no fence or power command waits.
+    fn start_health_check(&mut self, now: Micros) {
+        if self.relay.busy() || !self.relay_queue.is_empty() {
+            return;
+        }
+        let Some(i) = self.relay_health.iter().position(|(_, m)| now >= m.next_check()) else { return };
+        let node = self.relay_health[i].0;
+        let name = self.member_name(node);
+        let channel = self.cfg.relay.as_ref().and_then(|r| r.channels.iter().find(|c| c.node == name).cloned());
+        if let Some(c) = channel {
+            if let Err(e) = self.relay.start(node, &c, authority::RelayJob::Check) {
+                log::debug!("relay health check of {name}: {e}");
+            }
+        }
+    }
+
+    fn health_result(
+        &mut self,
+        now: Micros,
+        node: u8,
+        result: Result<crate::devices::relay::RelayState, crate::devices::relay::RelayError>,
+    ) {
+        let name = self.member_name(node);
+        let Some(i) = self.relay_health.iter().position(|(n, _)| *n == node) else { return };
+        match self.relay_health[i].1.on_check(now, result) {
+            Some(crate::devices::fence::HealthEvent::StoppedAnswering { failures, error }) => {
+                log::error!("relay board of {name} stopped answering ({failures} checks): {error}");
+                self.journal(JournalEvent::new(JournalKind::Fence, &format!("relay board unreachable: {error}")).with_member(&name));
+                self.notify(now, Notification::RelayBoardUnreachable { relay: format!("relay of {name}") });
+            }
+            Some(crate::devices::fence::HealthEvent::AnswersAgain { state }) => {
+                log::warn!("relay board of {name} answers again (reads {state})");
+                self.journal(JournalEvent::new(JournalKind::Fence, "relay board answers again").with_member(&name));
+            }
+            None => {}
+        }
     }
 
     /// Relay commands wait while another runs (one at a time on the worker).
@@ -737,7 +795,8 @@ impl Agent {
                 .and_then(|r| r.channels.iter().find(|c| c.node == name).cloned());
             match channel {
                 Some(c) => {
-                    if let Err(e) = self.relay.start(node, &c, power_on) {
+                    let job = if power_on { authority::RelayJob::PowerOn } else { authority::RelayJob::Fence };
+                    if let Err(e) = self.relay.start(node, &c, job) {
                         log::error!("relay command for {name}: {e}");
                         if !power_on {
                             self.engine.handle_fence_result(now, node, crate::core::authority::fence::FenceResult::Failed);
