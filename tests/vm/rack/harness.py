@@ -407,7 +407,10 @@ class Vm:
             "-chardev", "socket,id=console,path=%s/console.sock,server=on,wait=off,logfile=%s/console.log,logappend=on"
             % (self.dir, self.dir),
             "-serial", "chardev:console",
-            "-drive", "file=%s,format=raw,if=virtio" % self.data_disk,
+            # Explicit PCI slots: the data disk must be /dev/vda (ha.data=) and the shared disk
+            # /dev/vdb; with -drive if=virtio the shared disk's -device would come first.
+            "-drive", "if=none,id=data,file=%s,format=raw" % self.data_disk,
+            "-device", "virtio-blk-pci,drive=data,addr=0x8",
             "-device", "i6300esb", "-watchdog-action", "reset",
             "-qmp", "unix:%s/qmp.sock,server=on,wait=off" % self.dir,
             "-netdev", "socket,id=net0,connect=127.0.0.1:%d" % self.hub_port,
@@ -416,7 +419,7 @@ class Vm:
         if self.shared_disk:
             a += ["-drive", "if=none,id=shared,file=%s,format=raw,cache=writethrough,file.locking=off"
                   % self.shared_disk,
-                  "-device", "virtio-blk-pci,drive=shared,share-rw=on"]
+                  "-device", "virtio-blk-pci,drive=shared,share-rw=on,addr=0x9"]
         for i, path in enumerate(list(self.serials) + ([self.ack_path] if self.ack_path else [])):
             a += ["-chardev", "socket,id=serial%d,path=%s,reconnect=1" % (i + 1, path),
                   "-serial", "chardev:serial%d" % (i + 1)]
@@ -447,6 +450,9 @@ class Vm:
         self.ready_at = now_s()
         console.login(timeout_s=60)
         self.logged_in = True
+        # The system log (a RAM ring) copied to the data disk, for the post-mortem after a
+        # reset or a power cut: `Vm.syslog()` reads it from the disk image afterwards.
+        self.run("echo '==== boot %d' >> /data/syslog.txt; (logread -f >> /data/syslog.txt 2>&1 &)" % self.boots)
         return float(m.group(1))
 
     def power_off(self):
@@ -467,6 +473,11 @@ class Vm:
             self.qmp.close()
             self.powered = False
             self.logged_in = False
+
+    def syslog(self):
+        """The member's system log from its data disk (after power-off)."""
+        r = subprocess.run(["debugfs", "-R", "cat syslog.txt", self.data_disk], capture_output=True)
+        return r.stdout.decode("utf-8", "replace")
 
     def run(self, command, timeout_s=20):
         with self.lock:

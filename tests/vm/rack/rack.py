@@ -206,6 +206,9 @@ class Rack:
     def shutdown(self):
         for vm in self.vms.values():
             vm.power_off()
+        for vm in self.vms.values():
+            with open(os.path.join(vm.dir, "syslog.txt"), "w") as f:
+                f.write(vm.syslog())
 
     # ---- observation
     def status(self, member):
