@@ -195,8 +195,9 @@ class Rack:
         self.boot_threads.append(t)
 
     def boot_all(self):
-        # The nodes first: they wait for the witness (N4), which then sees both at once.
-        for m in ("node-a", "node-b", "witness"):
+        # The witness first: its initdead has passed when node-a (booted next) appears, so it
+        # grants node-a without waiting for node-b (wait_for_all = false).
+        for m in ("witness", "node-a", "node-b"):
             self.vms[m].power_on()
             up = self.vms[m].wait_ready()
             self.note("%s booted: agent ready after %.1f s of guest uptime (%.1f s host clock)"
@@ -290,7 +291,7 @@ def cold_start(rack):
     first = min(a[0] for a in rack.acks_from(holder))
     rack.figure("witness ready to first ledger record", first - rack.witness_ready_at)
     rack.figure("power-on of the first VM to first ledger record", first - t0)
-    rack.check(holder == "node-a", "the preferred node holds the grant")
+    rack.check(holder == "node-a", "the preferred node (booted first) holds the grant")
     states = {n: rack.resources_state(n) for n in NODES}
     rack.check(sorted(states.values()).count("running") == 1, "resources running on one node only: %s" % states)
 
@@ -355,7 +356,7 @@ def witness_isolation(rack):
     rack.check(gap is not None and gap < 5, "the service kept writing (longest pause %.1f s)" % (gap or -1))
 
 
-def failover(rack, holder, gen, t0, cause):
+def failover(rack, holder, gen, t0, cause, relay_works=True, timeout_s=FAILOVER_TIMEOUT_S):
     """After a fault of `holder` at t0: wait for the other node to write under a newer
     generation; record the times; check the fence."""
     other = NODES[1 - NODES.index(holder)]
@@ -371,14 +372,15 @@ def failover(rack, holder, gen, t0, cause):
             if new:
                 return a, new[0]
         return None
-    got = rack.wait("failover", FAILOVER_TIMEOUT_S, poll)
+    got = rack.wait("failover", timeout_s, poll)
     rack.check(got, "%s took over under a newer generation after %s" % (other, cause))
     if not got:
         return
     a, first = got
     last_old = max([x[0] for x in rack.acks_from(holder) if x[0] <= t0 + 60] or [t0])
     offs = [t for t, n in rack.relay.events("off") if n == holder and t >= t0]
-    rack.check(offs, "the witness fenced %s through the relay (Modbus coil off)" % holder)
+    if relay_works:
+        rack.check(offs, "the witness fenced %s through the relay (Modbus coil off)" % holder)
     rack.note("%s granted generation %d, first ledger record at +%.1f s" % (other, a["generation"], first[0] - t0))
     if fencing_seen[0]:
         rack.figure("%s to fencing seen in the witness's status" % cause, fencing_seen[0] - t0)
@@ -387,6 +389,7 @@ def failover(rack, holder, gen, t0, cause):
     rack.figure("%s to service restored (first record of %s)" % (cause, other), first[0] - t0)
     rack.figure("service gap (last record of %s to first of %s)" % (holder, other), first[0] - last_old)
     rack.check(first[0] > last_old, "no record of %s after the first of %s" % (holder, other))
+    return first[0] - t0
 
 
 def power_cut(rack):
@@ -422,12 +425,126 @@ def agent_hang(rack):
     rack.check(back and back[0] != holder, "%s is back, in standby: %s" % (holder, back,))
 
 
+def line_noise(rack):
+    """Bit errors on every serial cable (2 % of the bytes, both directions) for 20 s: frames
+    fail their CRC and are dropped; the LAN still carries the heartbeats; nothing fails over."""
+    holder, gen = rack.settled() or (None, None)
+    rack.check(holder, "rack settled before the fault")
+    if not holder:
+        return
+    t0 = now_s()
+    crc0 = sum(l.get("crc_errors", 0) for l in (rack.status("witness") or {}).get("links", []))
+    for c in rack.cables.values():
+        c.set("noise", noise_rate=0.02)
+    rack.note("line noise on the three serial cables")
+    time.sleep(20)
+    crc1 = sum(l.get("crc_errors", 0) for l in (rack.status("witness") or {}).get("links", []))
+    a = rack.authority()
+    for c in rack.cables.values():
+        c.set("pass")
+    rack.note("line noise stopped")
+    rack.check(crc1 > crc0, "the witness counted damaged frames (CRC errors %d -> %d)" % (crc0, crc1))
+    rack.check(a.get("holder") == holder and a.get("generation") == gen,
+               "no failover: holder %s generation %s" % (a.get("holder"), a.get("generation")))
+    gap = rack.ack_gap(t0)
+    rack.check(gap is not None and gap < 5, "the service kept writing (longest pause %.1f s)" % (gap or -1))
+
+
+def witness_power_loss(rack):
+    """Power off the witness for 20 s: the service continues on the nodes; the witness boots
+    again and resumes supervision with the same holder."""
+    holder, gen = rack.settled() or (None, None)
+    rack.check(holder, "rack settled before the fault")
+    if not holder:
+        return
+    t0 = now_s()
+    rack.vms["witness"].power_off()
+    rack.note("power cut of the witness")
+    time.sleep(20)
+    rack.check(rack.resources_state(holder) == "running", "%s still runs the service without the witness" % holder)
+    rack.vms["witness"].power_on()
+    rack.note("witness powered on")
+    rack.vms["witness"].wait_ready()
+    rack.note("witness booted again")
+    back = rack.settled(90)
+    rack.check(back and back[0] == holder, "the witness supervises again, holder %s: %s" % (holder, back,))
+    gap = rack.ack_gap(t0)
+    rack.check(gap is not None and gap < 5, "the service never stopped (longest pause %.1f s)" % (gap or -1))
+
+
+def node_isolation(rack):
+    """Cut every link of the active node (both cables, its LAN port): it stops the service
+    when it loses quorum (N2) and the witness fences it; the other node takes over; never both."""
+    holder, gen = rack.settled() or (None, None)
+    rack.check(holder, "rack settled before the fault")
+    if not holder:
+        return
+    t0 = now_s()
+    isolate(rack, holder, True)
+    rack.note("isolated the active node %s: its cables and LAN port cut" % holder)
+    failover(rack, holder, gen, t0, "isolation")
+    isolate(rack, holder, False)
+    rack.note("%s's links repaired" % holder)
+    back = rack.settled()
+    rack.check(back and back[0] != holder, "%s is back, in standby: %s" % (holder, back,))
+
+
+def relay_broken_isolation(rack):
+    """The relay board stops answering, then the active node is isolated: the fence fails, so
+    the witness waits out the node's watchdog deadline (dead + self_fence + stop_timeout +
+    watchdog timeout + margin) before it grants the other node (W1)."""
+    holder, gen = rack.settled() or (None, None)
+    rack.check(holder, "rack settled before the fault")
+    if not holder:
+        return
+    deadline_s = (TIMING["dead_ms"] + 3000 + 15000 + 10000 + 2000) / 1000.0
+    rack.relay.fault = "dead"
+    t0 = now_s()
+    isolate(rack, holder, True)
+    rack.note("relay board dead; isolated the active node %s (deadline %.0f s)" % (holder, deadline_s))
+    restored = failover(rack, holder, gen, t0, "isolation, relay dead", relay_works=False,
+                        timeout_s=deadline_s + 60)
+    if restored is not None:
+        rack.check(restored >= deadline_s - TIMING["dead_ms"] / 1000.0,
+                   "the grant waited out the watchdog deadline (%.1f s >= %.1f s - dead_ms)" % (restored, deadline_s))
+    rack.relay.fault = None
+    isolate(rack, holder, False)
+    rack.note("relay board repaired; %s's links repaired" % holder)
+    back = rack.settled()
+    rack.check(back and back[0] != holder, "%s rejoined in standby: %s" % (holder, back,))
+
+
+def resource_failure(rack):
+    """The service fails on the active node (its monitor reports failure): local restarts,
+    then the group fails and the witness moves the service (W5); the failed node is reset
+    by restarting its agent and stays in standby."""
+    holder, gen = rack.settled() or (None, None)
+    rack.check(holder, "rack settled before the fault")
+    if not holder:
+        return
+    fences_before = len(rack.relay.events("off"))
+    rc, _ = rack.vms[holder].run("touch /run/ledger-fail")
+    t0 = now_s()
+    rack.note("the service on %s fails (its monitor reports failure from now on)" % holder)
+    failover(rack, holder, gen, t0, "resource failure", relay_works=False)
+    rack.check(len(rack.relay.events("off")) == fences_before, "a graceful move: nobody fenced")
+    rack.vms[holder].run("rm -f /run/ledger-fail; killall ha-agent")
+    rack.note("%s: failure cleared, agent restarted (cleanup)" % holder)
+    back = rack.settled()
+    rack.check(back and back[0] != holder, "%s back in standby: %s" % (holder, back,))
+
+
 SCENARIOS = {
     "cold-start": cold_start,
     "one-cable": one_cable,
+    "line-noise": line_noise,
     "witness-isolation": witness_isolation,
+    "witness-power-loss": witness_power_loss,
     "power-cut": power_cut,
     "agent-hang": agent_hang,
+    "node-isolation": node_isolation,
+    "relay-broken-isolation": relay_broken_isolation,
+    "resource-failure": resource_failure,
 }
 
 
