@@ -452,7 +452,7 @@ class Vm:
         self.logged_in = True
         # The system log (a RAM ring) copied to the data disk, for the post-mortem after a
         # reset or a power cut: `Vm.syslog()` reads it from the disk image afterwards.
-        self.run("echo '==== boot %d' >> /data/syslog.txt; (logread -f >> /data/syslog.txt 2>&1 &)" % self.boots)
+        self.run("echo '==== boot %d' >> /data/syslog.txt; (logread -f >> /data/syslog.txt 2>&1 &); (while sleep 2; do sync /data/syslog.txt; done &)" % self.boots)
         return float(m.group(1))
 
     def power_off(self):

@@ -198,6 +198,13 @@ class Rack:
         # The witness first: its initdead has passed when node-a (booted next) appears, so it
         # grants node-a without waiting for node-b (wait_for_all = false).
         for m in ("witness", "node-a", "node-b"):
+            if self.vms[m].powered:
+                # The witness fenced a node it never saw and the relay powered it on again:
+                # it is booting already (boot_in_background waits for it).
+                for t in self.boot_threads:
+                    t.join(harness.BOOT_TIMEOUT_S)
+                self.boot_threads = []
+                continue
             self.vms[m].power_on()
             up = self.vms[m].wait_ready()
             self.note("%s booted: agent ready after %.1f s of guest uptime (%.1f s host clock)"
