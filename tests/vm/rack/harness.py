@@ -391,6 +391,7 @@ class Vm:
         self.proc = self.console = self.qmp = None
         self.powered = False
         self.boots = 0
+        self.resets_seen = 0
         self.ready_at = None
         self.lock = threading.RLock()
         self.acks = collections.deque(maxlen=MAX_ACKS)  # (host time, node, gen, seq, slot)
@@ -483,7 +484,17 @@ class Vm:
         with self.lock:
             if not (self.powered and self.logged_in):
                 raise Timeout("%s is not up" % self.name)
-            return self.console.run(command, timeout_s)
+            try:
+                return self.console.run(command, timeout_s)
+            except Timeout:
+                # The guest rebooted under us (its watchdog, under host load): the shell is
+                # gone and getty prompts again. Log in once more and retry.
+                if not self.console.seen(r"login: ", max(0, self.console.position() - 4000)):
+                    raise
+                self.resets_seen += 1
+                say("%s: the console shows a login prompt again (the VM rebooted?): logging in" % self.name)
+                self.console.login(timeout_s=30)
+                return self.console.run(command, timeout_s)
 
     def status(self):
         """The agent's status (ha-agent status --json at the console), or None."""
