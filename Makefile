@@ -15,7 +15,11 @@ FUZZ_SECONDS ?= 20
 SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh) tests/vm/stage1-init \
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*)
 
+<<<<<<< HEAD
 .PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog shellcheck check-mib clean
+=======
+.PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog shellcheck clean rack test-rack
+>>>>>>> rack
 
 help:
 	@echo "make demo   - start three agents linked by pty and UDP cables and show failures being detected"
@@ -24,6 +28,7 @@ help:
 	@echo "make sim    - the deterministic cluster simulator (SEEDS=n, FIRST=s, or SEED=n for one trace)"
 	@echo "make image  - build the QEMU test image of the appliance into out/image and print its sizes (docs/image.md)"
 	@echo "make test-image - boot it in QEMU (TCG) and check first boot, login, status, read-only root, persistence"
+	@echo "make rack   - boot the virtual rack (three QEMU VMs) and run its scenarios (SCENARIO=name for one; docs/rack.md)"
 	@echo "make bench  - not implemented yet (issue 9)"
 
 # Idempotent installation of what the tests need (Debian packages; cargo-fuzz).
@@ -100,6 +105,15 @@ check-mib:
 # stop does not, and the next boot reports the watchdog reset.
 test-watchdog: image
 	@bash tests/vm/watchdog-test.sh
+
+# The virtual rack (docs/rack.md): three VMs of the test image, cables and LAN through the
+# harness, a Modbus relay board powering the nodes through QMP, the ledger on a shared disk.
+# make rack [SCENARIO=name] runs one scenario (after the cold start); without it, all of them.
+rack: image
+	@python3 tests/vm/rack/rack.py $(if $(SCENARIO),--scenario $(SCENARIO))
+
+test-rack: image
+	@python3 tests/vm/rack/rack.py
 
 clean:
 	cargo clean

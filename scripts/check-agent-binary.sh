@@ -18,7 +18,7 @@ case "$info" in
   *"not stripped"*) echo "FAIL: not stripped"; exit 1 ;;
 esac
 if [ "$bytes" -gt "$budget" ]; then
-  echo "OVER BUDGET by $(( bytes - budget )) bytes (static glibc is most of it; see docs/design.md, Binary size)"
+  echo "OVER BUDGET by $(( bytes - budget )) bytes (see docs/design.md, Binary size)"
   if [ "${ENFORCE_BUDGET:-0}" = "1" ]; then exit 1; fi
 fi
 "$bin" version
