@@ -15,11 +15,7 @@ FUZZ_SECONDS ?= 20
 SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh) tests/vm/stage1-init \
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*)
 
-<<<<<<< HEAD
-.PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog shellcheck check-mib clean
-=======
-.PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog shellcheck clean rack test-rack
->>>>>>> rack
+.PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog shellcheck check-mib clean rack test-rack
 
 help:
 	@echo "make demo   - start three agents linked by pty and UDP cables and show failures being detected"
