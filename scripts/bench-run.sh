@@ -4,7 +4,8 @@
 # Usage: scripts/bench-run.sh AGENT_BIN
 # Environment: BENCH_QUICK=1 shortens every run (the JSON says "quick": true);
 #   BENCH_SKIP=detect,idle,failover,load skips sections; BENCH_BOOT=1 also boots the QEMU test
-#   image (needs out/image, about 1.5 minutes) for boot_to_ready_ms.
+#   image (needs out/image, about 1.5 minutes) for boot_to_ready_ms; BENCH_IMAGE_DIR names
+#   another image directory for image_bytes (default out/image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 agent_bin="${1:?usage: bench-run.sh AGENT_BIN}"
@@ -23,7 +24,8 @@ mkdir -p out
 args=(--out out/bench.json --agent-bin "$agent_bin")
 [ "${BENCH_QUICK:-0}" = 1 ] && args+=(--quick)
 [ -n "${BENCH_SKIP:-}" ] && args+=(--skip "$BENCH_SKIP")
-[ -f out/image/root.squashfs ] && args+=(--image-dir out/image)
+image_dir="${BENCH_IMAGE_DIR:-out/image}"
+if [ -f "$image_dir/root.squashfs" ]; then args+=(--image-dir "$image_dir"); fi
 if [ "${BENCH_BOOT:-0}" = 1 ] && [ -f out/image/root.squashfs ]; then
   echo "bench: booting the QEMU test image (tests/vm/boot-test.py)"
   python3 tests/vm/boot-test.py 2>&1 | tee out/bench-boot.log || echo "bench: the boot test failed; boot_to_ready_ms from what it printed"

@@ -608,10 +608,14 @@ fn main() {
         Some(dir) => {
             let mut files = Map::new();
             let mut total = 0;
-            for name in ["vmlinuz", "initramfs.cpio.gz", "root.squashfs"] {
+            // What boots is the kernel and the initramfs; the squashfs root is inside the
+            // initramfs (listed, not added), data.ext4 is the data partition (not the image).
+            for (name, counted) in [("vmlinuz", true), ("initramfs.cpio.gz", true), ("root.squashfs", false)] {
                 if let Some(bytes) = file_size(&dir.join(name)) {
                     files.insert(name.to_string(), json!(bytes));
-                    total += bytes;
+                    if counted {
+                        total += bytes;
+                    }
                 }
             }
             report.set("image_bytes", json!(total));
