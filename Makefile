@@ -75,7 +75,8 @@ test-sim:
 	cargo run --locked --release -q -p ha-tests --features mutations --bin sim -- --mutation no-self-fence --expect-violation --seeds 20000
 
 # Benchmarks (docs/bench.md): prints a table and writes out/bench.json. BENCH_QUICK=1 shortens
-# the runs; BENCH_SKIP=detect,idle,failover,load skips sections; BENCH_BOOT=1 adds the boot time.
+# the runs; BENCH_SKIP=detect,idle,failover,load,keepalived skips sections; BENCH_BOOT=1 adds
+# the boot time.
 bench: agent
 	@bash scripts/bench-run.sh $(AGENT_BIN)
 

@@ -3,9 +3,9 @@
 # binary, runs it against the static release agent and writes out/bench.json (docs/bench.md).
 # Usage: scripts/bench-run.sh AGENT_BIN
 # Environment: BENCH_QUICK=1 shortens every run (the JSON says "quick": true);
-#   BENCH_SKIP=detect,idle,failover,load skips sections; BENCH_BOOT=1 also boots the QEMU test
-#   image (needs out/image, about 1.5 minutes) for boot_to_ready_ms; BENCH_IMAGE_DIR names
-#   another image directory for image_bytes (default out/image).
+#   BENCH_SKIP=detect,idle,failover,load,keepalived skips sections; BENCH_BOOT=1 also boots
+#   the QEMU test image (needs out/image, about 1.5 minutes) for boot_to_ready_ms;
+#   BENCH_IMAGE_DIR names another image directory for image_bytes (default out/image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 agent_bin="${1:?usage: bench-run.sh AGENT_BIN}"
@@ -31,6 +31,15 @@ if [ "${BENCH_BOOT:-0}" = 1 ] && [ -f out/image/root.squashfs ]; then
   python3 tests/vm/boot-test.py 2>&1 | tee out/bench-boot.log || echo "bench: the boot test failed; boot_to_ready_ms from what it printed"
   args+=(--boot-log out/bench-boot.log)
 fi
-# Figures measured by other scripts (the keepalived rig writes this one when it runs).
+# The keepalived reference rig (network namespaces, needs root); its figures are merged.
+rm -f out/bench-keepalived.json
+case ",${BENCH_SKIP:-}," in
+  *,keepalived,*) ;;
+  *)
+    kt=10; [ "${BENCH_QUICK:-0}" = 1 ] && kt=3
+    BENCH_KEEPALIVED_TRIALS=$kt bash scripts/bench-keepalived.sh out/bench-keepalived.json ||
+      echo "bench: the keepalived rig failed; its keys stay null"
+    ;;
+esac
 if [ -f out/bench-keepalived.json ]; then args+=(--fragment out/bench-keepalived.json); fi
 HA_AGENT_BIN="$agent_bin" target/release/bench "${args[@]}"

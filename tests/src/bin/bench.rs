@@ -728,7 +728,7 @@ fn main() {
 
     // Fragments written by other scripts (keepalived): their keys override the defaults below.
     for key in ["keepalived_failover_ms_p50", "ratio_failover_vs_keepalived"] {
-        report.null(key, "the keepalived network-namespace rig is not built yet (scripts/bench-keepalived.sh)");
+        report.null(key, "the keepalived rig did not run (BENCH_SKIP=keepalived, not root, or it failed: scripts/bench-keepalived.sh)");
     }
     for path in opts.get("fragment").cloned().unwrap_or_default() {
         match fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string())) {
