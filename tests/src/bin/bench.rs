@@ -424,8 +424,10 @@ fn member_reachable(rack: &Rack, observer: &str, member: &str) -> bool {
 fn failover(trials: usize, timing: Timing, jitter: &mut Jitter) -> Result<Value, String> {
     let rack = failover_rack("bench-failover", timing)?;
     let dir = rack.dir().to_path_buf();
-    rack.wait_for(RACK_UP_TIMEOUT, || ledger_starts(&dir).iter().any(|(n, _)| n == "node-a"))
-        .map_err(|e| format!("node-a never ran the service: {e}"))?;
+    rack.wait_for(RACK_UP_TIMEOUT, || ledger_starts(&dir).iter().any(|(n, _)| n == "node-a")).map_err(|e| {
+        rack.print_tails();
+        format!("node-a never ran the service: {e}")
+    })?;
     let mut samples = Vec::new();
     let mut failed = 0usize;
     let mut holder = "node-a";
