@@ -75,8 +75,11 @@ test-sim:
 	cargo run --locked --release -q -p ha-tests --features mutations --bin sim -- --mutation grant-without-fence --expect-violation --seeds 2000
 	cargo run --locked --release -q -p ha-tests --features mutations --bin sim -- --mutation no-self-fence --expect-violation --seeds 20000
 
-bench:
-	@echo "make bench: benchmarks are not implemented yet (issue 9)"; exit 1
+# Benchmarks (docs/bench.md): prints a table and writes out/bench.json. BENCH_QUICK=1 shortens
+# the runs; BENCH_SKIP=detect,idle,failover,load,keepalived skips sections; BENCH_BOOT=1 adds
+# the boot time.
+bench: agent
+	@bash scripts/bench-run.sh $(AGENT_BIN)
 
 # The QEMU test image (docs/image.md): Debian's kernel and busybox-static, rootfs-overlay/ and the
 # static agent. The Buildroot image is built in a Buildroot checkout (buildroot/, docs/image.md).

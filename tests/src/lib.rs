@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cable;
 pub mod fixtures;
 pub mod console_sim;

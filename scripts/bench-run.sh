@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# make bench: installs what the benchmarks need (stress-ng, idempotently), builds the bench
+# binary, runs it against the static release agent and writes out/bench.json (docs/bench.md).
+# Usage: scripts/bench-run.sh AGENT_BIN
+# Environment: BENCH_QUICK=1 shortens every run (the JSON says "quick": true);
+#   BENCH_SKIP=detect,idle,failover,load,keepalived skips sections; BENCH_BOOT=1 also boots
+#   the QEMU test image (needs out/image, about 1.5 minutes) for boot_to_ready_ms;
+#   BENCH_IMAGE_DIR names another image directory for image_bytes (default out/image).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+agent_bin="${1:?usage: bench-run.sh AGENT_BIN}"
+[ -x "$agent_bin" ] || { echo "bench: $agent_bin is not an executable (make agent)"; exit 1; }
+agent_bin="$(realpath "$agent_bin")"
+
+if ! command -v stress-ng >/dev/null; then
+  echo "bench: installing stress-ng"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq stress-ng >/dev/null || echo "bench: stress-ng could not be installed; the load figures will be null"
+fi
+
+cargo build --release --locked -q -p ha-tests --bin bench
+mkdir -p out
+args=(--out out/bench.json --agent-bin "$agent_bin")
+[ "${BENCH_QUICK:-0}" = 1 ] && args+=(--quick)
+[ -n "${BENCH_SKIP:-}" ] && args+=(--skip "$BENCH_SKIP")
+image_dir="${BENCH_IMAGE_DIR:-out/image}"
+if [ -f "$image_dir/root.squashfs" ]; then args+=(--image-dir "$image_dir"); fi
+if [ "${BENCH_BOOT:-0}" = 1 ] && [ -f out/image/root.squashfs ]; then
+  echo "bench: booting the QEMU test image (tests/vm/boot-test.py)"
+  python3 tests/vm/boot-test.py 2>&1 | tee out/bench-boot.log || echo "bench: the boot test failed; boot_to_ready_ms from what it printed"
+  args+=(--boot-log out/bench-boot.log)
+fi
+# The keepalived reference rig (network namespaces, needs root); its figures are merged.
+rm -f out/bench-keepalived.json
+case ",${BENCH_SKIP:-}," in
+  *,keepalived,*) ;;
+  *)
+    kt=10; [ "${BENCH_QUICK:-0}" = 1 ] && kt=3
+    BENCH_KEEPALIVED_TRIALS=$kt bash scripts/bench-keepalived.sh out/bench-keepalived.json ||
+      echo "bench: the keepalived rig failed; its keys stay null"
+    ;;
+esac
+if [ -f out/bench-keepalived.json ]; then args+=(--fragment out/bench-keepalived.json); fi
+HA_AGENT_BIN="$agent_bin" target/release/bench "${args[@]}"

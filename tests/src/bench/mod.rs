@@ -1,0 +1,200 @@
+//! Pieces of `make bench` that are worth testing on their own: following agents' logs as they
+//! grow, reading the member transitions out of their lines, percentiles, and reading a
+//! process's memory and CPU time from `/proc`.
+//!
+//! It owns no experiment and no timing decision: the `bench` binary runs the racks, kills and
+//! restarts agents and writes `out/bench.json`; this module only observes and computes.
+
+#![forbid(unsafe_code)]
+
+use std::fs;
+use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Bound on the bytes read from a log per [`LogTail::poll`] call.
+pub const MAX_TAIL_READ_BYTES: usize = 256 * 1024;
+/// Bound on a partial line kept between two polls (a line longer than this is dropped).
+pub const MAX_PARTIAL_LINE_BYTES: usize = 16 * 1024;
+
+/// A member transition as the agent logs it: `member <name>: <from> -> <to>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberTransition {
+    /// Monotonic milliseconds since the logging agent started (the line's first field).
+    pub agent_ms: u64,
+    /// The member whose state changed.
+    pub member: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// Parse one log line of the agent (`  12.345 witness INFO  member node-a: reachable ->
+/// unreachable`); `None` for any other line.
+pub fn parse_member_transition(line: &str) -> Option<MemberTransition> {
+    let mut fields = line.split_whitespace();
+    let time = fields.next()?;
+    let (secs, millis) = time.split_once('.')?;
+    let agent_ms = secs.parse::<u64>().ok()?.checked_mul(1000)?.checked_add(millis.parse::<u64>().ok()?)?;
+    let _logger_member = fields.next()?;
+    let _level = fields.next()?;
+    if fields.next()? != "member" {
+        return None;
+    }
+    let member = fields.next()?.strip_suffix(':')?.to_string();
+    let from = fields.next()?.to_string();
+    if fields.next()? != "->" {
+        return None;
+    }
+    let to = fields.next()?.to_string();
+    if fields.next().is_some() {
+        return None;
+    }
+    Some(MemberTransition { agent_ms, member, from, to })
+}
+
+/// Whether a log line reports a link going down (`link 3 to node-b: warn -> down`).
+pub fn is_link_down_line(line: &str) -> bool {
+    line.contains(" link ") && line.trim_end().ends_with("-> down")
+}
+
+/// Follows one growing log file: each [`LogTail::poll`] returns the complete lines written
+/// since the previous one.
+pub struct LogTail {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl LogTail {
+    /// Follow `path` from its current end (nothing already written is returned).
+    pub fn from_end(path: &Path) -> LogTail {
+        let offset = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        LogTail { path: path.to_path_buf(), offset, partial: Vec::new() }
+    }
+
+    /// The complete lines added since the last poll (at most [`MAX_TAIL_READ_BYTES`] per call).
+    pub fn poll(&mut self) -> io::Result<Vec<String>> {
+        let len = match fs::metadata(&self.path) {
+            Ok(meta) => meta.len(),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        if len < self.offset {
+            // Truncated or replaced: start again from the beginning.
+            self.offset = 0;
+            self.partial.clear();
+        }
+        if len == self.offset {
+            return Ok(Vec::new());
+        }
+        let mut file = fs::File::open(&self.path)?;
+        file.seek(SeekFrom::Start(self.offset))?;
+        let want = usize::try_from(len - self.offset).unwrap_or(MAX_TAIL_READ_BYTES).min(MAX_TAIL_READ_BYTES);
+        let mut buf = vec![0u8; want];
+        let got = file.read(&mut buf)?;
+        buf.truncate(got);
+        self.offset += got as u64;
+        self.partial.extend_from_slice(&buf);
+        let mut lines = Vec::new();
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            lines.push(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
+        }
+        if self.partial.len() > MAX_PARTIAL_LINE_BYTES {
+            self.partial.clear();
+        }
+        Ok(lines)
+    }
+}
+
+/// The `q`-quantile (0.0..=1.0) of `samples` by the nearest-rank method; `None` when empty.
+pub fn percentile(samples: &[f64], q: f64) -> Option<f64> {
+    assert!((0.0..=1.0).contains(&q), "quantile {q} out of range");
+    if samples.is_empty() {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// `VmRSS` and `VmHWM` (KiB) from the text of `/proc/<pid>/status`.
+pub fn parse_status_memory_kib(status: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..].split_whitespace().next()?.parse().ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// utime + stime (clock ticks) from the text of `/proc/<pid>/stat`.
+pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces; fields after its closing ')' are plain.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After ')': state is field 3 (index 0), utime field 14 (index 11), stime field 15 (index 12).
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// (VmRSS KiB, VmHWM KiB, CPU ticks) of a running process.
+pub fn sample_process(pid: u32) -> Option<(u64, u64, u64)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (rss, hwm) = parse_status_memory_kib(&status)?;
+    Some((rss, hwm, parse_stat_cpu_ticks(&stat)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    #[test]
+    fn member_transitions_are_read_from_agent_lines() {
+        let t = parse_member_transition("    12.345 witness WARN  member node-a: reachable -> unreachable").unwrap();
+        assert_eq!(t, MemberTransition { agent_ms: 12_345, member: "node-a".into(), from: "reachable".into(), to: "unreachable".into() });
+        assert!(parse_member_transition("     1.002 node-b INFO  link 3 to node-a: up -> down").is_none());
+        assert!(parse_member_transition("garbage").is_none());
+        assert!(parse_member_transition("").is_none());
+        assert!(is_link_down_line("     1.002 node-b INFO  link 3 to node-a: warn -> down"));
+        assert!(!is_link_down_line("     1.002 node-b INFO  link 3 to node-a: down -> up"));
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&samples, 0.5), Some(50.0));
+        assert_eq!(percentile(&samples, 0.99), Some(99.0));
+        assert_eq!(percentile(&samples, 1.0), Some(100.0));
+        assert_eq!(percentile(&samples, 0.0), Some(1.0));
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(percentile(&[7.0, 3.0], 0.5), Some(3.0));
+    }
+
+    #[test]
+    fn proc_fields_are_read() {
+        let status = "Name:\tha-agent\nVmHWM:\t    2048 kB\nVmRSS:\t    1900 kB\n";
+        assert_eq!(parse_status_memory_kib(status), Some((1900, 2048)));
+        let stat = "42 (ha agent) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 100 1000 200";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(12));
+        assert_eq!(parse_stat_cpu_ticks("42 (x"), None);
+    }
+
+    #[test]
+    fn a_tail_returns_only_complete_new_lines() {
+        let dir = std::env::temp_dir().join(format!("bench-tail-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        fs::write(&path, "old line\n").unwrap();
+        let mut tail = LogTail::from_end(&path);
+        assert!(tail.poll().unwrap().is_empty());
+        let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"one\ntw").unwrap();
+        assert_eq!(tail.poll().unwrap(), vec!["one".to_string()]);
+        file.write_all(b"o\n").unwrap();
+        assert_eq!(tail.poll().unwrap(), vec!["two".to_string()]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
