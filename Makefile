@@ -25,7 +25,7 @@ help:
 	@echo "make image  - build the QEMU test image of the appliance into out/image and print its sizes (docs/image.md)"
 	@echo "make test-image - boot it in QEMU (TCG) and check first boot, login, status, read-only root, persistence"
 	@echo "make rack   - boot the virtual rack (three QEMU VMs) and run its scenarios (SCENARIO=name for one; docs/rack.md)"
-	@echo "make bench  - not implemented yet (issue 9)"
+	@echo "make bench  - benchmarks into out/bench.json and a table (docs/bench.md; BENCH_QUICK=1 for a short run)"
 
 # Idempotent installation of what the tests need (Debian packages; cargo-fuzz).
 setup:
