@@ -173,6 +173,64 @@ pub fn render_status(v: &Value) -> String {
             let _ = writeln!(out, "      ({note})");
         }
     }
+    let a = &v["authority"];
+    if a.is_object() {
+        let _ = writeln!(out, "\nAuthority:");
+        match a["role"].as_str() {
+            Some("witness") => {
+                let _ = writeln!(
+                    out,
+                    "  generation {}  holder {}{}{}",
+                    s(a, "generation"),
+                    s(a, "holder"),
+                    if a["switching"] == true { "  (switchover under way)" } else { "" },
+                    a["fencing"].as_str().map(|n| format!("  FENCING {n}")).unwrap_or_default()
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  resources {}  acting generation {}  quorum {}",
+                    s(a, "resources_state").to_uppercase(),
+                    s(a, "acting_generation"),
+                    s(a, "quorum")
+                );
+                for r in a["resources"].as_array().into_iter().flatten() {
+                    let _ = writeln!(out, "    {:<16} {}", s(r, "name"), s(r, "state"));
+                }
+            }
+        }
+    }
+    let arr = &v["array"];
+    if arr.is_object() {
+        let c = &arr["console"];
+        let _ = writeln!(
+            out,
+            "\nArray ({} on {}): console {}, last answered {} ms ago{}",
+            s(c, "dialect"),
+            s(c, "device"),
+            s(c, "state"),
+            s(c, "last_answer_ms_ago"),
+            if c["wrong_baud"] == true { ", WRONG BAUD RATE" } else { "" }
+        );
+        for d in arr["drives"].as_array().into_iter().flatten() {
+            let pct = d["rebuild_percent"].as_u64().map(|p| format!(" {p}%")).unwrap_or_default();
+            let _ = writeln!(out, "  drive {:<8} {:<8} {}{pct}", s(d, "name"), s(d, "raid_level"), s(d, "state").to_uppercase());
+        }
+        for d in arr["disks"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "  disk  {:<8} {:<14} drive {}", s(d, "name"), s(d, "state"), s(d, "drive"));
+        }
+        for e in arr["environment"].as_array().into_iter().flatten() {
+            let alarm = e["alarm"].as_str().map(|a| format!("  ALARM: {a}")).unwrap_or_default();
+            let _ = writeln!(out, "  {:<8} {:<24} {}{alarm}", s(e, "kind"), s(e, "name"), s(e, "reading"));
+        }
+    }
+    if let Some(events) = v["last_events"].as_array() {
+        let _ = writeln!(out, "\nLast events:");
+        for e in events {
+            let _ = writeln!(out, "  {}", e.as_str().unwrap_or(""));
+        }
+    }
     out
 }
 
@@ -210,5 +268,24 @@ mod tests {
         assert!(text.contains("  1 node-a     serial   UP"), "{text}");
         assert!(text.contains("1.23"), "{text}");
         assert!(text.contains("stalls 1 (max 250 ms)"), "{text}");
+    }
+
+    #[test]
+    fn status_renders_the_array_and_the_authority() {
+        let v: Value = serde_json::from_str(
+            r##"{"authority":{"role":"witness","generation":4,"holder":"node-b","switching":false,"fencing":null},
+            "array":{"console":{"dialect":"areca","device":"/dev/ttyS2","state":"answering","wrong_baud":false,"last_answer_ms_ago":800},
+            "drives":[{"name":"ld1","raid_level":"RAID5","state":"rebuilding","rebuild_percent":40}],
+            "disks":[{"name":"e1/s2","state":"rebuilding","drive":"ld1"}],
+            "environment":[{"name":"Battery","kind":"battery","reading":"100%","alarm":null}]},
+            "last_events":["#3 1795724922.776 grant store generation and holder generation=4 holder=node-b"]}"##,
+        )
+        .unwrap();
+        let text = render_status(&v);
+        assert!(text.contains("generation 4  holder node-b"), "{text}");
+        assert!(text.contains("Array (areca on /dev/ttyS2): console answering, last answered 800 ms ago"), "{text}");
+        assert!(text.contains("drive ld1      RAID5    REBUILDING 40%"), "{text}");
+        assert!(text.contains("disk  e1/s2    rebuilding     drive ld1"), "{text}");
+        assert!(text.contains("grant store generation"), "{text}");
     }
 }
