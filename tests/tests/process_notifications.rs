@@ -166,3 +166,64 @@ command_timeout_ms = 800
     println!("snmptrapd logged:\n{}", text.lines().filter(|l| l.contains("rackHa")).take(20).collect::<Vec<_>>().join("\n"));
     assert!(text.contains("node-b"), "the member-down notification names node-b:\n{text}");
 }
+
+fn sequences(text: &str) -> Vec<u64> {
+    let mut out: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.split("rackHaSequence.0 = Gauge32: ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+#[test]
+fn informs_queued_while_the_receiver_is_down_survive_an_agent_restart_and_all_arrive() {
+    let port = free_udp_port();
+    let witness_extra = format!(
+        r#"
+[snmp]
+
+[[snmp.targets]]
+name = "nms"
+version = "v2c"
+address = "127.0.0.1:{port}"
+kind = "inform"
+community = "public"
+"#
+    );
+    let rack = Rack::builder("delivery").extra("witness", &witness_extra).start().unwrap_or_else(|e| panic!("rack: {e}"));
+    rack.wait_for(Duration::from_secs(20), || rack.everything_up()).unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
+    // Events while nobody listens: node-b goes away.
+    rack.kill("node-b");
+    rack.wait_for(Duration::from_secs(10), || {
+        rack.try_status("witness").is_ok_and(|s| {
+            s["members"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "node-b" && m["state"] == "unreachable"))
+        })
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // The agent restarts (its queue is on the data partition), then the receiver comes back.
+    rack.restart("witness").unwrap();
+    rack.wait_for(Duration::from_secs(10), || rack.try_status("witness").is_ok()).unwrap();
+    let trapd = Trapd::start(port);
+    let restarted_text = "agent on witness started";
+    let mut got = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(90) {
+        got = sequences(&trapd.text());
+        got.dedup();
+        let contiguous = !got.is_empty() && got.iter().enumerate().all(|(i, &s)| s == i as u64 + 1);
+        if contiguous && trapd.text().matches(restarted_text).count() >= 2 && trapd.text().contains("rackHaMemberDown") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = trapd.text();
+    let all = sequences(&text);
+    let duplicates = all.len() - got.len();
+    println!("informs received: {} distinct sequence numbers 1..={}, {duplicates} duplicates, in {:?} after the receiver came back", got.len(), got.last().copied().unwrap_or(0), start.elapsed());
+    assert!(!got.is_empty() && got.iter().enumerate().all(|(i, &s)| s == i as u64 + 1), "a gap in the sequence numbers: {got:?}\n{text}");
+    assert!(text.contains("rackHaMemberDown"), "the event that happened while the receiver was down arrived:\n{text}");
+    assert!(text.matches(restarted_text).count() >= 2, "both starts of the agent arrived (before and after the restart):\n{text}");
+}
