@@ -11,16 +11,25 @@
 //!   inspecting the key file's metadata.
 //! - [`wire`]: the heartbeat frame format (header, postcard body, truncated HMAC-SHA-256) and
 //!   the serial framing (COBS + CRC-32). Pure functions on byte slices; no sockets.
-//! - [`core`]: sans-I/O state machines (failure detection today). They take `(now, input)`,
-//!   return actions and their next deadline, and never touch a clock, a file descriptor, a
-//!   signal or randomness of their own. This is what makes deterministic simulation possible.
+//! - [`core`]: sans-I/O state machines: failure detection, the authority (witness arbitration,
+//!   node rules, fence decisions), the resource group, array state diffing, and the engine that
+//!   wires one member's core together. They take `(now, input)`, return actions and their next
+//!   deadline, and never touch a clock, a file descriptor, a signal or randomness of their own.
+//!   This is what makes deterministic simulation possible.
 //! - [`links`]: transports that move encoded frames: serial ports, UDP sockets, raw Ethernet
 //!   (AF_PACKET). They know nothing about liveness or authentication.
+//! - [`devices`]: relay boards and the fence procedure, the hardware watchdog, the RAID
+//!   controller's console (session and dialects). Codecs are pure; the executors own ports.
+//! - [`snmp`]: BER, SNMP v1/v2c/v3 messages, USM, the MIB's notifications and the sans-I/O
+//!   notifier with its durable queue. No socket of its own.
+//! - [`journal`]: the append-only, checksummed event log on the data partition.
 //! - [`shell`]: the one poll loop that owns the clock, the file descriptors, the signals, the
-//!   control socket and the durable boot counter, and feeds the core.
+//!   control socket, the durable state files, the OCF runner, the relay worker, the watchdog,
+//!   the SNMP socket and the journal, and feeds the core.
 //! - [`control`]: the control-socket protocol and the human rendering of `ha-agent status`.
 //!
-//! `unsafe` lives only in `shell::sys`, `links::fd` and `links::packet_sys` (small modules with
+//! `unsafe` lives only in `shell::sys`, `links::fd`, `links::packet_sys` and `devices::ioctl`
+//! (small modules with
 //! safe APIs); every other module forbids it.
 
 #![deny(unsafe_code)]
