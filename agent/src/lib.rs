@@ -29,8 +29,7 @@
 //! - [`control`]: the control-socket protocol and the human rendering of `ha-agent status`.
 //!
 //! `unsafe` lives only in `shell::sys`, `links::fd`, `links::packet_sys` and `devices::ioctl`
-//! (small modules with
-//! safe APIs); every other module forbids it.
+//! (small modules with safe APIs); every other module forbids it.
 
 #![deny(unsafe_code)]
 
