@@ -172,14 +172,59 @@ fn run() -> Result<(), String> {
     outcome
 }
 
-fn main() {
-    match run() {
-        Ok(()) => {
-            banner("done: every expected state was reached");
-        }
-        Err(problem) => {
-            eprintln!("demo FAILED: {problem}");
-            std::process::exit(1);
-        }
+/// Act two: the protected service. Nodes run a shell-script service; the witness fences
+/// through a fence-agents style relay stand-in that "cuts the power" by killing the node's
+/// agent and service.
+fn service_act() -> Result<(), String> {
+    use ha_tests::fixtures::{failover_rack, kill_pid, resources_state, service_pid};
+    banner("act two: the protected service (shell-script resources, relay stand-in)");
+    let rack = failover_rack("demo-service")?;
+    let holder = |r: &Rack| r.try_status("witness").ok().and_then(|s| s["authority"]["holder"].as_str().map(str::to_string));
+    let generation = |r: &Rack| r.try_status("witness").ok().and_then(|s| s["authority"]["generation"].as_u64());
+    let running = |r: &Rack, m: &str| r.try_status(m).ok().and_then(|s| resources_state(&s)).as_deref() == Some("running");
+    let took = rack.wait_for(Duration::from_secs(20), || running(&rack, "node-a"))?;
+    println!(
+        "   cold start: the witness granted generation {} to {} ({} ms); node-b stands by",
+        generation(&rack).unwrap_or(0),
+        holder(&rack).unwrap_or_default(),
+        took.as_millis()
+    );
+    banner("power cut of node-a: kill -9 of its agent and of its service");
+    if let Some(pid) = service_pid(rack.dir(), "node-a") {
+        kill_pid(pid);
     }
+    let cut = Instant::now();
+    rack.kill("node-a");
+    rack.wait_for(Duration::from_secs(30), || running(&rack, "node-b"))?;
+    println!(
+        "   node-b runs the service under generation {} after {} ms (the witness fenced node-a through the relay first)",
+        generation(&rack).unwrap_or(0),
+        cut.elapsed().as_millis()
+    );
+    let fence_log = std::fs::read_to_string(rack.dir().join("fence.log")).unwrap_or_default();
+    println!("   relay stand-in saw: {}", fence_log.lines().collect::<Vec<_>>().join(", "));
+    rack.wait_for(Duration::from_secs(15), || rack.dir().join("on-node-a").exists())?;
+    rack.restart("node-a")?;
+    rack.wait_for(Duration::from_secs(15), || {
+        rack.try_status("node-a").is_ok_and(|s| s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["state"] == "reachable")))
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    if running(&rack, "node-a") {
+        return Err("node-a ran the service again after it came back".into());
+    }
+    println!("   node-a powered on again and rejoined in standby; the service stays on {}", holder(&rack).unwrap_or_default());
+    let ledger = std::fs::read_to_string(rack.dir().join("ledger")).unwrap_or_default();
+    println!("   the service's own log (node, generation, action):");
+    for line in ledger.lines() {
+        println!("     {line}");
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(problem) = run().and_then(|()| service_act()) {
+        eprintln!("demo FAILED: {problem}");
+        std::process::exit(1);
+    }
+    banner("done: every expected state was reached");
 }
