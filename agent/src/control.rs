@@ -44,6 +44,8 @@ pub enum Request {
     Fence(String),
     /// Node: forget resource failures.
     Cleanup,
+    /// Reload the configuration file (like SIGHUP), answering with the outcome.
+    Reload,
 }
 
 fn name_arg(words: &[&str], verb: &str) -> Result<String, String> {
@@ -66,10 +68,11 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         ["online", rest @ ..] => name_arg(rest, "online").map(Request::Online),
         ["fence", rest @ ..] => name_arg(rest, "fence").map(Request::Fence),
         ["cleanup"] => Ok(Request::Cleanup),
+        ["reload"] => Ok(Request::Reload),
         [] => Err("empty request".into()),
         _ => {
             let shown: String = text.trim().chars().take(32).collect();
-            Err(format!("unknown request {shown:?} (known: status, move, standby, online, fence, cleanup)"))
+            Err(format!("unknown request {shown:?} (known: status, move, standby, online, fence, cleanup, reload)"))
         }
     }
 }

@@ -14,10 +14,11 @@ fn usage() -> i32 {
     eprintln!(
         "usage: ha-agent run [--config FILE]
        ha-agent check-config FILE
-       ha-agent status [--config FILE | --socket PATH] [--json]
+       ha-agent status [--config FILE | --socket PATH] [--json] [--watch]
        ha-agent move NODE | standby NODE | online NODE     (witness: operator commands)
        ha-agent fence NODE [--yes]                           (witness: power a node off now)
        ha-agent cleanup                                      (node: forget resource failures)
+       ha-agent reload                                       (re-read the configuration; refusals explained)
        ha-agent log [--config FILE] [--since-seq N] [--follow] (the durable event journal)
        ha-agent fence-test --channel N|NODE [--config FILE]   (read-only relay check)
        ha-agent watchdog-test [--config FILE]                  (arm, report, feed until SIGTERM)
@@ -36,10 +37,11 @@ struct Options {
     config: PathBuf,
     socket: Option<PathBuf>,
     json: bool,
+    watch: bool,
 }
 
 fn options(args: &[String], allow: &[&str]) -> Option<Options> {
-    let mut o = Options { config: PathBuf::from(ha_agent::config::DEFAULT_PATH), socket: None, json: false };
+    let mut o = Options { config: PathBuf::from(ha_agent::config::DEFAULT_PATH), socket: None, json: false, watch: false };
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
@@ -51,6 +53,11 @@ fn options(args: &[String], allow: &[&str]) -> Option<Options> {
             "--socket" => o.socket = Some(PathBuf::from(args.get(i + 1)?)),
             "--json" => {
                 o.json = true;
+                i += 1;
+                continue;
+            }
+            "--watch" => {
+                o.watch = true;
                 i += 1;
                 continue;
             }
@@ -102,19 +109,30 @@ fn status(o: &Options) -> i32 {
             Err(code) => return code,
         },
     };
-    match ha_agent::control::request(&socket, "status") {
-        Ok(v) => {
-            if o.json {
-                println!("{v}");
-            } else {
-                print!("{}", ha_agent::control::render_status(&v));
+    loop {
+        match ha_agent::control::request(&socket, "status") {
+            Ok(v) => {
+                if o.watch {
+                    // Clear the screen and redraw: one screen for the operator, every second.
+                    print!("\x1b[H\x1b[2J");
+                }
+                if o.json {
+                    println!("{v}");
+                } else {
+                    print!("{}", ha_agent::control::render_status(&v));
+                }
             }
-            EXIT_OK
+            Err(e) => {
+                eprintln!("ha-agent: {e}");
+                if !o.watch {
+                    return EXIT_RUNTIME;
+                }
+            }
         }
-        Err(e) => {
-            eprintln!("ha-agent: {e}");
-            EXIT_RUNTIME
+        if !o.watch {
+            return EXIT_OK;
         }
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }
 
@@ -141,7 +159,7 @@ fn command(verb: &str, rest: &[String]) -> i32 {
         }
         i += 1;
     }
-    if (verb == "cleanup") != node.is_none() {
+    if matches!(verb, "cleanup" | "reload") != node.is_none() {
         return usage();
     }
     if verb == "fence" && !yes {
@@ -255,11 +273,11 @@ fn main() {
             [path] => ha_agent::config::report::check_main(&PathBuf::from(path), &mut std::io::stdout()),
             _ => usage(),
         },
-        Some("status") => match options(rest, &["--config", "--socket", "--json"]) {
+        Some("status") => match options(rest, &["--config", "--socket", "--json", "--watch"]) {
             Some(o) => status(&o),
             None => usage(),
         },
-        Some(verb @ ("move" | "standby" | "online" | "fence" | "cleanup")) => command(verb, rest),
+        Some(verb @ ("move" | "standby" | "online" | "fence" | "cleanup" | "reload")) => command(verb, rest),
         Some("log") => log_command(rest),
         Some("fence-test") => ha_agent::devices::fence_test_main(rest, &mut std::io::stdout()),
         Some("watchdog-test") => ha_agent::devices::watchdog_test_main(rest, &mut std::io::stdout()),

@@ -129,6 +129,28 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     }
     assert_eq!(holder(&rack), "node-a");
 
+    // reload: a bad file is refused with the reason and the running configuration kept; a
+    // change that needs a restart is refused; a timing change is applied.
+    let config = rack.config_path("witness");
+    let original = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{original}\n[timing]\nbogus = 1\n")).unwrap();
+    // The CLI finds the socket in the (now broken) file, so name the socket.
+    let out = Command::new(agent_binary().unwrap()).args(["reload", "--socket"]).arg(dir.join("witness.sock")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text.contains("reload refused") && text.contains("problem"), "{text}");
+    std::fs::write(&config, original.replace("self_fence_ms = 1000", "self_fence_ms = 1500")).unwrap();
+    let (code, text) = run(&rack, "witness", &["reload"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("need a restart"), "{text}");
+    let warn_before = rack.status("witness")["timing"]["warn_ms"].as_u64().unwrap();
+    std::fs::write(&config, original.replace(&format!("warn_ms = {warn_before}"), &format!("warn_ms = {}", warn_before + 50))).unwrap();
+    let (code, text) = run(&rack, "witness", &["reload"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(rack.status("witness")["timing"]["warn_ms"].as_u64(), Some(warn_before + 50));
+    std::fs::write(&config, &original).unwrap();
+    println!("reload: bad file refused, restart-only change refused, timing change applied");
+
     // Every operator action is in the durable journal, with its outcome and where it came from.
     let (code, log) = run(&rack, "witness", &["log"]);
     assert_eq!(code, 0, "{log}");

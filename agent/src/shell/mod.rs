@@ -501,7 +501,7 @@ impl Agent {
                 self.collect_results(now);
             }
             if ready.reload {
-                self.reload(now);
+                let _ = self.reload(now);
             }
             for t in ready.transports {
                 self.receive(t, now);
@@ -1092,49 +1092,53 @@ impl Agent {
         }
     }
 
-    fn reload(&mut self, now: Micros) {
-        log::info!("SIGHUP: reloading {}", self.config_path.display());
-        let new = match config::load(&self.config_path) {
-            Ok(c) => c,
-            Err(problems) => {
+    /// Reload the configuration (SIGHUP or `ha-agent reload`): validated first; a bad file, or
+    /// a change that needs a restart, is refused with the reasons and the running configuration
+    /// is kept; a notification either way.
+    fn reload(&mut self, now: Micros) -> Result<String, String> {
+        log::info!("reloading {}", self.config_path.display());
+        let result = self.try_reload(now);
+        let member = self.cfg.me().name.clone();
+        match &result {
+            Ok(text) => {
+                self.reloads += 1;
+                log::info!("{text}");
+                self.journal(JournalEvent::new(JournalKind::Configuration, "reloaded"));
+                self.notify(now, Notification::ConfigurationReloaded { member });
+            }
+            Err(reason) => {
                 self.reloads_refused += 1;
-                for p in &problems {
-                    log::error!("reload refused: {}", p.to_string().replace('\n', " "));
-                }
-                log::error!("reload refused: {} problem(s); keeping the running configuration", problems.len());
-                let member = self.cfg.me().name.clone();
-                let reason = problems.first().map(|p| p.to_string().replace('\n', " ")).unwrap_or_default();
+                log::error!("reload refused: {reason}; keeping the running configuration");
                 self.journal(JournalEvent::new(JournalKind::Configuration, &format!("reload refused: {reason}")));
-                self.notify(now, Notification::ConfigurationRejected { member, reason });
-                return;
+                self.notify(now, Notification::ConfigurationRejected { member, reason: reason.clone() });
             }
-        };
-        let key = match config::load_key(&new.key_file) {
-            Ok(k) => k,
-            Err(p) => {
-                self.reloads_refused += 1;
-                log::error!("reload refused: {}", p.to_string().replace('\n', " "));
-                return;
-            }
-        };
+        }
+        result
+    }
+
+    fn try_reload(&mut self, now: Micros) -> Result<String, String> {
+        let new = config::load(&self.config_path).map_err(|problems| {
+            let all: Vec<String> = problems.iter().map(|p| p.to_string().replace('\n', " ")).collect();
+            format!("{} problem(s): {}", problems.len(), all.join("; "))
+        })?;
+        let key = config::load_key(&new.key_file).map_err(|p| p.to_string().replace('\n', " "))?;
+        // What the running engine, transports, devices and notifier were built from cannot
+        // change under them: those changes need a restart.
         let fixed = |c: &Config| {
-            (c.cluster.clone(), c.me, c.members.clone(), c.links.clone(), c.state_dir.clone(), c.control_socket.clone())
+            (
+                (c.cluster.clone(), c.me, c.members.clone(), c.links.clone(), c.state_dir.clone(), c.control_socket.clone()),
+                (c.authority.clone(), c.resources.clone(), c.relay.clone(), c.watchdog.clone(), c.snmp.clone(), c.array.clone()),
+            )
         };
         if fixed(&new) != fixed(&self.cfg) {
-            self.reloads_refused += 1;
-            log::error!(
-                "reload refused: cluster, members, links, state_dir and control_socket cannot change while running; restart the agent to apply them (keeping the running configuration)"
-            );
-            return;
+            return Err("only [timing], [shell] and the key can change while running; cluster, members, links, paths, \
+                 [authority], [resources], [relay], [watchdog], [snmp] and [array] need a restart of the agent"
+                .into());
         }
         self.engine.set_timing(new.timing, now);
         self.key = key;
         self.cfg = new;
-        self.reloads += 1;
-        log::info!("configuration reloaded (timing, shell settings and key applied)");
-        let member = self.cfg.me().name.clone();
-        self.journal(JournalEvent::new(JournalKind::Configuration, "reloaded"));
-        self.notify(now, Notification::ConfigurationReloaded { member });
+        Ok("configuration reloaded (timing, shell settings and key applied)".into())
     }
 
     fn accept(&mut self, now: Micros) {
@@ -1211,6 +1215,14 @@ impl Agent {
                 let line = request.split(|&b| b == b'\n').next().unwrap_or(&[]);
                 match control::parse_request(line) {
                     Ok(Request::Status) => self.status_value(),
+                    Ok(Request::Reload) => {
+                        let now = self.now();
+                        self.journal(JournalEvent::new(JournalKind::Operator, "reload").with_field("from", "control socket").with_field("uid", &self.last_client_uid.to_string()));
+                        match self.reload(now) {
+                            Ok(text) => json!({"ok": true, "message": text}),
+                            Err(reason) => json!({"error": format!("reload refused: {reason}")}),
+                        }
+                    }
                     Ok(request) => self.command(request),
                     Err(e) => json!({"error": e}),
                 }
@@ -1249,7 +1261,7 @@ impl Agent {
             Request::Online(n) => format!("online {n}"),
             Request::Fence(n) => format!("fence {n}"),
             Request::Cleanup => "cleanup".into(),
-            Request::Status => "status".into(),
+            Request::Status | Request::Reload => unreachable!("served elsewhere"),
         };
         self.journal(JournalEvent::new(JournalKind::Operator, &line).with_field("from", "control socket").with_field("uid", &self.last_client_uid.to_string()));
         let (what, result) = match &request {
@@ -1272,7 +1284,7 @@ impl Agent {
                 };
                 (format!("{verb} {n}"), self.engine.witness_command(now, cmd))
             }
-            Request::Status => unreachable!("status is served elsewhere"),
+            Request::Status | Request::Reload => unreachable!("served elsewhere"),
         };
         self.carry_out(now);
         match result {
