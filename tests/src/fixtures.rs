@@ -142,7 +142,12 @@ pub fn kill_pid(pid: i32) {
 
 /// A rack whose nodes run the test service and whose witness fences through the stand-in.
 pub fn failover_rack(name: &str) -> Result<Rack, String> {
-    let mut builder = Rack::builder(name).extra("witness", WITNESS_EXTRA);
+    failover_rack_with(Rack::builder(name))
+}
+
+/// The same from a prepared builder (timing, log level).
+pub fn failover_rack_with(builder: crate::harness::RackBuilder) -> Result<Rack, String> {
+    let mut builder = builder.extra("witness", WITNESS_EXTRA);
     for member in ["node-a", "node-b"] {
         builder = builder.extra(member, &node_extra(member));
     }

@@ -269,127 +269,9 @@ fn idle(seconds: u64) -> Result<Value, String> {
     }))
 }
 
-// The failover rig of tests/tests/process_failover.rs: a shell-script resource whose start
-// appends "<node> <generation> start" to a shared ledger, and a relay stand-in following the
-// fence-agents convention that "cuts the power" by killing the node's agent and service.
-const SERVICE: &str = r#"#!/bin/sh
-run="$OCF_RESKEY_rundir"; ledger="$OCF_RESKEY_ledger"; me="$OCF_RESKEY_node"
-pidfile="$run/svc.pid"
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-case "$1" in
-start)
-    running && exit 0
-    mkdir -p "$run"
-    sleep 100000 </dev/null >/dev/null 2>&1 &
-    echo $! > "$pidfile"
-    echo "$me $HA_GENERATION start" >> "$ledger"
-    exit 0 ;;
-stop)
-    if running; then kill "$(cat "$pidfile")"; fi
-    rm -f "$pidfile"
-    echo "$me $HA_GENERATION stop" >> "$ledger"
-    exit 0 ;;
-monitor)
-    running && exit 0
-    exit 7 ;;
-*) exit 3 ;;
-esac
-"#;
-
-const FENCE: &str = r#"#!/bin/sh
-dir="@DIR@"
-action=""; plug=""
-while IFS='=' read -r k v; do
-    case "$k" in action) action="$v" ;; plug|port) plug="$v" ;; esac
-done
-echo "$action $plug" >> "$dir/fence.log"
-case "$action" in
-off)
-    [ -f "$dir/pid-$plug" ] && kill -9 "$(cat "$dir/pid-$plug")" 2>/dev/null
-    [ -f "$dir/run-$plug/svc.pid" ] && kill -9 "$(cat "$dir/run-$plug/svc.pid")" 2>/dev/null
-    rm -f "$dir/run-$plug/svc.pid"
-    touch "$dir/off-$plug"
-    exit 0 ;;
-on)
-    rm -f "$dir/off-$plug"
-    touch "$dir/on-$plug"
-    exit 0 ;;
-status|monitor)
-    [ -f "$dir/off-$plug" ] && exit 2
-    exit 0 ;;
-esac
-exit 1
-"#;
-
-fn node_extra(member: &str) -> String {
-    format!(
-        r#"
-[authority]
-self_fence_ms = 1000
-margin_ms = 1000
-
-[resources]
-max_restarts = 1
-restart_window_s = 60
-
-[[resources.group]]
-name = "svc"
-agent = "@DIR@/svc"
-params = {{ rundir = "@DIR@/run-{member}", ledger = "@DIR@/ledger", node = "{member}" }}
-start_timeout_ms = 5000
-stop_timeout_ms = 5000
-monitor_timeout_ms = 2000
-monitor_interval_ms = 500
-"#
-    )
-}
-
-const WITNESS_EXTRA: &str = r#"
-[authority]
-preferred = "node-a"
-self_fence_ms = 1000
-margin_ms = 1000
-fence_retry_initial_ms = 500
-fence_retry_max_ms = 2000
-
-[relay]
-
-[[relay.channels]]
-node = "node-a"
-board = "command"
-command = "@DIR@/fence"
-plug = "node-a"
-timeout_ms = 2000
-settle_ms = 100
-poll_interval_ms = 100
-confirm_timeout_ms = 3000
-
-[[relay.channels]]
-node = "node-b"
-board = "command"
-command = "@DIR@/fence"
-plug = "node-b"
-timeout_ms = 2000
-settle_ms = 100
-poll_interval_ms = 100
-confirm_timeout_ms = 3000
-"#;
-
-fn write_script(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = fs::write(path, text);
-    let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o755));
-}
-
+// The failover rig of tests/tests/process_failover.rs (ha_tests::fixtures).
 fn failover_rack(name: &str, timing: Timing) -> Result<Rack, String> {
-    let mut builder = Rack::builder(name).timing(timing).log_level("info").extra("witness", WITNESS_EXTRA);
-    for member in ["node-a", "node-b"] {
-        builder = builder.extra(member, &node_extra(member));
-    }
-    builder.start_with(|dir| {
-        write_script(&dir.join("svc"), SERVICE);
-        write_script(&dir.join("fence"), &FENCE.replace("@DIR@", &dir.display().to_string()));
-    })
+    ha_tests::fixtures::failover_rack_with(Rack::builder(name).timing(timing).log_level("info"))
 }
 
 /// The ledger's "<node> <generation> start" lines.
@@ -405,15 +287,7 @@ fn ledger_starts(dir: &Path) -> Vec<(String, u64)> {
         .collect()
 }
 
-fn service_pid(dir: &Path, member: &str) -> Option<i32> {
-    fs::read_to_string(dir.join(format!("run-{member}/svc.pid"))).ok()?.trim().parse().ok()
-}
-
-fn kill_pid(pid: i32) {
-    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-    }
-}
+use ha_tests::fixtures::{kill_pid, service_pid};
 
 fn member_reachable(rack: &Rack, observer: &str, member: &str) -> bool {
     rack.try_status(observer).is_ok_and(|s| ha_tests::harness::member_state(&s, member) == Some("reachable"))
