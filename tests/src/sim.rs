@@ -138,6 +138,8 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     pub heal_at_ms: u64,
     pub fence_configured: bool,
+    /// The witness moves the service back to the preferred node (node A) when it is ready.
+    pub auto_failback: bool,
 }
 
 impl Scenario {
@@ -184,14 +186,14 @@ impl Scenario {
             faults.push(Fault { at_ms, duration_ms, kind });
         }
         faults.sort_by_key(|f| f.at_ms);
-        Scenario { seed, clock_ppm, faults, heal_at_ms, fence_configured: rng.chance(800) }
+        Scenario { seed, clock_ppm, faults, heal_at_ms, fence_configured: rng.chance(800), auto_failback: false }
     }
 
     /// A hand-written scenario (for specification tests), with clocks at true rate.
     pub fn custom(faults: Vec<Fault>, heal_at_ms: u64, fence_configured: bool) -> Scenario {
         let mut faults = faults;
         faults.sort_by_key(|f| f.at_ms);
-        Scenario { seed: 0, clock_ppm: [0; 3], faults, heal_at_ms, fence_configured }
+        Scenario { seed: 0, clock_ppm: [0; 3], faults, heal_at_ms, fence_configured, auto_failback: false }
     }
 
     pub fn describe(&self) -> String {
@@ -436,6 +438,7 @@ impl Sim {
     fn boot(&mut self, i: usize) {
         let now = self.now;
         let fence_configured = self.scenario.fence_configured;
+        let auto_failback = self.scenario.auto_failback;
         let m = &mut self.members[i];
         m.powered = true;
         m.boot += 1;
@@ -460,7 +463,7 @@ impl Sim {
                     fence_enabled: fence_configured,
                     power_on_after_fence: true,
                     preferred: Some(NODE_A),
-                    auto_failback: false,
+                    auto_failback,
                     wait_for_all: false,
                     unknown_fence_bound_ms: SELF_FENCE_MS + group_spec().worst_case_stop_ms() + WATCHDOG_MS,
                 },

@@ -244,3 +244,26 @@ fn node_b_is_used_when_a_is_lost_with_no_relay_at_all() {
     assert_eq!(sim.stats().fences, 0);
     assert_safe(&sim);
 }
+
+#[test]
+fn auto_failback_moves_the_service_back_to_the_preferred_node_gracefully() {
+    // Node A (preferred) loses power; B takes over; A comes back and, with auto_failback, the
+    // witness switches the service back (stop on B first), never running it twice.
+    let mut scenario = Scenario::custom(vec![fault(5_000, 1, FaultKind::Crash { member: A, down_ms: 4_000, lose_state: false })], 10_000_000, true);
+    scenario.auto_failback = true;
+    let mut sim = Sim::new(scenario);
+    sim.run_until(3_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A]);
+    sim.run_until(9_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "B took over\n{}", trace(&sim));
+    sim.run_until(40_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "the service went back to A\n{}", trace(&sim));
+    assert!(trace(&sim).contains("SwitchoverStarted { from: 3, to: 2"), "by a graceful switchover\n{}", trace(&sim));
+    assert_safe(&sim);
+
+    // Without auto_failback (the default) it stays on B.
+    let mut sim = rack(vec![fault(5_000, 1, FaultKind::Crash { member: A, down_ms: 4_000, lose_state: false })], true);
+    sim.run_until(40_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    assert_safe(&sim);
+}
