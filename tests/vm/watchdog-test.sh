@@ -3,8 +3,8 @@
 #
 # Boots Debian's kernel with a BusyBox initramfs holding the static agent, on TCG, with an
 # emulated i6300esb watchdog (-watchdog-action reset) and a QMP socket. Inside the VM, /init
-# loads watchdog.ko and i6300esb.ko and runs `ha-agent watchdog-test --timeout-s T`, which
-# arms the watchdog and feeds it.
+# loads watchdog.ko and i6300esb.ko and runs the agent itself (`ha-agent run` with a [watchdog]
+# section: the real run loop arms the watchdog and feeds it by its health policy).
 #   Boot 1: the agent reports "last reset by watchdog: no"; /init stops it with kill -STOP;
 #           the hardware must reset the VM (QMP WATCHDOG event, action reset).
 #   Boot 2: the agent reports "last reset by watchdog: yes"; /init stops it cleanly
@@ -12,7 +12,7 @@
 # The host side (python3, standard library only) records the QMP events and the console.
 #
 # Needs: qemu-system-x86_64, apt-get (Debian archive reachable), python3, the static agent
-# (make agent) with the `watchdog-test` subcommand. Everything is downloaded into out/.
+# (make agent). Everything is downloaded into out/.
 # Usage: tests/vm/watchdog-test.sh            (HA_AGENT_BIN, WATCHDOG_TIMEOUT_S to override)
 set -euo pipefail
 
@@ -74,17 +74,70 @@ insmod /lib/modules/watchdog.ko
 insmod /lib/modules/i6300esb.ko
 i=0; while [ ! -e /dev/watchdog ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 echo "HA-VM: boot, watchdog timeout $T s"
-/bin/ha-agent watchdog-test --timeout-s "$T" > /tmp/wd.log 2>&1 &
+# The agent's real run loop: a witness whose heartbeats go to two absent peers on loopback,
+# with the watchdog armed by its [watchdog] section and fed by its N3 policy.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+mkdir -p /etc/ha-agent /tmp/state
+echo 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f > /etc/ha-agent/cluster.key
+chmod 600 /etc/ha-agent/cluster.key
+cat > /etc/ha-agent/agent.toml <<CFG
+cluster = "vmtest"
+member = "witness"
+key_file = "/etc/ha-agent/cluster.key"
+state_dir = "/tmp/state"
+control_socket = "/tmp/ha-agent.sock"
+[timing]
+interval_ms = 200
+warn_ms = 500
+dead_ms = 1000
+initdead_ms = 5000
+[shell]
+mlockall = false
+[watchdog]
+device = "/dev/watchdog"
+timeout_s = $T
+[[members]]
+name = "witness"
+id = 1
+role = "witness"
+[[members]]
+name = "node-a"
+id = 2
+role = "node"
+[[members]]
+name = "node-b"
+id = 3
+role = "node"
+[[links]]
+id = 11
+peer = "node-a"
+kind = "udp"
+local = "127.0.0.1:40001"
+remote = "127.0.0.1:40002"
+[[links]]
+id = 12
+peer = "node-b"
+kind = "udp"
+local = "127.0.0.1:40011"
+remote = "127.0.0.1:40003"
+CFG
+/bin/ha-agent run --config /etc/ha-agent/agent.toml > /tmp/wd.log 2>&1 &
 PID=$!
-i=0; while ! grep -q "feeding every" /tmp/wd.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+i=0; while ! grep -q "armed with timeout" /tmp/wd.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 sed 's/^/HA-VM agent: /' /tmp/wd.log
-if grep -q "last reset by watchdog: yes" /tmp/wd.log; then
+if grep -q "LAST RESET CAME FROM THE WATCHDOG" /tmp/wd.log; then
+  echo "HA-VM agent: last reset by watchdog: yes"
+else
+  echo "HA-VM agent: last reset by watchdog: no"
+fi
+if grep -q "LAST RESET CAME FROM THE WATCHDOG" /tmp/wd.log; then
   echo "HA-VM: second boot, after a watchdog reset"
   sleep 2
   kill -TERM $PID
   wait $PID
   echo "HA-VM: agent exited $?"
-  sed 's/^/HA-VM agent: /' /tmp/wd.log | tail -n 1
+  if grep -q "watchdog: Disarmed" /tmp/wd.log; then echo "HA-VM agent: disarmed (magic close)"; fi
+  sed 's/^/HA-VM agent: /' /tmp/wd.log | tail -n 2
   sleep $((2 * T + 5))
   echo "HA-VM: NO RESET AFTER CLEAN STOP"
   poweroff -f
