@@ -28,6 +28,8 @@ pub struct Snmp {
     socket: UdpSocket,
     notifier: Notifier,
     dir: PathBuf,
+    /// Receive buffer, allocated once (receive runs every loop iteration).
+    buf: Vec<u8>,
 }
 
 fn salt_seed() -> u64 {
@@ -72,7 +74,7 @@ impl Snmp {
         let notifier = Notifier::new(options, targets, restored).map_err(|e| format!("{e:?}"))?;
         let socket = UdpSocket::bind(("0.0.0.0", 0)).map_err(|e| format!("snmp socket: {e}"))?;
         socket.set_nonblocking(true).map_err(|e| e.to_string())?;
-        Ok(Some(Snmp { socket, notifier, dir }))
+        Ok(Some(Snmp { socket, notifier, dir, buf: vec![0u8; MAX_DATAGRAM_BYTES] }))
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -90,10 +92,9 @@ impl Snmp {
 
     /// Read responses and reports (bounded).
     pub fn receive(&mut self, now: Micros) {
-        let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
         for _ in 0..MAX_DATAGRAMS_PER_POLL {
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => self.notifier.handle_datagram(now, from, &buf[..n]),
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((n, from)) => self.notifier.handle_datagram(now, from, &self.buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => return,
             }
