@@ -50,7 +50,11 @@ pub enum Request {
 
 fn name_arg(words: &[&str], verb: &str) -> Result<String, String> {
     match words {
-        [name] if !name.is_empty() && name.len() <= MAX_NAME_BYTES && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) => {
+        [name]
+            if !name.is_empty()
+                && name.len() <= MAX_NAME_BYTES
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
+        {
             Ok((*name).to_string())
         }
         _ => Err(format!("usage: {verb} NODE")),
@@ -72,15 +76,21 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         [] => Err("empty request".into()),
         _ => {
             let shown: String = text.trim().chars().take(32).collect();
-            Err(format!("unknown request {shown:?} (known: status, move, standby, online, fence, cleanup, reload)"))
+            Err(format!(
+                "unknown request {shown:?} (known: status, move, standby, online, fence, cleanup, reload)"
+            ))
         }
     }
 }
 
 /// Send `request` to the agent at `socket` and return its JSON response.
 pub fn request(socket: &Path, request: &str) -> io::Result<Value> {
-    let mut stream = UnixStream::connect(socket)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {}: {e} (is the agent running? are you root?)", socket.display())))?;
+    let mut stream = UnixStream::connect(socket).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot connect to {}: {e} (is the agent running? are you root?)", socket.display()),
+        )
+    })?;
     let timeout = Some(Duration::from_millis(CLIENT_TIMEOUT_MS));
     stream.set_read_timeout(timeout)?;
     stream.set_write_timeout(timeout)?;
@@ -152,7 +162,19 @@ pub fn render_status(v: &Value) -> String {
     let _ = writeln!(
         out,
         "  {:>3} {:<10} {:<8} {:<5} {:>8} {:>8} {:>5} {:>5} {:>6} {:>6} {:>8} {:>8} {:>8}",
-        "id", "peer", "kind", "state", "in", "out", "crc", "auth", "replay", "malf", "lat_ms", "jit_ms", "rx_ago"
+        "id",
+        "peer",
+        "kind",
+        "state",
+        "in",
+        "out",
+        "crc",
+        "auth",
+        "replay",
+        "malf",
+        "lat_ms",
+        "jit_ms",
+        "rx_ago"
     );
     for l in v["links"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -218,10 +240,17 @@ pub fn render_status(v: &Value) -> String {
         );
         for d in arr["drives"].as_array().into_iter().flatten() {
             let pct = d["rebuild_percent"].as_u64().map(|p| format!(" {p}%")).unwrap_or_default();
-            let _ = writeln!(out, "  drive {:<8} {:<8} {}{pct}", s(d, "name"), s(d, "raid_level"), s(d, "state").to_uppercase());
+            let _ = writeln!(
+                out,
+                "  drive {:<8} {:<8} {}{pct}",
+                s(d, "name"),
+                s(d, "raid_level"),
+                s(d, "state").to_uppercase()
+            );
         }
         for d in arr["disks"].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "  disk  {:<8} {:<14} drive {}", s(d, "name"), s(d, "state"), s(d, "drive"));
+            let _ =
+                writeln!(out, "  disk  {:<8} {:<14} drive {}", s(d, "name"), s(d, "state"), s(d, "drive"));
         }
         for e in arr["environment"].as_array().into_iter().flatten() {
             let alarm = e["alarm"].as_str().map(|a| format!("  ALARM: {a}")).unwrap_or_default();
@@ -286,7 +315,10 @@ mod tests {
         .unwrap();
         let text = render_status(&v);
         assert!(text.contains("generation 4  holder node-b"), "{text}");
-        assert!(text.contains("Array (areca on /dev/ttyS2): console answering, last answered 800 ms ago"), "{text}");
+        assert!(
+            text.contains("Array (areca on /dev/ttyS2): console answering, last answered 800 ms ago"),
+            "{text}"
+        );
         assert!(text.contains("drive ld1      RAID5    REBUILDING 40%"), "{text}");
         assert!(text.contains("disk  e1/s2    rebuilding     drive ld1"), "{text}");
         assert!(text.contains("grant store generation"), "{text}");

@@ -41,7 +41,12 @@ struct Options {
 }
 
 fn options(args: &[String], allow: &[&str]) -> Option<Options> {
-    let mut o = Options { config: PathBuf::from(ha_agent::config::DEFAULT_PATH), socket: None, json: false, watch: false };
+    let mut o = Options {
+        config: PathBuf::from(ha_agent::config::DEFAULT_PATH),
+        socket: None,
+        json: false,
+        watch: false,
+    };
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();

@@ -18,10 +18,7 @@ struct Case {
 
 impl Case {
     fn new(name: &str) -> Case {
-        let dir = std::env::temp_dir().join(format!(
-            "ha-agent-check-config-{}-{name}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("ha-agent-check-config-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let case = Case { dir };
@@ -70,10 +67,7 @@ fn check_config(args: &[&Path]) -> Outcome {
 
 /// `text` with the first `from` replaced; the replacement must happen.
 fn edit(text: &str, from: &str, to: &str) -> String {
-    assert!(
-        text.contains(from),
-        "the example no longer contains {from:?}"
-    );
+    assert!(text.contains(from), "the example no longer contains {from:?}");
     text.replacen(from, to, 1)
 }
 
@@ -96,9 +90,7 @@ fn without_link(text: &str, id: u8) -> String {
 
 /// 1-based line of the first occurrence of `needle` in `text`.
 fn line_of(text: &str, needle: &str) -> usize {
-    let offset = text
-        .find(needle)
-        .unwrap_or_else(|| panic!("{needle:?} not in the text"));
+    let offset = text.find(needle).unwrap_or_else(|| panic!("{needle:?} not in the text"));
     text[..offset].matches('\n').count() + 1
 }
 
@@ -111,23 +103,15 @@ fn expect_problem(case: &Case, text: &str, location: &str, message: &str) -> Str
     assert_eq!(outcome.code, 1, "exit code; output:\n{out}");
     let wanted = format!("{}{location}: ", path.display());
     assert!(
-        out.lines()
-            .any(|l| l.starts_with(&wanted) && l.contains(message)),
+        out.lines().any(|l| l.starts_with(&wanted) && l.contains(message)),
         "no problem at {wanted:?} with {message:?}; output:\n{out}"
     );
-    let count = out
-        .lines()
-        .filter(|l| l.starts_with(&format!("{}", path.display())))
-        .count();
+    let count = out.lines().filter(|l| l.starts_with(&format!("{}", path.display()))).count();
     assert!(
         out.ends_with(&format!("\n{count} problem(s) found\n")),
         "missing or wrong summary line; output:\n{out}"
     );
-    assert_eq!(
-        out.matches("\n  hint: ").count(),
-        count,
-        "one hint per problem; output:\n{out}"
-    );
+    assert_eq!(out.matches("\n  hint: ").count(), count, "one hint per problem; output:\n{out}");
     out
 }
 
@@ -135,21 +119,9 @@ fn expect_problem(case: &Case, text: &str, location: &str, message: &str) -> Str
 fn valid_examples_are_ok() {
     let case = Case::new("valid");
     for (file, text, summary) in [
-        (
-            "witness.toml",
-            WITNESS,
-            "ok (cluster payments, member witness (witness), 4 links)",
-        ),
-        (
-            "node-a.toml",
-            NODE_A,
-            "ok (cluster payments, member node-a (node), 4 links)",
-        ),
-        (
-            "node-b.toml",
-            NODE_B,
-            "ok (cluster payments, member node-b (node), 4 links)",
-        ),
+        ("witness.toml", WITNESS, "ok (cluster payments, member witness (witness), 4 links)"),
+        ("node-a.toml", NODE_A, "ok (cluster payments, member node-a (node), 4 links)"),
+        ("node-b.toml", NODE_B, "ok (cluster payments, member node-b (node), 4 links)"),
     ] {
         let path = case.write(file, text);
         let outcome = check_config(&[&path]);
@@ -173,9 +145,7 @@ fn unreadable_file() {
     let outcome = check_config(&[&path]);
     assert_eq!(outcome.code, 1);
     assert!(
-        outcome
-            .stdout
-            .starts_with(&format!("{}: cannot read the file", path.display())),
+        outcome.stdout.starts_with(&format!("{}: cannot read the file", path.display())),
         "{}",
         outcome.stdout
     );
@@ -192,11 +162,7 @@ fn syntax_error_has_its_line() {
 #[test]
 fn unknown_key_suggests_the_close_one() {
     let case = Case::new("unknown-key");
-    let text = edit(
-        WITNESS,
-        "dead_ms = 1000\n",
-        "dead_ms = 1000\ninitdaed_ms = 5000\n",
-    );
+    let text = edit(WITNESS, "dead_ms = 1000\n", "dead_ms = 1000\ninitdaed_ms = 5000\n");
     let line = line_of(&text, "initdaed_ms");
     let out = expect_problem(
         &case,
@@ -210,11 +176,8 @@ fn unknown_key_suggests_the_close_one() {
 #[test]
 fn key_of_another_link_kind_is_unknown() {
     let case = Case::new("unknown-link-key");
-    let text = edit(
-        WITNESS,
-        "device = \"/dev/ttyS1\"\n",
-        "device = \"/dev/ttyS1\"\nremote = \"10.0.0.2:694\"\n",
-    );
+    let text =
+        edit(WITNESS, "device = \"/dev/ttyS1\"\n", "device = \"/dev/ttyS1\"\nremote = \"10.0.0.2:694\"\n");
     let line = line_of(&text, "remote = \"10.0.0.2:694\"");
     expect_problem(
         &case,
@@ -228,12 +191,7 @@ fn key_of_another_link_kind_is_unknown() {
 fn missing_required_key() {
     let case = Case::new("missing-key");
     let text = edit(WITNESS, "cluster = \"payments\"\n", "");
-    let out = expect_problem(
-        &case,
-        &text,
-        ": cluster",
-        "required key `cluster` is missing",
-    );
+    let out = expect_problem(&case, &text, ": cluster", "required key `cluster` is missing");
     assert!(out.contains("hint: add `cluster = \"payments\"`"), "{out}");
 }
 
@@ -297,11 +255,7 @@ fn duplicate_member() {
 #[test]
 fn link_to_unknown_peer() {
     let case = Case::new("unknown-peer");
-    let text = edit(
-        WITNESS,
-        "id = 12\npeer = \"node-b\"",
-        "id = 12\npeer = \"node-c\"",
-    );
+    let text = edit(WITNESS, "id = 12\npeer = \"node-b\"", "id = 12\npeer = \"node-c\"");
     let line = line_of(&text, "peer = \"node-c\"");
     let out = expect_problem(
         &case,
@@ -309,20 +263,13 @@ fn link_to_unknown_peer() {
         &format!(":line {line}: links[3].peer"),
         "link to unknown peer \"node-c\"",
     );
-    assert!(
-        out.contains("peer must be one of the other [[members]]: node-a, node-b"),
-        "{out}"
-    );
+    assert!(out.contains("peer must be one of the other [[members]]: node-a, node-b"), "{out}");
 }
 
 #[test]
 fn link_to_self() {
     let case = Case::new("link-to-self");
-    let text = edit(
-        WITNESS,
-        "id = 12\npeer = \"node-b\"",
-        "id = 12\npeer = \"witness\"",
-    );
+    let text = edit(WITNESS, "id = 12\npeer = \"node-b\"", "id = 12\npeer = \"witness\"");
     let line = line_of(&text, "peer = \"witness\"");
     expect_problem(
         &case,
@@ -350,12 +297,7 @@ fn no_link_to_a_peer() {
     let case = Case::new("no-link");
     let text = without_link(&without_link(WITNESS, 2), 12);
     let line = line_of(&text, "[[links]]");
-    expect_problem(
-        &case,
-        &text,
-        &format!(":line {line}: links"),
-        "no link to member \"node-b\"",
-    );
+    expect_problem(&case, &text, &format!(":line {line}: links"), "no link to member \"node-b\"");
 }
 
 #[test]
@@ -369,10 +311,7 @@ fn key_file_world_readable() {
         &format!(":line {line}: key_file"),
         "has mode 0644: every user of the machine can read or change the cluster key",
     );
-    assert!(
-        out.contains(&format!("hint: chmod 600 {}", case.key().display())),
-        "{out}"
-    );
+    assert!(out.contains(&format!("hint: chmod 600 {}", case.key().display())), "{out}");
 }
 
 #[test]
@@ -406,11 +345,7 @@ fn key_too_short_and_never_printed() {
 #[test]
 fn dead_shorter_than_three_intervals() {
     let case = Case::new("dead-short");
-    let text = edit(
-        WITNESS,
-        "warn_ms = 500\ndead_ms = 1000\n",
-        "warn_ms = 400\ndead_ms = 500\n",
-    );
+    let text = edit(WITNESS, "warn_ms = 500\ndead_ms = 1000\n", "warn_ms = 400\ndead_ms = 500\n");
     let line = line_of(&text, "dead_ms = 500");
     let out = expect_problem(
         &case,
@@ -464,11 +399,7 @@ fn interval_too_short_for_baud() {
 #[test]
 fn broadcast_remote_needs_the_flag() {
     let case = Case::new("broadcast");
-    let text = edit(
-        WITNESS,
-        "remote = \"10.10.11.2:694\"",
-        "remote = \"10.10.11.255:694\"",
-    );
+    let text = edit(WITNESS, "remote = \"10.10.11.2:694\"", "remote = \"10.10.11.255:694\"");
     let line = line_of(&text, "10.10.11.255");
     let out = expect_problem(
         &case,
@@ -489,11 +420,7 @@ fn all_problems_are_reported_at_once() {
     let outcome = check_config(&[&path]);
     assert_eq!(outcome.code, 1);
     // `mlockall = yes` is a syntax error: the file is not checked further.
-    assert!(
-        outcome.stdout.ends_with("\n1 problem(s) found\n"),
-        "{}",
-        outcome.stdout
-    );
+    assert!(outcome.stdout.ends_with("\n1 problem(s) found\n"), "{}", outcome.stdout);
 
     let text = edit(&text, "mlockall = yes\n", "mlockall = 1\n");
     let out = expect_problem(
@@ -503,10 +430,7 @@ fn all_problems_are_reported_at_once() {
         "interval too short",
     );
     assert!(out.ends_with("\n3 problem(s) found\n"), "{out}");
-    assert!(
-        out.contains("`mlockall` must be true or false, not a whole number"),
-        "{out}"
-    );
+    assert!(out.contains("`mlockall` must be true or false, not a whole number"), "{out}");
     assert!(out.contains("duplicate link id"), "{out}");
 }
 
@@ -516,22 +440,11 @@ fn all_problems_are_reported_at_once() {
 fn examples_carry_the_new_sections() {
     // The acceptance of the examples is `valid_examples_are_ok`; this makes sure they still
     // exercise every new section, so that acceptance means something.
-    for section in [
-        "[authority]",
-        "[relay]",
-        "[[relay.channels]]",
-        "[snmp]",
-        "[[snmp.targets]]",
-    ] {
+    for section in ["[authority]", "[relay]", "[[relay.channels]]", "[snmp]", "[[snmp.targets]]"] {
         assert!(WITNESS.contains(section), "witness example lacks {section}");
     }
     for text in [NODE_A, NODE_B] {
-        for section in [
-            "[authority]",
-            "[resources]",
-            "[[resources.group]]",
-            "[watchdog]",
-        ] {
+        for section in ["[authority]", "[resources]", "[[resources.group]]", "[watchdog]"] {
             assert!(text.contains(section), "node example lacks {section}");
         }
     }
@@ -555,11 +468,7 @@ fn self_fence_shorter_than_dead() {
 fn margin_shorter_than_interval_and_retries_out_of_order() {
     let case = Case::new("margin");
     let text = edit(WITNESS, "margin_ms = 2000 ", "margin_ms = 100 ");
-    let text = edit(
-        &text,
-        "fence_retry_initial_ms = 1000 ",
-        "fence_retry_initial_ms = 40000 ",
-    );
+    let text = edit(&text, "fence_retry_initial_ms = 1000 ", "fence_retry_initial_ms = 40000 ");
     let out = expect_problem(
         &case,
         &text,
@@ -636,11 +545,7 @@ fn resources_on_the_witness() {
 #[test]
 fn resource_agent_must_be_an_absolute_path() {
     let case = Case::new("resource-agent");
-    let text = edit(
-        NODE_A,
-        "agent = \"/usr/lib/ha-agent/resources/dummy\"",
-        "agent = \"dummy\"",
-    );
+    let text = edit(NODE_A, "agent = \"/usr/lib/ha-agent/resources/dummy\"", "agent = \"dummy\"");
     let line = line_of(&text, "agent = \"dummy\"");
     expect_problem(
         &case,
@@ -653,11 +558,7 @@ fn resource_agent_must_be_an_absolute_path() {
 #[test]
 fn unknown_key_in_a_resource() {
     let case = Case::new("resource-key");
-    let text = edit(
-        NODE_A,
-        "monitor_interval_ms = 10000",
-        "monitor_intervall_ms = 10000",
-    );
+    let text = edit(NODE_A, "monitor_interval_ms = 10000", "monitor_intervall_ms = 10000");
     let line = line_of(&text, "monitor_intervall_ms");
     let out = expect_problem(
         &case,
@@ -665,10 +566,7 @@ fn unknown_key_in_a_resource() {
         &format!(":line {line}: resources.group[1].monitor_intervall_ms"),
         "unknown key `monitor_intervall_ms`",
     );
-    assert!(
-        out.contains("hint: did you mean `monitor_interval_ms`?"),
-        "{out}"
-    );
+    assert!(out.contains("hint: did you mean `monitor_interval_ms`?"), "{out}");
 }
 
 #[test]
@@ -683,8 +581,7 @@ fn relay_channel_for_an_unknown_node() {
         "\"node-c\" is not a member",
     );
     assert!(
-        out.contains("hint: did you mean \"node-a\"?")
-            || out.contains("hint: did you mean \"node-b\"?"),
+        out.contains("hint: did you mean \"node-a\"?") || out.contains("hint: did you mean \"node-b\"?"),
         "{out}"
     );
     let text = edit(WITNESS, "node = \"node-b\"\n", "node = \"witness\"\n");
@@ -716,11 +613,7 @@ fn relay_channel_rules_and_shared_port() {
     let case = Case::new("relay-rules");
     // The second channel loses its coil number, and the first moves onto a heartbeat port.
     let text = edit(WITNESS, "channel = 1\n", "");
-    let text = edit(
-        &text,
-        "device = \"/dev/ttyS3\"\n",
-        "device = \"/dev/ttyS1\"\n",
-    );
+    let text = edit(&text, "device = \"/dev/ttyS3\"\n", "device = \"/dev/ttyS1\"\n");
     let out = expect_problem(
         &case,
         &text,
@@ -745,12 +638,8 @@ fn unknown_key_in_watchdog() {
     let case = Case::new("watchdog-key");
     let text = edit(NODE_A, "timeout_s = 10\n", "timeout = 10\n");
     let line = line_of(&text, "timeout = 10");
-    let out = expect_problem(
-        &case,
-        &text,
-        &format!(":line {line}: watchdog.timeout"),
-        "unknown key `timeout`",
-    );
+    let out =
+        expect_problem(&case, &text, &format!(":line {line}: watchdog.timeout"), "unknown key `timeout`");
     assert!(out.contains("hint: did you mean `timeout_s`?"), "{out}");
 }
 
@@ -770,16 +659,8 @@ fn watchdog_timeout_out_of_range() {
 #[test]
 fn require_watchdog_without_a_watchdog() {
     let case = Case::new("require-watchdog");
-    let text = edit(
-        NODE_A,
-        "require_watchdog = false",
-        "require_watchdog = true",
-    );
-    let text = edit(
-        &text,
-        "[watchdog]\ndevice = \"/dev/watchdog\"\ntimeout_s = 10\n",
-        "",
-    );
+    let text = edit(NODE_A, "require_watchdog = false", "require_watchdog = true");
+    let text = edit(&text, "[watchdog]\ndevice = \"/dev/watchdog\"\ntimeout_s = 10\n", "");
     let line = line_of(&text, "require_watchdog = true");
     expect_problem(
         &case,
@@ -808,27 +689,16 @@ fn snmp_v1_has_no_inform() {
     let case = Case::new("snmp-v1");
     let text = edit(WITNESS, "version = \"v2c\"", "version = \"v1\"");
     let line = line_of(&text, "kind = \"inform\"");
-    let out = expect_problem(
-        &case,
-        &text,
-        &format!(":line {line}: snmp.targets[0].kind"),
-        "SNMPv1 has no inform",
-    );
-    assert!(
-        out.contains("hint: use version = \"v2c\" or \"v3\", or kind = \"trap\""),
-        "{out}"
-    );
+    let out =
+        expect_problem(&case, &text, &format!(":line {line}: snmp.targets[0].kind"), "SNMPv1 has no inform");
+    assert!(out.contains("hint: use version = \"v2c\" or \"v3\", or kind = \"trap\""), "{out}");
 }
 
 #[test]
 fn snmp_v3_key_files_are_checked() {
     let case = Case::new("snmp-v3");
     let v3 = "[[snmp.targets]]\nname = \"secure\"\nversion = \"v3\"\naddress = \"192.0.2.11:162\"\nkind = \"inform\"\nuser = \"rackha\"\nauth = \"sha256\"\nauth_key_file = \"auth.key\"\n\n";
-    let text = edit(
-        WITNESS,
-        "[[snmp.targets]]\n",
-        &format!("{v3}[[snmp.targets]]\n"),
-    );
+    let text = edit(WITNESS, "[[snmp.targets]]\n", &format!("{v3}[[snmp.targets]]\n"));
     // A relative key file is found beside the configuration, and accepted when private.
     let auth_key = case.write("auth.key", "authpass\n");
     std::fs::set_permissions(&auth_key, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -60,7 +60,12 @@ impl Clock {
     }
 }
 
-fn spawn(runner: &mut Runner, now: Micros, request: &ActionRequest, resource: &ResourceSpec) -> Result<(), SpawnError> {
+fn spawn(
+    runner: &mut Runner,
+    now: Micros,
+    request: &ActionRequest,
+    resource: &ResourceSpec,
+) -> Result<(), SpawnError> {
     let _guard = EXEC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     runner.spawn(now, request, resource)
 }
@@ -128,7 +133,8 @@ fn the_environment_carries_parameters_and_generation_and_nothing_inherited() {
 read line && exit 1
 exit 0"#,
     );
-    let finished = run_one(&agent, Action::Start, &[("x", "hello world"), ("out", out.to_str().unwrap())], 5_000);
+    let finished =
+        run_one(&agent, Action::Start, &[("x", "hello world"), ("out", out.to_str().unwrap())], 5_000);
     assert_eq!(finished.outcome, Outcome::Success, "stdin must be empty: {}", finished.output);
     let env = std::fs::read_to_string(&out).unwrap();
     assert_eq!(
@@ -154,7 +160,11 @@ exit 0"#,
     let finished = run_one(&agent, Action::Start, &[], 5_000);
     assert_eq!(finished.outcome, Outcome::Success);
     assert_eq!(finished.output.len(), OUTPUT_TAIL_BYTES, "16 KiB written, only the tail kept");
-    assert!(finished.output.ends_with("to stderr\nLAST\n"), "{:?}", &finished.output[finished.output.len() - 40..]);
+    assert!(
+        finished.output.ends_with("to stderr\nLAST\n"),
+        "{:?}",
+        &finished.output[finished.output.len() - 40..]
+    );
     assert!(!finished.output.contains("line 0 "));
 }
 

@@ -79,13 +79,7 @@ fn raw_ethernet_frames_cross_a_veth_pair_between_namespaces() {
         command
             .args(["netns", "exec", namespace])
             .arg(&exe)
-            .args([
-                "--exact",
-                HELPER_TEST,
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", HELPER_TEST, "--ignored", "--nocapture", "--test-threads=1"])
             .env(ENV_ROLE, role)
             .env(ENV_INTERFACE, interface)
             .env(ENV_OWN_MAC, format_mac(own))
@@ -95,9 +89,8 @@ fn raw_ethernet_frames_cross_a_veth_pair_between_namespaces() {
         command
     };
 
-    let mut child_b = helper(&names.namespace_b, "b", &names.interface_b, MAC_B, MAC_A)
-        .spawn()
-        .expect("spawn helper b");
+    let mut child_b =
+        helper(&names.namespace_b, "b", &names.interface_b, MAC_B, MAC_A).spawn().expect("spawn helper b");
     let mut stdout_b = BufReader::new(child_b.stdout.take().expect("piped stdout"));
     let mut transcript_b = String::new();
     let mut b_ready = false;
@@ -113,40 +106,22 @@ fn raw_ethernet_frames_cross_a_veth_pair_between_namespaces() {
     }
     if !b_ready {
         let output = child_b.wait_with_output().expect("wait for helper b");
-        panic!(
-            "helper b ended before it was ready:\n{}",
-            describe("b", &output, &transcript_b)
-        );
+        panic!("helper b ended before it was ready:\n{}", describe("b", &output, &transcript_b));
     }
 
-    let output_a = helper(&names.namespace_a, "a", &names.interface_a, MAC_A, MAC_B)
-        .output()
-        .expect("run helper a");
-    stdout_b
-        .read_to_string(&mut transcript_b)
-        .expect("read helper b stdout");
+    let output_a =
+        helper(&names.namespace_a, "a", &names.interface_a, MAC_A, MAC_B).output().expect("run helper a");
+    stdout_b.read_to_string(&mut transcript_b).expect("read helper b stdout");
     let output_b = child_b.wait_with_output().expect("wait for helper b");
 
     let report_a = describe("a", &output_a, "");
     let report_b = describe("b", &output_b, &transcript_b);
     eprintln!("{report_a}\n{report_b}");
-    assert!(
-        output_a.status.success(),
-        "helper a failed:\n{report_a}\n{report_b}"
-    );
-    assert!(
-        output_b.status.success(),
-        "helper b failed:\n{report_a}\n{report_b}"
-    );
+    assert!(output_a.status.success(), "helper a failed:\n{report_a}\n{report_b}");
+    assert!(output_b.status.success(), "helper b failed:\n{report_a}\n{report_b}");
     // The helpers must really have run their role (not the "nothing to do" path).
-    assert!(
-        report_a.contains("helper a: done"),
-        "helper a did not finish its role"
-    );
-    assert!(
-        report_b.contains("helper b: done"),
-        "helper b did not finish its role"
-    );
+    assert!(report_a.contains("helper a: done"), "helper a did not finish its role");
+    assert!(report_b.contains("helper b: done"), "helper b did not finish its role");
 }
 
 struct Names {
@@ -169,16 +144,14 @@ struct Namespaces {
 
 impl Namespaces {
     fn create(names: &Names) -> Result<Namespaces, Setup> {
-        let mut guard = Namespaces {
-            created: Vec::new(),
-        };
+        let mut guard = Namespaces { created: Vec::new() };
         for namespace in [&names.namespace_a, &names.namespace_b] {
             match run_ip(&["netns", "add", namespace]) {
                 Ok(()) => guard.created.push(namespace.clone()),
                 Err(IpError::Missing(reason)) => return Err(Setup::Unavailable(reason)),
                 Err(IpError::Failed(stderr)) => {
-                    let not_permitted = stderr.contains("Operation not permitted")
-                        || stderr.contains("Permission denied");
+                    let not_permitted =
+                        stderr.contains("Operation not permitted") || stderr.contains("Permission denied");
                     let not_root = !rustix::process::geteuid().is_root();
                     return Err(if not_permitted || not_root {
                         Setup::Unavailable(format!("`ip netns add {namespace}` failed: {stderr}"))
@@ -214,30 +187,12 @@ impl Namespaces {
                 "netns",
                 &names.namespace_b,
             ],
-            &[
-                "-n",
-                &names.namespace_a,
-                "link",
-                "set",
-                &names.interface_a,
-                "up",
-            ],
-            &[
-                "-n",
-                &names.namespace_b,
-                "link",
-                "set",
-                &names.interface_b,
-                "up",
-            ],
+            &["-n", &names.namespace_a, "link", "set", &names.interface_a, "up"],
+            &["-n", &names.namespace_b, "link", "set", &names.interface_b, "up"],
         ];
         for step in steps {
             run_ip(step).map_err(|error| {
-                Setup::Failed(format!(
-                    "`ip {}` failed: {}",
-                    step.join(" "),
-                    error.reason()
-                ))
+                Setup::Failed(format!("`ip {}` failed: {}", step.join(" "), error.reason()))
             })?;
         }
         Ok(guard)
@@ -248,10 +203,7 @@ impl Drop for Namespaces {
     fn drop(&mut self) {
         for namespace in &self.created {
             if let Err(error) = run_ip(&["netns", "del", namespace]) {
-                eprintln!(
-                    "warning: could not delete namespace {namespace}: {}",
-                    error.reason()
-                );
+                eprintln!("warning: could not delete namespace {namespace}: {}", error.reason());
             }
         }
     }
@@ -271,23 +223,17 @@ impl IpError {
 }
 
 fn run_ip(args: &[&str]) -> Result<(), IpError> {
-    let output = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|error| {
-            if error.kind() == std::io::ErrorKind::NotFound {
-                IpError::Missing("the `ip` command (iproute2) is not installed".to_owned())
-            } else {
-                IpError::Failed(format!("cannot run `ip`: {error}"))
-            }
-        })?;
+    let output = Command::new("ip").args(args).stdin(Stdio::null()).output().map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            IpError::Missing("the `ip` command (iproute2) is not installed".to_owned())
+        } else {
+            IpError::Failed(format!("cannot run `ip`: {error}"))
+        }
+    })?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(IpError::Failed(
-            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        ))
+        Err(IpError::Failed(String::from_utf8_lossy(&output.stderr).trim().to_owned()))
     }
 }
 
@@ -301,17 +247,12 @@ fn describe(role: &str, output: &Output, transcript: &str) -> String {
 }
 
 fn format_mac(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    mac.iter().map(|byte| format!("{byte:02x}")).collect::<Vec<_>>().join(":")
 }
 
 fn parse_mac(text: &str) -> [u8; 6] {
-    let bytes: Vec<u8> = text
-        .split(':')
-        .map(|part| u8::from_str_radix(part, 16).expect("hex MAC byte"))
-        .collect();
+    let bytes: Vec<u8> =
+        text.split(':').map(|part| u8::from_str_radix(part, 16).expect("hex MAC byte")).collect();
     bytes.try_into().expect("six MAC bytes")
 }
 
@@ -331,11 +272,7 @@ fn netns_helper() {
     let own_mac = parse_mac(&std::env::var(ENV_OWN_MAC).expect("own MAC variable"));
     let peer_mac = parse_mac(&std::env::var(ENV_PEER_MAC).expect("peer MAC variable"));
     let mut link = RawEthernet::open(&interface).expect("open RawEthernet");
-    assert_eq!(
-        link.mac().0,
-        own_mac,
-        "RawEthernet read the wrong MAC for {interface}"
-    );
+    assert_eq!(link.mac().0, own_mac, "RawEthernet read the wrong MAC for {interface}");
     match role.as_str() {
         "a" => helper_a(&mut link, &interface, own_mac, peer_mac),
         "b" => helper_b(&mut link, &interface, own_mac, peer_mac),
@@ -346,21 +283,11 @@ fn netns_helper() {
 
 /// The frame of `size` bytes sent by `sender` ('a' or 'b'); different per size and sender.
 fn test_frame(sender: u8, size: usize) -> Vec<u8> {
-    (0..size)
-        .map(|i| {
-            (i as u8)
-                .wrapping_mul(31)
-                .wrapping_add(sender)
-                .wrapping_add(size as u8)
-        })
-        .collect()
+    (0..size).map(|i| (i as u8).wrapping_mul(31).wrapping_add(sender).wrapping_add(size as u8)).collect()
 }
 
 fn expected_frames(sender: u8) -> Vec<Vec<u8>> {
-    FRAME_SIZES
-        .iter()
-        .map(|&size| test_frame(sender, size))
-        .collect()
+    FRAME_SIZES.iter().map(|&size| test_frame(sender, size)).collect()
 }
 
 fn ethernet_packet(source: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
@@ -400,42 +327,25 @@ fn bad_packets(source: [u8; 6]) -> Vec<Vec<u8>> {
 /// A packet of another EtherType carrying a perfectly good payload: the kernel filter alone
 /// must keep it away (if it did not, it would show up in the malformed count).
 fn foreign_packet(source: [u8; 6]) -> Vec<u8> {
-    ethernet_packet(
-        source,
-        ETHERTYPE_FOREIGN,
-        &good_payload(b"foreign EtherType"),
-    )
+    ethernet_packet(source, ETHERTYPE_FOREIGN, &good_payload(b"foreign EtherType"))
 }
 
 /// A good packet claiming to come from the receiver itself: skipped silently, not counted.
 fn own_source_packet(receiver: [u8; 6]) -> Vec<u8> {
-    ethernet_packet(
-        receiver,
-        ETHERTYPE_HA,
-        &good_payload(b"claims the receiver's own MAC"),
-    )
+    ethernet_packet(receiver, ETHERTYPE_HA, &good_payload(b"claims the receiver's own MAC"))
 }
 
 fn helper_a(link: &mut RawEthernet, interface: &str, own_mac: [u8; 6], peer_mac: [u8; 6]) {
     wait_for_carrier(interface);
     let missing = RawEthernet::open("hart-missing0").expect_err("no such interface");
     assert_eq!(missing.kind(), std::io::ErrorKind::NotFound, "{missing}");
-    assert!(
-        missing.to_string().contains("\"hart-missing0\""),
-        "{missing}"
-    );
+    assert!(missing.to_string().contains("\"hart-missing0\""), "{missing}");
     let loopback = RawEthernet::open("lo").expect_err("loopback is not Ethernet");
-    assert_eq!(
-        loopback.kind(),
-        std::io::ErrorKind::InvalidInput,
-        "{loopback}"
-    );
+    assert_eq!(loopback.kind(), std::io::ErrorKind::InvalidInput, "{loopback}");
     println!("helper a: open refused a missing interface ({missing}) and lo ({loopback})");
 
     let oversize = vec![0u8; MAX_FRAME_BYTES + 1];
-    let error = link
-        .send(&oversize)
-        .expect_err("an oversize frame must be refused");
+    let error = link.send(&oversize).expect_err("an oversize frame must be refused");
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{error}");
     println!("helper a: oversize send refused: {error}");
 
@@ -445,10 +355,7 @@ fn helper_a(link: &mut RawEthernet, interface: &str, own_mac: [u8; 6], peer_mac:
     for packet in &injected {
         injector.send(packet).expect("inject packet");
     }
-    println!(
-        "helper a: injected {} bad or foreign packets",
-        injected.len()
-    );
+    println!("helper a: injected {} bad or foreign packets", injected.len());
     for frame in expected_frames(b'a') {
         link.send(&frame).expect("send frame");
     }
@@ -458,27 +365,17 @@ fn helper_a(link: &mut RawEthernet, interface: &str, own_mac: [u8; 6], peer_mac:
     let mut received: Vec<Vec<u8>> = Vec::new();
     let link_fd = duplicate(link.fd());
     poll_until(&[link_fd.as_fd()], "frames from b", |_| {
-        link.recv(&mut |frame| received.push(frame.to_vec()))
-            .expect("recv");
+        link.recv(&mut |frame| received.push(frame.to_vec())).expect("recv");
         if received.len() >= expected.len() {
             Ok(())
         } else {
             Err(format!("received frames of {:?} bytes", sizes(&received)))
         }
     });
-    link.recv(&mut |frame| received.push(frame.to_vec()))
-        .expect("final recv");
-    assert_eq!(
-        received,
-        expected,
-        "frames from b differ (sizes {:?})",
-        sizes(&received)
-    );
+    link.recv(&mut |frame| received.push(frame.to_vec())).expect("final recv");
+    assert_eq!(received, expected, "frames from b differ (sizes {:?})", sizes(&received));
     assert_eq!(link.malformed_packets(), 0, "a saw malformed packets");
-    println!(
-        "helper a: received frames of {:?} bytes from b, byte-exact",
-        sizes(&received)
-    );
+    println!("helper a: received frames of {:?} bytes from b, byte-exact", sizes(&received));
 }
 
 fn helper_b(link: &mut RawEthernet, interface: &str, own_mac: [u8; 6], peer_mac: [u8; 6]) {
@@ -495,8 +392,7 @@ fn helper_b(link: &mut RawEthernet, interface: &str, own_mac: [u8; 6], peer_mac:
     let link_fd = duplicate(link.fd());
     let fds = [link_fd.as_fd(), observer.fd()];
     poll_until(&fds, "frames and injected packets from a", |_| {
-        link.recv(&mut |frame| received.push(frame.to_vec()))
-            .expect("recv");
+        link.recv(&mut |frame| received.push(frame.to_vec())).expect("recv");
         for _ in 0..MAX_PACKETS_PER_RECV {
             let Ok(packet) = observer.recv(&mut observed) else {
                 break;
@@ -522,19 +418,9 @@ fn helper_b(link: &mut RawEthernet, interface: &str, own_mac: [u8; 6], peer_mac:
     });
     // The observer saw the foreign and own-source packets, so the link socket has had its
     // chance at them: one more drain, then nothing beyond the expected frames may be there.
-    link.recv(&mut |frame| received.push(frame.to_vec()))
-        .expect("final recv");
-    assert_eq!(
-        received,
-        expected,
-        "frames from a differ (sizes {:?})",
-        sizes(&received)
-    );
-    assert_eq!(
-        link.malformed_packets(),
-        BAD_PACKET_COUNT,
-        "malformed count at b"
-    );
+    link.recv(&mut |frame| received.push(frame.to_vec())).expect("final recv");
+    assert_eq!(received, expected, "frames from a differ (sizes {:?})", sizes(&received));
+    assert_eq!(link.malformed_packets(), BAD_PACKET_COUNT, "malformed count at b");
     println!(
         "helper b: received frames of {:?} bytes from a, byte-exact; dropped {} malformed \
          packets; foreign EtherType and own-source packets not delivered",
@@ -560,29 +446,17 @@ fn sizes(frames: &[Vec<u8>]) -> Vec<usize> {
 /// Poll `fds` and call `step` after each wake-up until it returns `Ok`; `Err` carries the
 /// state so far. Panics after `HELPER_DEADLINE` or `MAX_POLLS` polls with `what` it was
 /// waiting for and the last state.
-fn poll_until(
-    fds: &[BorrowedFd<'_>],
-    what: &str,
-    mut step: impl FnMut(usize) -> Result<(), String>,
-) {
+fn poll_until(fds: &[BorrowedFd<'_>], what: &str, mut step: impl FnMut(usize) -> Result<(), String>) {
     let started = Instant::now();
-    let timeout = Timespec {
-        tv_sec: 0,
-        tv_nsec: POLL_TIMEOUT_MS * 1_000_000,
-    };
+    let timeout = Timespec { tv_sec: 0, tv_nsec: POLL_TIMEOUT_MS * 1_000_000 };
     for poll_index in 0..MAX_POLLS {
         let state = match step(poll_index) {
             Ok(()) => return,
             Err(state) => state,
         };
-        assert!(
-            started.elapsed() < HELPER_DEADLINE,
-            "timed out waiting for {what}: {state}"
-        );
-        let mut poll_fds: Vec<PollFd<'_>> = fds
-            .iter()
-            .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN))
-            .collect();
+        assert!(started.elapsed() < HELPER_DEADLINE, "timed out waiting for {what}: {state}");
+        let mut poll_fds: Vec<PollFd<'_>> =
+            fds.iter().map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN)).collect();
         rustix::event::poll(&mut poll_fds, Some(&timeout)).expect("poll");
     }
     panic!("gave up waiting for {what} after {MAX_POLLS} polls");
@@ -597,10 +471,7 @@ fn wait_for_carrier(interface: &str) {
         if carrier.trim() == "1" {
             return;
         }
-        assert!(
-            started.elapsed() < HELPER_DEADLINE,
-            "no carrier on {interface} ({path})"
-        );
+        assert!(started.elapsed() < HELPER_DEADLINE, "no carrier on {interface} ({path})");
         std::thread::sleep(Duration::from_millis(10));
     }
 }

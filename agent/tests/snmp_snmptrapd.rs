@@ -26,10 +26,7 @@ const WAIT: Duration = Duration::from_secs(20);
 const ENGINE_ID_HEX: &str = "8001869f046e6f64652d61";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn require_tools() -> PathBuf {
@@ -40,7 +37,10 @@ fn require_tools() -> PathBuf {
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
-        assert!(found, "{tool} is not installed: run `make setup` (Debian packages snmptrapd, snmp, smitools, npm)");
+        assert!(
+            found,
+            "{tool} is not installed: run `make setup` (Debian packages snmptrapd, snmp, smitools, npm)"
+        );
     }
     let status = Command::new("bash")
         .arg(repo_root().join("scripts/fetch-base-mibs.sh"))
@@ -54,11 +54,7 @@ fn require_tools() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -90,11 +86,7 @@ impl Trapd {
             ),
         )
         .unwrap();
-        let mib_path = format!(
-            "{}:{}",
-            mibs.display(),
-            repo_root().join("agent/mib").display()
-        );
+        let mib_path = format!("{}:{}", mibs.display(), repo_root().join("agent/mib").display());
         let mut cmd = Command::new("snmptrapd");
         cmd.env("SNMP_PERSISTENT_DIR", dir.join("persist"))
             .args(["-f", "-Lo", "-C", "-c"])
@@ -134,11 +126,7 @@ impl Trapd {
             if let Some(l) = self.lines.lock().unwrap().iter().find(|l| pred(l)) {
                 return l.clone();
             }
-            assert!(
-                Instant::now() < deadline,
-                "snmptrapd never printed {what}; output:\n{}",
-                self.output()
-            );
+            assert!(Instant::now() < deadline, "snmptrapd never printed {what}; output:\n{}", self.output());
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -175,9 +163,7 @@ impl Sender {
             member: "node-a".into(),
         };
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
         Sender {
             notifier: Notifier::new(options, targets, restored).unwrap(),
             socket,
@@ -235,10 +221,7 @@ impl Sender {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 fn community_target(name: &str, port: u16, version: Version, delivery: Delivery) -> Target {
@@ -267,20 +250,14 @@ fn v3_target(name: &str, port: u16, delivery: Delivery) -> Target {
 }
 
 fn link_down() -> Notification {
-    Notification::LinkDown {
-        member: "node-b".into(),
-        link: "serial0".into(),
-    }
+    Notification::LinkDown { member: "node-b".into(), link: "serial0".into() }
 }
 
 #[test]
 fn v2c_trap_arrives_with_its_oids_and_values() {
     let port = free_port();
     let trapd = Trapd::start("v2c-trap", port, true);
-    let mut s = Sender::new(
-        vec![community_target("nms", port, Version::V2c, Delivery::Trap)],
-        None,
-    );
+    let mut s = Sender::new(vec![community_target("nms", port, Version::V2c, Delivery::Trap)], None);
     s.notifier.set_generation(42);
     let seq = s.notify(link_down());
     s.run_until(|n| n.queued("nms") == 0, "the trap to leave");
@@ -309,40 +286,16 @@ fn v2c_trap_arrives_with_its_oids_and_values() {
 fn v2c_inform_is_acknowledged_and_printed_by_name() {
     let port = free_port();
     let trapd = Trapd::start("v2c-inform", port, false);
-    let mut s = Sender::new(
-        vec![community_target(
-            "nms",
-            port,
-            Version::V2c,
-            Delivery::Inform,
-        )],
-        None,
-    );
-    let seq = s.notify(Notification::FenceFailed {
-        member: "node-b".into(),
-        reason: "relay did not answer".into(),
-    });
-    s.run_until(
-        |n| n.stats("nms").unwrap().acknowledged == 1,
-        "snmptrapd's Response",
-    );
+    let mut s = Sender::new(vec![community_target("nms", port, Version::V2c, Delivery::Inform)], None);
+    let seq = s
+        .notify(Notification::FenceFailed { member: "node-b".into(), reason: "relay did not answer".into() });
+    s.run_until(|n| n.stats("nms").unwrap().acknowledged == 1, "snmptrapd's Response");
     assert_eq!(s.notifier.queued("nms"), 0);
-    let line = trapd.wait_for(
-        |l| l.contains("RACK-HA-MIB::rackHaFenceFailed"),
-        "rackHaFenceFailed by name",
-    );
+    let line = trapd.wait_for(|l| l.contains("RACK-HA-MIB::rackHaFenceFailed"), "rackHaFenceFailed by name");
+    assert!(line.contains("SNMPv2-MIB::snmpTrapOID.0 = OID: RACK-HA-MIB::rackHaFenceFailed"), "{line}");
+    assert!(line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")), "{line}");
     assert!(
-        line.contains("SNMPv2-MIB::snmpTrapOID.0 = OID: RACK-HA-MIB::rackHaFenceFailed"),
-        "{line}"
-    );
-    assert!(
-        line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")),
-        "{line}"
-    );
-    assert!(
-        line.contains(
-            "RACK-HA-MIB::rackHaText.0 = STRING: fencing node-b failed: relay did not answer"
-        ),
+        line.contains("RACK-HA-MIB::rackHaText.0 = STRING: fencing node-b failed: relay did not answer"),
         "{line}"
     );
 }
@@ -351,31 +304,20 @@ fn v2c_inform_is_acknowledged_and_printed_by_name() {
 fn v1_trap_arrives_as_enterprise_specific() {
     let port = free_port();
     let trapd = Trapd::start("v1-trap", port, false);
-    let mut s = Sender::new(
-        vec![community_target("old", port, Version::V1, Delivery::Trap)],
-        None,
-    );
-    let seq = s.notify(Notification::SelfFenceArmed {
-        member: "node-a".into(),
-    });
+    let mut s = Sender::new(vec![community_target("old", port, Version::V1, Delivery::Trap)], None);
+    let seq = s.notify(Notification::SelfFenceArmed { member: "node-a".into() });
     s.run_until(|n| n.queued("old") == 0, "the trap to leave");
+    trapd.wait_for(|l| l.contains("TRAP, SNMP v1, community public"), "the v1 trap header");
     trapd.wait_for(
-        |l| l.contains("TRAP, SNMP v1, community public"),
-        "the v1 trap header",
+        |l| l.contains("RACK-HA-MIB::rackHaMIB Enterprise Specific Trap (RACK-HA-MIB::rackHaSelfFenceArmed)"),
+        "the v1 trap body",
     );
-    trapd.wait_for(|l| l.contains("RACK-HA-MIB::rackHaMIB Enterprise Specific Trap (RACK-HA-MIB::rackHaSelfFenceArmed)"), "the v1 trap body");
     trapd.wait_for(
         |l| l.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")),
         "the sequence varbind",
     );
-    trapd.wait_for(
-        |l| l.contains("RACK-HA-MIB::rackHaMemberName.0 = STRING: node-a"),
-        "the member varbind",
-    );
-    assert!(
-        !trapd.output().contains("rackHaGeneration"),
-        "SNMPv1 cannot carry Counter64"
-    );
+    trapd.wait_for(|l| l.contains("RACK-HA-MIB::rackHaMemberName.0 = STRING: node-a"), "the member varbind");
+    assert!(!trapd.output().contains("rackHaGeneration"), "SNMPv1 cannot carry Counter64");
 }
 
 #[test]
@@ -383,22 +325,11 @@ fn v3_authpriv_trap_arrives() {
     let port = free_port();
     let trapd = Trapd::start("v3-trap", port, false);
     let mut s = Sender::new(vec![v3_target("secure", port, Delivery::Trap)], None);
-    let seq = s.notify(Notification::QuorumLost {
-        member: "node-a".into(),
-    });
+    let seq = s.notify(Notification::QuorumLost { member: "node-a".into() });
     s.run_until(|n| n.queued("secure") == 0, "the trap to leave");
-    let line = trapd.wait_for(
-        |l| l.contains("RACK-HA-MIB::rackHaQuorumLost"),
-        "rackHaQuorumLost",
-    );
-    assert!(
-        line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")),
-        "{line}"
-    );
-    assert!(
-        line.contains("RACK-HA-MIB::rackHaText.0 = STRING: node-a lost quorum"),
-        "{line}"
-    );
+    let line = trapd.wait_for(|l| l.contains("RACK-HA-MIB::rackHaQuorumLost"), "rackHaQuorumLost");
+    assert!(line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")), "{line}");
+    assert!(line.contains("RACK-HA-MIB::rackHaText.0 = STRING: node-a lost quorum"), "{line}");
 }
 
 #[test]
@@ -412,28 +343,13 @@ fn v3_authpriv_inform_discovers_the_engine_and_is_acknowledged() {
         disk: "disk-3".into(),
         percent: 40,
     });
-    s.run_until(
-        |n| n.stats("secure").unwrap().acknowledged == 1,
-        "snmptrapd's authenticated Response",
-    );
+    s.run_until(|n| n.stats("secure").unwrap().acknowledged == 1, "snmptrapd's authenticated Response");
     let stats = s.notifier.stats("secure").unwrap();
     assert_eq!(stats.reports, 0, "no error Report: {stats:?}");
-    let line = trapd.wait_for(
-        |l| l.contains("RACK-HA-MIB::rackHaRebuildProgress"),
-        "rackHaRebuildProgress",
-    );
-    assert!(
-        line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")),
-        "{line}"
-    );
-    assert!(
-        line.contains("RACK-HA-MIB::rackHaProgressPercent.0 = Gauge32: 40"),
-        "{line}"
-    );
-    assert!(
-        line.contains("RACK-HA-MIB::rackHaLogicalDriveName.0 = STRING: ld-0"),
-        "{line}"
-    );
+    let line = trapd.wait_for(|l| l.contains("RACK-HA-MIB::rackHaRebuildProgress"), "rackHaRebuildProgress");
+    assert!(line.contains(&format!("RACK-HA-MIB::rackHaSequence.0 = Gauge32: {seq}")), "{line}");
+    assert!(line.contains("RACK-HA-MIB::rackHaProgressPercent.0 = Gauge32: 40"), "{line}");
+    assert!(line.contains("RACK-HA-MIB::rackHaLogicalDriveName.0 = STRING: ld-0"), "{line}");
     // A wrong password gets no acknowledgement: snmptrapd refuses the inform.
     let mut wrong = v3_target("wrong", port, Delivery::Inform);
     wrong.security = Security::Usm(UsmUser::from_passwords(
@@ -474,22 +390,11 @@ fn informs_survive_a_restart_while_the_receiver_is_down() {
 
     let on_disk = queue_store::load(&store).unwrap();
     assert_eq!(on_disk.damaged_records, 0);
-    assert_eq!(
-        on_disk
-            .image
-            .informs
-            .iter()
-            .map(|i| i.sequence)
-            .collect::<Vec<_>>(),
-        sequences
-    );
+    assert_eq!(on_disk.image.informs.iter().map(|i| i.sequence).collect::<Vec<_>>(), sequences);
 
     let trapd = Trapd::start("delivery", port, false);
     let mut after = Sender::new(vec![target()], Some(store.clone()));
-    after.run_until(
-        |n| n.queued("nms") == 0,
-        "every restored inform to be acknowledged",
-    );
+    after.run_until(|n| n.queued("nms") == 0, "every restored inform to be acknowledged");
     assert_eq!(after.notifier.stats("nms").unwrap().acknowledged, 5);
     // Let snmptrapd print everything it received.
     for seq in &sequences {
@@ -502,22 +407,13 @@ fn informs_survive_a_restart_while_the_receiver_is_down() {
     for line in trapd.lines.lock().unwrap().iter() {
         if let Some(at) = line.find("rackHaSequence.0 = Gauge32: ") {
             let rest = &line[at + "rackHaSequence.0 = Gauge32: ".len()..];
-            let n: u32 = rest
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let n: u32 = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
             *counts.entry(n).or_default() += 1;
         }
     }
     let retransmitted_after = after.notifier.stats("nms").unwrap().retransmitted as usize;
     let duplicates: usize = counts.values().map(|c| c - 1).sum();
-    assert_eq!(
-        counts.keys().copied().collect::<Vec<_>>(),
-        sequences,
-        "every inform arrived: {counts:?}"
-    );
+    assert_eq!(counts.keys().copied().collect::<Vec<_>>(), sequences, "every inform arrived: {counts:?}");
     assert!(
         duplicates <= retransmitted_after,
         "duplicates {duplicates} beyond lost acknowledgements {retransmitted_after}: {counts:?}"

@@ -402,7 +402,8 @@ impl ProxyThread {
     fn spawn<T: Transport + Send + 'static>(name: String, transport: T, pump: Pump) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let handle = std::thread::Builder::new().name(name).spawn(move || run_proxy(transport, pump, flag))?;
+        let handle =
+            std::thread::Builder::new().name(name).spawn(move || run_proxy(transport, pump, flag))?;
         Ok(ProxyThread { stop, handle: Some(handle) })
     }
 }

@@ -71,13 +71,7 @@ pub struct SimArray {
 impl SimArray {
     pub fn healthy() -> SimArray {
         SimArray {
-            disks: [
-                SimDisk::Member,
-                SimDisk::Member,
-                SimDisk::Member,
-                SimDisk::Member,
-                SimDisk::Spare,
-            ],
+            disks: [SimDisk::Member, SimDisk::Member, SimDisk::Member, SimDisk::Member, SimDisk::Spare],
             drive: SimDrive::Optimal,
             battery_ok: true,
             temperature_c: 41,
@@ -154,17 +148,12 @@ pub struct ConsoleSim {
 impl ConsoleSim {
     /// Start a console with a healthy array; `password` makes it ask for one.
     pub fn start(dialect: SimDialect, password: Option<&str>) -> io::Result<ConsoleSim> {
-        let master =
-            rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+        let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
         rustix::pty::grantpt(&master)?;
         rustix::pty::unlockpt(&master)?;
         let name = rustix::pty::ptsname(&master, Vec::new())?;
         let path = PathBuf::from(name.to_string_lossy().into_owned());
-        let slave = rustix::fs::open(
-            &path,
-            OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let slave = rustix::fs::open(&path, OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())?;
         let mut t = rustix::termios::tcgetattr(&slave)?;
         t.make_raw();
         rustix::termios::tcsetattr(&slave, rustix::termios::OptionalActions::Now, &t)?;
@@ -185,14 +174,7 @@ impl ConsoleSim {
             let password = password.map(str::to_owned);
             std::thread::spawn(move || serve(master, dialect, password, shared, stop))
         };
-        Ok(ConsoleSim {
-            dialect,
-            path,
-            shared,
-            stop,
-            thread: Some(thread),
-            _slave: slave,
-        })
+        Ok(ConsoleSim { dialect, path, shared, stop, thread: Some(thread), _slave: slave })
     }
 
     pub fn path(&self) -> &Path {
@@ -276,10 +258,7 @@ fn serve(
 ) {
     let mut line: Vec<u8> = Vec::new();
     let mut noise_seed: u32 = 0x1234_5678;
-    let ts = rustix::time::Timespec {
-        tv_sec: 0,
-        tv_nsec: POLL_MS * 1_000_000,
-    };
+    let ts = rustix::time::Timespec { tv_sec: 0, tv_nsec: POLL_MS * 1_000_000 };
     // Infortrend with a password asks for it at the next wake.
     let mut awaiting_password = false;
     while !stop.load(Ordering::Relaxed) {
@@ -302,14 +281,7 @@ fn serve(
                 (s.echo, s.garbage)
             };
             if echo && !garbage {
-                write_all(
-                    &master,
-                    if b == b'\r' {
-                        b"\r\n"
-                    } else {
-                        std::slice::from_ref(&b)
-                    },
-                );
+                write_all(&master, if b == b'\r' { b"\r\n" } else { std::slice::from_ref(&b) });
             }
             if b != b'\r' && b != b'\n' {
                 if line.len() < MAX_LINE_BYTES {
@@ -328,13 +300,7 @@ fn serve(
                 write_pieces(&master, &noise);
                 continue;
             }
-            let reply = answer(
-                dialect,
-                password.as_deref(),
-                &text,
-                &shared,
-                &mut awaiting_password,
-            );
+            let reply = answer(dialect, password.as_deref(), &text, &shared, &mut awaiting_password);
             write_pieces(&master, reply.as_bytes());
         }
     }
@@ -366,9 +332,7 @@ fn answer(
                 "\r\nAreca RAID Controller BIOS v1.52 (booting)\r\nRAID powered on\r\n".into()
             }
             SimDialect::MegaCli => "\r\nLSI MegaRAID SAS-MFI BIOS Version 6.18\r\n".into(),
-            SimDialect::Infortrend => {
-                "\r\n\x1b[2JInfortrend RAID controller: boot in progress\r\n".into()
-            }
+            SimDialect::Infortrend => "\r\n\x1b[2JInfortrend RAID controller: boot in progress\r\n".into(),
         };
     }
     // Infortrend asks `Password:` at the console before anything else.
@@ -389,11 +353,8 @@ fn answer(
     if let Some(given) = command.strip_prefix("set password=") {
         if dialect == SimDialect::Areca {
             s.logged_in = Some(given) == password;
-            let body = if s.logged_in {
-                "GuiErrMsg<0x00>: Success."
-            } else {
-                "GuiErrMsg<0x0A>: Password Error."
-            };
+            let body =
+                if s.logged_in { "GuiErrMsg<0x00>: Success." } else { "GuiErrMsg<0x0A>: Password Error." };
             return format!("{body}\r\n{}", prompt(dialect));
         }
     }
@@ -431,9 +392,8 @@ fn areca(command: &str, a: &SimArray) -> String {
             )
         }
         "disk info" => {
-            let mut out = format!(
-                "  # Enc# Slot#   ModelName                        Capacity  Usage\n{EQ}\n"
-            );
+            let mut out =
+                format!("  # Enc# Slot#   ModelName                        Capacity  Usage\n{EQ}\n");
             for (i, d) in a.disks.iter().enumerate() {
                 let usage = match d {
                     SimDisk::Member => "Raid Set # 000",
@@ -463,8 +423,7 @@ fn areca(command: &str, a: &SimArray) -> String {
 }
 
 const EQ: &str = "===============================================================================";
-const DASH: &str =
-    "--------------------------------------------------------------------------------";
+const DASH: &str = "--------------------------------------------------------------------------------";
 
 fn megacli_disk(i: usize, d: SimDisk) -> String {
     let state = match d {
@@ -512,11 +471,7 @@ fn megacli(command: &str, a: &SimArray) -> String {
             }
         }
         "MegaCli -AdpBbuCmd -GetBbuStatus -aALL" => {
-            let state = if a.battery_ok {
-                "Optimal"
-            } else {
-                "Non Operational"
-            };
+            let state = if a.battery_ok { "Optimal" } else { "Non Operational" };
             let replace = if a.battery_ok { "No" } else { "Yes" };
             out.push_str(&format!("BBU status for Adapter: 0\n\nBatteryType: iBBU\nVoltage: 4069 mV\nTemperature: 27 C\nBattery State : {state}\nBattery Replacement required : {replace}\n"));
         }
@@ -546,7 +501,9 @@ fn infortrend(command: &str, a: &SimArray) -> String {
             format!(" Index  ID        LV   RAID   Size(MB)  Status\n{DASH}\n 0      3A5F1E2C  P0   RAID5  2861056   {state}\n{DASH}\nCLI: Successful: 1 logical drive(s) shown\nReturn: 0x0000\n")
         }
         "show disk" => {
-            let mut out = format!(" Slot  Chl  ID  Size(MB)  LG_DRV  Status                 Vendor and Product ID\n{DASH}\n");
+            let mut out = format!(
+                " Slot  Chl  ID  Size(MB)  LG_DRV  Status                 Vendor and Product ID\n{DASH}\n"
+            );
             for (i, d) in a.disks.iter().enumerate() {
                 let (ld, status) = match d {
                     SimDisk::Member => ("0", "On-Line"),
@@ -560,17 +517,11 @@ fn infortrend(command: &str, a: &SimArray) -> String {
                     i + 1
                 ));
             }
-            out.push_str(&format!(
-                "{DASH}\nCLI: Successful: {SIM_DISKS} disk(s) shown\nReturn: 0x0000\n"
-            ));
+            out.push_str(&format!("{DASH}\nCLI: Successful: {SIM_DISKS} disk(s) shown\nReturn: 0x0000\n"));
             out
         }
         "show enclosure" => {
-            let temp = if a.temperature_c >= 70 {
-                "Over-Temp"
-            } else {
-                "OK"
-            };
+            let temp = if a.temperature_c >= 70 { "Over-Temp" } else { "OK" };
             let fan = if a.fan_rpm >= 500 { "OK" } else { "Failure" };
             let battery = if a.battery_ok { "OK" } else { "Failure" };
             let psu = if a.psu_ok { "OK" } else { "Failure" };

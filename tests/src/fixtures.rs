@@ -139,7 +139,6 @@ pub fn kill_pid(pid: i32) {
     }
 }
 
-
 /// A rack whose nodes run the test service and whose witness fences through the stand-in.
 pub fn failover_rack(name: &str) -> Result<Rack, String> {
     failover_rack_with(Rack::builder(name))

@@ -124,7 +124,11 @@ pub fn others_of(member: &str) -> Vec<&'static str> {
 pub fn agent_binary() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("HA_AGENT_BIN") {
         let path = PathBuf::from(path);
-        return if path.is_file() { Ok(path) } else { Err(format!("HA_AGENT_BIN={} is not a file", path.display())) };
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("HA_AGENT_BIN={} is not a file", path.display()))
+        };
     }
     let mut target_dirs = Vec::new();
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
@@ -179,7 +183,8 @@ pub fn link_counter(status: &Value, id: u8, field: &str) -> Option<u64> {
 
 /// The state ("unknown", "reachable", "unreachable") of member `name` in a status answer.
 pub fn member_state<'a>(status: &'a Value, name: &str) -> Option<&'a str> {
-    status["members"].as_array()?.iter().find(|member| member["name"].as_str() == Some(name))?["state"].as_str()
+    status["members"].as_array()?.iter().find(|member| member["name"].as_str() == Some(name))?["state"]
+        .as_str()
 }
 
 /// Whether `status` (the answer of `member`) shows every link of `member` up and both other
@@ -290,7 +295,8 @@ impl RackBuilder {
             log_level: self.log_level.clone(),
         };
         before(&rack.dir);
-        rack.prepare(&self.log_level).map_err(|error| format!("preparing rack in {}: {error}", rack.dir.display()))?;
+        rack.prepare(&self.log_level)
+            .map_err(|error| format!("preparing rack in {}: {error}", rack.dir.display()))?;
         Ok(rack)
     }
 }
@@ -373,7 +379,12 @@ pub fn member_config(member: &str, timing: Timing, socket: &Path, ends: &[LinkEn
     let _ = writeln!(text, "\n[shell]\nmlockall = false\nrealtime_priority = 0\nstall_warn_ms = 100");
     for (index, name) in MEMBERS.iter().enumerate() {
         let role = if *name == "witness" { "witness" } else { "node" };
-        let _ = writeln!(text, "\n[[members]]\nname = {}\nid = {}\nrole = \"{role}\"", toml_string(name), index + 1);
+        let _ = writeln!(
+            text,
+            "\n[[members]]\nname = {}\nid = {}\nrole = \"{role}\"",
+            toml_string(name),
+            index + 1
+        );
     }
     for link in ends {
         let plan = link_plan(link.id);
@@ -543,7 +554,10 @@ impl Rack {
 
     /// Whether the rack still runs this member's agent.
     pub fn is_running(&self, member: &str) -> bool {
-        self.agents.iter().find(|a| a.member == member).is_some_and(|a| a.child().as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None))))
+        self.agents
+            .iter()
+            .find(|a| a.member == member)
+            .is_some_and(|a| a.child().as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None))))
     }
 
     /// Start a member's agent again (after [`Rack::kill`], or after its process exited).
@@ -554,7 +568,9 @@ impl Rack {
             let _ = old.kill();
             let _ = old.wait();
         }
-        let child = self.spawn_agent(member, &agent.config, &agent.log, &self.log_level).map_err(|e| e.to_string())?;
+        let child = self
+            .spawn_agent(member, &agent.config, &agent.log, &self.log_level)
+            .map_err(|e| e.to_string())?;
         *slot = Some(child);
         Ok(())
     }
@@ -573,7 +589,10 @@ impl Rack {
     }
 
     fn agent(&self, member: &str) -> &Agent {
-        self.agents.iter().find(|agent| agent.member == member).unwrap_or_else(|| panic!("no member {member}"))
+        self.agents
+            .iter()
+            .find(|agent| agent.member == member)
+            .unwrap_or_else(|| panic!("no member {member}"))
     }
 
     /// The control handle of link `id`'s cable (end A and B as in [`LINKS`]).
@@ -621,7 +640,9 @@ impl Rack {
         let exit = loop {
             match child.try_wait() {
                 Ok(Some(exit)) => break exit,
-                Ok(None) if started.elapsed() < STATUS_TIMEOUT => std::thread::sleep(Duration::from_millis(2)),
+                Ok(None) if started.elapsed() < STATUS_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -673,7 +694,11 @@ impl Rack {
 
     /// Like [`wait_until`], but gives up at once, with an error, when an agent process has
     /// exited; an error on timeout too. Returns how long the condition took.
-    pub fn wait_for(&self, timeout: Duration, mut condition: impl FnMut() -> bool) -> Result<Duration, String> {
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        mut condition: impl FnMut() -> bool,
+    ) -> Result<Duration, String> {
         let mut died = None;
         let took = wait_until(timeout, || {
             if let Err(problem) = self.check_running() {
@@ -691,7 +716,9 @@ impl Rack {
 
     /// Whether every member sees all its links up and both other members reachable.
     pub fn everything_up(&self) -> bool {
-        MEMBERS.iter().all(|member| self.try_status(member).is_ok_and(|status| sees_everything_up(member, &status)))
+        MEMBERS
+            .iter()
+            .all(|member| self.try_status(member).is_ok_and(|status| sees_everything_up(member, &status)))
     }
 
     /// The current table of what every member sees (for messages and the demo).

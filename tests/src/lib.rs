@@ -18,8 +18,8 @@
 
 pub mod bench;
 pub mod cable;
-pub mod fixtures;
 pub mod console_sim;
+pub mod fixtures;
 pub mod harness;
 pub mod relay_sim;
 pub mod sim;

@@ -246,7 +246,10 @@ fn parse(board: SimBoard, pending: &mut Vec<u8>) -> Option<Parsed> {
                 if f[0].wrapping_add(f[1]).wrapping_add(f[2]) != f[3] || f[2] > 1 {
                     continue;
                 }
-                return Some(Parsed { request: Request::Set { index: usize::from(f[1]), on: f[2] == 1 }, raw: f });
+                return Some(Parsed {
+                    request: Request::Set { index: usize::from(f[1]), on: f[2] == 1 },
+                    raw: f,
+                });
             }
             SimBoard::Kmtronic => {
                 if *pending.first()? != 0xFF {

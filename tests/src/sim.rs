@@ -93,7 +93,9 @@ pub enum RelayMode {
     /// Acknowledges but the contact never moves: reads back on, fence fails.
     Stuck,
     /// Cannot read back: reported unconfirmed; the power is cut or not (unknown to the core).
-    Unconfirmed { really_cut: bool },
+    Unconfirmed {
+        really_cut: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,18 +111,46 @@ pub enum ResourceFault {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     /// Power loss; back after `down_ms`; the witness may lose its stored state.
-    Crash { member: usize, down_ms: u64, lose_state: bool },
+    Crash {
+        member: usize,
+        down_ms: u64,
+        lose_state: bool,
+    },
     /// The agent process stops (SIGSTOP or a stall) for `ms`.
-    Hang { member: usize, ms: u64 },
+    Hang {
+        member: usize,
+        ms: u64,
+    },
     /// Cut a link: direction 0 = a->b, 1 = b->a, 2 = both.
-    Cut { link: usize, direction: u8 },
+    Cut {
+        link: usize,
+        direction: u8,
+    },
     /// Every link of a member, both directions.
-    Isolate { member: usize },
-    Delay { link: usize, base_ms: u64, jitter_ms: u64 },
-    Duplicate { link: usize, per_mille: u64 },
-    Corrupt { link: usize, per_mille: u64 },
-    Relay { node: usize, mode: RelayMode },
-    Resource { node: usize, fault: ResourceFault },
+    Isolate {
+        member: usize,
+    },
+    Delay {
+        link: usize,
+        base_ms: u64,
+        jitter_ms: u64,
+    },
+    Duplicate {
+        link: usize,
+        per_mille: u64,
+    },
+    Corrupt {
+        link: usize,
+        per_mille: u64,
+    },
+    Relay {
+        node: usize,
+        mode: RelayMode,
+    },
+    Resource {
+        node: usize,
+        fault: ResourceFault,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -157,7 +187,14 @@ impl Scenario {
             let node = rng.range(1, 2) as usize;
             let kind = match rng.range(0, 9) {
                 0 => Crash { member, down_ms: rng.range(500, 8000), lose_state: rng.chance(300) },
-                1 => Hang { member, ms: if rng.chance(500) { rng.range(100, WATCHDOG_MS - 500) } else { rng.range(WATCHDOG_MS, 12_000) } },
+                1 => Hang {
+                    member,
+                    ms: if rng.chance(500) {
+                        rng.range(100, WATCHDOG_MS - 500)
+                    } else {
+                        rng.range(WATCHDOG_MS, 12_000)
+                    },
+                },
                 2 => Cut { link, direction: rng.range(0, 2) as u8 },
                 3 => Isolate { member },
                 4 => Delay { link, base_ms: rng.range(1, 300), jitter_ms: rng.range(0, 200) },
@@ -186,7 +223,14 @@ impl Scenario {
             faults.push(Fault { at_ms, duration_ms, kind });
         }
         faults.sort_by_key(|f| f.at_ms);
-        Scenario { seed, clock_ppm, faults, heal_at_ms, fence_configured: rng.chance(800), auto_failback: false }
+        Scenario {
+            seed,
+            clock_ppm,
+            faults,
+            heal_at_ms,
+            fence_configured: rng.chance(800),
+            auto_failback: false,
+        }
     }
 
     /// A hand-written scenario (for specification tests), with clocks at true rate.
@@ -350,7 +394,6 @@ impl Sim {
         let rng = Rng::new(scenario.seed ^ 0x5151_5151);
         let members = (0..3)
             .map(|i| Member {
-
                 id: IDS[i],
                 powered: true,
                 engine: None,
@@ -459,7 +502,11 @@ impl Sim {
                     me: WITNESS,
                     nodes: [NODE_A, NODE_B],
                     timing: Sim::authority_timing(),
-                    fence: FenceConfig { retry_initial_ms: 500, retry_max_ms: 4000, trust_unconfirmed: false },
+                    fence: FenceConfig {
+                        retry_initial_ms: 500,
+                        retry_max_ms: 4000,
+                        trust_unconfirmed: false,
+                    },
                     fence_enabled: fence_configured,
                     power_on_after_fence: true,
                     preferred: Some(NODE_A),
@@ -653,13 +700,27 @@ impl Sim {
             let _ = write!(s, "\n  member {} powered {} physical {:?}", m.id, m.powered, m.physical);
             if let Some(e) = &m.engine {
                 if let Some(w) = e.witness() {
-                    let _ = write!(s, " witness durable {:?} startup {} switching {} fencing {:?}", w.durable(), w.in_startup(), w.switching(), w.fencing());
+                    let _ = write!(
+                        s,
+                        " witness durable {:?} startup {} switching {} fencing {:?}",
+                        w.durable(),
+                        w.in_startup(),
+                        w.switching(),
+                        w.fencing()
+                    );
                     for id in [NODE_A, NODE_B] {
                         let _ = write!(s, "\n    report of {id}: {:?}", w.report(id));
                     }
                 }
                 if let Some((n, g)) = e.node() {
-                    let _ = write!(s, " node acting {} max_seen {} quorum {} group {:?}", n.acting(), n.max_seen(), n.has_quorum(), g.state());
+                    let _ = write!(
+                        s,
+                        " node acting {} max_seen {} quorum {} group {:?}",
+                        n.acting(),
+                        n.max_seen(),
+                        n.has_quorum(),
+                        g.state()
+                    );
                 }
                 let _ = write!(s, "\n    view {:?}", e.view());
             }
@@ -672,9 +733,18 @@ impl Sim {
         for m in &self.members {
             if let Some(e) = &m.engine {
                 let local = m.local(self.now);
-                let _ = write!(s, "[member {} local {} poll_timeout {} membership {} feed {}] ", m.id, local, e.poll_timeout(), e.membership().poll_timeout(), m.last_feed);
+                let _ = write!(
+                    s,
+                    "[member {} local {} poll_timeout {} membership {} feed {}] ",
+                    m.id,
+                    local,
+                    e.poll_timeout(),
+                    e.membership().poll_timeout(),
+                    m.last_feed
+                );
                 if let Some((n, g)) = e.node() {
-                    let _ = write!(s, "(node {} group {} {:?}) ", n.poll_timeout(), g.poll_timeout(), g.state());
+                    let _ =
+                        write!(s, "(node {} group {} {:?}) ", n.poll_timeout(), g.poll_timeout(), g.state());
                 }
                 if let Some(w) = e.witness() {
                     let _ = write!(s, "(witness {}) ", w.poll_timeout());
@@ -698,7 +768,10 @@ impl Sim {
             self.steps += 1;
             if self.steps > MAX_STEPS {
                 let diag = self.diagnose();
-                self.violations.push(format!("the simulation does not progress at {} (a deadline that never moves): {diag}", self.now));
+                self.violations.push(format!(
+                    "the simulation does not progress at {} (a deadline that never moves): {diag}",
+                    self.now
+                ));
                 break;
             }
             self.step();
@@ -773,7 +846,12 @@ impl Sim {
                 "liveness: the service did not run on a healthy node within {LIVENESS_BOUND_MS} ms after the faults healed"
             ));
         }
-        SimResult { scenario: self.scenario, violations: self.violations, stats: self.stats, trace: self.trace }
+        SimResult {
+            scenario: self.scenario,
+            violations: self.violations,
+            stats: self.stats,
+            trace: self.trace,
+        }
     }
 
     fn step(&mut self) {
@@ -853,7 +931,9 @@ impl Sim {
             {
                 let m = &mut self.members[i];
                 match (action, outcome) {
-                    (resources::Action::Stop, Outcome::Success | Outcome::NotRunning) => m.physical[resource] = false,
+                    (resources::Action::Stop, Outcome::Success | Outcome::NotRunning) => {
+                        m.physical[resource] = false
+                    }
                     (resources::Action::Monitor, Outcome::NotRunning) => m.physical[resource] = false,
                     _ => {}
                 }
@@ -902,7 +982,11 @@ impl Sim {
         let (_, _, global_links) = Sim::link_spec_for(i);
         loop {
             let local = self.members[i].local(now);
-            let Some((link_index, header, msg)) = self.members[i].engine.as_mut().unwrap().poll_transmit(local) else { break };
+            let Some((link_index, header, msg)) =
+                self.members[i].engine.as_mut().unwrap().poll_transmit(local)
+            else {
+                break;
+            };
             self.transmit(i, global_links[link_index], header, msg);
         }
         loop {
@@ -939,9 +1023,17 @@ impl Sim {
                 }
                 continue;
             }
-            let latency_us = 200 + d.base_ms * 1000 + if d.jitter_ms > 0 { self.rng.range(0, d.jitter_ms * 1000) } else { 0 };
+            let latency_us = 200
+                + d.base_ms * 1000
+                + if d.jitter_ms > 0 { self.rng.range(0, d.jitter_ms * 1000) } else { 0 };
             self.frame_seq += 1;
-            self.in_flight.push(Reverse((self.now.plus_us(latency_us), self.frame_seq, to, to_link_index, MessageBox(header, msg.clone()))));
+            self.in_flight.push(Reverse((
+                self.now.plus_us(latency_us),
+                self.frame_seq,
+                to,
+                to_link_index,
+                MessageBox(header, msg.clone()),
+            )));
         }
     }
 
@@ -987,12 +1079,24 @@ impl Sim {
                 let fault = self.resource_fault[i];
                 let took = Micros::from_ms(self.rng.range(10, 400));
                 let (done_at, outcome) = match (req.action, fault) {
-                    (resources::Action::Start, Some(ResourceFault::StartFails)) => (now.plus_us(took.0), Outcome::Failed(1)),
-                    (resources::Action::Start, Some(ResourceFault::StartHangs)) => (now.plus_ms(req.timeout_ms), Outcome::TimedOut),
-                    (resources::Action::Stop, Some(ResourceFault::StopFails)) => (now.plus_us(took.0), Outcome::Failed(1)),
-                    (resources::Action::Stop, Some(ResourceFault::StopHangs)) => (now.plus_ms(req.timeout_ms), Outcome::TimedOut),
-                    (resources::Action::Monitor, Some(ResourceFault::Dies)) => (now.plus_us(took.0), Outcome::NotRunning),
-                    (resources::Action::Monitor, _) if !self.members[i].physical[req.resource] => (now.plus_us(took.0), Outcome::NotRunning),
+                    (resources::Action::Start, Some(ResourceFault::StartFails)) => {
+                        (now.plus_us(took.0), Outcome::Failed(1))
+                    }
+                    (resources::Action::Start, Some(ResourceFault::StartHangs)) => {
+                        (now.plus_ms(req.timeout_ms), Outcome::TimedOut)
+                    }
+                    (resources::Action::Stop, Some(ResourceFault::StopFails)) => {
+                        (now.plus_us(took.0), Outcome::Failed(1))
+                    }
+                    (resources::Action::Stop, Some(ResourceFault::StopHangs)) => {
+                        (now.plus_ms(req.timeout_ms), Outcome::TimedOut)
+                    }
+                    (resources::Action::Monitor, Some(ResourceFault::Dies)) => {
+                        (now.plus_us(took.0), Outcome::NotRunning)
+                    }
+                    (resources::Action::Monitor, _) if !self.members[i].physical[req.resource] => {
+                        (now.plus_us(took.0), Outcome::NotRunning)
+                    }
                     _ => (now.plus_us(took.0), Outcome::Success),
                 };
                 if req.action == resources::Action::Start {
@@ -1011,7 +1115,8 @@ impl Sim {
             // Only a witness that lost its state may start from below; it must then adopt.
         }
         if stored.holder != 0 {
-            if self.grants.insert((stored.generation, stored.holder)) && stored.generation > self.max_granted {
+            if self.grants.insert((stored.generation, stored.holder)) && stored.generation > self.max_granted
+            {
                 if self.max_granted > 0 {
                     self.stats.failovers += 1;
                 }
@@ -1028,7 +1133,10 @@ impl Sim {
 
     fn check_grant(&mut self, i: usize, generation: u64) {
         if !self.grants.contains(&(generation, IDS[i])) {
-            self.violations.push(format!("node {} starts resources under generation {generation} that was never granted to it", IDS[i]));
+            self.violations.push(format!(
+                "node {} starts resources under generation {generation} that was never granted to it",
+                IDS[i]
+            ));
         }
     }
 
@@ -1037,7 +1145,12 @@ impl Sim {
         if let Event::Authority(Notice::SelfFenceArmed) = event {
             self.stats.self_fences += 1;
         }
-        let interesting = !matches!(event, Event::Resources(resources::Event::ResourceStarted { .. } | resources::Event::ResourceStopped { .. }));
+        let interesting = !matches!(
+            event,
+            Event::Resources(
+                resources::Event::ResourceStarted { .. } | resources::Event::ResourceStopped { .. }
+            )
+        );
         if interesting {
             self.log(format!("member {}: {event:?}", IDS[i]));
         }
@@ -1051,15 +1164,20 @@ impl Sim {
                 self.timeline.push((self.now.as_ms(), IDS[i], r));
             }
         }
-        let running: Vec<u8> = self.members.iter().skip(1).filter(|m| m.resources_not_stopped()).map(|m| m.id).collect();
+        let running: Vec<u8> =
+            self.members.iter().skip(1).filter(|m| m.resources_not_stopped()).map(|m| m.id).collect();
         if running.len() > 1 {
-            self.violations.push(format!("SPLIT BRAIN: nodes {running:?} both powered with resources not stopped"));
+            self.violations
+                .push(format!("SPLIT BRAIN: nodes {running:?} both powered with resources not stopped"));
         }
         if self.healed && self.stats.restore_ms.is_none() {
             let now = self.now;
             let served = self.members.iter().skip(1).any(|m| {
                 m.running(now)
-                    && m.engine.as_ref().and_then(|e| e.node()).is_some_and(|(_, g)| g.state() == GroupState::Running)
+                    && m.engine
+                        .as_ref()
+                        .and_then(|e| e.node())
+                        .is_some_and(|(_, g)| g.state() == GroupState::Running)
             });
             if served {
                 self.stats.restore_ms = Some(now.since_us(Micros::from_ms(self.scenario.heal_at_ms)) / 1000);

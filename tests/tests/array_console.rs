@@ -45,18 +45,8 @@ impl Rig {
         };
         let session = Session::new(dialect_for(kind), options, Micros::ZERO);
         let port = ConsolePort::new(sim.path(), 115200, session);
-        let monitor = ArrayMonitor::new(Params {
-            member: name("witness"),
-            console: name("raid"),
-        });
-        Rig {
-            sim,
-            port,
-            monitor,
-            started: Instant::now(),
-            snapshots: 0,
-            session_events: Vec::new(),
-        }
+        let monitor = ArrayMonitor::new(Params { member: name("witness"), console: name("raid") });
+        Rig { sim, port, monitor, started: Instant::now(), snapshots: 0, session_events: Vec::new() }
     }
 
     fn now(&self) -> Micros {
@@ -83,9 +73,7 @@ impl Rig {
             self.snapshots += 1;
             self.monitor.handle_snapshot(now, &model);
         }
-        let out = std::iter::from_fn(|| self.monitor.poll_event())
-            .map(|e| e.label())
-            .collect();
+        let out = std::iter::from_fn(|| self.monitor.poll_event()).map(|e| e.label()).collect();
         std::thread::sleep(Duration::from_millis(1));
         out
     }
@@ -95,11 +83,7 @@ impl Rig {
         let limit = Instant::now() + STEP_LIMIT;
         let mut events = Vec::new();
         while !self.port.session().is_idle() {
-            assert!(
-                Instant::now() < limit,
-                "session never idle; events {:?}",
-                self.session_events
-            );
+            assert!(Instant::now() < limit, "session never idle; events {:?}", self.session_events);
             events.extend(self.step());
         }
         events
@@ -107,11 +91,7 @@ impl Rig {
 
     /// Apply `change` between cycles, run `cycles` complete cycles, and return the array
     /// events with the time from the change to the first one.
-    fn after(
-        &mut self,
-        cycles: u64,
-        change: impl FnOnce(&ConsoleSim),
-    ) -> (Vec<String>, Option<Duration>) {
+    fn after(&mut self, cycles: u64, change: impl FnOnce(&ConsoleSim)) -> (Vec<String>, Option<Duration>) {
         let stray = self.until_idle();
         assert!(stray.is_empty(), "events before the change: {stray:?}");
         change(&self.sim);
@@ -121,11 +101,7 @@ impl Rig {
         let mut events = Vec::new();
         let mut first = None;
         while self.snapshots < target {
-            assert!(
-                Instant::now() < limit,
-                "no reading; session events {:?}",
-                self.session_events
-            );
+            assert!(Instant::now() < limit, "no reading; session events {:?}", self.session_events);
             let e = self.step();
             if !e.is_empty() && first.is_none() {
                 first = Some(changed_at.elapsed());
@@ -147,10 +123,7 @@ fn check(step: &str, got: (Vec<String>, Option<Duration>), want: &[String], extr
     assert_eq!(got.0, want, "step: {step}");
     if !want.is_empty() {
         let delay = got.1.expect("a first event");
-        assert!(
-            delay <= bound(extra_cycles),
-            "step {step}: first event after {delay:?}"
-        );
+        assert!(delay <= bound(extra_cycles), "step {step}: first event after {delay:?}");
     }
 }
 
@@ -172,20 +145,14 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
     check(
         "disk fails",
         rig.after(1, |sim| sim.with_array(|a| a.fail_disk(2))),
-        &s(&[
-            &format!("disk_failed {d2}"),
-            &format!("drive_degraded {ld}"),
-        ]),
+        &s(&[&format!("disk_failed {d2}"), &format!("drive_degraded {ld}")]),
         0,
     );
     // The global spare takes over and the rebuild starts at 0 %.
     check(
         "spare",
         rig.after(1, |sim| sim.with_array(SimArray::activate_spare)),
-        &s(&[
-            &format!("spare_activated {ld} {d4}"),
-            &format!("rebuild_started {ld} {d4}"),
-        ]),
+        &s(&[&format!("spare_activated {ld} {d4}"), &format!("rebuild_started {ld} {d4}")]),
         0,
     );
     for p in (10..=90).step_by(10) {
@@ -199,10 +166,7 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
     check(
         "rebuild completes",
         rig.after(2, |sim| sim.with_array(SimArray::complete_rebuild)),
-        &s(&[
-            &format!("rebuild_completed {ld} {d4}"),
-            &format!("drive_optimal {ld}"),
-        ]),
+        &s(&[&format!("rebuild_completed {ld} {d4}"), &format!("drive_optimal {ld}")]),
         1,
     );
     // The failed disk is replaced by a new global spare.
@@ -239,11 +203,7 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
     check(
         "failure during rebuild",
         rig.after(1, |sim| sim.with_array(|a| a.fail_disk(3))),
-        &s(&[
-            &format!("disk_failed {d3}"),
-            &format!("rebuild_failed {ld} {d2}"),
-            &format!("{dead} {ld}"),
-        ]),
+        &s(&[&format!("disk_failed {d3}"), &format!("rebuild_failed {ld} {d2}"), &format!("{dead} {ld}")]),
         0,
     );
 
@@ -272,10 +232,7 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
         &s(&[&format!("alarm_raised {fan}")]),
         0,
     );
-    let mut cleared = vec![
-        format!("alarm_cleared {temperature}"),
-        format!("alarm_cleared {fan}"),
-    ];
+    let mut cleared = vec![format!("alarm_cleared {temperature}"), format!("alarm_cleared {fan}")];
     cleared.sort();
     check(
         "cooled",
@@ -298,22 +255,16 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
             sim.inject_event(match dialect {
                 SimDialect::Areca => "2024-05-01 12:00:00  Enc#1 Slot#4   Time Out Error",
                 SimDialect::MegaCli => "Predictive failure: PD 01(e0xff/s1)",
-                SimDialect::Infortrend => {
-                    "LG:0 ALERT: Inconsistent Parity Encountered Block 000000084"
-                }
+                SimDialect::Infortrend => "LG:0 ALERT: Inconsistent Parity Encountered Block 000000084",
             });
         }),
         &[],
         0,
     );
-    let unsolicited: Vec<_> = rig.session_events[before..]
-        .iter()
-        .filter(|e| matches!(e, SessionEvent::Unsolicited(_)))
-        .collect();
+    let unsolicited: Vec<_> =
+        rig.session_events[before..].iter().filter(|e| matches!(e, SessionEvent::Unsolicited(_))).collect();
     assert_eq!(unsolicited.len(), 1, "{:?}", &rig.session_events[before..]);
-    assert!(rig.session_events[before..]
-        .iter()
-        .all(|e| matches!(e, SessionEvent::Unsolicited(_))));
+    assert!(rig.session_events[before..].iter().all(|e| matches!(e, SessionEvent::Unsolicited(_))));
 
     // A reboot: banner, login again, readings continue, no array event.
     let before = rig.session_events.len();
@@ -329,34 +280,19 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
     let limit = Instant::now() + STEP_LIMIT;
     let mut events = Vec::new();
     while !rig.monitor.console_lost() {
-        assert!(
-            Instant::now() < limit,
-            "console never lost; {:?}",
-            rig.session_events
-        );
+        assert!(Instant::now() < limit, "console never lost; {:?}", rig.session_events);
         events.extend(rig.step());
     }
     assert_eq!(events, ["console_lost"]);
-    assert!(rig
-        .session_events
-        .iter()
-        .any(|e| matches!(e, SessionEvent::WrongBaud { .. })));
+    assert!(rig.session_events.iter().any(|e| matches!(e, SessionEvent::WrongBaud { .. })));
     rig.sim.set_garbage(false);
     let target = rig.snapshots + 1;
     let mut events = Vec::new();
     while rig.snapshots < target {
-        assert!(
-            Instant::now() < limit + STEP_LIMIT,
-            "never restored; {:?}",
-            rig.session_events
-        );
+        assert!(Instant::now() < limit + STEP_LIMIT, "never restored; {:?}", rig.session_events);
         events.extend(rig.step());
     }
-    assert_eq!(
-        events,
-        ["console_restored"],
-        "garbage was never parsed into changes"
-    );
+    assert_eq!(events, ["console_restored"], "garbage was never parsed into changes");
     let (model, _) = rig.monitor.latest().unwrap();
     assert_eq!(model.disks.len(), 5);
 }

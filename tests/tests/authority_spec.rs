@@ -57,7 +57,8 @@ fn w4_n4_cold_start_runs_the_service_on_exactly_one_node() {
 #[test]
 fn w4_cold_start_with_one_node_missing_fences_it_then_grants_after_initdead() {
     // Node A is down from the start (crashed before the witness booted).
-    let mut sim = rack(vec![fault(0, 1, FaultKind::Crash { member: A, down_ms: 60_000, lose_state: false })], true);
+    let mut sim =
+        rack(vec![fault(0, 1, FaultKind::Crash { member: A, down_ms: 60_000, lose_state: false })], true);
     sim.run_until(INITDEAD_MS - 100);
     assert!(sim.running_nodes().is_empty(), "W4: the witness waits initdead for the missing node");
     sim.run_until(INITDEAD_MS + 6_000);
@@ -68,7 +69,10 @@ fn w4_cold_start_with_one_node_missing_fences_it_then_grants_after_initdead() {
 
 #[test]
 fn w4_a_witness_that_lost_its_state_adopts_the_highest_generation_heard() {
-    let mut sim = started(vec![fault(5_000, 1, FaultKind::Crash { member: WITNESS_INDEX, down_ms: 2_000, lose_state: true })], true);
+    let mut sim = started(
+        vec![fault(5_000, 1, FaultKind::Crash { member: WITNESS_INDEX, down_ms: 2_000, lose_state: true })],
+        true,
+    );
     let before = sim.witness_state().unwrap();
     sim.run_until(5_000 + 2_000 + INITDEAD_MS + 3_000);
     let after = sim.witness_state().expect("witness back");
@@ -82,7 +86,10 @@ fn w4_a_witness_that_lost_its_state_adopts_the_highest_generation_heard() {
 
 #[test]
 fn w1_power_cut_of_the_holder_fails_over_only_after_a_confirmed_fence() {
-    let mut sim = started(vec![fault(5_000, 1, FaultKind::Crash { member: A, down_ms: 60_000, lose_state: false })], true);
+    let mut sim = started(
+        vec![fault(5_000, 1, FaultKind::Crash { member: A, down_ms: 60_000, lose_state: false })],
+        true,
+    );
     sim.run_until(15_000);
     assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
     let s = sim.witness_state().unwrap();
@@ -97,7 +104,11 @@ fn w1_power_cut_of_the_holder_fails_over_only_after_a_confirmed_fence() {
 #[test]
 fn w1_unconfirmed_fence_is_not_trusted_and_the_watchdog_deadline_decides() {
     // The relay cannot read back; A is isolated (alive, but cut off).
-    let relay = fault(4_000, 1_000_000, FaultKind::Relay { node: A, mode: RelayMode::Unconfirmed { really_cut: false } });
+    let relay = fault(
+        4_000,
+        1_000_000,
+        FaultKind::Relay { node: A, mode: RelayMode::Unconfirmed { really_cut: false } },
+    );
     let isolate = fault(5_000, 1_000_000, FaultKind::Isolate { member: A });
     let mut sim = started(vec![relay, isolate], true);
     sim.run_until(60_000);
@@ -107,7 +118,11 @@ fn w1_unconfirmed_fence_is_not_trusted_and_the_watchdog_deadline_decides() {
     // the worst-case stop of the simulated group (two resources, one action in flight, the
     // result backstop) is at least its two stop timeouts.
     let deadline = DEAD_MS + INTERVAL_MS + SELF_FENCE_MS + 2 * STOP_TIMEOUT_MS + WATCHDOG_MS + MARGIN_MS;
-    assert!(b_started >= 5_000 + deadline - 200, "B started {} ms after the isolation, before the deadline of {deadline} ms", b_started - 5_000);
+    assert!(
+        b_started >= 5_000 + deadline - 200,
+        "B started {} ms after the isolation, before the deadline of {deadline} ms",
+        b_started - 5_000
+    );
     assert!(trace(&sim).contains("FenceUnconfirmed"), "the unconfirmed result is reported");
     assert_safe(&sim);
 }
@@ -116,7 +131,10 @@ fn w1_unconfirmed_fence_is_not_trusted_and_the_watchdog_deadline_decides() {
 fn w2_holder_cut_off_from_the_witness_only_keeps_the_service() {
     // Links 1 (W-A serial) and 11 (W-A UDP) are links 0 and 3 of the simulator.
     let mut sim = started(
-        vec![fault(5_000, 1_000_000, FaultKind::Cut { link: 0, direction: 2 }), fault(5_000, 1_000_000, FaultKind::Cut { link: 3, direction: 2 })],
+        vec![
+            fault(5_000, 1_000_000, FaultKind::Cut { link: 0, direction: 2 }),
+            fault(5_000, 1_000_000, FaultKind::Cut { link: 3, direction: 2 }),
+        ],
         true,
     );
     sim.run_until(40_000);
@@ -137,14 +155,21 @@ fn w3_an_isolated_witness_does_nothing() {
 
 #[test]
 fn the_witness_alone_failing_never_stops_the_service() {
-    let mut sim = started(vec![fault(5_000, 1, FaultKind::Crash { member: WITNESS_INDEX, down_ms: 20_000, lose_state: false })], true);
+    let mut sim = started(
+        vec![fault(5_000, 1, FaultKind::Crash { member: WITNESS_INDEX, down_ms: 20_000, lose_state: false })],
+        true,
+    );
     for t in (5_000..=24_000).step_by(500) {
         sim.run_until(t);
         assert_eq!(sim.running_nodes(), vec![NODE_A], "at {t} ms while the witness is down\n{}", trace(&sim));
     }
     sim.run_until(35_000);
     assert_eq!(sim.running_nodes(), vec![NODE_A], "and after it returns");
-    assert_eq!(sim.witness_state().unwrap().holder, NODE_A, "it resumes supervision without moving the service");
+    assert_eq!(
+        sim.witness_state().unwrap().holder,
+        NODE_A,
+        "it resumes supervision without moving the service"
+    );
     assert_safe(&sim);
 }
 
@@ -166,7 +191,10 @@ fn w5_graceful_switchover_stops_before_it_grants() {
 
 #[test]
 fn w5_a_hung_stop_during_switchover_leads_to_fencing() {
-    let mut sim = started(vec![fault(3_500, 1_000_000, FaultKind::Resource { node: A, fault: ResourceFault::StopHangs })], true);
+    let mut sim = started(
+        vec![fault(3_500, 1_000_000, FaultKind::Resource { node: A, fault: ResourceFault::StopHangs })],
+        true,
+    );
     sim.run_until(3_600);
     sim.request_move(NODE_B);
     sim.run_until(40_000);
@@ -184,7 +212,11 @@ fn n1_n2_an_isolated_holder_stops_by_itself_and_never_acts_on_its_old_generation
     let isolate = fault(5_000, 20_000, FaultKind::Isolate { member: A });
     let mut sim = started(vec![relay, isolate], true);
     sim.run_until(5_000 + DEAD_MS + SELF_FENCE_MS + 2_000);
-    assert!(sim.running_nodes().is_empty() || sim.running_nodes() == vec![NODE_B], "N2: A stopped its resources\n{}", trace(&sim));
+    assert!(
+        sim.running_nodes().is_empty() || sim.running_nodes() == vec![NODE_B],
+        "N2: A stopped its resources\n{}",
+        trace(&sim)
+    );
     assert!(sim.stats().self_fences >= 1);
     sim.run_until(60_000);
     assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
@@ -194,7 +226,8 @@ fn n1_n2_an_isolated_holder_stops_by_itself_and_never_acts_on_its_old_generation
 
 #[test]
 fn n2_a_stop_that_hangs_during_self_fence_starves_the_watchdog_and_the_hardware_resets_the_node() {
-    let stop_hangs = fault(4_000, 1_000_000, FaultKind::Resource { node: A, fault: ResourceFault::StopHangs });
+    let stop_hangs =
+        fault(4_000, 1_000_000, FaultKind::Resource { node: A, fault: ResourceFault::StopHangs });
     let relay = fault(4_000, 1_000_000, FaultKind::Relay { node: A, mode: RelayMode::NoAnswer });
     let isolate = fault(5_000, 1_000_000, FaultKind::Isolate { member: A });
     let mut sim = started(vec![stop_hangs, relay, isolate], true);
@@ -223,7 +256,10 @@ fn n3_a_hung_agent_is_reset_by_its_watchdog_and_the_witness_waits_for_it() {
 
 #[test]
 fn a_failed_resource_restarts_locally_then_moves_to_the_other_node() {
-    let mut sim = started(vec![fault(5_000, 1_000_000, FaultKind::Resource { node: A, fault: ResourceFault::Dies })], true);
+    let mut sim = started(
+        vec![fault(5_000, 1_000_000, FaultKind::Resource { node: A, fault: ResourceFault::Dies })],
+        true,
+    );
     sim.run_until(40_000);
     assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
     let t = trace(&sim);
@@ -249,7 +285,11 @@ fn node_b_is_used_when_a_is_lost_with_no_relay_at_all() {
 fn auto_failback_moves_the_service_back_to_the_preferred_node_gracefully() {
     // Node A (preferred) loses power; B takes over; A comes back and, with auto_failback, the
     // witness switches the service back (stop on B first), never running it twice.
-    let mut scenario = Scenario::custom(vec![fault(5_000, 1, FaultKind::Crash { member: A, down_ms: 4_000, lose_state: false })], 10_000_000, true);
+    let mut scenario = Scenario::custom(
+        vec![fault(5_000, 1, FaultKind::Crash { member: A, down_ms: 4_000, lose_state: false })],
+        10_000_000,
+        true,
+    );
     scenario.auto_failback = true;
     let mut sim = Sim::new(scenario);
     sim.run_until(3_000);
@@ -258,11 +298,16 @@ fn auto_failback_moves_the_service_back_to_the_preferred_node_gracefully() {
     assert_eq!(sim.running_nodes(), vec![NODE_B], "B took over\n{}", trace(&sim));
     sim.run_until(40_000);
     assert_eq!(sim.running_nodes(), vec![NODE_A], "the service went back to A\n{}", trace(&sim));
-    assert!(trace(&sim).contains("SwitchoverStarted { from: 3, to: 2"), "by a graceful switchover\n{}", trace(&sim));
+    assert!(
+        trace(&sim).contains("SwitchoverStarted { from: 3, to: 2"),
+        "by a graceful switchover\n{}",
+        trace(&sim)
+    );
     assert_safe(&sim);
 
     // Without auto_failback (the default) it stays on B.
-    let mut sim = rack(vec![fault(5_000, 1, FaultKind::Crash { member: A, down_ms: 4_000, lose_state: false })], true);
+    let mut sim =
+        rack(vec![fault(5_000, 1, FaultKind::Crash { member: A, down_ms: 4_000, lose_state: false })], true);
     sim.run_until(40_000);
     assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
     assert_safe(&sim);

@@ -50,7 +50,8 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
             }
         })
     };
-    rack.wait_for(Duration::from_secs(20), || running_on(&rack, "node-a")).unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
+    rack.wait_for(Duration::from_secs(20), || running_on(&rack, "node-a"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
 
     // move: graceful switchover to node-b.
     let (code, text) = run(&rack, "witness", &["move", "node-b"]);
@@ -90,10 +91,7 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     // online, then standby of the holder moves the service away.
     let (code, text) = run(&rack, "witness", &["online", "node-a"]);
     assert_eq!(code, 0, "{text}");
-    rack.wait_for(Duration::from_secs(10), || {
-        rack.try_status("witness").is_ok()
-    })
-    .unwrap();
+    rack.wait_for(Duration::from_secs(10), || rack.try_status("witness").is_ok()).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let (code, text) = run(&rack, "witness", &["standby", "node-b"]);
     assert_eq!(code, 0, "{text}");
@@ -135,7 +133,11 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     let original = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{original}\n[timing]\nbogus = 1\n")).unwrap();
     // The CLI finds the socket in the (now broken) file, so name the socket.
-    let out = Command::new(agent_binary().unwrap()).args(["reload", "--socket"]).arg(dir.join("witness.sock")).output().unwrap();
+    let out = Command::new(agent_binary().unwrap())
+        .args(["reload", "--socket"])
+        .arg(dir.join("witness.sock"))
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stderr).to_string();
     assert_ne!(out.status.code(), Some(0));
     assert!(text.contains("reload refused") && text.contains("problem"), "{text}");
@@ -144,7 +146,11 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     assert_ne!(code, 0);
     assert!(text.contains("need a restart"), "{text}");
     let warn_before = rack.status("witness")["timing"]["warn_ms"].as_u64().unwrap();
-    std::fs::write(&config, original.replace(&format!("warn_ms = {warn_before}"), &format!("warn_ms = {}", warn_before + 50))).unwrap();
+    std::fs::write(
+        &config,
+        original.replace(&format!("warn_ms = {warn_before}"), &format!("warn_ms = {}", warn_before + 50)),
+    )
+    .unwrap();
     let (code, text) = run(&rack, "witness", &["reload"]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(rack.status("witness")["timing"]["warn_ms"].as_u64(), Some(warn_before + 50));
@@ -154,7 +160,12 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     // Every operator action is in the durable journal, with its outcome and where it came from.
     let (code, log) = run(&rack, "witness", &["log"]);
     assert_eq!(code, 0, "{log}");
-    for needle in ["operator move node-b from=control socket", "operator move node-b: accepted", "operator fence node-b: refused: it is the only healthy node", "grant store generation and holder"] {
+    for needle in [
+        "operator move node-b from=control socket",
+        "operator move node-b: accepted",
+        "operator fence node-b: refused: it is the only healthy node",
+        "grant store generation and holder",
+    ] {
         assert!(log.contains(needle), "journal lacks {needle:?}:\n{log}");
     }
     println!("journal: {} records, operator actions included", log.lines().count());

@@ -32,7 +32,10 @@ fn killing_the_holder_fails_over_through_the_relay_and_never_runs_twice() {
                 let a = service_pid(&dir, "node-a").filter(|&p| alive(p));
                 let b = service_pid(&dir, "node-b").filter(|&p| alive(p));
                 if a.is_some() && b.is_some() {
-                    violations.lock().unwrap().push(format!("both services alive: node-a {a:?} node-b {b:?}"));
+                    violations
+                        .lock()
+                        .unwrap()
+                        .push(format!("both services alive: node-a {a:?} node-b {b:?}"));
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -72,10 +75,16 @@ fn killing_the_holder_fails_over_through_the_relay_and_never_runs_twice() {
     assert_eq!(witness["authority"]["holder"], "node-b", "{witness}");
     assert!(g2 > g1, "a failover takes a newer generation: {g1} -> {g2}");
     let fence_log = fs::read_to_string(dir.join("fence.log")).unwrap_or_default();
-    assert!(fence_log.lines().any(|l| l == "off node-a"), "the witness fenced node-a through the relay:\n{fence_log}");
+    assert!(
+        fence_log.lines().any(|l| l == "off node-a"),
+        "the witness fenced node-a through the relay:\n{fence_log}"
+    );
     let ledger = fs::read_to_string(dir.join("ledger")).unwrap();
     println!("ledger:\n{ledger}fence log:\n{fence_log}");
-    assert!(ledger.lines().any(|l| l == format!("node-b {g2} start")), "node-b started under {g2}:\n{ledger}");
+    assert!(
+        ledger.lines().any(|l| l == format!("node-b {g2} start")),
+        "node-b started under {g2}:\n{ledger}"
+    );
 
     // The relay powers node-a on again after the failover; it boots and stays in standby.
     rack.wait_for(Duration::from_secs(15), || dir.join("on-node-a").exists())
@@ -83,13 +92,19 @@ fn killing_the_holder_fails_over_through_the_relay_and_never_runs_twice() {
     rack.restart("node-a").unwrap();
     rack.wait_for(Duration::from_secs(15), || {
         rack.try_status("witness").is_ok_and(|s| {
-            s["members"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "node-a" && m["state"] == "reachable"))
+            s["members"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["name"] == "node-a" && m["state"] == "reachable"))
         })
     })
     .unwrap();
     std::thread::sleep(Duration::from_secs(3));
     let a = rack.status("node-a");
-    assert_ne!(resources_state(&a).as_deref(), Some("running"), "node-a stays in standby without auto_failback: {a}");
+    assert_ne!(
+        resources_state(&a).as_deref(),
+        Some("running"),
+        "node-a stays in standby without auto_failback: {a}"
+    );
     assert_eq!(rack.status("witness")["authority"]["holder"], "node-b");
 
     stop.store(true, Ordering::Relaxed);

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use ha_agent::wire::{HEADER_BYTES, MAC_BYTES};
 use ha_tests::cable::{complete_serial_frames, Direction, XorShift};
 use ha_tests::harness::{
-    link_counter, link_plan, link_state, links_of, member_state, others_of, sees_everything_up, Rack, Timing, MEMBERS,
-    POLL_INTERVAL,
+    link_counter, link_plan, link_state, links_of, member_state, others_of, sees_everything_up, Rack, Timing,
+    MEMBERS, POLL_INTERVAL,
 };
 use serde_json::Value;
 
@@ -94,7 +94,8 @@ fn counters_sum(rack: &Rack, member: &str, id: u8, fields: &[&str]) -> u64 {
     fields
         .iter()
         .map(|field| {
-            link_counter(&status, id, field).unwrap_or_else(|| panic!("{member}: link {id} has no `{field}`: {status}"))
+            link_counter(&status, id, field)
+                .unwrap_or_else(|| panic!("{member}: link {id} has no `{field}`: {status}"))
         })
         .sum()
 }
@@ -121,7 +122,11 @@ fn assert_nothing_changed(rack: &Rack, before: &BTreeMap<(&'static str, u8), u64
     while start.elapsed() < duration {
         for member in MEMBERS {
             let status = rack.status(member);
-            assert!(sees_everything_up(member, &status), "{member} no longer sees everything up:\n{}", rack.table());
+            assert!(
+                sees_everything_up(member, &status),
+                "{member} no longer sees everything up:\n{}",
+                rack.table()
+            );
         }
         std::thread::sleep(POLL_INTERVAL);
     }
@@ -141,8 +146,12 @@ fn all_links_come_up_and_every_member_sees_the_other_two() {
         assert_eq!(status["role"], if member == "witness" { "witness" } else { "node" }, "{status}");
         assert_eq!(status["timing"]["interval_ms"], timing.interval_ms, "{status}");
         assert_eq!(status["timing"]["dead_ms"], timing.dead_ms, "{status}");
-        let mut listed: Vec<&str> =
-            status["members"].as_array().expect("members").iter().filter_map(|m| m["name"].as_str()).collect();
+        let mut listed: Vec<&str> = status["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .filter_map(|m| m["name"].as_str())
+            .collect();
         listed.sort();
         let mut expected = others_of(member);
         expected.sort();
@@ -174,8 +183,9 @@ fn cutting_one_cable_downs_only_that_link() {
     println!("cutting serial link 1 (witness <-> node-a), both directions");
     rack.cable(1).cut();
     for member in ["witness", "node-a"] {
-        let took =
-            wait_for_status(&rack, member, "link 1 down", change_timeout(timing), |s| link_state(s, 1) == Some("down"));
+        let took = wait_for_status(&rack, member, "link 1 down", change_timeout(timing), |s| {
+            link_state(s, 1) == Some("down")
+        });
         println!("{member} sees link 1 down after {took:?}");
     }
     // Over another detection period: everything else stays as it was.
@@ -187,7 +197,12 @@ fn cutting_one_cable_downs_only_that_link() {
                 assert_eq!(link_state(&status, id), Some("up"), "{member} link {id}:\n{}", rack.table());
             }
             for other in others_of(member) {
-                assert_eq!(member_state(&status, other), Some("reachable"), "{member} sees {other}:\n{}", rack.table());
+                assert_eq!(
+                    member_state(&status, other),
+                    Some("reachable"),
+                    "{member} sees {other}:\n{}",
+                    rack.table()
+                );
             }
         }
         std::thread::sleep(POLL_INTERVAL);
@@ -216,9 +231,10 @@ fn a_one_way_cut_downs_the_link_on_both_sides() {
         println!("cutting link {id} in direction {direction:?} only ({} <-> {})", plan.a, plan.b);
         rack.cable(id).set_cut(direction, true);
         for member in [plan.a, plan.b] {
-            let took = wait_for_status(&rack, member, &format!("link {id} down"), change_timeout(timing), |s| {
-                link_state(s, id) == Some("down")
-            });
+            let took =
+                wait_for_status(&rack, member, &format!("link {id} down"), change_timeout(timing), |s| {
+                    link_state(s, id) == Some("down")
+                });
             println!("{member} sees link {id} down after {took:?}");
         }
         for member in [plan.a, plan.b] {
@@ -279,7 +295,10 @@ fn isolating_node_a_is_detected_within_dead_ms_and_heals() {
             bound.as_millis()
         );
         assert!(took <= bound, "{observer}: detection took {took:?}, more than {bound:?}");
-        assert!(took >= earliest, "{observer}: node-a declared unreachable after {took:?}, before {earliest:?}");
+        assert!(
+            took >= earliest,
+            "{observer}: node-a declared unreachable after {took:?}, before {earliest:?}"
+        );
     }
     // The two others still reach each other.
     assert_eq!(member_state(&rack.status("witness"), "node-b"), Some("reachable"), "{}", rack.table());
@@ -299,7 +318,11 @@ fn isolating_node_a_is_detected_within_dead_ms_and_heals() {
     }
     rack.wait_for(change_timeout(timing), || rack.everything_up())
         .unwrap_or_else(|problem| panic!("the cluster did not heal: {problem}\n{}", rack.table()));
-    println!("healed: everything up {} ms after the repair:\n{}", healed_at.elapsed().as_millis(), rack.table());
+    println!(
+        "healed: everything up {} ms after the repair:\n{}",
+        healed_at.elapsed().as_millis(),
+        rack.table()
+    );
 }
 
 #[test]
@@ -350,8 +373,12 @@ fn noise_replays_and_forgeries_are_counted_and_change_nothing() {
 
     // 5. A forged datagram (witness -> node-b, link 12): one body byte changed, MAC kept.
     let was = counters_sum(&rack, "node-b", 12, &["auth_failures"]);
-    let mut forged =
-        rack.cable(12).recorded(Direction::AToB).last().expect("recorded witness -> node-b datagrams").clone();
+    let mut forged = rack
+        .cable(12)
+        .recorded(Direction::AToB)
+        .last()
+        .expect("recorded witness -> node-b datagrams")
+        .clone();
     assert!(
         forged.len() > HEADER_BYTES + MAC_BYTES,
         "a heartbeat of {} bytes has no body between its {HEADER_BYTES}-byte header and {MAC_BYTES}-byte MAC",

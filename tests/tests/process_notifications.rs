@@ -35,7 +35,8 @@ impl Trapd {
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("snmptrapd.conf");
         std::fs::write(&conf, "authCommunity log public\n").unwrap();
-        let mibs = format!("{}:{}", repo_root().join("out/mibs").display(), repo_root().join("agent/mib").display());
+        let mibs =
+            format!("{}:{}", repo_root().join("out/mibs").display(), repo_root().join("agent/mib").display());
         let mut child = Command::new("snmptrapd")
             .env("SNMP_PERSISTENT_DIR", dir.join("persist"))
             .args(["-f", "-Lo", "-C", "-c"])
@@ -131,9 +132,12 @@ command_timeout_ms = 800
     // A relay board that no longer answers: every command fails.
     let rack = Rack::builder("notify")
         .extra("witness", &witness_extra)
-        .start_with(|dir| ha_tests::fixtures::write_script(&dir.join("dead-board"), "#!/bin/sh\ncat >/dev/null\nexit 1\n"))
+        .start_with(|dir| {
+            ha_tests::fixtures::write_script(&dir.join("dead-board"), "#!/bin/sh\ncat >/dev/null\nexit 1\n")
+        })
         .unwrap_or_else(|e| panic!("rack: {e}"));
-    rack.wait_for(Duration::from_secs(20), || rack.everything_up()).unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
+    rack.wait_for(Duration::from_secs(20), || rack.everything_up())
+        .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
 
     trapd
         .wait_for("rackHaAgentStarted", Duration::from_secs(15))
@@ -141,7 +145,8 @@ command_timeout_ms = 800
 
     // The array was read at least once (the witness's status shows it), then a disk fails.
     rack.wait_for(Duration::from_secs(15), || {
-        rack.try_status("witness").is_ok_and(|s| s["array"]["drives"].as_array().is_some_and(|d| !d.is_empty()))
+        rack.try_status("witness")
+            .is_ok_and(|s| s["array"]["drives"].as_array().is_some_and(|d| !d.is_empty()))
     })
     .unwrap_or_else(|e| panic!("the witness never read the array: {e}\n{}", rack.status("witness")));
     let failed_at = Instant::now();
@@ -150,7 +155,10 @@ command_timeout_ms = 800
         .wait_for("rackHaDiskFailed", Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no disk-failed inform:\n{}", trapd.text()));
     let _ = took;
-    println!("array_event_to_trap_ms: {} (simulator fails a disk -> snmptrapd logs the inform)", failed_at.elapsed().as_millis());
+    println!(
+        "array_event_to_trap_ms: {} (simulator fails a disk -> snmptrapd logs the inform)",
+        failed_at.elapsed().as_millis()
+    );
 
     // The broken fence device is known before it is needed.
     trapd
@@ -163,7 +171,10 @@ command_timeout_ms = 800
         .wait_for("rackHaMemberDown", Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no member-down inform:\n{}", trapd.text()));
     let text = trapd.text();
-    println!("snmptrapd logged:\n{}", text.lines().filter(|l| l.contains("rackHa")).take(20).collect::<Vec<_>>().join("\n"));
+    println!(
+        "snmptrapd logged:\n{}",
+        text.lines().filter(|l| l.contains("rackHa")).take(20).collect::<Vec<_>>().join("\n")
+    );
     assert!(text.contains("node-b"), "the member-down notification names node-b:\n{text}");
 }
 
@@ -192,13 +203,19 @@ kind = "inform"
 community = "public"
 "#
     );
-    let rack = Rack::builder("delivery").extra("witness", &witness_extra).start().unwrap_or_else(|e| panic!("rack: {e}"));
-    rack.wait_for(Duration::from_secs(20), || rack.everything_up()).unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
+    let rack = Rack::builder("delivery")
+        .extra("witness", &witness_extra)
+        .start()
+        .unwrap_or_else(|e| panic!("rack: {e}"));
+    rack.wait_for(Duration::from_secs(20), || rack.everything_up())
+        .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
     // Events while nobody listens: node-b goes away.
     rack.kill("node-b");
     rack.wait_for(Duration::from_secs(10), || {
         rack.try_status("witness").is_ok_and(|s| {
-            s["members"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "node-b" && m["state"] == "unreachable"))
+            s["members"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["name"] == "node-b" && m["state"] == "unreachable"))
         })
     })
     .unwrap();
@@ -214,7 +231,10 @@ community = "public"
         got = sequences(&trapd.text());
         got.dedup();
         let contiguous = !got.is_empty() && got.iter().enumerate().all(|(i, &s)| s == i as u64 + 1);
-        if contiguous && trapd.text().matches(restarted_text).count() >= 2 && trapd.text().contains("rackHaMemberDown") {
+        if contiguous
+            && trapd.text().matches(restarted_text).count() >= 2
+            && trapd.text().contains("rackHaMemberDown")
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -223,7 +243,16 @@ community = "public"
     let all = sequences(&text);
     let duplicates = all.len() - got.len();
     println!("informs received: {} distinct sequence numbers 1..={}, {duplicates} duplicates, in {:?} after the receiver came back", got.len(), got.last().copied().unwrap_or(0), start.elapsed());
-    assert!(!got.is_empty() && got.iter().enumerate().all(|(i, &s)| s == i as u64 + 1), "a gap in the sequence numbers: {got:?}\n{text}");
-    assert!(text.contains("rackHaMemberDown"), "the event that happened while the receiver was down arrived:\n{text}");
-    assert!(text.matches(restarted_text).count() >= 2, "both starts of the agent arrived (before and after the restart):\n{text}");
+    assert!(
+        !got.is_empty() && got.iter().enumerate().all(|(i, &s)| s == i as u64 + 1),
+        "a gap in the sequence numbers: {got:?}\n{text}"
+    );
+    assert!(
+        text.contains("rackHaMemberDown"),
+        "the event that happened while the receiver was down arrived:\n{text}"
+    );
+    assert!(
+        text.matches(restarted_text).count() >= 2,
+        "both starts of the agent arrived (before and after the restart):\n{text}"
+    );
 }

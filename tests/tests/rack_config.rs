@@ -21,7 +21,9 @@ fn fake_ends() -> Vec<LinkEnds> {
                     EndConfig::Serial { device: PathBuf::from(format!("/dev/pts/{}", 190 + plan.id)) },
                 ),
                 LinkKind::Udp => {
-                    let addr = |offset: u16| -> SocketAddr { format!("127.0.0.1:{}", port + offset).parse().unwrap() };
+                    let addr = |offset: u16| -> SocketAddr {
+                        format!("127.0.0.1:{}", port + offset).parse().unwrap()
+                    };
                     (
                         EndConfig::Udp { local: addr(0), remote: addr(1) },
                         EndConfig::Udp { local: addr(2), remote: addr(3) },
@@ -43,7 +45,8 @@ fn harness_configurations_load_and_mean_what_the_rack_intends() {
     let ends = fake_ends();
     for member in MEMBERS {
         let path = dir.join(format!("{member}.toml"));
-        std::fs::write(&path, member_config(member, timing, &dir.join(format!("{member}.sock")), &ends)).unwrap();
+        std::fs::write(&path, member_config(member, timing, &dir.join(format!("{member}.sock")), &ends))
+            .unwrap();
         let loaded = config::load(&path).unwrap_or_else(|problems| {
             let text = std::fs::read_to_string(&path).unwrap();
             let explained: Vec<String> = problems.iter().map(|problem| problem.to_string()).collect();
@@ -55,7 +58,12 @@ fn harness_configurations_load_and_mean_what_the_rack_intends() {
         assert_eq!(loaded.me().role, if member == "witness" { Role::Witness } else { Role::Node });
         assert_eq!(loaded.members.len(), 3);
         assert_eq!(
-            (loaded.timing.interval_ms, loaded.timing.warn_ms, loaded.timing.dead_ms, loaded.timing.initdead_ms),
+            (
+                loaded.timing.interval_ms,
+                loaded.timing.warn_ms,
+                loaded.timing.dead_ms,
+                loaded.timing.initdead_ms
+            ),
             (100, 300, 600, 2000)
         );
         let mut ids: Vec<u8> = loaded.links.iter().map(|link| link.id).collect();

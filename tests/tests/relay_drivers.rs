@@ -52,7 +52,9 @@ fn start(kind: Kind) -> (RelaySim, Box<dyn RelayChannel>) {
     let path = sim.path().to_path_buf();
     let ch = relay_index(kind);
     let channel: Box<dyn RelayChannel> = match kind {
-        Kind::LcusProbed => Box::new(SerialRelay::new(&path, 9600, Lcus { channel: ch as u8, status_query: true })),
+        Kind::LcusProbed => {
+            Box::new(SerialRelay::new(&path, 9600, Lcus { channel: ch as u8, status_query: true }))
+        }
         Kind::Kmtronic => Box::new(SerialRelay::new(&path, 9600, Kmtronic { channel: ch as u8 })),
         Kind::Numato => Box::new(SerialRelay::new(&path, 9600, Numato { channel: ch as u8 })),
         Kind::Modbus => Box::new(SerialRelay::new(&path, 9600, Modbus { address: 7, coil: ch as u16 })),
@@ -184,7 +186,11 @@ fn slow_relay_within_and_beyond_the_timeout() {
         wait_for(|| sim.requests() > before);
         std::thread::sleep(Duration::from_millis(SLOW_MS + 100));
         sim.set_relay(relay_index(kind), false);
-        assert_eq!(relay.read_state(SLOW_MS * 4), Ok(RelayState::Off), "{kind:?}: slow but within the timeout");
+        assert_eq!(
+            relay.read_state(SLOW_MS * 4),
+            Ok(RelayState::Off),
+            "{kind:?}: slow but within the timeout"
+        );
     }
 }
 
@@ -273,9 +279,12 @@ fn opening_clears_hupcl_and_is_exclusive() {
     assert!(second.is_err(), "a second opener is refused while the first holds the port");
     drop(fd);
     // The flag lives in the tty, not in the descriptor: still cleared for the next opener.
-    let again =
-        rustix::fs::open(sim.path(), rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY, rustix::fs::Mode::empty())
-            .unwrap();
+    let again = rustix::fs::open(
+        sim.path(),
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
     let t = rustix::termios::tcgetattr(&again).unwrap();
     assert!(!t.control_modes.contains(rustix::termios::ControlModes::HUPCL));
 }
@@ -327,7 +336,8 @@ fn fence_agent(dir: &Path, mode: &str) -> CommandRelay {
     std::fs::write(&script, FENCE_AGENT).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let options = vec![("state_dir".to_string(), dir.display().to_string()), ("mode".to_string(), mode.to_string())];
+    let options =
+        vec![("state_dir".to_string(), dir.display().to_string()), ("mode".to_string(), mode.to_string())];
     CommandRelay::new(script, Vec::new(), Some("4".into()), options)
 }
 
@@ -371,7 +381,8 @@ fn command_agent_failure_and_hang() {
 
 fn fence_test(config: &Path, channel: &str) -> (i32, String) {
     let mut out = Vec::new();
-    let args = ["--config".to_string(), config.display().to_string(), "--channel".to_string(), channel.to_string()];
+    let args =
+        ["--config".to_string(), config.display().to_string(), "--channel".to_string(), channel.to_string()];
     let code = ha_agent::devices::fence_test_main(&args, &mut out);
     (code, String::from_utf8(out).unwrap())
 }

@@ -52,24 +52,16 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/ha-agent";
 /// Default of `control_socket`.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/ha-agent/control.sock";
 /// Defaults of the `[timing]` table.
-pub const DEFAULT_TIMING: Timing = Timing {
-    interval_ms: 200,
-    warn_ms: 500,
-    dead_ms: 1000,
-    initdead_ms: 5000,
-};
+pub const DEFAULT_TIMING: Timing =
+    Timing { interval_ms: 200, warn_ms: 500, dead_ms: 1000, initdead_ms: 5000 };
 /// Defaults of the `[shell]` table.
-pub const DEFAULT_SHELL: ShellConfig = ShellConfig {
-    mlockall: true,
-    realtime_priority: 0,
-    stall_warn_ms: 100,
-};
+pub const DEFAULT_SHELL: ShellConfig =
+    ShellConfig { mlockall: true, realtime_priority: 0, stall_warn_ms: 100 };
 /// Default `baud` of a serial link.
 pub const DEFAULT_BAUD: u32 = 19_200;
 /// The serial rates accepted for `baud`.
-pub const STANDARD_BAUDS: [u32; 11] = [
-    1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200, 230_400, 460_800, 921_600,
-];
+pub const STANDARD_BAUDS: [u32; 11] =
+    [1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200, 230_400, 460_800, 921_600];
 /// Bits on the wire per byte for 8N1: start bit, 8 data bits, stop bit.
 pub const SERIAL_BITS_PER_BYTE: u64 = 10;
 /// Bounds of `interval_ms`.
@@ -127,18 +119,9 @@ pub struct Member {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkKind {
-    Serial {
-        device: PathBuf,
-        baud: u32,
-    },
-    Udp {
-        local: SocketAddr,
-        remote: SocketAddr,
-        broadcast: bool,
-    },
-    Ethernet {
-        interface: String,
-    },
+    Serial { device: PathBuf, baud: u32 },
+    Udp { local: SocketAddr, remote: SocketAddr, broadcast: bool },
+    Ethernet { interface: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,8 +222,7 @@ impl Config {
         self.members.iter().find(|m| m.id == id)
     }
     pub fn me(&self) -> &Member {
-        self.member(self.me)
-            .expect("validated config contains this member")
+        self.member(self.me).expect("validated config contains this member")
     }
 }
 
@@ -290,11 +272,7 @@ pub struct Problem {
 
 impl core::fmt::Display for Problem {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "{}: {}\n  hint: {}",
-            self.location, self.message, self.hint
-        )
+        write!(f, "{}: {}\n  hint: {}", self.location, self.message, self.hint)
     }
 }
 
@@ -355,22 +333,12 @@ pub fn load_key(path: &Path) -> Result<ClusterKey, Problem> {
         "make a key with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > {shown}; chmod 600 {shown}"
     );
     let file = std::fs::File::open(path).map_err(|e| {
-        problem(
-            ProblemKind::KeyFileMissing,
-            format!("cannot open the key file: {e}"),
-            &make_hint,
-        )
+        problem(ProblemKind::KeyFileMissing, format!("cannot open the key file: {e}"), &make_hint)
     })?;
     let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| {
-            problem(
-                ProblemKind::KeyFileMissing,
-                format!("cannot read the key file: {e}"),
-                &make_hint,
-            )
-        })?;
+    file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| {
+        problem(ProblemKind::KeyFileMissing, format!("cannot read the key file: {e}"), &make_hint)
+    })?;
     if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
         return Err(problem(
             ProblemKind::BadValue,
@@ -393,10 +361,7 @@ pub fn load_key(path: &Path) -> Result<ClusterKey, Problem> {
         if digits.len() == MAX_KEY_BYTES * 2 {
             return Err(problem(
                 ProblemKind::BadValue,
-                format!(
-                    "the key is longer than {MAX_KEY_BYTES} bytes ({} hex digits)",
-                    MAX_KEY_BYTES * 2
-                ),
+                format!("the key is longer than {MAX_KEY_BYTES} bytes ({} hex digits)", MAX_KEY_BYTES * 2),
                 "use a key of 16 to 64 bytes (32 to 128 hex digits); 32 bytes is recommended",
             ));
         }
@@ -462,9 +427,7 @@ fn read_config_file(path: &Path) -> Result<String, Vec<Problem>> {
         return Err(too_large());
     }
     let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(unreadable)?;
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(too_large());
     }
@@ -573,20 +536,12 @@ struct Checker<'t> {
 
 impl<'t> Checker<'t> {
     fn new(text: &'t str, origin: &'t Path) -> Self {
-        Checker {
-            text,
-            origin,
-            problems: Vec::new(),
-        }
+        Checker { text, origin, problems: Vec::new() }
     }
 
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
     }
 
     /// `FILE:line N: key.path`, leaving out what is not known.
@@ -602,24 +557,9 @@ impl<'t> Checker<'t> {
         location
     }
 
-    fn push(
-        &mut self,
-        kind: ProblemKind,
-        at: Option<Span>,
-        path: &str,
-        message: String,
-        hint: String,
-    ) {
+    fn push(&mut self, kind: ProblemKind, at: Option<Span>, path: &str, message: String, hint: String) {
         let location = self.location(at.clone(), path);
-        self.push_problem(
-            at,
-            Problem {
-                kind,
-                location,
-                message,
-                hint,
-            },
-        );
+        self.push_problem(at, Problem { kind, location, message, hint });
     }
 
     fn push_problem(&mut self, at: Option<Span>, problem: Problem) {
@@ -631,10 +571,7 @@ impl<'t> Checker<'t> {
     fn finish(mut self) -> Vec<Problem> {
         self.problems.sort_by_key(|(offset, _)| *offset);
         self.problems.truncate(MAX_PROBLEMS);
-        self.problems
-            .into_iter()
-            .map(|(_, problem)| problem)
-            .collect()
+        self.problems.into_iter().map(|(_, problem)| problem).collect()
     }
 
     /// Reports every key of `table` that is not in `valid`.
@@ -680,11 +617,7 @@ impl<'t> Checker<'t> {
             ProblemKind::BadValue,
             Some(at),
             path,
-            format!(
-                "`{}` must be {expected}, not {}",
-                last_key(path),
-                describe_type(found)
-            ),
+            format!("`{}` must be {expected}, not {}", last_key(path), describe_type(found)),
             hint.to_string(),
         );
     }
@@ -744,11 +677,7 @@ impl<'t> Checker<'t> {
                     Some(key_span),
                     &path,
                     format!("`{key} = {integer}` is out of range"),
-                    format!(
-                        "use a whole number from {} to {}",
-                        bounds.start(),
-                        bounds.end()
-                    ),
+                    format!("use a whole number from {} to {}", bounds.start(), bounds.end()),
                 );
                 None
             }
@@ -768,11 +697,7 @@ impl<'t> Checker<'t> {
     }
 
     /// An optional sub-table (`[timing]`, `[shell]`).
-    fn table<'a, 'i>(
-        &mut self,
-        root: &'a DeTable<'i>,
-        key: &str,
-    ) -> Option<(&'a DeTable<'i>, Span)> {
+    fn table<'a, 'i>(&mut self, root: &'a DeTable<'i>, key: &str) -> Option<(&'a DeTable<'i>, Span)> {
         let (key_span, value) = lookup(root, key)?;
         match value.as_table() {
             Some(table) => Some((table, key_span)),
@@ -802,10 +727,7 @@ impl<'t> Checker<'t> {
                 ProblemKind::BadValue,
                 Some(key_span),
                 key,
-                format!(
-                    "`{key}` must be a list of tables, not {}",
-                    describe_type(value)
-                ),
+                format!("`{key}` must be a list of tables, not {}", describe_type(value)),
                 format!("write each entry as a [[{key}]] section"),
             );
             return None;
@@ -819,10 +741,7 @@ impl<'t> Checker<'t> {
                     ProblemKind::BadValue,
                     Some(span),
                     &format!("{key}[{index}]"),
-                    format!(
-                        "`{key}[{index}]` must be a table, not {}",
-                        describe_type(element.get_ref())
-                    ),
+                    format!("`{key}[{index}]` must be a table, not {}", describe_type(element.get_ref())),
                     format!("write each entry as a [[{key}]] section"),
                 ),
             }
@@ -847,9 +766,7 @@ impl<'t> Checker<'t> {
 }
 
 fn lookup<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<(Span, &'a DeValue<'i>)> {
-    table
-        .get_key_value(key)
-        .map(|(k, v)| (k.span(), v.get_ref()))
+    table.get_key_value(key).map(|(k, v)| (k.span(), v.get_ref()))
 }
 
 /// The span of an array element, or of the array's key when the parser gave the element none.
@@ -887,9 +804,7 @@ fn describe_type(value: &DeValue<'_>) -> &'static str {
 
 fn is_valid_name(name: &str) -> bool {
     (1..=MAX_NAME_CHARS).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// The closest candidate within a small edit distance, for "did you mean".
@@ -989,12 +904,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
                 hint.into(),
             );
         }
-        return Checked {
-            checker,
-            config: None,
-            key_file: None,
-            snmp_key_spans: Vec::new(),
-        };
+        return Checked { checker, config: None, key_file: None, snmp_key_spans: Vec::new() };
     }
     let root = document.get_ref();
     checker.unknown_keys(root, "", TOP_KEYS, "the top level");
@@ -1004,13 +914,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
         .filter(|(name, span)| checker.name(name, span.clone(), "cluster"))
         .map(|(name, _)| name.to_string());
     let me_name = checker
-        .string(
-            root,
-            "member",
-            "",
-            None,
-            Some("member = \"witness\" (this member's name)"),
-        )
+        .string(root, "member", "", None, Some("member = \"witness\" (this member's name)"))
         .filter(|(name, span)| checker.name(name, span.clone(), "member"));
 
     let mut paths = BTreeMap::new();
@@ -1046,9 +950,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
     let mut me: Option<&ParsedMember> = None;
     if let Some((name, span)) = &me_name {
         let known = member_names(&members);
-        me = members
-            .iter()
-            .find(|m| m.name.as_ref().is_some_and(|(n, _)| n == name));
+        me = members.iter().find(|m| m.name.as_ref().is_some_and(|(n, _)| n == name));
         if me.is_none() && !known.is_empty() {
             let mut hint = format!(
                 "`member` names this member; it must be one of the [[members]] names: {}",
@@ -1084,7 +986,9 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
                 ProblemKind::NoLinkToPeer,
                 at,
                 "links",
-                format!("no link to member {name:?}: it could never be reached, so it would always count as dead"),
+                format!(
+                    "no link to member {name:?}: it could never be reached, so it would always count as dead"
+                ),
                 format!("add a [[links]] section with peer = {name:?} (and the same link at {name:?}'s end)"),
             );
         }
@@ -1100,16 +1004,14 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             if interval_ms >= wire_ms {
                 continue;
             }
-            let fitting_baud = STANDARD_BAUDS
-                .iter()
-                .find(|b| serial_wire_ms(**b) <= interval_ms);
+            let fitting_baud = STANDARD_BAUDS.iter().find(|b| serial_wire_ms(**b) <= interval_ms);
             let hint = match fitting_baud {
-                Some(b) => format!(
-                    "use baud = {b} or faster, or set timing.interval_ms to at least {wire_ms}"
-                ),
-                None => format!(
-                    "no standard rate is fast enough; set timing.interval_ms to at least {wire_ms}"
-                ),
+                Some(b) => {
+                    format!("use baud = {b} or faster, or set timing.interval_ms to at least {wire_ms}")
+                }
+                None => {
+                    format!("no standard rate is fast enough; set timing.interval_ms to at least {wire_ms}")
+                }
             };
             checker.push(
                 ProblemKind::IntervalTooShortForBaud,
@@ -1124,12 +1026,8 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
     }
 
     // The sections around the authority.
-    let context = sections::Context {
-        members: &members,
-        links: &links,
-        role: me.and_then(|m| m.role),
-        timing,
-    };
+    let context =
+        sections::Context { members: &members, links: &links, role: me.and_then(|m| m.role), timing };
     let authority = sections::check_authority(&mut checker, root, &context);
     let resources = sections::check_resources(&mut checker, root, &context);
     let (relay, watchdog) = sections::check_devices(&mut checker, root, &context);
@@ -1154,9 +1052,8 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
         }
         let mut built_links = Vec::with_capacity(links.len());
         for l in &links {
-            let peer = members
-                .iter()
-                .find(|m| m.name.as_ref().map(|(n, _)| n.as_str()) == l.peer.as_deref())?;
+            let peer =
+                members.iter().find(|m| m.name.as_ref().map(|(n, _)| n.as_str()) == l.peer.as_deref())?;
             built_links.push(LinkConfig {
                 id: l.id?,
                 peer: MemberId(peer.id.as_ref()?.0),
@@ -1192,12 +1089,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             "please report this with the configuration file".into(),
         );
     }
-    Checked {
-        checker,
-        config,
-        key_file,
-        snmp_key_spans,
-    }
+    Checked { checker, config, key_file, snmp_key_spans }
 }
 
 /// The `[timing]` table: the timing when it is valid, and the interval alone when that is
@@ -1236,12 +1128,7 @@ fn check_timing(checker: &mut Checker<'_>, root: &DeTable<'_>) -> (Option<Timing
     if !parsed_all {
         return (None, None);
     }
-    let Timing {
-        interval_ms,
-        warn_ms,
-        dead_ms,
-        initdead_ms,
-    } = timing;
+    let Timing { interval_ms, warn_ms, dead_ms, initdead_ms } = timing;
     let shown = |name: &str, value: u64, span: &Option<Span>| match span {
         Some(_) => format!("{name} = {value}"),
         None => format!("{name} = {value} (the default)"),
@@ -1308,10 +1195,7 @@ fn check_timing(checker: &mut Checker<'_>, root: &DeTable<'_>) -> (Option<Timing
             ),
         );
     }
-    (
-        valid.then_some(timing),
-        interval_usable.then_some(interval_ms),
-    )
+    (valid.then_some(timing), interval_usable.then_some(interval_ms))
 }
 
 /// The optional `[shell]` table.
@@ -1358,32 +1242,13 @@ fn check_members(checker: &mut Checker<'_>, root: &DeTable<'_>) -> Vec<ParsedMem
         checker.unknown_keys(table, &prefix, MEMBER_KEYS, "[[members]]");
         let name_path = join(&prefix, "name");
         let name = checker
-            .string(
-                table,
-                "name",
-                &prefix,
-                Some(span.clone()),
-                Some("name = \"node-a\""),
-            )
+            .string(table, "name", &prefix, Some(span.clone()), Some("name = \"node-a\""))
             .filter(|(name, at)| checker.name(name, at.clone(), &name_path))
             .map(|(name, at)| (name.to_string(), at));
         let id = checker
-            .integer(
-                table,
-                "id",
-                &prefix,
-                Some(span.clone()),
-                Some("id = 2"),
-                1..=255,
-            )
+            .integer(table, "id", &prefix, Some(span.clone()), Some("id = 2"), 1..=255)
             .map(|(id, at)| (id as u8, at));
-        let role = match checker.string(
-            table,
-            "role",
-            &prefix,
-            Some(span.clone()),
-            Some("role = \"node\""),
-        ) {
+        let role = match checker.string(table, "role", &prefix, Some(span.clone()), Some("role = \"node\"")) {
             Some(("witness", _)) => Some(Role::Witness),
             Some(("node", _)) => Some(Role::Node),
             Some((other, at)) => {
@@ -1392,58 +1257,41 @@ fn check_members(checker: &mut Checker<'_>, root: &DeTable<'_>) -> Vec<ParsedMem
                     Some(at),
                     &join(&prefix, "role"),
                     format!("`role` must be \"witness\" or \"node\", not {other:?}"),
-                    "a cluster has one witness (the management box) and two nodes (the servers)"
-                        .into(),
+                    "a cluster has one witness (the management box) and two nodes (the servers)".into(),
                 );
                 None
             }
             None => None,
         };
-        parsed.push(ParsedMember {
-            index,
-            name,
-            id,
-            role,
-        });
+        parsed.push(ParsedMember { index, name, id, role });
     }
     for (position, member) in parsed.iter().enumerate() {
         let earlier = &parsed[..position];
         if let Some((name, at)) = &member.name {
-            if let Some(first) = earlier
-                .iter()
-                .find(|m| m.name.as_ref().is_some_and(|(n, _)| n == name))
-            {
+            if let Some(first) = earlier.iter().find(|m| m.name.as_ref().is_some_and(|(n, _)| n == name)) {
                 checker.push(
                     ProblemKind::DuplicateMember,
                     Some(at.clone()),
                     &format!("members[{}].name", member.index),
                     format!("member {name:?} is listed twice (also as members[{}])", first.index),
-                    "list each member once: one witness and two nodes, the same three in every member's file".into(),
+                    "list each member once: one witness and two nodes, the same three in every member's file"
+                        .into(),
                 );
             }
         }
         if let Some((id, at)) = &member.id {
-            if let Some(first) = earlier
-                .iter()
-                .find(|m| m.id.as_ref().is_some_and(|(i, _)| i == id))
-            {
+            if let Some(first) = earlier.iter().find(|m| m.id.as_ref().is_some_and(|(i, _)| i == id)) {
                 checker.push(
                     ProblemKind::DuplicateMember,
                     Some(at.clone()),
                     &format!("members[{}].id", member.index),
-                    format!(
-                        "member id {id} is used twice (also by members[{}])",
-                        first.index
-                    ),
+                    format!("member id {id} is used twice (also by members[{}])", first.index),
                     "give each member its own id from 1 to 255".into(),
                 );
             }
         }
     }
-    let witnesses = parsed
-        .iter()
-        .filter(|m| m.role == Some(Role::Witness))
-        .count();
+    let witnesses = parsed.iter().filter(|m| m.role == Some(Role::Witness)).count();
     let nodes = parsed.iter().filter(|m| m.role == Some(Role::Node)).count();
     let all_roles_known = parsed.iter().all(|m| m.role.is_some());
     if parsed.len() != MEMBERS_COUNT || (all_roles_known && (witnesses != 1 || nodes != 2)) {
@@ -1487,10 +1335,7 @@ fn check_links(
             ProblemKind::TooManyLinks,
             Some(span.clone()),
             &format!("links[{MAX_LINKS}]"),
-            format!(
-                "too many links: {} configured, at most {MAX_LINKS}",
-                tables.len()
-            ),
+            format!("too many links: {} configured, at most {MAX_LINKS}", tables.len()),
             "one or two links per peer is enough; remove some".into(),
         );
     }
@@ -1528,14 +1373,7 @@ fn check_links(
         link_unknown_keys(checker, table, &prefix, kind_keys);
 
         let id = checker
-            .integer(
-                table,
-                "id",
-                &prefix,
-                parent.clone(),
-                Some("id = 1"),
-                1..=255,
-            )
+            .integer(table, "id", &prefix, parent.clone(), Some("id = 1"), 1..=255)
             .map(|(id, at)| (id as u8, at));
         if let Some((id, at)) = &id {
             if let Some((_, first)) = ids.iter().find(|(seen, _)| seen == id) {
@@ -1544,20 +1382,13 @@ fn check_links(
                     Some(at.clone()),
                     &join(&prefix, "id"),
                     format!("duplicate link id: {id} is used twice (also by links[{first}])"),
-                    "a link id is unique in the cluster and the same at both ends of the link"
-                        .into(),
+                    "a link id is unique in the cluster and the same at both ends of the link".into(),
                 );
             }
             ids.push((*id, index));
         }
 
-        let peer = match checker.string(
-            table,
-            "peer",
-            &prefix,
-            parent.clone(),
-            Some("peer = \"node-a\""),
-        ) {
+        let peer = match checker.string(table, "peer", &prefix, parent.clone(), Some("peer = \"node-a\"")) {
             Some((peer, at)) if Some(peer) == me => {
                 checker.push(
                     ProblemKind::LinkToSelf,
@@ -1570,10 +1401,7 @@ fn check_links(
             }
             Some((peer, at)) if !names.is_empty() && !names.contains(&peer) => {
                 let others: Vec<&str> = names.iter().copied().filter(|n| Some(*n) != me).collect();
-                let mut hint = format!(
-                    "peer must be one of the other [[members]]: {}",
-                    others.join(", ")
-                );
+                let mut hint = format!("peer must be one of the other [[members]]: {}", others.join(", "));
                 if let Some(close) = closest(peer, &others) {
                     hint = format!("did you mean {close:?}? {hint}");
                 }
@@ -1594,24 +1422,10 @@ fn check_links(
         let kind = match kind_keys.map(|(name, _)| name) {
             Some("serial") => {
                 let device = checker
-                    .string(
-                        table,
-                        "device",
-                        &prefix,
-                        parent.clone(),
-                        Some("device = \"/dev/ttyS1\""),
-                    )
-                    .and_then(|(device, at)| {
-                        non_empty(checker, device, at, &join(&prefix, "device"))
-                    });
-                let baud = match checker.integer(
-                    table,
-                    "baud",
-                    &prefix,
-                    None,
-                    None,
-                    0..=i64::from(u32::MAX),
-                ) {
+                    .string(table, "device", &prefix, parent.clone(), Some("device = \"/dev/ttyS1\""))
+                    .and_then(|(device, at)| non_empty(checker, device, at, &join(&prefix, "device")));
+                let baud = match checker.integer(table, "baud", &prefix, None, None, 0..=i64::from(u32::MAX))
+                {
                     Some((baud, at)) => {
                         baud_span = at.clone();
                         let baud = baud as u32;
@@ -1643,10 +1457,9 @@ fn check_links(
                     );
                 }
                 match (device, baud) {
-                    (Some((device, _)), Some(baud)) => Some(LinkKind::Serial {
-                        device: PathBuf::from(device),
-                        baud,
-                    }),
+                    (Some((device, _)), Some(baud)) => {
+                        Some(LinkKind::Serial { device: PathBuf::from(device), baud })
+                    }
                     _ => None,
                 }
             }
@@ -1668,9 +1481,7 @@ fn check_links(
                             ProblemKind::BadValue,
                             Some(at.clone()),
                             &join(&prefix, "remote"),
-                            format!(
-                                "local {local} and remote {remote} are of different IP versions"
-                            ),
+                            format!("local {local} and remote {remote} are of different IP versions"),
                             "use IPv4 at both ends or IPv6 at both ends".into(),
                         );
                     }
@@ -1682,21 +1493,14 @@ fn check_links(
                             ProblemKind::BadValue,
                             Some(at.clone()),
                             &join(&prefix, "remote"),
-                            format!(
-                                "remote {remote} is a broadcast address but broadcast is false"
-                            ),
-                            "add `broadcast = true` to this link, or use the peer's own address"
-                                .into(),
+                            format!("remote {remote} is a broadcast address but broadcast is false"),
+                            "add `broadcast = true` to this link, or use the peer's own address".into(),
                         );
                     }
                 }
                 match (local, remote, broadcast) {
                     (Some((local, _)), Some((remote, _)), Some(broadcast)) if valid => {
-                        Some(LinkKind::Udp {
-                            local,
-                            remote,
-                            broadcast,
-                        })
+                        Some(LinkKind::Udp { local, remote, broadcast })
                     }
                     _ => None,
                 }
@@ -1714,13 +1518,9 @@ fn check_links(
                         let valid = (1..=MAX_INTERFACE_CHARS).contains(&interface.len())
                             && interface != "."
                             && interface != ".."
-                            && !interface
-                                .chars()
-                                .any(|c| c == '/' || c.is_whitespace() || c.is_control());
+                            && !interface.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control());
                         if valid {
-                            Some(LinkKind::Ethernet {
-                                interface: interface.to_string(),
-                            })
+                            Some(LinkKind::Ethernet { interface: interface.to_string() })
                         } else {
                             checker.push(
                                 ProblemKind::BadValue,
@@ -1737,13 +1537,7 @@ fn check_links(
             }
             None => None,
         };
-        parsed.push(ParsedLink {
-            index,
-            id: id.map(|(id, _)| id),
-            peer,
-            kind,
-            baud_span,
-        });
+        parsed.push(ParsedLink { index, id: id.map(|(id, _)| id), peer, kind, baud_span });
     }
     parsed
 }
@@ -1760,24 +1554,16 @@ fn link_unknown_keys(
         if LINK_COMMON_KEYS.contains(&name) {
             continue;
         }
-        let owner = LINK_KINDS
-            .iter()
-            .find(|(_, keys)| keys.contains(&name))
-            .map(|(k, _)| *k);
+        let owner = LINK_KINDS.iter().find(|(_, keys)| keys.contains(&name)).map(|(k, _)| *k);
         let (message, valid): (String, Vec<&str>) = match kind {
             Some((kind, keys)) if !keys.contains(&name) => {
                 let message = match owner {
-                    Some(owner) => format!("unknown key `{name}`: it belongs to {owner} links, and this is a {kind} link"),
+                    Some(owner) => format!(
+                        "unknown key `{name}`: it belongs to {owner} links, and this is a {kind} link"
+                    ),
                     None => format!("unknown key `{name}`"),
                 };
-                (
-                    message,
-                    LINK_COMMON_KEYS
-                        .iter()
-                        .chain(keys.iter())
-                        .copied()
-                        .collect(),
-                )
+                (message, LINK_COMMON_KEYS.iter().chain(keys.iter()).copied().collect())
             }
             Some(_) => continue,
             None if owner.is_some() => continue,
@@ -1798,22 +1584,11 @@ fn link_unknown_keys(
         if let Some(close) = closest(name, &valid) {
             hint = format!("did you mean `{close}`? {hint}");
         }
-        checker.push(
-            ProblemKind::UnknownKey,
-            Some(key.span()),
-            &join(prefix, name),
-            message,
-            hint,
-        );
+        checker.push(ProblemKind::UnknownKey, Some(key.span()), &join(prefix, name), message, hint);
     }
 }
 
-fn non_empty<'a>(
-    checker: &mut Checker<'_>,
-    value: &'a str,
-    at: Span,
-    path: &str,
-) -> Option<(&'a str, Span)> {
+fn non_empty<'a>(checker: &mut Checker<'_>, value: &'a str, at: Span, path: &str) -> Option<(&'a str, Span)> {
     if value.is_empty() {
         checker.push(
             ProblemKind::BadValue,
@@ -1878,8 +1653,7 @@ fn udp_address(
                 Some(at),
                 &path,
                 format!("`{key}` is not an ip:port address: {text:?}"),
-                "write it as \"10.0.0.1:694\" (IPv6: \"[fd00::1]:694\"); names are not resolved"
-                    .into(),
+                "write it as \"10.0.0.1:694\" (IPv6: \"[fd00::1]:694\"); names are not resolved".into(),
             );
             None
         }
@@ -1943,10 +1717,7 @@ interface = "eth1"
         assert_eq!(ids, [1, 2, 11, 12]);
         assert_eq!(
             witness.links[0].kind,
-            LinkKind::Serial {
-                device: PathBuf::from("/dev/ttyS1"),
-                baud: 115_200
-            }
+            LinkKind::Serial { device: PathBuf::from("/dev/ttyS1"), baud: 115_200 }
         );
         assert_eq!(
             witness.links[2].kind,
@@ -1961,17 +1732,11 @@ interface = "eth1"
         let relay = witness.relay.as_ref().expect("the witness has relays");
         let fenced: Vec<&str> = relay.channels.iter().map(|c| c.node.as_str()).collect();
         assert_eq!(fenced, ["node-a", "node-b"]);
-        assert!(relay
-            .channels
-            .iter()
-            .all(|c| c.device.as_deref() == Some(Path::new("/dev/ttyS3"))));
+        assert!(relay.channels.iter().all(|c| c.device.as_deref() == Some(Path::new("/dev/ttyS3"))));
         let snmp = witness.snmp.as_ref().expect("the witness notifies");
         assert_eq!(snmp.targets.len(), 1);
         assert_eq!(snmp.targets[0].address, "192.0.2.10:162".parse().unwrap());
-        assert_eq!(
-            (witness.resources.as_ref(), witness.watchdog.as_ref()),
-            (None, None)
-        );
+        assert_eq!((witness.resources.as_ref(), witness.watchdog.as_ref()), (None, None));
 
         let node_a = parse_str(NODE_A, Path::new("node-a.toml")).expect("node-a example is valid");
         let node_b = parse_str(NODE_B, Path::new("node-b.toml")).expect("node-b example is valid");
@@ -1981,10 +1746,7 @@ interface = "eth1"
             let group = node.resources.as_ref().expect("nodes run the group");
             let names: Vec<&str> = group.resources.iter().map(|r| r.name.as_str()).collect();
             assert_eq!(names, ["volume", "service"]);
-            assert!(group
-                .resources
-                .iter()
-                .all(|r| r.agent == "/usr/lib/ha-agent/resources/dummy"));
+            assert!(group.resources.iter().all(|r| r.agent == "/usr/lib/ha-agent/resources/dummy"));
             let watchdog = node.watchdog.as_ref().expect("nodes have a watchdog");
             assert_eq!(watchdog.timeout_s, 10);
             assert_eq!(node.relay, None);
@@ -1995,27 +1757,15 @@ interface = "eth1"
         assert_eq!(witness.members, node_a.members);
         assert_eq!(witness.members, node_b.members);
         let pair = |config: &Config, id: u8| {
-            let link = config
-                .links
-                .iter()
-                .find(|l| l.id == id)
-                .expect("link present");
+            let link = config.links.iter().find(|l| l.id == id).expect("link present");
             let mut pair = [config.me, link.peer];
             pair.sort();
             pair
         };
-        for (id, a, b) in [
-            (1, &witness, &node_a),
-            (2, &witness, &node_b),
-            (3, &node_a, &node_b),
-        ] {
+        for (id, a, b) in [(1, &witness, &node_a), (2, &witness, &node_b), (3, &node_a, &node_b)] {
             assert_eq!(pair(a, id), pair(b, id), "serial link {id}");
         }
-        for (id, a, b) in [
-            (11, &witness, &node_a),
-            (12, &witness, &node_b),
-            (13, &node_a, &node_b),
-        ] {
+        for (id, a, b) in [(11, &witness, &node_a), (12, &witness, &node_b), (13, &node_a, &node_b)] {
             assert_eq!(pair(a, id), pair(b, id), "udp link {id}");
         }
     }
@@ -2024,10 +1774,7 @@ interface = "eth1"
     fn cluster_id_is_sha256_prefix() {
         // Computed independently: python3 -c "hashlib.sha256(b'payments').digest()[:4]".
         assert_eq!(cluster_id_of("payments"), 0xdf38_4ae9);
-        assert_eq!(
-            parse_str(WITNESS, Path::new("w.toml")).unwrap().cluster_id,
-            0xdf38_4ae9
-        );
+        assert_eq!(parse_str(WITNESS, Path::new("w.toml")).unwrap().cluster_id, 0xdf38_4ae9);
     }
 
     #[test]
@@ -2036,45 +1783,19 @@ interface = "eth1"
         assert_eq!(config.timing, DEFAULT_TIMING);
         assert_eq!(
             config.timing,
-            Timing {
-                interval_ms: 200,
-                warn_ms: 500,
-                dead_ms: 1000,
-                initdead_ms: 5000
-            }
+            Timing { interval_ms: 200, warn_ms: 500, dead_ms: 1000, initdead_ms: 5000 }
         );
-        assert_eq!(
-            config.shell,
-            ShellConfig {
-                mlockall: true,
-                realtime_priority: 0,
-                stall_warn_ms: 100
-            }
-        );
+        assert_eq!(config.shell, ShellConfig { mlockall: true, realtime_priority: 0, stall_warn_ms: 100 });
         assert_eq!(config.authority, DEFAULT_AUTHORITY);
-        assert_eq!(
-            (config.resources, config.relay, config.watchdog, config.snmp),
-            (None, None, None, None)
-        );
+        assert_eq!((config.resources, config.relay, config.watchdog, config.snmp), (None, None, None, None));
         assert_eq!(config.key_file, PathBuf::from("/etc/ha-agent/cluster.key"));
         assert_eq!(config.state_dir, PathBuf::from("/var/lib/ha-agent"));
-        assert_eq!(
-            config.control_socket,
-            PathBuf::from("/run/ha-agent/control.sock")
-        );
+        assert_eq!(config.control_socket, PathBuf::from("/run/ha-agent/control.sock"));
         assert_eq!(
             config.links[0].kind,
-            LinkKind::Serial {
-                device: "/dev/ttyS1".into(),
-                baud: DEFAULT_BAUD
-            }
+            LinkKind::Serial { device: "/dev/ttyS1".into(), baud: DEFAULT_BAUD }
         );
-        assert_eq!(
-            config.links[1].kind,
-            LinkKind::Ethernet {
-                interface: "eth1".into()
-            }
-        );
+        assert_eq!(config.links[1].kind, LinkKind::Ethernet { interface: "eth1".into() });
     }
 
     #[test]
@@ -2104,23 +1825,10 @@ interface = "eth1"
                 ProblemKind::LinkToSelf
             ]
         );
-        assert_eq!(
-            problems[0].location,
-            "/etc/ha-agent/agent.toml:line 3: bogus"
-        );
-        assert_eq!(
-            problems[1].location,
-            "/etc/ha-agent/agent.toml:line 11: members[1].id"
-        );
-        assert_eq!(
-            problems[2].location,
-            "/etc/ha-agent/agent.toml:line 17: links"
-        );
-        assert!(
-            problems[2].message.contains("\"b\""),
-            "{}",
-            problems[2].message
-        );
+        assert_eq!(problems[0].location, "/etc/ha-agent/agent.toml:line 3: bogus");
+        assert_eq!(problems[1].location, "/etc/ha-agent/agent.toml:line 11: members[1].id");
+        assert_eq!(problems[2].location, "/etc/ha-agent/agent.toml:line 17: links");
+        assert!(problems[2].message.contains("\"b\""), "{}", problems[2].message);
     }
 
     #[test]
@@ -2152,15 +1860,9 @@ interface = "eth1"
         let with = |line: &str| parse(&format!("{MINIMAL}[authority]\n{line}\n"));
         // self_fence_ms = dead_ms and margin_ms = interval_ms are the smallest valid values.
         assert!(with("self_fence_ms = 1000").is_ok());
-        assert_eq!(
-            kinds(&with("self_fence_ms = 999").unwrap_err()),
-            [ProblemKind::SelfFenceTooShort]
-        );
+        assert_eq!(kinds(&with("self_fence_ms = 999").unwrap_err()), [ProblemKind::SelfFenceTooShort]);
         assert!(with("margin_ms = 200").is_ok());
-        assert_eq!(
-            kinds(&with("margin_ms = 199").unwrap_err()),
-            [ProblemKind::MarginTooShort]
-        );
+        assert_eq!(kinds(&with("margin_ms = 199").unwrap_err()), [ProblemKind::MarginTooShort]);
         assert!(with(&format!("stop_timeout_ms = {AUTHORITY_MS_MAX}")).is_ok());
         assert!(with("unknown_fence_bound_ms = 62000").is_ok());
         for bad in [
@@ -2173,16 +1875,9 @@ interface = "eth1"
             "auto_failback = \"yes\"".to_string(),
             "preferred = 2".to_string(),
         ] {
-            assert_eq!(
-                kinds(&with(&bad).unwrap_err()),
-                [ProblemKind::BadValue],
-                "{bad}"
-            );
+            assert_eq!(kinds(&with(&bad).unwrap_err()), [ProblemKind::BadValue], "{bad}");
         }
-        assert_eq!(
-            kinds(&with("auto_failback = true").unwrap_err()),
-            [ProblemKind::MissingKey]
-        );
+        assert_eq!(kinds(&with("auto_failback = true").unwrap_err()), [ProblemKind::MissingKey]);
         // The witness has no resources: require_watchdog does not concern it.
         assert!(with("require_watchdog = true").is_ok());
     }
@@ -2196,14 +1891,9 @@ interface = "eth1"
         );
         let problems = parse(&text).unwrap_err();
         assert_eq!(kinds(&problems), [ProblemKind::SelfFenceTooShort]);
-        assert_eq!(
-            problems[0].location,
-            "/etc/ha-agent/agent.toml: authority.self_fence_ms"
-        );
+        assert_eq!(problems[0].location, "/etc/ha-agent/agent.toml: authority.self_fence_ms");
         assert!(
-            problems[0]
-                .message
-                .contains("self_fence_ms = 2000 (the default)"),
+            problems[0].message.contains("self_fence_ms = 2000 (the default)"),
             "{}",
             problems[0].message
         );
@@ -2228,11 +1918,7 @@ interface = "eth1"
         );
         assert_eq!(
             kinds(&problems),
-            [
-                ProblemKind::UnknownKey,
-                ProblemKind::UnknownKey,
-                ProblemKind::BadValue
-            ]
+            [ProblemKind::UnknownKey, ProblemKind::UnknownKey, ProblemKind::BadValue]
         );
     }
 
@@ -2243,10 +1929,7 @@ interface = "eth1"
         );
         let config = parse_str(&text, Path::new("/srv/cfg/agent.toml")).unwrap();
         let target = &config.snmp.unwrap().targets[0];
-        assert_eq!(
-            target.auth_key_file.as_deref(),
-            Some(Path::new("/srv/cfg/keys/auth"))
-        );
+        assert_eq!(target.auth_key_file.as_deref(), Some(Path::new("/srv/cfg/keys/auth")));
     }
 
     #[test]
@@ -2263,10 +1946,7 @@ interface = "eth1"
                 interval_ms * 3,
                 interval_ms * 3
             );
-            parse(&format!(
-                "{}\n{timing}",
-                MINIMAL.replace("/dev/ttyS1\"", "/dev/ttyS1\"\nbaud = 9600")
-            ))
+            parse(&format!("{}\n{timing}", MINIMAL.replace("/dev/ttyS1\"", "/dev/ttyS1\"\nbaud = 9600")))
         };
         assert!(with_interval(wire_ms).is_ok());
         let problems = with_interval(wire_ms - 1).unwrap_err();
@@ -2279,26 +1959,20 @@ interface = "eth1"
         let text = MINIMAL.replace("kind = \"ethernet\"\ninterface = \"eth1\"", udp);
         assert_eq!(kinds(&parse(&text).unwrap_err()), [ProblemKind::BadValue]);
         let config = parse(&format!("{text}\nbroadcast = true")).unwrap();
-        assert!(matches!(
-            config.links[1].kind,
-            LinkKind::Udp {
-                broadcast: true,
-                ..
-            }
-        ));
+        assert!(matches!(config.links[1].kind, LinkKind::Udp { broadcast: true, .. }));
     }
 
     #[test]
     fn too_many_links() {
         let mut text = MINIMAL.to_string();
         for id in 10..10 + MAX_LINKS {
-            text.push_str(&format!("[[links]]\nid = {id}\npeer = \"a\"\nkind = \"ethernet\"\ninterface = \"eth{id}\"\n"));
+            text.push_str(&format!(
+                "[[links]]\nid = {id}\npeer = \"a\"\nkind = \"ethernet\"\ninterface = \"eth{id}\"\n"
+            ));
         }
         let problems = parse(&text).unwrap_err();
         assert_eq!(kinds(&problems), [ProblemKind::TooManyLinks]);
-        assert!(problems[0]
-            .location
-            .ends_with(&format!("links[{MAX_LINKS}]")));
+        assert!(problems[0].location.ends_with(&format!("links[{MAX_LINKS}]")));
     }
 
     #[test]
@@ -2309,10 +1983,7 @@ interface = "eth1"
     }
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "ha-agent-config-unit-{}-{name}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("ha-agent-config-unit-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -2337,14 +2008,8 @@ interface = "eth1"
         let problem = load_key(&path).unwrap_err();
         assert_eq!(problem.kind, ProblemKind::BadValue);
         let shown = problem.to_string();
-        assert!(
-            !shown.contains("ZZ") && !shown.contains("5ec2e7"),
-            "{shown}"
-        );
-        assert_eq!(
-            load_key(&dir.join("absent")).unwrap_err().kind,
-            ProblemKind::KeyFileMissing
-        );
+        assert!(!shown.contains("ZZ") && !shown.contains("5ec2e7"), "{shown}");
+        assert_eq!(load_key(&dir.join("absent")).unwrap_err().kind, ProblemKind::KeyFileMissing);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -2352,15 +2017,8 @@ interface = "eth1"
     fn load_refuses_a_large_file() {
         let dir = temp_dir("large");
         let path = dir.join("agent.toml");
-        std::fs::write(
-            &path,
-            format!("{MINIMAL}\n#{}", "x".repeat(MAX_CONFIG_BYTES as usize)),
-        )
-        .unwrap();
-        assert_eq!(
-            kinds(&load(&path).unwrap_err()),
-            [ProblemKind::FileTooLarge]
-        );
+        std::fs::write(&path, format!("{MINIMAL}\n#{}", "x".repeat(MAX_CONFIG_BYTES as usize))).unwrap();
+        assert_eq!(kinds(&load(&path).unwrap_err()), [ProblemKind::FileTooLarge]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

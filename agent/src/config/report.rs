@@ -35,10 +35,7 @@ pub fn check_main(path: &Path, out: &mut dyn Write) -> i32 {
             EXIT_OK
         }
         Err(problems) => {
-            assert!(
-                !problems.is_empty(),
-                "an invalid configuration has at least one problem"
-            );
+            assert!(!problems.is_empty(), "an invalid configuration has at least one problem");
             for problem in &problems {
                 let _ = writeln!(out, "{problem}");
             }

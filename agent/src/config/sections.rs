@@ -105,10 +105,7 @@ impl Context<'_> {
     }
 
     fn role_of(&self, name: &str) -> Option<Option<Role>> {
-        self.members
-            .iter()
-            .find(|m| m.name.as_ref().is_some_and(|(n, _)| n == name))
-            .map(|m| m.role)
+        self.members.iter().find(|m| m.name.as_ref().is_some_and(|(n, _)| n == name)).map(|m| m.role)
     }
 
     /// Checks that `name` (at `at`, key path `path`) is a member with role node.
@@ -121,11 +118,7 @@ impl Context<'_> {
                 Some(at),
                 path,
                 format!("{name:?} is the witness, not a node"),
-                format!(
-                    "`{}` names a node: one of {}",
-                    last_key(path),
-                    nodes.join(", ")
-                ),
+                format!("`{}` names a node: one of {}", last_key(path), nodes.join(", ")),
             ),
             None => {
                 let mut hint = format!(
@@ -170,19 +163,9 @@ pub(super) fn check_authority(
     let prefix = "authority";
 
     let durations: [(&str, &mut u64, Option<&mut Option<Span>>, u64); 6] = [
-        (
-            "self_fence_ms",
-            &mut authority.self_fence_ms,
-            Some(&mut spans.self_fence_ms),
-            1,
-        ),
+        ("self_fence_ms", &mut authority.self_fence_ms, Some(&mut spans.self_fence_ms), 1),
         ("stop_timeout_ms", &mut authority.stop_timeout_ms, None, 1),
-        (
-            "margin_ms",
-            &mut authority.margin_ms,
-            Some(&mut spans.margin_ms),
-            0,
-        ),
+        ("margin_ms", &mut authority.margin_ms, Some(&mut spans.margin_ms), 0),
         (
             "unknown_fence_bound_ms",
             &mut authority.unknown_fence_bound_ms,
@@ -195,12 +178,7 @@ pub(super) fn check_authority(
             Some(&mut spans.fence_retry_initial_ms),
             1,
         ),
-        (
-            "fence_retry_max_ms",
-            &mut authority.fence_retry_max_ms,
-            Some(&mut spans.fence_retry_max_ms),
-            1,
-        ),
+        ("fence_retry_max_ms", &mut authority.fence_retry_max_ms, Some(&mut spans.fence_retry_max_ms), 1),
     ];
     for (key, field, span, min) in durations {
         let bounds = min as i64..=AUTHORITY_MS_MAX as i64;
@@ -215,22 +193,10 @@ pub(super) fn check_authority(
         }
     }
     let flags: [(&str, &mut bool, Option<&mut Option<Span>>); 4] = [
-        (
-            "auto_failback",
-            &mut authority.auto_failback,
-            Some(&mut spans.auto_failback),
-        ),
+        ("auto_failback", &mut authority.auto_failback, Some(&mut spans.auto_failback)),
         ("wait_for_all", &mut authority.wait_for_all, None),
-        (
-            "power_on_after_fence",
-            &mut authority.power_on_after_fence,
-            None,
-        ),
-        (
-            "require_watchdog",
-            &mut authority.require_watchdog,
-            Some(&mut spans.require_watchdog),
-        ),
+        ("power_on_after_fence", &mut authority.power_on_after_fence, None),
+        ("require_watchdog", &mut authority.require_watchdog, Some(&mut spans.require_watchdog)),
     ];
     for (key, field, span) in flags {
         match checker.boolean(table, key, prefix) {
@@ -341,13 +307,11 @@ pub(super) fn check_authority(
             at(&spans.auto_failback, &spans),
             "authority.preferred",
             "auto_failback = true needs `preferred`: there is no node to fail back to".into(),
-            "add `preferred = \"node-a\"` (the node the service belongs on), or leave auto_failback out".into(),
+            "add `preferred = \"node-a\"` (the node the service belongs on), or leave auto_failback out"
+                .into(),
         );
     }
-    if authority.require_watchdog
-        && context.role == Some(Role::Node)
-        && !root.contains_key("watchdog")
-    {
+    if authority.require_watchdog && context.role == Some(Role::Node) && !root.contains_key("watchdog") {
         checker.push(
             ProblemKind::MissingKey,
             at(&spans.require_watchdog, &spans),
@@ -378,28 +342,17 @@ pub(super) fn check_resources(
             Some(at),
             "resources",
             "[resources] on the witness: only nodes run resources".into(),
-            "move the [resources] section into the nodes' files (both nodes list the same group)"
-                .into(),
+            "move the [resources] section into the nodes' files (both nodes list the same group)".into(),
         );
     }
     match config.to_spec("") {
         Ok(spec) => valid.then_some(Some(spec)),
         Err(problems) => {
             for problem in problems {
-                let path = problem
-                    .location
-                    .strip_prefix(": ")
-                    .unwrap_or(&problem.location)
-                    .to_string();
+                let path = problem.location.strip_prefix(": ").unwrap_or(&problem.location).to_string();
                 let span = span_of_path(root, &path);
                 let location = checker.location(span.clone(), &path);
-                checker.push_problem(
-                    span,
-                    Problem {
-                        location,
-                        ..problem
-                    },
-                );
+                checker.push_problem(span, Problem { location, ..problem });
             }
             None
         }
@@ -443,9 +396,9 @@ pub(super) fn check_devices(
                 let Some(device) = &channel.device else {
                     continue;
                 };
-                let shared = context.links.iter().find(|link| {
-                    matches!(&link.kind, Some(LinkKind::Serial { device: d, .. }) if d == device)
-                });
+                let shared = context.links.iter().find(
+                    |link| matches!(&link.kind, Some(LinkKind::Serial { device: d, .. }) if d == device),
+                );
                 if let Some(link) = shared {
                     valid = false;
                     let path = format!("relay.channels[{index}].device");
@@ -471,10 +424,7 @@ pub(super) fn check_devices(
         Section::Parsed(watchdog, _) => Some(Some(watchdog)),
     };
     // The module's own rules run on what was parsed, even where a rule above failed.
-    let devices = DevicesConfig {
-        relay: parsed_relay,
-        watchdog: watchdog.clone().flatten(),
-    };
+    let devices = DevicesConfig { relay: parsed_relay, watchdog: watchdog.clone().flatten() };
     let problems = devices.validate();
     if problems.is_empty() {
         return (relay, watchdog);
@@ -492,18 +442,9 @@ pub(super) fn check_devices(
             (path.to_string(), format!("`{}`: {message}", last_key(path)))
         };
         let span = span_of_path(root, &path);
-        checker.push(
-            ProblemKind::BadValue,
-            span,
-            &path,
-            message,
-            device_hint(last_key(&path)),
-        );
+        checker.push(ProblemKind::BadValue, span, &path, message, device_hint(last_key(&path)));
     }
-    (
-        relay.filter(|_| relay_valid),
-        watchdog.filter(|_| watchdog_valid),
-    )
+    (relay.filter(|_| relay_valid), watchdog.filter(|_| watchdog_valid))
 }
 
 fn device_hint(key: &str) -> String {
@@ -535,22 +476,13 @@ pub(super) fn check_snmp(
         for problem in problems {
             let span = span_of_path(root, &problem.location);
             let message = format!("`{}`: {}", last_key(&problem.location), problem.message);
-            checker.push(
-                ProblemKind::BadValue,
-                span,
-                &problem.location,
-                message,
-                problem.hint,
-            );
+            checker.push(ProblemKind::BadValue, span, &problem.location, message, problem.hint);
         }
         return None;
     }
     // Relative key files are resolved against the configuration's directory, like key_file.
     for target in &mut snmp.targets {
-        for path in [&mut target.auth_key_file, &mut target.priv_key_file]
-            .into_iter()
-            .flatten()
-        {
+        for path in [&mut target.auth_key_file, &mut target.priv_key_file].into_iter().flatten() {
             *path = super::resolve(origin, &path.to_string_lossy());
         }
     }
@@ -562,10 +494,9 @@ pub(super) fn check_snmp(
 pub(super) fn snmp_key_spans(root: &DeTable<'_>, snmp: &SnmpConfig) -> Vec<(String, Option<Span>)> {
     let mut spans = Vec::new();
     for (index, target) in snmp.targets.iter().enumerate() {
-        for (key, file) in [
-            ("auth_key_file", &target.auth_key_file),
-            ("priv_key_file", &target.priv_key_file),
-        ] {
+        for (key, file) in
+            [("auth_key_file", &target.auth_key_file), ("priv_key_file", &target.priv_key_file)]
+        {
             if file.is_some() {
                 let path = format!("snmp.targets[{index}].{key}");
                 let span = span_of_path(root, &path);
@@ -585,17 +516,9 @@ pub(super) fn check_snmp_key_files(
 ) {
     if let Err(problems) = snmp.targets(crate::snmp::config::read_key_file) {
         for problem in problems {
-            let span = spans
-                .iter()
-                .find(|(path, _)| *path == problem.location)
-                .and_then(|(_, span)| span.clone());
-            checker.push(
-                ProblemKind::KeyFileMissing,
-                span,
-                &problem.location,
-                problem.message,
-                problem.hint,
-            );
+            let span =
+                spans.iter().find(|(path, _)| *path == problem.location).and_then(|(_, span)| span.clone());
+            checker.push(ProblemKind::KeyFileMissing, span, &problem.location, problem.message, problem.hint);
         }
     }
 }
@@ -616,11 +539,7 @@ fn deserialize_section<T: DeserializeOwned>(
     key: &str,
 ) -> Section<T> {
     let Some((_, key_span)) = checker.table(root, key) else {
-        return if root.contains_key(key) {
-            Section::Invalid
-        } else {
-            Section::Absent
-        };
+        return if root.contains_key(key) { Section::Invalid } else { Section::Absent };
     };
     let Some((_, value)) = root.get_key_value(key) else {
         return Section::Absent;
@@ -633,9 +552,7 @@ fn deserialize_section<T: DeserializeOwned>(
                 .as_ref()
                 .and_then(|s| path_at(root, s.start, ""))
                 .filter(|p| {
-                    p == key
-                        || p.starts_with(&format!("{key}."))
-                        || p.starts_with(&format!("{key}["))
+                    p == key || p.starts_with(&format!("{key}.")) || p.starts_with(&format!("{key}["))
                 })
                 .unwrap_or_else(|| key.to_string());
             let span = span.or(Some(key_span));
@@ -667,11 +584,7 @@ fn explain_serde_error(message: &str, path: &str, section: &str) -> (ProblemKind
         if let Some(close) = closest(name, valid) {
             hint = format!("did you mean `{close}`? {hint}");
         }
-        (
-            ProblemKind::UnknownKey,
-            format!("unknown key `{name}`"),
-            hint,
-        )
+        (ProblemKind::UnknownKey, format!("unknown key `{name}`"), hint)
     } else if message.starts_with("missing field") {
         let name = quoted.first().copied().unwrap_or("");
         (
@@ -686,11 +599,7 @@ fn explain_serde_error(message: &str, path: &str, section: &str) -> (ProblemKind
         if let Some(close) = closest(name, valid) {
             hint = format!("did you mean {close:?}? {hint}");
         }
-        (
-            ProblemKind::BadValue,
-            format!("{name:?} is not a valid choice"),
-            hint,
-        )
+        (ProblemKind::BadValue, format!("{name:?} is not a valid choice"), hint)
     } else {
         let hint = if message.starts_with("invalid type") && message.contains("expected u") {
             "write a whole number without quotes, within the range given in ".to_string() + document
@@ -757,11 +666,7 @@ fn span_of_path(root: &DeTable<'_>, path: &str) -> Option<Span> {
             return found;
         };
         let mut span = key_span;
-        for index in indexes
-            .split(['[', ']'])
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<usize>().ok())
-        {
+        for index in indexes.split(['[', ']']).filter(|s| !s.is_empty()).map(|s| s.parse::<usize>().ok()) {
             let Some(element) = index.and_then(|i| value.as_array()?.get(i)) else {
                 return Some(span);
             };

@@ -26,8 +26,8 @@
 use heapless::{Deque, Vec};
 
 use crate::devices::console::model::{
-    name, ArrayModel, Disk, DiskState, DriveState, LogicalDrive, Name, MAX_DISKS,
-    MAX_LOGICAL_DRIVES, MAX_SENSORS,
+    name, ArrayModel, Disk, DiskState, DriveState, LogicalDrive, Name, MAX_DISKS, MAX_LOGICAL_DRIVES,
+    MAX_SENSORS,
 };
 use crate::snmp::mib::Notification;
 use crate::time::Micros;
@@ -50,77 +50,22 @@ pub struct Params {
 /// [`crate::snmp::mib::Notification`], with the same fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ArrayEvent {
-    DiskFailed {
-        member: Name,
-        disk: Name,
-    },
-    DiskRemoved {
-        member: Name,
-        disk: Name,
-    },
-    DiskInserted {
-        member: Name,
-        disk: Name,
-    },
-    SpareActivated {
-        member: Name,
-        drive: Name,
-        disk: Name,
-    },
-    RebuildStarted {
-        member: Name,
-        drive: Name,
-        disk: Name,
-    },
-    RebuildProgress {
-        member: Name,
-        drive: Name,
-        disk: Name,
-        percent: u8,
-    },
-    RebuildCompleted {
-        member: Name,
-        drive: Name,
-        disk: Name,
-    },
-    RebuildFailed {
-        member: Name,
-        drive: Name,
-        disk: Name,
-    },
-    LogicalDriveDegraded {
-        member: Name,
-        drive: Name,
-    },
-    LogicalDriveFailed {
-        member: Name,
-        drive: Name,
-    },
-    LogicalDriveOffline {
-        member: Name,
-        drive: Name,
-    },
-    LogicalDriveOptimal {
-        member: Name,
-        drive: Name,
-    },
-    EnvironmentAlarmRaised {
-        member: Name,
-        sensor: Name,
-        reason: Name,
-    },
-    EnvironmentAlarmCleared {
-        member: Name,
-        sensor: Name,
-    },
-    ConsoleLost {
-        member: Name,
-        console: Name,
-    },
-    ConsoleRestored {
-        member: Name,
-        console: Name,
-    },
+    DiskFailed { member: Name, disk: Name },
+    DiskRemoved { member: Name, disk: Name },
+    DiskInserted { member: Name, disk: Name },
+    SpareActivated { member: Name, drive: Name, disk: Name },
+    RebuildStarted { member: Name, drive: Name, disk: Name },
+    RebuildProgress { member: Name, drive: Name, disk: Name, percent: u8 },
+    RebuildCompleted { member: Name, drive: Name, disk: Name },
+    RebuildFailed { member: Name, drive: Name, disk: Name },
+    LogicalDriveDegraded { member: Name, drive: Name },
+    LogicalDriveFailed { member: Name, drive: Name },
+    LogicalDriveOffline { member: Name, drive: Name },
+    LogicalDriveOptimal { member: Name, drive: Name },
+    EnvironmentAlarmRaised { member: Name, sensor: Name, reason: Name },
+    EnvironmentAlarmCleared { member: Name, sensor: Name },
+    ConsoleLost { member: Name, console: Name },
+    ConsoleRestored { member: Name, console: Name },
 }
 
 /// The SNMP notification for an array event (one variant each, same fields).
@@ -129,102 +74,49 @@ pub fn to_notification(event: &ArrayEvent) -> Notification {
     use Notification as N;
     let s = |n: &Name| n.as_str().to_owned();
     match event {
-        E::DiskFailed { member, disk } => N::DiskFailed {
-            member: s(member),
-            disk: s(disk),
-        },
-        E::DiskRemoved { member, disk } => N::DiskRemoved {
-            member: s(member),
-            disk: s(disk),
-        },
-        E::DiskInserted { member, disk } => N::DiskInserted {
-            member: s(member),
-            disk: s(disk),
-        },
-        E::SpareActivated {
-            member,
-            drive,
-            disk,
-        } => N::SpareActivated {
-            member: s(member),
-            drive: s(drive),
-            disk: s(disk),
-        },
-        E::RebuildStarted {
-            member,
-            drive,
-            disk,
-        } => N::RebuildStarted {
-            member: s(member),
-            drive: s(drive),
-            disk: s(disk),
-        },
-        E::RebuildProgress {
-            member,
-            drive,
-            disk,
-            percent,
-        } => N::RebuildProgress {
+        E::DiskFailed { member, disk } => N::DiskFailed { member: s(member), disk: s(disk) },
+        E::DiskRemoved { member, disk } => N::DiskRemoved { member: s(member), disk: s(disk) },
+        E::DiskInserted { member, disk } => N::DiskInserted { member: s(member), disk: s(disk) },
+        E::SpareActivated { member, drive, disk } => {
+            N::SpareActivated { member: s(member), drive: s(drive), disk: s(disk) }
+        }
+        E::RebuildStarted { member, drive, disk } => {
+            N::RebuildStarted { member: s(member), drive: s(drive), disk: s(disk) }
+        }
+        E::RebuildProgress { member, drive, disk, percent } => N::RebuildProgress {
             member: s(member),
             drive: s(drive),
             disk: s(disk),
             percent: u32::from(*percent),
         },
-        E::RebuildCompleted {
-            member,
-            drive,
-            disk,
-        } => N::RebuildCompleted {
-            member: s(member),
-            drive: s(drive),
-            disk: s(disk),
-        },
-        E::RebuildFailed {
-            member,
-            drive,
-            disk,
-        } => N::RebuildFailed {
-            member: s(member),
-            drive: s(drive),
-            disk: s(disk),
-        },
-        E::LogicalDriveDegraded { member, drive } => N::LogicalDriveDegraded {
-            member: s(member),
-            drive: s(drive),
-        },
-        E::LogicalDriveFailed { member, drive } => N::LogicalDriveFailed {
-            member: s(member),
-            drive: s(drive),
-        },
-        E::LogicalDriveOffline { member, drive } => N::LogicalDriveOffline {
-            member: s(member),
-            drive: s(drive),
-        },
-        E::LogicalDriveOptimal { member, drive } => N::LogicalDriveOptimal {
-            member: s(member),
-            drive: s(drive),
-        },
-        E::EnvironmentAlarmRaised {
-            member,
-            sensor,
-            reason,
-        } => N::EnvironmentAlarmRaised {
-            member: s(member),
-            sensor: s(sensor),
-            reason: s(reason),
-        },
-        E::EnvironmentAlarmCleared { member, sensor } => N::EnvironmentAlarmCleared {
-            member: s(member),
-            sensor: s(sensor),
-        },
-        E::ConsoleLost { member, console } => N::ConsoleLost {
-            member: s(member),
-            console: s(console),
-        },
-        E::ConsoleRestored { member, console } => N::ConsoleRestored {
-            member: s(member),
-            console: s(console),
-        },
+        E::RebuildCompleted { member, drive, disk } => {
+            N::RebuildCompleted { member: s(member), drive: s(drive), disk: s(disk) }
+        }
+        E::RebuildFailed { member, drive, disk } => {
+            N::RebuildFailed { member: s(member), drive: s(drive), disk: s(disk) }
+        }
+        E::LogicalDriveDegraded { member, drive } => {
+            N::LogicalDriveDegraded { member: s(member), drive: s(drive) }
+        }
+        E::LogicalDriveFailed { member, drive } => {
+            N::LogicalDriveFailed { member: s(member), drive: s(drive) }
+        }
+        E::LogicalDriveOffline { member, drive } => {
+            N::LogicalDriveOffline { member: s(member), drive: s(drive) }
+        }
+        E::LogicalDriveOptimal { member, drive } => {
+            N::LogicalDriveOptimal { member: s(member), drive: s(drive) }
+        }
+        E::EnvironmentAlarmRaised { member, sensor, reason } => {
+            N::EnvironmentAlarmRaised { member: s(member), sensor: s(sensor), reason: s(reason) }
+        }
+        E::EnvironmentAlarmCleared { member, sensor } => {
+            N::EnvironmentAlarmCleared { member: s(member), sensor: s(sensor) }
+        }
+        E::ConsoleLost { member, console } => N::ConsoleLost { member: s(member), console: s(console) },
+        E::ConsoleRestored { member, console } => {
+            N::ConsoleRestored { member: s(member), console: s(console) }
+        }
     }
 }
 
@@ -238,12 +130,9 @@ impl ArrayEvent {
             E::DiskInserted { disk, .. } => format!("disk_inserted {disk}"),
             E::SpareActivated { drive, disk, .. } => format!("spare_activated {drive} {disk}"),
             E::RebuildStarted { drive, disk, .. } => format!("rebuild_started {drive} {disk}"),
-            E::RebuildProgress {
-                drive,
-                disk,
-                percent,
-                ..
-            } => format!("rebuild_progress {drive} {disk} {percent}"),
+            E::RebuildProgress { drive, disk, percent, .. } => {
+                format!("rebuild_progress {drive} {disk} {percent}")
+            }
             E::RebuildCompleted { drive, disk, .. } => format!("rebuild_completed {drive} {disk}"),
             E::RebuildFailed { drive, disk, .. } => format!("rebuild_failed {drive} {disk}"),
             E::LogicalDriveDegraded { drive, .. } => format!("drive_degraded {drive}"),
@@ -267,10 +156,7 @@ struct Debounced<T> {
 
 impl<T: Clone + PartialEq> Debounced<T> {
     fn new(value: T) -> Self {
-        Debounced {
-            reported: value,
-            pending: None,
-        }
+        Debounced { reported: value, pending: None }
     }
     /// Feed a reading; returns the newly accepted value, if any. `better` says whether moving
     /// from the reported value to `value` is a recovery.
@@ -396,10 +282,7 @@ impl ArrayMonitor {
     pub fn handle_console_lost(&mut self, _now: Micros) {
         if !self.console_lost {
             self.console_lost = true;
-            let e = ArrayEvent::ConsoleLost {
-                member: self.member(),
-                console: self.params.console.clone(),
-            };
+            let e = ArrayEvent::ConsoleLost { member: self.member(), console: self.params.console.clone() };
             self.push(e);
         }
     }
@@ -409,10 +292,8 @@ impl ArrayMonitor {
     pub fn handle_snapshot(&mut self, now: Micros, model: &ArrayModel) {
         if self.console_lost {
             self.console_lost = false;
-            let e = ArrayEvent::ConsoleRestored {
-                member: self.member(),
-                console: self.params.console.clone(),
-            };
+            let e =
+                ArrayEvent::ConsoleRestored { member: self.member(), console: self.params.console.clone() };
             self.push(e);
         }
         let baseline = !self.baseline_done;
@@ -441,11 +322,8 @@ impl ArrayMonitor {
     fn diff_disks(&mut self, model: &ArrayModel, baseline: bool) {
         let member = self.member();
         // Disks gone from the reading count as missing.
-        let mut readings: std::vec::Vec<((Option<u16>, u16), DiskState, Option<u16>)> = model
-            .disks
-            .iter()
-            .map(|d| (d.key(), d.state, d.drive))
-            .collect();
+        let mut readings: std::vec::Vec<((Option<u16>, u16), DiskState, Option<u16>)> =
+            model.disks.iter().map(|d| (d.key(), d.state, d.drive)).collect();
         for t in &self.disks {
             if !model.disks.iter().any(|d| d.key() == t.key) {
                 readings.push((t.key, DiskState::Missing, t.drive));
@@ -455,26 +333,16 @@ impl ArrayMonitor {
         for (key, state, drive) in readings {
             let disk = Disk::display_name(key);
             let Some(i) = self.disks.iter().position(|t| t.key == key) else {
-                let track = DiskTrack {
-                    key,
-                    state: Debounced::new(state),
-                    drive,
-                };
+                let track = DiskTrack { key, state: Debounced::new(state), drive };
                 if self.disks.push(track).is_err() {
                     self.overflow += 1;
                     continue;
                 }
                 if !baseline {
-                    self.push(ArrayEvent::DiskInserted {
-                        member: member.clone(),
-                        disk: disk.clone(),
-                    });
+                    self.push(ArrayEvent::DiskInserted { member: member.clone(), disk: disk.clone() });
                 }
                 if state == DiskState::Failed {
-                    self.push(ArrayEvent::DiskFailed {
-                        member: member.clone(),
-                        disk,
-                    });
+                    self.push(ArrayEvent::DiskFailed { member: member.clone(), disk });
                 }
                 continue;
             };
@@ -486,41 +354,26 @@ impl ArrayMonitor {
             }
             let Some(after) = accepted else { continue };
             match after {
-                DiskState::Failed => self.push(ArrayEvent::DiskFailed {
-                    member: member.clone(),
-                    disk: disk.clone(),
-                }),
-                DiskState::Missing => self.push(ArrayEvent::DiskRemoved {
-                    member: member.clone(),
-                    disk: disk.clone(),
-                }),
+                DiskState::Failed => {
+                    self.push(ArrayEvent::DiskFailed { member: member.clone(), disk: disk.clone() })
+                }
+                DiskState::Missing => {
+                    self.push(ArrayEvent::DiskRemoved { member: member.clone(), disk: disk.clone() })
+                }
                 _ if matches!(before, DiskState::Missing | DiskState::Failed) => {
-                    self.push(ArrayEvent::DiskInserted {
-                        member: member.clone(),
-                        disk: disk.clone(),
-                    })
+                    self.push(ArrayEvent::DiskInserted { member: member.clone(), disk: disk.clone() })
                 }
                 _ => {}
             }
             if before.is_spare() && matches!(after, DiskState::Rebuilding | DiskState::Online) {
-                let drive = self.disks[i]
-                    .drive
-                    .map_or_else(|| name("unknown"), LogicalDrive::display_name);
-                self.push(ArrayEvent::SpareActivated {
-                    member: member.clone(),
-                    drive,
-                    disk,
-                });
+                let drive = self.disks[i].drive.map_or_else(|| name("unknown"), LogicalDrive::display_name);
+                self.push(ArrayEvent::SpareActivated { member: member.clone(), drive, disk });
             }
         }
     }
 
     fn rebuilding_disk(model: &ArrayModel, id: u16) -> Option<(Option<u16>, u16)> {
-        model
-            .disks
-            .iter()
-            .find(|d| d.state == DiskState::Rebuilding && d.drive == Some(id))
-            .map(|d| d.key())
+        model.disks.iter().find(|d| d.state == DiskState::Rebuilding && d.drive == Some(id)).map(|d| d.key())
     }
 
     fn diff_drives(&mut self, model: &ArrayModel) {
@@ -592,57 +445,31 @@ impl ArrayMonitor {
         let was_rebuilding = matches!(before, DriveState::Rebuilding(_));
         let mut step = None;
         if after.is_degraded() && !before.is_degraded() && drive_severity(before) == 0 {
-            self.push(ArrayEvent::LogicalDriveDegraded {
-                member: m(),
-                drive: dr(),
-            });
+            self.push(ArrayEvent::LogicalDriveDegraded { member: m(), drive: dr() });
         }
         match after {
             DriveState::Rebuilding(p) if !was_rebuilding => {
-                self.push(ArrayEvent::RebuildStarted {
-                    member: m(),
-                    drive: dr(),
-                    disk: disk_name(disk),
-                });
+                self.push(ArrayEvent::RebuildStarted { member: m(), drive: dr(), disk: disk_name(disk) });
                 step = Some(p / PROGRESS_STEP_PERCENT);
             }
             DriveState::Rebuilding(_) => {}
             _ if was_rebuilding && drive_severity(after) == 0 => {
-                self.push(ArrayEvent::RebuildCompleted {
-                    member: m(),
-                    drive: dr(),
-                    disk: disk_name(disk),
-                });
+                self.push(ArrayEvent::RebuildCompleted { member: m(), drive: dr(), disk: disk_name(disk) });
             }
             _ if was_rebuilding => {
-                self.push(ArrayEvent::RebuildFailed {
-                    member: m(),
-                    drive: dr(),
-                    disk: disk_name(disk),
-                });
+                self.push(ArrayEvent::RebuildFailed { member: m(), drive: dr(), disk: disk_name(disk) });
             }
             _ => {}
         }
         match after {
-            DriveState::Failed => self.push(ArrayEvent::LogicalDriveFailed {
-                member: m(),
-                drive: dr(),
-            }),
-            DriveState::Offline => self.push(ArrayEvent::LogicalDriveOffline {
-                member: m(),
-                drive: dr(),
-            }),
+            DriveState::Failed => self.push(ArrayEvent::LogicalDriveFailed { member: m(), drive: dr() }),
+            DriveState::Offline => self.push(ArrayEvent::LogicalDriveOffline { member: m(), drive: dr() }),
             DriveState::Degraded | DriveState::PartiallyDegraded if drive_severity(before) > 1 => {
-                self.push(ArrayEvent::LogicalDriveDegraded {
-                    member: m(),
-                    drive: dr(),
-                })
+                self.push(ArrayEvent::LogicalDriveDegraded { member: m(), drive: dr() })
             }
-            DriveState::Optimal | DriveState::Initializing if drive_severity(before) > 0 => self
-                .push(ArrayEvent::LogicalDriveOptimal {
-                    member: m(),
-                    drive: dr(),
-                }),
+            DriveState::Optimal | DriveState::Initializing if drive_severity(before) > 0 => {
+                self.push(ArrayEvent::LogicalDriveOptimal { member: m(), drive: dr() })
+            }
             _ => {}
         }
         step
@@ -656,10 +483,7 @@ impl ArrayMonitor {
             let i = match self.sensors.iter().position(|t| t.name == s.name) {
                 Some(i) => i,
                 None => {
-                    let track = SensorTrack {
-                        name: s.name.clone(),
-                        alarm: Debounced::new(None),
-                    };
+                    let track = SensorTrack { name: s.name.clone(), alarm: Debounced::new(None) };
                     if self.sensors.push(track).is_err() {
                         self.overflow += 1;
                         continue;

@@ -40,9 +40,16 @@ pub enum WitnessCommand {
 }
 
 pub enum RoleConfig {
-    Witness { config: WitnessConfig, stored: Option<Stored> },
+    Witness {
+        config: WitnessConfig,
+        stored: Option<Stored>,
+    },
     /// `seen`: the highest generation the node stored durably before (0: none).
-    Node { config: NodeConfig, group: GroupSpec, seen: u64 },
+    Node {
+        config: NodeConfig,
+        group: GroupSpec,
+        seen: u64,
+    },
 }
 
 /// Something the shell (or the simulator) must do.
@@ -101,7 +108,8 @@ impl Engine {
                 Role::Node { node: Node::new(config, seen), group: Group::new(group, now) }
             }
         };
-        let mut engine = Engine { membership, role, actions: Deque::new(), events: Deque::new(), events_dropped: 0 };
+        let mut engine =
+            Engine { membership, role, actions: Deque::new(), events: Deque::new(), events_dropped: 0 };
         engine.settle(now);
         engine
     }
@@ -168,7 +176,13 @@ impl Engine {
     // ---- input ---------------------------------------------------------------------------
 
     /// An authenticated, decoded frame arrived (`hint`: the link index of the transport).
-    pub fn handle_frame(&mut self, now: Micros, hint: Option<usize>, header: &Header, msg: &Message) -> Verdict {
+    pub fn handle_frame(
+        &mut self,
+        now: Micros,
+        hint: Option<usize>,
+        header: &Header,
+        msg: &Message,
+    ) -> Verdict {
         let verdict = self.membership.handle_frame(now, hint, header);
         if verdict != Verdict::Accepted {
             return verdict;

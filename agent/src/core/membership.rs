@@ -237,12 +237,8 @@ impl Membership {
         }
         let mut peers = Vec::new();
         for &id in &params.peers {
-            let peer = PeerStatus {
-                id,
-                state: PeerState::Unknown,
-                links_up: 0,
-                reported_reaches: Vec::new(),
-            };
+            let peer =
+                PeerStatus { id, state: PeerState::Unknown, links_up: 0, reported_reaches: Vec::new() };
             assert!(peers.push(peer).is_ok());
         }
         Membership {
@@ -307,10 +303,8 @@ impl Membership {
         if header.sender == self.params.me {
             return Verdict::FromSelf;
         }
-        let Some(index) = self
-            .links
-            .iter()
-            .position(|l| l.status.id == header.link && l.status.peer == header.sender)
+        let Some(index) =
+            self.links.iter().position(|l| l.status.id == header.link && l.status.peer == header.sender)
         else {
             if let Some(link) = hint.and_then(|i| self.links.get_mut(i)) {
                 link.status.counters.unknown_link += 1;
@@ -319,8 +313,8 @@ impl Membership {
         };
         let my_boot = self.params.boot;
         let link = &mut self.links[index];
-        let newer = header.boot > link.peer_boot
-            || (header.boot == link.peer_boot && header.seq > link.peer_seq);
+        let newer =
+            header.boot > link.peer_boot || (header.boot == link.peer_boot && header.seq > link.peer_seq);
         if !newer || header.seq == 0 {
             link.status.counters.replays += 1;
             return Verdict::Replay;
@@ -333,11 +327,7 @@ impl Membership {
         link.status.counters.frames_in += 1;
 
         if header.ack_boot == my_boot && header.ack_seq != 0 {
-            let sent_at = link
-                .sent
-                .iter()
-                .find(|(seq, _)| *seq == header.ack_seq)
-                .map(|(_, at)| *at);
+            let sent_at = link.sent.iter().find(|(seq, _)| *seq == header.ack_seq).map(|(_, at)| *at);
             if let Some(sent_at) = sent_at {
                 let ack_delay_us = u64::from(header.ack_delay_us);
                 let rtt_us = now.since_us(sent_at).saturating_sub(ack_delay_us);
@@ -346,17 +336,11 @@ impl Membership {
                 // forward path worked as of the peer's send time (now - rtt/2). Otherwise our
                 // later frames were lost, and the proof is when the acknowledged frame arrived
                 // (now - ack_delay). Either way: no earlier than we sent it, no later than now.
-                let next_sent_at = link
-                    .sent
-                    .iter()
-                    .find(|(seq, _)| *seq == header.ack_seq + 1)
-                    .map(|(_, at)| *at);
+                let next_sent_at =
+                    link.sent.iter().find(|(seq, _)| *seq == header.ack_seq + 1).map(|(_, at)| *at);
                 let nothing_missing = next_sent_at.is_none_or(|t| t > now.minus_us(rtt_us));
-                let estimate = if nothing_missing {
-                    now.minus_us(rtt_us / 2)
-                } else {
-                    now.minus_us(ack_delay_us)
-                };
+                let estimate =
+                    if nothing_missing { now.minus_us(rtt_us / 2) } else { now.minus_us(ack_delay_us) };
                 let estimate = estimate.max(sent_at).min(now);
                 link.heard_us_at = Some(link.heard_us_at.map_or(estimate, |t| t.max(estimate)));
                 if header.ack_seq != link.last_rtt_seq {

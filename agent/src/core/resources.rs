@@ -233,18 +233,37 @@ pub struct ResourceStatus {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    ResourceStarted { resource: usize, name: Name },
-    ResourceStopped { resource: usize, name: Name },
-    ResourceFailed { resource: usize, name: Name, action: Action, outcome: Outcome },
+    ResourceStarted {
+        resource: usize,
+        name: Name,
+    },
+    ResourceStopped {
+        resource: usize,
+        name: Name,
+    },
+    ResourceFailed {
+        resource: usize,
+        name: Name,
+        action: Action,
+        outcome: Outcome,
+    },
     /// A local restart was decided: resources from `resource` on are stopped in reverse order
     /// and started again. `restarts_in_window` counts this one.
-    ResourceRestarted { resource: usize, name: Name, restarts_in_window: u32 },
+    ResourceRestarted {
+        resource: usize,
+        name: Name,
+        restarts_in_window: u32,
+    },
     GroupRunning,
     GroupStopped,
     /// Every resource has been stopped after a failure the group cannot recover from locally.
     GroupFailed,
     /// A stop failed or timed out; the group is `StopFailed`.
-    StopFailed { resource: usize, name: Name, outcome: Outcome },
+    StopFailed {
+        resource: usize,
+        name: Name,
+        outcome: Outcome,
+    },
 }
 
 /// Why a command was refused.
@@ -685,8 +704,13 @@ impl Group {
     fn issue(&mut self, now: Micros, index: usize, action: Action) {
         assert!(self.in_flight.is_none() && self.outbox.is_none());
         let timeout_ms = self.spec.resources[index].timeout_ms(action);
-        let request =
-            ActionRequest { id: self.next_id, resource: index, action, timeout_ms, generation: self.generation };
+        let request = ActionRequest {
+            id: self.next_id,
+            resource: index,
+            action,
+            timeout_ms,
+            generation: self.generation,
+        };
         self.next_id += 1;
         match action {
             // From the moment a start or stop may run, the resource is in no known state.

@@ -186,7 +186,10 @@ impl DevicesConfig {
         let mut problems = Vec::new();
         if let Some(relay) = &self.relay {
             if relay.channels.len() > MAX_CHANNELS {
-                problems.push(format!("relay.channels: {} channels, at most {MAX_CHANNELS}", relay.channels.len()));
+                problems.push(format!(
+                    "relay.channels: {} channels, at most {MAX_CHANNELS}",
+                    relay.channels.len()
+                ));
             }
             if relay.health_interval_ms < 1000 {
                 problems.push("relay.health_interval_ms: at least 1000".into());
@@ -252,11 +255,16 @@ impl RelayChannelConfig {
                 need(self.options.len() <= MAX_OPTIONS, "too many options");
                 let one_line = |s: &str| !s.contains('\n');
                 need(
-                    self.options.iter().all(|(k, v)| one_line(k) && !k.contains('=') && !k.is_empty() && one_line(v)),
+                    self.options
+                        .iter()
+                        .all(|(k, v)| one_line(k) && !k.contains('=') && !k.is_empty() && one_line(v)),
                     "options must be single-line key = value pairs",
                 );
                 need(self.plug.as_deref().is_none_or(one_line), "plug must be one line");
-                need(self.options.keys().all(|k| k != "action" && k != "plug"), "action and plug are set by the agent");
+                need(
+                    self.options.keys().all(|k| k != "action" && k != "plug"),
+                    "action and plug are set by the agent",
+                );
             }
         }
         if self.board != Board::Lcus {
@@ -285,15 +293,24 @@ impl RelayChannelConfig {
                 self.baud,
                 Lcus { channel: relay_number(), status_query: self.status_query },
             )),
-            Board::Kmtronic => Box::new(SerialRelay::new(&device(), self.baud, Kmtronic { channel: relay_number() })),
-            Board::Numato => Box::new(SerialRelay::new(&device(), self.baud, Numato { channel: relay_number() })),
-            Board::Modbus => {
-                Box::new(SerialRelay::new(&device(), self.baud, Modbus { address: self.address, coil: channel }))
+            Board::Kmtronic => {
+                Box::new(SerialRelay::new(&device(), self.baud, Kmtronic { channel: relay_number() }))
             }
+            Board::Numato => {
+                Box::new(SerialRelay::new(&device(), self.baud, Numato { channel: relay_number() }))
+            }
+            Board::Modbus => Box::new(SerialRelay::new(
+                &device(),
+                self.baud,
+                Modbus { address: self.address, coil: channel },
+            )),
             Board::Gpio => {
                 let chip = self.chip.clone().expect("validated");
-                let output =
-                    GpioLine { chip: chip.clone(), offset: self.line.expect("validated"), active_low: self.active_low };
+                let output = GpioLine {
+                    chip: chip.clone(),
+                    offset: self.line.expect("validated"),
+                    active_low: self.active_low,
+                };
                 let sense = self.sense_line.map(|offset| GpioLine {
                     chip: self.sense_chip.clone().unwrap_or(chip),
                     offset,

@@ -189,7 +189,9 @@ impl FenceProcedure {
                             self.phase = Phase::Settle;
                             FenceStep::WaitUntil(now.plus_ms(self.options.settle_ms))
                         }
-                        Some(e) => self.off_part_done(now, FenceOutcome::Failed(format!("off command failed: {e}"))),
+                        Some(e) => {
+                            self.off_part_done(now, FenceOutcome::Failed(format!("off command failed: {e}")))
+                        }
                     };
                 }
                 // A lost acknowledgement does not mean a lost command: poll anyway.
@@ -241,7 +243,9 @@ impl FenceProcedure {
                 }
                 self.report(Some(r))
             }
-            (phase, result) => panic!("fence procedure: {result:?} does not answer the step of phase {phase:?}"),
+            (phase, result) => {
+                panic!("fence procedure: {result:?} does not answer the step of phase {phase:?}")
+            }
         }
     }
 }
@@ -334,7 +338,13 @@ pub struct HealthMonitor {
 impl HealthMonitor {
     pub fn new(now: Micros, interval_ms: u64, failures_before_alarm: u32) -> HealthMonitor {
         assert!(interval_ms > 0 && failures_before_alarm > 0);
-        HealthMonitor { interval_ms, failures_before_alarm, consecutive_failures: 0, alarmed: false, next_check: now }
+        HealthMonitor {
+            interval_ms,
+            failures_before_alarm,
+            consecutive_failures: 0,
+            alarmed: false,
+            next_check: now,
+        }
     }
 
     /// When the next check is due.
@@ -363,7 +373,10 @@ impl HealthMonitor {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
                 if !self.alarmed && self.consecutive_failures >= self.failures_before_alarm {
                     self.alarmed = true;
-                    return Some(HealthEvent::StoppedAnswering { failures: self.consecutive_failures, error });
+                    return Some(HealthEvent::StoppedAnswering {
+                        failures: self.consecutive_failures,
+                        error,
+                    });
                 }
                 None
             }

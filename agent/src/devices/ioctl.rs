@@ -93,7 +93,11 @@ pub fn gpio_line_request(offset: u32, consumer: &str, flags: u64, initial: Optio
     if let Some(value) = initial {
         req.config.num_attrs = 1;
         req.config.attrs[0] = GpioLineConfigAttribute {
-            attr: GpioLineAttribute { id: GPIO_V2_LINE_ATTR_ID_OUTPUT_VALUES, padding: 0, value: u64::from(value) },
+            attr: GpioLineAttribute {
+                id: GPIO_V2_LINE_ATTR_ID_OUTPUT_VALUES,
+                padding: 0,
+                value: u64::from(value),
+            },
             mask: 1,
         };
     }
@@ -169,7 +173,8 @@ pub fn wdioc_keepalive<Fd: AsFd>(fd: Fd) -> io::Result<()> {
 
 /// Ask for `timeout_s`; returns the timeout the driver actually set.
 pub fn wdioc_settimeout<Fd: AsFd>(fd: Fd, timeout_s: u32) -> io::Result<u32> {
-    let mut value = libc::c_int::try_from(timeout_s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut value =
+        libc::c_int::try_from(timeout_s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: _IOWR('W', 6, int); the kernel reads and writes back one int in `value`.
     unsafe { ioctl(fd, Updater::<WDIOC_SETTIMEOUT, libc::c_int>::new(&mut value)) }?;
     Ok(value.max(0) as u32)
@@ -220,7 +225,12 @@ mod tests {
 
     #[test]
     fn line_request_carries_offset_consumer_and_initial_value() {
-        let req = gpio_line_request(17, "ha-agent fence node-a with a long name", GPIO_V2_LINE_FLAG_OUTPUT, Some(true));
+        let req = gpio_line_request(
+            17,
+            "ha-agent fence node-a with a long name",
+            GPIO_V2_LINE_FLAG_OUTPUT,
+            Some(true),
+        );
         assert_eq!(req.offsets[0], 17);
         assert_eq!(req.num_lines, 1);
         assert_eq!(req.config.flags, GPIO_V2_LINE_FLAG_OUTPUT);

@@ -85,8 +85,12 @@ pub fn fence_test_main(args: &[String], out: &mut dyn Write) -> i32 {
         Err(_) => channels.iter().enumerate().find(|(_, c)| c.node == selector),
     };
     let Some((index, channel_config)) = found else {
-        let _ =
-            writeln!(out, "{}: no relay channel {selector:?} ({} configured)", config_path.display(), channels.len());
+        let _ = writeln!(
+            out,
+            "{}: no relay channel {selector:?} ({} configured)",
+            config_path.display(),
+            channels.len()
+        );
         return EXIT_INVALID;
     };
     let mut channel = channel_config.open();
@@ -129,7 +133,8 @@ pub fn fence_test_main(args: &[String], out: &mut dyn Write) -> i32 {
 pub const EXIT_WATCHDOG_STOPPED: i32 = 0;
 pub const EXIT_WATCHDOG_FAILED: i32 = 3;
 
-const WATCHDOG_TEST_USAGE: &str = "usage: ha-agent watchdog-test [--device PATH] [--timeout-s N] [--seconds N]
+const WATCHDOG_TEST_USAGE: &str =
+    "usage: ha-agent watchdog-test [--device PATH] [--timeout-s N] [--seconds N]
 Arms the hardware watchdog, prints what it found (identity, timeout the driver set, whether
 the last reset came from the watchdog, nowayout), then feeds it until SIGTERM or SIGINT (or
 for N seconds) and stops it with the magic close. Stopping this process with SIGSTOP

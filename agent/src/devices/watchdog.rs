@@ -92,7 +92,9 @@ impl fmt::Display for WatchdogError {
                  (is a second agent or a watchdog daemon running?)",
                 p.display()
             ),
-            WatchdogError::NotFound(p) => write!(f, "{}: no such watchdog device (is the driver loaded?)", p.display()),
+            WatchdogError::NotFound(p) => {
+                write!(f, "{}: no such watchdog device (is the driver loaded?)", p.display())
+            }
             WatchdogError::Io { what, path, error } => write!(f, "{}: {what}: {error}", path.display()),
         }
     }
@@ -110,7 +112,9 @@ impl LinuxWatchdog {
     pub fn open(path: &Path) -> Result<LinuxWatchdog, WatchdogError> {
         match OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC).open(path) {
             Ok(f) => Ok(LinuxWatchdog { fd: OwnedFd::from(f) }),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Err(WatchdogError::AlreadyOwned(path.to_path_buf())),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                Err(WatchdogError::AlreadyOwned(path.to_path_buf()))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(WatchdogError::NotFound(path.to_path_buf())),
             Err(error) => Err(WatchdogError::Io { what: "open", path: path.to_path_buf(), error }),
         }
@@ -202,7 +206,9 @@ impl ArmedReport {
                 m.push("watchdog: the driver does not announce magic close; closing it stops it".into())
             }
             Some(false) => {}
-            None => m.push("watchdog: cannot tell whether nowayout is set (no sysfs entry); assume it is".into()),
+            None => {
+                m.push("watchdog: cannot tell whether nowayout is set (no sysfs entry); assume it is".into())
+            }
         }
         m
     }
@@ -240,7 +246,10 @@ impl<D: WatchdogDevice> Watchdog<D> {
             return Err(io::Error::other("watchdog driver reports a timeout of 0 s"));
         }
         device.keepalive()?;
-        Ok(Watchdog { device, report: ArmedReport { identity, requested_timeout_s, timeout_s, boot_status, nowayout } })
+        Ok(Watchdog {
+            device,
+            report: ArmedReport { identity, requested_timeout_s, timeout_s, boot_status, nowayout },
+        })
     }
 
     pub fn report(&self) -> &ArmedReport {
@@ -276,7 +285,11 @@ impl<D: WatchdogDevice> Watchdog<D> {
 }
 
 /// Open and arm the device at `path`; `sysfs` is normally `/sys`.
-pub fn open_and_arm(path: &Path, timeout_s: u32, sysfs: &Path) -> Result<Watchdog<LinuxWatchdog>, WatchdogError> {
+pub fn open_and_arm(
+    path: &Path,
+    timeout_s: u32,
+    sysfs: &Path,
+) -> Result<Watchdog<LinuxWatchdog>, WatchdogError> {
     let device = LinuxWatchdog::open(path)?;
     let nowayout = read_nowayout(path, sysfs);
     Watchdog::arm(device, timeout_s, nowayout).map_err(|error| WatchdogError::Io {

@@ -71,23 +71,15 @@ impl PacketSocket {
             let error = io::Error::from(errno);
             io::Error::new(
                 error.kind(),
-                format!(
-                    "cannot open a packet socket for {interface:?}: {error} (needs CAP_NET_RAW)"
-                ),
+                format!("cannot open a packet socket for {interface:?}: {error} (needs CAP_NET_RAW)"),
             )
         })?;
         let interface_index = rustix::net::netdevice::name_to_index(&fd, interface)
             .map_err(|errno| interface_error(interface, errno.into()))?;
         bind_packet(fd.as_fd(), interface_index, ethertype).map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!("cannot bind a packet socket to {interface:?}: {error}"),
-            )
+            io::Error::new(error.kind(), format!("cannot bind a packet socket to {interface:?}: {error}"))
         })?;
-        Ok(PacketSocket {
-            fd,
-            interface_index,
-        })
+        Ok(PacketSocket { fd, interface_index })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -101,8 +93,7 @@ impl PacketSocket {
     /// The hardware address of `interface`, read through this socket (so in its namespace).
     pub fn hardware_address(&self, interface: &str) -> io::Result<HardwareAddress> {
         check_interface_name(interface)?;
-        hardware_address(self.fd.as_fd(), interface)
-            .map_err(|error| interface_error(interface, error))
+        hardware_address(self.fd.as_fd(), interface).map_err(|error| interface_error(interface, error))
     }
 
     /// Send one whole Ethernet frame (header included) out of the bound interface.
@@ -128,9 +119,7 @@ impl PacketSocket {
 fn check_interface_name(interface: &str) -> io::Result<()> {
     let valid = !interface.is_empty()
         && interface.len() <= MAX_INTERFACE_NAME_BYTES
-        && !interface
-            .bytes()
-            .any(|byte| byte == 0 || byte == b'/' || byte.is_ascii_whitespace());
+        && !interface.bytes().any(|byte| byte == 0 || byte == b'/' || byte.is_ascii_whitespace());
     if valid {
         Ok(())
     } else {
@@ -143,15 +132,9 @@ fn check_interface_name(interface: &str) -> io::Result<()> {
 
 fn interface_error(interface: &str, error: io::Error) -> io::Error {
     if error.raw_os_error() == Some(libc::ENODEV) {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("network interface {interface:?} does not exist"),
-        )
+        io::Error::new(io::ErrorKind::NotFound, format!("network interface {interface:?} does not exist"))
     } else {
-        io::Error::new(
-            error.kind(),
-            format!("network interface {interface:?}: {error}"),
-        )
+        io::Error::new(error.kind(), format!("network interface {interface:?}: {error}"))
     }
 }
 
@@ -222,13 +205,8 @@ fn hardware_address(fd: BorrowedFd<'_>, interface: &str) -> io::Result<HardwareA
     // The name is NUL-terminated: at most 15 bytes were written into the 16-byte zeroed array.
     // SAFETY: `fd` is valid for the call; SIOCGIFHWADDR reads `ifr_name` and writes only
     // `ifr_ifru.ifru_hwaddr` inside `request`, which is live and exclusively borrowed.
-    let result = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            libc::SIOCGIFHWADDR as _,
-            &mut request as *mut libc::ifreq,
-        )
-    };
+    let result =
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR as _, &mut request as *mut libc::ifreq) };
     if result < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -239,10 +217,7 @@ fn hardware_address(fd: BorrowedFd<'_>, interface: &str) -> io::Result<HardwareA
     for (byte, data) in bytes.iter_mut().zip(hardware.sa_data.iter()) {
         *byte = *data as u8;
     }
-    Ok(HardwareAddress {
-        hardware_type: hardware.sa_family,
-        bytes,
-    })
+    Ok(HardwareAddress { hardware_type: hardware.sa_family, bytes })
 }
 
 #[cfg(test)]
@@ -254,9 +229,7 @@ mod tests {
         for bad in ["", "a/b", "has space", "sixteen_bytes_xx", "nul\0"] {
             let error = check_interface_name(bad).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
-            assert!(error
-                .to_string()
-                .contains("not a valid network interface name"));
+            assert!(error.to_string().contains("not a valid network interface name"));
         }
         for good in ["eth0", "veth-a", "fifteen_bytes_x"] {
             check_interface_name(good).unwrap();

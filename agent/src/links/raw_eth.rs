@@ -19,9 +19,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, ETHERNET_HEADER_LEN,
-};
+use smoltcp::wire::{EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, ETHERNET_HEADER_LEN};
 
 use super::packet_sys::{PacketSocket, ARPHRD_ETHER, PACKET_OUTGOING};
 use crate::wire::MAX_FRAME_BYTES;
@@ -80,10 +78,7 @@ pub enum PacketError {
     /// The payload cannot even hold the length prefix.
     MissingLengthPrefix { payload_bytes: usize },
     /// The length prefix claims more bytes than the payload holds.
-    LengthBeyondPayload {
-        length_bytes: usize,
-        payload_bytes: usize,
-    },
+    LengthBeyondPayload { length_bytes: usize, payload_bytes: usize },
     /// The length prefix exceeds the largest frame we accept.
     LengthBeyondMaximum { length_bytes: usize },
 }
@@ -92,16 +87,10 @@ impl fmt::Display for PacketError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             PacketError::Truncated { packet_bytes } => {
-                write!(
-                    f,
-                    "packet of {packet_bytes} bytes exceeds the {RECV_BUFFER_BYTES}-byte buffer"
-                )
+                write!(f, "packet of {packet_bytes} bytes exceeds the {RECV_BUFFER_BYTES}-byte buffer")
             }
             PacketError::ShorterThanHeader { packet_bytes } => {
-                write!(
-                    f,
-                    "packet of {packet_bytes} bytes is shorter than an Ethernet header"
-                )
+                write!(f, "packet of {packet_bytes} bytes is shorter than an Ethernet header")
             }
             PacketError::WrongEtherType { ethertype } => {
                 write!(f, "EtherType 0x{ethertype:04x} is not 0x{ETHERTYPE_HA:04x}")
@@ -109,18 +98,11 @@ impl fmt::Display for PacketError {
             PacketError::MissingLengthPrefix { payload_bytes } => {
                 write!(f, "payload of {payload_bytes} bytes has no length prefix")
             }
-            PacketError::LengthBeyondPayload {
-                length_bytes,
-                payload_bytes,
-            } => write!(
-                f,
-                "length prefix {length_bytes} exceeds the {payload_bytes} payload bytes after it"
-            ),
+            PacketError::LengthBeyondPayload { length_bytes, payload_bytes } => {
+                write!(f, "length prefix {length_bytes} exceeds the {payload_bytes} payload bytes after it")
+            }
             PacketError::LengthBeyondMaximum { length_bytes } => {
-                write!(
-                    f,
-                    "length prefix {length_bytes} exceeds the {MAX_FRAME_BYTES}-byte maximum"
-                )
+                write!(f, "length prefix {length_bytes} exceeds the {MAX_FRAME_BYTES}-byte maximum")
             }
         }
     }
@@ -145,15 +127,10 @@ pub fn payload_bytes(frame_bytes: usize) -> usize {
 /// and return its length.
 pub fn encode_payload(frame: &[u8], payload: &mut [u8]) -> Result<usize, FrameTooLong> {
     if frame.len() > MAX_FRAME_BYTES {
-        return Err(FrameTooLong {
-            frame_bytes: frame.len(),
-        });
+        return Err(FrameTooLong { frame_bytes: frame.len() });
     }
     let total_bytes = payload_bytes(frame.len());
-    assert!(
-        payload.len() >= total_bytes,
-        "payload buffer below MAX_PAYLOAD_BYTES"
-    );
+    assert!(payload.len() >= total_bytes, "payload buffer below MAX_PAYLOAD_BYTES");
     let length = u16::try_from(frame.len()).expect("MAX_FRAME_BYTES fits in u16");
     payload[..LENGTH_PREFIX_BYTES].copy_from_slice(&length.to_be_bytes());
     let frame_end = LENGTH_PREFIX_BYTES + frame.len();
@@ -166,19 +143,14 @@ pub fn encode_payload(frame: &[u8], payload: &mut [u8]) -> Result<usize, FrameTo
 /// extended by the sender's NIC) are ignored.
 pub fn decode_payload(payload: &[u8]) -> Result<&[u8], PacketError> {
     let Some((prefix, rest)) = payload.split_first_chunk::<LENGTH_PREFIX_BYTES>() else {
-        return Err(PacketError::MissingLengthPrefix {
-            payload_bytes: payload.len(),
-        });
+        return Err(PacketError::MissingLengthPrefix { payload_bytes: payload.len() });
     };
     let length_bytes = usize::from(u16::from_be_bytes(*prefix));
     if length_bytes > MAX_FRAME_BYTES {
         return Err(PacketError::LengthBeyondMaximum { length_bytes });
     }
     rest.get(..length_bytes)
-        .ok_or(PacketError::LengthBeyondPayload {
-            length_bytes,
-            payload_bytes: rest.len(),
-        })
+        .ok_or(PacketError::LengthBeyondPayload { length_bytes, payload_bytes: rest.len() })
 }
 
 /// Build the broadcast packet carrying `frame` from `source` into `packet`; return its length.
@@ -201,19 +173,14 @@ pub fn build_packet(
 
 /// Check a received packet and find the frame in it.
 pub fn parse_packet(packet: &[u8]) -> Result<ParsedPacket<'_>, PacketError> {
-    let ethernet =
-        EthernetFrame::new_checked(packet).map_err(|_| PacketError::ShorterThanHeader {
-            packet_bytes: packet.len(),
-        })?;
+    let ethernet = EthernetFrame::new_checked(packet)
+        .map_err(|_| PacketError::ShorterThanHeader { packet_bytes: packet.len() })?;
     let ethertype = u16::from(ethernet.ethertype());
     if ethertype != ETHERTYPE_HA {
         return Err(PacketError::WrongEtherType { ethertype });
     }
     let frame = decode_payload(ethernet.payload())?;
-    Ok(ParsedPacket {
-        source: ethernet.src_addr(),
-        frame,
-    })
+    Ok(ParsedPacket { source: ethernet.src_addr(), frame })
 }
 
 /// A raw Ethernet link on one interface. Sends go to the broadcast address; receives keep
@@ -303,9 +270,7 @@ impl RawEthernet {
                 continue; // our own transmission, looped back to the socket
             }
             if received.truncated {
-                self.drop_malformed(PacketError::Truncated {
-                    packet_bytes: received.packet_bytes,
-                });
+                self.drop_malformed(PacketError::Truncated { packet_bytes: received.packet_bytes });
                 continue;
             }
             match parse_packet(&self.receive_buffer[..received.packet_bytes]) {
@@ -319,10 +284,7 @@ impl RawEthernet {
 
     fn drop_malformed(&mut self, error: PacketError) {
         self.malformed_packets = self.malformed_packets.saturating_add(1);
-        log::debug!(
-            "raw Ethernet {}: dropped malformed packet: {error}",
-            self.interface
-        );
+        log::debug!("raw Ethernet {}: dropped malformed packet: {error}", self.interface);
     }
 }
 
@@ -366,15 +328,8 @@ mod tests {
         for frame_bytes in 0..=MAX_FRAME_BYTES {
             let frame: Vec<u8> = (0..frame_bytes).map(|i| (i * 7 + 1) as u8).collect();
             let packet = built(&frame);
-            assert_eq!(
-                packet.len(),
-                ETHERNET_HEADER_LEN + payload_bytes(frame_bytes)
-            );
-            assert_eq!(
-                parse_packet(&packet).unwrap().frame,
-                &frame[..],
-                "{frame_bytes}"
-            );
+            assert_eq!(packet.len(), ETHERNET_HEADER_LEN + payload_bytes(frame_bytes));
+            assert_eq!(parse_packet(&packet).unwrap().frame, &frame[..], "{frame_bytes}");
         }
     }
 
@@ -384,9 +339,7 @@ mod tests {
         let mut packet = [0u8; MAX_PACKET_BYTES];
         assert_eq!(
             build_packet(SOURCE, &frame, &mut packet),
-            Err(FrameTooLong {
-                frame_bytes: MAX_FRAME_BYTES + 1
-            })
+            Err(FrameTooLong { frame_bytes: MAX_FRAME_BYTES + 1 })
         );
     }
 
@@ -396,10 +349,7 @@ mod tests {
         payload[..2].copy_from_slice(&45u16.to_be_bytes()); // 44 bytes follow the prefix
         assert_eq!(
             decode_payload(&payload),
-            Err(PacketError::LengthBeyondPayload {
-                length_bytes: 45,
-                payload_bytes: 44
-            })
+            Err(PacketError::LengthBeyondPayload { length_bytes: 45, payload_bytes: 44 })
         );
         payload[..2].copy_from_slice(&44u16.to_be_bytes());
         assert_eq!(decode_payload(&payload).unwrap().len(), 44);
@@ -410,28 +360,19 @@ mod tests {
         let mut payload = vec![0u8; 1500];
         let length_bytes = MAX_FRAME_BYTES + 1;
         payload[..2].copy_from_slice(&(length_bytes as u16).to_be_bytes());
-        assert_eq!(
-            decode_payload(&payload),
-            Err(PacketError::LengthBeyondMaximum { length_bytes })
-        );
+        assert_eq!(decode_payload(&payload), Err(PacketError::LengthBeyondMaximum { length_bytes }));
     }
 
     #[test]
     fn runts_and_foreign_ethertypes_are_rejected() {
-        assert_eq!(
-            parse_packet(&[0u8; 13]),
-            Err(PacketError::ShorterThanHeader { packet_bytes: 13 })
-        );
+        assert_eq!(parse_packet(&[0u8; 13]), Err(PacketError::ShorterThanHeader { packet_bytes: 13 }));
         let mut packet = built(&[1, 2, 3]);
         assert_eq!(
             parse_packet(&packet[..ETHERNET_HEADER_LEN + 1]),
             Err(PacketError::MissingLengthPrefix { payload_bytes: 1 })
         );
         packet[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-        assert_eq!(
-            parse_packet(&packet),
-            Err(PacketError::WrongEtherType { ethertype: 0x0800 })
-        );
+        assert_eq!(parse_packet(&packet), Err(PacketError::WrongEtherType { ethertype: 0x0800 }));
     }
 
     #[test]

@@ -23,7 +23,8 @@ pub struct UdpLink {
 
 impl UdpLink {
     pub fn bind(local: SocketAddr, broadcast: bool) -> io::Result<UdpLink> {
-        let socket = UdpSocket::bind(local).map_err(|e| io::Error::new(e.kind(), format!("bind {local}: {e}")))?;
+        let socket =
+            UdpSocket::bind(local).map_err(|e| io::Error::new(e.kind(), format!("bind {local}: {e}")))?;
         socket.set_nonblocking(true)?;
         if broadcast {
             socket.set_broadcast(true)?;

@@ -13,10 +13,10 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::core::array::{ArrayEvent, ArrayMonitor, Params};
+use crate::devices::console::dialect_for;
 use crate::devices::console::serial::ConsolePort;
 use crate::devices::console::session::{self, Session, SessionEvent};
 use crate::devices::console::status::{self, ConsoleFacts};
-use crate::devices::console::dialect_for;
 use crate::time::Micros;
 
 /// Bound on array events handed out per call.
@@ -34,8 +34,16 @@ impl Array {
         let options = a.session_options()?;
         let session = Session::new(dialect_for(a.dialect), options, now);
         let port = ConsolePort::new(&a.device, a.baud, session);
-        let name = |s: &str| heapless::String::try_from(s.get(..s.len().min(crate::devices::console::model::MAX_NAME_BYTES)).unwrap_or("")).unwrap_or_default();
-        let monitor = ArrayMonitor::new(Params { member: name(&cfg.me().name), console: name(&a.device.display().to_string()) });
+        let name = |s: &str| {
+            heapless::String::try_from(
+                s.get(..s.len().min(crate::devices::console::model::MAX_NAME_BYTES)).unwrap_or(""),
+            )
+            .unwrap_or_default()
+        };
+        let monitor = ArrayMonitor::new(Params {
+            member: name(&cfg.me().name),
+            console: name(&a.device.display().to_string()),
+        });
         Ok(Some(Array { port, monitor, dialect: format!("{:?}", a.dialect).to_lowercase() }))
     }
 

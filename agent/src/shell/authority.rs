@@ -54,7 +54,11 @@ pub fn read_stored(dir: &Path) -> Option<Stored> {
 
 /// Write it durably (write, fsync, rename, fsync the directory) before any frame carries it.
 pub fn write_stored(dir: &Path, stored: Stored) -> io::Result<()> {
-    write_durable(dir, AUTHORITY_FILE, format!("generation={} holder={}\n", stored.generation, stored.holder).as_bytes())
+    write_durable(
+        dir,
+        AUTHORITY_FILE,
+        format!("generation={} holder={}\n", stored.generation, stored.holder).as_bytes(),
+    )
 }
 
 /// File in a node's state directory holding the highest generation it has seen.
@@ -104,10 +108,10 @@ pub fn role_config(cfg: &Config, watchdog_ms: u64) -> RoleConfig {
     match me.role {
         Role::Witness => {
             let relay = cfg.relay.as_ref();
-            let channel_for = |id: u8| {
-                relay.is_some_and(|r| r.channels.iter().any(|c| id_of(&c.node) == Some(id)))
-            };
-            let trust_unconfirmed = relay.is_some_and(|r| !r.channels.is_empty() && r.channels.iter().all(|c| c.trust_unconfirmed));
+            let channel_for =
+                |id: u8| relay.is_some_and(|r| r.channels.iter().any(|c| id_of(&c.node) == Some(id)));
+            let trust_unconfirmed = relay
+                .is_some_and(|r| !r.channels.is_empty() && r.channels.iter().all(|c| c.trust_unconfirmed));
             RoleConfig::Witness {
                 config: WitnessConfig {
                     me: me.id.0,
@@ -131,7 +135,12 @@ pub fn role_config(cfg: &Config, watchdog_ms: u64) -> RoleConfig {
         Role::Node => {
             let group = cfg.resources.clone().unwrap_or_else(empty_group);
             let stop_ms = group.worst_case_stop_ms();
-            let witness = cfg.members.iter().find(|m| m.role == Role::Witness).map(|m| m.id.0).expect("validated: a witness");
+            let witness = cfg
+                .members
+                .iter()
+                .find(|m| m.role == Role::Witness)
+                .map(|m| m.id.0)
+                .expect("validated: a witness");
             let peer = *node_ids.iter().find(|&&id| id != me.id.0).expect("validated: a peer node");
             RoleConfig::Node {
                 config: NodeConfig {
@@ -211,9 +220,16 @@ impl RelayWorker {
         std::thread::Builder::new().name(format!("relay-{node}")).spawn(move || {
             let mut relay = channel.open();
             let result = match job {
-                RelayJob::PowerOn => RelayResult::PowerOn(relay.power_on(channel.timeout_ms).err().map(|e| e.to_string())),
+                RelayJob::PowerOn => {
+                    RelayResult::PowerOn(relay.power_on(channel.timeout_ms).err().map(|e| e.to_string()))
+                }
                 RelayJob::Fence => {
-                    let r = fence::run(&mut *relay, FenceAction::Off, channel.fence_options(), &mut SystemClock::new());
+                    let r = fence::run(
+                        &mut *relay,
+                        FenceAction::Off,
+                        channel.fence_options(),
+                        &mut SystemClock::new(),
+                    );
                     RelayResult::Fence(FenceReportLite { outcome: r.outcome, power_on_error: None })
                 }
                 RelayJob::Check => RelayResult::Check(relay.read_state(channel.timeout_ms)),
@@ -260,7 +276,8 @@ pub struct Feeder {
 impl Feeder {
     /// Open and arm; the timeout the driver set is in `timeout_ms()`.
     pub fn arm(device: &Path, timeout_s: u32) -> Result<Feeder, String> {
-        let watchdog = watchdog::open_and_arm(device, timeout_s, Path::new("/sys")).map_err(|e| e.to_string())?;
+        let watchdog =
+            watchdog::open_and_arm(device, timeout_s, Path::new("/sys")).map_err(|e| e.to_string())?;
         for line in watchdog.report().messages() {
             log::warn!("{line}");
         }

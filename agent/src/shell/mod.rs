@@ -36,10 +36,10 @@ use crate::core::engine::{Action, Engine, Event};
 use crate::core::membership::{self, LinkSpec, Params, RxError, Verdict};
 use crate::devices::watchdog::HealthStamps;
 use crate::journal::{Event as JournalEvent, Journal, Kind as JournalKind, Stamp};
-use crate::snmp::mib::Notification;
 use crate::links::raw_eth::RawEthernet;
 use crate::links::serial::{SerialItem, SerialLink};
 use crate::links::udp::UdpLink;
+use crate::snmp::mib::Notification;
 use crate::time::Micros;
 use crate::wire::{self, ClusterKey, DecodeError, SerialError, MAX_FRAME_BYTES};
 
@@ -211,14 +211,14 @@ fn micros_since(origin: Instant) -> Micros {
 }
 
 fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn wall_clock_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn core_params(cfg: &Config, boot: u64) -> Params {
@@ -262,7 +262,12 @@ fn build_transports(cfg: &Config) -> (Vec<Transport>, Vec<usize>) {
                         Medium::Ethernet { interface: interface.clone(), socket: None }
                     }
                 };
-                transports.push(Transport { medium, links: vec![index], retry_at: Some(Micros::ZERO), last_error: None });
+                transports.push(Transport {
+                    medium,
+                    links: vec![index],
+                    retry_at: Some(Micros::ZERO),
+                    last_error: None,
+                });
                 transports.len() - 1
             }
         };
@@ -332,7 +337,8 @@ impl Agent {
         };
         let watchdog_ms = feeder.as_ref().map_or(0, |f| f.timeout_ms());
         let origin = Instant::now();
-        let engine = Engine::new(core_params(&cfg, boot), authority::role_config(&cfg, watchdog_ms), Micros::ZERO);
+        let engine =
+            Engine::new(core_params(&cfg, boot), authority::role_config(&cfg, watchdog_ms), Micros::ZERO);
         let relay = authority::RelayWorker::new().map_err(|e| format!("relay worker: {e}"))?;
         let relay_health = match &cfg.relay {
             Some(r) => r
@@ -340,7 +346,16 @@ impl Agent {
                 .iter()
                 .filter(|c| c.open().can_read_back())
                 .filter_map(|c| cfg.members.iter().find(|m| m.name == c.node).map(|m| m.id.0))
-                .map(|id| (id, crate::devices::fence::HealthMonitor::new(Micros::ZERO, r.health_interval_ms, r.health_failures_before_alarm)))
+                .map(|id| {
+                    (
+                        id,
+                        crate::devices::fence::HealthMonitor::new(
+                            Micros::ZERO,
+                            r.health_interval_ms,
+                            r.health_failures_before_alarm,
+                        ),
+                    )
+                })
                 .collect(),
             None => Vec::new(),
         };
@@ -489,7 +504,9 @@ impl Agent {
                 log::info!("stopping on signal");
                 self.stopping = true;
                 let member = self.cfg.me().name.clone();
-                self.journal(JournalEvent::new(JournalKind::Agent, "agent stopping (signal)").with_member(&member));
+                self.journal(
+                    JournalEvent::new(JournalKind::Agent, "agent stopping (signal)").with_member(&member),
+                );
                 self.notify(now, Notification::AgentStopping { member });
                 self.flush_snmp(now);
                 if let Some(f) = self.feeder.take() {
@@ -602,7 +619,10 @@ impl Agent {
                 Err(e) => {
                     let text = e.to_string();
                     if t.last_error.as_deref() != Some(text.as_str()) {
-                        log::warn!("{}: cannot open ({text}); retrying every {REOPEN_INTERVAL_MS} ms", t.name());
+                        log::warn!(
+                            "{}: cannot open ({text}); retrying every {REOPEN_INTERVAL_MS} ms",
+                            t.name()
+                        );
                         t.last_error = Some(text);
                     }
                     t.retry_at = Some(now.plus_ms(REOPEN_INTERVAL_MS));
@@ -638,8 +658,10 @@ impl Agent {
             if let Err(e) = result {
                 self.engine.handle_send_error(link_index);
                 log::debug!("link {}: send failed: {e}", self.cfg.links[link_index].id);
-                if matches!(transport.medium, Medium::Serial(_)) && e.kind() != io::ErrorKind::WouldBlock
-                    && e.kind() != io::ErrorKind::NotConnected && transport.is_open()
+                if matches!(transport.medium, Medium::Serial(_))
+                    && e.kind() != io::ErrorKind::WouldBlock
+                    && e.kind() != io::ErrorKind::NotConnected
+                    && transport.is_open()
                 {
                     log::warn!("{}: write error ({e}); reopening", transport.name());
                     transport.close();
@@ -718,7 +740,13 @@ impl Agent {
     fn collect_results(&mut self, now: Micros) {
         for f in self.runner.poll_children(now) {
             if !f.output.trim().is_empty() {
-                log::info!("resource action {} finished {:?} after {} ms: {}", f.id, f.outcome, f.elapsed_ms, f.output.trim());
+                log::info!(
+                    "resource action {} finished {:?} after {} ms: {}",
+                    f.id,
+                    f.outcome,
+                    f.elapsed_ms,
+                    f.output.trim()
+                );
             } else {
                 log::debug!("resource action {} finished {:?} after {} ms", f.id, f.outcome, f.elapsed_ms);
             }
@@ -729,7 +757,10 @@ impl Agent {
             match result {
                 authority::RelayResult::Fence(report) => {
                     log::warn!("fence of {name}: {:?}", report.outcome);
-                    self.journal(JournalEvent::new(JournalKind::Fence, &format!("{:?}", report.outcome)).with_member(&name));
+                    self.journal(
+                        JournalEvent::new(JournalKind::Fence, &format!("{:?}", report.outcome))
+                            .with_member(&name),
+                    );
                     self.engine.handle_fence_result(now, node, authority::fence_result(&report.outcome));
                 }
                 authority::RelayResult::PowerOn(error) => match error {
@@ -752,7 +783,8 @@ impl Agent {
         let Some(i) = self.relay_health.iter().position(|(_, m)| now >= m.next_check()) else { return };
         let node = self.relay_health[i].0;
         let name = self.member_name(node);
-        let channel = self.cfg.relay.as_ref().and_then(|r| r.channels.iter().find(|c| c.node == name).cloned());
+        let channel =
+            self.cfg.relay.as_ref().and_then(|r| r.channels.iter().find(|c| c.node == name).cloned());
         if let Some(c) = channel {
             if let Err(e) = self.relay.start(node, &c, authority::RelayJob::Check) {
                 log::debug!("relay health check of {name}: {e}");
@@ -771,12 +803,17 @@ impl Agent {
         match self.relay_health[i].1.on_check(now, result) {
             Some(crate::devices::fence::HealthEvent::StoppedAnswering { failures, error }) => {
                 log::error!("relay board of {name} stopped answering ({failures} checks): {error}");
-                self.journal(JournalEvent::new(JournalKind::Fence, &format!("relay board unreachable: {error}")).with_member(&name));
+                self.journal(
+                    JournalEvent::new(JournalKind::Fence, &format!("relay board unreachable: {error}"))
+                        .with_member(&name),
+                );
                 self.notify(now, Notification::RelayBoardUnreachable { relay: format!("relay of {name}") });
             }
             Some(crate::devices::fence::HealthEvent::AnswersAgain { state }) => {
                 log::warn!("relay board of {name} answers again (reads {state})");
-                self.journal(JournalEvent::new(JournalKind::Fence, "relay board answers again").with_member(&name));
+                self.journal(
+                    JournalEvent::new(JournalKind::Fence, "relay board answers again").with_member(&name),
+                );
             }
             None => {}
         }
@@ -788,25 +825,31 @@ impl Agent {
         while !self.relay.busy() {
             let Some((node, power_on)) = self.relay_queue.pop_front() else { break };
             let name = self.member_name(node);
-            let channel = self
-                .cfg
-                .relay
-                .as_ref()
-                .and_then(|r| r.channels.iter().find(|c| c.node == name).cloned());
+            let channel =
+                self.cfg.relay.as_ref().and_then(|r| r.channels.iter().find(|c| c.node == name).cloned());
             match channel {
                 Some(c) => {
-                    let job = if power_on { authority::RelayJob::PowerOn } else { authority::RelayJob::Fence };
+                    let job =
+                        if power_on { authority::RelayJob::PowerOn } else { authority::RelayJob::Fence };
                     if let Err(e) = self.relay.start(node, &c, job) {
                         log::error!("relay command for {name}: {e}");
                         if !power_on {
-                            self.engine.handle_fence_result(now, node, crate::core::authority::fence::FenceResult::Failed);
+                            self.engine.handle_fence_result(
+                                now,
+                                node,
+                                crate::core::authority::fence::FenceResult::Failed,
+                            );
                         }
                     }
                 }
                 None => {
                     log::error!("no relay channel for {name}");
                     if !power_on {
-                        self.engine.handle_fence_result(now, node, crate::core::authority::fence::FenceResult::Failed);
+                        self.engine.handle_fence_result(
+                            now,
+                            node,
+                            crate::core::authority::fence::FenceResult::Failed,
+                        );
                     }
                 }
             }
@@ -830,26 +873,38 @@ impl Agent {
                 } {
                     Ok(()) => {
                         self.state_written_at = now;
-                        log::info!("generation {} holder {} stored durably", stored.generation, self.member_name(stored.holder));
+                        log::info!(
+                            "generation {} holder {} stored durably",
+                            stored.generation,
+                            self.member_name(stored.holder)
+                        );
                         self.engine.handle_persisted(now, stored);
                     }
                     Err(e) => {
                         // Never announce what is not durable; retrying is the engine's job
                         // after a restart, and a crash here is safer than a lie.
                         log::error!("cannot store generation {}: {e}", stored.generation);
-                        panic!("the authority state cannot be written to {}: {e}", self.cfg.state_dir.display());
+                        panic!(
+                            "the authority state cannot be written to {}: {e}",
+                            self.cfg.state_dir.display()
+                        );
                     }
                 },
-                Action::PersistSeen(generation) => match authority::write_seen(&self.cfg.state_dir, generation) {
-                    Ok(()) => {
-                        self.state_written_at = now;
-                        self.engine.handle_seen_persisted(now, generation);
+                Action::PersistSeen(generation) => {
+                    match authority::write_seen(&self.cfg.state_dir, generation) {
+                        Ok(()) => {
+                            self.state_written_at = now;
+                            self.engine.handle_seen_persisted(now, generation);
+                        }
+                        Err(e) => {
+                            // Resources never start under a generation that is not stored.
+                            log::error!(
+                                "cannot store generation {generation} in {}: {e}",
+                                self.cfg.state_dir.display()
+                            );
+                        }
                     }
-                    Err(e) => {
-                        // Resources never start under a generation that is not stored.
-                        log::error!("cannot store generation {generation} in {}: {e}", self.cfg.state_dir.display());
-                    }
-                },
+                }
                 Action::PowerOff(node) => {
                     log::warn!("fencing {}: power off", self.member_name(node));
                     let name = self.member_name(node);
@@ -867,16 +922,34 @@ impl Agent {
                     self.pending_relay(now);
                 }
                 Action::Resource(req) => {
-                    let spec = self.cfg.resources.as_ref().and_then(|g| g.resources.get(req.resource)).cloned();
+                    let spec =
+                        self.cfg.resources.as_ref().and_then(|g| g.resources.get(req.resource)).cloned();
                     match spec {
                         Some(spec) => {
-                            log::info!("resource {}: {} (generation {})", spec.name, req.action.as_str(), req.generation);
+                            log::info!(
+                                "resource {}: {} (generation {})",
+                                spec.name,
+                                req.action.as_str(),
+                                req.generation
+                            );
                             if self.runner.spawn(now, &req, &spec).is_err() {
-                                log::error!("too many resource actions running; {} {} reported failed", spec.name, req.action.as_str());
-                                self.engine.handle_resource_result(now, req.id, crate::core::resources::Outcome::Failed(1));
+                                log::error!(
+                                    "too many resource actions running; {} {} reported failed",
+                                    spec.name,
+                                    req.action.as_str()
+                                );
+                                self.engine.handle_resource_result(
+                                    now,
+                                    req.id,
+                                    crate::core::resources::Outcome::Failed(1),
+                                );
                             }
                         }
-                        None => self.engine.handle_resource_result(now, req.id, crate::core::resources::Outcome::Failed(5)),
+                        None => self.engine.handle_resource_result(
+                            now,
+                            req.id,
+                            crate::core::resources::Outcome::Failed(5),
+                        ),
                     }
                 }
             }
@@ -886,9 +959,14 @@ impl Agent {
     /// Rule N3: feed only while the core allows it and the loop's health sources are fresh.
     fn feed_watchdog(&mut self, now: Micros) {
         let self_fence = !self.engine.feed_allowed();
-        let links_ok = if self.transports.iter().any(|t| t.is_open()) { self.links_serviced_at } else { Micros::ZERO };
+        let links_ok =
+            if self.transports.iter().any(|t| t.is_open()) { self.links_serviced_at } else { Micros::ZERO };
         // The state directory proves itself at start (boot counter) and at every durable write.
-        let stamps = HealthStamps { core_loop_at: now, links_serviced_at: links_ok, journal_written_at: now.max(self.state_written_at) };
+        let stamps = HealthStamps {
+            core_loop_at: now,
+            links_serviced_at: links_ok,
+            journal_written_at: now.max(self.state_written_at),
+        };
         if let Some(f) = self.feeder.as_mut() {
             self.feed_due = f.tick(now, &stamps, self_fence);
         } else {
@@ -898,11 +976,19 @@ impl Agent {
 
     fn log_notice(&self, notice: Notice) {
         match notice {
-            Notice::Granted { node, generation } => log::warn!("GRANT: {} runs the service under generation {generation}", self.member_name(node)),
-            Notice::HolderLost { node, generation } => log::warn!("holder {} lost (generation {generation})", self.member_name(node)),
-            Notice::FenceFailed { node, attempt } => log::error!("fence of {} failed (attempt {attempt}); retrying", self.member_name(node)),
+            Notice::Granted { node, generation } => {
+                log::warn!("GRANT: {} runs the service under generation {generation}", self.member_name(node))
+            }
+            Notice::HolderLost { node, generation } => {
+                log::warn!("holder {} lost (generation {generation})", self.member_name(node))
+            }
+            Notice::FenceFailed { node, attempt } => {
+                log::error!("fence of {} failed (attempt {attempt}); retrying", self.member_name(node))
+            }
             Notice::SelfFenceArmed => log::error!("quorum lost for self_fence_ms: stopping resources"),
-            Notice::WatchdogStarved => log::error!("resources not confirmed stopped: the watchdog is no longer fed"),
+            Notice::WatchdogStarved => {
+                log::error!("resources not confirmed stopped: the watchdog is no longer fed")
+            }
             other => log::info!("authority: {other:?}"),
         }
     }
@@ -992,18 +1078,25 @@ impl Agent {
                 return None;
             }
             Notice::Granted { node, .. } => match self.moving_from.take() {
-                Some((from, true)) => Notification::FailoverCompleted { member: name(self, node), from: name(self, from) },
-                Some((from, false)) => Notification::Switchover { member: name(self, node), from: name(self, from) },
+                Some((from, true)) => {
+                    Notification::FailoverCompleted { member: name(self, node), from: name(self, from) }
+                }
+                Some((from, false)) => {
+                    Notification::Switchover { member: name(self, node), from: name(self, from) }
+                }
                 None => return None,
             },
             Notice::FenceSucceeded { node } => Notification::FenceSucceeded { member: name(self, node) },
             Notice::FenceUnconfirmed { node } => Notification::FenceUnconfirmed { member: name(self, node) },
-            Notice::FenceFailed { node, attempt } => {
-                Notification::FenceFailed { member: name(self, node), reason: format!("attempt {attempt} failed; retrying") }
-            }
-            Notice::ResourcesFailed { node } => {
-                Notification::ResourceFailed { member: name(self, node), resource: "group".into(), reason: "restarts exhausted".into() }
-            }
+            Notice::FenceFailed { node, attempt } => Notification::FenceFailed {
+                member: name(self, node),
+                reason: format!("attempt {attempt} failed; retrying"),
+            },
+            Notice::ResourcesFailed { node } => Notification::ResourceFailed {
+                member: name(self, node),
+                resource: "group".into(),
+                reason: "restarts exhausted".into(),
+            },
             Notice::SelfFenceArmed => Notification::SelfFenceArmed { member: me },
             Notice::QuorumLost => Notification::QuorumLost { member: me },
             Notice::QuorumRegained => Notification::QuorumRegained { member: me },
@@ -1018,7 +1111,10 @@ impl Agent {
                 Event::Authority(notice) => {
                     self.log_notice(notice);
                     let kind = match notice {
-                        Notice::FenceRequested { .. } | Notice::FenceSucceeded { .. } | Notice::FenceFailed { .. } | Notice::FenceUnconfirmed { .. } => JournalKind::Fence,
+                        Notice::FenceRequested { .. }
+                        | Notice::FenceSucceeded { .. }
+                        | Notice::FenceFailed { .. }
+                        | Notice::FenceUnconfirmed { .. } => JournalKind::Fence,
                         Notice::QuorumLost | Notice::QuorumRegained => JournalKind::Membership,
                         Notice::WatchdogStarved => JournalKind::Watchdog,
                         _ => JournalKind::Grant,
@@ -1033,33 +1129,42 @@ impl Agent {
                     self.journal(JournalEvent::new(JournalKind::Resource, &format!("{e:?}")));
                     let me = self.cfg.me().name.clone();
                     match e {
-                        crate::core::resources::Event::ResourceRestarted { name, .. } => {
-                            self.notify(now, Notification::ResourceRestarted { member: me, resource: name.to_string() })
-                        }
-                        crate::core::resources::Event::ResourceFailed { name, action, outcome, .. } => self.notify(
+                        crate::core::resources::Event::ResourceRestarted { name, .. } => self.notify(
                             now,
-                            Notification::ResourceFailed {
-                                member: me,
-                                resource: name.to_string(),
-                                reason: format!("{} returned {outcome:?}", action.as_str()),
-                            },
+                            Notification::ResourceRestarted { member: me, resource: name.to_string() },
                         ),
+                        crate::core::resources::Event::ResourceFailed { name, action, outcome, .. } => self
+                            .notify(
+                                now,
+                                Notification::ResourceFailed {
+                                    member: me,
+                                    resource: name.to_string(),
+                                    reason: format!("{} returned {outcome:?}", action.as_str()),
+                                },
+                            ),
                         _ => {}
                     }
                 }
                 Event::Membership(membership::Event::Link { id, peer, from, to }) => {
                     let peer = self.member_name(peer);
                     self.journal(
-                        JournalEvent::new(JournalKind::Link, &format!("link {id}: {} -> {}", from.as_str(), to.as_str()))
-                            .with_member(&peer),
+                        JournalEvent::new(
+                            JournalKind::Link,
+                            &format!("link {id}: {} -> {}", from.as_str(), to.as_str()),
+                        )
+                        .with_member(&peer),
                     );
                     // Up and down are notified; warn is only logged. A link that comes up at
                     // start is not news; one that never came up is.
                     use membership::LinkState::{Down, Init};
                     let link = format!("{id}");
                     let n = match (from, to) {
-                        (f, Down) if f.is_alive() || f == Init => Some(Notification::LinkDown { member: peer.clone(), link }),
-                        (Down, t) if t.is_alive() => Some(Notification::LinkUp { member: peer.clone(), link }),
+                        (f, Down) if f.is_alive() || f == Init => {
+                            Some(Notification::LinkDown { member: peer.clone(), link })
+                        }
+                        (Down, t) if t.is_alive() => {
+                            Some(Notification::LinkUp { member: peer.clone(), link })
+                        }
                         _ => None,
                     };
                     if let Some(n) = n {
@@ -1074,12 +1179,19 @@ impl Agent {
                 Event::Membership(membership::Event::Peer { peer, from, to }) => {
                     let peer = self.member_name(peer);
                     self.journal(
-                        JournalEvent::new(JournalKind::Membership, &format!("{} -> {}", from.as_str(), to.as_str()))
-                            .with_member(&peer),
+                        JournalEvent::new(
+                            JournalKind::Membership,
+                            &format!("{} -> {}", from.as_str(), to.as_str()),
+                        )
+                        .with_member(&peer),
                     );
                     match to {
-                        membership::PeerState::Reachable => self.notify(now, Notification::MemberUp { member: peer.clone() }),
-                        membership::PeerState::Unreachable => self.notify(now, Notification::MemberDown { member: peer.clone() }),
+                        membership::PeerState::Reachable => {
+                            self.notify(now, Notification::MemberUp { member: peer.clone() })
+                        }
+                        membership::PeerState::Unreachable => {
+                            self.notify(now, Notification::MemberDown { member: peer.clone() })
+                        }
                         membership::PeerState::Unknown => {}
                     }
                     if to == membership::PeerState::Unreachable {
@@ -1109,7 +1221,10 @@ impl Agent {
             Err(reason) => {
                 self.reloads_refused += 1;
                 log::error!("reload refused: {reason}; keeping the running configuration");
-                self.journal(JournalEvent::new(JournalKind::Configuration, &format!("reload refused: {reason}")));
+                self.journal(JournalEvent::new(
+                    JournalKind::Configuration,
+                    &format!("reload refused: {reason}"),
+                ));
                 self.notify(now, Notification::ConfigurationRejected { member, reason: reason.clone() });
             }
         }
@@ -1126,8 +1241,22 @@ impl Agent {
         // change under them: those changes need a restart.
         let fixed = |c: &Config| {
             (
-                (c.cluster.clone(), c.me, c.members.clone(), c.links.clone(), c.state_dir.clone(), c.control_socket.clone()),
-                (c.authority.clone(), c.resources.clone(), c.relay.clone(), c.watchdog.clone(), c.snmp.clone(), c.array.clone()),
+                (
+                    c.cluster.clone(),
+                    c.me,
+                    c.members.clone(),
+                    c.links.clone(),
+                    c.state_dir.clone(),
+                    c.control_socket.clone(),
+                ),
+                (
+                    c.authority.clone(),
+                    c.resources.clone(),
+                    c.relay.clone(),
+                    c.watchdog.clone(),
+                    c.snmp.clone(),
+                    c.array.clone(),
+                ),
             )
         };
         if fixed(&new) != fixed(&self.cfg) {
@@ -1217,7 +1346,11 @@ impl Agent {
                     Ok(Request::Status) => self.status_value(),
                     Ok(Request::Reload) => {
                         let now = self.now();
-                        self.journal(JournalEvent::new(JournalKind::Operator, "reload").with_field("from", "control socket").with_field("uid", &self.last_client_uid.to_string()));
+                        self.journal(
+                            JournalEvent::new(JournalKind::Operator, "reload")
+                                .with_field("from", "control socket")
+                                .with_field("uid", &self.last_client_uid.to_string()),
+                        );
                         match self.reload(now) {
                             Ok(text) => json!({"ok": true, "message": text}),
                             Err(reason) => json!({"error": format!("reload refused: {reason}")}),
@@ -1227,7 +1360,8 @@ impl Agent {
                     Err(e) => json!({"error": e}),
                 }
             };
-            let mut body = serde_json::to_vec(&value).unwrap_or_else(|_| b"{\"error\":\"encoding\"}".to_vec());
+            let mut body =
+                serde_json::to_vec(&value).unwrap_or_else(|_| b"{\"error\":\"encoding\"}".to_vec());
             body.push(b'\n');
             self.clients[index].response = body;
         }
@@ -1263,7 +1397,11 @@ impl Agent {
             Request::Cleanup => "cleanup".into(),
             Request::Status | Request::Reload => unreachable!("served elsewhere"),
         };
-        self.journal(JournalEvent::new(JournalKind::Operator, &line).with_field("from", "control socket").with_field("uid", &self.last_client_uid.to_string()));
+        self.journal(
+            JournalEvent::new(JournalKind::Operator, &line)
+                .with_field("from", "control socket")
+                .with_field("uid", &self.last_client_uid.to_string()),
+        );
         let (what, result) = match &request {
             Request::Cleanup => match self.engine.node() {
                 Some(_) => {

@@ -53,7 +53,10 @@ impl Snmp {
         let restored = match queue_store::load(&dir) {
             Ok(loaded) => {
                 if loaded.damaged_records > 0 {
-                    log::warn!("snmp: {} damaged records dropped from the stored queue", loaded.damaged_records);
+                    log::warn!(
+                        "snmp: {} damaged records dropped from the stored queue",
+                        loaded.damaged_records
+                    );
                 }
                 loaded.image
             }
@@ -124,8 +127,5 @@ impl Snmp {
 
 /// Where notifications are sent, for the status output.
 pub fn describe_targets(cfg: &Config) -> Vec<String> {
-    cfg.snmp
-        .as_ref()
-        .map(|s| s.targets.iter().map(|t| t.address.to_string()).collect())
-        .unwrap_or_default()
+    cfg.snmp.as_ref().map(|s| s.targets.iter().map(|t| t.address.to_string()).collect()).unwrap_or_default()
 }

@@ -163,7 +163,12 @@ impl Runner {
     /// Start `request` for `resource` (its spec, as configured). A failure to start the
     /// process is not an error here: it is reported by the next `poll_children` as `Failed`
     /// with an OCF code (5 when the agent does not exist), so the core sees one path.
-    pub fn spawn(&mut self, now: Micros, request: &ActionRequest, resource: &ResourceSpec) -> Result<(), SpawnError> {
+    pub fn spawn(
+        &mut self,
+        now: Micros,
+        request: &ActionRequest,
+        resource: &ResourceSpec,
+    ) -> Result<(), SpawnError> {
         if self.running.len() + self.failed_to_start.len() >= MAX_RUNNING_ACTIONS {
             return Err(SpawnError::Full);
         }
@@ -179,7 +184,12 @@ impl Runner {
         Ok(())
     }
 
-    fn spawn_child(&self, now: Micros, request: &ActionRequest, resource: &ResourceSpec) -> io::Result<Running> {
+    fn spawn_child(
+        &self,
+        now: Micros,
+        request: &ActionRequest,
+        resource: &ResourceSpec,
+    ) -> io::Result<Running> {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         // Only our end is non-blocking; the agent writes to an ordinary blocking pipe.
         rustix::io::ioctl_fionbio(&read, true)?;
@@ -303,7 +313,8 @@ impl Runner {
             return None;
         }
         let tick = self.last_poll.plus_ms(CHILD_POLL_MS);
-        let earliest = self.running.iter().filter(|r| !r.killed).map(|r| r.deadline).min().unwrap_or(Micros::MAX);
+        let earliest =
+            self.running.iter().filter(|r| !r.killed).map(|r| r.deadline).min().unwrap_or(Micros::MAX);
         Some(earliest.min(tick))
     }
 }

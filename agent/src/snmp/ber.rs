@@ -279,12 +279,7 @@ impl<'a> Reader<'a> {
         if buf.len() > MAX_MESSAGE_BYTES {
             return Err(BerError::TooLong);
         }
-        Ok(Reader {
-            buf,
-            pos: 0,
-            base: 0,
-            depth: 0,
-        })
+        Ok(Reader { buf, pos: 0, base: 0, depth: 0 })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -365,15 +360,7 @@ impl<'a> Reader<'a> {
             return Err(BerError::TooDeep);
         }
         let (tag, content, offset) = self.read_any()?;
-        Ok((
-            tag,
-            Reader {
-                buf: content,
-                pos: 0,
-                base: offset,
-                depth: self.depth + 1,
-            },
-        ))
+        Ok((tag, Reader { buf: content, pos: 0, base: offset, depth: self.depth + 1 }))
     }
 
     pub fn read_integer(&mut self) -> Result<i64, BerError> {
@@ -411,16 +398,13 @@ impl<'a> Reader<'a> {
             }
         };
         match tag {
-            TAG_INTEGER => Ok(Value::Integer(
-                i32::try_from(decode_signed(content)?).map_err(|_| BerError::BadInteger)?,
-            )),
+            TAG_INTEGER => {
+                Ok(Value::Integer(i32::try_from(decode_signed(content)?).map_err(|_| BerError::BadInteger)?))
+            }
             TAG_OCTET_STRING => Ok(Value::OctetString(content.to_vec())),
             TAG_NULL => empty(Value::Null),
             TAG_OID => Ok(Value::Oid(decode_oid(content)?)),
-            TAG_IP_ADDRESS => content
-                .try_into()
-                .map(Value::IpAddress)
-                .map_err(|_| BerError::BadValue),
+            TAG_IP_ADDRESS => content.try_into().map(Value::IpAddress).map_err(|_| BerError::BadValue),
             TAG_COUNTER32 => Ok(Value::Counter32(decode_unsigned(content, 4)? as u32)),
             TAG_GAUGE32 => Ok(Value::Gauge32(decode_unsigned(content, 4)? as u32)),
             TAG_TIMETICKS => Ok(Value::TimeTicks(decode_unsigned(content, 4)? as u32)),
@@ -429,10 +413,7 @@ impl<'a> Reader<'a> {
             TAG_NO_SUCH_OBJECT => empty(Value::NoSuchObject),
             TAG_NO_SUCH_INSTANCE => empty(Value::NoSuchInstance),
             TAG_END_OF_MIB_VIEW => empty(Value::EndOfMibView),
-            found => Err(BerError::UnexpectedTag {
-                expected: TAG_NULL,
-                found,
-            }),
+            found => Err(BerError::UnexpectedTag { expected: TAG_NULL, found }),
         }
     }
 }
@@ -443,9 +424,7 @@ fn decode_signed(content: &[u8]) -> Result<i64, BerError> {
     }
     let negative = content[0] & 0x80 != 0;
     let init: i64 = if negative { -1 } else { 0 };
-    Ok(content
-        .iter()
-        .fold(init, |acc, b| (acc << 8) | i64::from(*b)))
+    Ok(content.iter().fold(init, |acc, b| (acc << 8) | i64::from(*b)))
 }
 
 /// An unsigned application value of at most `width` bytes. A single leading zero is allowed
@@ -460,9 +439,7 @@ fn decode_unsigned(content: &[u8], width: usize) -> Result<u64, BerError> {
     if digits.len() > width {
         return Err(BerError::BadInteger);
     }
-    Ok(digits
-        .iter()
-        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    Ok(digits.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
 }
 
 fn decode_oid(content: &[u8]) -> Result<Oid, BerError> {
@@ -542,10 +519,7 @@ mod tests {
 
     #[test]
     fn unsigned_types_carry_a_sign_byte_when_needed() {
-        assert_eq!(
-            enc(&Value::Counter32(u32::MAX)),
-            [0x41, 0x05, 0x00, 0xff, 0xff, 0xff, 0xff]
-        );
+        assert_eq!(enc(&Value::Counter32(u32::MAX)), [0x41, 0x05, 0x00, 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(enc(&Value::TimeTicks(0)), [0x43, 0x01, 0x00]);
         assert_eq!(enc(&Value::Gauge32(200)), [0x42, 0x02, 0x00, 0xc8]);
         assert_eq!(
@@ -562,14 +536,8 @@ mod tests {
             assert_eq!(dec(&enc(&v)), Ok(v));
         }
         // Lenient: Counter32 without the sign byte.
-        assert_eq!(
-            dec(&[0x41, 0x04, 0xff, 0xff, 0xff, 0xff]),
-            Ok(Value::Counter32(u32::MAX))
-        );
-        assert_eq!(
-            dec(&[0x41, 0x05, 0x01, 0, 0, 0, 0]),
-            Err(BerError::BadInteger)
-        );
+        assert_eq!(dec(&[0x41, 0x04, 0xff, 0xff, 0xff, 0xff]), Ok(Value::Counter32(u32::MAX)));
+        assert_eq!(dec(&[0x41, 0x05, 0x01, 0, 0, 0, 0]), Err(BerError::BadInteger));
     }
 
     #[test]
@@ -582,16 +550,8 @@ mod tests {
         );
         // A multi-byte arc: 99999 = 0x1869f -> 0x86 0x8d 0x1f.
         let ent = Oid::new(&[1, 3, 6, 1, 4, 1, 99999]);
-        assert_eq!(
-            enc(&Value::Oid(ent.clone())),
-            [0x06, 0x08, 0x2b, 6, 1, 4, 1, 0x86, 0x8d, 0x1f]
-        );
-        for oid in [
-            trap_oid,
-            ent,
-            Oid::new(&[2, 999, u32::MAX]),
-            Oid::new(&[0, 0]),
-        ] {
+        assert_eq!(enc(&Value::Oid(ent.clone())), [0x06, 0x08, 0x2b, 6, 1, 4, 1, 0x86, 0x8d, 0x1f]);
+        for oid in [trap_oid, ent, Oid::new(&[2, 999, u32::MAX]), Oid::new(&[0, 0])] {
             assert_eq!(dec(&enc(&Value::Oid(oid.clone()))), Ok(Value::Oid(oid)));
         }
     }
@@ -604,26 +564,17 @@ mod tests {
         assert_eq!(dec(&[0x02, 0x05, 1, 2, 3, 4, 5]), Err(BerError::BadInteger)); // > i32
         assert_eq!(dec(&[0x04, 0x80, 0x00, 0x00]), Err(BerError::BadLength)); // indefinite
         assert_eq!(dec(&[0x04, 0x85, 0, 0, 0, 0, 1]), Err(BerError::BadLength));
-        assert_eq!(
-            dec(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff]),
-            Err(BerError::TooLong)
-        );
+        assert_eq!(dec(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff]), Err(BerError::TooLong));
         assert_eq!(dec(&[0x04, 0x03, 1, 2]), Err(BerError::Truncated));
         assert_eq!(dec(&[0x1f, 0x01, 0x00]), Err(BerError::HighTagNumber));
         assert_eq!(dec(&[0x06, 0x02, 0x2b, 0x86]), Err(BerError::BadOid)); // unterminated
         assert_eq!(dec(&[0x06, 0x00]), Err(BerError::BadOid));
         assert_eq!(dec(&[0x06, 0x03, 0x2b, 0x80, 0x01]), Err(BerError::BadOid)); // non-minimal
-        assert_eq!(
-            dec(&[0x06, 0x06, 0x2b, 0x90, 0x80, 0x80, 0x80, 0x00]),
-            Err(BerError::BadOid)
-        );
+        assert_eq!(dec(&[0x06, 0x06, 0x2b, 0x90, 0x80, 0x80, 0x80, 0x00]), Err(BerError::BadOid));
         assert_eq!(dec(&[0x05, 0x01, 0x00]), Err(BerError::BadValue));
         assert_eq!(dec(&[0x40, 0x03, 1, 2, 3]), Err(BerError::BadValue));
         assert_eq!(dec(&[0x05, 0x00, 0x00]), Err(BerError::TrailingBytes));
-        let too_many_arcs: Vec<u8> = [0x06, 0x81, 130, 0x2b]
-            .into_iter()
-            .chain([1u8; 129])
-            .collect();
+        let too_many_arcs: Vec<u8> = [0x06, 0x81, 130, 0x2b].into_iter().chain([1u8; 129]).collect();
         assert_eq!(dec(&too_many_arcs), Err(BerError::BadOid));
     }
 

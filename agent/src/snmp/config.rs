@@ -111,20 +111,12 @@ pub struct SnmpProblem {
 
 impl core::fmt::Display for SnmpProblem {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "{}: {}\n  hint: {}",
-            self.location, self.message, self.hint
-        )
+        write!(f, "{}: {}\n  hint: {}", self.location, self.message, self.hint)
     }
 }
 
 fn problem(location: String, message: impl Into<String>, hint: impl Into<String>) -> SnmpProblem {
-    SnmpProblem {
-        location,
-        message: message.into(),
-        hint: hint.into(),
-    }
+    SnmpProblem { location, message: message.into(), hint: hint.into() }
 }
 
 impl SnmpConfig {
@@ -175,18 +167,12 @@ impl SnmpConfig {
             match t.version {
                 VersionConfig::V1 | VersionConfig::V2c => {
                     match &t.community {
-                        None => problems.push(problem(
+                        None => problems.push(problem(at("community"), "missing", "set community = \"...\"")),
+                        Some(c) if c.is_empty() || c.len() > MAX_COMMUNITY_BYTES => problems.push(problem(
                             at("community"),
-                            "missing",
-                            "set community = \"...\"",
+                            "empty or too long",
+                            format!("1 to {MAX_COMMUNITY_BYTES} bytes"),
                         )),
-                        Some(c) if c.is_empty() || c.len() > MAX_COMMUNITY_BYTES => {
-                            problems.push(problem(
-                                at("community"),
-                                "empty or too long",
-                                format!("1 to {MAX_COMMUNITY_BYTES} bytes"),
-                            ))
-                        }
                         Some(_) => {}
                     }
                     for (key, set) in [
@@ -253,9 +239,7 @@ impl SnmpConfig {
         self.engine_id
             .as_deref()
             .and_then(parse_engine_id)
-            .unwrap_or_else(|| {
-                super::usm::engine_id_from_text(super::mib::ENTERPRISE_ARCS[6], member)
-            })
+            .unwrap_or_else(|| super::usm::engine_id_from_text(super::mib::ENTERPRISE_ARCS[6], member))
     }
 
     /// The notifier targets, reading key files with `read_key` (normally [`read_key_file`]).
@@ -296,16 +280,10 @@ impl SnmpConfig {
                         .privacy
                         .zip(priv_pw.as_ref())
                         .map(|(PrivConfig::Aes128, pw)| (PrivProtocol::Aes128Cfb, pw.as_slice()));
-                    if (t.auth.is_some() && auth.is_none())
-                        || (t.privacy.is_some() && privacy.is_none())
-                    {
+                    if (t.auth.is_some() && auth.is_none()) || (t.privacy.is_some() && privacy.is_none()) {
                         continue; // the problem was recorded
                     }
-                    Security::Usm(UsmUser::from_passwords(
-                        t.user.as_deref().unwrap_or("user"),
-                        auth,
-                        privacy,
-                    ))
+                    Security::Usm(UsmUser::from_passwords(t.user.as_deref().unwrap_or("user"), auth, privacy))
                 }
             };
             targets.push(Target {
@@ -349,19 +327,12 @@ fn parse_engine_id(text: &str) -> Option<Vec<u8>> {
 /// [`MIN_PASSWORD_BYTES`] bytes, the file readable and writable by its owner only.
 pub fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("cannot inspect: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot inspect: {e}"))?;
     if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "mode {:o} lets others read it",
-            meta.mode() & 0o777
-        ));
+        return Err(format!("mode {:o} lets others read it", meta.mode() & 0o777));
     }
     let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+    file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
         return Err(format!("longer than {MAX_KEY_FILE_BYTES} bytes"));
     }
@@ -369,9 +340,7 @@ pub fn read_key_file(path: &Path) -> Result<Vec<u8>, String> {
         bytes.pop();
     }
     if bytes.len() < MIN_PASSWORD_BYTES {
-        return Err(format!(
-            "the passphrase is shorter than {MIN_PASSWORD_BYTES} characters"
-        ));
+        return Err(format!("the passphrase is shorter than {MIN_PASSWORD_BYTES} characters"));
     }
     Ok(bytes)
 }
@@ -419,14 +388,9 @@ priv_key_file = "/data/snmp/priv.key"
     fn the_documented_example_parses_and_converts() {
         let config: SnmpConfig = toml::from_str::<Wrapper>(EXAMPLE).unwrap().snmp;
         assert_eq!(config.validate(), vec![]);
-        let targets = config
-            .targets(|p| Ok(format!("pass-{}", p.display()).into_bytes()))
-            .unwrap();
+        let targets = config.targets(|p| Ok(format!("pass-{}", p.display()).into_bytes())).unwrap();
         assert_eq!(targets.len(), 3);
-        assert_eq!(
-            (targets[0].version, targets[0].delivery),
-            (Version::V2c, Delivery::Inform)
-        );
+        assert_eq!((targets[0].version, targets[0].delivery), (Version::V2c, Delivery::Inform));
         assert_eq!(targets[1].version, Version::V1);
         match &targets[2].security {
             Security::Usm(u) => {
@@ -436,10 +400,7 @@ priv_key_file = "/data/snmp/priv.key"
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            config.engine_id("node-a")[..5],
-            [0x80, 0x01, 0x86, 0x9f, 0x04]
-        );
+        assert_eq!(config.engine_id("node-a")[..5], [0x80, 0x01, 0x86, 0x9f, 0x04]);
     }
 
     #[test]
@@ -475,10 +436,7 @@ priv_key_file = "/k"
                 "snmp.targets[1].priv",
             ]
         );
-        assert!(
-            toml::from_str::<Wrapper>("[snmp]\ncolour = 1\n").is_err(),
-            "unknown keys are refused"
-        );
+        assert!(toml::from_str::<Wrapper>("[snmp]\ncolour = 1\n").is_err(), "unknown keys are refused");
         assert!(toml::from_str::<Wrapper>(
             "[[snmp.targets]]\nname='a'\nversion='v4'\naddress='1.2.3.4:1'\nkind='trap'\n"
         )

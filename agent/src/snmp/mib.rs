@@ -264,208 +264,51 @@ pub struct NotificationInfo {
 }
 
 use Object::{
-    ConsoleName as C, DiskName as D, LinkName as L, LogicalDriveName as V, MemberName as M,
-    PeerName as P,
+    ConsoleName as C, DiskName as D, LinkName as L, LogicalDriveName as V, MemberName as M, PeerName as P,
 };
 use Object::{ProgressPercent as Pct, RelayName as R, ResourceName as Res, SensorName as S};
 
 /// The notifications in MIB order; index i describes number i+1.
 pub const NOTIFICATIONS: [NotificationInfo; 39] = [
-    NotificationInfo {
-        number: 1,
-        mib_name: "rackHaMemberUp",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 2,
-        mib_name: "rackHaMemberDown",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 3,
-        mib_name: "rackHaLinkUp",
-        subjects: &[M, L],
-    },
-    NotificationInfo {
-        number: 4,
-        mib_name: "rackHaLinkDown",
-        subjects: &[M, L],
-    },
-    NotificationInfo {
-        number: 5,
-        mib_name: "rackHaQuorumLost",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 6,
-        mib_name: "rackHaQuorumRegained",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 7,
-        mib_name: "rackHaFailoverStarted",
-        subjects: &[M, P],
-    },
-    NotificationInfo {
-        number: 8,
-        mib_name: "rackHaFailoverCompleted",
-        subjects: &[M, P],
-    },
-    NotificationInfo {
-        number: 9,
-        mib_name: "rackHaSwitchover",
-        subjects: &[M, P],
-    },
-    NotificationInfo {
-        number: 10,
-        mib_name: "rackHaFenceSucceeded",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 11,
-        mib_name: "rackHaFenceFailed",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 12,
-        mib_name: "rackHaFenceUnconfirmed",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 13,
-        mib_name: "rackHaRelayBoardUnreachable",
-        subjects: &[R],
-    },
-    NotificationInfo {
-        number: 14,
-        mib_name: "rackHaResourceFailed",
-        subjects: &[M, Res],
-    },
-    NotificationInfo {
-        number: 15,
-        mib_name: "rackHaResourceRestarted",
-        subjects: &[M, Res],
-    },
-    NotificationInfo {
-        number: 16,
-        mib_name: "rackHaResourceMoved",
-        subjects: &[M, P, Res],
-    },
-    NotificationInfo {
-        number: 17,
-        mib_name: "rackHaSelfFenceArmed",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 18,
-        mib_name: "rackHaWatchdogResetAtBoot",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 19,
-        mib_name: "rackHaDiskFailed",
-        subjects: &[M, D],
-    },
-    NotificationInfo {
-        number: 20,
-        mib_name: "rackHaDiskRemoved",
-        subjects: &[M, D],
-    },
-    NotificationInfo {
-        number: 21,
-        mib_name: "rackHaDiskInserted",
-        subjects: &[M, D],
-    },
-    NotificationInfo {
-        number: 22,
-        mib_name: "rackHaSpareActivated",
-        subjects: &[M, V, D],
-    },
-    NotificationInfo {
-        number: 23,
-        mib_name: "rackHaRebuildStarted",
-        subjects: &[M, V, D],
-    },
-    NotificationInfo {
-        number: 24,
-        mib_name: "rackHaRebuildProgress",
-        subjects: &[M, V, D, Pct],
-    },
-    NotificationInfo {
-        number: 25,
-        mib_name: "rackHaRebuildCompleted",
-        subjects: &[M, V, D],
-    },
-    NotificationInfo {
-        number: 26,
-        mib_name: "rackHaRebuildFailed",
-        subjects: &[M, V, D],
-    },
-    NotificationInfo {
-        number: 27,
-        mib_name: "rackHaLogicalDriveDegraded",
-        subjects: &[M, V],
-    },
-    NotificationInfo {
-        number: 28,
-        mib_name: "rackHaLogicalDriveFailed",
-        subjects: &[M, V],
-    },
-    NotificationInfo {
-        number: 29,
-        mib_name: "rackHaLogicalDriveOffline",
-        subjects: &[M, V],
-    },
-    NotificationInfo {
-        number: 30,
-        mib_name: "rackHaLogicalDriveOptimal",
-        subjects: &[M, V],
-    },
-    NotificationInfo {
-        number: 31,
-        mib_name: "rackHaEnvironmentAlarmRaised",
-        subjects: &[M, S],
-    },
-    NotificationInfo {
-        number: 32,
-        mib_name: "rackHaEnvironmentAlarmCleared",
-        subjects: &[M, S],
-    },
-    NotificationInfo {
-        number: 33,
-        mib_name: "rackHaConsoleLost",
-        subjects: &[M, C],
-    },
-    NotificationInfo {
-        number: 34,
-        mib_name: "rackHaConsoleRestored",
-        subjects: &[M, C],
-    },
-    NotificationInfo {
-        number: 35,
-        mib_name: "rackHaAgentStarted",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 36,
-        mib_name: "rackHaAgentStopping",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 37,
-        mib_name: "rackHaConfigurationReloaded",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 38,
-        mib_name: "rackHaConfigurationRejected",
-        subjects: &[M],
-    },
-    NotificationInfo {
-        number: 39,
-        mib_name: "rackHaAlive",
-        subjects: &[M],
-    },
+    NotificationInfo { number: 1, mib_name: "rackHaMemberUp", subjects: &[M] },
+    NotificationInfo { number: 2, mib_name: "rackHaMemberDown", subjects: &[M] },
+    NotificationInfo { number: 3, mib_name: "rackHaLinkUp", subjects: &[M, L] },
+    NotificationInfo { number: 4, mib_name: "rackHaLinkDown", subjects: &[M, L] },
+    NotificationInfo { number: 5, mib_name: "rackHaQuorumLost", subjects: &[M] },
+    NotificationInfo { number: 6, mib_name: "rackHaQuorumRegained", subjects: &[M] },
+    NotificationInfo { number: 7, mib_name: "rackHaFailoverStarted", subjects: &[M, P] },
+    NotificationInfo { number: 8, mib_name: "rackHaFailoverCompleted", subjects: &[M, P] },
+    NotificationInfo { number: 9, mib_name: "rackHaSwitchover", subjects: &[M, P] },
+    NotificationInfo { number: 10, mib_name: "rackHaFenceSucceeded", subjects: &[M] },
+    NotificationInfo { number: 11, mib_name: "rackHaFenceFailed", subjects: &[M] },
+    NotificationInfo { number: 12, mib_name: "rackHaFenceUnconfirmed", subjects: &[M] },
+    NotificationInfo { number: 13, mib_name: "rackHaRelayBoardUnreachable", subjects: &[R] },
+    NotificationInfo { number: 14, mib_name: "rackHaResourceFailed", subjects: &[M, Res] },
+    NotificationInfo { number: 15, mib_name: "rackHaResourceRestarted", subjects: &[M, Res] },
+    NotificationInfo { number: 16, mib_name: "rackHaResourceMoved", subjects: &[M, P, Res] },
+    NotificationInfo { number: 17, mib_name: "rackHaSelfFenceArmed", subjects: &[M] },
+    NotificationInfo { number: 18, mib_name: "rackHaWatchdogResetAtBoot", subjects: &[M] },
+    NotificationInfo { number: 19, mib_name: "rackHaDiskFailed", subjects: &[M, D] },
+    NotificationInfo { number: 20, mib_name: "rackHaDiskRemoved", subjects: &[M, D] },
+    NotificationInfo { number: 21, mib_name: "rackHaDiskInserted", subjects: &[M, D] },
+    NotificationInfo { number: 22, mib_name: "rackHaSpareActivated", subjects: &[M, V, D] },
+    NotificationInfo { number: 23, mib_name: "rackHaRebuildStarted", subjects: &[M, V, D] },
+    NotificationInfo { number: 24, mib_name: "rackHaRebuildProgress", subjects: &[M, V, D, Pct] },
+    NotificationInfo { number: 25, mib_name: "rackHaRebuildCompleted", subjects: &[M, V, D] },
+    NotificationInfo { number: 26, mib_name: "rackHaRebuildFailed", subjects: &[M, V, D] },
+    NotificationInfo { number: 27, mib_name: "rackHaLogicalDriveDegraded", subjects: &[M, V] },
+    NotificationInfo { number: 28, mib_name: "rackHaLogicalDriveFailed", subjects: &[M, V] },
+    NotificationInfo { number: 29, mib_name: "rackHaLogicalDriveOffline", subjects: &[M, V] },
+    NotificationInfo { number: 30, mib_name: "rackHaLogicalDriveOptimal", subjects: &[M, V] },
+    NotificationInfo { number: 31, mib_name: "rackHaEnvironmentAlarmRaised", subjects: &[M, S] },
+    NotificationInfo { number: 32, mib_name: "rackHaEnvironmentAlarmCleared", subjects: &[M, S] },
+    NotificationInfo { number: 33, mib_name: "rackHaConsoleLost", subjects: &[M, C] },
+    NotificationInfo { number: 34, mib_name: "rackHaConsoleRestored", subjects: &[M, C] },
+    NotificationInfo { number: 35, mib_name: "rackHaAgentStarted", subjects: &[M] },
+    NotificationInfo { number: 36, mib_name: "rackHaAgentStopping", subjects: &[M] },
+    NotificationInfo { number: 37, mib_name: "rackHaConfigurationReloaded", subjects: &[M] },
+    NotificationInfo { number: 38, mib_name: "rackHaConfigurationRejected", subjects: &[M] },
+    NotificationInfo { number: 39, mib_name: "rackHaAlive", subjects: &[M] },
 ];
 
 /// A subject value in a notification.
@@ -482,153 +325,82 @@ impl Notification {
         match self {
             N::MemberUp { member } => (1, vec![Name(member)], format!("member {member} is up")),
             N::MemberDown { member } => (2, vec![Name(member)], format!("member {member} is down")),
-            N::LinkUp { member, link } => (
-                3,
-                vec![Name(member), Name(link)],
-                format!("link {link} to {member} is up"),
-            ),
-            N::LinkDown { member, link } => (
-                4,
-                vec![Name(member), Name(link)],
-                format!("link {link} to {member} is down"),
-            ),
-            N::QuorumLost { member } => (5, vec![Name(member)], format!("{member} lost quorum")),
-            N::QuorumRegained { member } => {
-                (6, vec![Name(member)], format!("{member} regained quorum"))
+            N::LinkUp { member, link } => {
+                (3, vec![Name(member), Name(link)], format!("link {link} to {member} is up"))
             }
-            N::FailoverStarted { member, from } => (
-                7,
-                vec![Name(member), Name(from)],
-                format!("failover from {from} to {member} started"),
-            ),
-            N::FailoverCompleted { member, from } => (
-                8,
-                vec![Name(member), Name(from)],
-                format!("failover from {from} to {member} completed"),
-            ),
-            N::Switchover { member, from } => (
-                9,
-                vec![Name(member), Name(from)],
-                format!("switchover from {from} to {member}"),
-            ),
-            N::FenceSucceeded { member } => (
-                10,
-                vec![Name(member)],
-                format!("{member} fenced (power off confirmed)"),
-            ),
-            N::FenceFailed { member, reason } => (
-                11,
-                vec![Name(member)],
-                format!("fencing {member} failed: {reason}"),
-            ),
-            N::FenceUnconfirmed { member } => (
-                12,
-                vec![Name(member)],
-                format!("fencing {member} is unconfirmed"),
-            ),
-            N::RelayBoardUnreachable { relay } => (
-                13,
-                vec![Name(relay)],
-                format!("relay board {relay} is unreachable"),
-            ),
-            N::ResourceFailed {
-                member,
-                resource,
-                reason,
-            } => (
+            N::LinkDown { member, link } => {
+                (4, vec![Name(member), Name(link)], format!("link {link} to {member} is down"))
+            }
+            N::QuorumLost { member } => (5, vec![Name(member)], format!("{member} lost quorum")),
+            N::QuorumRegained { member } => (6, vec![Name(member)], format!("{member} regained quorum")),
+            N::FailoverStarted { member, from } => {
+                (7, vec![Name(member), Name(from)], format!("failover from {from} to {member} started"))
+            }
+            N::FailoverCompleted { member, from } => {
+                (8, vec![Name(member), Name(from)], format!("failover from {from} to {member} completed"))
+            }
+            N::Switchover { member, from } => {
+                (9, vec![Name(member), Name(from)], format!("switchover from {from} to {member}"))
+            }
+            N::FenceSucceeded { member } => {
+                (10, vec![Name(member)], format!("{member} fenced (power off confirmed)"))
+            }
+            N::FenceFailed { member, reason } => {
+                (11, vec![Name(member)], format!("fencing {member} failed: {reason}"))
+            }
+            N::FenceUnconfirmed { member } => {
+                (12, vec![Name(member)], format!("fencing {member} is unconfirmed"))
+            }
+            N::RelayBoardUnreachable { relay } => {
+                (13, vec![Name(relay)], format!("relay board {relay} is unreachable"))
+            }
+            N::ResourceFailed { member, resource, reason } => (
                 14,
                 vec![Name(member), Name(resource)],
                 format!("resource {resource} failed on {member}: {reason}"),
             ),
-            N::ResourceRestarted { member, resource } => (
-                15,
-                vec![Name(member), Name(resource)],
-                format!("resource {resource} restarted on {member}"),
-            ),
-            N::ResourceMoved {
-                member,
-                from,
-                resource,
-            } => (
+            N::ResourceRestarted { member, resource } => {
+                (15, vec![Name(member), Name(resource)], format!("resource {resource} restarted on {member}"))
+            }
+            N::ResourceMoved { member, from, resource } => (
                 16,
                 vec![Name(member), Name(from), Name(resource)],
                 format!("resource {resource} moved from {from} to {member}"),
             ),
-            N::SelfFenceArmed { member } => (
-                17,
-                vec![Name(member)],
-                format!("{member} armed self-fencing"),
-            ),
-            N::WatchdogResetAtBoot { member } => (
-                18,
-                vec![Name(member)],
-                format!("{member} was reset by its watchdog"),
-            ),
-            N::DiskFailed { member, disk } => (
-                19,
-                vec![Name(member), Name(disk)],
-                format!("disk {disk} on {member} failed"),
-            ),
-            N::DiskRemoved { member, disk } => (
-                20,
-                vec![Name(member), Name(disk)],
-                format!("disk {disk} on {member} removed"),
-            ),
-            N::DiskInserted { member, disk } => (
-                21,
-                vec![Name(member), Name(disk)],
-                format!("disk {disk} on {member} inserted"),
-            ),
-            N::SpareActivated {
-                member,
-                drive,
-                disk,
-            } => (
+            N::SelfFenceArmed { member } => (17, vec![Name(member)], format!("{member} armed self-fencing")),
+            N::WatchdogResetAtBoot { member } => {
+                (18, vec![Name(member)], format!("{member} was reset by its watchdog"))
+            }
+            N::DiskFailed { member, disk } => {
+                (19, vec![Name(member), Name(disk)], format!("disk {disk} on {member} failed"))
+            }
+            N::DiskRemoved { member, disk } => {
+                (20, vec![Name(member), Name(disk)], format!("disk {disk} on {member} removed"))
+            }
+            N::DiskInserted { member, disk } => {
+                (21, vec![Name(member), Name(disk)], format!("disk {disk} on {member} inserted"))
+            }
+            N::SpareActivated { member, drive, disk } => (
                 22,
                 vec![Name(member), Name(drive), Name(disk)],
                 format!("spare {disk} activated for {drive} on {member}"),
             ),
-            N::RebuildStarted {
-                member,
-                drive,
-                disk,
-            } => (
+            N::RebuildStarted { member, drive, disk } => (
                 23,
                 vec![Name(member), Name(drive), Name(disk)],
                 format!("rebuild of {drive} onto {disk} on {member} started"),
             ),
-            N::RebuildProgress {
-                member,
-                drive,
-                disk,
-                percent,
-            } => (
+            N::RebuildProgress { member, drive, disk, percent } => (
                 24,
-                vec![
-                    Name(member),
-                    Name(drive),
-                    Name(disk),
-                    Number((*percent).min(100)),
-                ],
-                format!(
-                    "rebuild of {drive} onto {disk} on {member} at {}%",
-                    (*percent).min(100)
-                ),
+                vec![Name(member), Name(drive), Name(disk), Number((*percent).min(100))],
+                format!("rebuild of {drive} onto {disk} on {member} at {}%", (*percent).min(100)),
             ),
-            N::RebuildCompleted {
-                member,
-                drive,
-                disk,
-            } => (
+            N::RebuildCompleted { member, drive, disk } => (
                 25,
                 vec![Name(member), Name(drive), Name(disk)],
                 format!("rebuild of {drive} onto {disk} on {member} completed"),
             ),
-            N::RebuildFailed {
-                member,
-                drive,
-                disk,
-            } => (
+            N::RebuildFailed { member, drive, disk } => (
                 26,
                 vec![Name(member), Name(drive), Name(disk)],
                 format!("rebuild of {drive} onto {disk} on {member} failed"),
@@ -638,26 +410,16 @@ impl Notification {
                 vec![Name(member), Name(drive)],
                 format!("logical drive {drive} on {member} is degraded"),
             ),
-            N::LogicalDriveFailed { member, drive } => (
-                28,
-                vec![Name(member), Name(drive)],
-                format!("logical drive {drive} on {member} failed"),
-            ),
-            N::LogicalDriveOffline { member, drive } => (
-                29,
-                vec![Name(member), Name(drive)],
-                format!("logical drive {drive} on {member} is offline"),
-            ),
-            N::LogicalDriveOptimal { member, drive } => (
-                30,
-                vec![Name(member), Name(drive)],
-                format!("logical drive {drive} on {member} is optimal"),
-            ),
-            N::EnvironmentAlarmRaised {
-                member,
-                sensor,
-                reason,
-            } => (
+            N::LogicalDriveFailed { member, drive } => {
+                (28, vec![Name(member), Name(drive)], format!("logical drive {drive} on {member} failed"))
+            }
+            N::LogicalDriveOffline { member, drive } => {
+                (29, vec![Name(member), Name(drive)], format!("logical drive {drive} on {member} is offline"))
+            }
+            N::LogicalDriveOptimal { member, drive } => {
+                (30, vec![Name(member), Name(drive)], format!("logical drive {drive} on {member} is optimal"))
+            }
+            N::EnvironmentAlarmRaised { member, sensor, reason } => (
                 31,
                 vec![Name(member), Name(sensor)],
                 format!("environment alarm {sensor} on {member}: {reason}"),
@@ -667,34 +429,20 @@ impl Notification {
                 vec![Name(member), Name(sensor)],
                 format!("environment alarm {sensor} on {member} cleared"),
             ),
-            N::ConsoleLost { member, console } => (
-                33,
-                vec![Name(member), Name(console)],
-                format!("console {console} on {member} lost"),
-            ),
-            N::ConsoleRestored { member, console } => (
-                34,
-                vec![Name(member), Name(console)],
-                format!("console {console} on {member} restored"),
-            ),
-            N::AgentStarted { member } => {
-                (35, vec![Name(member)], format!("agent on {member} started"))
+            N::ConsoleLost { member, console } => {
+                (33, vec![Name(member), Name(console)], format!("console {console} on {member} lost"))
             }
-            N::AgentStopping { member } => (
-                36,
-                vec![Name(member)],
-                format!("agent on {member} is stopping"),
-            ),
-            N::ConfigurationReloaded { member } => (
-                37,
-                vec![Name(member)],
-                format!("{member} reloaded its configuration"),
-            ),
-            N::ConfigurationRejected { member, reason } => (
-                38,
-                vec![Name(member)],
-                format!("{member} rejected a new configuration: {reason}"),
-            ),
+            N::ConsoleRestored { member, console } => {
+                (34, vec![Name(member), Name(console)], format!("console {console} on {member} restored"))
+            }
+            N::AgentStarted { member } => (35, vec![Name(member)], format!("agent on {member} started")),
+            N::AgentStopping { member } => (36, vec![Name(member)], format!("agent on {member} is stopping")),
+            N::ConfigurationReloaded { member } => {
+                (37, vec![Name(member)], format!("{member} reloaded its configuration"))
+            }
+            N::ConfigurationRejected { member, reason } => {
+                (38, vec![Name(member)], format!("{member} rejected a new configuration: {reason}"))
+            }
             N::Alive { member } => (39, vec![Name(member)], format!("{member} is alive")),
         }
     }
@@ -722,19 +470,11 @@ impl Notification {
         let info = &NOTIFICATIONS[number as usize - 1];
         assert_eq!(subjects.len(), info.subjects.len());
         let mut out = Vec::with_capacity(subjects.len() + 3);
-        out.push(VarBind::new(
-            Object::Sequence.instance(),
-            Value::Gauge32(sequence),
-        ));
-        out.push(VarBind::new(
-            Object::Generation.instance(),
-            Value::Counter64(generation),
-        ));
+        out.push(VarBind::new(Object::Sequence.instance(), Value::Gauge32(sequence)));
+        out.push(VarBind::new(Object::Generation.instance(), Value::Counter64(generation)));
         for (object, subject) in info.subjects.iter().zip(subjects) {
             let value = match subject {
-                Subject::Name(s) => {
-                    Value::OctetString(truncate(s, MAX_NAME_BYTES).as_bytes().to_vec())
-                }
+                Subject::Name(s) => Value::OctetString(truncate(s, MAX_NAME_BYTES).as_bytes().to_vec()),
                 Subject::Number(n) => Value::Gauge32(n),
             };
             out.push(VarBind::new(object.instance(), value));
@@ -756,131 +496,42 @@ impl Notification {
         vec![
             N::MemberUp { member: m() },
             N::MemberDown { member: m() },
-            N::LinkUp {
-                member: m(),
-                link: "serial0".into(),
-            },
-            N::LinkDown {
-                member: m(),
-                link: "serial0".into(),
-            },
+            N::LinkUp { member: m(), link: "serial0".into() },
+            N::LinkDown { member: m(), link: "serial0".into() },
             N::QuorumLost { member: m() },
             N::QuorumRegained { member: m() },
-            N::FailoverStarted {
-                member: m(),
-                from: p(),
-            },
-            N::FailoverCompleted {
-                member: m(),
-                from: p(),
-            },
-            N::Switchover {
-                member: m(),
-                from: p(),
-            },
+            N::FailoverStarted { member: m(), from: p() },
+            N::FailoverCompleted { member: m(), from: p() },
+            N::Switchover { member: m(), from: p() },
             N::FenceSucceeded { member: p() },
-            N::FenceFailed {
-                member: p(),
-                reason: "relay did not answer".into(),
-            },
+            N::FenceFailed { member: p(), reason: "relay did not answer".into() },
             N::FenceUnconfirmed { member: p() },
-            N::RelayBoardUnreachable {
-                relay: "relay0".into(),
-            },
-            N::ResourceFailed {
-                member: m(),
-                resource: "db".into(),
-                reason: "exit status 1".into(),
-            },
-            N::ResourceRestarted {
-                member: m(),
-                resource: "db".into(),
-            },
-            N::ResourceMoved {
-                member: m(),
-                from: p(),
-                resource: "db".into(),
-            },
+            N::RelayBoardUnreachable { relay: "relay0".into() },
+            N::ResourceFailed { member: m(), resource: "db".into(), reason: "exit status 1".into() },
+            N::ResourceRestarted { member: m(), resource: "db".into() },
+            N::ResourceMoved { member: m(), from: p(), resource: "db".into() },
             N::SelfFenceArmed { member: m() },
             N::WatchdogResetAtBoot { member: m() },
-            N::DiskFailed {
-                member: m(),
-                disk: d(),
-            },
-            N::DiskRemoved {
-                member: m(),
-                disk: d(),
-            },
-            N::DiskInserted {
-                member: m(),
-                disk: d(),
-            },
-            N::SpareActivated {
-                member: m(),
-                drive: v(),
-                disk: d(),
-            },
-            N::RebuildStarted {
-                member: m(),
-                drive: v(),
-                disk: d(),
-            },
-            N::RebuildProgress {
-                member: m(),
-                drive: v(),
-                disk: d(),
-                percent: 40,
-            },
-            N::RebuildCompleted {
-                member: m(),
-                drive: v(),
-                disk: d(),
-            },
-            N::RebuildFailed {
-                member: m(),
-                drive: v(),
-                disk: d(),
-            },
-            N::LogicalDriveDegraded {
-                member: m(),
-                drive: v(),
-            },
-            N::LogicalDriveFailed {
-                member: m(),
-                drive: v(),
-            },
-            N::LogicalDriveOffline {
-                member: m(),
-                drive: v(),
-            },
-            N::LogicalDriveOptimal {
-                member: m(),
-                drive: v(),
-            },
-            N::EnvironmentAlarmRaised {
-                member: m(),
-                sensor: "fan1".into(),
-                reason: "fan stopped".into(),
-            },
-            N::EnvironmentAlarmCleared {
-                member: m(),
-                sensor: "fan1".into(),
-            },
-            N::ConsoleLost {
-                member: m(),
-                console: "raid0".into(),
-            },
-            N::ConsoleRestored {
-                member: m(),
-                console: "raid0".into(),
-            },
+            N::DiskFailed { member: m(), disk: d() },
+            N::DiskRemoved { member: m(), disk: d() },
+            N::DiskInserted { member: m(), disk: d() },
+            N::SpareActivated { member: m(), drive: v(), disk: d() },
+            N::RebuildStarted { member: m(), drive: v(), disk: d() },
+            N::RebuildProgress { member: m(), drive: v(), disk: d(), percent: 40 },
+            N::RebuildCompleted { member: m(), drive: v(), disk: d() },
+            N::RebuildFailed { member: m(), drive: v(), disk: d() },
+            N::LogicalDriveDegraded { member: m(), drive: v() },
+            N::LogicalDriveFailed { member: m(), drive: v() },
+            N::LogicalDriveOffline { member: m(), drive: v() },
+            N::LogicalDriveOptimal { member: m(), drive: v() },
+            N::EnvironmentAlarmRaised { member: m(), sensor: "fan1".into(), reason: "fan stopped".into() },
+            N::EnvironmentAlarmCleared { member: m(), sensor: "fan1".into() },
+            N::ConsoleLost { member: m(), console: "raid0".into() },
+            N::ConsoleRestored { member: m(), console: "raid0".into() },
             N::AgentStarted { member: m() },
             N::AgentStopping { member: m() },
             N::ConfigurationReloaded { member: m() },
-            N::ConfigurationRejected {
-                member: m(),
-                reason: "unknown key".into(),
-            },
+            N::ConfigurationRejected { member: m(), reason: "unknown key".into() },
             N::Alive { member: m() },
         ]
     }
@@ -911,19 +562,11 @@ mod tests {
         let objects_at = rest.find("OBJECTS")?;
         let open = objects_at + rest[objects_at..].find('{')?;
         let close = open + rest[open..].find('}')?;
-        let objects = rest[open + 1..close]
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .collect();
+        let objects = rest[open + 1..close].split(',').map(|s| s.trim().to_string()).collect();
         let assign = rest.find("::=")?;
         let tail = &rest[assign + 3..];
-        let number = tail[..tail.find('}')?]
-            .trim()
-            .trim_start_matches('{')
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
+        let number =
+            tail[..tail.find('}')?].trim().trim_start_matches('{').split_whitespace().nth(1)?.parse().ok()?;
         Some((objects, number))
     }
 
@@ -953,9 +596,7 @@ mod tests {
         }
         for object in Object::ALL {
             let decl = format!("\n{} OBJECT-TYPE", object.mib_name());
-            let at = MIB
-                .find(&decl)
-                .unwrap_or_else(|| panic!("{} missing from the MIB", object.mib_name()));
+            let at = MIB.find(&decl).unwrap_or_else(|| panic!("{} missing from the MIB", object.mib_name()));
             let tail = &MIB[at..];
             let assign = &tail[tail.find("::=").unwrap()..];
             assert!(
@@ -964,29 +605,17 @@ mod tests {
                 object.mib_name()
             );
         }
-        assert!(
-            MIB.contains("::= { enterprises 99999 }"),
-            "the MIB and ENTERPRISE_ARCS agree"
-        );
+        assert!(MIB.contains("::= { enterprises 99999 }"), "the MIB and ENTERPRISE_ARCS agree");
     }
 
     #[test]
     fn varbinds_are_bounded_and_ordered() {
         let long = "x".repeat(1000);
-        let n = Notification::ResourceFailed {
-            member: long.clone(),
-            resource: "é".repeat(100),
-            reason: long,
-        };
+        let n =
+            Notification::ResourceFailed { member: long.clone(), resource: "é".repeat(100), reason: long };
         let vbs = n.varbinds(7, u64::MAX);
-        assert_eq!(
-            vbs[0],
-            VarBind::new(Object::Sequence.instance(), Value::Gauge32(7))
-        );
-        assert_eq!(
-            vbs[1],
-            VarBind::new(Object::Generation.instance(), Value::Counter64(u64::MAX))
-        );
+        assert_eq!(vbs[0], VarBind::new(Object::Sequence.instance(), Value::Gauge32(7)));
+        assert_eq!(vbs[1], VarBind::new(Object::Generation.instance(), Value::Counter64(u64::MAX)));
         for vb in &vbs {
             if let Value::OctetString(s) = &vb.value {
                 assert!(s.len() <= MAX_TEXT_BYTES);

@@ -233,9 +233,8 @@ impl Notifier {
                 stats: TargetStats::default(),
             });
         }
-        let next_alive = options
-            .alive_interval_ms
-            .map(|ms| options.start.plus_ms(ms.max(MIN_ALIVE_INTERVAL_MS)));
+        let next_alive =
+            options.alive_interval_ms.map(|ms| options.start.plus_ms(ms.max(MIN_ALIVE_INTERVAL_MS)));
         let mut notifier = Notifier {
             next_msg_id: (options.salt_seed as u32) & 0x3fff_ffff,
             next_salt: options.salt_seed,
@@ -303,18 +302,12 @@ impl Notifier {
     }
 
     pub fn stats(&self, target: &str) -> Option<TargetStats> {
-        self.targets
-            .iter()
-            .find(|s| s.target.name == target)
-            .map(|s| s.stats)
+        self.targets.iter().find(|s| s.target.name == target).map(|s| s.stats)
     }
 
     /// Notifications queued for `target` (including informs awaiting acknowledgement).
     pub fn queued(&self, target: &str) -> usize {
-        self.targets
-            .iter()
-            .find(|s| s.target.name == target)
-            .map_or(0, |s| s.queue.len())
+        self.targets.iter().find(|s| s.target.name == target).map_or(0, |s| s.queue.len())
     }
 
     fn uptime_ticks(&self, now: Micros) -> u32 {
@@ -369,10 +362,7 @@ impl Notifier {
                 });
             }
         }
-        Some(StoreImage {
-            next_sequence: self.next_sequence,
-            informs,
-        })
+        Some(StoreImage { next_sequence: self.next_sequence, informs })
     }
 
     fn fire_timers(&mut self, now: Micros) {
@@ -456,11 +446,8 @@ impl Notifier {
                     discovery.interval_ms = backoff(discovery.interval_ms);
                     return Some((address, encode_discovery_probe(msg_id)));
                 }
-                let position = state
-                    .queue
-                    .iter()
-                    .take(MAX_IN_FLIGHT)
-                    .position(|q| q.stored && q.next_send <= now)?;
+                let position =
+                    state.queue.iter().take(MAX_IN_FLIGHT).position(|q| q.stored && q.next_send <= now)?;
                 let msg_id = (state.target.version == Version::V3).then(|| self.fresh_msg_id());
                 let salt = self.fresh_salt();
                 let state = &mut self.targets[index];
@@ -497,32 +484,22 @@ impl Notifier {
                 pdu::encode_community_message(pdu::VERSION_V1, community, &pdu_bytes)
             }
             (Version::V2c, Security::Community(community)) => {
-                let pdu = Pdu::notification(
-                    pdu::TAG_TRAP_V2,
-                    request_id,
-                    q.uptime_ticks,
-                    &q.trap_oid,
-                    &q.objects,
-                );
+                let pdu =
+                    Pdu::notification(pdu::TAG_TRAP_V2, request_id, q.uptime_ticks, &q.trap_oid, &q.objects);
                 let mut pdu_bytes = Vec::new();
                 pdu.encode(&mut pdu_bytes);
                 pdu::encode_community_message(pdu::VERSION_V2C, community, &pdu_bytes)
             }
             (Version::V3, Security::Usm(_)) => {
-                let pdu = Pdu::notification(
-                    pdu::TAG_TRAP_V2,
-                    request_id,
-                    q.uptime_ticks,
-                    &q.trap_oid,
-                    &q.objects,
-                );
+                let pdu =
+                    Pdu::notification(pdu::TAG_TRAP_V2, request_id, q.uptime_ticks, &q.trap_oid, &q.objects);
                 let mut pdu_bytes = Vec::new();
                 pdu.encode(&mut pdu_bytes);
                 let engine = EngineParams {
                     engine_id: self.options.engine_id.clone(),
                     boots: self.options.engine_boots.min(usm::MAX_ENGINE_BOOTS),
-                    time: (now.since_us(self.options.start) / 1_000_000)
-                        .min(u64::from(usm::MAX_ENGINE_BOOTS)) as u32,
+                    time: (now.since_us(self.options.start) / 1_000_000).min(u64::from(usm::MAX_ENGINE_BOOTS))
+                        as u32,
                 };
                 usm::encode_v3(&OutgoingV3 {
                     msg_id,
@@ -542,13 +519,7 @@ impl Notifier {
 
     fn encode_inform(&self, index: usize, now: Micros, q: &Queued, salt: u64) -> Vec<u8> {
         let state = &self.targets[index];
-        let pdu = Pdu::notification(
-            pdu::TAG_INFORM,
-            q.request_id(),
-            q.uptime_ticks,
-            &q.trap_oid,
-            &q.objects,
-        );
+        let pdu = Pdu::notification(pdu::TAG_INFORM, q.request_id(), q.uptime_ticks, &q.trap_oid, &q.objects);
         let mut pdu_bytes = Vec::new();
         pdu.encode(&mut pdu_bytes);
         let bytes = match (&state.target.version, &state.target.security) {
@@ -556,16 +527,13 @@ impl Notifier {
                 pdu::encode_community_message(pdu::VERSION_V2C, community, &pdu_bytes)
             }
             (Version::V3, Security::Usm(_)) => {
-                let remote = state
-                    .remote
-                    .as_ref()
-                    .expect("engine discovered before informs are sent");
+                let remote = state.remote.as_ref().expect("engine discovered before informs are sent");
                 let elapsed_s = now.since_us(remote.learned_at) / 1_000_000;
                 let engine = EngineParams {
                     engine_id: remote.params.engine_id.clone(),
                     boots: remote.params.boots,
-                    time: (u64::from(remote.params.time) + elapsed_s)
-                        .min(u64::from(usm::MAX_ENGINE_BOOTS)) as u32,
+                    time: (u64::from(remote.params.time) + elapsed_s).min(u64::from(usm::MAX_ENGINE_BOOTS))
+                        as u32,
                 };
                 usm::encode_v3(&OutgoingV3 {
                     msg_id: q.msg_id.expect("set before encoding"),
@@ -607,9 +575,7 @@ impl Notifier {
         };
         if version == pdu::VERSION_V3 {
             for index in candidates.iter().copied() {
-                if self.targets[index].target.version == Version::V3
-                    && self.handle_v3(index, now, bytes)
-                {
+                if self.targets[index].target.version == Version::V3 && self.handle_v3(index, now, bytes) {
                     return;
                 }
             }
@@ -618,7 +584,8 @@ impl Notifier {
                 Ok(msg) => {
                     for index in candidates.iter().copied() {
                         let state = &self.targets[index];
-                        let community_ok = matches!(&state.target.security, Security::Community(c) if *c == msg.community);
+                        let community_ok =
+                            matches!(&state.target.security, Security::Community(c) if *c == msg.community);
                         if state.target.version == Version::V2c
                             && community_ok
                             && msg.pdu.tag == pdu::TAG_RESPONSE
@@ -637,10 +604,8 @@ impl Notifier {
     /// Remove the inform with `request_id` from target `index`'s queue.
     fn acknowledge(&mut self, index: usize, request_id: i32) -> bool {
         let state = &mut self.targets[index];
-        let Some(position) = state
-            .queue
-            .iter()
-            .position(|q| q.request_id() == request_id && q.transmissions > 0)
+        let Some(position) =
+            state.queue.iter().position(|q| q.request_id() == request_id && q.transmissions > 0)
         else {
             return false;
         };
@@ -661,28 +626,20 @@ impl Notifier {
         let incoming = match usm::decode_v3_response(bytes, Some(&localized)) {
             Ok(m) => m,
             Err(e) => {
-                log::warn!(
-                    "snmp: v3 message from {} refused: {e:?}",
-                    self.targets[index].target.name
-                );
+                log::warn!("snmp: v3 message from {} refused: {e:?}", self.targets[index].target.name);
                 return false;
             }
         };
         let state = &mut self.targets[index];
         let ours = state.discovery.msg_id == Some(incoming.msg_id)
-            || state
-                .queue
-                .iter()
-                .any(|q| q.msg_id == Some(incoming.msg_id));
+            || state.queue.iter().any(|q| q.msg_id == Some(incoming.msg_id));
         if !ours {
             return false;
         }
         if incoming.pdu.tag == pdu::TAG_REPORT {
             let stat = usm::report_usm_stat(&incoming.pdu);
-            let engine_known = state
-                .remote
-                .as_ref()
-                .is_some_and(|r| r.params.engine_id == incoming.engine.engine_id);
+            let engine_known =
+                state.remote.as_ref().is_some_and(|r| r.params.engine_id == incoming.engine.engine_id);
             let learn = match stat {
                 // Discovery, or the receiver's engine ID changed.
                 Some(usm::USM_STATS_UNKNOWN_ENGINE_IDS) => !incoming.engine.engine_id.is_empty(),
@@ -698,16 +655,10 @@ impl Notifier {
                         hex(&incoming.engine.engine_id)
                     );
                 }
-                state.remote = Some(RemoteEngine {
-                    params: incoming.engine.clone(),
-                    learned_at: now,
-                    user: localized,
-                });
-                state.discovery = Discovery {
-                    next_send: now,
-                    interval_ms: INFORM_RETRY_INITIAL_MS,
-                    msg_id: None,
-                };
+                state.remote =
+                    Some(RemoteEngine { params: incoming.engine.clone(), learned_at: now, user: localized });
+                state.discovery =
+                    Discovery { next_send: now, interval_ms: INFORM_RETRY_INITIAL_MS, msg_id: None };
                 // Resend what was waiting for the engine (or refused for time) at once.
                 for q in state.queue.iter_mut().take(MAX_IN_FLIGHT) {
                     q.next_send = now;
@@ -759,11 +710,7 @@ pub fn encode_discovery_probe(msg_id: i32) -> Vec<u8> {
     };
     let mut pdu_bytes = Vec::new();
     probe.encode(&mut pdu_bytes);
-    let empty = EngineParams {
-        engine_id: vec![],
-        boots: 0,
-        time: 0,
-    };
+    let empty = EngineParams { engine_id: vec![], boots: 0, time: 0 };
     usm::encode_v3(&OutgoingV3 {
         msg_id,
         reportable: true,
@@ -808,9 +755,7 @@ mod tests {
     }
 
     fn member_down() -> Notification {
-        Notification::MemberDown {
-            member: "node-b".into(),
-        }
+        Notification::MemberDown { member: "node-b".into() }
     }
 
     /// A receiver's Response to a v2c inform.
@@ -840,10 +785,7 @@ mod tests {
     fn traps_go_once_and_informs_wait_for_the_store_then_retry_with_backoff() {
         let mut n = Notifier::new(
             options(),
-            vec![
-                v2c("trap", 1, Delivery::Trap),
-                v2c("inform", 2, Delivery::Inform),
-            ],
+            vec![v2c("trap", 1, Delivery::Trap), v2c("inform", 2, Delivery::Inform)],
             StoreImage::default(),
         )
         .unwrap();
@@ -869,10 +811,7 @@ mod tests {
         }
         assert_eq!(interval, INFORM_RETRY_MAX_MS);
         let stats = n.stats("inform").unwrap();
-        assert_eq!(
-            (stats.transmitted, stats.retransmitted, stats.acknowledged),
-            (11, 10, 0)
-        );
+        assert_eq!((stats.transmitted, stats.retransmitted, stats.acknowledged), (11, 10, 0));
         // The Response acknowledges it: no more retries, and the store changes.
         let last = n.targets[1].queue[0].clone();
         let inform = n.encode_inform(1, at, &last, 0);
@@ -885,12 +824,8 @@ mod tests {
 
     #[test]
     fn a_response_from_elsewhere_or_with_another_community_acknowledges_nothing() {
-        let mut n = Notifier::new(
-            options(),
-            vec![v2c("inform", 2, Delivery::Inform)],
-            StoreImage::default(),
-        )
-        .unwrap();
+        let mut n = Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default())
+            .unwrap();
         let t0 = Micros::from_ms(5_000);
         n.notify(t0, member_down());
         n.take_store_image();
@@ -898,10 +833,7 @@ mod tests {
         let response = respond(&inform);
         n.handle_datagram(t0, addr(3), &response);
         let mut wrong_community = response.clone();
-        let at = wrong_community
-            .windows(6)
-            .position(|w| w == b"public")
-            .unwrap();
+        let at = wrong_community.windows(6).position(|w| w == b"public").unwrap();
         wrong_community[at] = b'P';
         n.handle_datagram(t0, addr(2), &wrong_community);
         n.handle_datagram(t0, addr(2), &response[..response.len() - 1]);
@@ -913,12 +845,8 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_the_oldest_and_counts_it() {
-        let mut n = Notifier::new(
-            options(),
-            vec![v2c("inform", 2, Delivery::Inform)],
-            StoreImage::default(),
-        )
-        .unwrap();
+        let mut n = Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default())
+            .unwrap();
         for i in 0..MAX_QUEUE + 5 {
             n.notify(Micros::from_ms(i as u64), member_down());
         }
@@ -933,12 +861,8 @@ mod tests {
 
     #[test]
     fn pending_informs_and_the_sequence_survive_a_restart() {
-        let mut n = Notifier::new(
-            options(),
-            vec![v2c("inform", 2, Delivery::Inform)],
-            StoreImage::default(),
-        )
-        .unwrap();
+        let mut n = Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default())
+            .unwrap();
         for i in 0..3 {
             n.notify(Micros::from_ms(i), member_down());
         }
@@ -948,10 +872,7 @@ mod tests {
         let restored = super::super::queue_store::decode(&bytes).image;
         let mut n = Notifier::new(
             options(),
-            vec![
-                v2c("inform", 2, Delivery::Inform),
-                v2c("other", 3, Delivery::Trap),
-            ],
+            vec![v2c("inform", 2, Delivery::Inform), v2c("other", 3, Delivery::Trap)],
             restored,
         )
         .unwrap();
@@ -968,12 +889,7 @@ mod tests {
     fn alive_notifications_are_periodic() {
         let mut opts = options();
         opts.alive_interval_ms = Some(30_000);
-        let mut n = Notifier::new(
-            opts,
-            vec![v2c("trap", 1, Delivery::Trap)],
-            StoreImage::default(),
-        )
-        .unwrap();
+        let mut n = Notifier::new(opts, vec![v2c("trap", 1, Delivery::Trap)], StoreImage::default()).unwrap();
         assert_eq!(n.poll_timeout(), Some(Micros::from_ms(31_000)));
         assert!(drain(&mut n, Micros::from_ms(30_999)).is_empty());
         let sent = drain(&mut n, Micros::from_ms(31_000));
@@ -1025,21 +941,12 @@ mod tests {
         n.notify(t0, member_down());
         n.take_store_image();
         let (_, probe) = n.poll_transmit(t0).unwrap();
-        assert!(
-            n.poll_transmit(t0).is_none(),
-            "nothing but the probe before discovery"
-        );
+        assert!(n.poll_transmit(t0).is_none(), "nothing but the probe before discovery");
         let parsed = usm::parse_v3(&probe).unwrap();
-        assert_eq!(
-            (parsed.flags, parsed.engine.engine_id.len()),
-            (usm::FLAG_REPORTABLE, 0)
-        );
+        assert_eq!((parsed.flags, parsed.engine.engine_id.len()), (usm::FLAG_REPORTABLE, 0));
 
-        let receiver = EngineParams {
-            engine_id: usm::engine_id_from_text(8072, "trapd"),
-            boots: 7,
-            time: 1000,
-        };
+        let receiver =
+            EngineParams { engine_id: usm::engine_id_from_text(8072, "trapd"), boots: 7, time: 1000 };
         let report = Pdu {
             tag: pdu::TAG_REPORT,
             request_id: 0,
@@ -1068,17 +975,8 @@ mod tests {
         let local = user.localize(&receiver.engine_id);
         // Decrypt as the receiver would: the engine fields are the receiver's, time advanced.
         let p = usm::parse_v3(&inform).unwrap();
-        assert_eq!(
-            p.engine,
-            EngineParams {
-                time: 1003,
-                ..receiver.clone()
-            }
-        );
-        assert_eq!(
-            p.flags,
-            usm::FLAG_AUTH | usm::FLAG_PRIV | usm::FLAG_REPORTABLE
-        );
+        assert_eq!(p.engine, EngineParams { time: 1003, ..receiver.clone() });
+        assert_eq!(p.flags, usm::FLAG_AUTH | usm::FLAG_PRIV | usm::FLAG_REPORTABLE);
         let mut zeroed = inform.clone();
         zeroed[p.auth_params.clone()].fill(0);
         assert!(AuthProtocol::HmacSha256_192.verify(

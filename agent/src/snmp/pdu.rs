@@ -94,19 +94,10 @@ impl Pdu {
         assert!(tag == TAG_TRAP_V2 || tag == TAG_INFORM);
         let mut varbinds = Vec::with_capacity(objects.len() + 2);
         varbinds.push(VarBind::new(sys_uptime_0(), Value::TimeTicks(uptime_ticks)));
-        varbinds.push(VarBind::new(
-            snmp_trap_oid_0(),
-            Value::Oid(trap_oid.clone()),
-        ));
+        varbinds.push(VarBind::new(snmp_trap_oid_0(), Value::Oid(trap_oid.clone())));
         varbinds.extend_from_slice(objects);
         assert!(varbinds.len() <= MAX_VARBINDS);
-        Pdu {
-            tag,
-            request_id,
-            error_status: 0,
-            error_index: 0,
-            varbinds,
-        }
+        Pdu { tag, request_id, error_status: 0, error_index: 0, varbinds }
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -121,10 +112,7 @@ impl Pdu {
     /// Decode a PDU of any SNMPv2 type from the reader (which must be positioned on it).
     pub fn decode(reader: &mut Reader<'_>) -> Result<Pdu, PduError> {
         let (tag, mut r) = reader.enter_any()?;
-        if !matches!(
-            tag,
-            TAG_GET_REQUEST | TAG_RESPONSE | TAG_INFORM | TAG_TRAP_V2 | TAG_REPORT
-        ) {
+        if !matches!(tag, TAG_GET_REQUEST | TAG_RESPONSE | TAG_INFORM | TAG_TRAP_V2 | TAG_REPORT) {
             return Err(PduError::UnexpectedPdu(tag));
         }
         let request_id = r.read_i32()?;
@@ -132,13 +120,7 @@ impl Pdu {
         let error_index = r.read_i32()?;
         let varbinds = decode_varbinds(&mut r)?;
         r.finish()?;
-        Ok(Pdu {
-            tag,
-            request_id,
-            error_status,
-            error_index,
-            varbinds,
-        })
+        Ok(Pdu { tag, request_id, error_status, error_index, varbinds })
     }
 }
 
@@ -197,31 +179,13 @@ impl TrapV1 {
             if trap_oid.starts_with(&standard) && arcs.len() == standard.arcs().len() + 1 {
                 (standard, arcs[arcs.len() - 1] as i32 - 1, 0)
             } else if arcs.len() >= 3 && arcs[arcs.len() - 2] == 0 {
-                (
-                    Oid::new(&arcs[..arcs.len() - 2]),
-                    6,
-                    arcs[arcs.len() - 1] as i32,
-                )
+                (Oid::new(&arcs[..arcs.len() - 2]), 6, arcs[arcs.len() - 1] as i32)
             } else {
-                (
-                    Oid::new(&arcs[..arcs.len() - 1]),
-                    6,
-                    arcs[arcs.len() - 1] as i32,
-                )
+                (Oid::new(&arcs[..arcs.len() - 1]), 6, arcs[arcs.len() - 1] as i32)
             };
-        let varbinds = objects
-            .iter()
-            .filter(|vb| !matches!(vb.value, Value::Counter64(_)))
-            .cloned()
-            .collect();
-        TrapV1 {
-            enterprise,
-            agent_addr,
-            generic_trap,
-            specific_trap,
-            time_stamp: uptime_ticks,
-            varbinds,
-        }
+        let varbinds =
+            objects.iter().filter(|vb| !matches!(vb.value, Value::Counter64(_))).cloned().collect();
+        TrapV1 { enterprise, agent_addr, generic_trap, specific_trap, time_stamp: uptime_ticks, varbinds }
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -284,11 +248,7 @@ pub fn decode_community_response(bytes: &[u8]) -> Result<CommunityMessage, PduEr
     if pdu.tag != TAG_RESPONSE && pdu.tag != TAG_REPORT {
         return Err(PduError::UnexpectedPdu(pdu.tag));
     }
-    Ok(CommunityMessage {
-        version,
-        community: community.to_vec(),
-        pdu,
-    })
+    Ok(CommunityMessage { version, community: community.to_vec(), pdu })
 }
 
 #[cfg(test)]
@@ -297,10 +257,7 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     // Golden vectors produced once with net-snmp 5.9.3 (Debian 12), nothing listening on the
@@ -337,37 +294,23 @@ mod tests {
     fn golden_objects(ent: &Oid) -> [VarBind; 2] {
         [
             VarBind::new(ent.child(&[1, 1, 1, 0]), Value::Gauge32(7)),
-            VarBind::new(
-                ent.child(&[1, 1, 10, 0]),
-                Value::OctetString(b"hello".to_vec()),
-            ),
+            VarBind::new(ent.child(&[1, 1, 10, 0]), Value::OctetString(b"hello".to_vec())),
         ]
     }
 
     #[test]
     fn v2c_trap_and_inform_match_snmptrap_byte_for_byte() {
         let ent = Oid::new(&[1, 3, 6, 1, 4, 1, 99999]);
-        let pdu = Pdu::notification(
-            TAG_TRAP_V2,
-            0x3f0dfbd1,
-            12345,
-            &ent.child(&[0, 1]),
-            &golden_objects(&ent),
-        );
+        let pdu =
+            Pdu::notification(TAG_TRAP_V2, 0x3f0dfbd1, 12345, &ent.child(&[0, 1]), &golden_objects(&ent));
         let mut pdu_bytes = Vec::new();
         pdu.encode(&mut pdu_bytes);
-        assert_eq!(
-            encode_community_message(VERSION_V2C, b"public", &pdu_bytes),
-            hex(SNMPTRAP_V2C_GOLDEN)
-        );
+        assert_eq!(encode_community_message(VERSION_V2C, b"public", &pdu_bytes), hex(SNMPTRAP_V2C_GOLDEN));
 
         let pdu = Pdu::notification(TAG_INFORM, 0x13c59f5f, 12345, &ent.child(&[0, 1]), &[]);
         let mut pdu_bytes = Vec::new();
         pdu.encode(&mut pdu_bytes);
-        assert_eq!(
-            encode_community_message(VERSION_V2C, b"public", &pdu_bytes),
-            hex(SNMPINFORM_V2C_GOLDEN)
-        );
+        assert_eq!(encode_community_message(VERSION_V2C, b"public", &pdu_bytes), hex(SNMPINFORM_V2C_GOLDEN));
     }
 
     #[test]
@@ -377,10 +320,7 @@ mod tests {
         let trap = TrapV1::from_notification(&ent.child(&[0, 17]), [10, 0, 0, 1], 12345, &objects);
         let mut pdu_bytes = Vec::new();
         trap.encode(&mut pdu_bytes);
-        assert_eq!(
-            encode_community_message(VERSION_V1, b"public", &pdu_bytes),
-            hex(SNMPTRAP_V1_GOLDEN)
-        );
+        assert_eq!(encode_community_message(VERSION_V1, b"public", &pdu_bytes), hex(SNMPTRAP_V1_GOLDEN));
     }
 
     #[test]
@@ -399,21 +339,14 @@ mod tests {
         let decoded = decode_community_response(&msg).unwrap();
         assert_eq!(
             decoded,
-            CommunityMessage {
-                version: VERSION_V2C,
-                community: b"public".to_vec(),
-                pdu: response
-            }
+            CommunityMessage { version: VERSION_V2C, community: b"public".to_vec(), pdu: response }
         );
 
         let trap = Pdu::notification(TAG_TRAP_V2, 1, 0, &snmp_traps().child(&[1]), &[]);
         let mut bytes = Vec::new();
         trap.encode(&mut bytes);
         let msg = encode_community_message(VERSION_V2C, b"public", &bytes);
-        assert_eq!(
-            decode_community_response(&msg),
-            Err(PduError::UnexpectedPdu(TAG_TRAP_V2))
-        );
+        assert_eq!(decode_community_response(&msg), Err(PduError::UnexpectedPdu(TAG_TRAP_V2)));
 
         let mut v3 = msg.clone();
         v3[4] = 3;
@@ -431,10 +364,7 @@ mod tests {
             VarBind::new(ent.child(&[1, 1, 2, 0]), Value::Counter64(9)),
         ];
         let t = TrapV1::from_notification(&ent.child(&[0, 17]), [10, 0, 0, 1], 42, &objects);
-        assert_eq!(
-            (t.enterprise.clone(), t.generic_trap, t.specific_trap),
-            (ent.clone(), 6, 17)
-        );
+        assert_eq!((t.enterprise.clone(), t.generic_trap, t.specific_trap), (ent.clone(), 6, 17));
         assert_eq!(t.varbinds, objects[..1]);
         let cold = TrapV1::from_notification(&snmp_traps().child(&[1]), [0; 4], 0, &[]);
         assert_eq!((cold.generic_trap, cold.specific_trap), (0, 0));

@@ -126,13 +126,7 @@ fn decode_inform(payload: &[u8]) -> Option<StoredInform> {
     let trap_oid = seq.read_oid().ok()?;
     let objects = decode_varbinds(&mut seq).ok()?;
     seq.finish().ok()?;
-    Some(StoredInform {
-        target,
-        sequence,
-        uptime_ticks,
-        trap_oid,
-        objects,
-    })
+    Some(StoredInform { target, sequence, uptime_ticks, trap_oid, objects })
 }
 
 /// Read a file's bytes back. Never fails: damage is counted in `damaged_records`. A file
@@ -197,12 +191,7 @@ pub fn save(dir: &Path, image: &StoreImage) -> io::Result<()> {
     let bytes = encode(image);
     let tmp = dir.join(format!(".{QUEUE_FILE}.tmp"));
     {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
     }
@@ -264,18 +253,9 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         assert_eq!(load(&dir).unwrap(), Loaded::default());
         save(&dir, &image()).unwrap();
-        assert_eq!(
-            load(&dir).unwrap(),
-            Loaded {
-                image: image(),
-                damaged_records: 0
-            }
-        );
+        assert_eq!(load(&dir).unwrap(), Loaded { image: image(), damaged_records: 0 });
         assert!(!dir.join(format!(".{QUEUE_FILE}.tmp")).exists());
-        let empty = StoreImage {
-            next_sequence: 13,
-            informs: vec![],
-        };
+        let empty = StoreImage { next_sequence: 13, informs: vec![] };
         save(&dir, &empty).unwrap();
         assert_eq!(load(&dir).unwrap().image, empty);
         fs::remove_dir_all(&dir).unwrap();
@@ -316,11 +296,7 @@ mod tests {
             let loaded = decode(&bytes[..cut]);
             assert!(loaded.damaged_records <= 1);
             let all = image().informs;
-            assert_eq!(
-                loaded.image.informs[..],
-                all[..loaded.image.informs.len()],
-                "cut {cut}"
-            );
+            assert_eq!(loaded.image.informs[..], all[..loaded.image.informs.len()], "cut {cut}");
         }
         assert_eq!(decode(&bytes).image, image());
         assert_eq!(decode(b"garbage").damaged_records, 1);

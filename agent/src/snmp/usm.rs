@@ -224,30 +224,19 @@ impl UsmUser {
         auth: Option<(AuthProtocol, &[u8])>,
         privacy: Option<(PrivProtocol, &[u8])>,
     ) -> UsmUser {
-        assert!(
-            privacy.is_none() || auth.is_some(),
-            "privacy needs authentication"
-        );
+        assert!(privacy.is_none() || auth.is_some(), "privacy needs authentication");
         assert!(!name.is_empty() && name.len() <= MAX_USER_NAME_BYTES);
         let auth_protocol = auth.map(|a| a.0);
         UsmUser {
             name: name.as_bytes().to_vec(),
             auth: auth.map(|(p, pw)| (p, password_to_key(p, pw))),
-            privacy: privacy.map(|(p, pw)| {
-                (
-                    p,
-                    password_to_key(auth_protocol.expect("checked above"), pw),
-                )
-            }),
+            privacy: privacy.map(|(p, pw)| (p, password_to_key(auth_protocol.expect("checked above"), pw))),
         }
     }
 
     /// The keys localized to `engine_id`.
     pub fn localize(&self, engine_id: &[u8]) -> LocalizedUser {
-        let auth = self
-            .auth
-            .as_ref()
-            .map(|(p, ku)| (*p, localize_key(*p, ku, engine_id)));
+        let auth = self.auth.as_ref().map(|(p, ku)| (*p, localize_key(*p, ku, engine_id)));
         let privacy = match (&self.privacy, &self.auth) {
             (Some((PrivProtocol::Aes128Cfb, ku)), Some((ap, _))) => {
                 let kul = localize_key(*ap, ku, engine_id);
@@ -257,11 +246,7 @@ impl UsmUser {
             }
             _ => None,
         };
-        LocalizedUser {
-            name: self.name.clone(),
-            auth,
-            privacy,
-        }
+        LocalizedUser { name: self.name.clone(), auth, privacy }
     }
 }
 
@@ -275,11 +260,7 @@ pub struct LocalizedUser {
 
 impl core::fmt::Debug for LocalizedUser {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "LocalizedUser({:?})",
-            String::from_utf8_lossy(&self.name)
-        )
+        write!(f, "LocalizedUser({:?})", String::from_utf8_lossy(&self.name))
     }
 }
 
@@ -438,11 +419,7 @@ pub fn parse_v3(bytes: &[u8]) -> Result<ParsedV3<'_>, UsmError> {
     let security_bytes_offset = {
         let (tag, _, offset) = msg.clone().read_any()?;
         if tag != ber::TAG_OCTET_STRING {
-            return Err(BerError::UnexpectedTag {
-                expected: ber::TAG_OCTET_STRING,
-                found: tag,
-            }
-            .into());
+            return Err(BerError::UnexpectedTag { expected: ber::TAG_OCTET_STRING, found: tag }.into());
         }
         offset
     };
@@ -456,11 +433,7 @@ pub fn parse_v3(bytes: &[u8]) -> Result<ParsedV3<'_>, UsmError> {
     let user_name = sec.read_octets()?;
     let (tag, auth_params, auth_offset) = sec.read_any()?;
     if tag != ber::TAG_OCTET_STRING {
-        return Err(BerError::UnexpectedTag {
-            expected: ber::TAG_OCTET_STRING,
-            found: tag,
-        }
-        .into());
+        return Err(BerError::UnexpectedTag { expected: ber::TAG_OCTET_STRING, found: tag }.into());
     }
     let priv_params = sec.read_octets()?;
     sec.finish()?;
@@ -482,11 +455,7 @@ pub fn parse_v3(bytes: &[u8]) -> Result<ParsedV3<'_>, UsmError> {
     Ok(ParsedV3 {
         msg_id,
         flags,
-        engine: EngineParams {
-            engine_id: engine_id.to_vec(),
-            boots: boots as u32,
-            time: time as u32,
-        },
+        engine: EngineParams { engine_id: engine_id.to_vec(), boots: boots as u32, time: time as u32 },
         user_name,
         auth_params: start..start + auth_params.len(),
         priv_params,
@@ -510,16 +479,11 @@ pub struct IncomingV3 {
 /// we know one; an authenticated message without it, or with a wrong MAC, is refused, and an
 /// unauthenticated message is returned with `authenticated: false` for the caller to judge
 /// (only a discovery Report may be unauthenticated).
-pub fn decode_v3_response(
-    bytes: &[u8],
-    user: Option<&LocalizedUser>,
-) -> Result<IncomingV3, UsmError> {
+pub fn decode_v3_response(bytes: &[u8], user: Option<&LocalizedUser>) -> Result<IncomingV3, UsmError> {
     let parsed = parse_v3(bytes)?;
     let authenticated = parsed.flags & FLAG_AUTH != 0;
     if authenticated {
-        let user = user
-            .filter(|u| u.name == parsed.user_name)
-            .ok_or(UsmError::AuthenticationRequired)?;
+        let user = user.filter(|u| u.name == parsed.user_name).ok_or(UsmError::AuthenticationRequired)?;
         let (protocol, key) = user.auth.as_ref().ok_or(UsmError::AuthenticationRequired)?;
         if parsed.auth_params.len() != protocol.mac_bytes() {
             return Err(UsmError::WrongDigest);
@@ -532,22 +496,11 @@ pub fn decode_v3_response(
     }
     let plaintext;
     let scoped: &[u8] = if parsed.flags & FLAG_PRIV != 0 {
-        let key = user
-            .and_then(|u| u.privacy.as_ref())
-            .ok_or(UsmError::AuthenticationRequired)?;
-        let salt: &[u8; SALT_BYTES] = parsed
-            .priv_params
-            .try_into()
-            .map_err(|_| UsmError::DecryptionFailed)?;
+        let key = user.and_then(|u| u.privacy.as_ref()).ok_or(UsmError::AuthenticationRequired)?;
+        let salt: &[u8; SALT_BYTES] =
+            parsed.priv_params.try_into().map_err(|_| UsmError::DecryptionFailed)?;
         let mut data = parsed.msg_data.to_vec();
-        aes128_cfb(
-            key,
-            parsed.engine.boots,
-            parsed.engine.time,
-            salt,
-            &mut data,
-            false,
-        );
+        aes128_cfb(key, parsed.engine.boots, parsed.engine.time, salt, &mut data, false);
         plaintext = data;
         &plaintext
     } else {
@@ -569,13 +522,7 @@ pub fn decode_v3_response(
     if pdu.tag != TAG_RESPONSE && pdu.tag != TAG_REPORT {
         return Err(PduError::UnexpectedPdu(pdu.tag).into());
     }
-    Ok(IncomingV3 {
-        msg_id: parsed.msg_id,
-        engine: parsed.engine,
-        authenticated,
-        context_engine_id,
-        pdu,
-    })
+    Ok(IncomingV3 { msg_id: parsed.msg_id, engine: parsed.engine, authenticated, context_engine_id, pdu })
 }
 
 /// Which usmStats counter a Report names, if it is one (1.3.6.1.6.3.15.1.1.N.0 -> N).
@@ -583,8 +530,7 @@ pub fn report_usm_stat(pdu: &Pdu) -> Option<u32> {
     let stats = usm_stats();
     let first = pdu.varbinds.first()?;
     let arcs = first.oid.arcs();
-    (first.oid.starts_with(&stats) && arcs.len() == stats.arcs().len() + 2)
-        .then(|| arcs[stats.arcs().len()])
+    (first.oid.starts_with(&stats) && arcs.len() == stats.arcs().len() + 2).then(|| arcs[stats.arcs().len()])
 }
 
 /// An engine ID in the RFC 3411 text format: 0x80 | enterprise (4 bytes), 0x04, then up to
@@ -607,10 +553,7 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     const RFC3414_ENGINE_ID: &str = "00 00 00 00 00 00 00 00 00 00 00 02";
@@ -618,15 +561,9 @@ mod tests {
     #[test]
     fn rfc3414_a3_2_sha1_key_localisation() {
         let ku = password_to_key(AuthProtocol::HmacSha1_96, b"maplesyrup");
-        assert_eq!(
-            ku,
-            hex("9f b5 cc 03 81 49 7b 37 93 52 89 39 ff 78 8d 5d 79 14 52 11")
-        );
+        assert_eq!(ku, hex("9f b5 cc 03 81 49 7b 37 93 52 89 39 ff 78 8d 5d 79 14 52 11"));
         let kul = localize_key(AuthProtocol::HmacSha1_96, &ku, &hex(RFC3414_ENGINE_ID));
-        assert_eq!(
-            kul,
-            hex("66 95 fe bc 92 88 e3 62 82 23 5f c7 15 1f 12 84 97 b3 8f 3f")
-        );
+        assert_eq!(kul, hex("66 95 fe bc 92 88 e3 62 82 23 5f c7 15 1f 12 84 97 b3 8f 3f"));
     }
 
     #[test]
@@ -650,10 +587,7 @@ mod tests {
         assert_eq!((sha1.len(), sha256.len()), (12, 24));
         // RFC 4231 test case 2 (key "Jefe"): HMAC-SHA-256 prefix.
         let tc2 = AuthProtocol::HmacSha256_192.mac(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            tc2,
-            hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")[..24]
-        );
+        assert_eq!(tc2, hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")[..24]);
         // RFC 2202 test case 2: HMAC-SHA-1 prefix.
         let tc2 = AuthProtocol::HmacSha1_96.mac(b"Jefe", b"what do ya want for nothing?");
         assert_eq!(tc2, hex("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")[..12]);
@@ -677,14 +611,7 @@ mod tests {
         let mut block = hex("6bc1bee22e409f96e93d7e117393172a");
         let boots = u32::from_be_bytes(iv[0..4].try_into().unwrap());
         let time = u32::from_be_bytes(iv[4..8].try_into().unwrap());
-        aes128_cfb(
-            &key.try_into().unwrap(),
-            boots,
-            time,
-            &iv[8..].try_into().unwrap(),
-            &mut block,
-            true,
-        );
+        aes128_cfb(&key.try_into().unwrap(), boots, time, &iv[8..].try_into().unwrap(), &mut block, true);
         assert_eq!(block, hex("3b3fd92eb72dad20333449f8e83cfb4a"));
     }
 
@@ -698,11 +625,7 @@ mod tests {
 
     #[test]
     fn authpriv_message_roundtrips_and_tampering_is_detected() {
-        let engine = EngineParams {
-            engine_id: engine_id_from_text(99999, "receiver"),
-            boots: 4,
-            time: 1234,
-        };
+        let engine = EngineParams { engine_id: engine_id_from_text(99999, "receiver"), boots: 4, time: 1234 };
         let local = user().localize(&engine.engine_id);
         let response = Pdu {
             tag: TAG_RESPONSE,
@@ -727,10 +650,7 @@ mod tests {
         assert_eq!(parsed.auth_params.len(), 24);
         assert_eq!(parsed.priv_params, [1, 2, 3, 4, 5, 6, 7, 8]);
         let got = decode_v3_response(&msg, Some(&local)).unwrap();
-        assert_eq!(
-            (got.msg_id, got.authenticated, got.pdu.clone()),
-            (5, true, response)
-        );
+        assert_eq!((got.msg_id, got.authenticated, got.pdu.clone()), (5, true, response));
         assert_eq!(got.engine, engine);
 
         // Any flipped bit is refused (wrong digest, or a BER error before the MAC is checked).
@@ -740,10 +660,7 @@ mod tests {
             assert!(decode_v3_response(&bad, Some(&local)).is_err(), "byte {i}");
         }
         // Without the keys, an authenticated message is refused.
-        assert_eq!(
-            decode_v3_response(&msg, None),
-            Err(UsmError::AuthenticationRequired)
-        );
+        assert_eq!(decode_v3_response(&msg, None), Err(UsmError::AuthenticationRequired));
         let other = UsmUser::from_passwords(
             "user",
             Some((AuthProtocol::HmacSha256_192, b"otherpass")),
@@ -757,18 +674,9 @@ mod tests {
 
     #[test]
     fn discovery_probe_is_unauthenticated_with_an_empty_engine() {
-        let empty = EngineParams {
-            engine_id: vec![],
-            boots: 0,
-            time: 0,
-        };
-        let probe = Pdu {
-            tag: TAG_GET_REQUEST,
-            request_id: 1,
-            error_status: 0,
-            error_index: 0,
-            varbinds: vec![],
-        };
+        let empty = EngineParams { engine_id: vec![], boots: 0, time: 0 };
+        let probe =
+            Pdu { tag: TAG_GET_REQUEST, request_id: 1, error_status: 0, error_index: 0, varbinds: vec![] };
         let mut pdu_bytes = Vec::new();
         probe.encode(&mut pdu_bytes);
         let msg = encode_v3(&OutgoingV3 {
@@ -782,19 +690,11 @@ mod tests {
         });
         let parsed = parse_v3(&msg).unwrap();
         assert_eq!(
-            (
-                parsed.flags,
-                parsed.engine.engine_id.len(),
-                parsed.user_name.len()
-            ),
+            (parsed.flags, parsed.engine.engine_id.len(), parsed.user_name.len()),
             (FLAG_REPORTABLE, 0, 0)
         );
         // A Report as a receiver answers it decodes without keys and names the usmStats counter.
-        let receiver = EngineParams {
-            engine_id: engine_id_from_text(8072, "trapd"),
-            boots: 2,
-            time: 30,
-        };
+        let receiver = EngineParams { engine_id: engine_id_from_text(8072, "trapd"), boots: 2, time: 30 };
         let report = Pdu {
             tag: TAG_REPORT,
             request_id: 1,
@@ -819,10 +719,7 @@ mod tests {
         let got = decode_v3_response(&msg, None).unwrap();
         assert!(!got.authenticated);
         assert_eq!(got.engine, receiver);
-        assert_eq!(
-            report_usm_stat(&got.pdu),
-            Some(USM_STATS_UNKNOWN_ENGINE_IDS)
-        );
+        assert_eq!(report_usm_stat(&got.pdu), Some(USM_STATS_UNKNOWN_ENGINE_IDS));
         // A trap is not something an originator receives.
         let trap = Pdu::notification(TAG_TRAP_V2, 1, 0, &pdu::snmp_traps().child(&[1]), &[]);
         let mut pdu_bytes = Vec::new();
@@ -836,9 +733,6 @@ mod tests {
             salt: 0,
             pdu: &pdu_bytes,
         });
-        assert_eq!(
-            decode_v3_response(&msg, None),
-            Err(UsmError::Pdu(PduError::UnexpectedPdu(TAG_TRAP_V2)))
-        );
+        assert_eq!(decode_v3_response(&msg, None), Err(UsmError::Pdu(PduError::UnexpectedPdu(TAG_TRAP_V2))));
     }
 }

@@ -145,7 +145,12 @@ fn mac_for(key: &ClusterKey) -> HmacSha256 {
 ///
 /// Bounded work: one postcard serialization into a MAX_BODY_BYTES scratch buffer and one
 /// HMAC over at most MAX_FRAME_BYTES - MAC_BYTES bytes.
-pub fn encode(key: &ClusterKey, header: &Header, msg: &Message, out: &mut [u8]) -> Result<usize, EncodeError> {
+pub fn encode(
+    key: &ClusterKey,
+    header: &Header,
+    msg: &Message,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
     let mut scratch = [0u8; MAX_BODY_BYTES];
     let body_len = match postcard::to_slice(msg, &mut scratch) {
         Ok(body) => body.len(),
@@ -156,7 +161,12 @@ pub fn encode(key: &ClusterKey, header: &Header, msg: &Message, out: &mut [u8]) 
 
 /// Write header, `body` (already postcard-encoded) and MAC into `out`. Split from [`encode`]
 /// so that tests can authenticate bodies that `encode` would never produce.
-pub(crate) fn seal(key: &ClusterKey, header: &Header, body: &[u8], out: &mut [u8]) -> Result<usize, EncodeError> {
+pub(crate) fn seal(
+    key: &ClusterKey,
+    header: &Header,
+    body: &[u8],
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(EncodeError::BodyTooLarge);
     }
@@ -290,7 +300,11 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn golden_message() -> Message {
-        Message::Heartbeat(Heartbeat { reaches: heapless::Vec::from_slice(&[1, 3]).unwrap(), witness: None, node: None })
+        Message::Heartbeat(Heartbeat {
+            reaches: heapless::Vec::from_slice(&[1, 3]).unwrap(),
+            witness: None,
+            node: None,
+        })
     }
 
     /// Frozen; cross-checked with Python's hmac/hashlib (see docs/protocol.md).
@@ -427,18 +441,25 @@ pub(crate) mod tests {
         // Four is fine.
         let four = [0x00, 0x04, 1, 2, 3, 4, 0x00, 0x00];
         let n4 = seal(&golden_key(), &golden_header(), &four, &mut out).unwrap();
-        assert_eq!(decode_golden(&out[..n4]).unwrap().1, Message::Heartbeat(Heartbeat { reaches: heapless::Vec::from_slice(&[1, 2, 3, 4]).unwrap(), witness: None, node: None }));
+        assert_eq!(
+            decode_golden(&out[..n4]).unwrap().1,
+            Message::Heartbeat(Heartbeat {
+                reaches: heapless::Vec::from_slice(&[1, 2, 3, 4]).unwrap(),
+                witness: None,
+                node: None
+            })
+        );
     }
 
     #[test]
     fn malformed_bodies_are_bad_body() {
         let cases: [&[u8]; 6] = [
-            &[],                    // empty
-            &[0x01, 0x00],          // unknown variant
-            &[0x00, 0x02, 1],       // truncated list
-            &[0x00, 0x01, 1, 9],    // trailing byte
-            &[0x00, 0x80, 0x00],    // over-long varint for length 0: not canonical
-            &[0x80, 0x00, 0x00],    // over-long varint for variant 0: not canonical
+            &[],                 // empty
+            &[0x01, 0x00],       // unknown variant
+            &[0x00, 0x02, 1],    // truncated list
+            &[0x00, 0x01, 1, 9], // trailing byte
+            &[0x00, 0x80, 0x00], // over-long varint for length 0: not canonical
+            &[0x80, 0x00, 0x00], // over-long varint for variant 0: not canonical
         ];
         for body in cases {
             let mut out = [0u8; MAX_FRAME_BYTES];
@@ -475,7 +496,11 @@ pub(crate) mod tests {
             ack_delay_us: u32::MAX,
         };
         for reaches in [&[][..], &[255, 254, 1, 0][..]] {
-            let msg = Message::Heartbeat(Heartbeat { reaches: heapless::Vec::from_slice(reaches).unwrap(), witness: None, node: None });
+            let msg = Message::Heartbeat(Heartbeat {
+                reaches: heapless::Vec::from_slice(reaches).unwrap(),
+                witness: None,
+                node: None,
+            });
             let mut out = [0u8; MAX_FRAME_BYTES];
             let n = encode(&golden_key(), &header, &msg, &mut out).unwrap();
             assert_eq!(decode(&golden_key(), u32::MAX, &out[..n]), Ok((header, msg)));

@@ -14,7 +14,7 @@ pub mod frame;
 pub mod serial;
 
 pub use frame::{
-    cluster_id_for, decode, encode, ClusterKey, DecodeError, EncodeError, Header, Heartbeat,
-    Message, HEADER_BYTES, MAC_BYTES, MAX_BODY_BYTES, MAX_FRAME_BYTES, VERSION,
+    cluster_id_for, decode, encode, ClusterKey, DecodeError, EncodeError, Header, Heartbeat, Message,
+    HEADER_BYTES, MAC_BYTES, MAX_BODY_BYTES, MAX_FRAME_BYTES, VERSION,
 };
 pub use serial::{encode_serial, SerialDecoder, SerialError, MAX_SERIAL_BYTES};

@@ -153,8 +153,17 @@ mod tests {
 
     #[test]
     fn member_transitions_are_read_from_agent_lines() {
-        let t = parse_member_transition("    12.345 witness WARN  member node-a: reachable -> unreachable").unwrap();
-        assert_eq!(t, MemberTransition { agent_ms: 12_345, member: "node-a".into(), from: "reachable".into(), to: "unreachable".into() });
+        let t = parse_member_transition("    12.345 witness WARN  member node-a: reachable -> unreachable")
+            .unwrap();
+        assert_eq!(
+            t,
+            MemberTransition {
+                agent_ms: 12_345,
+                member: "node-a".into(),
+                from: "reachable".into(),
+                to: "unreachable".into()
+            }
+        );
         assert!(parse_member_transition("     1.002 node-b INFO  link 3 to node-a: up -> down").is_none());
         assert!(parse_member_transition("garbage").is_none());
         assert!(parse_member_transition("").is_none());

@@ -180,7 +180,10 @@ fn detect(name: &str, timing: Timing, trials: usize, jitter: &mut Jitter) -> Res
             eprintln!("bench: detect {name} trial {trial}: {victim} not declared unreachable by both peers within {detect_timeout:?}");
         }
         if failed_in_a_row >= MAX_FAILED_TRIALS_IN_A_ROW {
-            return Err(format!("{failed_in_a_row} trials in a row failed; rack at {}", rack.dir().display()));
+            return Err(format!(
+                "{failed_in_a_row} trials in a row failed; rack at {}",
+                rack.dir().display()
+            ));
         }
         // Restart the victim; the next trial starts once it and its peers see each other again.
         let victim_tail = tails.get_mut(victim).ok_or("no tail")?;
@@ -233,8 +236,12 @@ fn idle(seconds: u64) -> Result<Value, String> {
     wait_up(&rack)?;
     std::thread::sleep(Duration::from_secs(2));
     let tick_hz = clock_ticks_per_second();
-    let pids: Vec<(&str, u32)> = MEMBERS.iter().map(|m| Ok((*m, agent_pid(&rack, m)?))).collect::<Result<_, String>>()?;
-    let start: Vec<u64> = pids.iter().map(|(m, p)| sample_process(*p).map(|s| s.2).ok_or(format!("{m}: no /proc"))).collect::<Result<_, _>>()?;
+    let pids: Vec<(&str, u32)> =
+        MEMBERS.iter().map(|m| Ok((*m, agent_pid(&rack, m)?))).collect::<Result<_, String>>()?;
+    let start: Vec<u64> = pids
+        .iter()
+        .map(|(m, p)| sample_process(*p).map(|s| s.2).ok_or(format!("{m}: no /proc")))
+        .collect::<Result<_, _>>()?;
     let started = Instant::now();
     let mut rss_max = vec![0u64; pids.len()];
     while started.elapsed() < Duration::from_secs(seconds) {
@@ -298,18 +305,22 @@ fn member_reachable(rack: &Rack, observer: &str, member: &str) -> bool {
 fn failover(trials: usize, timing: Timing, jitter: &mut Jitter) -> Result<Value, String> {
     let rack = failover_rack("bench-failover", timing)?;
     let dir = rack.dir().to_path_buf();
-    rack.wait_for(RACK_UP_TIMEOUT, || ledger_starts(&dir).iter().any(|(n, _)| n == "node-a")).map_err(|e| {
-        rack.print_tails();
-        format!("node-a never ran the service: {e}")
-    })?;
+    rack.wait_for(RACK_UP_TIMEOUT, || ledger_starts(&dir).iter().any(|(n, _)| n == "node-a")).map_err(
+        |e| {
+            rack.print_tails();
+            format!("node-a never ran the service: {e}")
+        },
+    )?;
     let mut samples = Vec::new();
     let mut failed = 0usize;
     let mut holder = "node-a";
     for trial in 0..trials {
         let other = if holder == "node-a" { "node-b" } else { "node-a" };
         // Let the cluster settle: the other node in standby and seen by the witness.
-        rack.wait_for(Duration::from_secs(30), || member_reachable(&rack, "witness", other) && member_reachable(&rack, holder, other))
-            .map_err(|e| format!("trial {trial}: {other} not back: {e}"))?;
+        rack.wait_for(Duration::from_secs(30), || {
+            member_reachable(&rack, "witness", other) && member_reachable(&rack, holder, other)
+        })
+        .map_err(|e| format!("trial {trial}: {other} not back: {e}"))?;
         std::thread::sleep(Duration::from_millis(2000 + jitter.below(timing.interval_ms)));
         let before = ledger_starts(&dir).len();
         let service = service_pid(&dir, holder);
@@ -342,7 +353,11 @@ fn failover(trials: usize, timing: Timing, jitter: &mut Jitter) -> Result<Value,
         rack.restart(holder)?;
         holder = other;
     }
-    let fence_offs = fs::read_to_string(dir.join("fence.log")).unwrap_or_default().lines().filter(|l| l.starts_with("off ")).count();
+    let fence_offs = fs::read_to_string(dir.join("fence.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("off "))
+        .count();
     Ok(json!({
         "profile": timing_json(timing),
         "trials": trials,
@@ -354,7 +369,20 @@ fn failover(trials: usize, timing: Timing, jitter: &mut Jitter) -> Result<Value,
 
 fn start_stress(seconds: u64, dir: &Path) -> Result<Child, String> {
     Command::new("stress-ng")
-        .args(["--cpu", "2", "--vm", "1", "--vm-bytes", "512M", "--io", "1", "--hdd", "1", "--hdd-bytes", "128M"])
+        .args([
+            "--cpu",
+            "2",
+            "--vm",
+            "1",
+            "--vm-bytes",
+            "512M",
+            "--io",
+            "1",
+            "--hdd",
+            "1",
+            "--hdd-bytes",
+            "128M",
+        ])
         .args(["--timeout", &format!("{seconds}s"), "--temp-path"])
         .arg(dir)
         .stdin(Stdio::null())
@@ -402,7 +430,8 @@ fn load(seconds: u64) -> Result<Value, String> {
     let _ = stress.wait();
     let starts = ledger_starts(&dir);
     let failovers = starts[starts_before.min(starts.len())..].len();
-    let fence_actions = fs::read_to_string(dir.join("fence.log")).unwrap_or_default().lines().count() - fence_before;
+    let fence_actions =
+        fs::read_to_string(dir.join("fence.log")).unwrap_or_default().lines().count() - fence_before;
     let running = rack.check_running();
     Ok(json!({
         "profile": timing_json(FAST_PROFILE),
@@ -449,7 +478,10 @@ fn parse_args() -> Result<(Plan, BTreeMap<String, Vec<String>>), String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    let skip = opts.get("skip").map(|v| v.iter().flat_map(|s| s.split(',')).map(str::to_string).collect()).unwrap_or_default();
+    let skip = opts
+        .get("skip")
+        .map(|v| v.iter().flat_map(|s| s.split(',')).map(str::to_string).collect())
+        .unwrap_or_default();
     let plan = if quick {
         Plan { quick, detect_trials: 30, idle_s: 20, load_s: 60, failover_trials: 4, skip }
     } else {
@@ -466,7 +498,9 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let out = PathBuf::from(opts.get("out").and_then(|v| v.last()).cloned().unwrap_or_else(|| "out/bench.json".into()));
+    let out = PathBuf::from(
+        opts.get("out").and_then(|v| v.last()).cloned().unwrap_or_else(|| "out/bench.json".into()),
+    );
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1;
     let mut jitter = Jitter(seed);
     let mut report = Report { values: Map::new(), not_measured: Map::new() };
@@ -477,7 +511,8 @@ fn main() {
     // Sizes.
     match opts.get("agent-bin").and_then(|v| v.last()).and_then(|p| file_size(Path::new(p))) {
         Some(bytes) => report.set("agent_binary_bytes", json!(bytes)),
-        None => report.null("agent_binary_bytes", "the static release binary was not given or not found (make agent)"),
+        None => report
+            .null("agent_binary_bytes", "the static release binary was not given or not found (make agent)"),
     }
     let image_dir = opts.get("image-dir").and_then(|v| v.last()).map(PathBuf::from);
     match image_dir.as_ref().filter(|d| d.join("root.squashfs").is_file()) {
@@ -486,7 +521,8 @@ fn main() {
             let mut total = 0;
             // What boots is the kernel and the initramfs; the squashfs root is inside the
             // initramfs (listed, not added), data.ext4 is the data partition (not the image).
-            for (name, counted) in [("vmlinuz", true), ("initramfs.cpio.gz", true), ("root.squashfs", false)] {
+            for (name, counted) in [("vmlinuz", true), ("initramfs.cpio.gz", true), ("root.squashfs", false)]
+            {
                 if let Some(bytes) = file_size(&dir.join(name)) {
                     files.insert(name.to_string(), json!(bytes));
                     if counted {
@@ -497,7 +533,10 @@ fn main() {
             report.set("image_bytes", json!(total));
             details.insert("image_files".into(), Value::Object(files));
         }
-        None => report.null("image_bytes", "out/image is absent: run `make image` first (the bench does not build the image)"),
+        None => report.null(
+            "image_bytes",
+            "out/image is absent: run `make image` first (the bench does not build the image)",
+        ),
     }
     match opts.get("boot-log").and_then(|v| v.last()).map(fs::read_to_string) {
         Some(Ok(log)) if !boot_ready_ms(&log).is_empty() => {
@@ -575,7 +614,12 @@ fn main() {
     report.null("failover_ms_max", no_vrack);
 
     // Load.
-    let have_stress = Command::new("stress-ng").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let have_stress = Command::new("stress-ng")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     if skipped("load") {
         report.null("false_failovers", "skipped (--skip load)");
         report.null("false_unreachable", "skipped (--skip load)");
@@ -607,7 +651,10 @@ fn main() {
         report.null(key, "the keepalived rig did not run (BENCH_SKIP=keepalived, not root, or it failed: scripts/bench-keepalived.sh)");
     }
     for path in opts.get("fragment").cloned().unwrap_or_default() {
-        match fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string())) {
+        match fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+        {
             Ok(Value::Object(map)) => {
                 for (key, value) in map {
                     if key == "not_measured" {
@@ -644,5 +691,9 @@ fn main() {
         let note: String = note.chars().take(70).collect();
         println!("{key:<32} {shown:>14}  {note}");
     }
-    println!("written: {}{}", out.display(), if plan.quick { " (BENCH_QUICK=1: shortened runs)" } else { "" });
+    println!(
+        "written: {}{}",
+        out.display(),
+        if plan.quick { " (BENCH_QUICK=1: shortened runs)" } else { "" }
+    );
 }

@@ -24,7 +24,9 @@ fn status_of<'a>(snapshot: &'a Snapshot, member: &str) -> Option<&'a Value> {
 }
 
 fn everything_up(snapshot: &Snapshot) -> bool {
-    snapshot.iter().all(|(member, status)| status.as_ref().is_ok_and(|status| sees_everything_up(member, status)))
+    snapshot
+        .iter()
+        .all(|(member, status)| status.as_ref().is_ok_and(|status| sees_everything_up(member, status)))
 }
 
 fn sum(snapshot: &Snapshot, member: &str, link: u8, fields: &[&str]) -> u64 {
@@ -39,7 +41,12 @@ fn banner(text: &str) {
 
 /// Watch the rack until `expected` holds, printing the table whenever it changes. Fails with
 /// `what` when `timeout` passes first.
-fn expect(rack: &Rack, what: &str, timeout: Duration, expected: impl Fn(&Snapshot) -> bool) -> Result<(), String> {
+fn expect(
+    rack: &Rack,
+    what: &str,
+    timeout: Duration,
+    expected: impl Fn(&Snapshot) -> bool,
+) -> Result<(), String> {
     println!("   waiting for: {what} (up to {} ms)", timeout.as_millis());
     let start = Instant::now();
     let mut shown = String::new();
@@ -76,12 +83,18 @@ fn script(rack: &Rack) -> Result<(), String> {
 
     banner("cutting serial link 1 (witness <-> node-a)");
     rack.cable(1).cut();
-    expect(rack, "link 1 down on witness and node-a; node-a still reachable over udp 11", change, |snapshot| {
-        ["witness", "node-a"]
-            .iter()
-            .all(|member| status_of(snapshot, member).is_some_and(|s| link_state(s, 1) == Some("down")))
-            && status_of(snapshot, "witness").is_some_and(|s| member_state(s, "node-a") == Some("reachable"))
-    })?;
+    expect(
+        rack,
+        "link 1 down on witness and node-a; node-a still reachable over udp 11",
+        change,
+        |snapshot| {
+            ["witness", "node-a"]
+                .iter()
+                .all(|member| status_of(snapshot, member).is_some_and(|s| link_state(s, 1) == Some("down")))
+                && status_of(snapshot, "witness")
+                    .is_some_and(|s| member_state(s, "node-a") == Some("reachable"))
+        },
+    )?;
 
     banner("healing serial link 1");
     rack.heal_all();
@@ -89,12 +102,17 @@ fn script(rack: &Rack) -> Result<(), String> {
 
     banner("isolating node-a (cutting links 1, 3, 11 and 13)");
     rack.isolate("node-a");
-    expect(rack, "witness and node-b see node-a unreachable; they still reach each other", change, |snapshot| {
-        ["witness", "node-b"]
-            .iter()
-            .all(|member| status_of(snapshot, member).is_some_and(|s| member_state(s, "node-a") == Some("unreachable")))
-            && status_of(snapshot, "witness").is_some_and(|s| member_state(s, "node-b") == Some("reachable"))
-    })?;
+    expect(
+        rack,
+        "witness and node-b see node-a unreachable; they still reach each other",
+        change,
+        |snapshot| {
+            ["witness", "node-b"].iter().all(|member| {
+                status_of(snapshot, member).is_some_and(|s| member_state(s, "node-a") == Some("unreachable"))
+            }) && status_of(snapshot, "witness")
+                .is_some_and(|s| member_state(s, "node-b") == Some("reachable"))
+        },
+    )?;
 
     banner("healing node-a's links");
     rack.heal_all();
@@ -179,9 +197,14 @@ fn service_act() -> Result<(), String> {
     use ha_tests::fixtures::{failover_rack, kill_pid, resources_state, service_pid};
     banner("act two: the protected service (shell-script resources, relay stand-in)");
     let rack = failover_rack("demo-service")?;
-    let holder = |r: &Rack| r.try_status("witness").ok().and_then(|s| s["authority"]["holder"].as_str().map(str::to_string));
-    let generation = |r: &Rack| r.try_status("witness").ok().and_then(|s| s["authority"]["generation"].as_u64());
-    let running = |r: &Rack, m: &str| r.try_status(m).ok().and_then(|s| resources_state(&s)).as_deref() == Some("running");
+    let holder = |r: &Rack| {
+        r.try_status("witness").ok().and_then(|s| s["authority"]["holder"].as_str().map(str::to_string))
+    };
+    let generation =
+        |r: &Rack| r.try_status("witness").ok().and_then(|s| s["authority"]["generation"].as_u64());
+    let running = |r: &Rack, m: &str| {
+        r.try_status(m).ok().and_then(|s| resources_state(&s)).as_deref() == Some("running")
+    };
     let took = rack.wait_for(Duration::from_secs(20), || running(&rack, "node-a"))?;
     println!(
         "   cold start: the witness granted generation {} to {} ({} ms); node-b stands by",
@@ -206,13 +229,18 @@ fn service_act() -> Result<(), String> {
     rack.wait_for(Duration::from_secs(15), || rack.dir().join("on-node-a").exists())?;
     rack.restart("node-a")?;
     rack.wait_for(Duration::from_secs(15), || {
-        rack.try_status("node-a").is_ok_and(|s| s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["state"] == "reachable")))
+        rack.try_status("node-a").is_ok_and(|s| {
+            s["members"].as_array().is_some_and(|m| m.iter().all(|m| m["state"] == "reachable"))
+        })
     })?;
     std::thread::sleep(Duration::from_secs(2));
     if running(&rack, "node-a") {
         return Err("node-a ran the service again after it came back".into());
     }
-    println!("   node-a powered on again and rejoined in standby; the service stays on {}", holder(&rack).unwrap_or_default());
+    println!(
+        "   node-a powered on again and rejoined in standby; the service stays on {}",
+        holder(&rack).unwrap_or_default()
+    );
     let ledger = std::fs::read_to_string(rack.dir().join("ledger")).unwrap_or_default();
     println!("   the service's own log (node, generation, action):");
     for line in ledger.lines() {

@@ -36,7 +36,11 @@ fn main() {
         }
         println!(
             "failovers {} fences {} self-fences {} watchdog resets {} restore {:?} ms",
-            r.stats.failovers, r.stats.fences, r.stats.self_fences, r.stats.watchdog_resets, r.stats.restore_ms
+            r.stats.failovers,
+            r.stats.fences,
+            r.stats.self_fences,
+            r.stats.watchdog_resets,
+            r.stats.restore_ms
         );
         for v in &r.violations {
             println!("VIOLATION: {v}");
@@ -50,14 +54,26 @@ fn main() {
     }
     let seeds = arg(&args, "--seeds").unwrap_or(1000);
     let first = arg(&args, "--first").unwrap_or(1);
-    let threads = arg(&args, "--threads").unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64)) as usize;
+    let threads = arg(&args, "--threads")
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64))
+        as usize;
     let started = std::time::Instant::now();
     let expect_violation = args.iter().any(|a| a == "--expect-violation");
     let s = sim::run_many(first, seeds, threads, expect_violation);
     let secs = started.elapsed().as_secs_f64();
-    println!("simulated schedules: {} (seeds {first}..{}) in {secs:.1} s on {threads} threads", s.schedules, first + seeds - 1);
-    println!("failovers: {}  fences: {}  self-fences: {}  watchdog resets: {}", s.failovers, s.fences, s.self_fences, s.watchdog_resets);
-    println!("worst time to restore the service after the faults healed: {} ms (seed {})", s.worst_restore_ms, s.worst_restore_seed);
+    println!(
+        "simulated schedules: {} (seeds {first}..{}) in {secs:.1} s on {threads} threads",
+        s.schedules,
+        first + seeds - 1
+    );
+    println!(
+        "failovers: {}  fences: {}  self-fences: {}  watchdog resets: {}",
+        s.failovers, s.fences, s.self_fences, s.watchdog_resets
+    );
+    println!(
+        "worst time to restore the service after the faults healed: {} ms (seed {})",
+        s.worst_restore_ms, s.worst_restore_seed
+    );
     println!("violations: {}", s.violations);
     if expect_violation {
         // Self-test of the simulator against a deliberately broken build.
@@ -67,7 +83,9 @@ fn main() {
                 for v in &r.violations {
                     println!("found (seed {seed}): {v}");
                 }
-                let safety = r.violations.iter().any(|v| v.starts_with("SPLIT BRAIN") || v.contains("never granted") || v.contains("backwards"));
+                let safety = r.violations.iter().any(|v| {
+                    v.starts_with("SPLIT BRAIN") || v.contains("never granted") || v.contains("backwards")
+                });
                 if !safety {
                     println!("FAIL: the first violation found is not a safety violation");
                     std::process::exit(1);

@@ -2,10 +2,7 @@ use super::*;
 use crate::devices::console::model::{RaidLevel, Reading, Sensor, SensorKind};
 
 fn monitor() -> ArrayMonitor {
-    ArrayMonitor::new(Params {
-        member: name("witness"),
-        console: name("/dev/ttyS1"),
-    })
+    ArrayMonitor::new(Params { member: name("witness"), console: name("/dev/ttyS1") })
 }
 
 /// RAID 5 on slots 0..=3, global spare in slot 4, fine environment.
@@ -33,11 +30,7 @@ fn healthy() -> ArrayModel {
         drive: None,
         rebuild_percent: None,
     });
-    m.put_sensor(Sensor::new(
-        SensorKind::Temperature,
-        "ctl",
-        Reading::Celsius(40),
-    ));
+    m.put_sensor(Sensor::new(SensorKind::Temperature, "ctl", Reading::Celsius(40)));
     m
 }
 
@@ -55,9 +48,7 @@ fn set_drive(m: &mut ArrayModel, state: DriveState) {
 
 fn feed(mon: &mut ArrayMonitor, m: &ArrayModel) -> std::vec::Vec<String> {
     mon.handle_snapshot(Micros::ZERO, m);
-    std::iter::from_fn(|| mon.poll_event())
-        .map(|e| e.label())
-        .collect()
+    std::iter::from_fn(|| mon.poll_event()).map(|e| e.label()).collect()
 }
 
 #[test]
@@ -69,10 +60,7 @@ fn healthy_baseline_is_silent_and_unwell_baseline_is_reported() {
     set_disk(&mut m, 1, DiskState::Failed);
     set_drive(&mut m, DriveState::Degraded);
     let mut fresh = monitor();
-    assert_eq!(
-        feed(&mut fresh, &m),
-        ["disk_failed e252/s1", "drive_degraded ld0"]
-    );
+    assert_eq!(feed(&mut fresh, &m), ["disk_failed e252/s1", "drive_degraded ld0"]);
 }
 
 #[test]
@@ -97,21 +85,11 @@ fn failure_spare_rebuild_completion() {
     set_drive(&mut m, DriveState::Rebuilding(10));
     assert_eq!(feed(&mut mon, &m), ["rebuild_progress ld0 e252/s4 10"]);
     set_drive(&mut m, DriveState::Rebuilding(47));
-    assert_eq!(
-        feed(&mut mon, &m),
-        ["rebuild_progress ld0 e252/s4 40"],
-        "one event for a jump"
-    );
+    assert_eq!(feed(&mut mon, &m), ["rebuild_progress ld0 e252/s4 40"], "one event for a jump");
     set_drive(&mut m, DriveState::Optimal);
     set_disk(&mut m, 4, DiskState::Online);
-    assert!(
-        feed(&mut mon, &m).is_empty(),
-        "recovery waits for a second reading"
-    );
-    assert_eq!(
-        feed(&mut mon, &m),
-        ["rebuild_completed ld0 e252/s4", "drive_optimal ld0"]
-    );
+    assert!(feed(&mut mon, &m).is_empty(), "recovery waits for a second reading");
+    assert_eq!(feed(&mut mon, &m), ["rebuild_completed ld0 e252/s4", "drive_optimal ld0"]);
     assert!(feed(&mut mon, &m).is_empty());
 }
 
@@ -127,14 +105,7 @@ fn second_failure_during_rebuild_kills_the_drive() {
     set_disk(&mut m, 1, DiskState::Failed);
     set_disk(&mut m, 4, DiskState::Unconfigured);
     set_drive(&mut m, DriveState::Failed);
-    assert_eq!(
-        feed(&mut mon, &m),
-        [
-            "disk_failed e252/s1",
-            "rebuild_failed ld0 e252/s4",
-            "drive_failed ld0"
-        ]
-    );
+    assert_eq!(feed(&mut mon, &m), ["disk_failed e252/s1", "rebuild_failed ld0 e252/s4", "drive_failed ld0"]);
 }
 
 #[test]
@@ -146,11 +117,7 @@ fn flapping_values_are_debounced() {
     let cool = Sensor::new(SensorKind::Temperature, "ctl", Reading::Celsius(40));
     let mut seen = std::vec::Vec::new();
     for i in 0..10 {
-        m.put_sensor(if i % 2 == 0 {
-            hot.clone()
-        } else {
-            cool.clone()
-        });
+        m.put_sensor(if i % 2 == 0 { hot.clone() } else { cool.clone() });
         seen.extend(feed(&mut mon, &m));
     }
     assert_eq!(seen, ["alarm_raised ctl"], "one alarm while it flaps");
@@ -160,14 +127,7 @@ fn flapping_values_are_debounced() {
     // A drive flapping between degraded and optimal: one degraded, no optimal until stable.
     let mut seen = std::vec::Vec::new();
     for i in 0..6 {
-        set_drive(
-            &mut m,
-            if i % 2 == 0 {
-                DriveState::Degraded
-            } else {
-                DriveState::Optimal
-            },
-        );
+        set_drive(&mut m, if i % 2 == 0 { DriveState::Degraded } else { DriveState::Optimal });
         seen.extend(feed(&mut mon, &m));
     }
     assert_eq!(seen, ["drive_degraded ld0"]);
@@ -182,17 +142,10 @@ fn removal_insertion_and_console() {
     assert_eq!(feed(&mut mon, &m), ["disk_removed e252/s4"]);
     mon.handle_console_lost(Micros::ZERO);
     mon.handle_console_lost(Micros::ZERO);
-    assert_eq!(
-        mon.poll_event().map(|e| e.label()).as_deref(),
-        Some("console_lost")
-    );
+    assert_eq!(mon.poll_event().map(|e| e.label()).as_deref(), Some("console_lost"));
     assert!(mon.poll_event().is_none(), "lost once");
     m.put_disk(spare);
-    assert_eq!(
-        feed(&mut mon, &m),
-        ["console_restored"],
-        "insertion is a recovery: debounced"
-    );
+    assert_eq!(feed(&mut mon, &m), ["console_restored"], "insertion is a recovery: debounced");
     assert_eq!(feed(&mut mon, &m), ["disk_inserted e252/s4"]);
     let mut n = m.clone();
     n.put_disk(Disk {
@@ -210,142 +163,61 @@ fn every_event_maps_onto_its_notification() {
     let n = |s: &str| name(s);
     let (m, d, k) = (n("w"), n("ld0"), n("s1"));
     let cases = [
+        (ArrayEvent::DiskFailed { member: m.clone(), disk: k.clone() }, "rackHaDiskFailed"),
+        (ArrayEvent::DiskRemoved { member: m.clone(), disk: k.clone() }, "rackHaDiskRemoved"),
+        (ArrayEvent::DiskInserted { member: m.clone(), disk: k.clone() }, "rackHaDiskInserted"),
         (
-            ArrayEvent::DiskFailed {
-                member: m.clone(),
-                disk: k.clone(),
-            },
-            "rackHaDiskFailed",
-        ),
-        (
-            ArrayEvent::DiskRemoved {
-                member: m.clone(),
-                disk: k.clone(),
-            },
-            "rackHaDiskRemoved",
-        ),
-        (
-            ArrayEvent::DiskInserted {
-                member: m.clone(),
-                disk: k.clone(),
-            },
-            "rackHaDiskInserted",
-        ),
-        (
-            ArrayEvent::SpareActivated {
-                member: m.clone(),
-                drive: d.clone(),
-                disk: k.clone(),
-            },
+            ArrayEvent::SpareActivated { member: m.clone(), drive: d.clone(), disk: k.clone() },
             "rackHaSpareActivated",
         ),
         (
-            ArrayEvent::RebuildStarted {
-                member: m.clone(),
-                drive: d.clone(),
-                disk: k.clone(),
-            },
+            ArrayEvent::RebuildStarted { member: m.clone(), drive: d.clone(), disk: k.clone() },
             "rackHaRebuildStarted",
         ),
         (
-            ArrayEvent::RebuildProgress {
-                member: m.clone(),
-                drive: d.clone(),
-                disk: k.clone(),
-                percent: 30,
-            },
+            ArrayEvent::RebuildProgress { member: m.clone(), drive: d.clone(), disk: k.clone(), percent: 30 },
             "rackHaRebuildProgress",
         ),
         (
-            ArrayEvent::RebuildCompleted {
-                member: m.clone(),
-                drive: d.clone(),
-                disk: k.clone(),
-            },
+            ArrayEvent::RebuildCompleted { member: m.clone(), drive: d.clone(), disk: k.clone() },
             "rackHaRebuildCompleted",
         ),
         (
-            ArrayEvent::RebuildFailed {
-                member: m.clone(),
-                drive: d.clone(),
-                disk: k.clone(),
-            },
+            ArrayEvent::RebuildFailed { member: m.clone(), drive: d.clone(), disk: k.clone() },
             "rackHaRebuildFailed",
         ),
         (
-            ArrayEvent::LogicalDriveDegraded {
-                member: m.clone(),
-                drive: d.clone(),
-            },
+            ArrayEvent::LogicalDriveDegraded { member: m.clone(), drive: d.clone() },
             "rackHaLogicalDriveDegraded",
         ),
+        (ArrayEvent::LogicalDriveFailed { member: m.clone(), drive: d.clone() }, "rackHaLogicalDriveFailed"),
         (
-            ArrayEvent::LogicalDriveFailed {
-                member: m.clone(),
-                drive: d.clone(),
-            },
-            "rackHaLogicalDriveFailed",
-        ),
-        (
-            ArrayEvent::LogicalDriveOffline {
-                member: m.clone(),
-                drive: d.clone(),
-            },
+            ArrayEvent::LogicalDriveOffline { member: m.clone(), drive: d.clone() },
             "rackHaLogicalDriveOffline",
         ),
         (
-            ArrayEvent::LogicalDriveOptimal {
-                member: m.clone(),
-                drive: d.clone(),
-            },
+            ArrayEvent::LogicalDriveOptimal { member: m.clone(), drive: d.clone() },
             "rackHaLogicalDriveOptimal",
         ),
         (
-            ArrayEvent::EnvironmentAlarmRaised {
-                member: m.clone(),
-                sensor: n("fan"),
-                reason: n("stopped"),
-            },
+            ArrayEvent::EnvironmentAlarmRaised { member: m.clone(), sensor: n("fan"), reason: n("stopped") },
             "rackHaEnvironmentAlarmRaised",
         ),
         (
-            ArrayEvent::EnvironmentAlarmCleared {
-                member: m.clone(),
-                sensor: n("fan"),
-            },
+            ArrayEvent::EnvironmentAlarmCleared { member: m.clone(), sensor: n("fan") },
             "rackHaEnvironmentAlarmCleared",
         ),
-        (
-            ArrayEvent::ConsoleLost {
-                member: m.clone(),
-                console: n("c"),
-            },
-            "rackHaConsoleLost",
-        ),
-        (
-            ArrayEvent::ConsoleRestored {
-                member: m.clone(),
-                console: n("c"),
-            },
-            "rackHaConsoleRestored",
-        ),
+        (ArrayEvent::ConsoleLost { member: m.clone(), console: n("c") }, "rackHaConsoleLost"),
+        (ArrayEvent::ConsoleRestored { member: m.clone(), console: n("c") }, "rackHaConsoleRestored"),
     ];
     for (event, mib_name) in cases {
         let notification = to_notification(&event);
         let debug = format!("{notification:?}");
         // The variant name is the MIB name without its prefix.
-        assert!(
-            debug.starts_with(mib_name.trim_start_matches("rackHa")),
-            "{debug} vs {mib_name}"
-        );
+        assert!(debug.starts_with(mib_name.trim_start_matches("rackHa")), "{debug} vs {mib_name}");
     }
     assert_eq!(
-        to_notification(&ArrayEvent::RebuildProgress {
-            member: m,
-            drive: d,
-            disk: k,
-            percent: 30
-        }),
+        to_notification(&ArrayEvent::RebuildProgress { member: m, drive: d, disk: k, percent: 30 }),
         Notification::RebuildProgress {
             member: "w".into(),
             drive: "ld0".into(),

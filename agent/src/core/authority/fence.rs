@@ -40,7 +40,9 @@ enum State {
     /// The shell should send the power-off now.
     Due,
     InFlight,
-    Backoff { until: Micros },
+    Backoff {
+        until: Micros,
+    },
 }
 
 /// The fence procedure for one target at a time.
@@ -148,7 +150,8 @@ mod tests {
 
     #[test]
     fn failures_back_off_exponentially_up_to_the_bound_then_succeed() {
-        let mut f = Fencer::new(FenceConfig { retry_initial_ms: 1000, retry_max_ms: 4000, trust_unconfirmed: false });
+        let mut f =
+            Fencer::new(FenceConfig { retry_initial_ms: 1000, retry_max_ms: 4000, trust_unconfirmed: false });
         f.request(2);
         let mut now = Micros::ZERO;
         assert_eq!(f.poll_power_off(now), Some(2));
@@ -172,7 +175,10 @@ mod tests {
         let mut strict = Fencer::new(FenceConfig::default());
         strict.request(3);
         strict.poll_power_off(Micros::ZERO);
-        assert_eq!(strict.handle_result(Micros::ZERO, 3, FenceResult::Unconfirmed), Verdict::Retry { unconfirmed: true });
+        assert_eq!(
+            strict.handle_result(Micros::ZERO, 3, FenceResult::Unconfirmed),
+            Verdict::Retry { unconfirmed: true }
+        );
         let mut trusting = Fencer::new(FenceConfig { trust_unconfirmed: true, ..FenceConfig::default() });
         trusting.request(3);
         trusting.poll_power_off(Micros::ZERO);

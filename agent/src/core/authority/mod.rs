@@ -156,26 +156,59 @@ pub struct AuthorityTiming {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Notice {
     /// Witness adopted a generation heard from a node (lost or older stored state).
-    GenerationAdopted { generation: u64 },
-    Granted { node: u8, generation: u64 },
-    SwitchoverStarted { from: u8, to: u8, generation: u64 },
-    HolderLost { node: u8, generation: u64 },
-    FenceRequested { node: u8, attempt: u32 },
-    FenceSucceeded { node: u8 },
-    FenceUnconfirmed { node: u8 },
-    FenceFailed { node: u8, attempt: u32 },
+    GenerationAdopted {
+        generation: u64,
+    },
+    Granted {
+        node: u8,
+        generation: u64,
+    },
+    SwitchoverStarted {
+        from: u8,
+        to: u8,
+        generation: u64,
+    },
+    HolderLost {
+        node: u8,
+        generation: u64,
+    },
+    FenceRequested {
+        node: u8,
+        attempt: u32,
+    },
+    FenceSucceeded {
+        node: u8,
+    },
+    FenceUnconfirmed {
+        node: u8,
+    },
+    FenceFailed {
+        node: u8,
+        attempt: u32,
+    },
     /// The watchdog deadline passed: the lost holder cannot be running any more.
-    WatchdogDeadlinePassed { node: u8 },
-    ResourcesFailed { node: u8 },
+    WatchdogDeadlinePassed {
+        node: u8,
+    },
+    ResourcesFailed {
+        node: u8,
+    },
     /// Node: started or stopped resources, and why.
-    Starting { generation: u64 },
-    Stopping { generation: u64, reason: StopReason },
+    Starting {
+        generation: u64,
+    },
+    Stopping {
+        generation: u64,
+        reason: StopReason,
+    },
     /// Node: quorum lost for self_fence_ms; resources being stopped.
     SelfFenceArmed,
     /// Node: resources not confirmed stopped in time; the watchdog is no longer fed.
     WatchdogStarved,
     /// Node: a grant was not acted on because the peer may still run the resources.
-    WaitingForPeer { generation: u64 },
+    WaitingForPeer {
+        generation: u64,
+    },
     QuorumLost,
     QuorumRegained,
 }

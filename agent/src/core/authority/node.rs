@@ -14,7 +14,10 @@
 
 use heapless::{Deque, Vec};
 
-use super::{AuthorityTiming, Heard, Notice, Notices, NodeReport, Order, ResState, StopReason, View, WitnessInfo, MAX_HEARD};
+use super::{
+    AuthorityTiming, Heard, NodeReport, Notice, Notices, Order, ResState, StopReason, View, WitnessInfo,
+    MAX_HEARD,
+};
 use crate::time::Micros;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -296,10 +299,8 @@ impl Node {
     fn peer_blocks(&self, now: Micros, generation: u64, view: &View) -> bool {
         let t = &self.cfg.timing;
         let window_us = (t.dead_ms + t.interval_ms + t.margin_ms) * 1000;
-        let recently_heard = view
-            .peer(self.cfg.peer)
-            .and_then(|p| p.last_rx)
-            .is_some_and(|at| now.since_us(at) <= window_us);
+        let recently_heard =
+            view.peer(self.cfg.peer).and_then(|p| p.last_rx).is_some_and(|at| now.since_us(at) <= window_us);
         if !recently_heard || crate::core::mutation::active(crate::core::mutation::Mutation::SkipPeerCheck) {
             return false;
         }
@@ -347,7 +348,8 @@ impl Node {
             }
         }
         if let Some(at) = self.self_fence_stop_at {
-            if !self.starving && !self.resources.is_stopped() && now.since_us(at) >= t.stop_timeout_ms * 1000 {
+            if !self.starving && !self.resources.is_stopped() && now.since_us(at) >= t.stop_timeout_ms * 1000
+            {
                 self.starving = true;
                 self.notices.push(Notice::WatchdogStarved);
             }

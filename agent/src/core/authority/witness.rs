@@ -13,7 +13,7 @@
 use heapless::Deque;
 
 use super::fence::{FenceConfig, FenceResult, Fencer, Verdict as FenceVerdict};
-use super::{AuthorityTiming, Notice, Notices, NodeReport, Order, ResState, View, WitnessInfo};
+use super::{AuthorityTiming, NodeReport, Notice, Notices, Order, ResState, View, WitnessInfo};
 use crate::time::Micros;
 
 /// The durable state of the witness.
@@ -171,7 +171,8 @@ impl Witness {
         let holder = self.nodes.iter().find(|n| n.id == node);
         // A holder being replaced (a grant is being stored, or it was fenced or declared lost)
         // must not be told to run: a delayed or rebooted holder would start again.
-        let replaced = self.persisting.is_some() || holder.is_some_and(|n| n.fenced_off || n.lost_since.is_some());
+        let replaced =
+            self.persisting.is_some() || holder.is_some_and(|n| n.fenced_off || n.lost_since.is_some());
         let order = if self.durable.holder != node || self.durable.holder == 0 || replaced {
             Order::Standby
         } else {
@@ -179,12 +180,22 @@ impl Witness {
                 Phase::Switchover { from, .. } if from == node => Order::Stop,
                 Phase::Startup => Order::Standby,
                 _ => {
-                    let stop_failed = self.node(node).report.as_ref().is_some_and(|r| r.resources == ResState::StopFailed);
-                    if stop_failed { Order::Stop } else { Order::Run }
+                    let stop_failed =
+                        self.node(node).report.as_ref().is_some_and(|r| r.resources == ResState::StopFailed);
+                    if stop_failed {
+                        Order::Stop
+                    } else {
+                        Order::Run
+                    }
                 }
             }
         };
-        WitnessInfo { seq: self.info_seq, generation: self.durable.generation, holder: self.durable.holder, order }
+        WitnessInfo {
+            seq: self.info_seq,
+            generation: self.durable.generation,
+            holder: self.durable.holder,
+            order,
+        }
     }
 
     // ---- commands ------------------------------------------------------------------------
@@ -209,7 +220,9 @@ impl Witness {
         }
         let view = self.last_view.clone();
         if !self.eligible(node, &view) {
-            return Err("that node is not ready to take the service (unreachable, failed, in standby or not stopped)");
+            return Err(
+                "that node is not ready to take the service (unreachable, failed, in standby or not stopped)",
+            );
         }
         self.move_to = Some(node);
         Ok(())
@@ -218,7 +231,9 @@ impl Witness {
     /// Operator `standby` / `online`. Standby of the holder moves the service first; refused
     /// when no other node is ready to take it.
     pub fn command_standby(&mut self, node: u8, standby: bool) -> Result<(), &'static str> {
-        let Some(i) = self.nodes.iter().position(|n| n.id == node) else { return Err("not a node of this cluster") };
+        let Some(i) = self.nodes.iter().position(|n| n.id == node) else {
+            return Err("not a node of this cluster");
+        };
         if standby && self.durable.holder == node {
             let other = self.nodes[1 - i].id;
             let view = self.last_view.clone();
@@ -233,13 +248,16 @@ impl Witness {
 
     /// Operator `fence`: power a node off now. Refused for the only healthy node.
     pub fn command_fence(&mut self, node: u8) -> Result<(), &'static str> {
-        let Some(i) = self.nodes.iter().position(|n| n.id == node) else { return Err("not a node of this cluster") };
+        let Some(i) = self.nodes.iter().position(|n| n.id == node) else {
+            return Err("not a node of this cluster");
+        };
         if !self.cfg.fence_enabled {
             return Err("no relay channel is configured for every node");
         }
         let other = self.nodes[1 - i].id;
         let view = self.last_view.clone();
-        let node_healthy = view.reaches(node) && self.node(node).report.as_ref().is_some_and(|r| r.ready || !r.resources.is_stopped());
+        let node_healthy = view.reaches(node)
+            && self.node(node).report.as_ref().is_some_and(|r| r.ready || !r.resources.is_stopped());
         if node_healthy && !self.eligible(other, &view) && self.durable.holder != other {
             return Err("it is the only healthy node: fencing it would leave no node to run the service");
         }
@@ -266,7 +284,8 @@ impl Witness {
         }
         let Some(i) = self.nodes.iter().position(|n| n.id == from) else { return };
         let n = &mut self.nodes[i];
-        let newer = boot > n.report_boot || (boot == n.report_boot && n.report.as_ref().is_none_or(|r| report.seq > r.seq));
+        let newer = boot > n.report_boot
+            || (boot == n.report_boot && n.report.as_ref().is_none_or(|r| report.seq > r.seq));
         if !newer {
             return;
         }
@@ -294,7 +313,10 @@ impl Witness {
         if self.phase == Phase::Startup {
             self.phase = Phase::Steady;
         }
-        if stored.holder != 0 && (stored.holder != previous.holder || stored.generation != previous.generation) && stored.generation > previous.generation {
+        if stored.holder != 0
+            && (stored.holder != previous.holder || stored.generation != previous.generation)
+            && stored.generation > previous.generation
+        {
             self.notices.push(Notice::Granted { node: stored.holder, generation: stored.generation });
         }
         if let Some(node) = self.power_on_after_persist.take() {
@@ -379,7 +401,9 @@ impl Witness {
     fn released_by_report(&self, id: u8, view: &View) -> bool {
         let n = self.node(id);
         view.reaches(id)
-            && n.report.as_ref().is_some_and(|r| r.resources.is_stopped() && r.stopped >= self.durable.generation)
+            && n.report
+                .as_ref()
+                .is_some_and(|r| r.resources.is_stopped() && r.stopped >= self.durable.generation)
     }
 
     fn eligible(&self, id: u8, view: &View) -> bool {
@@ -415,14 +439,17 @@ impl Witness {
         let i = self.index(id);
         let other = self.nodes[1 - i].id;
         let other_reaches_it = view.peer(other).is_some_and(|p| p.reaches.contains(&id));
-        if view.reaches(id) || !view.reaches(other) || other_reaches_it || self.nodes[1 - i].report.is_none() {
+        if view.reaches(id) || !view.reaches(other) || other_reaches_it || self.nodes[1 - i].report.is_none()
+        {
             self.nodes[i].lost_since = None;
             if self.fencer.target() == Some(id) {
                 self.fencer.cancel();
             }
             return Release::NotYet;
         }
-        if self.nodes[i].fenced_off || crate::core::mutation::active(crate::core::mutation::Mutation::GrantWithoutFence) {
+        if self.nodes[i].fenced_off
+            || crate::core::mutation::active(crate::core::mutation::Mutation::GrantWithoutFence)
+        {
             return Release::Released;
         }
         if self.nodes[i].lost_since.is_none() {
@@ -465,7 +492,8 @@ impl Witness {
     }
 
     fn best_candidate(&self, view: &View) -> Option<u8> {
-        let eligible: heapless::Vec<u8, 2> = self.cfg.nodes.iter().copied().filter(|&id| self.eligible(id, view)).collect();
+        let eligible: heapless::Vec<u8, 2> =
+            self.cfg.nodes.iter().copied().filter(|&id| self.eligible(id, view)).collect();
         match self.cfg.preferred {
             Some(p) if eligible.contains(&p) => Some(p),
             _ => eligible.first().copied(),
@@ -547,8 +575,14 @@ impl Witness {
 
         // A node whose stop failed may still run resources: fence it (W5).
         for id in self.cfg.nodes {
-            let stop_failed = self.node(id).report.as_ref().is_some_and(|r| r.resources == ResState::StopFailed);
-            if stop_failed && view.reaches(id) && self.cfg.fence_enabled && self.fencer.target().is_none() && !self.node(id).fenced_off {
+            let stop_failed =
+                self.node(id).report.as_ref().is_some_and(|r| r.resources == ResState::StopFailed);
+            if stop_failed
+                && view.reaches(id)
+                && self.cfg.fence_enabled
+                && self.fencer.target().is_none()
+                && !self.node(id).fenced_off
+            {
                 self.fencer.request(id);
             }
         }
@@ -571,7 +605,10 @@ impl Witness {
             // stops everything at boot before it reports ready) rather than granting to the
             // other one in the first instant.
             if let Some(p) = self.cfg.preferred {
-                let settling = view.reaches(p) && !self.eligible(p, view) && !self.node(p).failed && !self.node(p).standby;
+                let settling = view.reaches(p)
+                    && !self.eligible(p, view)
+                    && !self.node(p).failed
+                    && !self.node(p).standby;
                 if settling && now.since_us(self.started_at) <= self.cfg.timing.initdead_ms * 1000 {
                     return;
                 }
@@ -596,7 +633,11 @@ impl Witness {
                 }
                 return;
             } else {
-                if now > deadline && self.cfg.fence_enabled && self.fencer.target().is_none() && !self.node(h).fenced_off {
+                if now > deadline
+                    && self.cfg.fence_enabled
+                    && self.fencer.target().is_none()
+                    && !self.node(h).fenced_off
+                {
                     // W5: a holder that does not stop in time is fenced.
                     self.fencer.request(h);
                 }
@@ -613,7 +654,9 @@ impl Witness {
 
         if view.reaches(h) {
             self.nodes[hi].lost_since = None;
-            if self.fencer.target() == Some(h) && !self.node(h).report.as_ref().is_some_and(|r| r.resources == ResState::StopFailed) {
+            if self.fencer.target() == Some(h)
+                && !self.node(h).report.as_ref().is_some_and(|r| r.resources == ResState::StopFailed)
+            {
                 self.fencer.cancel();
             }
             let Some(report) = self.node(h).report.clone() else { return };
@@ -635,7 +678,9 @@ impl Witness {
             let failback = self.cfg.auto_failback && self.cfg.preferred == Some(o) && h != o;
             let wanted = self.move_to == Some(o) || failback;
             if wanted && self.eligible(o, view) && report.resources == ResState::Running {
-                let deadline = now.plus_ms(self.cfg.timing.stop_timeout_ms + self.cfg.timing.dead_ms + self.cfg.timing.margin_ms);
+                let deadline = now.plus_ms(
+                    self.cfg.timing.stop_timeout_ms + self.cfg.timing.dead_ms + self.cfg.timing.margin_ms,
+                );
                 self.phase = Phase::Switchover { from: h, to: o, deadline };
                 self.notices.push(Notice::SwitchoverStarted { from: h, to: o, generation: g });
             } else if self.move_to == Some(h) {

@@ -136,7 +136,8 @@ fn full_cut_is_declared_after_dead_ms_and_not_before() {
     // Healing brings it back.
     p.cut_ab = false;
     p.cut_ba = false;
-    let up_at = p.time_until(Micros::from_ms(8000), |p| p.state_a() == LinkState::Up && p.state_b() == LinkState::Up);
+    let up_at =
+        p.time_until(Micros::from_ms(8000), |p| p.state_a() == LinkState::Up && p.state_b() == LinkState::Up);
     assert!(up_at.unwrap().since_us(down_at) <= 300_000);
     assert_eq!(p.a.peer(B).unwrap().state, PeerState::Reachable);
 }
@@ -213,8 +214,14 @@ fn peer_restart_with_higher_boot_is_accepted_and_acks_of_an_old_boot_do_not_coun
     let mut a3 = member(A, B, 3, p.now);
     let now = p.now;
     let header = Header {
-        cluster_id: 9, sender: B, link: LINK, boot: 1, seq: 10_000,
-        ack_boot: 2, ack_seq: 1, ack_delay_us: 0,
+        cluster_id: 9,
+        sender: B,
+        link: LINK,
+        boot: 1,
+        seq: 10_000,
+        ack_boot: 2,
+        ack_seq: 1,
+        ack_delay_us: 0,
     };
     assert_eq!(a3.handle_frame(now, Some(0), &header), Verdict::Accepted);
     assert_eq!(a3.link(0).unwrap().state, LinkState::Init);

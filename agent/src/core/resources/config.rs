@@ -144,7 +144,11 @@ impl ResourcesConfig {
                 );
             }
             if self.group[..i].iter().any(|other| other.name == r.name) {
-                problem(at("name"), format!("{:?} is used twice", r.name), "give every resource its own name");
+                problem(
+                    at("name"),
+                    format!("{:?} is used twice", r.name),
+                    "give every resource its own name",
+                );
             }
             if !r.agent.starts_with('/') || r.agent.len() > MAX_AGENT_PATH_BYTES || r.agent.contains('\0') {
                 problem(

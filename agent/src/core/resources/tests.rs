@@ -334,7 +334,10 @@ fn a_stop_timeout_is_stop_failed_and_never_stopped() {
     n.expect(1, Stop, Outcome::TimedOut);
     assert_eq!(n.group.state(), GroupState::StopFailed);
     assert!(!n.group.is_stopped());
-    assert!(n.events.iter().any(|e| matches!(e, Event::StopFailed { resource: 1, outcome: Outcome::TimedOut, .. })));
+    assert!(n
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::StopFailed { resource: 1, outcome: Outcome::TimedOut, .. })));
     // No further action of any kind, whatever the time and the commands.
     n.advance_ms(100 * INTERVAL_MS);
     n.idle();
@@ -522,7 +525,8 @@ mod configuration {
     fn unknown_keys_are_rejected() {
         let err = parse("[resources]\nmax_restart = 3\n").unwrap_err();
         assert!(err.contains("max_restart"), "{err}");
-        let err = parse("[resources]\n[[resources.group]]\nname = \"a\"\nagent = \"/a\"\ntimeout = 1\n").unwrap_err();
+        let err = parse("[resources]\n[[resources.group]]\nname = \"a\"\nagent = \"/a\"\ntimeout = 1\n")
+            .unwrap_err();
         assert!(err.contains("timeout"), "{err}");
     }
 

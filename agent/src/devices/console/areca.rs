@@ -9,8 +9,8 @@
 #![forbid(unsafe_code)]
 
 use super::model::{
-    leading_int, name, percent_in, ArrayModel, Disk, DiskState, DriveState, LogicalDrive,
-    RaidLevel, Reading, Sensor, SensorKind,
+    leading_int, name, percent_in, ArrayModel, Disk, DiskState, DriveState, LogicalDrive, RaidLevel, Reading,
+    Sensor, SensorKind,
 };
 use super::{is_separator, key_value, Dialect, Marker, ParseStats};
 
@@ -53,11 +53,7 @@ impl Dialect for Areca {
         if !t.starts_with("GuiErrMsg<") {
             return None;
         }
-        Some(if t.starts_with("GuiErrMsg<0x00>") {
-            Marker::Success
-        } else {
-            Marker::Failure
-        })
+        Some(if t.starts_with("GuiErrMsg<0x00>") { Marker::Success } else { Marker::Failure })
     }
     fn is_event(&self, line: &str) -> bool {
         EVENT_NAMES.iter().any(|e| line.contains(e))
@@ -72,13 +68,7 @@ impl Dialect for Areca {
     fn needs_login(&self, line: &str) -> bool {
         line.contains("Password Required")
     }
-    fn parse(
-        &self,
-        command: usize,
-        lines: &[&str],
-        model: &mut ArrayModel,
-        stats: &mut ParseStats,
-    ) {
+    fn parse(&self, command: usize, lines: &[&str], model: &mut ArrayModel, stats: &mut ParseStats) {
         match command {
             CMD_VSF => parse_table(lines, stats, |row, stats| parse_vsf_row(row, model, stats)),
             CMD_DISK => parse_table(lines, stats, |row, stats| parse_disk_row(row, model, stats)),
@@ -142,46 +132,28 @@ fn parse_vsf_row(row: &str, model: &mut ArrayModel, stats: &mut ParseStats) {
     if i < 4 || i + 1 >= tokens.len() {
         return stats.unknown(row);
     }
-    let (Some(level), Some(state)) = (
-        RaidLevel::parse(tokens[i - 2]),
-        drive_state(&tokens[i + 1..].join(" ")),
-    ) else {
+    let (Some(level), Some(state)) =
+        (RaidLevel::parse(tokens[i - 2]), drive_state(&tokens[i + 1..].join(" ")))
+    else {
         return stats.unknown(row);
     };
     let group = name(&tokens[2..i - 2].join(" "));
-    model.put_drive(LogicalDrive {
-        id,
-        level,
-        state,
-        group,
-    });
+    model.put_drive(LogicalDrive { id, level, state, group });
 }
 
 fn is_capacity(token: &str) -> bool {
     let t = token.to_ascii_uppercase();
-    let digits = t
-        .trim_end_matches("GB")
-        .trim_end_matches("TB")
-        .trim_end_matches("MB");
-    digits.len() < t.len()
-        && !digits.is_empty()
-        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+    let digits = t.trim_end_matches("GB").trim_end_matches("TB").trim_end_matches("MB");
+    digits.len() < t.len() && !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
 }
 
 /// `  3  01  Slot#3  ST1000NM0033   1000.2GB  Raid Set # 000`: slot from `Slot#N`, usage after
 /// the capacity token.
 fn parse_disk_row(row: &str, model: &mut ArrayModel, stats: &mut ParseStats) {
     let tokens: std::vec::Vec<&str> = row.split_whitespace().collect();
-    let slot = tokens
-        .get(2)
-        .and_then(|t| t.strip_prefix("Slot#"))
-        .and_then(|s| s.parse::<u16>().ok());
+    let slot = tokens.get(2).and_then(|t| t.strip_prefix("Slot#")).and_then(|s| s.parse::<u16>().ok());
     let enclosure = tokens.get(1).and_then(|t| t.parse::<u16>().ok());
-    let capacity = tokens
-        .iter()
-        .skip(3)
-        .position(|t| is_capacity(t))
-        .map(|p| p + 3);
+    let capacity = tokens.iter().skip(3).position(|t| is_capacity(t)).map(|p| p + 3);
     let (Some(slot), Some(enclosure), Some(c)) = (slot, enclosure, capacity) else {
         return stats.unknown(row);
     };
@@ -193,33 +165,18 @@ fn parse_disk_row(row: &str, model: &mut ArrayModel, stats: &mut ParseStats) {
         "N.A." | "Free" | "Pass Through" | "JBOD" => (DiskState::Unconfigured, ""),
         "Failed" => (DiskState::Failed, ""),
         "HotSpare[Global]" => (DiskState::GlobalSpare, ""),
-        u if u.starts_with("HotSpare") => (
-            DiskState::DedicatedSpare,
-            u.trim_start_matches("HotSpare").trim_matches(['[', ']']),
-        ),
-        u if u.contains("Rebuild") => (
-            DiskState::Rebuilding,
-            u.split_once("Rebuild").map_or("", |(_, g)| g.trim()),
-        ),
+        u if u.starts_with("HotSpare") => {
+            (DiskState::DedicatedSpare, u.trim_start_matches("HotSpare").trim_matches(['[', ']']))
+        }
+        u if u.contains("Rebuild") => {
+            (DiskState::Rebuilding, u.split_once("Rebuild").map_or("", |(_, g)| g.trim()))
+        }
         u => (DiskState::Online, u),
     };
-    let drive = if group.is_empty() {
-        None
-    } else {
-        model.drives.iter().find(|d| d.group == group).map(|d| d.id)
-    };
-    let rebuild_percent = if state == DiskState::Rebuilding {
-        percent_in(&usage)
-    } else {
-        None
-    };
-    model.put_disk(Disk {
-        enclosure: Some(enclosure),
-        slot,
-        state,
-        drive,
-        rebuild_percent,
-    });
+    let drive =
+        if group.is_empty() { None } else { model.drives.iter().find(|d| d.group == group).map(|d| d.id) };
+    let rebuild_percent = if state == DiskState::Rebuilding { percent_in(&usage) } else { None };
+    model.put_disk(Disk { enclosure: Some(enclosure), slot, state, drive, rebuild_percent });
 }
 
 /// `Key : value` lines of `hw info`.
@@ -309,66 +266,38 @@ GuiErrMsg<0x00>: Success.
         assert_eq!(m.disks.len(), 5, "the empty slot is not a disk");
         let rebuilding = m.disk((Some(1), 5)).unwrap();
         assert_eq!(
-            (
-                rebuilding.state,
-                rebuilding.drive,
-                rebuilding.rebuild_percent
-            ),
+            (rebuilding.state, rebuilding.drive, rebuilding.rebuild_percent),
             (DiskState::Rebuilding, Some(1), Some(45))
         );
         assert_eq!(m.disk((Some(1), 2)).unwrap().state, DiskState::Failed);
         assert_eq!(m.disk((Some(1), 1)).unwrap().drive, Some(1));
         assert!(m.sensor("Fan#1").unwrap().alarm.is_some());
         assert!(m.sensor("Battery").unwrap().alarm.is_none());
-        assert_eq!(
-            m.sensor("Controller Temp.").unwrap().reading,
-            Reading::Celsius(40)
-        );
+        assert_eq!(m.sensor("Controller Temp.").unwrap().reading, Reading::Celsius(40));
         assert_eq!(stats.unknown_lines, 1);
-        assert_eq!(
-            stats.first_unknown.as_deref(),
-            Some("Mystery Gauge       : 7")
-        );
+        assert_eq!(stats.first_unknown.as_deref(), Some("Mystery Gauge       : 7"));
     }
 
     #[test]
     fn truncated_and_malformed_rows_are_counted_not_fatal() {
         let mut m = ArrayModel::default();
-        let text = "  # Name Raid Name Level Capacity Ch/Id/Lun State\n=========\n  1 VOL Raid Set # 000 Raid5 30";
+        let text =
+            "  # Name Raid Name Level Capacity Ch/Id/Lun State\n=========\n  1 VOL Raid Set # 000 Raid5 30";
         let stats = parse_output(&Areca, CMD_VSF, text, &mut m);
         assert_eq!((m.drives.len(), stats.unknown_lines), (0, 1));
-        let stats = parse_output(
-            &Areca,
-            CMD_DISK,
-            "=========\n  x 01 Slot#z\n  1 01 Slot#1 M 1.0GB\n",
-            &mut m,
-        );
+        let stats =
+            parse_output(&Areca, CMD_DISK, "=========\n  x 01 Slot#z\n  1 01 Slot#1 M 1.0GB\n", &mut m);
         assert_eq!((m.disks.len(), stats.unknown_lines), (0, 2));
-        let stats = parse_output(
-            &Areca,
-            CMD_VSF,
-            "=========\n  1 V R Raid9 1GB 0/0/0 Normal\n",
-            &mut m,
-        );
-        assert_eq!(
-            (m.drives.len(), stats.unknown_lines),
-            (0, 1),
-            "unknown level"
-        );
+        let stats = parse_output(&Areca, CMD_VSF, "=========\n  1 V R Raid9 1GB 0/0/0 Normal\n", &mut m);
+        assert_eq!((m.drives.len(), stats.unknown_lines), (0, 1), "unknown level");
     }
 
     #[test]
     fn events_and_markers() {
         assert!(Areca.is_event("2024-05-01 12:00:00  Enc#1 Slot#3  Device Failed"));
         assert!(!Areca.is_event("  2  01  Slot#2  ST1000  1000.2GB  Failed"));
-        assert_eq!(
-            Areca.end_marker("GuiErrMsg<0x00>: Success."),
-            Some(Marker::Success)
-        );
-        assert_eq!(
-            Areca.end_marker("GuiErrMsg<0x08>: Password Required."),
-            Some(Marker::Failure)
-        );
+        assert_eq!(Areca.end_marker("GuiErrMsg<0x00>: Success."), Some(Marker::Success));
+        assert_eq!(Areca.end_marker("GuiErrMsg<0x08>: Password Required."), Some(Marker::Failure));
         assert!(Areca.needs_login("GuiErrMsg<0x08>: Password Required."));
     }
 }

@@ -57,10 +57,7 @@ impl ArrayConfig {
             problems.push("array.device: must name the controller's serial port".into());
         }
         if !BAUD_RATES.contains(&self.baud) {
-            problems.push(format!(
-                "array.baud: {} is not one of {BAUD_RATES:?}",
-                self.baud
-            ));
+            problems.push(format!("array.baud: {} is not one of {BAUD_RATES:?}", self.baud));
         }
         if !(POLL_INTERVAL_MS_MIN..=POLL_INTERVAL_MS_MAX).contains(&self.poll_interval_ms) {
             problems.push(format!(
@@ -68,8 +65,7 @@ impl ArrayConfig {
                 self.poll_interval_ms
             ));
         }
-        if self.command_timeout_ms < COMMAND_TIMEOUT_MS_MIN
-            || self.command_timeout_ms > self.poll_interval_ms
+        if self.command_timeout_ms < COMMAND_TIMEOUT_MS_MIN || self.command_timeout_ms > self.poll_interval_ms
         {
             problems.push(format!(
                 "array.command_timeout_ms: {} must be at least {COMMAND_TIMEOUT_MS_MIN} and at most poll_interval_ms",
@@ -96,18 +92,15 @@ impl ArrayConfig {
 /// The first line of `path`, bounded, printable ASCII only (it is typed on a console).
 pub fn read_password(path: &Path) -> Result<String, String> {
     use std::io::Read;
-    let file = std::fs::File::open(path)
-        .map_err(|e| format!("array.password_file: {}: {e}", path.display()))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("array.password_file: {}: {e}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(MAX_PASSWORD_BYTES as u64 + 2)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("array.password_file: {}: {e}", path.display()))?;
     let line = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.is_empty()
-        || line.len() > MAX_PASSWORD_BYTES
-        || !line.iter().all(|b| (0x21..=0x7e).contains(b))
-    {
+    if line.is_empty() || line.len() > MAX_PASSWORD_BYTES || !line.iter().all(|b| (0x21..=0x7e).contains(b)) {
         return Err(format!(
             "array.password_file: {}: must hold 1 to {MAX_PASSWORD_BYTES} printable ASCII characters without spaces",
             path.display()
@@ -122,8 +115,7 @@ mod tests {
 
     #[test]
     fn parses_with_defaults_and_validates() {
-        let c: ArrayConfig =
-            toml::from_str("dialect = \"megacli\"\ndevice = \"/dev/ttyS1\"\n").unwrap();
+        let c: ArrayConfig = toml::from_str("dialect = \"megacli\"\ndevice = \"/dev/ttyS1\"\n").unwrap();
         assert_eq!(
             (c.dialect, c.baud, c.poll_interval_ms, c.command_timeout_ms),
             (DialectKind::Megacli, 115200, 10_000, 5_000)
@@ -134,13 +126,10 @@ mod tests {
                 .unwrap();
         let problems = bad.validate();
         assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(toml::from_str::<ArrayConfig>("dialect = \"adaptec\"\ndevice = \"/dev/x\"\n").is_err());
         assert!(
-            toml::from_str::<ArrayConfig>("dialect = \"adaptec\"\ndevice = \"/dev/x\"\n").is_err()
+            toml::from_str::<ArrayConfig>("dialect = \"areca\"\ndevice = \"/dev/x\"\nspeed = 1\n").is_err()
         );
-        assert!(toml::from_str::<ArrayConfig>(
-            "dialect = \"areca\"\ndevice = \"/dev/x\"\nspeed = 1\n"
-        )
-        .is_err());
     }
 
     #[test]

@@ -10,8 +10,8 @@
 #![forbid(unsafe_code)]
 
 use super::model::{
-    leading_int, name, percent_in, ArrayModel, Disk, DiskState, DriveState, LogicalDrive, Name,
-    RaidLevel, Reading, Sensor, SensorKind,
+    leading_int, name, percent_in, ArrayModel, Disk, DiskState, DriveState, LogicalDrive, Name, RaidLevel,
+    Reading, Sensor, SensorKind,
 };
 use super::{is_separator, Dialect, Marker, ParseStats};
 
@@ -50,11 +50,7 @@ impl Dialect for Infortrend {
     }
     fn end_marker(&self, line: &str) -> Option<Marker> {
         let code = line.trim().strip_prefix("Return:")?.trim();
-        Some(if code == "0x0000" {
-            Marker::Success
-        } else {
-            Marker::Failure
-        })
+        Some(if code == "0x0000" { Marker::Success } else { Marker::Failure })
     }
     fn is_event(&self, line: &str) -> bool {
         let t = line.trim_start();
@@ -68,13 +64,7 @@ impl Dialect for Infortrend {
         let l = line.to_ascii_lowercase();
         l.contains("infortrend") && l.contains("boot")
     }
-    fn parse(
-        &self,
-        command: usize,
-        lines: &[&str],
-        model: &mut ArrayModel,
-        stats: &mut ParseStats,
-    ) {
+    fn parse(&self, command: usize, lines: &[&str], model: &mut ArrayModel, stats: &mut ParseStats) {
         let mut separators = 0;
         for line in lines {
             let t = line.trim();
@@ -115,9 +105,7 @@ fn parse_ld(row: &str, model: &mut ArrayModel, stats: &mut ParseStats) {
         Some(DriveState::Initializing)
     } else if status.starts_with("degraded") || status.starts_with("drive missing") {
         Some(DriveState::Degraded)
-    } else if status.starts_with("dead")
-        || status.starts_with("invalid")
-        || status.starts_with("incomplete")
+    } else if status.starts_with("dead") || status.starts_with("invalid") || status.starts_with("incomplete")
     {
         Some(DriveState::Failed)
     } else {
@@ -126,12 +114,7 @@ fn parse_ld(row: &str, model: &mut ArrayModel, stats: &mut ParseStats) {
     let (Some(id), Some(level), Some(state)) = (id, level, state) else {
         return stats.unknown(row);
     };
-    model.put_drive(LogicalDrive {
-        id,
-        level,
-        state,
-        group: name(tokens[1]),
-    });
+    model.put_drive(LogicalDrive { id, level, state, group: name(tokens[1]) });
 }
 
 /// ` 1     0    0   953869    0       On-Line         SEAGATE ST31000`
@@ -143,25 +126,12 @@ fn parse_disk(row: &str, model: &mut ArrayModel, stats: &mut ParseStats) {
     let slot = tokens[0].parse::<u16>().ok();
     let drive = tokens[4].parse::<u16>().ok();
     let status = tokens[5..].join(" ").to_ascii_lowercase();
-    let state = DISK_STATES
-        .iter()
-        .find(|(word, _)| status.starts_with(word))
-        .map(|(_, s)| *s);
+    let state = DISK_STATES.iter().find(|(word, _)| status.starts_with(word)).map(|(_, s)| *s);
     let (Some(slot), Some(state)) = (slot, state) else {
         return stats.unknown(row);
     };
-    let rebuild_percent = if state == DiskState::Rebuilding {
-        percent_in(&status)
-    } else {
-        None
-    };
-    model.put_disk(Disk {
-        enclosure: None,
-        slot,
-        state,
-        drive,
-        rebuild_percent,
-    });
+    let rebuild_percent = if state == DiskState::Rebuilding { percent_in(&status) } else { None };
+    model.put_disk(Disk { enclosure: None, slot, state, drive, rebuild_percent });
 }
 
 /// ` Temperature  0      OK          38 C`
@@ -211,8 +181,7 @@ CLI: Successful: 2 logical drive(s) shown
 Return: 0x0000
 ";
 
-    const DISK: &str =
-        " Slot  Chl  ID  Size(MB)  LG_DRV  Status                 Vendor and Product ID
+    const DISK: &str = " Slot  Chl  ID  Size(MB)  LG_DRV  Status                 Vendor and Product ID
 -------------------------------------------------------------------------------
  1     0    0   953869    0       On-Line                SEAGATE ST31000
  2     0    1   953869    0       Failed Drive           SEAGATE ST31000
@@ -247,22 +216,14 @@ Return: 0x0000
         assert_eq!(m.disk((None, 2)).unwrap().state, DiskState::Failed);
         assert!(m.sensor("Fan 0").unwrap().alarm.is_some());
         assert!(m.sensor("Temperature 0").unwrap().alarm.is_none());
-        assert_eq!(
-            m.sensor("Battery 0").unwrap().reading,
-            Reading::Percent(100)
-        );
+        assert_eq!(m.sensor("Battery 0").unwrap().reading, Reading::Percent(100));
         assert_eq!(stats.unknown_lines, 1, "the smoking disk");
     }
 
     #[test]
     fn truncated_output() {
         let mut m = ArrayModel::default();
-        let stats = parse_output(
-            &Infortrend,
-            CMD_LD,
-            " Index ID\n------------\n 0 3A5F P0 RAI",
-            &mut m,
-        );
+        let stats = parse_output(&Infortrend, CMD_LD, " Index ID\n------------\n 0 3A5F P0 RAI", &mut m);
         assert!(m.drives.is_empty());
         assert_eq!(stats.unknown_lines, 1);
     }
@@ -272,13 +233,7 @@ Return: 0x0000
         assert!(Infortrend.is_event("LG:0 Logical Drive NOTICE: Starting Rebuild"));
         assert!(Infortrend.is_event("LG:0 ALERT: Inconsistent Parity Encountered Block 000000084"));
         assert!(!Infortrend.is_event(" 1     0    0   953869    0       On-Line"));
-        assert_eq!(
-            Infortrend.end_marker("Return: 0x0000"),
-            Some(Marker::Success)
-        );
-        assert_eq!(
-            Infortrend.end_marker("Return: 0x000C"),
-            Some(Marker::Failure)
-        );
+        assert_eq!(Infortrend.end_marker("Return: 0x0000"), Some(Marker::Success));
+        assert_eq!(Infortrend.end_marker("Return: 0x000C"), Some(Marker::Failure));
     }
 }

@@ -10,8 +10,8 @@
 #![forbid(unsafe_code)]
 
 use super::model::{
-    leading_int, name, percent_in, ArrayModel, Disk, DiskState, DriveState, LogicalDrive, Name,
-    RaidLevel, Reading, Sensor, SensorKind,
+    leading_int, name, percent_in, ArrayModel, Disk, DiskState, DriveState, LogicalDrive, Name, RaidLevel,
+    Reading, Sensor, SensorKind,
 };
 use super::{key_value, Dialect, Marker, ParseStats};
 
@@ -51,11 +51,7 @@ impl Dialect for MegaCli {
     }
     fn end_marker(&self, line: &str) -> Option<Marker> {
         let rest = line.trim().strip_prefix("Exit Code:")?.trim();
-        Some(if rest == "0x00" {
-            Marker::Success
-        } else {
-            Marker::Failure
-        })
+        Some(if rest == "0x00" { Marker::Success } else { Marker::Failure })
     }
     fn is_event(&self, line: &str) -> bool {
         EVENT_PATTERNS.iter().any(|p| line.contains(p))
@@ -64,13 +60,7 @@ impl Dialect for MegaCli {
         let l = line.to_ascii_lowercase();
         l.contains("megaraid") && l.contains("bios")
     }
-    fn parse(
-        &self,
-        _command: usize,
-        lines: &[&str],
-        model: &mut ArrayModel,
-        stats: &mut ParseStats,
-    ) {
+    fn parse(&self, _command: usize, lines: &[&str], model: &mut ArrayModel, stats: &mut ParseStats) {
         // Every command's output is the same block language; one parser serves them all.
         let mut p = BlockParser::default();
         for line in lines {
@@ -98,28 +88,14 @@ struct BlockParser {
 impl BlockParser {
     fn flush_drive(&mut self, model: &mut ArrayModel) {
         if let Some((id, Some(level), Some(state))) = self.drive.take() {
-            model.put_drive(LogicalDrive {
-                id,
-                level,
-                state,
-                group: Name::new(),
-            });
+            model.put_drive(LogicalDrive { id, level, state, group: Name::new() });
         }
     }
     fn flush_disk(&mut self, model: &mut ArrayModel) {
         if let Some((enclosure, Some(slot), Some(state))) = self.disk.take() {
-            let drive = if matches!(state, DiskState::Online | DiskState::Rebuilding) {
-                self.owner
-            } else {
-                None
-            };
-            model.put_disk(Disk {
-                enclosure,
-                slot,
-                state,
-                drive,
-                rebuild_percent: None,
-            });
+            let drive =
+                if matches!(state, DiskState::Online | DiskState::Rebuilding) { self.owner } else { None };
+            model.put_disk(Disk { enclosure, slot, state, drive, rebuild_percent: None });
         }
     }
     fn flush_battery(&mut self, model: &mut ArrayModel) {
@@ -135,11 +111,7 @@ impl BlockParser {
 
     fn line(&mut self, line: &str, model: &mut ArrayModel, stats: &mut ParseStats) {
         let t = line.trim();
-        if t.is_empty()
-            || t.starts_with("Adapter")
-            || t.starts_with("Exit Code")
-            || MegaCli.is_event(t)
-        {
+        if t.is_empty() || t.starts_with("Adapter") || t.starts_with("Exit Code") || MegaCli.is_event(t) {
             return;
         }
         if let Some(rest) = t.strip_prefix("Rebuild Progress on Device at Enclosure") {
@@ -188,10 +160,7 @@ impl BlockParser {
                 let enclosure = leading_int(value).and_then(|v| u16::try_from(v).ok());
                 self.disk = Some((enclosure, None, None));
             }
-            "Slot Number" => match (
-                &mut self.disk,
-                leading_int(value).and_then(|v| u16::try_from(v).ok()),
-            ) {
+            "Slot Number" => match (&mut self.disk, leading_int(value).and_then(|v| u16::try_from(v).ok())) {
                 (Some(d), Some(slot)) => d.1 = Some(slot),
                 _ => stats.unknown(line),
             },
@@ -211,30 +180,20 @@ impl BlockParser {
                     self.enclosure.unwrap_or(0),
                     self.temperature_index.unwrap_or(0)
                 );
-                let reading = leading_int(value)
-                    .map_or_else(|| Reading::Status(name(value)), Reading::Celsius);
+                let reading =
+                    leading_int(value).map_or_else(|| Reading::Status(name(value)), Reading::Celsius);
                 model.put_sensor(Sensor::new(SensorKind::Temperature, &sensor_name, reading));
             }
             "Fan" => self.fan_index = leading_int(value),
             "Fan Status" => {
-                let sensor_name = format!(
-                    "Enclosure {} Fan {}",
-                    self.enclosure.unwrap_or(0),
-                    self.fan_index.unwrap_or(0)
-                );
-                model.put_sensor(Sensor::new(
-                    SensorKind::Fan,
-                    &sensor_name,
-                    Reading::Status(name(value)),
-                ));
+                let sensor_name =
+                    format!("Enclosure {} Fan {}", self.enclosure.unwrap_or(0), self.fan_index.unwrap_or(0));
+                model.put_sensor(Sensor::new(SensorKind::Fan, &sensor_name, Reading::Status(name(value))));
             }
             "Power Supply" => self.psu_index = leading_int(value),
             "Power Supply Status" => {
-                let sensor_name = format!(
-                    "Enclosure {} PSU {}",
-                    self.enclosure.unwrap_or(0),
-                    self.psu_index.unwrap_or(0)
-                );
+                let sensor_name =
+                    format!("Enclosure {} PSU {}", self.enclosure.unwrap_or(0), self.psu_index.unwrap_or(0));
                 model.put_sensor(Sensor::new(
                     SensorKind::PowerSupply,
                     &sensor_name,
@@ -248,21 +207,13 @@ impl BlockParser {
     /// ` 252, Slot 0 Completed 4% in 4 Minutes.`
     fn progress(&mut self, rest: &str, line: &str, model: &mut ArrayModel, stats: &mut ParseStats) {
         let enclosure = leading_int(rest).and_then(|v| u16::try_from(v).ok());
-        let slot = rest
-            .split_once("Slot")
-            .and_then(|(_, s)| leading_int(s))
-            .and_then(|v| u16::try_from(v).ok());
-        let percent = rest
-            .split_once("Completed")
-            .and_then(|(_, s)| percent_in(s));
+        let slot =
+            rest.split_once("Slot").and_then(|(_, s)| leading_int(s)).and_then(|v| u16::try_from(v).ok());
+        let percent = rest.split_once("Completed").and_then(|(_, s)| percent_in(s));
         let (Some(slot), Some(percent)) = (slot, percent) else {
             return stats.unknown(line);
         };
-        match model
-            .disks
-            .iter_mut()
-            .find(|d| d.key() == (enclosure, slot))
-        {
+        match model.disks.iter_mut().find(|d| d.key() == (enclosure, slot)) {
             Some(d) => d.rebuild_percent = Some(percent),
             None => {
                 let disk = Disk {
@@ -280,11 +231,7 @@ impl BlockParser {
 
 /// `Primary-5, Secondary-0, RAID Level Qualifier-3`.
 fn raid_level(value: &str) -> Option<RaidLevel> {
-    let field = |k: &str| {
-        value
-            .split(',')
-            .find_map(|p| p.trim().strip_prefix(k).and_then(leading_int))
-    };
+    let field = |k: &str| value.split(',').find_map(|p| p.trim().strip_prefix(k).and_then(leading_int));
     let primary = field("Primary-")?;
     let secondary = field("Secondary-").unwrap_or(0);
     Some(match (primary, secondary) {
@@ -314,12 +261,7 @@ fn drive_state(value: &str) -> Option<DriveState> {
 
 /// `Online, Spun Up`, `Hotspare, Spun Up`, `Unconfigured(good), Spun down`, `Rebuild`...
 fn disk_state(value: &str) -> Option<DiskState> {
-    let first = value
-        .split(',')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let first = value.split(',').next().unwrap_or("").trim().to_ascii_lowercase();
     Some(match first.as_str() {
         "online" | "jbod" => DiskState::Online,
         "hotspare" => DiskState::GlobalSpare,
@@ -378,8 +320,7 @@ this line is not megacli at all
 Exit Code: 0x00
 ";
 
-    const PROGRESS: &str =
-        "Rebuild Progress on Device at Enclosure 252, Slot 4 Completed 37% in 4 Minutes.
+    const PROGRESS: &str = "Rebuild Progress on Device at Enclosure 252, Slot 4 Completed 37% in 4 Minutes.
 Exit Code: 0x00
 ";
 
@@ -404,18 +345,11 @@ Exit Code: 0x00
     fn full_cycle() {
         let (m, stats) = parse_cycle(&MegaCli, &[LDPD, PDLIST, PROGRESS, BBU, ENC]);
         assert_eq!(m.drives.len(), 1);
-        assert_eq!(
-            (m.drives[0].level, m.drives[0].state),
-            (RaidLevel::Raid5, DriveState::Rebuilding(37))
-        );
+        assert_eq!((m.drives[0].level, m.drives[0].state), (RaidLevel::Raid5, DriveState::Rebuilding(37)));
         assert_eq!(m.disks.len(), 5);
         assert_eq!(m.disk((Some(252), 3)).unwrap().state, DiskState::Failed);
         assert_eq!(m.disk((Some(252), 4)).unwrap().drive, Some(0));
-        assert_eq!(
-            m.disk((Some(252), 1)).unwrap().drive,
-            Some(0),
-            "single drive owns listed members"
-        );
+        assert_eq!(m.disk((Some(252), 1)).unwrap().drive, Some(0), "single drive owns listed members");
         assert!(m.sensor("BBU").unwrap().alarm.is_some());
         assert!(m.sensor("Enclosure 252 Temp 0").unwrap().alarm.is_some());
         assert!(m.sensor("Enclosure 252 Fan 0").unwrap().alarm.is_none());
@@ -432,29 +366,23 @@ Exit Code: 0x00
             "Battery State : Optimal\nBattery Replacement required : Yes\nExit Code: 0x00\n",
             &mut m,
         );
-        assert_eq!(
-            m.sensor("BBU").unwrap().alarm.as_deref(),
-            Some("battery replacement required")
-        );
-        assert_eq!(
-            raid_level("Primary-1, Secondary-3, RAID Level Qualifier-0"),
-            Some(RaidLevel::Raid10)
-        );
+        assert_eq!(m.sensor("BBU").unwrap().alarm.as_deref(), Some("battery replacement required"));
+        assert_eq!(raid_level("Primary-1, Secondary-3, RAID Level Qualifier-0"), Some(RaidLevel::Raid10));
         assert_eq!(raid_level("Secondary-3"), None);
     }
 
     #[test]
     fn truncated_blocks_add_nothing() {
         let mut m = ArrayModel::default();
-        let stats = parse_output(&MegaCli, 0, "Virtual Drive: 0 (Target Id: 0)\nRAID Level : Primary-5\nEnclosure Device ID: 252\nSlot Num", &mut m);
-        assert!(m.drives.is_empty() && m.disks.is_empty());
-        assert_eq!(stats.unknown_lines, 1);
         let stats = parse_output(
             &MegaCli,
             0,
-            "State : Optimal\nSlot Number: 3\nVirtual Drive: x\n",
+            "Virtual Drive: 0 (Target Id: 0)\nRAID Level : Primary-5\nEnclosure Device ID: 252\nSlot Num",
             &mut m,
         );
+        assert!(m.drives.is_empty() && m.disks.is_empty());
+        assert_eq!(stats.unknown_lines, 1);
+        let stats = parse_output(&MegaCli, 0, "State : Optimal\nSlot Number: 3\nVirtual Drive: x\n", &mut m);
         assert_eq!(stats.unknown_lines, 3);
     }
 

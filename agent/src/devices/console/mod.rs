@@ -91,11 +91,7 @@ pub enum DialectKind {
 }
 
 impl DialectKind {
-    pub const ALL: [DialectKind; 3] = [
-        DialectKind::Areca,
-        DialectKind::Megacli,
-        DialectKind::Infortrend,
-    ];
+    pub const ALL: [DialectKind; 3] = [DialectKind::Areca, DialectKind::Megacli, DialectKind::Infortrend];
 }
 
 pub fn dialect_for(kind: DialectKind) -> &'static dyn Dialect {
@@ -109,12 +105,7 @@ pub fn dialect_for(kind: DialectKind) -> &'static dyn Dialect {
 /// Parse one command's raw output text (as a transcript or a fuzzer gives it) with the same
 /// line handling as the session: escapes stripped, lines split, event lines, end markers and
 /// prompt lines left out. Used by parser tests and fuzz targets.
-pub fn parse_output(
-    dialect: &dyn Dialect,
-    command: usize,
-    text: &str,
-    model: &mut ArrayModel,
-) -> ParseStats {
+pub fn parse_output(dialect: &dyn Dialect, command: usize, text: &str, model: &mut ArrayModel) -> ParseStats {
     let mut stats = ParseStats::default();
     let clean = session::strip_escapes(text);
     let lines: std::vec::Vec<&str> = clean

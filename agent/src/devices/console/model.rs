@@ -68,10 +68,7 @@ impl RaidLevel {
     /// Parse a level written as `5`, `Raid5`, `RAID 5`, `Raid1+0`, `RAID10`, `1E` (any case).
     pub fn parse(text: &str) -> Option<RaidLevel> {
         let t = text.trim().to_ascii_lowercase();
-        let t = t
-            .strip_prefix("raid")
-            .unwrap_or(&t)
-            .trim_start_matches([' ', '-']);
+        let t = t.strip_prefix("raid").unwrap_or(&t).trim_start_matches([' ', '-']);
         Some(match t {
             "0" => RaidLevel::Raid0,
             "1" => RaidLevel::Raid1,
@@ -112,10 +109,7 @@ impl DriveState {
     }
     /// Degraded in any form (including while rebuilding): redundancy is reduced.
     pub fn is_degraded(self) -> bool {
-        matches!(
-            self,
-            DriveState::Degraded | DriveState::PartiallyDegraded | DriveState::Rebuilding(_)
-        )
+        matches!(self, DriveState::Degraded | DriveState::PartiallyDegraded | DriveState::Rebuilding(_))
     }
 }
 
@@ -248,9 +242,7 @@ impl Sensor {
             (Reading::Celsius(c), _) if *c >= TEMPERATURE_ALARM_C => {
                 Some(name(&format!("over temperature: {c} C")))
             }
-            (Reading::Rpm(r), _) if *r < FAN_MIN_RPM => {
-                Some(name(&format!("fan stopped: {r} RPM")))
-            }
+            (Reading::Rpm(r), _) if *r < FAN_MIN_RPM => Some(name(&format!("fan stopped: {r} RPM"))),
             (Reading::Percent(p), SensorKind::Battery) if *p < BATTERY_MIN_PERCENT => {
                 Some(name(&format!("battery low: {p}%")))
             }
@@ -259,12 +251,7 @@ impl Sensor {
             }
             _ => None,
         };
-        Sensor {
-            kind,
-            name: name(sensor_name),
-            reading,
-            alarm,
-        }
+        Sensor { kind, name: name(sensor_name), reading, alarm }
     }
 }
 
@@ -274,15 +261,7 @@ pub fn status_is_healthy(word: &str) -> bool {
     let w = word.trim().to_ascii_lowercase();
     matches!(
         w.as_str(),
-        "ok" | "good"
-            | "optimal"
-            | "normal"
-            | "present"
-            | "charged"
-            | "charging"
-            | "ready"
-            | "on"
-            | "no"
+        "ok" | "good" | "optimal" | "normal" | "present" | "charged" | "charging" | "ready" | "on" | "no"
     )
 }
 
@@ -343,24 +322,17 @@ impl ArrayModel {
         if self.drives.len() == 1 {
             let id = self.drives[0].id;
             for d in self.disks.iter_mut() {
-                if d.drive.is_none() && matches!(d.state, DiskState::Online | DiskState::Rebuilding)
-                {
+                if d.drive.is_none() && matches!(d.state, DiskState::Online | DiskState::Rebuilding) {
                     d.drive = Some(id);
                 }
             }
         }
         for drive in self.drives.iter_mut() {
-            if matches!(
-                drive.state,
-                DriveState::Degraded | DriveState::PartiallyDegraded
-            ) {
-                let rebuilding = self
-                    .disks
-                    .iter()
-                    .find(|d| d.state == DiskState::Rebuilding && d.drive == Some(drive.id));
+            if matches!(drive.state, DriveState::Degraded | DriveState::PartiallyDegraded) {
+                let rebuilding =
+                    self.disks.iter().find(|d| d.state == DiskState::Rebuilding && d.drive == Some(drive.id));
                 if let Some(disk) = rebuilding {
-                    drive.state =
-                        DriveState::Rebuilding(disk.rebuild_percent.unwrap_or(0).min(100));
+                    drive.state = DriveState::Rebuilding(disk.rebuild_percent.unwrap_or(0).min(100));
                 }
             }
             if let DriveState::Rebuilding(p) = drive.state {
@@ -407,9 +379,7 @@ pub fn percent_in(text: &str) -> Option<u8> {
         Some(dot) if before[dot + 1..].chars().all(|c| c.is_ascii_digit()) => &before[..dot],
         _ => before,
     };
-    let start = whole
-        .rfind(|c: char| !c.is_ascii_digit())
-        .map_or(0, |i| i + 1);
+    let start = whole.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
     let digits = &whole[start..];
     if digits.is_empty() || digits.len() > 3 {
         return None;
@@ -440,36 +410,16 @@ mod tests {
 
     #[test]
     fn thresholds_and_status_words() {
-        assert!(Sensor::new(
-            SensorKind::Temperature,
-            "t",
-            Reading::Celsius(TEMPERATURE_ALARM_C)
-        )
-        .alarm
-        .is_some());
-        assert!(
-            Sensor::new(SensorKind::Temperature, "t", Reading::Celsius(40))
-                .alarm
-                .is_none()
-        );
-        assert!(Sensor::new(SensorKind::Fan, "f", Reading::Rpm(0))
+        assert!(Sensor::new(SensorKind::Temperature, "t", Reading::Celsius(TEMPERATURE_ALARM_C))
             .alarm
             .is_some());
-        assert!(Sensor::new(SensorKind::Battery, "b", Reading::Percent(100))
+        assert!(Sensor::new(SensorKind::Temperature, "t", Reading::Celsius(40)).alarm.is_none());
+        assert!(Sensor::new(SensorKind::Fan, "f", Reading::Rpm(0)).alarm.is_some());
+        assert!(Sensor::new(SensorKind::Battery, "b", Reading::Percent(100)).alarm.is_none());
+        assert!(Sensor::new(SensorKind::Battery, "b", Reading::Status(name("Non Operational")))
             .alarm
-            .is_none());
-        assert!(Sensor::new(
-            SensorKind::Battery,
-            "b",
-            Reading::Status(name("Non Operational"))
-        )
-        .alarm
-        .is_some());
-        assert!(
-            Sensor::new(SensorKind::PowerSupply, "p", Reading::Status(name("OK")))
-                .alarm
-                .is_none()
-        );
+            .is_some());
+        assert!(Sensor::new(SensorKind::PowerSupply, "p", Reading::Status(name("OK"))).alarm.is_none());
     }
 
     #[test]

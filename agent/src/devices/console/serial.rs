@@ -142,12 +142,7 @@ impl ConsolePort {
         let mut chunk = [0u8; READ_CHUNK_BYTES];
         for _ in 0..MAX_READS_PER_POLL {
             match rustix::io::read(fd, &mut chunk) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "console port closed",
-                    ))
-                }
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "console port closed")),
                 Ok(n) => self.session.handle_bytes(now, &chunk[..n]),
                 Err(rustix::io::Errno::AGAIN) => return Ok(()),
                 Err(rustix::io::Errno::INTR) => continue,

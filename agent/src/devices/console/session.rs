@@ -390,10 +390,7 @@ impl Session {
     fn send(&mut self, text: &str, remember_echo: bool) {
         let mut bytes = TxBytes::new();
         let fits = bytes.extend_from_slice(text.as_bytes()).is_ok() && bytes.push(b'\r').is_ok();
-        assert!(
-            fits,
-            "commands are short and the password is bounded by the configuration"
-        );
+        assert!(fits, "commands are short and the password is bounded by the configuration");
         if self.tx.is_full() {
             self.tx.pop_front(); // a stale wake or command: the newest one matters
         }
@@ -412,9 +409,7 @@ impl Session {
     fn wake(&mut self, now: Micros) {
         self.partial.clear();
         self.send("", false);
-        self.phase = Phase::Waking {
-            deadline: self.deadline(now),
-        };
+        self.phase = Phase::Waking { deadline: self.deadline(now) };
     }
 
     fn count(&mut self, garbage: bool) {
@@ -431,9 +426,7 @@ impl Session {
                 self.cycle_tainted = true;
                 if !self.wrong_baud {
                     self.wrong_baud = true;
-                    self.push_event(SessionEvent::WrongBaud {
-                        garbage_percent: percent,
-                    });
+                    self.push_event(SessionEvent::WrongBaud { garbage_percent: percent });
                 }
             } else if self.wrong_baud {
                 self.wrong_baud = false;
@@ -466,11 +459,7 @@ impl Session {
         }
         let prompt = self.dialect.prompt().trim_end();
         let at_prompt = trimmed.starts_with(prompt);
-        let body = if at_prompt {
-            trimmed[prompt.len()..].trim()
-        } else {
-            trimmed
-        };
+        let body = if at_prompt { trimmed[prompt.len()..].trim() } else { trimmed };
         if body.is_empty() {
             return; // a bare prompt
         }
@@ -530,9 +519,7 @@ impl Session {
                     (false, Some(password)) => match self.dialect.login_command(&password) {
                         Some(command) => {
                             self.send(&command, true);
-                            self.phase = Phase::LoginCommand {
-                                deadline: self.deadline(now),
-                            };
+                            self.phase = Phase::LoginCommand { deadline: self.deadline(now) };
                         }
                         None => {
                             self.logged_in = true;
@@ -550,9 +537,7 @@ impl Session {
                 match self.options.password.clone() {
                     Some(password) => {
                         self.send(&password, true);
-                        self.phase = Phase::PasswordSent {
-                            deadline: self.deadline(now),
-                        };
+                        self.phase = Phase::PasswordSent { deadline: self.deadline(now) };
                     }
                     None => self.push_event(SessionEvent::LoginRequired),
                 }
@@ -595,10 +580,7 @@ impl Session {
         self.command_bytes = 0;
         self.command_garbage = 0;
         self.send(commands[index], true);
-        self.phase = Phase::Command {
-            index,
-            deadline: self.deadline(now),
-        };
+        self.phase = Phase::Command { index, deadline: self.deadline(now) };
     }
 
     fn command_done(&mut self, now: Micros, index: usize, marker: Marker) {
@@ -625,24 +607,16 @@ impl Session {
         if !self.cycle_tainted {
             let lines: Vec<&str> = self.output.iter().map(|l| l.as_str()).collect();
             let mut stats = super::ParseStats::default();
-            self.dialect
-                .parse(index, &lines, &mut self.cycle_model, &mut stats);
+            self.dialect.parse(index, &lines, &mut self.cycle_model, &mut stats);
             self.counters.unknown_lines += u64::from(stats.unknown_lines);
             if stats.unknown_lines > 0 && !self.unknown_reported[index] {
                 self.unknown_reported[index] = true;
                 let first = stats.first_unknown.unwrap_or_default();
-                self.push_event(SessionEvent::UnknownLines {
-                    command,
-                    count: stats.unknown_lines,
-                    first,
-                });
+                self.push_event(SessionEvent::UnknownLines { command, count: stats.unknown_lines, first });
             }
         }
         self.output.clear();
-        self.phase = Phase::AwaitPrompt {
-            next: index + 1,
-            deadline: self.deadline(now),
-        };
+        self.phase = Phase::AwaitPrompt { next: index + 1, deadline: self.deadline(now) };
     }
 
     fn cycle_complete(&mut self, now: Micros) {
@@ -656,11 +630,7 @@ impl Session {
         self.failed_cycles = 0;
         self.lost = false;
         let scheduled = self.cycle_started_at.plus_ms(self.options.poll_interval_ms);
-        let next_poll_at = if core::mem::take(&mut self.poll_soon) {
-            now
-        } else {
-            scheduled.max(now)
-        };
+        let next_poll_at = if core::mem::take(&mut self.poll_soon) { now } else { scheduled.max(now) };
         self.phase = Phase::Idle { next_poll_at };
     }
 
@@ -683,9 +653,7 @@ impl Session {
             self.wake(now); // a timeout has already waited
         } else {
             self.partial.clear();
-            self.phase = Phase::Retry {
-                at: self.deadline(now),
-            };
+            self.phase = Phase::Retry { at: self.deadline(now) };
         }
     }
 
@@ -709,20 +677,14 @@ pub fn describe(event: &SessionEvent) -> String {
         }
         SessionEvent::BaudRecovered => "console output is clean again".into(),
         SessionEvent::Lost(LostReason::NoAnswer) => "console lost: no answer".into(),
-        SessionEvent::Lost(LostReason::WrongBaud) => {
-            "console lost: garbage (wrong baud rate?)".into()
-        }
+        SessionEvent::Lost(LostReason::WrongBaud) => "console lost: garbage (wrong baud rate?)".into(),
         SessionEvent::CycleFailed(r) => format!("poll cycle failed: {r:?}"),
         SessionEvent::CommandFailed { command } => {
             format!("command `{command}` reported a failure")
         }
         SessionEvent::LoginRequired => "console asks for a password and none is configured".into(),
         SessionEvent::LoginFailed => "console refused the password".into(),
-        SessionEvent::UnknownLines {
-            command,
-            count,
-            first,
-        } => {
+        SessionEvent::UnknownLines { command, count, first } => {
             format!("`{command}`: {count} unknown line(s), first: {first:?} (logged once)")
         }
     }

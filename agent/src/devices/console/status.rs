@@ -89,15 +89,8 @@ pub fn to_text(model: Option<&ArrayModel>, facts: &ConsoleFacts<'_>) -> Vec<Stri
         None => "never answered".to_owned(),
     };
     let state = if facts.lost { "LOST" } else { "ok" };
-    let baud = if facts.wrong_baud {
-        ", WRONG BAUD RATE?"
-    } else {
-        ""
-    };
-    out.push(format!(
-        "array console {} ({}): {state}, {answered}{baud}",
-        facts.device, facts.dialect
-    ));
+    let baud = if facts.wrong_baud { ", WRONG BAUD RATE?" } else { "" };
+    out.push(format!("array console {} ({}): {state}, {answered}{baud}", facts.device, facts.dialect));
     let Some(m) = model else {
         out.push("  no reading yet".to_owned());
         return out;
@@ -111,28 +104,12 @@ pub fn to_text(model: Option<&ArrayModel>, facts: &ConsoleFacts<'_>) -> Vec<Stri
         ));
     }
     for d in &m.disks {
-        let member = d
-            .drive
-            .map(|id| format!(" ({})", LogicalDrive::display_name(id)))
-            .unwrap_or_default();
-        out.push(format!(
-            "  disk {}: {}{member}",
-            Disk::display_name(d.key()),
-            d.state.as_str()
-        ));
+        let member = d.drive.map(|id| format!(" ({})", LogicalDrive::display_name(id))).unwrap_or_default();
+        out.push(format!("  disk {}: {}{member}", Disk::display_name(d.key()), d.state.as_str()));
     }
     for s in &m.sensors {
-        let alarm = s
-            .alarm
-            .as_ref()
-            .map(|a| format!("  ALARM: {a}"))
-            .unwrap_or_default();
-        out.push(format!(
-            "  {} {}: {}{alarm}",
-            s.kind.as_str(),
-            s.name,
-            s.reading
-        ));
+        let alarm = s.alarm.as_ref().map(|a| format!("  ALARM: {a}")).unwrap_or_default();
+        out.push(format!("  {} {}: {}{alarm}", s.kind.as_str(), s.name, s.reading));
     }
     out
 }
@@ -144,8 +121,7 @@ mod tests {
 
     #[test]
     fn renders_drives_disks_environment_and_age() {
-        let vsf =
-            "=========\n  1 VOL#000 Raid Set # 000 Raid5 3000.0GB 00/00/00 Degraded\n=========\n";
+        let vsf = "=========\n  1 VOL#000 Raid Set # 000 Raid5 3000.0GB 00/00/00 Degraded\n=========\n";
         let disks = "=========\n  1 01 Slot#1 ST1 1000.2GB Raid Set # 000\n  2 01 Slot#2 ST1 1000.2GB Failed\n=========\n";
         let hw = "Controller Temp. : 75 C\n";
         let (m, _) = parse_cycle(&Areca, &[vsf, disks, hw]);
@@ -165,27 +141,11 @@ mod tests {
         assert_eq!(v["disks"][1]["state"], "failed");
         assert_eq!(v["environment"][0]["alarm"], "over temperature: 75 C");
         let text = to_text(Some(&m), &facts);
-        assert_eq!(
-            text[0],
-            "array console /dev/ttyS1 (areca): ok, last answered 2500 ms ago"
-        );
+        assert_eq!(text[0], "array console /dev/ttyS1 (areca): ok, last answered 2500 ms ago");
         assert_eq!(text[1], "  ld1 RAID 5: degraded");
         assert!(text.iter().any(|l| l == "  disk e1/s2: failed"));
         assert!(text.iter().any(|l| l.contains("ALARM: over temperature")));
-        let none = to_text(
-            None,
-            &ConsoleFacts {
-                lost: true,
-                last_answer_at: None,
-                ..facts
-            },
-        );
-        assert_eq!(
-            none,
-            vec![
-                "array console /dev/ttyS1 (areca): LOST, never answered",
-                "  no reading yet"
-            ]
-        );
+        let none = to_text(None, &ConsoleFacts { lost: true, last_answer_at: None, ..facts });
+        assert_eq!(none, vec!["array console /dev/ttyS1 (areca): LOST, never answered", "  no reading yet"]);
     }
 }

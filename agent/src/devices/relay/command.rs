@@ -64,7 +64,11 @@ pub fn stdin_text(action: Action, plug: Option<&str>, options: &[(String, String
 }
 
 /// What the exit status of `action` means.
-pub fn interpret(action: Action, code: Option<i32>, stderr_tail: &str) -> Result<Option<RelayState>, RelayError> {
+pub fn interpret(
+    action: Action,
+    code: Option<i32>,
+    stderr_tail: &str,
+) -> Result<Option<RelayState>, RelayError> {
     match (action, code) {
         (Action::Status, Some(0)) => Ok(Some(RelayState::On)),
         (Action::Status, Some(EXIT_STATUS_OFF)) => Ok(Some(RelayState::Off)),
@@ -192,8 +196,12 @@ mod tests {
 
     #[test]
     fn stdin_lines_follow_fence_agents() {
-        let opts = vec![("ip".to_string(), "10.0.0.5".to_string()), ("username".to_string(), "admin".to_string())];
-        assert_eq!(stdin_text(Action::Off, Some("3"), &opts), "action=off\nplug=3\nip=10.0.0.5\nusername=admin\n");
+        let opts =
+            vec![("ip".to_string(), "10.0.0.5".to_string()), ("username".to_string(), "admin".to_string())];
+        assert_eq!(
+            stdin_text(Action::Off, Some("3"), &opts),
+            "action=off\nplug=3\nip=10.0.0.5\nusername=admin\n"
+        );
         assert_eq!(stdin_text(Action::Monitor, None, &[]), "action=monitor\n");
     }
 

@@ -42,8 +42,11 @@ fn request(line: &GpioLine, consumer: &str, output_initial: Option<bool>) -> Res
         .write(true)
         .open(&line.chip)
         .map_err(|e| RelayError::Io(format!("{}: {e}", line.chip.display())))?;
-    let mut flags =
-        if output_initial.is_some() { ioctl::GPIO_V2_LINE_FLAG_OUTPUT } else { ioctl::GPIO_V2_LINE_FLAG_INPUT };
+    let mut flags = if output_initial.is_some() {
+        ioctl::GPIO_V2_LINE_FLAG_OUTPUT
+    } else {
+        ioctl::GPIO_V2_LINE_FLAG_INPUT
+    };
     if line.active_low {
         flags |= ioctl::GPIO_V2_LINE_FLAG_ACTIVE_LOW;
     }

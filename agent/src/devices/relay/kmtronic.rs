@@ -81,11 +81,23 @@ mod tests {
         assert_eq!(k.decode(Op::ReadState, &[]), Decoded::Incomplete);
         assert_eq!(k.decode(Op::ReadState, &[0xFF, 0x02]), Decoded::Incomplete);
         assert_eq!(k.decode(Op::ReadState, &[0xFF, 0x02, 0x01]), Decoded::Done(Reply::State(RelayState::On)));
-        assert_eq!(k.decode(Op::ReadState, &[0xFF, 0x02, 0x00]), Decoded::Done(Reply::State(RelayState::Off)));
-        assert!(matches!(k.decode(Op::ReadState, &[0xFF, 0x03, 0x00]), Decoded::Error(ReplyError::WrongReply(_))));
-        assert!(matches!(k.decode(Op::ReadState, &[0xFF, 0x02, 0x07]), Decoded::Error(ReplyError::WrongReply(_))));
+        assert_eq!(
+            k.decode(Op::ReadState, &[0xFF, 0x02, 0x00]),
+            Decoded::Done(Reply::State(RelayState::Off))
+        );
+        assert!(matches!(
+            k.decode(Op::ReadState, &[0xFF, 0x03, 0x00]),
+            Decoded::Error(ReplyError::WrongReply(_))
+        ));
+        assert!(matches!(
+            k.decode(Op::ReadState, &[0xFF, 0x02, 0x07]),
+            Decoded::Error(ReplyError::WrongReply(_))
+        ));
         assert!(matches!(k.decode(Op::ReadState, &[0x42]), Decoded::Error(ReplyError::Garbage(_))));
-        assert!(matches!(k.decode(Op::ReadState, &[0xFF, 0x02, 0x00, 0x00]), Decoded::Error(ReplyError::Garbage(_))));
+        assert!(matches!(
+            k.decode(Op::ReadState, &[0xFF, 0x02, 0x00, 0x00]),
+            Decoded::Error(ReplyError::Garbage(_))
+        ));
         assert_eq!(k.decode(Op::PowerOn, &[]), Decoded::Done(Reply::Ack));
     }
 }

@@ -68,7 +68,10 @@ fn decode_frame(channel: u8, reply: &[u8]) -> Decoded {
         return Decoded::Error(ReplyError::Garbage(format!("bad checksum in {}", hex(frame))));
     }
     if frame[1] != channel {
-        return Decoded::Error(ReplyError::WrongReply(format!("state of relay {} instead of {channel}", frame[1])));
+        return Decoded::Error(ReplyError::WrongReply(format!(
+            "state of relay {} instead of {channel}",
+            frame[1]
+        )));
     }
     match frame[2] {
         0 => Decoded::Done(Reply::State(RelayState::Off)),
@@ -91,7 +94,8 @@ fn decode_text(channel: u8, reply: &[u8]) -> Decoded {
         None => return Decoded::Incomplete,
     };
     for line in complete_lines.split('\n') {
-        let line: String = line.chars().filter(|c| !c.is_ascii_whitespace()).collect::<String>().to_ascii_uppercase();
+        let line: String =
+            line.chars().filter(|c| !c.is_ascii_whitespace()).collect::<String>().to_ascii_uppercase();
         if line.is_empty() {
             continue;
         }
@@ -140,18 +144,36 @@ mod tests {
     fn frame_and_text_answers() {
         let c = Lcus { channel: 1, status_query: true };
         assert_eq!(c.decode(Op::ReadState, &[0xA0, 0x01]), Decoded::Incomplete);
-        assert_eq!(c.decode(Op::ReadState, &[0xA0, 0x01, 0x01, 0xA2]), Decoded::Done(Reply::State(RelayState::On)));
-        assert_eq!(c.decode(Op::ReadState, &[0xA0, 0x01, 0x00, 0xA1]), Decoded::Done(Reply::State(RelayState::Off)));
-        assert!(matches!(c.decode(Op::ReadState, &[0xA0, 0x01, 0x00, 0xA2]), Decoded::Error(ReplyError::Garbage(_))));
+        assert_eq!(
+            c.decode(Op::ReadState, &[0xA0, 0x01, 0x01, 0xA2]),
+            Decoded::Done(Reply::State(RelayState::On))
+        );
+        assert_eq!(
+            c.decode(Op::ReadState, &[0xA0, 0x01, 0x00, 0xA1]),
+            Decoded::Done(Reply::State(RelayState::Off))
+        );
+        assert!(matches!(
+            c.decode(Op::ReadState, &[0xA0, 0x01, 0x00, 0xA2]),
+            Decoded::Error(ReplyError::Garbage(_))
+        ));
         assert!(matches!(
             c.decode(Op::ReadState, &[0xA0, 0x02, 0x00, 0xA2]),
             Decoded::Error(ReplyError::WrongReply(_))
         ));
         assert_eq!(c.decode(Op::ReadState, b"CH1:O"), Decoded::Incomplete);
         assert_eq!(c.decode(Op::ReadState, b"CH1: ON\r\n"), Decoded::Done(Reply::State(RelayState::On)));
-        assert_eq!(c.decode(Op::ReadState, b"ch2:on\r\nCH1:OFF\r\n"), Decoded::Done(Reply::State(RelayState::Off)));
-        assert!(matches!(c.decode(Op::ReadState, b"CH1:MAYBE\r\n"), Decoded::Error(ReplyError::WrongReply(_))));
-        assert!(matches!(c.decode(Op::ReadState, &[0x13, 0x37, 0xFE, b'\n']), Decoded::Error(ReplyError::Garbage(_))));
+        assert_eq!(
+            c.decode(Op::ReadState, b"ch2:on\r\nCH1:OFF\r\n"),
+            Decoded::Done(Reply::State(RelayState::Off))
+        );
+        assert!(matches!(
+            c.decode(Op::ReadState, b"CH1:MAYBE\r\n"),
+            Decoded::Error(ReplyError::WrongReply(_))
+        ));
+        assert!(matches!(
+            c.decode(Op::ReadState, &[0x13, 0x37, 0xFE, b'\n']),
+            Decoded::Error(ReplyError::Garbage(_))
+        ));
         assert!(matches!(c.decode(Op::ReadState, &[b'x'; 65]), Decoded::Error(ReplyError::Garbage(_))));
     }
 }

@@ -107,7 +107,10 @@ impl SerialCodec for Modbus {
             return Decoded::Error(ReplyError::WrongReply(format!("answer from address {}", frame[0])));
         }
         if function == expected_fn | EXCEPTION_BIT {
-            return Decoded::Error(ReplyError::DeviceError(format!("modbus exception code {:02X}", frame[2])));
+            return Decoded::Error(ReplyError::DeviceError(format!(
+                "modbus exception code {:02X}",
+                frame[2]
+            )));
         }
         if function != expected_fn {
             return Decoded::Error(ReplyError::WrongReply(format!("function {function:02X}")));
@@ -115,7 +118,10 @@ impl SerialCodec for Modbus {
         match op {
             Op::ReadState => {
                 if frame[2] != 1 {
-                    return Decoded::Error(ReplyError::WrongReply(format!("{} data bytes for one coil", frame[2])));
+                    return Decoded::Error(ReplyError::WrongReply(format!(
+                        "{} data bytes for one coil",
+                        frame[2]
+                    )));
                 }
                 // Unused high bits are zero-padded by the spec; only bit 0 is our coil.
                 if frame[3] & 1 == 1 {
@@ -152,7 +158,10 @@ mod tests {
     #[test]
     fn golden_channel_frames() {
         let m = Modbus { address: 1, coil: 0 };
-        assert_eq!(m.encode(Op::PowerOn).unwrap().as_slice(), &[0x01, 0x05, 0x00, 0x00, 0xFF, 0x00, 0x8C, 0x3A]);
+        assert_eq!(
+            m.encode(Op::PowerOn).unwrap().as_slice(),
+            &[0x01, 0x05, 0x00, 0x00, 0xFF, 0x00, 0x8C, 0x3A]
+        );
         let off = m.encode(Op::PowerOff).unwrap();
         assert_eq!(&off[..6], &[0x01, 0x05, 0x00, 0x00, 0x00, 0x00]);
         assert_eq!(crc16(&off[..6]).to_le_bytes(), [off[6], off[7]]);
@@ -181,7 +190,10 @@ mod tests {
         exception.extend_from_slice(&[0x01, 0x85, 0x02]).unwrap();
         exception.extend_from_slice(&crc16(&[0x01, 0x85, 0x02]).to_le_bytes()).unwrap();
         assert!(matches!(m.decode(Op::PowerOn, &exception), Decoded::Error(ReplyError::DeviceError(_))));
-        assert!(matches!(m.decode(Op::ReadState, &[0x01, 0x33, 0x00]), Decoded::Error(ReplyError::Garbage(_))));
+        assert!(matches!(
+            m.decode(Op::ReadState, &[0x01, 0x33, 0x00]),
+            Decoded::Error(ReplyError::Garbage(_))
+        ));
     }
 
     #[test]

@@ -74,7 +74,9 @@ impl SerialCodec for Numato {
         match lines.next() {
             Some(echo) if echo == expected_echo => {}
             Some(echo) => {
-                return Decoded::Error(ReplyError::WrongReply(format!("echo {echo:?} instead of {expected_echo:?}")))
+                return Decoded::Error(ReplyError::WrongReply(format!(
+                    "echo {echo:?} instead of {expected_echo:?}"
+                )))
             }
             None => return Decoded::Error(ReplyError::WrongReply("prompt without echo".into())),
         }
@@ -85,7 +87,9 @@ impl SerialCodec for Numato {
         match (op, answer) {
             (Op::ReadState, Some("on")) => Decoded::Done(Reply::State(RelayState::On)),
             (Op::ReadState, Some("off")) => Decoded::Done(Reply::State(RelayState::Off)),
-            (Op::ReadState, Some(other)) => Decoded::Error(ReplyError::WrongReply(format!("state {other:?}"))),
+            (Op::ReadState, Some(other)) => {
+                Decoded::Error(ReplyError::WrongReply(format!("state {other:?}")))
+            }
             (Op::ReadState, None) => Decoded::Error(ReplyError::WrongReply("no state line".into())),
             (_, None) => Decoded::Done(Reply::Ack),
             (_, Some(other)) => Decoded::Error(ReplyError::DeviceError(format!("module said {other:?}"))),
@@ -111,10 +115,19 @@ mod tests {
     fn replies() {
         let n = Numato { channel: 0 };
         assert_eq!(n.decode(Op::ReadState, b"relay read 0\n\ron\n"), Decoded::Incomplete);
-        assert_eq!(n.decode(Op::ReadState, b"relay read 0\n\ron\n\r>"), Decoded::Done(Reply::State(RelayState::On)));
-        assert_eq!(n.decode(Op::ReadState, b"relay read 0\n\roff\n\r>"), Decoded::Done(Reply::State(RelayState::Off)));
+        assert_eq!(
+            n.decode(Op::ReadState, b"relay read 0\n\ron\n\r>"),
+            Decoded::Done(Reply::State(RelayState::On))
+        );
+        assert_eq!(
+            n.decode(Op::ReadState, b"relay read 0\n\roff\n\r>"),
+            Decoded::Done(Reply::State(RelayState::Off))
+        );
         assert_eq!(n.decode(Op::PowerOff, b"relay off 0\n\r>"), Decoded::Done(Reply::Ack));
-        assert!(matches!(n.decode(Op::PowerOff, b"relay off 1\n\r>"), Decoded::Error(ReplyError::WrongReply(_))));
+        assert!(matches!(
+            n.decode(Op::PowerOff, b"relay off 1\n\r>"),
+            Decoded::Error(ReplyError::WrongReply(_))
+        ));
         assert!(matches!(
             n.decode(Op::ReadState, b"relay read 0\n\rmaybe\n\r>"),
             Decoded::Error(ReplyError::WrongReply(_))

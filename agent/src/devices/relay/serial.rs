@@ -161,7 +161,10 @@ impl<C: SerialCodec> SerialRelay<C> {
 
 /// Wait until `fd` is ready for `flags` or `timeout` passes; `Ok(false)` on timeout.
 fn wait(fd: &OwnedFd, flags: PollFlags, timeout: Duration) -> Result<bool, RelayError> {
-    let ts = rustix::time::Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: i64::from(timeout.subsec_nanos()) };
+    let ts = rustix::time::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
     let mut fds = [PollFd::new(fd, flags)];
     match poll(&mut fds, Some(&ts)) {
         Ok(0) => Ok(false),
@@ -214,9 +217,9 @@ impl<C: SerialCodec> RelayChannel for SerialRelay<C> {
     fn read_state(&mut self, timeout_ms: u64) -> Result<RelayState, RelayError> {
         match self.exchange(Op::ReadState, timeout_ms)? {
             Reply::State(s) => Ok(s),
-            Reply::Ack => {
-                Err(RelayError::Reply(super::ReplyError::WrongReply("acknowledgement instead of a state".into())))
-            }
+            Reply::Ack => Err(RelayError::Reply(super::ReplyError::WrongReply(
+                "acknowledgement instead of a state".into(),
+            ))),
         }
     }
 }

@@ -128,7 +128,12 @@ fn opening_a_missing_device_says_so() {
 // ---- Feeder policy ----
 
 fn policy() -> FeedPolicy {
-    FeedPolicy { core_loop_max_age_ms: 1000, links_max_age_ms: 2000, journal_max_age_ms: 5000, feed_interval_ms: 500 }
+    FeedPolicy {
+        core_loop_max_age_ms: 1000,
+        links_max_age_ms: 2000,
+        journal_max_age_ms: 5000,
+        feed_interval_ms: 500,
+    }
 }
 
 fn fresh(at: Micros) -> HealthStamps {
@@ -140,7 +145,10 @@ fn feeds_when_everything_is_fresh_and_paces_the_feeding() {
     let now = Micros::from_ms(10_000);
     assert_eq!(decide(&policy(), now, &fresh(now), None, false), FeedDecision::Feed);
     let last = now.minus_us(200_000);
-    assert_eq!(decide(&policy(), now, &fresh(now), Some(last), false), FeedDecision::NotYet { due: last.plus_ms(500) });
+    assert_eq!(
+        decide(&policy(), now, &fresh(now), Some(last), false),
+        FeedDecision::NotYet { due: last.plus_ms(500) }
+    );
     assert_eq!(decide(&policy(), now, &fresh(now), Some(now.minus_us(500_000)), false), FeedDecision::Feed);
 }
 

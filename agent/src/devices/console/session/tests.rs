@@ -38,9 +38,7 @@ impl Fake {
                     "GuiErrMsg<0x0A>: Password Error.\r\n"
                 }
             }
-            _ if self.password.is_some() && !self.logged_in => {
-                "GuiErrMsg<0x08>: Password Required.\r\n"
-            }
+            _ if self.password.is_some() && !self.logged_in => "GuiErrMsg<0x08>: Password Required.\r\n",
             "vsf info" => VSF,
             "disk info" => {
                 if let Some(line) = self.inject.take() {
@@ -65,11 +63,7 @@ impl Fake {
 }
 
 fn options(password: Option<&str>) -> SessionOptions {
-    SessionOptions {
-        poll_interval_ms: 1000,
-        command_timeout_ms: 200,
-        password: password.map(str::to_owned),
-    }
+    SessionOptions { poll_interval_ms: 1000, command_timeout_ms: 200, password: password.map(str::to_owned) }
 }
 
 /// Run the session against `fake` until `until_ms`, delivering answers `chunk` bytes at a time.
@@ -108,13 +102,7 @@ impl Session {
 }
 
 fn fake() -> Fake {
-    Fake {
-        echo: false,
-        password: None,
-        logged_in: false,
-        inject: None,
-        silent: false,
-    }
+    Fake { echo: false, password: None, logged_in: false, inject: None, silent: false }
 }
 
 #[test]
@@ -133,18 +121,10 @@ fn polls_on_schedule_and_builds_the_model() {
 #[test]
 fn echo_password_partial_lines_and_escapes() {
     let mut s = Session::new(&Areca, options(Some("0000")), Micros::ZERO);
-    let mut f = Fake {
-        echo: true,
-        password: Some("0000"),
-        ..fake()
-    };
+    let mut f = Fake { echo: true, password: Some("0000"), ..fake() };
     let (one_shot, _) = run(&mut s, &mut f, 0, 500, 4096);
     let mut s = Session::new(&Areca, options(Some("0000")), Micros::ZERO);
-    let mut f = Fake {
-        echo: true,
-        password: Some("0000"),
-        ..fake()
-    };
+    let mut f = Fake { echo: true, password: Some("0000"), ..fake() };
     let (bytewise, events) = run(&mut s, &mut f, 0, 500, 1);
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(one_shot.len(), 1);
@@ -162,10 +142,7 @@ fn echo_password_partial_lines_and_escapes() {
 #[test]
 fn missing_password_is_reported_and_the_console_lost() {
     let mut s = Session::new(&Areca, options(None), Micros::ZERO);
-    let mut f = Fake {
-        password: Some("0000"),
-        ..fake()
-    };
+    let mut f = Fake { password: Some("0000"), ..fake() };
     let (snaps, events) = run(&mut s, &mut f, 0, 250, 4096);
     assert!(snaps.is_empty());
     assert_eq!(
@@ -183,10 +160,7 @@ fn missing_password_is_reported_and_the_console_lost() {
 #[test]
 fn unsolicited_event_mid_output_is_reported_and_triggers_a_poll() {
     let mut s = Session::new(&Areca, options(None), Micros::ZERO);
-    let mut f = Fake {
-        inject: Some("2024-05-01 12:00:00  Enc#1 Slot#2  Device Failed"),
-        ..fake()
-    };
+    let mut f = Fake { inject: Some("2024-05-01 12:00:00  Enc#1 Slot#2  Device Failed"), ..fake() };
     let (snaps, events) = run(&mut s, &mut f, 0, 500, 7);
     assert_eq!(events.len(), 1);
     assert!(matches!(&events[0], SessionEvent::Unsolicited(l) if l.ends_with("Device Failed")));
@@ -197,10 +171,7 @@ fn unsolicited_event_mid_output_is_reported_and_triggers_a_poll() {
 #[test]
 fn silence_loses_the_console_and_an_answer_restores_it() {
     let mut s = Session::new(&Areca, options(None), Micros::ZERO);
-    let mut f = Fake {
-        silent: true,
-        ..fake()
-    };
+    let mut f = Fake { silent: true, ..fake() };
     let (snaps, events) = run(&mut s, &mut f, 0, 450, 4096);
     assert!(snaps.is_empty());
     assert_eq!(
@@ -235,37 +206,20 @@ fn garbage_is_never_parsed() {
         now = s.poll_timeout().max(now.plus_ms(1));
     }
     assert!(events.iter().any(|e| matches!(e, SessionEvent::WrongBaud { garbage_percent } if *garbage_percent >= GARBAGE_PERCENT_MAX)));
-    assert!(
-        events.contains(&SessionEvent::Lost(LostReason::WrongBaud)),
-        "{events:?}"
-    );
+    assert!(events.contains(&SessionEvent::Lost(LostReason::WrongBaud)), "{events:?}");
 }
 
 #[test]
 fn reboot_banner_restarts_the_login() {
     let mut s = Session::new(&Areca, options(Some("0000")), Micros::ZERO);
-    let mut f = Fake {
-        password: Some("0000"),
-        ..fake()
-    };
+    let mut f = Fake { password: Some("0000"), ..fake() };
     run(&mut s, &mut f, 0, 100, 4096);
     assert!(s.is_idle() && f.logged_in);
-    s.handle_bytes(
-        Micros::from_ms(200),
-        b"\r\nAreca RAID Controller BIOS v1.52 booting...\r\n",
-    );
+    s.handle_bytes(Micros::from_ms(200), b"\r\nAreca RAID Controller BIOS v1.52 booting...\r\n");
     assert_eq!(s.poll_event(), Some(SessionEvent::ControllerRebooted));
-    assert_eq!(
-        s.poll_transmit().as_deref(),
-        Some(&b"\r"[..]),
-        "wakes the console"
-    );
+    assert_eq!(s.poll_transmit().as_deref(), Some(&b"\r"[..]), "wakes the console");
     s.handle_bytes(Micros::from_ms(201), b"CLI> ");
-    assert_eq!(
-        s.poll_transmit().as_deref(),
-        Some(&b"set password=0000\r"[..]),
-        "logs in again"
-    );
+    assert_eq!(s.poll_transmit().as_deref(), Some(&b"set password=0000\r"[..]), "logs in again");
 }
 
 #[test]
