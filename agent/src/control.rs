@@ -42,6 +42,8 @@ pub enum Request {
     Online(String),
     /// Witness: power this node off now.
     Fence(String),
+    /// Witness: maintenance mode on (`true`) or off.
+    Maintenance(bool),
     /// Node: forget resource failures.
     Cleanup,
     /// Reload the configuration file (like SIGHUP), answering with the outcome.
@@ -71,13 +73,16 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         ["standby", rest @ ..] => name_arg(rest, "standby").map(Request::Standby),
         ["online", rest @ ..] => name_arg(rest, "online").map(Request::Online),
         ["fence", rest @ ..] => name_arg(rest, "fence").map(Request::Fence),
+        ["maintenance", "on"] => Ok(Request::Maintenance(true)),
+        ["maintenance", "off"] => Ok(Request::Maintenance(false)),
+        ["maintenance", ..] => Err("usage: maintenance on|off".into()),
         ["cleanup"] => Ok(Request::Cleanup),
         ["reload"] => Ok(Request::Reload),
         [] => Err("empty request".into()),
         _ => {
             let shown: String = text.trim().chars().take(32).collect();
             Err(format!(
-                "unknown request {shown:?} (known: status, move, standby, online, fence, cleanup, reload)"
+                "unknown request {shown:?} (known: status, move, standby, online, fence, maintenance, cleanup, reload)"
             ))
         }
     }
@@ -201,6 +206,12 @@ pub fn render_status(v: &Value) -> String {
     let a = &v["authority"];
     if a.is_object() {
         let _ = writeln!(out, "\nAuthority:");
+        if a["maintenance"] == true {
+            let _ = writeln!(
+                out,
+                "  *** MAINTENANCE: resources left alone, no failover (maintenance off) ***"
+            );
+        }
         match a["role"].as_str() {
             Some("witness") => {
                 let _ = writeln!(
@@ -278,6 +289,10 @@ mod tests {
         assert!(parse_request(b"reboot node-a\n").unwrap_err().contains("unknown request"));
         assert_eq!(parse_request(b"move node-b\n"), Ok(Request::Move("node-b".into())));
         assert_eq!(parse_request(b"cleanup\n"), Ok(Request::Cleanup));
+        assert_eq!(parse_request(b"maintenance on\n"), Ok(Request::Maintenance(true)));
+        assert_eq!(parse_request(b"maintenance off"), Ok(Request::Maintenance(false)));
+        assert!(parse_request(b"maintenance\n").unwrap_err().contains("usage: maintenance on|off"));
+        assert!(parse_request(b"maintenance maybe\n").unwrap_err().contains("usage"));
         assert!(parse_request(b"move ../etc\n").is_err());
         assert!(parse_request(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
     }
@@ -315,6 +330,10 @@ mod tests {
         .unwrap();
         let text = render_status(&v);
         assert!(text.contains("generation 4  holder node-b"), "{text}");
+        assert!(!text.contains("MAINTENANCE"), "{text}");
+        let mut m = v.clone();
+        m["authority"]["maintenance"] = Value::Bool(true);
+        assert!(render_status(&m).contains("*** MAINTENANCE:"), "{}", render_status(&m));
         assert!(
             text.contains("Array (areca on /dev/ttyS2): console answering, last answered 800 ms ago"),
             "{text}"

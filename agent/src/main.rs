@@ -1,5 +1,6 @@
-//! `ha-agent`: one multi-call binary. Subcommands: `run`, `check-config`, `status`, `version`.
-//! Thin: every subcommand is a call into the library.
+//! `ha-agent`: one multi-call binary. Subcommands: `run`, `check-config`, `status`, the
+//! operator commands, `log`, the device checks, `help` and `version`. Thin: every subcommand
+//! is a call into the library.
 
 #![forbid(unsafe_code)]
 
@@ -10,26 +11,117 @@ use ha_agent::config::report::{EXIT_INVALID, EXIT_OK, EXIT_USAGE};
 /// Exit code of `run` and `status` when the agent cannot start or cannot be reached.
 const EXIT_RUNTIME: i32 = 3;
 
-fn usage() -> i32 {
-    eprintln!(
-        "usage: ha-agent run [--config FILE]
-       ha-agent check-config FILE
-       ha-agent status [--config FILE | --socket PATH] [--json] [--watch]
-       ha-agent move NODE | standby NODE | online NODE     (witness: operator commands)
-       ha-agent fence NODE [--yes]                           (witness: power a node off now)
-       ha-agent cleanup                                      (node: forget resource failures)
-       ha-agent reload                                       (re-read the configuration; refusals explained)
-       ha-agent log [--config FILE] [--since-seq N] [--follow] (the durable event journal)
-       ha-agent fence-test --channel N|NODE [--config FILE]   (read-only relay check)
-       ha-agent watchdog-test [--config FILE]                  (arm, report, feed until SIGTERM)
-       ha-agent version
+/// Every subcommand: name, synopsis, and what it does (`ha-agent help NAME`).
+const HELP: &[(&str, &str, &str)] = &[
+    ("run", "run [--config FILE]", "Run the agent in the foreground (the init script does this)."),
+    (
+        "check-config",
+        "check-config FILE",
+        "Validate a configuration file; every problem with its line and a hint. Exit 0 valid, 1 invalid.",
+    ),
+    (
+        "status",
+        "status [--config FILE | --socket PATH] [--json] [--watch]",
+        "One screen: members, links, who holds the service and under which generation, maintenance,\n\
+         the fence device, the array and the last events. --watch redraws every second.",
+    ),
+    (
+        "move",
+        "move NODE",
+        "Witness: graceful switchover to NODE (stop here, then start there). Refused when NODE is not\n\
+         ready, the witness is busy, or maintenance mode is on.",
+    ),
+    (
+        "standby",
+        "standby NODE",
+        "Witness: NODE may not run the service. If it runs it now, it moves to the other node first;\n\
+         refused when no other node is ready to take it.",
+    ),
+    ("online", "online NODE", "Witness: NODE may run the service again (undoes standby)."),
+    (
+        "fence",
+        "fence NODE [--yes]",
+        "Witness: power NODE off now through its relay channel. Asks for confirmation unless --yes.\n\
+         Refused for the only healthy node, without a relay channel, or while a fence runs.",
+    ),
+    (
+        "maintenance",
+        "maintenance on|off",
+        "Witness: maintenance mode. While on, resources are left exactly as they are (no start, stop,\n\
+         monitor or restart) and nothing fails over or moves; status shows MAINTENANCE and a trap is\n\
+         sent. A node that loses quorum still stops its resources (safety first). When turned off,\n\
+         the nodes look again: what runs is monitored, a node without the grant stops everything.",
+    ),
+    (
+        "cleanup",
+        "cleanup",
+        "Node: forget resource failures (restart counts, failed state) so the node may run the service again.",
+    ),
+    (
+        "reload",
+        "reload",
+        "Re-read the configuration file (like SIGHUP). A bad file is refused with its problems and the\n\
+         running configuration kept; a change that needs a restart is refused and named.",
+    ),
+    (
+        "log",
+        "log [--config FILE] [--since TIME | --since-seq N] [--follow]",
+        "Print the durable journal, oldest first, times in UTC. TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS],\n\
+         10m / 2h / 1d (that long ago) or @UNIX_SECONDS. --follow waits for new records.",
+    ),
+    (
+        "fence-test",
+        "fence-test --channel N|NODE [--config FILE]",
+        "Read a relay channel's state without switching anything; says whether the board answers.",
+    ),
+    (
+        "watchdog-test",
+        "watchdog-test [--config FILE]",
+        "Arm the configured watchdog, report what the driver says, feed it until SIGTERM, close cleanly.",
+    ),
+    ("help", "help [COMMAND]", "This text, or one command's."),
+    ("version", "version", "Print the version."),
+];
 
+fn usage() -> i32 {
+    let mut text = String::from("usage:");
+    for (i, (_, synopsis, _)) in HELP.iter().enumerate() {
+        text.push_str(if i == 0 { " ha-agent " } else { "       ha-agent " });
+        text.push_str(synopsis);
+        text.push('\n');
+    }
+    eprintln!(
+        "{text}
+`ha-agent help COMMAND` (or `ha-agent COMMAND --help`) explains one command.
 Default configuration: {}
 Exit codes: 0 ok, 1 invalid configuration, 2 usage error, 3 runtime error
-(agent could not start, or status could not reach it).",
+(agent could not start, or could not be reached, or refused the command).",
         ha_agent::config::DEFAULT_PATH
     );
     EXIT_USAGE
+}
+
+/// `ha-agent help [COMMAND]`: all commands, or one with its explanation (on stdout).
+fn help(rest: &[String]) -> i32 {
+    match rest {
+        [] => {
+            for (_, synopsis, what) in HELP {
+                println!("ha-agent {synopsis}\n    {}\n", what.replace('\n', "\n    "));
+            }
+            EXIT_OK
+        }
+        [name] => match HELP.iter().find(|(n, ..)| n == name) {
+            Some((_, synopsis, what)) => {
+                println!("usage: ha-agent {synopsis}\n\n{what}");
+                EXIT_OK
+            }
+            None => {
+                eprintln!("ha-agent: no command named {name:?}");
+                usage()
+            }
+        },
+        _ => usage(),
+    }
 }
 
 /// Parse `--config FILE`, `--socket PATH`, `--json` style options.
@@ -167,6 +259,10 @@ fn command(verb: &str, rest: &[String]) -> i32 {
     if matches!(verb, "cleanup" | "reload") != node.is_none() {
         return usage();
     }
+    if verb == "maintenance" && !matches!(node, Some("on" | "off")) {
+        eprintln!("usage: ha-agent maintenance on|off");
+        return EXIT_USAGE;
+    }
     if verb == "fence" && !yes {
         use std::io::BufRead;
         eprint!("Power off {} now? Its service stops at once. Type yes to confirm: ", node.unwrap_or(""));
@@ -205,6 +301,7 @@ fn log_command(rest: &[String]) -> i32 {
     use ha_agent::journal::{read_dir, Since};
     let mut config = PathBuf::from(ha_agent::config::DEFAULT_PATH);
     let mut after: Option<u64> = None;
+    let mut since_text: Option<&str> = None;
     let mut follow = false;
     let mut i = 0;
     while i < rest.len() {
@@ -220,10 +317,35 @@ fn log_command(rest: &[String]) -> i32 {
                 }
                 Err(_) => return usage(),
             },
+            ("--since", Some(v)) => {
+                since_text = Some(v);
+                i += 1;
+            }
             ("--follow", _) => follow = true,
             _ => return usage(),
         }
         i += 1;
+    }
+    // Records stamped before this wall-clock time are skipped (each record is tested: the
+    // wall clock may have stepped, so the journal is not sorted by it).
+    let since_wall_ms = match since_text {
+        None => None,
+        Some(t) => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            match ha_agent::journal::civil::parse_since(t, now_ms) {
+                Ok(ms) => Some(ms),
+                Err(e) => {
+                    eprintln!("ha-agent: --since {t:?}: {e}");
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
+    if since_wall_ms.is_some() && after.is_some() {
+        eprintln!("ha-agent: --since and --since-seq exclude each other");
+        return EXIT_USAGE;
     }
     let text = match std::fs::read_to_string(&config) {
         Ok(t) => t,
@@ -253,8 +375,11 @@ fn log_command(rest: &[String]) -> i32 {
             }
         };
         for r in &batch.records {
-            println!("{r}");
             after = Some(r.seq);
+            if since_wall_ms.is_some_and(|t| r.stamp.wall_ms < t) {
+                continue;
+            }
+            println!("#{} {} {}", r.seq, ha_agent::journal::civil::format_utc(r.stamp.wall_ms), r.event);
         }
         if batch.more {
             continue;
@@ -269,6 +394,9 @@ fn log_command(rest: &[String]) -> i32 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or(&[]);
+    if let (Some(verb), true) = (args.first(), rest.iter().any(|a| a == "--help" || a == "-h")) {
+        std::process::exit(help(std::slice::from_ref(verb)));
+    }
     let code = match args.first().map(String::as_str) {
         Some("run") => match options(rest, &["--config"]) {
             Some(o) => run(&o.config),
@@ -282,7 +410,10 @@ fn main() {
             Some(o) => status(&o),
             None => usage(),
         },
-        Some(verb @ ("move" | "standby" | "online" | "fence" | "cleanup" | "reload")) => command(verb, rest),
+        Some(verb @ ("move" | "standby" | "online" | "fence" | "maintenance" | "cleanup" | "reload")) => {
+            command(verb, rest)
+        }
+        Some("help" | "--help" | "-h") => help(rest),
         Some("log") => log_command(rest),
         Some("fence-test") => ha_agent::devices::fence_test_main(rest, &mut std::io::stdout()),
         Some("watchdog-test") => ha_agent::devices::watchdog_test_main(rest, &mut std::io::stdout()),

@@ -22,7 +22,7 @@ use ha_agent::core::authority::fence::{FenceConfig, FenceResult};
 use ha_agent::core::authority::node::NodeConfig;
 use ha_agent::core::authority::witness::{Stored, WitnessConfig};
 use ha_agent::core::authority::AuthorityTiming;
-use ha_agent::core::engine::{Action, Engine, Event, RoleConfig};
+use ha_agent::core::engine::{Action, Engine, Event, RoleConfig, WitnessCommand};
 use ha_agent::core::membership::{LinkSpec, Params, RxError};
 use ha_agent::core::resources::{self, GroupSpec, GroupState, Outcome, ResourceSpec};
 use ha_agent::time::Micros;
@@ -151,6 +151,9 @@ pub enum FaultKind {
         node: usize,
         fault: ResourceFault,
     },
+    /// The operator turns maintenance mode on at the witness, and off again at the end (or
+    /// at the heal). Not a fault, but the same schedule: whatever else happens meanwhile.
+    Maintenance,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -185,7 +188,8 @@ impl Scenario {
             let link = rng.range(0, 5) as usize;
             let member = rng.range(0, 2) as usize;
             let node = rng.range(1, 2) as usize;
-            let kind = match rng.range(0, 9) {
+            let kind = match rng.range(0, 10) {
+                9 if rng.chance(500) => Maintenance,
                 0 => Crash { member, down_ms: rng.range(500, 8000), lose_state: rng.chance(300) },
                 1 => Hang {
                     member,
@@ -274,6 +278,8 @@ struct Member {
     hung_until: Option<Micros>,
     back_at: Option<Micros>,
     stored: Option<Stored>,
+    /// Witness: maintenance mode as its shell stores it (lost with the state).
+    maintenance_stored: bool,
     pending_persist: Option<(Stored, Micros)>,
     /// Nodes: the highest generation stored on disk, and a write in progress.
     seen_stored: u64,
@@ -340,6 +346,8 @@ pub struct Sim {
     trace: VecDeque<String>,
     stats: Stats,
     healed: bool,
+    /// When the operator turns maintenance off again (a `Maintenance` fault is running).
+    maintenance_until: Option<Micros>,
     active_faults: Vec<(Micros, Fault)>,
     next_fault: usize,
     /// Every change of a node's physical state: (ms, node id, resources not stopped).
@@ -403,6 +411,7 @@ impl Sim {
                 hung_until: None,
                 back_at: None,
                 stored: None,
+                maintenance_stored: false,
                 pending_persist: None,
                 seen_stored: 0,
                 pending_seen: None,
@@ -429,6 +438,7 @@ impl Sim {
             trace: VecDeque::new(),
             stats: Stats::default(),
             healed: false,
+            maintenance_until: None,
             active_faults: Vec::new(),
             next_fault: 0,
             timeline: Vec::new(),
@@ -530,7 +540,11 @@ impl Sim {
                 seen: m.seen_stored,
             }
         };
-        m.engine = Some(Engine::new(params, role, Micros::ZERO));
+        let mut engine = Engine::new(params, role, Micros::ZERO);
+        if i == 0 {
+            engine.restore_maintenance(m.maintenance_stored);
+        }
+        m.engine = Some(engine);
         let boot = m.boot;
         self.log(format!("member {} boots (boot {boot})", IDS[i]));
     }
@@ -561,6 +575,7 @@ impl Sim {
                 self.power_off(member, "crash");
                 if lose_state {
                     self.members[member].stored = None;
+                    self.members[member].maintenance_stored = false;
                 }
                 self.members[member].back_at = Some(self.now.plus_ms(down_ms));
             }
@@ -603,8 +618,15 @@ impl Sim {
             }
             Relay { node, mode } => self.relay[node] = mode,
             Resource { node, fault } => self.resource_fault[node] = Some(fault),
+            Maintenance => {
+                if f.duration_ms > 0 {
+                    let result = self.witness_command(WitnessCommand::Maintenance(true));
+                    self.log(format!("operator: maintenance on: {result:?}"));
+                    self.maintenance_until = Some(until);
+                }
+            }
         }
-        if !matches!(f.kind, Crash { .. } | Hang { .. }) {
+        if !matches!(f.kind, Crash { .. } | Hang { .. } | Maintenance) {
             self.active_faults.push((until, f));
         }
     }
@@ -636,6 +658,7 @@ impl Sim {
             }
             self.members[i].hung_until = None;
         }
+        self.end_maintenance();
         // The operator cleans up resource failures once the faults are repaired.
         let now = self.now;
         for m in self.members.iter_mut().skip(1) {
@@ -661,6 +684,9 @@ impl Sim {
         }
         if !self.healed {
             next = next.min(Micros::from_ms(self.scenario.heal_at_ms));
+        }
+        if let Some(at) = self.maintenance_until {
+            next = next.min(at);
         }
         for m in &self.members {
             if let Some(b) = m.back_at {
@@ -816,6 +842,49 @@ impl Sim {
     pub fn first_start_after(&self, node: u8, from_ms: u64) -> Option<u64> {
         self.timeline.iter().find(|(t, n, r)| *t >= from_ms && *n == node && *r).map(|(t, ..)| *t)
     }
+    /// An operator command at the witness (as `ha-agent move|standby|online|fence|maintenance`
+    /// would give it); `Err` when the witness is down or refuses.
+    pub fn witness_command(&mut self, command: WitnessCommand) -> Result<(), &'static str> {
+        let now = self.now;
+        let m = &mut self.members[0];
+        if !m.powered || m.hung_until.is_some() {
+            return Err("the witness is not running");
+        }
+        let local = m.local(now);
+        let result = match m.engine.as_mut() {
+            Some(e) => e.witness_command(local, command),
+            None => Err("the witness is not running"),
+        };
+        if result.is_ok() {
+            // The shell stores maintenance mode before it answers.
+            if let WitnessCommand::Maintenance(on) = command {
+                self.members[0].maintenance_stored = on;
+            }
+        }
+        result
+    }
+
+    /// The operator turns maintenance off; a witness that is down or hung gets it when it is
+    /// back (the operator insists; here: its stored flag is cleared).
+    fn end_maintenance(&mut self) {
+        if self.maintenance_until.take().is_none() && !self.members[0].maintenance_stored {
+            return;
+        }
+        let result = self.witness_command(WitnessCommand::Maintenance(false));
+        if result.is_err() {
+            self.members[0].maintenance_stored = false;
+            if let Some(e) = self.members[0].engine.as_mut() {
+                e.restore_maintenance(false);
+            }
+        }
+        self.log(format!("operator: maintenance off: {result:?}"));
+    }
+
+    /// Whether the witness is in maintenance mode (false when it is down).
+    pub fn witness_maintenance(&self) -> bool {
+        self.members[0].engine.as_ref().is_some_and(|e| e.maintenance())
+    }
+
     /// Ask the witness to move the service to `node` (operator `move`).
     pub fn request_move(&mut self, node: u8) {
         let now = self.now;
@@ -874,6 +943,9 @@ impl Sim {
         }
         if !self.healed && now >= Micros::from_ms(self.scenario.heal_at_ms) {
             self.heal();
+        }
+        if self.maintenance_until.is_some_and(|at| now >= at) {
+            self.end_maintenance();
         }
         for i in 0..3 {
             if self.members[i].back_at.is_some_and(|b| now >= b) {

@@ -312,3 +312,92 @@ fn auto_failback_moves_the_service_back_to_the_preferred_node_gracefully() {
     assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
     assert_safe(&sim);
 }
+
+// ---- maintenance mode (operator) -----------------------------------------------------------
+
+use ha_agent::core::engine::WitnessCommand;
+
+fn generation(sim: &Sim) -> u64 {
+    sim.witness_state().expect("witness up").generation
+}
+
+#[test]
+fn maintenance_leaves_the_resources_alone_and_ends_without_a_move() {
+    // A resource on the holder dies during maintenance: nobody notices (no monitor runs), so
+    // nothing restarts and nothing fails over. Turned off, the holder monitors at once, finds
+    // the dead resource and restarts it locally; the service never moves.
+    let mut sim = started(vec![], true);
+    let before = generation(&sim);
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(true)), Ok(()));
+    sim.run_until(4_000);
+    assert!(sim.witness_maintenance());
+    let t = trace(&sim);
+    assert!(t.contains("Maintenance { on: true }"), "the nodes obey the Hold order\n{t}");
+    sim.run_until(20_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A]);
+    assert_eq!(generation(&sim), before, "no grant during maintenance");
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(false)), Ok(()));
+    sim.run_until(30_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "{}", trace(&sim));
+    assert_eq!(generation(&sim), before, "the holder kept its grant: nothing moved");
+    assert_eq!(sim.stats().failovers, 0);
+    assert!(trace(&sim).contains("Maintenance { on: false }"));
+    assert_safe(&sim);
+}
+
+#[test]
+fn maintenance_means_no_failover_even_for_a_dead_holder_until_it_is_turned_off() {
+    let mut sim = started(
+        vec![fault(6_000, 1, FaultKind::Crash { member: A, down_ms: 1_000_000, lose_state: false })],
+        true,
+    );
+    let before = generation(&sim);
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(true)), Ok(()));
+    sim.run_until(30_000);
+    assert!(sim.running_nodes().is_empty(), "no failover in maintenance\n{}", trace(&sim));
+    assert_eq!(generation(&sim), before);
+    assert_eq!(sim.stats().fences, 0, "no automatic fence in maintenance either");
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(false)), Ok(()));
+    sim.run_until(33_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "off: the normal failover\n{}", trace(&sim));
+    // A has been silent far longer than its watchdog bound: released without waiting for
+    // the relay (a fence is requested too, and whichever comes first releases it).
+    assert!(trace(&sim).contains("WatchdogDeadlinePassed { node: 2 }"), "{}", trace(&sim));
+    assert_safe(&sim);
+}
+
+#[test]
+fn maintenance_survives_a_witness_restart() {
+    let mut sim = started(
+        vec![
+            fault(5_000, 1, FaultKind::Crash { member: WITNESS_INDEX, down_ms: 2_000, lose_state: false }),
+            fault(12_000, 1, FaultKind::Crash { member: A, down_ms: 1_000_000, lose_state: false }),
+        ],
+        true,
+    );
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(true)), Ok(()));
+    sim.run_until(30_000);
+    assert!(sim.witness_maintenance(), "the rebooted witness is still in maintenance");
+    assert!(sim.running_nodes().is_empty(), "so the dead holder is not replaced\n{}", trace(&sim));
+    assert_eq!(sim.stats().failovers, 0);
+    assert_safe(&sim);
+}
+
+#[test]
+fn maintenance_does_not_keep_an_isolated_holder_running_and_refuses_moves() {
+    // Safety first: quorum loss still stops the holder's resources (N2), so that the witness
+    // may release it safely once maintenance ends.
+    let mut sim = started(vec![fault(8_000, 1_000_000, FaultKind::Isolate { member: A })], false);
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(true)), Ok(()));
+    sim.run_until(5_000);
+    let refused = sim.witness_command(WitnessCommand::Move(NODE_B)).unwrap_err();
+    assert!(refused.contains("maintenance"), "{refused}");
+    let refused = sim.witness_command(WitnessCommand::Standby(NODE_A)).unwrap_err();
+    assert!(refused.contains("maintenance"), "{refused}");
+    sim.run_until(8_000 + DEAD_MS + SELF_FENCE_MS + STOP_TIMEOUT_MS + 2_000);
+    assert!(sim.running_nodes().is_empty(), "the isolated holder stopped by itself\n{}", trace(&sim));
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(false)), Ok(()));
+    sim.run_until(80_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    assert_safe(&sim);
+}

@@ -175,3 +175,91 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     let v = both.lock().unwrap();
     assert!(v.is_empty(), "the service ran on both nodes: {v:?}");
 }
+
+/// `ha-agent maintenance on|off` with real agents: the resources are left alone (a killed
+/// service is not restarted, nothing moves), the mode is shown in status on every member and
+/// survives a restart of the witness, moves are refused; turned off, the holder looks again
+/// and restarts the service locally. The journal has it, and `log --since` filters by time.
+#[test]
+fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
+    let rack = failover_rack("maintenance").unwrap_or_else(|e| panic!("rack: {e}"));
+    let dir: PathBuf = rack.dir().to_path_buf();
+    rack.wait_for(Duration::from_secs(20), || running_on(&rack, "node-a"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
+    let generation = rack.status("witness")["authority"]["generation"].as_u64();
+
+    let (code, text) = run(&rack, "witness", &["maintenance"]);
+    assert_eq!(code, 2, "a missing on|off is a usage error: {text}");
+    assert!(text.contains("ha-agent maintenance on|off"), "{text}");
+    let (code, text) = run(&rack, "node-a", &["maintenance", "on"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("this command is for the witness"), "{text}");
+
+    let (code, text) = run(&rack, "witness", &["maintenance", "on"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("maintenance on: accepted"), "{text}");
+    for member in ["witness", "node-a", "node-b"] {
+        rack.wait_for(Duration::from_secs(10), || {
+            rack.try_status(member).is_ok_and(|s| s["authority"]["maintenance"] == true)
+        })
+        .unwrap_or_else(|e| panic!("{member} does not show maintenance: {e}\n{}", rack.table()));
+    }
+    let (code, screen) = run(&rack, "witness", &["status"]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("*** MAINTENANCE:"), "{screen}");
+    println!("maintenance on: shown by all three members");
+
+    // Left alone: the service dies and nobody restarts or moves it.
+    let pid = service_pid(&dir, "node-a").expect("service pid on node-a");
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).expect("pid"),
+        rustix::process::Signal::KILL,
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(service_pid(&dir, "node-a").filter(|&p| alive(p)).is_none(), "restarted during maintenance");
+    assert!(service_pid(&dir, "node-b").filter(|&p| alive(p)).is_none(), "moved during maintenance");
+    assert_eq!(holder(&rack), "node-a");
+    assert_eq!(rack.status("witness")["authority"]["generation"].as_u64(), generation);
+    let (code, text) = run(&rack, "witness", &["move", "node-b"]);
+    assert_ne!(code, 0);
+    assert!(text.contains("refused: maintenance mode is on"), "{text}");
+    println!("killed service: not restarted, not moved; move refused");
+
+    // The witness restarts: still in maintenance (stored durably).
+    rack.kill("witness");
+    rack.restart("witness").unwrap();
+    rack.wait_for(Duration::from_secs(10), || rack.try_status("witness").is_ok()).unwrap();
+    assert_eq!(rack.status("witness")["authority"]["maintenance"], true, "forgotten across a restart");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(service_pid(&dir, "node-b").filter(|&p| alive(p)).is_none(), "moved after the witness restart");
+
+    let (code, text) = run(&rack, "witness", &["maintenance", "off"]);
+    assert_eq!(code, 0, "{text}");
+    rack.wait_for(Duration::from_secs(20), || {
+        running_on(&rack, "node-a") && service_pid(&dir, "node-a").is_some_and(alive)
+    })
+    .unwrap_or_else(|e| panic!("maintenance off: the service did not come back on node-a: {e}\n{}", rack.table()));
+    assert_eq!(holder(&rack), "node-a", "it came back where it was, not by a failover");
+    assert!(service_pid(&dir, "node-b").filter(|&p| alive(p)).is_none());
+    println!("maintenance off: the holder found the dead service and restarted it locally");
+
+    // The journal: times in UTC, --since filters, a bad --since is a usage error.
+    let (code, log) = run(&rack, "witness", &["log", "--since", "1h"]);
+    assert_eq!(code, 0, "{log}");
+    for needle in ["operator maintenance on from=control socket", "maintenance on: accepted", "maintenance off: accepted"] {
+        assert!(log.contains(needle), "journal lacks {needle:?}:\n{log}");
+    }
+    let first = log.lines().next().unwrap_or("");
+    assert!(first.starts_with('#') && first.contains("Z "), "UTC time stamps: {first}");
+    let (code, future) = run(&rack, "witness", &["log", "--since", "2099-01-01"]);
+    assert_eq!(code, 0, "{future}");
+    assert_eq!(future.trim(), "", "records from the future: {future}");
+    let (code, text) = run(&rack, "witness", &["log", "--since", "yesterday"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--since \"yesterday\""), "{text}");
+    let out = Command::new(agent_binary().unwrap()).args(["help", "maintenance"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("usage: ha-agent maintenance on|off") && text.contains("left exactly as they are"), "{text}");
+    println!("journal: {} records in the last hour; --since 2099-01-01: none; help maintenance: shown", log.lines().count());
+}

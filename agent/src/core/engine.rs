@@ -37,6 +37,8 @@ pub enum WitnessCommand {
     Standby(u8),
     Online(u8),
     Fence(u8),
+    /// Maintenance mode on (`true`) or off.
+    Maintenance(bool),
 }
 
 pub enum RoleConfig {
@@ -269,11 +271,28 @@ impl Engine {
                 WitnessCommand::Standby(n) => w.command_standby(n, true),
                 WitnessCommand::Online(n) => w.command_standby(n, false),
                 WitnessCommand::Fence(n) => w.command_fence(n),
+                WitnessCommand::Maintenance(on) => w.command_maintenance(on),
             },
             Role::Node { .. } => Err("this command is for the witness (run it on the management box)"),
         };
         self.settle(now);
         result
+    }
+
+    /// Witness: maintenance mode as stored before a restart (call once, before any input).
+    pub fn restore_maintenance(&mut self, on: bool) {
+        if let Role::Witness(w) = &mut self.role {
+            w.restore_maintenance(on);
+        }
+    }
+
+    /// Maintenance mode as this member applies it (witness: the operator's setting; node:
+    /// obeying the witness's `Hold`).
+    pub fn maintenance(&self) -> bool {
+        match &self.role {
+            Role::Witness(w) => w.maintenance(),
+            Role::Node { node, .. } => node.maintenance(),
+        }
     }
 
     /// Operator cleanup of resource failures on this node.
@@ -368,6 +387,10 @@ impl Engine {
                 Role::Node { node, group } => {
                     let mut pending_seen: Option<u64> = None;
                     node.handle_tick(now, &view);
+                    if node.maintenance() != group.maintenance() {
+                        group.set_maintenance(now, node.maintenance());
+                        changed = true;
+                    }
                     while let Some(a) = node.poll_action() {
                         changed = true;
                         match a {

@@ -22,6 +22,13 @@
 //! action is in flight waits for its result (the runner enforces the action's timeout, and a
 //! backstop here treats a result missing for `timeout + RESULT_GRACE_MS` as a timeout).
 //!
+//! In maintenance ([`Group::set_maintenance`]) the group issues no action at all (an action
+//! already in flight finishes and its result is recorded). When maintenance ends it looks
+//! again, since the operator may have started or stopped things by hand: a running group
+//! monitors every resource at once, a stopping or stopped group stops every resource again
+//! (OCF stop of a stopped resource succeeds), so nothing started by hand on a node that does
+//! not hold the service survives the end of maintenance.
+//!
 //! A new group does not assume anything about the real resources: the agent may have been
 //! restarted while they ran. It begins by stopping every resource in reverse order (OCF stop
 //! on a stopped resource succeeds), and reports `Stopped` only once those stops are confirmed.
@@ -320,6 +327,7 @@ pub struct Group {
     events_dropped: u64,
     stale_results: u64,
     backstop_timeouts: u64,
+    maintenance: bool,
 }
 
 impl Group {
@@ -366,6 +374,7 @@ impl Group {
             events_dropped: 0,
             stale_results: 0,
             backstop_timeouts: 0,
+            maintenance: false,
         };
         group.after_input(now);
         group
@@ -445,6 +454,9 @@ impl Group {
     pub fn backstop_timeouts(&self) -> u64 {
         self.backstop_timeouts
     }
+    pub fn maintenance(&self) -> bool {
+        self.maintenance
+    }
 
     // ---- commands ------------------------------------------------------------------------
 
@@ -486,6 +498,29 @@ impl Group {
         }
         if self.goal == Goal::StopThenFail {
             self.goal = Goal::Stop;
+        }
+        self.after_input(now);
+    }
+
+    /// Maintenance on: issue nothing. Off: look again (monitor what runs, stop again what
+    /// should be stopped), then carry on.
+    pub fn set_maintenance(&mut self, now: Micros, on: bool) {
+        if on == self.maintenance {
+            return;
+        }
+        self.maintenance = on;
+        if !on {
+            let goal = self.goal;
+            for r in self.resources.iter_mut() {
+                match (goal, r.state) {
+                    (Goal::Run, ResourceState::Running) => r.next_monitor_at = now,
+                    (Goal::Stop | Goal::StopThenFail, ResourceState::Stopped) => {
+                        r.state = ResourceState::Unknown;
+                        r.next_monitor_at = Micros::MAX;
+                    }
+                    _ => {}
+                }
+            }
         }
         self.after_input(now);
     }
@@ -538,7 +573,7 @@ impl Group {
         if let Some(f) = self.in_flight {
             return f.backstop_at;
         }
-        if self.state() == GroupState::Running {
+        if self.state() == GroupState::Running && !self.maintenance {
             return self.resources.iter().map(|r| r.next_monitor_at).min().unwrap_or(Micros::MAX);
         }
         Micros::MAX
@@ -657,7 +692,7 @@ impl Group {
 
     /// Issue the next action if none is in flight. Bounded: one decision, at most one action.
     fn step(&mut self, now: Micros) {
-        if self.in_flight.is_some() || self.stop_failed {
+        if self.in_flight.is_some() || self.stop_failed || self.maintenance {
             return;
         }
         if let Some((index, action)) = self.next_action(now) {

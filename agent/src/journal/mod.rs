@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod civil;
 pub mod record;
 
 use std::collections::VecDeque;

@@ -61,6 +61,25 @@ pub fn write_stored(dir: &Path, stored: Stored) -> io::Result<()> {
     )
 }
 
+/// File in the witness's state directory: `maintenance=on` while maintenance mode is on.
+pub const MAINTENANCE_FILE: &str = "maintenance";
+
+/// Whether maintenance mode was on when the witness stopped (missing or unreadable: off).
+pub fn read_maintenance(dir: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(dir.join(MAINTENANCE_FILE)) else { return false };
+    let mut text = String::new();
+    if file.take(MAX_AUTHORITY_FILE_BYTES).read_to_string(&mut text).is_err() {
+        return false;
+    }
+    text.trim() == "maintenance=on"
+}
+
+/// Store maintenance mode durably (same discipline as the authority file).
+pub fn write_maintenance(dir: &Path, on: bool) -> io::Result<()> {
+    let text = if on { "maintenance=on\n" } else { "maintenance=off\n" };
+    write_durable(dir, MAINTENANCE_FILE, text.as_bytes())
+}
+
 /// File in a node's state directory holding the highest generation it has seen.
 pub const SEEN_FILE: &str = "seen";
 

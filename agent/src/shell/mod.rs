@@ -337,8 +337,12 @@ impl Agent {
         };
         let watchdog_ms = feeder.as_ref().map_or(0, |f| f.timeout_ms());
         let origin = Instant::now();
-        let engine =
+        let mut engine =
             Engine::new(core_params(&cfg, boot), authority::role_config(&cfg, watchdog_ms), Micros::ZERO);
+        if engine.witness().is_some() && authority::read_maintenance(&cfg.state_dir) {
+            log::warn!("maintenance mode is on (stored): resources are left alone, nothing fails over");
+            engine.restore_maintenance(true);
+        }
         let relay = authority::RelayWorker::new().map_err(|e| format!("relay worker: {e}"))?;
         let relay_health = match &cfg.relay {
             Some(r) => r
@@ -986,6 +990,10 @@ impl Agent {
                 log::error!("fence of {} failed (attempt {attempt}); retrying", self.member_name(node))
             }
             Notice::SelfFenceArmed => log::error!("quorum lost for self_fence_ms: stopping resources"),
+            Notice::Maintenance { on: true } => {
+                log::warn!("MAINTENANCE ON: resources are left alone, nothing fails over or moves")
+            }
+            Notice::Maintenance { on: false } => log::warn!("maintenance off: the cluster manages the service again"),
             Notice::WatchdogStarved => {
                 log::error!("resources not confirmed stopped: the watchdog is no longer fed")
             }
@@ -1004,6 +1012,7 @@ impl Agent {
                 "switching": w.switching(),
                 "fencing": w.fencing().map(|n| self.member_name(n)),
                 "fence_device": self.cfg.relay.is_some(),
+                "maintenance": w.maintenance(),
             });
         }
         if let Some((n, g)) = self.engine.node() {
@@ -1016,6 +1025,7 @@ impl Agent {
                 "acting_generation": n.acting(),
                 "max_seen_generation": n.max_seen(),
                 "quorum": n.has_quorum(),
+                "maintenance": n.maintenance(),
                 "resources_state": g.state().as_str(),
                 "resources": resources,
                 "watchdog": self.feeder.as_ref().map(|f| json!({"timeout_ms": f.timeout_ms(), "withholding": f.withholding()})),
@@ -1100,6 +1110,8 @@ impl Agent {
             Notice::SelfFenceArmed => Notification::SelfFenceArmed { member: me },
             Notice::QuorumLost => Notification::QuorumLost { member: me },
             Notice::QuorumRegained => Notification::QuorumRegained { member: me },
+            Notice::Maintenance { on: true } => Notification::MaintenanceOn { member: me },
+            Notice::Maintenance { on: false } => Notification::MaintenanceOff { member: me },
             _ => return None,
         })
     }
@@ -1117,9 +1129,17 @@ impl Agent {
                         | Notice::FenceUnconfirmed { .. } => JournalKind::Fence,
                         Notice::QuorumLost | Notice::QuorumRegained => JournalKind::Membership,
                         Notice::WatchdogStarved => JournalKind::Watchdog,
+                        Notice::Maintenance { .. } => JournalKind::Operator,
                         _ => JournalKind::Grant,
                     };
                     self.journal(JournalEvent::new(kind, &format!("{notice:?}")));
+                    if let (Notice::Maintenance { on }, Some(_)) = (notice, self.engine.witness()) {
+                        // Kept across a restart of the witness (a reboot must not end it).
+                        match authority::write_maintenance(&self.cfg.state_dir, on) {
+                            Ok(()) => self.state_written_at = now,
+                            Err(e) => log::error!("cannot store maintenance mode ({e}); a restart would forget it"),
+                        }
+                    }
                     if let Some(n) = self.notice_notification(notice) {
                         self.notify(now, n);
                     }
@@ -1394,6 +1414,7 @@ impl Agent {
             Request::Standby(n) => format!("standby {n}"),
             Request::Online(n) => format!("online {n}"),
             Request::Fence(n) => format!("fence {n}"),
+            Request::Maintenance(on) => format!("maintenance {}", if *on { "on" } else { "off" }),
             Request::Cleanup => "cleanup".into(),
             Request::Status | Request::Reload => unreachable!("served elsewhere"),
         };
@@ -1410,6 +1431,9 @@ impl Agent {
                 }
                 None => ("cleanup".to_string(), Err("this command is for a node (run it on the server)")),
             },
+            Request::Maintenance(on) => {
+                (line.clone(), self.engine.witness_command(now, WitnessCommand::Maintenance(*on)))
+            }
             Request::Move(n) | Request::Standby(n) | Request::Online(n) | Request::Fence(n) => {
                 let Some(id) = id_of(self, n) else {
                     return json!({"error": format!("no member named {n:?}")});

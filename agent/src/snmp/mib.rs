@@ -135,6 +135,13 @@ pub enum Notification {
     FenceSucceeded {
         member: String,
     },
+    /// The operator turned maintenance mode on (witness) or the node started obeying it.
+    MaintenanceOn {
+        member: String,
+    },
+    MaintenanceOff {
+        member: String,
+    },
     FenceFailed {
         member: String,
         reason: String,
@@ -269,7 +276,7 @@ use Object::{
 use Object::{ProgressPercent as Pct, RelayName as R, ResourceName as Res, SensorName as S};
 
 /// The notifications in MIB order; index i describes number i+1.
-pub const NOTIFICATIONS: [NotificationInfo; 39] = [
+pub const NOTIFICATIONS: [NotificationInfo; 41] = [
     NotificationInfo { number: 1, mib_name: "rackHaMemberUp", subjects: &[M] },
     NotificationInfo { number: 2, mib_name: "rackHaMemberDown", subjects: &[M] },
     NotificationInfo { number: 3, mib_name: "rackHaLinkUp", subjects: &[M, L] },
@@ -309,6 +316,8 @@ pub const NOTIFICATIONS: [NotificationInfo; 39] = [
     NotificationInfo { number: 37, mib_name: "rackHaConfigurationReloaded", subjects: &[M] },
     NotificationInfo { number: 38, mib_name: "rackHaConfigurationRejected", subjects: &[M] },
     NotificationInfo { number: 39, mib_name: "rackHaAlive", subjects: &[M] },
+    NotificationInfo { number: 40, mib_name: "rackHaMaintenanceOn", subjects: &[M] },
+    NotificationInfo { number: 41, mib_name: "rackHaMaintenanceOff", subjects: &[M] },
 ];
 
 /// A subject value in a notification.
@@ -444,6 +453,14 @@ impl Notification {
                 (38, vec![Name(member)], format!("{member} rejected a new configuration: {reason}"))
             }
             N::Alive { member } => (39, vec![Name(member)], format!("{member} is alive")),
+            N::MaintenanceOn { member } => (
+                40,
+                vec![Name(member)],
+                format!("maintenance mode on at {member}: resources left alone, no failover"),
+            ),
+            N::MaintenanceOff { member } => {
+                (41, vec![Name(member)], format!("maintenance mode off at {member}"))
+            }
         }
     }
 
@@ -533,6 +550,8 @@ impl Notification {
             N::ConfigurationReloaded { member: m() },
             N::ConfigurationRejected { member: m(), reason: "unknown key".into() },
             N::Alive { member: m() },
+            N::MaintenanceOn { member: m() },
+            N::MaintenanceOff { member: m() },
         ]
     }
 }

@@ -47,6 +47,11 @@ pub enum Order {
     Run,
     /// Stop the resources and report `Stopped` for `generation` (graceful switchover).
     Stop,
+    /// Maintenance mode: leave the resources exactly as they are (no start, no stop, no
+    /// monitor, no restart). Safety still applies: quorum loss self-fences (N2), a newer
+    /// generation stops them (N1). Appended last so that the encoding of the other orders is
+    /// unchanged.
+    Hold,
 }
 
 /// State of a node's resource group as the node reports it.
@@ -211,6 +216,11 @@ pub enum Notice {
     },
     QuorumLost,
     QuorumRegained,
+    /// Maintenance mode turned on or off (witness: by the operator; node: when it starts or
+    /// stops obeying the witness's `Hold`).
+    Maintenance {
+        on: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,10 @@
 //! confirmed within `stop_timeout_ms`, starve the watchdog); feed the watchdog only while
 //! healthy; after boot, wait for the witness. It also refuses to start while the peer is
 //! heard saying its resources run under an older generation (a second line of defence
-//! behind the witness). It does not run resources (the resource group does) and does not
+//! behind the witness). In maintenance (the witness's `Hold`) it leaves the resources alone,
+//! except that quorum loss still self-fences: a node the witness cannot reach must stop by
+//! itself, whatever mode it was in, or the witness could not safely release it later. It does
+//! not run resources (the resource group does) and does not
 //! touch the watchdog device (the shell does).
 
 #![forbid(unsafe_code)]
@@ -67,6 +70,8 @@ pub struct Node {
     starving: bool,
     failed: bool,
     standby: bool,
+    /// Obeying the witness's `Hold`: the resource group is left alone.
+    maintenance: bool,
     waiting_noticed: u64,
     report_seq: u64,
     actions: Deque<Action, MAX_ACTIONS>,
@@ -94,6 +99,7 @@ impl Node {
             starving: false,
             failed: false,
             standby: false,
+            maintenance: false,
             waiting_noticed: 0,
             report_seq: 0,
             actions: Deque::new(),
@@ -122,6 +128,10 @@ impl Node {
     }
     pub fn notices_dropped(&self) -> u64 {
         self.notices.dropped
+    }
+    /// In maintenance: the resource group must run no action of its own.
+    pub fn maintenance(&self) -> bool {
+        self.maintenance
     }
 
     fn ready(&self) -> bool {
@@ -354,6 +364,22 @@ impl Node {
                 self.notices.push(Notice::WatchdogStarved);
             }
         }
+        // Maintenance: leave the resources as they are. Not once self-fencing started (the
+        // stop must finish), the watchdog is starved, or a newer generation than the one the
+        // resources run under exists (N1 always applies).
+        let running_old = (!self.resources.is_stopped() || matches!(self.commanded, Some(Action::Start { .. })))
+            && self.max_seen > self.acting;
+        let hold = self.info.is_some_and(|i| i.order == Order::Hold)
+            && self.self_fence_stop_at.is_none()
+            && !self.starving
+            && !running_old;
+        if hold != self.maintenance {
+            self.maintenance = hold;
+            self.notices.push(Notice::Maintenance { on: hold });
+        }
+        if hold {
+            return;
+        }
         if self.starving || self.failed || self.standby {
             let reason = if self.standby { StopReason::Standby } else { StopReason::Unhealthy };
             self.stop(reason);
@@ -401,6 +427,7 @@ impl Node {
                 }
                 self.command(Action::Start { generation: g });
             }
+            Order::Hold => unreachable!("handled above"),
             Order::Stop | Order::Run => {
                 self.stopped = self.stopped.max(info.generation);
                 self.stop(StopReason::Ordered);

@@ -5,8 +5,9 @@
 //! confirms), cold start (wait for the nodes or `initdead`, adopt the highest generation heard),
 //! grants, graceful switchover, the decision that a holder is lost (only in quorum with the
 //! other node, and only when that node does not hear it either), failover after a confirmed
-//! fence or after the watchdog deadline, and doing nothing while isolated. It does not talk to
-//! relays, disks or sockets.
+//! fence or after the watchdog deadline, doing nothing while isolated, and maintenance mode
+//! (no grant, no failover, no switchover, `Hold` to both nodes). It does not talk to relays,
+//! disks or sockets.
 
 #![forbid(unsafe_code)]
 
@@ -105,6 +106,8 @@ pub struct Witness {
     last_view: View,
     /// When `evaluate` last ran: deadlines at or before it have been acted on.
     last_eval: Micros,
+    /// Maintenance mode (operator): no decisions but operator fences; `Hold` to both nodes.
+    maintenance: bool,
 }
 
 impl Witness {
@@ -140,7 +143,13 @@ impl Witness {
             move_to: None,
             last_view: View::default(),
             last_eval: now,
+            maintenance: false,
         }
+    }
+
+    /// Maintenance mode as the shell stored it before a restart (no notice: nothing changed).
+    pub fn restore_maintenance(&mut self, on: bool) {
+        self.maintenance = on;
     }
 
     // ---- getters -------------------------------------------------------------------------
@@ -163,6 +172,9 @@ impl Witness {
     pub fn notices_dropped(&self) -> u64 {
         self.notices.dropped
     }
+    pub fn maintenance(&self) -> bool {
+        self.maintenance
+    }
 
     /// The witness's word for `node`, to put in the next frame to it. Carries only the
     /// durable generation.
@@ -173,7 +185,11 @@ impl Witness {
         // must not be told to run: a delayed or rebooted holder would start again.
         let replaced =
             self.persisting.is_some() || holder.is_some_and(|n| n.fenced_off || n.lost_since.is_some());
-        let order = if self.durable.holder != node || self.durable.holder == 0 || replaced {
+        let order = if self.maintenance && self.persisting.is_none() {
+            // Nothing changes hands in maintenance; a grant being stored finishes first
+            // (the command is refused while one is).
+            Order::Hold
+        } else if self.durable.holder != node || self.durable.holder == 0 || replaced {
             Order::Standby
         } else {
             match self.phase {
@@ -207,10 +223,32 @@ impl Witness {
         }
     }
 
+    /// Operator `maintenance on|off`. Turning it on is refused while the witness is busy
+    /// (a grant being stored, a switchover, a fence), so that nothing is left half done;
+    /// turning it off is always accepted. Idempotent.
+    pub fn command_maintenance(&mut self, on: bool) -> Result<(), &'static str> {
+        if on == self.maintenance {
+            return Ok(());
+        }
+        if on && (self.persisting.is_some() || self.switching() || self.fencer.target().is_some()) {
+            return Err("the witness is busy (storing a grant, switching over or fencing); try again");
+        }
+        self.maintenance = on;
+        self.move_to = None;
+        for n in self.nodes.iter_mut() {
+            n.lost_since = None;
+        }
+        self.notices.push(Notice::Maintenance { on });
+        Ok(())
+    }
+
     /// Operator `move`: refused when it cannot work or would stop the service.
     pub fn command_move(&mut self, node: u8) -> Result<(), &'static str> {
         if !self.cfg.nodes.contains(&node) {
             return Err("not a node of this cluster");
+        }
+        if self.maintenance {
+            return Err("maintenance mode is on: nothing moves until `maintenance off`");
         }
         if self.persisting.is_some() || self.phase != Phase::Steady {
             return Err("the witness is busy (starting, switching over or storing a grant); try again");
@@ -234,6 +272,9 @@ impl Witness {
         let Some(i) = self.nodes.iter().position(|n| n.id == node) else {
             return Err("not a node of this cluster");
         };
+        if standby && self.durable.holder == node && self.maintenance {
+            return Err("maintenance mode is on and the service runs there: nothing moves until `maintenance off`");
+        }
         if standby && self.durable.holder == node {
             let other = self.nodes[1 - i].id;
             let view = self.last_view.clone();
@@ -510,6 +551,14 @@ impl Witness {
         }
         self.drive_fencer(now);
         if self.persisting.is_some() {
+            return;
+        }
+        if self.maintenance {
+            // No grant, no failover, no switchover: only operator fences run (above). Lost
+            // timers start afresh when maintenance ends.
+            for n in self.nodes.iter_mut() {
+                n.lost_since = None;
+            }
             return;
         }
         // W3: isolated, do nothing.
