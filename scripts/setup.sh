@@ -14,6 +14,7 @@ command -v dpkg-deb >/dev/null || need_pkgs+=(dpkg)
 # SNMP: the real receiver for the notification tests, the tools for golden vectors, smilint
 # for the MIB, npm to fetch the IETF base MIBs Debian does not ship.
 command -v snmptrapd >/dev/null || need_pkgs+=(snmptrapd)
+command -v tmux >/dev/null || need_pkgs+=(tmux)
 command -v snmptrap >/dev/null || need_pkgs+=(snmp)
 command -v smilint >/dev/null || need_pkgs+=(smitools)
 command -v npm >/dev/null || need_pkgs+=(npm)

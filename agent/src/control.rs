@@ -11,7 +11,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -128,151 +127,239 @@ fn us_as_ms(v: &Value, key: &str) -> String {
     }
 }
 
-/// Render a status JSON object as the operator's one-screen table (like `crm_mon`).
+/// The operator's console: the status must fit one screen of this many columns and rows.
+pub const SCREEN_COLUMNS: usize = 80;
+pub const SCREEN_ROWS: usize = 24;
+
+/// A counter in at most 7 columns (12345678 -> 12.3M).
+fn count(v: &Value, key: &str) -> String {
+    match v.get(key).and_then(Value::as_u64) {
+        Some(n) if n < 10_000_000 => n.to_string(),
+        Some(n) if n < 10_000_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        Some(n) => format!("{:.1}G", n as f64 / 1e9),
+        None => s(v, key),
+    }
+}
+
+/// `HH:MM:SSZ` of a journal line's `SECS.mmm` stamp, for the last-events lines.
+fn short_event(line: &str) -> String {
+    let mut words = line.splitn(3, ' ');
+    let (Some(seq), Some(stamp), Some(rest)) = (words.next(), words.next(), words.next()) else {
+        return line.to_string();
+    };
+    let secs = stamp.split('.').next().and_then(|s| s.parse::<u64>().ok());
+    match secs {
+        Some(secs) => {
+            let utc = crate::journal::civil::format_utc(secs * 1000);
+            format!("{seq} {} {rest}", &utc[11..19])
+        }
+        None => line.to_string(),
+    }
+}
+
+/// Items joined by `sep` into lines of at most `width` columns, each line starting with
+/// `indent` (the first with `first`).
+fn pack(first: &str, indent: &str, items: &[String], sep: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for item in items {
+        let extra = if empty { 0 } else { sep.len() };
+        if !empty && line.chars().count() + extra + item.chars().count() > width {
+            lines.push(std::mem::replace(&mut line, indent.to_string()));
+            empty = true;
+        }
+        if !empty {
+            line.push_str(sep);
+        }
+        line.push_str(item);
+        empty = false;
+    }
+    if !empty {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Render a status JSON object as the operator's one screen (like `crm_mon`): at most
+/// [`SCREEN_ROWS`] lines of at most [`SCREEN_COLUMNS`] columns. Members, links, authority,
+/// fence devices and the array always fit (three members, up to six links, a controller with
+/// a few drives and sensors); the last events take the rows that are left.
 pub fn render_status(v: &Value) -> String {
-    let mut out = String::new();
+    let mut rows: Vec<String> = Vec::new();
     let t = &v["timing"];
-    let _ = writeln!(
-        out,
-        "Cluster {}  member {} ({})  boot {}  up {} s",
+    let up_s = v["uptime_ms"].as_u64().unwrap_or(0) / 1000;
+    let up = if up_s < 86_400 {
+        format!("{:02}:{:02}:{:02}", up_s / 3600, up_s / 60 % 60, up_s % 60)
+    } else {
+        format!("{}d {:02}:{:02}", up_s / 86_400, up_s / 3600 % 24, up_s / 60 % 60)
+    };
+    rows.push(format!(
+        "Cluster {}  member {} ({})  boot {}  up {up}",
         s(v, "cluster"),
         s(v, "member"),
         s(v, "role"),
         s(v, "boot"),
-        v["uptime_ms"].as_u64().unwrap_or(0) / 1000
-    );
-    let _ = writeln!(
-        out,
-        "Timing: interval {} ms, warn {} ms, dead {} ms, initdead {} ms   stalls {} (max {} ms)",
+    ));
+    rows.push(format!(
+        "Timing ms: interval {} warn {} dead {} initdead {}  stalls {} (max {})",
         s(t, "interval_ms"),
         s(t, "warn_ms"),
         s(t, "dead_ms"),
         s(t, "initdead_ms"),
         s(&v["stalls"], "count"),
         s(&v["stalls"], "max_ms")
-    );
-    let _ = writeln!(out, "\nMembers:");
-    for m in v["members"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "  {:<12} id {:<3} {:<8} {:<12} links up {}",
-            s(m, "name"),
-            s(m, "id"),
-            s(m, "role"),
-            s(m, "state").to_uppercase(),
-            s(m, "links_up")
-        );
-    }
-    let _ = writeln!(out, "\nLinks:");
-    let _ = writeln!(
-        out,
-        "  {:>3} {:<10} {:<8} {:<5} {:>8} {:>8} {:>5} {:>5} {:>6} {:>6} {:>8} {:>8} {:>8}",
-        "id",
-        "peer",
-        "kind",
-        "state",
-        "in",
-        "out",
-        "crc",
-        "auth",
-        "replay",
-        "malf",
-        "lat_ms",
-        "jit_ms",
-        "rx_ago"
-    );
-    for l in v["links"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "  {:>3} {:<10} {:<8} {:<5} {:>8} {:>8} {:>5} {:>5} {:>6} {:>6} {:>8} {:>8} {:>8}",
-            s(l, "id"),
-            s(l, "peer"),
-            s(l, "kind"),
-            s(l, "state").to_uppercase(),
-            s(l, "frames_in"),
-            s(l, "frames_out"),
-            s(l, "crc_errors"),
-            s(l, "auth_failures"),
-            s(l, "replays"),
-            s(l, "malformed"),
-            us_as_ms(l, "latency_us"),
-            us_as_ms(l, "jitter_us"),
-            s(l, "last_rx_ago_ms"),
-        );
-        if let Some(note) = l.get("note").and_then(Value::as_str) {
-            let _ = writeln!(out, "      ({note})");
-        }
-    }
+    ));
     let a = &v["authority"];
     if a.is_object() {
-        let _ = writeln!(out, "\nAuthority:");
         if a["maintenance"] == true {
-            let _ = writeln!(
-                out,
-                "  *** MAINTENANCE: resources left alone, no failover (maintenance off) ***"
-            );
+            rows.push("*** MAINTENANCE: resources left alone, no failover (maintenance off) ***".into());
         }
         match a["role"].as_str() {
             Some("witness") => {
-                let _ = writeln!(
-                    out,
-                    "  generation {}  holder {}{}{}",
-                    s(a, "generation"),
+                let since = a["granted_at_wall_ms"]
+                    .as_u64()
+                    .map(|ms| format!(" since {}", &crate::journal::civil::format_utc(ms)[..19]))
+                    .unwrap_or_default();
+                rows.push(format!(
+                    "Service: holder {}  generation {}{since}",
                     s(a, "holder"),
-                    if a["switching"] == true { "  (switchover under way)" } else { "" },
+                    s(a, "generation")
+                ));
+                let busy = format!(
+                    "{}{}",
+                    if a["switching"] == true { "  SWITCHING OVER" } else { "" },
                     a["fencing"].as_str().map(|n| format!("  FENCING {n}")).unwrap_or_default()
                 );
+                if !busy.is_empty() {
+                    rows.push(format!(" {busy}"));
+                }
+                let devices: Vec<String> = a["fence_devices"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| {
+                        let state = s(d, "state");
+                        let state = if state == "ok" { state } else { state.to_uppercase() };
+                        format!("{} {state}", s(d, "node"))
+                    })
+                    .collect();
+                if devices.is_empty() {
+                    rows.push(
+                        "Fence devices: none configured (failover waits for watchdog deadlines)".into(),
+                    );
+                } else {
+                    rows.extend(pack("Fence devices: ", "  ", &devices, ", ", SCREEN_COLUMNS));
+                }
             }
             _ => {
-                let _ = writeln!(
-                    out,
-                    "  resources {}  acting generation {}  quorum {}",
+                rows.push(format!(
+                    "Resources: {}  acting generation {}  quorum {}",
                     s(a, "resources_state").to_uppercase(),
                     s(a, "acting_generation"),
                     s(a, "quorum")
-                );
-                for r in a["resources"].as_array().into_iter().flatten() {
-                    let _ = writeln!(out, "    {:<16} {}", s(r, "name"), s(r, "state"));
-                }
+                ));
+                let resources: Vec<String> = a["resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| format!("{} {}", s(r, "name"), s(r, "state")))
+                    .collect();
+                rows.extend(pack("  ", "  ", &resources, ", ", SCREEN_COLUMNS));
             }
         }
+    }
+    let members: Vec<String> = v["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| format!("{} {} ({} links up)", s(m, "name"), s(m, "state").to_uppercase(), s(m, "links_up")))
+        .collect();
+    rows.extend(pack("Members: ", "         ", &members, "   ", SCREEN_COLUMNS));
+    rows.push(format!(
+        "  {:>2} {:<8} {:<6} {:<5} {:>7} {:>7} {:>4} {:>4} {:>4} {:>6} {:>6} {:>6}",
+        "id", "peer", "kind", "state", "in", "out", "crc", "auth", "rply", "lat_ms", "jit_ms", "rx_ago"
+    ));
+    for l in v["links"].as_array().into_iter().flatten() {
+        let note = l.get("note").and_then(Value::as_str).map(|n| format!("  ({n})")).unwrap_or_default();
+        rows.push(format!(
+            "  {:>2} {:<8} {:<6} {:<5} {:>7} {:>7} {:>4} {:>4} {:>4} {:>6} {:>6} {:>6}{note}",
+            s(l, "id"),
+            s(l, "peer"),
+            s(l, "kind").replace("ethernet", "eth"),
+            s(l, "state").to_uppercase(),
+            count(l, "frames_in"),
+            count(l, "frames_out"),
+            s(l, "crc_errors"),
+            s(l, "auth_failures"),
+            s(l, "replays"),
+            us_as_ms(l, "latency_us"),
+            us_as_ms(l, "jitter_us"),
+            s(l, "last_rx_ago_ms"),
+        ));
     }
     let arr = &v["array"];
     if arr.is_object() {
         let c = &arr["console"];
-        let _ = writeln!(
-            out,
-            "\nArray ({} on {}): console {}, last answered {} ms ago{}",
+        rows.push(format!(
+            "Array ({} on {}): console {}, answered {} ms ago{}",
             s(c, "dialect"),
             s(c, "device"),
             s(c, "state"),
             s(c, "last_answer_ms_ago"),
             if c["wrong_baud"] == true { ", WRONG BAUD RATE" } else { "" }
-        );
-        for d in arr["drives"].as_array().into_iter().flatten() {
-            let pct = d["rebuild_percent"].as_u64().map(|p| format!(" {p}%")).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  drive {:<8} {:<8} {}{pct}",
-                s(d, "name"),
-                s(d, "raid_level"),
-                s(d, "state").to_uppercase()
-            );
-        }
-        for d in arr["disks"].as_array().into_iter().flatten() {
-            let _ =
-                writeln!(out, "  disk  {:<8} {:<14} drive {}", s(d, "name"), s(d, "state"), s(d, "drive"));
-        }
-        for e in arr["environment"].as_array().into_iter().flatten() {
-            let alarm = e["alarm"].as_str().map(|a| format!("  ALARM: {a}")).unwrap_or_default();
-            let _ = writeln!(out, "  {:<8} {:<24} {}{alarm}", s(e, "kind"), s(e, "name"), s(e, "reading"));
-        }
+        ));
+        let drives: Vec<String> = arr["drives"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                let pct = d["rebuild_percent"].as_u64().map(|p| format!(" {p}%")).unwrap_or_default();
+                let level = s(d, "raid_level");
+                let level = if level.starts_with("RAID") { level } else { format!("RAID{level}") };
+                format!("{} {level} {}{pct}", s(d, "name"), s(d, "state").to_uppercase())
+            })
+            .collect();
+        rows.extend(pack("  drives: ", "          ", &drives, ", ", SCREEN_COLUMNS));
+        let disks: Vec<String> = arr["disks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                let state = s(d, "state");
+                let healthy = matches!(state.as_str(), "online" | "global spare" | "spare" | "hot spare");
+                format!("{} {}", s(d, "name"), if healthy { state } else { state.to_uppercase() })
+            })
+            .collect();
+        rows.extend(pack("  disks: ", "         ", &disks, ", ", SCREEN_COLUMNS));
+        let env: Vec<String> = arr["environment"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let alarm = e["alarm"].as_str().map(|a| format!(" ALARM: {a}")).unwrap_or_default();
+                format!("{} {}{alarm}", s(e, "name"), s(e, "reading"))
+            })
+            .collect();
+        rows.extend(pack("  env: ", "       ", &env, ", ", SCREEN_COLUMNS));
     }
     if let Some(events) = v["last_events"].as_array() {
-        let _ = writeln!(out, "\nLast events:");
-        for e in events {
-            let _ = writeln!(out, "  {}", e.as_str().unwrap_or(""));
+        // The newest events that fit in the rows left (one row for the heading).
+        let left = SCREEN_ROWS.saturating_sub(rows.len() + 1);
+        if left > 0 && !events.is_empty() {
+            rows.push("Last events (UTC):".into());
+            let skip = events.len().saturating_sub(left);
+            for e in events.iter().skip(skip) {
+                rows.push(format!("  {}", short_event(e.as_str().unwrap_or(""))));
+            }
         }
+    }
+    let mut out = String::new();
+    for row in rows {
+        // One screen: a longer line is cut (the JSON form has everything).
+        let cut: String = row.chars().take(SCREEN_COLUMNS).collect();
+        out.push_str(cut.trim_end());
+        out.push('\n');
     }
     out
 }
@@ -310,11 +397,12 @@ mod tests {
         )
         .unwrap();
         let text = render_status(&v);
-        assert!(text.contains("Cluster payments  member witness (witness)  boot 5  up 12 s"), "{text}");
-        assert!(text.contains("node-a       id 2   node     REACHABLE    links up 2"), "{text}");
-        assert!(text.contains("  1 node-a     serial   UP"), "{text}");
+        assert!(text.contains("Cluster payments  member witness (witness)  boot 5  up 00:00:12"), "{text}");
+        assert!(text.contains("Members: node-a REACHABLE (2 links up)"), "{text}");
+        assert!(text.contains("   1 node-a   serial UP"), "{text}");
         assert!(text.contains("1.23"), "{text}");
-        assert!(text.contains("stalls 1 (max 250 ms)"), "{text}");
+        assert!(text.contains("stalls 1 (max 250)"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= SCREEN_COLUMNS), "{text}");
     }
 
     #[test]
@@ -329,17 +417,62 @@ mod tests {
         )
         .unwrap();
         let text = render_status(&v);
-        assert!(text.contains("generation 4  holder node-b"), "{text}");
+        assert!(text.contains("Service: holder node-b  generation 4"), "{text}");
         assert!(!text.contains("MAINTENANCE"), "{text}");
         let mut m = v.clone();
         m["authority"]["maintenance"] = Value::Bool(true);
         assert!(render_status(&m).contains("*** MAINTENANCE:"), "{}", render_status(&m));
         assert!(
-            text.contains("Array (areca on /dev/ttyS2): console answering, last answered 800 ms ago"),
+            text.contains("Array (areca on /dev/ttyS2): console answering, answered 800 ms ago"),
             "{text}"
         );
-        assert!(text.contains("drive ld1      RAID5    REBUILDING 40%"), "{text}");
-        assert!(text.contains("disk  e1/s2    rebuilding     drive ld1"), "{text}");
-        assert!(text.contains("grant store generation"), "{text}");
+        assert!(text.contains("drives: ld1 RAID5 REBUILDING 40%"), "{text}");
+        assert!(text.contains("disks: e1/s2 REBUILDING"), "{text}");
+        assert!(text.contains("#3 20:28:42 grant store generation"), "UTC time of day: {text}");
+        assert!(text.contains("Fence devices: none configured"), "{text}");
+    }
+
+    #[test]
+    fn status_never_exceeds_one_screen() {
+        let link = |id: u32, peer: &str| {
+            serde_json::json!({"id": id, "peer": peer, "kind": "ethernet", "state": "up", "frames_in": 12345678u64,
+                "frames_out": 12345678u64, "crc_errors": 9999, "auth_failures": 9999, "replays": 9999,
+                "latency_us": 123456, "jitter_us": 123456, "last_rx_ago_ms": 99999})
+        };
+        let events: Vec<String> =
+            (0..40).map(|i| format!("#{i} 1795724922.776 {}", "x".repeat(120))).collect();
+        let v = serde_json::json!({"cluster":"payments","member":"witness","role":"witness","boot":1795730420u64,
+            "uptime_ms": 123456789u64,
+            "timing":{"interval_ms":100,"warn_ms":300,"dead_ms":600,"initdead_ms":10000},
+            "stalls":{"count":12,"max_ms":2500},
+            "members":[{"name":"node-a","state":"reachable","links_up":3},{"name":"node-b","state":"unreachable","links_up":0}],
+            "links":[link(1,"node-a"),link(2,"node-b"),link(11,"node-a"),link(12,"node-b"),link(21,"node-a"),link(22,"node-b")],
+            "authority":{"role":"witness","generation":4,"holder":"node-b","switching":true,"fencing":"node-a",
+                "maintenance":true,"granted_at_wall_ms":1795724922776u64,
+                "fence_devices":[{"node":"node-a","state":"unreachable"},{"node":"node-b","state":"ok"}]},
+            "array":{"console":{"dialect":"areca","device":"/dev/ttyS2","state":"answering","last_answer_ms_ago":800},
+                "drives":[{"name":"ld1","raid_level":"5","state":"rebuilding","rebuild_percent":40}],
+                "disks":(1..=8).map(|i| serde_json::json!({"name": format!("e1/s{i}"), "state": "online"})).collect::<Vec<_>>(),
+                "environment":[{"name":"Fan#1","reading":"3100 RPM"},{"name":"Battery","reading":"100%"},
+                    {"name":"Controller Temp.","reading":"41 C","alarm":"too hot"}]},
+            "last_events": events});
+        let text = render_status(&v);
+        assert!(text.lines().count() <= SCREEN_ROWS, "{} rows:\n{text}", text.lines().count());
+        assert!(text.lines().all(|l| l.chars().count() <= SCREEN_COLUMNS), "{text}");
+        for needle in [
+            "MAINTENANCE",
+            "FENCING node-a",
+            "node-a UNREACHABLE",
+            "node-b UNREACHABLE",
+            "e1/s8 online",
+            "ALARM: too hot",
+            "#39 ",
+            "12.3M",
+            "up 1d 10:17",
+            "stalls 12 (max 2500)",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+        }
+        assert_eq!(text.lines().filter(|l| l.contains(" UP ")).count(), 6, "{text}");
     }
 }

@@ -215,6 +215,12 @@ fn status(o: &Options) -> i32 {
                 }
                 if o.json {
                     println!("{v}");
+                } else if o.watch {
+                    // No newline after the last row: a full screen must not scroll.
+                    let text = ha_agent::control::render_status(&v);
+                    print!("{}", text.trim_end_matches('\n'));
+                    use std::io::Write as _;
+                    let _ = std::io::stdout().flush();
                 } else {
                     print!("{}", ha_agent::control::render_status(&v));
                 }

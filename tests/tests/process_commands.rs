@@ -238,7 +238,9 @@ fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
     rack.wait_for(Duration::from_secs(20), || {
         running_on(&rack, "node-a") && service_pid(&dir, "node-a").is_some_and(alive)
     })
-    .unwrap_or_else(|e| panic!("maintenance off: the service did not come back on node-a: {e}\n{}", rack.table()));
+    .unwrap_or_else(|e| {
+        panic!("maintenance off: the service did not come back on node-a: {e}\n{}", rack.table())
+    });
     assert_eq!(holder(&rack), "node-a", "it came back where it was, not by a failover");
     assert!(service_pid(&dir, "node-b").filter(|&p| alive(p)).is_none());
     println!("maintenance off: the holder found the dead service and restarted it locally");
@@ -246,7 +248,11 @@ fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
     // The journal: times in UTC, --since filters, a bad --since is a usage error.
     let (code, log) = run(&rack, "witness", &["log", "--since", "1h"]);
     assert_eq!(code, 0, "{log}");
-    for needle in ["operator maintenance on from=control socket", "maintenance on: accepted", "maintenance off: accepted"] {
+    for needle in [
+        "operator maintenance on from=control socket",
+        "maintenance on: accepted",
+        "maintenance off: accepted",
+    ] {
         assert!(log.contains(needle), "journal lacks {needle:?}:\n{log}");
     }
     let first = log.lines().next().unwrap_or("");
@@ -260,6 +266,12 @@ fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
     let out = Command::new(agent_binary().unwrap()).args(["help", "maintenance"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("usage: ha-agent maintenance on|off") && text.contains("left exactly as they are"), "{text}");
-    println!("journal: {} records in the last hour; --since 2099-01-01: none; help maintenance: shown", log.lines().count());
+    assert!(
+        text.contains("usage: ha-agent maintenance on|off") && text.contains("left exactly as they are"),
+        "{text}"
+    );
+    println!(
+        "journal: {} records in the last hour; --since 2099-01-01: none; help maintenance: shown",
+        log.lines().count()
+    );
 }

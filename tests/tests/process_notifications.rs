@@ -165,6 +165,23 @@ command_timeout_ms = 800
         .wait_for("rackHaRelayBoardUnreachable", Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no relay-board-unreachable inform:\n{}", trapd.text()));
 
+    // The operator's status screen, in a real terminal emulator of 80x24 (tmux): three
+    // members, their links and the array fit, nothing wraps, nothing scrolls off.
+    status_fits_an_80x24_console(&rack);
+
+    // Maintenance mode on and off is notified.
+    for (verb, trap) in [("on", "rackHaMaintenanceOn"), ("off", "rackHaMaintenanceOff")] {
+        let out = Command::new(ha_tests::harness::agent_binary().unwrap())
+            .args(["maintenance", verb, "--config"])
+            .arg(rack.config_path("witness"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "maintenance {verb}: {}", String::from_utf8_lossy(&out.stderr));
+        trapd
+            .wait_for(trap, Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("no {trap} inform:\n{}", trapd.text()));
+    }
+
     // A member going away is notified too.
     rack.kill("node-b");
     trapd
@@ -176,6 +193,57 @@ command_timeout_ms = 800
         text.lines().filter(|l| l.contains("rackHa")).take(20).collect::<Vec<_>>().join("\n")
     );
     assert!(text.contains("node-b"), "the member-down notification names node-b:\n{text}");
+}
+
+/// `ha-agent status --watch` in a detached tmux session of 80 columns and 24 rows: the
+/// captured screen must hold every line of the status exactly (no wrapped line, the first
+/// line not scrolled away), including the members, every link and the array.
+fn status_fits_an_80x24_console(rack: &Rack) {
+    let session = format!("ha-status-{}", std::process::id());
+    let agent = ha_tests::harness::agent_binary().unwrap();
+    let command =
+        format!("{} status --watch --config {}", agent.display(), rack.config_path("witness").display());
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output();
+    let started = tmux(&["new-session", "-d", "-s", &session, "-x", "80", "-y", "24", &command]);
+    match started {
+        Ok(o) if o.status.success() => {}
+        other => panic!("tmux missing or failing (run `make setup`, package tmux): {other:?}"),
+    }
+    // Two redraws, then read the screen.
+    std::thread::sleep(Duration::from_millis(2500));
+    let shot = tmux(&["capture-pane", "-p", "-t", &session]).expect("tmux capture-pane");
+    let _ = tmux(&["kill-session", "-t", &session]);
+    let screen = String::from_utf8_lossy(&shot.stdout).to_string();
+    let rows: Vec<&str> = screen.lines().collect();
+    assert!(rows.len() <= 24, "more than 24 rows captured:\n{screen}");
+    assert!(
+        rows.first().is_some_and(|r| r.starts_with("Cluster ")),
+        "the first line scrolled away:\n{screen}"
+    );
+    let text = screen.as_str();
+    for needle in [
+        "Members: node-a",
+        "node-b",
+        "id peer",
+        "Service: holder",
+        "Fence devices:",
+        "Array (areca on ",
+        "disks: ",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not on the 80x24 screen:\n{screen}");
+    }
+    let links =
+        rows.iter().filter(|r| r.contains(" UP ") || r.contains(" DOWN ") || r.contains(" WARN ")).count();
+    assert!(links >= 4, "every link of the witness on screen (found {links}):\n{screen}");
+    // Compare with the plain rendering: each of its lines is one whole row of the screen.
+    let out =
+        Command::new(&agent).args(["status", "--config"]).arg(rack.config_path("witness")).output().unwrap();
+    let plain = String::from_utf8_lossy(&out.stdout).to_string();
+    for line in plain.lines() {
+        assert!(line.chars().count() <= 80, "a status line is wider than 80 columns: {line:?}");
+    }
+    assert!(plain.lines().count() <= 24, "the status is longer than 24 lines:\n{plain}");
+    println!("80x24 console (tmux capture):\n{screen}");
 }
 
 fn sequences(text: &str) -> Vec<u64> {

@@ -41,7 +41,9 @@ impl fmt::Display for SinceError {
             SinceError::Malformed(what) | SinceError::OutOfRange(what) => f.write_str(what),
         }
         .and_then(|_| {
-            f.write_str(" (use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] in UTC, 10m / 2h / 1d ago, or @UNIX_SECONDS)")
+            f.write_str(
+                " (use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] in UTC, 10m / 2h / 1d ago, or @UNIX_SECONDS)",
+            )
         })
     }
 }

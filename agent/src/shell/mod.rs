@@ -191,6 +191,8 @@ pub struct Agent {
     last_client_uid: u32,
     /// For naming notifications: the node a failover or switchover moves the service from.
     moving_from: Option<(u8, bool)>,
+    /// Witness: wall-clock time of the latest grant this agent made (status: "since when").
+    granted_at_wall_ms: Option<u64>,
     relay_queue: std::collections::VecDeque<(u8, bool)>,
     /// Health of each relay channel that can be read back.
     relay_health: Vec<(u8, crate::devices::fence::HealthMonitor)>,
@@ -433,6 +435,7 @@ impl Agent {
             journal,
             last_client_uid: 0,
             moving_from: None,
+            granted_at_wall_ms: None,
             relay_queue: std::collections::VecDeque::new(),
             relay_health,
             transports,
@@ -993,7 +996,9 @@ impl Agent {
             Notice::Maintenance { on: true } => {
                 log::warn!("MAINTENANCE ON: resources are left alone, nothing fails over or moves")
             }
-            Notice::Maintenance { on: false } => log::warn!("maintenance off: the cluster manages the service again"),
+            Notice::Maintenance { on: false } => {
+                log::warn!("maintenance off: the cluster manages the service again")
+            }
             Notice::WatchdogStarved => {
                 log::error!("resources not confirmed stopped: the watchdog is no longer fed")
             }
@@ -1012,6 +1017,11 @@ impl Agent {
                 "switching": w.switching(),
                 "fencing": w.fencing().map(|n| self.member_name(n)),
                 "fence_device": self.cfg.relay.is_some(),
+                "fence_devices": self.relay_health.iter().map(|(node, m)| json!({
+                    "node": self.member_name(*node),
+                    "state": if m.is_alarmed() { "unreachable" } else { "ok" },
+                })).collect::<Vec<_>>(),
+                "granted_at_wall_ms": self.granted_at_wall_ms,
                 "maintenance": w.maintenance(),
             });
         }
@@ -1133,11 +1143,16 @@ impl Agent {
                         _ => JournalKind::Grant,
                     };
                     self.journal(JournalEvent::new(kind, &format!("{notice:?}")));
+                    if let Notice::Granted { .. } = notice {
+                        self.granted_at_wall_ms = Some(wall_clock_ms());
+                    }
                     if let (Notice::Maintenance { on }, Some(_)) = (notice, self.engine.witness()) {
                         // Kept across a restart of the witness (a reboot must not end it).
                         match authority::write_maintenance(&self.cfg.state_dir, on) {
                             Ok(()) => self.state_written_at = now,
-                            Err(e) => log::error!("cannot store maintenance mode ({e}); a restart would forget it"),
+                            Err(e) => {
+                                log::error!("cannot store maintenance mode ({e}); a restart would forget it")
+                            }
                         }
                     }
                     if let Some(n) = self.notice_notification(notice) {

@@ -367,7 +367,8 @@ impl Node {
         // Maintenance: leave the resources as they are. Not once self-fencing started (the
         // stop must finish), the watchdog is starved, or a newer generation than the one the
         // resources run under exists (N1 always applies).
-        let running_old = (!self.resources.is_stopped() || matches!(self.commanded, Some(Action::Start { .. })))
+        let running_old = (!self.resources.is_stopped()
+            || matches!(self.commanded, Some(Action::Start { .. })))
             && self.max_seen > self.acting;
         let hold = self.info.is_some_and(|i| i.order == Order::Hold)
             && self.self_fence_stop_at.is_none()

@@ -273,7 +273,9 @@ impl Witness {
             return Err("not a node of this cluster");
         };
         if standby && self.durable.holder == node && self.maintenance {
-            return Err("maintenance mode is on and the service runs there: nothing moves until `maintenance off`");
+            return Err(
+                "maintenance mode is on and the service runs there: nothing moves until `maintenance off`",
+            );
         }
         if standby && self.durable.holder == node {
             let other = self.nodes[1 - i].id;
