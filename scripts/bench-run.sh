@@ -31,15 +31,30 @@ if [ "${BENCH_BOOT:-0}" = 1 ] && [ -f out/image/root.squashfs ]; then
   python3 tests/vm/boot-test.py 2>&1 | tee out/bench-boot.log || echo "bench: the boot test failed; boot_to_ready_ms from what it printed"
   args+=(--boot-log out/bench-boot.log)
 fi
-# The keepalived reference rig (network namespaces, needs root); its figures are merged.
-rm -f out/bench-keepalived.json
+# The floating-IP rig: keepalived and our agent in the same network namespaces, the same
+# observer (needs root); its figures are merged.
+rm -f out/bench-vip.json out/bench-trap.json
 case ",${BENCH_SKIP:-}," in
   *,keepalived,*) ;;
   *)
-    kt=10; [ "${BENCH_QUICK:-0}" = 1 ] && kt=3
-    BENCH_KEEPALIVED_TRIALS=$kt bash scripts/bench-keepalived.sh out/bench-keepalived.json ||
-      echo "bench: the keepalived rig failed; its keys stay null"
+    vt=10; vl=120; [ "${BENCH_QUICK:-0}" = 1 ] && { vt=3; vl=0; }
+    BENCH_VIP_TRIALS=$vt BENCH_VIP_LOAD_S="${BENCH_VIP_LOAD_S:-$vl}" bash scripts/bench-vip.sh "$agent_bin" out/bench-vip.json ||
+      echo "bench: the floating-IP rig failed; its keys stay null"
     ;;
 esac
-if [ -f out/bench-keepalived.json ]; then args+=(--fragment out/bench-keepalived.json); fi
+if [ -f out/bench-vip.json ]; then args+=(--fragment out/bench-vip.json); fi
+# array_event_to_trap_ms: the process test with the array simulator and snmptrapd prints it.
+case ",${BENCH_SKIP:-}," in
+  *,trap,*) ;;
+  *)
+    ms="$(HA_AGENT_BIN="$agent_bin" cargo test --locked -q -p ha-tests --test process_notifications cluster_and_array -- --nocapture 2>/dev/null |
+      sed -n 's/^array_event_to_trap_ms: \([0-9]*\).*/\1/p' | head -1)"
+    if [ -n "$ms" ]; then
+      printf '{"array_event_to_trap_ms": %s}\n' "$ms" >out/bench-trap.json
+      args+=(--fragment out/bench-trap.json)
+    else
+      echo "bench: the notification test did not print array_event_to_trap_ms"
+    fi
+    ;;
+esac
 HA_AGENT_BIN="$agent_bin" target/release/bench "${args[@]}"

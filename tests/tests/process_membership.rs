@@ -74,14 +74,14 @@ fn wait_for_status(
         .unwrap_or_else(|problem| panic!("{member}: {what} not reached: {problem}\n{}", rack.table()))
 }
 
-/// `transitions` of every link on every member.
-fn transitions(rack: &Rack) -> BTreeMap<(&'static str, u8), u64> {
+/// `downs` (transitions into down) of every link on every member.
+fn downs(rack: &Rack) -> BTreeMap<(&'static str, u8), u64> {
     let mut all = BTreeMap::new();
     for member in MEMBERS {
         let status = rack.status(member);
         for id in links_of(member) {
-            let count = link_counter(&status, id, "transitions")
-                .unwrap_or_else(|| panic!("{member}: link {id} has no `transitions` counter: {status}"));
+            let count = link_counter(&status, id, "downs")
+                .unwrap_or_else(|| panic!("{member}: link {id} has no `downs` counter: {status}"));
             all.insert((member, id), count);
         }
     }
@@ -122,16 +122,18 @@ fn assert_nothing_changed(rack: &Rack, before: &BTreeMap<(&'static str, u8), u64
     while start.elapsed() < duration {
         for member in MEMBERS {
             let status = rack.status(member);
-            assert!(
-                sees_everything_up(member, &status),
-                "{member} no longer sees everything up:\n{}",
-                rack.table()
-            );
+            // A warn blip (a late frame on a busy machine) is allowed; down is not.
+            for id in links_of(member) {
+                assert_ne!(link_state(&status, id), Some("down"), "{member} link {id}:\n{}", rack.table());
+            }
+            for other in others_of(member) {
+                assert_eq!(member_state(&status, other), Some("reachable"), "{member}:\n{}", rack.table());
+            }
         }
         std::thread::sleep(POLL_INTERVAL);
     }
-    let after = transitions(rack);
-    assert_eq!(&after, before, "link transitions changed:\n{}", rack.table());
+    let after = downs(rack);
+    assert_eq!(&after, before, "a link went down:\n{}", rack.table());
 }
 
 #[test]
@@ -178,7 +180,7 @@ fn cutting_one_cable_downs_only_that_link() {
     let _lock = one_rack_at_a_time();
     let rack = formed_rack("cut-one");
     let timing = rack.timing();
-    let before = transitions(&rack);
+    let before = downs(&rack);
 
     println!("cutting serial link 1 (witness <-> node-a), both directions");
     rack.cable(1).cut();
@@ -193,8 +195,9 @@ fn cutting_one_cable_downs_only_that_link() {
     while start.elapsed() < ms(timing.dead_ms + 2 * timing.interval_ms) {
         for member in MEMBERS {
             let status = rack.status(member);
+            // Up, or a warn blip when the machine is busy; never down.
             for id in links_of(member).into_iter().filter(|id| *id != 1) {
-                assert_eq!(link_state(&status, id), Some("up"), "{member} link {id}:\n{}", rack.table());
+                assert_ne!(link_state(&status, id), Some("down"), "{member} link {id}:\n{}", rack.table());
             }
             for other in others_of(member) {
                 assert_eq!(
@@ -207,10 +210,10 @@ fn cutting_one_cable_downs_only_that_link() {
         }
         std::thread::sleep(POLL_INTERVAL);
     }
-    let after = transitions(&rack);
+    let after = downs(&rack);
     for (key, count) in &after {
         if key.1 != 1 {
-            assert_eq!(count, &before[key], "{key:?} changed state:\n{}", rack.table());
+            assert_eq!(count, &before[key], "{key:?} went down:\n{}", rack.table());
         }
     }
     rack.heal_all();
@@ -330,7 +333,7 @@ fn noise_replays_and_forgeries_are_counted_and_change_nothing() {
     let _lock = one_rack_at_a_time();
     let rack = formed_rack("noise");
     let timing = rack.timing();
-    let before = transitions(&rack);
+    let before = downs(&rack);
     const SEED: u64 = 0x00c0_ffee;
     println!("noise seed {SEED:#x}");
     let mut rng = XorShift::new(SEED);

@@ -119,6 +119,8 @@ pub struct LinkCounters {
     pub malformed: u64,
     pub unknown_link: u64,
     pub transitions: u64,
+    /// Transitions into `Down` (a subset of `transitions`).
+    pub downs: u64,
 }
 
 /// The public view of one link.
@@ -505,6 +507,9 @@ impl Membership {
                 };
                 link.status.state = new;
                 link.status.counters.transitions += 1;
+                if new == LinkState::Down {
+                    link.status.counters.downs += 1;
+                }
                 assert!(changes.push(event).is_ok());
             }
         }

@@ -1531,6 +1531,7 @@ impl Agent {
                     "jitter_us": l.jitter_us,
                     "last_rx_ago_ms": l.last_rx.map(|at| now.since_us(at) / 1000),
                     "transitions": c.transitions,
+                    "downs": c.downs,
                 });
                 if let Some(err) = &transport.last_error {
                     v["note"] = json!(format!("cannot open: {err}"));
