@@ -167,10 +167,8 @@ def main():
 
         # ---- 4. active_low: the witness restarts with node-a's lines inverted
         c.run("cp /data/test/witness-active-low.toml /etc/ha-agent/agent.toml")
-        mark = c.position()
         c.run("for p in $(pidof ha-agent); do grep -q agent.toml /proc/$p/cmdline && kill $p; done")
         c.expect(r"ha-agent: ready after", 60)
-        del mark
         c.run("%s pull 0 down; %s mirror 0 1" % (G, G))
         wait_for(c, G + " value 1", lambda o: o.strip() == "0", 20, 0.5)
         rc, out = c.run("ha-agent fence-test --channel node-a")
