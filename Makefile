@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 20
 SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh) tests/vm/stage1-init \
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*)
 
-.PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog shellcheck check-mib clean rack test-rack
+.PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
 
 help:
 	@echo "make demo   - start three agents linked by pty and UDP cables and show failures being detected"
@@ -24,6 +24,8 @@ help:
 	@echo "make sim    - the deterministic cluster simulator (SEEDS=n, FIRST=s, or SEED=n for one trace)"
 	@echo "make image  - build the QEMU test image of the appliance into out/image and print its sizes (docs/image.md)"
 	@echo "make test-image - boot it in QEMU (TCG) and check first boot, login, status, read-only root, persistence"
+	@echo "make test-gpio - the GPIO relay driver on a gpio-sim chip in QEMU: read-back, fence, stuck relay, active_low"
+	@echo "make test-journal-vm - power the VM off (QMP quit) while the agent journals; every acknowledged record survives"
 	@echo "make rack   - boot the virtual rack (three QEMU VMs) and run its scenarios (SCENARIO=name for one; docs/rack.md)"
 	@echo "make bench  - benchmarks into out/bench.json and a table (docs/bench.md; BENCH_QUICK=1 for a short run)"
 
@@ -51,7 +53,7 @@ test-netns:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck check-mib test-fast test-process test-netns test-sim agent fuzz-smoke test-image test-watchdog
+test: setup shellcheck check-mib test-fast test-process test-netns test-sim agent fuzz-smoke test-image test-watchdog test-gpio test-journal-vm
 	@echo "make test: all passed"
 
 demo: setup
@@ -104,6 +106,16 @@ check-mib:
 # stop does not, and the next boot reports the watchdog reset.
 test-watchdog: image
 	@bash tests/vm/watchdog-test.sh
+
+# The GPIO relay driver on a real kernel GPIO chip (docs/devices.md, "Testing the GPIO relay in
+# QEMU"): gpio-sim, built for the image's kernel from Debian's source, in the test image.
+test-gpio: image
+	@bash tests/vm/gpio-relay-test.sh
+
+# Power-cut test of the journal (docs/journal.md): the VM is powered off through QMP while the
+# agent journals; JOURNAL_VM_ROUNDS=n power-offs (default 3), JOURNAL_VM_SEED=s.
+test-journal-vm: image
+	@python3 tests/vm/journal-poweroff-test.py
 
 # The virtual rack (docs/rack.md): three VMs of the test image, cables and LAN through the
 # harness, a Modbus relay board powering the nodes through QMP, the ledger on a shared disk.

@@ -11,15 +11,16 @@
 # Each --nic adds an e1000 NIC (eth0, eth1, ...) on a QEMU socket netdev: "mcast:ADDR:PORT" (a
 # shared segment on 127.0.0.1), "listen:PORT" or "connect:PORT" (a point-to-point TCP cable).
 # The hardware watchdog is an i6300esb with -watchdog-action reset (see --watchdog-action).
+# --cache sets the data disk's QEMU cache mode (default: QEMU's, writeback).
 #
 # Usage: run-member.sh --dir DIR --data DISK.img [--name NAME] [--image DIR] [--serial SPEC]...
 #          [--nic SPEC]... [--mem MIB] [--append ARGS] [--watchdog-action reset|poweroff|pause|none]
-#          [--kvm]
+#          [--cache none|writeback|writethrough|directsync|unsafe] [--kvm]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 image=$ROOT/out/image
-dir="" data="" name=member mem=256 append="" wd_action=reset accel=tcg
+dir="" data="" name=member mem=256 append="" wd_action=reset accel=tcg cache=""
 serials=() nics=()
 
 fail() { echo "run-member: $*" >&2; exit 2; }
@@ -34,6 +35,7 @@ while [ $# -gt 0 ]; do
     --mem) mem=$2; shift 2 ;;
     --append) append=$2; shift 2 ;;
     --watchdog-action) wd_action=$2; shift 2 ;;
+    --cache) cache=",cache=$2"; shift 2 ;;
     --kvm) accel=kvm; shift ;;
     *) fail "unknown argument $1 (see the header of $0)" ;;
     esac
@@ -55,7 +57,7 @@ args=(
     -append "console=ttyS0,115200 quiet panic=5 ha.data=/dev/vda $append"
     -chardev "socket,id=console,path=$dir/console.sock,server=on,wait=off,logfile=$dir/console.log"
     -serial chardev:console
-    -drive "file=$data,format=raw,if=virtio"
+    -drive "file=$data,format=raw,if=virtio$cache"
     -device i6300esb -watchdog-action "$wd_action"
     -qmp "unix:$dir/qmp.sock,server=on,wait=off"
     -pidfile "$dir/qemu.pid"

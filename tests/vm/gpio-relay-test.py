@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""The GPIO relay driver against a real kernel GPIO chip (issue 4), in the QEMU test image on
+TCG. Run by tests/vm/gpio-relay-test.sh, which builds gpio-sim.ko and the data disk (argv[1]).
+
+The witness (started by the image's supervisor from the data disk) has both nodes' power on one
+gpio-sim chip: node-a on output line 0 with sense input line 1, node-b on lines 2 and 3. A
+shell loop in the guest (gpio-guest.sh mirror) is the relay's wiring: it copies the output
+line's value, as the chip sees it in sysfs, into the sense line's pull. An unrequested output
+line shows its pull, so line 0's pull-up stands for "the relay is on" before the agent drives it.
+  1. `ha-agent fence-test --channel node-a` reads the state back through the sense line:
+     "on", then "off" after line 0's level is pulled down, then "on" again.
+  2. The witness's run loop fences node-a: node-b (a second agent in the VM, UDP on loopback)
+     comes up, node-a never does, so the witness powers node-a off through line 0, confirms it
+     on the sense line, grants node-b and powers node-a on again (power_on_after_fence). The
+     mirror's log shows line 0 driven to 0 in sysfs while the agent held it.
+  3. Stuck relay: the mirror is stopped (the sense line stays "on"); `ha-agent fence node-a
+     --yes`: line 0 reads 0 in sysfs while held, and the fence fails after confirm_timeout_ms
+     with "relay still reads on".
+  4. active_low: the witness restarts with active_low = sense_active_low = true for node-a;
+     fence-test reads "on" with line 0 low; an operator fence drives line 0 to 1 in sysfs and
+     is confirmed.
+Also reported: whether the agent keeps line 0 requested after a fence (GPIO_STRICT_HOLD=1
+makes a released line a failure; see docs/devices.md).
+Prints PASS/FAIL per check; exits 1 on any FAIL. Standard library only."""
+
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmconsole import Member, Timeout  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+WORK = os.path.join(ROOT, "out", "vm-gpio", "vm")
+G = "sh /data/test/gpio-guest.sh"
+# Bounds on the waits (TCG on a loaded 2-core machine).
+BOOT_TIMEOUT_S = 120
+FENCE_TIMEOUT_S = 120
+STRICT_HOLD = os.environ.get("GPIO_STRICT_HOLD") == "1"
+
+results = []
+
+
+def check(ok, what):
+    results.append(bool(ok))
+    print("%s: %s" % ("PASS" if ok else "FAIL", what), flush=True)
+    return ok
+
+
+def wait_for(c, command, predicate, timeout_s, interval_s=2):
+    """Run `command` until predicate(output) holds; return the last output."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _, out = c.run(command, 30)
+        if predicate(out) or time.monotonic() > deadline:
+            return out
+        time.sleep(interval_s)
+
+
+def count(c, pattern):
+    _, out = c.run("logread | grep -c '%s'" % pattern)
+    try:
+        return int(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return 0
+
+
+def mirror_log(c):
+    _, out = c.run("cat /tmp/mirror-0.log")
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"([\d.]+) value (\d) (held|free)$", line.strip())
+        if m:
+            rows.append((float(m.group(1)), m.group(2), m.group(3)))
+    return rows
+
+
+def show(title, text):
+    print("    %s:" % title)
+    for line in text.splitlines():
+        print("    | " + line)
+
+
+def main():
+    disk = sys.argv[1]
+    os.makedirs(WORK, exist_ok=True)
+    log = open(os.path.join(WORK, "qemu.out"), "wb")
+    started = time.monotonic()
+    m = Member(WORK, disk, "gpio-test", [], log=log)
+    c = m.console
+    try:
+        c.expect(r"ha-agent: ready after", BOOT_TIMEOUT_S)
+        c.login()
+        print("gpio-relay-test: booted and logged in after %.0f s" % m.elapsed_s(), flush=True)
+        rc, out = c.run(G + " setup", 60)
+        check(rc == 0 and "chip=gpiochip0" in out, "gpio-sim chip created: %s" % out.strip())
+        _, out = c.run("cat /sys/kernel/debug/gpio | head -3; ls -l /dev/gpiochip0")
+        show("kernel", out)
+
+        # ---- 1. read-back through the sense line
+        c.run("%s pull 0 up; %s pull 2 up; %s mirror 0 1; %s mirror 2 3" % (G, G, G, G))
+        wait_for(c, G + " value 1", lambda o: o.strip() == "1", 20, 0.5)
+        rc, out = c.run("ha-agent fence-test --channel node-a")
+        show("fence-test, line 0 pulled up", out)
+        check(rc == 0 and "state: on" in out, "fence-test reads node-a on through sense line 1 (exit %d)" % rc)
+        c.run(G + " pull 0 down")
+        sense = wait_for(c, G + " value 1", lambda o: o.strip() == "0", 20, 0.5)
+        rc, out = c.run("ha-agent fence-test --channel node-a")
+        show("fence-test, line 0 pulled down", out)
+        check(rc == 0 and "state: off" in out and sense.strip() == "0",
+              "fence-test reads node-a off when the sense line reads 0 in sysfs (exit %d)" % rc)
+        c.run(G + " pull 0 up")
+        wait_for(c, G + " value 1", lambda o: o.strip() == "1", 20, 0.5)
+        rc, out = c.run("ha-agent fence-test --channel node-a")
+        check(rc == 0 and "state: on" in out, "fence-test reads node-a on again (exit %d)" % rc)
+
+        # ---- 2. the witness fences the absent node-a, then powers it on again
+        c.run("(ha-agent run --config /data/test/node-b.toml > /tmp/node-b.log 2>&1 &)")
+        out = wait_for(c, "logread | grep -E 'fence of node-a|node-a powered on again|power-on of node-a'",
+                       lambda o: "node-a powered on again" in o or "power-on of node-a failed" in o
+                       or "Failed" in o, FENCE_TIMEOUT_S)
+        show("witness log", out)
+        check("fence of node-a: Confirmed" in out, "the witness fenced node-a, confirmed by the sense line")
+        check("node-a powered on again" in out, "the witness powered node-a on again after granting node-b")
+        _, status = c.run("ha-agent status | head -12")
+        show("ha-agent status", status)
+        rows = mirror_log(c)
+        show("line 0 in sysfs (mirror log: uptime, value, requested by the agent?)",
+             "\n".join("%.2f value %s %s" % r for r in rows))
+        check(any(v == "0" and h == "held" for _, v, h in rows),
+              "line 0 read 0 in sysfs while the agent held it (the off command)")
+        _, jlog = c.run("ha-agent log | grep -i fence")
+        show("journal (fence records)", jlog)
+        check(re.search(r"Confirmed", jlog) is not None, "the journal records the confirmed fence")
+        _, held = c.run(G + " held 0")
+        _, value0 = c.run(G + " value 0")
+        if held.strip():
+            check(True, "after the fence the agent still holds line 0: %s" % held.strip())
+        else:
+            msg = ("after the fence and the power-on the agent no longer holds line 0: its level is"
+                   " the chip's default again (sysfs value %s, from the pull-up), not the agent's"
+                   % value0.strip())
+            if STRICT_HOLD:
+                check(False, msg)
+            else:
+                print("KNOWN ISSUE: " + msg + " (GPIO_STRICT_HOLD=1 fails on this)", flush=True)
+
+        # ---- 3. stuck relay: nothing moves the sense line any more
+        c.run(G + " stop 0")
+        before_failed = count(c, "fence of node-a: Failed")
+        rc, out = c.run("ha-agent fence node-a --yes")
+        check(rc == 0 and "accepted" in out, "operator fence of node-a accepted: %s" % out.strip())
+        _, held = c.run(G + " held 0; " + G + " value 0; " + G + " value 1")
+        show("during the stuck fence: line 0 request, line 0 value, line 1 value", held)
+        lines = held.strip().splitlines()
+        check(len(lines) == 3 and "|ha-agent node-a" in lines[0] and " out " in lines[0]
+              and lines[1] == "0" and lines[2] == "1",
+              "line 0 is driven to 0 in sysfs while the sense line stays 1")
+        out = wait_for(c, "logread | grep 'fence of node-a: Failed'",
+                       lambda o: o.count("fence of node-a: Failed") > before_failed, 60)
+        show("witness log", out)
+        check(re.search(r"fence of node-a: Failed\(.*relay still reads on", out) is not None,
+              "the stuck relay fails the fence: 'relay still reads on' after confirm_timeout_ms")
+        _, jlog = c.run("ha-agent log | grep -i 'still reads on' | tail -1")
+        check("still reads on" in jlog, "the journal records the failed fence: %s" % jlog.strip())
+
+        # ---- 4. active_low: the witness restarts with node-a's lines inverted
+        c.run("cp /data/test/witness-active-low.toml /etc/ha-agent/agent.toml")
+        c.run("for p in $(pidof ha-agent); do grep -q agent.toml /proc/$p/cmdline && kill $p; done")
+        c.expect(r"ha-agent: ready after", 60)
+        c.run("%s pull 0 down; %s mirror 0 1" % (G, G))
+        wait_for(c, G + " value 1", lambda o: o.strip() == "0", 20, 0.5)
+        rc, out = c.run("ha-agent fence-test --channel node-a")
+        show("fence-test, active_low, line 0 low", out)
+        check(rc == 0 and "state: on" in out, "active_low: sense line 1 at 0 reads as on (exit %d)" % rc)
+        confirmed = count(c, "fence of node-a: Confirmed")
+        rc, out = c.run("ha-agent fence node-a --yes")
+        check(rc == 0 and "accepted" in out, "operator fence of node-a accepted: %s" % out.strip())
+        out = wait_for(c, "logread | grep 'fence of node-a'",
+                       lambda o: o.count("fence of node-a: Confirmed") > confirmed
+                       or o.count("fence of node-a: Failed") > before_failed + 1, 60)
+        check(out.count("fence of node-a: Confirmed") > confirmed,
+              "active_low: the fence is confirmed through the inverted sense line")
+        rows = mirror_log(c)
+        show("line 0 in sysfs after the restart (mirror log)", "\n".join("%.2f value %s %s" % r for r in rows))
+        check(any(v == "1" and h == "held" for _, v, h in rows),
+              "active_low: the off command drove line 0 to 1 in sysfs while the agent held it")
+    except Timeout as e:
+        check(False, "timeout: %s" % e)
+    finally:
+        print("gpio-relay-test: %.0f s" % (time.monotonic() - started), flush=True)
+        m.quit()
+        log.close()
+    print("gpio-relay-test: %d passed, %d failed" % (results.count(True), results.count(False)))
+    sys.exit(0 if results and all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
