@@ -249,9 +249,16 @@ pub struct RackBuilder {
     log_level: String,
     /// Extra TOML appended to a member's configuration (`@DIR@` becomes the rack directory).
     extra: Vec<(&'static str, String)>,
+    shell: ShellOptions,
 }
 
 impl RackBuilder {
+    /// The agents' memory locking and real-time priority (default: neither).
+    pub fn shell(mut self, shell: ShellOptions) -> Self {
+        self.shell = shell;
+        self
+    }
+
     pub fn timing(mut self, timing: Timing) -> Self {
         self.timing = timing;
         self
@@ -293,6 +300,7 @@ impl RackBuilder {
             keep_dir: false,
             extra: self.extra,
             log_level: self.log_level.clone(),
+            shell: self.shell,
         };
         before(&rack.dir);
         rack.prepare(&self.log_level)
@@ -361,9 +369,30 @@ pub enum EndConfig {
     Udp { local: SocketAddr, remote: SocketAddr },
 }
 
+/// The agents' `[shell]` settings the harness writes. By default no memory locking and
+/// normal scheduling (tests run as any user, several racks at once); the benchmark asks for
+/// both, as a production configuration would.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShellOptions {
+    pub mlockall: bool,
+    /// 0 = normal scheduling; 1..=99 = SCHED_FIFO at that priority.
+    pub realtime_priority: u8,
+}
+
 /// The configuration text of `member` (key file `cluster.key` and state directory
 /// `state-<member>` next to it, control socket at `socket`) for the links in `ends`.
 pub fn member_config(member: &str, timing: Timing, socket: &Path, ends: &[LinkEnds]) -> String {
+    member_config_with(member, timing, ShellOptions::default(), socket, ends)
+}
+
+/// [`member_config`] with explicit `[shell]` settings.
+pub fn member_config_with(
+    member: &str,
+    timing: Timing,
+    shell: ShellOptions,
+    socket: &Path,
+    ends: &[LinkEnds],
+) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "# Written by the ha-tests rack harness.");
     let _ = writeln!(text, "cluster = {}", toml_string(CLUSTER));
@@ -376,7 +405,11 @@ pub fn member_config(member: &str, timing: Timing, socket: &Path, ends: &[LinkEn
     let _ = writeln!(text, "warn_ms = {}", timing.warn_ms);
     let _ = writeln!(text, "dead_ms = {}", timing.dead_ms);
     let _ = writeln!(text, "initdead_ms = {}", timing.initdead_ms);
-    let _ = writeln!(text, "\n[shell]\nmlockall = false\nrealtime_priority = 0\nstall_warn_ms = 100");
+    let _ = writeln!(
+        text,
+        "\n[shell]\nmlockall = {}\nrealtime_priority = {}\nstall_warn_ms = 100",
+        shell.mlockall, shell.realtime_priority
+    );
     for (index, name) in MEMBERS.iter().enumerate() {
         let role = if *name == "witness" { "witness" } else { "node" };
         let _ = writeln!(
@@ -450,6 +483,7 @@ pub struct Rack {
     keep_dir: bool,
     extra: Vec<(&'static str, String)>,
     log_level: String,
+    shell: ShellOptions,
 }
 
 impl Rack {
@@ -460,6 +494,7 @@ impl Rack {
             timing: Timing::default(),
             log_level: std::env::var("HA_AGENT_LOG").unwrap_or_else(|_| "info".to_string()),
             extra: Vec::new(),
+            shell: ShellOptions::default(),
         }
     }
 
@@ -508,7 +543,7 @@ impl Rack {
             let state_dir = self.dir.join(format!("state-{member}"));
             fs::create_dir_all(&state_dir)?;
             fs::set_permissions(&state_dir, fs::Permissions::from_mode(0o700))?;
-            let mut text = member_config(member, self.timing, &socket, &ends);
+            let mut text = member_config_with(member, self.timing, self.shell, &socket, &ends);
             for (m, extra) in &self.extra {
                 if *m == member {
                     text.push('\n');

@@ -199,10 +199,12 @@ pub enum RelayResult {
 pub struct RelayWorker {
     wake: UnixStream,
     results: mpsc::Receiver<(u8, RelayResult)>,
-    sender: mpsc::Sender<(u8, RelayResult)>,
-    wake_writer: UnixStream,
+    jobs: mpsc::Sender<(u8, RelayChannelConfig, RelayJob)>,
     busy: bool,
 }
+
+/// Bound on the relay channels the worker keeps open (one per node).
+const MAX_OPEN_RELAYS: usize = 2;
 
 /// The part of a fence report the loop needs.
 #[derive(Clone, Debug)]
@@ -212,11 +214,54 @@ pub struct FenceReportLite {
 }
 
 impl RelayWorker {
+    /// One long-lived thread owns every opened relay channel: a channel stays open between
+    /// jobs, because some devices only hold their output while they are open (a GPIO line
+    /// request released after a fence would let the line go back to its default, and the
+    /// fenced server could come back on). A changed configuration (reload) reopens it.
     pub fn new() -> io::Result<RelayWorker> {
         let (wake, wake_writer) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
         let (sender, results) = mpsc::channel();
-        Ok(RelayWorker { wake, results, sender, wake_writer, busy: false })
+        let (jobs, job_rx) = mpsc::channel::<(u8, RelayChannelConfig, RelayJob)>();
+        std::thread::Builder::new().name("relay".into()).spawn(move || {
+            let mut wake = wake_writer;
+            let mut open: Vec<(u8, RelayChannelConfig, Box<dyn crate::devices::relay::RelayChannel>)> =
+                Vec::new();
+            while let Ok((node, channel, job)) = job_rx.recv() {
+                let index = match open.iter().position(|(n, c, _)| *n == node && *c == channel) {
+                    Some(i) => i,
+                    None => {
+                        // Close the node's old channel (if any) before opening the new one.
+                        open.retain(|(n, ..)| *n != node);
+                        assert!(open.len() < MAX_OPEN_RELAYS, "one open channel per node, two nodes");
+                        let relay = channel.open();
+                        open.push((node, channel.clone(), relay));
+                        open.len() - 1
+                    }
+                };
+                let relay = &mut open[index].2;
+                let result = match job {
+                    RelayJob::PowerOn => {
+                        RelayResult::PowerOn(relay.power_on(channel.timeout_ms).err().map(|e| e.to_string()))
+                    }
+                    RelayJob::Fence => {
+                        let r = fence::run(
+                            &mut **relay,
+                            FenceAction::Off,
+                            channel.fence_options(),
+                            &mut SystemClock::new(),
+                        );
+                        RelayResult::Fence(FenceReportLite { outcome: r.outcome, power_on_error: None })
+                    }
+                    RelayJob::Check => RelayResult::Check(relay.read_state(channel.timeout_ms)),
+                };
+                if sender.send((node, result)).is_err() {
+                    return;
+                }
+                let _ = wake.write_all(b"r");
+            }
+        })?;
+        Ok(RelayWorker { wake, results, jobs, busy: false })
     }
 
     pub fn fd(&self) -> &UnixStream {
@@ -232,30 +277,10 @@ impl RelayWorker {
         if self.busy {
             return Err(io::Error::new(io::ErrorKind::WouldBlock, "a relay command is already running"));
         }
-        let channel = channel.clone();
-        let sender = self.sender.clone();
-        let mut wake = self.wake_writer.try_clone()?;
+        self.jobs
+            .send((node, channel.clone(), job))
+            .map_err(|_| io::Error::other("the relay worker thread has stopped"))?;
         self.busy = true;
-        std::thread::Builder::new().name(format!("relay-{node}")).spawn(move || {
-            let mut relay = channel.open();
-            let result = match job {
-                RelayJob::PowerOn => {
-                    RelayResult::PowerOn(relay.power_on(channel.timeout_ms).err().map(|e| e.to_string()))
-                }
-                RelayJob::Fence => {
-                    let r = fence::run(
-                        &mut *relay,
-                        FenceAction::Off,
-                        channel.fence_options(),
-                        &mut SystemClock::new(),
-                    );
-                    RelayResult::Fence(FenceReportLite { outcome: r.outcome, power_on_error: None })
-                }
-                RelayJob::Check => RelayResult::Check(relay.read_state(channel.timeout_ms)),
-            };
-            let _ = sender.send((node, result));
-            let _ = wake.write_all(b"r");
-        })?;
         Ok(())
     }
 

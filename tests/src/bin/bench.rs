@@ -19,7 +19,17 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ha_tests::bench::{is_link_down_line, parse_member_transition, percentile, sample_process, LogTail};
-use ha_tests::harness::{others_of, Rack, Timing, MEMBERS};
+use ha_tests::harness::{others_of, Rack, ShellOptions, Timing, MEMBERS};
+
+/// The agents run as a production configuration asks: memory locked and SCHED_FIFO 50, when
+/// the bench runs as root (otherwise neither: the figures then say so in their details).
+fn shell() -> ShellOptions {
+    if rustix::process::geteuid().is_root() {
+        ShellOptions { mlockall: true, realtime_priority: 50 }
+    } else {
+        ShellOptions::default()
+    }
+}
 use serde_json::{json, Map, Value};
 
 /// The product's default timing (agent/src/config: DEFAULT_TIMING).
@@ -137,7 +147,11 @@ fn wait_reachable(
 
 /// Priority 1: kill -9 a member's agent, time until both of its peers log it unreachable.
 fn detect(name: &str, timing: Timing, trials: usize, jitter: &mut Jitter) -> Result<Value, String> {
-    let rack = Rack::builder(&format!("bench-detect-{name}")).timing(timing).log_level("info").start()?;
+    let rack = Rack::builder(&format!("bench-detect-{name}"))
+        .timing(timing)
+        .shell(shell())
+        .log_level("info")
+        .start()?;
     wait_up(&rack)?;
     let mut tails = tails_from_end(&rack);
     let mut both = Vec::new();
@@ -232,7 +246,8 @@ fn agent_pid(rack: &Rack, member: &str) -> Result<u32, String> {
 
 /// Priority 2: RSS and CPU of each agent of an idle rack with the default profile.
 fn idle(seconds: u64) -> Result<Value, String> {
-    let rack = Rack::builder("bench-idle").timing(DEFAULT_PROFILE).log_level("info").start()?;
+    let rack =
+        Rack::builder("bench-idle").timing(DEFAULT_PROFILE).shell(shell()).log_level("info").start()?;
     wait_up(&rack)?;
     std::thread::sleep(Duration::from_secs(2));
     let tick_hz = clock_ticks_per_second();
@@ -278,7 +293,9 @@ fn idle(seconds: u64) -> Result<Value, String> {
 
 // The failover rig of tests/tests/process_failover.rs (ha_tests::fixtures).
 fn failover_rack(name: &str, timing: Timing) -> Result<Rack, String> {
-    ha_tests::fixtures::failover_rack_with(Rack::builder(name).timing(timing).log_level("info"))
+    ha_tests::fixtures::failover_rack_with(
+        Rack::builder(name).timing(timing).shell(shell()).log_level("info"),
+    )
 }
 
 /// The ledger's "<node> <generation> start" lines.
@@ -444,8 +461,8 @@ fn load(seconds: u64) -> Result<Value, String> {
         "fence_actions": fence_actions,
         "agents_running_at_end": running.is_ok(),
         "examples": examples,
-        "realtime_priority": 0,
-        "mlockall": false,
+        "realtime_priority": shell().realtime_priority,
+        "mlockall": shell().mlockall,
     }))
 }
 
