@@ -3,10 +3,15 @@ SHELL := /bin/bash
 TARGET := x86_64-unknown-linux-gnu
 # Static, non-PIE (no dynamic relocations: -95 KB), identical code folded by the linker.
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static -C link-arg=-Wl,--icf=all
+# With nightly and its rust-src, `make agent` rebuilds std for size: no unwind tables, no
+# backtrace symbolizer, panics abort at once without a message (docs/design.md, "Binary
+# size": 1.54 MB instead of 2.18 MB). Without them it falls back to the stable build above.
+SIZE_RUSTFLAGS := $(STATIC_RUSTFLAGS) -C force-unwind-tables=no -Zunstable-options -C panic=immediate-abort
+SIZE_BUILD_STD := -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
 AGENT_BIN := target/$(TARGET)/release/ha-agent
 # Binary size budget of the static agent (issue 2): 1.5 MiB. Over budget is reported; it
-# fails the build only with ENFORCE_BUDGET=1 (static glibc alone is ~820 KB of the binary;
-# see docs/design.md, "Binary size").
+# fails the build only with ENFORCE_BUDGET=1 (the nightly build meets it by ~37 KB, under the
+# 40 KB margin wanted before enforcing by default; see docs/design.md, "Binary size").
 AGENT_BUDGET_BYTES := 1572864
 ENFORCE_BUDGET ?= 0
 FUZZ_SECONDS ?= 20
@@ -34,7 +39,15 @@ setup:
 	@bash scripts/setup.sh
 
 agent:
-	RUSTFLAGS='$(STATIC_RUSTFLAGS)' cargo build --release --locked --target $(TARGET) -p ha-agent
+	@if rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then \
+	  echo "agent: nightly, std rebuilt for size"; \
+	  RUSTFLAGS='$(SIZE_RUSTFLAGS)' cargo +nightly build $(SIZE_BUILD_STD) --release --locked --target $(TARGET) -p ha-agent \
+	  || { echo "agent: the nightly size build failed; falling back to the stable build"; \
+	       RUSTFLAGS='$(STATIC_RUSTFLAGS)' cargo build --release --locked --target $(TARGET) -p ha-agent; }; \
+	else \
+	  echo "agent: no nightly toolchain with rust-src (make setup); stable build, over the size budget"; \
+	  RUSTFLAGS='$(STATIC_RUSTFLAGS)' cargo build --release --locked --target $(TARGET) -p ha-agent; \
+	fi
 	@ENFORCE_BUDGET=$(ENFORCE_BUDGET) bash scripts/check-agent-binary.sh $(AGENT_BIN) $(AGENT_BUDGET_BYTES)
 
 test-fast:
@@ -85,8 +98,7 @@ bench: agent
 
 # The QEMU test image (docs/image.md): Debian's kernel and busybox-static, rootfs-overlay/ and the
 # static agent. The Buildroot image is built in a Buildroot checkout (buildroot/, docs/image.md).
-image: setup
-	RUSTFLAGS='$(STATIC_RUSTFLAGS)' cargo build --release --locked --target $(TARGET) -p ha-agent
+image: setup agent
 	@bash tests/vm/make-image.sh
 
 # Boots the test image three times under TCG (about 1.5 minutes) and checks the kernel

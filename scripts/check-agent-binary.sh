@@ -8,6 +8,9 @@ info=$(file -b "$bin" 2>/dev/null || true)
 echo "agent binary: $bin"
 echo "agent_binary_bytes: $bytes (budget $budget, $(( bytes * 100 / budget ))% used)"
 echo "file: $info"
+# Which compiler built it: the nightly size build or the stable fallback (docs/design.md).
+built_by=$(readelf -p .comment "$bin" 2>/dev/null | grep -o 'rustc version [^)]*)' | head -n 1 || true)
+echo "built by: ${built_by:-unknown}"
 if ldd "$bin" 2>&1 | grep -q "=>"; then
   echo "FAIL: $bin is dynamically linked"; ldd "$bin"; exit 1
 fi

@@ -39,5 +39,8 @@ fi
 if ! rustup toolchain list | grep -q nightly; then
   echo "setup: the nightly toolchain is needed for cargo fuzz"; exit 1
 fi
+# make agent rebuilds std with nightly for size (docs/design.md, "Binary size"); without
+# rust-src it falls back to the larger stable build.
+rustup component add rust-src --toolchain nightly >/dev/null 2>&1 || echo "setup: rust-src for nightly unavailable; make agent will use the stable build"
 bash "$(dirname "$0")/fetch-base-mibs.sh" >/dev/null
 echo "setup: ok"

@@ -8,7 +8,7 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::net::UdpSocket;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
@@ -75,7 +75,10 @@ impl Snmp {
             member,
         };
         let notifier = Notifier::new(options, targets, restored).map_err(|e| format!("{e:?}"))?;
-        let socket = UdpSocket::bind(("0.0.0.0", 0)).map_err(|e| format!("snmp socket: {e}"))?;
+        // A typed address, not ("0.0.0.0", 0): a string would link glibc's resolver (getaddrinfo,
+        // NSS, static dlopen) into the static binary for nothing (docs/design.md, "Binary size").
+        let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        let socket = UdpSocket::bind(any).map_err(|e| format!("snmp socket: {e}"))?;
         socket.set_nonblocking(true).map_err(|e| e.to_string())?;
         Ok(Some(Snmp { socket, notifier, dir, buf: vec![0u8; MAX_DATAGRAM_BYTES] }))
     }
