@@ -401,3 +401,44 @@ fn maintenance_does_not_keep_an_isolated_holder_running_and_refuses_moves() {
     assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
     assert_safe(&sim);
 }
+
+// ---- found by the virtual rack -------------------------------------------------------------
+
+#[test]
+fn the_nodes_obey_a_rebooted_witness_at_once() {
+    // The witness has been up for a minute (its word's sequence numbers are high), then
+    // reboots; a move right after must be carried out by its new incarnation without waiting
+    // for its sequence numbers to pass the old ones (and so without a fence of the holder).
+    let mut sim = started(
+        vec![fault(60_000, 1, FaultKind::Crash { member: WITNESS_INDEX, down_ms: 1_000, lose_state: false })],
+        true,
+    );
+    sim.run_until(60_000 + 1_000 + INITDEAD_MS + 2_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "{}", trace(&sim));
+    sim.request_move(NODE_B);
+    let asked = sim.now_ms();
+    sim.run_until(asked + 6_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "the move was not carried out in time\n{}", trace(&sim));
+    assert_eq!(sim.stats().fences, 0, "the holder obeyed the Stop: no fence\n{}", trace(&sim));
+    assert_safe(&sim);
+}
+
+#[test]
+fn a_fenced_node_is_fenced_once_not_again_while_its_last_frames_are_fresh() {
+    // A stop that hangs during a switchover: the witness fences the holder (W5) once. Right
+    // after the fence its last heartbeats are younger than dead_ms; that must not count as
+    // "back from the fence" (only a new boot of the node does).
+    // The stop hangs until the fence (the power cut ends the hung stop with everything else).
+    let mut sim = rack(
+        vec![fault(3_500, 2_500, FaultKind::Resource { node: A, fault: ResourceFault::StopHangs })],
+        true,
+    );
+    sim.run_until(3_600);
+    sim.request_move(NODE_B);
+    sim.run_until(40_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    let t = trace(&sim);
+    let fences = t.matches("FenceSucceeded { node: 2 }").count();
+    assert_eq!(fences, 1, "node A fenced {fences} times\n{t}");
+    assert_safe(&sim);
+}

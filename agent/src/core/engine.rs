@@ -201,7 +201,7 @@ impl Engine {
             }
             Role::Node { node, .. } => {
                 if let Some(info) = &hb.witness {
-                    node.handle_witness_info(now, info, fresh);
+                    node.handle_witness_info(now, header.boot, info, fresh);
                 }
                 if let Some(report) = &hb.node {
                     node.handle_peer_report(now, header.boot, fresh, report);

@@ -190,7 +190,7 @@ pub struct Agent {
     /// The uid of the last control client accepted (for the journal's operator records).
     last_client_uid: u32,
     /// For naming notifications: the node a failover or switchover moves the service from.
-    moving_from: Option<(u8, bool)>,
+    moving_from: Option<(u8, MoveKind)>,
     /// Witness: wall-clock time of the latest grant this agent made (status: "since when").
     granted_at_wall_ms: Option<u64>,
     relay_queue: std::collections::VecDeque<(u8, bool)>,
@@ -1090,20 +1090,27 @@ impl Agent {
         let name = |s: &Self, id: u8| s.member_name(id);
         Some(match notice {
             Notice::HolderLost { node, .. } => {
-                self.moving_from = Some((node, true));
+                self.moving_from = Some((node, MoveKind::Failover));
                 Notification::FailoverStarted { member: "-".into(), from: name(self, node) }
             }
             Notice::SwitchoverStarted { from, .. } => {
-                self.moving_from = Some((from, false));
+                self.moving_from = Some((from, MoveKind::Switchover));
                 return None;
             }
             Notice::Granted { node, .. } => match self.moving_from.take() {
-                Some((from, true)) => {
+                Some((from, MoveKind::Failover)) => {
                     Notification::FailoverCompleted { member: name(self, node), from: name(self, from) }
                 }
-                Some((from, false)) => {
+                Some((from, MoveKind::Switchover)) => {
                     Notification::Switchover { member: name(self, node), from: name(self, from) }
                 }
+                // Granted again to the node whose group failed (no other was ready): no move.
+                Some((from, MoveKind::ResourceFailure)) if from == node => return None,
+                Some((from, MoveKind::ResourceFailure)) => Notification::ResourceMoved {
+                    member: name(self, node),
+                    from: name(self, from),
+                    resource: "group".into(),
+                },
                 None => return None,
             },
             Notice::FenceSucceeded { node } => Notification::FenceSucceeded { member: name(self, node) },
@@ -1112,11 +1119,14 @@ impl Agent {
                 member: name(self, node),
                 reason: format!("attempt {attempt} failed; retrying"),
             },
-            Notice::ResourcesFailed { node } => Notification::ResourceFailed {
-                member: name(self, node),
-                resource: "group".into(),
-                reason: "restarts exhausted".into(),
-            },
+            Notice::ResourcesFailed { node } => {
+                self.moving_from = Some((node, MoveKind::ResourceFailure));
+                Notification::ResourceFailed {
+                    member: name(self, node),
+                    resource: "group".into(),
+                    reason: "restarts exhausted".into(),
+                }
+            }
             Notice::SelfFenceArmed => Notification::SelfFenceArmed { member: me },
             Notice::QuorumLost => Notification::QuorumLost { member: me },
             Notice::QuorumRegained => Notification::QuorumRegained { member: me },
@@ -1557,6 +1567,17 @@ impl Agent {
             "links": links,
         })
     }
+}
+
+/// Why the service is changing hands, until the next grant says where it went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MoveKind {
+    /// The holder was lost (fence or watchdog deadline).
+    Failover,
+    /// Graceful switchover (operator move, standby, failback).
+    Switchover,
+    /// The holder's resource group failed and stopped.
+    ResourceFailure,
 }
 
 fn role_str(role: Role) -> &'static str {

@@ -63,6 +63,8 @@ pub struct Node {
     /// The last command given to the resource group.
     commanded: Option<Action>,
     info: Option<WitnessInfo>,
+    /// The witness boot `info` came from.
+    info_boot: u64,
     peer_report: Option<NodeReport>,
     peer_boot: u64,
     quorum_lost_since: Option<Micros>,
@@ -92,6 +94,7 @@ impl Node {
             resources: ResState::Stopped,
             commanded: None,
             info: None,
+            info_boot: 0,
             peer_report: None,
             peer_boot: 0,
             quorum_lost_since: None,
@@ -181,12 +184,17 @@ impl Node {
 
     // ---- input ---------------------------------------------------------------------------
 
-    /// The witness's word. `fresh`: the frame acknowledged our current boot (N4: frames sent
-    /// before the witness heard this boot of ours are ignored).
-    pub fn handle_witness_info(&mut self, now: Micros, info: &WitnessInfo, fresh: bool) {
-        if !fresh || self.info.is_some_and(|i| info.seq <= i.seq) {
+    /// The witness's word, from its boot `boot`. `fresh`: the frame acknowledged our current
+    /// boot (N4: frames sent before the witness heard this boot of ours are ignored). Newer
+    /// means a later boot of the witness, or a higher `seq` within the same boot: a rebooted
+    /// witness counts `seq` from 1 again and must be obeyed at once.
+    pub fn handle_witness_info(&mut self, now: Micros, boot: u64, info: &WitnessInfo, fresh: bool) {
+        let newer =
+            boot > self.info_boot || (boot == self.info_boot && self.info.is_none_or(|i| info.seq > i.seq));
+        if !fresh || !newer {
             return;
         }
+        self.info_boot = boot;
         self.info = Some(*info);
         self.max_seen = self.max_seen.max(info.generation);
         let view = self.last_view.clone();

@@ -61,8 +61,11 @@ struct NodeState {
     id: u8,
     report: Option<NodeReport>,
     report_boot: u64,
-    /// Powered off by our fence and not heard from since.
+    /// Powered off by our fence and not heard from a later boot since.
     fenced_off: bool,
+    /// The node's boot when it was fenced: only a report from a later boot means it is back
+    /// (right after a fence its last frames are still younger than `dead_ms`).
+    fenced_boot: u64,
     /// Since when the lost condition (W2) holds.
     lost_since: Option<Micros>,
     /// The other node's frame counter for this node, and when we saw it change.
@@ -119,6 +122,7 @@ impl Witness {
             report: None,
             report_boot: 0,
             fenced_off: false,
+            fenced_boot: 0,
             lost_since: None,
             other_count: None,
             other_count_changed_at: now,
@@ -375,6 +379,7 @@ impl Witness {
                 self.notices.push(Notice::FenceSucceeded { node });
                 if let Some(n) = self.nodes.iter_mut().find(|n| n.id == node) {
                     n.fenced_off = true;
+                    n.fenced_boot = n.report_boot;
                 }
             }
             FenceVerdict::Retry { unconfirmed } => {
@@ -545,9 +550,9 @@ impl Witness {
 
     fn evaluate(&mut self, now: Micros, view: &View) {
         self.last_eval = self.last_eval.max(now);
-        // Fenced nodes that are heard again are back (powered on and booted).
+        // Fenced nodes heard again from a later boot are back (powered on and booted).
         for n in self.nodes.iter_mut() {
-            if n.fenced_off && view.reaches(n.id) {
+            if n.fenced_off && view.reaches(n.id) && n.report_boot > n.fenced_boot {
                 n.fenced_off = false;
             }
         }
