@@ -205,6 +205,10 @@ pub struct RelayWorker {
 
 /// Bound on the relay channels the worker keeps open (one per node).
 const MAX_OPEN_RELAYS: usize = 2;
+/// Stack of the relay thread. With `mlockall` every page of a thread's stack is resident, and
+/// Rust's default (2 MiB) would double the agent's memory; a fence job (serial exchange,
+/// Modbus framing, a fence agent's process) needs a few KiB.
+const RELAY_THREAD_STACK_BYTES: usize = 128 * 1024;
 
 /// The part of a fence report the loop needs.
 #[derive(Clone, Debug)]
@@ -223,44 +227,46 @@ impl RelayWorker {
         wake.set_nonblocking(true)?;
         let (sender, results) = mpsc::channel();
         let (jobs, job_rx) = mpsc::channel::<(u8, RelayChannelConfig, RelayJob)>();
-        std::thread::Builder::new().name("relay".into()).spawn(move || {
-            let mut wake = wake_writer;
-            let mut open: Vec<(u8, RelayChannelConfig, Box<dyn crate::devices::relay::RelayChannel>)> =
-                Vec::new();
-            while let Ok((node, channel, job)) = job_rx.recv() {
-                let index = match open.iter().position(|(n, c, _)| *n == node && *c == channel) {
-                    Some(i) => i,
-                    None => {
-                        // Close the node's old channel (if any) before opening the new one.
-                        open.retain(|(n, ..)| *n != node);
-                        assert!(open.len() < MAX_OPEN_RELAYS, "one open channel per node, two nodes");
-                        let relay = channel.open();
-                        open.push((node, channel.clone(), relay));
-                        open.len() - 1
+        std::thread::Builder::new().name("relay".into()).stack_size(RELAY_THREAD_STACK_BYTES).spawn(
+            move || {
+                let mut wake = wake_writer;
+                let mut open: Vec<(u8, RelayChannelConfig, Box<dyn crate::devices::relay::RelayChannel>)> =
+                    Vec::new();
+                while let Ok((node, channel, job)) = job_rx.recv() {
+                    let index = match open.iter().position(|(n, c, _)| *n == node && *c == channel) {
+                        Some(i) => i,
+                        None => {
+                            // Close the node's old channel (if any) before opening the new one.
+                            open.retain(|(n, ..)| *n != node);
+                            assert!(open.len() < MAX_OPEN_RELAYS, "one open channel per node, two nodes");
+                            let relay = channel.open();
+                            open.push((node, channel.clone(), relay));
+                            open.len() - 1
+                        }
+                    };
+                    let relay = &mut open[index].2;
+                    let result = match job {
+                        RelayJob::PowerOn => RelayResult::PowerOn(
+                            relay.power_on(channel.timeout_ms).err().map(|e| e.to_string()),
+                        ),
+                        RelayJob::Fence => {
+                            let r = fence::run(
+                                &mut **relay,
+                                FenceAction::Off,
+                                channel.fence_options(),
+                                &mut SystemClock::new(),
+                            );
+                            RelayResult::Fence(FenceReportLite { outcome: r.outcome, power_on_error: None })
+                        }
+                        RelayJob::Check => RelayResult::Check(relay.read_state(channel.timeout_ms)),
+                    };
+                    if sender.send((node, result)).is_err() {
+                        return;
                     }
-                };
-                let relay = &mut open[index].2;
-                let result = match job {
-                    RelayJob::PowerOn => {
-                        RelayResult::PowerOn(relay.power_on(channel.timeout_ms).err().map(|e| e.to_string()))
-                    }
-                    RelayJob::Fence => {
-                        let r = fence::run(
-                            &mut **relay,
-                            FenceAction::Off,
-                            channel.fence_options(),
-                            &mut SystemClock::new(),
-                        );
-                        RelayResult::Fence(FenceReportLite { outcome: r.outcome, power_on_error: None })
-                    }
-                    RelayJob::Check => RelayResult::Check(relay.read_state(channel.timeout_ms)),
-                };
-                if sender.send((node, result)).is_err() {
-                    return;
+                    let _ = wake.write_all(b"r");
                 }
-                let _ = wake.write_all(b"r");
-            }
-        })?;
+            },
+        )?;
         Ok(RelayWorker { wake, results, jobs, busy: false })
     }
 
