@@ -22,6 +22,8 @@ const MAX_RELATIVE_MS: u64 = 10 * 366 * 86_400_000;
 /// Years accepted in a date (the journal's wall stamps are after 1970; far futures are typos).
 const MIN_YEAR: i64 = 1970;
 const MAX_YEAR: i64 = 9999;
+/// 9999-12-31 23:59:59Z: `@SECONDS` beyond it would name a year the date forms cannot write.
+const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
 
 /// Why a `--since` argument was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,6 +157,9 @@ pub fn parse_since(text: &str, now_wall_ms: u64) -> Result<u64, SinceError> {
     }
     if let Some(secs) = text.strip_prefix('@') {
         let secs = number(secs, 12, "@ must be followed by Unix seconds")?;
+        if secs > MAX_UNIX_SECONDS {
+            return Err(SinceError::OutOfRange("the time is after the year 9999"));
+        }
         return Ok(secs as u64 * 1000);
     }
     let relative = text.strip_prefix('-').unwrap_or(text);
@@ -197,6 +202,8 @@ mod tests {
         assert_eq!(parse_since("2026-11-26T22:07", NOW), Ok(NOW - 3123));
         assert_eq!(parse_since("2000-02-29", NOW), Ok(951_782_400_000));
         assert_eq!(parse_since("@1795730823", NOW), Ok(NOW - 123));
+        assert_eq!(parse_since("@253402300799", NOW), Ok(253_402_300_799_000));
+        assert_eq!(format_utc(253_402_300_799_000), "9999-12-31 23:59:59.000Z");
     }
 
     #[test]
@@ -231,6 +238,8 @@ mod tests {
             "+10m",
             "2026-11-26Tab:cd",
             "0000000000000000000000000000000000000",
+            "@288002200004",
+            "@253402300800",
         ] {
             assert!(parse_since(bad, NOW).is_err(), "{bad:?} accepted");
         }
