@@ -54,7 +54,13 @@ fuzz-smoke:
 test: setup shellcheck check-mib test-fast test-process test-netns test-sim agent fuzz-smoke test-image test-watchdog
 	@echo "make test: all passed"
 
-demo: setup
+# The demo in the virtual rack (docs/rack.md): boots the three VMs, shows their status, cuts the
+# power of the active node and prints the timeline, the measured times and the traps received.
+demo: image
+	@python3 tests/vm/rack/rack.py --demo --work $(CURDIR)/out/rack-demo
+
+# The earlier demo: three agent processes linked by pty and UDP cables on this machine.
+demo-process: setup
 	cargo build --locked -p ha-agent -p ha-tests
 	HA_AGENT_BIN=$(CURDIR)/target/debug/ha-agent cargo run --locked -q -p ha-tests --bin rack-demo
 
@@ -108,8 +114,10 @@ test-watchdog: image
 # The virtual rack (docs/rack.md): three VMs of the test image, cables and LAN through the
 # harness, a Modbus relay board powering the nodes through QMP, the ledger on a shared disk.
 # make rack [SCENARIO=name] runs one scenario (after the cold start); without it, all of them.
+# REPEAT=n runs the chosen scenarios n times after one cold start (make rack SCENARIO=power-cut
+# REPEAT=10: the failover trials read by the benchmark from out/rack/report.json).
 rack: image
-	@python3 tests/vm/rack/rack.py $(if $(SCENARIO),--scenario $(SCENARIO))
+	@python3 tests/vm/rack/rack.py $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(REPEAT),--repeat $(REPEAT))
 
 test-rack: image
 	@python3 tests/vm/rack/rack.py
