@@ -154,6 +154,7 @@ class Rack:
         self.image, self.work = image, work
         self.timeline = []  # (time, text)
         self.results = []  # (scenario, ok, text)
+        self.known = []  # (scenario, ok, text, bug): checks that fail because of a known agent bug
         self.figures = []  # (scenario, name, seconds)
         self.records = []  # one dict per scenario run, for report.json
         self.current = {"name": "setup", "t0": 0.0, "figures": {}, "traps": []}
@@ -164,7 +165,15 @@ class Rack:
         self.timeline.append((now_s(), text))
         say(text)
 
-    def check(self, ok, text):
+    def check(self, ok, text, known_bug=None):
+        """A check; `known_bug` names an entry of KNOWN_AGENT_BUGS that makes it fail today:
+        then a failure is reported as XFAIL (not counted) and a pass as XPASS (the bug seems
+        fixed: remove the entry)."""
+        if known_bug:
+            assert known_bug in KNOWN_AGENT_BUGS
+            self.known.append((self.scenario, bool(ok), text, known_bug))
+            say("%s: %s [known agent bug %s]" % ("XPASS" if ok else "XFAIL", text, known_bug))
+            return ok
         self.results.append((self.scenario, bool(ok), text))
         say("%s: %s" % ("PASS" if ok else "FAIL", text))
         return ok
@@ -406,6 +415,16 @@ class Rack:
 
 # ---- scenarios: each takes the rack and ends with its checks
 
+# Agent bugs the rack shows, each with the check that fails because of it (reported as XFAIL,
+# not counted; an XPASS says the bug looks fixed and the entry can go).
+KNOWN_AGENT_BUGS = {
+    "witness-reboot-seq": "core/authority/node.rs Node::handle_witness_info drops every WitnessInfo "
+                          "whose seq is not above the last one seen, without looking at the witness's "
+                          "boot: a rebooted witness counts from 1 again, so the nodes ignore its orders "
+                          "(Stop for a switchover, Run for a grant) until its seq passes the old one "
+                          "(as long as the previous witness had been up)",
+}
+
 # Traps that mean a failover or a fence (none may arrive where nothing fails over).
 FAILOVER_TRAPS = ("rackHaFailoverStarted", "rackHaFailoverCompleted", "rackHaFenceSucceeded",
                   "rackHaFenceFailed", "rackHaFenceUnconfirmed", "rackHaSwitchover")
@@ -620,6 +639,16 @@ def witness_power_loss(rack):
     gap = rack.ack_gap(t0)
     rack.check(gap is not None and gap < 5, "the service never stopped (longest pause %.1f s)" % (gap or -1))
     rack.expect_traps(["rackHaAgentStarted"], forbid=FAILOVER_TRAPS, subject="witness")
+    # The rebooted witness must also be obeyed, not only leave a running service alone.
+    other = NODES[1 - NODES.index(holder)]
+    fences = len(rack.relay.events("off"))
+    t1 = now_s()
+    rc, out = rack.vms["witness"].run("ha-agent move %s" % other, 30)
+    rack.note("operator: ha-agent move %s at the rebooted witness's console: %s" % (other, out.strip()[:80]))
+    moved = rack.wait("move", 60, lambda: [x for x in rack.acks_from(other, t1) if x[2] > gen])
+    rack.check(moved and len(rack.relay.events("off")) == fences,
+               "the rebooted witness is obeyed: `ha-agent move %s` moves the service within 60 s, nobody fenced"
+               % other, known_bug="witness-reboot-seq")
 
 
 def node_isolation(rack):
@@ -744,6 +773,7 @@ def array_rebuild(rack):
     rack.note("array traps: %s" % ", ".join(order))
     rack.areca.replace_with_spare(0)
     rack.note("array: disk e1/s1 replaced by a new global spare")
+    rack.expect_traps(["rackHaDiskFailed", "rackHaDiskInserted"], timeout_s=60)
     a = rack.authority()
     rack.check(a.get("holder") == holder and a.get("generation") == gen, "the service was not touched")
 
@@ -753,7 +783,6 @@ SCENARIOS = {
     "one-cable": one_cable,
     "line-noise": line_noise,
     "witness-isolation": witness_isolation,
-    "witness-power-loss": witness_power_loss,
     "array-rebuild": array_rebuild,
     "manual-switchover": manual_switchover,
     "power-cut": power_cut,
@@ -761,6 +790,8 @@ SCENARIOS = {
     "node-isolation": node_isolation,
     "relay-broken-isolation": relay_broken_isolation,
     "resource-failure": resource_failure,
+    # Last: after the witness reboots, the nodes ignore its orders (KNOWN_AGENT_BUGS).
+    "witness-power-loss": witness_power_loss,
 }
 
 
@@ -841,7 +872,9 @@ def summarize(rack, started_wall, duration_s, path):
               if r["name"] == "power-cut" and "restored_ms" in r["figures"]]
     report = {
         "started": started_wall, "duration_s": round(duration_s, 1), "checks": len(rack.results),
-        "failed": len(failed), "timing": dict(TIMING, watchdog_s=WATCHDOG_S, self_fence_ms=SELF_FENCE_MS),
+        "failed": len(failed), "known_agent_bugs": [{"scenario": k[0], "passed": k[1], "check": k[2], "bug": k[3]}
+                                                     for k in rack.known],
+        "timing": dict(TIMING, watchdog_s=WATCHDOG_S, self_fence_ms=SELF_FENCE_MS),
         "scenarios": rack.records,
         "power_cut_trials": len(trials),
         "failover_ms_p50": sorted(trials)[len(trials) // 2] if trials else None,
@@ -862,6 +895,9 @@ def summarize(rack, started_wall, duration_s, path):
                                                                    duration_s / 60, path))
     for scen, _, text in failed:
         print("  FAIL %s: %s" % (scen, text))
+    for scen, ok, text, bug in rack.known:
+        print("  %s %s: %s\n        known agent bug %s: %s" % ("XPASS" if ok else "XFAIL", scen, text, bug,
+                                                              KNOWN_AGENT_BUGS[bug]))
     return 1 if failed else 0
 
 
