@@ -423,6 +423,13 @@ KNOWN_AGENT_BUGS = {
                           "boot: a rebooted witness counts from 1 again, so the nodes ignore its orders "
                           "(Stop for a switchover, Run for a grant) until its seq passes the old one "
                           "(as long as the previous witness had been up)",
+    "move-after-failure-untold": "shell/mod.rs notice_notification: a grant that follows the holder's "
+                                 "ResourcesFailed has no moving_from, so the move of the service is not "
+                                 "notified at all (rackHaResourceMoved exists in the MIB but is never sent)",
+    "refence-loop": "core/authority/witness.rs evaluate: `fenced_off` is cleared as soon as view.reaches(node), "
+                    "and right after a fence the view still reaches it (heartbeats younger than dead_ms), so the "
+                    "witness fences the same node again and again (every ~0.35 s, one FenceSucceeded trap "
+                    "each) until dead_ms has passed",
 }
 
 # Traps that mean a failover or a fence (none may arrive where nothing fails over).
@@ -649,6 +656,10 @@ def witness_power_loss(rack):
     rack.check(moved and len(rack.relay.events("off")) == fences,
                "the rebooted witness is obeyed: `ha-agent move %s` moves the service within 60 s, nobody fenced"
                % other, known_bug="witness-reboot-seq")
+    fenced = [t for t in rack.trapd.since(t1) if t.name == "rackHaFenceSucceeded"]
+    if fenced:
+        rack.check(len(fenced) == 1, "one fence, one rackHaFenceSucceeded (got %d)" % len(fenced),
+                   known_bug="refence-loop")
 
 
 def node_isolation(rack):
@@ -707,8 +718,11 @@ def resource_failure(rack):
     rack.note("the service on %s fails (its monitor reports failure from now on)" % holder)
     failover(rack, holder, gen, t0, "resource failure", relay_works=False)
     rack.check(len(rack.relay.events("off")) == fences_before, "a graceful move: nobody fenced")
-    rack.expect_traps(["rackHaResourceFailed", ("rackHaSwitchover", "rackHaFailoverCompleted")],
-                      forbid=("rackHaFenceSucceeded", "rackHaFenceFailed"))
+    rack.expect_traps(["rackHaResourceFailed"], forbid=("rackHaFenceSucceeded", "rackHaFenceFailed"))
+    moved = [t for t in rack.traps() if t.name in ("rackHaResourceMoved", "rackHaSwitchover",
+                                                   "rackHaFailoverCompleted")]
+    rack.check(moved, "the station is told the service moved (ResourceMoved, Switchover or FailoverCompleted): %s"
+               % ("; ".join(t.describe() for t in moved) or "none"), known_bug="move-after-failure-untold")
     rack.vms[holder].run("rm -f /run/ledger-fail; killall ha-agent")
     rack.note("%s: failure cleared, agent restarted (cleanup)" % holder)
     back = rack.settled()
