@@ -51,7 +51,7 @@ test-netns:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck check-mib test-fast test-process test-netns test-sim agent fuzz-smoke test-image test-watchdog
+test: setup shellcheck check-mib test-fast test-process test-netns test-sim agent fuzz-smoke test-image test-watchdog test-rack
 	@echo "make test: all passed"
 
 # The demo in the virtual rack (docs/rack.md): boots the three VMs, shows their status, cuts the
