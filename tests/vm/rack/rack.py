@@ -557,9 +557,18 @@ def failover(rack, holder, gen, t0, cause, relay_works=True, timeout_s=FAILOVER_
     if relay_works:
         rack.check(offs, "the witness fenced %s through the relay (Modbus coil off)" % holder)
     rack.note("%s granted generation %d, first ledger record at +%.1f s" % (other, a["generation"], first[0] - t0))
-    if detected[0]:
-        rack.figure("%s to detection (fencing or switching seen in the witness's status)" % cause,
-                    detected[0] - t0, "detect_ms")
+    # Detection: the witness's first word about it, its trap (host clock at the station) or its
+    # status (polled at its console, coarse), whichever came first.
+    said = [t.t for t in rack.trapd.since(t0) if t.sender == "witness" and (
+        (t.name == "rackHaMemberDown" and t.fields.get("rackHaMemberName") == holder)
+        or t.name in ("rackHaFailoverStarted", "rackHaResourceFailed"))]
+    seen = [x for x in said + [detected[0]] if x is not None and x <= first[0]]
+    if seen:
+        rack.note("the witness noticed at +%.1f s" % (min(seen) - t0))
+        rack.figure("%s to detection (the witness's first trap or status about it)" % cause,
+                    min(seen) - t0, "detect_ms")
+    if offs:
+        rack.note("the witness fenced %s (relay off) at +%.1f s" % (holder, offs[0] - t0))
     if offs:
         rack.figure("%s to relay off command (fence)" % cause, offs[0] - t0, "fence_ms")
     rack.figure("%s to service restored (first record of %s)" % (cause, other), first[0] - t0, "restored_ms")
@@ -825,6 +834,9 @@ def show_status(rack, title):
         if not vm.powered:
             print("    %-8s POWERED OFF" % m)
             continue
+        if not vm.logged_in:
+            print("    %-8s booting (powered on %.0f s ago)" % (m, now_s() - vm.started_at))
+            continue
         s = rack.status(m) or {}
         a = s.get("authority") or {}
         reach = ", ".join("%s %s" % (x.get("name"), x.get("state")) for x in s.get("members", []))
@@ -861,6 +873,13 @@ def demo(rack):
     watcher.join(60)
     rack.expect_traps(["rackHaFenceSucceeded", "rackHaFailoverCompleted"])
     show_status(rack, "the service runs on the other node")
+    print("---- the failover, from the power cut (host clock)")
+    events = [(t, text) for t, text in rack.timeline if t >= t0]
+    events += [(t.t, "trap " + t.describe()) for t in rack.trapd.since(t0)
+               if t.sender == "witness" or t.name in ("rackHaMemberDown",)]
+    for t, text in sorted(events):
+        print("    +%5.1f s  %s" % (t - t0, text))
+    print(flush=True)
     say("==== 3. the fenced node is powered on again by the relay and rejoins in standby")
     back = rack.settled()
     rack.check(back and back[0] != holder, "%s is back, in standby: %s" % (holder, back,))
