@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -953,6 +954,8 @@ def main():
             raise SystemExit("rack: no scenario %r (--list)" % n)
     names = [n for n in names if n != "cold-start"] * max(1, o.repeat)
     names.insert(0, "cold-start")  # every run boots the rack first
+    # A SIGTERM (a killed make) still powers the VMs off and stops snmptrapd (finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rack = Rack(os.path.abspath(o.image), os.path.abspath(o.work))
     started_wall = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t_start = time.monotonic()
