@@ -6,8 +6,10 @@ which can cut, delay or corrupt it, per direction; the `RelayBoard` is a Modbus 
 the witness's relay port whose coils switch the nodes' VMs off (QMP `quit`: the QEMU process
 ends, RAM and CPU state are gone, as with a power cut) and on (a new QEMU process on the same
 disks: a cold boot); `Vm` starts QEMU with the same devices as tests/vm/run-member.sh plus the
-shared disk and the cables, and drives its console (tests/vm/vmconsole.py).
-Does not own: what the members decide (the agent), the scenarios and checks (scenarios.py,
+shared disk and the cables, and drives its console (tests/vm/vmconsole.py); `MgmtNet` is
+the management network where the harness plays the management station, `TrapStation` runs
+snmptrapd on loopback behind it, `ArecaConsole` answers the witness's RAID controller port.
+Does not own: what the members decide (the agent), the scenarios and checks (rack.py,
 ledger.py)."""
 
 import collections
