@@ -20,7 +20,7 @@ FUZZ_SECONDS ?= 20
 SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh) tests/vm/stage1-init \
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*)
 
-.PHONY: help setup agent test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
+.PHONY: help setup agent demo-process test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
 
 help:
 	@echo "make demo   - start three agents linked by pty and UDP cables and show failures being detected"
@@ -66,10 +66,16 @@ test-netns:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck check-mib test-fast test-process test-netns test-sim agent fuzz-smoke test-image test-watchdog test-gpio test-journal-vm
+test: setup shellcheck check-mib test-fast test-process test-netns test-sim agent fuzz-smoke test-image test-watchdog test-gpio test-journal-vm test-rack
 	@echo "make test: all passed"
 
-demo: setup
+# The demo in the virtual rack (docs/rack.md): boots the three VMs, shows their status, cuts the
+# power of the active node and prints the timeline, the measured times and the traps received.
+demo: image
+	@python3 tests/vm/rack/rack.py --demo --work $(CURDIR)/out/rack-demo
+
+# The earlier demo: three agent processes linked by pty and UDP cables on this machine.
+demo-process: setup
 	cargo build --locked -p ha-agent -p ha-tests
 	HA_AGENT_BIN=$(CURDIR)/target/debug/ha-agent cargo run --locked -q -p ha-tests --bin rack-demo
 
@@ -132,8 +138,10 @@ test-journal-vm: image
 # The virtual rack (docs/rack.md): three VMs of the test image, cables and LAN through the
 # harness, a Modbus relay board powering the nodes through QMP, the ledger on a shared disk.
 # make rack [SCENARIO=name] runs one scenario (after the cold start); without it, all of them.
+# REPEAT=n runs the chosen scenarios n times after one cold start (make rack SCENARIO=power-cut
+# REPEAT=10: the failover trials read by the benchmark from out/rack/report.json).
 rack: image
-	@python3 tests/vm/rack/rack.py $(if $(SCENARIO),--scenario $(SCENARIO))
+	@python3 tests/vm/rack/rack.py $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(REPEAT),--repeat $(REPEAT))
 
 test-rack: image
 	@python3 tests/vm/rack/rack.py

@@ -6,8 +6,10 @@ which can cut, delay or corrupt it, per direction; the `RelayBoard` is a Modbus 
 the witness's relay port whose coils switch the nodes' VMs off (QMP `quit`: the QEMU process
 ends, RAM and CPU state are gone, as with a power cut) and on (a new QEMU process on the same
 disks: a cold boot); `Vm` starts QEMU with the same devices as tests/vm/run-member.sh plus the
-shared disk and the cables, and drives its console (tests/vm/vmconsole.py).
-Does not own: what the members decide (the agent), the scenarios and checks (scenarios.py,
+shared disk and the cables, and drives its console (tests/vm/vmconsole.py); `MgmtNet` is
+the management network where the harness plays the management station, `TrapStation` runs
+snmptrapd on loopback behind it, `ArecaConsole` answers the witness's RAID controller port.
+Does not own: what the members decide (the agent), the scenarios and checks (rack.py,
 ledger.py)."""
 
 import collections
@@ -32,13 +34,20 @@ MAX_QUEUED_BYTES = 1 << 20
 # Bound on one Ethernet frame read from QEMU's socket netdev (jumbo frames are not used).
 MAX_FRAME_BYTES = 65536
 # Bound on a boot, from QEMU's start to the agent answering (TCG, 2 shared cores).
-BOOT_TIMEOUT_S = 150
+BOOT_TIMEOUT_S = 240
+# A booting VM runs at this niceness until its agent is ready: a TCG boot (kernel, initramfs
+# decompression) is CPU-heavy and starved the running members for seconds (a witness woke
+# 8.6 s late once and the new holder lost its links), which made the witness fence them.
+BOOT_NICE = 15
 # Bound on buffered unparsed Modbus bytes (more is line noise).
 MAX_MODBUS_PENDING = 256
 # Bound on the acknowledgement records kept per node.
 MAX_ACKS = 100000
 
 T0 = time.monotonic()
+# Bound on waiting for the echo of a typed command and for the prompt after it (a starved
+# guest echoes late).
+ECHO_TIMEOUT_S = 30
 
 
 def now_s():
@@ -47,6 +56,20 @@ def now_s():
 
 def say(text):
     print("[%7.1f s] %s" % (now_s(), text), flush=True)
+
+
+def console_run(console, command, timeout_s):
+    """vmconsole.Console.run with generous waits for the echo and the prompt: returns
+    (exit status, output), the output framed by markers only the shell's output contains."""
+    tag = "%08x" % (int(time.monotonic() * 1e6) & 0xFFFFFFFF)
+    console.send("printf '@%%s@\\n' b-%s; %s; echo \"@rc-%s=$?@\"\r" % (tag, command, tag))
+    console.expect(r"@b-%s@\n" % tag, ECHO_TIMEOUT_S)
+    start = console.mark
+    m = console.expect(r"@rc-%s=(\d+)@" % tag, timeout_s)
+    with console.lock:
+        output = console.text[start:m.start()]
+    console.expect(r"# ", ECHO_TIMEOUT_S)
+    return int(m.group(1)), output.strip("\n")
 
 
 class Direction:
@@ -198,6 +221,9 @@ class Hub:
         self.pairs = {(a, b): Direction() for a in self.members for b in self.members if a != b}
         self.lock = threading.Lock()
         self.rng = random.Random(7)
+        # ARP frames whose sender address is watched (the floating IP): (time, member, op).
+        self.arp_watch = set()
+        self.arp_log = collections.deque(maxlen=1000)
         self.listeners = {}
         for m, port in self.ports.items():
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -255,6 +281,8 @@ class Hub:
         if len(frame) < 14:
             return
         dst_mac, src_mac = frame[0:6], frame[6:12]
+        if frame[12:14] == b"\x08\x06" and len(frame) >= 42 and frame[28:32] in self.arp_watch:
+            self.arp_log.append((now_s(), src, "reply" if frame[21] == 2 else "request"))
         with self.lock:
             self.macs[src_mac] = src
             owner = self.macs.get(dst_mac)
@@ -382,12 +410,15 @@ class Vm:
     harness."""
 
     def __init__(self, name, workdir, image, data_disk, serials, hub_port, shared_disk=None,
-                 ack_path=None, mem_mib=256):
+                 ack_path=None, mem_mib=256, mgmt_port=None, pci_serial=None):
         self.name, self.image, self.data_disk = name, image, data_disk
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.serials, self.hub_port, self.shared_disk, self.ack_path = serials, hub_port, shared_disk, ack_path
         self.mem_mib = mem_mib
+        # mgmt_port: the management NIC (eth1) on MgmtNet; pci_serial: one more serial port
+        # (a PCI 16550, the next ttyS after the ISA ones) whose chardev connects to this path.
+        self.mgmt_port, self.pci_serial = mgmt_port, pci_serial
         self.proc = self.console = self.qmp = None
         self.powered = False
         self.boots = 0
@@ -404,7 +435,8 @@ class Vm:
             "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none",
             "-kernel", os.path.join(self.image, "vmlinuz"),
             "-initrd", os.path.join(self.image, "initramfs.cpio.gz"),
-            "-append", "console=ttyS0,115200 quiet panic=5 ha.data=/dev/vda",
+            # 8250.nr_uarts: the kernel registers 4 serial ports by default; a PCI one is the 5th.
+            "-append", "console=ttyS0,115200 quiet panic=5 ha.data=/dev/vda 8250.nr_uarts=8",
             "-chardev", "socket,id=console,path=%s/console.sock,server=on,wait=off,logfile=%s/console.log,logappend=on"
             % (self.dir, self.dir),
             "-serial", "chardev:console",
@@ -415,8 +447,11 @@ class Vm:
             "-device", "i6300esb", "-watchdog-action", "reset",
             "-qmp", "unix:%s/qmp.sock,server=on,wait=off" % self.dir,
             "-netdev", "socket,id=net0,connect=127.0.0.1:%d" % self.hub_port,
-            "-device", "e1000,netdev=net0,mac=%s" % mac,
+            "-device", "e1000,netdev=net0,mac=%s,addr=0x6" % mac,
         ]
+        if self.mgmt_port:
+            a += ["-netdev", "socket,id=net1,connect=127.0.0.1:%d" % self.mgmt_port,
+                  "-device", "e1000,netdev=net1,mac=%s2,addr=0x7" % mac[:-1]]
         if self.shared_disk:
             a += ["-drive", "if=none,id=shared,file=%s,format=raw,cache=writethrough,file.locking=off"
                   % self.shared_disk,
@@ -424,6 +459,9 @@ class Vm:
         for i, path in enumerate(list(self.serials) + ([self.ack_path] if self.ack_path else [])):
             a += ["-chardev", "socket,id=serial%d,path=%s,reconnect=1" % (i + 1, path),
                   "-serial", "chardev:serial%d" % (i + 1)]
+        if self.pci_serial:
+            a += ["-chardev", "socket,id=pciserial,path=%s,reconnect=1" % self.pci_serial,
+                  "-device", "pci-serial,chardev=pciserial,addr=0xa"]
         return a
 
     def power_on(self):
@@ -436,7 +474,8 @@ class Vm:
                 if os.path.exists(p):
                     os.unlink(p)
             log = open(os.path.join(self.dir, "qemu.out"), "ab")
-            self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(["nice", "-n", str(BOOT_NICE)] + self.args(), stdout=log,
+                                         stderr=subprocess.STDOUT)
             self.powered = True
             self.boots += 1
             self.ready_at = None
@@ -449,12 +488,24 @@ class Vm:
         console = self.console
         m = console.expect(r"ha-agent: ready after ([\d.]+) s", timeout_s)
         self.ready_at = now_s()
+        self.renice(0)
         console.login(timeout_s=60)
         self.logged_in = True
         # The system log (a RAM ring) copied to the data disk, for the post-mortem after a
         # reset or a power cut: `Vm.syslog()` reads it from the disk image afterwards.
         self.run("echo '==== boot %d' >> /data/syslog.txt; (logread -f >> /data/syslog.txt 2>&1 &); (while sleep 2; do sync /data/syslog.txt; done &)" % self.boots)
         return float(m.group(1))
+
+    def renice(self, nice):
+        """Every thread of the QEMU process (the vCPU thread inherited the boot's niceness)."""
+        proc = self.proc
+        if proc is None:
+            return
+        try:
+            for tid in os.listdir("/proc/%d/task" % proc.pid):
+                os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+        except OSError:
+            pass
 
     def power_off(self):
         """Power cut: QEMU ends now (QMP quit, else SIGKILL). Nothing in the guest runs after."""
@@ -485,7 +536,7 @@ class Vm:
             if not (self.powered and self.logged_in):
                 raise Timeout("%s is not up" % self.name)
             try:
-                return self.console.run(command, timeout_s)
+                return console_run(self.console, command, timeout_s)
             except Timeout:
                 # The guest rebooted under us (its watchdog, under host load): the shell is
                 # gone and getty prompts again. Log in once more and retry.
@@ -493,8 +544,8 @@ class Vm:
                     raise
                 self.resets_seen += 1
                 say("%s: the console shows a login prompt again (the VM rebooted?): logging in" % self.name)
-                self.console.login(timeout_s=30)
-                return self.console.run(command, timeout_s)
+                self.console.login(timeout_s=60)
+                return console_run(self.console, command, timeout_s)
 
     def status(self):
         """The agent's status (ha-agent status --json at the console), or None."""
@@ -553,3 +604,300 @@ class AckPort:
                         pass
             if len(buf) > 4096:
                 buf = b""
+
+
+# ---- the management network and the network management station
+
+ETH_ARP = 0x0806
+ETH_IPV4 = 0x0800
+IPPROTO_UDP = 17
+# The station's address on the management network and its (locally administered) MAC.
+STATION_IP = "10.20.0.254"
+STATION_MAC = bytes.fromhex("5254000000fe")
+SNMP_TRAP_PORT = 162
+
+
+def ip_bytes(text):
+    return bytes(int(x) for x in text.split("."))
+
+
+class MgmtNet:
+    """Each VM's management NIC (eth1): a QEMU socket netdev on its own TCP port here. Nothing
+    is forwarded between members; the only other host on this network is the management
+    station at STATION_IP, played by this class: it answers ARP for its address and hands
+    every UDP datagram sent to STATION_IP:162 to `deliver(member, payload)` (the harness
+    relays it to snmptrapd on 127.0.0.1). No datagram leaves the host's loopback."""
+
+    def __init__(self, members, base_port, deliver):
+        self.members = list(members)
+        self.ports = {m: base_port + i for i, m in enumerate(self.members)}
+        self.deliver = deliver
+        self.conns = {}
+        self.lock = threading.Lock()
+        self.datagrams = collections.Counter()
+        self.cut = set()  # members whose management port is unplugged
+        for m, port in self.ports.items():
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            s.listen(2)
+            threading.Thread(target=self._accept, args=(m, s), daemon=True).start()
+
+    def _accept(self, member, listener):
+        while True:
+            c, _ = listener.accept()
+            with self.lock:
+                old = self.conns.get(member)
+                self.conns[member] = c
+            if old is not None:
+                old.close()
+            threading.Thread(target=self._read, args=(member, c), daemon=True).start()
+
+    def _read(self, member, conn):
+        f = conn.makefile("rb")
+        while True:
+            try:
+                head = f.read(4)
+                if len(head) < 4:
+                    break
+                (n,) = struct.unpack(">I", head)
+                if n > MAX_FRAME_BYTES:
+                    break
+                frame = f.read(n)
+                if len(frame) < n:
+                    break
+            except OSError:
+                break
+            if member not in self.cut:
+                self._frame(member, conn, frame)
+
+    def _frame(self, member, conn, frame):
+        if len(frame) < 14:
+            return
+        (etype,) = struct.unpack(">H", frame[12:14])
+        body = frame[14:]
+        if etype == ETH_ARP and len(body) >= 28 and body[6:8] == b"\x00\x01" \
+                and body[24:28] == ip_bytes(STATION_IP):
+            sha, spa = body[8:14], body[14:18]
+            reply = (sha + STATION_MAC + struct.pack(">H", ETH_ARP) + body[0:6] + b"\x00\x02"
+                     + STATION_MAC + ip_bytes(STATION_IP) + sha + spa)
+            Hub._send(conn, struct.pack(">I", len(reply)) + reply)
+        elif etype == ETH_IPV4 and len(body) >= 20 and body[9] == IPPROTO_UDP \
+                and body[16:20] == ip_bytes(STATION_IP):
+            ihl = (body[0] & 0x0F) * 4
+            total = struct.unpack(">H", body[2:4])[0]
+            udp = body[ihl:total]
+            if len(udp) < 8:
+                return
+            dport, length = struct.unpack(">HH", udp[2:6])
+            if dport == SNMP_TRAP_PORT:
+                self.datagrams[member] += 1
+                self.deliver(member, udp[8:length])
+
+
+class Trap:
+    def __init__(self, t, sender, name, fields):
+        self.t, self.sender, self.name, self.fields = t, sender, name, fields
+
+    def describe(self):
+        subject = self.fields.get("rackHaMemberName", "")
+        extra = [self.fields[k] for k in ("rackHaPeerName", "rackHaLinkName", "rackHaResourceName",
+                                         "rackHaDiskName", "rackHaLogicalDriveName",
+                                         "rackHaProgressPercent") if k in self.fields]
+        return "%s from %s (%s)" % (self.name, self.sender, " ".join([subject] + extra).strip())
+
+
+class TrapStation:
+    """net-snmp's snmptrapd on 127.0.0.1:`port` (SNMPv2c, community public, the RACK-HA-MIB
+    loaded), fed by MgmtNet through one UDP socket per member (so the source port tells the
+    sender). Every trap it logs is parsed into a `Trap` stamped with the host clock."""
+
+    def __init__(self, workdir, port, mibdirs, members):
+        self.port = port
+        self.traps = []
+        self.lock = threading.Lock()
+        self.socks, self.by_port = {}, {}
+        for m in members:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            self.socks[m] = s
+            self.by_port[s.getsockname()[1]] = m
+        conf = os.path.join(workdir, "snmptrapd.conf")
+        with open(conf, "w") as f:
+            f.write("authCommunity log public\n")
+        self.log = open(os.path.join(workdir, "snmptrapd.log"), "w")
+        env = dict(os.environ, SNMP_PERSISTENT_DIR=os.path.join(workdir, "snmptrapd-persist"))
+        self.proc = subprocess.Popen(
+            ["snmptrapd", "-f", "-Lo", "-C", "-c", conf, "-n", "-M", mibdirs, "-m", "RACK-HA-MIB:SNMPv2-MIB",
+             "udp:127.0.0.1:%d" % port], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        self.started = threading.Event()
+        threading.Thread(target=self._reader, daemon=True, name="snmptrapd").start()
+        if not self.started.wait(20):
+            raise RuntimeError("snmptrapd did not start (make setup installs it)")
+
+    def deliver(self, member, payload):
+        try:
+            self.socks[member].sendto(payload, ("127.0.0.1", self.port))
+        except OSError:
+            pass
+
+    def _reader(self):
+        import re
+        sender = None
+        head = re.compile(r"UDP: \[127\.0\.0\.1\]:(\d+)->")
+        field = re.compile(r"RACK-HA-MIB::(\w+)\.0 = [\w-]+: (.*)")
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.log.write(line + "\n")
+            self.log.flush()
+            if "NET-SNMP version" in line:
+                self.started.set()
+            m = head.search(line)
+            if m:
+                sender = self.by_port.get(int(m.group(1)), "?")
+                continue
+            if "snmpTrapOID.0" not in line:
+                continue
+            oid = re.search(r"snmpTrapOID\.0 = OID: (?:RACK-HA-MIB::)?([\w.]+)", line)
+            fields = {}
+            for part in line.split("\t"):
+                f = field.match(part.strip())
+                if f:
+                    fields[f.group(1)] = f.group(2).strip().strip('"')
+            with self.lock:
+                self.traps.append(Trap(now_s(), sender, oid.group(1) if oid else "?", fields))
+
+    def since(self, t0):
+        with self.lock:
+            return [t for t in self.traps if t.t >= t0]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# ---- the RAID controller's console (Areca dialect)
+
+# Disks in the simulated array: four RAID 5 members and one global spare (as
+# tests/src/console_sim.rs).
+ARRAY_DISKS = 5
+ARECA_EQ = "=" * 79
+# Output is written in pieces of this size, so the agent sees partial lines.
+WRITE_PIECE_BYTES = 61
+MAX_CONSOLE_LINE = 256
+
+
+class ArecaConsole:
+    """An Areca-style RAID controller CLI on a Unix socket that the witness's console serial
+    port (a QEMU chardev) connects to: prompt `CLI> `, commands `vsf info`, `disk info`,
+    `hw info`, each answer ending `GuiErrMsg<0x00>: Success.`. The output is written here
+    from the dialect's description (docs/array.md) and tests/src/console_sim.rs, not from the
+    agent's parser. The array is scriptable: `fail_disk`, `activate_spare`, `set_progress`,
+    `complete_rebuild`."""
+
+    def __init__(self, path):
+        self.path = path
+        self.disks = ["member"] * 4 + ["spare"]
+        self.drive = "optimal"  # optimal | degraded | rebuilding | failed
+        self.progress = 0
+        self.commands = 0
+        self.lock = threading.Lock()
+        if os.path.exists(path):
+            os.unlink(path)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(2)
+        threading.Thread(target=self._accept, daemon=True, name="areca").start()
+
+    def fail_disk(self, i):
+        with self.lock:
+            was_member = self.disks[i] in ("member", "rebuilding")
+            self.disks[i] = "failed"
+            if was_member:
+                if self.drive == "optimal":
+                    self.drive = "degraded"
+                else:
+                    self.disks = ["free" if d == "rebuilding" else d for d in self.disks]
+                    self.drive = "failed"
+
+    def activate_spare(self):
+        with self.lock:
+            if "spare" in self.disks:
+                self.disks[self.disks.index("spare")] = "rebuilding"
+                self.drive, self.progress = "rebuilding", 0
+
+    def set_progress(self, percent):
+        with self.lock:
+            assert self.drive == "rebuilding"
+            self.progress = percent
+
+    def complete_rebuild(self):
+        with self.lock:
+            self.disks = ["member" if d == "rebuilding" else d for d in self.disks]
+            self.drive = "optimal"
+
+    def replace_with_spare(self, i):
+        with self.lock:
+            self.disks[i] = "spare"
+
+    def _accept(self):
+        while True:
+            c, _ = self.listener.accept()
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, conn):
+        line = bytearray()
+        while True:
+            try:
+                data = conn.recv(256)
+            except OSError:
+                data = b""
+            if not data:
+                conn.close()
+                return
+            for b in data:
+                if b not in (0x0D, 0x0A):
+                    if len(line) < MAX_CONSOLE_LINE:
+                        line.append(b)
+                    continue
+                text = line.decode("ascii", "replace").strip()
+                line.clear()
+                reply = self._answer(text)
+                try:
+                    for i in range(0, len(reply), WRITE_PIECE_BYTES):
+                        conn.sendall(reply[i:i + WRITE_PIECE_BYTES].encode())
+                        time.sleep(0.0003)
+                except OSError:
+                    return
+
+    def _answer(self, command):
+        with self.lock:
+            self.commands += 1
+            if not command:
+                return "CLI> "
+            body = self._body(command)
+        return "\r\n".join(body.split("\n")) + "\r\nCLI> "
+
+    def _body(self, command):
+        if command == "vsf info":
+            state = {"optimal": "Normal", "degraded": "Degraded", "failed": "Failed",
+                     "rebuilding": "Rebuilding(%d.0%%)" % self.progress}[self.drive]
+            return ("  # Name             Raid Name       Level   Capacity Ch/Id/Lun  State\n%s\n"
+                    "  1 ARC-1880-VOL#000 Raid Set # 000  Raid5   3000.0GB 00/00/00   %s\n%s\n"
+                    "GuiErrMsg<0x00>: Success." % (ARECA_EQ, state, ARECA_EQ))
+        if command == "disk info":
+            usage = {"member": "Raid Set # 000", "spare": "HotSpare[Global]",
+                     "rebuilding": "Rebuild Raid Set # 000", "failed": "Failed", "free": "Free"}
+            out = "  # Enc# Slot#   ModelName                        Capacity  Usage\n%s\n" % ARECA_EQ
+            for i, d in enumerate(self.disks):
+                out += "  %d  01  Slot#%d  ST1000NM0033-9ZM173             1000.2GB  %s\n" % (i + 1, i + 1, usage[d])
+            out += "  6  01  Slot#6  N.A.                                0.0GB  N.A.\n%s\nGuiErrMsg<0x00>: Success." % ARECA_EQ
+            return out
+        if command == "hw info":
+            return ("The Hardware Monitor Information\n%s\nFan#1 Speed (RPM)   : 3100\nBattery Status      : 100%%\n"
+                    "Controller Temp.    : 41 (Celsius)\n12V                 : 12.160 V\n%s\nGuiErrMsg<0x00>: Success."
+                    % (ARECA_EQ, ARECA_EQ))
+        return "GuiErrMsg<0x01>: Undefined Command."

@@ -7,8 +7,10 @@ Usage: rack.py [--scenario NAME]... [--image DIR] [--work DIR] [--list]
 Without --scenario, runs them all in order. Exits 1 when a check failed."""
 
 import argparse
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -33,22 +35,56 @@ HUB_BASE_PORT = int(os.environ.get("RACK_HUB_PORT", "47200"))
 SHARED_DISK_MIB = 64
 DATA_DISK_MIB = 64
 
-# Timing for three TCG guests on two shared cores: heartbeats every 250 ms, a link dead after
-# 2 s of silence (the guests' scheduling jitter reaches a few hundred ms).
-TIMING = dict(interval_ms=250, warn_ms=1000, dead_ms=2000, initdead_ms=20000)
+# Timing for three TCG guests on two shared cores shared with other work: heartbeats every
+# 500 ms, a link dead after 5 s of silence. Guests are starved for seconds at a time under host
+# load (a witness once woke 8.6 s late while a node booted); 2 s made the witness fence
+# healthy nodes. initdead is long: a boot takes 20-80 s here.
+TIMING = dict(interval_ms=500, warn_ms=2000, dead_ms=5000, initdead_ms=30000)
+# The nodes' hardware watchdog: long, so that a guest starved by the host (three TCG guests on
+# two shared cores, other work on the machine) is not reset by its own i6300esb; the agent
+# feeds it every quarter of it. It lengthens the wait of relay-broken-isolation.
+WATCHDOG_S = 30
+SELF_FENCE_MS, STOP_TIMEOUT_MS, MARGIN_MS = 6000, 15000, 2000
+# The witness waits for both nodes at a cold start (W4), so it never fences a node that is
+# still booting; every later start of the witness finds both nodes up.
 AUTHORITY = """[authority]
-self_fence_ms = 3000
-stop_timeout_ms = 15000
-margin_ms = 2000
+self_fence_ms = %d
+stop_timeout_ms = %d
+margin_ms = %d
 preferred = "node-a"
+wait_for_all = true
 power_on_after_fence = true
 fence_retry_initial_ms = 1000
 fence_retry_max_ms = 5000
+""" % (SELF_FENCE_MS, STOP_TIMEOUT_MS, MARGIN_MS)
+# The management network (eth1 of each member) and the station (harness.MgmtNet).
+MGMT_ADDR = {"witness": "10.20.0.1", "node-a": "10.20.0.2", "node-b": "10.20.0.3"}
+MGMT_BASE_PORT = HUB_BASE_PORT + 10
+TRAPD_PORT = HUB_BASE_PORT + 20
+SNMP = """[snmp]
+
+[[snmp.targets]]
+name = "nms"
+version = "v2c"
+address = "%s:%d"
+kind = "trap"
+community = "public"
+""" % (harness.STATION_IP, harness.SNMP_TRAP_PORT)
+# The RAID controller's console on the witness: a PCI serial port, the 5th (ttyS4).
+ARRAY = """[array]
+dialect = "areca"
+device = "/dev/ttyS4"
+baud = 115200
+poll_interval_ms = 4000
+command_timeout_ms = 4000
 """
+# The floating IP on the heartbeat LAN, the second resource of the group.
+FLOATING_IP = "10.10.0.100"
 # Bounds on the waits of the scenarios (host clock).
-GRANT_TIMEOUT_S = 90
-FAILOVER_TIMEOUT_S = 90
-SETTLE_TIMEOUT_S = 180
+GRANT_TIMEOUT_S = 120
+FAILOVER_TIMEOUT_S = 120
+SETTLE_TIMEOUT_S = 240
+TRAP_TIMEOUT_S = 30
 
 
 def serial_ports(member):
@@ -65,8 +101,9 @@ def config(member):
              'key_file = "/etc/ha-agent/cluster.key"', 'state_dir = "/data/ha-agent/state"',
              'control_socket = "/run/ha-agent/control.sock"', "", "[timing]"]
     lines += ["%s = %d" % kv for kv in TIMING.items()]
-    lines += ["", "[shell]", "mlockall = true", "", AUTHORITY]
+    lines += ["", "[shell]", "mlockall = true", "", AUTHORITY, SNMP]
     if member == "witness":
+        lines.append(ARRAY)
         lines.append("[relay]\nhealth_interval_ms = 10000\n")
         for coil, node in enumerate(NODES):
             lines.append('[[relay.channels]]\nnode = "%s"\nboard = "modbus"\ndevice = "/dev/ttyS3"\n'
@@ -77,8 +114,12 @@ def config(member):
                      '[[resources.group]]\nname = "ledger"\nagent = "/data/rack/ledger"\n'
                      'params = { node = "%s", device = "/dev/vdb", ack = "/dev/ttyS3" }\n'
                      'start_timeout_ms = 30000\nstop_timeout_ms = 10000\nmonitor_timeout_ms = 10000\n'
-                     'monitor_interval_ms = 2000\n' % member)
-    lines.append('[watchdog]\ndevice = "/dev/watchdog"\ntimeout_s = 10\n')
+                     'monitor_interval_ms = 2000\n\n'
+                     '[[resources.group]]\nname = "floating-ip"\nagent = "/data/rack/floating-ip"\n'
+                     'params = { ip = "%s", cidr_netmask = "24", nic = "eth0" }\n'
+                     'start_timeout_ms = 10000\nstop_timeout_ms = 10000\nmonitor_timeout_ms = 10000\n'
+                     'monitor_interval_ms = 5000\n' % (member, FLOATING_IP))
+    lines.append('[watchdog]\ndevice = "/dev/watchdog"\ntimeout_s = %d\n' % WATCHDOG_S)
     for m in MEMBERS:
         lines.append('[[members]]\nname = "%s"\nid = %d\nrole = "%s"\n'
                      % (m, IDS[m], "witness" if m == "witness" else "node"))
@@ -94,11 +135,19 @@ def config(member):
 
 def interfaces(member):
     return ("auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet static\n"
-            "    address %s\n    netmask 255.255.255.0\n" % ADDR[member])
+            "    address %s\n    netmask 255.255.255.0\n\n"
+            "auto eth1\niface eth1 inet static\n    address %s\n    netmask 255.255.255.0\n"
+            % (ADDR[member], MGMT_ADDR[member]))
 
 
 def run(cmd, **kw):
     subprocess.run(cmd, check=True, **kw)
+
+
+# Figures recorded per failover (report.json keys): fault to detection (fencing or switching
+# seen in the witness's status), to the relay's off command, to service restored (the new
+# holder's first acknowledged record), and the service gap.
+FIGURE_KEYS = ("detect_ms", "fence_ms", "restored_ms", "gap_ms")
 
 
 class Rack:
@@ -106,7 +155,10 @@ class Rack:
         self.image, self.work = image, work
         self.timeline = []  # (time, text)
         self.results = []  # (scenario, ok, text)
+        self.known = []  # (scenario, ok, text, bug): checks that fail because of a known agent bug
         self.figures = []  # (scenario, name, seconds)
+        self.records = []  # one dict per scenario run, for report.json
+        self.current = {"name": "setup", "t0": 0.0, "figures": {}, "traps": []}
         self.scenario = "setup"
         self.boot_threads = []
 
@@ -114,13 +166,23 @@ class Rack:
         self.timeline.append((now_s(), text))
         say(text)
 
-    def check(self, ok, text):
+    def check(self, ok, text, known_bug=None):
+        """A check; `known_bug` names an entry of KNOWN_AGENT_BUGS that makes it fail today:
+        then a failure is reported as XFAIL (not counted) and a pass as XPASS (the bug seems
+        fixed: remove the entry)."""
+        if known_bug:
+            assert known_bug in KNOWN_AGENT_BUGS
+            self.known.append((self.scenario, bool(ok), text, known_bug))
+            say("%s: %s [known agent bug %s]" % ("XPASS" if ok else "XFAIL", text, known_bug))
+            return ok
         self.results.append((self.scenario, bool(ok), text))
         say("%s: %s" % ("PASS" if ok else "FAIL", text))
         return ok
 
-    def figure(self, name, seconds):
+    def figure(self, name, seconds, key=None):
         self.figures.append((self.scenario, name, seconds))
+        if key:
+            self.current["figures"][key] = int(round(seconds * 1000))
         say("figure: %s = %.1f s" % (name, seconds))
 
     # ---- building and wiring
@@ -145,19 +207,26 @@ class Rack:
                 f.write(interfaces(m))
             disk = os.path.join(self.work, m + "-data.ext4")
             run(["bash", os.path.join(ROOT, "tests/vm/make-data-disk.sh"), disk, cfg, key, m, ifs,
-                 str(DATA_DISK_MIB)])
+                 str(DATA_DISK_MIB)], stdout=subprocess.DEVNULL)
             if m != "witness":
-                # The resource agent, on the data disk (the root is read-only).
-                script = os.path.join(HERE, "ledger-resource")
-                cmds = "mkdir rack\nwrite %s rack/ledger\nsif rack/ledger mode 0100755\n" % script
+                # The resource agents, on the data disk (the root is read-only).
+                cmds = "mkdir rack\n"
+                for script, name in (("ledger-resource", "ledger"), ("floating-ip-resource", "floating-ip")):
+                    cmds += "write %s rack/%s\nsif rack/%s mode 0100755\n" % (os.path.join(HERE, script), name, name)
                 run(["debugfs", "-w", "-f", "-", disk], input=cmds.encode(),
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.disks[m] = disk
         self.shared = os.path.join(self.work, "shared.img")
         with open(self.shared, "wb") as f:
             f.truncate(SHARED_DISK_MIB * 1024 * 1024)
+        run(["bash", os.path.join(ROOT, "scripts/fetch-base-mibs.sh")])
+        mibs = "%s:%s" % (os.path.join(ROOT, "out", "mibs"), os.path.join(ROOT, "agent", "mib"))
+        self.trapd = harness.TrapStation(self.work, TRAPD_PORT, mibs, MEMBERS)
+        self.mgmt = harness.MgmtNet(MEMBERS, MGMT_BASE_PORT, self.trapd.deliver)
         self.hub = harness.Hub(MEMBERS, HUB_BASE_PORT)
+        self.hub.arp_watch.add(harness.ip_bytes(FLOATING_IP))
         self.cables = {name: harness.Cable(name, a, b, self.work) for name, a, b, _ in CABLES}
+        self.areca = harness.ArecaConsole(os.path.join(self.work, "areca.sock"))
         self.vms = {}
         for m in MEMBERS:
             paths = [self.cables[c].paths[self.cables[c].ends.index(m)] for c, _, _ in serial_ports(m)]
@@ -167,7 +236,9 @@ class Rack:
             else:
                 ack = os.path.join(self.work, "ack-%s.sock" % m)
             self.vms[m] = harness.Vm(m, self.work, self.image, self.disks[m], paths,
-                                     self.hub.ports[m], self.shared if m != "witness" else None, ack)
+                                     self.hub.ports[m], self.shared if m != "witness" else None, ack,
+                                     mgmt_port=self.mgmt.ports[m],
+                                     pci_serial=self.areca.path if m == "witness" else None)
             if ack:
                 harness.AckPort(ack, self.vms[m])
         self.relay = harness.RelayBoard(os.path.join(self.work, "relay.sock"), NODES, self.relay_switched)
@@ -195,16 +266,9 @@ class Rack:
         self.boot_threads.append(t)
 
     def boot_all(self):
-        # The witness first: its initdead has passed when node-a (booted next) appears, so it
-        # grants node-a without waiting for node-b (wait_for_all = false).
+        # One after the other, each waiting for its agent: a booting TCG guest starves the
+        # others. The witness waits for both nodes (wait_for_all) and grants the preferred one.
         for m in ("witness", "node-a", "node-b"):
-            if self.vms[m].powered:
-                # The witness fenced a node it never saw and the relay powered it on again:
-                # it is booting already (boot_in_background waits for it).
-                for t in self.boot_threads:
-                    t.join(harness.BOOT_TIMEOUT_S)
-                self.boot_threads = []
-                continue
             self.vms[m].power_on()
             up = self.vms[m].wait_ready()
             self.note("%s booted: agent ready after %.1f s of guest uptime (%.1f s host clock)"
@@ -217,6 +281,7 @@ class Rack:
         for vm in self.vms.values():
             with open(os.path.join(vm.dir, "syslog.txt"), "w") as f:
                 f.write(vm.syslog())
+        self.trapd.stop()
 
     # ---- observation
     def status(self, member):
@@ -257,7 +322,8 @@ class Rack:
             s = self.status("witness") or {}
             reach = {m.get("name"): m.get("state") for m in s.get("members", [])}
             holder = a.get("holder")
-            if not holder or any(reach.get(n) != "reachable" for n in NODES) or a.get("fencing"):
+            if not holder or any(reach.get(n) != "reachable" for n in NODES) or a.get("fencing") \
+                    or a.get("switching"):
                 return None
             other = NODES[1 - NODES.index(holder)]
             if self.resources_state(holder) != "running" or self.resources_state(other) == "running":
@@ -280,8 +346,94 @@ class Rack:
         self.check(not problems, "ledger: no interleaved writers, no acknowledged record lost"
                    + ("" if not problems else ":\n    " + "\n    ".join(problems[:10])))
 
+    def floating_ip_holders(self):
+        """The nodes whose eth0 holds the floating IP (asked at their consoles), or None when
+        a node cannot be asked."""
+        holders = []
+        for n in NODES:
+            vm = self.vms[n]
+            if not vm.powered:
+                continue
+            try:
+                rc, out = vm.run("ip -4 -o addr show dev eth0")
+            except (Timeout, OSError):
+                return None
+            if rc != 0:
+                return None
+            if (" %s/" % FLOATING_IP) in out:
+                holders.append(n)
+        return holders
+
+    def check_floating_ip(self):
+        """Exactly one node holds the floating IP, the holder of the grant, and it was the last
+        to announce it on the LAN (gratuitous ARP seen by the hub)."""
+        seen = [None]
+
+        def poll():
+            holder = self.authority().get("holder")
+            holders = self.floating_ip_holders()
+            seen[0] = (holder, holders)
+            return holders == [holder] and holder
+        ok = self.wait("floating ip", 60, poll)
+        holder, holders = seen[0] or (None, None)
+        self.check(ok, "the floating IP %s is on exactly one node, the holder %s: on %s"
+                   % (FLOATING_IP, holder, holders))
+        if ok:
+            arps = [(t, m) for t, m, _ in self.hub.arp_log if m in NODES]
+            if arps:
+                self.check(arps[-1][1] == holder, "the last ARP announcement of %s on the LAN came from %s (%s)"
+                           % (FLOATING_IP, holder, arps[-1][1]))
+
+    # ---- traps
+    def traps(self):
+        return self.trapd.since(self.current["t0"])
+
+    def expect_traps(self, sequence, forbid=(), timeout_s=TRAP_TIMEOUT_S, subject=None):
+        """The station received the notifications of `sequence` in that order (each item a name
+        or a tuple of alternatives; `subject` the rackHaMemberName of each, when given), and
+        none of `forbid`, since the scenario began."""
+        def matches(trap, want):
+            names = want if isinstance(want, tuple) else (want,)
+            return trap.name in names and (subject is None or trap.fields.get("rackHaMemberName") == subject)
+
+        def poll():
+            i = 0
+            for trap in self.traps():
+                if i < len(sequence) and matches(trap, sequence[i]):
+                    i += 1
+            return i == len(sequence)
+        got = self.wait("traps", timeout_s, poll) if sequence else True
+        names = [t.name.replace("rackHa", "") for t in self.traps()]
+        if sequence:
+            self.check(got, "traps in order: %s (received: %s)"
+                       % (" > ".join("|".join(x) if isinstance(x, tuple) else x for x in sequence),
+                          ", ".join(names) or "none"))
+        if forbid:
+            bad = [t.describe() for t in self.traps() if t.name in forbid]
+            self.check(not bad, "no %s trap: %s" % ("/".join(f.replace("rackHa", "") for f in forbid),
+                                                   "; ".join(bad) or "none"))
+
 
 # ---- scenarios: each takes the rack and ends with its checks
+
+# Agent bugs the rack shows, each with the check that fails because of it (reported as XFAIL,
+# not counted; an XPASS says the bug looks fixed and the entry can go).
+KNOWN_AGENT_BUGS = {
+    # name: description. Empty: the three bugs this rack found (witness-reboot-seq,
+    # refence-loop, move-after-failure-untold) are fixed; their checks are ordinary checks.
+}
+
+# Traps that mean a failover or a fence (none may arrive where nothing fails over).
+FAILOVER_TRAPS = ("rackHaFailoverStarted", "rackHaFailoverCompleted", "rackHaFenceSucceeded",
+                  "rackHaFenceFailed", "rackHaFenceUnconfirmed", "rackHaSwitchover")
+
+
+def begin(rack):
+    """Every scenario but the cold start starts from a settled rack; returns (holder, generation)."""
+    settled = rack.settled()
+    rack.check(settled, "rack settled before the fault: %s" % (settled,))
+    rack.current["t0"] = now_s()
+    return settled or (None, None)
 
 
 def cold_start(rack):
@@ -298,21 +450,25 @@ def cold_start(rack):
     first = min(a[0] for a in rack.acks_from(holder))
     rack.figure("witness ready to first ledger record", first - rack.witness_ready_at)
     rack.figure("power-on of the first VM to first ledger record", first - t0)
-    rack.check(holder == "node-a", "the preferred node (booted first) holds the grant")
+    rack.check(holder == "node-a", "the preferred node holds the grant")
     states = {n: rack.resources_state(n) for n in NODES}
     rack.check(sorted(states.values()).count("running") == 1, "resources running on one node only: %s" % states)
+    rack.check(not rack.relay.events("off"), "nobody was fenced at the cold start")
+    rack.expect_traps(["rackHaAgentStarted"], forbid=FAILOVER_TRAPS)
+    senders = sorted({t.sender for t in rack.traps()})
+    rack.check(senders == sorted(MEMBERS), "the station hears all three members over their management NICs: %s"
+               % senders)
 
 
 def one_cable(rack):
     """Cut the serial cable witness-A: a link goes down, nothing fails over."""
-    holder, gen = rack.settled() or (None, None)
-    rack.check(holder, "rack settled before the fault")
+    holder, gen = begin(rack)
     if not holder:
         return
     t0 = now_s()
     rack.cables["wa"].set("cut")
     rack.note("cut the serial cable witness-A (both directions)")
-    down = rack.wait("link down", 20, lambda: any(
+    down = rack.wait("link down", 30, lambda: any(
         l.get("id") == 1 and l.get("state") == "down" for l in (rack.status("witness") or {}).get("links", [])))
     rack.check(down, "the witness sees serial link 1 (witness-A) down")
     time.sleep(8)
@@ -323,11 +479,14 @@ def one_cable(rack):
     rack.check(reach.get("node-a") == "reachable", "the witness still reaches node-a over the LAN: %s" % reach)
     rack.cables["wa"].set("pass")
     rack.note("cable witness-A repaired")
-    up = rack.wait("link up", 20, lambda: any(
+    up = rack.wait("link up", 30, lambda: any(
         l.get("id") == 1 and l.get("state") == "up" for l in (rack.status("witness") or {}).get("links", [])))
     rack.check(up, "serial link 1 up again")
     gap = rack.ack_gap(t0)
     rack.check(gap is not None and gap < 5, "the service kept writing (longest pause %.1f s)" % (gap or -1))
+    rack.expect_traps(["rackHaLinkDown", "rackHaLinkUp"], forbid=FAILOVER_TRAPS)
+    link1 = [t for t in rack.traps() if t.name == "rackHaLinkDown" and t.fields.get("rackHaLinkName") == "1"]
+    rack.check(link1, "a rackHaLinkDown names link 1: %s" % "; ".join(t.describe() for t in link1))
 
 
 def isolate(rack, member, on):
@@ -342,8 +501,7 @@ def isolate(rack, member, on):
 def witness_isolation(rack):
     """Cut every link of the witness for 20 s: the nodes keep quorum, nothing fails over, and
     the isolated witness fences nobody (W3)."""
-    holder, gen = rack.settled() or (None, None)
-    rack.check(holder, "rack settled before the fault")
+    holder, gen = begin(rack)
     if not holder:
         return
     t0 = now_s()
@@ -357,23 +515,24 @@ def witness_isolation(rack):
     rack.check(len(rack.relay.events("off")) == fences_before, "the isolated witness fenced nobody")
     isolate(rack, "witness", False)
     rack.note("witness reconnected")
-    back = rack.settled(60)
+    back = rack.settled(90)
     rack.check(back and back == (holder, gen), "the witness resumes supervision, same holder and generation: %s" % (back,))
     gap = rack.ack_gap(t0)
     rack.check(gap is not None and gap < 5, "the service kept writing (longest pause %.1f s)" % (gap or -1))
+    rack.expect_traps([], forbid=FAILOVER_TRAPS)
 
 
 def failover(rack, holder, gen, t0, cause, relay_works=True, timeout_s=FAILOVER_TIMEOUT_S):
     """After a fault of `holder` at t0: wait for the other node to write under a newer
     generation; record the times; check the fence."""
     other = NODES[1 - NODES.index(holder)]
-    fences = []
-    fencing_seen = [None]
+    detected = [None]
 
     def poll():
         a = rack.authority()
-        if a.get("fencing") and fencing_seen[0] is None:
-            fencing_seen[0] = now_s()
+        if (a.get("fencing") or a.get("switching") or (a.get("holder") not in (None, holder))) \
+                and detected[0] is None:
+            detected[0] = now_s()
         if a.get("holder") == other and (a.get("generation") or 0) > gen:
             new = [x for x in rack.acks_from(other, t0) if x[2] > gen]
             if new:
@@ -389,12 +548,22 @@ def failover(rack, holder, gen, t0, cause, relay_works=True, timeout_s=FAILOVER_
     if relay_works:
         rack.check(offs, "the witness fenced %s through the relay (Modbus coil off)" % holder)
     rack.note("%s granted generation %d, first ledger record at +%.1f s" % (other, a["generation"], first[0] - t0))
-    if fencing_seen[0]:
-        rack.figure("%s to fencing seen in the witness's status" % cause, fencing_seen[0] - t0)
+    # Detection: the witness's first word about it, its trap (host clock at the station) or its
+    # status (polled at its console, coarse), whichever came first.
+    said = [t.t for t in rack.trapd.since(t0) if t.sender == "witness" and (
+        (t.name == "rackHaMemberDown" and t.fields.get("rackHaMemberName") == holder)
+        or t.name in ("rackHaFailoverStarted", "rackHaResourceFailed"))]
+    seen = [x for x in said + [detected[0]] if x is not None and x <= first[0]]
+    if seen:
+        rack.note("the witness noticed at +%.1f s" % (min(seen) - t0))
+        rack.figure("%s to detection (the witness's first trap or status about it)" % cause,
+                    min(seen) - t0, "detect_ms")
     if offs:
-        rack.figure("%s to relay off command (fence)" % cause, offs[0] - t0)
-    rack.figure("%s to service restored (first record of %s)" % (cause, other), first[0] - t0)
-    rack.figure("service gap (last record of %s to first of %s)" % (holder, other), first[0] - last_old)
+        rack.note("the witness fenced %s (relay off) at +%.1f s" % (holder, offs[0] - t0))
+    if offs:
+        rack.figure("%s to relay off command (fence)" % cause, offs[0] - t0, "fence_ms")
+    rack.figure("%s to service restored (first record of %s)" % (cause, other), first[0] - t0, "restored_ms")
+    rack.figure("service gap (last record of %s to first of %s)" % (holder, other), first[0] - last_old, "gap_ms")
     rack.check(first[0] > last_old, "no record of %s after the first of %s" % (holder, other))
     return first[0] - t0
 
@@ -403,14 +572,14 @@ def power_cut(rack):
     """Cut the power of the active node (QEMU quit, no shutdown): the witness fences it through
     the relay, the other node takes over, the relay powers the fenced node on again and it
     stays in standby."""
-    holder, gen = rack.settled() or (None, None)
-    rack.check(holder, "rack settled before the fault")
+    holder, gen = begin(rack)
     if not holder:
         return
     t0 = now_s()
     rack.vms[holder].power_off()
     rack.note("power cut of the active node %s (its power supply, not the relay)" % holder)
     failover(rack, holder, gen, t0, "power cut")
+    rack.expect_traps(["rackHaFenceSucceeded", "rackHaFailoverCompleted"])
     back = rack.settled()
     rack.check(back and back[0] != holder, "%s is back, in standby; the service stays put: %s" % (holder, back,))
 
@@ -419,8 +588,7 @@ def agent_hang(rack):
     """SIGSTOP the active node's agent (typed at its console): heartbeats stop, the watchdog
     is no longer fed; the witness fences the node through the relay before or while the
     watchdog resets it, and the other node takes over."""
-    holder, gen = rack.settled() or (None, None)
-    rack.check(holder, "rack settled before the fault")
+    holder, gen = begin(rack)
     if not holder:
         return
     rc, out = rack.vms[holder].run("kill -STOP $(pidof ha-agent) && echo stopped")
@@ -428,6 +596,7 @@ def agent_hang(rack):
     rack.check(rc == 0, "SIGSTOP sent to %s's agent: %s" % (holder, out.strip()))
     rack.note("the agent of %s hangs (SIGSTOP)" % holder)
     failover(rack, holder, gen, t0, "agent hang")
+    rack.expect_traps(["rackHaFenceSucceeded", "rackHaFailoverCompleted"])
     back = rack.settled()
     rack.check(back and back[0] != holder, "%s is back, in standby: %s" % (holder, back,))
 
@@ -435,8 +604,7 @@ def agent_hang(rack):
 def line_noise(rack):
     """Bit errors on every serial cable (2 % of the bytes, both directions) for 20 s: frames
     fail their CRC and are dropped; the LAN still carries the heartbeats; nothing fails over."""
-    holder, gen = rack.settled() or (None, None)
-    rack.check(holder, "rack settled before the fault")
+    holder, gen = begin(rack)
     if not holder:
         return
     t0 = now_s()
@@ -455,13 +623,13 @@ def line_noise(rack):
                "no failover: holder %s generation %s" % (a.get("holder"), a.get("generation")))
     gap = rack.ack_gap(t0)
     rack.check(gap is not None and gap < 5, "the service kept writing (longest pause %.1f s)" % (gap or -1))
+    rack.expect_traps([], forbid=FAILOVER_TRAPS)
 
 
 def witness_power_loss(rack):
     """Power off the witness for 20 s: the service continues on the nodes; the witness boots
     again and resumes supervision with the same holder."""
-    holder, gen = rack.settled() or (None, None)
-    rack.check(holder, "rack settled before the fault")
+    holder, gen = begin(rack)
     if not holder:
         return
     t0 = now_s()
@@ -473,17 +641,30 @@ def witness_power_loss(rack):
     rack.note("witness powered on")
     rack.vms["witness"].wait_ready()
     rack.note("witness booted again")
-    back = rack.settled(90)
+    back = rack.settled(120)
     rack.check(back and back[0] == holder, "the witness supervises again, holder %s: %s" % (holder, back,))
     gap = rack.ack_gap(t0)
     rack.check(gap is not None and gap < 5, "the service never stopped (longest pause %.1f s)" % (gap or -1))
+    rack.expect_traps(["rackHaAgentStarted"], forbid=FAILOVER_TRAPS, subject="witness")
+    # The rebooted witness must also be obeyed, not only leave a running service alone.
+    other = NODES[1 - NODES.index(holder)]
+    fences = len(rack.relay.events("off"))
+    t1 = now_s()
+    rc, out = rack.vms["witness"].run("ha-agent move %s" % other, 30)
+    rack.note("operator: ha-agent move %s at the rebooted witness's console: %s" % (other, out.strip()[:80]))
+    moved = rack.wait("move", 60, lambda: [x for x in rack.acks_from(other, t1) if x[2] > gen])
+    rack.check(moved and len(rack.relay.events("off")) == fences,
+               "the rebooted witness is obeyed: `ha-agent move %s` moves the service within 60 s, nobody fenced"
+               % other)
+    fenced = [t for t in rack.trapd.since(t1) if t.name == "rackHaFenceSucceeded"]
+    if fenced:
+        rack.check(len(fenced) == 1, "one fence, one rackHaFenceSucceeded (got %d)" % len(fenced))
 
 
 def node_isolation(rack):
     """Cut every link of the active node (both cables, its LAN port): it stops the service
     when it loses quorum (N2) and the witness fences it; the other node takes over; never both."""
-    holder, gen = rack.settled() or (None, None)
-    rack.check(holder, "rack settled before the fault")
+    holder, gen = begin(rack)
     if not holder:
         return
     t0 = now_s()
@@ -492,6 +673,7 @@ def node_isolation(rack):
     failover(rack, holder, gen, t0, "isolation")
     isolate(rack, holder, False)
     rack.note("%s's links repaired" % holder)
+    rack.expect_traps(["rackHaFenceSucceeded", "rackHaFailoverCompleted"])
     back = rack.settled()
     rack.check(back and back[0] != holder, "%s is back, in standby: %s" % (holder, back,))
 
@@ -500,20 +682,21 @@ def relay_broken_isolation(rack):
     """The relay board stops answering, then the active node is isolated: the fence fails, so
     the witness waits out the node's watchdog deadline (dead + self_fence + stop_timeout +
     watchdog timeout + margin) before it grants the other node (W1)."""
-    holder, gen = rack.settled() or (None, None)
-    rack.check(holder, "rack settled before the fault")
+    holder, gen = begin(rack)
     if not holder:
         return
-    deadline_s = (TIMING["dead_ms"] + 3000 + 15000 + 10000 + 2000) / 1000.0
+    deadline_s = (TIMING["dead_ms"] + SELF_FENCE_MS + STOP_TIMEOUT_MS + WATCHDOG_S * 1000 + MARGIN_MS) / 1000.0
     rack.relay.fault = "dead"
     t0 = now_s()
     isolate(rack, holder, True)
     rack.note("relay board dead; isolated the active node %s (deadline %.0f s)" % (holder, deadline_s))
     restored = failover(rack, holder, gen, t0, "isolation, relay dead", relay_works=False,
-                        timeout_s=deadline_s + 60)
+                        timeout_s=deadline_s + 90)
     if restored is not None:
         rack.check(restored >= deadline_s - TIMING["dead_ms"] / 1000.0,
                    "the grant waited out the watchdog deadline (%.1f s >= %.1f s - dead_ms)" % (restored, deadline_s))
+    rack.expect_traps([("rackHaFenceFailed", "rackHaFenceUnconfirmed", "rackHaRelayBoardUnreachable"),
+                       "rackHaFailoverCompleted"], forbid=("rackHaFenceSucceeded",))
     rack.relay.fault = None
     isolate(rack, holder, False)
     rack.note("relay board repaired; %s's links repaired" % holder)
@@ -525,8 +708,7 @@ def resource_failure(rack):
     """The service fails on the active node (its monitor reports failure): local restarts,
     then the group fails and the witness moves the service (W5); the failed node is reset
     by restarting its agent and stays in standby."""
-    holder, gen = rack.settled() or (None, None)
-    rack.check(holder, "rack settled before the fault")
+    holder, gen = begin(rack)
     if not holder:
         return
     fences_before = len(rack.relay.events("off"))
@@ -535,10 +717,78 @@ def resource_failure(rack):
     rack.note("the service on %s fails (its monitor reports failure from now on)" % holder)
     failover(rack, holder, gen, t0, "resource failure", relay_works=False)
     rack.check(len(rack.relay.events("off")) == fences_before, "a graceful move: nobody fenced")
+    rack.expect_traps(["rackHaResourceFailed"], forbid=("rackHaFenceSucceeded", "rackHaFenceFailed"))
+    moved = [t for t in rack.traps() if t.name in ("rackHaResourceMoved", "rackHaSwitchover",
+                                                   "rackHaFailoverCompleted")]
+    rack.check(moved, "the station is told the service moved (ResourceMoved, Switchover or FailoverCompleted): %s"
+               % ("; ".join(t.describe() for t in moved) or "none"))
     rack.vms[holder].run("rm -f /run/ledger-fail; killall ha-agent")
     rack.note("%s: failure cleared, agent restarted (cleanup)" % holder)
     back = rack.settled()
     rack.check(back and back[0] != holder, "%s back in standby: %s" % (holder, back,))
+
+
+def manual_switchover(rack):
+    """The operator types `ha-agent move OTHER` on the witness's console: the holder stops the
+    service, the other node starts it under a new generation; nobody is fenced."""
+    holder, gen = begin(rack)
+    if not holder:
+        return
+    other = NODES[1 - NODES.index(holder)]
+    fences_before = len(rack.relay.events("off"))
+    t0 = now_s()
+    rc, out = rack.vms["witness"].run("ha-agent move %s" % other, 30)
+    rack.check(rc == 0, "`ha-agent move %s` at the witness's console accepted: %s" % (other, out.strip()[:200]))
+    rack.note("operator: ha-agent move %s (at the witness's console)" % other)
+    failover(rack, holder, gen, t0, "move command", relay_works=False)
+    rack.check(len(rack.relay.events("off")) == fences_before, "graceful: nobody fenced")
+    rack.expect_traps(["rackHaSwitchover"], forbid=("rackHaFenceSucceeded", "rackHaFenceFailed",
+                                                    "rackHaFailoverStarted", "rackHaFailoverCompleted"))
+    back = rack.settled()
+    rack.check(back and back[0] == other, "%s holds the service, %s in standby: %s" % (other, holder, back,))
+
+
+def array_rebuild(rack):
+    """On the RAID controller's console (Areca CLI on the witness's ttyS4): a member disk fails,
+    the global spare takes over and rebuilds (30 %, 60 %), the rebuild completes. The station
+    receives the array notifications in order; the service is not touched."""
+    holder, gen = begin(rack)
+    if not holder:
+        return
+    w = lambda: (rack.status("witness") or {}).get("array") or {}  # noqa: E731
+    ok = rack.wait("array reading", 60, lambda: not w().get("lost") and w().get("drives"))
+    rack.check(ok, "the witness reads the array through its console: %s" % (str(w())[:300],))
+    steps = [("disk e1/s1 fails", lambda: rack.areca.fail_disk(0), ["rackHaDiskFailed", "rackHaLogicalDriveDegraded"]),
+             ("the global spare e1/s5 takes over, rebuild at 0 %", rack.areca.activate_spare,
+              ["rackHaRebuildStarted"]),
+             ("rebuild at 30 %", lambda: rack.areca.set_progress(30), ["rackHaRebuildProgress"]),
+             ("rebuild at 60 %", lambda: rack.areca.set_progress(60), ["rackHaRebuildProgress"]),
+             ("rebuild completed", rack.areca.complete_rebuild, ["rackHaRebuildCompleted"]),
+             ]
+    t0 = now_s()
+    expected = []
+    for text, act, traps in steps:
+        act()
+        rack.note("array: %s" % text)
+        expected += traps
+        got = rack.wait("traps", 60, lambda: all(
+            [t.name for t in rack.traps()].count(n) >= expected.count(n) for n in set(traps)))
+        rack.check(got, "%s: %s arrived" % (text, ", ".join(traps)))
+    rack.figure("disk failure to rackHaDiskFailed at the station",
+                min([t.t for t in rack.traps() if t.name == "rackHaDiskFailed"] or [now_s()]) - t0)
+    rack.expect_traps(["rackHaDiskFailed", "rackHaLogicalDriveDegraded", "rackHaRebuildStarted",
+                       "rackHaRebuildProgress", "rackHaRebuildCompleted", "rackHaLogicalDriveOptimal"],
+                      forbid=FAILOVER_TRAPS + ("rackHaConsoleLost",), timeout_s=60)
+    array_names = ("Disk", "Rebuild", "LogicalDrive", "Spare")
+    order = [t.name.replace("rackHa", "") + (" %s%%" % t.fields["rackHaProgressPercent"]
+                                             if "rackHaProgressPercent" in t.fields else "")
+             for t in rack.traps() if any(a in t.name for a in array_names)]
+    rack.note("array traps: %s" % ", ".join(order))
+    rack.areca.replace_with_spare(0)
+    rack.note("array: disk e1/s1 replaced by a new global spare")
+    rack.expect_traps(["rackHaDiskFailed", "rackHaDiskInserted"], timeout_s=60)
+    a = rack.authority()
+    rack.check(a.get("holder") == holder and a.get("generation") == gen, "the service was not touched")
 
 
 SCENARIOS = {
@@ -546,57 +796,188 @@ SCENARIOS = {
     "one-cable": one_cable,
     "line-noise": line_noise,
     "witness-isolation": witness_isolation,
-    "witness-power-loss": witness_power_loss,
+    "array-rebuild": array_rebuild,
+    "manual-switchover": manual_switchover,
     "power-cut": power_cut,
     "agent-hang": agent_hang,
     "node-isolation": node_isolation,
     "relay-broken-isolation": relay_broken_isolation,
     "resource-failure": resource_failure,
+    # Last: it ends with a move ordered by the rebooted witness.
+    "witness-power-loss": witness_power_loss,
 }
+
+
+# ---- the demo
+
+def show_status(rack, title):
+    """The witness's `ha-agent status` screen, as an operator sees it at its console, and one
+    line per member from each member's own status."""
+    print("\n---- %s (at %.1f s): `ha-agent status` on the witness's console" % (title, now_s()), flush=True)
+    try:
+        rc, out = rack.vms["witness"].run("ha-agent status", 20)
+        print("\n".join("    | " + line for line in out.splitlines()))
+    except (Timeout, OSError) as e:
+        print("    (witness not answering: %s)" % str(e).splitlines()[0])
+    for m in MEMBERS:
+        vm = rack.vms[m]
+        if not vm.powered:
+            print("    %-8s POWERED OFF" % m)
+            continue
+        if not vm.logged_in:
+            print("    %-8s booting (powered on %.0f s ago)" % (m, now_s() - vm.started_at))
+            continue
+        s = rack.status(m) or {}
+        a = s.get("authority") or {}
+        reach = ", ".join("%s %s" % (x.get("name"), x.get("state")) for x in s.get("members", []))
+        if m == "witness":
+            extra = "holder %s generation %s%s" % (a.get("holder"), a.get("generation"),
+                                                     " FENCING %s" % a["fencing"] if a.get("fencing") else "")
+        else:
+            extra = "resources %s, acting generation %s" % (a.get("resources_state"), a.get("acting_generation"))
+        print("    %-8s up: %s; sees %s" % (m, extra, reach or "?"), flush=True)
+    print(flush=True)
+
+
+def demo(rack):
+    """The narrated failover of `make demo`."""
+    rack.scenario = "cold-start"
+    rack.current = {"name": "cold-start", "t0": now_s(), "figures": {}, "traps": []}
+    say("==== 1. cold start: the witness, then node-a, then node-b boot from the image")
+    cold_start(rack)
+    show_status(rack, "the rack is up")
+    rack.scenario = "power-cut"
+    rack.current = {"name": "power-cut", "t0": now_s(), "figures": {}, "traps": []}
+    holder, gen = begin(rack)
+    if not holder:
+        return
+    say("==== 2. power cut: %s, which runs the service (ledger writer + floating IP %s), loses its power"
+        % (holder, FLOATING_IP))
+    t0 = now_s()
+    rack.vms[holder].power_off()
+    rack.note("power cut of the active node %s" % holder)
+    watcher = threading.Thread(target=lambda: (time.sleep(4), show_status(rack, "4 s after the power cut")),
+                               daemon=True)
+    watcher.start()
+    failover(rack, holder, gen, t0, "power cut")
+    watcher.join(60)
+    rack.expect_traps(["rackHaFenceSucceeded", "rackHaFailoverCompleted"])
+    show_status(rack, "the service runs on the other node")
+    print("---- the failover, from the power cut (host clock)")
+    events = [(t, text) for t, text in rack.timeline if t >= t0]
+    events += [(t.t, "trap " + t.describe()) for t in rack.trapd.since(t0)
+               if t.sender == "witness" or t.name in ("rackHaMemberDown",)]
+    for t, text in sorted(events):
+        print("    +%5.1f s  %s" % (t - t0, text))
+    print(flush=True)
+    say("==== 3. the fenced node is powered on again by the relay and rejoins in standby")
+    back = rack.settled()
+    rack.check(back and back[0] != holder, "%s is back, in standby: %s" % (holder, back,))
+    rack.check_floating_ip()
+    show_status(rack, "back to three members")
+
+
+# ---- main
+
+def summarize(rack, started_wall, duration_s, path):
+    """Print the timeline, figures, traps and checks; write report.json."""
+    print("\n==== timeline")
+    for t, text in rack.timeline:
+        print("  %7.1f s  %s" % (t, text))
+    print("\n==== traps received by the station (snmptrapd)")
+    for t in rack.trapd.since(0):
+        print("  %7.1f s  %s" % (t.t, t.describe()))
+    print("\n==== figures")
+    for scen, name, s in rack.figures:
+        print("  %-22s %-70s %6.1f s" % (scen, name, s))
+    failed = [r for r in rack.results if not r[1]]
+    trials = [r["figures"]["restored_ms"] for r in rack.records
+              if r["name"] == "power-cut" and "restored_ms" in r["figures"]]
+    report = {
+        "started": started_wall, "duration_s": round(duration_s, 1), "checks": len(rack.results),
+        "failed": len(failed), "known_agent_bugs": [{"scenario": k[0], "passed": k[1], "check": k[2], "bug": k[3]}
+                                                     for k in rack.known],
+        "timing": dict(TIMING, watchdog_s=WATCHDOG_S, self_fence_ms=SELF_FENCE_MS),
+        "scenarios": rack.records,
+        "power_cut_trials": len(trials),
+        "failover_ms_p50": sorted(trials)[len(trials) // 2] if trials else None,
+        "failover_ms_max": max(trials) if trials else None,
+        "failover_ms_definition": "power cut of the active node to the first acknowledged ledger record "
+                                  "of the other node (host clock)",
+    }
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1)
+    print("\n==== scenarios")
+    for r in rack.records:
+        figs = " ".join("%s=%d" % (k, r["figures"][k]) for k in FIGURE_KEYS if k in r["figures"])
+        print("  %-4s %-24s %3d checks  %s" % ("ok" if r["ok"] else "FAIL", r["name"], r["checks"], figs))
+    if trials:
+        print("  power-cut failover over %d trial(s): p50 %d ms, max %d ms"
+              % (len(trials), report["failover_ms_p50"], report["failover_ms_max"]))
+    print("\n==== %d checks, %d failed; %.1f minutes; report %s" % (len(rack.results), len(failed),
+                                                                   duration_s / 60, path))
+    for scen, _, text in failed:
+        print("  FAIL %s: %s" % (scen, text))
+    for scen, ok, text, bug in rack.known:
+        print("  %s %s: %s\n        known agent bug %s: %s" % ("XPASS" if ok else "XFAIL", scen, text, bug,
+                                                              KNOWN_AGENT_BUGS[bug]))
+    return 1 if failed else 0
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenario", action="append", default=[])
+    p.add_argument("--repeat", type=int, default=1, help="run the chosen scenarios N times (after one cold start)")
+    p.add_argument("--demo", action="store_true", help="the narrated power-cut failover of make demo")
     p.add_argument("--image", default=os.environ.get("RACK_IMAGE", os.path.join(ROOT, "out", "image")))
     p.add_argument("--work", default=os.path.join(ROOT, "out", "rack"))
     p.add_argument("--list", action="store_true")
     o = p.parse_args()
     if o.list:
         for name, f in SCENARIOS.items():
-            print("%-18s %s" % (name, " ".join(f.__doc__.split())))
+            print("%-22s %s" % (name, " ".join(f.__doc__.split())))
         return 0
     names = o.scenario or list(SCENARIOS)
     for n in names:
         if n not in SCENARIOS:
             raise SystemExit("rack: no scenario %r (--list)" % n)
-    if names[0] != "cold-start":
-        names.insert(0, "cold-start")  # every run boots the rack first
+    names = [n for n in names if n != "cold-start"] * max(1, o.repeat)
+    names.insert(0, "cold-start")  # every run boots the rack first
+    # A SIGTERM (a killed make) still powers the VMs off and stops snmptrapd (finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rack = Rack(os.path.abspath(o.image), os.path.abspath(o.work))
-    say("virtual rack: image %s, work %s; scenarios: %s" % (rack.image, rack.work, ", ".join(names)))
+    started_wall = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    t_start = time.monotonic()
+    say("virtual rack: image %s, work %s; %s" % (rack.image, rack.work,
+                                                "the demo" if o.demo else "scenarios: " + ", ".join(names)))
     rack.prepare()
     try:
+        if o.demo:
+            names = []
+            demo(rack)
+            rack.check_ledger()
+            rack.records.append({"name": "power-cut", "ok": all(r[1] for r in rack.results),
+                                 "checks": len(rack.results), "figures": rack.current["figures"],
+                                 "traps": [t.name for t in rack.traps()]})
         for n in names:
             rack.scenario = n
+            rack.current = {"name": n, "t0": now_s(), "figures": {}, "traps": []}
+            first = len(rack.results)
             say("==== scenario %s: %s" % (n, " ".join(SCENARIOS[n].__doc__.split())))
             try:
                 SCENARIOS[n](rack)
+                rack.check_floating_ip()
             except (Timeout, OSError) as e:
                 rack.check(False, "scenario stopped: %s" % str(e)[:500])
             rack.check_ledger()
+            mine = rack.results[first:]
+            rack.records.append({"name": n, "ok": all(r[1] for r in mine), "checks": len(mine),
+                                 "failed": [r[2] for r in mine if not r[1]],
+                                 "figures": rack.current["figures"],
+                                 "traps": [t.name for t in rack.traps()]})
     finally:
         rack.shutdown()
-    print("\n==== timeline")
-    for t, text in rack.timeline:
-        print("  %7.1f s  %s" % (t, text))
-    print("\n==== figures")
-    for scen, name, s in rack.figures:
-        print("  %-18s %-60s %6.1f s" % (scen, name, s))
-    failed = [r for r in rack.results if not r[1]]
-    print("\n==== %d checks, %d failed" % (len(rack.results), len(failed)))
-    for scen, _, text in failed:
-        print("  FAIL %s: %s" % (scen, text))
-    return 1 if failed else 0
+    return summarize(rack, started_wall, time.monotonic() - t_start, os.path.join(rack.work, "report.json"))
 
 
 if __name__ == "__main__":
