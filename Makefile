@@ -54,10 +54,15 @@ test-fast:
 	cargo test --locked -p ha-agent
 	cargo test --locked -p ha-tests --lib
 
-# Real agent processes, pty pairs and UDP on loopback; one rack at a time.
+# Real agent processes, pty pairs and UDP on loopback; one rack at a time. As root the tests
+# (their cable proxies and the agents they start, which inherit it) run at SCHED_FIFO 10, as
+# the agent would with `realtime_priority`: other work on the machine cannot starve them into
+# false failovers (docs/performance.md). Built first, so the compilers run at normal priority.
+RT_TESTS := $(shell [ "$$(id -u)" = 0 ] && command -v chrt >/dev/null && echo chrt -f 10)
 test-process:
 	cargo build --locked -p ha-agent
-	cargo test --locked -p ha-tests --tests -- --test-threads=1
+	cargo test --locked -p ha-tests --tests --no-run
+	$(RT_TESTS) cargo test --locked -p ha-tests --tests -- --test-threads=1
 
 # Raw Ethernet across two network namespaces; must not skip here (CI runs as root).
 test-netns:
