@@ -162,9 +162,11 @@ class Rack:
         self.scenario = "setup"
         self.boot_threads = []
 
-    def note(self, text):
-        self.timeline.append((now_s(), text))
-        say(text)
+    def note(self, text, at=None):
+        """A timeline entry; `at`: when it happened, if earlier than now (the timeline is
+        printed in time order)."""
+        self.timeline.append((now_s() if at is None else at, text))
+        say(text if at is None else "%s (at %.1f s)" % (text, at))
 
     def check(self, ok, text, known_bug=None):
         """A check; `known_bug` names an entry of KNOWN_AGENT_BUGS that makes it fail today:
@@ -557,7 +559,8 @@ def failover(rack, holder, gen, t0, cause, relay_works=True, timeout_s=FAILOVER_
     offs = [t for t, n in rack.relay.events("off") if n == holder and t >= t0]
     if relay_works:
         rack.check(offs, "the witness fenced %s through the relay (Modbus coil off)" % holder)
-    rack.note("%s granted generation %d, first ledger record at +%.1f s" % (other, a["generation"], first[0] - t0))
+    rack.note("%s writes under generation %d: first acknowledged record, +%.1f s" % (other, a["generation"], first[0] - t0),
+              at=first[0])
     # Detection: the witness's first word about it, its trap (host clock at the station) or its
     # status (polled at its console, coarse), whichever came first.
     said = [t.t for t in rack.trapd.since(t0) if t.sender == "witness" and (
@@ -565,11 +568,11 @@ def failover(rack, holder, gen, t0, cause, relay_works=True, timeout_s=FAILOVER_
         or t.name in ("rackHaFailoverStarted", "rackHaResourceFailed"))]
     seen = [x for x in said + [detected[0]] if x is not None and x <= first[0]]
     if seen:
-        rack.note("the witness noticed at +%.1f s" % (min(seen) - t0))
+        rack.note("the witness noticed, +%.1f s" % (min(seen) - t0), at=min(seen))
         rack.figure("%s to detection (the witness's first trap or status about it)" % cause,
                     min(seen) - t0, "detect_ms")
     if offs:
-        rack.note("the witness fenced %s (relay off) at +%.1f s" % (holder, offs[0] - t0))
+        rack.note("the witness fences %s: relay off command, +%.1f s" % (holder, offs[0] - t0), at=offs[0])
     if offs:
         rack.figure("%s to relay off command (fence)" % cause, offs[0] - t0, "fence_ms")
     rack.figure("%s to service restored (first record of %s)" % (cause, other), first[0] - t0, "restored_ms")
@@ -893,7 +896,7 @@ def demo(rack):
 def summarize(rack, started_wall, duration_s, path):
     """Print the timeline, figures, traps and checks; write report.json."""
     print("\n==== timeline")
-    for t, text in rack.timeline:
+    for t, text in sorted(rack.timeline, key=lambda e: e[0]):
         print("  %7.1f s  %s" % (t, text))
     print("\n==== traps received by the station (snmptrapd)")
     for t in rack.trapd.since(0):
