@@ -78,6 +78,22 @@ baud = 115200
 poll_interval_ms = 4000
 command_timeout_ms = 4000
 """
+# The resources' (start, stop, monitor) timeouts. They make the node's fence bound: the agent
+# advertises self_fence + worst-case stop (the longest action timeout, plus every stop
+# timeout, plus core::resources::RESULT_GRACE_MS) + watchdog.
+RESOURCE_TIMEOUTS_MS = {"ledger": (30000, 10000, 10000), "floating-ip": (10000, 10000, 10000)}
+RESULT_GRACE_MS = 5000
+
+
+def watchdog_deadline_ms():
+    """How long after a node's last frame the witness may assume it stopped by itself
+    (witness.rs watchdog_deadline): dead + interval + the node's fence bound + margin."""
+    worst_stop = (max(max(t) for t in RESOURCE_TIMEOUTS_MS.values())
+                  + sum(t[1] for t in RESOURCE_TIMEOUTS_MS.values()) + RESULT_GRACE_MS)
+    bound = SELF_FENCE_MS + worst_stop + WATCHDOG_S * 1000
+    return TIMING["dead_ms"] + TIMING["interval_ms"] + bound + MARGIN_MS
+
+
 # The floating IP on the heartbeat LAN, the second resource of the group.
 FLOATING_IP = "10.10.0.100"
 # Bounds on the waits of the scenarios (host clock).
@@ -113,12 +129,13 @@ def config(member):
         lines.append('[resources]\nmax_restarts = 2\nrestart_window_s = 300\n\n'
                      '[[resources.group]]\nname = "ledger"\nagent = "/data/rack/ledger"\n'
                      'params = { node = "%s", device = "/dev/vdb", ack = "/dev/ttyS3" }\n'
-                     'start_timeout_ms = 30000\nstop_timeout_ms = 10000\nmonitor_timeout_ms = 10000\n'
+                     'start_timeout_ms = %d\nstop_timeout_ms = %d\nmonitor_timeout_ms = %d\n'
                      'monitor_interval_ms = 2000\n\n'
                      '[[resources.group]]\nname = "floating-ip"\nagent = "/data/rack/floating-ip"\n'
                      'params = { ip = "%s", cidr_netmask = "24", nic = "eth0" }\n'
-                     'start_timeout_ms = 10000\nstop_timeout_ms = 10000\nmonitor_timeout_ms = 10000\n'
-                     'monitor_interval_ms = 5000\n' % (member, FLOATING_IP))
+                     'start_timeout_ms = %d\nstop_timeout_ms = %d\nmonitor_timeout_ms = %d\n'
+                     'monitor_interval_ms = 5000\n'
+                     % ((member,) + RESOURCE_TIMEOUTS_MS["ledger"] + (FLOATING_IP,) + RESOURCE_TIMEOUTS_MS["floating-ip"]))
     lines.append('[watchdog]\ndevice = "/dev/watchdog"\ntimeout_s = %d\n' % WATCHDOG_S)
     for m in MEMBERS:
         lines.append('[[members]]\nname = "%s"\nid = %d\nrole = "%s"\n'
@@ -695,15 +712,16 @@ def node_isolation(rack):
 def relay_broken_isolation(rack):
     """The relay board stops answering, then the active node is isolated: the fence fails, so
     the witness waits out the node's watchdog deadline (dead + self_fence + stop_timeout +
-    watchdog timeout + margin) before it grants the other node (W1)."""
+    watchdog timeout + margin, watchdog_deadline_ms) before it grants the other node (W1)."""
     holder, gen = begin(rack)
     if not holder:
         return
-    deadline_s = (TIMING["dead_ms"] + SELF_FENCE_MS + STOP_TIMEOUT_MS + WATCHDOG_S * 1000 + MARGIN_MS) / 1000.0
+    deadline_s = watchdog_deadline_ms() / 1000.0
     rack.relay.fault = "dead"
     t0 = now_s()
     isolate(rack, holder, True)
-    rack.note("relay board dead; isolated the active node %s (deadline %.0f s)" % (holder, deadline_s))
+    rack.note("relay board dead; isolated the active node %s (watchdog deadline %.1f s after its last frame)"
+              % (holder, deadline_s))
     restored = failover(rack, holder, gen, t0, "isolation, relay dead", relay_works=False,
                         timeout_s=deadline_s + 90)
     if restored is not None:
