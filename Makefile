@@ -18,12 +18,12 @@ FUZZ_SECONDS ?= 20
 
 # Every shell script of the repository (the overlay's init scripts have no .sh suffix).
 SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh) tests/vm/stage1-init \
-	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*)
+	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource)
 
 .PHONY: help setup agent demo-process test test-fast test-process test-netns test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
 
 help:
-	@echo "make demo   - start three agents linked by pty and UDP cables and show failures being detected"
+	@echo "make demo   - boot the virtual rack (three QEMU VMs), show the status, cut the active node's power and print the failover timeline (make demo-process: the process-level demo)"
 	@echo "make test   - install what is needed, then run every test (fast suite, process tests, netns, fuzz smoke, static build)"
 	@echo "make agent  - build the static, stripped release agent and print its size"
 	@echo "make sim    - the deterministic cluster simulator (SEEDS=n, FIRST=s, or SEED=n for one trace)"

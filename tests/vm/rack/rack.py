@@ -78,6 +78,22 @@ baud = 115200
 poll_interval_ms = 4000
 command_timeout_ms = 4000
 """
+# The resources' (start, stop, monitor) timeouts. They make the node's fence bound: the agent
+# advertises self_fence + worst-case stop (the longest action timeout, plus every stop
+# timeout, plus core::resources::RESULT_GRACE_MS) + watchdog.
+RESOURCE_TIMEOUTS_MS = {"ledger": (30000, 10000, 10000), "floating-ip": (10000, 10000, 10000)}
+RESULT_GRACE_MS = 5000
+
+
+def watchdog_deadline_ms():
+    """How long after a node's last frame the witness may assume it stopped by itself
+    (witness.rs watchdog_deadline): dead + interval + the node's fence bound + margin."""
+    worst_stop = (max(max(t) for t in RESOURCE_TIMEOUTS_MS.values())
+                  + sum(t[1] for t in RESOURCE_TIMEOUTS_MS.values()) + RESULT_GRACE_MS)
+    bound = SELF_FENCE_MS + worst_stop + WATCHDOG_S * 1000
+    return TIMING["dead_ms"] + TIMING["interval_ms"] + bound + MARGIN_MS
+
+
 # The floating IP on the heartbeat LAN, the second resource of the group.
 FLOATING_IP = "10.10.0.100"
 # Bounds on the waits of the scenarios (host clock).
@@ -113,12 +129,13 @@ def config(member):
         lines.append('[resources]\nmax_restarts = 2\nrestart_window_s = 300\n\n'
                      '[[resources.group]]\nname = "ledger"\nagent = "/data/rack/ledger"\n'
                      'params = { node = "%s", device = "/dev/vdb", ack = "/dev/ttyS3" }\n'
-                     'start_timeout_ms = 30000\nstop_timeout_ms = 10000\nmonitor_timeout_ms = 10000\n'
+                     'start_timeout_ms = %d\nstop_timeout_ms = %d\nmonitor_timeout_ms = %d\n'
                      'monitor_interval_ms = 2000\n\n'
                      '[[resources.group]]\nname = "floating-ip"\nagent = "/data/rack/floating-ip"\n'
                      'params = { ip = "%s", cidr_netmask = "24", nic = "eth0" }\n'
-                     'start_timeout_ms = 10000\nstop_timeout_ms = 10000\nmonitor_timeout_ms = 10000\n'
-                     'monitor_interval_ms = 5000\n' % (member, FLOATING_IP))
+                     'start_timeout_ms = %d\nstop_timeout_ms = %d\nmonitor_timeout_ms = %d\n'
+                     'monitor_interval_ms = 5000\n'
+                     % ((member,) + RESOURCE_TIMEOUTS_MS["ledger"] + (FLOATING_IP,) + RESOURCE_TIMEOUTS_MS["floating-ip"]))
     lines.append('[watchdog]\ndevice = "/dev/watchdog"\ntimeout_s = %d\n' % WATCHDOG_S)
     for m in MEMBERS:
         lines.append('[[members]]\nname = "%s"\nid = %d\nrole = "%s"\n'
@@ -162,9 +179,11 @@ class Rack:
         self.scenario = "setup"
         self.boot_threads = []
 
-    def note(self, text):
-        self.timeline.append((now_s(), text))
-        say(text)
+    def note(self, text, at=None):
+        """A timeline entry; `at`: when it happened, if earlier than now (the timeline is
+        printed in time order)."""
+        self.timeline.append((now_s() if at is None else at, text))
+        say(text if at is None else "%s (at %.1f s)" % (text, at))
 
     def check(self, ok, text, known_bug=None):
         """A check; `known_bug` names an entry of KNOWN_AGENT_BUGS that makes it fail today:
@@ -547,7 +566,8 @@ def failover(rack, holder, gen, t0, cause, relay_works=True, timeout_s=FAILOVER_
     offs = [t for t, n in rack.relay.events("off") if n == holder and t >= t0]
     if relay_works:
         rack.check(offs, "the witness fenced %s through the relay (Modbus coil off)" % holder)
-    rack.note("%s granted generation %d, first ledger record at +%.1f s" % (other, a["generation"], first[0] - t0))
+    rack.note("%s writes under generation %d: first acknowledged record, +%.1f s" % (other, a["generation"], first[0] - t0),
+              at=first[0])
     # Detection: the witness's first word about it, its trap (host clock at the station) or its
     # status (polled at its console, coarse), whichever came first.
     said = [t.t for t in rack.trapd.since(t0) if t.sender == "witness" and (
@@ -555,11 +575,11 @@ def failover(rack, holder, gen, t0, cause, relay_works=True, timeout_s=FAILOVER_
         or t.name in ("rackHaFailoverStarted", "rackHaResourceFailed"))]
     seen = [x for x in said + [detected[0]] if x is not None and x <= first[0]]
     if seen:
-        rack.note("the witness noticed at +%.1f s" % (min(seen) - t0))
+        rack.note("the witness noticed, +%.1f s" % (min(seen) - t0), at=min(seen))
         rack.figure("%s to detection (the witness's first trap or status about it)" % cause,
                     min(seen) - t0, "detect_ms")
     if offs:
-        rack.note("the witness fenced %s (relay off) at +%.1f s" % (holder, offs[0] - t0))
+        rack.note("the witness fences %s: relay off command, +%.1f s" % (holder, offs[0] - t0), at=offs[0])
     if offs:
         rack.figure("%s to relay off command (fence)" % cause, offs[0] - t0, "fence_ms")
     rack.figure("%s to service restored (first record of %s)" % (cause, other), first[0] - t0, "restored_ms")
@@ -681,15 +701,16 @@ def node_isolation(rack):
 def relay_broken_isolation(rack):
     """The relay board stops answering, then the active node is isolated: the fence fails, so
     the witness waits out the node's watchdog deadline (dead + self_fence + stop_timeout +
-    watchdog timeout + margin) before it grants the other node (W1)."""
+    watchdog timeout + margin, watchdog_deadline_ms) before it grants the other node (W1)."""
     holder, gen = begin(rack)
     if not holder:
         return
-    deadline_s = (TIMING["dead_ms"] + SELF_FENCE_MS + STOP_TIMEOUT_MS + WATCHDOG_S * 1000 + MARGIN_MS) / 1000.0
+    deadline_s = watchdog_deadline_ms() / 1000.0
     rack.relay.fault = "dead"
     t0 = now_s()
     isolate(rack, holder, True)
-    rack.note("relay board dead; isolated the active node %s (deadline %.0f s)" % (holder, deadline_s))
+    rack.note("relay board dead; isolated the active node %s (watchdog deadline %.1f s after its last frame)"
+              % (holder, deadline_s))
     restored = failover(rack, holder, gen, t0, "isolation, relay dead", relay_works=False,
                         timeout_s=deadline_s + 90)
     if restored is not None:
@@ -882,7 +903,7 @@ def demo(rack):
 def summarize(rack, started_wall, duration_s, path):
     """Print the timeline, figures, traps and checks; write report.json."""
     print("\n==== timeline")
-    for t, text in rack.timeline:
+    for t, text in sorted(rack.timeline, key=lambda e: e[0]):
         print("  %7.1f s  %s" % (t, text))
     print("\n==== traps received by the station (snmptrapd)")
     for t in rack.trapd.since(0):
