@@ -62,6 +62,9 @@ RT_TESTS := $(shell [ "$$(id -u)" = 0 ] && command -v chrt >/dev/null && echo ch
 test-process:
 	cargo build --locked -p ha-agent
 	cargo test --locked -p ha-tests --tests --no-run
+	@# The agents fsync their state and journal inside their loop; right after a build the
+	@# kernel is still writing back gigabytes, and an fsync then waits for it (559 ms seen).
+	sync
 	$(RT_TESTS) cargo test --locked -p ha-tests --tests -- --test-threads=1
 
 # Raw Ethernet across two network namespaces; must not skip here (CI runs as root).
