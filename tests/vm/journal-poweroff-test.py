@@ -57,8 +57,10 @@ DELAY_MIN_S, DELAY_MAX_S = 2.0, 12.0
 # Bound on one writer loop (it is normally cut by the power-off long before).
 MAX_WRITES = 100000
 
-RECORD = re.compile(r"^#(\d+) (\d+)\.(\d{3}) ([a-z_-]+)( .*)?$")
-MINE = re.compile(r"^#(\d+) \d+\.\d{3} operator standby pc-(\d+)-(\d+) from=(\S+( \S+)?) uid=0$")
+# `ha-agent log` lines: #SEQ YYYY-MM-DD HH:MM:SS.mmmZ KIND ... (UTC).
+STAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z"
+RECORD = re.compile(r"^#(\d+) (" + STAMP + r") ([a-z_-]+)( .*)?$")
+MINE = re.compile(r"^#(\d+) " + STAMP + r" operator standby pc-(\d+)-(\d+) from=(\S+( \S+)?) uid=0$")
 
 results = []
 
