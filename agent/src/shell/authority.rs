@@ -218,10 +218,12 @@ pub struct FenceReportLite {
 }
 
 impl RelayWorker {
-    /// One long-lived thread owns every opened relay channel: a channel stays open between
+    /// One long-lived thread owns every opened relay channel: a channel object lives between
     /// jobs, because some devices only hold their output while they are open (a GPIO line
     /// request released after a fence would let the line go back to its default, and the
-    /// fenced server could come back on). A changed configuration (reload) reopens it.
+    /// fenced server could come back on). After each job it is told to go idle, which closes
+    /// what another channel may need (a serial port shared by two channels of one board,
+    /// opened exclusively). A changed configuration (reload) reopens it.
     pub fn new() -> io::Result<RelayWorker> {
         let (wake, wake_writer) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
@@ -260,6 +262,7 @@ impl RelayWorker {
                         }
                         RelayJob::Check => RelayResult::Check(relay.read_state(channel.timeout_ms)),
                     };
+                    relay.idle();
                     if sender.send((node, result)).is_err() {
                         return;
                     }

@@ -137,6 +137,10 @@ pub trait RelayChannel {
     fn power_off(&mut self, timeout_ms: u64) -> Result<(), RelayError>;
     fn power_on(&mut self, timeout_ms: u64) -> Result<(), RelayError>;
     fn read_state(&mut self, timeout_ms: u64) -> Result<RelayState, RelayError>;
+    /// Between jobs: give up what other channels may need (a serial port that two channels
+    /// share, opened exclusively) but keep what holds the output (a GPIO line request, whose
+    /// level is undefined once released). The next call reopens what was given up.
+    fn idle(&mut self) {}
 }
 
 /// A serial board protocol as pure functions. The executor in [`serial`] calls `encode`, writes

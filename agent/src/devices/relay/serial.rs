@@ -198,6 +198,12 @@ fn write_all(fd: &OwnedFd, mut bytes: &[u8], deadline: Instant, timeout_ms: u64)
 }
 
 impl<C: SerialCodec> RelayChannel for SerialRelay<C> {
+    /// The port is exclusive and boards often carry several channels on one port: close it.
+    /// A relay board's coils keep their state without the port open.
+    fn idle(&mut self) {
+        self.close();
+    }
+
     fn describe(&self) -> String {
         format!("{} on {} at {} baud", self.codec.name(), self.device.display(), self.baud)
     }
