@@ -21,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmconsole import Member, Timeout  # noqa: E402
+from vmconsole import Member, Timeout, check, results  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE = os.path.join(ROOT, "out", "image")
@@ -30,15 +30,6 @@ WORK = os.path.join(ROOT, "out", "vm-boot-test")
 BOOT_TIMEOUT_S = 90
 RESTART_TIMEOUT_S = 30
 DATA_DISK_MIB = 64
-
-results = []
-
-
-def check(ok, what):
-    results.append(bool(ok))
-    print("%s: %s" % ("PASS" if ok else "FAIL", what), flush=True)
-    return ok
-
 
 def manifest():
     values = {}

@@ -29,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmconsole import Member, Timeout  # noqa: E402
+from vmconsole import Member, Timeout, check, results  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WORK = os.path.join(ROOT, "out", "vm-gpio", "vm")
@@ -37,15 +37,6 @@ G = "sh /data/test/gpio-guest.sh"
 # Bounds on the waits (TCG on a loaded 2-core machine).
 BOOT_TIMEOUT_S = 120
 FENCE_TIMEOUT_S = 120
-
-results = []
-
-
-def check(ok, what):
-    results.append(bool(ok))
-    print("%s: %s" % ("PASS" if ok else "FAIL", what), flush=True)
-    return ok
-
 
 def wait_for(c, command, predicate, timeout_s, interval_s=2):
     """Run `command` until predicate(output) holds; return the last output."""

@@ -41,7 +41,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmconsole import Member, Timeout  # noqa: E402
+from vmconsole import Member, Timeout, check, results  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE = os.path.join(ROOT, "out", "image")
@@ -61,15 +61,6 @@ MAX_WRITES = 100000
 STAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z"
 RECORD = re.compile(r"^#(\d+) (" + STAMP + r") ([a-z_-]+)( .*)?$")
 MINE = re.compile(r"^#(\d+) " + STAMP + r" operator standby pc-(\d+)-(\d+) from=(\S+( \S+)?) uid=0$")
-
-results = []
-
-
-def check(ok, what):
-    results.append(bool(ok))
-    print("%s: %s" % ("PASS" if ok else "FAIL", what), flush=True)
-    return ok
-
 
 def vm_args(vm_dir):
     # The seeded configuration's serial links (ttyS1, ttyS2) get a port each, nobody at the

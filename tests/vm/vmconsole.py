@@ -3,7 +3,7 @@ socket, both Unix sockets in the VM's directory. Standard library only.
 
 `Console` reads everything the console prints into one growing text and waits for patterns in
 it from a moving mark; `Console.login` and `Console.run` drive a root shell at the console.
-`Qmp` sends commands and collects events. Both are bounded: every wait has a timeout and the
+`Qmp` sends commands and collects events; `check` records a test's PASS/FAIL lines. Both are bounded: every wait has a timeout and the
 kept console text has MAX_CONSOLE_CHARS."""
 
 import json
@@ -15,6 +15,18 @@ import threading
 import time
 
 # Bound on the console text kept in memory (a boot prints a few KiB).
+# The checks of one test process: every check() appends its outcome here; the test's summary
+# counts them and sets its exit status from them.
+results = []
+
+
+def check(ok, what):
+    """Record and print one check (PASS/FAIL); returns `ok`."""
+    results.append(bool(ok))
+    print("%s: %s" % ("PASS" if ok else "FAIL", what), flush=True)
+    return ok
+
+
 MAX_CONSOLE_CHARS = 4 * 1024 * 1024
 # Bound on waiting for a socket of a starting QEMU to appear.
 CONNECT_TIMEOUT_S = 30
