@@ -206,24 +206,17 @@ class Cable:
                     self._send(k, data)
 
 
-class Hub:
-    """The heartbeat LAN: an Ethernet hub on the host. Each VM's NIC is a QEMU socket netdev
-    that connects to its own TCP port here (frames are a 4-byte big-endian length and the
-    frame). A frame goes to the member owning its destination MAC (learned from source MACs),
-    or to every other member when it is a broadcast; each (sender, receiver) pair has its own
-    fault state."""
+class NetdevPorts:
+    """One TCP port per member for QEMU socket netdevs (`-netdev socket,connect=`): frames are
+    a 4-byte big-endian length and the frame. A reconnecting VM replaces its old connection.
+    Subclasses set their own state, then call `__init__` (which starts the listeners), and
+    handle each frame in `_frame(member, conn, frame)`."""
 
     def __init__(self, members, base_port):
         self.members = list(members)
         self.ports = {m: base_port + i for i, m in enumerate(self.members)}
         self.conns = {}
-        self.macs = {}
-        self.pairs = {(a, b): Direction() for a in self.members for b in self.members if a != b}
         self.lock = threading.Lock()
-        self.rng = random.Random(7)
-        # ARP frames whose sender address is watched (the floating IP): (time, member, op).
-        self.arp_watch = set()
-        self.arp_log = collections.deque(maxlen=1000)
         self.listeners = {}
         for m, port in self.ports.items():
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -232,20 +225,6 @@ class Hub:
             s.listen(2)
             self.listeners[m] = s
             threading.Thread(target=self._accept, args=(m, s), daemon=True).start()
-
-    def set(self, a, b, mode=None, both=True, delay_ms=None, noise_rate=None):
-        with self.lock:
-            for k in ([(a, b), (b, a)] if both else [(a, b)]):
-                d = self.pairs[k]
-                if mode is not None:
-                    d.mode = mode
-                if delay_ms is not None:
-                    d.delay_s = delay_ms / 1000.0
-                if noise_rate is not None:
-                    d.noise_rate = noise_rate
-
-    def describe(self):
-        return "lan: " + ", ".join("%s>%s %s" % (a, b, d.describe()) for (a, b), d in sorted(self.pairs.items()))
 
     def _accept(self, member, listener):
         while True:
@@ -272,10 +251,47 @@ class Hub:
                     break
             except OSError:
                 break
-            self._forward(member, frame)
+            self._frame(member, conn, frame)
         with self.lock:
             if self.conns.get(member) is conn:
                 del self.conns[member]
+
+    def _frame(self, member, conn, frame):
+        raise NotImplementedError
+
+
+class Hub(NetdevPorts):
+    """The heartbeat LAN: an Ethernet hub on the host. Each VM's NIC is a QEMU socket netdev
+    that connects to its own TCP port here (frames are a 4-byte big-endian length and the
+    frame). A frame goes to the member owning its destination MAC (learned from source MACs),
+    or to every other member when it is a broadcast; each (sender, receiver) pair has its own
+    fault state."""
+
+    def __init__(self, members, base_port):
+        self.macs = {}
+        self.pairs = {(a, b): Direction() for a in members for b in members if a != b}
+        self.rng = random.Random(7)
+        # ARP frames whose sender address is watched (the floating IP): (time, member, op).
+        self.arp_watch = set()
+        self.arp_log = collections.deque(maxlen=1000)
+        NetdevPorts.__init__(self, members, base_port)
+
+    def set(self, a, b, mode=None, both=True, delay_ms=None, noise_rate=None):
+        with self.lock:
+            for k in ([(a, b), (b, a)] if both else [(a, b)]):
+                d = self.pairs[k]
+                if mode is not None:
+                    d.mode = mode
+                if delay_ms is not None:
+                    d.delay_s = delay_ms / 1000.0
+                if noise_rate is not None:
+                    d.noise_rate = noise_rate
+
+    def describe(self):
+        return "lan: " + ", ".join("%s>%s %s" % (a, b, d.describe()) for (a, b), d in sorted(self.pairs.items()))
+
+    def _frame(self, member, conn, frame):
+        self._forward(member, frame)
 
     def _forward(self, src, frame):
         if len(frame) < 14:
@@ -621,7 +637,7 @@ def ip_bytes(text):
     return bytes(int(x) for x in text.split("."))
 
 
-class MgmtNet:
+class MgmtNet(NetdevPorts):
     """Each VM's management NIC (eth1): a QEMU socket netdev on its own TCP port here. Nothing
     is forwarded between members; the only other host on this network is the management
     station at STATION_IP, played by this class: it answers ARP for its address and hands
@@ -629,50 +645,13 @@ class MgmtNet:
     relays it to snmptrapd on 127.0.0.1). No datagram leaves the host's loopback."""
 
     def __init__(self, members, base_port, deliver):
-        self.members = list(members)
-        self.ports = {m: base_port + i for i, m in enumerate(self.members)}
         self.deliver = deliver
-        self.conns = {}
-        self.lock = threading.Lock()
         self.datagrams = collections.Counter()
         self.cut = set()  # members whose management port is unplugged
-        for m, port in self.ports.items():
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", port))
-            s.listen(2)
-            threading.Thread(target=self._accept, args=(m, s), daemon=True).start()
-
-    def _accept(self, member, listener):
-        while True:
-            c, _ = listener.accept()
-            with self.lock:
-                old = self.conns.get(member)
-                self.conns[member] = c
-            if old is not None:
-                old.close()
-            threading.Thread(target=self._read, args=(member, c), daemon=True).start()
-
-    def _read(self, member, conn):
-        f = conn.makefile("rb")
-        while True:
-            try:
-                head = f.read(4)
-                if len(head) < 4:
-                    break
-                (n,) = struct.unpack(">I", head)
-                if n > MAX_FRAME_BYTES:
-                    break
-                frame = f.read(n)
-                if len(frame) < n:
-                    break
-            except OSError:
-                break
-            if member not in self.cut:
-                self._frame(member, conn, frame)
+        NetdevPorts.__init__(self, members, base_port)
 
     def _frame(self, member, conn, frame):
-        if len(frame) < 14:
+        if member in self.cut or len(frame) < 14:
             return
         (etype,) = struct.unpack(">H", frame[12:14])
         body = frame[14:]
