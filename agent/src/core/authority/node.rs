@@ -302,9 +302,14 @@ impl Node {
         assert!(self.actions.push_back(action).is_ok());
     }
 
+    /// The resources may be running: not confirmed stopped, or a start was commanded.
+    fn may_run(&self) -> bool {
+        !self.resources.is_stopped() || matches!(self.commanded, Some(Action::Start { .. }))
+    }
+
     fn stop(&mut self, reason: StopReason) {
         self.stopped = self.stopped.max(self.acting);
-        let running = !self.resources.is_stopped() || matches!(self.commanded, Some(Action::Start { .. }));
+        let running = self.may_run();
         if running && self.commanded != Some(Action::Stop) {
             self.notices.push(Notice::Stopping { generation: self.acting, reason });
         }
@@ -358,7 +363,7 @@ impl Node {
             if now.since_us(since) >= t.self_fence_ms * 1000 {
                 if self.self_fence_stop_at.is_none() {
                     self.self_fence_stop_at = Some(now);
-                    if !self.resources.is_stopped() || matches!(self.commanded, Some(Action::Start { .. })) {
+                    if self.may_run() {
                         self.notices.push(Notice::SelfFenceArmed);
                     }
                 }
@@ -375,9 +380,7 @@ impl Node {
         // Maintenance: leave the resources as they are. Not once self-fencing started (the
         // stop must finish), the watchdog is starved, or a newer generation than the one the
         // resources run under exists (N1 always applies).
-        let running_old = (!self.resources.is_stopped()
-            || matches!(self.commanded, Some(Action::Start { .. })))
-            && self.max_seen > self.acting;
+        let running_old = self.may_run() && self.max_seen > self.acting;
         let hold = self.info.is_some_and(|i| i.order == Order::Hold)
             && self.self_fence_stop_at.is_none()
             && !self.starving
@@ -400,7 +403,7 @@ impl Node {
         }
 
         // N1: a newer generation exists than the one we act on: stop at once.
-        let running = !self.resources.is_stopped() || matches!(self.commanded, Some(Action::Start { .. }));
+        let running = self.may_run();
         if running && self.max_seen > self.acting {
             self.stop(StopReason::NewerGeneration);
             return;

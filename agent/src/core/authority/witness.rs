@@ -239,9 +239,6 @@ impl Witness {
         }
         self.maintenance = on;
         self.move_to = None;
-        for n in self.nodes.iter_mut() {
-            n.lost_since = None;
-        }
         self.notices.push(Notice::Maintenance { on });
         Ok(())
     }
