@@ -141,19 +141,15 @@ fn count(v: &Value, key: &str) -> String {
     }
 }
 
-/// `HH:MM:SSZ` of a journal line's `SECS.mmm` stamp, for the last-events lines.
+/// A journal line (`#SEQ YYYY-MM-DD HH:MM:SS.mmmZ EVENT`) with only the time of day, for the
+/// last-events rows.
 fn short_event(line: &str) -> String {
-    let mut words = line.splitn(3, ' ');
-    let (Some(seq), Some(stamp), Some(rest)) = (words.next(), words.next(), words.next()) else {
-        return line.to_string();
-    };
-    let secs = stamp.split('.').next().and_then(|s| s.parse::<u64>().ok());
-    match secs {
-        Some(secs) => {
-            let utc = crate::journal::civil::format_utc(secs * 1000);
-            format!("{seq} {} {rest}", &utc[11..19])
+    let mut words = line.splitn(4, ' ');
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(seq), Some(_date), Some(time), Some(rest)) if time.len() >= 8 && time.is_char_boundary(8) => {
+            format!("{seq} {} {rest}", &time[..8])
         }
-        None => line.to_string(),
+        _ => line.to_string(),
     }
 }
 
@@ -413,7 +409,7 @@ mod tests {
             "drives":[{"name":"ld1","raid_level":"RAID5","state":"rebuilding","rebuild_percent":40}],
             "disks":[{"name":"e1/s2","state":"rebuilding","drive":"ld1"}],
             "environment":[{"name":"Battery","kind":"battery","reading":"100%","alarm":null}]},
-            "last_events":["#3 1795724922.776 grant store generation and holder generation=4 holder=node-b"]}"##,
+            "last_events":["#3 2026-11-26 20:28:42.776Z grant store generation and holder generation=4 holder=node-b"]}"##,
         )
         .unwrap();
         let text = render_status(&v);
@@ -440,7 +436,7 @@ mod tests {
                 "latency_us": 123456, "jitter_us": 123456, "last_rx_ago_ms": 99999})
         };
         let events: Vec<String> =
-            (0..40).map(|i| format!("#{i} 1795724922.776 {}", "x".repeat(120))).collect();
+            (0..40).map(|i| format!("#{i} 2026-11-26 20:28:42.776Z {}", "x".repeat(120))).collect();
         let v = serde_json::json!({"cluster":"payments","member":"witness","role":"witness","boot":1795730420u64,
             "uptime_ms": 123456789u64,
             "timing":{"interval_ms":100,"warn_ms":300,"dead_ms":600,"initdead_ms":10000},

@@ -385,7 +385,7 @@ fn log_command(rest: &[String]) -> i32 {
             if since_wall_ms.is_some_and(|t| r.stamp.wall_ms < t) {
                 continue;
             }
-            println!("#{} {} {}", r.seq, ha_agent::journal::civil::format_utc(r.stamp.wall_ms), r.event);
+            println!("{r}");
         }
         if batch.more {
             continue;

@@ -292,16 +292,9 @@ pub struct Record {
 }
 
 impl fmt::Display for Record {
-    /// `#SEQ WALL_MS_UTC_SECONDS.mmm EVENT`: one line for `ha-agent log` and `status`.
+    /// `#SEQ YYYY-MM-DD HH:MM:SS.mmmZ EVENT` (UTC): one line for `ha-agent log` and `status`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "#{} {}.{:03} {}",
-            self.seq,
-            self.stamp.wall_ms / 1000,
-            self.stamp.wall_ms % 1000,
-            self.event
-        )
+        write!(f, "#{} {} {}", self.seq, super::civil::format_utc(self.stamp.wall_ms), self.event)
     }
 }
 
