@@ -347,7 +347,7 @@ impl Journal {
     /// The last `count` records (1..=MAX_READ_RECORDS), oldest first: `status`'s last events.
     pub fn last(&self, count: usize) -> io::Result<Batch> {
         let firsts: Vec<u64> = self.segments.iter().copied().collect();
-        read_last(&self.dir, &firsts, count)
+        last_of_segments(&self.dir, &firsts, count)
     }
 }
 
@@ -365,6 +365,13 @@ fn create_segment(dir: &Path, dir_handle: &File, first_seq: u64) -> io::Result<F
 pub fn read_dir(dir: &Path, since: Since, limit: usize) -> io::Result<Batch> {
     let firsts = list_segments(dir)?;
     read_segments(dir, &firsts, since, limit)
+}
+
+/// The last `count` records in `dir` (1..=MAX_READ_RECORDS), oldest first, read like
+/// [`read_dir`]: for `status` while the writer is another thread or process.
+pub fn read_last(dir: &Path, count: usize) -> io::Result<Batch> {
+    let firsts = list_segments(dir)?;
+    last_of_segments(dir, &firsts, count)
 }
 
 /// Feed every item of the segments to `visit`, oldest first, skipping segments that `skip`
@@ -435,7 +442,7 @@ fn read_segments(dir: &Path, firsts: &[u64], since: Since, limit: usize) -> io::
     Ok(batch)
 }
 
-fn read_last(dir: &Path, firsts: &[u64], count: usize) -> io::Result<Batch> {
+fn last_of_segments(dir: &Path, firsts: &[u64], count: usize) -> io::Result<Batch> {
     assert!((1..=MAX_READ_RECORDS).contains(&count));
     let mut ring: VecDeque<Record> = VecDeque::with_capacity(count);
     let mut batch = Batch::default();

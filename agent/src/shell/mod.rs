@@ -12,6 +12,7 @@
 
 pub mod array;
 pub mod authority;
+pub mod durable;
 pub mod logger;
 pub mod notify;
 pub mod ocf;
@@ -42,6 +43,7 @@ use crate::links::udp::UdpLink;
 use crate::snmp::mib::Notification;
 use crate::time::Micros;
 use crate::wire::{self, ClusterKey, DecodeError, SerialError, MAX_FRAME_BYTES};
+use durable::{Done, DurableWriter, StateWrite};
 
 /// A transport that failed to open (or went away) is retried this often.
 pub const REOPEN_INTERVAL_MS: u64 = 1000;
@@ -181,12 +183,15 @@ pub struct Agent {
     feeder: Option<authority::Feeder>,
     /// Health sources of the watchdog feed (rule N3).
     links_serviced_at: Micros,
-    state_written_at: Micros,
     feed_due: Micros,
     stopping: bool,
     snmp: Option<notify::Snmp>,
     array: Option<array::Array>,
-    journal: Option<Journal>,
+    /// The journal and the state files, written by their own thread (the loop never waits
+    /// for a disk).
+    durable: DurableWriter,
+    /// Where the journal is (read for `status`'s last events).
+    journal_dir: std::path::PathBuf,
     /// The uid of the last control client accepted (for the journal's operator records).
     last_client_uid: u32,
     /// For naming notifications: the node a failover or switchover moves the service from.
@@ -400,6 +405,10 @@ impl Agent {
                 log::error!("journal: {e}");
             }
         }
+        let journaling = journal.is_some();
+        let durable =
+            DurableWriter::start(durable::Disk { state_dir: cfg.state_dir.clone(), journal }, journaling)
+                .map_err(|e| format!("durable writer thread: {e}"))?;
         let array = match array::Array::start(&cfg, Micros::ZERO) {
             Ok(a) => a,
             Err(e) => {
@@ -427,12 +436,12 @@ impl Agent {
             relay,
             feeder,
             links_serviced_at: Micros::ZERO,
-            state_written_at: Micros::ZERO,
             feed_due: Micros::ZERO,
             stopping: false,
             snmp,
             array,
-            journal,
+            durable,
+            journal_dir,
             last_client_uid: 0,
             moving_from: None,
             granted_at_wall_ms: None,
@@ -472,6 +481,7 @@ impl Agent {
             }
             self.maintain_transports(now);
             self.collect_results(now);
+            self.collect_durable(now);
             self.engine.handle_timeout(now);
             self.send_due(now);
             self.carry_out(now);
@@ -516,6 +526,18 @@ impl Agent {
                 );
                 self.notify(now, Notification::AgentStopping { member });
                 self.flush_snmp(now);
+                // Queued records reach the disk before the agent exits (bounded wait).
+                for done in self.durable.finish() {
+                    if let Done::Record(event, Err(e)) = done {
+                        log::error!("journal: cannot append ({e}): {event}");
+                    }
+                }
+                if self.durable.outstanding() > 0 {
+                    log::error!(
+                        "journal: {} writes still waited for the disk at exit",
+                        self.durable.outstanding()
+                    );
+                }
                 if let Some(f) = self.feeder.take() {
                     f.stop();
                 }
@@ -523,6 +545,9 @@ impl Agent {
             }
             if ready.relay {
                 self.collect_results(now);
+            }
+            if ready.durable {
+                self.collect_durable(now);
             }
             if ready.reload {
                 let _ = self.reload(now);
@@ -545,11 +570,12 @@ impl Agent {
     }
 
     fn wait(&mut self, sleep_us: u64) -> io::Result<Ready> {
-        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(4 + self.clients.len() + self.transports.len());
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(5 + self.clients.len() + self.transports.len());
         fds.push(PollFd::new(&self.signals.stop, PollFlags::IN));
         fds.push(PollFd::new(&self.signals.reload, PollFlags::IN));
         fds.push(PollFd::new(&self.listener, PollFlags::IN));
         fds.push(PollFd::new(self.relay.fd(), PollFlags::IN));
+        fds.push(PollFd::new(self.durable.fd(), PollFlags::IN));
         for c in &self.clients {
             let flags = if c.response.is_empty() { PollFlags::IN } else { PollFlags::OUT };
             fds.push(PollFd::new(&c.stream, flags));
@@ -584,17 +610,18 @@ impl Agent {
             reload: active(&fds[1]),
             listener: active(&fds[2]),
             relay: active(&fds[3]),
+            durable: active(&fds[4]),
             clients: Vec::new(),
             transports: Vec::new(),
         };
         let nclients = self.clients.len();
         for i in 0..nclients {
-            if active(&fds[4 + i]) {
+            if active(&fds[5 + i]) {
                 ready.clients.push(i);
             }
         }
         for (slot, &t) in transport_slots.iter().enumerate() {
-            if active(&fds[4 + nclients + slot]) {
+            if active(&fds[5 + nclients + slot]) {
                 ready.transports.push(t);
             }
         }
@@ -869,47 +896,22 @@ impl Agent {
         for _ in 0..64 {
             let Some(action) = self.engine.poll_action() else { return };
             match action {
-                Action::Persist(stored) => match {
+                Action::Persist(stored) => {
                     let holder = self.member_name(stored.holder);
                     self.journal(
                         JournalEvent::new(JournalKind::Grant, "store generation and holder")
                             .with_field("generation", &stored.generation.to_string())
                             .with_field("holder", &holder),
                     );
-                    authority::write_stored(&self.cfg.state_dir, stored)
-                } {
-                    Ok(()) => {
-                        self.state_written_at = now;
-                        log::info!(
-                            "generation {} holder {} stored durably",
-                            stored.generation,
-                            self.member_name(stored.holder)
-                        );
-                        self.engine.handle_persisted(now, stored);
+                    // Answered through collect_durable: handle_persisted once it is on disk.
+                    if let Err(e) = self.durable.state(now, StateWrite::Stored(stored)) {
+                        panic!("the authority state cannot be written: {e}");
                     }
-                    Err(e) => {
-                        // Never announce what is not durable; retrying is the engine's job
-                        // after a restart, and a crash here is safer than a lie.
-                        log::error!("cannot store generation {}: {e}", stored.generation);
-                        panic!(
-                            "the authority state cannot be written to {}: {e}",
-                            self.cfg.state_dir.display()
-                        );
-                    }
-                },
+                }
                 Action::PersistSeen(generation) => {
-                    match authority::write_seen(&self.cfg.state_dir, generation) {
-                        Ok(()) => {
-                            self.state_written_at = now;
-                            self.engine.handle_seen_persisted(now, generation);
-                        }
-                        Err(e) => {
-                            // Resources never start under a generation that is not stored.
-                            log::error!(
-                                "cannot store generation {generation} in {}: {e}",
-                                self.cfg.state_dir.display()
-                            );
-                        }
+                    if let Err(e) = self.durable.state(now, StateWrite::Seen(generation)) {
+                        // Resources never start under a generation that is not stored.
+                        log::error!("cannot store generation {generation}: {e}");
                     }
                 }
                 Action::PowerOff(node) => {
@@ -968,11 +970,11 @@ impl Agent {
         let self_fence = !self.engine.feed_allowed();
         let links_ok =
             if self.transports.iter().any(|t| t.is_open()) { self.links_serviced_at } else { Micros::ZERO };
-        // The state directory proves itself at start (boot counter) and at every durable write.
+        // The state directory proves itself while the durable writer keeps up with its queue.
         let stamps = HealthStamps {
             core_loop_at: now,
             links_serviced_at: links_ok,
-            journal_written_at: now.max(self.state_written_at),
+            journal_written_at: self.durable.healthy_at(now),
         };
         if let Some(f) = self.feeder.as_mut() {
             self.feed_due = f.tick(now, &stamps, self_fence);
@@ -1044,14 +1046,50 @@ impl Agent {
         Value::Null
     }
 
-    /// Journal an event (before it is acted on or announced). A journal that cannot be
-    /// written stops proving itself to the watchdog feed policy.
+    /// Journal an event. It is queued for the durable writer in order with the state writes
+    /// (a generation is never stored ahead of the records queued before it); the loop goes on
+    /// at once. A journal that cannot keep up stops proving itself to the watchdog feed policy.
     fn journal(&mut self, event: JournalEvent) {
         let now = self.now();
-        let Some(j) = self.journal.as_mut() else { return };
-        match j.append(Stamp { mono: now, wall_ms: wall_clock_ms() }, &event) {
-            Ok(_) => self.state_written_at = now,
-            Err(e) => log::error!("journal: cannot append ({e}): {event}"),
+        self.durable.record(now, Stamp { mono: now, wall_ms: wall_clock_ms() }, event);
+    }
+
+    /// Results of the durable writer: a stored generation goes to the core only now.
+    fn collect_durable(&mut self, now: Micros) {
+        for done in self.durable.poll(now) {
+            self.durable_done(now, done);
+        }
+    }
+
+    fn durable_done(&mut self, now: Micros, done: Done) {
+        match done {
+            Done::Record(_, Ok(_)) => {}
+            Done::Record(event, Err(e)) => log::error!("journal: cannot append ({e}): {event}"),
+            Done::State(StateWrite::Stored(stored), Ok(())) => {
+                log::info!(
+                    "generation {} holder {} stored durably",
+                    stored.generation,
+                    self.member_name(stored.holder)
+                );
+                self.engine.handle_persisted(now, stored);
+            }
+            Done::State(StateWrite::Stored(stored), Err(e)) => {
+                // Never announce what is not durable; retrying is the engine's job after a
+                // restart, and a crash here is safer than a lie.
+                log::error!("cannot store generation {}: {e}", stored.generation);
+                panic!("the authority state cannot be written to {}: {e}", self.cfg.state_dir.display());
+            }
+            Done::State(StateWrite::Seen(generation), Ok(())) => {
+                self.engine.handle_seen_persisted(now, generation)
+            }
+            Done::State(StateWrite::Seen(generation), Err(e)) => {
+                // Resources never start under a generation that is not stored.
+                log::error!("cannot store generation {generation} in {}: {e}", self.cfg.state_dir.display());
+            }
+            Done::State(StateWrite::Maintenance(_), Ok(())) => {}
+            Done::State(StateWrite::Maintenance(on), Err(e)) => {
+                log::error!("cannot store maintenance mode {on} ({e}); a restart would forget it")
+            }
         }
     }
 
@@ -1158,11 +1196,8 @@ impl Agent {
                     }
                     if let (Notice::Maintenance { on }, Some(_)) = (notice, self.engine.witness()) {
                         // Kept across a restart of the witness (a reboot must not end it).
-                        match authority::write_maintenance(&self.cfg.state_dir, on) {
-                            Ok(()) => self.state_written_at = now,
-                            Err(e) => {
-                                log::error!("cannot store maintenance mode ({e}); a restart would forget it")
-                            }
+                        if let Err(e) = self.durable.state(now, StateWrite::Maintenance(on)) {
+                            log::error!("cannot store maintenance mode ({e}); a restart would forget it");
                         }
                     }
                     if let Some(n) = self.notice_notification(notice) {
@@ -1562,7 +1597,7 @@ impl Agent {
             "authority": self.authority_status(),
             "array": self.array.as_ref().map(|a| a.status(now)),
             "snmp_targets": notify::describe_targets(&self.cfg),
-            "last_events": self.journal.as_ref().and_then(|j| j.last(LAST_EVENTS).ok()).map(|b| b.records.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
+            "last_events": crate::journal::read_last(&self.journal_dir, LAST_EVENTS).ok().map(|b| b.records.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
             "members": members,
             "links": links,
         })
@@ -1592,6 +1627,7 @@ struct Ready {
     reload: bool,
     listener: bool,
     relay: bool,
+    durable: bool,
     clients: Vec<usize>,
     transports: Vec<usize>,
 }
