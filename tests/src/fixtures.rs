@@ -146,6 +146,14 @@ pub fn failover_rack(name: &str) -> Result<Rack, String> {
 
 /// The same from a prepared builder (timing, log level).
 pub fn failover_rack_with(builder: crate::harness::RackBuilder) -> Result<Rack, String> {
+    failover_rack_prepared(builder, |_| {})
+}
+
+/// The same, calling `prepare` with the rack directory before the agents start.
+pub fn failover_rack_prepared(
+    builder: crate::harness::RackBuilder,
+    prepare: impl FnOnce(&Path),
+) -> Result<Rack, String> {
     let mut builder = builder.extra("witness", WITNESS_EXTRA);
     for member in ["node-a", "node-b"] {
         builder = builder.extra(member, &node_extra(member));
@@ -153,5 +161,6 @@ pub fn failover_rack_with(builder: crate::harness::RackBuilder) -> Result<Rack, 
     builder.start_with(|dir| {
         write_script(&dir.join("svc"), SERVICE);
         write_script(&dir.join("fence"), &FENCE.replace("@DIR@", &dir.display().to_string()));
+        prepare(dir);
     })
 }

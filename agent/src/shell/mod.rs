@@ -1592,6 +1592,7 @@ impl Agent {
             "uptime_ms": now.as_ms(),
             "timing": {"interval_ms": t.interval_ms, "warn_ms": t.warn_ms, "dead_ms": t.dead_ms, "initdead_ms": t.initdead_ms},
             "stalls": {"count": self.stalls.count, "max_ms": self.stalls.max_ms},
+            "journal_queue": {"waiting": self.durable.outstanding(), "dropped": self.durable.dropped()},
             "reloads": {"applied": self.reloads, "refused": self.reloads_refused},
             "events_dropped": self.engine.events_dropped(),
             "authority": self.authority_status(),
