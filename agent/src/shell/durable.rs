@@ -91,8 +91,12 @@ impl Storage for Disk {
 /// The loop's side of the writer.
 pub struct DurableWriter {
     wake: UnixStream,
-    jobs: Option<mpsc::SyncSender<Job>>,
+    /// Unbounded in type (the same channel flavour as the relay worker's, so no second one in
+    /// the binary); bounded by `outstanding`.
+    jobs: Option<mpsc::Sender<Job>>,
     results: mpsc::Receiver<Done>,
+    /// Results taken while waiting for room, handed out by the next `poll`.
+    early: Vec<Done>,
     /// Jobs sent and not yet answered (at most MAX_DURABLE_QUEUE).
     outstanding: usize,
     /// When the writer last made progress: a result arrived, or the queue went from empty to
@@ -110,7 +114,7 @@ impl DurableWriter {
     pub fn start<S: Storage>(mut storage: S, journaling: bool) -> io::Result<DurableWriter> {
         let (wake, mut wake_writer) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
-        let (jobs, job_rx) = mpsc::sync_channel::<Job>(MAX_DURABLE_QUEUE);
+        let (jobs, job_rx) = mpsc::channel::<Job>();
         let (sender, results) = mpsc::channel();
         std::thread::Builder::new().name("durable".into()).stack_size(DURABLE_THREAD_STACK_BYTES).spawn(
             move || {
@@ -133,6 +137,7 @@ impl DurableWriter {
             wake,
             jobs: Some(jobs),
             results,
+            early: Vec::new(),
             outstanding: 0,
             progress_at: Micros::ZERO,
             dropped: 0,
@@ -156,27 +161,33 @@ impl DurableWriter {
     }
 
     fn send(&mut self, now: Micros, job: Job, wait_for_room: bool) -> bool {
-        let Some(jobs) = self.jobs.as_ref() else { return false };
-        let sent = if wait_for_room {
-            jobs.send(job).is_ok()
-        } else {
-            match jobs.try_send(job) {
-                Ok(()) => true,
-                Err(mpsc::TrySendError::Full(_)) => false,
-                Err(mpsc::TrySendError::Disconnected(_)) => false,
-            }
-        };
-        if sent {
-            if self.outstanding == 0 {
-                self.progress_at = now;
-            }
-            self.outstanding += 1;
-            assert!(
-                self.outstanding <= MAX_DURABLE_QUEUE,
-                "the channel holds at most MAX_DURABLE_QUEUE jobs"
-            );
+        if self.jobs.is_none() {
+            return false;
         }
-        sent
+        if self.outstanding >= MAX_DURABLE_QUEUE {
+            if !wait_for_room {
+                return false;
+            }
+            // The whole queue, reserve included, waits for the disk: wait for one result.
+            match self.results.recv() {
+                Ok(d) => {
+                    self.outstanding -= 1;
+                    self.progress_at = now;
+                    self.early.push(d);
+                }
+                Err(_) => return false,
+            }
+        }
+        let Some(jobs) = self.jobs.as_ref() else { return false };
+        if jobs.send(job).is_err() {
+            return false;
+        }
+        if self.outstanding == 0 {
+            self.progress_at = now;
+        }
+        self.outstanding += 1;
+        assert!(self.outstanding <= MAX_DURABLE_QUEUE, "at most MAX_DURABLE_QUEUE jobs wait");
+        true
     }
 
     /// Queue a journal record; never waits. While `MAX_DURABLE_QUEUE - STATE_WRITE_RESERVE`
@@ -232,7 +243,7 @@ impl DurableWriter {
                 break;
             }
         }
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.early);
         while let Ok(d) = self.results.try_recv() {
             assert!(self.outstanding > 0, "a result for every job sent");
             self.outstanding -= 1;
@@ -256,7 +267,7 @@ impl DurableWriter {
     /// Returns what finished; jobs still waiting after that are reported by the caller.
     pub fn finish(&mut self) -> Vec<Done> {
         self.jobs = None;
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.early);
         let deadline = std::time::Instant::now() + Duration::from_millis(FINISH_WAIT_MS);
         while self.outstanding > 0 {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -408,6 +419,31 @@ mod tests {
         // After finish nothing is taken.
         w.record(now, Stamp::default(), event("late"));
         assert!(w.state(now, StateWrite::Maintenance(true)).is_err());
+    }
+
+    #[test]
+    fn a_state_write_on_a_full_queue_waits_for_room_and_loses_nothing() {
+        let storage = Gated::closed();
+        let mut w = DurableWriter::start(storage.clone(), true).unwrap();
+        let now = Micros::from_ms(1);
+        for i in 0..MAX_DURABLE_QUEUE {
+            w.record(now, Stamp::default(), event(&format!("record {i}")));
+        }
+        for g in 0..STATE_WRITE_RESERVE as u64 {
+            w.state(now, StateWrite::Seen(g)).unwrap();
+        }
+        assert_eq!(w.outstanding(), MAX_DURABLE_QUEUE);
+        let opener = storage.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            opener.open();
+        });
+        w.state(now, StateWrite::Seen(99)).unwrap();
+        t.join().unwrap();
+        assert!(w.outstanding() <= MAX_DURABLE_QUEUE);
+        let done = wait_results(&mut w, MAX_DURABLE_QUEUE + 1);
+        assert!(matches!(done.last(), Some(Done::State(StateWrite::Seen(99), Ok(())))));
+        assert_eq!(w.outstanding(), 0);
     }
 
     #[test]
