@@ -99,6 +99,10 @@ pub struct DurableWriter {
     early: Vec<Done>,
     /// Jobs sent and not yet answered (at most MAX_DURABLE_QUEUE).
     outstanding: usize,
+    /// Jobs sent since the start, and results received: a ticket (see [`DurableWriter::ticket`])
+    /// is durable once `finished` reaches it.
+    sent: u64,
+    finished: u64,
     /// When the writer last made progress: a result arrived, or the queue went from empty to
     /// busy. The watchdog's journal health source while jobs wait.
     progress_at: Micros,
@@ -139,6 +143,8 @@ impl DurableWriter {
             results,
             early: Vec::new(),
             outstanding: 0,
+            sent: 0,
+            finished: 0,
             progress_at: Micros::ZERO,
             dropped: 0,
             journaling,
@@ -153,6 +159,17 @@ impl DurableWriter {
     /// Jobs queued and not yet answered.
     pub fn outstanding(&self) -> usize {
         self.outstanding
+    }
+
+    /// A ticket for everything queued so far: [`DurableWriter::is_durable`] says when all of
+    /// it is on disk (an operator's command is answered only then).
+    pub fn ticket(&self) -> u64 {
+        self.sent
+    }
+
+    /// Whether every job queued up to `ticket` has finished (written, or failed and reported).
+    pub fn is_durable(&self, ticket: u64) -> bool {
+        self.finished >= ticket
     }
 
     /// Journal records dropped since the last one accepted.
@@ -172,6 +189,7 @@ impl DurableWriter {
             match self.results.recv() {
                 Ok(d) => {
                     self.outstanding -= 1;
+                    self.finished += 1;
                     self.progress_at = now;
                     self.early.push(d);
                 }
@@ -186,6 +204,7 @@ impl DurableWriter {
             self.progress_at = now;
         }
         self.outstanding += 1;
+        self.sent += 1;
         assert!(self.outstanding <= MAX_DURABLE_QUEUE, "at most MAX_DURABLE_QUEUE jobs wait");
         true
     }
@@ -247,6 +266,7 @@ impl DurableWriter {
         while let Ok(d) = self.results.try_recv() {
             assert!(self.outstanding > 0, "a result for every job sent");
             self.outstanding -= 1;
+            self.finished += 1;
             self.progress_at = now;
             out.push(d);
         }
@@ -274,6 +294,7 @@ impl DurableWriter {
             match self.results.recv_timeout(left) {
                 Ok(d) => {
                     self.outstanding -= 1;
+                    self.finished += 1;
                     out.push(d);
                 }
                 Err(_) => break,
@@ -360,6 +381,7 @@ mod tests {
         assert!(matches!(&done[0], Done::Record(e, Ok(1)) if e.to_string().contains("first")));
         assert!(matches!(&done[1], Done::State(StateWrite::Stored(s), Ok(())) if s.generation == 7));
         assert!(matches!(&done[2], Done::Record(e, Ok(3)) if e.to_string().contains("second")));
+        assert!(w.is_durable(w.ticket()));
         assert_eq!(w.outstanding(), 0);
         let written = storage.written();
         assert!(
@@ -381,6 +403,8 @@ mod tests {
         }
         // State writes still find room while records are refused.
         w.state(t0, StateWrite::Seen(3)).unwrap();
+        let ticket = w.ticket();
+        assert!(!w.is_durable(ticket));
         assert!(start.elapsed() < Duration::from_secs(5), "queueing must not wait for the disk");
         let accepted = MAX_DURABLE_QUEUE - STATE_WRITE_RESERVE;
         assert_eq!(w.outstanding(), accepted + 1);
@@ -391,6 +415,7 @@ mod tests {
         let done = wait_results(&mut w, accepted + 1);
         assert!(done.iter().all(|d| matches!(d, Done::Record(_, Ok(_)) | Done::State(_, Ok(())))));
         assert!(matches!(done.last(), Some(Done::State(StateWrite::Seen(3), Ok(())))));
+        assert!(w.is_durable(ticket));
         assert_eq!(w.healthy_at(Micros::from_ms(6000)), Micros::from_ms(6000));
         // The next record is preceded by the count of those dropped.
         w.record(t0, Stamp::default(), event("after"));

@@ -130,6 +130,9 @@ struct Client {
     response: Vec<u8>,
     written: usize,
     deadline: Micros,
+    /// The response waits until the durable writer has written everything up to this ticket
+    /// (an operator's command is answered only once its journal record is on disk).
+    hold_until: u64,
 }
 
 struct Signals {
@@ -577,7 +580,14 @@ impl Agent {
         fds.push(PollFd::new(self.relay.fd(), PollFlags::IN));
         fds.push(PollFd::new(self.durable.fd(), PollFlags::IN));
         for c in &self.clients {
-            let flags = if c.response.is_empty() { PollFlags::IN } else { PollFlags::OUT };
+            let flags = if c.response.is_empty() {
+                PollFlags::IN
+            } else if self.durable.is_durable(c.hold_until) {
+                PollFlags::OUT
+            } else {
+                // Held: the durable writer's result wakes the loop.
+                PollFlags::empty()
+            };
             fds.push(PollFd::new(&c.stream, flags));
         }
         let mut transport_slots = Vec::new();
@@ -1385,6 +1395,7 @@ impl Agent {
                 response: Vec::new(),
                 written: 0,
                 deadline: now.plus_ms(control::CLIENT_TIMEOUT_MS),
+                hold_until: 0,
             });
         }
     }
@@ -1418,12 +1429,17 @@ impl Agent {
             if !complete && !too_long {
                 return;
             }
+            // Status is answered at once; everything else journals an operator record first.
+            let mut journaled = true;
             let value = if too_long {
                 json!({"error": "request too long"})
             } else {
                 let line = request.split(|&b| b == b'\n').next().unwrap_or(&[]);
                 match control::parse_request(line) {
-                    Ok(Request::Status) => self.status_value(),
+                    Ok(Request::Status) => {
+                        journaled = false;
+                        self.status_value()
+                    }
                     Ok(Request::Reload) => {
                         let now = self.now();
                         self.journal(
@@ -1444,6 +1460,10 @@ impl Agent {
                 serde_json::to_vec(&value).unwrap_or_else(|_| b"{\"error\":\"encoding\"}".to_vec());
             body.push(b'\n');
             self.clients[index].response = body;
+            self.clients[index].hold_until = if journaled { self.durable.ticket() } else { 0 };
+        }
+        if !self.durable.is_durable(self.clients[index].hold_until) {
+            return;
         }
         let client = &mut self.clients[index];
         loop {
