@@ -4,7 +4,8 @@
 # Usage: scripts/bench-run.sh AGENT_BIN
 # Environment: BENCH_QUICK=1 shortens every run (the JSON says "quick": true);
 #   BENCH_SKIP=detect,idle,failover,load,keepalived,trap skips sections; BENCH_RACK=1 adds the
-#   virtual rack's power-cut failover (BENCH_RACK_TRIALS, default 10); BENCH_BOOT=1 also boots
+#   virtual rack's power-cut failover (BENCH_RACK_TRIALS, default 10; BENCH_RACK_TIMING, default
+#   fast: dead_ms 1000, or default: the rack's own 5000); BENCH_BOOT=1 also boots
 #   the QEMU test image (needs out/image, about 1.5 minutes) for boot_to_ready_ms;
 #   BENCH_IMAGE_DIR names another image directory for image_bytes (default out/image).
 set -euo pipefail
@@ -64,13 +65,16 @@ if [ "${BENCH_RACK:-0}" = 1 ]; then
   trials="${BENCH_RACK_TRIALS:-10}"
   echo "bench: virtual rack, power-cut x $trials (tests/vm/rack/rack.py)"
   rm -rf out/rack-bench
-  python3 tests/vm/rack/rack.py --scenario power-cut --repeat "$trials" --work "$PWD/out/rack-bench" \
+  python3 tests/vm/rack/rack.py --scenario power-cut --repeat "$trials" --timing "${BENCH_RACK_TIMING:-fast}" --work "$PWD/out/rack-bench" \
     > out/bench-rack.log 2>&1 || echo "bench: the rack run reported failures (out/bench-rack.log)"
   if [ -f out/rack-bench/report.json ]; then
     python3 - out/rack-bench/report.json out/bench-rack.json <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 out = {"failover_ms_p50": r.get("failover_ms_p50"), "failover_ms_max": r.get("failover_ms_max"),
+       "failover_to_ledger_start_ms_p50": r.get("to_ledger_start_ms_p50"),
+       "failover_to_ledger_start_ms_max": r.get("to_ledger_start_ms_max"),
+       "ledger_start_ms_p50": r.get("ledger_start_ms_p50"),
        "details": {"rack": {"trials": r.get("power_cut_trials"), "definition": r.get("failover_ms_definition"),
                             "timing": r.get("timing"), "failed_checks": r.get("failed")}}}
 if out["failover_ms_p50"] is None:

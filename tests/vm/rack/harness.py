@@ -442,6 +442,7 @@ class Vm:
         self.ready_at = None
         self.lock = threading.RLock()
         self.acks = collections.deque(maxlen=MAX_ACKS)  # (host time, node, gen, seq, slot)
+        self.starts = collections.deque(maxlen=MAX_ACKS)  # (host time, node, gen): ledger starts
 
     def args(self):
         mac = "52:54:00:%02x:%02x:01" % (sum(self.name.encode()) % 256, len(self.name))
@@ -583,7 +584,8 @@ class Vm:
 
 class AckPort:
     """The host end of a node's acknowledgement serial port: the ledger writer prints
-    `ACK node generation sequence slot` after each record is durable on the shared disk."""
+    `ACK node generation sequence slot` after each record is durable on the shared disk, and
+    `START node generation` when its start action begins."""
 
     def __init__(self, path, vm):
         self.path, self.vm = path, vm
@@ -613,11 +615,13 @@ class AckPort:
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
                 parts = line.decode("ascii", "replace").strip().split()
-                if len(parts) == 5 and parts[0] == "ACK":
-                    try:
+                try:
+                    if len(parts) == 5 and parts[0] == "ACK":
                         self.vm.acks.append((now_s(), parts[1], int(parts[2]), int(parts[3]), int(parts[4])))
-                    except ValueError:
-                        pass
+                    elif len(parts) == 3 and parts[0] == "START":
+                        self.vm.starts.append((now_s(), parts[1], int(parts[2])))
+                except ValueError:
+                    pass
             if len(buf) > 4096:
                 buf = b""
 
