@@ -1,6 +1,6 @@
 //! The durable writer: one thread that owns the journal and performs the shell's durable
 //! state writes (the witness's generation store and maintenance flag, a node's highest
-//! generation seen) in the order the poll loop queued them, and hands each result back
+//! generation seen, the SNMP notifier's queue) in the order the poll loop queued them, and hands each result back
 //! through a socket the loop polls. The loop never waits for a disk: heartbeats go out and
 //! peers are judged while an `fsync` waits for the device.
 //!
@@ -21,6 +21,7 @@ use std::time::Duration;
 use crate::core::authority::witness::Stored;
 use crate::journal::{Event, Journal, Kind, Stamp};
 use crate::shell::authority;
+use crate::snmp::queue_store::{self, StoreImage};
 use crate::time::Micros;
 
 /// Bound on jobs queued for the writer and not yet answered.
@@ -28,14 +29,14 @@ pub const MAX_DURABLE_QUEUE: usize = 256;
 /// Slots kept for state writes: journal records are refused (dropped and counted) once this
 /// many fewer than [`MAX_DURABLE_QUEUE`] are waiting, so that a state write finds room.
 pub const STATE_WRITE_RESERVE: usize = 16;
-/// How long the agent waits at exit for queued jobs to reach the disk.
-pub const FINISH_WAIT_MS: u64 = 5000;
+/// How long the agent waits at exit for queued jobs to reach the disk (per drain).
+pub const DRAIN_WAIT_MS: u64 = 5000;
 /// Stack of the writer thread: with `mlockall` every page of it is resident; a journal append
 /// or a state file write needs a few KiB.
 const DURABLE_THREAD_STACK_BYTES: usize = 128 * 1024;
 
 /// A state file write (each a small file replaced with the full durable discipline).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StateWrite {
     /// Witness: the generation and its holder, before any frame carries them.
     Stored(Stored),
@@ -43,6 +44,8 @@ pub enum StateWrite {
     Seen(u64),
     /// Witness: maintenance mode, kept across a restart.
     Maintenance(bool),
+    /// The SNMP notifier's pending informs and sequence number, before any of them is sent.
+    SnmpQueue(Box<StoreImage>),
 }
 
 enum Job {
@@ -62,7 +65,7 @@ pub enum Done {
 /// storage here to show what the loop does meanwhile.
 pub trait Storage: Send + 'static {
     fn append(&mut self, stamp: Stamp, event: &Event) -> io::Result<u64>;
-    fn write(&mut self, write: StateWrite) -> io::Result<()>;
+    fn write(&mut self, write: &StateWrite) -> io::Result<()>;
 }
 
 /// The agent's storage: the journal (if it could be opened) and the state directory.
@@ -79,11 +82,12 @@ impl Storage for Disk {
         }
     }
 
-    fn write(&mut self, write: StateWrite) -> io::Result<()> {
+    fn write(&mut self, write: &StateWrite) -> io::Result<()> {
         match write {
-            StateWrite::Stored(s) => authority::write_stored(&self.state_dir, s),
-            StateWrite::Seen(g) => authority::write_seen(&self.state_dir, g),
-            StateWrite::Maintenance(on) => authority::write_maintenance(&self.state_dir, on),
+            StateWrite::Stored(s) => authority::write_stored(&self.state_dir, *s),
+            StateWrite::Seen(g) => authority::write_seen(&self.state_dir, *g),
+            StateWrite::Maintenance(on) => authority::write_maintenance(&self.state_dir, *on),
+            StateWrite::SnmpQueue(image) => queue_store::save(&self.state_dir, image),
         }
     }
 }
@@ -128,7 +132,10 @@ impl DurableWriter {
                             let r = storage.append(stamp, &event);
                             Done::Record(event, r)
                         }
-                        Job::State(w) => Done::State(w, storage.write(w)),
+                        Job::State(w) => {
+                            let r = storage.write(&w);
+                            Done::State(w, r)
+                        }
                     };
                     if sender.send(done).is_err() {
                         return;
@@ -283,12 +290,11 @@ impl DurableWriter {
         }
     }
 
-    /// Stop taking jobs and wait up to [`FINISH_WAIT_MS`] for the queued ones (at exit).
-    /// Returns what finished; jobs still waiting after that are reported by the caller.
-    pub fn finish(&mut self) -> Vec<Done> {
-        self.jobs = None;
+    /// Wait up to [`DRAIN_WAIT_MS`] for the queued jobs (at exit). Returns what finished;
+    /// jobs still waiting after that are reported by the caller.
+    pub fn drain(&mut self) -> Vec<Done> {
         let mut out = std::mem::take(&mut self.early);
-        let deadline = std::time::Instant::now() + Duration::from_millis(FINISH_WAIT_MS);
+        let deadline = std::time::Instant::now() + Duration::from_millis(DRAIN_WAIT_MS);
         while self.outstanding > 0 {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.results.recv_timeout(left) {
@@ -347,7 +353,7 @@ mod tests {
             }
             Ok(s.1.len() as u64)
         }
-        fn write(&mut self, write: StateWrite) -> io::Result<()> {
+        fn write(&mut self, write: &StateWrite) -> io::Result<()> {
             self.wait_open();
             self.state.0.lock().unwrap().1.push(format!("{write:?}"));
             Ok(())
@@ -430,20 +436,19 @@ mod tests {
     }
 
     #[test]
-    fn errors_come_back_with_the_event_and_finish_flushes_the_queue() {
+    fn errors_come_back_with_the_event_and_drain_waits_for_the_queue() {
         let storage = Gated::closed();
         let mut w = DurableWriter::start(storage.clone(), true).unwrap();
         let now = Micros::from_ms(1);
         w.record(now, Stamp::default(), event("this one fails"));
         w.record(now, Stamp::default(), event("stopping"));
         storage.open();
-        let done = w.finish();
+        let done = w.drain();
         assert_eq!(done.len(), 2);
         assert!(matches!(&done[0], Done::Record(e, Err(_)) if e.to_string().contains("fails")));
         assert!(matches!(&done[1], Done::Record(_, Ok(_))));
-        // After finish nothing is taken.
-        w.record(now, Stamp::default(), event("late"));
-        assert!(w.state(now, StateWrite::Maintenance(true)).is_err());
+        assert_eq!(w.outstanding(), 0);
+        assert!(w.is_durable(w.ticket()));
     }
 
     #[test]

@@ -528,13 +528,16 @@ impl Agent {
                     JournalEvent::new(JournalKind::Agent, "agent stopping (signal)").with_member(&member),
                 );
                 self.notify(now, Notification::AgentStopping { member });
-                self.flush_snmp(now);
-                // Queued records reach the disk before the agent exits (bounded wait).
-                for done in self.durable.finish() {
-                    if let Done::Record(event, Err(e)) = done {
-                        log::error!("journal: cannot append ({e}): {event}");
+                // Queued records and the notifier's store reach the disk before the agent
+                // exits (bounded waits); then what the store held is sent. Twice: a store
+                // already on its way holds back the one with the stopping notification.
+                for _ in 0..2 {
+                    self.flush_snmp(now);
+                    for done in self.durable.drain() {
+                        self.durable_done(now, done);
                     }
                 }
+                self.flush_snmp(now);
                 if self.durable.outstanding() > 0 {
                     log::error!(
                         "journal: {} writes still waited for the disk at exit",
@@ -1096,6 +1099,11 @@ impl Agent {
                 // Resources never start under a generation that is not stored.
                 log::error!("cannot store generation {generation} in {}: {e}", self.cfg.state_dir.display());
             }
+            Done::State(StateWrite::SnmpQueue(_), Ok(())) => {}
+            Done::State(StateWrite::SnmpQueue(_), Err(e)) => log::error!(
+                "snmp: cannot store the queue in {} ({e}); pending informs would not survive a restart",
+                self.cfg.state_dir.display()
+            ),
             Done::State(StateWrite::Maintenance(_), Ok(())) => {}
             Done::State(StateWrite::Maintenance(on), Err(e)) => {
                 log::error!("cannot store maintenance mode {on} ({e}); a restart would forget it")
@@ -1117,7 +1125,7 @@ impl Agent {
                 _ => 0,
             };
             s.set_generation(generation);
-            s.flush(now);
+            s.flush(now, &mut self.durable);
         }
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Owns one UDP socket (an ephemeral port on the wildcard address), the [`Notifier`] and the
 //! order its call protocol requires (store the queue durably before any inform it holds is
-//! transmitted). It decides nothing about cluster state; it only reports it.
+//! transmitted: the store goes to the durable writer thread, and nothing is transmitted until
+//! its ticket is on disk). It decides nothing about cluster state; it only reports it.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
 use crate::config::Config;
+use crate::shell::durable::{DurableWriter, StateWrite};
 use crate::snmp::config::read_key_file;
 use crate::snmp::mib::Notification;
 use crate::snmp::notify::{Notifier, NotifierOptions};
@@ -30,6 +32,9 @@ pub struct Snmp {
     dir: PathBuf,
     /// Receive buffer, allocated once (receive runs every loop iteration).
     buf: Vec<u8>,
+    /// The durable writer's ticket of the last queue image handed over: nothing is transmitted
+    /// before it is on disk.
+    store_ticket: Option<u64>,
 }
 
 fn salt_seed() -> u64 {
@@ -80,7 +85,7 @@ impl Snmp {
         let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
         let socket = UdpSocket::bind(any).map_err(|e| format!("snmp socket: {e}"))?;
         socket.set_nonblocking(true).map_err(|e| e.to_string())?;
-        Ok(Some(Snmp { socket, notifier, dir, buf: vec![0u8; MAX_DATAGRAM_BYTES] }))
+        Ok(Some(Snmp { socket, notifier, dir, buf: vec![0u8; MAX_DATAGRAM_BYTES], store_ticket: None }))
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -107,13 +112,27 @@ impl Snmp {
         }
     }
 
-    /// Store, then send what is due (the notifier's call order).
-    pub fn flush(&mut self, now: Micros) {
-        if let Some(image) = self.notifier.take_store_image() {
-            if let Err(e) = queue_store::save(&self.dir, &image) {
-                // Without the store, informs are not sent: they would not survive a restart.
-                log::error!("snmp: cannot store the queue in {}: {e}", self.dir.display());
+    /// Store, then send what is due (the notifier's call order). The store is written by the
+    /// durable writer; until it is on disk nothing is sent, and the loop goes on. A store that
+    /// failed was logged by the writer's result; what it held is sent all the same (a
+    /// notification that would not survive a restart is better than none).
+    pub fn flush(&mut self, now: Micros, durable: &mut DurableWriter) {
+        if let Some(ticket) = self.store_ticket {
+            if !durable.is_durable(ticket) {
                 return;
+            }
+            self.store_ticket = None;
+        }
+        if let Some(image) = self.notifier.take_store_image() {
+            match durable.state(now, StateWrite::SnmpQueue(Box::new(image))) {
+                Ok(()) => {
+                    self.store_ticket = Some(durable.ticket());
+                    return;
+                }
+                Err(e) => {
+                    // The writer thread stopped (the agent is exiting): send without a store.
+                    log::error!("snmp: cannot store the queue in {}: {e}", self.dir.display());
+                }
             }
         }
         while let Some((to, bytes)) = self.notifier.poll_transmit(now) {
@@ -123,7 +142,12 @@ impl Snmp {
         }
     }
 
+    /// The notifier's next deadline; none while a store is on its way to the disk (the durable
+    /// writer's result wakes the loop).
     pub fn poll_timeout(&self) -> Option<Micros> {
+        if self.store_ticket.is_some() {
+            return None;
+        }
         self.notifier.poll_timeout()
     }
 }
