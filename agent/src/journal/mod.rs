@@ -442,14 +442,27 @@ fn read_segments(dir: &Path, firsts: &[u64], since: Since, limit: usize) -> io::
     Ok(batch)
 }
 
+/// The last `count` records: from the newest segment alone when it holds that many (a status
+/// request then reads at most one segment, not all eight), else from all of them.
 fn last_of_segments(dir: &Path, firsts: &[u64], count: usize) -> io::Result<Batch> {
     assert!((1..=MAX_READ_RECORDS).contains(&count));
+    let newest = firsts.len().saturating_sub(1);
+    let batch = last_from(dir, firsts, count, newest)?;
+    if batch.records.len() == count || newest == 0 {
+        let older = newest > 0;
+        return Ok(Batch { more: batch.more || older, ..batch });
+    }
+    last_from(dir, firsts, count, 0)
+}
+
+/// The last `count` records of the segments from index `from` on.
+fn last_from(dir: &Path, firsts: &[u64], count: usize, from: usize) -> io::Result<Batch> {
     let mut ring: VecDeque<Record> = VecDeque::with_capacity(count);
     let mut batch = Batch::default();
     visit_segments(
         dir,
         firsts,
-        |_| false,
+        |index| index < from,
         &mut batch,
         |record, batch| {
             if ring.len() == count {

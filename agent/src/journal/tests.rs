@@ -214,6 +214,17 @@ fn read_filters_limits_and_the_last_few() {
     let last = j.last(3).unwrap();
     assert_eq!((seqs(&last), last.more), (vec![58, 59, 60], true));
     assert_eq!(seqs(&j.last(100).unwrap()).len(), 60);
+    // From another thread or process, the same: the newest segment alone when it holds them,
+    // all the segments when it does not.
+    assert_eq!(read_last(&d.0, 3).unwrap(), last);
+    let newest_first = segment_files(&d.0).last().unwrap().0;
+    let newest_holds = usize::try_from(60 - newest_first + 1).unwrap();
+    assert!((1..60).contains(&newest_holds));
+    assert_eq!(seqs(&read_last(&d.0, newest_holds).unwrap()), (newest_first..=60).collect::<Vec<_>>());
+    assert_eq!(
+        seqs(&read_last(&d.0, newest_holds + 1).unwrap()),
+        ((newest_first - 1)..=60).collect::<Vec<_>>()
+    );
     assert_eq!(read_dir(&d.0, Since::AfterSeq(55), 100).unwrap(), j.records_after(55, 100).unwrap());
 }
 
