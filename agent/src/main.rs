@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 
 use ha_agent::config::report::{EXIT_INVALID, EXIT_OK, EXIT_USAGE};
 
+/// Counts allocations for `status` (`allocations`) and the benchmark's steady-state figure.
+#[global_allocator]
+static ALLOCATOR: ha_agent::shell::alloc_count::Counting = ha_agent::shell::alloc_count::Counting;
+
 /// Exit code of `run` and `status` when the agent cannot start or cannot be reached.
 const EXIT_RUNTIME: i32 = 3;
 

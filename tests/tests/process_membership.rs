@@ -175,6 +175,48 @@ fn all_links_come_up_and_every_member_sees_the_other_two() {
     }
 }
 
+/// Bound on allocations an idle member may make in the window below beyond what two status
+/// requests cost (each builds a JSON document, a few hundred allocations, not always exactly
+/// the same number). Before the loop's buffers were reused it was about 200 a second.
+const MAX_IDLE_ALLOCATIONS: i64 = 60;
+
+#[test]
+fn the_steady_state_heartbeats_allocate_nothing() {
+    let _lock = one_rack_at_a_time();
+    let rack = formed_rack("no-alloc");
+    // Warm up: the loop's reused buffers reach their size with the first frames.
+    std::thread::sleep(ms(1000));
+    let window = ms(5000);
+    for member in MEMBERS {
+        let count = |s: &Value| s["allocations"].as_i64().expect("allocations in status");
+        let frames = |s: &Value| -> u64 {
+            links_of(member)
+                .into_iter()
+                .map(|id| {
+                    link_counter(s, id, "frames_in").unwrap_or(0)
+                        + link_counter(s, id, "frames_out").unwrap_or(0)
+                })
+                .sum()
+        };
+        let first = rack.status(member);
+        let second = rack.status(member);
+        let status_cost = count(&second) - count(&first);
+        std::thread::sleep(window);
+        let third = rack.status(member);
+        let in_window = count(&third) - count(&second) - status_cost;
+        let heartbeats = frames(&third) - frames(&second);
+        println!(
+            "{member}: {heartbeats} frames in and out in {window:?}, {in_window} allocations besides status (a status request costs {status_cost})"
+        );
+        assert!(count(&first) > 0, "{member}: the counting allocator is not installed");
+        assert!(heartbeats >= 100, "{member}: too few frames to show anything ({heartbeats})");
+        assert!(
+            in_window.abs() <= MAX_IDLE_ALLOCATIONS,
+            "{member}: {in_window} allocations in {window:?} of heartbeats ({heartbeats} frames)"
+        );
+    }
+}
+
 #[test]
 fn cutting_one_cable_downs_only_that_link() {
     let _lock = one_rack_at_a_time();

@@ -10,6 +10,7 @@
 
 #![deny(unsafe_code)] // `sys` alone allows it
 
+pub mod alloc_count;
 pub mod array;
 pub mod authority;
 pub mod durable;
@@ -53,6 +54,10 @@ const LAST_EVENTS: usize = 8;
 const MAX_RELAY_QUEUE: usize = 8;
 /// Bound on one poll sleep, so that reopen timers and control timeouts are checked.
 const MAX_SLEEP_MS: u64 = 1000;
+/// Bound on the descriptors of one `poll`: two signal pipes, the control listener, the relay
+/// worker, the durable writer, the control clients, one per transport (at most one per link),
+/// the SNMP socket and the array console.
+const MAX_POLL_FDS: usize = 5 + control::MAX_CLIENTS + config::MAX_LINKS + 2;
 
 /// Why the agent stopped.
 #[derive(Debug)]
@@ -210,6 +215,11 @@ pub struct Agent {
     origin: Instant,
     listener: UnixListener,
     clients: Vec<Client>,
+    /// Receive buffers reused by every `receive` (no allocation per frame once warm): the
+    /// frames' bytes, each frame's (start, length) in them, and the transport's errors.
+    rx_bytes: Vec<u8>,
+    rx_spans: Vec<(usize, usize)>,
+    rx_errors: Vec<RxError>,
     signals: Signals,
     stalls: Stalls,
     reloads: u64,
@@ -455,6 +465,9 @@ impl Agent {
             origin,
             listener,
             clients: Vec::new(),
+            rx_bytes: Vec::new(),
+            rx_spans: Vec::new(),
+            rx_errors: Vec::new(),
             signals,
             stalls: Stalls::default(),
             reloads: 0,
@@ -558,13 +571,13 @@ impl Agent {
             if ready.reload {
                 let _ = self.reload(now);
             }
-            for t in ready.transports {
+            for &t in &ready.transports {
                 self.receive(t, now);
             }
             if ready.listener {
                 self.accept(now);
             }
-            for c in ready.clients.into_iter().rev() {
+            for &c in ready.clients.iter().rev() {
                 self.serve_client(c);
             }
             if let Some(s) = self.snmp.as_mut() {
@@ -576,12 +589,13 @@ impl Agent {
     }
 
     fn wait(&mut self, sleep_us: u64) -> io::Result<Ready> {
-        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(5 + self.clients.len() + self.transports.len());
-        fds.push(PollFd::new(&self.signals.stop, PollFlags::IN));
-        fds.push(PollFd::new(&self.signals.reload, PollFlags::IN));
-        fds.push(PollFd::new(&self.listener, PollFlags::IN));
-        fds.push(PollFd::new(self.relay.fd(), PollFlags::IN));
-        fds.push(PollFd::new(self.durable.fd(), PollFlags::IN));
+        // On the stack: the loop does not allocate per iteration.
+        let mut fds: heapless::Vec<PollFd<'_>, MAX_POLL_FDS> = heapless::Vec::new();
+        add_fd(&mut fds, PollFd::new(&self.signals.stop, PollFlags::IN));
+        add_fd(&mut fds, PollFd::new(&self.signals.reload, PollFlags::IN));
+        add_fd(&mut fds, PollFd::new(&self.listener, PollFlags::IN));
+        add_fd(&mut fds, PollFd::new(self.relay.fd(), PollFlags::IN));
+        add_fd(&mut fds, PollFd::new(self.durable.fd(), PollFlags::IN));
         for c in &self.clients {
             let flags = if c.response.is_empty() {
                 PollFlags::IN
@@ -591,22 +605,22 @@ impl Agent {
                 // Held: the durable writer's result wakes the loop.
                 PollFlags::empty()
             };
-            fds.push(PollFd::new(&c.stream, flags));
+            add_fd(&mut fds, PollFd::new(&c.stream, flags));
         }
-        let mut transport_slots = Vec::new();
+        let mut transport_slots: heapless::Vec<usize, { config::MAX_LINKS }> = heapless::Vec::new();
         for (i, t) in self.transports.iter().enumerate() {
             if let Some(fd) = t.fd() {
-                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
-                transport_slots.push(i);
+                add_fd(&mut fds, PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                assert!(transport_slots.push(i).is_ok(), "at most one transport per link");
             }
         }
         // SNMP responses and the array console are serviced every iteration (non-blocking,
         // bounded); their descriptors are here only to wake the loop.
         if let Some(s) = &self.snmp {
-            fds.push(PollFd::from_borrowed_fd(s.fd(), PollFlags::IN));
+            add_fd(&mut fds, PollFd::from_borrowed_fd(s.fd(), PollFlags::IN));
         }
         if let Some(fd) = self.array.as_ref().and_then(|a| a.fd()) {
-            fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+            add_fd(&mut fds, PollFd::from_borrowed_fd(fd, PollFlags::IN));
         }
         let timeout = Timespec {
             tv_sec: i64::try_from(sleep_us / 1_000_000).unwrap_or(i64::MAX),
@@ -624,18 +638,18 @@ impl Agent {
             listener: active(&fds[2]),
             relay: active(&fds[3]),
             durable: active(&fds[4]),
-            clients: Vec::new(),
-            transports: Vec::new(),
+            clients: heapless::Vec::new(),
+            transports: heapless::Vec::new(),
         };
         let nclients = self.clients.len();
         for i in 0..nclients {
             if active(&fds[5 + i]) {
-                ready.clients.push(i);
+                assert!(ready.clients.push(i).is_ok(), "at most MAX_CLIENTS clients");
             }
         }
         for (slot, &t) in transport_slots.iter().enumerate() {
             if active(&fds[5 + nclients + slot]) {
-                ready.transports.push(t);
+                assert!(ready.transports.push(t).is_ok(), "at most one transport per link");
             }
         }
         drop(fds);
@@ -752,29 +766,41 @@ impl Agent {
     }
 
     fn receive(&mut self, t: usize, now: Micros) {
-        // Collect first (bounded by the transports' own per-call limits), then decode.
-        let mut frames: Vec<Vec<u8>> = Vec::new();
-        let mut errors: Vec<RxError> = Vec::new();
+        // Collect first (bounded by the transports' own per-call limits), then decode. The
+        // buffers are the agent's, reused: after the first frames nothing is allocated here.
+        let mut bytes = std::mem::take(&mut self.rx_bytes);
+        let mut spans = std::mem::take(&mut self.rx_spans);
+        let mut errors = std::mem::take(&mut self.rx_errors);
+        bytes.clear();
+        spans.clear();
+        errors.clear();
+        let mut keep = |frame: &[u8]| {
+            spans.push((bytes.len(), frame.len()));
+            bytes.extend_from_slice(frame);
+        };
         let result = match &mut self.transports[t].medium {
             Medium::Serial(s) => s.recv(&mut |item| match item {
-                SerialItem::Frame(f) => frames.push(f.to_vec()),
+                SerialItem::Frame(f) => keep(f),
                 SerialItem::Error(SerialError::Crc) => errors.push(RxError::Crc),
                 SerialItem::Error(_) => errors.push(RxError::Malformed),
             }),
             Medium::Udp { socket: Some(s), .. } => s.recv(&mut |d| match d {
-                Ok(bytes) => frames.push(bytes.to_vec()),
+                Ok(frame) => keep(frame),
                 Err(_) => errors.push(RxError::Malformed),
             }),
-            Medium::Ethernet { socket: Some(s), .. } => s.recv(&mut |bytes| frames.push(bytes.to_vec())),
+            Medium::Ethernet { socket: Some(s), .. } => s.recv(&mut |frame| keep(frame)),
             _ => Ok(()),
         };
         let first = self.transports[t].links[0];
-        for e in errors {
+        for &e in &errors {
             self.engine.handle_rx_error(first, e);
         }
-        for f in frames {
-            self.handle_bytes(t, &f, now);
+        for &(start, len) in &spans {
+            self.handle_bytes(t, &bytes[start..start + len], now);
         }
+        self.rx_bytes = bytes;
+        self.rx_spans = spans;
+        self.rx_errors = errors;
         if let Err(e) = result {
             let transport = &mut self.transports[t];
             log::warn!("{}: receive error ({e}); reopening in {REOPEN_INTERVAL_MS} ms", transport.name());
@@ -1621,6 +1647,7 @@ impl Agent {
             "timing": {"interval_ms": t.interval_ms, "warn_ms": t.warn_ms, "dead_ms": t.dead_ms, "initdead_ms": t.initdead_ms},
             "stalls": {"count": self.stalls.count, "max_ms": self.stalls.max_ms},
             "journal_queue": {"waiting": self.durable.outstanding(), "dropped": self.durable.dropped()},
+            "allocations": alloc_count::allocations(),
             "reloads": {"applied": self.reloads, "refused": self.reloads_refused},
             "events_dropped": self.engine.events_dropped(),
             "authority": self.authority_status(),
@@ -1651,12 +1678,16 @@ fn role_str(role: Role) -> &'static str {
     }
 }
 
+fn add_fd<'a>(fds: &mut heapless::Vec<PollFd<'a>, MAX_POLL_FDS>, fd: PollFd<'a>) {
+    assert!(fds.push(fd).is_ok(), "MAX_POLL_FDS counts every descriptor the loop polls");
+}
+
 struct Ready {
     stop: bool,
     reload: bool,
     listener: bool,
     relay: bool,
     durable: bool,
-    clients: Vec<usize>,
-    transports: Vec<usize>,
+    clients: heapless::Vec<usize, { control::MAX_CLIENTS }>,
+    transports: heapless::Vec<usize, { config::MAX_LINKS }>,
 }

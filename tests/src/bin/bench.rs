@@ -253,6 +253,17 @@ fn idle(seconds: u64) -> Result<Value, String> {
     let tick_hz = clock_ticks_per_second();
     let pids: Vec<(&str, u32)> =
         MEMBERS.iter().map(|m| Ok((*m, agent_pid(&rack, m)?))).collect::<Result<_, String>>()?;
+    // Heap allocations (the agent's counting allocator, in status): two reads back to back
+    // give what one status request costs, which is taken off the window's difference.
+    let allocations = |m: &str| -> Result<i64, String> {
+        rack.try_status(m)?["allocations"].as_i64().ok_or(format!("{m}: no allocations in status"))
+    };
+    let mut alloc_start = Vec::new();
+    for (m, _) in &pids {
+        let first = allocations(m)?;
+        let second = allocations(m)?;
+        alloc_start.push((second, second - first));
+    }
     let start: Vec<u64> = pids
         .iter()
         .map(|(m, p)| sample_process(*p).map(|s| s.2).ok_or(format!("{m}: no /proc")))
@@ -270,14 +281,20 @@ fn idle(seconds: u64) -> Result<Value, String> {
     let elapsed_s = started.elapsed().as_secs_f64();
     let mut members = Map::new();
     let (mut worst_rss, mut worst_cpu) = (0u64, 0.0f64);
+    let mut worst_allocs_per_s = 0.0f64;
     for (index, (member, pid)) in pids.iter().enumerate() {
         let (rss, hwm, ticks) = sample_process(*pid).ok_or(format!("{member} exited during the idle run"))?;
         let cpu_percent = (ticks - start[index]) as f64 / tick_hz as f64 / elapsed_s * 100.0;
         worst_rss = worst_rss.max(rss_max[index].max(rss));
         worst_cpu = worst_cpu.max(cpu_percent);
+        let (base, status_cost) = alloc_start[index];
+        let in_window = (allocations(member)? - base - status_cost).max(0);
+        let allocs_per_s = in_window as f64 / elapsed_s;
+        worst_allocs_per_s = worst_allocs_per_s.max(allocs_per_s);
         members.insert(
             member.to_string(),
-            json!({"rss_kib_max": rss_max[index].max(rss), "hwm_kib": hwm, "cpu_percent": (cpu_percent * 1000.0).round() / 1000.0}),
+            json!({"rss_kib_max": rss_max[index].max(rss), "hwm_kib": hwm, "cpu_percent": (cpu_percent * 1000.0).round() / 1000.0,
+                   "allocations_in_window": in_window, "status_request_allocations": status_cost}),
         );
     }
     rack.check_running()?;
@@ -287,6 +304,7 @@ fn idle(seconds: u64) -> Result<Value, String> {
         "clock_ticks_per_second": tick_hz,
         "rss_kib": worst_rss,
         "cpu_percent": (worst_cpu * 1000.0).round() / 1000.0,
+        "allocations_per_s": (worst_allocs_per_s * 1000.0).round() / 1000.0,
         "members": members,
     }))
 }
@@ -593,17 +611,20 @@ fn main() {
     if skipped("idle") {
         report.null("agent_rss_kib", "skipped (--skip idle)");
         report.null("agent_cpu_idle_percent", "skipped (--skip idle)");
+        report.null("agent_allocations_per_s_idle", "skipped (--skip idle)");
     } else {
         eprintln!("bench: idle rack, default profile, {} s", plan.idle_s);
         match idle(plan.idle_s) {
             Ok(v) => {
                 report.set("agent_rss_kib", v["rss_kib"].clone());
                 report.set("agent_cpu_idle_percent", v["cpu_percent"].clone());
+                report.set("agent_allocations_per_s_idle", v["allocations_per_s"].clone());
                 details.insert("idle".into(), v);
             }
             Err(e) => {
                 report.null("agent_rss_kib", &format!("failed: {e}"));
                 report.null("agent_cpu_idle_percent", &format!("failed: {e}"));
+                report.null("agent_allocations_per_s_idle", &format!("failed: {e}"));
             }
         }
     }
