@@ -12,7 +12,7 @@
 # the nodes' resource group is one OCF agent that adds the floating IP and sends a gratuitous
 # ARP; the witness's relay channel is a fence-agents style command that "powers off" a node
 # (kills its agent, removes the address). Timing profiles: default (200/500/1000 ms), fast
-# (25/50/100 ms) and lan (10/20/40 ms). The cut node gets its link back and its agent restarted
+# (25/50/75 ms) and lan (10/20/40 ms). The cut node gets its link back and its agent restarted
 # (a power-on) between trials; the next trial cuts the new holder.
 #
 # Optional load check (BENCH_VIP_LOAD_S > 0): each setting idles that long under stress-ng
@@ -329,7 +329,7 @@ wait_standby() { # member seconds
   done
 }
 
-for profile in default:200:500:1000 fast:25:50:100 lan:10:20:40; do
+for profile in default:200:500:1000 fast:25:50:75 lan:10:20:40; do
   IFS=: read -r pname interval warn dead <<<"$profile"
   label="agent_$pname"
   for m in w a b; do rm -rf "$work/state-$m"; write_config "$m" "$interval" "$warn" "$dead" || fail "check-config refused the $pname profile"; done
