@@ -549,6 +549,16 @@ impl Sim {
         self.log(format!("member {} boots (boot {boot})", IDS[i]));
     }
 
+    /// The relay cuts the power: off, and a reboot under way (after a crash or a watchdog
+    /// reset) does not complete; only the relay's power-on brings the member back.
+    fn relay_cut(&mut self, i: usize, why: &str) {
+        if !self.members[i].powered && self.members[i].back_at.take().is_some() {
+            self.log(format!("member {} stays off: the relay cut its power while it rebooted", IDS[i]));
+        }
+        self.power_off(i, why);
+        self.members[i].back_at = None;
+    }
+
     fn power_off(&mut self, i: usize, why: &str) {
         let m = &mut self.members[i];
         if !m.powered {
@@ -1125,14 +1135,14 @@ impl Sim {
                 let latency = Micros::from_ms(self.rng.range(50, 1500));
                 let result = match self.relay[node] {
                     RelayMode::Ok => {
-                        self.power_off(node, "fenced by the witness");
+                        self.relay_cut(node, "fenced by the witness");
                         self.stats.fences += 1;
                         FenceResult::Confirmed
                     }
                     RelayMode::NoAnswer | RelayMode::Stuck => FenceResult::Failed,
                     RelayMode::Unconfirmed { really_cut } => {
                         if really_cut {
-                            self.power_off(node, "relay cut power (unconfirmed)");
+                            self.relay_cut(node, "relay cut power (unconfirmed)");
                         }
                         FenceResult::Unconfirmed
                     }

@@ -88,6 +88,17 @@ pub struct Engine {
     actions: Deque<Action, MAX_ACTIONS>,
     events: Deque<Event, MAX_EVENTS>,
     events_dropped: u64,
+    /// What the frames said after the last step; a change sends them at once.
+    announced: Announced,
+}
+
+/// The content of this member's heartbeats that is not a counter: whom it reaches, and its
+/// role's word (the witness's generation and orders, a node's generations and resources).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Announced {
+    reaches: heapless::Vec<u8, { crate::wire::frame::MAX_REACH }>,
+    witness: Option<(Stored, [super::authority::Order; 2])>,
+    node: Option<(u64, u64, u64, ResState, bool)>,
 }
 
 fn res_state(state: GroupState) -> ResState {
@@ -110,8 +121,14 @@ impl Engine {
                 Role::Node { node: Node::new(config, seen), group: Group::new(group, now) }
             }
         };
-        let mut engine =
-            Engine { membership, role, actions: Deque::new(), events: Deque::new(), events_dropped: 0 };
+        let mut engine = Engine {
+            membership,
+            role,
+            actions: Deque::new(),
+            events: Deque::new(),
+            events_dropped: 0,
+            announced: Announced::default(),
+        };
         engine.settle(now);
         engine
     }
@@ -433,6 +450,18 @@ impl Engine {
             if !changed {
                 break;
             }
+        }
+        // Triggered heartbeats: a peer that stopped being reached, a grant made durable, a
+        // generation adopted, resources stopped are sent now, not at the next interval (the
+        // witness waits for the other node's word before it fences, and a node for the grant).
+        let announced = Announced {
+            reaches: self.membership.reaches(),
+            witness: self.witness().map(|w| w.announced()),
+            node: self.node().map(|(n, _)| n.announced()),
+        };
+        if announced != self.announced {
+            self.announced = announced;
+            self.membership.transmit_now();
         }
     }
 }

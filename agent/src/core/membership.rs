@@ -201,6 +201,8 @@ pub struct Membership {
     params: Params,
     started_at: Micros,
     next_tx_at: Micros,
+    /// Bursts sent by [`Membership::transmit_now`].
+    triggered: u64,
     links: Vec<Link, MAX_LINKS>,
     peers: Vec<PeerStatus, MAX_PEERS>,
     events: Deque<Event, MAX_EVENTS>,
@@ -247,6 +249,7 @@ impl Membership {
             params,
             started_at: now,
             next_tx_at: now,
+            triggered: 0,
             links,
             peers,
             events: Deque::new(),
@@ -393,6 +396,21 @@ impl Membership {
         if let Some(link) = self.links.get_mut(index) {
             link.status.counters.send_errors += 1;
         }
+    }
+
+    /// Send one frame on every link now, outside the rhythm (the next regular frames stay
+    /// where they were): what the frames say changed, and the peers should not wait up to an
+    /// interval to hear it. Bounded by the changes themselves (one per engine step at most).
+    pub fn transmit_now(&mut self) {
+        for link in self.links.iter_mut() {
+            link.transmit_pending = true;
+        }
+        self.triggered += 1;
+    }
+
+    /// Frames sent outside the rhythm because what they say changed.
+    pub fn triggered(&self) -> u64 {
+        self.triggered
     }
 
     /// Time passed; re-evaluate states and schedule transmissions.

@@ -1228,7 +1228,8 @@ impl Agent {
                         Notice::FenceRequested { .. }
                         | Notice::FenceSucceeded { .. }
                         | Notice::FenceFailed { .. }
-                        | Notice::FenceUnconfirmed { .. } => JournalKind::Fence,
+                        | Notice::FenceUnconfirmed { .. }
+                        | Notice::PoweredOnNoCandidate { .. } => JournalKind::Fence,
                         Notice::QuorumLost | Notice::QuorumRegained => JournalKind::Membership,
                         Notice::WatchdogStarved => JournalKind::Watchdog,
                         Notice::Maintenance { .. } => JournalKind::Operator,
@@ -1648,6 +1649,7 @@ impl Agent {
             "stalls": {"count": self.stalls.count, "max_ms": self.stalls.max_ms},
             "journal_queue": {"waiting": self.durable.outstanding(), "dropped": self.durable.dropped()},
             "allocations": alloc_count::allocations(),
+            "heartbeats_triggered": self.engine.membership().triggered(),
             "reloads": {"applied": self.reloads, "refused": self.reloads_refused},
             "events_dropped": self.engine.events_dropped(),
             "authority": self.authority_status(),

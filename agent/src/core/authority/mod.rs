@@ -187,6 +187,11 @@ pub enum Notice {
     FenceUnconfirmed {
         node: u8,
     },
+    /// A fenced node powered on again because no node could be granted (the grant that would
+    /// have powered it on cannot come).
+    PoweredOnNoCandidate {
+        node: u8,
+    },
     FenceFailed {
         node: u8,
         attempt: u32,

@@ -146,6 +146,13 @@ impl Node {
             && (self.cfg.watchdog_ms > 0 || !self.cfg.require_watchdog)
     }
 
+    /// What this node's next reports would say about its state (not their sequence numbers
+    /// or frame counts): when it changes, the engine sends at once instead of at the next
+    /// interval.
+    pub fn announced(&self) -> (u64, u64, u64, ResState, bool) {
+        (self.max_seen, self.acting, self.stopped, self.resources, self.ready())
+    }
+
     /// This node's report for its next heartbeat.
     pub fn report(&mut self, view: &View) -> NodeReport {
         self.report_seq += 1;

@@ -66,6 +66,9 @@ struct NodeState {
     /// The node's boot when it was fenced: only a report from a later boot means it is back
     /// (right after a fence its last frames are still younger than `dead_ms`).
     fenced_boot: u64,
+    /// A power-on was commanded since the fence (after a grant, or because nobody could be
+    /// granted): not commanded twice.
+    power_on_sent: bool,
     /// Since when the lost condition (W2) holds.
     lost_since: Option<Micros>,
     /// The other node's frame counter for this node, and when we saw it change.
@@ -123,6 +126,7 @@ impl Witness {
             report_boot: 0,
             fenced_off: false,
             fenced_boot: 0,
+            power_on_sent: false,
             lost_since: None,
             other_count: None,
             other_count_changed_at: now,
@@ -184,12 +188,28 @@ impl Witness {
     /// durable generation.
     pub fn info_for(&mut self, node: u8) -> WitnessInfo {
         self.info_seq += 1;
+        WitnessInfo {
+            seq: self.info_seq,
+            generation: self.durable.generation,
+            holder: self.durable.holder,
+            order: self.order_for(node),
+        }
+    }
+
+    /// What the witness's next frames would say (without their sequence numbers): when it
+    /// changes, the engine sends at once instead of at the next interval.
+    pub fn announced(&self) -> (Stored, [Order; 2]) {
+        (self.durable, [self.order_for(self.cfg.nodes[0]), self.order_for(self.cfg.nodes[1])])
+    }
+
+    /// The order for `node` (a pure function of the state).
+    fn order_for(&self, node: u8) -> Order {
         let holder = self.nodes.iter().find(|n| n.id == node);
         // A holder being replaced (a grant is being stored, or it was fenced or declared lost)
         // must not be told to run: a delayed or rebooted holder would start again.
         let replaced =
             self.persisting.is_some() || holder.is_some_and(|n| n.fenced_off || n.lost_since.is_some());
-        let order = if self.maintenance && self.persisting.is_none() {
+        if self.maintenance && self.persisting.is_none() {
             // Nothing changes hands in maintenance; a grant being stored finishes first
             // (the command is refused while one is).
             Order::Hold
@@ -209,12 +229,6 @@ impl Witness {
                     }
                 }
             }
-        };
-        WitnessInfo {
-            seq: self.info_seq,
-            generation: self.durable.generation,
-            holder: self.durable.holder,
-            order,
         }
     }
 
@@ -377,6 +391,7 @@ impl Witness {
                 if let Some(n) = self.nodes.iter_mut().find(|n| n.id == node) {
                     n.fenced_off = true;
                     n.fenced_boot = n.report_boot;
+                    n.power_on_sent = false;
                 }
             }
             FenceVerdict::Retry { unconfirmed } => {
@@ -529,8 +544,9 @@ impl Witness {
         self.move_to = None;
         for n in self.nodes.iter_mut() {
             n.lost_since = None;
-            if n.fenced_off && self.cfg.power_on_after_fence {
+            if n.fenced_off && self.cfg.power_on_after_fence && !n.power_on_sent {
                 self.power_on_after_persist = Some(n.id);
+                n.power_on_sent = true;
             }
         }
         self.phase = Phase::Steady;
@@ -551,6 +567,7 @@ impl Witness {
         for n in self.nodes.iter_mut() {
             if n.fenced_off && view.reaches(n.id) && n.report_boot > n.fenced_boot {
                 n.fenced_off = false;
+                n.power_on_sent = false;
             }
         }
         self.drive_fencer(now);
@@ -580,6 +597,27 @@ impl Witness {
         }
         self.decide(now, view);
         self.drive_fencer(now);
+        self.power_on_when_nobody_can_run(view);
+    }
+
+    /// Liveness: a fenced node is powered on again after the grant to the other node is
+    /// stored. When nobody can be granted (the other node fenced too, failed, or in standby),
+    /// that grant never comes: power the fenced nodes on now. Safe: a node boots with its
+    /// resources stopped and starts them only on a grant (N4), and it counts as fenced until
+    /// it is heard from its new boot.
+    fn power_on_when_nobody_can_run(&mut self, view: &View) {
+        if self.persisting.is_some() || !self.cfg.power_on_after_fence || self.best_candidate(view).is_some()
+        {
+            return;
+        }
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].fenced_off && !self.nodes[i].power_on_sent {
+                self.nodes[i].power_on_sent = true;
+                let id = self.nodes[i].id;
+                self.notices.push(Notice::PoweredOnNoCandidate { node: id });
+                self.push_action(Action::PowerOn(id));
+            }
+        }
     }
 
     fn drive_fencer(&mut self, now: Micros) {
