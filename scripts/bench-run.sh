@@ -3,10 +3,11 @@
 # binary, runs it against the static release agent and writes out/bench.json (docs/bench.md).
 # Usage: scripts/bench-run.sh AGENT_BIN
 # Environment: BENCH_QUICK=1 shortens every run (the JSON says "quick": true);
-#   BENCH_SKIP=detect,idle,failover,load,keepalived,trap skips sections; BENCH_RACK=1 adds the
-#   virtual rack's power-cut failover (BENCH_RACK_TRIALS, default 10; BENCH_RACK_TIMING, default
-#   fast: dead_ms 1000, or default: the rack's own 5000); BENCH_BOOT=1 also boots
-#   the QEMU test image (needs out/image, about 1.5 minutes) for boot_to_ready_ms;
+#   BENCH_SKIP=detect,idle,failover,load,keepalived,trap skips sections; BENCH_RACK=0 leaves out
+#   the virtual rack's power-cut failover (BENCH_RACK_TRIALS, default 10, 3 with BENCH_QUICK;
+#   BENCH_RACK_TIMING, default fast: dead_ms 1000, or default: the rack's own 5000);
+#   BENCH_BOOT=0 leaves out booting the QEMU test image (about 1.5 minutes) for
+#   boot_to_ready_ms. Both need out/image (`make bench` builds it);
 #   BENCH_IMAGE_DIR names another image directory for image_bytes (default out/image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ args=(--out out/bench.json --agent-bin "$agent_bin")
 [ -n "${BENCH_SKIP:-}" ] && args+=(--skip "$BENCH_SKIP")
 image_dir="${BENCH_IMAGE_DIR:-out/image}"
 if [ -f "$image_dir/root.squashfs" ]; then args+=(--image-dir "$image_dir"); fi
-if [ "${BENCH_BOOT:-0}" = 1 ] && [ -f out/image/root.squashfs ]; then
+if [ "${BENCH_BOOT:-1}" = 1 ] && [ -f out/image/root.squashfs ]; then
   echo "bench: booting the QEMU test image (tests/vm/boot-test.py)"
   python3 tests/vm/boot-test.py 2>&1 | tee out/bench-boot.log || echo "bench: the boot test failed; boot_to_ready_ms from what it printed"
   args+=(--boot-log out/bench-boot.log)
@@ -61,8 +62,9 @@ case ",${BENCH_SKIP:-}," in
 esac
 # failover_ms_*: the virtual rack's power-cut scenario repeated (BENCH_RACK=1; needs out/image,
 # about 2 minutes per trial under TCG): the report's figures become a fragment.
-if [ "${BENCH_RACK:-0}" = 1 ]; then
-  trials="${BENCH_RACK_TRIALS:-10}"
+if [ "${BENCH_RACK:-1}" = 1 ] && [ -f out/image/root.squashfs ]; then
+  trials_default=10; [ "${BENCH_QUICK:-0}" = 1 ] && trials_default=3
+  trials="${BENCH_RACK_TRIALS:-$trials_default}"
   echo "bench: virtual rack, power-cut x $trials (tests/vm/rack/rack.py)"
   rm -rf out/rack-bench
   python3 tests/vm/rack/rack.py --scenario power-cut --repeat "$trials" --timing "${BENCH_RACK_TIMING:-fast}" --work "$PWD/out/rack-bench" \

@@ -438,7 +438,11 @@ fn load(seconds: u64) -> Result<Value, String> {
         .map_err(|e| format!("node-a never ran the service: {e}"))?;
     std::thread::sleep(Duration::from_secs(3));
     let starts_before = ledger_starts(&dir).len();
-    let fence_before = fs::read_to_string(dir.join("fence.log")).unwrap_or_default().lines().count();
+    // The stand-in logs every call: `off`/`on` are fences and power-ons, `status` the relay's
+    // periodic health checks.
+    let fence_offs =
+        || fs::read_to_string(dir.join("fence.log")).unwrap_or_default().lines().filter(|l| l.starts_with("off")).count();
+    let fence_before = fence_offs();
     let mut tails = tails_from_end(&rack);
     let mut stress = start_stress(seconds + 5, &dir)?;
     let started = Instant::now();
@@ -467,9 +471,12 @@ fn load(seconds: u64) -> Result<Value, String> {
     let _ = stress.wait();
     let starts = ledger_starts(&dir);
     let failovers = starts[starts_before.min(starts.len())..].len();
-    let fence_actions =
-        fs::read_to_string(dir.join("fence.log")).unwrap_or_default().lines().count() - fence_before;
+    let fence_actions = fence_offs() - fence_before;
     let running = rack.check_running();
+    if let Err(e) = &running {
+        eprintln!("bench: load: {e}");
+        rack.print_tails();
+    }
     Ok(json!({
         "profile": timing_json(FAST_PROFILE),
         "seconds": round1(started.elapsed().as_secs_f64()),
@@ -480,6 +487,7 @@ fn load(seconds: u64) -> Result<Value, String> {
         "failovers": failovers,
         "fence_actions": fence_actions,
         "agents_running_at_end": running.is_ok(),
+        "agents_exited": running.err(),
         "examples": examples,
         "realtime_priority": shell().realtime_priority,
         "mlockall": shell().mlockall,
