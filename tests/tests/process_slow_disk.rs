@@ -121,8 +121,15 @@ impl Drop for SlowDisk {
         if let Some(dev) = &self.loop_dev {
             let _ = run("losetup", &["-d", dev]);
         }
-        // Empty once the processes in it have exited.
+        // The agents are gone (the rack is dropped first); what node-a's resource started (the
+        // test service's `sleep`) is still in the cgroup: kill it, then remove the cgroup.
         for _ in 0..50 {
+            let procs = fs::read_to_string(self.cgroup.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
             if fs::remove_dir(&self.cgroup).is_ok() || !self.cgroup.exists() {
                 break;
             }

@@ -440,8 +440,13 @@ fn load(seconds: u64) -> Result<Value, String> {
     let starts_before = ledger_starts(&dir).len();
     // The stand-in logs every call: `off`/`on` are fences and power-ons, `status` the relay's
     // periodic health checks.
-    let fence_offs =
-        || fs::read_to_string(dir.join("fence.log")).unwrap_or_default().lines().filter(|l| l.starts_with("off")).count();
+    let fence_offs = || {
+        fs::read_to_string(dir.join("fence.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("off"))
+            .count()
+    };
     let fence_before = fence_offs();
     let mut tails = tails_from_end(&rack);
     let mut stress = start_stress(seconds + 5, &dir)?;
