@@ -814,6 +814,19 @@ impl Drop for Rack {
     fn drop(&mut self) {
         let failed = std::thread::panicking();
         let outcomes = self.shutdown();
+        // A test resource (tests/src/fixtures.rs) leaves its service process behind when the
+        // agents stop; its pid file is `run-MEMBER/svc.pid` in the rack directory.
+        for member in MEMBERS {
+            let pid_file = self.dir.join(format!("run-{member}")).join("svc.pid");
+            let pid = fs::read_to_string(pid_file).ok().and_then(|t| t.trim().parse::<i32>().ok());
+            // Only the test service itself, never a process that reused a stale pid.
+            let is_service = |pid: i32| {
+                fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0100000"))
+            };
+            if let Some(pid) = pid.filter(|&p| is_service(p)).and_then(rustix::process::Pid::from_raw) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
         if failed {
             for (member, outcome) in &outcomes {
                 if let Err(problem) = outcome {
