@@ -96,15 +96,14 @@ impl Storage for Disk {
 pub struct DurableWriter {
     wake: UnixStream,
     /// Unbounded in type (the same channel flavour as the relay worker's, so no second one in
-    /// the binary); bounded by `outstanding`.
-    jobs: Option<mpsc::Sender<Job>>,
+    /// the binary); bounded by [`DurableWriter::outstanding`].
+    jobs: mpsc::Sender<Job>,
     results: mpsc::Receiver<Done>,
     /// Results taken while waiting for room, handed out by the next `poll`.
     early: Vec<Done>,
-    /// Jobs sent and not yet answered (at most MAX_DURABLE_QUEUE).
-    outstanding: usize,
-    /// Jobs sent since the start, and results received: a ticket (see [`DurableWriter::ticket`])
-    /// is durable once `finished` reaches it.
+    /// Jobs sent since the start, and results received: their difference is what waits (at
+    /// most MAX_DURABLE_QUEUE), and a ticket (see [`DurableWriter::ticket`]) is durable once
+    /// `finished` reaches it.
     sent: u64,
     finished: u64,
     /// When the writer last made progress: a result arrived, or the queue went from empty to
@@ -146,10 +145,9 @@ impl DurableWriter {
         )?;
         Ok(DurableWriter {
             wake,
-            jobs: Some(jobs),
+            jobs,
             results,
             early: Vec::new(),
-            outstanding: 0,
             sent: 0,
             finished: 0,
             progress_at: Micros::ZERO,
@@ -165,7 +163,14 @@ impl DurableWriter {
 
     /// Jobs queued and not yet answered.
     pub fn outstanding(&self) -> usize {
-        self.outstanding
+        usize::try_from(self.sent - self.finished).expect("at most MAX_DURABLE_QUEUE jobs wait")
+    }
+
+    /// A result arrived: the writer made progress.
+    fn finished_one(&mut self, now: Micros) {
+        assert!(self.finished < self.sent, "a result for every job sent");
+        self.finished += 1;
+        self.progress_at = now;
     }
 
     /// A ticket for everything queued so far: [`DurableWriter::is_durable`] says when all of
@@ -185,34 +190,27 @@ impl DurableWriter {
     }
 
     fn send(&mut self, now: Micros, job: Job, wait_for_room: bool) -> bool {
-        if self.jobs.is_none() {
-            return false;
-        }
-        if self.outstanding >= MAX_DURABLE_QUEUE {
+        if self.outstanding() >= MAX_DURABLE_QUEUE {
             if !wait_for_room {
                 return false;
             }
             // The whole queue, reserve included, waits for the disk: wait for one result.
             match self.results.recv() {
                 Ok(d) => {
-                    self.outstanding -= 1;
-                    self.finished += 1;
-                    self.progress_at = now;
+                    self.finished_one(now);
                     self.early.push(d);
                 }
                 Err(_) => return false,
             }
         }
-        let Some(jobs) = self.jobs.as_ref() else { return false };
-        if jobs.send(job).is_err() {
+        if self.jobs.send(job).is_err() {
             return false;
         }
-        if self.outstanding == 0 {
+        if self.outstanding() == 0 {
             self.progress_at = now;
         }
-        self.outstanding += 1;
         self.sent += 1;
-        assert!(self.outstanding <= MAX_DURABLE_QUEUE, "at most MAX_DURABLE_QUEUE jobs wait");
+        assert!(self.outstanding() <= MAX_DURABLE_QUEUE, "at most MAX_DURABLE_QUEUE jobs wait");
         true
     }
 
@@ -225,11 +223,11 @@ impl DurableWriter {
         }
         let limit = MAX_DURABLE_QUEUE - STATE_WRITE_RESERVE;
         let needed = if self.dropped > 0 { 2 } else { 1 };
-        if self.outstanding + needed > limit {
+        if self.outstanding() + needed > limit {
             if self.dropped == 0 {
                 log::error!(
                     "journal: {} writes wait for the disk; records are dropped (and counted) until it catches up",
-                    self.outstanding
+                    self.outstanding()
                 );
             }
             self.dropped += 1;
@@ -261,7 +259,8 @@ impl DurableWriter {
         }
     }
 
-    /// Results that are ready, in queue order (drains the wake socket).
+    /// Results that are ready, in queue order (drains the wake socket). The loop calls it when
+    /// that socket is readable.
     pub fn poll(&mut self, now: Micros) -> Vec<Done> {
         let mut buf = [0u8; 64];
         while let Ok(n) = self.wake.read(&mut buf) {
@@ -271,10 +270,7 @@ impl DurableWriter {
         }
         let mut out = std::mem::take(&mut self.early);
         while let Ok(d) = self.results.try_recv() {
-            assert!(self.outstanding > 0, "a result for every job sent");
-            self.outstanding -= 1;
-            self.finished += 1;
-            self.progress_at = now;
+            self.finished_one(now);
             out.push(d);
         }
         out
@@ -283,7 +279,7 @@ impl DurableWriter {
     /// The journal health source for the watchdog feed policy: `now` while nothing waits,
     /// else when the writer last made progress (a disk that hangs goes stale).
     pub fn healthy_at(&self, now: Micros) -> Micros {
-        if self.outstanding == 0 {
+        if self.outstanding() == 0 {
             now
         } else {
             self.progress_at
@@ -295,12 +291,11 @@ impl DurableWriter {
     pub fn drain(&mut self) -> Vec<Done> {
         let mut out = std::mem::take(&mut self.early);
         let deadline = std::time::Instant::now() + Duration::from_millis(DRAIN_WAIT_MS);
-        while self.outstanding > 0 {
+        while self.outstanding() > 0 {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.results.recv_timeout(left) {
                 Ok(d) => {
-                    self.outstanding -= 1;
-                    self.finished += 1;
+                    self.finished_one(self.progress_at);
                     out.push(d);
                 }
                 Err(_) => break,

@@ -497,7 +497,6 @@ impl Agent {
             }
             self.maintain_transports(now);
             self.collect_results(now);
-            self.collect_durable(now);
             self.engine.handle_timeout(now);
             self.send_due(now);
             self.carry_out(now);

@@ -130,7 +130,7 @@ impl Snmp {
                     return;
                 }
                 Err(e) => {
-                    // The writer thread stopped (the agent is exiting): send without a store.
+                    // The writer thread has stopped: send without a store.
                     log::error!("snmp: cannot store the queue in {}: {e}", self.dir.display());
                 }
             }
