@@ -87,6 +87,15 @@ class Direction:
         extra = " +%.0f ms" % (self.delay_s * 1000) if self.delay_s else ""
         return self.mode + extra
 
+    def apply(self, mode=None, delay_ms=None, noise_rate=None):
+        """Change what is given; None keeps the current value."""
+        if mode is not None:
+            self.mode = mode
+        if delay_ms is not None:
+            self.delay_s = delay_ms / 1000.0
+        if noise_rate is not None:
+            self.noise_rate = noise_rate
+
 
 def corrupt(data, rate, rng):
     out = bytearray(data)
@@ -128,13 +137,7 @@ class Cable:
         keys = list(self.dir) if direction is None else [(0, 1) if direction == self.ends[0] else (1, 0)]
         with self.lock:
             for k in keys:
-                d = self.dir[k]
-                if mode is not None:
-                    d.mode = mode
-                if delay_ms is not None:
-                    d.delay_s = delay_ms / 1000.0
-                if noise_rate is not None:
-                    d.noise_rate = noise_rate
+                self.dir[k].apply(mode, delay_ms, noise_rate)
 
     def describe(self):
         return "%s: %s>%s %s, %s>%s %s" % (
@@ -279,13 +282,7 @@ class Hub(NetdevPorts):
     def set(self, a, b, mode=None, both=True, delay_ms=None, noise_rate=None):
         with self.lock:
             for k in ([(a, b), (b, a)] if both else [(a, b)]):
-                d = self.pairs[k]
-                if mode is not None:
-                    d.mode = mode
-                if delay_ms is not None:
-                    d.delay_s = delay_ms / 1000.0
-                if noise_rate is not None:
-                    d.noise_rate = noise_rate
+                self.pairs[k].apply(mode, delay_ms, noise_rate)
 
     def describe(self):
         return "lan: " + ", ".join("%s>%s %s" % (a, b, d.describe()) for (a, b), d in sorted(self.pairs.items()))
