@@ -351,3 +351,37 @@ fn a_group_of_scripts_starts_in_order_restarts_after_a_monitor_failure_and_stops
         ]
     );
 }
+
+/// The loop sleeps in `poll` on the runner's exit descriptors: one per running action, readable
+/// once that action has exited (not before: a running action must not wake the loop), and gone
+/// once the exit is collected.
+#[test]
+fn an_exit_makes_the_action_s_descriptor_readable_and_collecting_it_removes_it() {
+    let dir = test_dir("exit_fds");
+    let gate = dir.join("gate");
+    let agent = write_script(
+        &dir,
+        "agent",
+        &format!("while [ ! -e '{}' ]; do sleep 0.01; done; exit 0", gate.display()),
+    );
+    let clock = Clock(Instant::now());
+    let mut runner = Runner::new();
+    assert_eq!(runner.exit_fds().count(), 0, "idle: nothing to poll");
+    let resource = spec("r", &agent, &[], 10_000);
+    spawn(&mut runner, clock.now(), &request(1, Action::Start, 10_000, 1), &resource).unwrap();
+    let readable = |runner: &Runner, timeout_ms: i64| {
+        let fds: Vec<_> = runner.exit_fds().collect();
+        assert_eq!(fds.len(), 1, "one running action, one descriptor");
+        let mut polled = [rustix::event::PollFd::new(&fds[0], rustix::event::PollFlags::IN)];
+        let timeout =
+            rustix::time::Timespec { tv_sec: timeout_ms / 1000, tv_nsec: (timeout_ms % 1000) * 1_000_000 };
+        rustix::event::poll(&mut polled, Some(&timeout)).unwrap() == 1
+    };
+    assert!(!readable(&runner, 200), "the action still runs");
+    std::fs::write(&gate, b"").unwrap();
+    assert!(readable(&runner, PATIENCE.as_millis() as i64), "the exit did not wake the poll");
+    let done = runner.poll_children(clock.now());
+    assert_eq!(done.len(), 1, "the exit is collected at the first poll after the wakeup");
+    assert_eq!(done[0].outcome, Outcome::Success);
+    assert_eq!(runner.exit_fds().count(), 0);
+}

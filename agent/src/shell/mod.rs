@@ -56,8 +56,8 @@ const MAX_RELAY_QUEUE: usize = 8;
 const MAX_SLEEP_MS: u64 = 1000;
 /// Bound on the descriptors of one `poll`: two signal pipes, the control listener, the relay
 /// worker, the durable writer, the control clients, one per transport (at most one per link),
-/// the SNMP socket and the array console.
-const MAX_POLL_FDS: usize = 5 + control::MAX_CLIENTS + config::MAX_LINKS + 2;
+/// the SNMP socket, the array console and the running resource actions' exit descriptors.
+const MAX_POLL_FDS: usize = 5 + control::MAX_CLIENTS + config::MAX_LINKS + 2 + ocf::MAX_RUNNING_ACTIONS;
 
 /// Why the agent stopped.
 #[derive(Debug)]
@@ -619,6 +619,10 @@ impl Agent {
             add_fd(&mut fds, PollFd::from_borrowed_fd(s.fd(), PollFlags::IN));
         }
         if let Some(fd) = self.array.as_ref().and_then(|a| a.fd()) {
+            add_fd(&mut fds, PollFd::from_borrowed_fd(fd, PollFlags::IN));
+        }
+        // A resource action's exit: collect_results reaps it in the next iteration.
+        for fd in self.runner.exit_fds() {
             add_fd(&mut fds, PollFd::from_borrowed_fd(fd, PollFlags::IN));
         }
         let timeout = Timespec {

@@ -10,8 +10,8 @@
 //! group). It decides nothing about what the results mean: that is `core::resources`.
 //!
 //! Use from the loop: [`Runner::spawn`] each request the core polls, call
-//! [`Runner::poll_children`] every iteration and feed each [`Finished`] to the core, and wake up
-//! no later than [`Runner::next_deadline`]. Nothing here waits for a child: `try_wait` only.
+//! [`Runner::poll_children`] every iteration and feed each [`Finished`] to the core, poll
+//! [`Runner::exit_fds`] and wake up no later than [`Runner::next_deadline`]. Nothing here waits for a child: `try_wait` only.
 //!
 //! Limits: a process that leaves the action's process group (`setsid`, double-fork daemons) is
 //! out of reach of the timeout kill. Daemons started by a `start` action must redirect their
@@ -21,6 +21,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
@@ -38,7 +39,9 @@ pub const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
 /// `OCF_ROOT` for agents that source the OCF shell functions (harmless otherwise).
 pub const OCF_ROOT: &str = "/usr/lib/ocf";
 /// While anything runs, the loop should call [`Runner::poll_children`] at least this often:
-/// exits are noticed by polling, not by SIGCHLD.
+/// an exit wakes the loop through [`Runner::exit_fds`] (pidfds, no SIGCHLD handler that would
+/// interrupt other threads' system calls); this tick reads output and is the fallback on a
+/// kernel without pidfds.
 pub const CHILD_POLL_MS: u64 = 50;
 /// Output read per action per poll is bounded (one pipe buffer), so one chatty action cannot
 /// hold the loop.
@@ -97,6 +100,9 @@ struct Running {
     tail: Tail,
     /// Killed at its timeout and already reported; waiting to be reaped.
     killed: bool,
+    /// Turns readable when the child exits, so that the loop wakes for it at once (`None` on a
+    /// kernel without pidfds: the [`CHILD_POLL_MS`] tick notices the exit).
+    exit_fd: Option<OwnedFd>,
 }
 
 impl Running {
@@ -218,6 +224,8 @@ impl Runner {
         // `command` holds our copies of the write end; drop them so end of file can be seen.
         drop(command);
         let pgid = Pid::from_child(&child);
+        // Not reaped before try_wait says so: the pid cannot be reused under the pidfd.
+        let exit_fd = rustix::process::pidfd_open(pgid, rustix::process::PidfdFlags::empty()).ok();
         Ok(Running {
             id: request.id,
             child,
@@ -227,6 +235,7 @@ impl Runner {
             output: Some(File::from(read)),
             tail: Tail::default(),
             killed: false,
+            exit_fd,
         })
     }
 
@@ -301,6 +310,12 @@ impl Runner {
             }
         }
         finished
+    }
+
+    /// Descriptors that turn readable when a running action exits: the loop polls them (at
+    /// most [`MAX_RUNNING_ACTIONS`]) so that an exit is seen at once, not at the next tick.
+    pub fn exit_fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.running.iter().filter_map(|r| r.exit_fd.as_ref().map(|fd| fd.as_fd()))
     }
 
     /// When the loop must call `poll_children` again: the earliest action timeout, and no
