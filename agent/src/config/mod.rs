@@ -65,7 +65,7 @@ pub const STANDARD_BAUDS: [u32; 11] =
 /// Bits on the wire per byte for 8N1: start bit, 8 data bits, stop bit.
 pub const SERIAL_BITS_PER_BYTE: u64 = 10;
 /// Bounds of `interval_ms`.
-pub const INTERVAL_MS_MIN: u64 = 10;
+pub const INTERVAL_MS_MIN: u64 = 2;
 pub const INTERVAL_MS_MAX: u64 = 60_000;
 /// `dead_ms` must span at least this many intervals.
 pub const DEAD_INTERVALS_MIN: u64 = 3;
