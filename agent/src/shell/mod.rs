@@ -178,6 +178,9 @@ fn drain(stream: &mut UnixStream) -> bool {
 struct Stalls {
     count: u64,
     max_ms: u64,
+    /// The latest the loop ever woke after its planned instant, whether or not that counted
+    /// as a stall: the scheduling jitter this machine gives the agent.
+    late_max_us: u64,
 }
 
 /// The running agent.
@@ -489,6 +492,7 @@ impl Agent {
         loop {
             let now = self.now();
             let late_us = now.since_us(planned_wake);
+            self.stalls.late_max_us = self.stalls.late_max_us.max(late_us);
             if late_us > self.cfg.shell.stall_warn_ms * 1000 {
                 let late_ms = late_us / 1000;
                 self.stalls.count += 1;
@@ -1649,7 +1653,7 @@ impl Agent {
             "boot": self.engine.membership().boot(),
             "uptime_ms": now.as_ms(),
             "timing": {"interval_ms": t.interval_ms, "warn_ms": t.warn_ms, "dead_ms": t.dead_ms, "initdead_ms": t.initdead_ms},
-            "stalls": {"count": self.stalls.count, "max_ms": self.stalls.max_ms},
+            "stalls": {"count": self.stalls.count, "max_ms": self.stalls.max_ms, "late_max_us": self.stalls.late_max_us},
             "journal_queue": {"waiting": self.durable.outstanding(), "dropped": self.durable.dropped()},
             "allocations": alloc_count::allocations(),
             "heartbeats_triggered": self.engine.membership().triggered(),
