@@ -40,7 +40,7 @@ rm -f out/bench-vip.json out/bench-trap.json
 case ",${BENCH_SKIP:-}," in
   *,keepalived,*) ;;
   *)
-    vt=10; vl=120; [ "${BENCH_QUICK:-0}" = 1 ] && { vt=3; vl=0; }
+    vt=10; vl=600; [ "${BENCH_QUICK:-0}" = 1 ] && { vt=3; vl=0; }
     BENCH_VIP_TRIALS=$vt BENCH_VIP_LOAD_S="${BENCH_VIP_LOAD_S:-$vl}" bash scripts/bench-vip.sh "$agent_bin" out/bench-vip.json ||
       echo "bench: the floating-IP rig failed; its keys stay null"
     ;;
