@@ -11,7 +11,8 @@
 //!
 //! Use from the loop: [`Runner::spawn`] each request the core polls, call
 //! [`Runner::poll_children`] every iteration and feed each [`Finished`] to the core, poll
-//! [`Runner::exit_fds`] and wake up no later than [`Runner::next_deadline`]. Nothing here waits for a child: `try_wait` only.
+//! [`Runner::exit_fds`] and wake up no later than [`Runner::next_deadline`]. Nothing here
+//! waits for a child: `try_wait` only.
 //!
 //! Limits: a process that leaves the action's process group (`setsid`, double-fork daemons) is
 //! out of reach of the timeout kill. Daemons started by a `start` action must redirect their
