@@ -128,10 +128,8 @@ impl CommandRelay {
         }
         // The child is ours and not reaped until try_wait says so, so its pid cannot be reused
         // before the pidfd refers to it.
-        let pidfd = i32::try_from(child.id())
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-            .and_then(|pid| rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok());
+        let pid = rustix::process::Pid::from_child(&child);
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok();
         let status = loop {
             match child.try_wait()? {
                 Some(status) => break status,
@@ -148,23 +146,14 @@ impl CommandRelay {
     }
 }
 
-/// Sleep until the child exits (its pidfd turns readable) or the deadline; without a pidfd, for
-/// [`CHILD_POLL_MS`]. Callers check the child again after it returns, whatever woke it.
+/// Sleep until the child exits (its pidfd turns readable) or the deadline; without a pidfd, or
+/// when the wait fails (it must not spin), for [`CHILD_POLL_MS`]. Callers check the child again
+/// after it returns, whatever woke it.
 fn wait_exit(pidfd: Option<&std::os::fd::OwnedFd>, deadline: Instant) {
-    let Some(fd) = pidfd else {
-        std::thread::sleep(Duration::from_millis(CHILD_POLL_MS));
-        return;
-    };
     let left = deadline.saturating_duration_since(Instant::now());
-    let timeout = rustix::time::Timespec {
-        tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: i64::from(left.subsec_nanos()),
-    };
-    let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
-    // EINTR: the caller's try_wait and deadline decide. Another error must not spin.
-    match rustix::event::poll(&mut fds, Some(&timeout)) {
-        Ok(_) | Err(rustix::io::Errno::INTR) => {}
-        Err(_) => std::thread::sleep(Duration::from_millis(CHILD_POLL_MS)),
+    let waited = pidfd.map(|fd| super::wait_ready(fd, rustix::event::PollFlags::IN, left));
+    if !matches!(waited, Some(Ok(_))) {
+        std::thread::sleep(Duration::from_millis(CHILD_POLL_MS));
     }
 }
 

@@ -170,6 +170,34 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Wait until `fd` is ready for `flags` or `timeout` passes; `Ok(false)` on timeout or a
+/// signal. Shared by the serial executor (port readable or writable) and the command relay (the
+/// child's pidfd readable once it exits).
+pub(crate) fn wait_ready(
+    fd: &std::os::fd::OwnedFd,
+    flags: rustix::event::PollFlags,
+    timeout: std::time::Duration,
+) -> Result<bool, RelayError> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let ts = rustix::time::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    let mut fds = [PollFd::new(fd, flags)];
+    match poll(&mut fds, Some(&ts)) {
+        Ok(0) => Ok(false),
+        Ok(_) => {
+            let revents = fds[0].revents();
+            if revents.intersects(PollFlags::ERR | PollFlags::NVAL) {
+                return Err(RelayError::Io("device error (POLLERR)".into()));
+            }
+            Ok(true)
+        }
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(e) => Err(std::io::Error::from(e).into()),
+    }
+}
+
 /// Build a request vector from a short literal; the codecs' requests are all far below the
 /// bound, so overflow is a programming error.
 pub(crate) fn request(bytes: &[u8]) -> heapless::Vec<u8, MAX_REQUEST_BYTES> {

@@ -34,11 +34,13 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::event::{poll, PollFd, PollFlags};
+use rustix::event::PollFlags;
 use rustix::fs::OFlags;
 use rustix::termios::{ControlModes, OptionalActions, QueueSelector};
 
-use super::{Decoded, Op, RelayChannel, RelayError, RelayState, Reply, SerialCodec, MAX_REPLY_BYTES};
+use super::{
+    wait_ready, Decoded, Op, RelayChannel, RelayError, RelayState, Reply, SerialCodec, MAX_REPLY_BYTES,
+};
 
 /// Bytes read per `read` call.
 const READ_CHUNK_BYTES: usize = 64;
@@ -133,7 +135,7 @@ impl<C: SerialCodec> SerialRelay<C> {
             if now >= deadline {
                 return Err(RelayError::Timeout { after_ms: timeout_ms, received: reply.len() });
             }
-            if !wait(fd, PollFlags::IN, deadline - now)? {
+            if !wait_ready(fd, PollFlags::IN, deadline - now)? {
                 continue;
             }
             match rustix::io::read(fd, &mut chunk) {
@@ -159,27 +161,6 @@ impl<C: SerialCodec> SerialRelay<C> {
     }
 }
 
-/// Wait until `fd` is ready for `flags` or `timeout` passes; `Ok(false)` on timeout.
-fn wait(fd: &OwnedFd, flags: PollFlags, timeout: Duration) -> Result<bool, RelayError> {
-    let ts = rustix::time::Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: i64::from(timeout.subsec_nanos()),
-    };
-    let mut fds = [PollFd::new(fd, flags)];
-    match poll(&mut fds, Some(&ts)) {
-        Ok(0) => Ok(false),
-        Ok(_) => {
-            let revents = fds[0].revents();
-            if revents.intersects(PollFlags::ERR | PollFlags::NVAL) {
-                return Err(RelayError::Io("serial device error (POLLERR)".into()));
-            }
-            Ok(true)
-        }
-        Err(rustix::io::Errno::INTR) => Ok(false),
-        Err(e) => Err(io::Error::from(e).into()),
-    }
-}
-
 fn write_all(fd: &OwnedFd, mut bytes: &[u8], deadline: Instant, timeout_ms: u64) -> Result<(), RelayError> {
     while !bytes.is_empty() {
         match rustix::io::write(fd, bytes) {
@@ -189,7 +170,7 @@ fn write_all(fd: &OwnedFd, mut bytes: &[u8], deadline: Instant, timeout_ms: u64)
                 if now >= deadline {
                     return Err(RelayError::Timeout { after_ms: timeout_ms, received: 0 });
                 }
-                wait(fd, PollFlags::OUT, deadline - now)?;
+                wait_ready(fd, PollFlags::OUT, deadline - now)?;
             }
             Err(e) => return Err(io::Error::from(e).into()),
         }
