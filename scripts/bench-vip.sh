@@ -83,12 +83,16 @@ for n in a b w o; do
   ip -n "$p$n" link set eth0 up
 done
 
-has_vip() { ip -n "$p$1" -4 addr show dev eth0 2>/dev/null | grep -q "$vip/"; } # node (vip: the setting's)
+addrs() { ip -n "$p$1" -4 -o addr show dev eth0 2>/dev/null || true; } # node: one line per address
+# holder_of ADDRS_A ADDRS_B VIP: which node holds VIP (a, b or -), given both nodes' addresses,
+# into $held (no subshell: the load check calls it for every setting every 10 ms).
+holder_of() { if [[ $1 == *" $3/"* ]]; then held=a; elif [[ $2 == *" $3/"* ]]; then held=b; else held=-; fi; }
+has_vip() { [[ $(addrs "$1") == *" $vip/"* ]]; } # node (vip: the setting's)
 wait_vip() { # node, seconds
   local end=$((SECONDS + $2))
   until has_vip "$1"; do [ $SECONDS -lt $end ] || return 1; sleep 0.01; done
 }
-holder() { if has_vip a; then echo a; elif has_vip b; then echo b; else echo -; fi; }
+holder() { holder_of "$(addrs a)" "$(addrs b)" "$vip"; echo "$held"; }
 other() { if [ "$1" = a ]; then echo b; else echo a; fi; }
 
 # One trial: cut node $1's link while the observer pings the floating IP; print the failover
@@ -349,12 +353,11 @@ if [ "$load_s" -gt 0 ]; then
   stress=$!
   end=$((SECONDS + load_s))
   while [ $SECONDS -lt $end ]; do
-    on_a=$(ip -n "${p}a" -4 -o addr show dev eth0 2>/dev/null || true)
-    on_b=$(ip -n "${p}b" -4 -o addr show dev eth0 2>/dev/null || true)
+    on_a=$(addrs a)
+    on_b=$(addrs b)
     for label in "${!vip_of[@]}"; do
-      v="${vip_of[$label]}/"
-      if [[ $on_a == *" $v"* ]]; then now=a; elif [[ $on_b == *" $v"* ]]; then now=b; else now=-; fi
-      if [ "$now" != "${last[$label]}" ]; then moves[$label]=$((moves[$label] + 1)); last[$label]=$now; fi
+      holder_of "$on_a" "$on_b" "${vip_of[$label]}"
+      if [ "$held" != "${last[$label]}" ]; then moves[$label]=$((moves[$label] + 1)); last[$label]=$held; fi
     done
     sleep 0.01
   done
