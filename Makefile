@@ -111,7 +111,7 @@ test-sim:
 	cargo run --locked --release -q -p ha-tests --features mutations --bin sim -- --mutation no-self-fence --expect-violation --seeds 20000
 
 # Benchmarks (docs/bench.md): prints a table and writes out/bench.json (every figure, the virtual
-# rack's failover and the image's boot included; about 80 minutes). BENCH_QUICK=1 shortens the
+# rack's failover and the image's boot included; about 40 minutes once the image is built). BENCH_QUICK=1 shortens the
 # runs; BENCH_SKIP=detect,idle,failover,load,keepalived,trap skips sections; BENCH_RACK=0 and
 # BENCH_BOOT=0 leave out the QEMU parts.
 bench: image

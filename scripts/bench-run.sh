@@ -60,8 +60,8 @@ case ",${BENCH_SKIP:-}," in
     fi
     ;;
 esac
-# failover_ms_*: the virtual rack's power-cut scenario repeated (BENCH_RACK=1; needs out/image,
-# about 2 minutes per trial under TCG): the report's figures become a fragment.
+# failover_ms_*: the virtual rack's power-cut scenario repeated (unless BENCH_RACK=0; needs out/image,
+# about 15 s per trial under TCG): the report's figures become a fragment.
 if [ "${BENCH_RACK:-1}" = 1 ] && [ -f out/image/root.squashfs ]; then
   trials_default=10; [ "${BENCH_QUICK:-0}" = 1 ] && trials_default=3
   trials="${BENCH_RACK_TRIALS:-$trials_default}"
