@@ -75,6 +75,9 @@ test-netns:
 # blkio cgroup): its heartbeats never wait for the disk and its journal loses nothing.
 test-slow-disk:
 	cargo build --locked -p ha-agent
+	cargo test --locked -p ha-tests --test process_slow_disk --no-run
+	@# As in test-process: the build's writeback must not be what slows the loop device.
+	sync
 	cargo test --locked -p ha-tests --test process_slow_disk -- --ignored --nocapture
 
 fuzz-smoke:

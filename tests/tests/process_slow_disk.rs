@@ -77,7 +77,11 @@ impl SlowDisk {
         fs::File::create(&disk.image).and_then(|f| f.set_len(IMAGE_BYTES)).map_err(|e| e.to_string())?;
         let dev = run("losetup", &["--find", "--show", &disk.image.display().to_string()])?;
         disk.loop_dev = Some(dev.clone());
-        run("mkfs.ext4", &["-q", &dev])?;
+        // Inode tables and journal zeroed now, not by ext4lazyinit in the background after the
+        // mount: that would compete with node-a's start-up writes (the journal's first segment
+        // and its directory fsync happen before the agent's loop runs), and a start-up longer
+        // than initdead_ms gets node-a fenced before it ever joins.
+        run("mkfs.ext4", &["-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", &dev])?;
         fs::create_dir_all(&disk.mount).map_err(|e| e.to_string())?;
         run("mount", &[&dev, &disk.mount.display().to_string()])?;
         disk.mounted = true;
