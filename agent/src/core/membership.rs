@@ -8,7 +8,8 @@
 //! does not encode, authenticate or send anything, and it never reads a clock.
 //!
 //! Call order for the shell, each loop iteration:
-//! 1. `handle_frame` / `handle_rx_error` / `handle_send_error` for every input that arrived;
+//! 1. `handle_frame` / `handle_rx_error` / `handle_send_error` for every input that arrived (a
+//!    frame judges only its own link: the others wait for step 2, when every queued frame is in);
 //! 2. `handle_timeout(now)`;
 //! 3. drain `poll_transmit(now)` and `poll_event()`;
 //! 4. sleep until `poll_timeout()` or the next input.
@@ -297,7 +298,7 @@ impl Membership {
         assert!(timing.interval_ms > 0 && timing.dead_ms >= timing.interval_ms);
         self.params.timing = timing;
         self.next_tx_at = self.next_tx_at.min(now.plus_ms(timing.interval_ms));
-        self.evaluate(now);
+        self.evaluate(now, None);
     }
 
     // ---- input ---------------------------------------------------------------------------
@@ -365,7 +366,11 @@ impl Membership {
                 }
             }
         }
-        self.evaluate(now);
+        // Only this link: another link's proof may be in a frame still waiting to be read
+        // (after a stall of this loop, frames from every peer are queued at once). Judging it
+        // now, before that frame, would take it down for a silence that did not happen.
+        // `handle_timeout`, which the shell calls once it has read everything, judges the rest.
+        self.evaluate(now, Some(index));
         Verdict::Accepted
     }
 
@@ -424,7 +429,7 @@ impl Membership {
             // After a stall, do not burst to catch up: resume the rhythm from now.
             self.next_tx_at = if next <= now { now.plus_us(interval_us) } else { next };
         }
-        self.evaluate(now);
+        self.evaluate(now, None);
     }
 
     // ---- output --------------------------------------------------------------------------
@@ -497,11 +502,15 @@ impl Membership {
         assert!(self.events.push_back(event).is_ok());
     }
 
-    fn evaluate(&mut self, now: Micros) {
+    /// Re-judge every link (`only` = None) or one link, then every peer from its links.
+    fn evaluate(&mut self, now: Micros, only: Option<usize>) {
         let t = self.params.timing;
         let initdead_over = now.since_us(self.started_at) > t.initdead_ms * 1000;
         let mut changes: Vec<Event, MAX_LINKS> = Vec::new();
-        for link in self.links.iter_mut() {
+        for (index, link) in self.links.iter_mut().enumerate() {
+            if only.is_some_and(|i| i != index) {
+                continue;
+            }
             let new = match alive_since(link) {
                 Some(at) => {
                     let age_us = now.since_us(at);

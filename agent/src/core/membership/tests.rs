@@ -263,3 +263,65 @@ fn one_frame_per_link_per_interval_and_no_burst_after_a_stall() {
     assert!(m.poll_transmit(late).is_none());
     assert_eq!(m.poll_timeout(), late.plus_ms(100).min(m.poll_timeout()));
 }
+
+/// Member A with one link to each of B (link 7) and C (link 8); both links up at 1 ms.
+fn star_after_first_exchange() -> Membership {
+    const C: u8 = 3;
+    let mut peers = Vec::new();
+    peers.push(B).unwrap();
+    peers.push(C).unwrap();
+    let mut links = Vec::new();
+    links.push(LinkSpec { id: LINK, peer: B }).unwrap();
+    links.push(LinkSpec { id: LINK + 1, peer: C }).unwrap();
+    let mut a =
+        Membership::new(Params { cluster_id: 9, me: A, boot: 1, peers, links, timing: timing() }, Micros(0));
+    a.handle_timeout(Micros(0));
+    while a.poll_transmit(Micros(0)).is_some() {}
+    for (sender, link) in [(B, LINK), (C, LINK + 1)] {
+        let first = peer_frame(sender, link, 1, 0);
+        assert_eq!(a.handle_frame(Micros::from_ms(1), None, &first), Verdict::Accepted);
+    }
+    a.handle_timeout(Micros::from_ms(1));
+    assert!(a.links().all(|l| l.state == LinkState::Up));
+    while a.poll_event().is_some() {}
+    a
+}
+
+/// A heartbeat from `sender` acknowledging A's first frame, held `ack_delay_us` before sending.
+fn peer_frame(sender: u8, link: u8, seq: u64, ack_delay_us: u32) -> Header {
+    Header { cluster_id: 9, sender, link, boot: 1, seq, ack_boot: 1, ack_seq: 1, ack_delay_us }
+}
+
+#[test]
+fn after_a_stall_a_frame_does_not_judge_links_whose_frames_are_still_queued() {
+    let mut a = star_after_first_exchange();
+    // A's loop stalls from 1 ms to 650 ms (beyond dead_ms 600 since both proofs). B and C went
+    // on sending; their frames of 600 ms wait in A's sockets and are read one after the other.
+    let now = Micros::from_ms(650);
+    assert_eq!(a.handle_frame(now, None, &peer_frame(B, LINK, 7, 599_500)), Verdict::Accepted);
+    assert_ne!(a.link(1).unwrap().state, LinkState::Down, "C's link judged before C's queued frame was read");
+    assert_eq!(a.handle_frame(now, None, &peer_frame(3, LINK + 1, 7, 599_500)), Verdict::Accepted);
+    a.handle_timeout(now);
+    assert!(a.links().all(|l| l.state.is_alive()), "{:?}", a.links().collect::<std::vec::Vec<_>>());
+    while let Some(e) = a.poll_event() {
+        assert!(
+            !matches!(
+                e,
+                Event::Peer { to: PeerState::Unreachable, .. } | Event::Link { to: LinkState::Down, .. }
+            ),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn after_a_stall_a_link_whose_peer_said_nothing_goes_down_at_the_timeout() {
+    let mut a = star_after_first_exchange();
+    let now = Micros::from_ms(650);
+    // Only B's frame was waiting: C was silent all along.
+    assert_eq!(a.handle_frame(now, None, &peer_frame(B, LINK, 7, 599_500)), Verdict::Accepted);
+    a.handle_timeout(now);
+    assert!(a.link(0).unwrap().state.is_alive());
+    assert_eq!(a.link(1).unwrap().state, LinkState::Down);
+    assert_eq!(a.peer(3).unwrap().state, PeerState::Unreachable);
+}
