@@ -192,6 +192,7 @@ fn a_slow_disk_under_a_member_never_delays_its_heartbeats_and_loses_no_record() 
         .map(|m| fs::read_to_string(rack.dir().join(format!("{m}.log"))).map(|t| t.len()).unwrap_or(0))
         .collect();
     let stalls_before = before[1].1["stalls"]["count"].as_u64().unwrap();
+    let busy_before = before[1].1["stalls"]["busy_count"].as_u64().unwrap();
     println!("formed, node-a holds generation {generation}:\n{}", rack.table());
 
     // The flaps, with node-a's status read every 100 ms throughout.
@@ -250,6 +251,13 @@ fn a_slow_disk_under_a_member_never_delays_its_heartbeats_and_loses_no_record() 
     }
     let node_a = status(&rack, "node-a");
     assert_eq!(node_a["stalls"]["count"].as_u64().unwrap(), stalls_before, "node-a's loop stalled");
+    // Nor did it block in a system call: no iteration worked `stall_warn_ms` without sleeping.
+    assert_eq!(
+        node_a["stalls"]["busy_count"].as_u64().unwrap(),
+        busy_before,
+        "node-a's loop blocked (busy_max_us {})",
+        node_a["stalls"]["busy_max_us"]
+    );
     assert_eq!(resources_state(&node_a).as_deref(), Some("running"));
     let witness = status(&rack, "witness");
     assert_eq!(witness["authority"]["holder"], "node-a");

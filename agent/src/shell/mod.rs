@@ -5,7 +5,8 @@
 //! core with the monotonic time, carry out what the core asks (send frames), log its events,
 //! then sleep in `poll` until the core's next deadline. Only the monotonic clock is read, so
 //! wall-clock jumps do not matter. A wake-up later than planned by `stall_warn_ms` is counted
-//! and logged as a scheduler stall. The shell decides nothing about liveness: that is
+//! and logged as a scheduler stall, and so is an iteration that works that long without
+//! sleeping (`loop busy`). The shell decides nothing about liveness: that is
 //! `core::membership`.
 
 #![deny(unsafe_code)] // `sys` alone allows it
@@ -181,6 +182,11 @@ struct Stalls {
     /// The latest the loop ever woke after its planned instant, whether or not that counted
     /// as a stall: the scheduling jitter this machine gives the agent.
     late_max_us: u64,
+    /// The longest the loop ever worked between two sleeps: time it spent in its own work or
+    /// blocked in a system call, when it could not read frames or send heartbeats.
+    busy_max_us: u64,
+    /// Iterations that worked longer than `stall_warn_ms` without sleeping.
+    busy_count: u64,
 }
 
 /// The running agent.
@@ -489,6 +495,7 @@ impl Agent {
     /// Run until SIGTERM/SIGINT.
     pub fn run(&mut self) -> io::Result<Exit> {
         let mut planned_wake = self.now();
+        let mut woke_at = planned_wake;
         loop {
             let now = self.now();
             let late_us = now.since_us(planned_wake);
@@ -533,9 +540,11 @@ impl Agent {
             }
             let sleep_us = deadline.since_us(now);
             planned_wake = now.plus_us(sleep_us);
+            self.note_busy(woke_at);
 
             let ready = self.wait(sleep_us)?;
             let now = self.now();
+            woke_at = now;
             if ready.stop {
                 log::info!("stopping on signal");
                 self.stopping = true;
@@ -588,6 +597,16 @@ impl Agent {
             }
             // Frames that arrived may have changed state; send and log before sleeping again.
             self.log_events();
+        }
+    }
+
+    /// Account the work since the loop woke at `woke_at`, before it sleeps again.
+    fn note_busy(&mut self, woke_at: Micros) {
+        let busy_us = self.now().since_us(woke_at);
+        self.stalls.busy_max_us = self.stalls.busy_max_us.max(busy_us);
+        if busy_us > self.cfg.shell.stall_warn_ms * 1000 {
+            self.stalls.busy_count += 1;
+            log::warn!("loop busy {} ms without sleeping (#{})", busy_us / 1000, self.stalls.busy_count);
         }
     }
 
@@ -1653,7 +1672,8 @@ impl Agent {
             "boot": self.engine.membership().boot(),
             "uptime_ms": now.as_ms(),
             "timing": {"interval_ms": t.interval_ms, "warn_ms": t.warn_ms, "dead_ms": t.dead_ms, "initdead_ms": t.initdead_ms},
-            "stalls": {"count": self.stalls.count, "max_ms": self.stalls.max_ms, "late_max_us": self.stalls.late_max_us},
+            "stalls": {"count": self.stalls.count, "max_ms": self.stalls.max_ms, "late_max_us": self.stalls.late_max_us,
+                       "busy_max_us": self.stalls.busy_max_us, "busy_count": self.stalls.busy_count},
             "journal_queue": {"waiting": self.durable.outstanding(), "dropped": self.durable.dropped()},
             "allocations": alloc_count::allocations(),
             "heartbeats_triggered": self.engine.membership().triggered(),

@@ -5,7 +5,8 @@
 
 use std::io;
 
-/// Switch the whole process to SCHED_FIFO at `priority` (1..=99).
+/// Switch the calling thread to SCHED_FIFO at `priority` (1..=99); threads it starts later
+/// inherit it (the agent calls it before starting any).
 pub fn set_realtime_priority(priority: u8) -> io::Result<()> {
     assert!((1..=99).contains(&priority));
     let param = libc::sched_param { sched_priority: i32::from(priority) };
