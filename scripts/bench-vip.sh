@@ -349,6 +349,9 @@ if [ "$load_s" -gt 0 ]; then
   declare -A last=() moves=()
   for label in "${!vip_of[@]}"; do moves[$label]=0; last[$label]=a; done
   for label in "${!vrid_of[@]}"; do masters0[$label]=$(masters_b "${vrid_of[$label]}"); done
+  # Steal time over the window (/proc/stat): what the hypervisor took from the whole machine.
+  cpu_line() { awk '/^cpu /{t=0; for(i=2;i<=9;i++) t+=$i; print $9, t; exit}' /proc/stat; }
+  read -r steal0 total0 <<<"$(cpu_line)"
   stress-ng --cpu 2 --vm 1 --vm-bytes 512M --io 1 --hdd 1 --hdd-bytes 128M --timeout "${load_s}s" >/dev/null 2>&1 &
   stress=$!
   end=$((SECONDS + load_s))
@@ -362,6 +365,8 @@ if [ "$load_s" -gt 0 ]; then
     sleep 0.01
   done
   wait "$stress" 2>/dev/null || true
+  read -r steal1 total1 <<<"$(cpu_line)"
+  echo "$steal0 $total0 $steal1 $total1" >"$work/steal.txt"
   # The scheduling jitter the agents got: each loop's latest wake-up after its planned instant
   # (status stalls.late_max_us; members a fence killed do not answer).
   for profile in $profiles; do
@@ -448,8 +453,8 @@ for profile in $profiles; do
   stop_agents "$pname" "$vip"
 done
 
-python3 - "$results" "$out" <<'PY'
-import json, math, sys
+python3 - "$results" "$out" "$work/steal.txt" <<'PY'
+import json, math, os, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 def pct(xs, q):
     xs = sorted(xs)
@@ -496,6 +501,10 @@ for key in ("keepalived_failover_ms_p50", "agent_vip_failover_ms_p50", "ratio_fa
         out["not_measured"][key] = "no successful trial at the compared setting (see details.vip)"
 if out["agent_wake_late_ms_max_under_load"] is None:
     out["not_measured"]["agent_wake_late_ms_max_under_load"] = "no load check (BENCH_VIP_LOAD_S=0, BENCH_QUICK=1)"
+if os.path.exists(sys.argv[3]):
+    s0, t0, s1, t1 = (int(x) for x in open(sys.argv[3]).read().split())
+    if t1 > t0:
+        out["details"]["vip"]["load_host_steal_percent"] = round((s1 - s0) / (t1 - t0) * 100, 2)
 json.dump(out, open(sys.argv[2], "w"), indent=1)
 print(json.dumps(details, indent=1))
 print("compared: keepalived %s, agent %s, ratio %s" % (k_key, a_key, out["ratio_failover_vs_keepalived"]))

@@ -24,7 +24,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -392,6 +392,19 @@ fn run_proxy<T: Transport>(mut transport: T, mut pump: Pump, stop: Arc<AtomicBoo
     }
 }
 
+/// SCHED_FIFO priority of proxy threads started from now on (0: normal scheduling).
+static PROXY_REALTIME_PRIORITY: AtomicU8 = AtomicU8::new(0);
+
+/// Run the proxy threads of cables made from now on at SCHED_FIFO `priority` (1..=99; 0 for
+/// normal scheduling). A cable stands in for a wire, which no load on the machine delays: when
+/// the agents run real-time, a proxy at normal priority would measure its own starvation
+/// under load, not theirs (`make bench`'s load check). Needs root; without it the proxies
+/// keep normal scheduling.
+pub fn set_proxy_realtime_priority(priority: u8) {
+    assert!(priority <= 99, "SCHED_FIFO priorities are 1..=99");
+    PROXY_REALTIME_PRIORITY.store(priority, Ordering::Relaxed);
+}
+
 /// The proxy thread of a cable and its stop flag; stopping is joining.
 struct ProxyThread {
     stop: Arc<AtomicBool>,
@@ -402,8 +415,16 @@ impl ProxyThread {
     fn spawn<T: Transport + Send + 'static>(name: String, transport: T, pump: Pump) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let handle =
-            std::thread::Builder::new().name(name).spawn(move || run_proxy(transport, pump, flag))?;
+        let priority = PROXY_REALTIME_PRIORITY.load(Ordering::Relaxed);
+        let handle = std::thread::Builder::new().name(name).spawn(move || {
+            if priority > 0 {
+                // Applies to this thread only (sched_setscheduler with pid 0 on Linux).
+                if let Err(e) = ha_agent::shell::sys::set_realtime_priority(priority) {
+                    log::warn!("cable proxy: no real-time priority ({e})");
+                }
+            }
+            run_proxy(transport, pump, flag)
+        })?;
         Ok(ProxyThread { stop, handle: Some(handle) })
     }
 }

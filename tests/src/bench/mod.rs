@@ -1,11 +1,14 @@
 //! Pieces of `make bench` that are worth testing on their own: following agents' logs as they
 //! grow, reading the member transitions out of their lines, percentiles, and reading a
-//! process's memory and CPU time from `/proc`.
+//! process's memory and CPU time from `/proc`; [`machine`] measures what the machine itself
+//! does to every process (steal time, a wake-up probe).
 //!
 //! It owns no experiment and no timing decision: the `bench` binary runs the racks, kills and
 //! restarts agents and writes `out/bench.json`; this module only observes and computes.
 
 #![forbid(unsafe_code)]
+
+pub mod machine;
 
 use std::fs;
 use std::io::{self, Read as _, Seek as _, SeekFrom};

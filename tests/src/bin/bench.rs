@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ha_tests::bench::machine::{self, WakeProbe};
 use ha_tests::bench::{is_link_down_line, parse_member_transition, percentile, sample_process, LogTail};
 use ha_tests::harness::{others_of, Rack, ShellOptions, Timing, MEMBERS};
 
@@ -46,6 +47,10 @@ const OBSERVER_POLL: Duration = Duration::from_millis(1);
 const RACK_UP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound on how long a failover may take before the trial counts as failed.
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The wake probe's period during the load run, and its real-time priority: below the agents'
+/// (50), so that it never delays them.
+const PROBE_PERIOD: Duration = Duration::from_millis(2);
+const PROBE_PRIORITY: u8 = 40;
 /// Consecutive failed trials after which an experiment stops (the rack is broken).
 const MAX_FAILED_TRIALS_IN_A_ROW: usize = 5;
 
@@ -432,7 +437,7 @@ fn start_stress(seconds: u64, dir: &Path) -> Result<Child, String> {
 /// Priority 3: the failover rig with the fast profile under stress-ng, no fault injected;
 /// counts unreachable declarations, link-down transitions, fence actions and failovers.
 fn load(seconds: u64) -> Result<Value, String> {
-    let rack = failover_rack("bench-load", FAST_PROFILE)?;
+    let mut rack = failover_rack("bench-load", FAST_PROFILE)?;
     let dir = rack.dir().to_path_buf();
     rack.wait_for(RACK_UP_TIMEOUT, || ledger_starts(&dir).iter().any(|(n, _)| n == "node-a"))
         .map_err(|e| format!("node-a never ran the service: {e}"))?;
@@ -451,6 +456,10 @@ fn load(seconds: u64) -> Result<Value, String> {
     let mut tails = tails_from_end(&rack);
     let mut stress = start_stress(seconds + 5, &dir)?;
     let started = Instant::now();
+    // What the machine does to every process meanwhile (docs/performance.md, "Failover").
+    let cpu_before = machine::cpu_times();
+    let probe =
+        WakeProbe::start(PROBE_PERIOD, seconds, PROBE_PRIORITY).map_err(|e| format!("wake probe: {e}"))?;
     let (mut unreachable, mut link_downs) = (0usize, 0usize);
     let mut examples = Vec::new();
     while started.elapsed() < Duration::from_secs(seconds) {
@@ -470,6 +479,9 @@ fn load(seconds: u64) -> Result<Value, String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let steal = cpu_before.zip(machine::cpu_times()).and_then(|(a, b)| machine::steal_percent(a, b));
+    let (probe_cpus, probe_realtime) = (probe.cpus.clone(), probe.realtime);
+    let woke = probe.finish();
     // stress-ng ran the whole window when it had not exited before the end.
     let stress_ran = matches!(stress.try_wait(), Ok(None));
     let _ = stress.kill();
@@ -481,6 +493,15 @@ fn load(seconds: u64) -> Result<Value, String> {
     if let Err(e) = &running {
         eprintln!("bench: load: {e}");
         rack.print_tails();
+    }
+    // Each loop's worst lateness and longest work between sleeps (status `stalls`).
+    let stalls: Map<String, Value> = MEMBERS
+        .iter()
+        .map(|m| (m.to_string(), rack.try_status(m).map_or(Value::Null, |s| s["stalls"].clone())))
+        .collect();
+    if unreachable > 0 || failovers > 0 {
+        rack.keep_dir();
+        eprintln!("bench: load: the agents' logs are kept in {}", dir.display());
     }
     Ok(json!({
         "profile": timing_json(FAST_PROFILE),
@@ -496,6 +517,19 @@ fn load(seconds: u64) -> Result<Value, String> {
         "examples": examples,
         "realtime_priority": shell().realtime_priority,
         "mlockall": shell().mlockall,
+        "stalls": stalls,
+        "host_steal_percent": steal,
+        "wake_probe": {
+            "period_ms": PROBE_PERIOD.as_millis() as u64,
+            "priority": PROBE_PRIORITY,
+            "realtime": probe_realtime,
+            "cpus": probe_cpus,
+            "slots": woke.slots,
+            "late_ms_max_per_cpu": woke.late_ms_max_per_cpu,
+            "all_cpus_late_ms_max": woke.all_late_ms_max,
+            "slots_all_cpus_late_over_10ms": woke.all_late_over_10ms,
+            "one_cpu_late_ms_max": woke.solo_late_ms_max,
+        },
     }))
 }
 
@@ -541,6 +575,14 @@ fn parse_args() -> Result<(Plan, BTreeMap<String, Vec<String>>), String> {
 }
 
 fn main() {
+    // The cables between the agents stand in for wires: as real-time as the agents, with the
+    // bench's memory locked, so that the load check measures the agents, not its own proxies.
+    if shell().realtime_priority > 0 {
+        ha_tests::cable::set_proxy_realtime_priority(shell().realtime_priority);
+        if let Err(e) = ha_agent::shell::sys::lock_memory() {
+            eprintln!("bench: cannot lock memory: {e}");
+        }
+    }
     let (plan, opts) = match parse_args() {
         Ok(parsed) => parsed,
         Err(error) => {
@@ -673,24 +715,37 @@ fn main() {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
+    let load_keys = [
+        "false_failovers",
+        "false_unreachable",
+        "host_steal_percent_under_load",
+        "wake_late_ms_max_all_cpus_under_load",
+    ];
     if skipped("load") {
-        report.null("false_failovers", "skipped (--skip load)");
-        report.null("false_unreachable", "skipped (--skip load)");
+        load_keys.iter().for_each(|k| report.null(k, "skipped (--skip load)"));
     } else if !have_stress {
-        report.null("false_failovers", "stress-ng is not installed (scripts/bench-run.sh installs it)");
-        report.null("false_unreachable", "stress-ng is not installed (scripts/bench-run.sh installs it)");
+        load_keys
+            .iter()
+            .for_each(|k| report.null(k, "stress-ng is not installed (scripts/bench-run.sh installs it)"));
     } else {
         eprintln!("bench: stress-ng load, fast profile, {} s", plan.load_s);
         match load(plan.load_s) {
             Ok(v) => {
                 report.set("false_failovers", v["failovers"].clone());
                 report.set("false_unreachable", v["unreachable_declarations"].clone());
+                match &v["host_steal_percent"] {
+                    Value::Null => {
+                        report.null("host_steal_percent_under_load", "/proc/stat could not be read")
+                    }
+                    steal => report.set("host_steal_percent_under_load", steal.clone()),
+                }
+                report.set(
+                    "wake_late_ms_max_all_cpus_under_load",
+                    v["wake_probe"]["all_cpus_late_ms_max"].clone(),
+                );
                 details.insert("load".into(), v);
             }
-            Err(e) => {
-                report.null("false_failovers", &format!("failed: {e}"));
-                report.null("false_unreachable", &format!("failed: {e}"));
-            }
+            Err(e) => load_keys.iter().for_each(|k| report.null(k, &format!("failed: {e}"))),
         }
     }
 
