@@ -13,7 +13,8 @@
 # ARP; the witness's relay channel is a fence-agents style command that "powers off" a node
 # (kills its agent, removes the address) and answers in about a millisecond, as a relay board
 # does. Timing profiles (interval/warn/dead ms): default 200/500/1000, fast 25/50/75, lan
-# 10/20/40, lan5 5/10/30 and lan2 2/4/24 (UDP only: no serial frame time limits the interval).
+# 10/20/40, tight 2/4/30, mid 2/4/36 and lan2 2/4/45 (UDP only: no serial frame time limits the
+# interval).
 # The cut node gets its link back and its agent restarted (a power-on) between trials; the
 # next trial cuts the new holder.
 #
@@ -37,7 +38,7 @@ trials="${BENCH_VIP_TRIALS:-10}"
 load_s="${BENCH_VIP_LOAD_S:-0}"
 # The settings measured (a subset for a quick look; the comparison picks from what ran).
 adverts="${BENCH_VIP_ADVERTS-1 0.05 0.03 0.02 0.01}"
-profiles="${BENCH_VIP_PROFILES-default:200:500:1000 fast:25:50:75 lan:10:20:40 tight:2:4:30 lan2:2:4:45}"
+profiles="${BENCH_VIP_PROFILES-default:200:500:1000 fast:25:50:75 lan:10:20:40 tight:2:4:30 mid:2:4:36 lan2:2:4:45}"
 mkdir -p "$(dirname "$out")"
 
 fail() {
