@@ -90,6 +90,9 @@ PY
 fi
 # The observer (it reads the agents' logs every millisecond and times what it sees) runs at a
 # real-time priority below the agents' (50), so that the load does not delay its clock reads.
+# With reset-on-fork: what it starts (the agents, which set their own priority, and stress-ng,
+# whose load must be ordinary work) starts with normal scheduling. Without -R stress-ng ran at
+# SCHED_FIFO 40, and real-time throttling stalled the agents for up to a second.
 observer=()
-if [ "$(id -u)" -eq 0 ] && command -v chrt >/dev/null; then observer=(chrt -f 40); fi
+if [ "$(id -u)" -eq 0 ] && command -v chrt >/dev/null; then observer=(chrt -f -R 40); fi
 HA_AGENT_BIN="$agent_bin" "${observer[@]}" target/release/bench "${args[@]}"
