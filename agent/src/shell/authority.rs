@@ -231,7 +231,6 @@ impl RelayWorker {
         let (jobs, job_rx) = mpsc::channel::<(u8, RelayChannelConfig, RelayJob)>();
         std::thread::Builder::new().name("relay".into()).stack_size(RELAY_THREAD_STACK_BYTES).spawn(
             move || {
-                super::sys::realtime_for_this_thread("relay");
                 let mut wake = wake_writer;
                 let mut open: Vec<(u8, RelayChannelConfig, Box<dyn crate::devices::relay::RelayChannel>)> =
                     Vec::new();

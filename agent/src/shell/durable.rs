@@ -125,7 +125,6 @@ impl DurableWriter {
         let (sender, results) = mpsc::channel();
         std::thread::Builder::new().name("durable".into()).stack_size(DURABLE_THREAD_STACK_BYTES).spawn(
             move || {
-                super::sys::realtime_for_this_thread("durable");
                 while let Ok(job) = job_rx.recv() {
                     let done = match job {
                         Job::Record(stamp, event) => {
