@@ -141,7 +141,11 @@ impl WakeProbe {
                         tv_sec: (due_us / 1_000_000) as i64,
                         tv_nsec: ((due_us % 1_000_000) * 1000) as i64,
                     };
-                    while rustix::thread::clock_nanosleep_absolute(ClockId::Monotonic, &due).is_err() {}
+                    // Again only after a signal: another error must not spin at real-time
+                    // priority (the slot then counts as woken at once).
+                    while rustix::thread::clock_nanosleep_absolute(ClockId::Monotonic, &due)
+                        == Err(rustix::io::Errno::INTR)
+                    {}
                     let now_us = micros(rustix::time::clock_gettime(ClockId::Monotonic));
                     late.push(u32::try_from(now_us.saturating_sub(due_us)).unwrap_or(u32::MAX));
                 }
