@@ -433,5 +433,7 @@ fn main() {
         }
         _ => usage(),
     };
+    // The agent's last lines may still be queued for the log writer (`run` returned).
+    ha_agent::shell::logger::flush();
     std::process::exit(code);
 }

@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -250,6 +251,7 @@ pub struct RackBuilder {
     /// Extra TOML appended to a member's configuration (`@DIR@` becomes the rack directory).
     extra: Vec<(&'static str, String)>,
     shell: ShellOptions,
+    outputs: Vec<(&'static str, OwnedFd)>,
 }
 
 impl RackBuilder {
@@ -273,6 +275,13 @@ impl RackBuilder {
     /// Append `text` to `member`'s configuration; `@DIR@` is replaced by the rack directory.
     pub fn extra(mut self, member: &'static str, text: &str) -> Self {
         self.extra.push((member, text.to_string()));
+        self
+    }
+
+    /// Give `member`'s agent `output` (say, a pipe the test holds) as its stdout and stderr,
+    /// instead of `<member>.log`.
+    pub fn output(mut self, member: &'static str, output: OwnedFd) -> Self {
+        self.outputs.push((member, output));
         self
     }
 
@@ -301,6 +310,7 @@ impl RackBuilder {
             extra: self.extra,
             log_level: self.log_level.clone(),
             shell: self.shell,
+            outputs: self.outputs,
         };
         before(&rack.dir);
         rack.prepare(&self.log_level)
@@ -484,6 +494,8 @@ pub struct Rack {
     extra: Vec<(&'static str, String)>,
     log_level: String,
     shell: ShellOptions,
+    /// Members whose output goes to a descriptor the test gave instead of their log file.
+    outputs: Vec<(&'static str, OwnedFd)>,
 }
 
 impl Rack {
@@ -495,6 +507,7 @@ impl Rack {
             log_level: std::env::var("HA_AGENT_LOG").unwrap_or_else(|_| "info".to_string()),
             extra: Vec::new(),
             shell: ShellOptions::default(),
+            outputs: Vec::new(),
         }
     }
 
@@ -560,7 +573,10 @@ impl Rack {
     }
 
     fn spawn_agent(&self, member: &str, config: &Path, log: &Path, log_level: &str) -> io::Result<Child> {
-        let log_file = fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let output: OwnedFd = match self.outputs.iter().find(|(m, _)| *m == member) {
+            Some((_, fd)) => fd.try_clone()?,
+            None => fs::OpenOptions::new().create(true).append(true).open(log)?.into(),
+        };
         let child = Command::new(&self.bin)
             .arg("run")
             .arg("--config")
@@ -568,8 +584,8 @@ impl Rack {
             .current_dir(&self.dir)
             .env("HA_AGENT_LOG", log_level)
             .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
+            .stdout(output.try_clone()?)
+            .stderr(output)
             .spawn()?;
         // The relay stand-in of the tests finds the agent of a member here.
         fs::write(self.dir.join(format!("pid-{member}")), format!("{}\n", child.id()))?;

@@ -229,8 +229,10 @@ impl RelayWorker {
         wake.set_nonblocking(true)?;
         let (sender, results) = mpsc::channel();
         let (jobs, job_rx) = mpsc::channel::<(u8, RelayChannelConfig, RelayJob)>();
-        std::thread::Builder::new().name("relay".into()).stack_size(RELAY_THREAD_STACK_BYTES).spawn(
-            move || {
+        crate::shell::sys::spawn_thread(
+            "relay",
+            RELAY_THREAD_STACK_BYTES,
+            Box::new(move || {
                 let mut wake = wake_writer;
                 let mut open: Vec<(u8, RelayChannelConfig, Box<dyn crate::devices::relay::RelayChannel>)> =
                     Vec::new();
@@ -268,7 +270,7 @@ impl RelayWorker {
                     }
                     let _ = wake.write_all(b"r");
                 }
-            },
+            }),
         )?;
         Ok(RelayWorker { wake, results, jobs, busy: false })
     }

@@ -123,8 +123,10 @@ impl DurableWriter {
         wake.set_nonblocking(true)?;
         let (jobs, job_rx) = mpsc::channel::<Job>();
         let (sender, results) = mpsc::channel();
-        std::thread::Builder::new().name("durable".into()).stack_size(DURABLE_THREAD_STACK_BYTES).spawn(
-            move || {
+        crate::shell::sys::spawn_thread(
+            "durable",
+            DURABLE_THREAD_STACK_BYTES,
+            Box::new(move || {
                 while let Ok(job) = job_rx.recv() {
                     let done = match job {
                         Job::Record(stamp, event) => {
@@ -141,7 +143,7 @@ impl DurableWriter {
                     }
                     let _ = wake_writer.write_all(b"d");
                 }
-            },
+            }),
         )?;
         Ok(DurableWriter {
             wake,

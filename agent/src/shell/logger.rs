@@ -1,12 +1,191 @@
-//! A minimal logger for the `log` facade: one line per record on stderr, with the monotonic
-//! time since start and the member name. Owns formatting only; the level comes from the
+//! The agent's logger for the `log` facade: one line per record, with the monotonic time since
+//! start and the member name, written to stderr by a writer thread so that a log call never
+//! waits for the log's reader.
+//!
+//! Where stderr leads is the supervisor's choice: on the appliance a pipe to `logger` and
+//! syslogd, in the tests a file on a loaded disk, elsewhere perhaps a serial console at 115200
+//! baud. Any of them can stand still for hundreds of milliseconds (a full pipe, a file write
+//! throttled behind the disk's writeback, a console draining a burst). A log call in the poll
+//! loop that waited for it would stop the heartbeats, and peers would fence a healthy member
+//! for it; worse, the lines that make it wait come when something already looks wrong (a link
+//! warning). So a record is formatted into a line of at most [`MAX_LOG_LINE_BYTES`] (longer
+//! ones are cut, and say so) and queued in a ring of [`MAX_QUEUED_LINES`] that lives in static
+//! memory (no allocation per line). While the ring is full, new lines are dropped and counted;
+//! the count is written as a line of its own where the gap is, once the output moves again.
+//!
+//! Owns formatting, the queue, its bounds and the writer thread. The level comes from the
 //! environment variable `HA_AGENT_LOG` (error, warn, info, debug, trace; default info).
+//! [`flush`] waits (bounded) for the queue to drain; the agent calls it before it exits, so the
+//! last lines before an exit are not lost. (A failed assertion aborts at once: the size build
+//! uses `panic=immediate-abort`, which runs no panic hook, so queued lines are lost then.)
 
 #![forbid(unsafe_code)]
 
+use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Longest line written, newline included; longer records are cut at a character boundary and
+/// end with [`CUT_MARK`].
+pub const MAX_LOG_LINE_BYTES: usize = 384;
+/// Lines queued for the writer and not yet written; the ring takes
+/// `MAX_QUEUED_LINES * MAX_LOG_LINE_BYTES` (48 KiB) of static memory.
+pub const MAX_QUEUED_LINES: usize = 128;
+/// How long [`flush`] waits for the queue to drain at exit.
+pub const FLUSH_WAIT_MS: u64 = 2000;
+/// How often [`flush`] looks whether the queue has drained.
+const FLUSH_POLL_MS: u64 = 2;
+/// Stack of the writer thread: it formats nothing, it only copies lines out and writes them.
+const WRITER_STACK_BYTES: usize = 32 * 1024;
+/// Ends a line that was longer than [`MAX_LOG_LINE_BYTES`].
+pub const CUT_MARK: &str = " [cut]";
+
+/// One formatted line, newline included.
+pub type Line = heapless::String<MAX_LOG_LINE_BYTES>;
+
+/// Format one line; cut (at a character boundary, with [`CUT_MARK`]) when it would not fit.
+pub fn format_line(
+    secs: u64,
+    millis: u32,
+    member: &str,
+    level: log::Level,
+    args: &std::fmt::Arguments<'_>,
+) -> Line {
+    struct Fill {
+        line: Line,
+        cut: bool,
+    }
+    impl std::fmt::Write for Fill {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            // Room is kept for the newline.
+            let room = MAX_LOG_LINE_BYTES.saturating_sub(1 + self.line.len());
+            let mut end = s.len().min(room);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            if end < s.len() {
+                self.cut = true;
+            }
+            let _ = self.line.push_str(&s[..end]);
+            Ok(())
+        }
+    }
+    let mut fill = Fill { line: Line::new(), cut: false };
+    let _ = write!(fill, "{secs:>6}.{millis:03} {member} {level:<5} {args}");
+    if fill.cut {
+        while fill.line.len() > MAX_LOG_LINE_BYTES - 1 - CUT_MARK.len() {
+            fill.line.pop();
+        }
+        let _ = fill.line.push_str(CUT_MARK);
+    }
+    let _ = fill.line.push('\n');
+    assert!(fill.line.len() <= MAX_LOG_LINE_BYTES && fill.line.ends_with('\n'));
+    fill.line
+}
+
+struct Ring {
+    lines: heapless::Deque<Line, MAX_QUEUED_LINES>,
+    /// Lines dropped since the last notice (the ring was full).
+    dropped: u64,
+    /// The writer holds a line it has not finished writing.
+    writing: bool,
+}
+
+/// The bounded queue between log calls and the writer thread.
+pub struct LineQueue {
+    ring: Mutex<Ring>,
+    /// Signalled when a line (or a drop count) waits.
+    waiting: Condvar,
+}
+
+impl Default for LineQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineQueue {
+    pub const fn new() -> LineQueue {
+        LineQueue {
+            ring: Mutex::new(Ring { lines: heapless::Deque::new(), dropped: 0, writing: false }),
+            waiting: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queue a line; never waits for the writer. Returns false when the line was dropped.
+    pub fn push(&self, line: Line) -> bool {
+        let mut ring = self.lock();
+        let free = MAX_QUEUED_LINES - ring.lines.len();
+        // After a gap the notice goes first, so it stands where the lines are missing.
+        let needed = if ring.dropped > 0 { 2 } else { 1 };
+        if free < needed {
+            ring.dropped += 1;
+            return false;
+        }
+        if ring.dropped > 0 {
+            let notice = dropped_notice(ring.dropped);
+            ring.dropped = 0;
+            let _ = ring.lines.push_back(notice);
+        }
+        let _ = ring.lines.push_back(line);
+        drop(ring);
+        self.waiting.notify_one();
+        true
+    }
+
+    /// Wait for the next line (or a drop notice, when the ring ran dry after a gap), write it
+    /// to `sink` with one write call, and return. The writer thread calls this forever.
+    pub fn write_next(&self, sink: &mut dyn Write) {
+        let line = {
+            let mut ring = self.lock();
+            let line = loop {
+                if let Some(line) = ring.lines.pop_front() {
+                    break line;
+                }
+                if ring.dropped > 0 {
+                    let notice = dropped_notice(ring.dropped);
+                    ring.dropped = 0;
+                    break notice;
+                }
+                ring = self.waiting.wait(ring).unwrap_or_else(|poisoned| poisoned.into_inner());
+            };
+            ring.writing = true;
+            line
+        };
+        // One write per line, so that lines from a supervisor's pipe do not interleave; a
+        // failed write (a closed pipe) loses that line only.
+        let _ = sink.write_all(line.as_bytes());
+        self.lock().writing = false;
+    }
+
+    /// Wait until every queued line is written, at most `wait`; false if it did not drain.
+    /// It polls: it runs once, at exit.
+    pub fn flush(&self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        loop {
+            let ring = self.lock();
+            if ring.lines.is_empty() && ring.dropped == 0 && !ring.writing {
+                return true;
+            }
+            drop(ring);
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(FLUSH_POLL_MS));
+        }
+    }
+}
+
+fn dropped_notice(count: u64) -> Line {
+    let mut line = Line::new();
+    let _ = writeln!(line, "(ha-agent: {count} log lines dropped: the log output stood still)");
+    line
+}
 
 struct Logger {
     origin: Instant,
@@ -14,6 +193,7 @@ struct Logger {
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+static QUEUE: LineQueue = LineQueue::new();
 
 impl log::Log for Logger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
@@ -24,21 +204,16 @@ impl log::Log for Logger {
             return;
         }
         let t = self.origin.elapsed();
-        let line = format!(
-            "{:>6}.{:03} {} {:<5} {}\n",
-            t.as_secs(),
-            t.subsec_millis(),
-            self.member,
-            record.level(),
-            record.args()
-        );
-        // One write per line so lines from a supervisor's pipe do not interleave.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        let line = format_line(t.as_secs(), t.subsec_millis(), &self.member, record.level(), record.args());
+        QUEUE.push(line);
     }
-    fn flush(&self) {}
+    fn flush(&self) {
+        QUEUE.flush(Duration::from_millis(FLUSH_WAIT_MS));
+    }
 }
 
-/// Install the logger (once; later calls only keep the first member name).
+/// Install the logger (once; later calls only keep the first member name). Lines queue until
+/// [`start_writer`] starts writing them.
 pub fn init(member: &str) {
     let level = match std::env::var("HA_AGENT_LOG").as_deref() {
         Ok("error") => log::LevelFilter::Error,
@@ -52,3 +227,31 @@ pub fn init(member: &str) {
         log::set_max_level(level);
     }
 }
+
+/// Start the writer thread (once). The shell calls this once the process has its real-time
+/// priority: the thread inherits it, so the loop never waits on the queue's lock for a writer
+/// that the load keeps off the CPU.
+pub fn start_writer() -> std::io::Result<()> {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    if STARTED.set(()).is_err() {
+        return Ok(());
+    }
+    crate::shell::sys::spawn_thread(
+        "log",
+        WRITER_STACK_BYTES,
+        Box::new(|| {
+            let mut stderr = std::io::stderr();
+            loop {
+                QUEUE.write_next(&mut stderr);
+            }
+        }),
+    )
+}
+
+/// Wait (at most [`FLUSH_WAIT_MS`]) until the queued lines are written.
+pub fn flush() {
+    log::logger().flush();
+}
+
+#[cfg(test)]
+mod tests;

@@ -345,6 +345,8 @@ impl Agent {
                 Err(e) => log::warn!("real-time priority {} refused: {e}", cfg.shell.realtime_priority),
             }
         }
+        // No log call waits for whatever reads the agent's stderr: a thread writes the lines.
+        logger::start_writer().map_err(|e| format!("log writer thread: {e}"))?;
         let boot = state::next_boot(&cfg.state_dir, wall_clock_secs())
             .map_err(|e| format!("boot counter in {}: {e}", cfg.state_dir.display()))?;
         // The watchdog is armed before anything else can hang, and its real timeout is what

@@ -1,5 +1,6 @@
 //! Process-level system calls the shell needs and rustix does not wrap: real-time scheduling.
-//! Owns those few calls behind safe functions; nothing here decides when to call them.
+//! Owns those few calls behind safe functions, and the one place that starts threads; nothing
+//! here decides when to call them.
 
 #![allow(unsafe_code)]
 
@@ -24,4 +25,12 @@ pub fn set_realtime_priority(priority: u8) -> io::Result<()> {
 pub fn lock_memory() -> io::Result<()> {
     use rustix::mm::{mlockall, MlockAllFlags};
     mlockall(MlockAllFlags::CURRENT | MlockAllFlags::FUTURE).map_err(io::Error::from)
+}
+
+/// Start a thread named `name` with a stack of `stack_bytes`. One function that is not generic,
+/// so that the binary holds a single copy of std's thread start for all the agent's threads
+/// (the durable writer, the relay worker, the log writer).
+#[inline(never)]
+pub fn spawn_thread(name: &str, stack_bytes: usize, body: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+    std::thread::Builder::new().name(name.into()).stack_size(stack_bytes).spawn(body).map(drop)
 }
