@@ -111,6 +111,12 @@ fn a_member_whose_log_output_stands_still_keeps_heartbeating_and_reports_the_gap
         }
     }
 
+    // Status shows the loss while the output stands still.
+    let log_queue = &rack.status("node-a")["log_queue"];
+    assert!(log_queue["dropped"].as_u64().is_some_and(|n| n > 0), "log_queue: {log_queue}");
+    assert!(log_queue["waiting"].as_u64().is_some_and(|n| n > 0), "log_queue: {log_queue}");
+    assert_eq!(rack.status("witness")["log_queue"]["dropped"].as_u64(), Some(0), "{}", rack.table());
+
     // 4. The output moves again: the queued lines come out, then the count of the dropped ones,
     //    then new lines (node-b's return).
     let mut read_end = std::fs::File::from(read_end);
@@ -138,6 +144,9 @@ fn a_member_whose_log_output_stands_still_keeps_heartbeating_and_reports_the_gap
         lines.len()
     );
     assert!(count > 0, "{text}");
+    // Every dropped line is counted in status (the notice counts one gap; more may follow).
+    let dropped = rack.status("node-a")["log_queue"]["dropped"].as_u64().unwrap_or(0);
+    assert!(dropped >= count, "status counts {dropped} dropped lines, the notice {count}");
     assert!(
         text[at..].contains("node-b"),
         "node-a logged nothing about node-b's return after the notice:\n{}",

@@ -88,6 +88,8 @@ struct Ring {
     lines: heapless::Deque<Line, MAX_QUEUED_LINES>,
     /// Lines dropped since the last notice (the ring was full).
     dropped: u64,
+    /// Lines dropped since start (for status).
+    dropped_total: u64,
     /// The writer holds a line it has not finished writing.
     writing: bool,
 }
@@ -108,7 +110,12 @@ impl Default for LineQueue {
 impl LineQueue {
     pub const fn new() -> LineQueue {
         LineQueue {
-            ring: Mutex::new(Ring { lines: heapless::Deque::new(), dropped: 0, writing: false }),
+            ring: Mutex::new(Ring {
+                lines: heapless::Deque::new(),
+                dropped: 0,
+                dropped_total: 0,
+                writing: false,
+            }),
             waiting: Condvar::new(),
         }
     }
@@ -125,6 +132,7 @@ impl LineQueue {
         let needed = if ring.dropped > 0 { 2 } else { 1 };
         if free < needed {
             ring.dropped += 1;
+            ring.dropped_total += 1;
             return false;
         }
         if ring.dropped > 0 {
@@ -161,6 +169,12 @@ impl LineQueue {
         // failed write (a closed pipe) loses that line only.
         let _ = sink.write_all(line.as_bytes());
         self.lock().writing = false;
+    }
+
+    /// Lines waiting now, and lines dropped since start.
+    pub fn figures(&self) -> (usize, u64) {
+        let ring = self.lock();
+        (ring.lines.len(), ring.dropped_total)
     }
 
     /// Wait until every queued line is written, at most `wait`; false if it did not drain.
@@ -246,6 +260,11 @@ pub fn start_writer() -> std::io::Result<()> {
             }
         }),
     )
+}
+
+/// The agent's log queue for status: lines waiting for the writer, lines dropped since start.
+pub fn figures() -> (usize, u64) {
+    QUEUE.figures()
 }
 
 /// Wait (at most [`FLUSH_WAIT_MS`]) until the queued lines are written.

@@ -1667,6 +1667,7 @@ impl Agent {
                 v
             })
             .collect();
+        let (log_waiting, log_dropped) = logger::figures();
         json!({
             "cluster": self.cfg.cluster,
             "member": self.cfg.me().name,
@@ -1677,6 +1678,7 @@ impl Agent {
             "stalls": {"count": self.stalls.count, "max_ms": self.stalls.max_ms, "late_max_us": self.stalls.late_max_us,
                        "busy_max_us": self.stalls.busy_max_us, "busy_count": self.stalls.busy_count},
             "journal_queue": {"waiting": self.durable.outstanding(), "dropped": self.durable.dropped()},
+            "log_queue": {"waiting": log_waiting, "dropped": log_dropped},
             "allocations": alloc_count::allocations(),
             "heartbeats_triggered": self.engine.membership().triggered(),
             "reloads": {"applied": self.reloads, "refused": self.reloads_refused},
