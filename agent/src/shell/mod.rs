@@ -334,6 +334,7 @@ impl Agent {
         })?;
         logger::init(&cfg.me().name);
         let key = config::load_key(&cfg.key_file).map_err(|p| p.to_string())?;
+        sys::single_malloc_arena();
         if cfg.shell.mlockall {
             if let Err(e) = sys::lock_memory() {
                 log::warn!("mlockall failed: {e}; continuing without locked memory");

@@ -27,6 +27,20 @@ pub fn lock_memory() -> io::Result<()> {
     mlockall(MlockAllFlags::CURRENT | MlockAllFlags::FUTURE).map_err(io::Error::from)
 }
 
+/// Let every thread allocate from the main malloc arena. glibc gives each thread that
+/// allocates an arena of its own (about 132 KiB touched each), and under `mlockall` all of it
+/// stays resident: three helper threads cost about 400 KiB of RSS that way. The helpers
+/// allocate rarely and the loop not at all in the steady state, so sharing costs nothing.
+/// Call it before starting any thread.
+pub fn single_malloc_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter; no thread has been started yet, and it
+    // is called with a valid parameter and value.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 /// Start a thread named `name` with a stack of `stack_bytes`. One function that is not generic,
 /// so that the binary holds a single copy of std's thread start for all the agent's threads
 /// (the durable writer, the relay worker, the log writer).
