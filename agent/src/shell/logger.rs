@@ -136,8 +136,7 @@ impl LineQueue {
             return false;
         }
         if ring.dropped > 0 {
-            let notice = dropped_notice(ring.dropped);
-            ring.dropped = 0;
+            let notice = take_notice(&mut ring);
             let _ = ring.lines.push_back(notice);
         }
         let _ = ring.lines.push_back(line);
@@ -156,9 +155,7 @@ impl LineQueue {
                     break line;
                 }
                 if ring.dropped > 0 {
-                    let notice = dropped_notice(ring.dropped);
-                    ring.dropped = 0;
-                    break notice;
+                    break take_notice(&mut ring);
                 }
                 ring = self.waiting.wait(ring).unwrap_or_else(|poisoned| poisoned.into_inner());
             };
@@ -195,9 +192,11 @@ impl LineQueue {
     }
 }
 
-fn dropped_notice(count: u64) -> Line {
+/// The line that stands for the lines dropped since the last notice; resets their count.
+fn take_notice(ring: &mut Ring) -> Line {
     let mut line = Line::new();
-    let _ = writeln!(line, "(ha-agent: {count} log lines dropped: the log output stood still)");
+    let _ = writeln!(line, "(ha-agent: {} log lines dropped: the log output stood still)", ring.dropped);
+    ring.dropped = 0;
     line
 }
 
@@ -222,7 +221,7 @@ impl log::Log for Logger {
         QUEUE.push(line);
     }
     fn flush(&self) {
-        QUEUE.flush(Duration::from_millis(FLUSH_WAIT_MS));
+        flush();
     }
 }
 
@@ -269,7 +268,7 @@ pub fn figures() -> (usize, u64) {
 
 /// Wait (at most [`FLUSH_WAIT_MS`]) until the queued lines are written.
 pub fn flush() {
-    log::logger().flush();
+    QUEUE.flush(Duration::from_millis(FLUSH_WAIT_MS));
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! Process-level system calls the shell needs and rustix does not wrap: real-time scheduling.
-//! Owns those few calls behind safe functions, and the one place that starts threads; nothing
-//! here decides when to call them.
+//! Process-level calls the shell needs and rustix does not wrap: real-time scheduling and the
+//! malloc arena setting; also the one place that starts threads. Owns those few calls behind
+//! safe functions; nothing here decides when to call them.
 
 #![allow(unsafe_code)]
 
