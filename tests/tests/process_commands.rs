@@ -145,6 +145,11 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     let (code, text) = run(&rack, "witness", &["reload"]);
     assert_ne!(code, 0);
     assert!(text.contains("need a restart"), "{text}");
+    // The loop's scheduling is set once at start: a reload must not claim to apply it.
+    std::fs::write(&config, original.replace("realtime_priority = 0", "realtime_priority = 30")).unwrap();
+    let (code, text) = run(&rack, "witness", &["reload"]);
+    assert_ne!(code, 0, "{text}");
+    assert!(text.contains("realtime_priority") && text.contains("need a restart"), "{text}");
     let warn_before = rack.status("witness")["timing"]["warn_ms"].as_u64().unwrap();
     std::fs::write(
         &config,
@@ -155,7 +160,7 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     assert_eq!(code, 0, "{text}");
     assert_eq!(rack.status("witness")["timing"]["warn_ms"].as_u64(), Some(warn_before + 50));
     std::fs::write(&config, &original).unwrap();
-    println!("reload: bad file refused, restart-only change refused, timing change applied");
+    println!("reload: bad file refused, restart-only changes refused, timing change applied");
 
     // Every operator action is in the durable journal, with its outcome and where it came from.
     let (code, log) = run(&rack, "witness", &["log"]);

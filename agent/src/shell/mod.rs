@@ -1402,6 +1402,8 @@ impl Agent {
                     c.links.clone(),
                     c.state_dir.clone(),
                     c.control_socket.clone(),
+                    // Set once at start (the loop's scheduling, the locked pages).
+                    (c.shell.mlockall, c.shell.realtime_priority),
                 ),
                 (
                     c.authority.clone(),
@@ -1414,14 +1416,15 @@ impl Agent {
             )
         };
         if fixed(&new) != fixed(&self.cfg) {
-            return Err("only [timing], [shell] and the key can change while running; cluster, members, links, paths, \
-                 [authority], [resources], [relay], [watchdog], [snmp] and [array] need a restart of the agent"
+            return Err("only [timing], [shell] stall_warn_ms and the key can change while running; cluster, members, \
+                 links, paths, [shell] mlockall and realtime_priority, [authority], [resources], [relay], [watchdog], \
+                 [snmp] and [array] need a restart of the agent"
                 .into());
         }
         self.engine.set_timing(new.timing, now);
         self.key = key;
         self.cfg = new;
-        Ok("configuration reloaded (timing, shell settings and key applied)".into())
+        Ok("configuration reloaded (timing, stall_warn_ms and key applied)".into())
     }
 
     fn accept(&mut self, now: Micros) {

@@ -221,6 +221,7 @@ impl Runner {
             .stderr(Stdio::from(write_err))
             .current_dir("/")
             .process_group(0);
+        super::sys::child_scheduling(&mut command);
         let child = command.spawn()?;
         // `command` holds our copies of the write end; drop them so end of file can be seen.
         drop(command);

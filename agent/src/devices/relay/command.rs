@@ -113,7 +113,9 @@ impl CommandRelay {
     /// Run the agent once with `action`, bounded by `timeout_ms` (the child is killed after).
     pub fn run(&mut self, action: Action, timeout_ms: u64) -> Result<Option<RelayState>, RelayError> {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        crate::shell::sys::child_scheduling(&mut command);
+        let mut child = command
             .args(&self.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
