@@ -101,7 +101,8 @@ def boot_blank(watchdog_configured):
         rc, pid1 = c.run("pidof ha-agent")
         before = c.position()
         c.run("kill -KILL %s" % pid1.strip())
-        c.expect(r"ha-agent exited with status 137; starting it again", RESTART_TIMEOUT_S)
+        c.expect(r"ha-agent exited with status 137 \(killed by SIGKILL: the out-of-memory killer or an operator\); starting it again",
+                 RESTART_TIMEOUT_S)
         c.expect(r"ha-agent: ready after ", RESTART_TIMEOUT_S)
         rc2, pid2 = c.run("pidof ha-agent")
         rc3, _ = c.run("ha-agent status > /dev/null")
