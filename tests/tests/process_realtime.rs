@@ -11,6 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+use ha_tests::bench::stat_field;
 use ha_tests::fixtures::{
     failover_rack_prepared, resources_state, service_pid, write_script, FENCE, SERVICE,
 };
@@ -21,10 +22,7 @@ const PRIORITY: u8 = 20;
 /// (rt_priority, policy) of a task from its `/proc/.../stat` line (fields 40 and 41).
 fn scheduling(stat_path: &Path) -> Option<(u32, u32)> {
     let text = fs::read_to_string(stat_path).ok()?;
-    let after_comm = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    // fields[0] is field 3 (state).
-    Some((fields.get(37)?.parse().ok()?, fields.get(38)?.parse().ok()?))
+    Some((stat_field(&text, 40)?.parse().ok()?, stat_field(&text, 41)?.parse().ok()?))
 }
 
 /// The lines `label rt_priority policy` the scripts wrote.

@@ -130,14 +130,17 @@ pub fn parse_status_memory_kib(status: &str) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// utime + stime (clock ticks) from the text of `/proc/<pid>/stat`.
+/// Field `number` (as numbered in proc(5), 3 or more) of the text of `/proc/<pid>/stat`.
+pub fn stat_field(stat: &str, number: usize) -> Option<&str> {
+    // The command name (field 2) may hold spaces; fields after its closing ')' are plain, and
+    // the first of them is field 3 (state).
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(number.checked_sub(3)?)
+}
+
+/// utime + stime (clock ticks) from the text of `/proc/<pid>/stat` (fields 14 and 15).
 pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
-    // The command name (field 2) may hold spaces; fields after its closing ')' are plain.
-    let after = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // After ')': state is field 3 (index 0), utime field 14 (index 11), stime field 15 (index 12).
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let utime: u64 = stat_field(stat, 14)?.parse().ok()?;
+    let stime: u64 = stat_field(stat, 15)?.parse().ok()?;
     Some(utime + stime)
 }
 
