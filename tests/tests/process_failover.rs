@@ -89,6 +89,14 @@ fn killing_the_holder_fails_over_through_the_relay_and_never_runs_twice() {
     // The relay powers node-a on again after the failover; it boots and stays in standby.
     rack.wait_for(Duration::from_secs(15), || dir.join("on-node-a").exists())
         .unwrap_or_else(|e| panic!("node-a was not powered on again: {e}\n{fence_log}"));
+    // The fence through a fence agent is its off alone (no status before or after: the agent
+    // confirms the power itself), then the power-on. The relay's health check reads status
+    // at the witness's start and every 60 s, far from this window.
+    let fence_log = fs::read_to_string(dir.join("fence.log")).unwrap_or_default();
+    let node_a: Vec<&str> = fence_log.lines().filter(|l| l.ends_with(" node-a")).collect();
+    let off = node_a.iter().position(|l| *l == "off node-a").unwrap();
+    assert_eq!(node_a[off..], ["off node-a", "on node-a"], "no read back after the off:\n{fence_log}");
+    assert!(node_a[..off].len() <= 1, "no read before the off, only the start's health check:\n{fence_log}");
     rack.restart("node-a").unwrap();
     rack.wait_for(Duration::from_secs(15), || {
         rack.try_status("witness").is_ok_and(|s| {

@@ -360,6 +360,15 @@ fn command_agent_off_status_on() {
     let report = fence::run(&mut relay, FenceAction::Off, options, &mut SystemClock::new());
     assert_eq!(report.outcome, FenceOutcome::Confirmed);
     assert_eq!(std::fs::read_to_string(dir.0.join("plug-4")).unwrap(), "off\n");
+    // The fence was the agent's off alone: it confirms the device itself before exiting 0.
+    let fence_calls = std::fs::read_to_string(dir.0.join("calls")).unwrap()[calls.len()..].to_string();
+    assert_eq!(fence_calls, "action=off plug=4\n");
+
+    // An agent that cannot confirm (exit 1) is a failed fence, with its message.
+    let mut broken = fence_agent(&dir.0, "broken");
+    let report = fence::run(&mut broken, FenceAction::Off, options, &mut SystemClock::new());
+    let FenceOutcome::Failed(reason) = &report.outcome else { panic!("{report:?}") };
+    assert!(reason.contains("cannot reach the BMC"), "{reason}");
 }
 
 #[test]

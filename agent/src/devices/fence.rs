@@ -2,10 +2,13 @@
 //!
 //! Owns [`FenceProcedure`], a sans-I/O state machine: it is given `(now, result of the last
 //! step)` and answers the next step (read the state, command off or on, wait until an instant,
-//! or done). The order is: read the state first; command off; wait `settle_ms`; poll the state
-//! every `poll_interval_ms` until it reads off or `confirm_timeout_ms` after the command
-//! passes. The outcome is [`FenceOutcome::Confirmed`] (read back off), `Unconfirmed` (the
-//! channel cannot read back, the off command was accepted) or `Failed(reason)`. A reboot is a
+//! or done). For a relay board ([`Confirmation::ReadBack`]) the order is: read the state first;
+//! command off; wait `settle_ms`; poll the state every `poll_interval_ms` until it reads off or
+//! `confirm_timeout_ms` after the command passes. A fence agent ([`Confirmation::ByCommand`])
+//! does that procedure itself before it answers, so its off command is the whole fence, as in
+//! Pacemaker. The outcome is [`FenceOutcome::Confirmed`] (read back off, or the agent's off
+//! succeeded), `Unconfirmed` (the channel cannot read back, the off command was accepted) or
+//! `Failed(reason)`. A reboot is a
 //! confirmed (or unconfirmed) off, `reboot_delay_ms`, then on; a failed power-on is only
 //! reported, never turns the fence into a failure. Owns also [`run`], the blocking driver
 //! that executes the steps on a [`RelayChannel`] with a [`Clock`], and [`HealthMonitor`],
@@ -94,6 +97,20 @@ pub enum StepResult {
     Waited,
 }
 
+/// How a channel proves that a power-off happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The procedure reads the relay back: read, off, settle, poll until off.
+    ReadBack,
+    /// The off command succeeds only once the device reads off (the fence-agents contract:
+    /// the agent polls the status itself until `power_timeout`, and exits non-zero if it
+    /// never reads off). Reading it again would only repeat the agent's own work; with an
+    /// IPMI agent, each extra call costs about a second of the failover.
+    ByCommand,
+    /// Nothing can be read back: off, settle, and an unconfirmed outcome.
+    None,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     InitialRead,
@@ -112,7 +129,7 @@ enum Phase {
 pub struct FenceProcedure {
     action: FenceAction,
     options: FenceOptions,
-    read_back: bool,
+    confirmation: Confirmation,
     phase: Phase,
     initial: Option<RelayState>,
     off_error: Option<RelayError>,
@@ -123,13 +140,13 @@ pub struct FenceProcedure {
 }
 
 impl FenceProcedure {
-    /// `read_back` is [`RelayChannel::can_read_back`].
-    pub fn new(action: FenceAction, options: FenceOptions, read_back: bool) -> FenceProcedure {
+    /// `confirmation` is [`RelayChannel::confirmation`].
+    pub fn new(action: FenceAction, options: FenceOptions, confirmation: Confirmation) -> FenceProcedure {
         assert!(options.poll_interval_ms > 0, "a zero poll interval would spin");
         FenceProcedure {
             action,
             options,
-            read_back,
+            confirmation,
             phase: Phase::InitialRead,
             initial: None,
             off_error: None,
@@ -142,7 +159,7 @@ impl FenceProcedure {
 
     pub fn start(&mut self) -> FenceStep {
         assert_eq!(self.phase, Phase::InitialRead);
-        if self.read_back {
+        if self.confirmation == Confirmation::ReadBack {
             FenceStep::ReadState
         } else {
             self.phase = Phase::Off;
@@ -183,22 +200,21 @@ impl FenceProcedure {
             (Phase::Off, StepResult::Commanded(r)) => {
                 self.off_sent_at = now;
                 self.off_error = r.err();
-                if !self.read_back {
-                    return match self.off_error.clone() {
-                        None => {
-                            self.phase = Phase::Settle;
-                            FenceStep::WaitUntil(now.plus_ms(self.options.settle_ms))
-                        }
-                        Some(e) => {
-                            self.off_part_done(now, FenceOutcome::Failed(format!("off command failed: {e}")))
-                        }
-                    };
+                match (self.confirmation, &self.off_error) {
+                    // A lost acknowledgement does not mean a lost command: poll anyway.
+                    (Confirmation::ReadBack, _) | (Confirmation::None, None) => {}
+                    (_, Some(e)) => {
+                        let reason = format!("off command failed: {e}");
+                        return self.off_part_done(now, FenceOutcome::Failed(reason));
+                    }
+                    (Confirmation::ByCommand, None) => {
+                        return self.off_part_done(now, FenceOutcome::Confirmed)
+                    }
                 }
-                // A lost acknowledgement does not mean a lost command: poll anyway.
                 self.phase = Phase::Settle;
                 FenceStep::WaitUntil(now.plus_ms(self.options.settle_ms))
             }
-            (Phase::Settle, StepResult::Waited) if !self.read_back => {
+            (Phase::Settle, StepResult::Waited) if self.confirmation == Confirmation::None => {
                 self.off_part_done(now, FenceOutcome::Unconfirmed)
             }
             (Phase::Settle, StepResult::Waited) | (Phase::PollWait, StepResult::Waited) => {
@@ -293,7 +309,7 @@ pub fn run(
     options: FenceOptions,
     clock: &mut dyn Clock,
 ) -> FenceReport {
-    let mut procedure = FenceProcedure::new(action, options, channel.can_read_back());
+    let mut procedure = FenceProcedure::new(action, options, channel.confirmation());
     let mut step = procedure.start();
     loop {
         let result = match step {

@@ -7,6 +7,8 @@ use crate::devices::relay::ReplyError;
 struct FakeRelay {
     state: RelayState,
     read_back: bool,
+    /// A fence agent: its off succeeds only once it read the device off itself.
+    by_command: bool,
     /// The relay ignores commands (contacts welded).
     stuck: bool,
     /// Reads fail with a timeout.
@@ -24,6 +26,7 @@ impl FakeRelay {
         FakeRelay {
             state: RelayState::On,
             read_back,
+            by_command: false,
             stuck: false,
             mute_reads: false,
             off_error: None,
@@ -50,6 +53,13 @@ impl RelayChannel for FakeRelay {
     }
     fn can_read_back(&self) -> bool {
         self.read_back
+    }
+    fn confirmation(&self) -> Confirmation {
+        match (self.by_command, self.read_back) {
+            (true, _) => Confirmation::ByCommand,
+            (false, true) => Confirmation::ReadBack,
+            (false, false) => Confirmation::None,
+        }
     }
     fn power_off(&mut self, _t: u64) -> Result<(), RelayError> {
         self.log.push("off");
@@ -156,6 +166,35 @@ fn without_read_back_a_failed_command_is_a_failure() {
 }
 
 #[test]
+fn a_fence_agent_is_one_off_command_and_its_success_confirms() {
+    let mut relay = FakeRelay::new(true);
+    relay.by_command = true;
+    let mut clock = VirtualClock(Micros::ZERO);
+    let report = run(&mut relay, FenceAction::Off, options(), &mut clock);
+    assert_eq!(report.outcome, FenceOutcome::Confirmed);
+    assert_eq!(relay.log, ["off"], "no read before or after: the agent reads the device itself");
+    assert_eq!(clock.0, Micros::ZERO, "no settle wait");
+    assert_eq!((report.initial, report.polls), (None, 0));
+
+    let mut relay = FakeRelay::new(true);
+    relay.by_command = true;
+    let report = run(&mut relay, FenceAction::Reboot, options(), &mut VirtualClock(Micros::ZERO));
+    assert_eq!(report.outcome, FenceOutcome::Confirmed);
+    assert_eq!(relay.log, ["off", "on"]);
+}
+
+#[test]
+fn a_fence_agent_that_fails_is_a_failed_fence_never_read_back() {
+    let mut relay = FakeRelay::new(true);
+    relay.by_command = true;
+    relay.off_error = Some(RelayError::Reply(ReplyError::DeviceError("exited 1: still on".into())));
+    let report = run(&mut relay, FenceAction::Reboot, options(), &mut VirtualClock(Micros::ZERO));
+    let FenceOutcome::Failed(reason) = &report.outcome else { panic!("{report:?}") };
+    assert!(reason.contains("off command failed") && reason.contains("still on"), "{reason}");
+    assert_eq!(relay.log, ["off"], "a failed fence is not read back as a success, nor powered on");
+}
+
+#[test]
 fn a_lost_acknowledgement_is_still_confirmed_by_read_back() {
     let mut relay = FakeRelay::new(true);
     relay.off_error = Some(RelayError::Timeout { after_ms: 100, received: 0 });
@@ -195,7 +234,7 @@ fn reboot_is_confirmed_off_delay_on_and_a_failed_on_is_only_reported() {
 #[test]
 #[should_panic(expected = "does not answer the step")]
 fn a_result_for_another_step_is_a_bug() {
-    let mut p = FenceProcedure::new(FenceAction::Off, options(), true);
+    let mut p = FenceProcedure::new(FenceAction::Off, options(), Confirmation::ReadBack);
     let _ = p.start();
     let _ = p.step(Micros::ZERO, StepResult::Waited);
 }

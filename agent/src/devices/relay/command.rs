@@ -2,7 +2,9 @@
 //! that any existing fence agent (IPMI, PDU, hypervisor) can be plugged in: the options are
 //! written to its stdin as `key=value` lines, including `action=off|on|status|monitor` and
 //! `plug=N` when configured; exit 0 means success; for `action=status`, exit 0 means on and
-//! exit 2 means off.
+//! exit 2 means off. Success of `action=off` means the agent read the device back off (fence
+//! agents poll its status until `power_timeout` before they answer), so a fence through this
+//! channel is that one command ([`crate::devices::fence::Confirmation::ByCommand`]).
 //!
 //! Owns building the option lines (a pure function), running the command with a deadline,
 //! killing it when the deadline passes and keeping a bounded tail of its stderr for the error
@@ -190,6 +192,10 @@ impl RelayChannel for CommandRelay {
 
     fn can_read_back(&self) -> bool {
         true
+    }
+
+    fn confirmation(&self) -> crate::devices::fence::Confirmation {
+        crate::devices::fence::Confirmation::ByCommand
     }
 
     fn power_off(&mut self, timeout_ms: u64) -> Result<(), RelayError> {

@@ -134,6 +134,16 @@ pub trait RelayChannel {
     /// Whether [`RelayChannel::read_state`] can ever succeed. A channel without read-back can
     /// only give unconfirmed fences.
     fn can_read_back(&self) -> bool;
+    /// How a power-off through this channel is confirmed: by reading it back (relay boards),
+    /// by the command's own success (fence agents) or not at all.
+    fn confirmation(&self) -> crate::devices::fence::Confirmation {
+        use crate::devices::fence::Confirmation;
+        if self.can_read_back() {
+            Confirmation::ReadBack
+        } else {
+            Confirmation::None
+        }
+    }
     fn power_off(&mut self, timeout_ms: u64) -> Result<(), RelayError>;
     fn power_on(&mut self, timeout_ms: u64) -> Result<(), RelayError>;
     fn read_state(&mut self, timeout_ms: u64) -> Result<RelayState, RelayError>;
