@@ -3,9 +3,9 @@
 # network-namespace rig, timed by the same observer in the same run.
 #
 # Rig: namespaces for node A, node B, the witness W (agent only), an observer O and a bridge.
-# Per trial the holder of a floating IP loses its link (eth0 down) while the observer pings the
-# floating IP every 2 ms; the failover time is from the cut to the answer that ends the longest
-# silence after it (the new holder answering).
+# Per trial the holder of a floating IP loses its link (eth0 down) while the observer
+# (scripts/vip-observer.py) pings the floating IP every 2 ms, answered or not; the failover time
+# is from the cut to the answer that ends the longest silence after it (the new holder answering).
 #
 # keepalived: VRRPv3, vrrp_rt_priority 50, vrrp_no_swap, advert 1 s / 0.05 s / 0.01 s.
 # Our agent: three agents (mlockall, SCHED_FIFO 50) with UDP heartbeat links over the bridge;
@@ -49,7 +49,6 @@ fail() {
 [ "$(id -u)" -eq 0 ] || fail "needs root (network namespaces)"
 need=()
 command -v keepalived >/dev/null || need+=(keepalived)
-command -v ping >/dev/null || need+=(iputils-ping)
 command -v arping >/dev/null || need+=(iputils-arping)
 command -v stress-ng >/dev/null || need+=(stress-ng)
 if [ ${#need[@]} -gt 0 ]; then
@@ -99,12 +98,20 @@ other() { if [ "$1" = a ]; then echo b; else echo a; fi; }
 # One trial: cut node $1's link while the observer pings the floating IP; print the failover
 # time in ms (or "miss") once $2 holds the address (or after $3 s).
 trial() { # cut-node new-holder deadline_s
-  ip netns exec "${p}o" ping -D -n -i 0.002 -W 1 "$vip" >"$work/ping.txt" 2>/dev/null &
+  ip netns exec "${p}o" python3 scripts/vip-observer.py "$vip" 2 >"$work/ping.txt" 2>/dev/null &
   local ping_pid=$!
   sleep 1
   local cut
-  cut=$(date +%s.%N)
-  ip -n "$p$1" link set eth0 down
+  # The cut and its time in one process, the time taken just before the ioctl that takes
+  # eth0 down (SIOCSIFFLAGS, what `ip link set down` does by netlink): timing `date` before an
+  # `ip` exec counted the exec, 2-4 ms and more under load, into every failover.
+  cut=$(ip netns exec "$p$1" python3 -c '
+import fcntl, socket, struct, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+flags = struct.unpack("16sH", fcntl.ioctl(s, 0x8913, struct.pack("16sH", b"eth0", 0)))[1]
+at = time.time()
+fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"eth0", flags & ~1))
+print("%.6f" % at)')
   wait_vip "$2" "$3" || true
   sleep 0.3
   kill "$ping_pid" 2>/dev/null; wait "$ping_pid" 2>/dev/null || true
@@ -495,7 +502,7 @@ out = {"keepalived_failover_ms_p50": k["p50"] if k else None,
                                                  if "wake_late_ms_max_under_load" in v), default=None),
        "not_measured": {},
        "details": {"vip": dict(details, compared={"keepalived": k_key, "agent": a_key},
-                   observer="ping -D -i 0.002 of the floating IP from a third namespace; failover = first answer after the longest gap minus the link cut"),
+                   observer="scripts/vip-observer.py: an ICMP echo of the floating IP every 2 ms from a third namespace, answered or not; failover = first answer after the longest gap minus the link cut"),
                    "keepalived": {"setting": k_key, "p50": k["p50"] if k else None}}}
 for key in ("keepalived_failover_ms_p50", "agent_vip_failover_ms_p50", "ratio_failover_vs_keepalived"):
     if out[key] is None:
