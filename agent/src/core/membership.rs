@@ -8,9 +8,11 @@
 //! does not encode, authenticate or send anything, and it never reads a clock.
 //!
 //! Call order for the shell, each loop iteration:
-//! 1. `handle_frame` / `handle_rx_error` / `handle_send_error` for every input that arrived (a
-//!    frame judges only its own link: the others wait for step 2, when every queued frame is in);
-//! 2. `handle_timeout(now)`;
+//! 1. `handle_frame` / `handle_rx_error` / `handle_send_error` for every input that arrived,
+//!    with the time it is read (a frame judges only its own link, and only for the better: the
+//!    rest waits for step 2, when every queued frame is in);
+//! 2. `handle_timeout(now)`, with the same time as the reads: frames that arrived after them
+//!    are not in yet;
 //! 3. drain `poll_transmit(now)` and `poll_event()`;
 //! 4. sleep until `poll_timeout()` or the next input.
 //!
@@ -54,6 +56,16 @@ pub enum LinkState {
 }
 
 impl LinkState {
+    /// Order by evidence of life: Down < Init < Warn < Up.
+    fn rank(self) -> u8 {
+        match self {
+            LinkState::Down => 0,
+            LinkState::Init => 1,
+            LinkState::Warn => 2,
+            LinkState::Up => 3,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LinkState::Init => "init",
@@ -525,6 +537,13 @@ impl Membership {
                 None if link.status.state == LinkState::Init && !initdead_over => LinkState::Init,
                 None => LinkState::Down,
             };
+            // A frame proves life; it never moves its own link towards down. Read late (the
+            // loop stood still), it carries an old acknowledgement, and the newer frames behind
+            // it in the same batch carry fresh ones: `handle_timeout`, once every queued frame
+            // is in, is what judges a link worse.
+            if only.is_some() && new.rank() < link.status.state.rank() {
+                continue;
+            }
             if new != link.status.state {
                 let event = Event::Link {
                     id: link.status.id,

@@ -55,6 +55,12 @@ const LAST_EVENTS: usize = 8;
 const MAX_RELAY_QUEUE: usize = 8;
 /// Bound on one poll sleep, so that reopen timers and control timeouts are checked.
 const MAX_SLEEP_MS: u64 = 1000;
+/// When more than this passed since `poll` returned, the loop reads every link, not only those
+/// `poll` found readable, before the timers judge them: frames that arrived while the iteration
+/// stood still (a stall after the wake-up, a slow step) must count, or the loop takes its own
+/// stall for its peers' silence.
+const RECEIVE_AGAIN_AFTER_US: u64 = 1000;
+const _: () = assert!(config::MAX_LINKS <= 8, "readable transports are a bit mask of a u8");
 /// Bound on the descriptors of one `poll`: two signal pipes, the control listener, the relay
 /// worker, the durable writer, the control clients, one per transport (at most one per link),
 /// the SNMP socket, the array console and the running resource actions' exit descriptors.
@@ -499,8 +505,20 @@ impl Agent {
     pub fn run(&mut self) -> io::Result<Exit> {
         let mut planned_wake = self.now();
         let mut woke_at = planned_wake;
+        // The transports `poll` found readable (bit t: transport t).
+        let mut readable: u8 = 0;
         loop {
             let now = self.now();
+            // Frames first, stamped with the time they are read, then the timers with the same
+            // time (membership's call order). Reading here, right before the judgment, rather
+            // than after `poll`: whatever held the iteration up in between (the other inputs,
+            // a stall) cannot make frames look older than they are, or leave them unread.
+            let every_link = now.since_us(woke_at) > RECEIVE_AGAIN_AFTER_US;
+            for t in 0..self.transports.len() {
+                if every_link || readable & (1 << t) != 0 {
+                    self.receive(t, now);
+                }
+            }
             let late_us = now.since_us(planned_wake);
             self.stalls.late_max_us = self.stalls.late_max_us.max(late_us);
             if late_us > self.cfg.shell.stall_warn_ms * 1000 {
@@ -586,9 +604,7 @@ impl Agent {
             if ready.reload {
                 let _ = self.reload(now);
             }
-            for &t in &ready.transports {
-                self.receive(t, now);
-            }
+            readable = ready.transports;
             if ready.listener {
                 self.accept(now);
             }
@@ -668,7 +684,7 @@ impl Agent {
             relay: active(&fds[3]),
             durable: active(&fds[4]),
             clients: heapless::Vec::new(),
-            transports: heapless::Vec::new(),
+            transports: 0,
         };
         let nclients = self.clients.len();
         for i in 0..nclients {
@@ -678,7 +694,7 @@ impl Agent {
         }
         for (slot, &t) in transport_slots.iter().enumerate() {
             if active(&fds[5 + nclients + slot]) {
-                assert!(ready.transports.push(t).is_ok(), "at most one transport per link");
+                ready.transports |= 1 << t;
             }
         }
         drop(fds);
@@ -1726,5 +1742,6 @@ struct Ready {
     relay: bool,
     durable: bool,
     clients: heapless::Vec<usize, { control::MAX_CLIENTS }>,
-    transports: heapless::Vec<usize, { config::MAX_LINKS }>,
+    /// Bit t: transport t is readable.
+    transports: u8,
 }
