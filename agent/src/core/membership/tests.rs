@@ -325,3 +325,27 @@ fn after_a_stall_a_link_whose_peer_said_nothing_goes_down_at_the_timeout() {
     assert_eq!(a.link(1).unwrap().state, LinkState::Down);
     assert_eq!(a.peer(3).unwrap().state, PeerState::Unreachable);
 }
+
+#[test]
+fn after_a_stall_an_old_queued_frame_does_not_take_its_own_link_down() {
+    let mut a = star_after_first_exchange();
+    // A's loop stalls from 1 ms to 1300 ms. B's frames wait in A's socket: the oldest was sent
+    // right after B heard A's first frame (held 0.1 ms), the newest just before A reads them.
+    let now = Micros::from_ms(1300);
+    // Read first: its acknowledgement makes "heard us" look 650 ms old, beyond dead_ms (600).
+    assert_eq!(a.handle_frame(now, None, &peer_frame(B, LINK, 2, 100)), Verdict::Accepted);
+    assert_ne!(a.link(0).unwrap().state, LinkState::Down, "a frame took its own link down");
+    assert_eq!(a.handle_frame(now, None, &peer_frame(B, LINK, 3, 1_299_000)), Verdict::Accepted);
+    assert_eq!(a.handle_frame(now, None, &peer_frame(3, LINK + 1, 2, 1_299_000)), Verdict::Accepted);
+    a.handle_timeout(now);
+    assert!(a.links().all(|l| l.state == LinkState::Up), "{:?}", a.links().collect::<std::vec::Vec<_>>());
+    while let Some(e) = a.poll_event() {
+        assert!(
+            !matches!(
+                e,
+                Event::Peer { to: PeerState::Unreachable, .. } | Event::Link { to: LinkState::Down, .. }
+            ),
+            "{e:?}"
+        );
+    }
+}
