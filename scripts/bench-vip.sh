@@ -268,8 +268,6 @@ node = "node-$n"
 board = "command"
 command = "$work/fence-$tag"
 plug = "$n"
-settle_ms = 0
-poll_interval_ms = 5
 TOML
     done
   else

@@ -99,9 +99,6 @@ board = "command"
 command = "@DIR@/fence"
 plug = "node-a"
 timeout_ms = 2000
-settle_ms = 100
-poll_interval_ms = 100
-confirm_timeout_ms = 3000
 
 [[relay.channels]]
 node = "node-b"
@@ -109,9 +106,6 @@ board = "command"
 command = "@DIR@/fence"
 plug = "node-b"
 timeout_ms = 2000
-settle_ms = 100
-poll_interval_ms = 100
-confirm_timeout_ms = 3000
 "#;
 
 pub fn write_script(path: &Path, text: &str) {

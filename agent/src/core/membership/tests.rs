@@ -287,6 +287,19 @@ fn star_after_first_exchange() -> Membership {
     a
 }
 
+/// No event of `m` took a link down or declared a peer unreachable.
+fn assert_no_down_or_unreachable(m: &mut Membership) {
+    while let Some(e) = m.poll_event() {
+        assert!(
+            !matches!(
+                e,
+                Event::Peer { to: PeerState::Unreachable, .. } | Event::Link { to: LinkState::Down, .. }
+            ),
+            "{e:?}"
+        );
+    }
+}
+
 /// A heartbeat from `sender` acknowledging A's first frame, held `ack_delay_us` before sending.
 fn peer_frame(sender: u8, link: u8, seq: u64, ack_delay_us: u32) -> Header {
     Header { cluster_id: 9, sender, link, boot: 1, seq, ack_boot: 1, ack_seq: 1, ack_delay_us }
@@ -303,15 +316,7 @@ fn after_a_stall_a_frame_does_not_judge_links_whose_frames_are_still_queued() {
     assert_eq!(a.handle_frame(now, None, &peer_frame(3, LINK + 1, 7, 599_500)), Verdict::Accepted);
     a.handle_timeout(now);
     assert!(a.links().all(|l| l.state.is_alive()), "{:?}", a.links().collect::<std::vec::Vec<_>>());
-    while let Some(e) = a.poll_event() {
-        assert!(
-            !matches!(
-                e,
-                Event::Peer { to: PeerState::Unreachable, .. } | Event::Link { to: LinkState::Down, .. }
-            ),
-            "{e:?}"
-        );
-    }
+    assert_no_down_or_unreachable(&mut a);
 }
 
 #[test]
@@ -339,13 +344,5 @@ fn after_a_stall_an_old_queued_frame_does_not_take_its_own_link_down() {
     assert_eq!(a.handle_frame(now, None, &peer_frame(3, LINK + 1, 2, 1_299_000)), Verdict::Accepted);
     a.handle_timeout(now);
     assert!(a.links().all(|l| l.state == LinkState::Up), "{:?}", a.links().collect::<std::vec::Vec<_>>());
-    while let Some(e) = a.poll_event() {
-        assert!(
-            !matches!(
-                e,
-                Event::Peer { to: PeerState::Unreachable, .. } | Event::Link { to: LinkState::Down, .. }
-            ),
-            "{e:?}"
-        );
-    }
+    assert_no_down_or_unreachable(&mut a);
 }

@@ -36,6 +36,10 @@ impl FakeRelay {
             log: Vec::new(),
         }
     }
+    /// A fence agent: it can read status, and its off confirms by itself.
+    fn fence_agent() -> FakeRelay {
+        FakeRelay { by_command: true, ..FakeRelay::new(true) }
+    }
     fn command(&mut self, to: RelayState) {
         if !self.stuck {
             if self.lag_reads > 0 {
@@ -167,8 +171,7 @@ fn without_read_back_a_failed_command_is_a_failure() {
 
 #[test]
 fn a_fence_agent_is_one_off_command_and_its_success_confirms() {
-    let mut relay = FakeRelay::new(true);
-    relay.by_command = true;
+    let mut relay = FakeRelay::fence_agent();
     let mut clock = VirtualClock(Micros::ZERO);
     let report = run(&mut relay, FenceAction::Off, options(), &mut clock);
     assert_eq!(report.outcome, FenceOutcome::Confirmed);
@@ -176,8 +179,7 @@ fn a_fence_agent_is_one_off_command_and_its_success_confirms() {
     assert_eq!(clock.0, Micros::ZERO, "no settle wait");
     assert_eq!((report.initial, report.polls), (None, 0));
 
-    let mut relay = FakeRelay::new(true);
-    relay.by_command = true;
+    let mut relay = FakeRelay::fence_agent();
     let report = run(&mut relay, FenceAction::Reboot, options(), &mut VirtualClock(Micros::ZERO));
     assert_eq!(report.outcome, FenceOutcome::Confirmed);
     assert_eq!(relay.log, ["off", "on"]);
@@ -185,8 +187,7 @@ fn a_fence_agent_is_one_off_command_and_its_success_confirms() {
 
 #[test]
 fn a_fence_agent_that_fails_is_a_failed_fence_never_read_back() {
-    let mut relay = FakeRelay::new(true);
-    relay.by_command = true;
+    let mut relay = FakeRelay::fence_agent();
     relay.off_error = Some(RelayError::Reply(ReplyError::DeviceError("exited 1: still on".into())));
     let report = run(&mut relay, FenceAction::Reboot, options(), &mut VirtualClock(Micros::ZERO));
     let FenceOutcome::Failed(reason) = &report.outcome else { panic!("{report:?}") };
