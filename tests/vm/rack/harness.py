@@ -284,6 +284,12 @@ class Hub(NetdevPorts):
             for k in ([(a, b), (b, a)] if both else [(a, b)]):
                 self.pairs[k].apply(mode, delay_ms, noise_rate)
 
+    def arp_seen(self):
+        """The watched ARP frames so far, oldest first: [(time, member, op)] (a copy: the
+        member threads append while the scenarios read)."""
+        with self.lock:
+            return list(self.arp_log)
+
     def describe(self):
         return "lan: " + ", ".join("%s>%s %s" % (a, b, d.describe()) for (a, b), d in sorted(self.pairs.items()))
 
@@ -294,9 +300,9 @@ class Hub(NetdevPorts):
         if len(frame) < 14:
             return
         dst_mac, src_mac = frame[0:6], frame[6:12]
-        if frame[12:14] == b"\x08\x06" and len(frame) >= 42 and frame[28:32] in self.arp_watch:
-            self.arp_log.append((now_s(), src, "reply" if frame[21] == 2 else "request"))
         with self.lock:
+            if frame[12:14] == b"\x08\x06" and len(frame) >= 42 and frame[28:32] in self.arp_watch:
+                self.arp_log.append((now_s(), src, "reply" if frame[21] == 2 else "request"))
             self.macs[src_mac] = src
             owner = self.macs.get(dst_mac)
             targets = [owner] if owner is not None and not (dst_mac[0] & 1) else \
@@ -413,7 +419,8 @@ class RelayBoard:
         return bytes([self.address, func | 0x80, 0x01])
 
     def events(self, kind):
-        return [(t, n) for t, n, k in self.log if k == kind]
+        # list(): a copy taken at once; the board's thread appends while the scenarios read.
+        return [(t, n) for t, n, k in list(self.log) if k == kind]
 
 
 class Vm:

@@ -111,6 +111,11 @@ GRANT_TIMEOUT_S = 120
 FAILOVER_TIMEOUT_S = 120
 SETTLE_TIMEOUT_S = 240
 TRAP_TIMEOUT_S = 30
+# Bound on the wait for the floating IP's holder to be the last to announce it (arping runs in
+# the background after the address is added), and how many of the last announcements a check
+# shows.
+ARP_TIMEOUT_S = 5
+ARP_SHOWN = 4
 
 
 def serial_ports(member):
@@ -324,20 +329,47 @@ class Rack:
         s = self.status(node)
         return ((s or {}).get("authority") or {}).get("resources_state")
 
+    # The acknowledgement deques grow in the AckPort threads: each is copied with list() (one
+    # C call, atomic under the GIL) before it is iterated, or a concurrent append raises
+    # "deque mutated during iteration".
     def acks_from(self, node, since=0.0):
-        return [a for a in self.vms[node].acks if a[0] >= since]
+        return [a for a in list(self.vms[node].acks) if a[0] >= since]
 
     def all_acks(self):
-        return [a for n in NODES for a in self.vms[n].acks]
+        return [a for n in NODES for a in list(self.vms[n].acks)]
 
     def wait(self, what, timeout_s, poll):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        return self.wait_timed(what, timeout_s, poll)[0]
+
+    def wait_timed(self, what, timeout_s, poll, interval_s=0.3):
+        """Call `poll` until it returns a true value or `timeout_s` passed (once more at the
+        bound): (that value or None, seconds waited). `interval_s` is the polling interval."""
+        start = time.monotonic()
+        while True:
             v = poll()
-            if v:
-                return v
-            time.sleep(0.3)
-        return None
+            waited = time.monotonic() - start
+            if v or waited >= timeout_s:
+                return (v or None), waited
+            time.sleep(min(interval_s, timeout_s - waited))
+
+    def hold(self, duration_s, sample, interval_s=1.0):
+        """Keep a fault in place for `duration_s` (a stated fault duration, not a wait for a
+        condition) while calling `sample` throughout, the last time when the duration is over
+        (a slow console answer can end the window a little late). `sample` returns None when it
+        could not look (a console that did not answer), "" when all was as it should be, or
+        what it saw that was wrong. Returns (samples answered, [(time, what was wrong)])."""
+        end = time.monotonic() + duration_s
+        answered, wrong = 0, []
+        while True:
+            seen = sample()
+            if seen is not None:
+                answered += 1
+                if seen:
+                    wrong.append((now_s(), seen))
+            left = end - time.monotonic()
+            if left <= 0:
+                return answered, wrong
+            time.sleep(min(interval_s, left))
 
     def settled(self, timeout_s=SETTLE_TIMEOUT_S):
         """Wait until all three VMs run, the witness reaches both nodes, one node holds the grant
@@ -395,7 +427,8 @@ class Rack:
 
     def check_floating_ip(self):
         """Exactly one node holds the floating IP, the holder of the grant, and it was the last
-        to announce it on the LAN (gratuitous ARP seen by the hub)."""
+        to announce it on the LAN (gratuitous ARP seen by the hub). The announcement is sent in
+        the background after the address is added, so it is waited for (ARP_TIMEOUT_S)."""
         seen = [None]
 
         def poll():
@@ -403,15 +436,24 @@ class Rack:
             holders = self.floating_ip_holders()
             seen[0] = (holder, holders)
             return holders == [holder] and holder
-        ok = self.wait("floating ip", 60, poll)
+        ok, took = self.wait_timed("floating ip", 60, poll)
         holder, holders = seen[0] or (None, None)
-        self.check(ok, "the floating IP %s is on exactly one node, the holder %s: on %s"
-                   % (FLOATING_IP, holder, holders))
-        if ok:
-            arps = [(t, m) for t, m, _ in self.hub.arp_log if m in NODES]
-            if arps:
-                self.check(arps[-1][1] == holder, "the last ARP announcement of %s on the LAN came from %s (%s)"
-                           % (FLOATING_IP, holder, arps[-1][1]))
+        self.check(ok, "the floating IP %s is on exactly one node, the holder %s: on %s (after %.1f s)"
+                   % (FLOATING_IP, holder, holders, took))
+        if not ok:
+            return
+
+        def arps():
+            return [(t, m, op) for t, m, op in self.hub.arp_seen() if m in NODES]
+
+        def holder_last():
+            a = arps()
+            return bool(a) and a[-1][1] == holder
+        last, took = self.wait_timed("arp", ARP_TIMEOUT_S, holder_last, interval_s=0.1)
+        recent = ", ".join("%s %s at %.1f s" % (m, op, t) for t, m, op in arps()[-ARP_SHOWN:])
+        self.check(last, "the last ARP announcement of %s on the LAN came from %s, %s (the last ARP frames "
+                   "from %s: %s)" % (FLOATING_IP, holder, "after %.1f s" % took if last else
+                                     "not within %d s" % ARP_TIMEOUT_S, FLOATING_IP, recent or "none"))
 
     # ---- traps
     def traps(self):
@@ -484,9 +526,11 @@ def cold_start(rack):
     rack.check(sorted(states.values()).count("running") == 1, "resources running on one node only: %s" % states)
     rack.check(not rack.relay.events("off"), "nobody was fenced at the cold start")
     rack.expect_traps(["rackHaAgentStarted"], forbid=FAILOVER_TRAPS)
-    senders = sorted({t.sender for t in rack.traps()})
-    rack.check(senders == sorted(MEMBERS), "the station hears all three members over their management NICs: %s"
-               % senders)
+    # Each member's traps arrive on their own: wait until the station has heard all three.
+    senders = lambda: sorted({t.sender for t in rack.traps()})  # noqa: E731
+    heard, took = rack.wait_timed("senders", TRAP_TIMEOUT_S, lambda: senders() == sorted(MEMBERS))
+    rack.check(heard, "the station hears all three members over their management NICs: %s (%s)"
+               % (senders(), "after %.1f s" % took if heard else "not within %d s" % TRAP_TIMEOUT_S))
 
 
 def one_cable(rack):
@@ -500,12 +544,24 @@ def one_cable(rack):
     down = rack.wait("link down", 30, lambda: any(
         l.get("id") == 1 and l.get("state") == "down" for l in (rack.status("witness") or {}).get("links", [])))
     rack.check(down, "the witness sees serial link 1 (witness-A) down")
-    time.sleep(8)
-    a = rack.authority()
-    rack.check(a.get("holder") == holder and a.get("generation") == gen,
-               "no failover: holder %s generation %s (was %s %s)" % (a.get("holder"), a.get("generation"), holder, gen))
-    reach = {m.get("name"): m.get("state") for m in (rack.status("witness") or {}).get("members", [])}
-    rack.check(reach.get("node-a") == "reachable", "the witness still reaches node-a over the LAN: %s" % reach)
+
+    # The cable stays cut for 8 s more (the fault's duration); the witness is watched throughout.
+    def sample():
+        s = rack.status("witness")
+        if s is None:
+            return None
+        a = s.get("authority") or {}
+        reach = {m.get("name"): m.get("state") for m in s.get("members", [])}
+        wrong = []
+        if (a.get("holder"), a.get("generation")) != (holder, gen):
+            wrong.append("holder %s generation %s" % (a.get("holder"), a.get("generation")))
+        if reach.get("node-a") != "reachable":
+            wrong.append("node-a %s" % reach.get("node-a"))
+        return "; ".join(wrong)
+    answered, wrong = rack.hold(8, sample)
+    rack.check(answered and not wrong,
+               "no failover and node-a still reachable over the LAN while the cable was cut (was %s %s; %d "
+               "samples of the witness's status over 8 s): %s" % (holder, gen, answered, describe_wrong(wrong)))
     rack.cables["wa"].set("pass")
     rack.note("cable witness-A repaired")
     up = rack.wait("link up", 30, lambda: any(
@@ -527,6 +583,25 @@ def isolate(rack, member, on):
             rack.hub.set(member, other, "cut" if on else "pass")
 
 
+def service_sample(rack, holder, other):
+    """For Rack.hold: "" while `holder` runs the service and `other` does not, what was seen
+    otherwise, None when a node's console did not answer."""
+    states = {n: rack.resources_state(n) for n in (holder, other)}
+    if None in states.values():
+        return None
+    if states[holder] != "running" or states[other] == "running":
+        return "%s %s, %s %s" % (holder, states[holder], other, states[other])
+    return ""
+
+
+def describe_wrong(wrong):
+    """What Rack.hold's samples saw wrong, with when (the first few)."""
+    if not wrong:
+        return "as it should be throughout"
+    return "; ".join("at %.1f s: %s" % (t, w) for t, w in wrong[:5]) + (" (%d in all)" % len(wrong)
+                                                                          if len(wrong) > 5 else "")
+
+
 def witness_isolation(rack):
     """Cut every link of the witness for 20 s: the nodes keep quorum, nothing fails over, and
     the isolated witness fences nobody (W3)."""
@@ -537,10 +612,11 @@ def witness_isolation(rack):
     fences_before = len(rack.relay.events("off"))
     isolate(rack, "witness", True)
     rack.note("isolated the witness: its two serial cables and its LAN port cut")
-    time.sleep(20)
-    rack.check(rack.resources_state(holder) == "running", "%s still runs the service" % holder)
     other = NODES[1 - NODES.index(holder)]
-    rack.check(rack.resources_state(other) != "running", "%s does not" % other)
+    # Isolated for 20 s (the fault's duration); both nodes are watched throughout.
+    answered, wrong = rack.hold(20, lambda: service_sample(rack, holder, other))
+    rack.check(answered and not wrong, "%s runs the service and %s does not, throughout the 20 s (%d samples): %s"
+               % (holder, other, answered, describe_wrong(wrong)))
     rack.check(len(rack.relay.events("off")) == fences_before, "the isolated witness fenced nobody")
     isolate(rack, "witness", False)
     rack.note("witness reconnected")
@@ -593,7 +669,7 @@ def failover(rack, holder, gen, t0, cause, relay_works=True, timeout_s=FAILOVER_
     if offs:
         rack.figure("%s to relay off command (fence)" % cause, offs[0] - t0, "fence_ms")
     rack.figure("%s to service restored (first record of %s)" % (cause, other), first[0] - t0, "restored_ms")
-    starts = [t for t, n, g in rack.vms[other].starts if n == other and g == a["generation"] and t <= first[0]]
+    starts = [t for t, n, g in list(rack.vms[other].starts) if n == other and g == a["generation"] and t <= first[0]]
     if starts:
         rack.figure("the ledger's own start (its start action to its first record)", first[0] - starts[-1],
                     "ledger_start_ms")
@@ -647,15 +723,30 @@ def line_noise(rack):
     for c in rack.cables.values():
         c.set("noise", noise_rate=0.02)
     rack.note("line noise on the three serial cables")
-    time.sleep(20)
-    crc1 = sum(l.get("crc_errors", 0) for l in (rack.status("witness") or {}).get("links", []))
-    a = rack.authority()
+    crc = {"max": crc0, "first_more_at": None}
+
+    # Noise for 20 s (the fault's duration); the witness's counters and grant are watched throughout.
+    def sample():
+        s = rack.status("witness")
+        if s is None:
+            return None
+        n = sum(l.get("crc_errors", 0) for l in s.get("links", []))
+        crc["max"] = max(crc["max"], n)
+        if n > crc0 and crc["first_more_at"] is None:
+            crc["first_more_at"] = now_s() - t0
+        a = s.get("authority") or {}
+        if (a.get("holder"), a.get("generation")) != (holder, gen):
+            return "holder %s generation %s" % (a.get("holder"), a.get("generation"))
+        return ""
+    answered, wrong = rack.hold(20, sample)
     for c in rack.cables.values():
         c.set("pass")
     rack.note("line noise stopped")
-    rack.check(crc1 > crc0, "the witness counted damaged frames (CRC errors %d -> %d)" % (crc0, crc1))
-    rack.check(a.get("holder") == holder and a.get("generation") == gen,
-               "no failover: holder %s generation %s" % (a.get("holder"), a.get("generation")))
+    rack.check(crc["max"] > crc0, "the witness counted damaged frames (CRC errors %d -> %d, %s)"
+               % (crc0, crc["max"], "more %.1f s into the noise" % crc["first_more_at"]
+                  if crc["first_more_at"] is not None else "no more in %d samples over 20 s" % answered))
+    rack.check(answered and not wrong, "no failover during the noise: holder %s generation %s throughout "
+               "(%d samples): %s" % (holder, gen, answered, describe_wrong(wrong)))
     gap = rack.ack_gap(t0)
     rack.check(gap is not None and gap < 5, "the service kept writing (longest pause %.1f s)" % (gap or -1))
     rack.expect_traps([], forbid=FAILOVER_TRAPS)
@@ -670,8 +761,11 @@ def witness_power_loss(rack):
     t0 = now_s()
     rack.vms["witness"].power_off()
     rack.note("power cut of the witness")
-    time.sleep(20)
-    rack.check(rack.resources_state(holder) == "running", "%s still runs the service without the witness" % holder)
+    other = NODES[1 - NODES.index(holder)]
+    # The witness stays off for 20 s (the fault's duration); both nodes are watched throughout.
+    answered, wrong = rack.hold(20, lambda: service_sample(rack, holder, other))
+    rack.check(answered and not wrong, "%s runs the service without the witness and %s does not, throughout "
+               "the 20 s (%d samples): %s" % (holder, other, answered, describe_wrong(wrong)))
     rack.vms["witness"].power_on()
     rack.note("witness powered on")
     rack.vms["witness"].wait_ready()
@@ -682,7 +776,6 @@ def witness_power_loss(rack):
     rack.check(gap is not None and gap < 5, "the service never stopped (longest pause %.1f s)" % (gap or -1))
     rack.expect_traps(["rackHaAgentStarted"], forbid=FAILOVER_TRAPS, subject="witness")
     # The rebooted witness must also be obeyed, not only leave a running service alone.
-    other = NODES[1 - NODES.index(holder)]
     fences = len(rack.relay.events("off"))
     t1 = now_s()
     rc, out = rack.vms["witness"].run("ha-agent move %s" % other, 30)
@@ -754,10 +847,13 @@ def resource_failure(rack):
     failover(rack, holder, gen, t0, "resource failure", relay_works=False)
     rack.check(len(rack.relay.events("off")) == fences_before, "a graceful move: nobody fenced")
     rack.expect_traps(["rackHaResourceFailed"], forbid=("rackHaFenceSucceeded", "rackHaFenceFailed"))
-    moved = [t for t in rack.traps() if t.name in ("rackHaResourceMoved", "rackHaSwitchover",
-                                                   "rackHaFailoverCompleted")]
-    rack.check(moved, "the station is told the service moved (ResourceMoved, Switchover or FailoverCompleted): %s"
-               % ("; ".join(t.describe() for t in moved) or "none"))
+    # The trap about the move comes on its own time, after ResourceFailed: wait for it.
+    moved = lambda: [t for t in rack.traps() if t.name in ("rackHaResourceMoved", "rackHaSwitchover",  # noqa: E731
+                                                           "rackHaFailoverCompleted")]
+    got, took = rack.wait_timed("moved trap", TRAP_TIMEOUT_S, moved)
+    rack.check(got, "the station is told the service moved (ResourceMoved, Switchover or FailoverCompleted), "
+               "%s: %s" % ("after %.1f s" % took if got else "not within %d s" % TRAP_TIMEOUT_S,
+                           "; ".join(t.describe() for t in moved()) or "none"))
     rack.vms[holder].run("rm -f /run/ledger-fail; killall ha-agent")
     rack.note("%s: failure cleared, agent restarted (cleanup)" % holder)
     back = rack.settled()
