@@ -29,6 +29,8 @@ WORK = os.path.join(ROOT, "out", "vm-boot-test")
 # Bounds on each wait (TCG on a loaded 2-core machine: a boot to the agent takes 10-25 s).
 BOOT_TIMEOUT_S = 90
 RESTART_TIMEOUT_S = 30
+# Bound on /etc/issue showing the status once the agent answered (ha-issue polls every 0.2 s).
+ISSUE_TIMEOUT_S = 15
 DATA_DISK_MIB = 64
 
 def manifest():
@@ -80,8 +82,17 @@ def boot_blank(watchdog_configured):
         check(rc == 0 and "Cluster rackha  member witness (witness)" in out and "Members:" in out,
               "`ha-agent status` typed at the console answers (exit %d)" % rc)
         print("\n".join("    | " + line for line in out.splitlines()[:6]), flush=True)
-        rc, out = c.run("cat /etc/issue")
-        check(rc == 0 and "member witness" in out, "/etc/issue shows the agent's summary status")
+        # ha-issue rewrites /etc/issue after it printed "ready": wait for it (bounded).
+        start = time.monotonic()
+        while True:
+            rc, out = c.run("cat /etc/issue")
+            waited = time.monotonic() - start
+            if (rc == 0 and "member witness" in out) or waited > ISSUE_TIMEOUT_S:
+                break
+            time.sleep(0.5)
+        check(rc == 0 and "member witness" in out, "/etc/issue shows the agent's summary status (%s): %r"
+              % ("after %.1f s" % waited if "member witness" in out else "not within %d s" % ISSUE_TIMEOUT_S,
+                 " ".join(out.split())[:160]))
 
         rc, wd = c.run("ls /dev/watchdog && cat /sys/class/watchdog/watchdog0/identity"
                        " /sys/class/watchdog/watchdog0/state")

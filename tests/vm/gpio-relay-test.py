@@ -37,15 +37,31 @@ G = "sh /data/test/gpio-guest.sh"
 # Bounds on the waits (TCG on a loaded 2-core machine).
 BOOT_TIMEOUT_S = 120
 FENCE_TIMEOUT_S = 120
+# Bounds on a line's value, the mirror's log and the journal catching up with what the agent
+# logged (each is written on its own: the mirror loop, the agent's durable writer).
+LINE_TIMEOUT_S = 20
+MIRROR_TIMEOUT_S = 10
+JOURNAL_TIMEOUT_S = 30
 
 def wait_for(c, command, predicate, timeout_s, interval_s=2):
     """Run `command` until predicate(output) holds; return the last output."""
-    deadline = time.monotonic() + timeout_s
+    return wait_timed(c, command, predicate, timeout_s, interval_s)[1]
+
+
+def wait_timed(c, command, predicate, timeout_s, interval_s=2):
+    """Run `command` until predicate(output) holds or `timeout_s` passed: (whether it held, the
+    last output, seconds waited)."""
+    start = time.monotonic()
     while True:
         _, out = c.run(command, 30)
-        if predicate(out) or time.monotonic() > deadline:
-            return out
+        waited = time.monotonic() - start
+        if predicate(out) or waited > timeout_s:
+            return predicate(out), out, waited
         time.sleep(interval_s)
+
+
+def took(held, waited, timeout_s):
+    return "after %.1f s" % waited if held else "not within %d s" % timeout_s
 
 
 def count(c, pattern):
@@ -56,14 +72,21 @@ def count(c, pattern):
         return 0
 
 
-def mirror_log(c):
-    _, out = c.run("cat /tmp/mirror-0.log")
+def mirror_rows(out):
     rows = []
     for line in out.splitlines():
         m = re.match(r"([\d.]+) value (\d) (held|free)$", line.strip())
         if m:
             rows.append((float(m.group(1)), m.group(2), m.group(3)))
     return rows
+
+
+def wait_mirror(c, predicate, timeout_s=MIRROR_TIMEOUT_S):
+    """The mirror's log of line 0, read until predicate(rows) holds (the mirror appends a row
+    after it has copied the value, so a row can trail what the agent already saw): (whether it
+    held, the rows, seconds waited)."""
+    held, out, waited = wait_timed(c, "cat /tmp/mirror-0.log", lambda o: predicate(mirror_rows(o)), timeout_s, 0.5)
+    return held, mirror_rows(out), waited
 
 
 def show(title, text):
@@ -115,14 +138,16 @@ def main():
         check("node-a powered on again" in out, "the witness powered node-a on again after granting node-b")
         _, status = c.run("ha-agent status | head -12")
         show("ha-agent status", status)
-        rows = mirror_log(c)
+        off_held = lambda rows: any(v == "0" and h == "held" for _, v, h in rows)  # noqa: E731
+        ok, rows, waited = wait_mirror(c, off_held)
         show("line 0 in sysfs (mirror log: uptime, value, requested by the agent?)",
              "\n".join("%.2f value %s %s" % r for r in rows))
-        check(any(v == "0" and h == "held" for _, v, h in rows),
-              "line 0 read 0 in sysfs while the agent held it (the off command)")
-        _, jlog = c.run("ha-agent log | grep -i fence")
+        check(ok, "line 0 read 0 in sysfs while the agent held it (the off command), in the mirror's log %s"
+              % took(ok, waited, MIRROR_TIMEOUT_S))
+        ok, jlog, waited = wait_timed(c, "ha-agent log | grep -i fence", lambda o: "Confirmed" in o,
+                                      JOURNAL_TIMEOUT_S, 1)
         show("journal (fence records)", jlog)
-        check(re.search(r"Confirmed", jlog) is not None, "the journal records the confirmed fence")
+        check(ok, "the journal records the confirmed fence, %s" % took(ok, waited, JOURNAL_TIMEOUT_S))
         _, held = c.run(G + " held 0")
         _, value0 = c.run(G + " value 0")
         check(bool(held.strip()), "after the fence and the power-on the agent still holds line 0: %r"
@@ -134,19 +159,23 @@ def main():
         before_failed = count(c, "fence of node-a: Failed")
         rc, out = c.run("ha-agent fence node-a --yes")
         check(rc == 0 and "accepted" in out, "operator fence of node-a accepted: %s" % out.strip())
-        _, held = c.run(G + " held 0; " + G + " value 0; " + G + " value 1")
+        # The command only queues the fence: the witness's loop drives the line afterwards.
+        driven = lambda o: len(o.strip().splitlines()) == 3 and o.strip().splitlines()[1] == "0"  # noqa: E731
+        ok, held, waited = wait_timed(c, G + " held 0; " + G + " value 0; " + G + " value 1", driven,
+                                      LINE_TIMEOUT_S, 0.5)
         show("during the stuck fence: line 0 request, line 0 value, line 1 value", held)
         lines = held.strip().splitlines()
-        check(len(lines) == 3 and "|ha-agent node-a" in lines[0] and " out " in lines[0]
-              and lines[1] == "0" and lines[2] == "1",
-              "line 0 is driven to 0 in sysfs while the sense line stays 1")
+        check(ok and "|ha-agent node-a" in lines[0] and " out " in lines[0] and lines[2] == "1",
+              "line 0 is driven to 0 in sysfs (%s) while the sense line stays 1" % took(ok, waited, LINE_TIMEOUT_S))
         out = wait_for(c, "logread | grep 'fence of node-a: Failed'",
                        lambda o: o.count("fence of node-a: Failed") > before_failed, 60)
         show("witness log", out)
         check(re.search(r"fence of node-a: Failed\(.*relay still reads on", out) is not None,
               "the stuck relay fails the fence: 'relay still reads on' after confirm_timeout_ms")
-        _, jlog = c.run("ha-agent log | grep -i 'still reads on' | tail -1")
-        check("still reads on" in jlog, "the journal records the failed fence: %s" % jlog.strip())
+        # The journal record is written by the agent's durable writer, on its own time.
+        ok, jlog, waited = wait_timed(c, "ha-agent log | grep -i 'still reads on' | tail -1",
+                                      lambda o: "still reads on" in o, JOURNAL_TIMEOUT_S, 1)
+        check(ok, "the journal records the failed fence, %s: %s" % (took(ok, waited, JOURNAL_TIMEOUT_S), jlog.strip()))
 
         # ---- 4. active_low: the witness restarts with node-a's lines inverted
         c.run("cp /data/test/witness-active-low.toml /etc/ha-agent/agent.toml")
@@ -168,10 +197,11 @@ def main():
                        or o.count("fence of node-a: Failed") > before_failed + 1, 60)
         check(out.count("fence of node-a: Confirmed") > confirmed,
               "active_low: the fence is confirmed through the inverted sense line")
-        rows = mirror_log(c)
+        on_held = lambda rows: any(v == "1" and h == "held" for _, v, h in rows)  # noqa: E731
+        ok, rows, waited = wait_mirror(c, on_held)
         show("line 0 in sysfs after the restart (mirror log)", "\n".join("%.2f value %s %s" % r for r in rows))
-        check(any(v == "1" and h == "held" for _, v, h in rows),
-              "active_low: the off command drove line 0 to 1 in sysfs while the agent held it")
+        check(ok, "active_low: the off command drove line 0 to 1 in sysfs while the agent held it, in the "
+              "mirror's log %s" % took(ok, waited, MIRROR_TIMEOUT_S))
     except Timeout as e:
         check(False, "timeout: %s" % e)
     finally:

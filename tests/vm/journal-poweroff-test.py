@@ -52,6 +52,8 @@ SEED = int(os.environ.get("JOURNAL_VM_SEED", str(int(time.time()))))
 BOOT_TIMEOUT_S = 120
 FIRST_ACK_TIMEOUT_S = 60
 READ_TIMEOUT_S = 180
+# Bound on reading the console to its end after the power-off.
+CONSOLE_EOF_TIMEOUT_S = 10
 # The random power-off delay after the first acknowledgement.
 DELAY_MIN_S, DELAY_MAX_S = 2.0, 12.0
 # Bound on one writer loop (it is normally cut by the power-off long before).
@@ -171,6 +173,9 @@ def main():
             time.sleep(delay)
             m.qmp.command("quit")
             m.proc.wait(30)
+            # The console's last bytes (the last ACKs) may still be on their way to the reader
+            # thread: read on until QEMU's end of the stream.
+            drained = c.wait_closed(CONSOLE_EOF_TIMEOUT_S)
             with c.lock:
                 text = c.text[mark:]
             acks = [int(n) for n in re.findall(r"^ACK %d (\d+)$" % r, text, re.M)]
@@ -179,7 +184,9 @@ def main():
             acked[r] = acks
             totals["acked"] += len(acks)
             print("journal-poweroff-test: round %d: powered off (QMP quit) %.1f s after the first ACK,"
-                  " %d records acknowledged" % (r, delay, len(acks)), flush=True)
+                  " %d records acknowledged (console read to its end %s)"
+                  % (r, delay, len(acks), "after %.1f s" % drained if drained is not None
+                     else "NOT within %d s: the last ACKs may be missing" % CONSOLE_EOF_TIMEOUT_S), flush=True)
         except Timeout as e:
             check(False, "boot %d: timeout: %s" % (boot, e))
             break

@@ -93,6 +93,19 @@ class Console:
                                   % (pattern, timeout_s, self.text[-1500:]))
                 self.lock.wait(min(left, 0.5))
 
+    def wait_closed(self, timeout_s):
+        """Wait until the reader has taken everything up to the end of the stream (the VM's
+        QEMU closed the console); returns the seconds waited, or None if it was still open
+        after `timeout_s`."""
+        start = time.monotonic()
+        with self.lock:
+            while not self.closed:
+                left = timeout_s - (time.monotonic() - start)
+                if left <= 0:
+                    return None
+                self.lock.wait(min(left, 0.5))
+        return time.monotonic() - start
+
     def seen(self, pattern, since=0):
         with self.lock:
             return re.search(pattern, self.text[since:]) is not None

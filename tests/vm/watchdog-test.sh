@@ -72,7 +72,9 @@ mount -t devtmpfs devtmpfs /dev
 T=$(sed -n 's/.*ha\.wdt=\([0-9]*\).*/\1/p' /proc/cmdline)
 insmod /lib/modules/watchdog.ko
 insmod /lib/modules/i6300esb.ko
-i=0; while [ ! -e /dev/watchdog ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+# Bounded waits (0.1 s steps) that say what they saw and after how long.
+i=0; while [ ! -e /dev/watchdog ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+if [ -e /dev/watchdog ]; then echo "HA-VM: /dev/watchdog after $i x 0.1 s"; else echo "HA-VM: no /dev/watchdog within 30 s"; fi
 echo "HA-VM: boot, watchdog timeout $T s"
 # The agent's real run loop: a witness whose heartbeats go to two absent peers on loopback,
 # with the watchdog armed by its [watchdog] section and fed by its N3 policy.
@@ -123,7 +125,15 @@ remote = "127.0.0.1:40003"
 CFG
 /bin/ha-agent run --config /etc/ha-agent/agent.toml > /tmp/wd.log 2>&1 &
 PID=$!
-i=0; while ! grep -q "armed with timeout" /tmp/wd.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+# The agent's log is written by a thread of its own, line by line: wait for its "started:" line,
+# logged after the watchdog's lines ("armed with timeout", "THE LAST RESET CAME FROM THE
+# WATCHDOG"), so that those are all in the file when it is read below.
+i=0; while ! grep -q "started: cluster" /tmp/wd.log && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+if grep -q "started: cluster" /tmp/wd.log; then
+  echo "HA-VM: the agent logged its start after $i x 0.1 s"
+else
+  echo "HA-VM: the agent did not log its start within 60 s"
+fi
 sed 's/^/HA-VM agent: /' /tmp/wd.log
 if grep -q "LAST RESET CAME FROM THE WATCHDOG" /tmp/wd.log; then
   echo "HA-VM agent: last reset by watchdog: yes"
@@ -219,7 +229,30 @@ if qemu.poll() is None:
     qemu.kill()
 qemu.wait()
 
+# QEMU has exited: what it wrote last (the console's final marker, the last QMP events) may
+# have come after the loop's last look. Read both to their end once more.
+sock.settimeout(2)
+try:
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            break
+        buf += data
+except OSError:
+    pass
+for line in buf.split(b"\n"):
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if "event" in msg:
+        events.append((time.monotonic() - start, msg["event"], msg.get("data", {})))
+        print("watchdog-test: QMP %s %s (read after QEMU exited)" % (msg["event"], json.dumps(msg.get("data", {}))), flush=True)
 text = open(console, errors="replace").read()
+for m in markers:
+    if m not in seen and ("HA-VM: " + m) in text:
+        seen[m] = time.monotonic() - start
+        print("watchdog-test: %7.1f s console: %s (read after QEMU exited)" % (seen[m], m), flush=True)
 print("---- console (HA-VM lines) ----")
 for line in text.splitlines():
     if "HA-VM" in line or "i6300" in line.lower() or "watchdog" in line.lower():
