@@ -765,6 +765,29 @@ impl Rack {
         }
     }
 
+    /// Keep things as they are for `window` (a fault's or an observation's stated duration,
+    /// not a wait for a condition), calling `check` every [`POLL_INTERVAL`] throughout and once
+    /// more when the window is over. The first thing `check` reports wrong, or an agent process
+    /// that exited, ends it as an error saying when it was seen. Returns the number of checks.
+    pub fn hold(
+        &self,
+        window: Duration,
+        mut check: impl FnMut() -> Result<(), String>,
+    ) -> Result<usize, String> {
+        let start = Instant::now();
+        let mut checks = 0;
+        loop {
+            let over = start.elapsed() >= window;
+            self.check_running()?;
+            check().map_err(|wrong| format!("after {:?} of {window:?}: {wrong}", start.elapsed()))?;
+            checks += 1;
+            if over {
+                return Ok(checks);
+            }
+            std::thread::sleep(POLL_INTERVAL.min(window.saturating_sub(start.elapsed())));
+        }
+    }
+
     /// Whether every member sees all its links up and both other members reachable.
     pub fn everything_up(&self) -> bool {
         MEMBERS

@@ -106,14 +106,21 @@ fn killing_the_holder_fails_over_through_the_relay_and_never_runs_twice() {
         })
     })
     .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
-    let a = rack.status("node-a");
-    assert_ne!(
-        resources_state(&a).as_deref(),
-        Some("running"),
-        "node-a stays in standby without auto_failback: {a}"
-    );
-    assert_eq!(rack.status("witness")["authority"]["holder"], "node-b");
+    // Watched for 3 s (six monitor intervals) after it rejoined: it stays in standby.
+    let checks = rack
+        .hold(Duration::from_secs(3), || {
+            let a = rack.try_status("node-a")?;
+            if resources_state(&a).as_deref() == Some("running") {
+                return Err(format!("node-a runs the service again without auto_failback: {a}"));
+            }
+            let holder = rack.try_status("witness")?["authority"]["holder"].clone();
+            if holder != "node-b" {
+                return Err(format!("the holder is {holder}, not node-b"));
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
+    println!("node-a rejoined and stayed in standby ({checks} checks over 3 s)");
 
     stop.store(true, Ordering::Relaxed);
     watcher.join().unwrap();

@@ -70,14 +70,21 @@ fn a_member_whose_loop_stood_still_reads_queued_frames_before_judging_its_peers(
     rack.wait_for(WAIT, || rack.everything_up())
         .unwrap_or_else(|problem| panic!("the cluster did not form again: {problem}\n{}", rack.table()));
 
+    // The stall happened, and the peers saw node-b fall silent: the test held what it meant to.
+    // Each agent's log is written by a thread of its own, so its lines are waited for.
+    let logged = |member: &str, from: usize, needle: &str| {
+        rack.wait_for(WAIT, || log_since(&rack, member, from).contains(needle))
+            .map(|took| println!("{member} logged {needle:?} ({took:?} after the cluster formed again)"))
+    };
+    let b_busy = logged("node-b", b_from, "loop busy");
+    let a_saw = logged("node-a", a_from, "member node-b: reachable -> unreachable");
     let b_log = log_since(&rack, "node-b", b_from);
     let a_log = log_since(&rack, "node-a", a_from);
     println!("node-b:\n{b_log}\nnode-a:\n{a_log}");
-    // The stall happened, and the peers saw node-b fall silent: the test held what it meant to.
-    assert!(b_log.contains("loop busy"), "node-b's loop stood still:\n{b_log}");
+    assert!(b_busy.is_ok(), "node-b's loop stood still: {b_busy:?}:\n{b_log}");
     assert!(
-        a_log.contains("member node-b: reachable -> unreachable"),
-        "node-a saw node-b silent for longer than dead_ms ({dead_ms} ms):\n{a_log}"
+        a_saw.is_ok(),
+        "node-a saw node-b silent for longer than dead_ms ({dead_ms} ms): {a_saw:?}:\n{a_log}"
     );
     // node-b itself declared nobody, and took no link down: the frames that waited in its
     // sockets counted, the old ones first and the newest last.

@@ -14,8 +14,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ha_agent::snmp::mib::Notification;
+use ha_agent::snmp::queue_store;
 use ha_tests::console_sim::{ConsoleSim, SimDialect};
 use ha_tests::harness::Rack;
+
+/// Bound on the wait for `status --watch` to have drawn the whole status in tmux.
+const SCREEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long `status --watch` runs before its screen is judged: two redraws (one a second).
+const TWO_REDRAWS: Duration = Duration::from_millis(2500);
+/// Bound on the wait for a notification to be in the witness's durable queue of informs.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -209,19 +218,11 @@ fn status_fits_an_80x24_console(rack: &Rack) {
         Ok(o) if o.status.success() => {}
         other => panic!("tmux missing or failing (run `make setup`, package tmux): {other:?}"),
     }
-    // Two redraws, then read the screen.
-    std::thread::sleep(Duration::from_millis(2500));
-    let shot = tmux(&["capture-pane", "-p", "-t", &session]).expect("tmux capture-pane");
-    let _ = tmux(&["kill-session", "-t", &session]);
-    let screen = String::from_utf8_lossy(&shot.stdout).to_string();
-    let rows: Vec<&str> = screen.lines().collect();
-    assert!(rows.len() <= 24, "more than 24 rows captured:\n{screen}");
-    assert!(
-        rows.first().is_some_and(|r| r.starts_with("Cluster ")),
-        "the first line scrolled away:\n{screen}"
-    );
-    let text = screen.as_str();
-    for needle in [
+    // The screen is judged after two redraws (`--watch` redraws every second: a screen that
+    // scrolls shows it by then), once the whole status is on it (the first draw comes when the
+    // command has started and asked the agent), at most SCREEN_TIMEOUT; the checks below say
+    // what the last capture showed.
+    let needles = [
         "Members: node-a",
         "node-b",
         "id peer",
@@ -229,11 +230,39 @@ fn status_fits_an_80x24_console(rack: &Rack) {
         "Fence devices:",
         "Array (areca on ",
         "disks: ",
-    ] {
+    ];
+    let link_rows = |rows: &[&str]| {
+        rows.iter().filter(|r| r.contains(" UP ") || r.contains(" DOWN ") || r.contains(" WARN ")).count()
+    };
+    let complete = |screen: &str| {
+        let rows: Vec<&str> = screen.lines().collect();
+        rows.len() <= 24
+            && rows.first().is_some_and(|r| r.starts_with("Cluster "))
+            && needles.iter().all(|n| screen.contains(n))
+            && link_rows(&rows) >= 4
+    };
+    let started = Instant::now();
+    let screen = loop {
+        let shot = tmux(&["capture-pane", "-p", "-t", &session]).expect("tmux capture-pane");
+        let screen = String::from_utf8_lossy(&shot.stdout).to_string();
+        if (started.elapsed() >= TWO_REDRAWS && complete(&screen)) || started.elapsed() >= SCREEN_TIMEOUT {
+            break screen;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = tmux(&["kill-session", "-t", &session]);
+    println!("80x24 console: captured {:?} after the start of `status --watch`", started.elapsed());
+    let rows: Vec<&str> = screen.lines().collect();
+    assert!(rows.len() <= 24, "more than 24 rows captured:\n{screen}");
+    assert!(
+        rows.first().is_some_and(|r| r.starts_with("Cluster ")),
+        "the first line scrolled away:\n{screen}"
+    );
+    let text = screen.as_str();
+    for needle in needles {
         assert!(text.contains(needle), "{needle:?} not on the 80x24 screen:\n{screen}");
     }
-    let links =
-        rows.iter().filter(|r| r.contains(" UP ") || r.contains(" DOWN ") || r.contains(" WARN ")).count();
+    let links = link_rows(&rows);
     assert!(links >= 4, "every link of the witness on screen (found {links}):\n{screen}");
     // Compare with the plain rendering: each of its lines is one whole row of the screen.
     let out =
@@ -287,7 +316,24 @@ community = "public"
         })
     })
     .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The member-down inform must be in the witness's durable queue before the witness is
+    // killed: the queue file is written by the agent's durable writer, after the event.
+    let member_down = Notification::MemberDown { member: "node-b".into() }.oid();
+    let state_dir = rack.dir().join("state-witness");
+    let mut pending = 0;
+    let took = rack
+        .wait_for(QUEUE_TIMEOUT, || {
+            let loaded = queue_store::load(&state_dir).unwrap_or_default();
+            pending = loaded.image.informs.len();
+            loaded.image.informs.iter().any(|i| i.trap_oid == member_down)
+        })
+        .unwrap_or_else(|e| {
+            panic!("rackHaMemberDown never reached the witness's queue file ({pending} informs in it): {e}")
+        });
+    println!(
+        "rackHaMemberDown stored in the witness's queue {took:?} after node-b was seen unreachable \
+         ({pending} informs pending)"
+    );
     // The agent restarts (its queue is on the data partition), then the receiver comes back.
     rack.restart("witness").unwrap();
     rack.wait_for(Duration::from_secs(10), || rack.try_status("witness").is_ok()).unwrap();
