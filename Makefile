@@ -17,15 +17,16 @@ ENFORCE_BUDGET ?= 0
 FUZZ_SECONDS ?= 20
 
 # Every shell script of the repository (the overlay's init scripts have no .sh suffix).
-SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh) tests/vm/stage1-init \
+SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.sh) tests/vm/stage1-init \
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource)
 
-.PHONY: help setup agent demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
+.PHONY: help setup agent packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
 
 help:
 	@echo "make demo   - boot the virtual rack (three QEMU VMs), show the status, cut the active node's power and print the failover timeline (make demo-process: the process-level demo)"
 	@echo "make test   - install what is needed, then run every test (fast suite, process tests, netns, fuzz smoke, static build)"
 	@echo "make agent  - build the static, stripped release agent and print its size"
+	@echo "make packages - the servers' .deb and .rpm of the agent into out/packages (make test-packages: install them in a Debian 12 chroot)"
 	@echo "make sim    - the deterministic cluster simulator (SEEDS=n, FIRST=s, or SEED=n for one trace)"
 	@echo "make image  - build the QEMU test image of the appliance into out/image and print its sizes (docs/image.md)"
 	@echo "make test-image - boot it in QEMU (TCG) and check first boot, login, status, read-only root, persistence"
@@ -49,6 +50,17 @@ agent:
 	  RUSTFLAGS='$(STATIC_RUSTFLAGS)' cargo build --release --locked --target $(TARGET) -p ha-agent; \
 	fi
 	@ENFORCE_BUDGET=$(ENFORCE_BUDGET) bash scripts/check-agent-binary.sh $(AGENT_BIN) $(AGENT_BUDGET_BYTES)
+
+# The servers' packages (docs: packaging/ha-agent.8): ha-agent_<version>_amd64.deb and
+# ha-agent-<version>-1.x86_64.rpm of the static agent, its systemd unit and a template
+# configuration, into out/packages.
+packages: agent
+	@bash packaging/build-packages.sh $(AGENT_BIN)
+
+# Builds the packages, checks their file lists, and installs, verifies, upgrades and removes
+# them in a Debian 12 root file system made by mmdebstrap (needs root; cached in out/).
+test-packages: agent
+	@bash packaging/test-packages.sh $(AGENT_BIN)
 
 test-fast:
 	cargo test --locked -p ha-agent
@@ -83,7 +95,7 @@ test-slow-disk:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-sim agent fuzz-smoke test-image test-watchdog test-gpio test-journal-vm test-rack
+test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-sim agent test-packages fuzz-smoke test-image test-watchdog test-gpio test-journal-vm test-rack
 	@echo "make test: all passed"
 
 # The demo in the virtual rack (docs/rack.md): boots the three VMs, shows their status, cuts the

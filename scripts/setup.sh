@@ -11,6 +11,10 @@ command -v cpio >/dev/null || need_pkgs+=(cpio)
 command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
 command -v mksquashfs >/dev/null || need_pkgs+=(squashfs-tools)
 command -v dpkg-deb >/dev/null || need_pkgs+=(dpkg)
+# The servers' packages (make packages, make test-packages): rpmbuild, and mmdebstrap for the
+# Debian root file system they are installed in (its own systemd-analyze verifies the unit).
+command -v rpmbuild >/dev/null || need_pkgs+=(rpm)
+command -v mmdebstrap >/dev/null || need_pkgs+=(mmdebstrap)
 # SNMP: the real receiver for the notification tests, the tools for golden vectors, smilint
 # for the MIB, npm to fetch the IETF base MIBs Debian does not ship.
 command -v snmptrapd >/dev/null || need_pkgs+=(snmptrapd)
