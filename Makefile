@@ -92,10 +92,20 @@ test-slow-disk:
 	sync
 	cargo test --locked -p ha-tests --test process_slow_disk -- --ignored --nocapture
 
+# PostgreSQL 15 under Debian's unmodified resource agents (Filesystem on a loop device, IPaddr2,
+# pgsql), each node's agent in its own network and mount namespace: start, local restart, move
+# and power-cut failover with a client committing throughout (root; fails rather than skips here).
+.PHONY: test-pgsql
+test-pgsql:
+	cargo build --locked -p ha-agent
+	cargo test --locked -p ha-tests --test process_pgsql --no-run
+	sync
+	HA_REQUIRE_PGSQL=1 cargo test --locked -p ha-tests --test process_pgsql -- --ignored --nocapture
+
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-sim agent test-packages fuzz-smoke test-image test-watchdog test-gpio test-journal-vm test-rack
+test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-pgsql test-sim agent test-packages fuzz-smoke test-image test-watchdog test-gpio test-journal-vm test-rack
 	@echo "make test: all passed"
 
 # The demo in the virtual rack (docs/rack.md): boots the three VMs, shows their status, cuts the

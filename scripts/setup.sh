@@ -23,6 +23,12 @@ command -v snmptrap >/dev/null || need_pkgs+=(snmp)
 command -v smilint >/dev/null || need_pkgs+=(smitools)
 command -v npm >/dev/null || need_pkgs+=(npm)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+# The PostgreSQL process test (make test-pgsql): Debian's resource agents as they are, PostgreSQL
+# 15, and what the Filesystem agent insists on finding (modprobe, fuser).
+[ -x /usr/lib/ocf/resource.d/heartbeat/pgsql ] || need_pkgs+=(resource-agents)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql-15)
+[ -x /usr/sbin/modprobe ] || need_pkgs+=(kmod)
+command -v fuser >/dev/null || need_pkgs+=(psmisc)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Read as _, Write as _};
@@ -252,7 +253,16 @@ pub struct RackBuilder {
     extra: Vec<(&'static str, String)>,
     shell: ShellOptions,
     outputs: Vec<(&'static str, OwnedFd)>,
+    prefixes: Vec<(&'static str, Vec<OsString>)>,
+    udp_maps: Vec<(&'static str, UdpEndMap)>,
 }
+
+/// Rewrites one UDP end of a member whose agent cannot reach the cables on this namespace's
+/// loopback (it runs in another network namespace): called with the link id, the address the
+/// cable sends that member's datagrams to and the cable's port for that member; returns the
+/// `local` and `remote` to write into the member's configuration (say, through a forwarder).
+pub type UdpEndMap =
+    Box<dyn FnMut(u8, SocketAddr, SocketAddr) -> io::Result<(SocketAddr, SocketAddr)> + Send + Sync>;
 
 impl RackBuilder {
     /// The agents' memory locking and real-time priority (default: neither).
@@ -285,6 +295,19 @@ impl RackBuilder {
         self
     }
 
+    /// Start `member`'s agent as `PREFIX... ha-agent run ...` (say, `ip netns exec NS`); the
+    /// prefix must end by exec'ing the agent, so that its pid is the agent's.
+    pub fn command_prefix(mut self, member: &'static str, prefix: Vec<OsString>) -> Self {
+        self.prefixes.push((member, prefix));
+        self
+    }
+
+    /// Let `map` choose `member`'s UDP addresses (see [`UdpEndMap`]).
+    pub fn udp_end_map(mut self, member: &'static str, map: UdpEndMap) -> Self {
+        self.udp_maps.push((member, map));
+        self
+    }
+
     /// Write the files, open the cables and start the three agents.
     pub fn start(self) -> Result<Rack, String> {
         self.start_with(|_| {})
@@ -311,6 +334,8 @@ impl RackBuilder {
             log_level: self.log_level.clone(),
             shell: self.shell,
             outputs: self.outputs,
+            prefixes: self.prefixes,
+            udp_maps: self.udp_maps,
         };
         before(&rack.dir);
         rack.prepare(&self.log_level)
@@ -496,6 +521,10 @@ pub struct Rack {
     shell: ShellOptions,
     /// Members whose output goes to a descriptor the test gave instead of their log file.
     outputs: Vec<(&'static str, OwnedFd)>,
+    /// Members whose agent is started through a command prefix.
+    prefixes: Vec<(&'static str, Vec<OsString>)>,
+    /// Members whose UDP ends are rewritten (used once, while the configurations are written).
+    udp_maps: Vec<(&'static str, UdpEndMap)>,
 }
 
 impl Rack {
@@ -508,6 +537,8 @@ impl Rack {
             extra: Vec::new(),
             shell: ShellOptions::default(),
             outputs: Vec::new(),
+            prefixes: Vec::new(),
+            udp_maps: Vec::new(),
         }
     }
 
@@ -556,7 +587,16 @@ impl Rack {
             let state_dir = self.dir.join(format!("state-{member}"));
             fs::create_dir_all(&state_dir)?;
             fs::set_permissions(&state_dir, fs::Permissions::from_mode(0o700))?;
-            let mut text = member_config_with(member, self.timing, self.shell, &socket, &ends);
+            let mut member_ends = ends.clone();
+            if let Some((_, map)) = self.udp_maps.iter_mut().find(|(m, _)| *m == member) {
+                for link in member_ends.iter_mut().filter(|link| link_plan(link.id).touches(member)) {
+                    let end = if link_plan(link.id).a == member { &mut link.a } else { &mut link.b };
+                    if let EndConfig::Udp { local, remote } = end {
+                        (*local, *remote) = map(link.id, *local, *remote)?;
+                    }
+                }
+            }
+            let mut text = member_config_with(member, self.timing, self.shell, &socket, &member_ends);
             for (m, extra) in &self.extra {
                 if *m == member {
                     text.push('\n');
@@ -577,7 +617,15 @@ impl Rack {
             Some((_, fd)) => fd.try_clone()?,
             None => fs::OpenOptions::new().create(true).append(true).open(log)?.into(),
         };
-        let child = Command::new(&self.bin)
+        let mut command = match self.prefixes.iter().find(|(m, _)| *m == member) {
+            Some((_, prefix)) if !prefix.is_empty() => {
+                let mut command = Command::new(&prefix[0]);
+                command.args(&prefix[1..]).arg(&self.bin);
+                command
+            }
+            _ => Command::new(&self.bin),
+        };
+        let child = command
             .arg("run")
             .arg("--config")
             .arg(config)

@@ -21,5 +21,6 @@ pub mod cable;
 pub mod console_sim;
 pub mod fixtures;
 pub mod harness;
+pub mod pg;
 pub mod relay_sim;
 pub mod sim;
