@@ -42,6 +42,8 @@ const TRACE_LINES: usize = 400;
 pub const CLOCK_PPM_BOUND: i64 = 2000;
 /// Time allowed after the faults heal for the service to run again.
 pub const LIVENESS_BOUND_MS: u64 = 60_000;
+/// Seeds (per mille) with an agent stop (SIGTERM) of one node.
+pub const LEAVE_PER_MILLE: u64 = 350;
 /// Bound on simulation steps for one seed; more means a deadline that never moves (a bug).
 const MAX_STEPS: u64 = 2_000_000;
 
@@ -154,6 +156,13 @@ pub enum FaultKind {
     /// The operator turns maintenance mode on at the witness, and off again at the end (or
     /// at the heal). Not a fault, but the same schedule: whatever else happens meanwhile.
     Maintenance,
+    /// The operator stops a node's agent (SIGTERM: `systemctl stop`, an upgrade, a reboot):
+    /// it leaves as the core decides (hand-over, at once, or resources untouched in
+    /// maintenance) and starts again `down_ms` after it exited, on the same powered machine.
+    Leave {
+        node: usize,
+        down_ms: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -226,6 +235,15 @@ impl Scenario {
             };
             faults.push(Fault { at_ms, duration_ms, kind });
         }
+        // Agent stops come from a generator of their own, so that every other fault of a seed
+        // is what it was before they existed.
+        let mut leave_rng = Rng::new(seed ^ 0x1EA7_E5E5);
+        if leave_rng.chance(LEAVE_PER_MILLE) {
+            let at_ms = leave_rng.range(3_000, heal_at_ms - 1000);
+            let node = leave_rng.range(1, 2) as usize;
+            let down_ms = leave_rng.range(100, 2 * WATCHDOG_MS);
+            faults.push(Fault { at_ms, duration_ms: 0, kind: Leave { node, down_ms } });
+        }
         faults.sort_by_key(|f| f.at_ms);
         Scenario {
             seed,
@@ -277,6 +295,15 @@ struct Member {
     ppm: i64,
     hung_until: Option<Micros>,
     back_at: Option<Micros>,
+    /// Nodes: the agent was asked to leave; it starts again this long after it exits.
+    leaving_down_ms: Option<u64>,
+    /// The agent exited (the machine runs on) and starts again at this time.
+    agent_back_at: Option<Micros>,
+    /// The agent closed its watchdog with the magic character (it left with nothing running).
+    watchdog_disarmed: bool,
+    /// The generation an agent that exited left its resources running under (the shell's
+    /// `left-running` file; lost with the power).
+    left_running: Option<u64>,
     stored: Option<Stored>,
     /// Witness: maintenance mode as its shell stores it (lost with the state).
     maintenance_stored: bool,
@@ -410,6 +437,10 @@ impl Sim {
                 ppm: scenario.clock_ppm[i],
                 hung_until: None,
                 back_at: None,
+                leaving_down_ms: None,
+                agent_back_at: None,
+                watchdog_disarmed: false,
+                left_running: None,
                 stored: None,
                 maintenance_stored: false,
                 pending_persist: None,
@@ -489,6 +520,13 @@ impl Sim {
     }
 
     fn boot(&mut self, i: usize) {
+        self.start_agent(i, false);
+    }
+
+    /// Start member `i`'s agent: after power-on (`restart` false: nothing runs), or on a
+    /// machine that kept running after its agent exited (`restart`: the resources are as the
+    /// last agent left them, and its watchdog, if left armed, runs on until this agent feeds it).
+    fn start_agent(&mut self, i: usize, restart: bool) {
         let now = self.now;
         let fence_configured = self.scenario.fence_configured;
         let auto_failback = self.scenario.auto_failback;
@@ -498,8 +536,13 @@ impl Sim {
         m.boot_true = now;
         m.hung_until = None;
         m.back_at = None;
+        m.leaving_down_ms = None;
+        m.agent_back_at = None;
+        m.watchdog_disarmed = false;
         m.last_feed = now;
-        m.physical = [false; RESOURCES];
+        if !restart {
+            m.physical = [false; RESOURCES];
+        }
         m.actions.clear();
         m.fences.clear();
         m.pending_persist = None;
@@ -538,6 +581,7 @@ impl Sim {
                 },
                 group: group_spec(),
                 seen: m.seen_stored,
+                adopted: if restart { m.left_running.take() } else { None },
             }
         };
         let mut engine = Engine::new(params, role, Micros::ZERO);
@@ -546,7 +590,12 @@ impl Sim {
         }
         m.engine = Some(engine);
         let boot = m.boot;
-        self.log(format!("member {} boots (boot {boot})", IDS[i]));
+        let physical = m.physical;
+        if restart {
+            self.log(format!("member {} agent starts again (boot {boot}), resources {physical:?}", IDS[i]));
+        } else {
+            self.log(format!("member {} boots (boot {boot})", IDS[i]));
+        }
     }
 
     /// The relay cuts the power: off, and a reboot under way (after a crash or a watchdog
@@ -572,6 +621,10 @@ impl Sim {
         m.pending_persist = None;
         m.pending_seen = None;
         m.hung_until = None;
+        m.leaving_down_ms = None;
+        m.agent_back_at = None;
+        m.watchdog_disarmed = false;
+        m.left_running = None;
         self.log(format!("member {} powered off ({why})", IDS[i]));
     }
 
@@ -590,7 +643,7 @@ impl Sim {
                 self.members[member].back_at = Some(self.now.plus_ms(down_ms));
             }
             Hang { member, ms } => {
-                if self.members[member].powered {
+                if self.members[member].powered && self.members[member].engine.is_some() {
                     self.members[member].hung_until = Some(self.now.plus_ms(ms));
                 }
             }
@@ -626,6 +679,16 @@ impl Sim {
                     d.corrupt_per_mille = per_mille;
                 }
             }
+            Leave { node, down_ms } => {
+                let now = self.now;
+                let m = &mut self.members[node];
+                if m.running(now) && m.leaving_down_ms.is_none() {
+                    m.leaving_down_ms = Some(down_ms);
+                    let local = m.local(now);
+                    let leave = m.engine.as_mut().unwrap().request_leave(local);
+                    self.log(format!("operator: SIGTERM to the agent of {}: {leave:?}", IDS[node]));
+                }
+            }
             Relay { node, mode } => self.relay[node] = mode,
             Resource { node, fault } => self.resource_fault[node] = Some(fault),
             Maintenance => {
@@ -636,7 +699,7 @@ impl Sim {
                 }
             }
         }
-        if !matches!(f.kind, Crash { .. } | Hang { .. } | Maintenance) {
+        if !matches!(f.kind, Crash { .. } | Hang { .. } | Maintenance | Leave { .. }) {
             self.active_faults.push((until, f));
         }
     }
@@ -665,6 +728,8 @@ impl Sim {
         for i in 0..3 {
             if !self.members[i].powered {
                 self.boot(i);
+            } else if self.members[i].engine.is_none() {
+                self.start_agent(i, true);
             }
             self.members[i].hung_until = None;
         }
@@ -703,6 +768,15 @@ impl Sim {
                 next = next.min(b);
             }
             if !m.powered {
+                continue;
+            }
+            if let Some(b) = m.agent_back_at {
+                next = next.min(b);
+            }
+            if m.engine.is_none() {
+                if !m.watchdog_disarmed {
+                    next = next.min(m.last_feed.plus_ms(WATCHDOG_MS).plus_us(1));
+                }
                 continue;
             }
             if let Some(h) = m.hung_until {
@@ -961,11 +1035,14 @@ impl Sim {
             if self.members[i].back_at.is_some_and(|b| now >= b) {
                 self.boot(i);
             }
+            if self.members[i].powered && self.members[i].agent_back_at.is_some_and(|b| now >= b) {
+                self.start_agent(i, true);
+            }
         }
         // Watchdogs: a member that has not fed its watchdog for its timeout is reset.
         for i in 0..3 {
             let m = &self.members[i];
-            if m.powered && now.since_us(m.last_feed) > WATCHDOG_MS * 1000 {
+            if m.powered && !m.watchdog_disarmed && now.since_us(m.last_feed) > WATCHDOG_MS * 1000 {
                 self.stats.watchdog_resets += 1;
                 self.power_off(i, "watchdog reset");
                 self.members[i].back_at = Some(now.plus_ms(1000));
@@ -979,7 +1056,8 @@ impl Sim {
             let Reverse((_, _, to, link_index, packet)) = self.in_flight.pop().unwrap();
             if !self.members[to].running(now) {
                 // A hung process reads its socket later; a powered-off one never.
-                if self.members[to].powered && self.members[to].hung_until.is_some() {
+                let m = &self.members[to];
+                if m.powered && m.engine.is_some() && m.hung_until.is_some() {
                     let at = self.members[to].hung_until.unwrap();
                     self.frame_seq += 1;
                     self.in_flight.push(Reverse((at, self.frame_seq, to, link_index, packet)));
@@ -1082,6 +1160,25 @@ impl Sim {
         // N3: the shell feeds the watchdog while the loop runs and the core allows it.
         if self.members[i].engine.as_ref().unwrap().feed_allowed() {
             self.members[i].last_feed = now;
+        }
+        // An agent asked to leave exits once its core allows it (the shell's exit): the
+        // machine runs on, resources as they are; the watchdog is disarmed only when nothing
+        // runs (the shell's magic close), else it stays armed.
+        let m = &mut self.members[i];
+        if let Some(down_ms) = m.leaving_down_ms {
+            let local = m.local(now);
+            if m.engine.as_ref().unwrap().may_exit(local) {
+                let (node, group) = m.engine.as_ref().unwrap().node().unwrap();
+                m.left_running = (!group.is_stopped() && node.acting() > 0).then(|| node.acting());
+                m.engine = None;
+                m.actions.clear();
+                m.pending_seen = None;
+                m.leaving_down_ms = None;
+                m.agent_back_at = Some(now.plus_ms(down_ms));
+                m.watchdog_disarmed = !m.physical.iter().any(|&p| p);
+                let physical = m.physical;
+                self.log(format!("member {} agent exited, resources {physical:?}", IDS[i]));
+            }
         }
     }
 

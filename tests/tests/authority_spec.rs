@@ -318,6 +318,7 @@ fn auto_failback_moves_the_service_back_to_the_preferred_node_gracefully() {
 // ---- maintenance mode (operator) -----------------------------------------------------------
 
 use ha_agent::core::engine::WitnessCommand;
+use ha_agent::core::resources::GroupState;
 
 fn generation(sim: &Sim) -> u64 {
     sim.witness_state().expect("witness up").generation
@@ -465,5 +466,109 @@ fn a_fenced_holder_is_powered_on_again_when_nobody_else_can_take_the_service() {
     assert!(t.contains("PoweredOnNoCandidate { node: 2 }"), "{t}");
     assert!(t.contains("witness commands relay ON for 2"), "{t}");
     assert_eq!(sim.running_nodes(), vec![NODE_A], "A runs the service again\n{t}");
+    assert_safe(&sim);
+}
+
+// ---- an orderly exit of a node's agent (SIGTERM: systemctl stop, an upgrade, a reboot) -------
+
+const B: usize = 2;
+
+fn leave(at_ms: u64, node: usize, down_ms: u64) -> Fault {
+    fault(at_ms, 0, FaultKind::Leave { node, down_ms })
+}
+
+/// When `node`'s resources were last seen stopping (the timeline's last change to stopped).
+fn last_stop(sim: &Sim, node: u8) -> Option<u64> {
+    sim.timeline().iter().rev().find(|(_, n, r)| *n == node && !*r).map(|(t, ..)| *t)
+}
+
+#[test]
+fn w1_leave_of_the_holder_hands_the_service_over_without_a_fence() {
+    let mut sim = started(vec![leave(5_000, A, 1_000_000)], true);
+    let before = generation(&sim);
+    sim.run_until(5_000 + 3_000);
+    let t = trace(&sim);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "the service moved to B\n{t}");
+    assert!(sim.group_state(NODE_A).is_none(), "A's agent exited\n{t}");
+    assert!(sim.powered(NODE_A), "and nobody cut A's power\n{t}");
+    assert_eq!(sim.stats().fences, 0, "no fence for an orderly exit\n{t}");
+    assert_eq!(generation(&sim), before + 1, "one grant, to B");
+    assert!(t.contains("HolderStopped { node: 2"), "the witness saw A stop by itself\n{t}");
+    let a_stopped = last_stop(&sim, NODE_A).expect("A stopped");
+    let b_started = sim.first_start_after(NODE_B, 5_000).expect("B started");
+    assert!(a_stopped <= b_started, "A stopped ({a_stopped} ms) before B started ({b_started} ms)");
+    let exited = t.lines().position(|l| l.contains("member 2 agent exited, resources [false, false]"));
+    assert!(exited.is_some(), "A's agent exited only once its resources were stopped\n{t}");
+    assert_safe(&sim);
+}
+
+#[test]
+fn leave_of_a_node_without_the_service_is_at_once_and_moves_nothing() {
+    let mut sim = started(vec![leave(5_000, B, 2_000)], true);
+    let before = generation(&sim);
+    sim.run_until(5_000 + 50);
+    assert!(sim.group_state(NODE_B).is_none(), "B's agent left at once\n{}", trace(&sim));
+    sim.run_until(15_000);
+    assert!(sim.group_state(NODE_B).is_some(), "and came back\n{}", trace(&sim));
+    assert_eq!(sim.running_nodes(), vec![NODE_A]);
+    assert_eq!(generation(&sim), before, "nothing moved");
+    assert_eq!((sim.stats().failovers, sim.stats().fences), (0, 0));
+    assert_safe(&sim);
+}
+
+#[test]
+fn w1_a_holder_that_leaves_with_nobody_to_take_over_is_not_fenced() {
+    let mut sim = started(vec![leave(6_000, A, 1_000_000)], true);
+    assert_eq!(sim.witness_command(WitnessCommand::Standby(NODE_B)), Ok(()));
+    sim.run_until(6_000 + 2 * DEAD_MS + MARGIN_MS + 4_000);
+    let t = trace(&sim);
+    assert!(sim.running_nodes().is_empty(), "A stopped, B is in standby\n{t}");
+    assert!(sim.group_state(NODE_A).is_none(), "A's agent exited after waiting for a taker\n{t}");
+    assert_eq!(sim.stats().fences, 0, "A said it stopped: no fence\n{t}");
+    assert!(t.contains("LeftStopped { node: 2"), "{t}");
+    assert_eq!(sim.witness_command(WitnessCommand::Online(NODE_B)), Ok(()));
+    sim.run_until(6_000 + 2 * DEAD_MS + MARGIN_MS + 10_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "B takes the service once online\n{}", trace(&sim));
+    assert_eq!(sim.stats().fences, 0);
+    assert_safe(&sim);
+}
+
+#[test]
+fn leave_in_maintenance_leaves_the_resources_running_and_the_next_agent_takes_them_over() {
+    let mut sim = started(vec![leave(6_000, A, 1_000)], true);
+    let before = generation(&sim);
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(true)), Ok(()));
+    sim.run_until(6_000 + 500);
+    assert!(sim.group_state(NODE_A).is_none(), "A's agent left at once\n{}", trace(&sim));
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "its resources still run");
+    sim.run_until(6_000 + 1_000 + 3_000);
+    let t = trace(&sim);
+    assert!(t.contains("member 2 agent starts again"), "{t}");
+    assert_eq!(sim.group_state(NODE_A), Some(GroupState::Running), "the new agent took them over\n{t}");
+    assert_eq!(
+        sim.timeline().iter().filter(|(_, n, r)| *n == NODE_A && !*r).count(),
+        0,
+        "never stopped\n{t}"
+    );
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(false)), Ok(()));
+    sim.run_until(20_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "{}", trace(&sim));
+    assert_eq!(generation(&sim), before, "nothing moved");
+    assert_eq!((sim.stats().failovers, sim.stats().fences, sim.stats().watchdog_resets), (0, 0, 0));
+    assert_safe(&sim);
+}
+
+#[test]
+fn w1_n3_an_agent_gone_for_longer_than_its_watchdog_in_maintenance_gets_its_server_reset() {
+    // The agent left its resources running with the watchdog armed: nobody feeds it, so the
+    // hardware resets the server, exactly what the witness's watchdog deadline assumes.
+    let mut sim = started(vec![leave(6_000, A, 1_000_000)], false);
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(true)), Ok(()));
+    sim.run_until(6_000 + WATCHDOG_MS + 1_000);
+    assert_eq!(sim.stats().watchdog_resets, 1, "{}", trace(&sim));
+    assert!(sim.running_nodes().is_empty());
+    assert_eq!(sim.witness_command(WitnessCommand::Maintenance(false)), Ok(()));
+    sim.run_until(40_000);
+    assert_eq!(sim.running_nodes().len(), 1, "the service runs again\n{}", trace(&sim));
     assert_safe(&sim);
 }

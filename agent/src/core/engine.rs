@@ -17,7 +17,7 @@ use heapless::Deque;
 use super::authority::fence::FenceResult;
 use super::authority::node::{Action as NodeAction, Node, NodeConfig};
 use super::authority::witness::{Action as WitnessAction, Stored, Witness, WitnessConfig};
-use super::authority::{Notice, PeerView, ResState, View};
+use super::authority::{Leave, Notice, PeerView, ResState, View};
 use super::membership::{self, Membership, Params, PeerState, RxError, Verdict};
 use super::resources::{self, ActionRequest, Group, GroupSpec, GroupState, Outcome};
 use crate::time::Micros;
@@ -46,11 +46,15 @@ pub enum RoleConfig {
         config: WitnessConfig,
         stored: Option<Stored>,
     },
-    /// `seen`: the highest generation the node stored durably before (0: none).
+    /// `seen`: the highest generation the node stored durably before (0: none). `adopted`:
+    /// the generation under which the previous agent left the resources running when it
+    /// stopped in maintenance mode on this same running system (None: nothing to adopt; the
+    /// group stops every resource at start).
     Node {
         config: NodeConfig,
         group: GroupSpec,
         seen: u64,
+        adopted: Option<u64>,
     },
 }
 
@@ -117,8 +121,12 @@ impl Engine {
         let membership = Membership::new(params, now);
         let role = match role {
             RoleConfig::Witness { config, stored } => Role::Witness(Witness::new(config, stored, now)),
-            RoleConfig::Node { config, group, seen } => {
-                Role::Node { node: Node::new(config, seen), group: Group::new(group, now) }
+            RoleConfig::Node { config, group, seen, adopted } => {
+                let g = match adopted {
+                    Some(generation) => Group::adopt(group, now, generation),
+                    None => Group::new(group, now),
+                };
+                Role::Node { node: Node::with_adopted(config, seen, adopted), group: g }
             }
         };
         let mut engine = Engine {
@@ -309,6 +317,26 @@ impl Engine {
         match &self.role {
             Role::Witness(w) => w.maintenance(),
             Role::Node { node, .. } => node.maintenance(),
+        }
+    }
+
+    /// The agent is asked to exit (SIGTERM). Node: how it leaves ([`Node::request_leave`]);
+    /// the shell keeps running the loop until [`Engine::may_exit`]. Witness: `None`, it exits
+    /// at once (the nodes keep the service, two of three).
+    pub fn request_leave(&mut self, now: Micros) -> Option<Leave> {
+        let leave = match &mut self.role {
+            Role::Witness(_) => None,
+            Role::Node { node, .. } => Some(node.request_leave(now)),
+        };
+        self.settle(now);
+        leave
+    }
+
+    /// Whether an agent asked to exit may exit now (witness: always).
+    pub fn may_exit(&self, now: Micros) -> bool {
+        match &self.role {
+            Role::Witness(_) => true,
+            Role::Node { node, .. } => node.may_exit(now),
         }
     }
 

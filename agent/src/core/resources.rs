@@ -380,6 +380,32 @@ impl Group {
         group
     }
 
+    /// A group taken over from a previous agent that left its resources running in
+    /// maintenance mode (`generation`: the grant they run under). Nothing is stopped at start:
+    /// every resource counts as running as that agent left it, and the group stays in
+    /// maintenance, running no action, until the authority says otherwise. When maintenance
+    /// ends it monitors every resource at once (see [`Group::set_maintenance`]), which confirms
+    /// or corrects that claim. Safe because "running" is never less than the truth: nothing is
+    /// declared stopped without a stop.
+    pub fn adopt(spec: GroupSpec, now: Micros, generation: u64) -> Group {
+        let mut group = Group::new(spec, now);
+        // `new` issued the first boot stop; the adopted group issues none (nothing has run it).
+        group.outbox = None;
+        group.in_flight = None;
+        group.events.clear();
+        group.goal = Goal::Run;
+        group.generation = generation;
+        group.maintenance = true;
+        for r in group.resources.iter_mut() {
+            r.state = ResourceState::Running;
+            r.next_monitor_at = Micros::MAX;
+        }
+        group.last_state = group.state();
+        assert_eq!(group.state(), GroupState::Running);
+        assert!(group.in_flight.is_none());
+        group
+    }
+
     // ---- getters -------------------------------------------------------------------------
 
     pub fn state(&self) -> GroupState {

@@ -103,6 +103,62 @@ pub fn write_seen(dir: &Path, generation: u64) -> io::Result<()> {
     write_durable(dir, SEEN_FILE, format!("generation={generation}\n").as_bytes())
 }
 
+/// File in a node's state directory written by an agent that exits in maintenance mode with
+/// its resources running: `generation=N` and `kernel_boot=ID` (the kernel's boot id). The
+/// next agent takes the resources over instead of stopping them, but only on the same kernel
+/// boot: after a reboot nothing the old agent left can still run.
+pub const LEFT_RUNNING_FILE: &str = "left-running";
+/// The kernel's id of this boot (changes with every boot of the machine).
+const KERNEL_BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+
+fn kernel_boot_id() -> Option<String> {
+    let mut text = String::new();
+    std::fs::File::open(KERNEL_BOOT_ID).ok()?.take(64).read_to_string(&mut text).ok()?;
+    let id = text.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// Record that this agent leaves its resources running under `generation` (maintenance).
+pub fn write_left_running(dir: &Path, generation: u64) -> io::Result<()> {
+    let boot = kernel_boot_id().ok_or_else(|| io::Error::other("no kernel boot id"))?;
+    write_durable(dir, LEFT_RUNNING_FILE, format!("generation={generation}\nkernel_boot={boot}\n").as_bytes())
+}
+
+/// Take (read and remove) what the previous agent left running: the generation, when the
+/// record is intact and from this kernel boot. Anything else is ignored and logged (the group
+/// then stops every resource at start, the safe default).
+pub fn take_left_running(dir: &Path) -> Option<u64> {
+    let path = dir.join(LEFT_RUNNING_FILE);
+    let file = std::fs::File::open(&path).ok()?;
+    let mut text = String::new();
+    let read = file.take(MAX_AUTHORITY_FILE_BYTES).read_to_string(&mut text);
+    if let Err(e) = std::fs::remove_file(&path).and_then(|()| std::fs::File::open(dir)?.sync_all()) {
+        log::error!("{}: cannot remove ({e}); resources are stopped at start", path.display());
+        return None;
+    }
+    read.ok()?;
+    let mut generation = None;
+    let mut boot = None;
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("generation", g)) => generation = g.parse::<u64>().ok(),
+            Some(("kernel_boot", b)) => boot = Some(b.to_string()),
+            _ => {}
+        }
+    }
+    match (generation, boot, kernel_boot_id()) {
+        (Some(g), Some(b), Some(now)) if b == now && g > 0 => Some(g),
+        (Some(_), Some(_), Some(_)) => {
+            log::warn!("{}: left by an agent before the last reboot; nothing to take over", path.display());
+            None
+        }
+        _ => {
+            log::warn!("{}: unreadable; resources are stopped at start", path.display());
+            None
+        }
+    }
+}
+
 pub fn authority_timing(cfg: &Config, stop_timeout_ms: u64) -> AuthorityTiming {
     AuthorityTiming {
         interval_ms: cfg.timing.interval_ms,
@@ -172,6 +228,7 @@ pub fn role_config(cfg: &Config, watchdog_ms: u64) -> RoleConfig {
                 },
                 group,
                 seen: read_seen(&cfg.state_dir),
+                adopted: take_left_running(&cfg.state_dir),
             }
         }
     }
@@ -373,6 +430,18 @@ impl Feeder {
                 now.plus_ms(self.policy.feed_interval_ms)
             }
         }
+    }
+
+    /// Exit while the resources keep running (a stop in maintenance mode): close the device
+    /// without the magic character, so the watchdog stays armed and the hardware resets this
+    /// server unless an agent opens it again within the timeout. The witness's watchdog
+    /// deadline (W1) assumes exactly this of a silent node; a disarmed watchdog under running
+    /// resources would void it.
+    pub fn leave_armed(self) {
+        log::warn!(
+            "watchdog left armed: start the agent again within {} ms or this server is reset",
+            self.timeout_ms()
+        );
     }
 
     /// Orderly stop: disarm where the driver allows it.

@@ -14,7 +14,10 @@
 //! the count is written as a line of its own where the gap is, once the output moves again.
 //!
 //! Owns formatting, the queue, its bounds and the writer thread. The level comes from the
-//! environment variable `HA_AGENT_LOG` (error, warn, info, debug, trace; default info).
+//! environment variable `HA_AGENT_LOG` (error, warn, info, debug, trace; default info). Under
+//! systemd (`JOURNAL_STREAM` set: stderr is the journal's stream) every line starts with its
+//! syslog severity, `<3>` error, `<4>` warn, `<6>` info, `<7>` debug and trace, which journald
+//! takes as the record's priority (`journalctl -p warning` works); elsewhere lines carry none.
 //! [`flush`] waits (bounded) for the queue to drain; the agent calls it before it exits, so the
 //! last lines before an exit are not lost. (A failed assertion aborts at once: the size build
 //! uses `panic=immediate-abort`, which runs no panic hook, so queued lines are lost then.)
@@ -52,6 +55,28 @@ pub fn format_line(
     level: log::Level,
     args: &std::fmt::Arguments<'_>,
 ) -> Line {
+    format_line_for(secs, millis, member, level, args, false)
+}
+
+/// The syslog severity of a log level (RFC 5424: 3 error, 4 warning, 6 informational, 7 debug).
+pub fn syslog_severity(level: log::Level) -> u8 {
+    match level {
+        log::Level::Error => 3,
+        log::Level::Warn => 4,
+        log::Level::Info => 6,
+        log::Level::Debug | log::Level::Trace => 7,
+    }
+}
+
+/// [`format_line`], with the `<N>` severity prefix journald reads when `syslog_prefix`.
+pub fn format_line_for(
+    secs: u64,
+    millis: u32,
+    member: &str,
+    level: log::Level,
+    args: &std::fmt::Arguments<'_>,
+    syslog_prefix: bool,
+) -> Line {
     struct Fill {
         line: Line,
         cut: bool,
@@ -72,6 +97,9 @@ pub fn format_line(
         }
     }
     let mut fill = Fill { line: Line::new(), cut: false };
+    if syslog_prefix {
+        let _ = write!(fill, "<{}>", syslog_severity(level));
+    }
     let _ = write!(fill, "{secs:>6}.{millis:03} {member} {level:<5} {args}");
     if fill.cut {
         while fill.line.len() > MAX_LOG_LINE_BYTES - 1 - CUT_MARK.len() {
@@ -203,6 +231,8 @@ fn take_notice(ring: &mut Ring) -> Line {
 struct Logger {
     origin: Instant,
     member: String,
+    /// stderr is connected to the systemd journal: lines start with `<N>`.
+    syslog_prefix: bool,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
@@ -217,7 +247,14 @@ impl log::Log for Logger {
             return;
         }
         let t = self.origin.elapsed();
-        let line = format_line(t.as_secs(), t.subsec_millis(), &self.member, record.level(), record.args());
+        let line = format_line_for(
+            t.as_secs(),
+            t.subsec_millis(),
+            &self.member,
+            record.level(),
+            record.args(),
+            self.syslog_prefix,
+        );
         QUEUE.push(line);
     }
     fn flush(&self) {
@@ -235,7 +272,9 @@ pub fn init(member: &str) {
         Ok("trace") => log::LevelFilter::Trace,
         _ => log::LevelFilter::Info,
     };
-    let logger = LOGGER.get_or_init(|| Logger { origin: Instant::now(), member: member.to_string() });
+    let syslog_prefix = std::env::var_os("JOURNAL_STREAM").is_some_and(|v| !v.is_empty());
+    let logger =
+        LOGGER.get_or_init(|| Logger { origin: Instant::now(), member: member.to_string(), syslog_prefix });
     if log::set_logger(logger).is_ok() {
         log::set_max_level(level);
     }

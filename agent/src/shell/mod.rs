@@ -18,6 +18,7 @@ pub mod durable;
 pub mod logger;
 pub mod notify;
 pub mod ocf;
+pub mod sd_notify;
 pub mod state;
 pub mod sys;
 
@@ -207,7 +208,13 @@ pub struct Agent {
     /// Health sources of the watchdog feed (rule N3).
     links_serviced_at: Micros,
     feed_due: Micros,
+    /// SIGTERM/SIGINT arrived: the agent leaves once the core says it may
+    /// ([`Engine::may_exit`]; a node holding the service hands it over first).
     stopping: bool,
+    /// systemd's notification socket (READY=1, STOPPING=1), if run by systemd.
+    service_manager: sd_notify::Notifier,
+    /// READY=1 was sent (after the first loop iteration opened the links).
+    ready_notified: bool,
     snmp: Option<notify::Snmp>,
     array: Option<array::Array>,
     /// The journal and the state files, written by their own thread (the loop never waits
@@ -469,6 +476,8 @@ impl Agent {
             links_serviced_at: Micros::ZERO,
             feed_due: Micros::ZERO,
             stopping: false,
+            service_manager: sd_notify::Notifier::from_env(),
+            ready_notified: false,
             snmp,
             array,
             durable,
@@ -537,6 +546,15 @@ impl Agent {
             self.flush_snmp(now);
             self.expire_clients(now);
             self.feed_watchdog(now);
+            if !self.ready_notified {
+                // Links opened (or their retries scheduled) and the stored state restored.
+                self.ready_notified = true;
+                let status = format!("{} running as {:?}", self.cfg.me().name, self.cfg.me().role);
+                self.service_manager.ready(&status);
+            }
+            if self.stopping && self.engine.may_exit(now) {
+                return Ok(self.exit(now));
+            }
 
             let mut deadline = self.engine.poll_timeout().min(now.plus_ms(MAX_SLEEP_MS)).min(self.feed_due);
             if let Some(d) = self.runner.next_deadline() {
@@ -567,33 +585,7 @@ impl Agent {
             let now = self.now();
             woke_at = now;
             if ready.stop {
-                log::info!("stopping on signal");
-                self.stopping = true;
-                let member = self.cfg.me().name.clone();
-                self.journal(
-                    JournalEvent::new(JournalKind::Agent, "agent stopping (signal)").with_member(&member),
-                );
-                self.notify(now, Notification::AgentStopping { member });
-                // Queued records and the notifier's store reach the disk before the agent
-                // exits (bounded waits); then what the store held is sent. Twice: a store
-                // already on its way holds back the one with the stopping notification.
-                for _ in 0..2 {
-                    self.flush_snmp(now);
-                    for done in self.durable.drain() {
-                        self.durable_done(now, done);
-                    }
-                }
-                self.flush_snmp(now);
-                if self.durable.outstanding() > 0 {
-                    log::error!(
-                        "journal: {} writes still waited for the disk at exit",
-                        self.durable.outstanding()
-                    );
-                }
-                if let Some(f) = self.feeder.take() {
-                    f.stop();
-                }
-                return Ok(Exit::Signal);
+                self.begin_leave(now);
             }
             if ready.relay {
                 self.collect_results(now);
@@ -617,6 +609,77 @@ impl Agent {
             // The frames, and what the inputs above changed, are handled at the top of the
             // next iteration, before the loop sleeps again.
         }
+    }
+
+    /// SIGTERM or SIGINT: ask the core how this member leaves, and say so (log, journal,
+    /// trap, systemd). The loop goes on until [`Engine::may_exit`]: a node that holds the
+    /// service stops it and hands it over first. A second signal changes nothing.
+    fn begin_leave(&mut self, now: Micros) {
+        if self.stopping {
+            log::warn!("already stopping: waiting for the resources to stop before exiting");
+            return;
+        }
+        self.stopping = true;
+        let leave = self.engine.request_leave(now);
+        let how = match leave {
+            None => "the nodes keep the service",
+            Some(l) => l.as_str(),
+        };
+        log::warn!("stopping on signal: {how}");
+        self.service_manager.stopping(&format!("stopping: {how}"));
+        let member = self.cfg.me().name.clone();
+        self.journal(
+            JournalEvent::new(JournalKind::Agent, &format!("agent stopping (signal): {how}"))
+                .with_member(&member),
+        );
+        self.notify(now, Notification::AgentStopping { member, how: how.to_string() });
+    }
+
+    /// The orderly exit, once the core allows it: queued journal records and notifications
+    /// reach the disk and the station (bounded waits), the watchdog is closed cleanly.
+    fn exit(&mut self, now: Micros) -> Exit {
+        if let Some(n) = self.engine.node() {
+            let acting = n.0.acting();
+            let state = n.1.state().as_str();
+            let text = format!("agent exiting: resources {state} (last generation {acting})");
+            log::info!("{text}");
+            let member = self.cfg.me().name.clone();
+            self.journal(JournalEvent::new(JournalKind::Agent, &text).with_member(&member));
+        }
+        // Queued records and the notifier's store reach the disk before the agent exits
+        // (bounded waits); then what the store held is sent. Twice: a store already on its
+        // way holds back the one with the stopping notification.
+        for _ in 0..2 {
+            self.flush_snmp(now);
+            for done in self.durable.drain() {
+                self.durable_done(now, done);
+            }
+        }
+        self.flush_snmp(now);
+        if self.durable.outstanding() > 0 {
+            log::error!("journal: {} writes still waited for the disk at exit", self.durable.outstanding());
+        }
+        // Resources left running (maintenance): the next agent takes them over, and the
+        // watchdog keeps its promise until it does.
+        let left_running = self.engine.node().filter(|(_, g)| !g.is_stopped()).map(|(n, _)| n.acting());
+        if let Some(generation) = left_running.filter(|&g| g > 0) {
+            match authority::write_left_running(&self.cfg.state_dir, generation) {
+                Ok(()) => log::warn!(
+                    "resources left running under generation {generation}: the next agent takes them over"
+                ),
+                Err(e) => {
+                    log::error!("cannot record the resources left running ({e}): the next agent stops them")
+                }
+            }
+        }
+        if let Some(f) = self.feeder.take() {
+            if left_running.is_some() {
+                f.leave_armed();
+            } else {
+                f.stop();
+            }
+        }
+        Exit::Signal
     }
 
     /// Account the work since the loop woke at `woke_at`, before it sleeps again.
@@ -1067,6 +1130,77 @@ impl Agent {
         }
     }
 
+    /// An authority notice in an operator's words (journal, `ha-agent log`, the status screen).
+    fn describe_notice(&self, notice: Notice) -> String {
+        use crate::core::authority::StopReason;
+        let name = |id: u8| self.member_name(id);
+        match notice {
+            Notice::GenerationAdopted { generation } => {
+                format!("adopted generation {generation} heard from a node")
+            }
+            Notice::Granted { node, generation } => {
+                format!("granted the service to {} under generation {generation}", name(node))
+            }
+            Notice::SwitchoverStarted { from, to, generation } => {
+                format!("switchover from {} to {} started (generation {generation})", name(from), name(to))
+            }
+            Notice::HolderLost { node, generation } => {
+                format!("holder {} lost (generation {generation})", name(node))
+            }
+            Notice::FenceRequested { node, attempt } => format!("fencing {} (attempt {attempt})", name(node)),
+            Notice::FenceSucceeded { node } => format!("{} fenced: power off confirmed", name(node)),
+            Notice::FenceUnconfirmed { node } => {
+                format!("{} fenced without read-back confirmation", name(node))
+            }
+            Notice::PoweredOnNoCandidate { node } => {
+                format!("{} powered on again: no other node can take the service", name(node))
+            }
+            Notice::FenceFailed { node, attempt } => {
+                format!("fence of {} failed (attempt {attempt})", name(node))
+            }
+            Notice::WatchdogDeadlinePassed { node } => {
+                format!("watchdog deadline of {} passed: it cannot be running any more", name(node))
+            }
+            Notice::ResourcesFailed { node } => format!("the resource group failed on {}", name(node)),
+            Notice::Starting { generation } => {
+                format!("starting the resources under generation {generation}")
+            }
+            Notice::Stopping { generation, reason } => {
+                let why = match reason {
+                    StopReason::Ordered => "ordered by the witness",
+                    StopReason::Standby => "standby",
+                    StopReason::NewerGeneration => "a newer generation exists",
+                    StopReason::QuorumLost => "quorum lost",
+                    StopReason::Unhealthy => "unhealthy",
+                    StopReason::Shutdown => "the agent is stopping",
+                };
+                format!("stopping the resources of generation {generation}: {why}")
+            }
+            Notice::SelfFenceArmed => "quorum lost for self_fence_ms: stopping the resources".to_string(),
+            Notice::WatchdogStarved => {
+                "resources not confirmed stopped: the watchdog is no longer fed".to_string()
+            }
+            Notice::WaitingForPeer { generation } => {
+                format!("grant {generation} waits: the peer may still run the resources")
+            }
+            Notice::QuorumLost => "quorum lost".to_string(),
+            Notice::QuorumRegained => "quorum regained".to_string(),
+            Notice::Leaving { leave, generation } => {
+                format!("agent leaving (generation {generation}): {}", leave.as_str())
+            }
+            Notice::HolderStopped { node, generation } => format!(
+                "{} stopped the service of generation {generation} by itself: handed over without a fence",
+                name(node)
+            ),
+            Notice::LeftStopped { node, generation } => format!(
+                "{} went silent after reporting the service stopped (generation {generation}): not fenced",
+                name(node)
+            ),
+            Notice::Maintenance { on: true } => "maintenance mode on".to_string(),
+            Notice::Maintenance { on: false } => "maintenance mode off".to_string(),
+        }
+    }
+
     fn log_notice(&self, notice: Notice) {
         match notice {
             Notice::Granted { node, generation } => {
@@ -1088,6 +1222,17 @@ impl Agent {
             Notice::WatchdogStarved => {
                 log::error!("resources not confirmed stopped: the watchdog is no longer fed")
             }
+            Notice::Leaving { leave, generation } => {
+                log::warn!("leaving (generation {generation}): {}", leave.as_str())
+            }
+            Notice::HolderStopped { node, generation } => log::warn!(
+                "holder {} stopped the service (generation {generation}) without a failure: it is handed over without a fence",
+                self.member_name(node)
+            ),
+            Notice::LeftStopped { node, generation } => log::warn!(
+                "{} went silent after it reported the service stopped (generation {generation}): released without a fence",
+                self.member_name(node)
+            ),
             other => log::info!("authority: {other:?}"),
         }
     }
@@ -1224,10 +1369,17 @@ impl Agent {
                 self.moving_from = Some((from, MoveKind::Switchover));
                 return None;
             }
+            // The holder stopped by itself (its agent is leaving): the grant that follows is a
+            // switchover without a fence.
+            Notice::HolderStopped { node, .. } => {
+                self.moving_from = Some((node, MoveKind::Switchover));
+                return None;
+            }
             Notice::Granted { node, .. } => match self.moving_from.take() {
                 Some((from, MoveKind::Failover)) => {
                     Notification::FailoverCompleted { member: name(self, node), from: name(self, from) }
                 }
+                Some((from, MoveKind::Switchover)) if from == node => return None,
                 Some((from, MoveKind::Switchover)) => {
                     Notification::Switchover { member: name(self, node), from: name(self, from) }
                 }
@@ -1281,7 +1433,8 @@ impl Agent {
                         Notice::Maintenance { .. } => JournalKind::Operator,
                         _ => JournalKind::Grant,
                     };
-                    self.journal(JournalEvent::new(kind, &format!("{notice:?}")));
+                    let text = self.describe_notice(notice);
+                    self.journal(JournalEvent::new(kind, &text));
                     if let Notice::Granted { .. } = notice {
                         self.granted_at_wall_ms = Some(wall_clock_ms());
                     }

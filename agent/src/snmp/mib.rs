@@ -248,6 +248,8 @@ pub enum Notification {
     },
     AgentStopping {
         member: String,
+        /// What the exit does with the service, in an operator's words.
+        how: String,
     },
     ConfigurationReloaded {
         member: String,
@@ -445,7 +447,9 @@ impl Notification {
                 (34, vec![Name(member), Name(console)], format!("console {console} on {member} restored"))
             }
             N::AgentStarted { member } => (35, vec![Name(member)], format!("agent on {member} started")),
-            N::AgentStopping { member } => (36, vec![Name(member)], format!("agent on {member} is stopping")),
+            N::AgentStopping { member, how } => {
+                (36, vec![Name(member)], format!("agent on {member} is stopping: {how}"))
+            }
             N::ConfigurationReloaded { member } => {
                 (37, vec![Name(member)], format!("{member} reloaded its configuration"))
             }
@@ -546,7 +550,7 @@ impl Notification {
             N::ConsoleLost { member: m(), console: "raid0".into() },
             N::ConsoleRestored { member: m(), console: "raid0".into() },
             N::AgentStarted { member: m() },
-            N::AgentStopping { member: m() },
+            N::AgentStopping { member: m(), how: "handing the service over".into() },
             N::ConfigurationReloaded { member: m() },
             N::ConfigurationRejected { member: m(), reason: "unknown key".into() },
             N::Alive { member: m() },

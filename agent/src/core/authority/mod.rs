@@ -221,6 +221,24 @@ pub enum Notice {
     },
     QuorumLost,
     QuorumRegained,
+    /// Node: the agent was asked to exit (SIGTERM) and what it does about the resources.
+    Leaving {
+        leave: Leave,
+        generation: u64,
+    },
+    /// Witness: the holder reported its resources stopped for the current generation without
+    /// being asked and without a failure (its agent is leaving, or its group was stopped):
+    /// released without a fence (W1), the next grant follows.
+    HolderStopped {
+        node: u8,
+        generation: u64,
+    },
+    /// Witness: a node that had reported its resources stopped for the current generation
+    /// went silent (an agent that left after handing over): released without a fence.
+    LeftStopped {
+        node: u8,
+        generation: u64,
+    },
     /// Maintenance mode turned on or off (witness: by the operator; node: when it starts or
     /// stops obeying the witness's `Hold`).
     Maintenance {
@@ -235,6 +253,31 @@ pub enum StopReason {
     NewerGeneration,
     QuorumLost,
     Unhealthy,
+    /// The agent is exiting (SIGTERM): the service is handed over.
+    Shutdown,
+}
+
+/// What an orderly exit of a node's agent (SIGTERM) does with the resources; decided once,
+/// when the exit is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leave {
+    /// Maintenance mode: the resources are left exactly as they are.
+    Untouched,
+    /// Nothing may run here: leave at once.
+    Idle,
+    /// The service may run here: stop it (reverse order), report it stopped so that the
+    /// witness grants the other node without a fence, then leave.
+    HandOver,
+}
+
+impl Leave {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Leave::Untouched => "maintenance: resources left as they are",
+            Leave::Idle => "no service here",
+            Leave::HandOver => "handing the service over",
+        }
+    }
 }
 
 /// Bound on queued notices; the oldest is dropped (and counted) when full.

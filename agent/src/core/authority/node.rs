@@ -18,8 +18,8 @@
 use heapless::{Deque, Vec};
 
 use super::{
-    AuthorityTiming, Heard, NodeReport, Notice, Notices, Order, ResState, StopReason, View, WitnessInfo,
-    MAX_HEARD,
+    AuthorityTiming, Heard, Leave, NodeReport, Notice, Notices, Order, ResState, StopReason, View,
+    WitnessInfo, MAX_HEARD,
 };
 use crate::time::Micros;
 
@@ -74,6 +74,15 @@ pub struct Node {
     standby: bool,
     /// Obeying the witness's `Hold`: the resource group is left alone.
     maintenance: bool,
+    /// The agent was asked to exit, and how it leaves (see [`Node::request_leave`]).
+    leave: Option<Leave>,
+    /// Leaving with a hand-over: the generation the resources ran under, and when they were
+    /// confirmed stopped.
+    leave_generation: u64,
+    leave_stopped_at: Option<Micros>,
+    /// Took over resources a previous agent left running in maintenance: until the witness's
+    /// first word, they are held as in maintenance (no action); then the ordinary rules apply.
+    adopting: bool,
     waiting_noticed: u64,
     report_seq: u64,
     actions: Deque<Action, MAX_ACTIONS>,
@@ -84,6 +93,29 @@ pub struct Node {
 impl Node {
     /// `seen_stored`: the highest generation this node stored before (0: none).
     pub fn new(cfg: NodeConfig, seen_stored: u64) -> Node {
+        Node::with_adopted(cfg, seen_stored, None)
+    }
+
+    /// Like [`Node::new`]; `adopted`: the generation under which the previous agent of this
+    /// machine left the resources running when it stopped in maintenance mode (the group is
+    /// [`crate::core::resources::Group::adopt`]ed). They count as running under it (never less
+    /// than the truth) and are left alone until the witness speaks: `Hold` keeps them as they
+    /// are, `Run` for that generation keeps them running, anything else stops them (N1). Quorum
+    /// loss still self-fences (N2).
+    pub fn with_adopted(cfg: NodeConfig, seen_stored: u64, adopted: Option<u64>) -> Node {
+        let mut node = Node::build(cfg, seen_stored);
+        if let Some(g) = adopted {
+            node.acting = g;
+            node.max_seen = node.max_seen.max(g);
+            node.commanded = Some(Action::Start { generation: g });
+            node.resources = ResState::Running;
+            node.adopting = true;
+            node.maintenance = true;
+        }
+        node
+    }
+
+    fn build(cfg: NodeConfig, seen_stored: u64) -> Node {
         Node {
             cfg,
             max_seen: seen_stored,
@@ -103,6 +135,10 @@ impl Node {
             failed: false,
             standby: false,
             maintenance: false,
+            leave: None,
+            leave_generation: 0,
+            leave_stopped_at: None,
+            adopting: false,
             waiting_noticed: 0,
             report_seq: 0,
             actions: Deque::new(),
@@ -137,8 +173,14 @@ impl Node {
         self.maintenance
     }
 
+    /// How the agent leaves, once asked to (None: not asked).
+    pub fn leaving(&self) -> Option<Leave> {
+        self.leave
+    }
+
     fn ready(&self) -> bool {
         self.resources == ResState::Stopped
+            && self.leave.is_none()
             && !self.failed
             && !self.starving
             && !self.standby
@@ -187,6 +229,64 @@ impl Node {
     /// Operator cleanup after a resource failure.
     pub fn cleanup(&mut self) {
         self.failed = false;
+    }
+
+    /// The agent is asked to exit (SIGTERM: `systemctl stop`, a package upgrade, a reboot).
+    /// Decided once, here: in maintenance the resources are left exactly as they are; where
+    /// nothing may run the agent leaves at once; otherwise the group is stopped (reverse
+    /// order), the stop is reported (`stopped` covers the generation, `ready` is false) so that
+    /// the witness grants the other node without a fence (W1: the holder reported `Stopped`),
+    /// and [`Node::may_exit`] says when the agent can go. A stop that fails falls back to the
+    /// ordinary rules (stop-failed: the witness fences, the watchdog is starved). Asking again
+    /// changes nothing.
+    pub fn request_leave(&mut self, now: Micros) -> Leave {
+        if let Some(leave) = self.leave {
+            return leave;
+        }
+        let leave = if self.maintenance {
+            Leave::Untouched
+        } else if !self.may_run() && self.resources != ResState::StopFailed {
+            Leave::Idle
+        } else {
+            Leave::HandOver
+        };
+        self.leave = Some(leave);
+        self.leave_generation = self.acting;
+        self.notices.push(Notice::Leaving { leave, generation: self.acting });
+        let view = self.last_view.clone();
+        self.evaluate(now, &view);
+        leave
+    }
+
+    /// Whether an agent that was asked to exit may exit now: at once when it leaves the
+    /// resources untouched (maintenance, also if maintenance began during the stop) or had
+    /// none; after a hand-over once the resources are confirmed stopped and the witness has
+    /// moved on (a newer generation, or another holder), or [`Node::handover_wait_ms`] after
+    /// the stop if it does not (no other node can take the service; the witness does not fence
+    /// a node whose last report said it stopped).
+    pub fn may_exit(&self, now: Micros) -> bool {
+        match self.leave {
+            None => false,
+            Some(Leave::Untouched | Leave::Idle) => true,
+            Some(Leave::HandOver) if self.maintenance => true,
+            Some(Leave::HandOver) => {
+                let Some(at) = self.leave_stopped_at else { return false };
+                if self.may_run() {
+                    return false;
+                }
+                let moved_on = self
+                    .info
+                    .is_some_and(|i| i.generation > self.leave_generation || i.holder != self.cfg.me);
+                moved_on || now.since_us(at) >= self.handover_wait_ms() * 1000
+            }
+        }
+    }
+
+    /// How long a node that handed over waits, once stopped, for the witness to move on: long
+    /// enough for its stopped report to reach the witness on any link that is up.
+    pub fn handover_wait_ms(&self) -> u64 {
+        let t = &self.cfg.timing;
+        t.dead_ms + t.interval_ms + t.margin_ms
     }
 
     // ---- input ---------------------------------------------------------------------------
@@ -284,6 +384,9 @@ impl Node {
             if !self.starving && !self.resources.is_stopped() {
                 next = next.min(at.plus_ms(t.stop_timeout_ms));
             }
+        }
+        if let Some(at) = self.leave_stopped_at {
+            next = next.min(at.plus_ms(self.handover_wait_ms()));
         }
         next
     }
@@ -388,7 +491,10 @@ impl Node {
         // stop must finish), the watchdog is starved, or a newer generation than the one the
         // resources run under exists (N1 always applies).
         let running_old = self.may_run() && self.max_seen > self.acting;
-        let hold = self.info.is_some_and(|i| i.order == Order::Hold)
+        if self.adopting && self.info.is_some() {
+            self.adopting = false;
+        }
+        let hold = (self.info.is_some_and(|i| i.order == Order::Hold) || self.adopting)
             && self.self_fence_stop_at.is_none()
             && !self.starving
             && !running_old;
@@ -397,6 +503,14 @@ impl Node {
             self.notices.push(Notice::Maintenance { on: hold });
         }
         if hold {
+            return;
+        }
+        if self.leave == Some(Leave::HandOver) {
+            // Leaving: stop, start nothing again in this boot.
+            self.stop(StopReason::Shutdown);
+            if !self.may_run() && self.leave_stopped_at.is_none() {
+                self.leave_stopped_at = Some(now);
+            }
             return;
         }
         if self.starving || self.failed || self.standby {

@@ -61,6 +61,9 @@ struct NodeState {
     id: u8,
     report: Option<NodeReport>,
     report_boot: u64,
+    /// The latest boot of the node heard in any frame, fresh or not: a report from an older
+    /// boot says nothing about what this boot may run.
+    latest_boot: u64,
     /// Powered off by our fence and not heard from a later boot since.
     fenced_off: bool,
     /// The node's boot when it was fenced: only a report from a later boot means it is back
@@ -114,6 +117,8 @@ pub struct Witness {
     last_eval: Micros,
     /// Maintenance mode (operator): no decisions but operator fences; `Hold` to both nodes.
     maintenance: bool,
+    /// The generation whose holder's unasked stop was last noticed (once per generation).
+    stopped_noticed: u64,
 }
 
 impl Witness {
@@ -124,6 +129,7 @@ impl Witness {
             id,
             report: None,
             report_boot: 0,
+            latest_boot: 0,
             fenced_off: false,
             fenced_boot: 0,
             power_on_sent: false,
@@ -152,6 +158,7 @@ impl Witness {
             last_view: View::default(),
             last_eval: now,
             maintenance: false,
+            stopped_noticed: 0,
         }
     }
 
@@ -337,10 +344,11 @@ impl Witness {
     /// A node's report arrived in a frame from boot `boot` of that node. `fresh` is true when
     /// the frame acknowledged our current boot (older frames say nothing about now).
     pub fn handle_report(&mut self, now: Micros, from: u8, boot: u64, fresh: bool, report: &NodeReport) {
+        let Some(i) = self.nodes.iter().position(|n| n.id == from) else { return };
+        self.nodes[i].latest_boot = self.nodes[i].latest_boot.max(boot);
         if !fresh {
             return;
         }
-        let Some(i) = self.nodes.iter().position(|n| n.id == from) else { return };
         let n = &mut self.nodes[i];
         let newer = boot > n.report_boot
             || (boot == n.report_boot && n.report.as_ref().is_none_or(|r| report.seq > r.seq));
@@ -466,6 +474,20 @@ impl Witness {
                 .is_some_and(|r| r.resources.is_stopped() && r.stopped >= self.durable.generation)
     }
 
+    /// Did this node, unreachable now, say in its last report that it stopped for the current
+    /// generation (an agent that handed over and left)? That report is a promise for its whole
+    /// boot: a node never starts again at or below a generation it stopped for (N1). A later
+    /// boot starts only on a `Run` that acknowledged that boot, and the frame it acknowledged
+    /// reached us first and voided the old report (`latest_boot`); so the node is released
+    /// without a fence (W1: the holder reported `Stopped{g}`).
+    fn released_when_last_heard(&self, id: u8) -> bool {
+        let n = self.node(id);
+        n.latest_boot == n.report_boot
+            && n.report
+                .as_ref()
+                .is_some_and(|r| r.resources.is_stopped() && r.stopped >= self.durable.generation)
+    }
+
     fn eligible(&self, id: u8, view: &View) -> bool {
         let n = self.node(id);
         view.reaches(id)
@@ -510,6 +532,16 @@ impl Witness {
         if self.nodes[i].fenced_off
             || crate::core::mutation::active(crate::core::mutation::Mutation::GrantWithoutFence)
         {
+            return Release::Released;
+        }
+        if self.released_when_last_heard(id) {
+            if self.nodes[i].lost_since.is_none() {
+                self.nodes[i].lost_since = Some(now);
+                self.notices.push(Notice::LeftStopped { node: id, generation: self.durable.generation });
+            }
+            if self.fencer.target() == Some(id) {
+                self.fencer.cancel();
+            }
             return Release::Released;
         }
         if self.nodes[i].lost_since.is_none() {
@@ -757,6 +789,9 @@ impl Witness {
                         self.notices.push(Notice::ResourcesFailed { node: h });
                     }
                     self.nodes[hi].failed = true;
+                } else if self.stopped_noticed < g && !self.nodes[hi].standby {
+                    self.stopped_noticed = g;
+                    self.notices.push(Notice::HolderStopped { node: h, generation: g });
                 }
                 // The holder stopped (failure, self-fence, restart): grant again, to the best
                 // eligible node (possibly the same one, under a new generation).

@@ -173,3 +173,23 @@ fn after_a_gap_the_notice_stands_before_the_next_line() {
     assert!(writes[MAX_QUEUED_LINES + 1].ends_with("next\n"));
     assert!(queue.flush(Duration::from_millis(1)));
 }
+
+#[test]
+fn journal_stream_lines_carry_their_syslog_severity() {
+    let line = format_line_for(1, 2, "node-a", log::Level::Warn, &format_args!("link 1 down"), true);
+    assert!(line.starts_with("<4>     1.002 node-a WARN  link 1 down"), "{line:?}");
+    for (level, n) in [
+        (log::Level::Error, "<3>"),
+        (log::Level::Info, "<6>"),
+        (log::Level::Debug, "<7>"),
+        (log::Level::Trace, "<7>"),
+    ] {
+        assert!(format_line_for(0, 0, "w", level, &format_args!("x"), true).starts_with(n));
+    }
+    // Without the journal, no prefix.
+    assert!(format_line(1, 2, "node-a", log::Level::Warn, &format_args!("x")).starts_with("     1.002"));
+    // A cut line keeps its prefix and its bound.
+    let long = "y".repeat(2 * MAX_LOG_LINE_BYTES);
+    let cut = format_line_for(0, 0, "w", log::Level::Error, &format_args!("{long}"), true);
+    assert!(cut.starts_with("<3>") && cut.len() <= MAX_LOG_LINE_BYTES && cut.ends_with("[cut]\n"));
+}
