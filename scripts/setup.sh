@@ -19,6 +19,9 @@ command -v snmptrap >/dev/null || need_pkgs+=(snmp)
 command -v smilint >/dev/null || need_pkgs+=(smitools)
 command -v npm >/dev/null || need_pkgs+=(npm)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+# Debian's unmodified OCF resource agents: the node examples (check-config runs their
+# meta-data) and the OCF runner's tests.
+[ -x /usr/lib/ocf/resource.d/heartbeat/Dummy ] || need_pkgs+=(resource-agents)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
