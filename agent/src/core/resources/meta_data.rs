@@ -217,8 +217,10 @@ enum Tag<'a> {
     End { name: &'a str },
 }
 
+/// The characters of tag and attribute names, ASCII only: OCF's are, and Unicode tables would
+/// cost the static binary kilobytes for nothing.
 fn is_name_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')
 }
 
 impl<'a> Tag<'a> {

@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -258,10 +258,7 @@ pub fn read_meta_data(agents: &[Agent]) -> Vec<Result<MetaData, MetaDataFailure>
 
 /// What a [`MetaDataProbe`]'s answer means for each of `resources` (its agents, in order):
 /// validate-all before each start, or not. Each finding is logged.
-pub fn validations(
-    resources: &[ResourceSpec],
-    answer: Result<Vec<Result<MetaData, MetaDataFailure>>, ()>,
-) -> Vec<Validation> {
+pub fn validations(resources: &[ResourceSpec], answer: Result<Answers, ()>) -> Vec<Validation> {
     let answers = answer.unwrap_or_default();
     let mut validations = Vec::with_capacity(resources.len());
     for (index, spec) in resources.iter().enumerate() {
@@ -287,20 +284,26 @@ pub fn validations(
     validations
 }
 
+/// The meta-data of a group's agents, one answer per agent in order.
+type Answers = Vec<Result<MetaData, MetaDataFailure>>;
+
 /// Reads the meta-data of a group's agents in a helper thread (the loop must not wait for
-/// agents); the loop polls for the answer.
+/// agents); the loop polls for the answer. One slot, written once by the thread (a channel
+/// would cost the static binary more for the same thing).
 pub struct MetaDataProbe {
-    answer: mpsc::Receiver<Vec<Result<MetaData, MetaDataFailure>>>,
+    answer: Arc<Mutex<Option<Answers>>>,
 }
 
 impl MetaDataProbe {
     pub fn start(agents: Vec<Agent>) -> io::Result<MetaDataProbe> {
-        let (sender, answer) = mpsc::channel();
+        let answer = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&answer);
         crate::shell::sys::spawn_thread(
             "ocf-meta-data",
             PROBE_STACK_BYTES,
             Box::new(move || {
-                let _ = sender.send(read_meta_data(&agents));
+                let answers = read_meta_data(&agents);
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(answers);
             }),
         )?;
         Ok(MetaDataProbe { answer })
@@ -308,11 +311,12 @@ impl MetaDataProbe {
 
     /// The answer, one per agent in order, once it is there (`None` while the thread works).
     /// A thread that ended without answering gives `Some(Err(()))`.
-    pub fn poll(&self) -> Option<Result<Vec<Result<MetaData, MetaDataFailure>>, ()>> {
-        match self.answer.try_recv() {
-            Ok(answer) => Some(Ok(answer)),
-            Err(mpsc::TryRecvError::Empty) => None,
-            Err(mpsc::TryRecvError::Disconnected) => Some(Err(())),
+    pub fn poll(&self) -> Option<Result<Answers, ()>> {
+        let taken = self.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match taken {
+            Some(answers) => Some(Ok(answers)),
+            None if Arc::strong_count(&self.answer) == 1 => Some(Err(())),
+            None => None,
         }
     }
 }
