@@ -23,8 +23,9 @@ command -v snmptrap >/dev/null || need_pkgs+=(snmp)
 command -v smilint >/dev/null || need_pkgs+=(smitools)
 command -v npm >/dev/null || need_pkgs+=(npm)
 command -v python3 >/dev/null || need_pkgs+=(python3)
-# The PostgreSQL process test (make test-pgsql): Debian's resource agents as they are, PostgreSQL
-# 15, and what the Filesystem agent insists on finding (modprobe, fuser).
+# Debian's unmodified OCF resource agents: the node examples (check-config runs their
+# meta-data), the OCF runner's tests and the PostgreSQL process test (make test-pgsql), with
+# PostgreSQL 15 and what the Filesystem agent insists on finding (modprobe, fuser).
 [ -x /usr/lib/ocf/resource.d/heartbeat/pgsql ] || need_pkgs+=(resource-agents)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql-15)
 [ -x /usr/sbin/modprobe ] || need_pkgs+=(kmod)

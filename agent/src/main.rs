@@ -413,7 +413,11 @@ fn main() {
             None => usage(),
         },
         Some("check-config") => match rest {
-            [path] => ha_agent::config::report::check_main(&PathBuf::from(path), &mut std::io::stdout()),
+            [path] => ha_agent::config::report::check_main(
+                &PathBuf::from(path),
+                &ha_agent::shell::ocf::inspect::InstalledAgents,
+                &mut std::io::stdout(),
+            ),
             _ => usage(),
         },
         Some("status") => match options(rest, &["--config", "--socket", "--json", "--watch"]) {

@@ -1,6 +1,9 @@
 //! `ha-agent check-config FILE`, run as a real process: each test writes one broken variant of
 //! the witness example into its own temporary directory (with a copy of the example key,
 //! chmod 600, beside it) and checks the exit code, the problem's message and its location.
+//! On a node, check-config also looks at the resource agents installed here: those tests use
+//! Debian's unmodified agents (package resource-agents, installed by `make setup`) and fail
+//! with that advice when it is missing.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -9,6 +12,8 @@ use std::process::Command;
 const WITNESS: &str = include_str!("../../docs/examples/witness.toml");
 const NODE_A: &str = include_str!("../../docs/examples/node-a.toml");
 const NODE_B: &str = include_str!("../../docs/examples/node-b.toml");
+const NODE_PGSQL: &str = include_str!("../../docs/examples/node-pgsql.toml");
+const NODE_ORACLE: &str = include_str!("../../docs/examples/node-oracle.toml");
 const EXAMPLE_KEY: &str = include_str!("../../docs/examples/cluster.key");
 
 /// A temporary directory holding `cluster.key` (mode 600); removed on drop.
@@ -103,25 +108,38 @@ fn expect_problem(case: &Case, text: &str, location: &str, message: &str) -> Str
     assert_eq!(outcome.code, 1, "exit code; output:\n{out}");
     let wanted = format!("{}{location}: ", path.display());
     assert!(
-        out.lines().any(|l| l.starts_with(&wanted) && l.contains(message)),
+        out.lines().any(|l| l.starts_with(&wanted) && l.contains(message) && !l.contains(": warning: ")),
         "no problem at {wanted:?} with {message:?}; output:\n{out}"
     );
-    let count = out.lines().filter(|l| l.starts_with(&format!("{}", path.display()))).count();
+    let located = |l: &&str| l.starts_with(&format!("{}", path.display()));
+    let count = out.lines().filter(located).filter(|l| !l.contains(": warning: ")).count();
+    let warnings = out.lines().filter(located).filter(|l| l.contains(": warning: ")).count();
     assert!(
         out.ends_with(&format!("\n{count} problem(s) found\n")),
         "missing or wrong summary line; output:\n{out}"
     );
-    assert_eq!(out.matches("\n  hint: ").count(), count, "one hint per problem; output:\n{out}");
+    assert_eq!(out.matches("\n  hint: ").count(), count + warnings, "one hint per line; output:\n{out}");
     out
+}
+
+/// Node configurations name Debian's agents: without them every node file is invalid here.
+fn require_resource_agents() {
+    assert!(
+        Path::new("/usr/lib/ocf/resource.d/heartbeat/pgsql").exists(),
+        "Debian's resource-agents is not installed (no /usr/lib/ocf/resource.d/heartbeat/pgsql): run `make setup`, or `apt-get install resource-agents`"
+    );
 }
 
 #[test]
 fn valid_examples_are_ok() {
+    require_resource_agents();
     let case = Case::new("valid");
     for (file, text, summary) in [
         ("witness.toml", WITNESS, "ok (cluster payments, member witness (witness), 4 links)"),
         ("node-a.toml", NODE_A, "ok (cluster payments, member node-a (node), 4 links)"),
         ("node-b.toml", NODE_B, "ok (cluster payments, member node-b (node), 4 links)"),
+        ("node-pgsql.toml", NODE_PGSQL, "ok (cluster payments, member node-a (node), 4 links)"),
+        ("node-oracle.toml", NODE_ORACLE, "ok (cluster payments, member node-a (node), 4 links)"),
     ] {
         let path = case.write(file, text);
         let outcome = check_config(&[&path]);
@@ -543,16 +561,136 @@ fn resources_on_the_witness() {
 }
 
 #[test]
-fn resource_agent_must_be_an_absolute_path() {
+fn resource_agent_must_be_an_ocf_name_or_an_absolute_path() {
     let case = Case::new("resource-agent");
-    let text = edit(NODE_A, "agent = \"/usr/lib/ha-agent/resources/dummy\"", "agent = \"dummy\"");
+    let text = edit(NODE_A, "agent = \"ocf:heartbeat:Dummy\"", "agent = \"dummy\"");
     let line = line_of(&text, "agent = \"dummy\"");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[0].agent"),
+        "\"dummy\" is not an agent: neither ocf:PROVIDER:TYPE nor an absolute path",
+    );
+    assert!(out.contains("hint: write ocf:PROVIDER:TYPE"), "{out}");
+    let text =
+        edit(NODE_A, "agent = \"ocf:heartbeat:Dummy\"", "agent = \"ocf:heartbeat:../../../../bin/sh\"");
     expect_problem(
         &case,
         &text,
         &format!(":line {line}: resources.group[0].agent"),
-        "\"dummy\" is not an absolute path",
+        "the type is not a valid name",
     );
+}
+
+// ---- the node's resource agents, as installed here -----------------------------------------
+
+#[test]
+fn a_misspelt_parameter_of_debian_s_pgsql_agent_is_named_with_a_suggestion() {
+    require_resource_agents();
+    let case = Case::new("pgsql-param");
+    let text = edit(NODE_PGSQL, "pgdata = ", "pgdta = ");
+    let line = line_of(&text, "pgdta = ");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[1].params.pgdta"),
+        "unknown parameter `pgdta`: ocf:heartbeat:pgsql has no such parameter",
+    );
+    assert!(out.contains("hint: did you mean `pgdata`?"), "{out}");
+    assert!(out.ends_with("\n1 problem(s) found\n"), "{out}");
+}
+
+#[test]
+fn a_missing_required_parameter_is_named() {
+    require_resource_agents();
+    let case = Case::new("ipaddr2-required");
+    let text = edit(NODE_PGSQL, "params = { ip = \"10.0.0.10\", ", "params = { ");
+    let line = line_of(&text, "params = { cidr_netmask");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[2].params"),
+        "required parameter `ip` of ocf:heartbeat:IPaddr2 is missing",
+    );
+    assert!(out.contains("hint: add it: params = { ip = \"...\" }"), "{out}");
+    // Without any params at all the problem is at the resource.
+    let text = edit(NODE_ORACLE, "params = { sid = \"ORCL\", home = \"/u01/app/oracle/product/19.0.0/dbhome_1\", user = \"oracle\", shutdown_method = \"immediate\" }\n", "");
+    let at = text.find("name = \"database\"").unwrap();
+    let line = text[..at].matches('\n').count(); // its [[resources.group]] header
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[3].params"),
+        "required parameter `sid` of ocf:heartbeat:oracle is missing",
+    );
+}
+
+#[test]
+fn a_missing_or_non_executable_agent_is_a_problem_with_its_path() {
+    require_resource_agents();
+    let case = Case::new("agent-missing");
+    let text = edit(NODE_A, "agent = \"ocf:heartbeat:Dummy\"", "agent = \"ocf:heartbeat:Dumy\"");
+    let line = line_of(&text, "ocf:heartbeat:Dumy");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[0].agent"),
+        "the agent ocf:heartbeat:Dumy cannot be found: /usr/lib/ocf/resource.d/heartbeat/Dumy: no such file",
+    );
+    assert!(out.contains("resource-agents"), "{out}");
+    let script = case.write("agent.sh", "#!/bin/sh\nexit 0\n");
+    let path = script.display().to_string();
+    let text = edit(NODE_A, "agent = \"ocf:heartbeat:Dummy\"", &format!("agent = \"{path}\""));
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[0].agent"),
+        &format!("the agent {path} is not executable: {path} is mode 0644, not executable"),
+    );
+    assert!(out.contains(&format!("hint: it must be an executable file: chmod 755 {path}")), "{out}");
+}
+
+/// An agent without usable meta-data is a warning: the file stays valid, the parameters are
+/// not checked.
+#[test]
+fn unreadable_meta_data_is_a_warning_and_the_file_stays_valid() {
+    require_resource_agents();
+    let case = Case::new("meta-data-warning");
+    let script = case.write("agent.sh", "#!/bin/sh\necho usage: start stop monitor\nexit 3\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = edit(NODE_A, "agent = \"ocf:heartbeat:Dummy\"", &format!("agent = \"{}\"", script.display()));
+    let path = case.write("agent.toml", &text);
+    let outcome = check_config(&[&path]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stdout);
+    let line = line_of(&text, &script.display().to_string());
+    let lines: Vec<&str> = outcome.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", outcome.stdout);
+    assert_eq!(
+        lines[0],
+        format!(
+            "{}:line {line}: resources.group[0].agent: warning: cannot read the meta-data of {} (meta-data ended with exit 3 (unimplemented)): its parameters are not checked",
+            path.display(),
+            script.display()
+        )
+    );
+    assert!(lines[1].starts_with("  hint: an OCF agent prints its XML description"), "{}", outcome.stdout);
+    assert_eq!(lines[2], format!("{}: ok (cluster payments, member node-a (node), 4 links)", path.display()));
+}
+
+/// The witness runs no resources: its file's [resources] is refused before any agent is run.
+#[test]
+fn the_witness_inspects_no_agent() {
+    let case = Case::new("witness-agents");
+    let text = format!(
+        "{WITNESS}\n[resources]\n[[resources.group]]\nname = \"db\"\nagent = \"ocf:heartbeat:Nope\"\n"
+    );
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {}: resources", line_of(&text, "[resources]")),
+        "[resources] on the witness",
+    );
+    assert!(!out.contains("cannot be found"), "{out}");
 }
 
 #[test]

@@ -412,7 +412,7 @@ fn group_spec() -> GroupSpec {
     for name in ["ip", "db"] {
         let spec = ResourceSpec {
             name: heapless::String::try_from(name).unwrap(),
-            agent: format!("/sim/{name}"),
+            agent: resources::Agent::path_of(&format!("/sim/{name}")),
             params: heapless::Vec::new(),
             start_timeout_ms: START_TIMEOUT_MS,
             stop_timeout_ms: STOP_TIMEOUT_MS,

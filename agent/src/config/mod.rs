@@ -3,8 +3,9 @@
 //! Owns the schema, the defaults, every validation rule and the explanation of each problem
 //! (location + message + hint) that `ha-agent check-config` prints. It reads the configuration
 //! file and inspects the key file (existence, permissions, length); it opens no device and no
-//! socket, and it does not decide anything at run time. The reference is
-//! `docs/configuration.md`.
+//! socket, runs no program (what `check-config` learns from a node's resource agents comes
+//! through an [`AgentInspector`], see `agents`), and it does not decide anything at run time.
+//! The reference is `docs/configuration.md`.
 //!
 //! How it works: the text is parsed into `toml::de::DeTable`, which keeps the byte span of
 //! every key and value, and the tree is walked by hand. Each rule that fails adds a
@@ -15,7 +16,7 @@
 //! same tree.
 //!
 //! CONTRACT (shared with the shell and the tests; keep stable): the types below and
-//! [`parse_str`], [`load`], [`load_key`].
+//! [`parse_str`], [`load`], [`load_key`], [`check`].
 
 #![forbid(unsafe_code)]
 
@@ -31,8 +32,11 @@ use toml::de::{DeTable, DeValue};
 
 use crate::wire::{ClusterKey, MAX_SERIAL_BYTES};
 
+pub mod agents;
 pub mod report;
 mod sections;
+
+pub use agents::{AgentInspector, AgentReport};
 
 pub use sections::AUTHORITY_MS_MAX;
 
@@ -258,6 +262,16 @@ pub enum ProblemKind {
     /// `[resources]` on the witness, `[relay]` on a node, a relay channel or `preferred`
     /// naming the witness.
     WrongRole,
+    /// `check-config` on a node: a resource's agent script is not there.
+    AgentMissing,
+    /// `check-config` on a node: a resource's agent is not an executable file.
+    AgentNotExecutable,
+    /// `check-config` on a node: a parameter the agent's meta-data does not declare.
+    UnknownParameter,
+    /// `check-config` on a node: a parameter the agent's meta-data marks required is absent.
+    MissingParameter,
+    /// `check-config` on a node (a warning): the agent's meta-data cannot be read.
+    AgentMetaDataUnreadable,
 }
 
 /// One problem with a configuration: where, what, and how to fix it.
@@ -305,7 +319,31 @@ pub fn parse_str(text: &str, origin: &Path) -> Result<Config, Vec<Problem>> {
 
 /// Read, parse and validate a configuration file, including the key file checks.
 pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
-    let text = read_config_file(path)?;
+    let report = check(path, None);
+    match report.config {
+        Some(config) if report.problems.is_empty() => Ok(config),
+        _ => Err(report.problems),
+    }
+}
+
+/// What [`check`] found.
+#[derive(Debug)]
+pub struct Report {
+    /// The configuration, when there is no problem.
+    pub config: Option<Config>,
+    /// Every problem, in file order (at most [`MAX_PROBLEMS`]).
+    pub problems: Vec<Problem>,
+    /// What is worth knowing but does not make the file invalid, in file order.
+    pub warnings: Vec<Problem>,
+}
+
+/// [`load`], and with `agents` (`check-config`) on a node also each resource's agent as
+/// installed on this machine: the script, and the parameters against its meta-data.
+pub fn check(path: &Path, agents: Option<&dyn AgentInspector>) -> Report {
+    let text = match read_config_file(path) {
+        Ok(text) => text,
+        Err(problems) => return Report { config: None, problems, warnings: Vec::new() },
+    };
     let mut checked = check_text(&text, path);
     if let Some((key_file, key_span)) = checked.key_file.take() {
         check_key_file(&mut checked.checker, &key_file, key_span);
@@ -313,10 +351,14 @@ pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
     if let Some(snmp) = checked.config.as_ref().and_then(|c| c.snmp.as_ref()) {
         sections::check_snmp_key_files(&mut checked.checker, snmp, &checked.snmp_key_spans);
     }
-    match checked.config {
-        Some(config) if checked.checker.problems.is_empty() => Ok(config),
-        _ => Err(checked.checker.finish()),
+    if let (Some(inspector), Some(group)) = (agents, checked.node_group.take()) {
+        // The tree was parsed without error by check_text; parsed again for the locations.
+        let (document, _) = DeTable::parse_recoverable(&text);
+        agents::check_agents(&mut checked.checker, document.get_ref(), &group, inspector);
     }
+    let (problems, warnings) = checked.checker.finish_with_warnings();
+    let config = checked.config.filter(|_| problems.is_empty());
+    Report { config, problems, warnings }
 }
 
 /// Read the cluster key from its file (hex text, whitespace ignored). Checks the content only;
@@ -532,11 +574,12 @@ struct Checker<'t> {
     text: &'t str,
     origin: &'t Path,
     problems: Vec<(usize, Problem)>,
+    warnings: Vec<(usize, Problem)>,
 }
 
 impl<'t> Checker<'t> {
     fn new(text: &'t str, origin: &'t Path) -> Self {
-        Checker { text, origin, problems: Vec::new() }
+        Checker { text, origin, problems: Vec::new(), warnings: Vec::new() }
     }
 
     fn line_of(&self, offset: usize) -> usize {
@@ -567,11 +610,27 @@ impl<'t> Checker<'t> {
         self.problems.push((offset, problem));
     }
 
+    /// A warning: reported, but the file stays valid.
+    fn warn(&mut self, kind: ProblemKind, at: Option<Span>, path: &str, message: String, hint: String) {
+        let location = self.location(at.clone(), path);
+        let offset = at.map_or(usize::MAX, |span| span.start);
+        self.warnings.push((offset, Problem { kind, location, message, hint }));
+    }
+
     /// The problems in file order (those without a line last), bounded by [`MAX_PROBLEMS`].
-    fn finish(mut self) -> Vec<Problem> {
-        self.problems.sort_by_key(|(offset, _)| *offset);
-        self.problems.truncate(MAX_PROBLEMS);
-        self.problems.into_iter().map(|(_, problem)| problem).collect()
+    fn finish(self) -> Vec<Problem> {
+        self.finish_with_warnings().0
+    }
+
+    /// The problems and the warnings, each in file order and bounded by [`MAX_PROBLEMS`].
+    fn finish_with_warnings(mut self) -> (Vec<Problem>, Vec<Problem>) {
+        let in_order = |mut list: Vec<(usize, Problem)>| {
+            list.sort_by_key(|(offset, _)| *offset);
+            list.truncate(MAX_PROBLEMS);
+            list.into_iter().map(|(_, problem)| problem).collect::<Vec<_>>()
+        };
+        let problems = in_order(std::mem::take(&mut self.problems));
+        (problems, in_order(self.warnings))
     }
 
     /// Reports every key of `table` that is not in `valid`.
@@ -858,6 +917,8 @@ struct Checked<'t> {
     key_file: Option<(PathBuf, Option<Span>)>,
     /// Where each SNMP key file is named, for the checks of [`load`].
     snmp_key_spans: Vec<(String, Option<Span>)>,
+    /// A node's valid resource group, for the agent checks of [`check`].
+    node_group: Option<crate::core::resources::GroupSpec>,
 }
 
 struct ParsedMember {
@@ -904,7 +965,13 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
                 hint.into(),
             );
         }
-        return Checked { checker, config: None, key_file: None, snmp_key_spans: Vec::new() };
+        return Checked {
+            checker,
+            config: None,
+            key_file: None,
+            snmp_key_spans: Vec::new(),
+            node_group: None,
+        };
     }
     let root = document.get_ref();
     checker.unknown_keys(root, "", TOP_KEYS, "the top level");
@@ -1037,6 +1104,10 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
         Some(Some(snmp)) => sections::snmp_key_spans(root, snmp),
         _ => Vec::new(),
     };
+    let node_group = match (context.role, &resources) {
+        (Some(Role::Node), Some(Some(group))) => Some(group.clone()),
+        _ => None,
+    };
 
     // Build the configuration only if every part is there.
     let config = (|| {
@@ -1089,7 +1160,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             "please report this with the configuration file".into(),
         );
     }
-    Checked { checker, config, key_file, snmp_key_spans }
+    Checked { checker, config, key_file, snmp_key_spans, node_group }
 }
 
 /// The `[timing]` table: the timing when it is valid, and the interval alone when that is
@@ -1746,7 +1817,8 @@ interface = "eth1"
             let group = node.resources.as_ref().expect("nodes run the group");
             let names: Vec<&str> = group.resources.iter().map(|r| r.name.as_str()).collect();
             assert_eq!(names, ["volume", "service"]);
-            assert!(group.resources.iter().all(|r| r.agent == "/usr/lib/ha-agent/resources/dummy"));
+            let agents: Vec<String> = group.resources.iter().map(|r| r.agent.to_string()).collect();
+            assert_eq!(agents, ["ocf:heartbeat:Dummy", "ocf:heartbeat:Dummy"]);
             let watchdog = node.watchdog.as_ref().expect("nodes have a watchdog");
             assert_eq!(watchdog.timeout_s, 10);
             assert_eq!(node.relay, None);

@@ -654,7 +654,7 @@ fn path_at(table: &DeTable<'_>, offset: usize, prefix: &str) -> Option<String> {
 
 /// The span of the key at `path` (`snmp.targets[0].community`), or of the nearest enclosing
 /// key or entry present in the file when that key is absent.
-fn span_of_path(root: &DeTable<'_>, path: &str) -> Option<Span> {
+pub(super) fn span_of_path(root: &DeTable<'_>, path: &str) -> Option<Span> {
     let mut table = root;
     let mut found: Option<Span> = None;
     for segment in path.split('.') {

@@ -19,7 +19,7 @@ use super::authority::node::{Action as NodeAction, Node, NodeConfig};
 use super::authority::witness::{Action as WitnessAction, Stored, Witness, WitnessConfig};
 use super::authority::{Leave, Notice, PeerView, ResState, View};
 use super::membership::{self, Membership, Params, PeerState, RxError, Verdict};
-use super::resources::{self, ActionRequest, Group, GroupSpec, GroupState, Outcome};
+use super::resources::{self, ActionRequest, ExitReason, Group, GroupSpec, GroupState, Outcome, Validation};
 use crate::time::Micros;
 use crate::wire::{Header, Heartbeat, Message};
 
@@ -274,8 +274,27 @@ impl Engine {
     }
 
     pub fn handle_resource_result(&mut self, now: Micros, id: u64, outcome: Outcome) {
+        self.handle_resource_result_with_reason(now, id, outcome, ExitReason::new());
+    }
+
+    /// [`Engine::handle_resource_result`] with the agent's `ocf-exit-reason:` (empty if none).
+    pub fn handle_resource_result_with_reason(
+        &mut self,
+        now: Micros,
+        id: u64,
+        outcome: Outcome,
+        exit_reason: ExitReason,
+    ) {
         if let Role::Node { group, .. } = &mut self.role {
-            group.handle_result(now, id, outcome);
+            group.handle_result_with_reason(now, id, outcome, exit_reason);
+        }
+        self.settle(now);
+    }
+
+    /// Node: what the shell learned from resource `index`'s meta-data (validate-all or not).
+    pub fn set_resource_validation(&mut self, now: Micros, index: usize, validation: Validation) {
+        if let Role::Node { group, .. } = &mut self.role {
+            group.set_validation(now, index, validation);
         }
         self.settle(now);
     }

@@ -1,16 +1,21 @@
 //! Resources on a node: one ordered group of OCF-style resources, started in order, monitored,
 //! restarted locally within a budget, and stopped in reverse order.
 //!
-//! Owns the decision "which action runs next on which resource", the interpretation of action
-//! results (OCF exit codes), the restart budget (`max_restarts` within `restart_window_ms`) and
-//! the answer to the one question safety depends on: [`Group::is_stopped`], true only when
-//! every resource is *confirmed* stopped. It does not decide *whether* the node should run the
-//! service (that is the authority, which calls [`Group::start`] and [`Group::stop`]), it does not
-//! run processes or enforce timeouts (that is `shell::ocf`), and it never reads a clock.
+//! Owns the decision "which action runs next on which resource" (including `validate-all`
+//! before a start when the agent advertises it), the interpretation of action results (OCF exit
+//! codes, degraded monitors, exit reasons), the restart budget (`max_restarts` within
+//! `restart_window_ms`) and the answer to the one question safety depends on:
+//! [`Group::is_stopped`], true only when every resource is *confirmed* stopped. It does not
+//! decide *whether* the node should run the service (that is the authority, which calls
+//! [`Group::start`] and [`Group::stop`]), it does not run processes, read meta-data or enforce
+//! timeouts (that is `shell::ocf`), and it never reads a clock. The agent's name ([`agent`]) and
+//! its meta-data ([`meta_data`]) are parsed in submodules.
 //!
 //! Call order for the shell, each loop iteration:
-//! 1. commands from the authority (`start`, `stop`, `cleanup`, `reset`);
-//! 2. `handle_result(now, id, outcome)` for every action the runner finished;
+//! 1. commands from the authority (`start`, `stop`, `cleanup`, `reset`) and what the shell
+//!    learned from the agents' meta-data (`set_validation`);
+//! 2. `handle_result_with_reason(now, id, outcome, exit_reason)` for every action the runner
+//!    finished;
 //! 3. `handle_timeout(now)`;
 //! 4. drain `poll_action()` (hand each request to the runner) and `poll_event()`;
 //! 5. sleep until `poll_timeout()` or the next input.
@@ -32,10 +37,18 @@
 //! A new group does not assume anything about the real resources: the agent may have been
 //! restarted while they ran. It begins by stopping every resource in reverse order (OCF stop
 //! on a stopped resource succeeds), and reports `Stopped` only once those stops are confirmed.
+//!
+//! A monitor (or start) that returns 190 or 191 (`OCF_DEGRADED`, `OCF_DEGRADED_PROMOTED`)
+//! means running, but degraded: nothing is restarted, the resource's status says so, and an
+//! event marks the change (and another when a monitor returns 0 again).
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod config;
+pub mod meta_data;
+
+pub use agent::Agent;
 
 use heapless::Deque;
 
@@ -47,8 +60,11 @@ pub const MAX_RESOURCES: usize = 8;
 pub const MAX_PARAMS: usize = 16;
 /// Bound on a resource name (it is carried in events and logs).
 pub const MAX_NAME_BYTES: usize = 32;
-/// Bound on the agent path.
+/// Bound on the agent path (given, or resolved from `ocf:PROVIDER:TYPE`).
 pub const MAX_AGENT_PATH_BYTES: usize = 256;
+/// Bound on an exit reason (`ocf-exit-reason:` text) carried with a result: it fits a journal
+/// field and leaves room in a notification's text.
+pub const MAX_EXIT_REASON_BYTES: usize = 128;
 /// Bound on a parameter name (the suffix of `OCF_RESKEY_<name>`).
 pub const MAX_PARAM_NAME_BYTES: usize = 64;
 /// Bound on a parameter value.
@@ -72,16 +88,35 @@ pub const RESULT_GRACE_MS: u64 = 5_000;
 pub const OCF_SUCCESS: i32 = 0;
 /// OCF exit code: the resource is not running.
 pub const OCF_NOT_RUNNING: i32 = 7;
+/// OCF 1.1 exit code: running, but degraded.
+pub const OCF_DEGRADED: i32 = 190;
+/// OCF 1.1 exit code: running in the promoted role, but degraded.
+pub const OCF_DEGRADED_PROMOTED: i32 = 191;
 
 /// A resource name: short, bounded, carried in events.
 pub type Name = heapless::String<MAX_NAME_BYTES>;
+
+/// Why an agent says an action ended as it did (its `ocf-exit-reason:` line): printable text,
+/// bounded; empty when the agent gave none.
+pub type ExitReason = heapless::String<MAX_EXIT_REASON_BYTES>;
+
+/// `text` cut to [`MAX_EXIT_REASON_BYTES`] at a character boundary.
+pub fn exit_reason(text: &str) -> ExitReason {
+    let mut end = text.len().min(MAX_EXIT_REASON_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut reason = ExitReason::new();
+    assert!(reason.push_str(&text[..end]).is_ok(), "cut to the capacity");
+    reason
+}
 
 /// One resource as configured (validated by [`config`]; bounds re-checked by [`Group::new`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceSpec {
     pub name: Name,
-    /// Absolute path of the OCF-style script, run as `agent start|stop|monitor`.
-    pub agent: String,
+    /// The OCF-style script, run as `AGENT start|stop|monitor|validate-all`.
+    pub agent: Agent,
     /// `OCF_RESKEY_<name>=<value>` for each, in this order.
     pub params: heapless::Vec<(String, String), MAX_PARAMS>,
     pub start_timeout_ms: u64,
@@ -93,7 +128,8 @@ pub struct ResourceSpec {
 impl ResourceSpec {
     pub fn timeout_ms(&self, action: Action) -> u64 {
         match action {
-            Action::Start => self.start_timeout_ms,
+            // validate-all runs as the first part of a start.
+            Action::Start | Action::ValidateAll => self.start_timeout_ms,
             Action::Stop => self.stop_timeout_ms,
             Action::Monitor => self.monitor_timeout_ms,
         }
@@ -131,6 +167,9 @@ pub enum Action {
     Start,
     Stop,
     Monitor,
+    /// Before a start, when the agent's meta-data lists it: checks the parameters and what the
+    /// resource needs on this node, changes nothing.
+    ValidateAll,
 }
 
 impl Action {
@@ -140,6 +179,7 @@ impl Action {
             Action::Start => "start",
             Action::Stop => "stop",
             Action::Monitor => "monitor",
+            Action::ValidateAll => "validate-all",
         }
     }
 }
@@ -151,6 +191,10 @@ pub enum Outcome {
     Success,
     /// Exit code 7 (`OCF_NOT_RUNNING`).
     NotRunning,
+    /// Exit code 190 (`OCF_DEGRADED`) or 191 (`OCF_DEGRADED_PROMOTED`): running, but degraded.
+    /// Success with a warning for a start or monitor; a failure for a stop (still running) and
+    /// for validate-all.
+    Degraded { promoted: bool },
     /// Any other exit code (128 + signal when killed by a signal the runner did not send).
     Failed(i32),
     /// The runner killed the action's process group at its timeout.
@@ -162,7 +206,21 @@ impl Outcome {
         match code {
             OCF_SUCCESS => Outcome::Success,
             OCF_NOT_RUNNING => Outcome::NotRunning,
+            OCF_DEGRADED => Outcome::Degraded { promoted: false },
+            OCF_DEGRADED_PROMOTED => Outcome::Degraded { promoted: true },
             other => Outcome::Failed(other),
+        }
+    }
+
+    /// The exit code, `None` for a timeout.
+    pub fn exit_code(self) -> Option<i32> {
+        match self {
+            Outcome::Success => Some(OCF_SUCCESS),
+            Outcome::NotRunning => Some(OCF_NOT_RUNNING),
+            Outcome::Degraded { promoted: false } => Some(OCF_DEGRADED),
+            Outcome::Degraded { promoted: true } => Some(OCF_DEGRADED_PROMOTED),
+            Outcome::Failed(code) => Some(code),
+            Outcome::TimedOut => None,
         }
     }
 
@@ -170,6 +228,32 @@ impl Outcome {
     /// configured): retrying on this node cannot help, so the group fails without local restart.
     pub fn is_hard_failure(self) -> bool {
         matches!(self, Outcome::Failed(2..=6))
+    }
+}
+
+/// `exit 1 (generic error)`, `timed out`: for logs, the journal and notification texts.
+impl core::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Some(code) = self.exit_code() else {
+            return f.write_str("timed out");
+        };
+        let meaning = match code {
+            0 => "success",
+            1 => "generic error",
+            2 => "invalid arguments",
+            3 => "unimplemented",
+            4 => "insufficient privileges",
+            5 => "not installed",
+            6 => "not configured",
+            7 => "not running",
+            8 => "running promoted",
+            9 => "failed promoted",
+            190 => "degraded",
+            191 => "degraded promoted",
+            129..=191 => "killed by a signal",
+            _ => "error",
+        };
+        write!(f, "exit {code} ({meaning})")
     }
 }
 
@@ -182,6 +266,9 @@ pub struct ActionRequest {
     pub resource: usize,
     pub action: Action,
     pub timeout_ms: u64,
+    /// `OCF_RESKEY_CRM_meta_interval`: the monitor interval for a recurring monitor, 0 for every
+    /// other action (as Pacemaker passes it; agents tell a probe from a recurring monitor by it).
+    pub interval_ms: u64,
     /// The generation of the latest grant the group acts on (`HA_GENERATION`).
     pub generation: u64,
 }
@@ -229,13 +316,48 @@ pub enum ResourceState {
     Unknown,
 }
 
+/// Whether a resource's agent runs `validate-all` before each start; learned from its
+/// meta-data by the shell ([`Group::set_validation`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validation {
+    /// The meta-data is being read: a start of this resource waits for the answer.
+    Unknown,
+    /// The meta-data lists `validate-all`: it runs before every start.
+    Advertised,
+    /// Not listed, or the meta-data could not be read: start directly. The default.
+    NotAdvertised,
+}
+
+/// One failed action, as the status shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub action: Action,
+    pub outcome: Outcome,
+    /// The agent's `ocf-exit-reason:`, empty if it gave none.
+    pub exit_reason: ExitReason,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceStatus {
     pub name: Name,
     pub state: ResourceState,
+    /// Running, but the last monitor (or the start) returned 190/191: the exit reason, if any.
+    pub degraded: Option<ExitReason>,
     /// Failed actions since the last `cleanup`.
     pub failures: u32,
-    pub last_failure: Option<(Action, Outcome)>,
+    pub last_failure: Option<Failure>,
+}
+
+impl ResourceStatus {
+    /// `stopped`, `running`, `degraded` (running, degraded) or `unknown`.
+    pub fn state_str(&self) -> &'static str {
+        match (self.state, &self.degraded) {
+            (ResourceState::Running, Some(_)) => "degraded",
+            (ResourceState::Running, None) => "running",
+            (ResourceState::Stopped, _) => "stopped",
+            (ResourceState::Unknown, _) => "unknown",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -253,6 +375,20 @@ pub enum Event {
         name: Name,
         action: Action,
         outcome: Outcome,
+        exit_reason: ExitReason,
+    },
+    /// A running resource's monitor (or its start) returned 190/191: it runs, degraded. Not a
+    /// failure; nothing is restarted. Sent when the resource becomes degraded, not for every
+    /// degraded monitor.
+    ResourceDegraded {
+        resource: usize,
+        name: Name,
+        exit_reason: ExitReason,
+    },
+    /// A degraded resource's monitor returned 0 again.
+    ResourceRecovered {
+        resource: usize,
+        name: Name,
     },
     /// A local restart was decided: resources from `resource` on are stopped in reverse order
     /// and started again. `restarts_in_window` counts this one.
@@ -271,6 +407,43 @@ pub enum Event {
         name: Name,
         outcome: Outcome,
     },
+}
+
+impl Event {
+    /// The agent's exit reason the event carries, if it has a non-empty one.
+    pub fn exit_reason(&self) -> Option<&str> {
+        match self {
+            Event::ResourceFailed { exit_reason, .. } | Event::ResourceDegraded { exit_reason, .. } => {
+                Some(exit_reason.as_str()).filter(|r| !r.is_empty())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One line for the log and the journal (the exit reason is left out: see
+/// [`Event::exit_reason`]).
+impl core::fmt::Display for Event {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Event::ResourceStarted { name, .. } => write!(f, "{name} started"),
+            Event::ResourceStopped { name, .. } => write!(f, "{name} stopped"),
+            Event::ResourceFailed { name, action, outcome, .. } => {
+                write!(f, "{name}: {} failed: {outcome}", action.as_str())
+            }
+            Event::ResourceDegraded { name, .. } => write!(f, "{name} runs degraded"),
+            Event::ResourceRecovered { name, .. } => write!(f, "{name} is no longer degraded"),
+            Event::ResourceRestarted { name, restarts_in_window, .. } => {
+                write!(f, "{name}: local restart ({restarts_in_window} in the window)")
+            }
+            Event::GroupRunning => f.write_str("group running"),
+            Event::GroupStopped => f.write_str("group stopped"),
+            Event::GroupFailed => f.write_str("group failed: every resource stopped"),
+            Event::StopFailed { name, outcome, .. } => {
+                write!(f, "{name}: stop failed ({outcome}): it may still run")
+            }
+        }
+    }
 }
 
 /// Why a command was refused.
@@ -292,12 +465,17 @@ enum Goal {
     StopThenFail,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Resource {
     state: ResourceState,
     next_monitor_at: Micros,
     failures: u32,
-    last_failure: Option<(Action, Outcome)>,
+    last_failure: Option<Failure>,
+    /// `Some` while running degraded (only in `ResourceState::Running`).
+    degraded: Option<ExitReason>,
+    validation: Validation,
+    /// validate-all succeeded and the start it belongs to has not been issued yet.
+    validated: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -338,7 +516,7 @@ impl Group {
         assert!(spec.restart_window_ms > 0 && spec.restart_window_ms <= MAX_RESTART_WINDOW_MS);
         for r in &spec.resources {
             assert!(!r.name.is_empty());
-            assert!(r.agent.len() <= MAX_AGENT_PATH_BYTES && r.agent.starts_with('/'));
+            assert!(r.agent.is_valid());
             for (k, v) in &r.params {
                 assert!(!k.is_empty() && k.len() <= MAX_PARAM_NAME_BYTES);
                 assert!(v.len() <= MAX_PARAM_VALUE_BYTES);
@@ -355,6 +533,9 @@ impl Group {
                 next_monitor_at: Micros::MAX,
                 failures: 0,
                 last_failure: None,
+                degraded: None,
+                validation: Validation::NotAdvertised,
+                validated: false,
             };
             assert!(resources.push(r).is_ok(), "spec holds at most MAX_RESOURCES");
         }
@@ -453,8 +634,9 @@ impl Group {
         self.spec.resources.iter().zip(self.resources.iter()).map(|(s, r)| ResourceStatus {
             name: s.name.clone(),
             state: r.state,
+            degraded: r.degraded.clone(),
             failures: r.failures,
-            last_failure: r.last_failure,
+            last_failure: r.last_failure.clone(),
         })
     }
     /// The generation of the latest `start` the group accepted (0 before any).
@@ -483,6 +665,9 @@ impl Group {
     pub fn maintenance(&self) -> bool {
         self.maintenance
     }
+    pub fn validation(&self, index: usize) -> Option<Validation> {
+        self.resources.get(index).map(|r| r.validation)
+    }
 
     // ---- commands ------------------------------------------------------------------------
 
@@ -510,6 +695,7 @@ impl Group {
         if self.goal == Goal::Run {
             self.goal = Goal::Stop;
             self.restart_floor = None;
+            self.forget_validations();
         }
         self.after_input(now);
     }
@@ -535,7 +721,9 @@ impl Group {
             return;
         }
         self.maintenance = on;
-        if !on {
+        if on {
+            self.forget_validations();
+        } else {
             let goal = self.goal;
             for r in self.resources.iter_mut() {
                 match (goal, r.state) {
@@ -551,6 +739,20 @@ impl Group {
         self.after_input(now);
     }
 
+    /// What the shell learned about resource `index`'s agent: whether validate-all runs before
+    /// its starts. `Unknown` holds its starts until a later call says which (the shell sets it
+    /// while it reads the meta-data, and always follows up). A validate-all already passed for
+    /// the next start still counts.
+    pub fn set_validation(&mut self, now: Micros, index: usize, validation: Validation) {
+        assert!(
+            index < self.resources.len(),
+            "set_validation of resource {index} of {}",
+            self.resources.len()
+        );
+        self.resources[index].validation = validation;
+        self.after_input(now);
+    }
+
     /// Leave `StopFailed` by trying the stops again. Declares nothing stopped: the group
     /// reports `Stopped` only when the new stops succeed (and `StopFailed` again if they fail).
     pub fn reset(&mut self, now: Micros) {
@@ -560,6 +762,7 @@ impl Group {
                 self.goal = Goal::Stop;
             }
             self.restart_floor = None;
+            self.forget_validations();
         }
         self.after_input(now);
     }
@@ -569,7 +772,19 @@ impl Group {
     /// The runner finished action `id`. Results for anything but the action in flight are
     /// counted and ignored.
     pub fn handle_result(&mut self, now: Micros, id: u64, outcome: Outcome) {
-        self.apply_result(now, id, outcome);
+        self.handle_result_with_reason(now, id, outcome, ExitReason::new());
+    }
+
+    /// [`Group::handle_result`] with the agent's exit reason (empty if none): it is kept with
+    /// the resource's last failure and carried in the failure and degraded events.
+    pub fn handle_result_with_reason(
+        &mut self,
+        now: Micros,
+        id: u64,
+        outcome: Outcome,
+        exit_reason: ExitReason,
+    ) {
+        self.apply_result(now, id, outcome, exit_reason);
         self.after_input(now);
     }
 
@@ -577,7 +792,7 @@ impl Group {
         if let Some(f) = self.in_flight {
             if now >= f.backstop_at {
                 self.backstop_timeouts += 1;
-                self.apply_result(now, f.request.id, Outcome::TimedOut);
+                self.apply_result(now, f.request.id, Outcome::TimedOut, ExitReason::new());
             }
         }
         self.after_input(now);
@@ -611,6 +826,14 @@ impl Group {
         self.spec.resources[index].name.clone()
     }
 
+    /// A passed validate-all belongs to the start that follows it; any change of plan in
+    /// between makes the next start validate again.
+    fn forget_validations(&mut self) {
+        for r in self.resources.iter_mut() {
+            r.validated = false;
+        }
+    }
+
     fn push_event(&mut self, event: Event) {
         if self.events.is_full() {
             let _ = self.events.pop_front();
@@ -619,15 +842,27 @@ impl Group {
         assert!(self.events.push_back(event).is_ok());
     }
 
-    fn record_failure(&mut self, index: usize, action: Action, outcome: Outcome) {
+    fn record_failure(&mut self, index: usize, action: Action, outcome: Outcome, exit_reason: ExitReason) {
         let r = &mut self.resources[index];
         r.failures = r.failures.saturating_add(1);
-        r.last_failure = Some((action, outcome));
+        r.last_failure = Some(Failure { action, outcome, exit_reason: exit_reason.clone() });
         let name = self.name(index);
-        self.push_event(Event::ResourceFailed { resource: index, name, action, outcome });
+        self.push_event(Event::ResourceFailed { resource: index, name, action, outcome, exit_reason });
     }
 
-    fn apply_result(&mut self, now: Micros, id: u64, outcome: Outcome) {
+    /// A running resource reported 190/191: mark it (and tell once).
+    fn mark_degraded(&mut self, index: usize, exit_reason: ExitReason) {
+        let r = &mut self.resources[index];
+        assert_eq!(r.state, ResourceState::Running);
+        let newly = r.degraded.is_none();
+        r.degraded = Some(exit_reason.clone());
+        if newly {
+            let name = self.name(index);
+            self.push_event(Event::ResourceDegraded { resource: index, name, exit_reason });
+        }
+    }
+
+    fn apply_result(&mut self, now: Micros, id: u64, outcome: Outcome, exit_reason: ExitReason) {
         let Some(f) = self.in_flight.filter(|f| f.request.id == id) else {
             self.stale_results += 1;
             return;
@@ -639,26 +874,54 @@ impl Group {
         let index = f.request.resource;
         let interval_ms = self.spec.resources[index].monitor_interval_ms;
         match (f.request.action, outcome) {
-            (Action::Start, Outcome::Success) => {
+            (Action::ValidateAll, Outcome::Success) => {
+                // The start this validation belongs to is issued next, unless a command came
+                // in between (a stop, maintenance: then the next start validates again).
+                let r = &mut self.resources[index];
+                r.validated =
+                    r.state == ResourceState::Stopped && self.goal == Goal::Run && !self.maintenance;
+            }
+            (Action::ValidateAll, failed) => {
+                // A failed start that never began: the resource was left as it was, and the
+                // group recovers exactly as from a failed start.
+                self.record_failure(index, Action::ValidateAll, failed, exit_reason);
+                self.recover(now, index, 0, failed.is_hard_failure());
+            }
+            (Action::Start, Outcome::Success | Outcome::Degraded { .. }) => {
                 let r = &mut self.resources[index];
                 r.state = ResourceState::Running;
                 r.next_monitor_at = now.plus_ms(interval_ms);
                 let name = self.name(index);
                 self.push_event(Event::ResourceStarted { resource: index, name });
+                if matches!(outcome, Outcome::Degraded { .. }) {
+                    self.mark_degraded(index, exit_reason);
+                }
             }
             (Action::Start, failed) => {
                 // A failed or killed start may have left anything behind: stop it too.
                 self.resources[index].state = ResourceState::Unknown;
-                self.record_failure(index, Action::Start, failed);
+                self.record_failure(index, Action::Start, failed, exit_reason);
                 self.recover(now, index, 0, failed.is_hard_failure());
             }
             (Action::Monitor, Outcome::Success) => {
+                let r = &mut self.resources[index];
+                r.next_monitor_at = now.plus_ms(interval_ms);
+                if r.degraded.take().is_some() {
+                    let name = self.name(index);
+                    self.push_event(Event::ResourceRecovered { resource: index, name });
+                }
+            }
+            (Action::Monitor, Outcome::Degraded { .. }) => {
+                // Running: no restart, no failure count; the next monitor as usual.
                 self.resources[index].next_monitor_at = now.plus_ms(interval_ms);
+                self.mark_degraded(index, exit_reason);
             }
             (Action::Monitor, failed) => {
-                self.resources[index].state = ResourceState::Unknown;
-                self.resources[index].next_monitor_at = Micros::MAX;
-                self.record_failure(index, Action::Monitor, failed);
+                let r = &mut self.resources[index];
+                r.state = ResourceState::Unknown;
+                r.degraded = None;
+                r.next_monitor_at = Micros::MAX;
+                self.record_failure(index, Action::Monitor, failed, exit_reason);
                 self.recover(now, index, index, failed.is_hard_failure());
             }
             (Action::Stop, Outcome::Success | Outcome::NotRunning) => {
@@ -669,9 +932,10 @@ impl Group {
                 self.push_event(Event::ResourceStopped { resource: index, name });
             }
             (Action::Stop, failed) => {
+                // Including 190/191: the agent says the resource still runs.
                 self.resources[index].state = ResourceState::Unknown;
                 self.stop_failed = true;
-                self.record_failure(index, Action::Stop, failed);
+                self.record_failure(index, Action::Stop, failed, exit_reason);
                 let name = self.name(index);
                 self.push_event(Event::StopFailed { resource: index, name, outcome: failed });
             }
@@ -692,6 +956,7 @@ impl Group {
         if hard || self.restarts.len() >= self.spec.max_restarts as usize {
             self.goal = Goal::StopThenFail;
             self.restart_floor = None;
+            self.forget_validations();
             return;
         }
         assert!(self.restarts.push_back(now).is_ok(), "max_restarts <= MAX_RESTARTS");
@@ -747,8 +1012,14 @@ impl Group {
                     self.restart_floor = None;
                 }
                 if let Some(i) = self.resources.iter().position(|r| r.state != ResourceState::Running) {
-                    assert_eq!(self.resources[i].state, ResourceState::Stopped);
-                    return Some((i, Action::Start));
+                    let r = &self.resources[i];
+                    assert_eq!(r.state, ResourceState::Stopped);
+                    return match (r.validation, r.validated) {
+                        // The meta-data is still being read: wait for set_validation.
+                        (Validation::Unknown, false) => None,
+                        (Validation::Advertised, false) => Some((i, Action::ValidateAll)),
+                        _ => Some((i, Action::Start)),
+                    };
                 }
                 // All running: the most overdue monitor, if any is due.
                 let (i, due) = self
@@ -764,19 +1035,29 @@ impl Group {
 
     fn issue(&mut self, now: Micros, index: usize, action: Action) {
         assert!(self.in_flight.is_none() && self.outbox.is_none());
-        let timeout_ms = self.spec.resources[index].timeout_ms(action);
+        let spec = &self.spec.resources[index];
+        let timeout_ms = spec.timeout_ms(action);
+        // Every monitor this group issues is a recurring one (it never probes).
+        let interval_ms = if action == Action::Monitor { spec.monitor_interval_ms } else { 0 };
         let request = ActionRequest {
             id: self.next_id,
             resource: index,
             action,
             timeout_ms,
+            interval_ms,
             generation: self.generation,
         };
         self.next_id += 1;
+        let r = &mut self.resources[index];
         match action {
             // From the moment a start or stop may run, the resource is in no known state.
-            Action::Start | Action::Stop => self.resources[index].state = ResourceState::Unknown,
-            Action::Monitor => assert_eq!(self.resources[index].state, ResourceState::Running),
+            Action::Start | Action::Stop => {
+                r.state = ResourceState::Unknown;
+                r.degraded = None;
+                r.validated = false;
+            }
+            Action::Monitor => assert_eq!(r.state, ResourceState::Running),
+            Action::ValidateAll => assert_eq!(r.state, ResourceState::Stopped),
         }
         self.in_flight = Some(InFlight { request, backstop_at: now.plus_ms(timeout_ms + RESULT_GRACE_MS) });
         self.outbox = Some(request);
@@ -787,11 +1068,24 @@ impl Group {
         assert!(self.restarts.len() <= self.spec.max_restarts as usize);
         if let Some(f) = self.in_flight {
             assert!(!self.stop_failed, "no action is issued once a stop failed");
-            let r = self.resources[f.request.resource];
+            let r = &self.resources[f.request.resource];
             match f.request.action {
                 Action::Start | Action::Stop => assert_eq!(r.state, ResourceState::Unknown),
                 Action::Monitor => assert_eq!(r.state, ResourceState::Running),
+                // Stopped when issued; the end of maintenance may have made it uncertain since.
+                Action::ValidateAll => assert_ne!(r.state, ResourceState::Running),
             }
+        }
+        for r in &self.resources {
+            assert!(
+                r.degraded.is_none() || r.state == ResourceState::Running,
+                "only a running resource is degraded"
+            );
+            assert!(
+                !r.validated
+                    || (r.state == ResourceState::Stopped && self.goal == Goal::Run && !self.maintenance),
+                "a passed validate-all is for the start that follows it"
+            );
         }
         if self.stop_failed {
             assert!(self.resources.iter().any(|r| r.state == ResourceState::Unknown));

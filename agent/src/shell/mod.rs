@@ -38,6 +38,7 @@ use crate::control::{self, Request};
 use crate::core::authority::Notice;
 use crate::core::engine::{Action, Engine, Event};
 use crate::core::membership::{self, LinkSpec, Params, RxError, Verdict};
+use crate::core::resources::Validation;
 use crate::devices::watchdog::HealthStamps;
 use crate::journal::{Event as JournalEvent, Journal, Kind as JournalKind, Stamp};
 use crate::links::raw_eth::RawEthernet;
@@ -246,6 +247,8 @@ pub struct Agent {
     stalls: Stalls,
     reloads: u64,
     reloads_refused: u64,
+    /// Node: the agents' meta-data being read in a helper thread (which advertise validate-all).
+    meta_data: Option<ocf::inspect::MetaDataProbe>,
 }
 
 fn micros_since(origin: Instant) -> Micros {
@@ -465,7 +468,7 @@ impl Agent {
             cfg.links.len(),
             transports.len()
         );
-        Ok(Agent {
+        let mut agent = Agent {
             config_path: config_path.to_path_buf(),
             cfg,
             key,
@@ -499,7 +502,42 @@ impl Agent {
             stalls: Stalls::default(),
             reloads: 0,
             reloads_refused: 0,
-        })
+            meta_data: None,
+        };
+        // Starts wait until the agents said whether they have validate-all.
+        agent.learn_agents(Micros::ZERO, true);
+        Ok(agent)
+    }
+
+    /// Node: read every resource agent's meta-data in a helper thread, to learn which run
+    /// validate-all before a start. With `hold`, starts wait for the answer (at start; after a
+    /// reload the earlier answers stand meanwhile).
+    fn learn_agents(&mut self, now: Micros, hold: bool) {
+        let Some(group) = self.cfg.resources.as_ref().filter(|_| self.engine.node().is_some()) else {
+            return;
+        };
+        let agents: Vec<_> = group.resources.iter().map(|r| r.agent.clone()).collect();
+        match ocf::inspect::MetaDataProbe::start(agents) {
+            Ok(probe) => {
+                self.meta_data = Some(probe);
+                for index in (0..group.resources.len()).filter(|_| hold) {
+                    self.engine.set_resource_validation(now, index, Validation::Unknown);
+                }
+            }
+            Err(e) => log::error!("cannot read the agents' meta-data ({e}): no validate-all before start"),
+        }
+    }
+
+    /// The agents' meta-data, once read: validate-all or not, for each resource.
+    fn learned_agents(&mut self, now: Micros) {
+        let Some(answer) = self.meta_data.as_ref().and_then(|p| p.poll()) else {
+            return;
+        };
+        self.meta_data = None;
+        let specs = self.cfg.resources.as_ref().map(|g| g.resources.clone()).unwrap_or_default();
+        for (index, validation) in ocf::inspect::validations(&specs, answer).into_iter().enumerate() {
+            self.engine.set_resource_validation(now, index, validation);
+        }
     }
 
     fn now(&self) -> Micros {
@@ -559,6 +597,9 @@ impl Agent {
             let mut deadline = self.engine.poll_timeout().min(now.plus_ms(MAX_SLEEP_MS)).min(self.feed_due);
             if let Some(d) = self.runner.next_deadline() {
                 deadline = deadline.min(d);
+            }
+            if self.meta_data.is_some() {
+                deadline = deadline.min(now.plus_ms(ocf::CHILD_POLL_MS));
             }
             if let Some(d) = self.snmp.as_ref().and_then(|s| s.poll_timeout()) {
                 deadline = deadline.min(d);
@@ -919,19 +960,27 @@ impl Agent {
 
     /// Finished OCF actions and relay commands go back to the engine.
     fn collect_results(&mut self, now: Micros) {
+        self.learned_agents(now);
         for f in self.runner.poll_children(now) {
+            let reason =
+                if f.exit_reason.is_empty() { String::new() } else { format!(" ({})", f.exit_reason) };
             if !f.output.trim().is_empty() {
                 log::info!(
-                    "resource action {} finished {:?} after {} ms: {}",
+                    "resource action {} finished {}{reason} after {} ms: {}",
                     f.id,
                     f.outcome,
                     f.elapsed_ms,
                     f.output.trim()
                 );
             } else {
-                log::debug!("resource action {} finished {:?} after {} ms", f.id, f.outcome, f.elapsed_ms);
+                log::debug!(
+                    "resource action {} finished {}{reason} after {} ms",
+                    f.id,
+                    f.outcome,
+                    f.elapsed_ms
+                );
             }
-            self.engine.handle_resource_result(now, f.id, f.outcome);
+            self.engine.handle_resource_result_with_reason(now, f.id, f.outcome, f.exit_reason);
         }
         for (node, result) in self.relay.poll() {
             let name = self.member_name(node);
@@ -1259,7 +1308,20 @@ impl Agent {
         if let Some((n, g)) = self.engine.node() {
             let resources: Vec<Value> = g
                 .resources()
-                .map(|r| json!({"name": r.name.as_str(), "state": format!("{:?}", r.state).to_lowercase()}))
+                .map(|r| {
+                    json!({
+                        "name": r.name.as_str(),
+                        "state": r.state_str(),
+                        "degraded_reason": r.degraded.as_ref().filter(|d| !d.is_empty()).map(|d| d.as_str()),
+                        "failures": r.failures,
+                        "last_failure": r.last_failure.as_ref().map(|f| json!({
+                            "action": f.action.as_str(),
+                            "outcome": f.outcome.to_string(),
+                            "exit_code": f.outcome.exit_code(),
+                            "exit_reason": Some(f.exit_reason.as_str()).filter(|e| !e.is_empty()),
+                        })),
+                    })
+                })
                 .collect();
             return json!({
                 "role": "node",
@@ -1449,24 +1511,18 @@ impl Agent {
                     }
                 }
                 Event::Resources(e) => {
-                    log::info!("resources: {e:?}");
-                    self.journal(JournalEvent::new(JournalKind::Resource, &format!("{e:?}")));
-                    let me = self.cfg.me().name.clone();
-                    match e {
-                        crate::core::resources::Event::ResourceRestarted { name, .. } => self.notify(
-                            now,
-                            Notification::ResourceRestarted { member: me, resource: name.to_string() },
-                        ),
-                        crate::core::resources::Event::ResourceFailed { name, action, outcome, .. } => self
-                            .notify(
-                                now,
-                                Notification::ResourceFailed {
-                                    member: me,
-                                    resource: name.to_string(),
-                                    reason: format!("{} returned {outcome:?}", action.as_str()),
-                                },
-                            ),
-                        _ => {}
+                    let reason = e.exit_reason().map(str::to_string);
+                    let mut record = JournalEvent::new(JournalKind::Resource, &e.to_string());
+                    match &reason {
+                        Some(r) => {
+                            log::info!("resources: {e}: {r}");
+                            record = record.with_field("exit_reason", r);
+                        }
+                        None => log::info!("resources: {e}"),
+                    }
+                    self.journal(record);
+                    if let Some(n) = notify::resource_notification(&self.cfg.me().name, &e) {
+                        self.notify(now, n);
                     }
                 }
                 Event::Membership(membership::Event::Link { id, peer, from, to }) => {
@@ -1539,6 +1595,8 @@ impl Agent {
             Ok(text) => {
                 self.reloads += 1;
                 log::info!("{text}");
+                // The agents may have been upgraded: learn again what they advertise.
+                self.learn_agents(now, false);
                 self.journal(JournalEvent::new(JournalKind::Configuration, "reloaded"));
                 self.notify(now, Notification::ConfigurationReloaded { member });
             }

@@ -14,6 +14,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
 use crate::config::Config;
+use crate::core::resources::Event as ResourceEvent;
 use crate::shell::durable::{DurableWriter, StateWrite};
 use crate::snmp::config::read_key_file;
 use crate::snmp::mib::Notification;
@@ -153,6 +154,88 @@ impl Snmp {
 }
 
 /// Where notifications are sent, for the status output.
+/// The notification a resource event of this node (`member`) makes, if any: failures (with
+/// the agent's exit reason at the end of the text), local restarts, degradation and its end.
+pub fn resource_notification(member: &str, event: &ResourceEvent) -> Option<Notification> {
+    let because = event.exit_reason().map(|r| format!(": {r}")).unwrap_or_default();
+    let member = member.to_string();
+    Some(match event {
+        ResourceEvent::ResourceRestarted { name, .. } => {
+            Notification::ResourceRestarted { member, resource: name.to_string() }
+        }
+        ResourceEvent::ResourceFailed { name, action, outcome, .. } => Notification::ResourceFailed {
+            member,
+            resource: name.to_string(),
+            reason: format!("{} returned {outcome}{because}", action.as_str()),
+        },
+        ResourceEvent::ResourceDegraded { name, exit_reason, .. } => Notification::ResourceDegraded {
+            member,
+            resource: name.to_string(),
+            reason: exit_reason.to_string(),
+        },
+        ResourceEvent::ResourceRecovered { name, .. } => {
+            Notification::ResourceRecovered { member, resource: name.to_string() }
+        }
+        _ => return None,
+    })
+}
+
 pub fn describe_targets(cfg: &Config) -> Vec<String> {
     cfg.snmp.as_ref().map(|s| s.targets.iter().map(|t| t.address.to_string()).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::resources::{exit_reason, Action, Name, Outcome};
+
+    #[test]
+    fn a_resource_failure_s_text_ends_with_the_agent_s_exit_reason() {
+        let name = Name::try_from("db").unwrap();
+        let failed = ResourceEvent::ResourceFailed {
+            resource: 1,
+            name: name.clone(),
+            action: Action::Monitor,
+            outcome: Outcome::Failed(1),
+            exit_reason: exit_reason("cannot connect to the database"),
+        };
+        let n = resource_notification("node-a", &failed).unwrap();
+        assert_eq!(
+            n.text(),
+            "resource db failed on node-a: monitor returned exit 1 (generic error): cannot connect to the database"
+        );
+        let silent = ResourceEvent::ResourceFailed {
+            resource: 1,
+            name: name.clone(),
+            action: Action::ValidateAll,
+            outcome: Outcome::TimedOut,
+            exit_reason: exit_reason(""),
+        };
+        assert_eq!(
+            resource_notification("node-a", &silent).unwrap().text(),
+            "resource db failed on node-a: validate-all returned timed out"
+        );
+    }
+
+    #[test]
+    fn degradation_and_its_end_are_notified_and_starts_are_not() {
+        let name = Name::try_from("db").unwrap();
+        let degraded = ResourceEvent::ResourceDegraded {
+            resource: 0,
+            name: name.clone(),
+            exit_reason: exit_reason("lag 30 s"),
+        };
+        let n = resource_notification("node-a", &degraded).unwrap();
+        assert_eq!(n.info().mib_name, "rackHaResourceDegraded");
+        assert_eq!(n.text(), "resource db on node-a runs degraded: lag 30 s");
+        let recovered = ResourceEvent::ResourceRecovered { resource: 0, name: name.clone() };
+        assert_eq!(
+            resource_notification("node-a", &recovered).unwrap().info().mib_name,
+            "rackHaResourceRecovered"
+        );
+        assert_eq!(
+            resource_notification("node-a", &ResourceEvent::ResourceStarted { resource: 0, name }),
+            None
+        );
+    }
 }

@@ -2,12 +2,14 @@
 //! commands with the OCF conventions, supervises them without ever blocking, and kills a hung
 //! action together with everything it started.
 //!
-//! Owns the child processes: spawning (`AGENT start|stop|monitor`, a clean environment with
-//! `OCF_RESKEY_*`, `HA_GENERATION`, `OCF_RESOURCE_INSTANCE`, `OCF_ROOT`, a minimal `PATH`, stdin
-//! from `/dev/null`, stdout and stderr into one non-blocking pipe of which the last
-//! [`OUTPUT_TAIL_BYTES`] are kept), the per-action timeout, and reaping. Each action runs in its
-//! own process group, so that a timeout kills the script *and* its children (SIGKILL to the
-//! group). It decides nothing about what the results mean: that is `core::resources`.
+//! Owns the child processes: spawning (`AGENT start|stop|monitor|validate-all`, a clean
+//! environment built by [`action_environment`], stdin from `/dev/null`, stdout and stderr into
+//! one non-blocking pipe of which the last [`OUTPUT_TAIL_BYTES`] are kept and every line is
+//! scanned for the agent's `ocf-exit-reason:`), the per-action timeout, and reaping. Each action
+//! runs in its own process group, so that a timeout kills the script *and* its children
+//! (SIGKILL to the group). It decides nothing about what the results mean: that is
+//! `core::resources`. Asking an agent about itself (installed? its meta-data) outside the loop
+//! is [`inspect`].
 //!
 //! Use from the loop: [`Runner::spawn`] each request the core polls, call
 //! [`Runner::poll_children`] every iteration and feed each [`Finished`] to the core, poll
@@ -20,6 +22,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod inspect;
+
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -28,7 +32,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 use rustix::process::{kill_process_group, Pid, Signal};
 
-use crate::core::resources::{ActionRequest, Outcome, ResourceSpec};
+pub use crate::core::resources::agent::OCF_ROOT;
+use crate::core::resources::{exit_reason, ActionRequest, Agent, ExitReason, Outcome, ResourceSpec};
 use crate::time::Micros;
 
 /// Bound on actions (including killed ones not yet reaped) running at once.
@@ -37,8 +42,14 @@ pub const MAX_RUNNING_ACTIONS: usize = 8;
 pub const OUTPUT_TAIL_BYTES: usize = 4096;
 /// `PATH` of every action: system directories only, nothing inherited.
 pub const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/// `OCF_ROOT` for agents that source the OCF shell functions (harmless otherwise).
-pub const OCF_ROOT: &str = "/usr/lib/ocf";
+/// The OCF version the agent speaks to resource agents (`OCF_RA_VERSION_MAJOR`/`_MINOR`).
+/// Without it resource-agents' shell library takes the agent for an init script.
+pub const OCF_RA_VERSION: (u32, u32) = (1, 0);
+/// What resource-agents' `ocf_exit_reason` writes (on stderr) before the reason.
+pub const EXIT_REASON_PREFIX: &[u8] = b"ocf-exit-reason:";
+/// Only the start of a longer line is kept for the exit-reason scan (the reason is cut to
+/// `MAX_EXIT_REASON_BYTES` anyway).
+const MAX_SCANNED_LINE_BYTES: usize = 512;
 /// While anything runs, the loop should call [`Runner::poll_children`] at least this often:
 /// an exit wakes the loop through [`Runner::exit_fds`] (pidfds, no SIGCHLD handler that would
 /// interrupt other threads' system calls); this tick reads output and is the fallback on a
@@ -56,6 +67,9 @@ pub struct Finished {
     pub outcome: Outcome,
     /// The last [`OUTPUT_TAIL_BYTES`] of stdout and stderr (lossy UTF-8), for the log.
     pub output: String,
+    /// The text of the last `ocf-exit-reason:` line of the whole output (not only the tail),
+    /// printable and bounded; empty if there was none.
+    pub exit_reason: ExitReason,
     pub elapsed_ms: u64,
 }
 
@@ -89,6 +103,109 @@ impl Tail {
     }
 }
 
+/// Finds the agent's exit reason in its output as it streams by: the text after
+/// [`EXIT_REASON_PREFIX`] at the start of a line, the last such line winning (as Pacemaker takes
+/// it). Bounded: one partial line of at most [`MAX_SCANNED_LINE_BYTES`] is held.
+#[derive(Debug, Default)]
+struct ExitReasonScanner {
+    line: Vec<u8>,
+    last: Option<ExitReason>,
+}
+
+impl ExitReasonScanner {
+    fn push(&mut self, data: &[u8]) {
+        for piece in data.split_inclusive(|&b| b == b'\n') {
+            let (body, complete) = match piece.strip_suffix(b"\n") {
+                Some(body) => (body, true),
+                None => (piece, false),
+            };
+            let room = MAX_SCANNED_LINE_BYTES - self.line.len();
+            self.line.extend_from_slice(&body[..body.len().min(room)]);
+            if complete {
+                self.end_line();
+            }
+        }
+        assert!(self.line.len() <= MAX_SCANNED_LINE_BYTES);
+    }
+
+    fn end_line(&mut self) {
+        if let Some(text) = self.line.strip_prefix(EXIT_REASON_PREFIX) {
+            let reason = sanitize_exit_reason(text);
+            if !reason.is_empty() {
+                self.last = Some(reason);
+            }
+        }
+        self.line.clear();
+    }
+
+    /// The reason (empty if none), counting a last line without a newline.
+    fn finish(&mut self) -> ExitReason {
+        self.end_line();
+        self.last.take().unwrap_or_default()
+    }
+}
+
+/// Invisible characters that reorder or hide text in a terminal (bidirectional overrides,
+/// zero-width characters, the byte-order mark).
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
+}
+
+/// An agent's reason as one line of printable text: invalid UTF-8 replaced, control and
+/// invisible formatting characters turned into spaces, outer whitespace trimmed, cut to
+/// `MAX_EXIT_REASON_BYTES` at a character boundary. It goes into logs, the journal, the status
+/// and notifications, so nothing in it may act on a terminal.
+pub fn sanitize_exit_reason(bytes: &[u8]) -> ExitReason {
+    let text = String::from_utf8_lossy(bytes);
+    let printable: String =
+        text.chars().map(|c| if c.is_control() || is_invisible_format(c) { ' ' } else { c }).collect();
+    exit_reason(printable.trim())
+}
+
+/// The environment of an action, in this order: `PATH`, `OCF_ROOT`, `OCF_RA_VERSION_MAJOR`,
+/// `OCF_RA_VERSION_MINOR`, `OCF_RESOURCE_INSTANCE`, `OCF_RESOURCE_TYPE`,
+/// `OCF_RESOURCE_PROVIDER` (when the agent has one), `OCF_RESKEY_CRM_meta_timeout`,
+/// `OCF_RESKEY_CRM_meta_interval`, `HA_GENERATION`, then `OCF_RESKEY_<name>` for each parameter.
+/// Nothing is inherited from the agent's own environment.
+pub fn action_environment(request: &ActionRequest, resource: &ResourceSpec) -> Vec<(String, String)> {
+    let mut env = base_environment();
+    env.push(("OCF_RESOURCE_INSTANCE".into(), resource.name.to_string()));
+    env.extend(agent_names(&resource.agent));
+    env.push(("OCF_RESKEY_CRM_meta_timeout".into(), request.timeout_ms.to_string()));
+    env.push(("OCF_RESKEY_CRM_meta_interval".into(), request.interval_ms.to_string()));
+    env.push(("HA_GENERATION".into(), request.generation.to_string()));
+    for (name, value) in &resource.params {
+        env.push((format!("OCF_RESKEY_{name}"), value.clone()));
+    }
+    env
+}
+
+/// The environment of `AGENT meta-data`: `PATH`, `OCF_ROOT`, the OCF version,
+/// `OCF_RESOURCE_TYPE` and, when known, `OCF_RESOURCE_PROVIDER`.
+pub fn meta_data_environment(agent: &Agent) -> Vec<(String, String)> {
+    let mut env = base_environment();
+    env.extend(agent_names(agent));
+    env
+}
+
+fn base_environment() -> Vec<(String, String)> {
+    vec![
+        ("PATH".into(), CLEAN_PATH.into()),
+        ("OCF_ROOT".into(), OCF_ROOT.into()),
+        ("OCF_RA_VERSION_MAJOR".into(), OCF_RA_VERSION.0.to_string()),
+        ("OCF_RA_VERSION_MINOR".into(), OCF_RA_VERSION.1.to_string()),
+    ]
+}
+
+/// `OCF_RESOURCE_TYPE`, and `OCF_RESOURCE_PROVIDER` when the agent's name has one.
+fn agent_names(agent: &Agent) -> Vec<(String, String)> {
+    let mut env = vec![("OCF_RESOURCE_TYPE".to_string(), agent.agent_type().to_string())];
+    if let Some(provider) = agent.provider() {
+        env.push(("OCF_RESOURCE_PROVIDER".to_string(), provider.to_string()));
+    }
+    env
+}
+
 struct Running {
     id: u64,
     child: Child,
@@ -99,6 +216,7 @@ struct Running {
     /// Read end of the output pipe, non-blocking; `None` after end of file.
     output: Option<File>,
     tail: Tail,
+    reason: ExitReasonScanner,
     /// Killed at its timeout and already reported; waiting to be reaped.
     killed: bool,
     /// Turns readable when the child exits, so that the loop wakes for it at once (`None` on a
@@ -117,7 +235,10 @@ impl Running {
                     self.output = None;
                     return;
                 }
-                Ok(n) => self.tail.push(&buf[..n]),
+                Ok(n) => {
+                    self.tail.push(&buf[..n]);
+                    self.reason.push(&buf[..n]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => {
@@ -184,7 +305,13 @@ impl Runner {
             Err(e) => self.failed_to_start.push(Finished {
                 id: request.id,
                 outcome: Outcome::Failed(spawn_error_code(&e)),
-                output: format!("cannot run {} {}: {e}", resource.agent, request.action.as_str()),
+                output: format!(
+                    "cannot run {} ({}) {}: {e}",
+                    resource.agent,
+                    resource.agent.path(),
+                    request.action.as_str()
+                ),
+                exit_reason: exit_reason(&format!("cannot run {}: {e}", resource.agent.path())),
                 elapsed_ms: 0,
             }),
         }
@@ -201,20 +328,8 @@ impl Runner {
         // Only our end is non-blocking; the agent writes to an ordinary blocking pipe.
         rustix::io::ioctl_fionbio(&read, true)?;
         let write_err = write.try_clone()?;
-        let agent_type = resource.agent.rsplit('/').next().unwrap_or("");
-        let mut command = Command::new(&resource.agent);
-        command
-            .arg(request.action.as_str())
-            .env_clear()
-            .env("PATH", CLEAN_PATH)
-            .env("OCF_ROOT", OCF_ROOT)
-            .env("OCF_RESOURCE_INSTANCE", resource.name.as_str())
-            .env("OCF_RESOURCE_TYPE", agent_type)
-            .env("OCF_RESKEY_CRM_meta_timeout", request.timeout_ms.to_string())
-            .env("HA_GENERATION", request.generation.to_string());
-        for (name, value) in &resource.params {
-            command.env(format!("OCF_RESKEY_{name}"), value);
-        }
+        let mut command = Command::new(resource.agent.path());
+        command.arg(request.action.as_str()).env_clear().envs(action_environment(request, resource));
         command
             .stdin(Stdio::null())
             .stdout(Stdio::from(write))
@@ -236,6 +351,7 @@ impl Runner {
             deadline: now.plus_ms(request.timeout_ms),
             output: Some(File::from(read)),
             tail: Tail::default(),
+            reason: ExitReasonScanner::default(),
             killed: false,
             exit_fd,
         })
@@ -267,6 +383,7 @@ impl Runner {
                         id: r.id,
                         outcome: exit_outcome(status),
                         output: r.tail.text(),
+                        exit_reason: r.reason.finish(),
                         elapsed_ms: now.since_us(r.started_at) / 1000,
                     });
                     self.running.swap_remove(index);
@@ -283,6 +400,7 @@ impl Runner {
                         id: r.id,
                         outcome: Outcome::TimedOut,
                         output,
+                        exit_reason: r.reason.finish(),
                         elapsed_ms: now.since_us(r.started_at) / 1000,
                     });
                     r.killed = true;
@@ -303,6 +421,7 @@ impl Runner {
                         id: r.id,
                         outcome: Outcome::Failed(1),
                         output: format!("{}\n[ha-agent: waiting for the action failed: {e}]", r.tail.text()),
+                        exit_reason: r.reason.finish(),
                         elapsed_ms: now.since_us(r.started_at) / 1000,
                     });
                     r.killed = true;

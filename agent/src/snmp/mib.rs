@@ -262,6 +262,18 @@ pub enum Notification {
     Alive {
         member: String,
     },
+    /// The resource runs, but its agent reports it degraded (OCF 190/191); `reason` is the
+    /// agent's exit reason (empty when it gave none).
+    ResourceDegraded {
+        member: String,
+        resource: String,
+        reason: String,
+    },
+    /// A degraded resource's monitor succeeds again.
+    ResourceRecovered {
+        member: String,
+        resource: String,
+    },
 }
 
 /// One row of the notification table: number under `.0`, MIB name, objects between the
@@ -278,7 +290,7 @@ use Object::{
 use Object::{ProgressPercent as Pct, RelayName as R, ResourceName as Res, SensorName as S};
 
 /// The notifications in MIB order; index i describes number i+1.
-pub const NOTIFICATIONS: [NotificationInfo; 41] = [
+pub const NOTIFICATIONS: [NotificationInfo; 43] = [
     NotificationInfo { number: 1, mib_name: "rackHaMemberUp", subjects: &[M] },
     NotificationInfo { number: 2, mib_name: "rackHaMemberDown", subjects: &[M] },
     NotificationInfo { number: 3, mib_name: "rackHaLinkUp", subjects: &[M, L] },
@@ -320,6 +332,8 @@ pub const NOTIFICATIONS: [NotificationInfo; 41] = [
     NotificationInfo { number: 39, mib_name: "rackHaAlive", subjects: &[M] },
     NotificationInfo { number: 40, mib_name: "rackHaMaintenanceOn", subjects: &[M] },
     NotificationInfo { number: 41, mib_name: "rackHaMaintenanceOff", subjects: &[M] },
+    NotificationInfo { number: 42, mib_name: "rackHaResourceDegraded", subjects: &[M, Res] },
+    NotificationInfo { number: 43, mib_name: "rackHaResourceRecovered", subjects: &[M, Res] },
 ];
 
 /// A subject value in a notification.
@@ -465,6 +479,19 @@ impl Notification {
             N::MaintenanceOff { member } => {
                 (41, vec![Name(member)], format!("maintenance mode off at {member}"))
             }
+            N::ResourceDegraded { member, resource, reason } => (
+                42,
+                vec![Name(member), Name(resource)],
+                match reason.as_str() {
+                    "" => format!("resource {resource} on {member} runs degraded"),
+                    reason => format!("resource {resource} on {member} runs degraded: {reason}"),
+                },
+            ),
+            N::ResourceRecovered { member, resource } => (
+                43,
+                vec![Name(member), Name(resource)],
+                format!("resource {resource} on {member} is no longer degraded"),
+            ),
         }
     }
 
@@ -556,6 +583,8 @@ impl Notification {
             N::Alive { member: m() },
             N::MaintenanceOn { member: m() },
             N::MaintenanceOff { member: m() },
+            N::ResourceDegraded { member: m(), resource: "db".into(), reason: "replication lag".into() },
+            N::ResourceRecovered { member: m(), resource: "db".into() },
         ]
     }
 }

@@ -1,11 +1,12 @@
 //! The `[resources]` table of the configuration file: its serde shape, its defaults and its
 //! validation into a [`GroupSpec`].
 //!
-//! Owns the schema of the resource group and every rule about it (bounds, names, paths). It
-//! does not read files (the main configuration loader deserializes the table and calls
-//! [`ResourcesConfig::to_spec`]) and it does not check that the agent scripts exist: that is
-//! only known on the node at run time, where a missing script fails its action with OCF code 5.
-//! The reference is `docs/resources.md`.
+//! Owns the schema of the resource group and every rule about it (bounds, names, the agent's
+//! name parsed into an [`Agent`]). It does not read files (the main configuration loader
+//! deserializes the table and calls [`ResourcesConfig::to_spec`]) and it does not check that
+//! the agent scripts exist or know their parameters: that is only known on the node, where
+//! `check-config` looks (`config::agents`) and a missing script fails its action with OCF
+//! code 5 at run time. The reference is `docs/resources.md`.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::agent::{Agent, AgentError, MAX_AGENT_WORD_BYTES};
 use super::{
     GroupSpec, Name, ResourceSpec, MAX_ACTION_TIMEOUT_MS, MAX_AGENT_PATH_BYTES, MAX_MONITOR_INTERVAL_MS,
     MAX_NAME_BYTES, MAX_PARAMS, MAX_PARAM_NAME_BYTES, MAX_PARAM_VALUE_BYTES, MAX_RESOURCES, MAX_RESTARTS,
@@ -55,6 +57,7 @@ impl Default for ResourcesConfig {
 #[serde(deny_unknown_fields)]
 pub struct ResourceConfig {
     pub name: String,
+    /// `ocf:PROVIDER:TYPE` or an absolute path; parsed into an [`Agent`] by `to_spec`.
     pub agent: String,
     /// Passed as `OCF_RESKEY_<name>=<value>`; values are TOML strings.
     #[serde(default)]
@@ -150,12 +153,16 @@ impl ResourcesConfig {
                     "give every resource its own name",
                 );
             }
-            if !r.agent.starts_with('/') || r.agent.len() > MAX_AGENT_PATH_BYTES || r.agent.contains('\0') {
-                problem(
-                    at("agent"),
-                    format!("{:?} is not an absolute path", r.agent),
-                    &format!("the full path of the agent script, at most {MAX_AGENT_PATH_BYTES} bytes"),
-                );
+            let agent = Agent::parse(&r.agent);
+            if let Err(error) = agent {
+                let hint = match error {
+                    AgentError::NotOcfOrPath | AgentError::OcfShape => "write ocf:PROVIDER:TYPE for an agent in /usr/lib/ocf/resource.d (e.g. \"ocf:heartbeat:IPaddr2\"), or the absolute path of the script".to_string(),
+                    AgentError::BadProvider | AgentError::BadType => format!(
+                        "provider and type are 1 to {MAX_AGENT_WORD_BYTES} letters, digits, '_', '-' or '.', starting with a letter or digit"
+                    ),
+                    AgentError::BadPath => format!("the script's path is at most {MAX_AGENT_PATH_BYTES} bytes"),
+                };
+                problem(at("agent"), format!("{:?} is not an agent: {}", r.agent, error.as_str()), &hint);
             }
             if r.params.len() > MAX_PARAMS {
                 problem(
@@ -202,10 +209,10 @@ impl ResourcesConfig {
                     "every resource is monitored; 10000 ms is a usual value",
                 );
             }
-            if let Some(name) = name {
+            if let (Some(name), Ok(agent)) = (name, agent) {
                 let _ = resources.push(ResourceSpec {
                     name,
-                    agent: r.agent.clone(),
+                    agent,
                     params,
                     start_timeout_ms: r.start_timeout_ms,
                     stop_timeout_ms: r.stop_timeout_ms,

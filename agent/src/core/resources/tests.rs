@@ -9,7 +9,7 @@ const INTERVAL_MS: u64 = 1_000;
 fn resource(name: &str) -> ResourceSpec {
     ResourceSpec {
         name: Name::try_from(name).unwrap(),
-        agent: format!("/usr/lib/ha/{name}"),
+        agent: Agent::path_of(&format!("/usr/lib/ha/{name}")),
         params: heapless::Vec::new(),
         start_timeout_ms: 2_000,
         stop_timeout_ms: 3_000,
@@ -65,14 +65,33 @@ impl Node {
 
     /// The group must ask for exactly this action now; answer it with `outcome`.
     fn expect(&mut self, resource: usize, action: Action, outcome: Outcome) -> ActionRequest {
+        self.expect_with_reason(resource, action, outcome, "")
+    }
+
+    /// [`Node::expect`], the agent giving `reason` as its `ocf-exit-reason`.
+    fn expect_with_reason(
+        &mut self,
+        resource: usize,
+        action: Action,
+        outcome: Outcome,
+        reason: &str,
+    ) -> ActionRequest {
         let req = self.group.poll_action().expect("an action was requested");
         assert_eq!((req.resource, req.action), (resource, action), "unexpected request {req:?}");
         assert_eq!(self.group.poll_action(), None, "one action at a time");
         self.log.push((req.resource, req.action));
         self.now = self.now.plus_ms(10);
-        self.group.handle_result(self.now, req.id, outcome);
+        self.group.handle_result_with_reason(self.now, req.id, outcome, exit_reason(reason));
         self.drain_events();
         req
+    }
+
+    fn status(&self, resource: usize) -> ResourceStatus {
+        self.group.resources().nth(resource).unwrap()
+    }
+
+    fn count(&self, matches: impl Fn(&Event) -> bool) -> usize {
+        self.events.iter().filter(|e| matches(e)).count()
     }
 
     fn start(&mut self) {
@@ -107,7 +126,9 @@ impl Node {
     }
 }
 
-use Action::{Monitor, Start, Stop};
+use Action::{Monitor, Start, Stop, ValidateAll};
+
+const DEGRADED: Outcome = Outcome::Degraded { promoted: false };
 
 #[test]
 fn a_new_group_confirms_everything_stopped_in_reverse_order_before_reporting_stopped() {
@@ -471,9 +492,233 @@ fn outcomes_follow_the_ocf_exit_codes() {
     assert_eq!(Outcome::from_exit_code(0), Outcome::Success);
     assert_eq!(Outcome::from_exit_code(7), Outcome::NotRunning);
     assert_eq!(Outcome::from_exit_code(1), Outcome::Failed(1));
+    assert_eq!(Outcome::from_exit_code(190), Outcome::Degraded { promoted: false });
+    assert_eq!(Outcome::from_exit_code(191), Outcome::Degraded { promoted: true });
     assert!(!Outcome::Failed(1).is_hard_failure());
     assert!(Outcome::Failed(5).is_hard_failure());
     assert!(!Outcome::TimedOut.is_hard_failure());
+    assert!(!DEGRADED.is_hard_failure());
+    for code in [0, 1, 5, 7, 190, 191, 137] {
+        assert_eq!(Outcome::from_exit_code(code).exit_code(), Some(code));
+    }
+    assert_eq!(Outcome::TimedOut.exit_code(), None);
+    assert_eq!(Outcome::Failed(5).to_string(), "exit 5 (not installed)");
+    assert_eq!(DEGRADED.to_string(), "exit 190 (degraded)");
+    assert_eq!(Outcome::TimedOut.to_string(), "timed out");
+}
+
+// ---- degraded (OCF 190/191) ------------------------------------------------------------------
+
+#[test]
+fn a_degraded_monitor_keeps_the_resource_running_without_restart_and_a_success_clears_it() {
+    let mut n = Node::new(&["ip", "db"], 3, 60_000);
+    n.start_all();
+    n.jump_to_next_deadline();
+    n.expect(0, Monitor, Outcome::Success);
+    n.jump_to_next_deadline();
+    n.expect_with_reason(1, Monitor, DEGRADED, "replication lag 30 s");
+    assert_eq!(n.group.state(), GroupState::Running, "the group still counts as running");
+    assert_eq!(n.status(1).state_str(), "degraded");
+    assert_eq!(n.status(1).degraded.as_deref(), Some("replication lag 30 s"));
+    assert_eq!((n.status(1).failures, n.status(1).last_failure.clone()), (0, None), "not a failure");
+    assert_eq!(n.status(0).state_str(), "running");
+    assert_eq!(
+        n.events,
+        vec![Event::ResourceDegraded {
+            resource: 1,
+            name: Name::try_from("db").unwrap(),
+            exit_reason: exit_reason("replication lag 30 s")
+        }]
+    );
+    // Still degraded at the next monitor: monitored as usual, no new event, no restart.
+    n.jump_to_next_deadline();
+    n.expect(0, Monitor, Outcome::Success);
+    n.jump_to_next_deadline();
+    n.expect(1, Monitor, Outcome::Degraded { promoted: true });
+    assert_eq!(n.count(|e| matches!(e, Event::ResourceDegraded { .. })), 1);
+    assert_eq!(n.group.restarts_in_window(n.now), 0);
+    // Back to 0: cleared, with an event.
+    n.jump_to_next_deadline();
+    n.expect(0, Monitor, Outcome::Success);
+    n.jump_to_next_deadline();
+    n.expect(1, Monitor, Outcome::Success);
+    assert_eq!(n.status(1).state_str(), "running");
+    assert_eq!(
+        n.events.last(),
+        Some(&Event::ResourceRecovered { resource: 1, name: Name::try_from("db").unwrap() })
+    );
+    assert_eq!(n.log.iter().filter(|(_, a)| *a != Monitor).count(), 0, "only monitors ran");
+}
+
+#[test]
+fn a_degraded_start_is_a_start_and_the_resource_is_degraded_from_the_outset() {
+    let mut n = Node::new(&["db"], 3, 60_000);
+    n.start();
+    n.expect_with_reason(0, Start, DEGRADED, "running without a standby");
+    assert_eq!(n.group.state(), GroupState::Running);
+    assert_eq!(n.status(0).state_str(), "degraded");
+    assert!(matches!(
+        n.events[..],
+        [Event::ResourceStarted { .. }, Event::ResourceDegraded { .. }, Event::GroupRunning]
+    ));
+}
+
+#[test]
+fn a_degraded_answer_to_a_stop_means_it_still_runs_a_failed_stop() {
+    let mut n = Node::new(&["db"], 3, 60_000);
+    n.start_all();
+    n.group.stop(n.now);
+    n.expect(0, Stop, DEGRADED);
+    assert_eq!(n.group.state(), GroupState::StopFailed);
+    assert!(!n.group.is_stopped());
+}
+
+#[test]
+fn degradation_ends_silently_when_the_resource_fails_or_stops() {
+    let mut n = Node::new(&["db"], 3, 60_000);
+    n.start_all();
+    n.jump_to_next_deadline();
+    n.expect(0, Monitor, DEGRADED);
+    n.jump_to_next_deadline();
+    n.expect(0, Monitor, Outcome::Failed(1));
+    assert_eq!(n.status(0).degraded, None, "an uncertain resource is not 'degraded'");
+    n.expect(0, Stop, Outcome::Success);
+    n.expect(0, Start, Outcome::Success);
+    assert_eq!(n.status(0).state_str(), "running");
+    n.jump_to_next_deadline();
+    n.expect(0, Monitor, DEGRADED);
+    n.group.stop(n.now);
+    n.expect(0, Stop, Outcome::Success);
+    assert_eq!(n.status(0).state_str(), "stopped");
+    assert_eq!(n.count(|e| matches!(e, Event::ResourceRecovered { .. })), 0);
+}
+
+// ---- OCF_RESKEY_CRM_meta_interval ------------------------------------------------------------
+
+#[test]
+fn recurring_monitors_carry_their_interval_and_every_other_action_zero() {
+    let mut n = Node::new(&["db"], 3, 60_000);
+    n.group.set_validation(n.now, 0, Validation::Advertised);
+    n.start();
+    assert_eq!(n.expect(0, ValidateAll, Outcome::Success).interval_ms, 0);
+    assert_eq!(n.expect(0, Start, Outcome::Success).interval_ms, 0);
+    n.jump_to_next_deadline();
+    assert_eq!(n.expect(0, Monitor, Outcome::Success).interval_ms, INTERVAL_MS);
+    n.group.stop(n.now);
+    assert_eq!(n.expect(0, Stop, Outcome::Success).interval_ms, 0);
+}
+
+// ---- validate-all ----------------------------------------------------------------------------
+
+#[test]
+fn validate_all_runs_before_every_start_of_an_agent_that_advertises_it() {
+    let mut n = Node::new(&["ip", "db"], 3, 60_000);
+    n.group.set_validation(n.now, 1, Validation::Advertised);
+    assert_eq!(n.group.validation(1), Some(Validation::Advertised));
+    n.start();
+    let validate = n.expect(0, Start, Outcome::Success);
+    assert_eq!(validate.action, Start, "ip does not advertise it");
+    let validate = n.expect(1, ValidateAll, Outcome::Success);
+    assert_eq!(validate.timeout_ms, 2_000, "the start's timeout");
+    assert_eq!(n.group.state(), GroupState::Starting);
+    assert!(!n.group.is_stopped());
+    n.expect(1, Start, Outcome::Success);
+    assert_eq!(n.group.state(), GroupState::Running);
+    // A local restart validates again.
+    n.jump_to_next_deadline();
+    n.expect(0, Monitor, Outcome::Success);
+    n.jump_to_next_deadline();
+    n.expect(1, Monitor, Outcome::NotRunning);
+    n.expect(1, Stop, Outcome::Success);
+    n.expect(1, ValidateAll, Outcome::Success);
+    n.expect(1, Start, Outcome::Success);
+    assert_eq!(n.group.state(), GroupState::Running);
+}
+
+#[test]
+fn a_failing_validate_all_is_a_failed_start_with_its_exit_reason() {
+    let mut n = Node::new(&["ip", "db"], 3, 60_000);
+    n.group.set_validation(n.now, 1, Validation::Advertised);
+    n.start();
+    n.expect(0, Start, Outcome::Success);
+    n.expect_with_reason(1, ValidateAll, Outcome::Failed(1), "cannot reach the array");
+    // As after a failed start: stop what runs (db never started: it stays stopped), start again.
+    n.expect(0, Stop, Outcome::Success);
+    n.expect(0, Start, Outcome::Success);
+    n.expect(1, ValidateAll, Outcome::Success);
+    n.expect(1, Start, Outcome::Success);
+    assert_eq!(n.group.state(), GroupState::Running);
+    assert_eq!(n.group.restarts_in_window(n.now), 1);
+    let last = n.status(1).last_failure.unwrap();
+    assert_eq!((last.action, last.outcome), (ValidateAll, Outcome::Failed(1)));
+    assert_eq!(last.exit_reason.as_str(), "cannot reach the array");
+    let failed = n.events.iter().find(|e| matches!(e, Event::ResourceFailed { .. })).unwrap();
+    assert_eq!(failed.exit_reason(), Some("cannot reach the array"));
+    assert_eq!(failed.to_string(), "db: validate-all failed: exit 1 (generic error)");
+}
+
+#[test]
+fn a_hard_validate_all_failure_fails_the_group_at_once() {
+    let mut n = Node::new(&["ip", "db"], 3, 60_000);
+    n.group.set_validation(n.now, 1, Validation::Advertised);
+    n.start();
+    n.expect(0, Start, Outcome::Success);
+    n.expect_with_reason(1, ValidateAll, Outcome::Failed(6), "pgdata is not set");
+    n.expect(0, Stop, Outcome::Success);
+    assert_eq!(n.group.state(), GroupState::Failed);
+    assert_eq!(n.group.restarts_in_window(n.now), 0);
+    assert!(!n.log.contains(&(1, Start)), "the start never ran");
+}
+
+#[test]
+fn starts_wait_while_the_meta_data_is_being_read() {
+    let mut n = Node::new(&["ip", "db"], 3, 60_000);
+    n.group.set_validation(n.now, 1, Validation::Unknown);
+    n.start();
+    n.expect(0, Start, Outcome::Success);
+    n.advance_ms(10 * INTERVAL_MS);
+    n.idle();
+    assert_eq!(n.group.state(), GroupState::Starting);
+    assert_eq!(n.group.poll_timeout(), Micros::MAX, "nothing to wake up for but the answer");
+    n.group.set_validation(n.now, 1, Validation::NotAdvertised);
+    n.expect(1, Start, Outcome::Success);
+    assert_eq!(n.group.state(), GroupState::Running);
+}
+
+#[test]
+fn a_validation_passed_before_a_stop_does_not_count_for_a_later_start() {
+    let mut n = Node::new(&["db"], 3, 60_000);
+    n.group.set_validation(n.now, 0, Validation::Advertised);
+    n.start();
+    let validate = n.group.poll_action().unwrap();
+    assert_eq!(validate.action, ValidateAll);
+    n.group.stop(n.now);
+    n.group.handle_result(n.now, validate.id, Outcome::Success);
+    n.idle();
+    assert_eq!(n.group.state(), GroupState::Stopped);
+    n.start();
+    n.expect(0, ValidateAll, Outcome::Success);
+    n.expect(0, Start, Outcome::Success);
+}
+
+#[test]
+fn cleanup_forgets_the_last_failure_and_its_reason() {
+    let mut n = Node::new(&["db"], 0, 60_000);
+    n.start();
+    n.expect_with_reason(0, Start, Outcome::Failed(1), "port 5432 is taken");
+    n.expect(0, Stop, Outcome::Success);
+    assert_eq!(n.group.state(), GroupState::Failed);
+    assert_eq!(n.status(0).last_failure.unwrap().exit_reason.as_str(), "port 5432 is taken");
+    n.group.cleanup(n.now);
+    assert_eq!(n.status(0).last_failure, None);
+}
+
+#[test]
+fn exit_reasons_are_cut_at_the_bound_on_a_character_boundary() {
+    let long = "é".repeat(MAX_EXIT_REASON_BYTES);
+    let cut = exit_reason(&long);
+    assert!(cut.len() <= MAX_EXIT_REASON_BYTES && cut.len() >= MAX_EXIT_REASON_BYTES - 1);
+    assert!(cut.chars().all(|c| c == 'é'));
 }
 
 mod configuration {
