@@ -651,6 +651,33 @@ impl Rack {
         }
     }
 
+    /// SIGTERM to a member's agent (what `systemctl stop`, an upgrade or a reboot sends), then
+    /// wait at most `timeout` for it to exit: its exit status and how long it took. The rack no
+    /// longer counts it as running until [`Rack::restart`].
+    pub fn terminate(&self, member: &str, timeout: Duration) -> Result<(ExitStatus, Duration), String> {
+        let agent = self.agent(member);
+        let pid =
+            agent.child().as_ref().map(|c| c.id()).ok_or_else(|| format!("{member}: no agent running"))?;
+        let pid = rustix::process::Pid::from_raw(pid as i32).ok_or("pid 0")?;
+        let sent = Instant::now();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+            .map_err(|e| format!("{member}: SIGTERM: {e}"))?;
+        loop {
+            {
+                let mut slot = agent.child();
+                let child = slot.as_mut().ok_or_else(|| format!("{member}: agent gone"))?;
+                if let Some(status) = child.try_wait().map_err(|e| format!("{member}: wait: {e}"))? {
+                    slot.take();
+                    return Ok((status, sent.elapsed()));
+                }
+            }
+            if sent.elapsed() > timeout {
+                return Err(format!("{member}: still running {timeout:?} after SIGTERM"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Whether the rack still runs this member's agent.
     pub fn is_running(&self, member: &str) -> bool {
         self.agents

@@ -1303,6 +1303,17 @@ impl Agent {
                 })).collect::<Vec<_>>(),
                 "granted_at_wall_ms": self.granted_at_wall_ms,
                 "maintenance": w.maintenance(),
+                // What each node said in its latest report (null: nothing heard this boot).
+                "nodes": self.cfg.members.iter().filter(|m| m.role == Role::Node).map(|m| {
+                    let r = w.report(m.id.0);
+                    json!({
+                        "name": m.name,
+                        "ready": r.map(|r| r.ready),
+                        "resources_state": r.map(|r| r.resources.as_str()),
+                        "acting_generation": r.map(|r| r.acting),
+                        "stopped_generation": r.map(|r| r.stopped),
+                    })
+                }).collect::<Vec<_>>(),
             });
         }
         if let Some((n, g)) = self.engine.node() {
@@ -1328,6 +1339,7 @@ impl Agent {
                 "acting_generation": n.acting(),
                 "max_seen_generation": n.max_seen(),
                 "quorum": n.has_quorum(),
+                "leaving": n.leaving().map(|l| l.as_str()),
                 "maintenance": n.maintenance(),
                 "resources_state": g.state().as_str(),
                 "resources": resources,
