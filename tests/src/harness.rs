@@ -254,6 +254,7 @@ pub struct RackBuilder {
     shell: ShellOptions,
     outputs: Vec<(&'static str, OwnedFd)>,
     prefixes: Vec<(&'static str, Vec<OsString>)>,
+    envs: Vec<(&'static str, String, String)>,
     udp_maps: Vec<(&'static str, UdpEndMap)>,
 }
 
@@ -292,6 +293,12 @@ impl RackBuilder {
     /// instead of `<member>.log`.
     pub fn output(mut self, member: &'static str, output: OwnedFd) -> Self {
         self.outputs.push((member, output));
+        self
+    }
+
+    /// Set an environment variable for `member`'s agent (say, systemd's `NOTIFY_SOCKET`).
+    pub fn env(mut self, member: &'static str, key: &str, value: &str) -> Self {
+        self.envs.push((member, key.to_string(), value.to_string()));
         self
     }
 
@@ -335,6 +342,7 @@ impl RackBuilder {
             shell: self.shell,
             outputs: self.outputs,
             prefixes: self.prefixes,
+            envs: self.envs,
             udp_maps: self.udp_maps,
         };
         before(&rack.dir);
@@ -523,6 +531,8 @@ pub struct Rack {
     outputs: Vec<(&'static str, OwnedFd)>,
     /// Members whose agent is started through a command prefix.
     prefixes: Vec<(&'static str, Vec<OsString>)>,
+    /// Extra environment variables per member.
+    envs: Vec<(&'static str, String, String)>,
     /// Members whose UDP ends are rewritten (used once, while the configurations are written).
     udp_maps: Vec<(&'static str, UdpEndMap)>,
 }
@@ -538,6 +548,7 @@ impl Rack {
             shell: ShellOptions::default(),
             outputs: Vec::new(),
             prefixes: Vec::new(),
+            envs: Vec::new(),
             udp_maps: Vec::new(),
         }
     }
@@ -631,6 +642,7 @@ impl Rack {
             .arg(config)
             .current_dir(&self.dir)
             .env("HA_AGENT_LOG", log_level)
+            .envs(self.envs.iter().filter(|(m, ..)| *m == member).map(|(_, k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
             .stderr(output)

@@ -313,3 +313,39 @@ fn sigterm_to_the_witness_leaves_the_service_with_the_nodes() {
         started.elapsed()
     );
 }
+
+#[test]
+fn under_systemd_the_agent_says_ready_and_stopping_and_logs_with_severities() {
+    use std::os::unix::net::UnixDatagram;
+    // The service manager's side: a datagram socket, as systemd's NOTIFY_SOCKET is.
+    let dir = std::env::temp_dir().join(format!("ha-notify-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let socket_path = dir.join("notify");
+    let manager = UnixDatagram::bind(&socket_path).unwrap();
+    manager.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let builder = Rack::builder("sd-notify")
+        .env("node-b", "NOTIFY_SOCKET", socket_path.to_str().unwrap())
+        .env("node-b", "JOURNAL_STREAM", "8:12345");
+    let rack = ha_tests::fixtures::failover_rack_with(builder).unwrap_or_else(|e| panic!("rack: {e}"));
+    let mut buf = [0u8; 1024];
+    let len = manager.recv(&mut buf).expect("READY=1 within 20 s");
+    let ready = String::from_utf8_lossy(&buf[..len]).to_string();
+    println!("node-b told the service manager: {ready:?}");
+    assert_eq!(ready, "READY=1\nSTATUS=node-b running, role node");
+    rack.wait_for(Duration::from_secs(30), || running_on(&rack, "node-a")).unwrap();
+    let (status, _) = rack.terminate("node-b", EXIT_BOUND).unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success());
+    let len = manager.recv(&mut buf).expect("STOPPING=1 within 20 s");
+    let stopping = String::from_utf8_lossy(&buf[..len]).to_string();
+    println!("then: {stopping:?}");
+    assert_eq!(stopping, "STOPPING=1\nSTATUS=stopping: no service here");
+    // Its log lines carry syslog severities for the journal; node-a's (no JOURNAL_STREAM) do not.
+    let b = log_of(&rack, "node-b");
+    let warn = b.lines().find(|l| l.contains("stopping on signal")).expect("the stop is logged");
+    assert!(warn.starts_with("<4>"), "{warn}");
+    assert!(b.lines().filter(|l| l.contains(" INFO ")).all(|l| l.starts_with("<6>")), "{b}");
+    assert!(log_of(&rack, "node-a").lines().all(|l| !l.starts_with('<')));
+    drop(rack);
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -587,7 +587,7 @@ impl Agent {
             if !self.ready_notified {
                 // Links opened (or their retries scheduled) and the stored state restored.
                 self.ready_notified = true;
-                let status = format!("{} running as {:?}", self.cfg.me().name, self.cfg.me().role);
+                let status = format!("{} running, role {}", self.cfg.me().name, role_str(self.cfg.me().role));
                 self.service_manager.ready(&status);
             }
             if self.stopping && self.engine.may_exit(now) {
