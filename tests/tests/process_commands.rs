@@ -308,3 +308,40 @@ fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
         log.lines().count()
     );
 }
+
+#[test]
+fn status_shows_the_last_events_from_memory_not_from_the_journal_on_disk() {
+    // The loop never reads the data partition: a status request (`--watch` makes one a
+    // second) answers its last events from what the agent journaled, not by reading the
+    // journal's segments back. Shown by taking the journal directory away under the running
+    // witness: status still has them, and the next ones too.
+    let rack = failover_rack("status-events").unwrap_or_else(|e| panic!("rack: {e}"));
+    rack.wait_for(Duration::from_secs(30), || running_on(&rack, "node-a")).unwrap();
+    let events = |rack: &Rack| -> Vec<String> {
+        rack.status("witness")["last_events"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    let took = rack
+        .wait_for(Duration::from_secs(10), || {
+            events(&rack).iter().any(|e| e.contains("granted the service to node-a"))
+        })
+        .unwrap_or_else(|e| panic!("the grant is not among the last events: {e}: {:?}", events(&rack)));
+    println!("the grant shows in status after {took:?}");
+    let journal = rack.dir().join("state-witness/journal");
+    let away = rack.dir().join("state-witness/journal.away");
+    std::fs::rename(&journal, &away).unwrap();
+    let (code, text) = run(&rack, "witness", &["move", "node-b"]);
+    assert_eq!(code, 0, "{text}");
+    let took = rack
+        .wait_for(Duration::from_secs(20), || {
+            events(&rack).iter().any(|e| e.contains("granted the service to node-b"))
+        })
+        .unwrap_or_else(|e| panic!("the move is not among the last events: {e}: {:?}", events(&rack)));
+    println!("with the journal directory gone, the move shows in status after {took:?}");
+    let shown = events(&rack);
+    assert!(shown.len() <= 8, "bounded: {shown:?}");
+    assert!(shown.iter().all(|e| e.starts_with('#')), "as `ha-agent log` prints them: {shown:?}");
+    std::fs::rename(&away, &journal).unwrap();
+}

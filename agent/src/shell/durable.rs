@@ -56,8 +56,8 @@ enum Job {
 /// A finished job, in queue order.
 #[derive(Debug)]
 pub enum Done {
-    /// A journal record: its sequence number, or why it was not written.
-    Record(Event, io::Result<u64>),
+    /// A journal record with its stamp: its sequence number, or why it was not written.
+    Record(Stamp, Event, io::Result<u64>),
     State(StateWrite, io::Result<()>),
 }
 
@@ -131,7 +131,7 @@ impl DurableWriter {
                     let done = match job {
                         Job::Record(stamp, event) => {
                             let r = storage.append(stamp, &event);
-                            Done::Record(event, r)
+                            Done::Record(stamp, event, r)
                         }
                         Job::State(w) => {
                             let r = storage.write(&w);
@@ -381,9 +381,9 @@ mod tests {
         w.state(now, StateWrite::Stored(Stored { generation: 7, holder: 1 })).unwrap();
         w.record(now, Stamp::default(), event("second"));
         let done = wait_results(&mut w, 3);
-        assert!(matches!(&done[0], Done::Record(e, Ok(1)) if e.to_string().contains("first")));
+        assert!(matches!(&done[0], Done::Record(_, e, Ok(1)) if e.to_string().contains("first")));
         assert!(matches!(&done[1], Done::State(StateWrite::Stored(s), Ok(())) if s.generation == 7));
-        assert!(matches!(&done[2], Done::Record(e, Ok(3)) if e.to_string().contains("second")));
+        assert!(matches!(&done[2], Done::Record(_, e, Ok(3)) if e.to_string().contains("second")));
         assert!(w.is_durable(w.ticket()));
         assert_eq!(w.outstanding(), 0);
         let written = storage.written();
@@ -416,7 +416,7 @@ mod tests {
         assert_eq!(w.healthy_at(Micros::from_ms(5000)), t0);
         storage.open();
         let done = wait_results(&mut w, accepted + 1);
-        assert!(done.iter().all(|d| matches!(d, Done::Record(_, Ok(_)) | Done::State(_, Ok(())))));
+        assert!(done.iter().all(|d| matches!(d, Done::Record(_, _, Ok(_)) | Done::State(_, Ok(())))));
         assert!(matches!(done.last(), Some(Done::State(StateWrite::Seen(3), Ok(())))));
         assert!(w.is_durable(ticket));
         assert_eq!(w.healthy_at(Micros::from_ms(6000)), Micros::from_ms(6000));
@@ -425,10 +425,10 @@ mod tests {
         let done = wait_results(&mut w, 2);
         let dropped = (MAX_DURABLE_QUEUE * 2 - accepted) as u64;
         assert!(
-            matches!(&done[0], Done::Record(e, Ok(_)) if e.to_string().contains(&format!("{dropped} journal records dropped"))),
+            matches!(&done[0], Done::Record(_, e, Ok(_)) if e.to_string().contains(&format!("{dropped} journal records dropped"))),
             "{done:?}"
         );
-        assert!(matches!(&done[1], Done::Record(e, Ok(_)) if e.to_string().contains("after")));
+        assert!(matches!(&done[1], Done::Record(_, e, Ok(_)) if e.to_string().contains("after")));
         assert_eq!(w.dropped(), 0);
     }
 
@@ -442,8 +442,8 @@ mod tests {
         storage.open();
         let done = w.drain();
         assert_eq!(done.len(), 2);
-        assert!(matches!(&done[0], Done::Record(e, Err(_)) if e.to_string().contains("fails")));
-        assert!(matches!(&done[1], Done::Record(_, Ok(_))));
+        assert!(matches!(&done[0], Done::Record(_, e, Err(_)) if e.to_string().contains("fails")));
+        assert!(matches!(&done[1], Done::Record(_, _, Ok(_))));
         assert_eq!(w.outstanding(), 0);
         assert!(w.is_durable(w.ticket()));
     }

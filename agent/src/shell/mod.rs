@@ -222,7 +222,11 @@ pub struct Agent {
     /// for a disk).
     durable: DurableWriter,
     /// Where the journal is (read for `status`'s last events).
-    journal_dir: std::path::PathBuf,
+    /// Whether the journal opened (else `last_events` is null in status).
+    journaling: bool,
+    /// The journal's last [`LAST_EVENTS`] records as `status` shows them: read once at start,
+    /// then added as the durable writer confirms each one (the loop never reads the journal).
+    last_events: std::collections::VecDeque<String>,
     /// The uid of the last control client accepted (for the journal's operator records).
     last_client_uid: u32,
     /// For naming notifications: the node a failover or switchover moves the service from.
@@ -447,6 +451,13 @@ impl Agent {
             }
         }
         let journaling = journal.is_some();
+        // Read once, before the loop: from here on the loop keeps them itself.
+        let last_events: std::collections::VecDeque<String> = match journaling {
+            true => crate::journal::read_last(&journal_dir, LAST_EVENTS)
+                .map(|b| b.records.iter().map(|r| r.to_string()).collect())
+                .unwrap_or_default(),
+            false => std::collections::VecDeque::new(),
+        };
         let durable =
             DurableWriter::start(durable::Disk { state_dir: cfg.state_dir.clone(), journal }, journaling)
                 .map_err(|e| format!("durable writer thread: {e}"))?;
@@ -484,7 +495,8 @@ impl Agent {
             snmp,
             array,
             durable,
-            journal_dir,
+            journaling,
+            last_events,
             last_client_uid: 0,
             moving_from: None,
             granted_at_wall_ms: None,
@@ -1114,15 +1126,26 @@ impl Agent {
                     log::warn!("fencing {}: power off", self.member_name(node));
                     let name = self.member_name(node);
                     self.journal(JournalEvent::new(JournalKind::Fence, "power off").with_member(&name));
-                    if self.relay_queue.len() < MAX_RELAY_QUEUE {
-                        self.relay_queue.push_back((node, false));
+                    if queue_relay(&mut self.relay_queue, node, false).is_err() {
+                        // Never silently: the core's fence would wait for a result forever.
+                        log::error!(
+                            "fence of {name}: {MAX_RELAY_QUEUE} relay commands already wait; reported failed"
+                        );
+                        self.engine.handle_fence_result(
+                            now,
+                            node,
+                            crate::core::authority::fence::FenceResult::Failed,
+                        );
                     }
                     self.pending_relay(now);
                 }
                 Action::PowerOn(node) => {
                     log::info!("powering {} on again", self.member_name(node));
-                    if self.relay_queue.len() < MAX_RELAY_QUEUE {
-                        self.relay_queue.push_back((node, true));
+                    if queue_relay(&mut self.relay_queue, node, true).is_err() {
+                        log::error!(
+                            "power-on of {}: {MAX_RELAY_QUEUE} relay commands already wait; not sent (ha-agent fence-test, then the relay by hand)",
+                            self.member_name(node)
+                        );
                     }
                     self.pending_relay(now);
                 }
@@ -1366,8 +1389,14 @@ impl Agent {
 
     fn durable_done(&mut self, now: Micros, done: Done) {
         match done {
-            Done::Record(_, Ok(_)) => {}
-            Done::Record(event, Err(e)) => log::error!("journal: cannot append ({e}): {event}"),
+            Done::Record(stamp, event, Ok(seq)) => {
+                // The status's last events, kept here: a status request never reads the disk.
+                if self.last_events.len() == LAST_EVENTS {
+                    self.last_events.pop_front();
+                }
+                self.last_events.push_back(crate::journal::Record { seq, stamp, event }.to_string());
+            }
+            Done::Record(_, event, Err(e)) => log::error!("journal: cannot append ({e}): {event}"),
             Done::State(StateWrite::Stored(stored), Ok(())) => {
                 log::info!(
                     "generation {} holder {} stored durably",
@@ -1930,11 +1959,26 @@ impl Agent {
             "authority": self.authority_status(),
             "array": self.array.as_ref().map(|a| a.status(now)),
             "snmp_targets": notify::describe_targets(&self.cfg),
-            "last_events": crate::journal::read_last(&self.journal_dir, LAST_EVENTS).ok().map(|b| b.records.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
+            "last_events": self.journaling.then(|| self.last_events.iter().collect::<Vec<_>>()),
             "members": members,
             "links": links,
         })
     }
+}
+
+/// Queue a relay command (`power_on` false: a fence) for the worker, within
+/// [`MAX_RELAY_QUEUE`]. `Err` when full: the caller reports it (a fence as failed, so that the
+/// core retries it), never drops it silently.
+fn queue_relay(
+    queue: &mut std::collections::VecDeque<(u8, bool)>,
+    node: u8,
+    power_on: bool,
+) -> Result<(), ()> {
+    if queue.len() >= MAX_RELAY_QUEUE {
+        return Err(());
+    }
+    queue.push_back((node, power_on));
+    Ok(())
 }
 
 /// Why the service is changing hands, until the next grant says where it went.
@@ -1968,4 +2012,26 @@ struct Ready {
     clients: heapless::Vec<usize, { control::MAX_CLIENTS }>,
     /// Bit t: transport t is readable.
     transports: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_relay_queue_refuses_a_command_instead_of_dropping_it() {
+        let mut queue = std::collections::VecDeque::new();
+        for i in 0..MAX_RELAY_QUEUE {
+            assert_eq!(queue_relay(&mut queue, (i % 2) as u8 + 2, i % 2 == 1), Ok(()));
+        }
+        assert_eq!(
+            queue_relay(&mut queue, 2, false),
+            Err(()),
+            "the ninth is refused, for the caller to report"
+        );
+        assert_eq!(queue.len(), MAX_RELAY_QUEUE);
+        queue.pop_front();
+        assert_eq!(queue_relay(&mut queue, 2, false), Ok(()));
+        assert_eq!(queue.back(), Some(&(2, false)));
+    }
 }
