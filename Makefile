@@ -65,6 +65,8 @@ test-packages: agent
 test-fast:
 	cargo test --locked -p ha-agent
 	cargo test --locked -p ha-tests --lib
+	@# The safety rules as specifications: pure and deterministic (the simulator), so fast.
+	cargo test --locked -p ha-tests --test authority_spec
 
 # Real agent processes, pty pairs and UDP on loopback; one rack at a time. As root the tests
 # (their cable proxies and the agents they start, which inherit it) run at SCHED_FIFO 10, as

@@ -302,6 +302,3 @@ impl Notices {
         self.queue.pop_front()
     }
 }
-
-#[cfg(test)]
-mod tests;

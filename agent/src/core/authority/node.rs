@@ -400,6 +400,17 @@ impl Node {
         self.commanded = Some(action);
         match action {
             Action::Start { generation } => {
+                // N1 and the durable store, where the start is decided: never under a generation
+                // older than one seen or not newer than one stopped for, never before it is stored.
+                assert!(
+                    generation >= self.max_seen
+                        && generation > self.stopped
+                        && self.seen_stored >= generation,
+                    "start under {generation}: max_seen {} stopped {} stored {}",
+                    self.max_seen,
+                    self.stopped,
+                    self.seen_stored
+                );
                 self.acting = generation;
                 self.notices.push(Notice::Starting { generation });
             }

@@ -195,12 +195,15 @@ impl Witness {
     /// durable generation.
     pub fn info_for(&mut self, node: u8) -> WitnessInfo {
         self.info_seq += 1;
-        WitnessInfo {
+        let info = WitnessInfo {
             seq: self.info_seq,
             generation: self.durable.generation,
             holder: self.durable.holder,
             order: self.order_for(node),
-        }
+        };
+        // An order to run names the holder of a stored generation, and only the holder gets it.
+        assert!(info.order != Order::Run || (info.holder == node && node != 0 && info.generation > 0));
+        info
     }
 
     /// What the witness's next frames would say (without their sequence numbers): when it
@@ -375,6 +378,8 @@ impl Witness {
         }
         self.persisting = None;
         let previous = self.durable;
+        // The generation is a fencing token: it never goes back.
+        assert!(stored.generation >= previous.generation, "generation {previous:?} -> {stored:?}");
         self.durable = stored;
         if self.phase == Phase::Startup {
             self.phase = Phase::Steady;
@@ -570,6 +575,7 @@ impl Witness {
     fn grant(&mut self, to: u8) {
         assert!(self.persisting.is_none());
         let generation = self.durable.generation.checked_add(1).expect("generation overflow");
+        assert!(self.cfg.nodes.contains(&to), "a grant names a node");
         let stored = Stored { generation, holder: to };
         self.persisting = Some(stored);
         self.push_action(Action::Persist(stored));
