@@ -40,8 +40,9 @@ pub const CLUSTER: &str = "payments";
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Bound on how long one `ha-agent status` call may take before it is killed.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound on how long an agent may take to exit after SIGTERM before it gets SIGKILL.
-const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound on the agents' exit after SIGTERM (SIGKILL after it): the holder stops its service first and then waits
+/// up to `dead_ms + interval_ms + margin_ms` for the witness to hand the service over.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bound on the log lines printed per agent when a test fails.
 const MAX_TAIL_LINES: usize = 40;
 /// Bound on the length of a Unix socket path (sun_path is 108 bytes, NUL included).
@@ -888,8 +889,16 @@ impl Rack {
     }
 
     /// Stop every agent with SIGTERM (SIGKILL after a bound) and return how each exited.
+    /// All three at once, as a rack losing its power supply in order would not, but as an
+    /// operator stopping everything does: the holder stops its service and waits, bounded, for a
+    /// witness that is leaving too.
     pub fn shutdown(&mut self) -> Vec<(&'static str, Result<ExitStatus, String>)> {
-        self.agents.iter().map(|agent| (agent.member, stop_agent(agent))).collect()
+        let signalled: Vec<_> = self.agents.iter().map(|agent| (agent.member, signal_stop(agent))).collect();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        signalled
+            .into_iter()
+            .map(|(member, child)| (member, child.and_then(|c| wait_stopped(c, deadline))))
+            .collect()
     }
 
     /// Keep the directory (configurations and logs) when the rack is dropped.
@@ -914,7 +923,8 @@ impl Rack {
     }
 }
 
-fn stop_agent(agent: &Agent) -> Result<ExitStatus, String> {
+/// SIGTERM to an agent that still runs; the child to wait for, or why there is none.
+fn signal_stop(agent: &Agent) -> Result<Child, String> {
     let Some(mut child) = agent.child().take() else {
         return Err("already stopped".to_string());
     };
@@ -923,8 +933,12 @@ fn stop_agent(agent: &Agent) -> Result<ExitStatus, String> {
     }
     let pid = rustix::process::Pid::from_child(&child);
     let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    let started = Instant::now();
-    while started.elapsed() < STOP_TIMEOUT {
+    Ok(child)
+}
+
+/// Wait (until `deadline`) for an agent that was sent SIGTERM; SIGKILL after it.
+fn wait_stopped(mut child: Child, deadline: Instant) -> Result<ExitStatus, String> {
+    while Instant::now() < deadline {
         match child.try_wait() {
             Ok(Some(exit)) => return Ok(exit),
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
