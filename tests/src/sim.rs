@@ -165,6 +165,35 @@ pub enum FaultKind {
     },
 }
 
+impl FaultKind {
+    /// The class of this fault, for the per-class counts `make sim` prints.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Crash { lose_state: true, .. } => "power loss, state lost",
+            Crash { .. } => "power loss",
+            Hang { ms, .. } if *ms >= WATCHDOG_MS => "hang beyond the watchdog",
+            Hang { .. } => "short hang",
+            Cut { direction: 2, .. } => "link cut",
+            Cut { .. } => "link cut one way",
+            Isolate { .. } => "member isolated",
+            Delay { .. } => "link delay and jitter",
+            Duplicate { .. } => "duplicated frames",
+            Corrupt { .. } => "corrupted frames",
+            Relay { mode: RelayMode::NoAnswer, .. } => "relay does not answer",
+            Relay { mode: RelayMode::Stuck, .. } => "relay stuck",
+            Relay { mode: RelayMode::Unconfirmed { .. }, .. } => "relay cannot read back",
+            Relay { .. } => "relay ok",
+            Resource { fault: ResourceFault::StartFails, .. } => "start fails",
+            Resource { fault: ResourceFault::StartHangs, .. } => "start hangs",
+            Resource { fault: ResourceFault::StopFails, .. } => "stop fails",
+            Resource { fault: ResourceFault::StopHangs, .. } => "stop hangs",
+            Resource { fault: ResourceFault::Dies, .. } => "resource dies",
+            Maintenance => "maintenance window",
+            Leave { .. } => "agent stop (SIGTERM)",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Fault {
     pub at_ms: u64,
@@ -342,6 +371,8 @@ impl Member {
 
 #[derive(Default, Debug, Clone)]
 pub struct Stats {
+    /// Agent stops by how the node left: hand-over, idle, untouched (maintenance).
+    pub leaves: [u64; 3],
     pub failovers: u64,
     pub fences: u64,
     pub self_fences: u64,
@@ -686,6 +717,13 @@ impl Sim {
                     m.leaving_down_ms = Some(down_ms);
                     let local = m.local(now);
                     let leave = m.engine.as_mut().unwrap().request_leave(local);
+                    use ha_agent::core::authority::Leave as L;
+                    match leave {
+                        Some(L::HandOver) => self.stats.leaves[0] += 1,
+                        Some(L::Idle) => self.stats.leaves[1] += 1,
+                        Some(L::Untouched) => self.stats.leaves[2] += 1,
+                        None => {}
+                    }
                     self.log(format!("operator: SIGTERM to the agent of {}: {leave:?}", IDS[node]));
                 }
             }
@@ -1382,11 +1420,23 @@ pub struct Summary {
     pub worst_restore_ms: u64,
     pub worst_restore_seed: u64,
     pub first_failure: Option<u64>,
+    /// Schedules with at least one fault of each class.
+    pub fault_classes: std::collections::BTreeMap<&'static str, u64>,
+    /// Agent stops by how the node left: hand-over, idle, untouched (maintenance).
+    pub leaves: [u64; 3],
 }
 
 impl Summary {
     pub fn add(&mut self, r: &SimResult) {
         self.schedules += 1;
+        let classes: std::collections::BTreeSet<&'static str> =
+            r.scenario.faults.iter().map(|f| f.kind.class()).collect();
+        for c in classes {
+            *self.fault_classes.entry(c).or_default() += 1;
+        }
+        for (t, n) in self.leaves.iter_mut().zip(r.stats.leaves) {
+            *t += n;
+        }
         self.failovers += r.stats.failovers;
         self.fences += r.stats.fences;
         self.self_fences += r.stats.self_fences;
@@ -1406,6 +1456,12 @@ impl Summary {
     }
     pub fn merge(&mut self, o: &Summary) {
         self.schedules += o.schedules;
+        for (c, n) in &o.fault_classes {
+            *self.fault_classes.entry(c).or_default() += n;
+        }
+        for (t, n) in self.leaves.iter_mut().zip(o.leaves) {
+            *t += n;
+        }
         self.violations += o.violations;
         self.failovers += o.failovers;
         self.fences += o.fences;

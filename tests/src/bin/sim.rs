@@ -74,6 +74,14 @@ fn main() {
         "worst time to restore the service after the faults healed: {} ms (seed {})",
         s.worst_restore_ms, s.worst_restore_seed
     );
+    println!("schedules per fault class (at least one such fault):");
+    for (class, n) in &s.fault_classes {
+        println!("  {class:<28} {n:>7}  ({:.1} %)", 100.0 * *n as f64 / s.schedules.max(1) as f64);
+    }
+    println!(
+        "agent stops: {} handed the service over, {} left with nothing to stop, {} left it running (maintenance)",
+        s.leaves[0], s.leaves[1], s.leaves[2]
+    );
     println!("violations: {}", s.violations);
     if expect_violation {
         // Self-test of the simulator against a deliberately broken build.
