@@ -228,11 +228,11 @@ fn postgresql_moves_restarts_and_fails_over_under_the_unmodified_resource_agents
     let outage = longest_gap(&client.ack_times(), killed, back).unwrap();
     let log = log_since(&rack, "node-a", offset);
     assert!(
-        log.lines().any(|l| l.contains("ResourceRestarted") && l.contains("\"db\"")),
+        log.lines().any(|l| l.contains("resources: db: local restart")),
         "node-a's log shows the local restart of db:\n{log}"
     );
     assert!(
-        !log.lines().any(|l| l.contains("ResourceStopped") && (l.contains("\"fs\"") || l.contains("\"ip\""))),
+        !log.lines().any(|l| l.contains("resources: fs stopped") || l.contains("resources: ip stopped")),
         "the file system and the address stayed up:\n{log}"
     );
     assert_eq!(witness_view(&rack), ("node-a".to_string(), generation), "a local restart, no failover");
