@@ -124,8 +124,8 @@ Maintainer: $maintainer
 Installed-Size: $installed_kib
 Section: admin
 Priority: optional
-Recommends: procps
-Suggests: resource-agents, snmptrapd
+Recommends: procps, resource-agents
+Suggests: snmptrapd
 Description: rack high-availability agent for two database servers
  A management box (the witness) keeps exactly one of two database servers
  active: authenticated heartbeats over RS-232, UDP and raw Ethernet, power
@@ -224,6 +224,8 @@ Release:        1
 Summary:        Rack high-availability agent for two database servers
 License:        Apache-2.0
 BuildArch:      x86_64
+# The resources of the packaged agent.toml are OCF agents from resource-agents.
+Recommends:     resource-agents
 # The binary is static and already stripped: no debuginfo package, no build-id links, no
 # stripping or byte-compiling by the build root policy.
 %global debug_package %{nil}

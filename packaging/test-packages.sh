@@ -23,7 +23,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 bin=${1:-$repo/target/x86_64-unknown-linux-gnu/release/ha-agent}
 suite=bookworm
-root_pkgs=systemd,man-db,procps
+# resource-agents: the packaged agent.toml names its Filesystem and IPaddr2 agents, and
+# check-config reads their meta-data (the packages recommend it).
+root_pkgs=systemd,man-db,procps,resource-agents
 cache="$repo/out/test-packages"
 started=$SECONDS
 checks=0
