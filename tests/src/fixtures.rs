@@ -127,6 +127,19 @@ pub fn resources_state(status: &Value) -> Option<String> {
     status["authority"]["resources_state"].as_str().map(str::to_string)
 }
 
+/// `ha-agent ARGS --config <member's configuration>`, as an operator types it at that member:
+/// (exit code, stdout and stderr).
+pub fn agent_command(rack: &Rack, member: &str, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(crate::harness::agent_binary().unwrap())
+        .args(args)
+        .arg("--config")
+        .arg(rack.config_path(member))
+        .output()
+        .expect("run ha-agent");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
 pub fn kill_pid(pid: i32) {
     if let Some(pid) = rustix::process::Pid::from_raw(pid) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);

@@ -8,20 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ha_tests::fixtures::{alive, failover_rack, resources_state, service_pid};
+use ha_tests::fixtures::{agent_command, alive, failover_rack, resources_state, service_pid};
 use ha_tests::harness::{agent_binary, Rack};
-
-/// `ha-agent VERB ARGS --config CONFIG`: (exit code, stdout + stderr).
-fn run(rack: &Rack, member: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(agent_binary().unwrap())
-        .args(args)
-        .arg("--config")
-        .arg(rack.config_path(member))
-        .output()
-        .expect("run ha-agent");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
-}
 
 fn running_on(rack: &Rack, member: &str) -> bool {
     rack.try_status(member).ok().and_then(|s| resources_state(&s)).as_deref() == Some("running")
@@ -54,7 +42,7 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
         .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
 
     // move: graceful switchover to node-b.
-    let (code, text) = run(&rack, "witness", &["move", "node-b"]);
+    let (code, text) = agent_command(&rack, "witness", &["move", "node-b"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("move node-b: accepted"), "{text}");
     rack.wait_for(Duration::from_secs(20), || running_on(&rack, "node-b") && holder(&rack) == "node-b")
@@ -63,27 +51,27 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     println!("move node-b: done");
 
     // Refusals.
-    let (code, text) = run(&rack, "witness", &["move", "node-b"]);
+    let (code, text) = agent_command(&rack, "witness", &["move", "node-b"]);
     assert_ne!(code, 0);
     assert!(text.contains("refused: the service already runs there"), "{text}");
-    let (code, text) = run(&rack, "witness", &["move", "nobody"]);
+    let (code, text) = agent_command(&rack, "witness", &["move", "nobody"]);
     assert_ne!(code, 0);
     assert!(text.contains("no member named"), "{text}");
-    let (code, text) = run(&rack, "node-a", &["move", "node-b"]);
+    let (code, text) = agent_command(&rack, "node-a", &["move", "node-b"]);
     assert_ne!(code, 0);
     assert!(text.contains("this command is for the witness"), "{text}");
 
     // standby of the spare node: then fencing the holder would leave nobody: refused. (The
     // witness sets the standby before it answers: the refusals below need nothing else.)
-    let (code, text) = run(&rack, "witness", &["standby", "node-a"]);
+    let (code, text) = agent_command(&rack, "witness", &["standby", "node-a"]);
     assert_eq!(code, 0, "{text}");
-    let (code, text) = run(&rack, "witness", &["fence", "node-b", "--yes"]);
+    let (code, text) = agent_command(&rack, "witness", &["fence", "node-b", "--yes"]);
     assert_ne!(code, 0);
     assert!(text.contains("refused: it is the only healthy node"), "{text}");
-    let (code, text) = run(&rack, "witness", &["move", "node-a"]);
+    let (code, text) = agent_command(&rack, "witness", &["move", "node-a"]);
     assert_ne!(code, 0);
     assert!(text.contains("refused: that node is not ready"), "move with no ready target: {text}");
-    let (code, text) = run(&rack, "witness", &["standby", "node-b"]);
+    let (code, text) = agent_command(&rack, "witness", &["standby", "node-b"]);
     assert_ne!(code, 0);
     assert!(text.contains("no other node is ready"), "{text}");
     println!("refusals: move to the holder, unknown member, on a node, fence of the only healthy node, move to a node in standby, standby of the holder with no other node: all refused");
@@ -91,12 +79,12 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     // online, then standby of the holder moves the service away. node-a is ready again only
     // once its next report says so (the witness tells it it is online, it answers): until then
     // the standby is refused with "no other node is ready", and asked again.
-    let (code, text) = run(&rack, "witness", &["online", "node-a"]);
+    let (code, text) = agent_command(&rack, "witness", &["online", "node-a"]);
     assert_eq!(code, 0, "{text}");
     let mut answer = String::new();
     let took = rack
         .wait_for(Duration::from_secs(10), || {
-            let (code, text) = run(&rack, "witness", &["standby", "node-b"]);
+            let (code, text) = agent_command(&rack, "witness", &["standby", "node-b"]);
             assert!(code == 0 || text.contains("no other node is ready"), "standby node-b: {text}");
             answer = text;
             code == 0
@@ -108,12 +96,12 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     println!("standby node-b (the holder): the service moved to node-a");
 
     // fence without --yes asks; an empty answer does nothing.
-    let (code, text) = run(&rack, "witness", &["fence", "node-b"]);
+    let (code, text) = agent_command(&rack, "witness", &["fence", "node-b"]);
     assert_ne!(code, 0);
     assert!(text.contains("not confirmed"), "{text}");
 
     // cleanup on a node.
-    let (code, text) = run(&rack, "node-a", &["cleanup"]);
+    let (code, text) = agent_command(&rack, "node-a", &["cleanup"]);
     assert_eq!(code, 0, "{text}");
 
     // A user other than root (and other than the agent's user) cannot even connect.
@@ -150,12 +138,12 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     assert_ne!(out.status.code(), Some(0));
     assert!(text.contains("reload refused") && text.contains("problem"), "{text}");
     std::fs::write(&config, original.replace("self_fence_ms = 1000", "self_fence_ms = 1500")).unwrap();
-    let (code, text) = run(&rack, "witness", &["reload"]);
+    let (code, text) = agent_command(&rack, "witness", &["reload"]);
     assert_ne!(code, 0);
     assert!(text.contains("need a restart"), "{text}");
     // The loop's scheduling is set once at start: a reload must not claim to apply it.
     std::fs::write(&config, original.replace("realtime_priority = 0", "realtime_priority = 30")).unwrap();
-    let (code, text) = run(&rack, "witness", &["reload"]);
+    let (code, text) = agent_command(&rack, "witness", &["reload"]);
     assert_ne!(code, 0, "{text}");
     assert!(text.contains("realtime_priority") && text.contains("need a restart"), "{text}");
     let warn_before = rack.status("witness")["timing"]["warn_ms"].as_u64().unwrap();
@@ -164,14 +152,14 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
         original.replace(&format!("warn_ms = {warn_before}"), &format!("warn_ms = {}", warn_before + 50)),
     )
     .unwrap();
-    let (code, text) = run(&rack, "witness", &["reload"]);
+    let (code, text) = agent_command(&rack, "witness", &["reload"]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(rack.status("witness")["timing"]["warn_ms"].as_u64(), Some(warn_before + 50));
     std::fs::write(&config, &original).unwrap();
     println!("reload: bad file refused, restart-only changes refused, timing change applied");
 
     // Every operator action is in the durable journal, with its outcome and where it came from.
-    let (code, log) = run(&rack, "witness", &["log"]);
+    let (code, log) = agent_command(&rack, "witness", &["log"]);
     assert_eq!(code, 0, "{log}");
     for needle in [
         "operator move node-b from=control socket",
@@ -201,14 +189,14 @@ fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
         .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
     let generation = rack.status("witness")["authority"]["generation"].as_u64();
 
-    let (code, text) = run(&rack, "witness", &["maintenance"]);
+    let (code, text) = agent_command(&rack, "witness", &["maintenance"]);
     assert_eq!(code, 2, "a missing on|off is a usage error: {text}");
     assert!(text.contains("ha-agent maintenance on|off"), "{text}");
-    let (code, text) = run(&rack, "node-a", &["maintenance", "on"]);
+    let (code, text) = agent_command(&rack, "node-a", &["maintenance", "on"]);
     assert_ne!(code, 0);
     assert!(text.contains("this command is for the witness"), "{text}");
 
-    let (code, text) = run(&rack, "witness", &["maintenance", "on"]);
+    let (code, text) = agent_command(&rack, "witness", &["maintenance", "on"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("maintenance on: accepted"), "{text}");
     for member in ["witness", "node-a", "node-b"] {
@@ -217,7 +205,7 @@ fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
         })
         .unwrap_or_else(|e| panic!("{member} does not show maintenance: {e}\n{}", rack.table()));
     }
-    let (code, screen) = run(&rack, "witness", &["status"]);
+    let (code, screen) = agent_command(&rack, "witness", &["status"]);
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("*** MAINTENANCE:"), "{screen}");
     println!("maintenance on: shown by all three members");
@@ -247,7 +235,7 @@ fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
-    let (code, text) = run(&rack, "witness", &["move", "node-b"]);
+    let (code, text) = agent_command(&rack, "witness", &["move", "node-b"]);
     assert_ne!(code, 0);
     assert!(text.contains("refused: maintenance mode is on"), "{text}");
     println!(
@@ -266,7 +254,7 @@ fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
 
-    let (code, text) = run(&rack, "witness", &["maintenance", "off"]);
+    let (code, text) = agent_command(&rack, "witness", &["maintenance", "off"]);
     assert_eq!(code, 0, "{text}");
     rack.wait_for(Duration::from_secs(20), || {
         running_on(&rack, "node-a") && service_pid(&dir, "node-a").is_some_and(alive)
@@ -279,7 +267,7 @@ fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
     println!("maintenance off: the holder found the dead service and restarted it locally");
 
     // The journal: times in UTC, --since filters, a bad --since is a usage error.
-    let (code, log) = run(&rack, "witness", &["log", "--since", "1h"]);
+    let (code, log) = agent_command(&rack, "witness", &["log", "--since", "1h"]);
     assert_eq!(code, 0, "{log}");
     for needle in [
         "operator maintenance on from=control socket",
@@ -290,10 +278,10 @@ fn maintenance_mode_leaves_the_service_alone_until_turned_off() {
     }
     let first = log.lines().next().unwrap_or("");
     assert!(first.starts_with('#') && first.contains("Z "), "UTC time stamps: {first}");
-    let (code, future) = run(&rack, "witness", &["log", "--since", "2099-01-01"]);
+    let (code, future) = agent_command(&rack, "witness", &["log", "--since", "2099-01-01"]);
     assert_eq!(code, 0, "{future}");
     assert_eq!(future.trim(), "", "records from the future: {future}");
-    let (code, text) = run(&rack, "witness", &["log", "--since", "yesterday"]);
+    let (code, text) = agent_command(&rack, "witness", &["log", "--since", "yesterday"]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("--since \"yesterday\""), "{text}");
     let out = Command::new(agent_binary().unwrap()).args(["help", "maintenance"]).output().unwrap();
@@ -332,7 +320,7 @@ fn status_shows_the_last_events_from_memory_not_from_the_journal_on_disk() {
     let journal = rack.dir().join("state-witness/journal");
     let away = rack.dir().join("state-witness/journal.away");
     std::fs::rename(&journal, &away).unwrap();
-    let (code, text) = run(&rack, "witness", &["move", "node-b"]);
+    let (code, text) = agent_command(&rack, "witness", &["move", "node-b"]);
     assert_eq!(code, 0, "{text}");
     let took = rack
         .wait_for(Duration::from_secs(20), || {

@@ -10,14 +10,13 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ha_tests::fixtures::{alive, failover_rack, resources_state, service_pid};
-use ha_tests::harness::{agent_binary, Rack};
+use ha_tests::fixtures::{agent_command, alive, failover_rack, resources_state, service_pid};
+use ha_tests::harness::Rack;
 
 /// Bound on an agent's exit after SIGTERM: its service's stop (5 s timeout in the fixture)
 /// plus the hand-over wait, with room for a loaded machine.
@@ -61,18 +60,6 @@ impl Observer {
         println!("observer: {} samples", self.samples.lock().unwrap());
         assert!(v.is_empty(), "the service ran on both nodes: {v:?}");
     }
-}
-
-/// `ha-agent VERB ARGS --config CONFIG` at `member`: (exit code, output).
-fn command(rack: &Rack, member: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(agent_binary().unwrap())
-        .args(args)
-        .arg("--config")
-        .arg(rack.config_path(member))
-        .output()
-        .expect("run ha-agent");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
 }
 
 fn running_on(rack: &Rack, member: &str) -> bool {
@@ -174,7 +161,7 @@ fn sigterm_to_the_holder_hands_the_service_over_without_a_fence() {
     assert!(a_log.contains("agent exiting: resources stopped"), "{a_log}");
     let w_log = log_of(&rack, "witness");
     assert!(w_log.contains("holder node-a stopped the service"), "{w_log}");
-    let (code, journal) = command(&rack, "witness", &["log"]);
+    let (code, journal) = agent_command(&rack, "witness", &["log"]);
     assert_eq!(code, 0, "{journal}");
     assert!(journal.contains("node-a stopped the service of generation"), "{journal}");
     // Watched a little longer: no late fence of the node that left.
@@ -197,7 +184,7 @@ fn sigterm_in_maintenance_leaves_the_service_running_and_the_restarted_agent_tak
     let dir = rack.dir().to_path_buf();
     let observer = Observer::start(&dir);
     let (g1, _) = authority(&rack);
-    let (code, text) = command(&rack, "witness", &["maintenance", "on"]);
+    let (code, text) = agent_command(&rack, "witness", &["maintenance", "on"]);
     assert_eq!(code, 0, "{text}");
     rack.wait_for(Duration::from_secs(10), || {
         rack.try_status("node-a").is_ok_and(|s| s["authority"]["maintenance"] == true)
@@ -267,7 +254,7 @@ fn sigterm_in_maintenance_leaves_the_service_running_and_the_restarted_agent_tak
     assert!(log_of(&rack, "node-a").contains("resources left running under generation"));
 
     // Maintenance off: the service is monitored again and stays where it is, same process.
-    let (code, text) = command(&rack, "witness", &["maintenance", "off"]);
+    let (code, text) = agent_command(&rack, "witness", &["maintenance", "off"]);
     assert_eq!(code, 0, "{text}");
     let checks = rack
         .hold(Duration::from_secs(4), || {

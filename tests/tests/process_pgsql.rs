@@ -24,12 +24,11 @@
 //! ```
 
 use std::fs;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ha_tests::cable::set_proxy_realtime_priority;
-use ha_tests::fixtures::resources_state;
-use ha_tests::harness::{agent_binary, member_state, Rack, ShellOptions, Timing};
+use ha_tests::fixtures::{agent_command, resources_state};
+use ha_tests::harness::{member_state, Rack, ShellOptions, Timing};
 use ha_tests::pg::{longest_gap, mounted_in, Client, PgRig, Sampler, Setup};
 use serde_json::Value;
 
@@ -70,18 +69,6 @@ fn agent_pid(rack: &Rack, member: &str) -> i32 {
 
 fn net_ns(pid: i32) -> Option<std::path::PathBuf> {
     fs::read_link(format!("/proc/{pid}/ns/net")).ok()
-}
-
-/// `ha-agent ARGS --config <member's config>`: (exit code, output).
-fn command(rack: &Rack, member: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(agent_binary().unwrap())
-        .args(args)
-        .arg("--config")
-        .arg(rack.config_path(member))
-        .output()
-        .expect("run ha-agent");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
 }
 
 fn log_len(rack: &Rack, member: &str) -> usize {
@@ -244,7 +231,7 @@ fn postgresql_moves_restarts_and_fails_over_under_the_unmodified_resource_agents
 
     // ha-agent move node-b.
     let moved = Instant::now();
-    let (code, text) = command(&rack, "witness", &["move", "node-b"]);
+    let (code, text) = agent_command(&rack, "witness", &["move", "node-b"]);
     assert_eq!(code, 0, "move node-b: {text}");
     let restored = rack
         .wait_for(SERVICE_TIMEOUT, || {
