@@ -1228,7 +1228,7 @@ impl Agent {
                 format!("{} powered on again: no other node can take the service", name(node))
             }
             Notice::FenceFailed { node, attempt } => {
-                format!("fence of {} failed (attempt {attempt})", name(node))
+                format!("fence of {} failed (attempt {attempt}); retrying", name(node))
             }
             Notice::WatchdogDeadlinePassed { node } => {
                 format!("watchdog deadline of {} passed: it cannot be running any more", name(node))
@@ -1257,56 +1257,37 @@ impl Agent {
             }
             Notice::QuorumLost => "quorum lost".to_string(),
             Notice::QuorumRegained => "quorum regained".to_string(),
-            Notice::Leaving { leave, generation } => {
-                format!("agent leaving (generation {generation}): {}", leave.as_str())
-            }
             Notice::HolderStopped { node, generation } => format!(
-                "{} stopped the service of generation {generation} by itself: handed over without a fence",
+                "holder {} stopped the service of generation {generation} by itself: handed over without a fence",
                 name(node)
             ),
             Notice::LeftStopped { node, generation } => format!(
                 "{} went silent after reporting the service stopped (generation {generation}): not fenced",
                 name(node)
             ),
-            Notice::Maintenance { on: true } => "maintenance mode on".to_string(),
-            Notice::Maintenance { on: false } => "maintenance mode off".to_string(),
+            Notice::Maintenance { on: true } => {
+                "maintenance mode on: resources are left alone, nothing fails over or moves".to_string()
+            }
+            Notice::Maintenance { on: false } => {
+                "maintenance mode off: the cluster manages the service again".to_string()
+            }
         }
     }
 
+    /// Log a notice in the words the journal has, at a level that says how much it matters.
     fn log_notice(&self, notice: Notice) {
-        match notice {
-            Notice::Granted { node, generation } => {
-                log::warn!("GRANT: {} runs the service under generation {generation}", self.member_name(node))
+        let level = match notice {
+            Notice::FenceFailed { .. } | Notice::SelfFenceArmed | Notice::WatchdogStarved => {
+                log::Level::Error
             }
-            Notice::HolderLost { node, generation } => {
-                log::warn!("holder {} lost (generation {generation})", self.member_name(node))
-            }
-            Notice::FenceFailed { node, attempt } => {
-                log::error!("fence of {} failed (attempt {attempt}); retrying", self.member_name(node))
-            }
-            Notice::SelfFenceArmed => log::error!("quorum lost for self_fence_ms: stopping resources"),
-            Notice::Maintenance { on: true } => {
-                log::warn!("MAINTENANCE ON: resources are left alone, nothing fails over or moves")
-            }
-            Notice::Maintenance { on: false } => {
-                log::warn!("maintenance off: the cluster manages the service again")
-            }
-            Notice::WatchdogStarved => {
-                log::error!("resources not confirmed stopped: the watchdog is no longer fed")
-            }
-            Notice::Leaving { leave, generation } => {
-                log::warn!("leaving (generation {generation}): {}", leave.as_str())
-            }
-            Notice::HolderStopped { node, generation } => log::warn!(
-                "holder {} stopped the service (generation {generation}) without a failure: it is handed over without a fence",
-                self.member_name(node)
-            ),
-            Notice::LeftStopped { node, generation } => log::warn!(
-                "{} went silent after it reported the service stopped (generation {generation}): released without a fence",
-                self.member_name(node)
-            ),
-            other => log::info!("authority: {other:?}"),
-        }
+            Notice::Granted { .. }
+            | Notice::HolderLost { .. }
+            | Notice::Maintenance { .. }
+            | Notice::HolderStopped { .. }
+            | Notice::LeftStopped { .. } => log::Level::Warn,
+            _ => log::Level::Info,
+        };
+        log::log!(level, "{}", self.describe_notice(notice));
     }
 
     fn authority_status(&self) -> Value {

@@ -221,11 +221,6 @@ pub enum Notice {
     },
     QuorumLost,
     QuorumRegained,
-    /// Node: the agent was asked to exit (SIGTERM) and what it does about the resources.
-    Leaving {
-        leave: Leave,
-        generation: u64,
-    },
     /// Witness: the holder reported its resources stopped for the current generation without
     /// being asked and without a failure (its agent is leaving, or its group was stopped):
     /// released without a fence (W1), the next grant follows.

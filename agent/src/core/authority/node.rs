@@ -91,11 +91,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// `seen_stored`: the highest generation this node stored before (0: none).
-    pub fn new(cfg: NodeConfig, seen_stored: u64) -> Node {
-        Node::with_adopted(cfg, seen_stored, None)
-    }
-
     /// Like [`Node::new`]; `adopted`: the generation under which the previous agent of this
     /// machine left the resources running when it stopped in maintenance mode (the group is
     /// [`crate::core::resources::Group::adopt`]ed). They count as running under it (never less
@@ -103,7 +98,7 @@ impl Node {
     /// are, `Run` for that generation keeps them running, anything else stops them (N1). Quorum
     /// loss still self-fences (N2).
     pub fn with_adopted(cfg: NodeConfig, seen_stored: u64, adopted: Option<u64>) -> Node {
-        let mut node = Node::build(cfg, seen_stored);
+        let mut node = Node::new(cfg, seen_stored);
         if let Some(g) = adopted {
             node.acting = g;
             node.max_seen = node.max_seen.max(g);
@@ -115,7 +110,8 @@ impl Node {
         node
     }
 
-    fn build(cfg: NodeConfig, seen_stored: u64) -> Node {
+    /// `seen_stored`: the highest generation this node stored before (0: none).
+    pub fn new(cfg: NodeConfig, seen_stored: u64) -> Node {
         Node {
             cfg,
             max_seen: seen_stored,
@@ -252,7 +248,6 @@ impl Node {
         };
         self.leave = Some(leave);
         self.leave_generation = self.acting;
-        self.notices.push(Notice::Leaving { leave, generation: self.acting });
         let view = self.last_view.clone();
         self.evaluate(now, &view);
         leave

@@ -472,11 +472,16 @@ impl Witness {
     /// report can say so: resources confirmed stopped, and it has stopped for this generation
     /// (so a delayed older `Run` cannot start it again).
     fn released_by_report(&self, id: u8, view: &View) -> bool {
-        let n = self.node(id);
-        view.reaches(id)
-            && n.report
-                .as_ref()
-                .is_some_and(|r| r.resources.is_stopped() && r.stopped >= self.durable.generation)
+        view.reaches(id) && self.reported_stopped(id)
+    }
+
+    /// The node's latest report says `Stopped{g}` for the current generation: resources
+    /// confirmed stopped, and stopped for this generation.
+    fn reported_stopped(&self, id: u8) -> bool {
+        self.node(id)
+            .report
+            .as_ref()
+            .is_some_and(|r| r.resources.is_stopped() && r.stopped >= self.durable.generation)
     }
 
     /// Did this node, unreachable now, say in its last report that it stopped for the current
@@ -487,10 +492,7 @@ impl Witness {
     /// without a fence (W1: the holder reported `Stopped{g}`).
     fn released_when_last_heard(&self, id: u8) -> bool {
         let n = self.node(id);
-        n.latest_boot == n.report_boot
-            && n.report
-                .as_ref()
-                .is_some_and(|r| r.resources.is_stopped() && r.stopped >= self.durable.generation)
+        n.latest_boot == n.report_boot && self.reported_stopped(id)
     }
 
     fn eligible(&self, id: u8, view: &View) -> bool {
