@@ -127,6 +127,44 @@ pub fn resources_state(status: &Value) -> Option<String> {
     status["authority"]["resources_state"].as_str().map(str::to_string)
 }
 
+/// The truth the process tests check: samples both nodes' service pid files every 10 ms in a
+/// thread; any instant with two live services is a violation, reported by [`ServiceObserver::finish`].
+pub struct ServiceObserver {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(Vec<String>, u64)>>,
+}
+
+impl ServiceObserver {
+    pub fn start(dir: &Path) -> ServiceObserver {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (stop, dir) = (stop.clone(), dir.to_path_buf());
+            std::thread::spawn(move || {
+                let (mut violations, mut samples) = (Vec::new(), 0);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let a = service_pid(&dir, "node-a").filter(|&p| alive(p));
+                    let b = service_pid(&dir, "node-b").filter(|&p| alive(p));
+                    if a.is_some() && b.is_some() {
+                        violations.push(format!("both services alive: node-a {a:?} node-b {b:?}"));
+                    }
+                    samples += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                (violations, samples)
+            })
+        };
+        ServiceObserver { stop, thread: Some(thread) }
+    }
+
+    /// Stop sampling; panics if the service ever ran on both nodes. Returns the samples taken.
+    pub fn finish(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (v, samples) = self.thread.take().unwrap().join().unwrap();
+        assert!(v.is_empty(), "the service ran on both nodes: {v:?}");
+        samples
+    }
+}
+
 /// `ha-agent ARGS --config <member's configuration>`, as an operator types it at that member:
 /// (exit code, stdout and stderr).
 pub fn agent_command(rack: &Rack, member: &str, args: &[&str]) -> (i32, String) {

@@ -668,27 +668,10 @@ impl Rack {
     /// wait at most `timeout` for it to exit: its exit status and how long it took. The rack no
     /// longer counts it as running until [`Rack::restart`].
     pub fn terminate(&self, member: &str, timeout: Duration) -> Result<(ExitStatus, Duration), String> {
-        let agent = self.agent(member);
-        let pid =
-            agent.child().as_ref().map(|c| c.id()).ok_or_else(|| format!("{member}: no agent running"))?;
-        let pid = rustix::process::Pid::from_raw(pid as i32).ok_or("pid 0")?;
+        let child = signal_stop(self.agent(member)).map_err(|e| format!("{member}: {e}"))?;
         let sent = Instant::now();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
-            .map_err(|e| format!("{member}: SIGTERM: {e}"))?;
-        loop {
-            {
-                let mut slot = agent.child();
-                let child = slot.as_mut().ok_or_else(|| format!("{member}: agent gone"))?;
-                if let Some(status) = child.try_wait().map_err(|e| format!("{member}: wait: {e}"))? {
-                    slot.take();
-                    return Ok((status, sent.elapsed()));
-                }
-            }
-            if sent.elapsed() > timeout {
-                return Err(format!("{member}: still running {timeout:?} after SIGTERM"));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let status = wait_stopped(child, timeout).map_err(|e| format!("{member}: {e}"))?;
+        Ok((status, sent.elapsed()))
     }
 
     /// Whether the rack still runs this member's agent.
@@ -894,10 +877,12 @@ impl Rack {
     /// witness that is leaving too.
     pub fn shutdown(&mut self) -> Vec<(&'static str, Result<ExitStatus, String>)> {
         let signalled: Vec<_> = self.agents.iter().map(|agent| (agent.member, signal_stop(agent))).collect();
-        let deadline = Instant::now() + STOP_TIMEOUT;
+        let started = Instant::now();
         signalled
             .into_iter()
-            .map(|(member, child)| (member, child.and_then(|c| wait_stopped(c, deadline))))
+            .map(|(member, child)| {
+                (member, child.and_then(|c| wait_stopped(c, STOP_TIMEOUT.saturating_sub(started.elapsed()))))
+            })
             .collect()
     }
 
@@ -936,9 +921,10 @@ fn signal_stop(agent: &Agent) -> Result<Child, String> {
     Ok(child)
 }
 
-/// Wait (until `deadline`) for an agent that was sent SIGTERM; SIGKILL after it.
-fn wait_stopped(mut child: Child, deadline: Instant) -> Result<ExitStatus, String> {
-    while Instant::now() < deadline {
+/// Wait at most `bound` for an agent that was sent SIGTERM; SIGKILL after it.
+fn wait_stopped(mut child: Child, bound: Duration) -> Result<ExitStatus, String> {
+    let started = Instant::now();
+    while started.elapsed() < bound {
         match child.try_wait() {
             Ok(Some(exit)) => return Ok(exit),
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
@@ -947,7 +933,7 @@ fn wait_stopped(mut child: Child, deadline: Instant) -> Result<ExitStatus, Strin
     }
     let _ = child.kill();
     let _ = child.wait();
-    Err(format!("did not exit within {STOP_TIMEOUT:?} of SIGTERM; killed"))
+    Err(format!("did not exit within {bound:?} of SIGTERM; killed"))
 }
 
 impl Drop for Rack {

@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ha_tests::fixtures::{agent_command, alive, failover_rack, resources_state, service_pid};
+use ha_tests::fixtures::{
+    agent_command, alive, failover_rack, resources_state, service_pid, ServiceObserver,
+};
 use ha_tests::harness::{agent_binary, Rack};
 
 fn running_on(rack: &Rack, member: &str) -> bool {
@@ -23,21 +23,7 @@ fn holder(rack: &Rack) -> String {
 fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     let rack = failover_rack("commands").unwrap_or_else(|e| panic!("rack: {e}"));
     let dir: PathBuf = rack.dir().to_path_buf();
-    let stop = Arc::new(AtomicBool::new(false));
-    let both = Arc::new(Mutex::new(Vec::<String>::new()));
-    let watcher = {
-        let (stop, both, dir) = (stop.clone(), both.clone(), dir.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let a = service_pid(&dir, "node-a").filter(|&p| alive(p));
-                let b = service_pid(&dir, "node-b").filter(|&p| alive(p));
-                if a.is_some() && b.is_some() {
-                    both.lock().unwrap().push(format!("{a:?} {b:?}"));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
+    let observer = ServiceObserver::start(&dir);
     rack.wait_for(Duration::from_secs(20), || running_on(&rack, "node-a"))
         .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
 
@@ -171,10 +157,7 @@ fn operator_commands_work_and_refuse_what_would_break_the_rules() {
     }
     println!("journal: {} records, operator actions included", log.lines().count());
 
-    stop.store(true, Ordering::Relaxed);
-    watcher.join().unwrap();
-    let v = both.lock().unwrap();
-    assert!(v.is_empty(), "the service ran on both nodes: {v:?}");
+    observer.finish();
 }
 
 /// `ha-agent maintenance on|off` with real agents: the resources are left alone (a killed

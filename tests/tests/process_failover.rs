@@ -8,11 +8,9 @@
 //! fenced node, powered on again, stays in standby. The time to restore is printed.
 
 use std::fs;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ha_tests::fixtures::{alive, failover_rack, kill_pid, resources_state, service_pid};
+use ha_tests::fixtures::{failover_rack, kill_pid, resources_state, service_pid, ServiceObserver};
 
 #[test]
 fn killing_the_holder_fails_over_through_the_relay_and_never_runs_twice() {
@@ -23,24 +21,7 @@ fn killing_the_holder_fails_over_through_the_relay_and_never_runs_twice() {
     let dir = rack.dir().to_path_buf();
 
     // The observer: never two live services.
-    let stop = Arc::new(AtomicBool::new(false));
-    let violations = Arc::new(Mutex::new(Vec::<String>::new()));
-    let watcher = {
-        let (stop, violations, dir) = (stop.clone(), violations.clone(), dir.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let a = service_pid(&dir, "node-a").filter(|&p| alive(p));
-                let b = service_pid(&dir, "node-b").filter(|&p| alive(p));
-                if a.is_some() && b.is_some() {
-                    violations
-                        .lock()
-                        .unwrap()
-                        .push(format!("both services alive: node-a {a:?} node-b {b:?}"));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
+    let observer = ServiceObserver::start(&dir);
 
     // Cold start: the preferred node runs the service.
     let started = Instant::now();
@@ -122,9 +103,6 @@ fn killing_the_holder_fails_over_through_the_relay_and_never_runs_twice() {
         .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
     println!("node-a rejoined and stayed in standby ({checks} checks over 3 s)");
 
-    stop.store(true, Ordering::Relaxed);
-    watcher.join().unwrap();
-    let v = violations.lock().unwrap();
-    assert!(v.is_empty(), "the service ran on both nodes: {v:?}");
+    observer.finish();
     drop(rack);
 }

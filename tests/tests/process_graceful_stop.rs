@@ -10,57 +10,16 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ha_tests::fixtures::{agent_command, alive, failover_rack, resources_state, service_pid};
+use ha_tests::fixtures::{
+    agent_command, alive, failover_rack, resources_state, service_pid, ServiceObserver,
+};
 use ha_tests::harness::Rack;
 
 /// Bound on an agent's exit after SIGTERM: its service's stop (5 s timeout in the fixture)
 /// plus the hand-over wait, with room for a loaded machine.
 const EXIT_BOUND: Duration = Duration::from_secs(20);
-
-/// Samples both nodes' service pid files; any instant with two live services is a violation.
-struct Observer {
-    stop: Arc<AtomicBool>,
-    violations: Arc<Mutex<Vec<String>>>,
-    samples: Arc<Mutex<u64>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Observer {
-    fn start(dir: &Path) -> Observer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let violations = Arc::new(Mutex::new(Vec::new()));
-        let samples = Arc::new(Mutex::new(0));
-        let thread = {
-            let (stop, violations, samples, dir) =
-                (stop.clone(), violations.clone(), samples.clone(), dir.to_path_buf());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let a = service_pid(&dir, "node-a").filter(|&p| alive(p));
-                    let b = service_pid(&dir, "node-b").filter(|&p| alive(p));
-                    if a.is_some() && b.is_some() {
-                        violations.lock().unwrap().push(format!("both services alive: {a:?} {b:?}"));
-                    }
-                    *samples.lock().unwrap() += 1;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            })
-        };
-        Observer { stop, violations, samples, thread: Some(thread) }
-    }
-
-    fn finish(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap();
-        let v = self.violations.lock().unwrap();
-        println!("observer: {} samples", self.samples.lock().unwrap());
-        assert!(v.is_empty(), "the service ran on both nodes: {v:?}");
-    }
-}
 
 fn running_on(rack: &Rack, member: &str) -> bool {
     rack.try_status(member).ok().and_then(|s| resources_state(&s)).as_deref() == Some("running")
@@ -106,7 +65,7 @@ fn started_rack(name: &str) -> Rack {
 fn sigterm_to_the_holder_hands_the_service_over_without_a_fence() {
     let rack = started_rack("graceful-stop");
     let dir = rack.dir().to_path_buf();
-    let observer = Observer::start(&dir);
+    let observer = ServiceObserver::start(&dir);
     let (g1, holder) = authority(&rack);
     assert_eq!(holder, "node-a");
 
@@ -175,14 +134,14 @@ fn sigterm_to_the_holder_hands_the_service_over_without_a_fence() {
         })
         .unwrap_or_else(|e| panic!("{e}"));
     println!("no fence during {checks} checks over 3 s after the hand-over");
-    observer.finish();
+    println!("observer: {} samples", observer.finish());
 }
 
 #[test]
 fn sigterm_in_maintenance_leaves_the_service_running_and_the_restarted_agent_takes_it_over() {
     let rack = started_rack("graceful-maintenance");
     let dir = rack.dir().to_path_buf();
-    let observer = Observer::start(&dir);
+    let observer = ServiceObserver::start(&dir);
     let (g1, _) = authority(&rack);
     let (code, text) = agent_command(&rack, "witness", &["maintenance", "on"]);
     assert_eq!(code, 0, "{text}");
@@ -276,7 +235,7 @@ fn sigterm_in_maintenance_leaves_the_service_running_and_the_restarted_agent_tak
     assert_eq!(node_a_ledger(&dir), ledger_before, "no stop and no start of node-a's service at all");
     assert_eq!(power_actions(&dir), Vec::<String>::new(), "no fence action");
     assert!(running_on(&rack, "node-a"));
-    observer.finish();
+    println!("observer: {} samples", observer.finish());
 }
 
 #[test]
