@@ -20,8 +20,9 @@ const HELP: &[(&str, &str, &str)] = &[
     ("run", "run [--config FILE]", "Run the agent in the foreground (the init script does this)."),
     (
         "check-config",
-        "check-config FILE",
-        "Validate a configuration file; every problem with its line and a hint. Exit 0 valid, 1 invalid.",
+        "check-config FILE [FILE...]",
+        "Validate a configuration file; every problem with its line and a hint, then warnings. Exit 0\n\
+         valid, 1 invalid. With the three members' files, also checks them against each other.",
     ),
     (
         "status",
@@ -413,12 +414,12 @@ fn main() {
             None => usage(),
         },
         Some("check-config") => match rest {
-            [path] => ha_agent::config::report::check_main(
-                &PathBuf::from(path),
+            [] => usage(),
+            paths => ha_agent::config::report::check_files_main(
+                &paths.iter().map(PathBuf::from).collect::<Vec<_>>(),
                 &ha_agent::shell::ocf::inspect::InstalledAgents,
                 &mut std::io::stdout(),
             ),
-            _ => usage(),
         },
         Some("status") => match options(rest, &["--config", "--socket", "--json", "--watch"]) {
             Some(o) => status(&o),

@@ -153,7 +153,116 @@ fn usage_errors_exit_2() {
     assert_eq!(check_config(&[]).code, 2);
     let case = Case::new("usage");
     let path = case.write("agent.toml", WITNESS);
-    assert_eq!(check_config(&[&path, &path]).code, 2);
+    assert_eq!(check_config(&[&path, &path, &path, &path]).code, 2, "more files than members");
+    // One file twice is two files of one member.
+    let outcome = check_config(&[&path, &path]);
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    assert!(outcome.stdout.contains(": member: witness: witness is also the member of "), "{}", outcome.stdout);
+}
+
+// ---- warnings, and the three files against each other ---------------------------------------
+
+#[test]
+fn warnings_are_printed_and_the_file_stays_valid() {
+    let case = Case::new("warnings");
+    // One link to node-b, an unconfirmed fence allowed, a fence agent with a board's timeout.
+    let text = without_link(WITNESS, 12);
+    let text = edit(
+        &text,
+        "node = \"node-b\"\nboard = \"modbus\"\ndevice = \"/dev/ttyS3\"\nbaud = 9600\naddress = 1\nchannel = 1\n",
+        "node = \"node-b\"\nboard = \"command\"\ncommand = \"/usr/sbin/fence_ipmilan\"\ntimeout_ms = 1000\ntrust_unconfirmed = true\n",
+    );
+    let path = case.write("witness.toml", &text);
+    let outcome = check_config(&[&path]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stdout);
+    let shown = path.display();
+    let lines: Vec<&str> = outcome.stdout.lines().collect();
+    assert_eq!(lines.len(), 7, "three warnings with their hints, then ok:\n{}", outcome.stdout);
+    assert_eq!(
+        lines[0],
+        format!(
+            "{shown}:line {}: relay.channels[1].timeout_ms: warning: timeout_ms = 1000 is shorter than the fence agent may need: 25000 ms (power_timeout + login_timeout + power_wait); the agent would be killed while it waits for the power to go off, and the fence would fail",
+            line_of(&text, "timeout_ms = 1000")
+        )
+    );
+    assert!(lines[2].starts_with(&format!(
+        "{shown}:line {}: relay.channels[1].trust_unconfirmed: warning: an unconfirmed fence of \"node-b\" counts as a fence",
+        line_of(&text, "trust_unconfirmed = true")
+    )), "{}", outcome.stdout);
+    let second_link = text.match_indices("[[links]]").nth(1).unwrap().0;
+    assert!(lines[4].starts_with(&format!(
+        "{shown}:line {}: links[1]: warning: only one link to \"node-b\"",
+        text[..second_link].matches('\n').count() + 1
+    )), "{}", outcome.stdout);
+    assert!(lines[5].starts_with("  hint: add a second [[links]] to \"node-b\""), "{}", outcome.stdout);
+    assert_eq!(lines[6], format!("{shown}: ok (cluster payments, member witness (witness), 3 links)"));
+}
+
+#[test]
+fn the_three_example_files_agree() {
+    let case = Case::new("triple");
+    let files = [("witness.toml", WITNESS), ("node-a.toml", NODE_A), ("node-b.toml", NODE_B)]
+        .map(|(name, text)| case.write(name, text));
+    let outcome = check_config(&files.each_ref().map(PathBuf::as_path));
+    assert_eq!(outcome.code, 0, "{}", outcome.stdout);
+    let shown = files.each_ref().map(|p| p.display().to_string());
+    assert_eq!(
+        outcome.stdout,
+        format!(
+            "{0}: ok (cluster payments, member witness (witness), 4 links)\n\
+             {1}: ok (cluster payments, member node-a (node), 4 links)\n\
+             {2}: ok (cluster payments, member node-b (node), 4 links)\n\
+             note: resource agents are not checked with several files; run check-config FILE on each node\n\
+             {0}, {1}, {2}: the files agree\n",
+            shown[0], shown[1], shown[2]
+        )
+    );
+}
+
+#[test]
+fn across_files_a_mismatched_link_id_and_a_different_key_are_found() {
+    let case = Case::new("triple-broken");
+    // node-b's serial link to the witness gets id 7 (the witness says 2), and node-a has a
+    // key of its own.
+    let node_b = edit(NODE_B, "id = 2\npeer = \"witness\"", "id = 7\npeer = \"witness\"");
+    let node_a = edit(NODE_A, "key_file = \"cluster.key\"", "key_file = \"node-a.key\"");
+    let other_key = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    let key = case.write("node-a.key", other_key);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let files = [
+        case.write("witness.toml", WITNESS),
+        case.write("node-a.toml", &node_a),
+        case.write("node-b.toml", &node_b),
+    ];
+    let outcome = check_config(&files.each_ref().map(PathBuf::as_path));
+    let out = &outcome.stdout;
+    assert_eq!(outcome.code, 1, "{out}");
+    let [witness, node_a_path, node_b_path] = files.each_ref().map(|p| p.display().to_string());
+    let expected = [
+        format!(
+            "{node_a_path}:line {}: key_file: node-a: the key in {} is not the key of witness ({witness}): frames of one would fail authentication at the other",
+            line_of(&node_a, "key_file ="),
+            key.display()
+        ),
+        format!(
+            "{witness}:line {}: links[1].id: witness: link 2 (serial to node-b) has no other end: {node_b_path} has no link with id 2",
+            line_of(WITNESS, "id = 2\npeer = \"node-b\"")
+        ),
+        "  hint: node-b's serial link to witness has id 7: both ends of a link use one id (it is carried in every frame)".to_string(),
+        format!(
+            "{node_b_path}:line {}: links[0].id: node-b: link 7 (serial to witness) has no other end: {witness} has no link with id 7",
+            line_of(&node_b, "id = 7\n")
+        ),
+        "  hint: witness's serial link to node-b has id 2: both ends of a link use one id (it is carried in every frame)".to_string(),
+        "3 problem(s) found across the files".to_string(),
+    ];
+    for line in &expected {
+        assert!(out.lines().any(|l| l == line), "missing line {line:?} in:\n{out}");
+    }
+    assert!(out.ends_with("3 problem(s) found across the files\n"), "{out}");
+    for window in other_key.as_bytes().windows(8).chain(EXAMPLE_KEY.trim().as_bytes().windows(8)) {
+        assert!(!out.contains(std::str::from_utf8(window).unwrap()), "key material printed:\n{out}");
+    }
 }
 
 #[test]

@@ -16,7 +16,7 @@
 //! same tree.
 //!
 //! CONTRACT (shared with the shell and the tests; keep stable): the types below and
-//! [`parse_str`], [`load`], [`load_key`], [`check`].
+//! [`parse_str`], [`load`], [`load_key`], [`check`], [`check_files`].
 
 #![forbid(unsafe_code)]
 
@@ -33,10 +33,12 @@ use toml::de::{DeTable, DeValue};
 use crate::wire::{ClusterKey, MAX_SERIAL_BYTES};
 
 pub mod agents;
+pub mod cross;
 pub mod report;
 mod sections;
 
 pub use agents::{AgentInspector, AgentReport};
+pub use cross::{check_files, FileReport, FilesReport};
 
 pub use sections::AUTHORITY_MS_MAX;
 
@@ -272,6 +274,58 @@ pub enum ProblemKind {
     MissingParameter,
     /// `check-config` on a node (a warning): the agent's meta-data cannot be read.
     AgentMetaDataUnreadable,
+    /// A warning: one link only to a member, so one cut cable or one dead port makes it look
+    /// dead.
+    OneLinkToPeer,
+    /// A warning: a node without `[watchdog]`: nothing resets it if it hangs while it holds
+    /// the service.
+    NoWatchdog,
+    /// A warning: a relay channel with `trust_unconfirmed = true`.
+    UnconfirmedFenceAllowed,
+    /// A warning: a command channel's `timeout_ms` is shorter than its fence agent may need.
+    CommandTimeoutShort,
+    /// Cross-file (`check_files`): two files for one member.
+    SameMember,
+    /// Cross-file: the cluster names differ.
+    ClusterMismatch,
+    /// Cross-file: the `[[members]]` (names, ids, roles) differ.
+    MembersMismatch,
+    /// Cross-file: the `[timing]` differs.
+    TimingMismatch,
+    /// Cross-file: the `[authority]` differs.
+    AuthorityMismatch,
+    /// Cross-file: the nodes' `[resources]` differ.
+    ResourcesMismatch,
+    /// Cross-file: a link whose two ends do not agree on id, kind or peer, one without the
+    /// other end, or one id used by two pairs of members.
+    LinkMismatch,
+    /// Cross-file: a UDP link whose remote address is not the other end's local address.
+    AddressMismatch,
+    /// Cross-file: a serial link whose two ends use different baud rates.
+    SerialMismatch,
+    /// Cross-file: the key files hold different keys.
+    KeyMismatch,
+}
+
+impl ProblemKind {
+    /// Whether this kind is reported as a warning (the file stays valid).
+    pub fn is_warning(self) -> bool {
+        matches!(
+            self,
+            ProblemKind::AgentMetaDataUnreadable
+                | ProblemKind::OneLinkToPeer
+                | ProblemKind::NoWatchdog
+                | ProblemKind::UnconfirmedFenceAllowed
+                | ProblemKind::CommandTimeoutShort
+        )
+    }
+}
+
+impl core::fmt::Display for ProblemKind {
+    /// The variant's name, as the tables of docs/configuration.md spell it.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self, f)
+    }
 }
 
 /// One problem with a configuration: where, what, and how to fix it.
@@ -612,6 +666,7 @@ impl<'t> Checker<'t> {
 
     /// A warning: reported, but the file stays valid.
     fn warn(&mut self, kind: ProblemKind, at: Option<Span>, path: &str, message: String, hint: String) {
+        assert!(kind.is_warning(), "{kind} is a problem, not a warning");
         let location = self.location(at.clone(), path);
         let offset = at.map_or(usize::MAX, |span| span.start);
         self.warnings.push((offset, Problem { kind, location, message, hint }));
@@ -1061,6 +1116,31 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
         }
     }
 
+    // One link to a member is a single point of failure of its detection.
+    if let Some(me) = me {
+        for member in members.iter().filter(|m| m.index != me.index) {
+            let Some((name, _)) = &member.name else {
+                continue;
+            };
+            let mut to_member = links.iter().filter(|l| l.peer.as_deref() == Some(name.as_str()));
+            let (Some(only), None) = (to_member.next(), to_member.next()) else {
+                continue;
+            };
+            let path = format!("links[{}]", only.index);
+            checker.warn(
+                ProblemKind::OneLinkToPeer,
+                sections::span_of_path(root, &path),
+                &path,
+                format!(
+                    "only one link to {name:?}: one cut cable or one dead port, and {name:?} looks dead (a node is fenced, a holder loses the service)"
+                ),
+                format!(
+                    "add a second [[links]] to {name:?} of another kind (serial and udp), on separate cables and ports, at both ends"
+                ),
+            );
+        }
+    }
+
     // A serial link must carry one largest frame within one interval.
     if let Some(interval_ms) = interval_ms {
         for link in &links {
@@ -1104,6 +1184,18 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
         Some(Some(snmp)) => sections::snmp_key_spans(root, snmp),
         _ => Vec::new(),
     };
+    if context.role == Some(Role::Node)
+        && !root.contains_key("watchdog")
+        && !authority.as_ref().is_some_and(|a| a.require_watchdog)
+    {
+        checker.warn(
+            ProblemKind::NoWatchdog,
+            None,
+            "watchdog",
+            "a node without [watchdog]: if this node hangs while it holds the service, nothing resets it, and the witness can take over only after a fence or the unknown_fence_bound_ms".into(),
+            "add a [watchdog] section (device = \"/dev/watchdog\", timeout_s = 10; docs/devices.md), and consider authority.require_watchdog = true".into(),
+        );
+    }
     let node_group = match (context.role, &resources) {
         (Some(Role::Node), Some(Some(group))) => Some(group.clone()),
         _ => None,
@@ -2083,6 +2175,89 @@ interface = "eth1"
         assert!(!shown.contains("ZZ") && !shown.contains("5ec2e7"), "{shown}");
         assert_eq!(load_key(&dir.join("absent")).unwrap_err().kind, ProblemKind::KeyFileMissing);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The warnings of a text that is valid.
+    fn warnings(text: &str) -> Vec<Problem> {
+        let checked = check_text(text, Path::new("agent.toml"));
+        let (problems, warnings) = checked.checker.finish_with_warnings();
+        assert!(problems.is_empty(), "{problems:?}");
+        warnings
+    }
+
+    #[test]
+    fn the_examples_give_no_warning() {
+        for text in [WITNESS, NODE_A, NODE_B] {
+            assert_eq!(warnings(text), []);
+        }
+    }
+
+    #[test]
+    fn one_link_to_a_member_is_a_warning() {
+        let found = warnings(MINIMAL);
+        assert_eq!(kinds(&found), [ProblemKind::OneLinkToPeer, ProblemKind::OneLinkToPeer]);
+        assert_eq!(found[0].location, "agent.toml:line 16: links[0]");
+        assert!(found[0].message.starts_with("only one link to \"a\""), "{}", found[0]);
+        assert!(found[1].message.starts_with("only one link to \"b\""), "{}", found[1]);
+        let two_to_a = format!("{MINIMAL}[[links]]\nid = 3\npeer = \"a\"\nkind = \"ethernet\"\ninterface = \"eth2\"\n");
+        assert_eq!(kinds(&warnings(&two_to_a)), [ProblemKind::OneLinkToPeer]);
+        assert!(parse(&two_to_a).is_ok(), "a warning leaves the file valid");
+    }
+
+    #[test]
+    fn a_node_without_watchdog_is_a_warning_unless_it_is_required() {
+        let without = NODE_A.replace("[watchdog]\ndevice = \"/dev/watchdog\"\ntimeout_s = 10\n", "");
+        assert_ne!(without, NODE_A);
+        let found = warnings(&without);
+        assert_eq!(kinds(&found), [ProblemKind::NoWatchdog]);
+        assert_eq!(found[0].location, "agent.toml: watchdog");
+        // With require_watchdog it is a problem, reported once, not also a warning.
+        let required = without.replace("require_watchdog = false", "require_watchdog = true");
+        let checked = check_text(&required, Path::new("agent.toml"));
+        let (problems, warned) = checked.checker.finish_with_warnings();
+        assert_eq!((kinds(&problems), kinds(&warned)), (vec![ProblemKind::MissingKey], vec![]));
+        // The witness needs none.
+        assert_eq!(warnings(WITNESS), []);
+    }
+
+    #[test]
+    fn relay_warnings_and_the_command_channel_default() {
+        let relay = |channel: &str| {
+            WITNESS.replacen(
+                "[[relay.channels]]\nnode = \"node-b\"\nboard = \"modbus\"\ndevice = \"/dev/ttyS3\"\nbaud = 9600\naddress = 1\nchannel = 1\n",
+                &format!("[[relay.channels]]\nnode = \"node-b\"\n{channel}\n"),
+                1,
+            )
+        };
+        let command = "board = \"command\"\ncommand = \"/usr/sbin/fence_ipmilan\"\nplug = \"2\"";
+        // The default timeout fits a fence agent with fence-agents' defaults.
+        let default = relay(command);
+        assert_ne!(default, WITNESS);
+        assert_eq!(warnings(&default), []);
+        let config = parse_str(&default, Path::new("w.toml")).unwrap();
+        let channels = &config.relay.as_ref().unwrap().channels;
+        assert_eq!(channels[1].exchange_timeout_ms(), crate::devices::config::COMMAND_TIMEOUT_MS_DEFAULT);
+        assert_eq!(channels[1].fence_agent_needs_ms(), Some(25_000));
+        assert_eq!(channels[0].exchange_timeout_ms(), 1000, "a relay board keeps its short exchange");
+        assert_eq!(channels[0].fence_agent_needs_ms(), None);
+
+        // A relay board's timeout on a command channel.
+        let short = relay(&format!("{command}\ntimeout_ms = 1000"));
+        let found = warnings(&short);
+        assert_eq!(kinds(&found), [ProblemKind::CommandTimeoutShort]);
+        assert!(found[0].location.ends_with(": relay.channels[1].timeout_ms"), "{}", found[0]);
+        assert!(found[0].message.starts_with("timeout_ms = 1000 is shorter than the fence agent may need: 25000 ms"), "{}", found[0]);
+        // The default, against an agent told to wait longer for the power.
+        let slow = relay(&format!("{command}\noptions = {{ power_timeout = \"40\", login_timeout = \"10\" }}"));
+        let found = warnings(&slow);
+        assert_eq!(kinds(&found), [ProblemKind::CommandTimeoutShort]);
+        assert!(found[0].message.starts_with("timeout_ms = 30000 (the default) is shorter than the fence agent may need: 50000 ms"), "{}", found[0]);
+
+        let trusting = relay(&format!("{command}\ntrust_unconfirmed = true"));
+        let found = warnings(&trusting);
+        assert_eq!(kinds(&found), [ProblemKind::UnconfirmedFenceAllowed]);
+        assert!(found[0].location.ends_with(": relay.channels[1].trust_unconfirmed"), "{}", found[0]);
+        assert!(found.iter().all(|w| w.kind.is_warning()));
     }
 
     #[test]

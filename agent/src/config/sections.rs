@@ -427,6 +427,9 @@ pub(super) fn check_devices(
     let devices = DevicesConfig { relay: parsed_relay, watchdog: watchdog.clone().flatten() };
     let problems = devices.validate();
     if problems.is_empty() {
+        if let Some(Some(relay)) = &relay {
+            warn_relay(checker, root, relay);
+        }
         return (relay, watchdog);
     }
     let (mut relay_valid, mut watchdog_valid) = (true, true);
@@ -445,6 +448,50 @@ pub(super) fn check_devices(
         checker.push(ProblemKind::BadValue, span, &path, message, device_hint(last_key(&path)));
     }
     (relay.filter(|_| relay_valid), watchdog.filter(|_| watchdog_valid))
+}
+
+/// The warnings of a valid `[relay]`: fences that count without a read-back, and command
+/// channels whose timeout cuts their fence agent short.
+fn warn_relay(checker: &mut Checker<'_>, root: &DeTable<'_>, relay: &RelayConfig) {
+    for (index, channel) in relay.channels.iter().enumerate() {
+        if channel.trust_unconfirmed {
+            let path = format!("relay.channels[{index}].trust_unconfirmed");
+            checker.warn(
+                ProblemKind::UnconfirmedFenceAllowed,
+                span_of_path(root, &path),
+                &path,
+                format!(
+                    "an unconfirmed fence of {:?} counts as a fence: if the off command was lost, the witness grants the service while {:?} may still run it",
+                    channel.node, channel.node
+                ),
+                "prefer a board that reads its relay back (docs/devices.md, Relay drivers); keep trust_unconfirmed = true only for a board that cannot, and only if its wiring is tested".into(),
+            );
+        }
+        let Some(needs_ms) = channel.fence_agent_needs_ms() else {
+            continue;
+        };
+        let timeout_ms = channel.exchange_timeout_ms();
+        if timeout_ms >= needs_ms {
+            continue;
+        }
+        let path = format!("relay.channels[{index}].timeout_ms");
+        let shown = match channel.timeout_ms {
+            Some(_) => format!("timeout_ms = {timeout_ms}"),
+            None => format!("timeout_ms = {timeout_ms} (the default)"),
+        };
+        checker.warn(
+            ProblemKind::CommandTimeoutShort,
+            span_of_path(root, &path),
+            &path,
+            format!(
+                "{shown} is shorter than the fence agent may need: {needs_ms} ms (power_timeout + login_timeout + power_wait); the agent would be killed while it waits for the power to go off, and the fence would fail"
+            ),
+            format!(
+                "set timeout_ms to at least {needs_ms} (at most {}), or lower the agent's power_timeout in options",
+                crate::devices::config::TIMEOUT_MS_MAX
+            ),
+        );
+    }
 }
 
 fn device_hint(key: &str) -> String {

@@ -29,6 +29,18 @@ pub const MAX_CHANNELS: usize = 8;
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
 /// Standard serial speeds accepted for relay boards.
 const BAUD_RATES: [u32; 8] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200];
+/// Bounds of `timeout_ms`.
+pub const TIMEOUT_MS_MIN: u64 = 1;
+pub const TIMEOUT_MS_MAX: u64 = 60_000;
+/// Default `timeout_ms` of a command channel: one whole run of a fence agent, which logs in to
+/// a BMC or a PDU, sends the off and polls until the power reads off (fence-agents'
+/// `power_timeout`, 20 s by default) before it answers. A relay board's exchange is one
+/// request and one reply: its default is [`FenceOptions::default`]'s `exchange_timeout_ms`.
+pub const COMMAND_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+/// fence-agents' defaults, in seconds, of the options that bound how long `action=off` runs:
+/// `power_timeout` (polling until the power reads off), `login_timeout`, `power_wait`.
+pub const FENCE_AGENT_DEFAULT_TIMEOUTS_S: [(&str, f64); 3] =
+    [("power_timeout", 20.0), ("login_timeout", 5.0), ("power_wait", 0.0)];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,9 +89,11 @@ pub struct RelayChannelConfig {
     pub plug: Option<String>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
-    /// Timeout of one exchange with the board.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
+    /// Timeout of one exchange with the board (of one run of a command) as configured; the one
+    /// in force is [`RelayChannelConfig::exchange_timeout_ms`], whose default depends on the
+    /// board.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
     #[serde(default = "default_settle_ms")]
     pub settle_ms: u64,
     #[serde(default = "default_poll_interval_ms")]
@@ -98,9 +112,6 @@ fn default_baud() -> u32 {
 }
 fn default_address() -> u8 {
     1
-}
-fn default_timeout_ms() -> u64 {
-    FenceOptions::default().exchange_timeout_ms
 }
 fn default_settle_ms() -> u64 {
     FenceOptions::default().settle_ms
@@ -223,7 +234,10 @@ impl RelayChannelConfig {
             }
         };
         need(!self.node.is_empty(), "node must name a member");
-        need(self.timeout_ms > 0 && self.timeout_ms <= 60_000, "timeout_ms must be in 1..=60000");
+        need(
+            (TIMEOUT_MS_MIN..=TIMEOUT_MS_MAX).contains(&self.exchange_timeout_ms()),
+            "timeout_ms must be in 1..=60000",
+        );
         need(self.poll_interval_ms > 0, "poll_interval_ms must be at least 1");
         need(self.confirm_timeout_ms >= self.settle_ms, "confirm_timeout_ms must be at least settle_ms");
         need(self.confirm_timeout_ms <= 600_000, "confirm_timeout_ms must be at most 600000");
@@ -272,9 +286,33 @@ impl RelayChannelConfig {
         }
     }
 
+    /// The timeout of one exchange with the board, or of one run of a command: `timeout_ms`,
+    /// or the board's default ([`COMMAND_TIMEOUT_MS_DEFAULT`] for a command).
+    pub fn exchange_timeout_ms(&self) -> u64 {
+        self.timeout_ms.unwrap_or(match self.board {
+            Board::Command => COMMAND_TIMEOUT_MS_DEFAULT,
+            _ => FenceOptions::default().exchange_timeout_ms,
+        })
+    }
+
+    /// A command channel: how long its fence agent may need for `action=off`, from the
+    /// options that bound it (`power_timeout`, `login_timeout`, `power_wait`, in seconds, with
+    /// fence-agents' defaults when absent or unreadable). None for relay boards.
+    pub fn fence_agent_needs_ms(&self) -> Option<u64> {
+        if self.board != Board::Command {
+            return None;
+        }
+        let mut total_s = 0.0;
+        for (key, default_s) in FENCE_AGENT_DEFAULT_TIMEOUTS_S {
+            let configured = self.options.get(key).and_then(|v| v.trim().parse::<f64>().ok());
+            total_s += configured.filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0).unwrap_or(default_s);
+        }
+        Some((total_s * 1000.0).ceil() as u64)
+    }
+
     pub fn fence_options(&self) -> FenceOptions {
         FenceOptions {
-            exchange_timeout_ms: self.timeout_ms,
+            exchange_timeout_ms: self.exchange_timeout_ms(),
             settle_ms: self.settle_ms,
             poll_interval_ms: self.poll_interval_ms,
             confirm_timeout_ms: self.confirm_timeout_ms,

@@ -106,7 +106,7 @@ pub fn fence_test_main(args: &[String], out: &mut dyn Write) -> i32 {
         return EXIT_NO_READBACK;
     }
     let started = Instant::now();
-    let result = channel.read_state(channel_config.timeout_ms);
+    let result = channel.read_state(channel_config.exchange_timeout_ms());
     let elapsed_ms = started.elapsed().as_millis();
     match result {
         Ok(state) => {

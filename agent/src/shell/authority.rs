@@ -308,7 +308,7 @@ impl RelayWorker {
                     let relay = &mut open[index].2;
                     let result = match job {
                         RelayJob::PowerOn => RelayResult::PowerOn(
-                            relay.power_on(channel.timeout_ms).err().map(|e| e.to_string()),
+                            relay.power_on(channel.exchange_timeout_ms()).err().map(|e| e.to_string()),
                         ),
                         RelayJob::Fence => {
                             let r = fence::run(
@@ -319,7 +319,7 @@ impl RelayWorker {
                             );
                             RelayResult::Fence(FenceReportLite { outcome: r.outcome, power_on_error: None })
                         }
-                        RelayJob::Check => RelayResult::Check(relay.read_state(channel.timeout_ms)),
+                        RelayJob::Check => RelayResult::Check(relay.read_state(channel.exchange_timeout_ms())),
                     };
                     relay.idle();
                     if sender.send((node, result)).is_err() {
