@@ -3,8 +3,10 @@
 //!
 //! Owns the decision "what changed": disk failed / removed / inserted, spare activated, rebuild
 //! started / progressed (every [`PROGRESS_STEP_PERCENT`]) / completed / failed, logical drive
-//! degraded / failed / offline / back to optimal, environment alarm raised / cleared, console
-//! lost / restored. It keeps the *reported* state of every drive, disk and sensor and compares
+//! degraded / failed / offline / back to optimal, redundancy lost (a drive that was built to
+//! survive a failure can survive none more) / restored, environment alarm raised / cleared,
+//! console lost / restored. How many more failures a drive survives is computed in
+//! [`redundancy`]; this module remembers each drive's width for it. It keeps the *reported* state of every drive, disk and sensor and compares
 //! each new reading with it. Debouncing: a change for the worse is reported at once (operators
 //! must hear about a failing disk now); a change for the better is reported only after it has
 //! been read [`RECOVERY_STABLE_POLLS`] times in a row, so that a flapping value gives one alarm
@@ -15,7 +17,7 @@
 //! (`devices::console::session`) produces the readings. Within one reading, events come in a
 //! fixed order: console restored, disks (by enclosure and slot: failed, removed, inserted,
 //! spare activated), drives (by id: degraded, rebuild started / progress / completed / failed,
-//! failed / offline / optimal), then sensors (by name).
+//! failed / offline / optimal, redundancy lost / restored), then sensors (by name).
 //!
 //! Call order for the shell: `handle_snapshot(now, model)` for each complete reading,
 //! `handle_console_lost(now)` when the session reports the console lost, then drain
@@ -29,6 +31,10 @@ use crate::devices::console::model::{
     name, ArrayModel, Disk, DiskState, DriveState, LogicalDrive, Name, MAX_DISKS, MAX_LOGICAL_DRIVES,
     MAX_SENSORS,
 };
+
+pub mod redundancy;
+
+pub use redundancy::{survivable_failures, MemberState, Redundancy};
 use crate::snmp::mib::Notification;
 use crate::time::Micros;
 
@@ -62,6 +68,10 @@ pub enum ArrayEvent {
     LogicalDriveFailed { member: Name, drive: Name },
     LogicalDriveOffline { member: Name, drive: Name },
     LogicalDriveOptimal { member: Name, drive: Name },
+    /// The drive survives no more failure (`survivable` is 0), though its level was built to.
+    RedundancyLost { member: Name, drive: Name, survivable: u8 },
+    /// After a loss of redundancy, the drive survives `survivable` (at least 1) more failures.
+    RedundancyRestored { member: Name, drive: Name, survivable: u8 },
     EnvironmentAlarmRaised { member: Name, sensor: Name, reason: Name },
     EnvironmentAlarmCleared { member: Name, sensor: Name },
     ConsoleLost { member: Name, console: Name },
@@ -107,6 +117,12 @@ pub fn to_notification(event: &ArrayEvent) -> Notification {
         E::LogicalDriveOptimal { member, drive } => {
             N::LogicalDriveOptimal { member: s(member), drive: s(drive) }
         }
+        E::RedundancyLost { member, drive, survivable } => {
+            N::RedundancyLost { member: s(member), drive: s(drive), survivable: u32::from(*survivable) }
+        }
+        E::RedundancyRestored { member, drive, survivable } => {
+            N::RedundancyRestored { member: s(member), drive: s(drive), survivable: u32::from(*survivable) }
+        }
         E::EnvironmentAlarmRaised { member, sensor, reason } => {
             N::EnvironmentAlarmRaised { member: s(member), sensor: s(sensor), reason: s(reason) }
         }
@@ -139,6 +155,10 @@ impl ArrayEvent {
             E::LogicalDriveFailed { drive, .. } => format!("drive_failed {drive}"),
             E::LogicalDriveOffline { drive, .. } => format!("drive_offline {drive}"),
             E::LogicalDriveOptimal { drive, .. } => format!("drive_optimal {drive}"),
+            E::RedundancyLost { drive, .. } => format!("redundancy_lost {drive}"),
+            E::RedundancyRestored { drive, survivable, .. } => {
+                format!("redundancy_restored {drive} {survivable}")
+            }
             E::EnvironmentAlarmRaised { sensor, .. } => format!("alarm_raised {sensor}"),
             E::EnvironmentAlarmCleared { sensor, .. } => format!("alarm_cleared {sensor}"),
             E::ConsoleLost { .. } => "console_lost".into(),
@@ -209,10 +229,27 @@ struct DiskTrack {
     drive: Option<u16>,
 }
 
+/// Order of redundancy from worst to best, for debouncing: a lower rank is worse.
+fn redundancy_rank(r: Redundancy) -> u16 {
+    match r {
+        Redundancy::DataLost | Redundancy::Unknown => 0,
+        Redundancy::Survives(n) => u16::from(n) + 1,
+    }
+}
+
 #[derive(Clone, Debug)]
 struct DriveTrack {
     id: u16,
     state: Debounced<DriveState>,
+    /// Members the drive had when last read optimal (the console may stop listing a failed
+    /// one): see [`redundancy::members_of`].
+    width: Option<u8>,
+    /// The redundancy of the latest reading, for status.
+    redundancy_now: Redundancy,
+    /// The reported redundancy (a rise is debounced like every recovery).
+    redundancy: Debounced<Redundancy>,
+    /// A loss of redundancy (or of data) was reported and no restoration since.
+    redundancy_lost: bool,
     /// The disk the current (or last) rebuild writes to.
     rebuild_disk: Option<(Option<u16>, u16)>,
     /// The last progress step reported for the current rebuild.
@@ -268,6 +305,20 @@ impl ArrayMonitor {
     }
     pub fn events_dropped(&self) -> u64 {
         self.events_dropped
+    }
+    /// Each logical drive of the latest reading and how many more failures it survives.
+    pub fn redundancy(&self) -> std::vec::Vec<(u16, Redundancy)> {
+        let Some(latest) = &self.latest else {
+            return std::vec::Vec::new();
+        };
+        latest
+            .drives
+            .iter()
+            .map(|d| {
+                let track = self.drives.iter().find(|t| t.id == d.id);
+                (d.id, track.map_or(Redundancy::Unknown, |t| t.redundancy_now))
+            })
+            .collect()
     }
 
     // ---- output --------------------------------------------------------------------------
@@ -389,6 +440,10 @@ impl ArrayMonitor {
                 let track = DriveTrack {
                     id: d.id,
                     state: Debounced::new(d.state),
+                    width: None,
+                    redundancy_now: Redundancy::Unknown,
+                    redundancy: Debounced::new(Redundancy::Unknown),
+                    redundancy_lost: false,
                     rebuild_disk,
                     progress_step: step,
                 };
@@ -397,7 +452,9 @@ impl ArrayMonitor {
                     continue;
                 }
                 // A drive first seen (at start, or added later) is reported only if unwell.
-                self.report_drive(&member, &drive, DriveState::Optimal, d.state, rebuild_disk);
+                self.report_drive(&member, &drive, DriveState::Optimal, d.state, rebuild_disk, false);
+                let i = self.drives.len() - 1;
+                self.diff_redundancy(i, d, model, true);
                 continue;
             };
             if rebuild_disk.is_some() {
@@ -406,10 +463,12 @@ impl ArrayMonitor {
             let before = self.drives[i].state.reported;
             let better = drive_severity(d.state) < drive_severity(before);
             let Some(after) = self.drives[i].state.feed(d.state, better) else {
+                self.diff_redundancy(i, d, model, false);
                 continue;
             };
             let disk = self.drives[i].rebuild_disk;
-            let step = self.report_drive(&member, &drive, before, after, disk);
+            let disk_online = disk.and_then(|k| model.disk(k)).is_some_and(|k| k.state == DiskState::Online);
+            let step = self.report_drive(&member, &drive, before, after, disk, disk_online);
             if let Some(step) = step {
                 self.drives[i].progress_step = step;
             }
@@ -427,11 +486,58 @@ impl ArrayMonitor {
                     });
                 }
             }
+            self.diff_redundancy(i, d, model, false);
+        }
+    }
+
+    /// The redundancy of drive `d` (tracked at `i`) in this reading, and its events: lost at
+    /// once when a drive built to survive a failure survives none more (or on the first
+    /// reading, `first`, when it already does not), restored (debounced) when it survives at
+    /// least one again after a loss.
+    fn diff_redundancy(&mut self, i: usize, d: &LogicalDrive, model: &ArrayModel, first: bool) {
+        let track = &mut self.drives[i];
+        if matches!(d.state, DriveState::Optimal) {
+            let online = model.disks.iter().filter(|k| k.drive == Some(d.id) && k.state == DiskState::Online);
+            let online = u8::try_from(online.count()).unwrap_or(u8::MAX);
+            if online > 0 {
+                track.width = Some(online);
+            }
+        }
+        let members = redundancy::members_of(model, d.id, track.width);
+        let now = survivable_failures(d.level, d.state, &members);
+        track.redundancy_now = now;
+        let before = track.redundancy.reported;
+        let better = redundancy_rank(now) > redundancy_rank(before);
+        let accepted = if first {
+            track.redundancy = Debounced::new(now);
+            Some(now)
+        } else {
+            track.redundancy.feed(now, better)
+        };
+        let Some(after) = accepted else { return };
+        let built_redundant =
+            redundancy::designed_tolerance(d.level, members.len() as u8).is_some_and(|t| t > 0);
+        let drive = LogicalDrive::display_name(d.id);
+        match after {
+            Redundancy::Survives(0) if built_redundant && !track.redundancy_lost => {
+                track.redundancy_lost = true;
+                let member = self.member();
+                self.push(ArrayEvent::RedundancyLost { member, drive, survivable: 0 });
+            }
+            Redundancy::DataLost => track.redundancy_lost = true,
+            Redundancy::Survives(n) if n > 0 && track.redundancy_lost => {
+                track.redundancy_lost = false;
+                let member = self.member();
+                self.push(ArrayEvent::RedundancyRestored { member, drive, survivable: n });
+            }
+            _ => {}
         }
     }
 
     /// Events for an accepted change of a drive's state (progress within a rebuild aside).
-    /// Returns the progress step to remember when a rebuild starts.
+    /// `disk_online`: the disk the rebuild wrote to is an online member now (a RAID 6 that
+    /// lost two members is still degraded after one rebuild completed). Returns the progress
+    /// step to remember when a rebuild starts.
     fn report_drive(
         &mut self,
         member: &Name,
@@ -439,6 +545,7 @@ impl ArrayMonitor {
         before: DriveState,
         after: DriveState,
         disk: Option<(Option<u16>, u16)>,
+        disk_online: bool,
     ) -> Option<u8> {
         let m = || member.clone();
         let dr = || drive.clone();
@@ -453,7 +560,7 @@ impl ArrayMonitor {
                 step = Some(p / PROGRESS_STEP_PERCENT);
             }
             DriveState::Rebuilding(_) => {}
-            _ if was_rebuilding && drive_severity(after) == 0 => {
+            _ if was_rebuilding && (drive_severity(after) == 0 || after.is_degraded() && disk_online) => {
                 self.push(ArrayEvent::RebuildCompleted { member: m(), drive: dr(), disk: disk_name(disk) });
             }
             _ if was_rebuilding => {

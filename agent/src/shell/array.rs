@@ -98,6 +98,6 @@ impl Array {
             last_answer_at: session.last_answer_at(),
             now,
         };
-        status::to_json(self.monitor.latest().map(|(m, _)| m), &facts)
+        status::to_json(self.monitor.latest().map(|(m, _)| m), &self.monitor.redundancy(), &facts)
     }
 }

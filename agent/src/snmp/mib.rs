@@ -50,10 +50,11 @@ pub enum Object {
     Text = 11,
     RelayName = 12,
     ConsoleName = 13,
+    SurvivableFailures = 14,
 }
 
 impl Object {
-    pub const ALL: [Object; 13] = [
+    pub const ALL: [Object; 14] = [
         Object::Sequence,
         Object::Generation,
         Object::MemberName,
@@ -67,6 +68,7 @@ impl Object {
         Object::Text,
         Object::RelayName,
         Object::ConsoleName,
+        Object::SurvivableFailures,
     ];
 
     pub fn mib_name(self) -> &'static str {
@@ -84,6 +86,7 @@ impl Object {
             Object::Text => "rackHaText",
             Object::RelayName => "rackHaRelayName",
             Object::ConsoleName => "rackHaConsoleName",
+            Object::SurvivableFailures => "rackHaSurvivableFailures",
         }
     }
 
@@ -274,6 +277,19 @@ pub enum Notification {
         member: String,
         resource: String,
     },
+    /// A logical drive built to survive a disk failure survives none more (`survivable` 0):
+    /// one more failure loses data.
+    RedundancyLost {
+        member: String,
+        drive: String,
+        survivable: u32,
+    },
+    /// After a loss of redundancy, the drive survives `survivable` (1 or more) more failures.
+    RedundancyRestored {
+        member: String,
+        drive: String,
+        survivable: u32,
+    },
 }
 
 /// One row of the notification table: number under `.0`, MIB name, objects between the
@@ -288,9 +304,10 @@ use Object::{
     ConsoleName as C, DiskName as D, LinkName as L, LogicalDriveName as V, MemberName as M, PeerName as P,
 };
 use Object::{ProgressPercent as Pct, RelayName as R, ResourceName as Res, SensorName as S};
+use Object::SurvivableFailures as Sf;
 
 /// The notifications in MIB order; index i describes number i+1.
-pub const NOTIFICATIONS: [NotificationInfo; 43] = [
+pub const NOTIFICATIONS: [NotificationInfo; 45] = [
     NotificationInfo { number: 1, mib_name: "rackHaMemberUp", subjects: &[M] },
     NotificationInfo { number: 2, mib_name: "rackHaMemberDown", subjects: &[M] },
     NotificationInfo { number: 3, mib_name: "rackHaLinkUp", subjects: &[M, L] },
@@ -334,6 +351,8 @@ pub const NOTIFICATIONS: [NotificationInfo; 43] = [
     NotificationInfo { number: 41, mib_name: "rackHaMaintenanceOff", subjects: &[M] },
     NotificationInfo { number: 42, mib_name: "rackHaResourceDegraded", subjects: &[M, Res] },
     NotificationInfo { number: 43, mib_name: "rackHaResourceRecovered", subjects: &[M, Res] },
+    NotificationInfo { number: 44, mib_name: "rackHaRedundancyLost", subjects: &[M, V, Sf] },
+    NotificationInfo { number: 45, mib_name: "rackHaRedundancyRestored", subjects: &[M, V, Sf] },
 ];
 
 /// A subject value in a notification.
@@ -492,6 +511,19 @@ impl Notification {
                 vec![Name(member), Name(resource)],
                 format!("resource {resource} on {member} is no longer degraded"),
             ),
+            N::RedundancyLost { member, drive, survivable } => (
+                44,
+                vec![Name(member), Name(drive), Number(*survivable)],
+                format!("logical drive {drive} on {member} runs without redundancy: one more disk failure loses data"),
+            ),
+            N::RedundancyRestored { member, drive, survivable } => (
+                45,
+                vec![Name(member), Name(drive), Number(*survivable)],
+                format!(
+                    "logical drive {drive} on {member} is redundant again: it survives {survivable} more disk failure{}",
+                    if *survivable == 1 { "" } else { "s" }
+                ),
+            ),
         }
     }
 
@@ -585,6 +617,8 @@ impl Notification {
             N::MaintenanceOff { member: m() },
             N::ResourceDegraded { member: m(), resource: "db".into(), reason: "replication lag".into() },
             N::ResourceRecovered { member: m(), resource: "db".into() },
+            N::RedundancyLost { member: m(), drive: v(), survivable: 0 },
+            N::RedundancyRestored { member: m(), drive: v(), survivable: 1 },
         ]
     }
 }

@@ -60,7 +60,9 @@ fn healthy_baseline_is_silent_and_unwell_baseline_is_reported() {
     set_disk(&mut m, 1, DiskState::Failed);
     set_drive(&mut m, DriveState::Degraded);
     let mut fresh = monitor();
-    assert_eq!(feed(&mut fresh, &m), ["disk_failed e252/s1", "drive_degraded ld0"]);
+    assert_eq!(feed(&mut fresh, &m), ["disk_failed e252/s1", "drive_degraded ld0", "redundancy_lost ld0"]);
+    assert_eq!(fresh.redundancy(), [(0, Redundancy::Survives(0))]);
+    assert_eq!(mon.redundancy(), [(0, Redundancy::Survives(1))]);
 }
 
 #[test]
@@ -77,9 +79,11 @@ fn failure_spare_rebuild_completion() {
             "disk_failed e252/s2",
             "spare_activated ld0 e252/s4",
             "drive_degraded ld0",
-            "rebuild_started ld0 e252/s4"
+            "rebuild_started ld0 e252/s4",
+            "redundancy_lost ld0"
         ]
     );
+    assert_eq!(mon.redundancy(), [(0, Redundancy::Survives(0))], "a rebuilding member holds no data yet");
     set_drive(&mut m, DriveState::Rebuilding(5));
     assert!(feed(&mut mon, &m).is_empty());
     set_drive(&mut m, DriveState::Rebuilding(10));
@@ -89,7 +93,11 @@ fn failure_spare_rebuild_completion() {
     set_drive(&mut m, DriveState::Optimal);
     set_disk(&mut m, 4, DiskState::Online);
     assert!(feed(&mut mon, &m).is_empty(), "recovery waits for a second reading");
-    assert_eq!(feed(&mut mon, &m), ["rebuild_completed ld0 e252/s4", "drive_optimal ld0"]);
+    assert_eq!(mon.redundancy(), [(0, Redundancy::Survives(1))], "status shows the reading at once");
+    assert_eq!(
+        feed(&mut mon, &m),
+        ["rebuild_completed ld0 e252/s4", "drive_optimal ld0", "redundancy_restored ld0 1"]
+    );
     assert!(feed(&mut mon, &m).is_empty());
 }
 
@@ -106,6 +114,7 @@ fn second_failure_during_rebuild_kills_the_drive() {
     set_disk(&mut m, 4, DiskState::Unconfigured);
     set_drive(&mut m, DriveState::Failed);
     assert_eq!(feed(&mut mon, &m), ["disk_failed e252/s1", "rebuild_failed ld0 e252/s4", "drive_failed ld0"]);
+    assert_eq!(mon.redundancy(), [(0, Redundancy::DataLost)]);
 }
 
 #[test]
@@ -130,7 +139,58 @@ fn flapping_values_are_debounced() {
         set_drive(&mut m, if i % 2 == 0 { DriveState::Degraded } else { DriveState::Optimal });
         seen.extend(feed(&mut mon, &m));
     }
-    assert_eq!(seen, ["drive_degraded ld0"]);
+    assert_eq!(seen, ["drive_degraded ld0", "redundancy_lost ld0"], "one loss, no restoration while it flaps");
+}
+
+/// RAID 6 of five (the console stops listing failed members): one failure leaves one to
+/// spare, a second none; rebuilding both restores the redundancy in two steps.
+#[test]
+fn raid6_loses_and_regains_redundancy_by_steps() {
+    let mut mon = monitor();
+    let mut m = healthy();
+    m.drives[0].level = RaidLevel::Raid6;
+    m.put_disk(Disk { enclosure: Some(252), slot: 5, state: DiskState::Online, drive: Some(0), rebuild_percent: None });
+    m.normalize();
+    assert!(feed(&mut mon, &m).is_empty());
+    assert_eq!(mon.redundancy(), [(0, Redundancy::Survives(2))]);
+    let without = |m: &ArrayModel, slots: &[u16]| {
+        let mut n = m.clone();
+        n.disks.retain(|d| !slots.contains(&d.slot));
+        n
+    };
+    let mut one = without(&m, &[1]);
+    set_drive(&mut one, DriveState::PartiallyDegraded);
+    assert_eq!(feed(&mut mon, &one), ["disk_removed e252/s1", "drive_degraded ld0"]);
+    assert_eq!(mon.redundancy(), [(0, Redundancy::Survives(1))]);
+    let mut two = without(&m, &[1, 2]);
+    set_drive(&mut two, DriveState::Degraded);
+    assert_eq!(feed(&mut mon, &two), ["disk_removed e252/s2", "redundancy_lost ld0"]);
+    assert_eq!(mon.redundancy(), [(0, Redundancy::Survives(0))]);
+    // The spare rebuilds one of the two: still none to spare.
+    set_disk(&mut two, 4, DiskState::Rebuilding);
+    set_drive(&mut two, DriveState::Rebuilding(0));
+    assert_eq!(feed(&mut mon, &two), ["spare_activated ld0 e252/s4", "rebuild_started ld0 e252/s4"]);
+    assert_eq!(mon.redundancy(), [(0, Redundancy::Survives(0))]);
+    // Rebuilt: one to spare again (debounced), the drive still partially degraded.
+    set_disk(&mut two, 4, DiskState::Online);
+    set_drive(&mut two, DriveState::PartiallyDegraded);
+    assert_eq!(feed(&mut mon, &two), ["rebuild_completed ld0 e252/s4"]);
+    assert_eq!(feed(&mut mon, &two), ["redundancy_restored ld0 1"]);
+    assert_eq!(mon.redundancy(), [(0, Redundancy::Survives(1))]);
+}
+
+/// A RAID 0 never had redundancy: no loss to report; its failure is the drive's.
+#[test]
+fn raid0_reports_no_loss_of_redundancy() {
+    let mut mon = monitor();
+    let mut m = healthy();
+    m.drives[0].level = RaidLevel::Raid0;
+    assert!(feed(&mut mon, &m).is_empty());
+    assert_eq!(mon.redundancy(), [(0, Redundancy::Survives(0))]);
+    set_disk(&mut m, 1, DiskState::Failed);
+    set_drive(&mut m, DriveState::Failed);
+    assert_eq!(feed(&mut mon, &m), ["disk_failed e252/s1", "drive_failed ld0"]);
+    assert_eq!(mon.redundancy(), [(0, Redundancy::DataLost)]);
 }
 
 #[test]
@@ -209,6 +269,14 @@ fn every_event_maps_onto_its_notification() {
         ),
         (ArrayEvent::ConsoleLost { member: m.clone(), console: n("c") }, "rackHaConsoleLost"),
         (ArrayEvent::ConsoleRestored { member: m.clone(), console: n("c") }, "rackHaConsoleRestored"),
+        (
+            ArrayEvent::RedundancyLost { member: m.clone(), drive: d.clone(), survivable: 0 },
+            "rackHaRedundancyLost",
+        ),
+        (
+            ArrayEvent::RedundancyRestored { member: m.clone(), drive: d.clone(), survivable: 2 },
+            "rackHaRedundancyRestored",
+        ),
     ];
     for (event, mib_name) in cases {
         let notification = to_notification(&event);

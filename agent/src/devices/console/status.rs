@@ -1,13 +1,16 @@
-//! The array summary for `ha-agent status`: each logical drive, each disk, the environment,
-//! and when the console last answered, as JSON and as text lines.
+//! The array summary for `ha-agent status`: each logical drive (with how many more disk
+//! failures it survives), each disk, the environment, and when the console last answered, as
+//! JSON and as text lines.
 //!
-//! Owns only rendering; it reads a model and a few console facts and decides nothing.
+//! Owns only rendering; it reads a model, the monitor's redundancy of each drive and a few
+//! console facts, and decides nothing.
 
 #![forbid(unsafe_code)]
 
 use serde_json::{json, Value};
 
 use super::model::{ArrayModel, Disk, LogicalDrive};
+use crate::core::array::Redundancy;
 use crate::time::Micros;
 
 /// What the status shows besides the model.
@@ -25,7 +28,30 @@ fn age_ms(facts: &ConsoleFacts<'_>) -> Option<u64> {
     facts.last_answer_at.map(|t| facts.now.since_us(t) / 1000)
 }
 
-pub fn to_json(model: Option<&ArrayModel>, facts: &ConsoleFacts<'_>) -> Value {
+/// The redundancy of drive `id` in `redundancy` (unknown when absent).
+fn redundancy_of(redundancy: &[(u16, Redundancy)], id: u16) -> Redundancy {
+    redundancy.iter().find(|(d, _)| *d == id).map_or(Redundancy::Unknown, |(_, r)| *r)
+}
+
+/// The array's own number: the fewest more failures any drive survives, a drive that lost
+/// data counting as 0; None when no drive's is known.
+pub fn array_survivable(redundancy: &[(u16, Redundancy)]) -> Option<u8> {
+    redundancy
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Redundancy::Survives(n) => Some(*n),
+            Redundancy::DataLost => Some(0),
+            Redundancy::Unknown => None,
+        })
+        .min()
+}
+
+/// `redundancy`: each drive's, from the monitor (`ArrayMonitor::redundancy`).
+pub fn to_json(
+    model: Option<&ArrayModel>,
+    redundancy: &[(u16, Redundancy)],
+    facts: &ConsoleFacts<'_>,
+) -> Value {
     let console = json!({
         "dialect": facts.dialect,
         "device": facts.device,
@@ -34,7 +60,13 @@ pub fn to_json(model: Option<&ArrayModel>, facts: &ConsoleFacts<'_>) -> Value {
         "last_answer_ms_ago": age_ms(facts),
     });
     let Some(m) = model else {
-        return json!({ "console": console, "drives": [], "disks": [], "environment": [] });
+        return json!({
+            "console": console,
+            "survivable_failures": null,
+            "drives": [],
+            "disks": [],
+            "environment": [],
+        });
     };
     let drives: Vec<Value> = m
         .drives
@@ -50,6 +82,7 @@ pub fn to_json(model: Option<&ArrayModel>, facts: &ConsoleFacts<'_>) -> Value {
                 "raid_level": d.level.as_str(),
                 "state": d.state.label(),
                 "rebuild_percent": percent,
+                "survivable_failures": redundancy_of(redundancy, d.id).survivable(),
             })
         })
         .collect();
@@ -79,10 +112,20 @@ pub fn to_json(model: Option<&ArrayModel>, facts: &ConsoleFacts<'_>) -> Value {
             })
         })
         .collect();
-    json!({ "console": console, "drives": drives, "disks": disks, "environment": environment })
+    json!({
+        "console": console,
+        "survivable_failures": array_survivable(redundancy),
+        "drives": drives,
+        "disks": disks,
+        "environment": environment,
+    })
 }
 
-pub fn to_text(model: Option<&ArrayModel>, facts: &ConsoleFacts<'_>) -> Vec<String> {
+pub fn to_text(
+    model: Option<&ArrayModel>,
+    redundancy: &[(u16, Redundancy)],
+    facts: &ConsoleFacts<'_>,
+) -> Vec<String> {
     let mut out = Vec::new();
     let answered = match age_ms(facts) {
         Some(ms) => format!("last answered {ms} ms ago"),
@@ -96,8 +139,14 @@ pub fn to_text(model: Option<&ArrayModel>, facts: &ConsoleFacts<'_>) -> Vec<Stri
         return out;
     };
     for d in &m.drives {
+        let survives = match redundancy_of(redundancy, d.id) {
+            Redundancy::Survives(0) => ", NO REDUNDANCY: one more disk failure may lose data".to_owned(),
+            Redundancy::Survives(n) => format!(", survives {n} more disk failure{}", if n == 1 { "" } else { "s" }),
+            Redundancy::DataLost => ", data lost".to_owned(),
+            Redundancy::Unknown => String::new(),
+        };
         out.push(format!(
-            "  {} RAID {}: {}",
+            "  {} RAID {}: {}{survives}",
             LogicalDrive::display_name(d.id),
             d.level.as_str(),
             d.state.label()
@@ -133,19 +182,30 @@ mod tests {
             last_answer_at: Some(Micros::from_ms(1000)),
             now: Micros::from_ms(3500),
         };
-        let v = to_json(Some(&m), &facts);
+        let redundancy = [(1, Redundancy::Survives(0))];
+        let v = to_json(Some(&m), &redundancy, &facts);
         assert_eq!(v["console"]["last_answer_ms_ago"], 2500);
         assert_eq!(v["drives"][0]["state"], "degraded");
+        assert_eq!(v["drives"][0]["survivable_failures"], 0);
+        assert_eq!(v["survivable_failures"], 0);
         assert_eq!(v["drives"][0]["raid_level"], "5");
         assert_eq!(v["disks"][1]["name"], "e1/s2");
         assert_eq!(v["disks"][1]["state"], "failed");
         assert_eq!(v["environment"][0]["alarm"], "over temperature: 75 C");
-        let text = to_text(Some(&m), &facts);
+        let text = to_text(Some(&m), &redundancy, &facts);
         assert_eq!(text[0], "array console /dev/ttyS1 (areca): ok, last answered 2500 ms ago");
-        assert_eq!(text[1], "  ld1 RAID 5: degraded");
+        assert_eq!(text[1], "  ld1 RAID 5: degraded, NO REDUNDANCY: one more disk failure may lose data");
         assert!(text.iter().any(|l| l == "  disk e1/s2: failed"));
         assert!(text.iter().any(|l| l.contains("ALARM: over temperature")));
-        let none = to_text(None, &ConsoleFacts { lost: true, last_answer_at: None, ..facts });
+        let none = to_text(None, &[], &ConsoleFacts { lost: true, last_answer_at: None, ..facts });
         assert_eq!(none, vec!["array console /dev/ttyS1 (areca): LOST, never answered", "  no reading yet"]);
+        assert_eq!(to_json(None, &[], &facts)["survivable_failures"], Value::Null);
+        // Unknown drives say null; the array's number is the worst known, a lost drive 0.
+        let v = to_json(Some(&m), &[], &facts);
+        assert_eq!(v["drives"][0]["survivable_failures"], Value::Null);
+        assert_eq!(v["survivable_failures"], Value::Null);
+        let several = [(1, Redundancy::Survives(2)), (2, Redundancy::Unknown), (3, Redundancy::Survives(1))];
+        assert_eq!(array_survivable(&several), Some(1));
+        assert_eq!(array_survivable(&[(1, Redundancy::Survives(2)), (2, Redundancy::DataLost)]), Some(0));
     }
 }
