@@ -1,14 +1,17 @@
 //! A RAID controller console simulator on a pseudo-terminal, speaking the Areca-style,
 //! MegaCli-style or Infortrend RAIDCmd-style CLI, for the array monitoring tests.
 //!
-//! Owns one scriptable array (a RAID 5 of four disks plus a global spare, a battery, a
-//! temperature, a fan, a power supply) and a thread that answers the agent's commands on the
+//! Owns one scriptable array (by default a RAID 5 of four disks plus a global spare; any of
+//! RAID 0, 1, 1E, 5, 6, 10 and 50 with [`SimArray::with_level`]; a battery, a temperature, a
+//! fan, a power supply) and a thread that answers the agent's commands on the
 //! pty master, with the console's habits as knobs: echo, a password, unsolicited event lines
 //! injected in the middle of a table, a reboot banner that drops the login, VT100 escapes
 //! (Infortrend), output written in small pieces (partial lines), and garbage instead of text
 //! (a wrong baud rate). The output is written here independently of the agent's parsers (a
-//! shared bug would otherwise pass every test). It judges nothing; tests compare the agent's
-//! events with what they scripted.
+//! shared bug would otherwise pass every test). The array keeps its members in places and
+//! knows its layout (mirror pairs, spans, neighbours), so whether a failure loses the drive is
+//! decided here exactly, not by the agent's worst case. It judges nothing about the agent;
+//! tests compare the agent's events with what they scripted.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -22,8 +25,20 @@ use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 use rustix::pty::OpenptFlags;
 
-/// Disks in the simulated array: four RAID 5 members and one global spare.
+/// Disks in the default simulated array: four RAID 5 members and one global spare.
 pub const SIM_DISKS: usize = 5;
+/// Members of each level's array built by [`SimArray::with_level`] (one global spare follows).
+pub const fn sim_members(level: SimLevel) -> usize {
+    match level {
+        SimLevel::Raid0 | SimLevel::Raid1 => 2,
+        SimLevel::Raid1E => 3,
+        SimLevel::Raid5 | SimLevel::Raid10 => 4,
+        SimLevel::Raid6 => 5,
+        SimLevel::Raid50 => 6,
+    }
+}
+/// Members of one RAID 50 span in the simulated array.
+const RAID50_SPAN: usize = 3;
 /// Bound on a received line; more is dropped.
 const MAX_LINE_BYTES: usize = 256;
 /// Poll interval of the simulator thread (how fast it notices `stop`).
@@ -50,6 +65,32 @@ pub enum SimDisk {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimLevel {
+    Raid0,
+    Raid1,
+    /// Each block on two neighbouring members (in a ring).
+    Raid1E,
+    Raid5,
+    Raid6,
+    /// Mirrored pairs: places (0, 1), (2, 3)...
+    Raid10,
+    /// RAID 5 spans of three: places (0, 1, 2), (3, 4, 5).
+    Raid50,
+}
+
+impl SimLevel {
+    pub const ALL: [SimLevel; 7] = [
+        SimLevel::Raid0,
+        SimLevel::Raid1,
+        SimLevel::Raid1E,
+        SimLevel::Raid5,
+        SimLevel::Raid6,
+        SimLevel::Raid10,
+        SimLevel::Raid50,
+    ];
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SimDrive {
     Optimal,
     Degraded,
@@ -60,7 +101,11 @@ pub enum SimDrive {
 /// The scriptable array.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimArray {
-    pub disks: [SimDisk; SIM_DISKS],
+    pub level: SimLevel,
+    pub disks: Vec<SimDisk>,
+    /// The drive's places, in layout order: the disk holding (or rebuilding, or that lost)
+    /// each one.
+    pub places: Vec<usize>,
     pub drive: SimDrive,
     pub battery_ok: bool,
     pub temperature_c: i32,
@@ -69,9 +114,21 @@ pub struct SimArray {
 }
 
 impl SimArray {
+    /// The default array: RAID 5 of four members, one global spare.
     pub fn healthy() -> SimArray {
+        SimArray::with_level(SimLevel::Raid5)
+    }
+
+    /// A healthy array of `level` with [`sim_members`] members in disks 0.., and one global
+    /// spare after them.
+    pub fn with_level(level: SimLevel) -> SimArray {
+        let members = sim_members(level);
+        let mut disks = vec![SimDisk::Member; members];
+        disks.push(SimDisk::Spare);
         SimArray {
-            disks: [SimDisk::Member, SimDisk::Member, SimDisk::Member, SimDisk::Member, SimDisk::Spare],
+            level,
+            disks,
+            places: (0..members).collect(),
             drive: SimDrive::Optimal,
             battery_ok: true,
             temperature_c: 41,
@@ -80,30 +137,30 @@ impl SimArray {
         }
     }
 
-    /// Disk `i` fails. A member failure degrades the drive; a failure while it is already
-    /// degraded or rebuilding kills it (and stops the rebuild).
-    pub fn fail_disk(&mut self, i: usize) {
-        let was_member = matches!(self.disks[i], SimDisk::Member | SimDisk::Rebuilding);
-        self.disks[i] = SimDisk::Failed;
-        if !was_member {
-            return;
-        }
-        self.drive = match self.drive {
-            SimDrive::Optimal => SimDrive::Degraded,
-            _ => {
-                for d in self.disks.iter_mut().filter(|d| **d == SimDisk::Rebuilding) {
-                    *d = SimDisk::Free;
-                }
-                SimDrive::Failed
-            }
-        };
+    /// Whether disk `i` holds one of the drive's places (online or rebuilding).
+    pub fn is_member(&self, i: usize) -> bool {
+        self.places.contains(&i) && matches!(self.disks[i], SimDisk::Member | SimDisk::Rebuilding)
     }
 
-    /// The first spare takes over: the drive rebuilds onto it from 0 %.
+    /// Disk `i` fails. Whether the drive survives is the level's layout's answer; a dead drive
+    /// stops its rebuilds.
+    pub fn fail_disk(&mut self, i: usize) {
+        self.disks[i] = SimDisk::Failed;
+        self.settle(None);
+    }
+
+    /// The first spare takes the first place that lost its disk: the drive rebuilds onto it
+    /// from 0 %.
     pub fn activate_spare(&mut self) {
-        if let Some(d) = self.disks.iter_mut().find(|d| **d == SimDisk::Spare) {
-            *d = SimDisk::Rebuilding;
-            self.drive = SimDrive::Rebuilding(0);
+        if self.drive == SimDrive::Failed {
+            return;
+        }
+        let lost = self.places.iter().position(|&d| self.disks[d] == SimDisk::Failed);
+        let spare = self.disks.iter().position(|d| *d == SimDisk::Spare);
+        if let (Some(place), Some(spare)) = (lost, spare) {
+            self.places[place] = spare;
+            self.disks[spare] = SimDisk::Rebuilding;
+            self.settle(Some(0));
         }
     }
 
@@ -112,17 +169,67 @@ impl SimArray {
         self.drive = SimDrive::Rebuilding(percent);
     }
 
-    /// The rebuild reaches 100 %: the disk is a member, the drive optimal.
+    /// The rebuild reaches 100 %: the disk is a member; the drive is optimal unless another
+    /// place is still lost.
     pub fn complete_rebuild(&mut self) {
         for d in self.disks.iter_mut().filter(|d| **d == SimDisk::Rebuilding) {
             *d = SimDisk::Member;
         }
-        self.drive = SimDrive::Optimal;
+        self.settle(None);
     }
 
     /// Disk `i` is replaced by a new disk configured as a global spare.
     pub fn replace_with_spare(&mut self, i: usize) {
         self.disks[i] = SimDisk::Spare;
+    }
+
+    /// Places whose disk does not hold its data (failed, replaced, or rebuilding).
+    fn lost_places(&self) -> Vec<bool> {
+        self.places.iter().map(|&d| self.disks[d] != SimDisk::Member).collect()
+    }
+
+    /// Whether the layout lost data with these places lost.
+    fn data_lost(&self, lost: &[bool]) -> bool {
+        let n = lost.len();
+        let count = |places: &[bool]| places.iter().filter(|l| **l).count();
+        match self.level {
+            SimLevel::Raid0 => count(lost) > 0,
+            SimLevel::Raid1 => count(lost) == n,
+            SimLevel::Raid1E => (0..n).any(|p| lost[p] && lost[(p + 1) % n]),
+            SimLevel::Raid5 => count(lost) >= 2,
+            SimLevel::Raid6 => count(lost) >= 3,
+            SimLevel::Raid10 => lost.chunks(2).any(|pair| count(pair) == pair.len()),
+            SimLevel::Raid50 => lost.chunks(RAID50_SPAN).any(|span| count(span) >= 2),
+        }
+    }
+
+    /// The drive's state from its places; `progress` restarts a rebuild. A dead drive stays
+    /// dead.
+    fn settle(&mut self, progress: Option<u8>) {
+        if self.drive == SimDrive::Failed {
+            return;
+        }
+        let lost = self.lost_places();
+        if self.data_lost(&lost) {
+            for d in self.disks.iter_mut().filter(|d| **d == SimDisk::Rebuilding) {
+                *d = SimDisk::Free;
+            }
+            self.drive = SimDrive::Failed;
+            return;
+        }
+        let rebuilding = self.places.iter().any(|&d| self.disks[d] == SimDisk::Rebuilding);
+        self.drive = match (rebuilding, self.drive, progress) {
+            (true, _, Some(p)) => SimDrive::Rebuilding(p),
+            (true, SimDrive::Rebuilding(p), None) => SimDrive::Rebuilding(p),
+            (true, _, None) => SimDrive::Rebuilding(0),
+            (false, ..) if lost.iter().any(|l| *l) => SimDrive::Degraded,
+            (false, ..) => SimDrive::Optimal,
+        };
+    }
+
+    /// MegaCli's word for a RAID 6 missing one member.
+    fn partially_degraded(&self) -> bool {
+        self.level == SimLevel::Raid6 && self.lost_places().iter().filter(|l| **l).count() == 1
     }
 }
 
@@ -381,6 +488,15 @@ fn answer(
 fn areca(command: &str, a: &SimArray) -> String {
     match command {
         "vsf info" => {
+            let level = match a.level {
+                SimLevel::Raid0 => "Raid0",
+                SimLevel::Raid1 => "Raid1",
+                SimLevel::Raid1E => "Raid1E",
+                SimLevel::Raid5 => "Raid5",
+                SimLevel::Raid6 => "Raid6",
+                SimLevel::Raid10 => "Raid1+0",
+                SimLevel::Raid50 => "Raid50",
+            };
             let state = match a.drive {
                 SimDrive::Optimal => "Normal".to_owned(),
                 SimDrive::Degraded => "Degraded".to_owned(),
@@ -388,7 +504,7 @@ fn areca(command: &str, a: &SimArray) -> String {
                 SimDrive::Failed => "Failed".to_owned(),
             };
             format!(
-                "  # Name             Raid Name       Level   Capacity Ch/Id/Lun  State\n{EQ}\n  1 ARC-1880-VOL#000 Raid Set # 000  Raid5   3000.0GB 00/00/00   {state}\n{EQ}\nGuiErrMsg<0x00>: Success."
+                "  # Name             Raid Name       Level   Capacity Ch/Id/Lun  State\n{EQ}\n  1 ARC-1880-VOL#000 Raid Set # 000  {level:<7} 3000.0GB 00/00/00   {state}\n{EQ}\nGuiErrMsg<0x00>: Success."
             )
         }
         "disk info" => {
@@ -396,6 +512,7 @@ fn areca(command: &str, a: &SimArray) -> String {
                 format!("  # Enc# Slot#   ModelName                        Capacity  Usage\n{EQ}\n");
             for (i, d) in a.disks.iter().enumerate() {
                 let usage = match d {
+                    SimDisk::Member if !a.is_member(i) => "Free",
                     SimDisk::Member => "Raid Set # 000",
                     SimDisk::Spare => "HotSpare[Global]",
                     SimDisk::Rebuilding => "Rebuild Raid Set # 000",
@@ -408,7 +525,10 @@ fn areca(command: &str, a: &SimArray) -> String {
                     i + 1
                 ));
             }
-            out.push_str(&format!("  6  01  Slot#6  N.A.                                0.0GB  N.A.\n{EQ}\nGuiErrMsg<0x00>: Success."));
+            let empty = a.disks.len() + 1;
+            out.push_str(&format!(
+                "  {empty}  01  Slot#{empty}  N.A.                                0.0GB  N.A.\n{EQ}\nGuiErrMsg<0x00>: Success."
+            ));
             out
         }
         "hw info" => {
@@ -442,14 +562,25 @@ fn megacli(command: &str, a: &SimArray) -> String {
         "MegaCli -LDPDInfo -aALL" => {
             let state = match a.drive {
                 SimDrive::Optimal => "Optimal",
+                SimDrive::Degraded | SimDrive::Rebuilding(_) if a.partially_degraded() => "Partially Degraded",
                 SimDrive::Degraded | SimDrive::Rebuilding(_) => "Degraded",
                 SimDrive::Failed => "Offline",
             };
+            let level = match a.level {
+                SimLevel::Raid0 => "Primary-0, Secondary-0, RAID Level Qualifier-0",
+                SimLevel::Raid1 => "Primary-1, Secondary-0, RAID Level Qualifier-0",
+                SimLevel::Raid1E => panic!("MegaRAID firmware offers no RAID 1E: not simulated"),
+                SimLevel::Raid5 => "Primary-5, Secondary-0, RAID Level Qualifier-3",
+                SimLevel::Raid6 => "Primary-6, Secondary-0, RAID Level Qualifier-3",
+                SimLevel::Raid10 => "Primary-1, Secondary-3, RAID Level Qualifier-0",
+                SimLevel::Raid50 => "Primary-5, Secondary-3, RAID Level Qualifier-3",
+            };
             out.push_str(&format!(
-                "Number of Virtual Disks: 1\nVirtual Drive: 0 (Target Id: 0)\nName                :\nRAID Level          : Primary-5, Secondary-0, RAID Level Qualifier-3\nSize                : 2.727 TB\nState               : {state}\nNumber Of Drives    : 4\n"
+                "Number of Virtual Disks: 1\nVirtual Drive: 0 (Target Id: 0)\nName                :\nRAID Level          : {level}\nSize                : 2.727 TB\nState               : {state}\nNumber Of Drives    : {}\n",
+                a.places.len()
             ));
             for (i, d) in a.disks.iter().enumerate() {
-                if matches!(d, SimDisk::Member | SimDisk::Rebuilding) {
+                if a.is_member(i) {
                     out.push_str(&format!("PD: {i} Information\n{}", megacli_disk(i, *d)));
                 }
             }
@@ -498,7 +629,16 @@ fn infortrend(command: &str, a: &SimArray) -> String {
                 SimDrive::Rebuilding(p) => format!("\x1b[33mRebuilding {p}%\x1b[0m"),
                 SimDrive::Failed => "\x1b[31mDead\x1b[0m".to_owned(),
             };
-            format!(" Index  ID        LV   RAID   Size(MB)  Status\n{DASH}\n 0      3A5F1E2C  P0   RAID5  2861056   {state}\n{DASH}\nCLI: Successful: 1 logical drive(s) shown\nReturn: 0x0000\n")
+            let level = match a.level {
+                SimLevel::Raid0 => "RAID0",
+                SimLevel::Raid1 => "RAID1",
+                SimLevel::Raid1E => "RAID1E",
+                SimLevel::Raid5 => "RAID5",
+                SimLevel::Raid6 => "RAID6",
+                SimLevel::Raid10 => "RAID10",
+                SimLevel::Raid50 => "RAID50",
+            };
+            format!(" Index  ID        LV   RAID   Size(MB)  Status\n{DASH}\n 0      3A5F1E2C  P0   {level:<6} 2861056   {state}\n{DASH}\nCLI: Successful: 1 logical drive(s) shown\nReturn: 0x0000\n")
         }
         "show disk" => {
             let mut out = format!(
@@ -506,6 +646,7 @@ fn infortrend(command: &str, a: &SimArray) -> String {
             );
             for (i, d) in a.disks.iter().enumerate() {
                 let (ld, status) = match d {
+                    SimDisk::Member if !a.is_member(i) => ("NONE", "New Drive"),
                     SimDisk::Member => ("0", "On-Line"),
                     SimDisk::Spare => ("NONE", "Global Spare"),
                     SimDisk::Rebuilding => ("0", "Rebuild in Progress"),
@@ -517,7 +658,7 @@ fn infortrend(command: &str, a: &SimArray) -> String {
                     i + 1
                 ));
             }
-            out.push_str(&format!("{DASH}\nCLI: Successful: {SIM_DISKS} disk(s) shown\nReturn: 0x0000\n"));
+            out.push_str(&format!("{DASH}\nCLI: Successful: {} disk(s) shown\nReturn: 0x0000\n", a.disks.len()));
             out
         }
         "show enclosure" => {

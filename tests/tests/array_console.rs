@@ -4,17 +4,20 @@
 //! battery / temperature / fan alarms, echo, events in the middle of output, reboot, wrong
 //! baud rate). Each step changes the array while the session is idle between cycles, then
 //! runs whole poll cycles and checks the exact events, and that the first one came within the
-//! bound the poll interval sets.
+//! bound the poll interval sets. Then, per dialect, every RAID level the dialect presents
+//! (0, 1, 1E, 5, 6, 10, 50) through failures, a spare's rebuild and its completion: how many
+//! more failures the agent says each drive survives, and the redundancy lost / restored
+//! events.
 
 use std::time::{Duration, Instant};
 
-use ha_agent::core::array::{ArrayMonitor, Params};
+use ha_agent::core::array::{ArrayMonitor, Params, Redundancy};
 use ha_agent::devices::console::model::name;
 use ha_agent::devices::console::serial::ConsolePort;
 use ha_agent::devices::console::session::{Session, SessionEvent, SessionOptions};
 use ha_agent::devices::console::{dialect_for, DialectKind};
 use ha_agent::time::Micros;
-use ha_tests::console_sim::{ConsoleSim, SimArray, SimDialect};
+use ha_tests::console_sim::{sim_members, ConsoleSim, SimArray, SimDialect, SimLevel};
 
 const POLL_INTERVAL_MS: u64 = 150;
 const COMMAND_TIMEOUT_MS: u64 = 400;
@@ -140,12 +143,12 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
     check("baseline", rig.after(2, |_| {}), &[], 0);
     assert!(rig.monitor.latest().is_some());
 
-    // A member fails; the drive degrades.
+    // A member fails; the drive degrades and has no redundancy left.
     let (d2, d4) = (d(2), d(4));
     check(
         "disk fails",
         rig.after(1, |sim| sim.with_array(|a| a.fail_disk(2))),
-        &s(&[&format!("disk_failed {d2}"), &format!("drive_degraded {ld}")]),
+        &s(&[&format!("disk_failed {d2}"), &format!("drive_degraded {ld}"), &format!("redundancy_lost {ld}")]),
         0,
     );
     // The global spare takes over and the rebuild starts at 0 %.
@@ -166,7 +169,11 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
     check(
         "rebuild completes",
         rig.after(2, |sim| sim.with_array(SimArray::complete_rebuild)),
-        &s(&[&format!("rebuild_completed {ld} {d4}"), &format!("drive_optimal {ld}")]),
+        &s(&[
+            &format!("rebuild_completed {ld} {d4}"),
+            &format!("drive_optimal {ld}"),
+            &format!("redundancy_restored {ld} 1"),
+        ]),
         1,
     );
     // The failed disk is replaced by a new global spare.
@@ -191,6 +198,7 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
             &format!("spare_activated {ld} {d2}"),
             &format!("drive_degraded {ld}"),
             &format!("rebuild_started {ld} {d2}"),
+            &format!("redundancy_lost {ld}"),
         ]),
         0,
     );
@@ -295,6 +303,139 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
     assert_eq!(events, ["console_restored"], "garbage was never parsed into changes");
     let (model, _) = rig.monitor.latest().unwrap();
     assert_eq!(model.disks.len(), 5);
+}
+
+/// What the agent says drive 0 survives now.
+fn survives(rig: &Rig) -> Redundancy {
+    let all = rig.monitor.redundancy();
+    assert_eq!(all.len(), 1, "one drive: {all:?}");
+    all[0].1
+}
+
+/// One level on one dialect: a member fails (and for RAID 6 a second), the spare rebuilds,
+/// the rebuild completes; for 10 and 50 a failure in another pair or span keeps the data and a
+/// failure of the lost member's partner loses it.
+fn level_scenario(dialect: SimDialect, level: SimLevel) {
+    let mut rig = Rig::new(dialect, None);
+    rig.sim.with_array(|a| *a = SimArray::with_level(level));
+    let members = sim_members(level);
+    let ld = rig.sim.drive_name();
+    let names: Vec<String> = (0..=members).map(|i| rig.sim.disk_name(i)).collect();
+    let d = |i: usize| names[i].clone();
+    let spare = d(members);
+    let dead = rig.sim.dead_drive_label();
+    let s = |v: &[String]| v.to_vec();
+    let step = |what: &str| format!("{level:?} on {dialect:?}: {what}");
+    let designed = match level {
+        SimLevel::Raid0 => 0,
+        SimLevel::Raid6 => 2,
+        _ => 1,
+    };
+
+    check(&step("baseline"), rig.after(2, |_| {}), &[], 0);
+    assert_eq!(survives(&rig), Redundancy::Survives(designed), "{}", step("baseline"));
+
+    if level == SimLevel::Raid0 {
+        check(
+            &step("a member fails"),
+            rig.after(1, |sim| sim.with_array(|a| a.fail_disk(0))),
+            &s(&[format!("disk_failed {}", d(0)), format!("{dead} {ld}")]),
+            0,
+        );
+        assert_eq!(survives(&rig), Redundancy::DataLost, "{}", step("a member fails"));
+        return;
+    }
+
+    let mut first = vec![format!("disk_failed {}", d(0)), format!("drive_degraded {ld}")];
+    if level != SimLevel::Raid6 {
+        first.push(format!("redundancy_lost {ld}"));
+    }
+    check(&step("a member fails"), rig.after(1, |sim| sim.with_array(|a| a.fail_disk(0))), &first, 0);
+    assert_eq!(survives(&rig), Redundancy::Survives(designed - 1), "{}", step("a member fails"));
+    if level == SimLevel::Raid6 {
+        check(
+            &step("a second member fails"),
+            rig.after(1, |sim| sim.with_array(|a| a.fail_disk(1))),
+            &s(&[format!("disk_failed {}", d(1)), format!("redundancy_lost {ld}")]),
+            0,
+        );
+        assert_eq!(survives(&rig), Redundancy::Survives(0), "{}", step("a second member fails"));
+    }
+
+    check(
+        &step("the spare rebuilds"),
+        rig.after(1, |sim| sim.with_array(SimArray::activate_spare)),
+        &s(&[format!("spare_activated {ld} {spare}"), format!("rebuild_started {ld} {spare}")]),
+        0,
+    );
+    assert_eq!(survives(&rig), Redundancy::Survives(0), "{}", step("a rebuilding member holds no data yet"));
+    check(
+        &step("progress"),
+        rig.after(1, |sim| sim.with_array(|a| a.set_progress(50))),
+        &s(&[format!("rebuild_progress {ld} {spare} 50")]),
+        0,
+    );
+
+    let mut completed = vec![format!("rebuild_completed {ld} {spare}")];
+    let restored = if level == SimLevel::Raid6 {
+        // One of the two lost members is rebuilt: one to spare again, still degraded.
+        1
+    } else {
+        completed.push(format!("drive_optimal {ld}"));
+        designed
+    };
+    completed.push(format!("redundancy_restored {ld} {restored}"));
+    check(&step("the rebuild completes"), rig.after(2, |sim| sim.with_array(SimArray::complete_rebuild)), &completed, 1);
+    assert_eq!(survives(&rig), Redundancy::Survives(restored), "{}", step("the rebuild completes"));
+
+    if matches!(level, SimLevel::Raid10 | SimLevel::Raid50) {
+        // Members 0..: pairs (0, 1), (2, 3) or spans (0, 1, 2), (3, 4, 5); the spare took place 0.
+        let other = if level == SimLevel::Raid10 { 2 } else { 3 };
+        check(
+            &step("a member of another pair or span fails"),
+            rig.after(1, |sim| sim.with_array(|a| a.fail_disk(1))),
+            &s(&[format!("disk_failed {}", d(1)), format!("drive_degraded {ld}"), format!("redundancy_lost {ld}")]),
+            0,
+        );
+        check(
+            &step("one in each pair or span: the data is there"),
+            rig.after(1, |sim| sim.with_array(|a| a.fail_disk(other))),
+            &s(&[format!("disk_failed {}", d(other))]),
+            0,
+        );
+        assert_eq!(survives(&rig), Redundancy::Survives(0), "{}", step("worst case: nothing to spare"));
+        check(
+            &step("the partner fails"),
+            rig.after(1, |sim| sim.with_array(|a| a.fail_disk(other + 1))),
+            &s(&[format!("disk_failed {}", d(other + 1)), format!("{dead} {ld}")]),
+            0,
+        );
+        assert_eq!(survives(&rig), Redundancy::DataLost, "{}", step("the partner fails"));
+    }
+}
+
+fn every_level(dialect: SimDialect) {
+    for level in SimLevel::ALL {
+        if dialect == SimDialect::MegaCli && level == SimLevel::Raid1E {
+            continue; // MegaRAID firmware offers no RAID 1E
+        }
+        level_scenario(dialect, level);
+    }
+}
+
+#[test]
+fn areca_every_level() {
+    every_level(SimDialect::Areca);
+}
+
+#[test]
+fn megacli_every_level() {
+    every_level(SimDialect::MegaCli);
+}
+
+#[test]
+fn infortrend_every_level() {
+    every_level(SimDialect::Infortrend);
 }
 
 #[test]

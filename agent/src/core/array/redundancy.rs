@@ -119,10 +119,10 @@ pub fn survivable_failures(level: RaidLevel, state: DriveState, members: &[Membe
 }
 
 /// The members of drive `id` in `model`, as [`survivable_failures`] takes them: each disk the
-/// console attributes to the drive (online, rebuilding, failed or missing), plus a lost member
-/// for each one it no longer lists (`width`, the member count the drive was last seen optimal
-/// with, minus those listed), and at least one lost member when the controller says the drive
-/// is degraded but lists none.
+/// console attributes to the drive that is online or rebuilding, and lost members for the
+/// places they do not fill: `width` (the member count the drive was last seen optimal with)
+/// minus the online ones, or without a width the failed or missing disks it still lists; at
+/// least one when the controller says the drive is degraded, none when it says optimal.
 pub fn members_of(model: &ArrayModel, id: u16, width: Option<u8>) -> heapless::Vec<MemberState, MAX_DISKS> {
     let mut members = heapless::Vec::new();
     let Some(drive) = model.drive(id) else {
@@ -139,12 +139,13 @@ pub fn members_of(model: &ArrayModel, id: u16, width: Option<u8>) -> heapless::V
             _ => {}
         }
     }
-    // A disk that failed and the spare rebuilding in its place may both be listed: the spare
-    // replaces it, so the lost places are the larger of the two counts.
-    let mut not_online = rebuilding.max(failed);
-    if let Some(width) = width {
-        not_online = not_online.max(usize::from(width).saturating_sub(online));
-    }
+    // With the width known, the places not online are those the online members do not fill
+    // (a failed disk may stay listed after a spare took its place). Without it, a failed disk
+    // and the spare rebuilding in its place may both be listed: the larger count.
+    let mut not_online = match width {
+        Some(width) => usize::from(width).saturating_sub(online),
+        None => rebuilding.max(failed),
+    };
     if drive.state.is_degraded() || matches!(drive.state, DriveState::Failed | DriveState::Offline) {
         not_online = not_online.max(1);
     }

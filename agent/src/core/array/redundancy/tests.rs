@@ -152,6 +152,10 @@ fn members_from_what_the_console_lists() {
     let members = members_of(&m, 0, Some(5));
     assert_eq!(members.as_slice(), [On, On, On, Lost, Lost]);
     assert_eq!(survivable_failures(RaidLevel::Raid6, DEGRADED, &members), Survives(0));
+    // A failed disk still listed after a spare took its place, beside one failed since.
+    let m = model(RaidLevel::Raid6, DEGRADED, &[Online, Failed, Online, Online, Online, Online]);
+    assert_eq!(members_of(&m, 0, Some(6)).as_slice(), [On, On, On, On, On, Lost]);
+    assert_eq!(members_of(&m, 0, None).as_slice(), [On, On, On, On, On, Lost]);
     // Optimal again, with the old failed disk still listed: the controller's word wins.
     let m = model(r5, OPTIMAL, &[Online, Failed, Online, Online, Online]);
     assert_eq!(members_of(&m, 0, Some(4)).as_slice(), [On, On, On, On]);
