@@ -36,6 +36,7 @@ pub mod agents;
 pub mod cross;
 pub mod report;
 mod sections;
+pub mod syslog;
 
 pub use agents::{AgentInspector, AgentReport};
 pub use cross::{check_files, FileReport, FilesReport};
@@ -182,6 +183,8 @@ pub struct Config {
     pub snmp: Option<crate::snmp::config::SnmpConfig>,
     /// `[array]`: the RAID controller's console (witness only; None: not watched).
     pub array: Option<crate::devices::console::config::ArrayConfig>,
+    /// `[syslog]`: a remote syslog collector for the log (None: the log stays on the box).
+    pub syslog: Option<syslog::SyslogConfig>,
 }
 
 /// `[authority]`: how the witness arbitrates and how nodes fence themselves.
@@ -611,6 +614,7 @@ const TOP_KEYS: &[&str] = &[
     "watchdog",
     "snmp",
     "array",
+    "syslog",
 ];
 const TIMING_KEYS: &[&str] = &["interval_ms", "warn_ms", "dead_ms", "initdead_ms"];
 const SHELL_KEYS: &[&str] = &["mlockall", "realtime_priority", "stall_warn_ms"];
@@ -1180,6 +1184,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
     let (relay, watchdog) = sections::check_devices(&mut checker, root, &context);
     let snmp = sections::check_snmp(&mut checker, root, origin);
     let array = sections::check_array(&mut checker, root, &context);
+    let syslog = sections::check_syslog(&mut checker, root);
     let snmp_key_spans = match &snmp {
         Some(Some(snmp)) => sections::snmp_key_spans(root, snmp),
         _ => Vec::new(),
@@ -1241,6 +1246,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             watchdog: watchdog?,
             snmp: snmp?,
             array: array?,
+            syslog: syslog?,
         })
     })();
     if config.is_none() && checker.problems.is_empty() {

@@ -615,6 +615,7 @@ fn document_of(section: &str) -> &'static str {
     match section {
         "resources" => "docs/resources.md",
         "snmp" => "docs/snmp.md",
+        "syslog" => "docs/configuration.md",
         _ => "docs/devices.md",
     }
 }
@@ -727,6 +728,27 @@ pub(super) fn span_of_path(root: &DeTable<'_>, path: &str) -> Option<Span> {
         }
     }
     found
+}
+
+/// `[syslog]`: the remote syslog collector, on any member. `Some(None)`: absent.
+pub(super) fn check_syslog(
+    checker: &mut Checker<'_>,
+    root: &DeTable<'_>,
+) -> Option<Option<super::syslog::SyslogConfig>> {
+    match deserialize_section::<super::syslog::SyslogConfig>(checker, root, "syslog") {
+        Section::Absent => Some(None),
+        Section::Invalid => None,
+        Section::Parsed(syslog, _) => {
+            let problems = syslog.validate();
+            if problems.is_empty() {
+                return Some(Some(syslog));
+            }
+            for (path, message, hint) in problems {
+                checker.push(ProblemKind::BadValue, span_of_path(root, path), path, message, hint);
+            }
+            None
+        }
+    }
 }
 
 /// `[array]`: the RAID controller's console, watched by the witness. `Some(None)`: absent.

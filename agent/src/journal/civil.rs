@@ -83,12 +83,44 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-/// `2026-11-26 21:47:03.123Z` for a wall-clock millisecond count.
-pub fn format_utc(wall_ms: u64) -> String {
+/// The UTC calendar fields of a wall-clock time (for formats other than [`format_utc`]'s, such
+/// as syslog's, written without allocating).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcFields {
+    pub year: i64,
+    /// 1..=12.
+    pub month: u8,
+    /// 1..=31.
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub millis: u16,
+}
+
+/// The UTC fields of a wall-clock millisecond count.
+pub fn utc_fields(wall_ms: u64) -> UtcFields {
     let secs = (wall_ms / 1000) as i64;
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}Z", s / 3600, s / 60 % 60, s % 60, wall_ms % 1000)
+    UtcFields {
+        year: y,
+        month: m as u8,
+        day: d as u8,
+        hour: (s / 3600) as u8,
+        minute: (s / 60 % 60) as u8,
+        second: (s % 60) as u8,
+        millis: (wall_ms % 1000) as u16,
+    }
+}
+
+/// `2026-11-26 21:47:03.123Z` for a wall-clock millisecond count.
+pub fn format_utc(wall_ms: u64) -> String {
+    let t = utc_fields(wall_ms);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second, t.millis
+    )
 }
 
 /// Digits only, at most `max` of them, as a number.

@@ -21,6 +21,9 @@
 //! [`flush`] waits (bounded) for the queue to drain; the agent calls it before it exits, so the
 //! last lines before an exit are not lost. (A failed assertion aborts at once: the size build
 //! uses `panic=immediate-abort`, which runs no panic hook, so queued lines are lost then.)
+//!
+//! With `[syslog]` in the configuration, each line also leaves the box at once as a syslog
+//! datagram with its severity ([`remote`]; a send never waits either).
 
 #![forbid(unsafe_code)]
 
@@ -46,6 +49,8 @@ pub const CUT_MARK: &str = " [cut]";
 
 /// One formatted line, newline included.
 pub type Line = heapless::String<MAX_LOG_LINE_BYTES>;
+
+pub mod remote;
 
 /// Format one line; cut (at a character boundary, with [`CUT_MARK`]) when it would not fit.
 pub fn format_line(
@@ -237,6 +242,15 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 static QUEUE: LineQueue = LineQueue::new();
+/// The remote syslog collector, when `[syslog]` names one.
+static REMOTE: OnceLock<remote::Remote> = OnceLock::new();
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 impl log::Log for Logger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
@@ -256,6 +270,9 @@ impl log::Log for Logger {
             self.syslog_prefix,
         );
         QUEUE.push(line);
+        if let Some(remote) = REMOTE.get() {
+            remote.send(wall_ms(), record.level(), record.args());
+        }
     }
     fn flush(&self) {
         flush();
@@ -298,6 +315,30 @@ pub fn start_writer() -> std::io::Result<()> {
             }
         }),
     )
+}
+
+/// Send every line from now on to `config`'s collector as well (once; later calls change
+/// nothing). A socket that cannot be opened is logged, and the log stays on the box: the
+/// agent runs without its collector rather than not at all.
+pub fn start_remote(config: Option<&crate::config::syslog::SyslogConfig>, member: &str) {
+    let Some(config) = config else { return };
+    if REMOTE.get().is_some() {
+        return;
+    }
+    match remote::Remote::open(config, member) {
+        Ok(remote) => {
+            let target = remote.target();
+            if REMOTE.set(remote).is_ok() {
+                log::info!("log lines also go to the syslog collector {target} ({:?}, facility {:?})", config.format, config.facility);
+            }
+        }
+        Err(e) => log::error!("remote syslog {}: {e}; the log stays on this machine", config.target),
+    }
+}
+
+/// Datagrams sent to the syslog collector and dropped since start; None without one.
+pub fn remote_figures() -> Option<(u64, u64)> {
+    REMOTE.get().map(remote::Remote::figures)
 }
 
 /// The agent's log queue for status: lines waiting for the writer, lines dropped since start.

@@ -368,6 +368,7 @@ impl Agent {
         }
         // No log call waits for whatever reads the agent's stderr: a thread writes the lines.
         logger::start_writer().map_err(|e| format!("log writer thread: {e}"))?;
+        logger::start_remote(cfg.syslog.as_ref(), &cfg.me().name);
         let boot = state::next_boot(&cfg.state_dir, wall_clock_secs())
             .map_err(|e| format!("boot counter in {}: {e}", cfg.state_dir.display()))?;
         // The watchdog is armed before anything else can hang, and its real timeout is what
@@ -1662,13 +1663,14 @@ impl Agent {
                     c.watchdog.clone(),
                     c.snmp.clone(),
                     c.array.clone(),
+                    c.syslog.clone(),
                 ),
             )
         };
         if fixed(&new) != fixed(&self.cfg) {
             return Err("only [timing], [shell] stall_warn_ms and the key can change while running; cluster, members, \
                  links, paths, [shell] mlockall and realtime_priority, [authority], [resources], [relay], [watchdog], \
-                 [snmp] and [array] need a restart of the agent"
+                 [snmp], [array] and [syslog] need a restart of the agent"
                 .into());
         }
         self.engine.set_timing(new.timing, now);
