@@ -157,7 +157,11 @@ fn usage_errors_exit_2() {
     // One file twice is two files of one member.
     let outcome = check_config(&[&path, &path]);
     assert_eq!(outcome.code, 1, "{}", outcome.stdout);
-    assert!(outcome.stdout.contains(": member: witness: witness is also the member of "), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains(": member: witness: witness is also the member of "),
+        "{}",
+        outcome.stdout
+    );
 }
 
 // ---- warnings, and the three files against each other ---------------------------------------
@@ -190,10 +194,14 @@ fn warnings_are_printed_and_the_file_stays_valid() {
         line_of(&text, "trust_unconfirmed = true")
     )), "{}", outcome.stdout);
     let second_link = text.match_indices("[[links]]").nth(1).unwrap().0;
-    assert!(lines[4].starts_with(&format!(
-        "{shown}:line {}: links[1]: warning: only one link to \"node-b\"",
-        text[..second_link].matches('\n').count() + 1
-    )), "{}", outcome.stdout);
+    assert!(
+        lines[4].starts_with(&format!(
+            "{shown}:line {}: links[1]: warning: only one link to \"node-b\"",
+            text[..second_link].matches('\n').count() + 1
+        )),
+        "{}",
+        outcome.stdout
+    );
     assert!(lines[5].starts_with("  hint: add a second [[links]] to \"node-b\""), "{}", outcome.stdout);
     assert_eq!(lines[6], format!("{shown}: ok (cluster payments, member witness (witness), 3 links)"));
 }

@@ -562,7 +562,9 @@ fn megacli(command: &str, a: &SimArray) -> String {
         "MegaCli -LDPDInfo -aALL" => {
             let state = match a.drive {
                 SimDrive::Optimal => "Optimal",
-                SimDrive::Degraded | SimDrive::Rebuilding(_) if a.partially_degraded() => "Partially Degraded",
+                SimDrive::Degraded | SimDrive::Rebuilding(_) if a.partially_degraded() => {
+                    "Partially Degraded"
+                }
                 SimDrive::Degraded | SimDrive::Rebuilding(_) => "Degraded",
                 SimDrive::Failed => "Offline",
             };
@@ -658,7 +660,10 @@ fn infortrend(command: &str, a: &SimArray) -> String {
                     i + 1
                 ));
             }
-            out.push_str(&format!("{DASH}\nCLI: Successful: {} disk(s) shown\nReturn: 0x0000\n", a.disks.len()));
+            out.push_str(&format!(
+                "{DASH}\nCLI: Successful: {} disk(s) shown\nReturn: 0x0000\n",
+                a.disks.len()
+            ));
             out
         }
         "show enclosure" => {

@@ -148,7 +148,11 @@ fn scenario(dialect: SimDialect, password: Option<&str>) {
     check(
         "disk fails",
         rig.after(1, |sim| sim.with_array(|a| a.fail_disk(2))),
-        &s(&[&format!("disk_failed {d2}"), &format!("drive_degraded {ld}"), &format!("redundancy_lost {ld}")]),
+        &s(&[
+            &format!("disk_failed {d2}"),
+            &format!("drive_degraded {ld}"),
+            &format!("redundancy_lost {ld}"),
+        ]),
         0,
     );
     // The global spare takes over and the rebuild starts at 0 %.
@@ -385,7 +389,12 @@ fn level_scenario(dialect: SimDialect, level: SimLevel) {
         designed
     };
     completed.push(format!("redundancy_restored {ld} {restored}"));
-    check(&step("the rebuild completes"), rig.after(2, |sim| sim.with_array(SimArray::complete_rebuild)), &completed, 1);
+    check(
+        &step("the rebuild completes"),
+        rig.after(2, |sim| sim.with_array(SimArray::complete_rebuild)),
+        &completed,
+        1,
+    );
     assert_eq!(survives(&rig), Redundancy::Survives(restored), "{}", step("the rebuild completes"));
 
     if matches!(level, SimLevel::Raid10 | SimLevel::Raid50) {
@@ -394,7 +403,11 @@ fn level_scenario(dialect: SimDialect, level: SimLevel) {
         check(
             &step("a member of another pair or span fails"),
             rig.after(1, |sim| sim.with_array(|a| a.fail_disk(1))),
-            &s(&[format!("disk_failed {}", d(1)), format!("drive_degraded {ld}"), format!("redundancy_lost {ld}")]),
+            &s(&[
+                format!("disk_failed {}", d(1)),
+                format!("drive_degraded {ld}"),
+                format!("redundancy_lost {ld}"),
+            ]),
             0,
         );
         check(

@@ -47,8 +47,10 @@ impl FilesReport {
 /// Checks each file alone (with `agents`, when given, on the nodes' resource agents), then the
 /// valid ones against each other.
 pub fn check_files(paths: &[PathBuf], agents: Option<&dyn AgentInspector>) -> FilesReport {
-    let files: Vec<FileReport> =
-        paths.iter().map(|path| FileReport { path: path.clone(), report: super::check(path, agents) }).collect();
+    let files: Vec<FileReport> = paths
+        .iter()
+        .map(|path| FileReport { path: path.clone(), report: super::check(path, agents) })
+        .collect();
     let valid: Vec<Member<'_>> = files
         .iter()
         .filter_map(|file| {
@@ -109,7 +111,12 @@ impl Member<'_> {
     }
 
     fn problem(&self, kind: ProblemKind, key_path: &str, message: String, hint: String) -> Problem {
-        Problem { kind, location: self.location(key_path), message: format!("{}: {message}", self.name()), hint }
+        Problem {
+            kind,
+            location: self.location(key_path),
+            message: format!("{}: {message}", self.name()),
+            hint,
+        }
     }
 
     fn member_name(&self, id: super::MemberId) -> &str {
@@ -383,10 +390,7 @@ fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: 
                     ));
                 }
             }
-            (
-                LinkKind::Udp { remote, broadcast, .. },
-                LinkKind::Udp { local: other_local, .. },
-            ) => {
+            (LinkKind::Udp { remote, broadcast, .. }, LinkKind::Udp { local: other_local, .. }) => {
                 let reaches = remote == other_local
                     || (other_local.ip().is_unspecified() && remote.port() == other_local.port())
                     || (*broadcast && remote.port() == other_local.port());

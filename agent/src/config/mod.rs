@@ -2205,7 +2205,8 @@ interface = "eth1"
         assert_eq!(found[0].location, "agent.toml:line 16: links[0]");
         assert!(found[0].message.starts_with("only one link to \"a\""), "{}", found[0]);
         assert!(found[1].message.starts_with("only one link to \"b\""), "{}", found[1]);
-        let two_to_a = format!("{MINIMAL}[[links]]\nid = 3\npeer = \"a\"\nkind = \"ethernet\"\ninterface = \"eth2\"\n");
+        let two_to_a =
+            format!("{MINIMAL}[[links]]\nid = 3\npeer = \"a\"\nkind = \"ethernet\"\ninterface = \"eth2\"\n");
         assert_eq!(kinds(&warnings(&two_to_a)), [ProblemKind::OneLinkToPeer]);
         assert!(parse(&two_to_a).is_ok(), "a warning leaves the file valid");
     }
@@ -2252,12 +2253,25 @@ interface = "eth1"
         let found = warnings(&short);
         assert_eq!(kinds(&found), [ProblemKind::CommandTimeoutShort]);
         assert!(found[0].location.ends_with(": relay.channels[1].timeout_ms"), "{}", found[0]);
-        assert!(found[0].message.starts_with("timeout_ms = 1000 is shorter than the fence agent may need: 25000 ms"), "{}", found[0]);
+        assert!(
+            found[0]
+                .message
+                .starts_with("timeout_ms = 1000 is shorter than the fence agent may need: 25000 ms"),
+            "{}",
+            found[0]
+        );
         // The default, against an agent told to wait longer for the power.
-        let slow = relay(&format!("{command}\noptions = {{ power_timeout = \"40\", login_timeout = \"10\" }}"));
+        let slow =
+            relay(&format!("{command}\noptions = {{ power_timeout = \"40\", login_timeout = \"10\" }}"));
         let found = warnings(&slow);
         assert_eq!(kinds(&found), [ProblemKind::CommandTimeoutShort]);
-        assert!(found[0].message.starts_with("timeout_ms = 30000 (the default) is shorter than the fence agent may need: 50000 ms"), "{}", found[0]);
+        assert!(
+            found[0].message.starts_with(
+                "timeout_ms = 30000 (the default) is shorter than the fence agent may need: 50000 ms"
+            ),
+            "{}",
+            found[0]
+        );
 
         let trusting = relay(&format!("{command}\ntrust_unconfirmed = true"));
         let found = warnings(&trusting);

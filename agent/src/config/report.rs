@@ -72,7 +72,8 @@ pub fn check_files_main(paths: &[PathBuf], agents: &dyn AgentInspector, out: &mu
                 .map(|f| f.path.display().to_string())
                 .collect();
             if !invalid.is_empty() {
-                let _ = writeln!(out, "cross-file checks leave out the invalid file(s): {}", invalid.join(", "));
+                let _ =
+                    writeln!(out, "cross-file checks leave out the invalid file(s): {}", invalid.join(", "));
             }
             for problem in &report.cross {
                 let _ = writeln!(out, "{problem}");

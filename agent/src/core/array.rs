@@ -34,9 +34,9 @@ use crate::devices::console::model::{
 
 pub mod redundancy;
 
-pub use redundancy::{survivable_failures, MemberState, Redundancy};
 use crate::snmp::mib::Notification;
 use crate::time::Micros;
+pub use redundancy::{survivable_failures, MemberState, Redundancy};
 
 /// Consecutive readings a change for the better must survive before it is reported.
 pub const RECOVERY_STABLE_POLLS: u8 = 2;
@@ -56,26 +56,89 @@ pub struct Params {
 /// [`crate::snmp::mib::Notification`], with the same fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ArrayEvent {
-    DiskFailed { member: Name, disk: Name },
-    DiskRemoved { member: Name, disk: Name },
-    DiskInserted { member: Name, disk: Name },
-    SpareActivated { member: Name, drive: Name, disk: Name },
-    RebuildStarted { member: Name, drive: Name, disk: Name },
-    RebuildProgress { member: Name, drive: Name, disk: Name, percent: u8 },
-    RebuildCompleted { member: Name, drive: Name, disk: Name },
-    RebuildFailed { member: Name, drive: Name, disk: Name },
-    LogicalDriveDegraded { member: Name, drive: Name },
-    LogicalDriveFailed { member: Name, drive: Name },
-    LogicalDriveOffline { member: Name, drive: Name },
-    LogicalDriveOptimal { member: Name, drive: Name },
+    DiskFailed {
+        member: Name,
+        disk: Name,
+    },
+    DiskRemoved {
+        member: Name,
+        disk: Name,
+    },
+    DiskInserted {
+        member: Name,
+        disk: Name,
+    },
+    SpareActivated {
+        member: Name,
+        drive: Name,
+        disk: Name,
+    },
+    RebuildStarted {
+        member: Name,
+        drive: Name,
+        disk: Name,
+    },
+    RebuildProgress {
+        member: Name,
+        drive: Name,
+        disk: Name,
+        percent: u8,
+    },
+    RebuildCompleted {
+        member: Name,
+        drive: Name,
+        disk: Name,
+    },
+    RebuildFailed {
+        member: Name,
+        drive: Name,
+        disk: Name,
+    },
+    LogicalDriveDegraded {
+        member: Name,
+        drive: Name,
+    },
+    LogicalDriveFailed {
+        member: Name,
+        drive: Name,
+    },
+    LogicalDriveOffline {
+        member: Name,
+        drive: Name,
+    },
+    LogicalDriveOptimal {
+        member: Name,
+        drive: Name,
+    },
     /// The drive survives no more failure (`survivable` is 0), though its level was built to.
-    RedundancyLost { member: Name, drive: Name, survivable: u8 },
+    RedundancyLost {
+        member: Name,
+        drive: Name,
+        survivable: u8,
+    },
     /// After a loss of redundancy, the drive survives `survivable` (at least 1) more failures.
-    RedundancyRestored { member: Name, drive: Name, survivable: u8 },
-    EnvironmentAlarmRaised { member: Name, sensor: Name, reason: Name },
-    EnvironmentAlarmCleared { member: Name, sensor: Name },
-    ConsoleLost { member: Name, console: Name },
-    ConsoleRestored { member: Name, console: Name },
+    RedundancyRestored {
+        member: Name,
+        drive: Name,
+        survivable: u8,
+    },
+    EnvironmentAlarmRaised {
+        member: Name,
+        sensor: Name,
+        reason: Name,
+    },
+    EnvironmentAlarmCleared {
+        member: Name,
+        sensor: Name,
+    },
+    ConsoleLost {
+        member: Name,
+        console: Name,
+    },
+    ConsoleRestored {
+        member: Name,
+        console: Name,
+    },
 }
 
 /// The SNMP notification for an array event (one variant each, same fields).

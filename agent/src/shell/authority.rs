@@ -319,7 +319,9 @@ impl RelayWorker {
                             );
                             RelayResult::Fence(FenceReportLite { outcome: r.outcome, power_on_error: None })
                         }
-                        RelayJob::Check => RelayResult::Check(relay.read_state(channel.exchange_timeout_ms())),
+                        RelayJob::Check => {
+                            RelayResult::Check(relay.read_state(channel.exchange_timeout_ms()))
+                        }
                     };
                     relay.idle();
                     if sender.send((node, result)).is_err() {

@@ -329,7 +329,11 @@ pub fn start_remote(config: Option<&crate::config::syslog::SyslogConfig>, member
         Ok(remote) => {
             let target = remote.target();
             if REMOTE.set(remote).is_ok() {
-                log::info!("log lines also go to the syslog collector {target} ({:?}, facility {:?})", config.format, config.facility);
+                log::info!(
+                    "log lines also go to the syslog collector {target} ({:?}, facility {:?})",
+                    config.format,
+                    config.facility
+                );
             }
         }
         Err(e) => log::error!("remote syslog {}: {e}; the log stays on this machine", config.target),

@@ -300,11 +300,11 @@ pub struct NotificationInfo {
     pub subjects: &'static [Object],
 }
 
+use Object::SurvivableFailures as Sf;
 use Object::{
     ConsoleName as C, DiskName as D, LinkName as L, LogicalDriveName as V, MemberName as M, PeerName as P,
 };
 use Object::{ProgressPercent as Pct, RelayName as R, ResourceName as Res, SensorName as S};
-use Object::SurvivableFailures as Sf;
 
 /// The notifications in MIB order; index i describes number i+1.
 pub const NOTIFICATIONS: [NotificationInfo; 45] = [

@@ -21,8 +21,8 @@ fn triple(name: &str) -> (PathBuf, [PathBuf; 3]) {
     let key = dir.join("cluster.key");
     std::fs::write(&key, KEY).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let paths = [("witness.toml", WITNESS), ("node-a.toml", NODE_A), ("node-b.toml", NODE_B)]
-        .map(|(file, text)| {
+    let paths =
+        [("witness.toml", WITNESS), ("node-a.toml", NODE_A), ("node-b.toml", NODE_B)].map(|(file, text)| {
             let path = dir.join(file);
             std::fs::write(&path, text).unwrap();
             path
@@ -70,7 +70,12 @@ fn a_mismatched_link_id_is_found_at_both_ends() {
     edit(&paths[1], "id = 11\n", "id = 21\n");
     let report = check_files(&paths, None);
     assert!(report.files.iter().all(|f| f.report.config.is_some()), "{}", explain(&report));
-    assert_eq!(cross_kinds(&report), [ProblemKind::LinkMismatch, ProblemKind::LinkMismatch], "{}", explain(&report));
+    assert_eq!(
+        cross_kinds(&report),
+        [ProblemKind::LinkMismatch, ProblemKind::LinkMismatch],
+        "{}",
+        explain(&report)
+    );
     let witness = &report.cross[0];
     assert!(witness.location.ends_with("witness.toml:line 107: links[2].id"), "{witness}");
     assert!(witness.message.starts_with("witness: link 11 (udp to node-a) has no other end"), "{witness}");
@@ -126,7 +131,11 @@ fn members_timing_authority_and_resources_must_agree() {
     assert!(report.cross[0].message.contains("\"node-b\" has id 4 here, 3 in"), "{}", report.cross[0]);
     assert!(report.cross[1].location.ends_with(": timing.dead_ms"), "{}", report.cross[1]);
     assert!(report.cross[2].message.contains("margin_ms = 3000 here, 2000 in"), "{}", report.cross[2]);
-    assert!(report.cross[3].message.contains("node-b: [resources] differs from node-a's"), "{}", report.cross[3]);
+    assert!(
+        report.cross[3].message.contains("node-b: [resources] differs from node-a's"),
+        "{}",
+        report.cross[3]
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -135,8 +144,11 @@ fn link_kind_peer_address_and_baud_must_agree() {
     let (dir, paths) = triple("links");
     // node-b's serial link to node-a at another rate; its UDP link to the witness sends to a
     // wrong address.
-    edit(&paths[2], "id = 3\npeer = \"node-a\"\nkind = \"serial\"\ndevice = \"/dev/ttyS2\"\nbaud = 115200",
-        "id = 3\npeer = \"node-a\"\nkind = \"serial\"\ndevice = \"/dev/ttyS2\"\nbaud = 57600");
+    edit(
+        &paths[2],
+        "id = 3\npeer = \"node-a\"\nkind = \"serial\"\ndevice = \"/dev/ttyS2\"\nbaud = 115200",
+        "id = 3\npeer = \"node-a\"\nkind = \"serial\"\ndevice = \"/dev/ttyS2\"\nbaud = 57600",
+    );
     edit(&paths[2], "remote = \"10.10.12.1:694\"", "remote = \"10.10.12.9:694\"");
     let report = check_files(&paths, None);
     assert_eq!(
@@ -157,8 +169,11 @@ fn link_kind_peer_address_and_baud_must_agree() {
     // A link id that names another pair at the other end, and a kind that differs.
     let (dir2, paths) = triple("links-2");
     edit(&paths[2], "id = 12\npeer = \"witness\"", "id = 11\npeer = \"witness\"");
-    edit(&paths[1], "id = 3\npeer = \"node-b\"\nkind = \"serial\"\ndevice = \"/dev/ttyS2\"\nbaud = 115200",
-        "id = 3\npeer = \"node-b\"\nkind = \"ethernet\"\ninterface = \"eth2\"");
+    edit(
+        &paths[1],
+        "id = 3\npeer = \"node-b\"\nkind = \"serial\"\ndevice = \"/dev/ttyS2\"\nbaud = 115200",
+        "id = 3\npeer = \"node-b\"\nkind = \"ethernet\"\ninterface = \"eth2\"",
+    );
     let report = check_files(&paths, None);
     let kinds = cross_kinds(&report);
     assert!(kinds.iter().all(|k| *k == ProblemKind::LinkMismatch), "{}", explain(&report));

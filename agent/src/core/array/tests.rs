@@ -139,7 +139,11 @@ fn flapping_values_are_debounced() {
         set_drive(&mut m, if i % 2 == 0 { DriveState::Degraded } else { DriveState::Optimal });
         seen.extend(feed(&mut mon, &m));
     }
-    assert_eq!(seen, ["drive_degraded ld0", "redundancy_lost ld0"], "one loss, no restoration while it flaps");
+    assert_eq!(
+        seen,
+        ["drive_degraded ld0", "redundancy_lost ld0"],
+        "one loss, no restoration while it flaps"
+    );
 }
 
 /// RAID 6 of five (the console stops listing failed members): one failure leaves one to
@@ -149,7 +153,13 @@ fn raid6_loses_and_regains_redundancy_by_steps() {
     let mut mon = monitor();
     let mut m = healthy();
     m.drives[0].level = RaidLevel::Raid6;
-    m.put_disk(Disk { enclosure: Some(252), slot: 5, state: DiskState::Online, drive: Some(0), rebuild_percent: None });
+    m.put_disk(Disk {
+        enclosure: Some(252),
+        slot: 5,
+        state: DiskState::Online,
+        drive: Some(0),
+        rebuild_percent: None,
+    });
     m.normalize();
     assert!(feed(&mut mon, &m).is_empty());
     assert_eq!(mon.redundancy(), [(0, Redundancy::Survives(2))]);

@@ -141,7 +141,9 @@ pub fn to_text(
     for d in &m.drives {
         let survives = match redundancy_of(redundancy, d.id) {
             Redundancy::Survives(0) => ", NO REDUNDANCY: one more disk failure may lose data".to_owned(),
-            Redundancy::Survives(n) => format!(", survives {n} more disk failure{}", if n == 1 { "" } else { "s" }),
+            Redundancy::Survives(n) => {
+                format!(", survives {n} more disk failure{}", if n == 1 { "" } else { "s" })
+            }
             Redundancy::DataLost => ", data lost".to_owned(),
             Redundancy::Unknown => String::new(),
         };

@@ -47,7 +47,8 @@ pub fn pri(facility: Facility, level: log::Level) -> u8 {
     facility.code() * 8 + super::syslog_severity(level)
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] =
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// The datagram for one record at wall-clock time `wall_ms` (UTC). Control characters in the
 /// message (a newline in an error text) become spaces, so one record is one line.

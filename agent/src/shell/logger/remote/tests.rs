@@ -16,13 +16,23 @@ fn origin(format: SyslogFormat) -> Origin<'static> {
 
 #[test]
 fn rfc5424_header_and_message() {
-    let d = format_datagram(&origin(SyslogFormat::Rfc5424), WALL_MS, log::Level::Warn, &format_args!("link 3 down"));
+    let d = format_datagram(
+        &origin(SyslogFormat::Rfc5424),
+        WALL_MS,
+        log::Level::Warn,
+        &format_args!("link 3 down"),
+    );
     assert_eq!(d.as_str(), "<28>1 2026-12-06T13:52:32.123Z node-a ha-agent 4242 - - link 3 down");
 }
 
 #[test]
 fn rfc3164_header_and_message() {
-    let d = format_datagram(&origin(SyslogFormat::Rfc3164), WALL_MS, log::Level::Error, &format_args!("fence failed"));
+    let d = format_datagram(
+        &origin(SyslogFormat::Rfc3164),
+        WALL_MS,
+        log::Level::Error,
+        &format_args!("fence failed"),
+    );
     assert_eq!(d.as_str(), "<27>Dec  6 13:52:32 node-a ha-agent[4242]: fence failed");
     let d = format_datagram(&origin(SyslogFormat::Rfc3164), 0, log::Level::Info, &format_args!("x"));
     assert_eq!(d.as_str(), "<30>Jan  1 00:00:00 node-a ha-agent[4242]: x");
@@ -30,9 +40,13 @@ fn rfc3164_header_and_message() {
 
 #[test]
 fn every_severity_and_facility_in_the_pri() {
-    for (level, severity) in
-        [(log::Level::Error, 3), (log::Level::Warn, 4), (log::Level::Info, 6), (log::Level::Debug, 7), (log::Level::Trace, 7)]
-    {
+    for (level, severity) in [
+        (log::Level::Error, 3),
+        (log::Level::Warn, 4),
+        (log::Level::Info, 6),
+        (log::Level::Debug, 7),
+        (log::Level::Trace, 7),
+    ] {
         assert_eq!(pri(Facility::Daemon, level), 3 * 8 + severity);
         assert_eq!(pri(Facility::Local7, level), 23 * 8 + severity);
         assert_eq!(pri(Facility::Kern, level), severity);
@@ -42,9 +56,11 @@ fn every_severity_and_facility_in_the_pri() {
 #[test]
 fn long_messages_are_cut_and_control_characters_become_spaces() {
     let long = "é".repeat(400);
-    let d = format_datagram(&origin(SyslogFormat::Rfc5424), WALL_MS, log::Level::Info, &format_args!("{long}"));
+    let d =
+        format_datagram(&origin(SyslogFormat::Rfc5424), WALL_MS, log::Level::Info, &format_args!("{long}"));
     assert!(d.len() <= MAX_DATAGRAM_BYTES && d.ends_with(CUT_MARK), "{d}");
-    let d = format_datagram(&origin(SyslogFormat::Rfc5424), WALL_MS, log::Level::Info, &format_args!("a\nb\tc"));
+    let d =
+        format_datagram(&origin(SyslogFormat::Rfc5424), WALL_MS, log::Level::Info, &format_args!("a\nb\tc"));
     assert!(d.ends_with(" - - a b c"), "{d}");
 }
 
