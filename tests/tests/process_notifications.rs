@@ -158,12 +158,21 @@ command_timeout_ms = 800
             .is_ok_and(|s| s["array"]["drives"].as_array().is_some_and(|d| !d.is_empty()))
     })
     .unwrap_or_else(|e| panic!("the witness never read the array: {e}\n{}", rack.status("witness")));
+    let array = rack.status("witness")["array"].clone();
+    assert_eq!(array["survivable_failures"], 1, "a healthy RAID 5 survives one failure: {array}");
     let failed_at = Instant::now();
     console.with_array(|a| a.fail_disk(1));
     let took = trapd
         .wait_for("rackHaDiskFailed", Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no disk-failed inform:\n{}", trapd.text()));
     let _ = took;
+    // The degraded RAID 5 survives no more failure: the station hears it, status says it.
+    trapd
+        .wait_for("rackHaRedundancyLost", Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no redundancy-lost inform:\n{}", trapd.text()));
+    let array = rack.status("witness")["array"].clone();
+    assert_eq!(array["survivable_failures"], 0, "{array}");
+    assert_eq!(array["drives"][0]["survivable_failures"], 0, "{array}");
     println!(
         "array_event_to_trap_ms: {} (simulator fails a disk -> snmptrapd logs the inform)",
         failed_at.elapsed().as_millis()
