@@ -21,8 +21,8 @@ const HELP: &[(&str, &str, &str)] = &[
     (
         "check-config",
         "check-config FILE [FILE...]",
-        "Validate a configuration file; every problem with its line and a hint, then warnings. Exit 0\n\
-         valid, 1 invalid. With the three members' files, also checks them against each other.",
+        "Validate a configuration file: every problem with its line and a hint, and the warnings. With\n\
+         the three members' files, also checks them against each other. Exit 0 valid, 1 invalid.",
     ),
     (
         "status",
