@@ -272,6 +272,24 @@ pub fn render_status(v: &Value) -> String {
                 } else {
                     rows.extend(pack("Fence devices: ", "  ", &devices, ", ", SCREEN_COLUMNS));
                 }
+                // What the witness knows of each node from its reports, and the standby it keeps.
+                for n in a["nodes"].as_array().into_iter().flatten() {
+                    let standby = if n["standby"] == true { ", STANDBY" } else { "" };
+                    if n["resources_state"].is_null() {
+                        rows.push(format!("  {}: no report yet{standby}", s(n, "name")));
+                        continue;
+                    }
+                    let watchdog = match n["fence_bound_ms"].as_u64() {
+                        Some(ms) if ms > 0 => format!("watchdog armed, fence bound {ms} ms"),
+                        _ => "no watchdog".into(),
+                    };
+                    rows.push(format!(
+                        "  {}: resources {}, {}, {watchdog}{standby}",
+                        s(n, "name"),
+                        s(n, "resources_state"),
+                        if n["ready"] == true { "ready" } else { "not ready" },
+                    ));
+                }
             }
             _ => {
                 rows.push(format!(
@@ -471,6 +489,8 @@ mod tests {
             "links":[link(1,"node-a"),link(2,"node-b"),link(11,"node-a"),link(12,"node-b"),link(21,"node-a"),link(22,"node-b")],
             "authority":{"role":"witness","generation":4,"holder":"node-b","switching":true,"fencing":"node-a",
                 "maintenance":true,"granted_at_wall_ms":1795724922776u64,
+                "nodes":[{"name":"node-a","standby":true,"ready":false,"resources_state":"stopped","fence_bound_ms":0},
+                    {"name":"node-b","standby":false,"ready":false,"resources_state":"running","fence_bound_ms":16000}],
                 "fence_devices":[{"node":"node-a","state":"unreachable"},{"node":"node-b","state":"ok"}]},
             "array":{"console":{"dialect":"areca","device":"/dev/ttyS2","state":"answering","last_answer_ms_ago":800},
                 "drives":[{"name":"ld1","raid_level":"5","state":"rebuilding","rebuild_percent":40}],
@@ -492,6 +512,8 @@ mod tests {
             "12.3M",
             "up 1d 10:17",
             "stalls 12 (max 2500)",
+            "node-a: resources stopped, not ready, no watchdog, STANDBY",
+            "node-b: resources running, not ready, watchdog armed, fence bound 16000 ms",
         ] {
             assert!(text.contains(needle), "{needle:?} missing:\n{text}");
         }

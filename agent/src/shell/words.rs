@@ -41,7 +41,7 @@ pub fn event(event: &Event, me: &str, name: &dyn Fn(u8) -> String) -> Words {
                 R::ResourceDegraded { .. } | R::ResourceRestarted { .. } => log::Level::Warn,
                 _ => log::Level::Info,
             };
-            Words { kind: Kind::Resource, member: Some(me.to_string()), text: format!("resource {e}"), level }
+            Words { kind: Kind::Resource, member: Some(me.to_string()), text: e.to_string(), level }
         }
         Event::Membership(membership::Event::Link { id, peer, from, to }) => Words {
             kind: Kind::Link,
@@ -239,9 +239,9 @@ mod tests {
         assert_eq!(worded[0].text, "granted the service to node-a under generation 1");
         assert_eq!(worded[1].text, "fence of node-b failed (attempt 2); retrying");
         assert_eq!(worded[1].kind, Kind::Fence);
-        assert_eq!(worded[3].text, "resource svc started");
+        assert_eq!(worded[3].text, "svc started");
         assert_eq!(worded[3].member.as_deref(), Some("node-a"));
-        assert_eq!(worded[4].text, "resource svc: monitor failed: exit 7 (not running)");
+        assert_eq!(worded[4].text, "svc: monitor failed: exit 7 (not running)");
         assert_eq!((worded[5].member.as_deref(), worded[5].text.as_str()), (Some("node-b"), "link 3 down (was up)"));
         assert_eq!(worded[6].text, "unreachable (was reachable)");
         let f = fence_outcome("node-a", &FenceOutcome::Failed("relay still reads on".into()));
