@@ -150,7 +150,9 @@ fn exit_code(e: &RequestError) -> i32 {
 }
 
 fn now_utc() -> String {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     // `YYYY-MM-DD HH:MM:SS.mmmZ`: the time of day.
     ha_agent::journal::civil::format_utc(ms)[11..23].to_string()
 }
@@ -231,7 +233,9 @@ fn command(verb: &str, p: &Parsed) -> i32 {
                     last_error = Some(text);
                 }
                 if Instant::now() >= deadline {
-                    eprintln!("ha-agent: {request}: not done after {seconds} s: the agent cannot be asked ({e})");
+                    eprintln!(
+                        "ha-agent: {request}: not done after {seconds} s: the agent cannot be asked ({e})"
+                    );
                     return EXIT_TIMEOUT;
                 }
             }

@@ -45,7 +45,10 @@ fn status_check_answers_like_a_nagios_plugin_in_each_state() {
     // OK, with --config=FILE (the other spelling) as well.
     let (code, line) = check(&rack, "witness");
     assert_eq!(code, 0, "{line}");
-    assert!(line.starts_with("RACK-HA OK - holder node-a gen ") && line.contains("3/3 members, 4/4 links up |"), "{line}");
+    assert!(
+        line.starts_with("RACK-HA OK - holder node-a gen ") && line.contains("3/3 members, 4/4 links up |"),
+        "{line}"
+    );
     let out = std::process::Command::new(agent_binary().unwrap())
         .args(["status", "--check"])
         .arg(format!("--config={}", rack.config_path("witness").display()))
@@ -77,8 +80,9 @@ fn status_check_answers_like_a_nagios_plugin_in_each_state() {
     assert!(last.starts_with("RACK-HA WARNING - link 1 to node-a down"), "{last}");
     println!("WARNING: {last}");
     rack.cable(1).heal();
-    rack.wait_for(Duration::from_secs(10), || check(&rack, "witness").0 == 0)
-        .unwrap_or_else(|e| panic!("not OK again after the cable healed: {e}: {}", check(&rack, "witness").1));
+    rack.wait_for(Duration::from_secs(10), || check(&rack, "witness").0 == 0).unwrap_or_else(|e| {
+        panic!("not OK again after the cable healed: {e}: {}", check(&rack, "witness").1)
+    });
 
     // A refused command has its own exit code (4), not that of an unreachable agent (3).
     let (code, text) = agent_command(&rack, "witness", &["move", "node-a"]);
@@ -128,7 +132,13 @@ fn wait_follows_a_move_and_standby_survives_a_restart_of_the_witness() {
     let (code, text) = agent_command(&rack, "witness", &["move", "node-b", "--wait=30"]);
     println!("move node-b --wait=30:\n{text}");
     assert_eq!(code, 0, "{text}");
-    for needle in ["move node-b: accepted", "stopped on node-a", "granted to node-b (generation", "running on node-b", "done: move node-b"] {
+    for needle in [
+        "move node-b: accepted",
+        "stopped on node-a",
+        "granted to node-b (generation",
+        "running on node-b",
+        "done: move node-b",
+    ] {
         assert!(text.contains(needle), "{needle:?} missing:\n{text}");
     }
     assert!(running_on(&rack, "node-b") && holder(&rack) == "node-b", "{}", rack.table());
@@ -157,8 +167,12 @@ fn wait_follows_a_move_and_standby_survives_a_restart_of_the_witness() {
         })
         .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
     rack.wait_for(Duration::from_secs(20), || holder(&rack) == "node-b" && running_on(&rack, "node-b"))
-        .unwrap_or_else(|e| panic!("the service does not run on node-b after the restart: {e}\n{}", rack.table()));
-    println!("witness restarted: node-a still in standby ({checks} checks over 3 s), the service stays on node-b");
+        .unwrap_or_else(|e| {
+            panic!("the service does not run on node-b after the restart: {e}\n{}", rack.table())
+        });
+    println!(
+        "witness restarted: node-a still in standby ({checks} checks over 3 s), the service stays on node-b"
+    );
     let (code, screen) = agent_command(&rack, "witness", &["status"]);
     assert_eq!(code, 0, "{screen}");
     assert!(screen.lines().any(|l| l.contains("node-a: ") && l.ends_with(", STANDBY")), "{screen}");
@@ -190,7 +204,10 @@ fn a_fence_that_fails_times_out_with_the_reason_and_is_critical() {
     // The relay stand-in cannot switch node-b off.
     let rack = failover_rack_prepared(Rack::builder("fence-fails"), |dir| {
         let fence = std::fs::read_to_string(dir.join("fence")).unwrap();
-        let broken = fence.replace("case \"$action\" in\noff)", "case \"$action\" in\noff)\n    [ \"$plug\" = node-b ] && exit 1");
+        let broken = fence.replace(
+            "case \"$action\" in\noff)",
+            "case \"$action\" in\noff)\n    [ \"$plug\" = node-b ] && exit 1",
+        );
         assert_ne!(broken, fence, "the stand-in changed shape");
         write_script(&dir.join("fence"), &broken);
     })
@@ -205,7 +222,10 @@ fn a_fence_that_fails_times_out_with_the_reason_and_is_critical() {
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("fence node-b: accepted"), "{text}");
     assert!(text.contains("fencing node-b"), "{text}");
-    assert!(text.contains("not done after 3 s: the power-off of node-b is not confirmed (last attempt: failed)"), "{text}");
+    assert!(
+        text.contains("not done after 3 s: the power-off of node-b is not confirmed (last attempt: failed)"),
+        "{text}"
+    );
 
     let (code, line) = check(&rack, "witness");
     assert_eq!(code, 2, "{line}");

@@ -49,11 +49,7 @@ pub fn verdict(status: &Value) -> Verdict {
     }
     for l in &links {
         if text(&l["state"]) == Some("down") {
-            warning.push(format!(
-                "link {} to {} down",
-                l["id"],
-                text(&l["peer"]).unwrap_or("?")
-            ));
+            warning.push(format!("link {} to {} down", l["id"], text(&l["peer"]).unwrap_or("?")));
         }
     }
     let a = &status["authority"];
@@ -81,7 +77,8 @@ pub fn verdict(status: &Value) -> Verdict {
             }
             for d in a["fence_devices"].as_array().into_iter().flatten() {
                 if text(&d["state"]) != Some("ok") {
-                    warning.push(format!("relay of {} fails its health check", text(&d["node"]).unwrap_or("?")));
+                    warning
+                        .push(format!("relay of {} fails its health check", text(&d["node"]).unwrap_or("?")));
                 }
             }
         }
@@ -187,7 +184,11 @@ mod tests {
         s["links"][1]["state"] = json!("down");
         let v = verdict(&s);
         assert_eq!(v.code, CHECK_CRITICAL);
-        assert!(v.line.starts_with("RACK-HA CRITICAL - node-b unreachable, link 2 to node-b down"), "{}", v.line);
+        assert!(
+            v.line.starts_with("RACK-HA CRITICAL - node-b unreachable, link 2 to node-b down"),
+            "{}",
+            v.line
+        );
         let mut s = witness();
         s["authority"]["holder"] = Value::Null;
         assert!(verdict(&s).line.contains("CRITICAL - no holder"));

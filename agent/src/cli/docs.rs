@@ -44,7 +44,9 @@ fn synopsis_roff(c: &Command) -> String {
     let mut s = format!("\\fB{}\\fR", roff(c.name));
     if let Some((operand, kind)) = c.operand {
         let shown = match kind {
-            Operand::Word(words) => words.iter().map(|w| format!("\\fB{}\\fR", roff(w))).collect::<Vec<_>>().join("|"),
+            Operand::Word(words) => {
+                words.iter().map(|w| format!("\\fB{}\\fR", roff(w))).collect::<Vec<_>>().join("|")
+            }
             _ => format!("\\fI{}\\fR", roff(operand)),
         };
         let shown = if c.max_operands > 1 { format!("{shown}...") } else { shown };
@@ -59,11 +61,23 @@ fn synopsis_roff(c: &Command) -> String {
         let partner = c
             .exclusive
             .iter()
-            .find_map(|(a, b)| if *a == o.name { Some(*b) } else if *b == o.name { Some(*a) } else { None })
+            .find_map(|(a, b)| {
+                if *a == o.name {
+                    Some(*b)
+                } else if *b == o.name {
+                    Some(*a)
+                } else {
+                    None
+                }
+            })
             .and_then(|p| c.options.iter().find(|x| x.name == p));
         match partner {
             Some(p) => {
-                s.push_str(&format!(" [{} | {}]", option_roff(o.name, o.takes), option_roff(p.name, p.takes)));
+                s.push_str(&format!(
+                    " [{} | {}]",
+                    option_roff(o.name, o.takes),
+                    option_roff(p.name, p.takes)
+                ));
                 shown.push(p.name);
             }
             None => s.push_str(&format!(" [{}]", option_roff(o.name, o.takes))),
@@ -118,7 +132,10 @@ pub fn splice_man(page: &str) -> Result<String, String> {
         let begin = begin_marker(section);
         let end = end_marker(section);
         let b = out.find(&format!("{begin}\n")).ok_or_else(|| format!("no marker line {begin:?}"))?;
-        let e = out[b..].find(&format!("{end}\n")).map(|e| b + e).ok_or_else(|| format!("no marker line {end:?}"))?;
+        let e = out[b..]
+            .find(&format!("{end}\n"))
+            .map(|e| b + e)
+            .ok_or_else(|| format!("no marker line {end:?}"))?;
         out.replace_range(b..e + end.len() + 1, &format!("{begin}\n{body}{end}\n"));
     }
     Ok(out)
@@ -148,7 +165,11 @@ pub fn bash_completion() -> String {
             Some(Operand::Command) => "command".into(),
             Some(Operand::Word(words)) => format!("words:{}", words.join(" ")),
         };
-        cases.push_str(&format!("        {}) opts=\"{}\"; operand=\"{operand}\" ;;\n", c.name, opts.join(" ")));
+        cases.push_str(&format!(
+            "        {}) opts=\"{}\"; operand=\"{operand}\" ;;\n",
+            c.name,
+            opts.join(" ")
+        ));
     }
     let mut file_options: Vec<&str> = Vec::new();
     let mut value_options: Vec<&str> = Vec::new();
@@ -268,7 +289,12 @@ mod tests {
         );
         let out = splice_man(&page).unwrap();
         assert!(out.starts_with(".TH X\n") && out.ends_with("\ntail\n") && out.contains("\nmiddle\n"));
-        assert!(!out.contains("STALE") && out.contains(".SH EXIT STATUS\n.TP\n.B 0\n") && out.contains(".TP\n.B 4\n"), "{out}");
+        assert!(
+            !out.contains("STALE")
+                && out.contains(".SH EXIT STATUS\n.TP\n.B 0\n")
+                && out.contains(".TP\n.B 4\n"),
+            "{out}"
+        );
         assert_eq!(splice_man(&out).unwrap(), out);
         assert!(splice_man(".TH X\n").unwrap_err().contains("BEGIN SYNOPSIS"));
         assert_eq!(roff(".x --y \\z"), "\\&.x \\-\\-y \\ez");

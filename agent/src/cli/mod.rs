@@ -112,8 +112,11 @@ const CONFIG: Opt = Opt {
     takes: Takes::Value("FILE"),
     help: "the configuration file (default /etc/ha-agent/agent.toml)",
 };
-const SOCKET: Opt =
-    Opt { name: "--socket", takes: Takes::Value("PATH"), help: "the control socket, instead of the one the configuration names" };
+const SOCKET: Opt = Opt {
+    name: "--socket",
+    takes: Takes::Value("PATH"),
+    help: "the control socket, instead of the one the configuration names",
+};
 const WAIT: Opt = Opt {
     name: "--wait",
     takes: Takes::OptionalValue("SECONDS"),
@@ -508,7 +511,9 @@ pub fn parse(cmd: &Command, args: &[String]) -> Result<Parsed, String> {
     if n < cmd.min_operands || n > cmd.max_operands {
         let what = cmd.operand.map_or("no operand", |(o, _)| o);
         return Err(match (n, cmd.operand) {
-            (_, None) => format!("{who}: unexpected operand {:?} (this command takes none)", parsed.operands[0]),
+            (_, None) => {
+                format!("{who}: unexpected operand {:?} (this command takes none)", parsed.operands[0])
+            }
             (0, _) => format!("{who}: missing {what}"),
             _ => format!("{who}: too many operands ({n}): {}", parsed.operands.join(" ")),
         });

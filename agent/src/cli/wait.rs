@@ -49,7 +49,8 @@ impl Goal {
     pub fn missing(&self, status: &Value) -> Option<String> {
         let a = &status["authority"];
         let holder = a["holder"].as_str();
-        let resources = |n: &str| node(status, n).and_then(|v| v["resources_state"].as_str()).unwrap_or("unknown");
+        let resources =
+            |n: &str| node(status, n).and_then(|v| v["resources_state"].as_str()).unwrap_or("unknown");
         let holder_runs = || holder.is_some_and(|h| resources(h) == "running");
         let busy = a["switching"] == true || a["fencing"].is_string();
         match self {
@@ -103,7 +104,10 @@ impl Goal {
                     };
                     Some(format!("the power-off of {n} is not confirmed{last}"))
                 } else if *was_holder && (holder == Some(n.as_str()) || !holder_runs()) {
-                    Some(format!("the service does not run on another node yet (holder {})", holder.unwrap_or("none")))
+                    Some(format!(
+                        "the service does not run on another node yet (holder {})",
+                        holder.unwrap_or("none")
+                    ))
                 } else {
                     None
                 }
@@ -206,7 +210,10 @@ mod tests {
         let s1 = status("node-a", 3, "stopping", "stopped");
         assert_eq!(steps(&s0, &s1), vec!["stopping on node-a"]);
         let s2 = status("node-b", 4, "stopped", "starting");
-        assert_eq!(steps(&s1, &s2), vec!["stopped on node-a", "granted to node-b (generation 4)", "starting on node-b"]);
+        assert_eq!(
+            steps(&s1, &s2),
+            vec!["stopped on node-a", "granted to node-b (generation 4)", "starting on node-b"]
+        );
         assert!(goal.missing(&s2).unwrap().contains("resources are starting"));
         let s3 = status("node-b", 4, "stopped", "running");
         assert_eq!(steps(&s2, &s3), vec!["running on node-b"]);

@@ -459,7 +459,12 @@ impl Agent {
         let mut journal = match Journal::open(&journal_dir, Default::default()) {
             Ok((j, report)) => {
                 if report.torn_tails_repaired > 0 || report.corrupt_regions > 0 {
-                    log::warn!("journal {}: repaired {report:?}", journal_dir.display());
+                    log::warn!(
+                        "journal {}: repaired a torn tail of {} bytes; {} corrupt regions skipped",
+                        journal_dir.display(),
+                        report.torn_tail_bytes,
+                        report.corrupt_regions
+                    );
                 }
                 Some(j)
             }
@@ -498,10 +503,10 @@ impl Agent {
         let listener = bind_control(&cfg.control_socket).map_err(|e| e.to_string())?;
         let signals = Signals::install().map_err(|e| format!("signal handlers: {e}"))?;
         log::info!(
-            "started: cluster {} member {} ({:?}) boot {boot}, {} links on {} transports",
+            "started: cluster {} member {} ({}) boot {boot}, {} links on {} transports",
             cfg.cluster,
             cfg.me().name,
-            cfg.me().role,
+            role_str(cfg.me().role),
             cfg.links.len(),
             transports.len()
         );

@@ -28,12 +28,9 @@ pub struct Words {
 /// Every core event. `me` is this member's name; `name` turns a member id into its name.
 pub fn event(event: &Event, me: &str, name: &dyn Fn(u8) -> String) -> Words {
     match event {
-        Event::Authority(n) => Words {
-            kind: notice_kind(*n),
-            member: None,
-            text: notice(*n, name),
-            level: notice_level(*n),
-        },
+        Event::Authority(n) => {
+            Words { kind: notice_kind(*n), member: None, text: notice(*n, name), level: notice_level(*n) }
+        }
         Event::Resources(e) => {
             use crate::core::resources::Event as R;
             let level = match e {
@@ -57,7 +54,11 @@ pub fn event(event: &Event, me: &str, name: &dyn Fn(u8) -> String) -> Words {
             kind: Kind::Membership,
             member: Some(name(*peer)),
             text: format!("{} (was {})", to.as_str(), from.as_str()),
-            level: if *to == membership::PeerState::Unreachable { log::Level::Warn } else { log::Level::Info },
+            level: if *to == membership::PeerState::Unreachable {
+                log::Level::Warn
+            } else {
+                log::Level::Info
+            },
         },
     }
 }
@@ -196,7 +197,9 @@ mod tests {
     use crate::core::resources::{Action, Event as R, Outcome};
 
     fn name(id: u8) -> String {
-        ["witness", "node-a", "node-b"].get(usize::from(id).wrapping_sub(1)).map_or(format!("#{id}"), |n| n.to_string())
+        ["witness", "node-a", "node-b"]
+            .get(usize::from(id).wrapping_sub(1))
+            .map_or(format!("#{id}"), |n| n.to_string())
     }
 
     /// No Rust debug form and no bare id in any text: the words an operator reads.
@@ -242,11 +245,17 @@ mod tests {
         assert_eq!(worded[3].text, "svc started");
         assert_eq!(worded[3].member.as_deref(), Some("node-a"));
         assert_eq!(worded[4].text, "svc: monitor failed: exit 7 (not running)");
-        assert_eq!((worded[5].member.as_deref(), worded[5].text.as_str()), (Some("node-b"), "link 3 down (was up)"));
+        assert_eq!(
+            (worded[5].member.as_deref(), worded[5].text.as_str()),
+            (Some("node-b"), "link 3 down (was up)")
+        );
         assert_eq!(worded[6].text, "unreachable (was reachable)");
         let f = fence_outcome("node-a", &FenceOutcome::Failed("relay still reads on".into()));
         assert_eq!(f.text, "relay: failed: relay still reads on");
-        assert_eq!(fence_outcome("node-a", &FenceOutcome::Confirmed).text, "relay: power off confirmed by read-back");
+        assert_eq!(
+            fence_outcome("node-a", &FenceOutcome::Confirmed).text,
+            "relay: power off confirmed by read-back"
+        );
         plain(&power_on("node-a", Some("no answer")).text);
     }
 }
