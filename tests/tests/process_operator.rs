@@ -236,3 +236,21 @@ fn a_fence_that_fails_times_out_with_the_reason_and_is_critical() {
     assert!(log.contains("fence of node-b failed (attempt 1); retrying"), "{log}");
     assert!(!log.contains("Failed("), "{log}");
 }
+
+#[test]
+fn status_check_is_critical_while_no_node_holds_the_service() {
+    // Both nodes' agents never start (a stand-in process holds their place): the witness has
+    // nobody to grant the service to.
+    let idle = || vec!["sh".into(), "-c".into(), "exec sleep 100000".into()];
+    let rack = Rack::builder("no-holder")
+        .command_prefix("node-a", idle())
+        .command_prefix("node-b", idle())
+        .start()
+        .unwrap_or_else(|e| panic!("rack: {e}"));
+    rack.wait_for(Duration::from_secs(10), || rack.try_status("witness").is_ok())
+        .unwrap_or_else(|e| panic!("the witness does not answer: {e}"));
+    let (code, line) = check(&rack, "witness");
+    assert_eq!(code, 2, "{line}");
+    assert!(line.starts_with("RACK-HA CRITICAL - ") && line.contains("no holder"), "{line}");
+    println!("CRITICAL: {line}");
+}
