@@ -254,3 +254,53 @@ fn status_check_is_critical_while_no_node_holds_the_service() {
     assert!(line.starts_with("RACK-HA CRITICAL - ") && line.contains("no holder"), "{line}");
     println!("CRITICAL: {line}");
 }
+
+#[test]
+fn fence_wait_is_done_once_the_power_off_is_confirmed_and_power_on_switches_it_back() {
+    let rack = failover_rack("fence-wait").unwrap_or_else(|e| panic!("rack: {e}"));
+    let dir: PathBuf = rack.dir().to_path_buf();
+    rack.wait_for(Duration::from_secs(20), || running_on(&rack, "node-a") && rack.everything_up())
+        .unwrap_or_else(|e| panic!("{e}\n{}", rack.table()));
+
+    // The spare node is fenced; the relay stand-in cuts its power (kills its agent).
+    let (code, text) = agent_command(&rack, "witness", &["fence", "node-b", "--yes", "--wait=20"]);
+    println!("fence node-b --yes --wait=20:\n{text}");
+    assert_eq!(code, 0, "{text}");
+    for needle in ["fence node-b: accepted", "node-b fenced: power off confirmed", "done: fence node-b"] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+    rack.kill("node-b"); // reap the agent the stand-in killed
+    let unreachable = |rack: &Rack| {
+        rack.try_status("witness").is_ok_and(|s| {
+            s["members"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["name"] == "node-b" && m["state"] == "unreachable"))
+        })
+    };
+    rack.wait_for(Duration::from_secs(10), || unreachable(&rack))
+        .unwrap_or_else(|e| panic!("node-b still reachable after its fence: {e}\n{}", rack.table()));
+
+    // power-on goes through the same relay path, and is journaled.
+    let (code, text) = agent_command(&rack, "witness", &["power-on", "node-b"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("power-on node-b: accepted"), "{text}");
+    rack.wait_for(Duration::from_secs(10), || dir.join("on-node-b").exists())
+        .unwrap_or_else(|e| panic!("the relay was not switched on: {e}"));
+    let mut log = String::new();
+    rack.wait_for(Duration::from_secs(10), || {
+        log = agent_command(&rack, "witness", &["log"]).1;
+        log.contains("fence node-b relay: powered on again")
+    })
+    .unwrap_or_else(|e| panic!("the power-on is not in the journal: {e}\n{log}"));
+    assert!(log.contains("operator power-on node-b from=control socket"), "{log}");
+    assert!(log.contains("fence node-b relay: power off confirmed by read-back"), "{log}");
+
+    // The node boots again (its agent restarts) and rejoins; the service never moved.
+    rack.restart("node-b").unwrap();
+    rack.wait_for(Duration::from_secs(15), || rack.everything_up())
+        .unwrap_or_else(|e| panic!("node-b did not rejoin: {e}\n{}", rack.table()));
+    assert_eq!(holder(&rack), "node-a");
+    let (code, line) = check(&rack, "witness");
+    assert_eq!(code, 0, "{line}");
+    println!("power-on node-b: relay on, journaled, node-b rejoined; {line}");
+}
