@@ -143,12 +143,13 @@ pub const COMMANDS: &[Command] = &[
         name: "check-config",
         operand: Some(("FILE", Operand::File)),
         min_operands: 1,
-        max_operands: 8,
+        // The cluster's three members' files at most.
+        max_operands: 3,
         options: &[],
         exclusive: &[],
-        help: "Validate configuration files and their key files; every problem with its line and a hint, \
-               warnings beside them. Exit 0 valid (warnings printed), 1 invalid. The systemd unit runs it \
-               before every start.",
+        help: "Validate a configuration file and its key file: every problem with its line and a hint, and \
+               the warnings. With the three members' files, also checks them against each other. Exit 0 valid \
+               (warnings printed), 1 invalid. The systemd unit runs it before every start.",
         hidden: false,
     },
     Command {
