@@ -98,7 +98,7 @@ fn status(p: &Parsed) -> i32 {
             },
         };
         println!("{}", verdict.line);
-        debug_assert!(verdict.code <= CHECK_UNKNOWN);
+        assert!(verdict.code <= CHECK_UNKNOWN, "a Nagios code");
         return verdict.code;
     }
     let socket = match socket(p) {

@@ -1036,7 +1036,6 @@ impl Agent {
                     self.engine.handle_fence_result(now, node, authority::fence_result(&report.outcome));
                 }
                 authority::RelayResult::PowerOn(error) => {
-                    let error = error.map(|e| e.to_string());
                     match &error {
                         Some(e) => log::error!("power-on of {name} failed: {e}"),
                         None => log::info!("{name} powered on again"),
