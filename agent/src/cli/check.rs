@@ -70,7 +70,12 @@ pub fn verdict(status: &Value) -> Verdict {
             for n in a["nodes"].as_array().into_iter().flatten() {
                 let name = text(&n["name"]).unwrap_or("?");
                 match text(&n["resources_state"]) {
-                    Some("failed") => critical.push(format!("resources failed on {name}")),
+                    // The service is down until it moves; a failed spare only costs redundancy.
+                    Some("failed") if text(&a["holder"]) == Some(name) => {
+                        critical.push(format!("resources failed on {name}"))
+                    }
+                    Some("failed") => warning.push(format!("resources failed on {name} (cleanup needed)")),
+                    // They may still run: only a fence ends that.
                     Some("stop-failed") => critical.push(format!("resources failed to stop on {name}")),
                     _ => {}
                 }
@@ -189,6 +194,22 @@ mod tests {
             "{}",
             v.line
         );
+        let mut s = witness();
+        s["authority"]["nodes"][1]["resources_state"] = json!("failed");
+        let v = verdict(&s);
+        assert!(
+            v.code == CHECK_WARNING && v.line.contains("resources failed on node-b (cleanup needed)"),
+            "{}",
+            v.line
+        );
+        s["authority"]["nodes"][0]["resources_state"] = json!("failed");
+        assert!(
+            verdict(&s).line.starts_with("RACK-HA CRITICAL - resources failed on node-a"),
+            "{}",
+            verdict(&s).line
+        );
+        s["authority"]["nodes"][1]["resources_state"] = json!("stop-failed");
+        assert!(verdict(&s).line.contains("resources failed to stop on node-b"));
         let mut s = witness();
         s["authority"]["holder"] = Value::Null;
         assert!(verdict(&s).line.contains("CRITICAL - no holder"));

@@ -46,8 +46,8 @@ const _: () = assert!(CHECK_UNKNOWN == EXIT_UNREACHABLE);
 /// Every exit code with its meaning: `ha-agent help`, the man page's EXIT STATUS.
 pub const EXIT_CODES: &[(i32, &str)] = &[
     (EXIT_OK, "Success: the command was carried out (with --wait: the cluster reached the asked state); check-config: the configuration is valid; status --check: OK."),
-    (EXIT_INVALID, "Invalid configuration (each problem printed); status --check: WARNING (a link down, a degraded array, a relay board that fails its health check, maintenance mode)."),
-    (EXIT_USAGE, "Usage error: unknown command or option (named), missing or extra operand; status --check: CRITICAL (no holder, a member unreachable, a failed fence, a failed resource group)."),
+    (EXIT_INVALID, "Invalid configuration (each problem printed); status --check: WARNING (a link down, a degraded array, a relay board that fails its health check, failed resources on the spare node, maintenance mode)."),
+    (EXIT_USAGE, "Usage error: unknown command or option (named), missing or extra operand; status --check: CRITICAL (no holder, a member unreachable, a failed fence, failed resources on the holder, a failed stop)."),
     (EXIT_UNREACHABLE, "The agent could not start, or the running agent could not be reached (not running, no permission); status --check: UNKNOWN."),
     (EXIT_REFUSED, "The agent refused the command; the reason is printed (e.g. the node is not ready, maintenance mode is on)."),
     (EXIT_TIMEOUT, "--wait: the time ran out before the cluster reached the asked state; what was still missing is printed."),
@@ -171,8 +171,9 @@ pub const COMMANDS: &[Command] = &[
                second.\n\n\
                --check prints one line as a Nagios plugin does (RACK-HA OK - holder node-a gen 3, 3/3 members, \
                4/4 links up | perfdata) and exits 0 OK, 1 WARNING (a link down, a degraded array, a relay board \
-               that fails its health check, maintenance mode), 2 CRITICAL (no holder, a member unreachable, a \
-               failed fence, a failed resource group), 3 UNKNOWN (the agent cannot be reached).",
+               that fails its health check, failed resources on the spare node, maintenance mode), 2 CRITICAL \
+               (no holder, a member unreachable, a failed fence, failed resources on the holder, a failed stop), \
+               3 UNKNOWN (the agent cannot be reached).",
         hidden: false,
     },
     Command {
