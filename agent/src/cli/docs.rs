@@ -80,6 +80,7 @@ fn synopsis_roff(c: &Command) -> String {
                 ));
                 shown.push(p.name);
             }
+            None if c.required.contains(&o.name) => s.push_str(&format!(" {}", option_roff(o.name, o.takes))),
             None => s.push_str(&format!(" [{}]", option_roff(o.name, o.takes))),
         }
         shown.push(o.name);

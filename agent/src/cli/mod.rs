@@ -101,6 +101,8 @@ pub struct Command {
     pub options: &'static [Opt],
     /// Mutually exclusive options, shown as `[A | B]` in the synopsis.
     pub exclusive: &'static [(&'static str, &'static str)],
+    /// Options that must be given (shown without brackets).
+    pub required: &'static [&'static str],
     /// Paragraphs separated by blank lines (the man page and `help COMMAND`).
     pub help: &'static str,
     /// Not listed (`generate-docs`, the build's tool).
@@ -133,6 +135,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 0,
         options: &[CONFIG],
         exclusive: &[],
+        required: &[],
         help: "Run the agent in the foreground (systemd or the init script does this). Logs go to standard error; \
                HA_AGENT_LOG sets the level (error, warn, info, debug, trace; default info). Under systemd \
                (Type=notify) the agent reports READY=1 once its links are open and its state restored, and \
@@ -147,6 +150,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 3,
         options: &[],
         exclusive: &[],
+        required: &[],
         help: "Validate a configuration file and its key file: every problem with its line and a hint, and \
                the warnings. With the three members' files, also checks them against each other. Exit 0 valid \
                (warnings printed), 1 invalid. The systemd unit runs it before every start.",
@@ -165,6 +169,7 @@ pub const COMMANDS: &[Command] = &[
             Opt { name: "--check", takes: Takes::Nothing, help: "one line and a Nagios exit code" },
         ],
         exclusive: REMOTE,
+        required: &[],
         help: "One 80x24 screen: members, links, who holds the service and under which generation, maintenance, \
                each node's readiness, resources, standby, watchdog and fence bound (on the witness), the fence \
                devices, the array and the last events. --json prints the status document, --watch redraws every \
@@ -183,6 +188,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 1,
         options: &[WAIT, CONFIG, SOCKET],
         exclusive: REMOTE,
+        required: &[],
         help: "Witness: graceful switchover to NODE (stop on the holder, then start on NODE). Refused when NODE \
                is not ready, the witness is busy, or maintenance mode is on. With --wait: done once NODE holds \
                the service and runs it.",
@@ -195,6 +201,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 1,
         options: &[WAIT, CONFIG, SOCKET],
         exclusive: REMOTE,
+        required: &[],
         help: "Witness: NODE may not run the service (kept across a restart of the witness). If it runs it now, \
                it moves to the other node first; refused when no other node is ready to take it. With --wait: \
                done once NODE's resources are stopped and the holder, if any, runs the service.",
@@ -207,6 +214,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 1,
         options: &[WAIT, CONFIG, SOCKET],
         exclusive: REMOTE,
+        required: &[],
         help: "Witness: NODE may run the service again (undoes standby). With --wait: done once NODE reports \
                itself ready (or holds and runs the service).",
         hidden: false,
@@ -223,6 +231,7 @@ pub const COMMANDS: &[Command] = &[
             SOCKET,
         ],
         exclusive: REMOTE,
+        required: &[],
         help: "Witness: power NODE off now through its relay channel. Asks for confirmation unless --yes. Refused \
                for the only healthy node, without a relay channel, or while a fence runs. With --wait: done once \
                the power-off is confirmed and, if NODE held the service, the other node runs it.",
@@ -235,6 +244,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 1,
         options: &[CONFIG, SOCKET],
         exclusive: REMOTE,
+        required: &[],
         help: "Witness: switch NODE's power on again through its relay channel (after a fence), like a fence \
                through the relay worker, and journaled. Refused while NODE is reachable (it is on) or being \
                fenced, and without a relay channel.",
@@ -247,6 +257,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 1,
         options: &[CONFIG, SOCKET],
         exclusive: REMOTE,
+        required: &[],
         help: "Witness: maintenance mode. While on, resources are left exactly as they are (no start, stop, \
                monitor or restart) and nothing fails over or moves; status shows MAINTENANCE and a trap is \
                sent. A node that loses quorum still stops its resources (safety first). When turned off, the \
@@ -260,6 +271,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 0,
         options: &[CONFIG, SOCKET],
         exclusive: REMOTE,
+        required: &[],
         help: "Node: forget resource failures (restart counts, failed state) so the node may run the service again.",
         hidden: false,
     },
@@ -270,6 +282,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 0,
         options: &[CONFIG, SOCKET],
         exclusive: REMOTE,
+        required: &[],
         help: "Re-read the configuration file (like SIGHUP). A bad file is refused with its problems and the \
                running configuration kept; a change that needs a restart is refused and named.",
         hidden: false,
@@ -286,6 +299,7 @@ pub const COMMANDS: &[Command] = &[
             Opt { name: "--follow", takes: Takes::Nothing, help: "wait for new records" },
         ],
         exclusive: &[("--since", "--since-seq")],
+        required: &[],
         help: "Print the durable journal, oldest first, times in UTC. TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS], \
                10m / 2h / 1d (that long ago) or @UNIX_SECONDS. --follow waits for new records.",
         hidden: false,
@@ -300,6 +314,7 @@ pub const COMMANDS: &[Command] = &[
             CONFIG,
         ],
         exclusive: &[],
+        required: &["--channel"],
         help: "Read a relay channel's state without switching anything; says whether the board answers. Its own \
                exit codes: 0 answered, 1 invalid configuration or unknown channel, 2 usage error, 3 no or wrong \
                answer, 4 the channel cannot read back (nothing checked).",
@@ -316,6 +331,7 @@ pub const COMMANDS: &[Command] = &[
             Opt { name: "--seconds", takes: Takes::Value("SECONDS"), help: "stop after this long" },
         ],
         exclusive: &[],
+        required: &[],
         help: "Arm the hardware watchdog, report what the driver says (identity, timeout, whether the last reset \
                came from it), feed it until SIGTERM or SIGINT (or for --seconds), close it cleanly. A hang of this \
                process resets the machine: that is the test. Exit 0 stopped cleanly, 2 usage error, 3 could not \
@@ -329,6 +345,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 1,
         options: &[],
         exclusive: &[],
+        required: &[],
         help: "All commands, or one command's explanation. `ha-agent COMMAND --help` does the same.",
         hidden: false,
     },
@@ -339,6 +356,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 0,
         options: &[],
         exclusive: &[],
+        required: &[],
         help: "Print the version.",
         hidden: false,
     },
@@ -349,6 +367,7 @@ pub const COMMANDS: &[Command] = &[
         max_operands: 1,
         options: &[],
         exclusive: &[],
+        required: &[],
         help: "Print the man page's generated sections or the bash completion script (the build's tool).",
         hidden: true,
     },
@@ -391,6 +410,7 @@ impl Command {
                     s.push_str(&format!(" [{} | {}]", o.usage(), p.usage()));
                     shown.push(p.name);
                 }
+                None if self.required.contains(&o.name) => s.push_str(&format!(" {}", o.usage())),
                 None => s.push_str(&format!(" [{}]", o.usage())),
             }
             shown.push(o.name);
@@ -508,6 +528,9 @@ pub fn parse(cmd: &Command, args: &[String]) -> Result<Parsed, String> {
         if parsed.has(a) && parsed.has(b) {
             return Err(format!("{who}: {a} and {b} exclude each other"));
         }
+    }
+    if let Some(missing) = cmd.required.iter().find(|r| !parsed.has(r)) {
+        return Err(format!("{who}: {missing} is required"));
     }
     let n = parsed.operands.len();
     if n < cmd.min_operands || n > cmd.max_operands {
@@ -653,6 +676,10 @@ mod tests {
         );
         assert_eq!(command("check-config").unwrap().synopsis(), "check-config FILE...");
         assert_eq!(command("help").unwrap().synopsis(), "help [COMMAND]");
+        let fence_test = command("fence-test").unwrap();
+        assert_eq!(fence_test.synopsis(), "fence-test --channel N|NODE [--config FILE]");
+        assert!(parse(fence_test, &args("--config x")).unwrap_err().contains("--channel is required"));
+        assert!(parse(fence_test, &args("--channel=node-a")).is_ok());
         let all = help_text(None);
         assert!(all.contains("ha-agent power-on NODE") && !all.contains("generate-docs"), "{all}");
         for (code, _) in EXIT_CODES {
