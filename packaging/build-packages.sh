@@ -56,6 +56,9 @@ install -D -m 0644 "$repo/agent/mib/RACK-HA-MIB.txt" "$root/usr/share/snmp/mibs/
 install -d -m 0755 "$root/var/lib/ha-agent" "$root/usr/share/man/man8" "$root/$doc/examples"
 gzip -9 -n -c "$here/ha-agent.8" >"$root/usr/share/man/man8/ha-agent.8.gz"
 chmod 0644 "$root/usr/share/man/man8/ha-agent.8.gz"
+# The man page's command sections and the completion are generated from the agent's command
+# table (ha-agent generate-docs; a unit test keeps the shipped files equal to it).
+install -D -m 0644 "$here/ha-agent.bash-completion" "$root/usr/share/bash-completion/completions/ha-agent"
 install -m 0644 "$repo/README.md" "$repo/LICENSE" "$root/$doc/"
 install -m 0644 "$repo"/docs/*.md "$root/$doc/"
 # The example configurations, without docs/examples/cluster.key: that key is public, and no
@@ -133,7 +136,8 @@ Description: rack high-availability agent for two database servers
  .
  This package runs the agent on a database server (role "node") under
  systemd: the static binary, the unit ha-agent.service, a template of
- /etc/ha-agent/agent.toml, the MIB, the manual page and the documentation.
+ /etc/ha-agent/agent.toml, the MIB, the manual page, bash completion and
+ the documentation.
  The cluster key is made on site (man 8 ha-agent).
 EOF
 # Upgrades never overwrite a changed configuration.
@@ -275,6 +279,7 @@ fi
 %config(noreplace) /etc/ha-agent/agent.toml
 /usr/share/snmp/mibs/RACK-HA-MIB.txt
 /usr/share/man/man8/ha-agent.8.gz
+/usr/share/bash-completion/completions/ha-agent
 /usr/share/doc/ha-agent
 %dir /var/lib/ha-agent
 EOF

@@ -82,6 +82,7 @@ files=(
   /usr/share/doc/ha-agent/README.md
   /usr/share/doc/ha-agent/copyright
   /usr/share/man/man8/ha-agent.8.gz
+  /usr/share/bash-completion/completions/ha-agent
   /usr/share/snmp/mibs/RACK-HA-MIB.txt
 )
 for f in "$repo"/docs/*.md; do files+=("/usr/share/doc/ha-agent/$(basename "$f")"); done
@@ -228,6 +229,13 @@ man_warn=$(in_root "$R" env MANWIDTH=80 man --warnings=w ha-agent 2>&1 >/dev/nul
 lines=$(in_root "$R" env MANWIDTH=80 man ha-agent 2>/dev/null | wc -l)
 [ "$lines" -gt 100 ] || fail "man ha-agent rendered only $lines lines"
 ok "man ha-agent renders ($lines lines) without warnings"
+# shellcheck disable=SC2016 # expanded by the bash in the chroot
+comp=$(in_root "$R" bash -c '. /usr/share/bash-completion/completions/ha-agent
+  COMP_WORDS=(ha-agent mo); COMP_CWORD=1; _ha_agent; echo "${COMPREPLY[*]}"
+  COMP_WORDS=(ha-agent status --ch); COMP_CWORD=2; _ha_agent; echo "${COMPREPLY[*]}"' 2>&1) ||
+  fail "the bash completion does not load in the chroot: $comp"
+[ "$comp" = "$(printf 'move\n--check')" ] || fail "the bash completion completes 'mo' and 'status --ch' as: $comp"
+ok "bash completion: ha-agent mo<TAB> -> move, status --ch<TAB> -> --check"
 
 out=$(in_root "$R" /usr/sbin/ha-agent version 2>&1) || fail "the static agent does not run in the chroot: $out"
 [ "$out" = "ha-agent $version" ] || fail "ha-agent version says '$out', expected 'ha-agent $version'"

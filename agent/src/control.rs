@@ -41,6 +41,8 @@ pub enum Request {
     Online(String),
     /// Witness: power this node off now.
     Fence(String),
+    /// Witness: switch this node's power on again through its relay channel.
+    PowerOn(String),
     /// Witness: maintenance mode on (`true`) or off.
     Maintenance(bool),
     /// Node: forget resource failures.
@@ -72,6 +74,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         ["standby", rest @ ..] => name_arg(rest, "standby").map(Request::Standby),
         ["online", rest @ ..] => name_arg(rest, "online").map(Request::Online),
         ["fence", rest @ ..] => name_arg(rest, "fence").map(Request::Fence),
+        ["power-on", rest @ ..] => name_arg(rest, "power-on").map(Request::PowerOn),
         ["maintenance", "on"] => Ok(Request::Maintenance(true)),
         ["maintenance", "off"] => Ok(Request::Maintenance(false)),
         ["maintenance", ..] => Err("usage: maintenance on|off".into()),
@@ -81,14 +84,40 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         _ => {
             let shown: String = text.trim().chars().take(32).collect();
             Err(format!(
-                "unknown request {shown:?} (known: status, move, standby, online, fence, maintenance, cleanup, reload)"
+                "unknown request {shown:?} (known: status, move, standby, online, fence, power-on, maintenance, cleanup, reload)"
             ))
         }
     }
 }
 
+/// Why a request got no answer to act on: the agent could not be asked, or it said no.
+#[derive(Debug)]
+pub enum RequestError {
+    /// Not connected, or no well-formed answer (the agent is not running, no permission).
+    Unreachable(io::Error),
+    /// The agent answered `{"error": ...}`: the reason.
+    Refused(String),
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Unreachable(e) => write!(f, "{e}"),
+            RequestError::Refused(reason) => write!(f, "agent refused: {reason}"),
+        }
+    }
+}
+
 /// Send `request` to the agent at `socket` and return its JSON response.
-pub fn request(socket: &Path, request: &str) -> io::Result<Value> {
+pub fn request(socket: &Path, request: &str) -> Result<Value, RequestError> {
+    let value = exchange(socket, request).map_err(RequestError::Unreachable)?;
+    if let Some(err) = value.get("error").and_then(Value::as_str) {
+        return Err(RequestError::Refused(err.to_string()));
+    }
+    Ok(value)
+}
+
+fn exchange(socket: &Path, request: &str) -> io::Result<Value> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -104,12 +133,8 @@ pub fn request(socket: &Path, request: &str) -> io::Result<Value> {
     if body.len() > MAX_RESPONSE_BYTES {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "response too large"));
     }
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad response: {e}")))?;
-    if let Some(err) = value.get("error").and_then(Value::as_str) {
-        return Err(io::Error::other(format!("agent refused: {err}")));
-    }
-    Ok(value)
+    serde_json::from_slice(&body)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad response: {e}")))
 }
 
 fn s(v: &Value, key: &str) -> String {
@@ -247,6 +272,24 @@ pub fn render_status(v: &Value) -> String {
                 } else {
                     rows.extend(pack("Fence devices: ", "  ", &devices, ", ", SCREEN_COLUMNS));
                 }
+                // What the witness knows of each node from its reports, and the standby it keeps.
+                for n in a["nodes"].as_array().into_iter().flatten() {
+                    let standby = if n["standby"] == true { ", STANDBY" } else { "" };
+                    if n["resources_state"].is_null() {
+                        rows.push(format!("  {}: no report yet{standby}", s(n, "name")));
+                        continue;
+                    }
+                    let watchdog = match n["fence_bound_ms"].as_u64() {
+                        Some(ms) if ms > 0 => format!("watchdog armed, fence bound {ms} ms"),
+                        _ => "no watchdog".into(),
+                    };
+                    rows.push(format!(
+                        "  {}: resources {}, {}, {watchdog}{standby}",
+                        s(n, "name"),
+                        s(n, "resources_state"),
+                        if n["ready"] == true { "ready" } else { "not ready" },
+                    ));
+                }
             }
             _ => {
                 rows.push(format!(
@@ -372,6 +415,7 @@ mod tests {
         assert!(parse_request(b"reboot node-a\n").unwrap_err().contains("unknown request"));
         assert_eq!(parse_request(b"move node-b\n"), Ok(Request::Move("node-b".into())));
         assert_eq!(parse_request(b"cleanup\n"), Ok(Request::Cleanup));
+        assert_eq!(parse_request(b"power-on node-a\n"), Ok(Request::PowerOn("node-a".into())));
         assert_eq!(parse_request(b"maintenance on\n"), Ok(Request::Maintenance(true)));
         assert_eq!(parse_request(b"maintenance off"), Ok(Request::Maintenance(false)));
         assert!(parse_request(b"maintenance\n").unwrap_err().contains("usage: maintenance on|off"));
@@ -445,6 +489,8 @@ mod tests {
             "links":[link(1,"node-a"),link(2,"node-b"),link(11,"node-a"),link(12,"node-b"),link(21,"node-a"),link(22,"node-b")],
             "authority":{"role":"witness","generation":4,"holder":"node-b","switching":true,"fencing":"node-a",
                 "maintenance":true,"granted_at_wall_ms":1795724922776u64,
+                "nodes":[{"name":"node-a","standby":true,"ready":false,"resources_state":"stopped","fence_bound_ms":0},
+                    {"name":"node-b","standby":false,"ready":false,"resources_state":"running","fence_bound_ms":16000}],
                 "fence_devices":[{"node":"node-a","state":"unreachable"},{"node":"node-b","state":"ok"}]},
             "array":{"console":{"dialect":"areca","device":"/dev/ttyS2","state":"answering","last_answer_ms_ago":800},
                 "drives":[{"name":"ld1","raid_level":"5","state":"rebuilding","rebuild_percent":40}],
@@ -466,6 +512,8 @@ mod tests {
             "12.3M",
             "up 1d 10:17",
             "stalls 12 (max 2500)",
+            "node-a: resources stopped, not ready, no watchdog, STANDBY",
+            "node-b: resources running, not ready, watchdog armed, fence bound 16000 ms",
         ] {
             assert!(text.contains(needle), "{needle:?} missing:\n{text}");
         }

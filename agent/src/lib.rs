@@ -27,12 +27,16 @@
 //!   control socket, the durable state files, the OCF runner, the relay worker, the watchdog,
 //!   the SNMP socket and the journal, and feeds the core.
 //! - [`control`]: the control-socket protocol and the human rendering of `ha-agent status`.
+//! - [`cli`]: the command table of `ha-agent` (options, help, exit codes, man page and
+//!   completion), `status --check`'s verdict and `--wait`'s progress, pure functions of status
+//!   documents.
 //!
 //! `unsafe` lives only in `shell::sys`, `links::fd`, `links::packet_sys` and `devices::ioctl`
 //! (small modules with safe APIs); every other module forbids it.
 
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod core;

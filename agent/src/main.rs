@@ -1,123 +1,38 @@
 //! `ha-agent`: one multi-call binary. Subcommands: `run`, `check-config`, `status`, the
-//! operator commands, `log`, the device checks, `help` and `version`. Thin: every subcommand
-//! is a call into the library.
+//! operator commands, `log`, the device checks, `help` and `version`. Thin: the command table,
+//! the option grammar, the exit codes, `status --check` and `--wait` are in the library's
+//! `cli` module; every subcommand is a call into the library.
 
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use ha_agent::config::report::{EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+use ha_agent::cli::{
+    self, Parsed, CHECK_UNKNOWN, EXIT_INVALID, EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_REFUSED, EXIT_TIMEOUT,
+    EXIT_UNREACHABLE, EXIT_USAGE,
+};
+use ha_agent::control::{self, RequestError};
 
 /// Counts allocations for `status` (`allocations`) and the benchmark's steady-state figure.
 #[global_allocator]
 static ALLOCATOR: ha_agent::shell::alloc_count::Counting = ha_agent::shell::alloc_count::Counting;
 
-/// Exit code of `run` and `status` when the agent cannot start or cannot be reached.
-const EXIT_RUNTIME: i32 = 3;
-
-/// Every subcommand: name, synopsis, and what it does (`ha-agent help NAME`).
-const HELP: &[(&str, &str, &str)] = &[
-    ("run", "run [--config FILE]", "Run the agent in the foreground (the init script does this)."),
-    (
-        "check-config",
-        "check-config FILE [FILE...]",
-        "Validate a configuration file: every problem with its line and a hint, and the warnings. With\n\
-         the three members' files, also checks them against each other. Exit 0 valid, 1 invalid.",
-    ),
-    (
-        "status",
-        "status [--config FILE | --socket PATH] [--json] [--watch]",
-        "One screen: members, links, who holds the service and under which generation, maintenance,\n\
-         the fence device, the array and the last events. --watch redraws every second.",
-    ),
-    (
-        "move",
-        "move NODE",
-        "Witness: graceful switchover to NODE (stop here, then start there). Refused when NODE is not\n\
-         ready, the witness is busy, or maintenance mode is on.",
-    ),
-    (
-        "standby",
-        "standby NODE",
-        "Witness: NODE may not run the service. If it runs it now, it moves to the other node first;\n\
-         refused when no other node is ready to take it.",
-    ),
-    ("online", "online NODE", "Witness: NODE may run the service again (undoes standby)."),
-    (
-        "fence",
-        "fence NODE [--yes]",
-        "Witness: power NODE off now through its relay channel. Asks for confirmation unless --yes.\n\
-         Refused for the only healthy node, without a relay channel, or while a fence runs.",
-    ),
-    (
-        "maintenance",
-        "maintenance on|off",
-        "Witness: maintenance mode. While on, resources are left exactly as they are (no start, stop,\n\
-         monitor or restart) and nothing fails over or moves; status shows MAINTENANCE and a trap is\n\
-         sent. A node that loses quorum still stops its resources (safety first). When turned off,\n\
-         the nodes look again: what runs is monitored, a node without the grant stops everything.",
-    ),
-    (
-        "cleanup",
-        "cleanup",
-        "Node: forget resource failures (restart counts, failed state) so the node may run the service again.",
-    ),
-    (
-        "reload",
-        "reload",
-        "Re-read the configuration file (like SIGHUP). A bad file is refused with its problems and the\n\
-         running configuration kept; a change that needs a restart is refused and named.",
-    ),
-    (
-        "log",
-        "log [--config FILE] [--since TIME | --since-seq N] [--follow]",
-        "Print the durable journal, oldest first, times in UTC. TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS],\n\
-         10m / 2h / 1d (that long ago) or @UNIX_SECONDS. --follow waits for new records.",
-    ),
-    (
-        "fence-test",
-        "fence-test --channel N|NODE [--config FILE]",
-        "Read a relay channel's state without switching anything; says whether the board answers.",
-    ),
-    (
-        "watchdog-test",
-        "watchdog-test [--config FILE]",
-        "Arm the configured watchdog, report what the driver says, feed it until SIGTERM, close cleanly.",
-    ),
-    ("help", "help [COMMAND]", "This text, or one command's."),
-    ("version", "version", "Print the version."),
-];
-
 fn usage() -> i32 {
-    let mut text = String::from("usage:");
-    for (i, (_, synopsis, _)) in HELP.iter().enumerate() {
-        text.push_str(if i == 0 { " ha-agent " } else { "       ha-agent " });
-        text.push_str(synopsis);
-        text.push('\n');
-    }
-    eprintln!(
-        "{text}
-`ha-agent help COMMAND` (or `ha-agent COMMAND --help`) explains one command.
-Default configuration: {}
-Exit codes: 0 ok, 1 invalid configuration, 2 usage error, 3 runtime error
-(agent could not start, or could not be reached, or refused the command).",
-        ha_agent::config::DEFAULT_PATH
-    );
+    eprintln!("{}", cli::usage_text());
     EXIT_USAGE
 }
 
 /// `ha-agent help [COMMAND]`: all commands, or one with its explanation (on stdout).
-fn help(rest: &[String]) -> i32 {
-    match rest {
-        [] => {
-            for (_, synopsis, what) in HELP {
-                println!("ha-agent {synopsis}\n    {}\n", what.replace('\n', "\n    "));
-            }
+fn help(name: Option<&str>) -> i32 {
+    match name {
+        None => {
+            print!("{}", cli::help_text(None));
             EXIT_OK
         }
-        [name] => match HELP.iter().find(|(n, ..)| n == name) {
-            Some((_, synopsis, what)) => {
-                println!("usage: ha-agent {synopsis}\n\n{what}");
+        Some(name) => match cli::command(name) {
+            Some(c) => {
+                print!("{}", cli::help_text(Some(c)));
                 EXIT_OK
             }
             None => {
@@ -125,49 +40,11 @@ fn help(rest: &[String]) -> i32 {
                 usage()
             }
         },
-        _ => usage(),
     }
 }
 
-/// Parse `--config FILE`, `--socket PATH`, `--json` style options.
-struct Options {
-    config: PathBuf,
-    socket: Option<PathBuf>,
-    json: bool,
-    watch: bool,
-}
-
-fn options(args: &[String], allow: &[&str]) -> Option<Options> {
-    let mut o = Options {
-        config: PathBuf::from(ha_agent::config::DEFAULT_PATH),
-        socket: None,
-        json: false,
-        watch: false,
-    };
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].as_str();
-        if !allow.contains(&a) {
-            return None;
-        }
-        match a {
-            "--config" => o.config = PathBuf::from(args.get(i + 1)?),
-            "--socket" => o.socket = Some(PathBuf::from(args.get(i + 1)?)),
-            "--json" => {
-                o.json = true;
-                i += 1;
-                continue;
-            }
-            "--watch" => {
-                o.watch = true;
-                i += 1;
-                continue;
-            }
-            _ => return None,
-        }
-        i += 2;
-    }
-    Some(o)
+fn config_path(p: &Parsed) -> PathBuf {
+    PathBuf::from(p.value("--config").unwrap_or(ha_agent::config::DEFAULT_PATH))
 }
 
 fn run(config: &Path) -> i32 {
@@ -175,168 +52,250 @@ fn run(config: &Path) -> i32 {
         Ok(a) => a,
         Err(e) => {
             eprintln!("ha-agent: {e}");
-            return EXIT_RUNTIME;
+            return EXIT_UNREACHABLE;
         }
     };
     match agent.run() {
         Ok(_) => EXIT_OK,
         Err(e) => {
             log::error!("poll loop failed: {e}");
-            EXIT_RUNTIME
+            EXIT_UNREACHABLE
         }
     }
 }
 
-fn socket_from_config(config: &Path) -> Result<PathBuf, i32> {
-    let text = std::fs::read_to_string(config).map_err(|e| {
-        eprintln!("ha-agent: cannot read {}: {e}", config.display());
-        EXIT_RUNTIME
-    })?;
-    match ha_agent::config::parse_str(&text, config) {
+/// The control socket: `--socket`, else the one the configuration names. `Err`: the exit
+/// code, the reason printed (or, with `quiet`, returned for `status --check`'s one line).
+fn socket(p: &Parsed) -> Result<PathBuf, (i32, String)> {
+    if let Some(s) = p.value("--socket") {
+        return Ok(PathBuf::from(s));
+    }
+    let config = config_path(p);
+    let text = std::fs::read_to_string(&config)
+        .map_err(|e| (EXIT_UNREACHABLE, format!("cannot read {}: {e}", config.display())))?;
+    match ha_agent::config::parse_str(&text, &config) {
         Ok(cfg) => Ok(cfg.control_socket),
         Err(problems) => {
-            for p in problems {
-                eprintln!("{p}");
-            }
-            Err(EXIT_INVALID)
+            let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            Err((EXIT_INVALID, all.join("\n")))
         }
     }
 }
 
-fn status(o: &Options) -> i32 {
-    let socket = match &o.socket {
-        Some(s) => s.clone(),
-        None => match socket_from_config(&o.config) {
-            Ok(s) => s,
-            Err(code) => return code,
-        },
+fn status(p: &Parsed) -> i32 {
+    if p.has("--check") {
+        if p.has("--json") || p.has("--watch") {
+            eprintln!("ha-agent status: --check excludes --json and --watch");
+            return EXIT_USAGE;
+        }
+        // One line and a Nagios code, whatever goes wrong (a configuration that cannot be
+        // read means the agent cannot be asked: UNKNOWN).
+        let verdict = match socket(p) {
+            Err((_, reason)) => cli::check::unknown(&reason),
+            Ok(s) => match control::request(&s, "status") {
+                Ok(v) => cli::check::verdict(&v),
+                Err(e) => cli::check::unknown(&e.to_string()),
+            },
+        };
+        println!("{}", verdict.line);
+        assert!(verdict.code <= CHECK_UNKNOWN, "a Nagios code");
+        return verdict.code;
+    }
+    let socket = match socket(p) {
+        Ok(s) => s,
+        Err((code, reason)) => {
+            eprintln!("ha-agent: {reason}");
+            return code;
+        }
     };
+    let watch = p.has("--watch");
     loop {
-        match ha_agent::control::request(&socket, "status") {
+        match control::request(&socket, "status") {
             Ok(v) => {
-                if o.watch {
+                if watch {
                     // Clear the screen and redraw: one screen for the operator, every second.
                     print!("\x1b[H\x1b[2J");
                 }
-                if o.json {
+                if p.has("--json") {
                     println!("{v}");
-                } else if o.watch {
+                } else if watch {
                     // No newline after the last row: a full screen must not scroll.
-                    let text = ha_agent::control::render_status(&v);
+                    let text = control::render_status(&v);
                     print!("{}", text.trim_end_matches('\n'));
                     use std::io::Write as _;
                     let _ = std::io::stdout().flush();
                 } else {
-                    print!("{}", ha_agent::control::render_status(&v));
+                    print!("{}", control::render_status(&v));
                 }
             }
             Err(e) => {
                 eprintln!("ha-agent: {e}");
-                if !o.watch {
-                    return EXIT_RUNTIME;
+                if !watch {
+                    return exit_code(&e);
                 }
             }
         }
-        if !o.watch {
+        if !watch {
             return EXIT_OK;
         }
-        std::thread::sleep(std::time::Duration::from_secs(1));
+        std::thread::sleep(Duration::from_secs(1));
     }
 }
 
-/// `ha-agent move|standby|online NODE`, `fence NODE [--yes]`, `cleanup`: ask the local agent.
-fn command(verb: &str, rest: &[String]) -> i32 {
-    let mut node: Option<&str> = None;
-    let mut config = PathBuf::from(ha_agent::config::DEFAULT_PATH);
-    let mut socket: Option<PathBuf> = None;
-    let mut yes = false;
-    let mut i = 0;
-    while i < rest.len() {
-        match rest[i].as_str() {
-            "--yes" => yes = true,
-            "--config" if i + 1 < rest.len() => {
-                config = PathBuf::from(&rest[i + 1]);
-                i += 1;
-            }
-            "--socket" if i + 1 < rest.len() => {
-                socket = Some(PathBuf::from(&rest[i + 1]));
-                i += 1;
-            }
-            a if node.is_none() && !a.starts_with('-') => node = Some(a),
-            _ => return usage(),
-        }
-        i += 1;
+fn exit_code(e: &RequestError) -> i32 {
+    match e {
+        RequestError::Unreachable(_) => EXIT_UNREACHABLE,
+        RequestError::Refused(_) => EXIT_REFUSED,
     }
-    if matches!(verb, "cleanup" | "reload") != node.is_none() {
-        return usage();
-    }
-    if verb == "maintenance" && !matches!(node, Some("on" | "off")) {
-        eprintln!("usage: ha-agent maintenance on|off");
-        return EXIT_USAGE;
-    }
-    if verb == "fence" && !yes {
+}
+
+fn now_utc() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // `YYYY-MM-DD HH:MM:SS.mmmZ`: the time of day.
+    ha_agent::journal::civil::format_utc(ms)[11..23].to_string()
+}
+
+/// The operator commands (`move`, `standby`, `online`, `fence`, `power-on`, `maintenance`,
+/// `cleanup`, `reload`): ask the local agent; with `--wait`, follow the cluster until it
+/// reached the asked state.
+fn command(verb: &str, p: &Parsed) -> i32 {
+    let operand = p.operands.first().map(String::as_str);
+    if verb == "fence" && !p.has("--yes") {
         use std::io::BufRead;
-        eprint!("Power off {} now? Its service stops at once. Type yes to confirm: ", node.unwrap_or(""));
+        eprint!("Power off {} now? Its service stops at once. Type yes to confirm: ", operand.unwrap_or(""));
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if answer.trim() != "yes" {
             eprintln!("not confirmed; nothing done");
-            return EXIT_RUNTIME;
+            return EXIT_NOT_CONFIRMED;
         }
     }
-    let socket = match socket {
-        Some(s) => s,
-        None => match socket_from_config(&config) {
-            Ok(s) => s,
-            Err(code) => return code,
-        },
+    let socket = match socket(p) {
+        Ok(s) => s,
+        Err((code, reason)) => {
+            eprintln!("ha-agent: {reason}");
+            return code;
+        }
     };
-    let request = match node {
+    let request = match operand {
         Some(n) => format!("{verb} {n}"),
         None => verb.to_string(),
     };
-    match ha_agent::control::request(&socket, &request) {
-        Ok(v) => {
-            println!("{}", v["message"].as_str().unwrap_or("done"));
-            EXIT_OK
-        }
+    // --wait: the state before the command, to tell what the command changed.
+    let wait = match (p.wait_s(), operand) {
+        (Some(seconds), Some(node)) => match control::request(&socket, "status") {
+            Ok(before) => cli::wait::Goal::new(verb, node, &before).map(|goal| (seconds, goal, before)),
+            Err(e) => {
+                eprintln!("ha-agent: {e}");
+                return exit_code(&e);
+            }
+        },
+        _ => None,
+    };
+    let started = Instant::now();
+    match control::request(&socket, &request) {
+        Ok(v) => println!("{}", v["message"].as_str().unwrap_or("done")),
         Err(e) => {
             eprintln!("ha-agent: {e}");
-            EXIT_RUNTIME
+            return exit_code(&e);
+        }
+    }
+    let Some((seconds, goal, mut before)) = wait else { return EXIT_OK };
+    let deadline = started + Duration::from_secs(seconds);
+    let mut last_error: Option<String> = None;
+    loop {
+        let elapsed = started.elapsed().as_secs_f64();
+        match control::request(&socket, "status") {
+            Ok(now) => {
+                last_error = None;
+                for step in cli::wait::steps(&before, &now) {
+                    println!("{} +{elapsed:.1}s {step}", now_utc());
+                }
+                match goal.missing(&now) {
+                    None => {
+                        println!("{} +{elapsed:.1}s done: {request}", now_utc());
+                        return EXIT_OK;
+                    }
+                    Some(missing) if Instant::now() >= deadline => {
+                        eprintln!("ha-agent: {request}: not done after {seconds} s: {missing}");
+                        return EXIT_TIMEOUT;
+                    }
+                    Some(_) => {}
+                }
+                before = now;
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if last_error.as_deref() != Some(text.as_str()) {
+                    println!("{} +{elapsed:.1}s cannot ask the agent: {text}", now_utc());
+                    last_error = Some(text);
+                }
+                if Instant::now() >= deadline {
+                    eprintln!(
+                        "ha-agent: {request}: not done after {seconds} s: the agent cannot be asked ({e})"
+                    );
+                    return EXIT_TIMEOUT;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(cli::wait::WAIT_POLL_MS));
+    }
+}
+
+/// `check-config FILE...`: each file alone, then (several files) the members' files against
+/// each other (`config::report::check_files_main`).
+fn check_config(files: &[String]) -> i32 {
+    ha_agent::config::report::check_files_main(
+        &files.iter().map(PathBuf::from).collect::<Vec<_>>(),
+        &ha_agent::shell::ocf::inspect::InstalledAgents,
+        &mut std::io::stdout(),
+    )
+}
+
+/// `generate-docs man|bash-completion` (the build's tool): the man page read on standard
+/// input with its generated sections replaced, or the completion script.
+fn generate_docs(what: &str) -> i32 {
+    match what {
+        "man" => {
+            let mut page = String::new();
+            if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut page) {
+                eprintln!("ha-agent generate-docs: reading the page: {e}");
+                return EXIT_USAGE;
+            }
+            match cli::docs::splice_man(&page) {
+                Ok(p) => {
+                    print!("{p}");
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("ha-agent generate-docs: {e}");
+                    EXIT_INVALID
+                }
+            }
+        }
+        _ => {
+            print!("{}", cli::docs::bash_completion());
+            EXIT_OK
         }
     }
 }
 
 /// `ha-agent log`: print the journal (read without taking the writer's lock).
-fn log_command(rest: &[String]) -> i32 {
+fn log_command(p: &Parsed) -> i32 {
     use ha_agent::journal::{read_dir, Since};
-    let mut config = PathBuf::from(ha_agent::config::DEFAULT_PATH);
-    let mut after: Option<u64> = None;
-    let mut since_text: Option<&str> = None;
-    let mut follow = false;
-    let mut i = 0;
-    while i < rest.len() {
-        match (rest[i].as_str(), rest.get(i + 1)) {
-            ("--config", Some(v)) => {
-                config = PathBuf::from(v);
-                i += 1;
-            }
-            ("--since-seq", Some(v)) => match v.parse() {
-                Ok(n) => {
-                    after = Some(n);
-                    i += 1;
-                }
-                Err(_) => return usage(),
-            },
-            ("--since", Some(v)) => {
-                since_text = Some(v);
-                i += 1;
-            }
-            ("--follow", _) => follow = true,
-            _ => return usage(),
+    let config = config_path(p);
+    let mut after: Option<u64> = match p.value("--since-seq").map(str::parse) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            eprintln!("ha-agent log: --since-seq takes a record's sequence number");
+            return EXIT_USAGE;
         }
-        i += 1;
-    }
+    };
+    let since_text = p.value("--since");
+    let follow = p.has("--follow");
     // Records stamped before this wall-clock time are skipped (each record is tested: the
     // wall clock may have stepped, so the journal is not sorted by it).
     let since_wall_ms = match since_text {
@@ -354,15 +313,11 @@ fn log_command(rest: &[String]) -> i32 {
             }
         }
     };
-    if since_wall_ms.is_some() && after.is_some() {
-        eprintln!("ha-agent: --since and --since-seq exclude each other");
-        return EXIT_USAGE;
-    }
     let text = match std::fs::read_to_string(&config) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("ha-agent: cannot read {}: {e}", config.display());
-            return EXIT_RUNTIME;
+            return EXIT_UNREACHABLE;
         }
     };
     let dir = match ha_agent::config::parse_str(&text, &config) {
@@ -382,7 +337,7 @@ fn log_command(rest: &[String]) -> i32 {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("ha-agent: journal {}: {e}", dir.display());
-                return EXIT_RUNTIME;
+                return EXIT_UNREACHABLE;
             }
         };
         for r in &batch.records {
@@ -405,40 +360,51 @@ fn log_command(rest: &[String]) -> i32 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or(&[]);
-    if let (Some(verb), true) = (args.first(), rest.iter().any(|a| a == "--help" || a == "-h")) {
-        std::process::exit(help(std::slice::from_ref(verb)));
-    }
     let code = match args.first().map(String::as_str) {
-        Some("run") => match options(rest, &["--config"]) {
-            Some(o) => run(&o.config),
-            None => usage(),
+        None => usage(),
+        Some("help" | "--help" | "-h") => match rest {
+            [] => help(None),
+            [name] => help(Some(name)),
+            _ => usage(),
         },
-        Some("check-config") => match rest {
-            [] => usage(),
-            paths => ha_agent::config::report::check_files_main(
-                &paths.iter().map(PathBuf::from).collect::<Vec<_>>(),
-                &ha_agent::shell::ocf::inspect::InstalledAgents,
-                &mut std::io::stdout(),
-            ),
-        },
-        Some("status") => match options(rest, &["--config", "--socket", "--json", "--watch"]) {
-            Some(o) => status(&o),
-            None => usage(),
-        },
-        Some(verb @ ("move" | "standby" | "online" | "fence" | "maintenance" | "cleanup" | "reload")) => {
-            command(verb, rest)
-        }
-        Some("help" | "--help" | "-h") => help(rest),
-        Some("log") => log_command(rest),
-        Some("fence-test") => ha_agent::devices::fence_test_main(rest, &mut std::io::stdout()),
-        Some("watchdog-test") => ha_agent::devices::watchdog_test_main(rest, &mut std::io::stdout()),
-        Some("version") | Some("--version") => {
+        Some("--version") => {
             println!("ha-agent {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK
         }
-        _ => usage(),
+        Some(verb) => match cli::command(verb) {
+            None => {
+                eprintln!("ha-agent: unknown command {verb:?}");
+                usage()
+            }
+            Some(_) if rest.iter().any(|a| a == "--help" || a == "-h") => help(Some(verb)),
+            Some(cmd) => match cli::parse(cmd, rest) {
+                Err(e) => {
+                    eprintln!("{e}\nusage: ha-agent {}", cmd.synopsis());
+                    EXIT_USAGE
+                }
+                Ok(p) => dispatch(cmd.name, &p),
+            },
+        },
     };
     // The agent's last lines may still be queued for the log writer (`run` returned).
     ha_agent::shell::logger::flush();
     std::process::exit(code);
+}
+
+fn dispatch(name: &str, p: &Parsed) -> i32 {
+    match name {
+        "run" => run(&config_path(p)),
+        "check-config" => check_config(&p.operands),
+        "status" => status(p),
+        "log" => log_command(p),
+        "fence-test" => ha_agent::devices::fence_test_main(&p.option_words(), &mut std::io::stdout()),
+        "watchdog-test" => ha_agent::devices::watchdog_test_main(&p.option_words(), &mut std::io::stdout()),
+        "help" => help(p.operands.first().map(String::as_str)),
+        "version" => {
+            println!("ha-agent {}", env!("CARGO_PKG_VERSION"));
+            EXIT_OK
+        }
+        "generate-docs" => generate_docs(&p.operands[0]),
+        verb => command(verb, p),
+    }
 }

@@ -132,9 +132,9 @@ def main():
         c.run("(ha-agent run --config /data/test/node-b.toml > /tmp/node-b.log 2>&1 &)")
         out = wait_for(c, "logread | grep -E 'fence of node-a|node-a powered on again|power-on of node-a'",
                        lambda o: "node-a powered on again" in o or "power-on of node-a failed" in o
-                       or "Failed" in o, FENCE_TIMEOUT_S)
+                       or "fence of node-a: failed" in o, FENCE_TIMEOUT_S)
         show("witness log", out)
-        check("fence of node-a: Confirmed" in out, "the witness fenced node-a, confirmed by the sense line")
+        check("fence of node-a: power off confirmed" in out, "the witness fenced node-a, confirmed by the sense line")
         check("node-a powered on again" in out, "the witness powered node-a on again after granting node-b")
         _, status = c.run("ha-agent status | head -12")
         show("ha-agent status", status)
@@ -144,7 +144,7 @@ def main():
              "\n".join("%.2f value %s %s" % r for r in rows))
         check(ok, "line 0 read 0 in sysfs while the agent held it (the off command), in the mirror's log %s"
               % took(ok, waited, MIRROR_TIMEOUT_S))
-        ok, jlog, waited = wait_timed(c, "ha-agent log | grep -i fence", lambda o: "Confirmed" in o,
+        ok, jlog, waited = wait_timed(c, "ha-agent log | grep -i fence", lambda o: "power off confirmed" in o,
                                       JOURNAL_TIMEOUT_S, 1)
         show("journal (fence records)", jlog)
         check(ok, "the journal records the confirmed fence, %s" % took(ok, waited, JOURNAL_TIMEOUT_S))
@@ -156,7 +156,7 @@ def main():
 
         # ---- 3. stuck relay: nothing moves the sense line any more
         c.run(G + " stop 0")
-        before_failed = count(c, "fence of node-a: Failed")
+        before_failed = count(c, "fence of node-a: failed")
         rc, out = c.run("ha-agent fence node-a --yes")
         check(rc == 0 and "accepted" in out, "operator fence of node-a accepted: %s" % out.strip())
         # The command only queues the fence: the witness's loop drives the line afterwards.
@@ -167,10 +167,10 @@ def main():
         lines = held.strip().splitlines()
         check(ok and "|ha-agent node-a" in lines[0] and " out " in lines[0] and lines[2] == "1",
               "line 0 is driven to 0 in sysfs (%s) while the sense line stays 1" % took(ok, waited, LINE_TIMEOUT_S))
-        out = wait_for(c, "logread | grep 'fence of node-a: Failed'",
-                       lambda o: o.count("fence of node-a: Failed") > before_failed, 60)
+        out = wait_for(c, "logread | grep 'fence of node-a: failed'",
+                       lambda o: o.count("fence of node-a: failed") > before_failed, 60)
         show("witness log", out)
-        check(re.search(r"fence of node-a: Failed\(.*relay still reads on", out) is not None,
+        check(re.search(r"fence of node-a: failed: .*relay still reads on", out) is not None,
               "the stuck relay fails the fence: 'relay still reads on' after confirm_timeout_ms")
         # The journal record is written by the agent's durable writer, on its own time.
         ok, jlog, waited = wait_timed(c, "ha-agent log | grep -i 'still reads on' | tail -1",
@@ -189,13 +189,13 @@ def main():
         show("fence-test while the witness holds the lines", out)
         check("busy" in out and "running agent" in out,
               "fence-test reports the line busy while the agent owns it, with the hint")
-        confirmed = count(c, "fence of node-a: Confirmed")
+        confirmed = count(c, "fence of node-a: power off confirmed")
         rc, out = c.run("ha-agent fence node-a --yes")
         check(rc == 0 and "accepted" in out, "operator fence of node-a accepted: %s" % out.strip())
         out = wait_for(c, "logread | grep 'fence of node-a'",
-                       lambda o: o.count("fence of node-a: Confirmed") > confirmed
-                       or o.count("fence of node-a: Failed") > before_failed + 1, 60)
-        check(out.count("fence of node-a: Confirmed") > confirmed,
+                       lambda o: o.count("fence of node-a: power off confirmed") > confirmed
+                       or o.count("fence of node-a: failed") > before_failed + 1, 60)
+        check(out.count("fence of node-a: power off confirmed") > confirmed,
               "active_low: the fence is confirmed through the inverted sense line")
         on_held = lambda rows: any(v == "1" and h == "held" for _, v, h in rows)  # noqa: E731
         ok, rows, waited = wait_mirror(c, on_held)

@@ -86,6 +86,10 @@ ln -sfn ../tmp/log "$R/var/log"
 ln -sfn ../run "$R/var/run"
 ln -sfn ../tmp "$R/var/tmp"
 install -m 0755 "$AGENT" "$R/usr/bin/ha-agent"
+# The operator's man page and completion, generated from the agent's command table (as the
+# packages and the Buildroot package install them).
+install -D -m 0644 "$ROOT/packaging/ha-agent.8" "$R/usr/share/man/man8/ha-agent.8"
+install -D -m 0644 "$ROOT/packaging/ha-agent.bash-completion" "$R/usr/share/bash-completion/completions/ha-agent"
 echo "DATA_DEV=/dev/vda" > "$R/etc/default/ha-data"
 if [ "$watchdog_configured" = no ]; then
     sed -i -e '/^# The hardware watchdog/d' -e '/^\[watchdog\]/,/^$/d' \

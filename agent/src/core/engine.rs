@@ -37,6 +37,8 @@ pub enum WitnessCommand {
     Standby(u8),
     Online(u8),
     Fence(u8),
+    /// Switch a node's power on again (after a fence).
+    PowerOn(u8),
     /// Maintenance mode on (`true`) or off.
     Maintenance(bool),
 }
@@ -315,6 +317,7 @@ impl Engine {
                 WitnessCommand::Standby(n) => w.command_standby(n, true),
                 WitnessCommand::Online(n) => w.command_standby(n, false),
                 WitnessCommand::Fence(n) => w.command_fence(n),
+                WitnessCommand::PowerOn(n) => w.command_power_on(n),
                 WitnessCommand::Maintenance(on) => w.command_maintenance(on),
             },
             Role::Node { .. } => Err("this command is for the witness (run it on the management box)"),
@@ -327,6 +330,14 @@ impl Engine {
     pub fn restore_maintenance(&mut self, on: bool) {
         if let Role::Witness(w) = &mut self.role {
             w.restore_maintenance(on);
+        }
+    }
+
+    /// Witness: the operator's standby of `node` as stored before a restart (call once, before
+    /// any input, like [`Engine::restore_maintenance`]).
+    pub fn restore_standby(&mut self, node: u8) {
+        if let Role::Witness(w) = &mut self.role {
+            w.set_standby(node, true);
         }
     }
 

@@ -32,6 +32,15 @@ pub enum FenceAction {
     Reboot,
 }
 
+impl FenceAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FenceAction::Off => "off",
+            FenceAction::Reboot => "reboot",
+        }
+    }
+}
+
 /// Timing of a fence; the defaults follow fence-agents' `power_wait` / `power_timeout`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FenceOptions {
@@ -66,6 +75,17 @@ pub enum FenceOutcome {
     /// The relay was commanded off and accepted it, but cannot be read back.
     Unconfirmed,
     Failed(String),
+}
+
+/// In an operator's words: `power off confirmed by read-back`, `failed: relay still reads on`.
+impl std::fmt::Display for FenceOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FenceOutcome::Confirmed => f.write_str("power off confirmed by read-back"),
+            FenceOutcome::Unconfirmed => f.write_str("power off accepted, not confirmed (no read-back)"),
+            FenceOutcome::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -314,7 +334,7 @@ pub fn run(
     loop {
         let result = match step {
             FenceStep::Done(report) => {
-                log::info!("fence {:?} via {}: {:?}", action, channel.describe(), report.outcome);
+                log::info!("fence ({}) via {}: {}", action.as_str(), channel.describe(), report.outcome);
                 return report;
             }
             FenceStep::ReadState => StepResult::State(channel.read_state(options.exchange_timeout_ms)),

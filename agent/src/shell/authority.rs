@@ -80,6 +80,31 @@ pub fn write_maintenance(dir: &Path, on: bool) -> io::Result<()> {
     write_durable(dir, MAINTENANCE_FILE, text.as_bytes())
 }
 
+/// File in the witness's state directory: `standby=node-a,node-b`, the nodes the operator put
+/// in standby (`standby=` when none).
+pub const STANDBY_FILE: &str = "standby";
+
+/// The nodes in standby when the witness stopped (missing or unreadable: none).
+pub fn read_standby(dir: &Path) -> Vec<String> {
+    let Ok(file) = std::fs::File::open(dir.join(STANDBY_FILE)) else { return Vec::new() };
+    let mut text = String::new();
+    if file.take(MAX_AUTHORITY_FILE_BYTES).read_to_string(&mut text).is_err() {
+        return Vec::new();
+    }
+    match text.trim().strip_prefix("standby=") {
+        Some(list) => list.split(',').filter(|n| !n.is_empty()).map(str::to_string).collect(),
+        None => {
+            log::warn!("{}: unreadable; no node in standby", dir.join(STANDBY_FILE).display());
+            Vec::new()
+        }
+    }
+}
+
+/// Store the standby nodes durably (same discipline as the authority file).
+pub fn write_standby(dir: &Path, names: &[String]) -> io::Result<()> {
+    write_durable(dir, STANDBY_FILE, format!("standby={}\n", names.join(",")).as_bytes())
+}
+
 /// File in a node's state directory holding the highest generation it has seen.
 pub const SEEN_FILE: &str = "seen";
 

@@ -1,5 +1,5 @@
 //! The durable writer: one thread that owns the journal and performs the shell's durable
-//! state writes (the witness's generation store and maintenance flag, a node's highest
+//! state writes (the witness's generation store, maintenance flag and standby nodes, a node's highest
 //! generation seen, the SNMP notifier's queue) in the order the poll loop queued them, and hands each result back
 //! through a socket the loop polls. The loop never waits for a disk: heartbeats go out and
 //! peers are judged while an `fsync` waits for the device.
@@ -44,6 +44,8 @@ pub enum StateWrite {
     Seen(u64),
     /// Witness: maintenance mode, kept across a restart.
     Maintenance(bool),
+    /// Witness: the nodes the operator put in standby (names), kept across a restart.
+    Standby(Vec<String>),
     /// The SNMP notifier's pending informs and sequence number, before any of them is sent.
     SnmpQueue(Box<StoreImage>),
 }
@@ -87,6 +89,7 @@ impl Storage for Disk {
             StateWrite::Stored(s) => authority::write_stored(&self.state_dir, *s),
             StateWrite::Seen(g) => authority::write_seen(&self.state_dir, *g),
             StateWrite::Maintenance(on) => authority::write_maintenance(&self.state_dir, *on),
+            StateWrite::Standby(names) => authority::write_standby(&self.state_dir, names),
             StateWrite::SnmpQueue(image) => queue_store::save(&self.state_dir, image),
         }
     }

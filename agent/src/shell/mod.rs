@@ -21,6 +21,7 @@ pub mod ocf;
 pub mod sd_notify;
 pub mod state;
 pub mod sys;
+pub mod words;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -183,6 +184,18 @@ fn drain(stream: &mut UnixStream) -> bool {
     any
 }
 
+/// The latest fence outcome the core noticed, for `status` (`last_fence`), `status --check`
+/// (a failing fence) and `fence --wait` (a confirmation after the command).
+#[derive(Clone, Copy, Debug)]
+struct LastFence {
+    node: u8,
+    result: &'static str,
+    attempt: u32,
+    /// Fence outcomes since the agent started: tells a new outcome from the one before.
+    count: u64,
+    wall_ms: u64,
+}
+
 #[derive(Default)]
 struct Stalls {
     count: u64,
@@ -233,6 +246,8 @@ pub struct Agent {
     moving_from: Option<(u8, MoveKind)>,
     /// Witness: wall-clock time of the latest grant this agent made (status: "since when").
     granted_at_wall_ms: Option<u64>,
+    /// Witness: the latest fence outcome since this agent started (status: `last_fence`).
+    last_fence: Option<LastFence>,
     relay_queue: std::collections::VecDeque<(u8, bool)>,
     /// Health of each relay channel that can be read back.
     relay_health: Vec<(u8, crate::devices::fence::HealthMonitor)>,
@@ -396,6 +411,17 @@ impl Agent {
             log::warn!("maintenance mode is on (stored): resources are left alone, nothing fails over");
             engine.restore_maintenance(true);
         }
+        if engine.witness().is_some() {
+            for name in authority::read_standby(&cfg.state_dir) {
+                match cfg.members.iter().find(|m| m.name == name && m.role == Role::Node) {
+                    Some(m) => {
+                        log::warn!("{name} is in standby (stored): it does not take the service until `online {name}`");
+                        engine.restore_standby(m.id.0);
+                    }
+                    None => log::warn!("stored standby of {name:?} ignored: no node of that name"),
+                }
+            }
+        }
         let relay = authority::RelayWorker::new().map_err(|e| format!("relay worker: {e}"))?;
         let relay_health = match &cfg.relay {
             Some(r) => r
@@ -434,7 +460,12 @@ impl Agent {
         let mut journal = match Journal::open(&journal_dir, Default::default()) {
             Ok((j, report)) => {
                 if report.torn_tails_repaired > 0 || report.corrupt_regions > 0 {
-                    log::warn!("journal {}: repaired {report:?}", journal_dir.display());
+                    log::warn!(
+                        "journal {}: repaired a torn tail of {} bytes; {} corrupt regions skipped",
+                        journal_dir.display(),
+                        report.torn_tail_bytes,
+                        report.corrupt_regions
+                    );
                 }
                 Some(j)
             }
@@ -473,10 +504,10 @@ impl Agent {
         let listener = bind_control(&cfg.control_socket).map_err(|e| e.to_string())?;
         let signals = Signals::install().map_err(|e| format!("signal handlers: {e}"))?;
         log::info!(
-            "started: cluster {} member {} ({:?}) boot {boot}, {} links on {} transports",
+            "started: cluster {} member {} ({}) boot {boot}, {} links on {} transports",
             cfg.cluster,
             cfg.me().name,
-            cfg.me().role,
+            role_str(cfg.me().role),
             cfg.links.len(),
             transports.len()
         );
@@ -501,6 +532,7 @@ impl Agent {
             last_client_uid: 0,
             moving_from: None,
             granted_at_wall_ms: None,
+            last_fence: None,
             relay_queue: std::collections::VecDeque::new(),
             relay_health,
             transports,
@@ -999,17 +1031,18 @@ impl Agent {
             let name = self.member_name(node);
             match result {
                 authority::RelayResult::Fence(report) => {
-                    log::warn!("fence of {name}: {:?}", report.outcome);
-                    self.journal(
-                        JournalEvent::new(JournalKind::Fence, &format!("{:?}", report.outcome))
-                            .with_member(&name),
-                    );
+                    let w = words::fence_outcome(&name, &report.outcome);
+                    log::log!(w.level, "fence of {name}: {}", report.outcome);
+                    self.journal_words(&w, &[]);
                     self.engine.handle_fence_result(now, node, authority::fence_result(&report.outcome));
                 }
-                authority::RelayResult::PowerOn(error) => match error {
-                    Some(e) => log::error!("power-on of {name} failed: {e}"),
-                    None => log::info!("{name} powered on again"),
-                },
+                authority::RelayResult::PowerOn(error) => {
+                    match &error {
+                        Some(e) => log::error!("power-on of {name} failed: {e}"),
+                        None => log::info!("{name} powered on again"),
+                    }
+                    self.journal_words(&words::power_on(&name, error.as_deref()), &[]);
+                }
                 authority::RelayResult::Check(result) => self.health_result(now, node, result),
             }
         }
@@ -1203,92 +1236,30 @@ impl Agent {
         }
     }
 
-    /// An authority notice in an operator's words (journal, `ha-agent log`, the status screen).
-    fn describe_notice(&self, notice: Notice) -> String {
-        use crate::core::authority::StopReason;
-        let name = |id: u8| self.member_name(id);
-        match notice {
-            Notice::GenerationAdopted { generation } => {
-                format!("adopted generation {generation} heard from a node")
-            }
-            Notice::Granted { node, generation } => {
-                format!("granted the service to {} under generation {generation}", name(node))
-            }
-            Notice::SwitchoverStarted { from, to, generation } => {
-                format!("switchover from {} to {} started (generation {generation})", name(from), name(to))
-            }
-            Notice::HolderLost { node, generation } => {
-                format!("holder {} lost (generation {generation})", name(node))
-            }
-            Notice::FenceRequested { node, attempt } => format!("fencing {} (attempt {attempt})", name(node)),
-            Notice::FenceSucceeded { node } => format!("{} fenced: power off confirmed", name(node)),
-            Notice::FenceUnconfirmed { node } => {
-                format!("{} fenced without read-back confirmation", name(node))
-            }
-            Notice::PoweredOnNoCandidate { node } => {
-                format!("{} powered on again: no other node can take the service", name(node))
-            }
-            Notice::FenceFailed { node, attempt } => {
-                format!("fence of {} failed (attempt {attempt}); retrying", name(node))
-            }
-            Notice::WatchdogDeadlinePassed { node } => {
-                format!("watchdog deadline of {} passed: it cannot be running any more", name(node))
-            }
-            Notice::ResourcesFailed { node } => format!("the resource group failed on {}", name(node)),
-            Notice::Starting { generation } => {
-                format!("starting the resources under generation {generation}")
-            }
-            Notice::Stopping { generation, reason } => {
-                let why = match reason {
-                    StopReason::Ordered => "ordered by the witness",
-                    StopReason::Standby => "standby",
-                    StopReason::NewerGeneration => "a newer generation exists",
-                    StopReason::QuorumLost => "quorum lost",
-                    StopReason::Unhealthy => "unhealthy",
-                    StopReason::Shutdown => "the agent is stopping",
-                };
-                format!("stopping the resources of generation {generation}: {why}")
-            }
-            Notice::SelfFenceArmed => "quorum lost for self_fence_ms: stopping the resources".to_string(),
-            Notice::WatchdogStarved => {
-                "resources not confirmed stopped: the watchdog is no longer fed".to_string()
-            }
-            Notice::WaitingForPeer { generation } => {
-                format!("grant {generation} waits: the peer may still run the resources")
-            }
-            Notice::QuorumLost => "quorum lost".to_string(),
-            Notice::QuorumRegained => "quorum regained".to_string(),
-            Notice::HolderStopped { node, generation } => format!(
-                "holder {} stopped the service of generation {generation} by itself: handed over without a fence",
-                name(node)
-            ),
-            Notice::LeftStopped { node, generation } => format!(
-                "{} went silent after reporting the service stopped (generation {generation}): not fenced",
-                name(node)
-            ),
-            Notice::Maintenance { on: true } => {
-                "maintenance mode on: resources are left alone, nothing fails over or moves".to_string()
-            }
-            Notice::Maintenance { on: false } => {
-                "maintenance mode off: the cluster manages the service again".to_string()
-            }
-        }
+    /// Keep the latest fence outcome (status `last_fence`).
+    fn note_fence(&mut self, notice: Notice) {
+        let (node, result, attempt) = match notice {
+            Notice::FenceSucceeded { node } => (node, "confirmed", 0),
+            Notice::FenceUnconfirmed { node } => (node, "unconfirmed", 0),
+            Notice::FenceFailed { node, attempt } => (node, "failed", attempt),
+            _ => return,
+        };
+        let count = self.last_fence.map_or(0, |f| f.count) + 1;
+        self.last_fence = Some(LastFence { node, result, attempt, count, wall_ms: wall_clock_ms() });
     }
 
-    /// Log a notice in the words the journal has, at a level that says how much it matters.
-    fn log_notice(&self, notice: Notice) {
-        let level = match notice {
-            Notice::FenceFailed { .. } | Notice::SelfFenceArmed | Notice::WatchdogStarved => {
-                log::Level::Error
-            }
-            Notice::Granted { .. }
-            | Notice::HolderLost { .. }
-            | Notice::Maintenance { .. }
-            | Notice::HolderStopped { .. }
-            | Notice::LeftStopped { .. } => log::Level::Warn,
-            _ => log::Level::Info,
-        };
-        log::log!(level, "{}", self.describe_notice(notice));
+    /// Journal an event worded by [`words`] (the one formatter of the journal, `ha-agent log`
+    /// and the status screen), with extra fields. The log lines keep their own shape (tools
+    /// parse them) and say the same.
+    fn journal_words(&mut self, w: &words::Words, fields: &[(&str, &str)]) {
+        let mut record = JournalEvent::new(w.kind, &w.text);
+        if let Some(m) = &w.member {
+            record = record.with_member(m);
+        }
+        for (k, v) in fields {
+            record = record.with_field(k, v);
+        }
+        self.journal(record);
     }
 
     fn authority_status(&self) -> Value {
@@ -1308,15 +1279,26 @@ impl Agent {
                 })).collect::<Vec<_>>(),
                 "granted_at_wall_ms": self.granted_at_wall_ms,
                 "maintenance": w.maintenance(),
-                // What each node said in its latest report (null: nothing heard this boot).
+                "last_fence": self.last_fence.map(|f| json!({
+                    "node": self.member_name(f.node),
+                    "result": f.result,
+                    "attempt": f.attempt,
+                    "count": f.count,
+                    "at_wall_ms": f.wall_ms,
+                })),
+                // What each node said in its latest report (null: nothing heard this boot),
+                // and the operator's standby, which the witness keeps.
                 "nodes": self.cfg.members.iter().filter(|m| m.role == Role::Node).map(|m| {
                     let r = w.report(m.id.0);
                     json!({
                         "name": m.name,
+                        "standby": w.standby(m.id.0),
                         "ready": r.map(|r| r.ready),
                         "resources_state": r.map(|r| r.resources.as_str()),
                         "acting_generation": r.map(|r| r.acting),
                         "stopped_generation": r.map(|r| r.stopped),
+                        "watchdog_armed": r.map(|r| r.fence_bound_ms > 0),
+                        "fence_bound_ms": r.map(|r| r.fence_bound_ms),
                     })
                 }).collect::<Vec<_>>(),
             });
@@ -1405,6 +1387,10 @@ impl Agent {
                 "snmp: cannot store the queue in {} ({e}); pending informs would not survive a restart",
                 self.cfg.state_dir.display()
             ),
+            Done::State(StateWrite::Standby(_), Ok(())) => {}
+            Done::State(StateWrite::Standby(names), Err(e)) => {
+                log::error!("cannot store the standby nodes {names:?} ({e}); a restart would forget them")
+            }
             Done::State(StateWrite::Maintenance(_), Ok(())) => {}
             Done::State(StateWrite::Maintenance(on), Err(e)) => {
                 log::error!("cannot store maintenance mode {on} ({e}); a restart would forget it")
@@ -1506,20 +1492,11 @@ impl Agent {
         while let Some(event) = self.engine.poll_event() {
             match event {
                 Event::Authority(notice) => {
-                    self.log_notice(notice);
-                    let kind = match notice {
-                        Notice::FenceRequested { .. }
-                        | Notice::FenceSucceeded { .. }
-                        | Notice::FenceFailed { .. }
-                        | Notice::FenceUnconfirmed { .. }
-                        | Notice::PoweredOnNoCandidate { .. } => JournalKind::Fence,
-                        Notice::QuorumLost | Notice::QuorumRegained => JournalKind::Membership,
-                        Notice::WatchdogStarved => JournalKind::Watchdog,
-                        Notice::Maintenance { .. } => JournalKind::Operator,
-                        _ => JournalKind::Grant,
-                    };
-                    let text = self.describe_notice(notice);
-                    self.journal(JournalEvent::new(kind, &text));
+                    let me = self.cfg.me().name.clone();
+                    let w = words::event(&event, &me, &|id| self.member_name(id));
+                    log::log!(w.level, "{}", w.text);
+                    self.journal_words(&w, &[]);
+                    self.note_fence(notice);
                     if let Notice::Granted { .. } = notice {
                         self.granted_at_wall_ms = Some(wall_clock_ms());
                     }
@@ -1534,29 +1511,26 @@ impl Agent {
                     }
                 }
                 Event::Resources(e) => {
-                    let reason = e.exit_reason().map(str::to_string);
-                    let mut record = JournalEvent::new(JournalKind::Resource, &e.to_string());
-                    match &reason {
+                    let me = self.cfg.me().name.clone();
+                    let w = words::event(&Event::Resources(e.clone()), &me, &|id| self.member_name(id));
+                    match e.exit_reason() {
                         Some(r) => {
                             log::info!("resources: {e}: {r}");
-                            record = record.with_field("exit_reason", r);
+                            self.journal_words(&w, &[("exit_reason", r)]);
                         }
-                        None => log::info!("resources: {e}"),
+                        None => {
+                            log::info!("resources: {e}");
+                            self.journal_words(&w, &[]);
+                        }
                     }
-                    self.journal(record);
                     if let Some(n) = notify::resource_notification(&self.cfg.me().name, &e) {
                         self.notify(now, n);
                     }
                 }
                 Event::Membership(membership::Event::Link { id, peer, from, to }) => {
+                    let w = words::event(&event, "", &|id| self.member_name(id));
+                    self.journal_words(&w, &[]);
                     let peer = self.member_name(peer);
-                    self.journal(
-                        JournalEvent::new(
-                            JournalKind::Link,
-                            &format!("link {id}: {} -> {}", from.as_str(), to.as_str()),
-                        )
-                        .with_member(&peer),
-                    );
                     // Up and down are notified; warn is only logged. A link that comes up at
                     // start is not news; one that never came up is.
                     use membership::LinkState::{Down, Init};
@@ -1580,14 +1554,9 @@ impl Agent {
                     }
                 }
                 Event::Membership(membership::Event::Peer { peer, from, to }) => {
+                    let w = words::event(&event, "", &|id| self.member_name(id));
+                    self.journal_words(&w, &[]);
                     let peer = self.member_name(peer);
-                    self.journal(
-                        JournalEvent::new(
-                            JournalKind::Membership,
-                            &format!("{} -> {}", from.as_str(), to.as_str()),
-                        )
-                        .with_member(&peer),
-                    );
                     match to {
                         membership::PeerState::Reachable => {
                             self.notify(now, Notification::MemberUp { member: peer.clone() })
@@ -1813,6 +1782,7 @@ impl Agent {
             Request::Standby(n) => format!("standby {n}"),
             Request::Online(n) => format!("online {n}"),
             Request::Fence(n) => format!("fence {n}"),
+            Request::PowerOn(n) => format!("power-on {n}"),
             Request::Maintenance(on) => format!("maintenance {}", if *on { "on" } else { "off" }),
             Request::Cleanup => "cleanup".into(),
             Request::Status | Request::Reload => unreachable!("served elsewhere"),
@@ -1833,7 +1803,11 @@ impl Agent {
             Request::Maintenance(on) => {
                 (line.clone(), self.engine.witness_command(now, WitnessCommand::Maintenance(*on)))
             }
-            Request::Move(n) | Request::Standby(n) | Request::Online(n) | Request::Fence(n) => {
+            Request::Move(n)
+            | Request::Standby(n)
+            | Request::Online(n)
+            | Request::Fence(n)
+            | Request::PowerOn(n) => {
                 let Some(id) = id_of(self, n) else {
                     return json!({"error": format!("no member named {n:?}")});
                 };
@@ -1841,9 +1815,14 @@ impl Agent {
                     Request::Move(_) => ("move", WitnessCommand::Move(id)),
                     Request::Standby(_) => ("standby", WitnessCommand::Standby(id)),
                     Request::Online(_) => ("online", WitnessCommand::Online(id)),
+                    Request::PowerOn(_) => ("power-on", WitnessCommand::PowerOn(id)),
                     _ => ("fence", WitnessCommand::Fence(id)),
                 };
-                (format!("{verb} {n}"), self.engine.witness_command(now, cmd))
+                let result = self.engine.witness_command(now, cmd);
+                if result.is_ok() && matches!(request, Request::Standby(_) | Request::Online(_)) {
+                    self.store_standby(now);
+                }
+                (format!("{verb} {n}"), result)
             }
             Request::Status | Request::Reload => unreachable!("served elsewhere"),
         };
@@ -1859,6 +1838,22 @@ impl Agent {
                 self.journal(JournalEvent::new(JournalKind::Operator, &format!("{what}: refused: {reason}")));
                 json!({"error": format!("{what}: refused: {reason}")})
             }
+        }
+    }
+
+    /// Witness: store the nodes in standby (queued before the command is answered, so that
+    /// the answer comes once it is on disk), kept across a restart like maintenance mode.
+    fn store_standby(&mut self, now: Micros) {
+        let Some(w) = self.engine.witness() else { return };
+        let names: Vec<String> = self
+            .cfg
+            .members
+            .iter()
+            .filter(|m| m.role == Role::Node && w.standby(m.id.0))
+            .map(|m| m.name.clone())
+            .collect();
+        if let Err(e) = self.durable.state(now, StateWrite::Standby(names)) {
+            log::error!("cannot store the standby nodes ({e}); a restart would forget them");
         }
     }
 

@@ -98,7 +98,7 @@ impl Snmp {
     }
 
     pub fn notify(&mut self, now: Micros, n: Notification) {
-        log::info!("snmp: {n:?}");
+        log::info!("snmp: {}", n.text());
         let _ = self.notifier.notify(now, n);
     }
 

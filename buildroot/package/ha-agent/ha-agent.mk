@@ -33,4 +33,13 @@ define HA_AGENT_CARGO_VENDOR
 endef
 HA_AGENT_PRE_BUILD_HOOKS += HA_AGENT_CARGO_VENDOR
 
+# The operator's man page and bash completion, generated from the agent's command table
+# (`ha-agent generate-docs`; a unit test keeps packaging/ equal to it).
+define HA_AGENT_INSTALL_OPERATOR_DOCS
+	$(INSTALL) -D -m 0644 $(@D)/packaging/ha-agent.8 $(TARGET_DIR)/usr/share/man/man8/ha-agent.8
+	$(INSTALL) -D -m 0644 $(@D)/packaging/ha-agent.bash-completion \
+		$(TARGET_DIR)/usr/share/bash-completion/completions/ha-agent
+endef
+HA_AGENT_POST_INSTALL_TARGET_HOOKS += HA_AGENT_INSTALL_OPERATOR_DOCS
+
 $(eval $(cargo-package))

@@ -336,6 +336,35 @@ impl Witness {
         Ok(())
     }
 
+    /// Operator `power-on`: switch a node's power on again through its relay channel (after a
+    /// fence). Refused while the node is reachable (its power is on) or being fenced.
+    pub fn command_power_on(&mut self, node: u8) -> Result<(), &'static str> {
+        let Some(i) = self.nodes.iter().position(|n| n.id == node) else {
+            return Err("not a node of this cluster");
+        };
+        if !self.cfg.fence_enabled {
+            return Err("no relay channel is configured for every node");
+        }
+        if self.fencer.target() == Some(node) {
+            return Err("it is being fenced");
+        }
+        if self.last_view.reaches(node) {
+            return Err("it is reachable: its power is on");
+        }
+        if self.actions.is_full() {
+            return Err("the witness is busy (too many relay commands queued); try again");
+        }
+        self.push_action(Action::PowerOn(node));
+        self.nodes[i].power_on_sent = true;
+        Ok(())
+    }
+
+    /// Whether the operator put `node` in standby.
+    pub fn standby(&self, node: u8) -> bool {
+        self.nodes.iter().any(|n| n.id == node && n.standby)
+    }
+
+    /// Standby as the shell stored it before a restart (call before any input).
     pub fn set_standby(&mut self, node: u8, standby: bool) {
         if let Some(n) = self.nodes.iter_mut().find(|n| n.id == node) {
             n.standby = standby;
