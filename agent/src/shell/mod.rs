@@ -19,6 +19,7 @@ pub mod logger;
 pub mod notify;
 pub mod ocf;
 pub mod sd_notify;
+pub mod snmp_get;
 pub mod state;
 pub mod sys;
 pub mod words;
@@ -66,8 +67,9 @@ const RECEIVE_AGAIN_AFTER_US: u64 = 1000;
 const _: () = assert!(config::MAX_LINKS <= 8, "readable transports are a bit mask of a u8");
 /// Bound on the descriptors of one `poll`: two signal pipes, the control listener, the relay
 /// worker, the durable writer, the control clients, one per transport (at most one per link),
-/// the SNMP socket, the array console and the running resource actions' exit descriptors.
-const MAX_POLL_FDS: usize = 5 + control::MAX_CLIENTS + config::MAX_LINKS + 2 + ocf::MAX_RUNNING_ACTIONS;
+/// the SNMP sockets (notifications, requests), the array console and the running resource
+/// actions' exit descriptors.
+const MAX_POLL_FDS: usize = 5 + control::MAX_CLIENTS + config::MAX_LINKS + 3 + ocf::MAX_RUNNING_ACTIONS;
 
 /// Why the agent stopped.
 #[derive(Debug)]
@@ -230,6 +232,8 @@ pub struct Agent {
     /// READY=1 was sent (after the first loop iteration opened the links).
     ready_notified: bool,
     snmp: Option<notify::Snmp>,
+    /// The read-only SNMP responder (`[snmp] listen`).
+    snmp_get: Option<snmp_get::SnmpGet>,
     array: Option<array::Array>,
     /// The journal and the state files, written by their own thread (the loop never waits
     /// for a disk).
@@ -456,6 +460,10 @@ impl Agent {
                 s.notify(Micros::ZERO, Notification::WatchdogResetAtBoot { member });
             }
         }
+        let snmp_get = snmp_get::SnmpGet::start(&cfg, boot, Micros::ZERO).unwrap_or_else(|e| {
+            log::error!("snmp: {e}; requests are not answered");
+            None
+        });
         let journal_dir = cfg.state_dir.join("journal");
         let mut journal = match Journal::open(&journal_dir, Default::default()) {
             Ok((j, report)) => {
@@ -525,6 +533,7 @@ impl Agent {
             service_manager: sd_notify::Notifier::from_env(),
             ready_notified: false,
             snmp,
+            snmp_get,
             array,
             durable,
             journaling,
@@ -692,6 +701,7 @@ impl Agent {
             if let Some(s) = self.snmp.as_mut() {
                 s.receive(now);
             }
+            self.serve_snmp_get(now);
             // The frames, and what the inputs above changed, are handled at the top of the
             // next iteration, before the loop sleeps again.
         }
@@ -808,6 +818,9 @@ impl Agent {
         // bounded); their descriptors are here only to wake the loop.
         if let Some(s) = &self.snmp {
             add_fd(&mut fds, PollFd::from_borrowed_fd(s.fd(), PollFlags::IN));
+        }
+        if let Some(g) = &self.snmp_get {
+            add_fd(&mut fds, PollFd::from_borrowed_fd(g.fd(), PollFlags::IN));
         }
         if let Some(fd) = self.array.as_ref().and_then(|a| a.fd()) {
             add_fd(&mut fds, PollFd::from_borrowed_fd(fd, PollFlags::IN));
@@ -1937,6 +1950,7 @@ impl Agent {
             "authority": self.authority_status(),
             "array": self.array.as_ref().map(|a| a.status(now)),
             "snmp_targets": notify::describe_targets(&self.cfg),
+            "snmp_agent": self.snmp_get.as_ref().map(|g| g.status()),
             "last_events": self.journaling.then(|| self.last_events.iter().collect::<Vec<_>>()),
             "members": members,
             "links": links,

@@ -1,12 +1,16 @@
 //! The TOML shape of the `[snmp]` section and its conversion into notifier targets.
 //!
 //! Owns the serde structs, their validation and the reading of key files (a passphrase per
-//! file, readable by its owner only). It does not own the rest of the configuration: the lead
+//! file, readable by its owner only), for the notification targets and for the read-only
+//! request responder (`listen`, `read_community`; SNMPv3 readers are the authPriv users of
+//! the v3 targets). It does not own the rest of the configuration: the lead
 //! plugs [`SnmpConfig`] into the main `Config` as an optional `snmp` table. Example:
 //!
 //! ```toml
 //! [snmp]
 //! alive_interval_ms = 300000
+//! listen = "0.0.0.0:161"        # answer get/getnext/getbulk (off when absent)
+//! read_community = "monitor"    # SNMPv2c readers (absent: v2c refused)
 //!
 //! [[snmp.targets]]
 //! name = "nms"
@@ -54,6 +58,10 @@ pub struct SnmpConfig {
     pub engine_id: Option<String>,
     /// agent-addr of SNMPv1 traps; by default 0.0.0.0.
     pub agent_address: Option<std::net::Ipv4Addr>,
+    /// Where the read-only responder listens (UDP); absent: requests are not answered.
+    pub listen: Option<SocketAddr>,
+    /// The SNMPv2c community that may read; absent: v2c requests are refused.
+    pub read_community: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -148,6 +156,7 @@ impl SnmpConfig {
                 ));
             }
         }
+        self.validate_responder(&mut problems);
         for (i, t) in self.targets.iter().enumerate() {
             let at = |key: &str| format!("snmp.targets[{i}].{key}");
             if t.name.is_empty() || self.targets[..i].iter().any(|o| o.name == t.name) {
@@ -232,6 +241,77 @@ impl SnmpConfig {
             }
         }
         problems
+    }
+
+    /// The v3 targets whose user reads (authentication and privacy both set).
+    fn v3_readers(&self) -> impl Iterator<Item = (usize, &TargetConfig)> {
+        self.targets.iter().enumerate().filter(|(_, t)| {
+            t.version == VersionConfig::V3 && t.auth.is_some() && t.privacy.is_some() && t.user.is_some()
+        })
+    }
+
+    fn validate_responder(&self, problems: &mut Vec<SnmpProblem>) {
+        if let Some(c) = &self.read_community {
+            if c.is_empty() || c.len() > MAX_COMMUNITY_BYTES {
+                problems.push(problem(
+                    "snmp.read_community".into(),
+                    "empty or too long",
+                    format!("1 to {MAX_COMMUNITY_BYTES} bytes"),
+                ));
+            }
+            if self.listen.is_none() {
+                problems.push(problem(
+                    "snmp.read_community".into(),
+                    "a read community without `listen` answers nothing",
+                    "set listen = \"0.0.0.0:161\" or remove read_community",
+                ));
+            }
+        }
+        let Some(listen) = self.listen else { return };
+        if listen.port() == 0 {
+            problems.push(problem(
+                "snmp.listen".into(),
+                "port 0 is not a port a station can ask",
+                "use the SNMP port, e.g. listen = \"0.0.0.0:161\"",
+            ));
+        }
+        if self.read_community.is_none() && self.v3_readers().next().is_none() {
+            problems.push(problem(
+                "snmp.listen".into(),
+                "nobody may read: no read_community and no SNMPv3 target with auth and priv",
+                "set read_community = \"...\" (v2c) or add a v3 target with auth, priv and their key files",
+            ));
+        }
+        // One user name, one set of keys: a request names only the user.
+        for (i, t) in self.v3_readers() {
+            let same_name = self.v3_readers().take_while(|(j, _)| *j < i).find(|(_, o)| o.user == t.user);
+            if let Some((j, o)) = same_name {
+                let keys = |x: &TargetConfig| (x.auth, x.auth_key_file.clone(), x.privacy, x.priv_key_file.clone());
+                if keys(o) != keys(t) {
+                    problems.push(problem(
+                        format!("snmp.targets[{i}].user"),
+                        format!(
+                            "user {:?} is also snmp.targets[{j}]'s with other keys; a request names only the user",
+                            t.user.as_deref().unwrap_or("")
+                        ),
+                        "give both targets the same auth, priv and key files, or another user name",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The SNMPv3 users that may read: the authPriv users of the v3 targets, once each.
+    pub fn readers(targets: &[Target]) -> Vec<UsmUser> {
+        let mut users: Vec<UsmUser> = Vec::new();
+        for t in targets {
+            if let Security::Usm(u) = &t.security {
+                if u.auth.is_some() && u.privacy.is_some() && !users.iter().any(|o| o.name == u.name) {
+                    users.push(u.clone());
+                }
+            }
+        }
+        users
     }
 
     /// Our engine ID: the configured one, or one derived from the member name.
@@ -441,6 +521,33 @@ priv_key_file = "/k"
             "[[snmp.targets]]\nname='a'\nversion='v4'\naddress='1.2.3.4:1'\nkind='trap'\n"
         )
         .is_err());
+    }
+
+    #[test]
+    fn the_responder_needs_a_listen_address_and_a_reader() {
+        let parse = |text: &str| toml::from_str::<Wrapper>(text).unwrap().snmp;
+        let ok = parse("[snmp]\nlisten = \"127.0.0.1:1161\"\nread_community = \"monitor\"\n");
+        assert_eq!(ok.validate(), vec![]);
+        let v3_only = parse(
+            &EXAMPLE.replace("alive_interval_ms = 300000\n", "alive_interval_ms = 300000\nlisten = \"0.0.0.0:161\"\n"),
+        );
+        assert_eq!(v3_only.validate(), vec![]);
+        let targets = v3_only.targets(|p| Ok(format!("pass-{}", p.display()).into_bytes())).unwrap();
+        let readers = SnmpConfig::readers(&targets);
+        assert_eq!(readers.iter().map(|u| u.name.clone()).collect::<Vec<_>>(), vec![b"rackha".to_vec()]);
+
+        let locations = |c: &SnmpConfig| c.validate().into_iter().map(|p| p.location).collect::<Vec<_>>();
+        assert_eq!(locations(&parse("[snmp]\nlisten = \"0.0.0.0:161\"\n")), ["snmp.listen"]);
+        assert_eq!(locations(&parse("[snmp]\nread_community = \"monitor\"\n")), ["snmp.read_community"]);
+        assert_eq!(
+            locations(&parse("[snmp]\nlisten = \"0.0.0.0:0\"\nread_community = \"\"\n")),
+            ["snmp.read_community", "snmp.listen"]
+        );
+        let clash = format!(
+            "{EXAMPLE}\n[[snmp.targets]]\nname = \"other\"\nversion = \"v3\"\naddress = \"192.0.2.13:162\"\nkind = \"trap\"\nuser = \"rackha\"\nauth = \"sha1\"\nauth_key_file = \"/k1\"\npriv = \"aes128\"\npriv_key_file = \"/k2\"\n"
+        )
+        .replace("alive_interval_ms = 300000\n", "alive_interval_ms = 300000\nlisten = \"0.0.0.0:161\"\n");
+        assert_eq!(locations(&parse(&clash)), ["snmp.targets[3].user"]);
     }
 
     #[test]

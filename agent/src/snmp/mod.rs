@@ -1,5 +1,5 @@
-//! SNMP notifications: how the rack tells an operator's network management station about
-//! every event that matters.
+//! SNMP: how the rack tells an operator's network management station about every event that
+//! matters (notifications), and answers its questions (read-only `get`, `getnext`, `getbulk`).
 //!
 //! Layered like the rest of the crate, each module saying what it owns and what it does not:
 //!
@@ -10,6 +10,10 @@
 //! - [`mib`]: the notification model ([`mib::Notification`]) and its OIDs, mirroring
 //!   `agent/mib/RACK-HA-MIB.txt`.
 //! - [`notify`]: the sans-I/O notifier: targets, queues, inform retries, engine discovery.
+//! - [`objects`]: the readable objects (cluster, members, links, relays, array, the
+//!   responder's counters): a typed [`objects::Snapshot`] and the sorted [`objects::MibView`].
+//! - [`responder`]: the sans-I/O command responder: v2c community and v3 USM checks, get,
+//!   getnext, getbulk, every set refused, bounded.
 //! - [`queue_store`]: the durable file of pending informs (the only module here that does I/O).
 //! - [`config`]: the TOML shape of the `[snmp]` section.
 //!
@@ -21,6 +25,8 @@ pub mod ber;
 pub mod config;
 pub mod mib;
 pub mod notify;
+pub mod objects;
 pub mod pdu;
 pub mod queue_store;
+pub mod responder;
 pub mod usm;

@@ -1,0 +1,793 @@
+//! The readable objects of `RACK-HA-MIB` (under rackHaObjects 2 and up): a typed snapshot of
+//! the agent's state and the sorted MIB view built from it.
+//!
+//! Owns the object identifiers of the cluster scalars, the member, link, relay, logical
+//! drive, disk and sensor tables and the SNMP agent's counters (one table, [`OBJECTS`], that
+//! a unit test checks against `agent/mib/RACK-HA-MIB.txt`), the SMI type and encoding of each
+//! value, and [`MibView`]: exact lookup and lexicographic successor for `get`, `getnext` and
+//! `getbulk`. It does not gather the state: the shell fills a [`Snapshot`] from the same typed
+//! getters the status document is built from (core, configuration, array console), so the
+//! two cannot disagree on what a value means. It does not parse requests or speak USM (see
+//! `responder`). A value that the agent does not know (a node's readiness before its first
+//! report, a rebuild percent when nothing rebuilds) has no instance rather than an invented
+//! one.
+
+#![forbid(unsafe_code)]
+
+use super::ber::{Oid, Value};
+use super::mib::ENTERPRISE_ARCS;
+use crate::config::Role;
+use crate::core::authority::ResState;
+use crate::core::membership::{LinkCounters, LinkState, PeerState};
+use crate::devices::console::model::{ArrayModel, Disk, DriveState, LogicalDrive};
+
+/// Bound on any DisplayString value served, in bytes (SNMPv2-TC: 255).
+pub const MAX_DISPLAY_STRING_BYTES: usize = 255;
+
+/// An object's arcs below the enterprise OID (`rackHaMIB`).
+pub type Arcs = &'static [u32];
+
+// Cluster scalars: rackHaCluster = rackHaObjects 2 = enterprise.1.2; instance `.0`.
+pub const CLUSTER_NAME: Arcs = &[1, 2, 1];
+pub const LOCAL_MEMBER: Arcs = &[1, 2, 2];
+pub const LOCAL_ROLE: Arcs = &[1, 2, 3];
+pub const LOCAL_BOOT: Arcs = &[1, 2, 4];
+pub const GENERATION: Arcs = &[1, 2, 5];
+pub const HOLDER: Arcs = &[1, 2, 6];
+pub const HOLDER_SINCE: Arcs = &[1, 2, 7];
+pub const MAINTENANCE: Arcs = &[1, 2, 8];
+pub const STARTUP: Arcs = &[1, 2, 9];
+pub const SWITCHING: Arcs = &[1, 2, 10];
+pub const FENCING: Arcs = &[1, 2, 11];
+pub const LOCAL_QUORUM: Arcs = &[1, 2, 12];
+pub const LOCAL_RESOURCES_STATE: Arcs = &[1, 2, 13];
+pub const LOCAL_ACTING_GENERATION: Arcs = &[1, 2, 14];
+
+// rackHaMemberTable = rackHaObjects 3; entry .1; column C; index: member id.
+pub const MEMBER_ENTRY: Arcs = &[1, 3, 1];
+pub const MBR_NAME: u32 = 2;
+pub const MBR_ROLE: u32 = 3;
+pub const MBR_STATE: u32 = 4;
+pub const MBR_LINKS_UP: u32 = 5;
+pub const MBR_READY: u32 = 6;
+pub const MBR_RESOURCES_STATE: u32 = 7;
+pub const MBR_ACTING_GENERATION: u32 = 8;
+
+// rackHaLinkTable = rackHaObjects 4; index: link id.
+pub const LINK_ENTRY: Arcs = &[1, 4, 1];
+pub const LNK_PEER: u32 = 2;
+pub const LNK_KIND: u32 = 3;
+pub const LNK_TRANSPORT: u32 = 4;
+pub const LNK_OPEN: u32 = 5;
+pub const LNK_STATE: u32 = 6;
+pub const LNK_FRAMES_IN: u32 = 7;
+pub const LNK_FRAMES_OUT: u32 = 8;
+pub const LNK_SEND_ERRORS: u32 = 9;
+pub const LNK_CRC_ERRORS: u32 = 10;
+pub const LNK_AUTH_FAILURES: u32 = 11;
+pub const LNK_REPLAYS: u32 = 12;
+pub const LNK_MALFORMED: u32 = 13;
+pub const LNK_UNKNOWN_LINK: u32 = 14;
+pub const LNK_TRANSITIONS: u32 = 15;
+pub const LNK_DOWNS: u32 = 16;
+
+// rackHaRelayTable = rackHaObjects 5; index: the member id of the node the channel powers.
+pub const RELAY_ENTRY: Arcs = &[1, 5, 1];
+pub const RLY_NODE: u32 = 2;
+pub const RLY_HEALTH: u32 = 3;
+
+// rackHaArray = rackHaObjects 6: console scalars, then three tables indexed by position.
+pub const ARRAY_CONSOLE_STATE: Arcs = &[1, 6, 1];
+pub const ARRAY_DIALECT: Arcs = &[1, 6, 2];
+pub const ARRAY_DEVICE: Arcs = &[1, 6, 3];
+pub const ARRAY_WRONG_BAUD: Arcs = &[1, 6, 4];
+pub const DRIVE_ENTRY: Arcs = &[1, 6, 5, 1];
+pub const DRV_NAME: u32 = 2;
+pub const DRV_RAID_LEVEL: u32 = 3;
+pub const DRV_STATE: u32 = 4;
+pub const DRV_REBUILD_PERCENT: u32 = 5;
+pub const DISK_ENTRY: Arcs = &[1, 6, 6, 1];
+pub const DSK_NAME: u32 = 2;
+pub const DSK_STATE: u32 = 3;
+pub const DSK_DRIVE: u32 = 4;
+pub const DSK_REBUILD_PERCENT: u32 = 5;
+pub const SENSOR_ENTRY: Arcs = &[1, 6, 7, 1];
+pub const SNS_NAME: u32 = 2;
+pub const SNS_KIND: u32 = 3;
+pub const SNS_READING: u32 = 4;
+pub const SNS_ALARM: u32 = 5;
+
+// rackHaSnmpAgent = rackHaObjects 7: the request responder's own counters.
+pub const SNMP_REQUESTS: Arcs = &[1, 7, 1];
+pub const SNMP_RESPONSES: Arcs = &[1, 7, 2];
+pub const SNMP_MALFORMED: Arcs = &[1, 7, 3];
+pub const SNMP_BAD_VERSIONS: Arcs = &[1, 7, 4];
+pub const SNMP_BAD_COMMUNITIES: Arcs = &[1, 7, 5];
+pub const SNMP_USM_REFUSED: Arcs = &[1, 7, 6];
+pub const SNMP_SETS_REFUSED: Arcs = &[1, 7, 7];
+pub const SNMP_TOO_BIG: Arcs = &[1, 7, 8];
+
+/// Every readable object: its MIB descriptor and its OID below the enterprise (a scalar's
+/// OID, or a table column's: entry arcs plus the column number). The unit test below reads
+/// the MIB file and checks each against its `::= { parent N }` chain.
+pub const OBJECTS: &[(&str, Arcs)] = &[
+    ("rackHaClusterName", CLUSTER_NAME),
+    ("rackHaLocalMember", LOCAL_MEMBER),
+    ("rackHaLocalRole", LOCAL_ROLE),
+    ("rackHaLocalBoot", LOCAL_BOOT),
+    ("rackHaClusterGeneration", GENERATION),
+    ("rackHaClusterHolder", HOLDER),
+    ("rackHaClusterHolderSince", HOLDER_SINCE),
+    ("rackHaClusterMaintenance", MAINTENANCE),
+    ("rackHaClusterStartup", STARTUP),
+    ("rackHaClusterSwitching", SWITCHING),
+    ("rackHaClusterFencing", FENCING),
+    ("rackHaLocalQuorum", LOCAL_QUORUM),
+    ("rackHaLocalResourcesState", LOCAL_RESOURCES_STATE),
+    ("rackHaLocalActingGeneration", LOCAL_ACTING_GENERATION),
+    ("rackHaMbrName", &[1, 3, 1, MBR_NAME]),
+    ("rackHaMbrRole", &[1, 3, 1, MBR_ROLE]),
+    ("rackHaMbrState", &[1, 3, 1, MBR_STATE]),
+    ("rackHaMbrLinksUp", &[1, 3, 1, MBR_LINKS_UP]),
+    ("rackHaMbrReady", &[1, 3, 1, MBR_READY]),
+    ("rackHaMbrResourcesState", &[1, 3, 1, MBR_RESOURCES_STATE]),
+    ("rackHaMbrActingGeneration", &[1, 3, 1, MBR_ACTING_GENERATION]),
+    ("rackHaLnkPeer", &[1, 4, 1, LNK_PEER]),
+    ("rackHaLnkKind", &[1, 4, 1, LNK_KIND]),
+    ("rackHaLnkTransport", &[1, 4, 1, LNK_TRANSPORT]),
+    ("rackHaLnkOpen", &[1, 4, 1, LNK_OPEN]),
+    ("rackHaLnkState", &[1, 4, 1, LNK_STATE]),
+    ("rackHaLnkFramesIn", &[1, 4, 1, LNK_FRAMES_IN]),
+    ("rackHaLnkFramesOut", &[1, 4, 1, LNK_FRAMES_OUT]),
+    ("rackHaLnkSendErrors", &[1, 4, 1, LNK_SEND_ERRORS]),
+    ("rackHaLnkCrcErrors", &[1, 4, 1, LNK_CRC_ERRORS]),
+    ("rackHaLnkAuthFailures", &[1, 4, 1, LNK_AUTH_FAILURES]),
+    ("rackHaLnkReplays", &[1, 4, 1, LNK_REPLAYS]),
+    ("rackHaLnkMalformed", &[1, 4, 1, LNK_MALFORMED]),
+    ("rackHaLnkUnknownLink", &[1, 4, 1, LNK_UNKNOWN_LINK]),
+    ("rackHaLnkTransitions", &[1, 4, 1, LNK_TRANSITIONS]),
+    ("rackHaLnkDowns", &[1, 4, 1, LNK_DOWNS]),
+    ("rackHaRlyNode", &[1, 5, 1, RLY_NODE]),
+    ("rackHaRlyHealth", &[1, 5, 1, RLY_HEALTH]),
+    ("rackHaArrayConsoleState", ARRAY_CONSOLE_STATE),
+    ("rackHaArrayDialect", ARRAY_DIALECT),
+    ("rackHaArrayDevice", ARRAY_DEVICE),
+    ("rackHaArrayWrongBaud", ARRAY_WRONG_BAUD),
+    ("rackHaDrvName", &[1, 6, 5, 1, DRV_NAME]),
+    ("rackHaDrvRaidLevel", &[1, 6, 5, 1, DRV_RAID_LEVEL]),
+    ("rackHaDrvState", &[1, 6, 5, 1, DRV_STATE]),
+    ("rackHaDrvRebuildPercent", &[1, 6, 5, 1, DRV_REBUILD_PERCENT]),
+    ("rackHaDskName", &[1, 6, 6, 1, DSK_NAME]),
+    ("rackHaDskState", &[1, 6, 6, 1, DSK_STATE]),
+    ("rackHaDskDrive", &[1, 6, 6, 1, DSK_DRIVE]),
+    ("rackHaDskRebuildPercent", &[1, 6, 6, 1, DSK_REBUILD_PERCENT]),
+    ("rackHaSnsName", &[1, 6, 7, 1, SNS_NAME]),
+    ("rackHaSnsKind", &[1, 6, 7, 1, SNS_KIND]),
+    ("rackHaSnsReading", &[1, 6, 7, 1, SNS_READING]),
+    ("rackHaSnsAlarm", &[1, 6, 7, 1, SNS_ALARM]),
+    ("rackHaSnmpRequests", SNMP_REQUESTS),
+    ("rackHaSnmpResponses", SNMP_RESPONSES),
+    ("rackHaSnmpMalformed", SNMP_MALFORMED),
+    ("rackHaSnmpBadVersions", SNMP_BAD_VERSIONS),
+    ("rackHaSnmpBadCommunities", SNMP_BAD_COMMUNITIES),
+    ("rackHaSnmpUsmRefused", SNMP_USM_REFUSED),
+    ("rackHaSnmpSetsRefused", SNMP_SETS_REFUSED),
+    ("rackHaSnmpTooBig", SNMP_TOO_BIG),
+];
+
+/// The subtree the responder serves: rackHaObjects (enterprise.1). Names outside it are not
+/// in the agent's view (a `set` there is `noAccess`, a `get` `noSuchObject`).
+pub fn served_root() -> Oid {
+    Oid::new(&ENTERPRISE_ARCS).child(&[1])
+}
+
+/// The full OID of an object given by its arcs below the enterprise.
+pub fn object_oid(arcs: &[u32]) -> Oid {
+    Oid::new(&ENTERPRISE_ARCS).child(arcs)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The typed snapshot the shell fills.
+
+/// Everything the MIB view shows, typed as the agent knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub cluster: String,
+    pub member: String,
+    pub role: Role,
+    pub boot: u64,
+    pub authority: AuthorityFacts,
+    /// The two other members, as membership sees them.
+    pub members: Vec<MemberRow>,
+    pub links: Vec<LinkRow>,
+    /// Relay channels that can be read back (periodic health check).
+    pub relays: Vec<RelayRow>,
+    pub array: Option<ArrayFacts>,
+    pub agent: AgentCounters,
+}
+
+/// What the authority part of this member knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthorityFacts {
+    Witness {
+        generation: u64,
+        holder: Option<String>,
+        maintenance: bool,
+        /// Wall-clock time of this agent's latest grant (none since it started: `None`).
+        granted_at_wall_ms: Option<u64>,
+        startup: bool,
+        switching: bool,
+        fencing: Option<String>,
+    },
+    Node {
+        acting_generation: u64,
+        max_seen_generation: u64,
+        quorum: bool,
+        maintenance: bool,
+        resources_state: ResState,
+    },
+}
+
+/// What a witness heard from a node in its latest report this boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeReportFacts {
+    pub ready: bool,
+    pub resources_state: ResState,
+    pub acting_generation: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRow {
+    pub id: u8,
+    pub name: String,
+    pub role: Role,
+    pub state: PeerState,
+    pub links_up: u8,
+    /// Witness only, and only once the node reported.
+    pub report: Option<NodeReportFacts>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKindTag {
+    Serial,
+    Udp,
+    Ethernet,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRow {
+    pub id: u8,
+    pub peer: String,
+    pub kind: LinkKindTag,
+    pub transport: String,
+    pub open: bool,
+    pub state: LinkState,
+    pub counters: LinkCounters,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayRow {
+    pub node_id: u8,
+    pub node: String,
+    /// False once the health check failed often enough to raise the alarm.
+    pub healthy: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsoleState {
+    Unknown,
+    Answering,
+    Lost,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArrayFacts {
+    pub console: ConsoleState,
+    pub dialect: String,
+    pub device: String,
+    pub wrong_baud: bool,
+    /// The latest reading (none before the console first answered).
+    pub model: Option<ArrayModel>,
+}
+
+/// The responder's counters (also in the status document, `snmp_agent`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentCounters {
+    /// Datagrams received on the listening socket.
+    pub requests: u64,
+    /// Responses and Reports sent.
+    pub responses: u64,
+    /// Datagrams that were not a well-formed SNMP message or request (dropped).
+    pub malformed: u64,
+    /// Well-formed messages of a version not served (v1, or v3 when no user is configured).
+    pub bad_versions: u64,
+    /// v2c requests with a community other than the read community (dropped).
+    pub bad_communities: u64,
+    /// v3 requests refused by USM (unknown engine, user or security level, wrong digest, not
+    /// in the time window, decryption error); each answered with a Report when reportable.
+    pub usm_refused: u64,
+    /// `set` requests (refused, notWritable or noAccess).
+    pub sets_refused: u64,
+    /// Responses that would have exceeded the response bound (tooBig, or a shortened bulk).
+    pub too_big: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+fn text(s: &str) -> Value {
+    let cut = s.len().min(MAX_DISPLAY_STRING_BYTES);
+    let mut end = cut;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Value::OctetString(s.as_bytes()[..end].to_vec())
+}
+
+/// TruthValue (SNMPv2-TC): true(1), false(2).
+fn truth(b: bool) -> Value {
+    Value::Integer(if b { 1 } else { 2 })
+}
+
+/// Counter32 of a 64-bit count: wraps, as a Counter32 does.
+fn counter32(n: u64) -> Value {
+    Value::Counter32(n as u32)
+}
+
+/// The enumeration values, as the MIB numbers them.
+pub fn role_number(r: Role) -> i32 {
+    match r {
+        Role::Witness => 1,
+        Role::Node => 2,
+    }
+}
+pub fn peer_state_number(s: PeerState) -> i32 {
+    match s {
+        PeerState::Unknown => 1,
+        PeerState::Reachable => 2,
+        PeerState::Unreachable => 3,
+    }
+}
+pub fn link_state_number(s: LinkState) -> i32 {
+    match s {
+        LinkState::Init => 1,
+        LinkState::Up => 2,
+        LinkState::Warn => 3,
+        LinkState::Down => 4,
+    }
+}
+pub fn res_state_number(s: ResState) -> i32 {
+    match s {
+        ResState::Stopped => 1,
+        ResState::Starting => 2,
+        ResState::Running => 3,
+        ResState::Stopping => 4,
+        ResState::Failed => 5,
+        ResState::StopFailed => 6,
+    }
+}
+pub fn link_kind_number(k: LinkKindTag) -> i32 {
+    match k {
+        LinkKindTag::Serial => 1,
+        LinkKindTag::Udp => 2,
+        LinkKindTag::Ethernet => 3,
+    }
+}
+pub fn console_state_number(s: ConsoleState) -> i32 {
+    match s {
+        ConsoleState::Unknown => 1,
+        ConsoleState::Answering => 2,
+        ConsoleState::Lost => 3,
+    }
+}
+
+/// DateAndTime (SNMPv2-TC) in UTC, 11 octets (with the `+0:0` offset), from Unix time in ms.
+pub fn date_and_time(unix_ms: u64) -> Value {
+    let secs = unix_ms / 1000;
+    let deci = ((unix_ms % 1000) / 100) as u8;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let year = u16::try_from(y).unwrap_or(u16::MAX).to_be_bytes();
+    Value::OctetString(vec![
+        year[0],
+        year[1],
+        m,
+        d,
+        (rem / 3600) as u8,
+        ((rem % 3600) / 60) as u8,
+        (rem % 60) as u8,
+        deci,
+        b'+',
+        0,
+        0,
+    ])
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The view
+
+/// The agent's objects as (instance OID, value) pairs in lexicographic OID order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MibView {
+    entries: Vec<(Oid, Value)>,
+}
+
+/// What a `get` of one name finds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    Found(&'a Value),
+    /// The name is an instance of a known object that has no such instance now.
+    NoSuchInstance,
+    /// The name is not an instance of any object the agent serves.
+    NoSuchObject,
+}
+
+struct Builder {
+    entries: Vec<(Oid, Value)>,
+}
+
+impl Builder {
+    fn scalar(&mut self, arcs: &[u32], value: Value) {
+        let oid = object_oid(arcs).child(&[0]);
+        self.entries.push((oid, value));
+    }
+    fn cell(&mut self, entry: &[u32], column: u32, index: u32, value: Value) {
+        let oid = object_oid(entry).child(&[column, index]);
+        self.entries.push((oid, value));
+    }
+}
+
+impl MibView {
+    pub fn build(s: &Snapshot) -> MibView {
+        let mut b = Builder { entries: Vec::with_capacity(256) };
+        b.scalar(CLUSTER_NAME, text(&s.cluster));
+        b.scalar(LOCAL_MEMBER, text(&s.member));
+        b.scalar(LOCAL_ROLE, Value::Integer(role_number(s.role)));
+        b.scalar(LOCAL_BOOT, Value::Gauge32(u32::try_from(s.boot).unwrap_or(u32::MAX)));
+        match &s.authority {
+            AuthorityFacts::Witness {
+                generation,
+                holder,
+                maintenance,
+                granted_at_wall_ms,
+                startup,
+                switching,
+                fencing,
+            } => {
+                b.scalar(GENERATION, Value::Counter64(*generation));
+                b.scalar(HOLDER, text(holder.as_deref().unwrap_or("")));
+                if let Some(ms) = granted_at_wall_ms {
+                    b.scalar(HOLDER_SINCE, date_and_time(*ms));
+                }
+                b.scalar(MAINTENANCE, truth(*maintenance));
+                b.scalar(STARTUP, truth(*startup));
+                b.scalar(SWITCHING, truth(*switching));
+                b.scalar(FENCING, text(fencing.as_deref().unwrap_or("")));
+            }
+            AuthorityFacts::Node {
+                acting_generation,
+                max_seen_generation,
+                quorum,
+                maintenance,
+                resources_state,
+            } => {
+                b.scalar(GENERATION, Value::Counter64(*max_seen_generation));
+                b.scalar(MAINTENANCE, truth(*maintenance));
+                b.scalar(LOCAL_QUORUM, truth(*quorum));
+                b.scalar(LOCAL_RESOURCES_STATE, Value::Integer(res_state_number(*resources_state)));
+                b.scalar(LOCAL_ACTING_GENERATION, Value::Counter64(*acting_generation));
+            }
+        }
+        for m in &s.members {
+            let i = u32::from(m.id);
+            b.cell(MEMBER_ENTRY, MBR_NAME, i, text(&m.name));
+            b.cell(MEMBER_ENTRY, MBR_ROLE, i, Value::Integer(role_number(m.role)));
+            b.cell(MEMBER_ENTRY, MBR_STATE, i, Value::Integer(peer_state_number(m.state)));
+            b.cell(MEMBER_ENTRY, MBR_LINKS_UP, i, Value::Gauge32(u32::from(m.links_up)));
+            if let Some(r) = &m.report {
+                b.cell(MEMBER_ENTRY, MBR_READY, i, truth(r.ready));
+                b.cell(MEMBER_ENTRY, MBR_RESOURCES_STATE, i, Value::Integer(res_state_number(r.resources_state)));
+                b.cell(MEMBER_ENTRY, MBR_ACTING_GENERATION, i, Value::Counter64(r.acting_generation));
+            }
+        }
+        for l in &s.links {
+            let i = u32::from(l.id);
+            let c = &l.counters;
+            b.cell(LINK_ENTRY, LNK_PEER, i, text(&l.peer));
+            b.cell(LINK_ENTRY, LNK_KIND, i, Value::Integer(link_kind_number(l.kind)));
+            b.cell(LINK_ENTRY, LNK_TRANSPORT, i, text(&l.transport));
+            b.cell(LINK_ENTRY, LNK_OPEN, i, truth(l.open));
+            b.cell(LINK_ENTRY, LNK_STATE, i, Value::Integer(link_state_number(l.state)));
+            for (column, n) in [
+                (LNK_FRAMES_IN, c.frames_in),
+                (LNK_FRAMES_OUT, c.frames_out),
+                (LNK_SEND_ERRORS, c.send_errors),
+                (LNK_CRC_ERRORS, c.crc_errors),
+                (LNK_AUTH_FAILURES, c.auth_failures),
+                (LNK_REPLAYS, c.replays),
+                (LNK_MALFORMED, c.malformed),
+                (LNK_UNKNOWN_LINK, c.unknown_link),
+                (LNK_TRANSITIONS, c.transitions),
+                (LNK_DOWNS, c.downs),
+            ] {
+                b.cell(LINK_ENTRY, column, i, Value::Counter64(n));
+            }
+        }
+        for r in &s.relays {
+            let i = u32::from(r.node_id);
+            b.cell(RELAY_ENTRY, RLY_NODE, i, text(&r.node));
+            b.cell(RELAY_ENTRY, RLY_HEALTH, i, Value::Integer(if r.healthy { 1 } else { 2 }));
+        }
+        if let Some(a) = &s.array {
+            b.scalar(ARRAY_CONSOLE_STATE, Value::Integer(console_state_number(a.console)));
+            b.scalar(ARRAY_DIALECT, text(&a.dialect));
+            b.scalar(ARRAY_DEVICE, text(&a.device));
+            b.scalar(ARRAY_WRONG_BAUD, truth(a.wrong_baud));
+            if let Some(m) = &a.model {
+                for (pos, d) in (1u32..).zip(m.drives.iter()) {
+                    b.cell(DRIVE_ENTRY, DRV_NAME, pos, text(LogicalDrive::display_name(d.id).as_str()));
+                    b.cell(DRIVE_ENTRY, DRV_RAID_LEVEL, pos, text(d.level.as_str()));
+                    b.cell(DRIVE_ENTRY, DRV_STATE, pos, text(&d.state.label()));
+                    if let DriveState::Rebuilding(p) = d.state {
+                        b.cell(DRIVE_ENTRY, DRV_REBUILD_PERCENT, pos, Value::Gauge32(u32::from(p)));
+                    }
+                }
+                for (pos, d) in (1u32..).zip(m.disks.iter()) {
+                    b.cell(DISK_ENTRY, DSK_NAME, pos, text(Disk::display_name(d.key()).as_str()));
+                    b.cell(DISK_ENTRY, DSK_STATE, pos, text(d.state.as_str()));
+                    let drive = d.drive.map(|id| LogicalDrive::display_name(id));
+                    b.cell(DISK_ENTRY, DSK_DRIVE, pos, text(drive.as_ref().map_or("", |n| n.as_str())));
+                    if let Some(p) = d.rebuild_percent {
+                        b.cell(DISK_ENTRY, DSK_REBUILD_PERCENT, pos, Value::Gauge32(u32::from(p)));
+                    }
+                }
+                for (pos, sensor) in (1u32..).zip(m.sensors.iter()) {
+                    b.cell(SENSOR_ENTRY, SNS_NAME, pos, text(sensor.name.as_str()));
+                    b.cell(SENSOR_ENTRY, SNS_KIND, pos, text(sensor.kind.as_str()));
+                    b.cell(SENSOR_ENTRY, SNS_READING, pos, text(&sensor.reading.to_string()));
+                    b.cell(SENSOR_ENTRY, SNS_ALARM, pos, text(sensor.alarm.as_ref().map_or("", |a| a.as_str())));
+                }
+            }
+        }
+        let c = &s.agent;
+        for (arcs, n) in [
+            (SNMP_REQUESTS, c.requests),
+            (SNMP_RESPONSES, c.responses),
+            (SNMP_MALFORMED, c.malformed),
+            (SNMP_BAD_VERSIONS, c.bad_versions),
+            (SNMP_BAD_COMMUNITIES, c.bad_communities),
+            (SNMP_USM_REFUSED, c.usm_refused),
+            (SNMP_SETS_REFUSED, c.sets_refused),
+            (SNMP_TOO_BIG, c.too_big),
+        ] {
+            b.scalar(arcs, counter32(n));
+        }
+        let mut entries = b.entries;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "every instance is served once");
+        MibView { entries }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `get`: the value of exactly this instance.
+    pub fn get(&self, name: &Oid) -> Lookup<'_> {
+        if let Ok(i) = self.entries.binary_search_by(|(oid, _)| oid.cmp(name)) {
+            return Lookup::Found(&self.entries[i].1);
+        }
+        let known = OBJECTS.iter().any(|(_, arcs)| name.starts_with(&object_oid(arcs)));
+        if known {
+            Lookup::NoSuchInstance
+        } else {
+            Lookup::NoSuchObject
+        }
+    }
+
+    /// `getnext`: the first instance after `name` in lexicographic order, if any.
+    pub fn next(&self, name: &Oid) -> Option<(&Oid, &Value)> {
+        let i = self.entries.partition_point(|(oid, _)| oid <= name);
+        self.entries.get(i).map(|(oid, value)| (oid, value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::console::model::{DiskState, RaidLevel, Reading, Sensor, SensorKind};
+
+    pub(crate) fn sample() -> Snapshot {
+        let mut model = ArrayModel::default();
+        model
+            .drives
+            .push(LogicalDrive {
+                id: 0,
+                level: RaidLevel::Raid5,
+                state: DriveState::Rebuilding(42),
+                group: Default::default(),
+            })
+            .unwrap();
+        model
+            .disks
+            .push(Disk {
+                enclosure: Some(1),
+                slot: 3,
+                state: DiskState::Rebuilding,
+                drive: Some(0),
+                rebuild_percent: Some(42),
+            })
+            .unwrap();
+        model.sensors.push(Sensor::new(SensorKind::Temperature, "Controller Temp.", Reading::Celsius(80))).unwrap();
+        Snapshot {
+            cluster: "rack".into(),
+            member: "witness".into(),
+            role: Role::Witness,
+            boot: 7,
+            authority: AuthorityFacts::Witness {
+                generation: 3,
+                holder: Some("node-a".into()),
+                maintenance: false,
+                granted_at_wall_ms: Some(1_796_558_400_123),
+                startup: false,
+                switching: false,
+                fencing: None,
+            },
+            members: vec![
+                MemberRow {
+                    id: 2,
+                    name: "node-a".into(),
+                    role: Role::Node,
+                    state: PeerState::Reachable,
+                    links_up: 2,
+                    report: Some(NodeReportFacts {
+                        ready: true,
+                        resources_state: ResState::Running,
+                        acting_generation: 3,
+                    }),
+                },
+                MemberRow {
+                    id: 3,
+                    name: "node-b".into(),
+                    role: Role::Node,
+                    state: PeerState::Unreachable,
+                    links_up: 0,
+                    report: None,
+                },
+            ],
+            links: vec![LinkRow {
+                id: 1,
+                peer: "node-a".into(),
+                kind: LinkKindTag::Udp,
+                transport: "udp 127.0.0.1:9000".into(),
+                open: true,
+                state: LinkState::Up,
+                counters: LinkCounters { frames_in: 5_000_000_000, ..Default::default() },
+            }],
+            relays: vec![RelayRow { node_id: 2, node: "node-a".into(), healthy: false }],
+            array: Some(ArrayFacts {
+                console: ConsoleState::Answering,
+                dialect: "areca".into(),
+                device: "/dev/ttyS1".into(),
+                wrong_baud: false,
+                model: Some(model),
+            }),
+            agent: AgentCounters { requests: 9, ..Default::default() },
+        }
+    }
+
+    fn oid(arcs: &[u32]) -> Oid {
+        Oid::new(arcs)
+    }
+
+    #[test]
+    fn values_are_typed_and_absent_facts_have_no_instance() {
+        let view = MibView::build(&sample());
+        let e = |arcs: &[u32], more: &[u32]| object_oid(arcs).child(more);
+        assert_eq!(view.get(&e(CLUSTER_NAME, &[0])), Lookup::Found(&Value::OctetString(b"rack".to_vec())));
+        assert_eq!(view.get(&e(GENERATION, &[0])), Lookup::Found(&Value::Counter64(3)));
+        assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_READY, 2])), Lookup::Found(&Value::Integer(1)));
+        // node-b never reported: no readiness, and that is not an invented "false".
+        assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_READY, 3])), Lookup::NoSuchInstance);
+        assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_STATE, 3])), Lookup::Found(&Value::Integer(3)));
+        assert_eq!(
+            view.get(&e(LINK_ENTRY, &[LNK_FRAMES_IN, 1])),
+            Lookup::Found(&Value::Counter64(5_000_000_000))
+        );
+        assert_eq!(view.get(&e(DRIVE_ENTRY, &[DRV_REBUILD_PERCENT, 1])), Lookup::Found(&Value::Gauge32(42)));
+        assert_eq!(view.get(&e(RELAY_ENTRY, &[RLY_HEALTH, 2])), Lookup::Found(&Value::Integer(2)));
+        // A node's scalars are not a witness's.
+        assert_eq!(view.get(&e(LOCAL_QUORUM, &[0])), Lookup::NoSuchInstance);
+        assert_eq!(view.get(&oid(&[1, 3, 6, 1, 2, 1, 1, 1, 0])), Lookup::NoSuchObject);
+        // 2026-12-06 12:00:00.1 UTC
+        assert_eq!(
+            view.get(&e(HOLDER_SINCE, &[0])),
+            Lookup::Found(&Value::OctetString(vec![0x07, 0xea, 12, 6, 12, 0, 0, 1, b'+', 0, 0]))
+        );
+    }
+
+    #[test]
+    fn next_walks_every_instance_in_order_then_ends() {
+        let view = MibView::build(&sample());
+        let mut at = oid(&[1, 3]);
+        let mut seen = Vec::new();
+        while let Some((next, _)) = view.next(&at) {
+            assert!(*next > at);
+            seen.push(next.clone());
+            at = next.clone();
+        }
+        assert_eq!(seen.len(), view.len());
+        assert!(seen.iter().all(|o| o.starts_with(&served_root())));
+        // From inside a column, the next row; from the last, nothing.
+        let first_member = object_oid(MEMBER_ENTRY).child(&[MBR_NAME]);
+        assert_eq!(view.next(&first_member).unwrap().0, &first_member.child(&[2]));
+        assert!(view.next(&oid(&[2])).is_none());
+    }
+
+    #[test]
+    fn civil_dates_match_known_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_793), (2026, 12, 6));
+    }
+
+    /// Each object of [`OBJECTS`] is declared in the MIB file with that OID, read-only.
+    #[test]
+    fn the_mib_file_declares_every_object_with_its_oid() {
+        let mib = include_str!("../../mib/RACK-HA-MIB.txt");
+        // descriptor -> (parent, arc) from every `::= { parent N }`.
+        let mut parents = std::collections::HashMap::new();
+        let mut last_name = String::new();
+        for line in mib.lines() {
+            let t = line.trim();
+            if let Some(first) = t.split_whitespace().next() {
+                if !line.starts_with(' ') && first.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+                    last_name = first.to_string();
+                }
+            }
+            if let Some(rest) = t.strip_prefix("::= {").or_else(|| t.split("::= {").nth(1)) {
+                let words: Vec<&str> = rest.trim_end_matches('}').split_whitespace().collect();
+                if words.len() == 2 {
+                    let name = if t.starts_with("::=") { last_name.clone() } else { t.split_whitespace().next().unwrap().to_string() };
+                    parents.insert(name, (words[0].to_string(), words[1].parse::<u32>().unwrap()));
+                }
+            }
+        }
+        let resolve = |name: &str| -> Vec<u32> {
+            let mut arcs = Vec::new();
+            let mut at = name.to_string();
+            while at != "rackHaMIB" {
+                let (parent, arc) = parents.get(&at).unwrap_or_else(|| panic!("{at} is not in the MIB"));
+                arcs.insert(0, *arc);
+                at = parent.clone();
+            }
+            arcs
+        };
+        for (name, arcs) in OBJECTS {
+            assert_eq!(resolve(name), arcs.to_vec(), "{name}");
+            let decl = mib.split(&format!("\n{name} OBJECT-TYPE")).nth(1).unwrap_or_else(|| panic!("{name}"));
+            let decl = decl.split("::=").next().unwrap();
+            assert!(decl.contains("MAX-ACCESS  read-only"), "{name} is read-only");
+        }
+    }
+}
