@@ -741,7 +741,7 @@ mod tests {
         // From inside a column, the next row; from the last, nothing.
         let first_member = object_oid(MEMBER_ENTRY).child(&[MBR_NAME]);
         assert_eq!(view.next(&first_member).unwrap().0, &first_member.child(&[2]));
-        assert!(view.next(&oid(&[2])).is_none());
+        assert!(view.next(&oid(&[2, 0])).is_none());
     }
 
     #[test]
