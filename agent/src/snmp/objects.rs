@@ -613,7 +613,7 @@ impl MibView {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::devices::console::model::{DiskState, RaidLevel, Reading, Sensor, SensorKind};
 
