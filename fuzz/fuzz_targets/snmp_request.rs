@@ -56,7 +56,11 @@ fn snapshot(agent: AgentCounters) -> Snapshot {
             role: Role::Node,
             state: PeerState::Reachable,
             links_up: 1,
-            report: Some(NodeReportFacts { ready: true, resources_state: ResState::Running, acting_generation: 4 }),
+            report: Some(NodeReportFacts {
+                ready: true,
+                resources_state: ResState::Running,
+                acting_generation: 4,
+            }),
         }],
         links: vec![LinkRow {
             id: 1,
@@ -86,16 +90,21 @@ fuzz_target!(|data: &[u8]| {
     let c = responder.counters();
     assert_eq!(c.requests, 1);
     assert_eq!(c.responses, u64::from(handled.reply.is_some()));
-    assert_eq!(c.malformed + c.bad_versions + c.bad_communities + c.usm_refused, u64::from(handled.refused.is_some()));
+    assert_eq!(
+        c.malformed + c.bad_versions + c.bad_communities + c.usm_refused,
+        u64::from(handled.refused.is_some())
+    );
     if let Some(reply) = handled.reply {
         assert!(reply.len() <= MAX_RESPONSE_BYTES);
         let tag = match decode_community_response(&reply) {
             Ok(m) => m.pdu.tag,
-            Err(_) => usm::decode_v3_response(&reply, Some(user()))
-                .or_else(|_| usm::decode_v3_response(&reply, None))
-                .expect("a reply decodes")
-                .pdu
-                .tag,
+            Err(_) => {
+                usm::decode_v3_response(&reply, Some(user()))
+                    .or_else(|_| usm::decode_v3_response(&reply, None))
+                    .expect("a reply decodes")
+                    .pdu
+                    .tag
+            }
         };
         assert!(tag == TAG_RESPONSE || tag == TAG_REPORT);
     }

@@ -87,11 +87,19 @@ impl Station {
     }
 
     fn v3(&self) -> Vec<&'static str> {
-        vec!["-v3", "-l", "authPriv", "-u", V3_USER, "-a", "SHA-256", "-A", AUTH_PASS, "-x", "AES", "-X", PRIV_PASS]
+        vec![
+            "-v3", "-l", "authPriv", "-u", V3_USER, "-a", "SHA-256", "-A", AUTH_PASS, "-x", "AES", "-X",
+            PRIV_PASS,
+        ]
     }
 
     /// `tool` with `security`, then the object names; output `name.index = value` lines.
-    fn query(&self, tool: &str, security: &[&str], objects: &[&str]) -> Result<BTreeMap<String, String>, String> {
+    fn query(
+        &self,
+        tool: &str,
+        security: &[&str],
+        objects: &[&str],
+    ) -> Result<BTreeMap<String, String>, String> {
         let output = self.run(tool, security, objects);
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
         let stderr = String::from_utf8_lossy(&output.stderr).to_string();
@@ -460,7 +468,9 @@ command_timeout_ms = 800
             && rack.try_status("witness").is_ok_and(|s| {
                 s["array"]["drives"].as_array().is_some_and(|d| !d.is_empty())
                     && s["authority"]["holder"].is_string()
-                    && s["authority"]["nodes"].as_array().is_some_and(|n| n.iter().all(|n| n["ready"].is_boolean()))
+                    && s["authority"]["nodes"]
+                        .as_array()
+                        .is_some_and(|n| n.iter().all(|n| n["ready"].is_boolean()))
             })
     })
     .unwrap_or_else(|e| panic!("the rack did not settle: {e}\n{}", rack.table()));
@@ -481,7 +491,11 @@ command_timeout_ms = 800
     let holder = status["authority"]["holder"].as_str().unwrap().to_string();
     for security in [&v2c, &v3] {
         let got = station
-            .query("snmpget", security, &["RACK-HA-MIB::rackHaClusterHolder.0", "RACK-HA-MIB::rackHaMbrName.2"])
+            .query(
+                "snmpget",
+                security,
+                &["RACK-HA-MIB::rackHaClusterHolder.0", "RACK-HA-MIB::rackHaMbrName.2"],
+            )
             .unwrap_or_else(|e| panic!("snmpget: {e}"));
         assert_eq!(got.get("rackHaClusterHolder.0"), Some(&holder), "{got:?}");
         assert_eq!(got.get("rackHaMbrName.2").map(String::as_str), Some("node-a"), "{got:?}");
@@ -495,10 +509,12 @@ command_timeout_ms = 800
     let sets_before = main_status_counter(&rack.status("witness"), "sets_refused");
     for security in [&v2c, &v3] {
         let out = station.run("snmpset", security, &["RACK-HA-MIB::rackHaClusterName.0", "s", "stolen"]);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(!out.status.success() && text.contains("notWritable"), "snmpset: {text}");
         let out = station.run("snmpset", security, &["SNMPv2-MIB::sysName.0", "s", "stolen"]);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(!out.status.success() && text.contains("noAccess"), "snmpset outside the MIB: {text}");
     }
     let status = rack.status("witness");
@@ -526,7 +542,10 @@ command_timeout_ms = 800
     // snmpget retries once (-r 1): two datagrams with the wrong community.
     assert_eq!(main_status_counter(&status, "bad_communities"), bad_before + 2);
     assert!(main_status_counter(&status, "usm_refused") > usm_before, "{}", status["snmp_agent"]);
-    println!("wrong community: no answer; unknown user and wrong key: refused by USM; counted: {}", status["snmp_agent"]);
+    println!(
+        "wrong community: no answer; unknown user and wrong key: refused by USM; counted: {}",
+        status["snmp_agent"]
+    );
 
     // 10,000 datagrams of junk: random bytes, valid requests cut short, valid requests with
     // flipped bytes. Sent in batches the witness counts before the next.
@@ -578,7 +597,9 @@ command_timeout_ms = 800
         wait_until(COUNT_TIMEOUT, || {
             rack.try_status("witness").is_ok_and(|s| main_status_counter(&s, "requests") >= want)
         })
-        .unwrap_or_else(|| panic!("the witness did not count {want} requests: {}", rack.status("witness")["snmp_agent"]));
+        .unwrap_or_else(|| {
+            panic!("the witness did not count {want} requests: {}", rack.status("witness")["snmp_agent"])
+        });
     }
     let took = started.elapsed();
     let status = rack.status("witness");
@@ -599,7 +620,8 @@ command_timeout_ms = 800
     assert!(dropped >= (sent as u64) * 9 / 10, "dropped {dropped} of {sent}");
     // Still answering, and nobody noticed: no link down anywhere, the same holder and
     // generation.
-    let got = station.query("snmpget", &v3, &["RACK-HA-MIB::rackHaClusterName.0"]).expect("answers after junk");
+    let got =
+        station.query("snmpget", &v3, &["RACK-HA-MIB::rackHaClusterName.0"]).expect("answers after junk");
     assert_eq!(got.get("rackHaClusterName.0"), Some(&cluster));
     assert_eq!(link_downs(&rack), downs_before, "no link went down during the junk");
     // The loop never worked longer than stall_warn_ms (100 ms here) without sleeping: the
@@ -607,6 +629,9 @@ command_timeout_ms = 800
     assert_eq!(status["stalls"]["busy_count"], 0, "{}", status["stalls"]);
     assert!(rack.everything_up(), "{}", rack.table());
     let status = rack.status("witness");
-    assert_eq!((status["authority"]["generation"].clone(), status["authority"]["holder"].clone()), (generation, holder));
+    assert_eq!(
+        (status["authority"]["generation"].clone(), status["authority"]["holder"].clone()),
+        (generation, holder)
+    );
     rack.check_running().unwrap_or_else(|e| panic!("{e}"));
 }

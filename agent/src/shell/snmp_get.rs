@@ -23,7 +23,8 @@ use crate::core::authority::ResState;
 use crate::core::resources::GroupState;
 use crate::snmp::config::{read_key_file, SnmpConfig};
 use crate::snmp::objects::{
-    AgentCounters, AuthorityFacts, LinkKindTag, LinkRow, MemberRow, MibView, NodeReportFacts, RelayRow, Snapshot,
+    AgentCounters, AuthorityFacts, LinkKindTag, LinkRow, MemberRow, MibView, NodeReportFacts, RelayRow,
+    Snapshot,
 };
 use crate::snmp::responder::{Responder, ResponderConfig, MAX_REQUEST_BYTES};
 use crate::time::Micros;
@@ -204,7 +205,11 @@ impl Agent {
         let relays = self
             .relay_health
             .iter()
-            .map(|(node, m)| RelayRow { node_id: *node, node: self.member_name(*node), healthy: !m.is_alarmed() })
+            .map(|(node, m)| RelayRow {
+                node_id: *node,
+                node: self.member_name(*node),
+                healthy: !m.is_alarmed(),
+            })
             .collect();
         Snapshot {
             cluster: self.cfg.cluster.clone(),

@@ -286,7 +286,8 @@ impl SnmpConfig {
         for (i, t) in self.v3_readers() {
             let same_name = self.v3_readers().take_while(|(j, _)| *j < i).find(|(_, o)| o.user == t.user);
             if let Some((j, o)) = same_name {
-                let keys = |x: &TargetConfig| (x.auth, x.auth_key_file.clone(), x.privacy, x.priv_key_file.clone());
+                let keys =
+                    |x: &TargetConfig| (x.auth, x.auth_key_file.clone(), x.privacy, x.priv_key_file.clone());
                 if keys(o) != keys(t) {
                     problems.push(problem(
                         format!("snmp.targets[{i}].user"),
@@ -528,9 +529,10 @@ priv_key_file = "/k"
         let parse = |text: &str| toml::from_str::<Wrapper>(text).unwrap().snmp;
         let ok = parse("[snmp]\nlisten = \"127.0.0.1:1161\"\nread_community = \"monitor\"\n");
         assert_eq!(ok.validate(), vec![]);
-        let v3_only = parse(
-            &EXAMPLE.replace("alive_interval_ms = 300000\n", "alive_interval_ms = 300000\nlisten = \"0.0.0.0:161\"\n"),
-        );
+        let v3_only = parse(&EXAMPLE.replace(
+            "alive_interval_ms = 300000\n",
+            "alive_interval_ms = 300000\nlisten = \"0.0.0.0:161\"\n",
+        ));
         assert_eq!(v3_only.validate(), vec![]);
         let targets = v3_only.targets(|p| Ok(format!("pass-{}", p.display()).into_bytes())).unwrap();
         let readers = SnmpConfig::readers(&targets);

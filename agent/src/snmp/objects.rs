@@ -502,7 +502,12 @@ impl MibView {
             b.cell(MEMBER_ENTRY, MBR_LINKS_UP, i, Value::Gauge32(u32::from(m.links_up)));
             if let Some(r) = &m.report {
                 b.cell(MEMBER_ENTRY, MBR_READY, i, truth(r.ready));
-                b.cell(MEMBER_ENTRY, MBR_RESOURCES_STATE, i, Value::Integer(res_state_number(r.resources_state)));
+                b.cell(
+                    MEMBER_ENTRY,
+                    MBR_RESOURCES_STATE,
+                    i,
+                    Value::Integer(res_state_number(r.resources_state)),
+                );
                 b.cell(MEMBER_ENTRY, MBR_ACTING_GENERATION, i, Value::Counter64(r.acting_generation));
             }
         }
@@ -561,7 +566,12 @@ impl MibView {
                     b.cell(SENSOR_ENTRY, SNS_NAME, pos, text(sensor.name.as_str()));
                     b.cell(SENSOR_ENTRY, SNS_KIND, pos, text(sensor.kind.as_str()));
                     b.cell(SENSOR_ENTRY, SNS_READING, pos, text(&sensor.reading.to_string()));
-                    b.cell(SENSOR_ENTRY, SNS_ALARM, pos, text(sensor.alarm.as_ref().map_or("", |a| a.as_str())));
+                    b.cell(
+                        SENSOR_ENTRY,
+                        SNS_ALARM,
+                        pos,
+                        text(sensor.alarm.as_ref().map_or("", |a| a.as_str())),
+                    );
                 }
             }
         }
@@ -638,7 +648,10 @@ pub(crate) mod tests {
                 rebuild_percent: Some(42),
             })
             .unwrap();
-        model.sensors.push(Sensor::new(SensorKind::Temperature, "Controller Temp.", Reading::Celsius(80))).unwrap();
+        model
+            .sensors
+            .push(Sensor::new(SensorKind::Temperature, "Controller Temp.", Reading::Celsius(80)))
+            .unwrap();
         Snapshot {
             cluster: "rack".into(),
             member: "witness".into(),
@@ -768,7 +781,11 @@ pub(crate) mod tests {
             if let Some(rest) = t.strip_prefix("::= {").or_else(|| t.split("::= {").nth(1)) {
                 let words: Vec<&str> = rest.trim_end_matches('}').split_whitespace().collect();
                 if words.len() == 2 {
-                    let name = if t.starts_with("::=") { last_name.clone() } else { t.split_whitespace().next().unwrap().to_string() };
+                    let name = if t.starts_with("::=") {
+                        last_name.clone()
+                    } else {
+                        t.split_whitespace().next().unwrap().to_string()
+                    };
                     parents.insert(name, (words[0].to_string(), words[1].parse::<u32>().unwrap()));
                 }
             }

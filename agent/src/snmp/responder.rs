@@ -18,7 +18,9 @@
 
 use super::ber::{self, BerError, Oid, Reader, Value, MAX_MESSAGE_BYTES};
 use super::objects::{self, AgentCounters, Lookup, MibView};
-use super::pdu::{self, PduError, VarBind, TAG_GET_REQUEST, TAG_REPORT, TAG_RESPONSE, VERSION_V2C, VERSION_V3};
+use super::pdu::{
+    self, PduError, VarBind, TAG_GET_REQUEST, TAG_REPORT, TAG_RESPONSE, VERSION_V2C, VERSION_V3,
+};
 use super::usm::{
     self, EngineParams, LocalizedUser, OutgoingV3, UsmError, FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE,
     MAX_ENGINE_BOOTS, SALT_BYTES,
@@ -198,7 +200,8 @@ pub fn answer(request: &Request, view: &MibView) -> (pdu::Pdu, bool) {
             };
             let index = i32::from(!request.varbinds.is_empty());
             // The refusal echoes the varbinds, which must fit like any response.
-            if request.varbinds.iter().map(encoded_varbind_bytes).sum::<usize>() > MAX_RESPONSE_VARBIND_BYTES {
+            if request.varbinds.iter().map(encoded_varbind_bytes).sum::<usize>() > MAX_RESPONSE_VARBIND_BYTES
+            {
                 return too_big();
             }
             (response(status, index, request.varbinds.clone()), false)
@@ -330,7 +333,9 @@ impl Responder {
 
     /// snmpEngineTime at `now`.
     pub fn engine_time(&self, now: Micros) -> u32 {
-        u32::try_from(now.since_us(self.cfg.start) / 1_000_000).unwrap_or(MAX_ENGINE_BOOTS).min(MAX_ENGINE_BOOTS)
+        u32::try_from(now.since_us(self.cfg.start) / 1_000_000)
+            .unwrap_or(MAX_ENGINE_BOOTS)
+            .min(MAX_ENGINE_BOOTS)
     }
 
     /// Handle one datagram. `view` builds the MIB view (with the counters as they are after
@@ -452,10 +457,24 @@ impl Responder {
             if parsed.flags & FLAG_PRIV == 0 {
                 scoped_request(parsed.msg_data)?;
             }
-            return self.refuse(now, parsed.msg_id, plain_request_id(), reportable, UsmRefusal::UnknownEngineId, None);
+            return self.refuse(
+                now,
+                parsed.msg_id,
+                plain_request_id(),
+                reportable,
+                UsmRefusal::UnknownEngineId,
+                None,
+            );
         }
         let Some(user) = self.cfg.users.iter().find(|u| u.name == parsed.user_name).cloned() else {
-            return self.refuse(now, parsed.msg_id, plain_request_id(), reportable, UsmRefusal::UnknownUserName, None);
+            return self.refuse(
+                now,
+                parsed.msg_id,
+                plain_request_id(),
+                reportable,
+                UsmRefusal::UnknownUserName,
+                None,
+            );
         };
         if parsed.flags & (FLAG_AUTH | FLAG_PRIV) != FLAG_AUTH | FLAG_PRIV {
             return self.refuse(
@@ -662,7 +681,10 @@ mod tests {
         }
         assert_eq!(seen, full);
         // Non-repeaters first, then the repeaters interleaved.
-        let got = ask(&mut r, &v2c(COMMUNITY, TAG_GET_BULK_REQUEST, 1, 2, &[name(), name(), objects::served_root()]));
+        let got = ask(
+            &mut r,
+            &v2c(COMMUNITY, TAG_GET_BULK_REQUEST, 1, 2, &[name(), name(), objects::served_root()]),
+        );
         assert_eq!(got.varbinds.len(), 1 + 2 * 2);
         assert_eq!(got.varbinds[2].oid, name());
         let c = r.counters();
@@ -688,7 +710,11 @@ mod tests {
         let now = Micros::from_ms(1);
         let wrong = v2c(b"public", TAG_GET_REQUEST, 0, 0, &[name()]);
         assert_eq!(r.handle(now, &wrong, never).refused, Some(RequestError::BadCommunity));
-        let v1 = pdu::encode_community_message(pdu::VERSION_V1, COMMUNITY, &request_pdu(TAG_GET_REQUEST, 0, 0, &[name()]));
+        let v1 = pdu::encode_community_message(
+            pdu::VERSION_V1,
+            COMMUNITY,
+            &request_pdu(TAG_GET_REQUEST, 0, 0, &[name()]),
+        );
         assert_eq!(r.handle(now, &v1, never).refused, Some(RequestError::BadVersion(0)));
         let many: Vec<Oid> = (0..=MAX_REQUEST_VARBINDS as u32).map(|i| name().child(&[i])).collect();
         let too_many = v2c(COMMUNITY, TAG_GET_REQUEST, 0, 0, &many);
@@ -715,9 +741,8 @@ mod tests {
         let long = |c: AgentCounters| {
             let mut s = Snapshot { agent: c, ..sample() };
             let template = s.links[0].clone();
-            s.links = (1..=8u8)
-                .map(|id| LinkRow { id, transport: "x".repeat(250), ..template.clone() })
-                .collect();
+            s.links =
+                (1..=8u8).map(|id| LinkRow { id, transport: "x".repeat(250), ..template.clone() }).collect();
             MibView::build(&s)
         };
         use crate::snmp::objects::LinkRow;
@@ -794,7 +819,10 @@ mod tests {
             let reply = r.handle(now, bytes, never).reply?;
             usm::report_usm_stat(&usm::decode_v3_response(&reply, None).ok()?.pdu)
         };
-        assert_eq!(stat(&mut r, &v3_request(&fresh, Some(&other), true, &[name()])), Some(usm::USM_STATS_WRONG_DIGESTS));
+        assert_eq!(
+            stat(&mut r, &v3_request(&fresh, Some(&other), true, &[name()])),
+            Some(usm::USM_STATS_WRONG_DIGESTS)
+        );
         let stranger = UsmUser { name: b"nobody".to_vec(), ..user() }.localize(&engine_id());
         assert_eq!(
             stat(&mut r, &v3_request(&fresh, Some(&stranger), true, &[name()])),
@@ -817,8 +845,12 @@ mod tests {
             bad[i] ^= 0x04;
             let handled = r.handle(now, &bad, view);
             if let Some(reply) = handled.reply {
-                let decoded = usm::decode_v3_response(&reply, Some(&local)).or_else(|_| usm::decode_v3_response(&reply, None));
-                assert!(decoded.unwrap().pdu.tag == TAG_REPORT, "byte {i}: a flipped request is never answered with data");
+                let decoded = usm::decode_v3_response(&reply, Some(&local))
+                    .or_else(|_| usm::decode_v3_response(&reply, None));
+                assert!(
+                    decoded.unwrap().pdu.tag == TAG_REPORT,
+                    "byte {i}: a flipped request is never answered with data"
+                );
             }
         }
     }
