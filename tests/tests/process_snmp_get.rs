@@ -5,9 +5,10 @@
 //! read-only requests on a loopback port: SNMPv2c with a read community and SNMPv3 authPriv
 //! (SHA-256, AES-128) with the user of its v3 notification target. Shows:
 //!
-//! - `snmpbulkwalk` of the whole of rackHaObjects over v2c and over v3 returns exactly the
-//!   objects `ha-agent status --json` describes, each with the value status gives (states and
-//!   names equal; counters between the status read before and the one after the walk);
+//! - `snmpbulkwalk` of the whole of rackHaObjects over v2c and over v3 (and of node-a, which
+//!   also listens, over v2c) returns exactly the objects `ha-agent status --json` describes,
+//!   each with the value status gives (states and names equal; counters between the status
+//!   read before and the one after the walk);
 //! - `snmpget` of single objects, by name, through the MIB;
 //! - `snmpset` is refused (notWritable), and nothing changes;
 //! - a wrong community gets no answer, an unknown v3 user only a Report; both are counted;
@@ -60,6 +61,7 @@ fn mib_dirs() -> String {
     format!("{}:{}", repo_root().join("out/mibs").display(), repo_root().join("agent/mib").display())
 }
 
+#[derive(Clone)]
 struct Station {
     mibs: String,
     agent: String,
@@ -166,16 +168,30 @@ fn expected(before: &Value, after: &Value) -> Expected {
     put("rackHaLocalRole.0", if s["role"] == "witness" { "1" } else { "2" }.into());
     put("rackHaLocalBoot.0", s["boot"].to_string());
     let a = &s["authority"];
-    assert_eq!(a["role"], "witness", "the test asks the witness");
-    put("rackHaClusterGeneration.0", a["generation"].to_string());
-    put("rackHaClusterHolder.0", a["holder"].as_str().unwrap_or("").into());
-    if let Some(ms) = a["granted_at_wall_ms"].as_u64() {
-        put("rackHaClusterHolderSince.0", date_and_time(ms));
-    }
     put("rackHaClusterMaintenance.0", truth(a["maintenance"].as_bool().unwrap()));
-    put("rackHaClusterStartup.0", truth(a["startup"].as_bool().unwrap()));
-    put("rackHaClusterSwitching.0", truth(a["switching"].as_bool().unwrap()));
-    put("rackHaClusterFencing.0", a["fencing"].as_str().unwrap_or("").into());
+    let resources_number = |state: &str| {
+        let number = ["stopped", "starting", "running", "stopping", "failed", "stop-failed"]
+            .iter()
+            .position(|s| *s == state)
+            .unwrap_or_else(|| panic!("resources state {state}"))
+            + 1;
+        number.to_string()
+    };
+    if a["role"] == "witness" {
+        put("rackHaClusterGeneration.0", a["generation"].to_string());
+        put("rackHaClusterHolder.0", a["holder"].as_str().unwrap_or("").into());
+        if let Some(ms) = a["granted_at_wall_ms"].as_u64() {
+            put("rackHaClusterHolderSince.0", date_and_time(ms));
+        }
+        put("rackHaClusterStartup.0", truth(a["startup"].as_bool().unwrap()));
+        put("rackHaClusterSwitching.0", truth(a["switching"].as_bool().unwrap()));
+        put("rackHaClusterFencing.0", a["fencing"].as_str().unwrap_or("").into());
+    } else {
+        put("rackHaClusterGeneration.0", a["max_seen_generation"].to_string());
+        put("rackHaLocalQuorum.0", truth(a["quorum"].as_bool().unwrap()));
+        put("rackHaLocalResourcesState.0", resources_number(a["resources_state"].as_str().unwrap()));
+        put("rackHaLocalActingGeneration.0", a["acting_generation"].to_string());
+    }
     for m in s["members"].as_array().unwrap() {
         let i = m["id"].as_u64().unwrap();
         put(&format!("rackHaMbrName.{i}"), m["name"].as_str().unwrap().into());
@@ -188,18 +204,13 @@ fn expected(before: &Value, after: &Value) -> Expected {
         put(&format!("rackHaMbrState.{i}"), state.into());
         put(&format!("rackHaMbrLinksUp.{i}"), m["links_up"].to_string());
     }
-    for n in a["nodes"].as_array().unwrap() {
+    for n in a["nodes"].as_array().into_iter().flatten() {
         let i = name_id(n["name"].as_str().unwrap());
         if let Some(ready) = n["ready"].as_bool() {
             put(&format!("rackHaMbrReady.{i}"), truth(ready));
         }
         if let Some(state) = n["resources_state"].as_str() {
-            let number = ["stopped", "starting", "running", "stopping", "failed", "stop-failed"]
-                .iter()
-                .position(|s| *s == state)
-                .unwrap_or_else(|| panic!("resources state {state}"))
-                + 1;
-            put(&format!("rackHaMbrResourcesState.{i}"), number.to_string());
+            put(&format!("rackHaMbrResourcesState.{i}"), resources_number(state));
         }
         if let Some(g) = n["acting_generation"].as_u64() {
             put(&format!("rackHaMbrActingGeneration.{i}"), g.to_string());
@@ -236,7 +247,7 @@ fn expected(before: &Value, after: &Value) -> Expected {
             counters.insert(format!("rackHaLnk{column}.{i}"), (l[key].as_u64().unwrap(), after_link(i, key)));
         }
     }
-    for f in a["fence_devices"].as_array().unwrap() {
+    for f in a["fence_devices"].as_array().into_iter().flatten() {
         let i = name_id(f["node"].as_str().unwrap());
         put(&format!("rackHaRlyNode.{i}"), f["node"].as_str().unwrap().into());
         put(&format!("rackHaRlyHealth.{i}"), if f["state"] == "ok" { "1" } else { "2" }.into());
@@ -325,14 +336,14 @@ fn compare(walk: &BTreeMap<String, String>, e: &Expected) -> Result<usize, Strin
 
 /// Walk, bracketed by two status reads; retried while something moved between them (a state
 /// change in the rack, which the test does not cause but cannot forbid).
-fn walk_matches_status(rack: &Rack, station: &Station, security: &[&str], what: &str) -> usize {
+fn walk_matches_status(rack: &Rack, member: &str, station: &Station, security: &[&str], what: &str) -> usize {
     let mut last = String::new();
     for _ in 0..5 {
-        let before = rack.status("witness");
+        let before = rack.status(member);
         let walk = station
             .query("snmpbulkwalk", security, &["RACK-HA-MIB::rackHaObjects"])
             .unwrap_or_else(|e| panic!("{what} walk: {e}"));
-        let after = rack.status("witness");
+        let after = rack.status(member);
         match compare(&walk, &expected(&before, &after)) {
             Ok(n) => return n,
             Err(problems) => last = format!("{problems}\nwalk: {walk:#?}"),
@@ -457,7 +468,10 @@ command_timeout_ms = 800
         console.path().display()
     );
     let engine_id: Vec<u8> = vec![0x80, 0x01, 0x86, 0x9f, 0x04, b'r', b'a', b'c', b'k', b'-', b'w'];
-    let builder = Rack::builder("snmpget").extra("witness", &witness_extra);
+    let node_port = free_udp_port();
+    let node_extra =
+        format!("\n[snmp]\nlisten = \"127.0.0.1:{node_port}\"\nread_community = \"{COMMUNITY}\"\n");
+    let builder = Rack::builder("snmpget").extra("witness", &witness_extra).extra("node-a", &node_extra);
     let rack = ha_tests::fixtures::failover_rack_prepared(builder, |dir| {
         write_private(&dir.join("auth.key"), &format!("{AUTH_PASS}\n"));
         write_private(&dir.join("priv.key"), &format!("{PRIV_PASS}\n"));
@@ -478,12 +492,16 @@ command_timeout_ms = 800
 
     // The whole MIB, over v2c and over v3 authPriv, against the status.
     let v2c = station.v2c();
-    let n = walk_matches_status(&rack, &station, &v2c, "v2c");
+    let n = walk_matches_status(&rack, "witness", &station, &v2c, "v2c");
     println!("snmpbulkwalk v2c: {n} instances, each equal to `status --json`");
     let v3 = station.v3();
-    let n3 = walk_matches_status(&rack, &station, &v3, "v3 authPriv");
+    let n3 = walk_matches_status(&rack, "witness", &station, &v3, "v3 authPriv");
     println!("snmpbulkwalk v3 authPriv (SHA-256, AES-128): {n3} instances, each equal to `status --json`");
     assert_eq!(n, n3, "both versions see the same objects");
+    // A node answers too, with a node's objects (quorum, its resources; no relay, no array).
+    let node_station = Station { agent: format!("udp:127.0.0.1:{node_port}"), ..station.clone() };
+    let n_node = walk_matches_status(&rack, "node-a", &node_station, &v2c, "node-a v2c");
+    println!("snmpbulkwalk v2c of node-a: {n_node} instances, each equal to its `status --json`");
 
     // Single objects by name.
     let status = rack.status("witness");
