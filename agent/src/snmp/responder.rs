@@ -179,8 +179,10 @@ fn encoded_varbind_bytes(vb: &VarBind) -> usize {
 }
 
 /// The answer to a request: a Response PDU (RFC 3416 section 4.2), and whether it had to be
-/// cut down to fit [`MAX_RESPONSE_VARBIND_BYTES`].
-pub fn answer(request: &Request, view: &MibView) -> (pdu::Pdu, bool) {
+/// cut down to fit `varbind_bytes` (at most [`MAX_RESPONSE_VARBIND_BYTES`]: less when an
+/// SNMPv3 manager's msgMaxSize is smaller than [`MAX_RESPONSE_BYTES`]).
+pub fn answer(request: &Request, view: &MibView, varbind_bytes: usize) -> (pdu::Pdu, bool) {
+    let budget = varbind_bytes.min(MAX_RESPONSE_VARBIND_BYTES);
     let response = |error_status: i32, error_index: i32, varbinds: Vec<VarBind>| pdu::Pdu {
         tag: TAG_RESPONSE,
         request_id: request.request_id,
@@ -200,8 +202,7 @@ pub fn answer(request: &Request, view: &MibView) -> (pdu::Pdu, bool) {
             };
             let index = i32::from(!request.varbinds.is_empty());
             // The refusal echoes the varbinds, which must fit like any response.
-            if request.varbinds.iter().map(encoded_varbind_bytes).sum::<usize>() > MAX_RESPONSE_VARBIND_BYTES
-            {
+            if request.varbinds.iter().map(encoded_varbind_bytes).sum::<usize>() > budget {
                 return too_big();
             }
             (response(status, index, request.varbinds.clone()), false)
@@ -221,7 +222,7 @@ pub fn answer(request: &Request, view: &MibView) -> (pdu::Pdu, bool) {
                     next_of(view, &vb.oid)
                 };
                 bytes += encoded_varbind_bytes(&answer);
-                if bytes > MAX_RESPONSE_VARBIND_BYTES {
+                if bytes > budget {
                     return too_big();
                 }
                 out.push(answer);
@@ -234,7 +235,7 @@ pub fn answer(request: &Request, view: &MibView) -> (pdu::Pdu, bool) {
             let mut bytes = 0;
             let mut push = |vb: VarBind, out: &mut Vec<VarBind>| -> bool {
                 let size = encoded_varbind_bytes(&vb);
-                if out.len() == MAX_RESPONSE_VARBINDS || bytes + size > MAX_RESPONSE_VARBIND_BYTES {
+                if out.len() == MAX_RESPONSE_VARBINDS || bytes + size > budget {
                     return false;
                 }
                 bytes += size;
@@ -397,7 +398,7 @@ impl Responder {
         if !ct_eq(community, expected) {
             return Err(RequestError::BadCommunity);
         }
-        let response = self.respond(&request, view);
+        let response = self.respond(&request, MAX_RESPONSE_VARBIND_BYTES, view);
         let mut pdu_bytes = Vec::with_capacity(MAX_RESPONSE_BYTES);
         response.encode(&mut pdu_bytes);
         let out = pdu::encode_community_message(VERSION_V2C, community, &pdu_bytes);
@@ -405,14 +406,19 @@ impl Responder {
         Ok(out)
     }
 
-    fn respond(&mut self, request: &Request, view: impl FnOnce(AgentCounters) -> MibView) -> pdu::Pdu {
+    fn respond(
+        &mut self,
+        request: &Request,
+        varbind_bytes: usize,
+        view: impl FnOnce(AgentCounters) -> MibView,
+    ) -> pdu::Pdu {
         if request.operation == Operation::Set {
             self.counters.sets_refused += 1;
         }
         // The counters in the view include this request (the response is counted once sent;
         // the caller's count and this one differ by that).
         let view = view(self.counters);
-        let (response, cut) = answer(request, &view);
+        let (response, cut) = answer(request, &view, varbind_bytes);
         if cut {
             self.counters.too_big += 1;
         }
@@ -515,7 +521,9 @@ impl Responder {
         if !context_engine_id.is_empty() && context_engine_id != self.cfg.engine_id.as_slice() {
             return Err(RequestError::Ber(BerError::BadValue));
         }
-        let response = self.respond(&request, view);
+        // The response must fit the manager's msgMaxSize too (RFC 3412 section 7.1 step 3).
+        let varbind_bytes = (parsed.max_size as usize).saturating_sub(ENVELOPE_BYTES);
+        let response = self.respond(&request, varbind_bytes, view);
         let mut pdu_bytes = Vec::with_capacity(MAX_RESPONSE_BYTES);
         response.encode(&mut pdu_bytes);
         let salt = self.next_salt();
@@ -529,6 +537,7 @@ impl Responder {
             pdu: &pdu_bytes,
         });
         assert!(out.len() <= MAX_RESPONSE_BYTES, "the envelope bound holds");
+        assert!(out.len() <= parsed.max_size as usize, "the manager's msgMaxSize holds");
         Ok((out, None))
     }
 
@@ -759,6 +768,95 @@ mod tests {
         assert_eq!(got.error_status, 0);
         assert!(got.varbinds.len() < names.len() && got.varbinds.len() > 8, "{}", got.varbinds.len());
         assert_eq!(r.counters().too_big, 2);
+    }
+
+    /// ENVELOPE_BYTES holds: the largest headers around varbinds of exactly
+    /// MAX_RESPONSE_VARBIND_BYTES still make a message within MAX_RESPONSE_BYTES.
+    #[test]
+    fn the_envelope_bound_covers_the_largest_headers() {
+        let name = Oid::new(&[1, 3, 6, 1, 4, 1, 99999, 1, 2, 1, 0]);
+        let overhead = encoded_varbind_bytes(&VarBind::new(name.clone(), Value::OctetString(vec![])));
+        let mut fill = MAX_RESPONSE_VARBIND_BYTES - overhead;
+        // The value's length field grows with the value: shrink until the varbind fits exactly.
+        while encoded_varbind_bytes(&VarBind::new(name.clone(), Value::OctetString(vec![0; fill])))
+            > MAX_RESPONSE_VARBIND_BYTES
+        {
+            fill -= 1;
+        }
+        let vb = VarBind::new(name, Value::OctetString(vec![0; fill]));
+        let response = Pdu {
+            tag: TAG_RESPONSE,
+            request_id: i32::MIN,
+            error_status: ERROR_TOO_BIG,
+            error_index: i32::MAX,
+            varbinds: vec![vb],
+        };
+        let mut pdu_bytes = Vec::new();
+        response.encode(&mut pdu_bytes);
+        let v2c = pdu::encode_community_message(VERSION_V2C, &[b'c'; pdu::MAX_COMMUNITY_BYTES], &pdu_bytes);
+        assert!(v2c.len() <= MAX_RESPONSE_BYTES, "v2c {}", v2c.len());
+        let engine = EngineParams {
+            engine_id: vec![0x80; usm::MAX_ENGINE_ID_BYTES],
+            boots: MAX_ENGINE_BOOTS,
+            time: MAX_ENGINE_BOOTS,
+        };
+        let longest = UsmUser::from_passwords(
+            &"u".repeat(usm::MAX_USER_NAME_BYTES),
+            Some((AuthProtocol::HmacSha256_192, b"authpass1")),
+            Some((PrivProtocol::Aes128Cfb, b"privpass1")),
+        )
+        .localize(&engine.engine_id);
+        let v3 = usm::encode_v3(&OutgoingV3 {
+            msg_id: i32::MAX,
+            reportable: false,
+            engine: &engine,
+            user: Some(&longest),
+            context_engine_id: &engine.engine_id,
+            salt: u64::MAX,
+            pdu: &pdu_bytes,
+        });
+        assert!(v3.len() <= MAX_RESPONSE_BYTES, "v3 {}", v3.len());
+    }
+
+    #[test]
+    fn a_small_msg_max_size_is_respected() {
+        let mut r = responder();
+        let local = user().localize(&engine_id());
+        let fresh = EngineParams { engine_id: engine_id(), boots: 5, time: 0 };
+        let mut pdu_bytes = Vec::new();
+        Pdu {
+            tag: TAG_GET_BULK_REQUEST,
+            request_id: 1,
+            error_status: 0,
+            error_index: 64,
+            varbinds: vec![VarBind::new(objects::served_root(), Value::Null)],
+        }
+        .encode(&mut pdu_bytes);
+        let mut request = usm::encode_v3(&OutgoingV3 {
+            msg_id: 5,
+            reportable: true,
+            engine: &fresh,
+            user: Some(&local),
+            context_engine_id: &fresh.engine_id,
+            salt: 3,
+            pdu: &pdu_bytes,
+        });
+        // msgMaxSize 4096 (02 02 10 00) becomes 484 (02 02 01 e4), the smallest allowed; then
+        // the MAC is computed again over the changed message.
+        let at = request.windows(4).position(|w| w == [0x02, 0x02, 0x10, 0x00]).unwrap();
+        request[at + 2..at + 4].copy_from_slice(&[0x01, 0xe4]);
+        let parsed = usm::parse_v3(&request).unwrap();
+        assert_eq!(parsed.max_size, 484);
+        let range = parsed.auth_params.clone();
+        request[range.clone()].fill(0);
+        let (protocol, key) = local.auth.clone().unwrap();
+        let mac = protocol.mac(&key, &request);
+        request[range].copy_from_slice(&mac);
+        let reply = r.handle(Micros::ZERO, &request, view).reply.unwrap();
+        assert!(reply.len() <= 484, "{}", reply.len());
+        let got = usm::decode_v3_response(&reply, Some(&local)).unwrap().pdu;
+        assert_eq!(got.error_status, 0);
+        assert!(!got.varbinds.is_empty() && got.varbinds.len() < 64);
     }
 
     fn v3_request(

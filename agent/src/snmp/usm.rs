@@ -376,6 +376,8 @@ pub fn encode_v3(m: &OutgoingV3<'_>) -> Vec<u8> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedV3<'a> {
     pub msg_id: i32,
+    /// msgMaxSize: the largest message the sender accepts (at least 484).
+    pub max_size: u32,
     pub flags: u8,
     pub engine: EngineParams,
     pub user_name: &'a [u8],
@@ -454,6 +456,7 @@ pub fn parse_v3(bytes: &[u8]) -> Result<ParsedV3<'_>, UsmError> {
     msg.finish()?;
     Ok(ParsedV3 {
         msg_id,
+        max_size: max_size as u32,
         flags,
         engine: EngineParams { engine_id: engine_id.to_vec(), boots: boots as u32, time: time as u32 },
         user_name,
