@@ -130,11 +130,12 @@ fn truth(b: bool) -> String {
     if b { "1" } else { "2" }.to_string()
 }
 
-/// The DateAndTime net-snmp prints for Unix time `ms` (UTC, decisecond), computed with date(1).
+/// The DateAndTime net-snmp prints for Unix time `ms` (UTC, decisecond, no field padded),
+/// computed with date(1).
 fn date_and_time(ms: u64) -> String {
     let out = Command::new("date")
         .env("TZ", "UTC")
-        .args(["-u", "-d", &format!("@{}", ms / 1000), "+%Y-%-m-%-d,%-H:%M:%S"])
+        .args(["-u", "-d", &format!("@{}", ms / 1000), "+%Y-%-m-%-d,%-H:%-M:%-S"])
         .output()
         .unwrap();
     format!("{}.{},+0:0", String::from_utf8_lossy(&out.stdout).trim(), (ms % 1000) / 100)
@@ -522,6 +523,13 @@ command_timeout_ms = 800
         let text = String::from_utf8_lossy(&missing.stdout);
         assert!(text.contains("No Such Instance"), "{text}");
     }
+
+    // The docs' snmptable line: the link table as a table, sparse columns and all.
+    let out = station.run("snmptable", &v3, &["-Cf", "|", "RACK-HA-MIB::rackHaLinkTable"]);
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "snmptable: {table}{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("node-")).collect();
+    assert_eq!(rows.len(), status["links"].as_array().unwrap().len(), "one row per link:\n{table}");
 
     // Set is refused, over both versions; the value stays.
     let sets_before = main_status_counter(&rack.status("witness"), "sets_refused");
