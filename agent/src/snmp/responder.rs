@@ -85,6 +85,10 @@ pub enum RequestError {
     BadCommunity,
     /// SNMPv3 parameters refused (the Report sent, if any, says which).
     Usm(UsmRefusal),
+    /// An SNMPv3 header out of its RFC ranges (flags, security model, msgID, msgMaxSize).
+    BadV3Header(UsmError),
+    /// A contextEngineID other than ours, or a contextName (the agent has one context).
+    UnknownContext,
     Pdu(PduError),
 }
 
@@ -447,7 +451,7 @@ impl Responder {
         let parsed = usm::parse_v3(datagram).map_err(|e| match e {
             UsmError::Pdu(p) => RequestError::from(p),
             UsmError::BadVersion(v) => RequestError::BadVersion(v),
-            _ => RequestError::Ber(BerError::BadValue),
+            other => RequestError::BadV3Header(other),
         })?;
         let reportable = parsed.flags & FLAG_REPORTABLE != 0;
         // The request-id of an unencrypted scoped PDU, for a Report (0 when unreadable).
@@ -515,11 +519,16 @@ impl Responder {
         };
         let mut plain = parsed.msg_data.to_vec();
         usm::aes128_cfb(key_priv, parsed.engine.boots, parsed.engine.time, salt, &mut plain, false);
-        let Ok((context_engine_id, request)) = scoped_request(&plain) else {
-            return self.refuse(now, parsed.msg_id, 0, reportable, UsmRefusal::DecryptionError, None);
+        let (context_engine_id, request) = match scoped_request(&plain) {
+            Ok(x) => x,
+            Err(RequestError::UnknownContext) => return Err(RequestError::UnknownContext),
+            // Authenticated, so what does not decode was not encrypted with our key.
+            Err(_) => {
+                return self.refuse(now, parsed.msg_id, 0, reportable, UsmRefusal::DecryptionError, None)
+            }
         };
         if !context_engine_id.is_empty() && context_engine_id != self.cfg.engine_id.as_slice() {
-            return Err(RequestError::Ber(BerError::BadValue));
+            return Err(RequestError::UnknownContext);
         }
         // The response must fit the manager's msgMaxSize too (RFC 3412 section 7.1 step 3).
         let varbind_bytes = (parsed.max_size as usize).saturating_sub(ENVELOPE_BYTES);
@@ -589,7 +598,7 @@ fn scoped_request(bytes: &[u8]) -> Result<(&[u8], Request), RequestError> {
     let context_engine_id = sp.read_octets()?;
     let context_name = sp.read_octets()?;
     if !context_name.is_empty() {
-        return Err(RequestError::Ber(BerError::BadValue));
+        return Err(RequestError::UnknownContext);
     }
     let request = decode_request_pdu(&mut sp)?;
     sp.finish()?;
