@@ -49,6 +49,7 @@ fn snapshot(agent: AgentCounters) -> Snapshot {
             startup: false,
             switching: false,
             fencing: None,
+            last_fence: None,
         },
         members: vec![MemberRow {
             id: 2,

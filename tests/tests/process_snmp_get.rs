@@ -14,7 +14,9 @@
 //! - a wrong community gets no answer, an unknown v3 user only a Report; both are counted;
 //! - 10,000 random, truncated and corrupted datagrams sent to the port are counted and
 //!   dropped, while the agent keeps answering and its heartbeats stay on time: no link of any
-//!   member goes down, nobody fails over.
+//!   member goes down, nobody fails over;
+//! - after the operator fences node-b, the latest fence's objects name it and the walk still
+//!   matches the status.
 
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
@@ -38,6 +40,8 @@ const JUNK_DATAGRAMS: usize = 10_000;
 /// Junk datagrams sent before the test waits for the witness to have counted them (the
 /// socket's receive buffer must not overflow, or the kernel, not the agent, drops them).
 const JUNK_BATCH: usize = 50;
+/// Bound on the wait for the witness to notice the outcome of an operator's fence.
+const FENCE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bound on one net-snmp tool run.
 const TOOL_TIMEOUT_S: &str = "2";
 
@@ -70,13 +74,25 @@ struct Station {
 
 impl Station {
     /// `tool` with the MIB, `security`, the agent's address, then `args` (objects, values).
-    /// Output options: -OQs `name.index = value`; -Oe enumerations as numbers.
+    /// Output options: -OQs `name.index = value`; -Oe enumerations as numbers; -OU no units.
     fn run(&self, tool: &str, security: &[&str], args: &[&str]) -> Output {
         Command::new(tool)
             // A private persistent directory: net-snmp caches engine boots there.
             .env("SNMP_PERSISTENT_DIR", self.dir.join("snmp-persist"))
             .env("SNMPCONFPATH", self.dir.join("snmp-conf"))
-            .args(["-M", &self.mibs, "-m", "RACK-HA-MIB", "-t", TOOL_TIMEOUT_S, "-r", "1", "-OQs", "-Oe"])
+            .args([
+                "-M",
+                &self.mibs,
+                "-m",
+                "RACK-HA-MIB",
+                "-t",
+                TOOL_TIMEOUT_S,
+                "-r",
+                "1",
+                "-OQs",
+                "-Oe",
+                "-OU",
+            ])
             .args(security)
             .arg(&self.agent)
             .args(args)
@@ -187,6 +203,16 @@ fn expected(before: &Value, after: &Value) -> Expected {
         put("rackHaClusterStartup.0", truth(a["startup"].as_bool().unwrap()));
         put("rackHaClusterSwitching.0", truth(a["switching"].as_bool().unwrap()));
         put("rackHaClusterFencing.0", a["fencing"].as_str().unwrap_or("").into());
+        let f = &a["last_fence"];
+        if f.is_object() {
+            put("rackHaLastFenceNode.0", f["node"].as_str().unwrap().into());
+            let result =
+                ["confirmed", "unconfirmed", "failed"].iter().position(|r| f["result"] == *r).unwrap() + 1;
+            put("rackHaLastFenceResult.0", result.to_string());
+            put("rackHaLastFenceAttempt.0", f["attempt"].to_string());
+            put("rackHaLastFenceAt.0", date_and_time(f["at_wall_ms"].as_u64().unwrap()));
+            put("rackHaFenceOutcomes.0", f["count"].to_string());
+        }
     } else {
         put("rackHaClusterGeneration.0", a["max_seen_generation"].to_string());
         put("rackHaLocalQuorum.0", truth(a["quorum"].as_bool().unwrap()));
@@ -215,6 +241,13 @@ fn expected(before: &Value, after: &Value) -> Expected {
         }
         if let Some(g) = n["acting_generation"].as_u64() {
             put(&format!("rackHaMbrActingGeneration.{i}"), g.to_string());
+        }
+        put(&format!("rackHaMbrStandby.{i}"), truth(n["standby"].as_bool().unwrap()));
+        if let Some(armed) = n["watchdog_armed"].as_bool() {
+            put(&format!("rackHaMbrWatchdogArmed.{i}"), truth(armed));
+        }
+        if let Some(ms) = n["fence_bound_ms"].as_u64() {
+            put(&format!("rackHaMbrFenceBound.{i}"), ms.to_string());
         }
     }
     let after_link = |id: u64, key: &str| -> u64 {
@@ -264,12 +297,18 @@ fn expected(before: &Value, after: &Value) -> Expected {
         put("rackHaArrayDialect.0", array["console"]["dialect"].as_str().unwrap().into());
         put("rackHaArrayDevice.0", array["console"]["device"].as_str().unwrap().into());
         put("rackHaArrayWrongBaud.0", truth(array["console"]["wrong_baud"].as_bool().unwrap()));
+        if let Some(n) = array["survivable_failures"].as_u64() {
+            put("rackHaArraySurvivableFailures.0", n.to_string());
+        }
         for (pos, d) in (1..).zip(array["drives"].as_array().unwrap()) {
             put(&format!("rackHaDrvName.{pos}"), d["name"].as_str().unwrap().into());
             put(&format!("rackHaDrvRaidLevel.{pos}"), d["raid_level"].as_str().unwrap().into());
             put(&format!("rackHaDrvState.{pos}"), d["state"].as_str().unwrap().into());
             if let Some(p) = d["rebuild_percent"].as_u64() {
                 put(&format!("rackHaDrvRebuildPercent.{pos}"), p.to_string());
+            }
+            if let Some(n) = d["survivable_failures"].as_u64() {
+                put(&format!("rackHaDrvSurvivableFailures.{pos}"), n.to_string());
             }
         }
         for (pos, d) in (1..).zip(array["disks"].as_array().unwrap()) {
@@ -660,4 +699,17 @@ command_timeout_ms = 800
         (generation, holder)
     );
     rack.check_running().unwrap_or_else(|e| panic!("{e}"));
+
+    // The operator fences node-b (the relay stand-in cuts its power): the latest fence's
+    // objects appear, node-b's row says unreachable, and the walk still matches the status.
+    let (code, text) = ha_tests::fixtures::agent_command(&rack, "witness", &["fence", "node-b", "--yes"]);
+    assert_eq!(code, 0, "fence: {text}");
+    wait_until(FENCE_TIMEOUT, || {
+        rack.try_status("witness").is_ok_and(|s| s["authority"]["last_fence"].is_object())
+    })
+    .unwrap_or_else(|| panic!("no fence outcome: {}", rack.status("witness")["authority"]));
+    let n = walk_matches_status(&rack, "witness", &station, &v2c, "v2c after a fence");
+    let got = station.query("snmpget", &v3, &["RACK-HA-MIB::rackHaLastFenceNode.0"]).expect("last fence");
+    assert_eq!(got.get("rackHaLastFenceNode.0").map(String::as_str), Some("node-b"));
+    println!("after fencing node-b: {n} instances, each equal to `status --json`; {got:?}");
 }

@@ -92,6 +92,7 @@ impl Array {
         use crate::snmp::objects::{ArrayFacts, ConsoleState};
         let _ = now;
         let session = self.port.session();
+        let redundancy = self.monitor.redundancy();
         ArrayFacts {
             console: if session.is_lost() {
                 ConsoleState::Lost
@@ -104,6 +105,8 @@ impl Array {
             device: self.port.device().display().to_string(),
             wrong_baud: session.wrong_baud(),
             model: self.monitor.latest().map(|(m, _)| m.clone()),
+            survivable: redundancy.iter().map(|(id, r)| (*id, r.survivable())).collect(),
+            array_survivable: status::array_survivable(&redundancy),
         }
     }
 

@@ -23,8 +23,8 @@ use crate::core::authority::ResState;
 use crate::core::resources::GroupState;
 use crate::snmp::config::{read_key_file, SnmpConfig};
 use crate::snmp::objects::{
-    AgentCounters, AuthorityFacts, LinkKindTag, LinkRow, MemberRow, MibView, NodeReportFacts, RelayRow,
-    Snapshot,
+    AgentCounters, AuthorityFacts, FenceOutcome, FenceResult, LinkKindTag, LinkRow, MemberRow, MibView,
+    NodeReportFacts, RelayRow, Snapshot,
 };
 use crate::snmp::responder::{Responder, ResponderConfig, MAX_REQUEST_BYTES};
 use crate::time::Micros;
@@ -144,10 +144,12 @@ impl Agent {
             .iter()
             .filter_map(|p| {
                 let m = self.cfg.member(config::MemberId(p.id))?;
-                let report = self.engine.witness().and_then(|w| w.report(p.id)).map(|r| NodeReportFacts {
+                let witness = self.engine.witness().filter(|_| m.role == Role::Node);
+                let report = witness.and_then(|w| w.report(p.id)).map(|r| NodeReportFacts {
                     ready: r.ready,
                     resources_state: r.resources,
                     acting_generation: r.acting,
+                    fence_bound_ms: r.fence_bound_ms,
                 });
                 Some(MemberRow {
                     id: p.id,
@@ -155,7 +157,8 @@ impl Agent {
                     role: m.role,
                     state: p.state,
                     links_up: p.links_up,
-                    report: report.filter(|_| m.role == Role::Node),
+                    standby: witness.map(|w| w.standby(p.id)),
+                    report,
                 })
             })
             .collect();
@@ -191,6 +194,18 @@ impl Agent {
                     startup: w.in_startup(),
                     switching: w.switching(),
                     fencing: w.fencing().map(|n| self.member_name(n)),
+                    last_fence: self.last_fence.map(|f| FenceOutcome {
+                        node: self.member_name(f.node),
+                        result: match f.result {
+                            "confirmed" => FenceResult::Confirmed,
+                            "unconfirmed" => FenceResult::Unconfirmed,
+                            "failed" => FenceResult::Failed,
+                            other => unreachable!("note_fence keeps no other result: {other}"),
+                        },
+                        attempt: f.attempt,
+                        count: f.count,
+                        at_wall_ms: f.wall_ms,
+                    }),
                 }
             }
             (None, Some((n, g))) => AuthorityFacts::Node {

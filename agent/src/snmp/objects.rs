@@ -42,6 +42,11 @@ pub const FENCING: Arcs = &[1, 2, 11];
 pub const LOCAL_QUORUM: Arcs = &[1, 2, 12];
 pub const LOCAL_RESOURCES_STATE: Arcs = &[1, 2, 13];
 pub const LOCAL_ACTING_GENERATION: Arcs = &[1, 2, 14];
+pub const LAST_FENCE_NODE: Arcs = &[1, 2, 15];
+pub const LAST_FENCE_RESULT: Arcs = &[1, 2, 16];
+pub const LAST_FENCE_ATTEMPT: Arcs = &[1, 2, 17];
+pub const LAST_FENCE_AT: Arcs = &[1, 2, 18];
+pub const FENCE_OUTCOMES: Arcs = &[1, 2, 19];
 
 // rackHaMemberTable = rackHaObjects 3; entry .1; column C; index: member id.
 pub const MEMBER_ENTRY: Arcs = &[1, 3, 1];
@@ -52,6 +57,9 @@ pub const MBR_LINKS_UP: u32 = 5;
 pub const MBR_READY: u32 = 6;
 pub const MBR_RESOURCES_STATE: u32 = 7;
 pub const MBR_ACTING_GENERATION: u32 = 8;
+pub const MBR_STANDBY: u32 = 9;
+pub const MBR_WATCHDOG_ARMED: u32 = 10;
+pub const MBR_FENCE_BOUND: u32 = 11;
 
 // rackHaLinkTable = rackHaObjects 4; index: link id.
 pub const LINK_ENTRY: Arcs = &[1, 4, 1];
@@ -81,11 +89,13 @@ pub const ARRAY_CONSOLE_STATE: Arcs = &[1, 6, 1];
 pub const ARRAY_DIALECT: Arcs = &[1, 6, 2];
 pub const ARRAY_DEVICE: Arcs = &[1, 6, 3];
 pub const ARRAY_WRONG_BAUD: Arcs = &[1, 6, 4];
+pub const ARRAY_SURVIVABLE_FAILURES: Arcs = &[1, 6, 8];
 pub const DRIVE_ENTRY: Arcs = &[1, 6, 5, 1];
 pub const DRV_NAME: u32 = 2;
 pub const DRV_RAID_LEVEL: u32 = 3;
 pub const DRV_STATE: u32 = 4;
 pub const DRV_REBUILD_PERCENT: u32 = 5;
+pub const DRV_SURVIVABLE_FAILURES: u32 = 6;
 pub const DISK_ENTRY: Arcs = &[1, 6, 6, 1];
 pub const DSK_NAME: u32 = 2;
 pub const DSK_STATE: u32 = 3;
@@ -125,6 +135,11 @@ pub const OBJECTS: &[(&str, Arcs)] = &[
     ("rackHaLocalQuorum", LOCAL_QUORUM),
     ("rackHaLocalResourcesState", LOCAL_RESOURCES_STATE),
     ("rackHaLocalActingGeneration", LOCAL_ACTING_GENERATION),
+    ("rackHaLastFenceNode", LAST_FENCE_NODE),
+    ("rackHaLastFenceResult", LAST_FENCE_RESULT),
+    ("rackHaLastFenceAttempt", LAST_FENCE_ATTEMPT),
+    ("rackHaLastFenceAt", LAST_FENCE_AT),
+    ("rackHaFenceOutcomes", FENCE_OUTCOMES),
     ("rackHaMbrName", &[1, 3, 1, MBR_NAME]),
     ("rackHaMbrRole", &[1, 3, 1, MBR_ROLE]),
     ("rackHaMbrState", &[1, 3, 1, MBR_STATE]),
@@ -132,6 +147,9 @@ pub const OBJECTS: &[(&str, Arcs)] = &[
     ("rackHaMbrReady", &[1, 3, 1, MBR_READY]),
     ("rackHaMbrResourcesState", &[1, 3, 1, MBR_RESOURCES_STATE]),
     ("rackHaMbrActingGeneration", &[1, 3, 1, MBR_ACTING_GENERATION]),
+    ("rackHaMbrStandby", &[1, 3, 1, MBR_STANDBY]),
+    ("rackHaMbrWatchdogArmed", &[1, 3, 1, MBR_WATCHDOG_ARMED]),
+    ("rackHaMbrFenceBound", &[1, 3, 1, MBR_FENCE_BOUND]),
     ("rackHaLnkPeer", &[1, 4, 1, LNK_PEER]),
     ("rackHaLnkKind", &[1, 4, 1, LNK_KIND]),
     ("rackHaLnkTransport", &[1, 4, 1, LNK_TRANSPORT]),
@@ -153,10 +171,12 @@ pub const OBJECTS: &[(&str, Arcs)] = &[
     ("rackHaArrayDialect", ARRAY_DIALECT),
     ("rackHaArrayDevice", ARRAY_DEVICE),
     ("rackHaArrayWrongBaud", ARRAY_WRONG_BAUD),
+    ("rackHaArraySurvivableFailures", ARRAY_SURVIVABLE_FAILURES),
     ("rackHaDrvName", &[1, 6, 5, 1, DRV_NAME]),
     ("rackHaDrvRaidLevel", &[1, 6, 5, 1, DRV_RAID_LEVEL]),
     ("rackHaDrvState", &[1, 6, 5, 1, DRV_STATE]),
     ("rackHaDrvRebuildPercent", &[1, 6, 5, 1, DRV_REBUILD_PERCENT]),
+    ("rackHaDrvSurvivableFailures", &[1, 6, 5, 1, DRV_SURVIVABLE_FAILURES]),
     ("rackHaDskName", &[1, 6, 6, 1, DSK_NAME]),
     ("rackHaDskState", &[1, 6, 6, 1, DSK_STATE]),
     ("rackHaDskDrive", &[1, 6, 6, 1, DSK_DRIVE]),
@@ -218,6 +238,8 @@ pub enum AuthorityFacts {
         startup: bool,
         switching: bool,
         fencing: Option<String>,
+        /// The latest fence outcome since this agent started.
+        last_fence: Option<FenceOutcome>,
     },
     Node {
         acting_generation: u64,
@@ -228,12 +250,46 @@ pub enum AuthorityFacts {
     },
 }
 
+/// A fence's outcome, as the witness noticed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FenceOutcome {
+    pub node: String,
+    pub result: FenceResult,
+    /// The attempt that failed (0 for a confirmed or unconfirmed fence).
+    pub attempt: u32,
+    /// Fence outcomes since the agent started.
+    pub count: u64,
+    pub at_wall_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FenceResult {
+    /// Commanded off and confirmed by read-back.
+    Confirmed,
+    /// Commanded off; the channel cannot confirm it.
+    Unconfirmed,
+    Failed,
+}
+
+impl FenceResult {
+    pub fn number(self) -> i32 {
+        match self {
+            FenceResult::Confirmed => 1,
+            FenceResult::Unconfirmed => 2,
+            FenceResult::Failed => 3,
+        }
+    }
+}
+
 /// What a witness heard from a node in its latest report this boot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeReportFacts {
     pub ready: bool,
     pub resources_state: ResState,
     pub acting_generation: u64,
+    /// Upper bound from the node's quorum loss to its resources stopped or the machine
+    /// reset; 0 when it has no armed watchdog.
+    pub fence_bound_ms: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,6 +299,8 @@ pub struct MemberRow {
     pub role: Role,
     pub state: PeerState,
     pub links_up: u8,
+    /// Witness only, for a node: the operator's standby (kept by the witness).
+    pub standby: Option<bool>,
     /// Witness only, and only once the node reported.
     pub report: Option<NodeReportFacts>,
 }
@@ -288,6 +346,10 @@ pub struct ArrayFacts {
     pub wrong_baud: bool,
     /// The latest reading (none before the console first answered).
     pub model: Option<ArrayModel>,
+    /// How many more disk failures each drive survives (by drive id; absent or `None`:
+    /// unknown, or its data is lost), and the whole array's (the fewest).
+    pub survivable: Vec<(u16, Option<u8>)>,
+    pub array_survivable: Option<u8>,
 }
 
 /// The responder's counters (also in the status document, `snmp_agent`).
@@ -469,6 +531,7 @@ impl MibView {
                 startup,
                 switching,
                 fencing,
+                last_fence,
             } => {
                 b.scalar(GENERATION, Value::Counter64(*generation));
                 b.scalar(HOLDER, text(holder.as_deref().unwrap_or("")));
@@ -479,6 +542,13 @@ impl MibView {
                 b.scalar(STARTUP, truth(*startup));
                 b.scalar(SWITCHING, truth(*switching));
                 b.scalar(FENCING, text(fencing.as_deref().unwrap_or("")));
+                if let Some(f) = last_fence {
+                    b.scalar(LAST_FENCE_NODE, text(&f.node));
+                    b.scalar(LAST_FENCE_RESULT, Value::Integer(f.result.number()));
+                    b.scalar(LAST_FENCE_ATTEMPT, Value::Gauge32(f.attempt));
+                    b.scalar(LAST_FENCE_AT, date_and_time(f.at_wall_ms));
+                    b.scalar(FENCE_OUTCOMES, counter32(f.count));
+                }
             }
             AuthorityFacts::Node {
                 acting_generation,
@@ -500,7 +570,12 @@ impl MibView {
             b.cell(MEMBER_ENTRY, MBR_ROLE, i, Value::Integer(role_number(m.role)));
             b.cell(MEMBER_ENTRY, MBR_STATE, i, Value::Integer(peer_state_number(m.state)));
             b.cell(MEMBER_ENTRY, MBR_LINKS_UP, i, Value::Gauge32(u32::from(m.links_up)));
+            if let Some(standby) = m.standby {
+                b.cell(MEMBER_ENTRY, MBR_STANDBY, i, truth(standby));
+            }
             if let Some(r) = &m.report {
+                b.cell(MEMBER_ENTRY, MBR_WATCHDOG_ARMED, i, truth(r.fence_bound_ms > 0));
+                b.cell(MEMBER_ENTRY, MBR_FENCE_BOUND, i, Value::Gauge32(r.fence_bound_ms));
                 b.cell(MEMBER_ENTRY, MBR_READY, i, truth(r.ready));
                 b.cell(
                     MEMBER_ENTRY,
@@ -544,6 +619,9 @@ impl MibView {
             b.scalar(ARRAY_DIALECT, text(&a.dialect));
             b.scalar(ARRAY_DEVICE, text(&a.device));
             b.scalar(ARRAY_WRONG_BAUD, truth(a.wrong_baud));
+            if let Some(n) = a.array_survivable {
+                b.scalar(ARRAY_SURVIVABLE_FAILURES, Value::Gauge32(u32::from(n)));
+            }
             if let Some(m) = &a.model {
                 for (pos, d) in (1u32..).zip(m.drives.iter()) {
                     b.cell(DRIVE_ENTRY, DRV_NAME, pos, text(LogicalDrive::display_name(d.id).as_str()));
@@ -551,6 +629,10 @@ impl MibView {
                     b.cell(DRIVE_ENTRY, DRV_STATE, pos, text(&d.state.label()));
                     if let DriveState::Rebuilding(p) = d.state {
                         b.cell(DRIVE_ENTRY, DRV_REBUILD_PERCENT, pos, Value::Gauge32(u32::from(p)));
+                    }
+                    let survivable = a.survivable.iter().find(|(id, _)| *id == d.id).and_then(|(_, n)| *n);
+                    if let Some(n) = survivable {
+                        b.cell(DRIVE_ENTRY, DRV_SURVIVABLE_FAILURES, pos, Value::Gauge32(u32::from(n)));
                     }
                 }
                 for (pos, d) in (1u32..).zip(m.disks.iter()) {
@@ -665,6 +747,13 @@ pub(crate) mod tests {
                 startup: false,
                 switching: false,
                 fencing: None,
+                last_fence: Some(FenceOutcome {
+                    node: "node-b".into(),
+                    result: FenceResult::Failed,
+                    attempt: 2,
+                    count: 3,
+                    at_wall_ms: 1_796_558_400_123,
+                }),
             },
             members: vec![
                 MemberRow {
@@ -673,10 +762,12 @@ pub(crate) mod tests {
                     role: Role::Node,
                     state: PeerState::Reachable,
                     links_up: 2,
+                    standby: Some(false),
                     report: Some(NodeReportFacts {
                         ready: true,
                         resources_state: ResState::Running,
                         acting_generation: 3,
+                        fence_bound_ms: 16_000,
                     }),
                 },
                 MemberRow {
@@ -685,6 +776,7 @@ pub(crate) mod tests {
                     role: Role::Node,
                     state: PeerState::Unreachable,
                     links_up: 0,
+                    standby: Some(true),
                     report: None,
                 },
             ],
@@ -704,6 +796,8 @@ pub(crate) mod tests {
                 device: "/dev/ttyS1".into(),
                 wrong_baud: false,
                 model: Some(model),
+                survivable: vec![(0, Some(0))],
+                array_survivable: Some(0),
             }),
             agent: AgentCounters { requests: 9, ..Default::default() },
         }
@@ -720,8 +814,18 @@ pub(crate) mod tests {
         assert_eq!(view.get(&e(CLUSTER_NAME, &[0])), Lookup::Found(&Value::OctetString(b"rack".to_vec())));
         assert_eq!(view.get(&e(GENERATION, &[0])), Lookup::Found(&Value::Counter64(3)));
         assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_READY, 2])), Lookup::Found(&Value::Integer(1)));
-        // node-b never reported: no readiness, and that is not an invented "false".
+        // node-b never reported: no readiness, and that is not an invented "false"; its standby
+        // is the witness's own.
         assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_READY, 3])), Lookup::NoSuchInstance);
+        assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_FENCE_BOUND, 3])), Lookup::NoSuchInstance);
+        assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_STANDBY, 3])), Lookup::Found(&Value::Integer(1)));
+        assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_FENCE_BOUND, 2])), Lookup::Found(&Value::Gauge32(16_000)));
+        assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_WATCHDOG_ARMED, 2])), Lookup::Found(&Value::Integer(1)));
+        assert_eq!(view.get(&e(LAST_FENCE_RESULT, &[0])), Lookup::Found(&Value::Integer(3)));
+        assert_eq!(
+            view.get(&e(DRIVE_ENTRY, &[DRV_SURVIVABLE_FAILURES, 1])),
+            Lookup::Found(&Value::Gauge32(0))
+        );
         assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_STATE, 3])), Lookup::Found(&Value::Integer(3)));
         assert_eq!(
             view.get(&e(LINK_ENTRY, &[LNK_FRAMES_IN, 1])),
