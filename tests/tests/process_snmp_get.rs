@@ -617,6 +617,11 @@ command_timeout_ms = 800
     let generation = status["authority"]["generation"].clone();
     let holder = status["authority"]["holder"].clone();
     let downs_before = link_downs(&rack);
+    let witness_busy_before = status["stalls"]["busy_count"].as_u64().unwrap();
+    let node_stalls = || -> u64 {
+        ["node-a", "node-b"].iter().map(|m| rack.status(m)["stalls"]["count"].as_u64().unwrap()).sum()
+    };
+    let node_stalls_before = node_stalls();
     let valid = valid_requests(&engine_id);
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     let target = format!("127.0.0.1:{port}");
@@ -689,9 +694,16 @@ command_timeout_ms = 800
         station.query("snmpget", &v3, &["RACK-HA-MIB::rackHaClusterName.0"]).expect("answers after junk");
     assert_eq!(got.get("rackHaClusterName.0"), Some(&cluster));
     assert_eq!(link_downs(&rack), downs_before, "no link went down during the junk");
-    // The loop never worked longer than stall_warn_ms (100 ms here) without sleeping: the
-    // heartbeats went out on time.
-    assert_eq!(status["stalls"]["busy_count"], 0, "{}", status["stalls"]);
+    // The witness's loop never worked longer than stall_warn_ms (100 ms here) without
+    // sleeping, unless the whole machine stood still: then the nodes, which got no junk,
+    // woke late too (a loaded test machine does that; the responder must not).
+    let witness_busy = status["stalls"]["busy_count"].as_u64().unwrap() - witness_busy_before;
+    let node_stalls_during = node_stalls() - node_stalls_before;
+    assert!(
+        witness_busy == 0 || node_stalls_during > 0,
+        "the witness was busy {witness_busy} times beyond stall_warn_ms while the nodes never stalled: {}",
+        status["stalls"]
+    );
     assert!(rack.everything_up(), "{}", rack.table());
     let status = rack.status("witness");
     assert_eq!(
