@@ -57,10 +57,12 @@ fn snapshot(agent: AgentCounters) -> Snapshot {
             role: Role::Node,
             state: PeerState::Reachable,
             links_up: 1,
+            standby: Some(false),
             report: Some(NodeReportFacts {
                 ready: true,
                 resources_state: ResState::Running,
                 acting_generation: 4,
+                fence_bound_ms: 16_000,
             }),
         }],
         links: vec![LinkRow {
