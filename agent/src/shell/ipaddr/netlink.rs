@@ -395,6 +395,20 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seed_is_a_dump_as_the_kernel_writes_it() {
+        let dump = include_bytes!("../../../../fuzz/seeds/netlink_reply/dump");
+        let parsed = parse_datagram(dump).unwrap();
+        let kinds: Vec<_> = parsed.iter().map(|(_, m)| std::mem::discriminant(m)).collect();
+        assert_eq!(kinds.len(), 4);
+        assert!(matches!(&parsed[0].1, Message::Link(l) if l.name == "eth0" && l.up && !l.lower_down));
+        assert_eq!(parsed[1].1, Message::Address(Address { index: 2, ip: "10.78.0.1".parse().unwrap(), prefix_len: 24 }));
+        assert_eq!(parsed[2].1, Message::Address(Address { index: 2, ip: "fd00:78::1".parse().unwrap(), prefix_len: 64 }));
+        assert_eq!(parsed[3].1, Message::Done);
+        let eexist = include_bytes!("../../../../fuzz/seeds/netlink_reply/eexist");
+        assert_eq!(parse_datagram(eexist).unwrap(), vec![(7, Message::Error(17))]);
+    }
+
+    #[test]
     fn malformed_datagrams_are_typed_errors_not_guesses() {
         assert_eq!(parse_datagram(&[0; 15]), Err(ParseError::BadMessageLength { offset: 0 }));
         let mut long = message(NLMSG_DONE, 1, &[0; 4]);
