@@ -101,8 +101,8 @@ impl Rig {
         let (mac_a, mac_b) = (format_mac(MAC_A), format_mac(MAC_B));
         let steps: Vec<Vec<&str>> = vec![
             vec![
-                "link", "add", "name", &rig.ia, "address", &mac_a, "netns", &rig.a, "type", "veth", "peer", "name",
-                &rig.ib, "address", &mac_b, "netns", &rig.b,
+                "link", "add", "name", &rig.ia, "address", &mac_a, "netns", &rig.a, "type", "veth", "peer",
+                "name", &rig.ib, "address", &mac_b, "netns", &rig.b,
             ],
             vec!["-n", &rig.a, "addr", "add", "10.78.0.1/24", "dev", &rig.ia],
             vec!["-n", &rig.b, "addr", "add", "10.78.0.2/24", "dev", &rig.ib],
@@ -118,7 +118,8 @@ impl Rig {
         // up the interface's multicast route after the link came up.
         let deadline = Instant::now() + NEIGHBOUR_DEADLINE;
         loop {
-            let routes = ip(&["-n", &rig.b, "-6", "route", "show", "table", "local", "dev", &rig.ib]).expect("ip route");
+            let routes = ip(&["-n", &rig.b, "-6", "route", "show", "table", "local", "dev", &rig.ib])
+                .expect("ip route");
             if routes.contains("ff00::/8") {
                 break;
             }
@@ -185,7 +186,9 @@ impl Rig {
     /// Give namespace `b` a stale neighbour entry for `ip` at a foreign MAC, which only an
     /// announcement the kernel accepts can override.
     fn stale_neighbour(&self, ip: &str) {
-        ip_cmd(&["-n", &self.b, "neigh", "replace", ip, "lladdr", STALE_MAC, "dev", &self.ib, "nud", "stale"]);
+        ip_cmd(&[
+            "-n", &self.b, "neigh", "replace", ip, "lladdr", STALE_MAC, "dev", &self.ib, "nud", "stale",
+        ]);
     }
 
     /// Wait (bounded) until `b`'s neighbour table has `ip` at `mac`.
@@ -197,7 +200,10 @@ impl Rig {
             if table.contains(&want) {
                 return;
             }
-            assert!(Instant::now() < deadline, "b's neighbour entry for {address} never became {want}: {table}");
+            assert!(
+                Instant::now() < deadline,
+                "b's neighbour entry for {address} never became {want}: {table}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -255,7 +261,11 @@ fn an_ipv4_address_is_added_announced_monitored_and_removed() {
     let capture = rig.capture("10.78.0.100", 3);
     assert_eq!(rig.act("start", &params), "exit 0 (success)|");
     let seen = capture.finish();
-    assert_eq!(seen, vec![format!("arp 10.78.0.100 from {}", format_mac(MAC_A)); 3], "the peer saw the gratuitous ARPs");
+    assert_eq!(
+        seen,
+        vec![format!("arp 10.78.0.100 from {}", format_mac(MAC_A)); 3],
+        "the peer saw the gratuitous ARPs"
+    );
     rig.wait_neighbour("10.78.0.100", MAC_A);
     let listed = rig.addresses();
     assert!(listed.contains("inet 10.78.0.100/24 brd 10.78.0.255"), "{listed}");
@@ -292,7 +302,11 @@ fn an_ipv6_address_is_added_without_dad_and_advertised() {
     let capture = rig.capture("fd00:78::100", 2);
     assert_eq!(rig.act("start", &params), "exit 0 (success)|");
     let seen = capture.finish();
-    assert_eq!(seen, vec![format!("na fd00:78::100 from {}", format_mac(MAC_A)); 2], "the peer saw the advertisements");
+    assert_eq!(
+        seen,
+        vec![format!("na fd00:78::100 from {}", format_mac(MAC_A)); 2],
+        "the peer saw the advertisements"
+    );
     rig.wait_neighbour("fd00:78::100", MAC_A);
     let listed = rig.addresses();
     let line = listed.lines().find(|l| l.contains("fd00:78::100/64")).unwrap_or_else(|| panic!("{listed}"));
@@ -307,7 +321,10 @@ fn an_ipv6_address_is_added_without_dad_and_advertised() {
 fn a_missing_interface_is_a_clear_failure() {
     let Some(rig) = Rig::create("m") else { return };
     let params = "ip=10.78.0.100,cidr_netmask=24,nic=nosuch0";
-    assert_eq!(rig.act("start", params), "exit 6 (not configured)|network interface nosuch0 does not exist on this node");
+    assert_eq!(
+        rig.act("start", params),
+        "exit 6 (not configured)|network interface nosuch0 does not exist on this node"
+    );
     assert_eq!(rig.act("monitor", params), "exit 1 (generic error)|network interface nosuch0 does not exist");
     assert_eq!(rig.act("stop", params), "exit 0 (success)|", "nothing can be configured on it");
     let unreachable = "ip=172.31.0.5";
@@ -341,7 +358,8 @@ fn act_helper() {
         monitor_timeout_ms: 10_000,
         monitor_interval_ms: 10_000,
     };
-    let request = ActionRequest { id: 1, resource: 0, action, timeout_ms: 10_000, interval_ms: 0, generation: 1 };
+    let request =
+        ActionRequest { id: 1, resource: 0, action, timeout_ms: 10_000, interval_ms: 0, generation: 1 };
     let origin = Instant::now();
     let now = || Micros::from_ms(0).plus_us(origin.elapsed().as_micros() as u64);
     let mut runner = Runner::new();
@@ -375,7 +393,10 @@ fn capture_helper() {
         assert!(Instant::now() < deadline, "saw {seen} of {expect} announcements of {ip}");
         let fd = socket.fd();
         let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
-        let _ = rustix::event::poll(&mut fds, Some(&Timespec { tv_sec: 0, tv_nsec: POLL_TIMEOUT_MS * 1_000_000 }));
+        let _ = rustix::event::poll(
+            &mut fds,
+            Some(&Timespec { tv_sec: 0, tv_nsec: POLL_TIMEOUT_MS * 1_000_000 }),
+        );
         while let Ok(packet) = socket.recv(&mut buffer) {
             let frame = &buffer[..packet.packet_bytes.min(buffer.len())];
             if let Some(line) = announcement(frame, ip) {
@@ -397,7 +418,8 @@ fn announcement(frame: &[u8], ip: IpAddr) -> Option<String> {
         (0x0806, IpAddr::V4(ip)) if frame.len() >= 42 => {
             let request = frame[20..22] == [0, 1];
             let gratuitous = frame[28..32] == ip.octets() && frame[38..42] == ip.octets();
-            (request && gratuitous && frame[22..28] == source).then(|| format!("arp {ip} from {}", format_mac(source)))
+            (request && gratuitous && frame[22..28] == source)
+                .then(|| format!("arp {ip} from {}", format_mac(source)))
         }
         (0x86dd, IpAddr::V6(ip)) if frame.len() >= 86 => {
             let icmp = &frame[54..];

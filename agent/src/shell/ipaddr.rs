@@ -76,7 +76,9 @@ impl core::fmt::Display for NetlinkError {
             NetlinkError::Io(e) => write!(f, "netlink: {e}"),
             NetlinkError::TimedOut => write!(f, "netlink: no answer within the timeout"),
             NetlinkError::Parse(e) => write!(f, "netlink reply: {e}"),
-            NetlinkError::Truncated => write!(f, "netlink reply longer than {NETLINK_RECV_BUFFER_BYTES} bytes"),
+            NetlinkError::Truncated => {
+                write!(f, "netlink reply longer than {NETLINK_RECV_BUFFER_BYTES} bytes")
+            }
             NetlinkError::TooLarge(what) => write!(f, "netlink dump: more {what} than the bound"),
             NetlinkError::Refused(errno) => write!(f, "{}", io::Error::from_raw_os_error(*errno)),
         }
@@ -103,8 +105,9 @@ struct Rtnetlink {
 
 impl Rtnetlink {
     fn open(deadline: Instant) -> Result<Rtnetlink, NetlinkError> {
-        let fd = rustix::net::socket_with(AddressFamily::NETLINK, SocketType::RAW, SocketFlags::CLOEXEC, None)
-            .map_err(|e| NetlinkError::Io(e.into()))?;
+        let fd =
+            rustix::net::socket_with(AddressFamily::NETLINK, SocketType::RAW, SocketFlags::CLOEXEC, None)
+                .map_err(|e| NetlinkError::Io(e.into()))?;
         Ok(Rtnetlink { fd, seq: 0, buffer: vec![0; NETLINK_RECV_BUFFER_BYTES], deadline })
     }
 
@@ -122,9 +125,14 @@ impl Rtnetlink {
         if left.is_zero() {
             return Err(NetlinkError::TimedOut);
         }
-        rustix::net::sockopt::set_socket_timeout(&self.fd, Timeout::Recv, Some(left.max(Duration::from_millis(1))))
-            .map_err(io::Error::from)?;
-        let (_, length) = rustix::net::recv(&self.fd, &mut self.buffer[..], RecvFlags::TRUNC).map_err(io::Error::from)?;
+        rustix::net::sockopt::set_socket_timeout(
+            &self.fd,
+            Timeout::Recv,
+            Some(left.max(Duration::from_millis(1))),
+        )
+        .map_err(io::Error::from)?;
+        let (_, length) =
+            rustix::net::recv(&self.fd, &mut self.buffer[..], RecvFlags::TRUNC).map_err(io::Error::from)?;
         if length > self.buffer.len() {
             return Err(NetlinkError::Truncated);
         }
@@ -148,7 +156,11 @@ impl Rtnetlink {
     }
 
     /// Every message of a dump until its `NLMSG_DONE`.
-    fn dump(&mut self, encode: impl FnOnce(u32) -> Vec<u8>, bound: usize) -> Result<Vec<Message>, NetlinkError> {
+    fn dump(
+        &mut self,
+        encode: impl FnOnce(u32) -> Vec<u8>,
+        bound: usize,
+    ) -> Result<Vec<Message>, NetlinkError> {
         let seq = self.send(encode)?;
         let mut all = Vec::new();
         for _ in 0..MAX_DUMP_DATAGRAMS {
@@ -273,11 +285,13 @@ impl Builtins {
                 BuiltinResult { outcome, output: reason.to_string(), exit_reason: reason }
             }
             Action::ValidateAll => match ipaddr::plan_start(&spec, &links, &addresses) {
-                Ok(plan) => result(Outcome::Success, "", format!("{} would go on {}", spec.ip, plan.interface)),
+                Ok(plan) => {
+                    result(Outcome::Success, "", format!("{} would go on {}", spec.ip, plan.interface))
+                }
                 Err(refusal) => BuiltinResult {
                     outcome: refusal.outcome,
-                    output: refusal.reason.to_string(),
-                    exit_reason: refusal.reason,
+                    exit_reason: exit_reason(&refusal.reason),
+                    output: refusal.reason,
                 },
             },
             Action::Stop => match ipaddr::plan_stop(&spec, &links, &addresses) {
@@ -286,7 +300,10 @@ impl Builtins {
                     Ok(()) | Err(NetlinkError::Refused(EADDRNOTAVAIL | ENODEV)) => result(
                         Outcome::Success,
                         "",
-                        format!("deleted {}/{} (interface {})", address.ip, address.prefix_len, address.index),
+                        format!(
+                            "deleted {}/{} (interface {})",
+                            address.ip, address.prefix_len, address.index
+                        ),
                     ),
                     Err(e) => netlink_failure(&format!("cannot delete {}", spec.ip), e),
                 },
@@ -297,8 +314,8 @@ impl Builtins {
                     Err(refusal) => {
                         return BuiltinResult {
                             outcome: refusal.outcome,
-                            output: refusal.reason.to_string(),
-                            exit_reason: refusal.reason,
+                            exit_reason: exit_reason(&refusal.reason),
+                            output: refusal.reason,
                         }
                     }
                 };

@@ -211,10 +211,15 @@ impl ResourcesConfig {
                 );
             }
             if let Ok(Agent::Builtin(super::agent::Builtin::IpAddr)) = &agent {
-                let pairs: Vec<(String, String)> = r.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let pairs: Vec<(String, String)> =
+                    r.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 if let Err(bad) = super::ipaddr::IpAddrSpec::from_params(&pairs) {
                     for p in bad {
-                        let key = if p.param.is_empty() { at("params") } else { at(&format!("params.{}", p.param)) };
+                        let key = if p.param.is_empty() {
+                            at("params")
+                        } else {
+                            at(&format!("params.{}", p.param))
+                        };
                         problem(key, p.message, &p.hint);
                     }
                 }

@@ -143,7 +143,9 @@ impl IpAddrSpec {
                 None
             }
             Some(text) => match text.parse::<IpAddr>() {
-                Ok(ip) if ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::V4(Ipv4Addr::BROADCAST) => {
+                Ok(ip)
+                    if ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::V4(Ipv4Addr::BROADCAST) =>
+                {
                     problem("ip", format!("{text} cannot be a host's address"), "a unicast address".into());
                     None
                 }
@@ -239,15 +241,25 @@ impl IpAddrSpec {
                 "true" | "yes" | "1" | "on" => true,
                 "false" | "no" | "0" | "off" => false,
                 _ => {
-                    problem("check_link_status", format!("{text:?} is not a boolean"), "true or false".into());
+                    problem(
+                        "check_link_status",
+                        format!("{text:?} is not a boolean"),
+                        "true or false".into(),
+                    );
                     true
                 }
             },
         };
         match ip {
-            Some(ip) if problems.is_empty() => {
-                Ok(IpAddrSpec { ip, prefix_len, nic, broadcast, arp_count, arp_interval_ms, check_link_status })
-            }
+            Some(ip) if problems.is_empty() => Ok(IpAddrSpec {
+                ip,
+                prefix_len,
+                nic,
+                broadcast,
+                arp_count,
+                arp_interval_ms,
+                check_link_status,
+            }),
             _ => Err(problems),
         }
     }
@@ -307,11 +319,12 @@ pub struct StartPlan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     pub outcome: Outcome,
-    pub reason: ExitReason,
+    /// The exit reason (cut to `MAX_EXIT_REASON_BYTES` where it becomes one).
+    pub reason: String,
 }
 
 fn refuse(code: i32, text: &str) -> Refusal {
-    Refusal { outcome: Outcome::Failed(code), reason: exit_reason(text) }
+    Refusal { outcome: Outcome::Failed(code), reason: text.to_string() }
 }
 
 /// The interface and prefix a start uses: `nic` (which must exist), or the interface holding
@@ -326,10 +339,7 @@ pub fn plan_start(spec: &IpAddrSpec, links: &[Link], addresses: &[Address]) -> R
             let mut candidates: Vec<&Address> = addresses.iter().filter(holder).collect();
             candidates.sort_by_key(|a| a.index);
             let index = candidates.first().map(|a| a.index).ok_or_else(|| {
-                refuse(
-                    OCF_ERR_CONFIGURED,
-                    &format!("no interface has a subnet holding {}: set nic", spec.ip),
-                )
+                refuse(OCF_ERR_CONFIGURED, &format!("no interface has a subnet holding {}: set nic", spec.ip))
             })?;
             links.iter().find(|l| l.index == index).ok_or_else(|| {
                 refuse(OCF_ERR_GENERIC, &format!("interface {index} vanished while {} was added", spec.ip))
@@ -338,23 +348,25 @@ pub fn plan_start(spec: &IpAddrSpec, links: &[Link], addresses: &[Address]) -> R
     };
     let prefix_len = match spec.prefix_len {
         Some(p) => p,
-        None => addresses
-            .iter()
-            .filter(|a| a.index == link.index)
-            .find(holder)
-            .map(|a| a.prefix_len)
-            .ok_or_else(|| {
-                refuse(
-                    OCF_ERR_CONFIGURED,
-                    &format!("no address of {} has a subnet holding {}: set cidr_netmask", link.name, spec.ip),
-                )
-            })?,
+        None => {
+            addresses.iter().filter(|a| a.index == link.index).find(holder).map(|a| a.prefix_len).ok_or_else(
+                || {
+                    refuse(
+                        OCF_ERR_CONFIGURED,
+                        &format!(
+                            "no address of {} has a subnet holding {}: set cidr_netmask",
+                            link.name, spec.ip
+                        ),
+                    )
+                },
+            )?
+        }
     };
     assert!(prefix_len <= prefix_bound(spec.ip), "prefix within the family's bound");
     let broadcast = match spec.ip {
-        IpAddr::V4(ip) if prefix_len <= 30 => Some(spec.broadcast.unwrap_or_else(|| {
-            Ipv4Addr::from(u32::from(ip) | (u32::MAX >> prefix_len))
-        })),
+        IpAddr::V4(ip) if prefix_len <= 30 => {
+            Some(spec.broadcast.unwrap_or_else(|| Ipv4Addr::from(u32::from(ip) | (u32::MAX >> prefix_len))))
+        }
         IpAddr::V4(_) => spec.broadcast,
         IpAddr::V6(_) => None,
     };
@@ -420,7 +432,13 @@ mod tests {
     }
 
     fn link(index: u32, name: &str, up: bool) -> Link {
-        Link { index, name: name.try_into().unwrap(), up, lower_down: false, mac: Some([2, 0, 0, 0, 0, index as u8]) }
+        Link {
+            index,
+            name: name.try_into().unwrap(),
+            up,
+            lower_down: false,
+            mac: Some([2, 0, 0, 0, 0, index as u8]),
+        }
     }
 
     fn addr(index: u32, ip: &str, prefix_len: u8) -> Address {
@@ -429,13 +447,22 @@ mod tests {
 
     #[test]
     fn ipaddr2_parameters_parse_into_one_typed_spec() {
-        let s = spec(&[("ip", "10.0.0.10"), ("cidr_netmask", "24"), ("nic", "eth1"), ("arp_count", "3"), ("arp_interval", "50")]);
+        let s = spec(&[
+            ("ip", "10.0.0.10"),
+            ("cidr_netmask", "24"),
+            ("nic", "eth1"),
+            ("arp_count", "3"),
+            ("arp_interval", "50"),
+        ]);
         assert_eq!(s.ip, "10.0.0.10".parse::<IpAddr>().unwrap());
         assert_eq!((s.prefix_len, s.nic.as_deref()), (Some(24), Some("eth1")));
         assert_eq!((s.arp_count, s.arp_interval_ms, s.check_link_status), (3, 50, true));
         assert_eq!(spec(&[("ip", "10.0.0.10"), ("cidr_netmask", "255.255.252.0")]).prefix_len, Some(22));
         let v6 = spec(&[("ip", "fd00::10"), ("cidr_netmask", "64")]);
-        assert_eq!((v6.prefix_len, v6.arp_count, v6.arp_interval_ms), (Some(64), DEFAULT_ARP_COUNT, DEFAULT_ARP_INTERVAL_MS));
+        assert_eq!(
+            (v6.prefix_len, v6.arp_count, v6.arp_interval_ms),
+            (Some(64), DEFAULT_ARP_COUNT, DEFAULT_ARP_INTERVAL_MS)
+        );
     }
 
     #[test]
@@ -480,14 +507,25 @@ mod tests {
         assert_eq!((plan.index, plan.interface.as_str(), plan.prefix_len), (3, "eth1", 16));
         assert_eq!(plan.broadcast, Some("10.0.255.255".parse().unwrap()));
         assert!(!plan.already_present);
-        let given = plan_start(&spec(&[("ip", "10.9.9.9"), ("cidr_netmask", "31"), ("nic", "eth0")]), &links, &addresses).unwrap();
+        let given = plan_start(
+            &spec(&[("ip", "10.9.9.9"), ("cidr_netmask", "31"), ("nic", "eth0")]),
+            &links,
+            &addresses,
+        )
+        .unwrap();
         assert_eq!((given.index, given.prefix_len, given.broadcast), (2, 31, None));
         let none = plan_start(&spec(&[("ip", "172.16.0.1")]), &links, &addresses).unwrap_err();
         assert_eq!(none.outcome, Outcome::Failed(OCF_ERR_CONFIGURED));
         assert!(none.reason.contains("set nic"), "{none:?}");
-        let no_prefix = plan_start(&spec(&[("ip", "172.16.0.1"), ("nic", "eth0")]), &links, &addresses).unwrap_err();
+        let no_prefix =
+            plan_start(&spec(&[("ip", "172.16.0.1"), ("nic", "eth0")]), &links, &addresses).unwrap_err();
         assert!(no_prefix.reason.contains("set cidr_netmask"), "{no_prefix:?}");
-        let missing = plan_start(&spec(&[("ip", "10.0.0.9"), ("cidr_netmask", "24"), ("nic", "eth9")]), &links, &addresses).unwrap_err();
+        let missing = plan_start(
+            &spec(&[("ip", "10.0.0.9"), ("cidr_netmask", "24"), ("nic", "eth9")]),
+            &links,
+            &addresses,
+        )
+        .unwrap_err();
         assert_eq!(missing.outcome, Outcome::Failed(OCF_ERR_CONFIGURED));
         assert!(missing.reason.contains("eth9 does not exist"), "{missing:?}");
         let mut with_vip = addresses.to_vec();

@@ -160,8 +160,15 @@ pub fn parse_datagram(datagram: &[u8]) -> Result<Vec<(u32, Message)>, ParseError
     Ok(messages)
 }
 
-/// The attributes after a fixed part: (type, value, offset of the value).
-fn attributes(body: &[u8], base: usize) -> Result<Vec<(u16, &[u8], usize)>, ParseError> {
+/// One attribute: its type (flag bits cleared), its value, and where the value starts.
+struct Attribute<'a> {
+    kind: u16,
+    value: &'a [u8],
+    offset: usize,
+}
+
+/// The attributes after a fixed part (`base` is its offset in the datagram).
+fn attributes(body: &[u8], base: usize) -> Result<Vec<Attribute<'_>>, ParseError> {
     let mut out = Vec::new();
     let mut at = 0;
     while at + RTATTR_HEADER_BYTES <= body.len() {
@@ -169,8 +176,11 @@ fn attributes(body: &[u8], base: usize) -> Result<Vec<(u16, &[u8], usize)>, Pars
         if length < RTATTR_HEADER_BYTES || at + length > body.len() {
             return Err(ParseError::BadAttributeLength { offset: base + at });
         }
-        let kind = u16_at(body, at + 2) & NLA_TYPE_MASK;
-        out.push((kind, &body[at + RTATTR_HEADER_BYTES..at + length], base + at + RTATTR_HEADER_BYTES));
+        out.push(Attribute {
+            kind: u16_at(body, at + 2) & NLA_TYPE_MASK,
+            value: &body[at + RTATTR_HEADER_BYTES..at + length],
+            offset: base + at + RTATTR_HEADER_BYTES,
+        });
         at += align4(length);
     }
     Ok(out)
@@ -185,7 +195,8 @@ fn parse_link(body: &[u8], base: usize) -> Result<Link, ParseError> {
     let mut name = None;
     let mut mac = None;
     let mut lower_down = false;
-    for (kind, value, at) in attributes(&body[IFINFOMSG_BYTES..], base + IFINFOMSG_BYTES)? {
+    for Attribute { kind, value, offset: at } in attributes(&body[IFINFOMSG_BYTES..], base + IFINFOMSG_BYTES)?
+    {
         match kind {
             IFLA_IFNAME => {
                 let text = value.split(|&b| b == 0).next().unwrap_or(&[]);
@@ -211,7 +222,8 @@ fn ip_of(family: u8, value: &[u8], at: usize) -> Result<IpAddr, ParseError> {
     match (family, value.len()) {
         (AF_INET, 4) => Ok(IpAddr::V4(Ipv4Addr::new(value[0], value[1], value[2], value[3]))),
         (AF_INET6, 16) => {
-            let bytes: [u8; 16] = value.try_into().map_err(|_| ParseError::BadAttributeValue { offset: at })?;
+            let bytes: [u8; 16] =
+                value.try_into().map_err(|_| ParseError::BadAttributeValue { offset: at })?;
             Ok(IpAddr::V6(Ipv6Addr::from(bytes)))
         }
         _ => Err(ParseError::BadAttributeValue { offset: at }),
@@ -232,7 +244,8 @@ fn parse_address(body: &[u8], base: usize) -> Result<Option<Address>, ParseError
         _ => return Ok(None),
     };
     let (mut local, mut address) = (None, None);
-    for (kind, value, at) in attributes(&body[IFADDRMSG_BYTES..], base + IFADDRMSG_BYTES)? {
+    for Attribute { kind, value, offset: at } in attributes(&body[IFADDRMSG_BYTES..], base + IFADDRMSG_BYTES)?
+    {
         match kind {
             IFA_LOCAL => local = Some(ip_of(family, value, at)?),
             IFA_ADDRESS => address = Some(ip_of(family, value, at)?),
@@ -347,8 +360,13 @@ mod tests {
     #[test]
     fn a_dump_datagram_parses_into_links_addresses_and_its_end() {
         let mut datagram = message(RTM_NEWLINK, 7, &link_body(3, IFF_UP, b"eth1\0", &[2, 1, 2, 3, 4, 5], 6));
-        datagram.extend(message(RTM_NEWLINK, 7, &link_body(4, 0, b"eth2\0", &[2, 0, 0, 0, 0, 9], IF_OPER_DOWN)));
-        let added = add_address(7, &Address { index: 3, ip: "10.0.0.10".parse().unwrap(), prefix_len: 24 }, None);
+        datagram.extend(message(
+            RTM_NEWLINK,
+            7,
+            &link_body(4, 0, b"eth2\0", &[2, 0, 0, 0, 0, 9], IF_OPER_DOWN),
+        ));
+        let added =
+            add_address(7, &Address { index: 3, ip: "10.0.0.10".parse().unwrap(), prefix_len: 24 }, None);
         let mut reply_addr = added.clone();
         reply_addr[4..6].copy_from_slice(&RTM_NEWADDR.to_ne_bytes());
         datagram.extend(reply_addr);
@@ -360,7 +378,10 @@ mod tests {
         assert_eq!(first.mac, Some([2, 1, 2, 3, 4, 5]));
         let Message::Link(second) = &parsed[1].1 else { panic!() };
         assert_eq!((second.up, second.lower_down), (false, true));
-        assert_eq!(parsed[2], (7, Message::Address(Address { index: 3, ip: "10.0.0.10".parse().unwrap(), prefix_len: 24 })));
+        assert_eq!(
+            parsed[2],
+            (7, Message::Address(Address { index: 3, ip: "10.0.0.10".parse().unwrap(), prefix_len: 24 }))
+        );
         assert_eq!(parsed[3], (7, Message::Done));
     }
 
@@ -385,7 +406,11 @@ mod tests {
         assert_eq!(u32_at(&v6, 20), 5);
         // IFA_ADDRESS (20 bytes) then IFA_FLAGS (8 bytes).
         assert_eq!(v6.len(), 16 + 8 + 20 + 8);
-        let v4 = add_address(1, &Address { index: 2, ip: "10.1.2.3".parse().unwrap(), prefix_len: 24 }, Some("10.1.2.255".parse().unwrap()));
+        let v4 = add_address(
+            1,
+            &Address { index: 2, ip: "10.1.2.3".parse().unwrap(), prefix_len: 24 },
+            Some("10.1.2.255".parse().unwrap()),
+        );
         assert_eq!(v4.len(), 16 + 8 + 8 + 8 + 8);
         assert_eq!(&v4[v4.len() - 4..], &[10, 1, 2, 255]);
         let del = delete_address(2, &Address { index: 2, ip: "10.1.2.3".parse().unwrap(), prefix_len: 24 });
@@ -401,8 +426,14 @@ mod tests {
         let kinds: Vec<_> = parsed.iter().map(|(_, m)| std::mem::discriminant(m)).collect();
         assert_eq!(kinds.len(), 4);
         assert!(matches!(&parsed[0].1, Message::Link(l) if l.name == "eth0" && l.up && !l.lower_down));
-        assert_eq!(parsed[1].1, Message::Address(Address { index: 2, ip: "10.78.0.1".parse().unwrap(), prefix_len: 24 }));
-        assert_eq!(parsed[2].1, Message::Address(Address { index: 2, ip: "fd00:78::1".parse().unwrap(), prefix_len: 64 }));
+        assert_eq!(
+            parsed[1].1,
+            Message::Address(Address { index: 2, ip: "10.78.0.1".parse().unwrap(), prefix_len: 24 })
+        );
+        assert_eq!(
+            parsed[2].1,
+            Message::Address(Address { index: 2, ip: "fd00:78::1".parse().unwrap(), prefix_len: 64 })
+        );
         assert_eq!(parsed[3].1, Message::Done);
         let eexist = include_bytes!("../../../../fuzz/seeds/netlink_reply/eexist");
         assert_eq!(parse_datagram(eexist).unwrap(), vec![(7, Message::Error(17))]);
@@ -416,17 +447,29 @@ mod tests {
         assert_eq!(parse_datagram(&long), Err(ParseError::BadMessageLength { offset: 0 }));
         let mut body = vec![0u8; IFINFOMSG_BYTES];
         body.extend_from_slice(&[2, 0, 3, 0]); // attribute length 2 < 4
-        assert!(matches!(parse_datagram(&message(RTM_NEWLINK, 1, &body)), Err(ParseError::BadAttributeLength { .. })));
+        assert!(matches!(
+            parse_datagram(&message(RTM_NEWLINK, 1, &body)),
+            Err(ParseError::BadAttributeLength { .. })
+        ));
         let nameless = message(RTM_NEWLINK, 1, &[0u8; IFINFOMSG_BYTES]);
         assert!(matches!(parse_datagram(&nameless), Err(ParseError::BadInterfaceName { .. })));
         let long_name = link_body(1, 0, b"sixteen_bytes_xx\0", &[0; 6], 6);
-        assert!(matches!(parse_datagram(&message(RTM_NEWLINK, 1, &long_name)), Err(ParseError::BadInterfaceName { .. })));
+        assert!(matches!(
+            parse_datagram(&message(RTM_NEWLINK, 1, &long_name)),
+            Err(ParseError::BadInterfaceName { .. })
+        ));
         let mut bad_addr = vec![AF_INET, 24, 0, 0, 1, 0, 0, 0];
         attribute(&mut bad_addr, IFA_LOCAL, &[10, 0, 0]);
-        assert!(matches!(parse_datagram(&message(RTM_NEWADDR, 1, &bad_addr)), Err(ParseError::BadAttributeValue { .. })));
+        assert!(matches!(
+            parse_datagram(&message(RTM_NEWADDR, 1, &bad_addr)),
+            Err(ParseError::BadAttributeValue { .. })
+        ));
         let mut wide = vec![AF_INET, 33, 0, 0, 1, 0, 0, 0];
         attribute(&mut wide, IFA_LOCAL, &[10, 0, 0, 1]);
-        assert!(matches!(parse_datagram(&message(RTM_NEWADDR, 1, &wide)), Err(ParseError::BadAddress { .. })));
+        assert!(matches!(
+            parse_datagram(&message(RTM_NEWADDR, 1, &wide)),
+            Err(ParseError::BadAddress { .. })
+        ));
         let other_family = message(RTM_NEWADDR, 1, &[17, 0, 0, 0, 1, 0, 0, 0]);
         assert_eq!(parse_datagram(&other_family).unwrap(), vec![(1, Message::Other)]);
     }

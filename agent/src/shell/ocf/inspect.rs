@@ -23,9 +23,9 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{kill_process_group, Pid, Signal};
 
 use crate::config::{AgentInspector, AgentReport};
-use crate::core::resources::meta_data::{MetaData, MetaDataError, MAX_META_DATA_BYTES};
 use crate::core::resources::agent::Builtin;
 use crate::core::resources::meta_data::Parameter;
+use crate::core::resources::meta_data::{MetaData, MetaDataError, MAX_META_DATA_BYTES};
 use crate::core::resources::{Agent, Outcome, ResourceSpec, Validation};
 
 /// Bound on the time all meta-data reads of one group take together.
