@@ -12,7 +12,11 @@
 //!
 //! An action runs to its end inside `run`: rtnetlink answers a request in the system call that
 //! sends it (a dump's next part in the `recv` that asks for it), so an action takes tens of
-//! microseconds and never forks. Every wait for the kernel is bounded by the action's timeout
+//! microseconds and never forks. The packet sockets that send the announcements stay open for
+//! the agent's life, one per interface (bound with protocol 0, so they receive nothing):
+//! closing a packet socket waits for an RCU grace period in the kernel (`synchronize_net`, 4 ms
+//! measured here, more on a loaded machine), which must not happen in the loop. The rare socket
+//! that must go (its interface vanished) is closed in a short-lived thread. Every wait for the kernel is bounded by the action's timeout
 //! and [`NETLINK_REPLY_TIMEOUT_MS`]; past it the action is `TimedOut`, as a script killed at its
 //! timeout. The whole action is bounded the same way.
 
@@ -48,6 +52,12 @@ pub const MAX_DUMP_ADDRESSES: usize = 8192;
 pub const MAX_DUMP_DATAGRAMS: usize = 1024;
 /// Bound on addresses being announced at once (one per resource).
 pub const MAX_ANNOUNCING: usize = crate::core::resources::MAX_RESOURCES;
+/// Bound on the packet sockets kept open (one per interface an address was announced on).
+pub const MAX_ANNOUNCE_SOCKETS: usize = crate::core::resources::MAX_RESOURCES;
+/// Stack of the thread that closes a packet socket off the loop.
+const CLOSER_STACK_BYTES: usize = 16 * 1024;
+/// `ETH_P_ALL`'s opposite: bound with protocol 0, a packet socket receives nothing.
+const NO_PROTOCOL: u16 = 0;
 
 const EEXIST: i32 = 17;
 const ENODEV: i32 = 19;
@@ -200,6 +210,7 @@ impl Rtnetlink {
 struct Announcing {
     resource: Name,
     interface: InterfaceName,
+    index: u32,
     mac: [u8; 6],
     ip: IpAddr,
     remaining: u32,
@@ -207,18 +218,48 @@ struct Announcing {
     interval_ms: u64,
 }
 
-impl Announcing {
-    fn send(&self) -> io::Result<()> {
-        match self.ip {
-            IpAddr::V4(ip) => {
-                let socket = PacketSocket::open(&self.interface, announce::ETHERTYPE_ARP)?;
-                socket.send(&announce::gratuitous_arp(self.mac, ip))
+/// Close a packet socket off the loop (its close waits for an RCU grace period). When no
+/// thread can be started, the socket is closed with the thread's body, here.
+fn close_later(socket: PacketSocket) {
+    if let Err(e) =
+        super::sys::spawn_thread("ipaddr-close", CLOSER_STACK_BYTES, Box::new(move || drop(socket)))
+    {
+        log::warn!("cannot start a thread to close a packet socket ({e}): closed in the loop");
+    }
+}
+
+/// The open packet sockets, one per interface (by name and index: a recreated interface has a
+/// new index and gets a new socket).
+#[derive(Debug, Default)]
+struct Senders {
+    sockets: Vec<(InterfaceName, u32, PacketSocket)>,
+}
+
+impl Senders {
+    fn send(&mut self, interface: &InterfaceName, index: u32, frame: &[u8]) -> io::Result<()> {
+        let at = match self.sockets.iter().position(|(n, i, _)| n == interface && *i == index) {
+            Some(at) => at,
+            None => {
+                let socket = PacketSocket::open(interface, NO_PROTOCOL)?;
+                if socket.interface_index() != index {
+                    close_later(socket);
+                    return Err(io::Error::new(io::ErrorKind::NotFound, "the interface was replaced"));
+                }
+                // The same name with an old index, or one socket too many: the oldest goes.
+                let stale = self.sockets.iter().position(|(n, _, _)| n == interface);
+                if let Some(old) = stale.or((self.sockets.len() == MAX_ANNOUNCE_SOCKETS).then_some(0)) {
+                    close_later(self.sockets.remove(old).2);
+                }
+                self.sockets.push((interface.clone(), index, socket));
+                assert!(self.sockets.len() <= MAX_ANNOUNCE_SOCKETS, "bounded");
+                self.sockets.len() - 1
             }
-            IpAddr::V6(ip) => {
-                let socket = PacketSocket::open(&self.interface, announce::ETHERTYPE_IPV6)?;
-                socket.send(&announce::neighbour_advertisement(self.mac, ip))
-            }
+        };
+        let sent = self.sockets[at].2.send(frame);
+        if sent.as_ref().is_err_and(|e| matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ENXIO))) {
+            close_later(self.sockets.remove(at).2);
         }
+        sent
     }
 }
 
@@ -231,10 +272,11 @@ pub struct BuiltinResult {
     pub output: String,
 }
 
-/// The built-in resources' pending announcements.
+/// The built-in resources' pending announcements and the sockets that send them.
 #[derive(Debug, Default)]
 pub struct Builtins {
     announcing: Vec<Announcing>,
+    senders: Senders,
     /// Announcements that could not be sent (logged once per start).
     pub announce_failures: u64,
 }
@@ -349,6 +391,7 @@ impl Builtins {
                             self.announcing.push(Announcing {
                                 resource: resource.name.clone(),
                                 interface: plan.interface.clone(),
+                                index: plan.index,
                                 mac,
                                 ip: spec.ip,
                                 remaining: spec.arp_count,
@@ -377,7 +420,15 @@ impl Builtins {
     pub fn poll(&mut self, now: Micros) {
         for a in self.announcing.iter_mut().filter(|a| a.next_at <= now) {
             assert!(a.remaining > 0, "finished announcements are dropped");
-            if let Err(e) = a.send() {
+            let sent = match a.ip {
+                IpAddr::V4(ip) => {
+                    self.senders.send(&a.interface, a.index, &announce::gratuitous_arp(a.mac, ip))
+                }
+                IpAddr::V6(ip) => {
+                    self.senders.send(&a.interface, a.index, &announce::neighbour_advertisement(a.mac, ip))
+                }
+            };
+            if let Err(e) = sent {
                 self.announce_failures += 1;
                 log::warn!("resource {}: announcing {} on {} failed: {e}", a.resource, a.ip, a.interface);
             }
