@@ -39,7 +39,8 @@
 # Writes OUT (default out/bench-vip.json), merged into out/bench.json by scripts/bench-run.sh.
 # Usage: scripts/bench-vip.sh AGENT_BIN [OUT]   BENCH_VIP_TRIALS (default 10), BENCH_VIP_LOAD_S,
 # BENCH_VIP_ADVERTS (keepalived's, e.g. "0.01"), BENCH_VIP_PROFILES (name:interval:warn:dead ...),
-# BENCH_VIP_LOGS (a folder to keep the agents' and keepalived's logs in).
+# BENCH_VIP_LOGS (a folder to keep the agents' and keepalived's logs in), BENCH_VIP_KINDS (the
+# agent's resource kinds, below), BENCH_VIP_OBSERVER_RT (the observer's SCHED_FIFO priority).
 # Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,10 @@ if [[ " $kinds " == *" ipaddr2 "* ]] && [ ! -x /usr/lib/ocf/resource.d/heartbeat
   kinds="${kinds//ipaddr2/}"
 fi
 first_kind="${kinds%% *}"
+# BENCH_VIP_OBSERVER_RT=N runs the observer at SCHED_FIFO N (below the agents' 50 and
+# keepalived's 50), so that a loaded machine does not delay its pings and their timestamps.
+observer_rt=()
+if [ -n "${BENCH_VIP_OBSERVER_RT:-}" ]; then observer_rt=(chrt -f "$BENCH_VIP_OBSERVER_RT"); fi
 mkdir -p "$(dirname "$out")"
 
 fail() {
@@ -115,7 +120,7 @@ other() { if [ "$1" = a ]; then echo b; else echo a; fi; }
 # One trial: cut node $1's link while the observer pings the floating IP; print the failover
 # time in ms (or "miss") once $2 holds the address (or after $3 s).
 trial() { # cut-node new-holder deadline_s
-  ip netns exec "${p}o" python3 scripts/vip-observer.py "$vip" 2 >"$work/ping.txt" 2>/dev/null &
+  ip netns exec "${p}o" "${observer_rt[@]}" python3 scripts/vip-observer.py "$vip" 2 >"$work/ping.txt" 2>/dev/null &
   local ping_pid=$!
   sleep 1
   local cut
