@@ -464,20 +464,25 @@ for advert in $adverts; do
 done
 ip -n "${p}a" link set eth0 up
 
-# The fence's own time in one trial: the witness's "fencing X" to "X fenced" (its log's ms).
+# The fence's own time in one trial, the witness's "fencing X" to "X fenced", and the store of
+# the new generation after it, to "generation N ... stored durably" (its log's ms): "FENCE STORE".
 fence_ms() { # tag node lines-before-the-trial
   python3 - "$work/agent-$1-w.log" "node-$2" "$3" <<'PY'
 import re, sys
-start = end = None
+start = end = stored = None
 for line in list(open(sys.argv[1], errors="replace"))[int(sys.argv[3]):]:
     m = re.match(r"\s*(\d+\.\d{3}) ", line)
     if not m:
         continue
     if "fencing %s " % sys.argv[2] in line:
-        start, end = float(m.group(1)), None
-    elif start is not None and "%s fenced" % sys.argv[2] in line:
+        start, end, stored = float(m.group(1)), None, None
+    elif start is not None and end is None and "%s fenced" % sys.argv[2] in line:
         end = float(m.group(1))
-print("miss" if start is None or end is None else "%.1f" % ((end - start) * 1000))
+    elif end is not None and stored is None and "stored durably" in line:
+        stored = float(m.group(1))
+fence = "miss" if start is None or end is None else "%.1f" % ((end - start) * 1000)
+store = "miss" if end is None or stored is None else "%.1f" % ((stored - end) * 1000)
+print(fence, store)
 PY
 }
 
@@ -501,9 +506,10 @@ for profile in $profiles; do
     before=$(wc -l <"$work/agent-$pname-w.log")
     ms=$(trial "$h" "$o" 15)
     echo "$label $ms" >>"$results"
-    f=$(fence_ms "$pname" "$h" "$before")
+    read -r f st <<<"$(fence_ms "$pname" "$h" "$before")"
     echo "$label fence_ms $f" >>"$results"
-    echo "bench-vip: $label: cut node-$h: $ms ms (fence $f ms)"
+    echo "$label store_ms $st" >>"$results"
+    echo "bench-vip: $label: cut node-$h: $ms ms (fence $f ms, then the generation stored in $st ms)"
     # Power the fenced node on again: link back, agent restarted; it rejoins in standby.
     ip -n "$p$h" link set eth0 up
     if [ -f "$work/off-$pname-$h" ] || ! kill -0 "$(cat "$work/agent-$pname-$h.pid")" 2>/dev/null; then start_agent "$pname" "$h"; fi
@@ -526,6 +532,7 @@ for label in sorted({r[0] for r in rows}):
     load = [int(r[2]) for r in rows if r[0] == label and len(r) == 3 and r[1] == "load"]
     late = [int(r[2]) for r in rows if r[0] == label and len(r) == 3 and r[1] == "late_us"]
     fences = [float(r[2]) for r in rows if r[0] == label and len(r) == 3 and r[1] == "fence_ms" and r[2] != "miss"]
+    stores = [float(r[2]) for r in rows if r[0] == label and len(r) == 3 and r[1] == "store_ms" and r[2] != "miss"]
     details[label] = {"n": len(xs), "missed": sum(1 for r in rows if r[0] == label and r[1:] == ["miss"]),
                       "p50": pct(xs, 0.5), "max": max(xs) if xs else None,
                       "false_failovers_under_load": load[0] if load else None}
@@ -534,6 +541,10 @@ for label in sorted({r[0] for r in rows}):
     if fences:
         details[label]["fence_ms_p50"] = pct(fences, 0.5)
         details[label]["fence_ms_max"] = max(fences)
+    if stores:
+        # The witness's durable store of the new generation after the fence (fsync).
+        details[label]["store_ms_p50"] = pct(stores, 0.5)
+        details[label]["store_ms_max"] = max(stores)
 # The other resource kinds ran no load check of their own: they share their profile's
 # detection settings, and its figure (the first kind's).
 for label, d in details.items():
@@ -594,6 +605,7 @@ if pairs:
     out["details"]["vip"]["software_overhead"] = {
         "keepalived": k_pair, "agent": a_pair, "vrrp_detection_ms": round(vrrp_ms, 1), "agent_dead_ms": dead,
         "keepalived_p50": k["p50"], "agent_builtin_p50": a["p50"], "fence_ms_p50": a["fence_ms_p50"],
+        "store_ms_p50": a.get("store_ms_p50"),
         "agent_script_p50": script["p50"] if script else None,
         "agent_ipaddr2_p50": ipaddr2["p50"] if ipaddr2 else None,
         "false_failovers_under_load": {"keepalived": k["false_failovers_under_load"],
