@@ -82,9 +82,11 @@ test-process:
 	sync
 	$(RT_TESTS) cargo test --locked -p ha-tests --tests -- --test-threads=1
 
-# Raw Ethernet across two network namespaces; must not skip here (CI runs as root).
+# Raw Ethernet, and the built-in ipaddr resource (netlink, gratuitous ARP, neighbour
+# advertisement), across two network namespaces; must not skip here (CI runs as root).
 test-netns:
 	HA_REQUIRE_NETNS=1 cargo test --locked -p ha-agent --test raw_eth_netns -- --nocapture
+	HA_REQUIRE_NETNS=1 cargo test --locked -p ha-agent --test ipaddr_netns -- --nocapture
 
 # A member whose state directory sits on a throttled loop device (root: losetup, mount, a
 # blkio cgroup): its heartbeats never wait for the disk and its journal loses nothing.

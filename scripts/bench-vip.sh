@@ -18,6 +18,17 @@
 # The cut node gets its link back and its agent restarted (a power-on) between trials; the
 # next trial cuts the new holder.
 #
+# Resource kinds (BENCH_VIP_KINDS, default "script builtin ipaddr2"): `script` is the OCF
+# script above (labels agent_PROFILE); `builtin` is the agent's built-in floating address
+# (agent = "builtin:ipaddr": netlink, its own gratuitous ARP, no fork; labels
+# agent_PROFILE_builtin); `ipaddr2` is Debian's unmodified ocf:heartbeat:IPaddr2 (labels
+# agent_PROFILE_ipaddr2; left out when resource-agents is not installed). The stability
+# phase runs the first kind only: the other kinds share its detection settings. Each trial
+# also takes the fence's own time from the witness's log ("fencing X" to "X fenced", 1 ms
+# resolution): vip_software_overhead_ms is the built-in kind's failover minus keepalived's at
+# the same detection tolerance (VRRP's 3 x advert + skew against the agent's dead_ms) minus
+# that fence time.
+#
 # Stability (BENCH_VIP_LOAD_S > 0): first every setting runs at once, each with its own floating
 # IP (keepalived: one instance per advert interval; our agent: one three-member cluster per
 # profile), idle under one stress-ng run of that many seconds (the load of the false-failover
@@ -28,7 +39,8 @@
 # Writes OUT (default out/bench-vip.json), merged into out/bench.json by scripts/bench-run.sh.
 # Usage: scripts/bench-vip.sh AGENT_BIN [OUT]   BENCH_VIP_TRIALS (default 10), BENCH_VIP_LOAD_S,
 # BENCH_VIP_ADVERTS (keepalived's, e.g. "0.01"), BENCH_VIP_PROFILES (name:interval:warn:dead ...),
-# BENCH_VIP_LOGS (a folder to keep the agents' and keepalived's logs in).
+# BENCH_VIP_LOGS (a folder to keep the agents' and keepalived's logs in), BENCH_VIP_KINDS (the
+# agent's resource kinds, below), BENCH_VIP_OBSERVER_RT (the observer's SCHED_FIFO priority).
 # Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,10 +51,20 @@ load_s="${BENCH_VIP_LOAD_S:-0}"
 # The settings measured (a subset for a quick look; the comparison picks from what ran).
 adverts="${BENCH_VIP_ADVERTS-1 0.05 0.03 0.02 0.01}"
 profiles="${BENCH_VIP_PROFILES-default:200:500:1000 fast:25:50:75 lan:10:20:40 tight:2:4:30 mid:2:4:36 lan2:2:4:45}"
+kinds="${BENCH_VIP_KINDS-script builtin ipaddr2}"
+if [[ " $kinds " == *" ipaddr2 "* ]] && [ ! -x /usr/lib/ocf/resource.d/heartbeat/IPaddr2 ]; then
+  echo "bench-vip: Debian's IPaddr2 is not installed (resource-agents): the ipaddr2 kind is left out"
+  kinds="${kinds//ipaddr2/}"
+fi
+first_kind="${kinds%% *}"
+# BENCH_VIP_OBSERVER_RT=N runs the observer at SCHED_FIFO N (below the agents' 50 and
+# keepalived's 50), so that a loaded machine does not delay its pings and their timestamps.
+observer_rt=()
+if [ -n "${BENCH_VIP_OBSERVER_RT:-}" ]; then observer_rt=(chrt -f "$BENCH_VIP_OBSERVER_RT"); fi
 mkdir -p "$(dirname "$out")"
 
 fail() {
-  printf '{"keepalived_failover_ms_p50": null, "ratio_failover_vs_keepalived": null, "not_measured": {"keepalived_failover_ms_p50": "%s", "ratio_failover_vs_keepalived": "%s"}}\n' "$1" "$1" >"$out"
+  printf '{"keepalived_failover_ms_p50": null, "ratio_failover_vs_keepalived": null, "vip_software_overhead_ms": null, "not_measured": {"keepalived_failover_ms_p50": "%s", "ratio_failover_vs_keepalived": "%s", "vip_software_overhead_ms": "%s"}}\n' "$1" "$1" "$1" >"$out"
   echo "bench-vip: $1"
   exit 0
 }
@@ -98,7 +120,7 @@ other() { if [ "$1" = a ]; then echo b; else echo a; fi; }
 # One trial: cut node $1's link while the observer pings the floating IP; print the failover
 # time in ms (or "miss") once $2 holds the address (or after $3 s).
 trial() { # cut-node new-holder deadline_s
-  ip netns exec "${p}o" python3 scripts/vip-observer.py "$vip" 2 >"$work/ping.txt" 2>/dev/null &
+  ip netns exec "${p}o" "${observer_rt[@]}" python3 scripts/vip-observer.py "$vip" 2 >"$work/ping.txt" 2>/dev/null &
   local ping_pid=$!
   sleep 1
   local cut
@@ -162,10 +184,11 @@ stop_keepalived() {
 od -An -tx1 -N32 /dev/urandom | tr -d " \n" >"$work/cluster.key"
 chmod 600 "$work/cluster.key"
 
-# write_cluster tag vip port interval warn dead: the three configurations of one cluster, its
-# resource agent and its power switch stand-in. Files are named by the tag (the profile).
+# write_cluster tag vip port interval warn dead [kind]: the three configurations of one cluster,
+# its resource agent and its power switch stand-in. Files are named by the tag (the profile, and
+# the kind unless it is the script).
 write_cluster() {
-  local tag=$1 v=$2 port=$3
+  local tag=$1 v=$2 port=$3 kind=${7:-script}
   cat >"$work/vip-resource-$tag" <<SCRIPT
 #!/bin/sh
 # OCF resource: the floating IP on eth0, announced with a gratuitous ARP.
@@ -210,13 +233,13 @@ SCRIPT
   local m
   for m in w a b; do
     rm -rf "$work/state-$tag-$m"
-    write_config "$tag" "$m" "$port" "$4" "$5" "$6" || return 1
+    write_config "$tag" "$m" "$port" "$4" "$5" "$6" "$kind" "$v" || return 1
   done
 }
 
-# write_config tag member port interval warn dead
+# write_config tag member port interval warn dead kind vip
 write_config() {
-  local tag=$1 m=$2 port=$3 f="$work/$1-$2.toml"
+  local tag=$1 m=$2 port=$3 f="$work/$1-$2.toml" kind=$7 v=$8
   local name
   case $m in a) name="node-a" ;; b) name="node-b" ;; *) name="witness" ;; esac
   mkdir -p "$work/state-$tag-$m"
@@ -271,12 +294,20 @@ plug = "$n"
 TOML
     done
   else
+    local resource
+    case $kind in
+      builtin) resource="agent = \"builtin:ipaddr\"
+params = { ip = \"$v\", cidr_netmask = \"24\", nic = \"eth0\" }" ;;
+      ipaddr2) resource="agent = \"ocf:heartbeat:IPaddr2\"
+params = { ip = \"$v\", cidr_netmask = \"24\", nic = \"eth0\" }" ;;
+      *) resource="agent = \"$work/vip-resource-$tag\"" ;;
+    esac
     cat >>"$f" <<TOML
 
 [resources]
 [[resources.group]]
 name = "vip"
-agent = "$work/vip-resource-$tag"
+$resource
 monitor_interval_ms = 1000
 TOML
   fi
@@ -342,7 +373,7 @@ if [ "$load_s" -gt 0 ]; then
   for profile in $profiles; do
     IFS=: read -r pname interval warn dead <<<"$profile"
     j=$((j + 1)); vip_of["agent_$pname"]="10.77.0.$((120 + j))"
-    write_cluster "$pname" "${vip_of["agent_$pname"]}" $((700 + j)) "$interval" "$warn" "$dead" ||
+    write_cluster "$pname" "${vip_of["agent_$pname"]}" $((700 + j)) "$interval" "$warn" "$dead" "$first_kind" ||
       fail "check-config refused the $pname profile"
     for m in w a b; do start_agent "$pname" "$m"; done
   done
@@ -433,10 +464,35 @@ for advert in $adverts; do
 done
 ip -n "${p}a" link set eth0 up
 
+# The fence's own time in one trial, the witness's "fencing X" to "X fenced", and the store of
+# the new generation after it, to "generation N ... stored durably" (its log's ms): "FENCE STORE".
+fence_ms() { # tag node lines-before-the-trial
+  python3 - "$work/agent-$1-w.log" "node-$2" "$3" <<'PY'
+import re, sys
+start = end = stored = None
+for line in list(open(sys.argv[1], errors="replace"))[int(sys.argv[3]):]:
+    m = re.match(r"\s*(\d+\.\d{3}) ", line)
+    if not m:
+        continue
+    if "fencing %s " % sys.argv[2] in line:
+        start, end, stored = float(m.group(1)), None, None
+    elif start is not None and end is None and "%s fenced" % sys.argv[2] in line:
+        end = float(m.group(1))
+    elif end is not None and stored is None and "stored durably" in line:
+        stored = float(m.group(1))
+fence = "miss" if start is None or end is None else "%.1f" % ((end - start) * 1000)
+store = "miss" if end is None or stored is None else "%.1f" % ((stored - end) * 1000)
+print(fence, store)
+PY
+}
+
+for kind in $kinds; do
 for profile in $profiles; do
   IFS=: read -r pname interval warn dead <<<"$profile"
-  label="agent_$pname"
-  write_cluster "$pname" "$vip" 694 "$interval" "$warn" "$dead" || fail "check-config refused the $pname profile"
+  tag=$pname label="agent_$pname"
+  if [ "$kind" != script ]; then tag="$pname-$kind" label="agent_${pname}_$kind"; fi
+  write_cluster "$tag" "$vip" 694 "$interval" "$warn" "$dead" "$kind" || fail "check-config refused the $pname profile ($kind)"
+  pname=$tag
   for m in w a b; do start_agent "$pname" "$m"; done
   if ! wait_vip a 30; then
     echo "bench-vip: $label: the service never started"; tail -5 "$work/agent-$pname"-*.log
@@ -447,9 +503,13 @@ for profile in $profiles; do
     h=$(holder)
     if [ "$h" = - ]; then echo "$label miss" >>"$results"; wait_vip a 10 || wait_vip b 10 || true; continue; fi
     o=$(other "$h")
+    before=$(wc -l <"$work/agent-$pname-w.log")
     ms=$(trial "$h" "$o" 15)
     echo "$label $ms" >>"$results"
-    echo "bench-vip: $label: cut node-$h: $ms ms"
+    read -r f st <<<"$(fence_ms "$pname" "$h" "$before")"
+    echo "$label fence_ms $f" >>"$results"
+    echo "$label store_ms $st" >>"$results"
+    echo "bench-vip: $label: cut node-$h: $ms ms (fence $f ms, then the generation stored in $st ms)"
     # Power the fenced node on again: link back, agent restarted; it rejoins in standby.
     ip -n "$p$h" link set eth0 up
     if [ -f "$work/off-$pname-$h" ] || ! kill -0 "$(cat "$work/agent-$pname-$h.pid")" 2>/dev/null; then start_agent "$pname" "$h"; fi
@@ -458,8 +518,9 @@ for profile in $profiles; do
   done
   stop_agents "$pname" "$vip"
 done
+done
 
-python3 - "$results" "$out" "$work/steal.txt" <<'PY'
+python3 - "$results" "$out" "$work/steal.txt" "$profiles" <<'PY'
 import json, math, os, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 def pct(xs, q):
@@ -470,17 +531,35 @@ for label in sorted({r[0] for r in rows}):
     xs = [float(r[1]) for r in rows if r[0] == label and len(r) == 2 and r[1] != "miss"]
     load = [int(r[2]) for r in rows if r[0] == label and len(r) == 3 and r[1] == "load"]
     late = [int(r[2]) for r in rows if r[0] == label and len(r) == 3 and r[1] == "late_us"]
+    fences = [float(r[2]) for r in rows if r[0] == label and len(r) == 3 and r[1] == "fence_ms" and r[2] != "miss"]
+    stores = [float(r[2]) for r in rows if r[0] == label and len(r) == 3 and r[1] == "store_ms" and r[2] != "miss"]
     details[label] = {"n": len(xs), "missed": sum(1 for r in rows if r[0] == label and r[1:] == ["miss"]),
                       "p50": pct(xs, 0.5), "max": max(xs) if xs else None,
                       "false_failovers_under_load": load[0] if load else None}
     if late:
         details[label]["wake_late_ms_max_under_load"] = round(late[0] / 1000, 1)
+    if fences:
+        details[label]["fence_ms_p50"] = pct(fences, 0.5)
+        details[label]["fence_ms_max"] = max(fences)
+    if stores:
+        # The witness's durable store of the new generation after the fence (fsync).
+        details[label]["store_ms_p50"] = pct(stores, 0.5)
+        details[label]["store_ms_max"] = max(stores)
+# The other resource kinds ran no load check of their own: they share their profile's
+# detection settings, and its figure (the first kind's).
+for label, d in details.items():
+    for kind in ("_builtin", "_ipaddr2", "_script"):
+        base = label[: -len(kind)] if label.endswith(kind) else None
+        if base and d["false_failovers_under_load"] is None and base in details \
+                and details[base]["false_failovers_under_load"] is not None:
+            d["false_failovers_under_load"] = details[base]["false_failovers_under_load"]
+            d["load_figure_of"] = base
 loaded = any(v["false_failovers_under_load"] is not None for v in details.values())
 def best(prefix):
     # The fastest setting (lowest p50) with zero false failovers under load. Without the load
     # check (BENCH_QUICK) there is no stability figure: keepalived at 0.05 s, the agent's lan.
     ok = [(d["p50"], key) for key, d in details.items() if key.startswith(prefix) and d["p50"] is not None
-          and d["false_failovers_under_load"] == 0]
+          and d["false_failovers_under_load"] == 0 and not key.endswith(("_builtin", "_ipaddr2"))]
     if ok:
         key = min(ok)[1]
         return key, details[key]
@@ -502,6 +581,46 @@ out = {"keepalived_failover_ms_p50": k["p50"] if k else None,
        "details": {"vip": dict(details, compared={"keepalived": k_key, "agent": a_key},
                    observer="scripts/vip-observer.py: an ICMP echo of the floating IP every 2 ms from a third namespace, answered or not; failover = first answer after the longest gap minus the link cut"),
                    "keepalived": {"setting": k_key, "p50": k["p50"] if k else None}}}
+# The software overhead: the built-in kind's failover minus keepalived's at the same detection
+# tolerance, minus the fence's own time. VRRP declares the master down after 3 adverts plus
+# its skew, (256 - priority) / 256 adverts (node B: priority 100); the agent after dead_ms.
+profiles = {p.split(":")[0]: (int(p.split(":")[1]), int(p.split(":")[3])) for p in sys.argv[4].split()}
+pairs = []
+for key, k in details.items():
+    if not key.startswith("keepalived_") or k["p50"] is None:
+        continue
+    advert_ms = float(key[len("keepalived_"):]) * 1000
+    vrrp_ms = 3 * advert_ms + (256 - 100) / 256 * advert_ms
+    for pname, (interval, dead) in profiles.items():
+        a = details.get("agent_%s_builtin" % pname)
+        if a and a["p50"] is not None and a.get("fence_ms_p50") is not None and abs(dead - vrrp_ms) <= 2:
+            pairs.append((abs(dead - vrrp_ms), key, "agent_%s_builtin" % pname, vrrp_ms, dead, advert_ms, interval))
+if pairs:
+    _, k_pair, a_pair, vrrp_ms, dead, advert_ms, interval = min(pairs)
+    k, a = details[k_pair], details[a_pair]
+    out["vip_software_overhead_ms"] = round(a["p50"] - k["p50"] - a["fence_ms_p50"], 1)
+    out["agent_vip_ipaddr_failover_ms_p50"] = a["p50"]
+    script = details.get(a_pair[: -len("_builtin")])
+    ipaddr2 = details.get(a_pair[: -len("_builtin")] + "_ipaddr2")
+    out["details"]["vip"]["software_overhead"] = {
+        "keepalived": k_pair, "agent": a_pair, "vrrp_detection_ms": round(vrrp_ms, 1), "agent_dead_ms": dead,
+        "keepalived_p50": k["p50"], "agent_builtin_p50": a["p50"], "fence_ms_p50": a["fence_ms_p50"],
+        "store_ms_p50": a.get("store_ms_p50"),
+        # Each side's silence is counted from its last message before the cut, which is on
+        # average half a send interval old: keepalived's detection ends (advert - interval) / 2
+        # earlier than the agent's at the same tolerance. Not taken off the key; shown here.
+        "detection_phase_advantage_ms": round((advert_ms - interval) / 2, 1),
+        "overhead_without_phase_advantage_ms": round(a["p50"] - k["p50"] - a["fence_ms_p50"] - (advert_ms - interval) / 2, 1),
+        "agent_script_p50": script["p50"] if script else None,
+        "agent_ipaddr2_p50": ipaddr2["p50"] if ipaddr2 else None,
+        "false_failovers_under_load": {"keepalived": k["false_failovers_under_load"],
+                                       "agent": a["false_failovers_under_load"]}}
+else:
+    out["vip_software_overhead_ms"] = None
+    out["agent_vip_ipaddr_failover_ms_p50"] = None
+    why = "no keepalived setting and builtin agent profile with the same detection tolerance (within 2 ms) both ran"
+    out["not_measured"]["vip_software_overhead_ms"] = why
+    out["not_measured"]["agent_vip_ipaddr_failover_ms_p50"] = why
 for key in ("keepalived_failover_ms_p50", "agent_vip_failover_ms_p50", "ratio_failover_vs_keepalived"):
     if out[key] is None:
         out["not_measured"][key] = "no successful trial at the compared setting (see details.vip)"
@@ -514,4 +633,5 @@ if os.path.exists(sys.argv[3]):
 json.dump(out, open(sys.argv[2], "w"), indent=1)
 print(json.dumps(details, indent=1))
 print("compared: keepalived %s, agent %s, ratio %s" % (k_key, a_key, out["ratio_failover_vs_keepalived"]))
+print("software overhead: %s ms (%s)" % (out["vip_software_overhead_ms"], out["details"]["vip"].get("software_overhead")))
 PY

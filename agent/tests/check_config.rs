@@ -970,3 +970,48 @@ fn snmp_v3_key_files_are_checked() {
         "lets others read it",
     );
 }
+
+// ---- the built-in ipaddr type --------------------------------------------------------------
+
+#[test]
+fn the_builtin_ipaddr_takes_ipaddr2_s_parameters_and_names_a_bad_one() {
+    require_resource_agents();
+    let case = Case::new("builtin-ipaddr");
+    let builtin = edit(NODE_PGSQL, "agent = \"ocf:heartbeat:IPaddr2\"", "agent = \"builtin:ipaddr\"");
+    let path = case.write("agent.toml", &builtin);
+    let outcome = check_config(&[&path]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stdout);
+    let text = edit(&builtin, "cidr_netmask = \"24\"", "cidr_netmask = \"40\"");
+    let line = line_of(&text, "cidr_netmask = \"40\"");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[2].params.cidr_netmask"),
+        "\"40\" is not a prefix length 0..=32",
+    );
+    assert!(out.ends_with("\n1 problem(s) found\n"), "{out}");
+    let text = edit(&builtin, "nic = \"eth0\"", "nic = \"eth0\", lvs_support = \"true\"");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[2].params.lvs_support"),
+        "builtin:ipaddr does not carry out IPaddr2's `lvs_support`",
+    );
+    let text = edit(&builtin, "ip = \"10.0.0.10\", ", "");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[2].params"),
+        "builtin:ipaddr needs the parameter `ip`",
+    );
+    assert!(out.contains("hint: params = { ip = "), "{out}");
+    let text = edit(&builtin, "agent = \"builtin:ipaddr\"", "agent = \"builtin:IPaddr2\"");
+    let line = line_of(&text, "builtin:IPaddr2");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[2].agent"),
+        "there is no such built-in resource type",
+    );
+    assert!(out.contains("hint: the built-in types are: builtin:ipaddr"), "{out}");
+}

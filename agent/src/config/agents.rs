@@ -60,6 +60,7 @@ pub(super) fn check_agents(
                         "install the package with the {provider} agents (Debian: resource-agents provides ocf:heartbeat:*), or correct the name: the {provider} agents of this machine are in /usr/lib/ocf/resource.d/{provider}/; without the script every action of this resource fails with OCF code 5 (not installed)"
                     ),
                     Agent::Path(_) => "install the script there, or correct the path; without it every action of this resource fails with OCF code 5 (not installed)".to_string(),
+                    Agent::Builtin(_) => "a built-in type is part of ha-agent and is never missing".to_string(),
                 };
                 checker.push(
                     ProblemKind::AgentMissing,

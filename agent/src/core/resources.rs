@@ -46,6 +46,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod ipaddr;
 pub mod meta_data;
 
 pub use agent::Agent;

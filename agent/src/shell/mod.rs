@@ -15,6 +15,7 @@ pub mod alloc_count;
 pub mod array;
 pub mod authority;
 pub mod durable;
+pub mod ipaddr;
 pub mod logger;
 pub mod notify;
 pub mod ocf;

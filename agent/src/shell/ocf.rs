@@ -16,6 +16,11 @@
 //! [`Runner::exit_fds`] and wake up no later than [`Runner::next_deadline`]. Nothing here
 //! waits for a child: `try_wait` only.
 //!
+//! A resource whose agent is built in (`builtin:ipaddr`) runs no process: [`Runner::spawn`]
+//! carries it out at once through [`super::ipaddr::Builtins`] and the next `poll_children`
+//! reports its result like an exit, so the core cannot tell the two apart. The announcements
+//! a built-in start schedules are sent from `poll_children`, due by `next_deadline`.
+//!
 //! Limits: a process that leaves the action's process group (`setsid`, double-fork daemons) is
 //! out of reach of the timeout kill. Daemons started by a `start` action must redirect their
 //! own output: the pipe is closed once the action exits, and later writes to it fail (EPIPE).
@@ -254,8 +259,11 @@ impl Running {
 #[derive(Default)]
 pub struct Runner {
     running: Vec<Running>,
-    /// Actions that could not even be started, reported at the next poll.
-    failed_to_start: Vec<Finished>,
+    /// Actions already over, reported at the next poll: those that could not even be
+    /// started, and built-in actions (carried out in `spawn`).
+    done: Vec<Finished>,
+    /// The built-in resource types' state (pending announcements).
+    builtins: super::ipaddr::Builtins,
     last_poll: Micros,
 }
 
@@ -297,12 +305,24 @@ impl Runner {
         request: &ActionRequest,
         resource: &ResourceSpec,
     ) -> Result<(), SpawnError> {
-        if self.running.len() + self.failed_to_start.len() >= MAX_RUNNING_ACTIONS {
+        if self.running.len() + self.done.len() >= MAX_RUNNING_ACTIONS {
             return Err(SpawnError::Full);
+        }
+        if resource.agent.builtin().is_some() {
+            let began = std::time::Instant::now();
+            let result = self.builtins.run(now, request, resource);
+            self.done.push(Finished {
+                id: request.id,
+                outcome: result.outcome,
+                output: result.output,
+                exit_reason: result.exit_reason,
+                elapsed_ms: u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
+            });
+            return Ok(());
         }
         match self.spawn_child(now, request, resource) {
             Ok(running) => self.running.push(running),
-            Err(e) => self.failed_to_start.push(Finished {
+            Err(e) => self.done.push(Finished {
                 id: request.id,
                 outcome: Outcome::Failed(spawn_error_code(&e)),
                 output: format!(
@@ -361,7 +381,8 @@ impl Runner {
     /// work is bounded by [`MAX_RUNNING_ACTIONS`] and the per-poll read bound.
     pub fn poll_children(&mut self, now: Micros) -> Vec<Finished> {
         self.last_poll = now;
-        let mut finished = std::mem::take(&mut self.failed_to_start);
+        self.builtins.poll(now);
+        let mut finished = std::mem::take(&mut self.done);
         let mut index = 0;
         while index < self.running.len() {
             let r = &mut self.running[index];
@@ -442,15 +463,16 @@ impl Runner {
     /// When the loop must call `poll_children` again: the earliest action timeout, and no
     /// later than [`CHILD_POLL_MS`] after the last poll while anything runs. `None` when idle.
     pub fn next_deadline(&self) -> Option<Micros> {
-        if !self.failed_to_start.is_empty() {
+        if !self.done.is_empty() {
             return Some(self.last_poll);
         }
+        let announcement = self.builtins.next_due();
         if self.running.is_empty() {
-            return None;
+            return announcement;
         }
         let tick = self.last_poll.plus_ms(CHILD_POLL_MS);
         let earliest =
             self.running.iter().filter(|r| !r.killed).map(|r| r.deadline).min().unwrap_or(Micros::MAX);
-        Some(earliest.min(tick))
+        Some(earliest.min(tick).min(announcement.unwrap_or(Micros::MAX)))
     }
 }

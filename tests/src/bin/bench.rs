@@ -756,7 +756,13 @@ fn main() {
 
     // Fragments written by other scripts (the floating-IP rig, the trap test): their keys
     // override the defaults below.
-    for key in ["keepalived_failover_ms_p50", "agent_vip_failover_ms_p50", "ratio_failover_vs_keepalived"] {
+    for key in [
+        "keepalived_failover_ms_p50",
+        "agent_vip_failover_ms_p50",
+        "ratio_failover_vs_keepalived",
+        "agent_vip_ipaddr_failover_ms_p50",
+        "vip_software_overhead_ms",
+    ] {
         report.null(key, "the floating-IP rig did not run (BENCH_SKIP=keepalived, not root, or it failed: scripts/bench-vip.sh)");
     }
     for path in opts.get("fragment").cloned().unwrap_or_default() {

@@ -1,5 +1,7 @@
 //! Which program drives a resource: `ocf:PROVIDER:TYPE` (an agent installed under
-//! [`OCF_ROOT`]) or an absolute path, parsed once at the configuration's edge into [`Agent`].
+//! [`OCF_ROOT`]), an absolute path, or `builtin:TYPE` (a resource type the agent carries out
+//! itself, without a script: [`Builtin`]), parsed once at the configuration's edge into
+//! [`Agent`].
 //!
 //! Owns the syntax of the `agent` key, the rules on provider and type names, and what follows
 //! from the name alone: the script's path, `OCF_RESOURCE_TYPE` and `OCF_RESOURCE_PROVIDER`. It
@@ -21,6 +23,28 @@ pub const MAX_AGENT_WORD_BYTES: usize = 64;
 /// letter or digit (so never `.`, `..` or anything with `/`).
 pub type AgentWord = heapless::String<MAX_AGENT_WORD_BYTES>;
 
+/// The prefix of a built-in resource type's name.
+pub const BUILTIN_PREFIX: &str = "builtin:";
+
+/// A resource type the agent carries out in-process (no script, no fork).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    /// `builtin:ipaddr`: a floating IP address over netlink (`core::resources::ipaddr`).
+    IpAddr,
+}
+
+impl Builtin {
+    /// Every built-in type, for hints.
+    pub const ALL: [Builtin; 1] = [Builtin::IpAddr];
+
+    /// The `TYPE` of `builtin:TYPE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Builtin::IpAddr => "ipaddr",
+        }
+    }
+}
+
 /// The program that carries out a resource's actions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Agent {
@@ -28,6 +52,8 @@ pub enum Agent {
     Ocf { provider: AgentWord, agent_type: AgentWord },
     /// An absolute path (at most [`MAX_AGENT_PATH_BYTES`], no NUL byte).
     Path(String),
+    /// `builtin:TYPE`: carried out by the agent itself (`shell::ipaddr`).
+    Builtin(Builtin),
 }
 
 /// Why a text is not an agent.
@@ -44,6 +70,8 @@ pub enum AgentError {
     BadType,
     /// The path (given or resolved) is longer than [`MAX_AGENT_PATH_BYTES`], or holds a NUL byte.
     BadPath,
+    /// `builtin:` with a type the agent does not have.
+    UnknownBuiltin,
 }
 
 impl AgentError {
@@ -54,6 +82,7 @@ impl AgentError {
             AgentError::BadProvider => "the provider is not a valid name",
             AgentError::BadType => "the type is not a valid name",
             AgentError::BadPath => "the path is too long or holds a NUL byte",
+            AgentError::UnknownBuiltin => "there is no such built-in resource type",
         }
     }
 }
@@ -74,6 +103,13 @@ fn word(s: &str, error: AgentError) -> Result<AgentWord, AgentError> {
 impl Agent {
     /// Parse the `agent` key: `ocf:PROVIDER:TYPE` or an absolute path.
     pub fn parse(text: &str) -> Result<Agent, AgentError> {
+        if let Some(name) = text.strip_prefix(BUILTIN_PREFIX) {
+            return Builtin::ALL
+                .into_iter()
+                .find(|b| b.as_str() == name)
+                .map(Agent::Builtin)
+                .ok_or(AgentError::UnknownBuiltin);
+        }
         if let Some(rest) = text.strip_prefix("ocf:") {
             let mut parts = rest.split(':');
             let (Some(provider), Some(agent_type), None) = (parts.next(), parts.next(), parts.next()) else {
@@ -104,11 +140,20 @@ impl Agent {
         agent
     }
 
-    /// The script to execute.
+    /// The script to execute; for a built-in type, its name (`builtin:TYPE`), which is no file.
     pub fn path(&self) -> String {
         match self {
             Agent::Ocf { provider, agent_type } => format!("{OCF_AGENTS_DIR}/{provider}/{agent_type}"),
             Agent::Path(path) => path.clone(),
+            Agent::Builtin(builtin) => format!("{BUILTIN_PREFIX}{}", builtin.as_str()),
+        }
+    }
+
+    /// The built-in type, when the agent runs no script.
+    pub fn builtin(&self) -> Option<Builtin> {
+        match self {
+            Agent::Builtin(builtin) => Some(*builtin),
+            _ => None,
         }
     }
 
@@ -117,6 +162,7 @@ impl Agent {
         match self {
             Agent::Ocf { agent_type, .. } => agent_type,
             Agent::Path(path) => path.rsplit('/').next().unwrap_or(""),
+            Agent::Builtin(builtin) => builtin.as_str(),
         }
     }
 
@@ -130,6 +176,7 @@ impl Agent {
                 let (provider, agent_type) = rest.split_once('/')?;
                 (is_word(provider) && is_word(agent_type)).then_some(provider)
             }
+            Agent::Builtin(_) => None,
         }
     }
 
@@ -142,6 +189,7 @@ impl Agent {
             Agent::Path(path) => {
                 path.starts_with('/') && path.len() <= MAX_AGENT_PATH_BYTES && !path.contains('\0')
             }
+            Agent::Builtin(_) => true,
         }
     }
 }
@@ -152,6 +200,7 @@ impl core::fmt::Display for Agent {
         match self {
             Agent::Ocf { provider, agent_type } => write!(f, "ocf:{provider}:{agent_type}"),
             Agent::Path(path) => f.write_str(path),
+            Agent::Builtin(builtin) => write!(f, "{BUILTIN_PREFIX}{}", builtin.as_str()),
         }
     }
 }
@@ -181,6 +230,19 @@ mod tests {
         assert_eq!((inside.provider(), inside.agent_type()), (Some("heartbeat"), "Dummy"));
         let deeper = Agent::parse("/usr/lib/ocf/resource.d/heartbeat/sub/Dummy").unwrap();
         assert_eq!(deeper.provider(), None);
+    }
+
+    #[test]
+    fn builtin_types_are_named_builtin_type_and_run_no_script() {
+        let agent = Agent::parse("builtin:ipaddr").unwrap();
+        assert_eq!(agent, Agent::Builtin(Builtin::IpAddr));
+        assert_eq!(agent.builtin(), Some(Builtin::IpAddr));
+        assert_eq!((agent.agent_type(), agent.provider()), ("ipaddr", None));
+        assert_eq!(agent.to_string(), "builtin:ipaddr");
+        assert!(agent.is_valid());
+        assert_eq!(Agent::parse("builtin:IPaddr2"), Err(AgentError::UnknownBuiltin));
+        assert_eq!(Agent::parse("builtin:"), Err(AgentError::UnknownBuiltin));
+        assert_eq!(Agent::parse("ocf:heartbeat:IPaddr2").unwrap().builtin(), None);
     }
 
     #[test]

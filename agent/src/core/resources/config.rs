@@ -161,6 +161,7 @@ impl ResourcesConfig {
                         "provider and type are 1 to {MAX_AGENT_WORD_BYTES} letters, digits, '_', '-' or '.', starting with a letter or digit"
                     ),
                     AgentError::BadPath => format!("the script's path is at most {MAX_AGENT_PATH_BYTES} bytes"),
+                    AgentError::UnknownBuiltin => "the built-in types are: builtin:ipaddr (a floating IP address, like ocf:heartbeat:IPaddr2)".to_string(),
                 };
                 problem(at("agent"), format!("{:?} is not an agent: {}", r.agent, error.as_str()), &hint);
             }
@@ -208,6 +209,20 @@ impl ResourcesConfig {
                     format!("{} ms is outside 1..={MAX_MONITOR_INTERVAL_MS}", r.monitor_interval_ms),
                     "every resource is monitored; 10000 ms is a usual value",
                 );
+            }
+            if let Ok(Agent::Builtin(super::agent::Builtin::IpAddr)) = &agent {
+                let pairs: Vec<(String, String)> =
+                    r.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                if let Err(bad) = super::ipaddr::IpAddrSpec::from_params(&pairs) {
+                    for p in bad {
+                        let key = if p.param.is_empty() {
+                            at("params")
+                        } else {
+                            at(&format!("params.{}", p.param))
+                        };
+                        problem(key, p.message, &p.hint);
+                    }
+                }
             }
             if let (Some(name), Ok(agent)) = (name, agent) {
                 let _ = resources.push(ResourceSpec {

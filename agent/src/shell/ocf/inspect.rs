@@ -23,6 +23,8 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{kill_process_group, Pid, Signal};
 
 use crate::config::{AgentInspector, AgentReport};
+use crate::core::resources::agent::Builtin;
+use crate::core::resources::meta_data::Parameter;
 use crate::core::resources::meta_data::{MetaData, MetaDataError, MAX_META_DATA_BYTES};
 use crate::core::resources::{Agent, Outcome, ResourceSpec, Validation};
 
@@ -65,6 +67,9 @@ impl core::fmt::Display for MetaDataFailure {
 
 /// Whether `agent`'s script is there and executable: `Err` with the report that says why not.
 pub fn installed(agent: &Agent) -> Result<(), AgentReport> {
+    if agent.builtin().is_some() {
+        return Ok(()); // part of this program
+    }
     let path = agent.path();
     let metadata = std::fs::metadata(&path).map_err(|e| {
         AgentReport::Missing(match e.kind() {
@@ -208,9 +213,40 @@ impl Reading {
 
 /// Run `AGENT meta-data` for every agent at once and parse the answers, in order. Blocks for at
 /// most [`META_DATA_TIMEOUT_MS`] in all (plus reaping what it had to kill).
+/// A built-in type's meta-data is this program's own description of it.
 pub fn read_meta_data(agents: &[Agent]) -> Vec<Result<MetaData, MetaDataFailure>> {
+    let scripts: Vec<Agent> = agents.iter().filter(|a| a.builtin().is_none()).cloned().collect();
+    let mut answers = read_scripts_meta_data(&scripts).into_iter();
+    let all = agents
+        .iter()
+        .map(|agent| match agent.builtin() {
+            Some(builtin) => Ok(builtin_meta_data(builtin)),
+            None => answers.next().expect("one answer per script"),
+        })
+        .collect();
+    assert!(answers.next().is_none(), "every answer used");
+    all
+}
+
+/// What a built-in type declares: its parameters (`ip` required) and its actions (no
+/// validate-all: a built-in start checks its parameters itself).
+pub fn builtin_meta_data(builtin: Builtin) -> MetaData {
+    match builtin {
+        Builtin::IpAddr => MetaData {
+            name: builtin.as_str().to_string(),
+            parameters: crate::core::resources::ipaddr::PARAMETERS
+                .iter()
+                .map(|name| Parameter { name: name.to_string(), required: *name == "ip" })
+                .collect(),
+            actions: ["start", "stop", "monitor", "meta-data"].map(String::from).to_vec(),
+        },
+    }
+}
+
+fn read_scripts_meta_data(agents: &[Agent]) -> Vec<Result<MetaData, MetaDataFailure>> {
     let deadline = Instant::now() + Duration::from_millis(META_DATA_TIMEOUT_MS);
     let mut readings: Vec<Result<Reading, MetaDataFailure>> = agents.iter().map(Reading::start).collect();
+
     loop {
         let mut waiting = false;
         for reading in readings.iter_mut().flatten().filter(|r| r.result.is_none()) {
