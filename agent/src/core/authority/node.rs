@@ -21,6 +21,7 @@ use super::{
     AuthorityTiming, Heard, Leave, NodeReport, Notice, Notices, Order, ResState, StopReason, View,
     WitnessInfo, MAX_HEARD,
 };
+use crate::core::mutation::{active as mutated, Mutation};
 use crate::time::Micros;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +115,9 @@ impl Node {
     pub fn new(cfg: NodeConfig, seen_stored: u64) -> Node {
         Node {
             cfg,
-            max_seen: seen_stored,
+            // The stored generation is where this boot starts from: it is reported at once, so
+            // that a witness that lost its state adopts it (W4) and generations never go back.
+            max_seen: if mutated(Mutation::ForgetStoredGeneration) { 0 } else { seen_stored },
             seen_stored,
             seen_persisting: false,
             acting: 0,
@@ -147,7 +150,7 @@ impl Node {
 
     /// N3: the watchdog may be fed (the shell adds its own health checks).
     pub fn feed_allowed(&self) -> bool {
-        !self.starving
+        !self.starving || mutated(Mutation::FeedWhileUnhealthy)
     }
     pub fn acting(&self) -> u64 {
         self.acting
@@ -293,7 +296,7 @@ impl Node {
     pub fn handle_witness_info(&mut self, now: Micros, boot: u64, info: &WitnessInfo, fresh: bool) {
         let newer =
             boot > self.info_boot || (boot == self.info_boot && self.info.is_none_or(|i| info.seq > i.seq));
-        if !fresh || !newer {
+        if (!fresh && !mutated(Mutation::StaleWitnessWord)) || !newer {
             return;
         }
         self.info_boot = boot;
@@ -369,7 +372,7 @@ impl Node {
     pub fn poll_timeout(&self) -> Micros {
         let t = &self.cfg.timing;
         let mut next = Micros::MAX;
-        let no_self_fence = crate::core::mutation::active(crate::core::mutation::Mutation::NoSelfFence);
+        let no_self_fence = mutated(Mutation::NoSelfFence);
         if let Some(since) = self.quorum_lost_since.filter(|_| !no_self_fence) {
             if self.self_fence_stop_at.is_none() {
                 next = next.min(since.plus_ms(t.self_fence_ms));
@@ -434,13 +437,18 @@ impl Node {
         }
     }
 
+    /// N1: generation `g` is not older than any generation this node has seen.
+    fn current(&self, g: u64) -> bool {
+        g >= self.max_seen || mutated(Mutation::StartUnderOlderGeneration)
+    }
+
     /// The peer may be running resources under an older generation and is in contact: wait.
     fn peer_blocks(&self, now: Micros, generation: u64, view: &View) -> bool {
         let t = &self.cfg.timing;
         let window_us = (t.dead_ms + t.interval_ms + t.margin_ms) * 1000;
         let recently_heard =
             view.peer(self.cfg.peer).and_then(|p| p.last_rx).is_some_and(|at| now.since_us(at) <= window_us);
-        if !recently_heard || crate::core::mutation::active(crate::core::mutation::Mutation::SkipPeerCheck) {
+        if !recently_heard || mutated(Mutation::SkipPeerCheck) {
             return false;
         }
         match &self.peer_report {
@@ -474,7 +482,7 @@ impl Node {
         }
 
         // N2: self-fence.
-        let no_self_fence = crate::core::mutation::active(crate::core::mutation::Mutation::NoSelfFence);
+        let no_self_fence = mutated(Mutation::NoSelfFence);
         if let Some(since) = self.quorum_lost_since.filter(|_| !no_self_fence) {
             if now.since_us(since) >= t.self_fence_ms * 1000 {
                 if self.self_fence_stop_at.is_none() {
@@ -538,7 +546,7 @@ impl Node {
 
         // N4: nothing without the witness's word.
         let Some(info) = self.info else { return };
-        if info.generation < self.max_seen {
+        if !self.current(info.generation) {
             // Stale word (a newer generation is known): only stopping is safe.
             self.stop(StopReason::NewerGeneration);
             return;
@@ -550,7 +558,7 @@ impl Node {
                     return;
                 }
                 let can_start = g > self.stopped
-                    && g >= self.max_seen
+                    && self.current(g)
                     && self.seen_stored >= g
                     && self.resources == ResState::Stopped
                     && self.ready();

@@ -15,6 +15,7 @@ use heapless::Deque;
 
 use super::fence::{FenceConfig, FenceResult, Fencer, Verdict as FenceVerdict};
 use super::{AuthorityTiming, NodeReport, Notice, Notices, Order, ResState, View, WitnessInfo};
+use crate::core::mutation::{active as mutated, Mutation};
 use crate::time::Micros;
 
 /// The durable state of the witness.
@@ -492,7 +493,12 @@ impl Witness {
     /// without a fence (W1: the holder reported `Stopped{g}`).
     fn released_when_last_heard(&self, id: u8) -> bool {
         let n = self.node(id);
-        n.latest_boot == n.report_boot && self.reported_stopped(id)
+        (n.latest_boot == n.report_boot || mutated(Mutation::IgnoreLatestBoot)) && self.reported_stopped(id)
+    }
+
+    /// W3: the witness reaches no node (then it decides nothing and fences nobody).
+    fn isolated(&self, view: &View) -> bool {
+        !self.cfg.nodes.iter().any(|&id| view.reaches(id)) && !mutated(Mutation::IsolatedWitnessActs)
     }
 
     fn eligible(&self, id: u8, view: &View) -> bool {
@@ -527,18 +533,18 @@ impl Witness {
     fn handle_lost(&mut self, now: Micros, id: u8, view: &View) -> Release {
         let i = self.index(id);
         let other = self.nodes[1 - i].id;
-        let other_reaches_it = view.peer(other).is_some_and(|p| p.reaches.contains(&id));
-        if view.reaches(id) || !view.reaches(other) || other_reaches_it || self.nodes[1 - i].report.is_none()
-        {
+        // The other node's word: its latest report says it does not reach the node either.
+        let other_word_missing = !mutated(Mutation::LostWhilePeerReaches)
+            && (view.peer(other).is_some_and(|p| p.reaches.contains(&id)) || self.nodes[1 - i].report.is_none());
+        // Not reaching `id`, the witness is in quorum with the other node or reaches nobody.
+        if view.reaches(id) || self.isolated(view) || other_word_missing {
             self.nodes[i].lost_since = None;
             if self.fencer.target() == Some(id) {
                 self.fencer.cancel();
             }
             return Release::NotYet;
         }
-        if self.nodes[i].fenced_off
-            || crate::core::mutation::active(crate::core::mutation::Mutation::GrantWithoutFence)
-        {
+        if self.nodes[i].fenced_off || mutated(Mutation::GrantWithoutFence) {
             return Release::Released;
         }
         if self.released_when_last_heard(id) {
@@ -623,7 +629,7 @@ impl Witness {
             return;
         }
         // W3: isolated, do nothing.
-        if !self.cfg.nodes.iter().any(|&id| view.reaches(id)) {
+        if self.isolated(view) {
             for n in self.nodes.iter_mut() {
                 n.lost_since = None;
             }
@@ -685,7 +691,7 @@ impl Witness {
                 }
             }
         }
-        if heard > self.durable.generation {
+        if heard > self.durable.generation && !mutated(Mutation::NoGenerationAdoption) {
             let holder = match running_at {
                 Some((id, g)) if g == heard => id,
                 _ => 0,
@@ -756,7 +762,10 @@ impl Witness {
         if let Phase::Switchover { from, to, deadline } = self.phase {
             if from != h {
                 self.phase = Phase::Steady;
-            } else if self.released_by_report(h, view) || self.node(h).fenced_off {
+            } else if self.released_by_report(h, view)
+                || self.node(h).fenced_off
+                || mutated(Mutation::SwitchWithoutStop)
+            {
                 let target = if self.eligible(to, view) { Some(to) } else { self.best_candidate(view) };
                 match target {
                     Some(t) => self.grant(t),
