@@ -252,6 +252,20 @@ fn n3_a_hung_agent_is_reset_by_its_watchdog_and_the_witness_waits_for_it() {
     assert_safe(&sim);
 }
 
+#[test]
+fn n4_a_grant_whose_store_fails_starts_only_once_a_later_store_succeeds() {
+    // Node A's disk fails every write for the first 6 s: the grant it gets at cold start
+    // cannot be stored, so nothing may start under it; once the disk works again, the store is
+    // tried again and the service starts (a failed store must not block the node for good).
+    let disk = FaultKind::Disk { member: A, slow_ms: 0, fail_per_mille: 1000 };
+    let mut sim = rack(vec![fault(0, 6_000, disk)], true);
+    sim.run_until(6_000);
+    assert!(sim.running_nodes().is_empty(), "N4: nothing runs under a generation not stored\n{}", trace(&sim));
+    sim.run_until(6_000 + 2_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "the store was tried again\n{}", trace(&sim));
+    assert_safe(&sim);
+}
+
 // ---- resources ---------------------------------------------------------------------------
 
 #[test]

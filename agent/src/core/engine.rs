@@ -273,6 +273,14 @@ impl Engine {
         self.settle(now);
     }
 
+    /// Node: the store of the seen generation failed; it is tried again after a while.
+    pub fn handle_seen_failed(&mut self, now: Micros, generation: u64) {
+        if let Role::Node { node, .. } = &mut self.role {
+            node.handle_seen_failed(now, generation);
+        }
+        self.settle(now);
+    }
+
     pub fn handle_resource_result(&mut self, now: Micros, id: u64, outcome: Outcome) {
         self.handle_resource_result_with_reason(now, id, outcome, ExitReason::new());
     }

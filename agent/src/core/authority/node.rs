@@ -50,6 +50,10 @@ pub struct NodeConfig {
 
 /// Bound on queued actions.
 const MAX_ACTIONS: usize = 4;
+/// A store of the seen generation that failed is tried again after this long: a disk that
+/// fails now and then must not keep the node from ever taking the service, and one that keeps
+/// failing is not hammered.
+pub const SEEN_RETRY_MS: u64 = 500;
 
 #[derive(Clone, Debug)]
 pub struct Node {
@@ -58,6 +62,8 @@ pub struct Node {
     /// The highest generation stored durably, and whether a write is under way.
     seen_stored: u64,
     seen_persisting: bool,
+    /// A store failed: the next one is not tried before this time.
+    seen_retry_at: Option<Micros>,
     acting: u64,
     stopped: u64,
     resources: ResState,
@@ -120,6 +126,7 @@ impl Node {
             max_seen: if mutated(Mutation::ForgetStoredGeneration) { 0 } else { seen_stored },
             seen_stored,
             seen_persisting: false,
+            seen_retry_at: None,
             acting: 0,
             stopped: 0,
             resources: ResState::Stopped,
@@ -356,6 +363,15 @@ impl Node {
         self.evaluate(now, &view);
     }
 
+    /// The store of the seen generation failed (the shell logged why): try again after
+    /// [`SEEN_RETRY_MS`]. Nothing starts under it meanwhile.
+    pub fn handle_seen_failed(&mut self, now: Micros, _generation: u64) {
+        self.seen_persisting = false;
+        self.seen_retry_at = Some(now.plus_ms(SEEN_RETRY_MS));
+        let view = self.last_view.clone();
+        self.evaluate(now, &view);
+    }
+
     pub fn handle_tick(&mut self, now: Micros, view: &View) {
         self.last_view = view.clone();
         self.evaluate(now, view);
@@ -385,6 +401,9 @@ impl Node {
         }
         if let Some(at) = self.leave_stopped_at {
             next = next.min(at.plus_ms(self.handover_wait_ms()));
+        }
+        if let Some(at) = self.seen_retry_at.filter(|_| self.max_seen > self.seen_stored) {
+            next = next.min(at);
         }
         next
     }
@@ -459,8 +478,12 @@ impl Node {
 
     fn evaluate(&mut self, now: Micros, view: &View) {
         let t = self.cfg.timing;
-        if self.max_seen > self.seen_stored && !self.seen_persisting {
+        if self.max_seen > self.seen_stored
+            && !self.seen_persisting
+            && self.seen_retry_at.is_none_or(|at| now >= at)
+        {
             self.seen_persisting = true;
+            self.seen_retry_at = None;
             if self.actions.is_full() {
                 let _ = self.actions.pop_front();
             }
