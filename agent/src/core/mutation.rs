@@ -37,9 +37,9 @@ pub enum Mutation {
     /// N3: the core lets the watchdog be fed even after it decided to starve it (a stop that
     /// failed or hung during a self-fence or a failure).
     FeedWhileUnhealthy = 9,
-    /// N4: a node obeys the witness's word from frames that do not acknowledge its current
-    /// boot (frames sent before the witness knew that the node restarted).
-    StaleWitnessWord = 10,
+    /// N4: after boot, a node that has not heard the witness's word yet starts the resources
+    /// on its own, under the generation it stored, as soon as it reaches its peer.
+    StartWithoutWitness = 10,
     /// Durable generation: a node that boots ignores the generation it stored before its
     /// restart (it reports 0), so a witness that lost its state cannot adopt it.
     ForgetStoredGeneration = 11,
@@ -62,7 +62,7 @@ impl Mutation {
         Mutation::StartUnderOlderGeneration,
         Mutation::NoSelfFence,
         Mutation::FeedWhileUnhealthy,
-        Mutation::StaleWitnessWord,
+        Mutation::StartWithoutWitness,
         Mutation::SkipPeerCheck,
         Mutation::ForgetStoredGeneration,
         Mutation::AcceptReplays,
@@ -81,7 +81,7 @@ impl Mutation {
             Mutation::SwitchWithoutStop => "switch-without-stop",
             Mutation::StartUnderOlderGeneration => "start-under-older-generation",
             Mutation::FeedWhileUnhealthy => "feed-while-unhealthy",
-            Mutation::StaleWitnessWord => "stale-witness-word",
+            Mutation::StartWithoutWitness => "start-without-witness",
             Mutation::ForgetStoredGeneration => "forget-stored-generation",
             Mutation::AcceptReplays => "accept-replays",
             Mutation::IgnoreLatestBoot => "ignore-latest-boot",
@@ -99,7 +99,7 @@ impl Mutation {
             Mutation::StartUnderOlderGeneration => "N1",
             Mutation::NoSelfFence => "N2",
             Mutation::FeedWhileUnhealthy => "N3",
-            Mutation::StaleWitnessWord => "N4",
+            Mutation::StartWithoutWitness => "N4",
             Mutation::SkipPeerCheck => "peer check",
             Mutation::ForgetStoredGeneration => "durable generation",
             Mutation::AcceptReplays => "replay rejection",

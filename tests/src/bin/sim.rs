@@ -110,7 +110,7 @@ fn main() {
     println!("violations: {}", s.violations);
     if expect_violation {
         // Self-test of the simulator against a deliberately broken build.
-        match s.first_failure {
+        match s.first_safety {
             Some(seed) => {
                 let r = sim::run_seed(seed);
                 for v in &r.violations {

@@ -66,6 +66,16 @@ pub use schedule::*;
 
 use FaultKind::*;
 
+/// A line of trace, formatted only when the trace is kept (not while running many seeds).
+macro_rules! trace {
+    ($sim:expr, $($arg:tt)*) => {
+        if $sim.tracing {
+            let line = format!($($arg)*);
+            $sim.log(line);
+        }
+    };
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct Direction {
     cut: bool,
@@ -156,6 +166,30 @@ impl Member {
             self.clock_lag_us += self.raw_local(until) - self.raw_local(from);
         }
     }
+    /// The next time this running member's agent has something of its own to do: a deadline
+    /// of its core, a durable write, an OCF action or a relay result that completes.
+    fn next_own(&self) -> Micros {
+        let mut next = Micros::MAX;
+        if let Some(h) = self.hung_until {
+            return h;
+        }
+        if let Some((_, at, _)) = self.pending_persist {
+            next = next.min(at);
+        }
+        if let Some((_, at, _)) = self.pending_seen {
+            next = next.min(at);
+        }
+        for a in &self.actions {
+            next = next.min(a.3);
+        }
+        for f in &self.fences {
+            next = next.min(f.1);
+        }
+        if let Some(e) = &self.engine {
+            next = next.min(self.to_true(e.poll_timeout()));
+        }
+        next
+    }
     fn running(&self, now: Micros) -> bool {
         self.powered && self.engine.is_some() && self.hung_until.is_none_or(|h| now >= h)
     }
@@ -215,6 +249,8 @@ pub struct Sim {
     max_persisted: u64,
     max_granted: u64,
     violations: Vec<String>,
+    /// Keep the trace (off while running many seeds: a failing seed is run again with it).
+    tracing: bool,
     trace: VecDeque<String>,
     stats: Stats,
     healed: bool,
@@ -324,6 +360,7 @@ impl Sim {
             max_persisted: 0,
             max_granted: 0,
             violations: Vec::new(),
+            tracing: true,
             trace: VecDeque::new(),
             stats: Stats::default(),
             healed: false,
@@ -456,9 +493,9 @@ impl Sim {
             self.aim(ProtocolEvent::Restart { member: i });
         }
         if restart {
-            self.log(format!("member {} agent starts again (boot {boot}), resources {physical:?}", IDS[i]));
+            trace!(self, "member {} agent starts again (boot {boot}), resources {physical:?}", IDS[i]);
         } else {
-            self.log(format!("member {} boots (boot {boot})", IDS[i]));
+            trace!(self, "member {} boots (boot {boot})", IDS[i]);
         }
     }
 
@@ -466,7 +503,7 @@ impl Sim {
     /// reset) does not complete; only the relay's power-on brings the member back.
     fn relay_cut(&mut self, i: usize, why: &str) {
         if !self.members[i].powered && self.members[i].back_at.take().is_some() {
-            self.log(format!("member {} stays off: the relay cut its power while it rebooted", IDS[i]));
+            trace!(self, "member {} stays off: the relay cut its power while it rebooted", IDS[i]);
         }
         self.power_off(i, why);
         self.members[i].back_at = None;
@@ -489,14 +526,14 @@ impl Sim {
         m.agent_back_at = None;
         m.watchdog_disarmed = false;
         m.left_running = None;
-        self.log(format!("member {} powered off ({why})", IDS[i]));
+        trace!(self, "member {} powered off ({why})", IDS[i]);
     }
 
     // ---- faults --------------------------------------------------------------------------
 
     fn apply_fault(&mut self, f: Fault) {
         let until = self.now.plus_ms(f.duration_ms);
-        self.log(format!("FAULT {:?} for {} ms", f.kind, f.duration_ms));
+        trace!(self, "FAULT {:?} for {} ms", f.kind, f.duration_ms);
         match f.kind {
             Crash { member, down_ms, lose_state } => {
                 self.power_off(member, "crash");
@@ -556,7 +593,7 @@ impl Sim {
                 let holder = self.witness_state().map_or(0, |s| s.holder);
                 let to = if holder == NODE_A { NODE_B } else { NODE_A };
                 let result = self.witness_command(WitnessCommand::Move(to));
-                self.log(format!("operator: move to {to}: {result:?}"));
+                trace!(self, "operator: move to {to}: {result:?}");
             }
             Cut { link, direction } => {
                 if direction != 1 {
@@ -604,7 +641,7 @@ impl Sim {
                         Some(L::Untouched) => self.stats.leaves[2] += 1,
                         None => {}
                     }
-                    self.log(format!("operator: SIGTERM to the agent of {}: {leave:?}", IDS[node]));
+                    trace!(self, "operator: SIGTERM to the agent of {}: {leave:?}", IDS[node]);
                 }
             }
             Relay { node, mode } => self.relay[node] = mode,
@@ -612,7 +649,7 @@ impl Sim {
             Maintenance => {
                 if f.duration_ms > 0 {
                     let result = self.witness_command(WitnessCommand::Maintenance(true));
-                    self.log(format!("operator: maintenance on: {result:?}"));
+                    trace!(self, "operator: maintenance on: {result:?}");
                     self.maintenance_until = Some(until);
                 }
             }
@@ -714,22 +751,7 @@ impl Sim {
                 next = next.min(h).min(m.last_feed.plus_ms(WATCHDOG_MS).plus_us(1));
                 continue;
             }
-            next = next.min(m.last_feed.plus_ms(WATCHDOG_MS).plus_us(1));
-            if let Some((_, at, _)) = m.pending_persist {
-                next = next.min(at);
-            }
-            if let Some((_, at, _)) = m.pending_seen {
-                next = next.min(at);
-            }
-            for a in &m.actions {
-                next = next.min(a.3);
-            }
-            for f in &m.fences {
-                next = next.min(f.1);
-            }
-            if let Some(e) = &m.engine {
-                next = next.min(m.to_true(e.poll_timeout()));
-            }
+            next = next.min(m.last_feed.plus_ms(WATCHDOG_MS).plus_us(1)).min(m.next_own());
         }
         next
     }
@@ -904,7 +926,7 @@ impl Sim {
                 e.restore_maintenance(false);
             }
         }
-        self.log(format!("operator: maintenance off: {result:?}"));
+        trace!(self, "operator: maintenance off: {result:?}");
     }
 
     /// Whether the witness is in maintenance mode (false when it is down).
@@ -954,6 +976,9 @@ impl Sim {
 
     fn step(&mut self) {
         let now = self.now;
+        // Whether anything outside the agents changed: then every member runs this step;
+        // otherwise only those with a frame or something of their own due.
+        let mut all = false;
         // Scheduled faults, their ends, the heal.
         while let Some(f) = self.scenario.faults.get(self.next_fault).copied() {
             if Micros::from_ms(f.at_ms) > now {
@@ -963,6 +988,7 @@ impl Sim {
             if !self.healed {
                 self.classes.insert(f.kind.class());
                 self.apply_fault(f);
+                all = true;
             }
         }
         // Faults aimed at protocol events, when their time comes.
@@ -973,32 +999,39 @@ impl Sim {
                 let duration_ms = f.duration_ms.min(heal.since_us(now) / 1000).max(1);
                 self.classes.insert(f.kind.class());
                 self.apply_fault(Fault { duration_ms, ..f });
+                all = true;
             }
         }
         for i in 0..3 {
             if self.members[i].clock_paused.is_some_and(|(_, until)| until <= now) {
                 self.members[i].resume_clock();
-                self.log(format!("member {} clock runs again", IDS[i]));
+                all = true;
+                trace!(self, "member {} clock runs again", IDS[i]);
             }
         }
         let before = self.active_faults.len();
         self.active_faults.retain(|(until, _)| *until > now);
         if self.active_faults.len() != before {
             self.recompute_links();
+            all = true;
             self.log("a fault ended".into());
         }
         if !self.healed && now >= Micros::from_ms(self.scenario.heal_at_ms) {
             self.heal();
+            all = true;
         }
         if self.maintenance_until.is_some_and(|at| now >= at) {
             self.end_maintenance();
+            all = true;
         }
         for i in 0..3 {
             if self.members[i].back_at.is_some_and(|b| now >= b) {
                 self.boot(i);
+                all = true;
             }
             if self.members[i].powered && self.members[i].agent_back_at.is_some_and(|b| now >= b) {
                 self.start_agent(i, true);
+                all = true;
             }
         }
         // Watchdogs: a member that has not fed its watchdog for its timeout is reset.
@@ -1008,9 +1041,11 @@ impl Sim {
                 self.stats.watchdog_resets += 1;
                 self.power_off(i, "watchdog reset");
                 self.members[i].back_at = Some(now.plus_ms(1000));
+                all = true;
             }
         }
         // Deliver frames that are due.
+        let mut got_frame = [false; 3];
         while let Some(Reverse((at, ..))) = self.in_flight.peek() {
             if *at > now {
                 break;
@@ -1031,6 +1066,7 @@ impl Sim {
             let engine = m.engine.as_mut().unwrap();
             let header = packet.0;
             let verdict = engine.handle_frame(local, Some(link_index), &header, &packet.1);
+            got_frame[to] = true;
             if verdict == Verdict::Accepted {
                 self.check_replay(to, link_index, &header);
                 if to == 0 {
@@ -1039,7 +1075,9 @@ impl Sim {
             }
         }
         for i in 0..3 {
-            self.run_member(i);
+            if all || got_frame[i] || self.members[i].next_own() <= now {
+                self.run_member(i);
+            }
         }
     }
 
@@ -1077,7 +1115,7 @@ impl Sim {
             done
         };
         for (node, _, result) in fences {
-            self.log(format!("relay result for {}: {result:?}", IDS[node]));
+            trace!(self, "relay result for {}: {result:?}", IDS[node]);
             let m = &mut self.members[i];
             let local = m.local(now);
             m.engine.as_mut().unwrap().handle_fence_result(local, IDS[node], result);
@@ -1087,7 +1125,7 @@ impl Sim {
                 // The shell panics rather than announce what is not durable; the agent is
                 // restarted (its stored state as it was).
                 self.members[i].pending_persist = None;
-                self.log(format!("member {} cannot write its state: the agent crashes", IDS[i]));
+                trace!(self, "member {} cannot write its state: the agent crashes", IDS[i]);
                 let m = &mut self.members[i];
                 m.engine = None;
                 m.actions.clear();
@@ -1109,7 +1147,7 @@ impl Sim {
             if at <= now && fails {
                 // The shell logs a failed write of the seen generation and tells the core.
                 self.members[i].pending_seen = None;
-                self.log(format!("member {} cannot store generation {generation}", IDS[i]));
+                trace!(self, "member {} cannot store generation {generation}", IDS[i]);
                 let m = &mut self.members[i];
                 let local = m.local(now);
                 m.engine.as_mut().unwrap().handle_seen_failed(local, generation);
@@ -1166,7 +1204,7 @@ impl Sim {
                 m.agent_back_at = Some(now.plus_ms(down_ms));
                 m.watchdog_disarmed = !m.physical.iter().any(|&p| p);
                 let physical = m.physical;
-                self.log(format!("member {} agent exited, resources {physical:?}", IDS[i]));
+                trace!(self, "member {} agent exited, resources {physical:?}", IDS[i]);
             }
         }
     }
@@ -1255,13 +1293,13 @@ impl Sim {
                         FenceResult::Unconfirmed
                     }
                 };
-                self.log(format!("witness commands relay OFF for {node_id}"));
+                trace!(self, "witness commands relay OFF for {node_id}");
                 self.members[i].fences.push((node, now.plus_us(latency.0), result));
             }
             Action::PowerOn(node_id) => {
                 let node = IDS.iter().position(|&id| id == node_id).unwrap();
                 if !self.members[node].powered && matches!(self.relay[node], RelayMode::Ok) {
-                    self.log(format!("witness commands relay ON for {node_id}"));
+                    trace!(self, "witness commands relay ON for {node_id}");
                     self.members[node].back_at = Some(now.plus_ms(self.rng.range(500, 3000)));
                 }
             }
@@ -1303,7 +1341,7 @@ impl Sim {
     }
 
     fn persisted(&mut self, stored: Stored) {
-        self.log(format!("witness persisted generation {} holder {}", stored.generation, stored.holder));
+        trace!(self, "witness persisted generation {} holder {}", stored.generation, stored.holder);
         if stored.generation < self.max_persisted && self.members[0].stored.is_some() {
             // Only a witness that lost its state may start from below; it must then adopt.
         }
@@ -1397,10 +1435,11 @@ impl Sim {
             return;
         }
         self.aim_left -= 1;
-        let (delay_ms, fault) = schedule::aimed(&mut self.aim_rng, event);
         *self.aimed_at.entry(event.name()).or_default() += 1;
-        self.log(format!("AIM at {event:?}: in {delay_ms} ms for {} ms: {:?}", fault.duration_ms, fault.kind));
-        self.aimed.push((self.now.plus_ms(delay_ms), fault));
+        for (delay_ms, fault) in schedule::aimed(&mut self.aim_rng, event) {
+            trace!(self, "AIM at {event:?}: in {delay_ms} ms for {} ms: {:?}", fault.duration_ms, fault.kind);
+            self.aimed.push((self.now.plus_ms(delay_ms), fault));
+        }
     }
 
     /// Apply the aimed faults that are due now (a relay that lies for the fence under way).
@@ -1425,7 +1464,7 @@ impl Sim {
             )
         );
         if interesting {
-            self.log(format!("member {}: {event:?}", IDS[i]));
+            trace!(self, "member {}: {event:?}", IDS[i]);
         }
     }
 
@@ -1465,9 +1504,16 @@ pub fn is_safety(violation: &str) -> bool {
     !violation.starts_with("liveness") && !violation.starts_with("the simulation does not progress")
 }
 
-/// Run one seed.
+/// Run one seed, with its trace.
 pub fn run_seed(seed: u64) -> SimResult {
     Sim::new(Scenario::from_seed(seed)).run()
+}
+
+/// Run one seed without keeping a trace (faster; the result is the same).
+pub fn run_seed_quiet(seed: u64) -> SimResult {
+    let mut sim = Sim::new(Scenario::from_seed(seed));
+    sim.tracing = false;
+    sim.run()
 }
 
 /// Totals over many seeds.
@@ -1482,6 +1528,8 @@ pub struct Summary {
     pub worst_restore_ms: u64,
     pub worst_restore_seed: u64,
     pub first_failure: Option<u64>,
+    /// The first seed with a violation of safety (the self-test of a broken build).
+    pub first_safety: Option<u64>,
     /// Schedules with at least one fault of each class (scheduled or aimed).
     pub fault_classes: BTreeMap<&'static str, u64>,
     /// Schedules with a fault aimed at each kind of protocol event, and aimed faults in all.
@@ -1520,6 +1568,9 @@ impl Summary {
                 self.first_failure = Some(r.scenario.seed);
             }
         }
+        if r.violations.iter().any(|v| is_safety(v)) && self.first_safety.is_none_or(|s| r.scenario.seed < s) {
+            self.first_safety = Some(r.scenario.seed);
+        }
     }
     pub fn merge(&mut self, o: &Summary) {
         self.schedules += o.schedules;
@@ -1547,11 +1598,16 @@ impl Summary {
                 self.first_failure = Some(s);
             }
         }
+        if let Some(s) = o.first_safety {
+            if self.first_safety.is_none_or(|f| s < f) {
+                self.first_safety = Some(s);
+            }
+        }
     }
 }
 
-/// Run seeds `first..first+count` on `threads` threads; stop early at the first violation
-/// when `stop_at_first`.
+/// Run seeds `first..first+count` on `threads` threads; stop early at the first violation of
+/// safety when `stop_at_first` (seeds below it all finish, so it is the first in order).
 pub fn run_many(first: u64, count: u64, threads: usize, stop_at_first: bool) -> Summary {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
@@ -1571,8 +1627,8 @@ pub fn run_many(first: u64, count: u64, threads: usize, stop_at_first: bool) -> 
                     if seed >= first + count {
                         break;
                     }
-                    let r = run_seed(seed);
-                    if !r.violations.is_empty() && stop_at_first {
+                    let r = run_seed_quiet(seed);
+                    if stop_at_first && r.violations.iter().any(|v| is_safety(v)) {
                         stop.store(true, Ordering::Relaxed);
                     }
                     s.add(&r);

@@ -305,6 +305,15 @@ impl Scenario {
             let kind = draw(&mut rng, group);
             let duration_ms = if matches!(kind, Leave { .. } | Move) { 0 } else { duration_ms };
             faults.push(Fault { at_ms, duration_ms, kind });
+            if let Leave { node, down_ms } = kind {
+                // Half the time the other node is away while this agent leaves and comes back
+                // (the witness then has nobody to hand the service to): until about when it
+                // starts again (the stop, the wait for a hand-over, `down_ms`).
+                if rng.chance(500) {
+                    let away_ms = down_ms + rng.range(1_000, 4_000);
+                    faults.push(Fault { at_ms, duration_ms: away_ms, kind: Isolate { member: 3 - node } });
+                }
+            }
         }
         faults.sort_by_key(|f| f.at_ms);
         let fence_configured = rng.chance(800);
@@ -380,54 +389,101 @@ impl ProtocolEvent {
     }
 }
 
-/// The fault aimed at `event`, `delay_ms` after it (drawn from the aim's generator). The
-/// relay lies only for the fence under way (an aimed relay fault applies before the result).
-pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> (u64, Fault) {
+/// A relay that fails to fence, for a story that needs the witness to wait for the watchdog
+/// deadline instead (harmless without a relay).
+fn failing_relay(rng: &mut Rng, node: usize) -> FaultKind {
+    let mode = match rng.range(0, 2) {
+        0 => RelayMode::NoAnswer,
+        1 => RelayMode::Stuck,
+        _ => RelayMode::Unconfirmed { really_cut: false },
+    };
+    Relay { node, mode }
+}
+
+/// The faults aimed at `event`: each `(delay_ms after the event, fault)`, drawn from the
+/// aim's generator. Most are one fault; a few are short stories of several, for situations
+/// that need them (a holder cut off long enough for the watchdog deadline while its relay
+/// fails; a node that is cut off right after its grant, with its store slow, and later hears
+/// its peer before the witness; a node whose agent restarts and is heard once by the witness,
+/// then cut off). A relay aimed at a fence lies for the fence under way.
+pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
     const W: usize = 0;
     let delay_ms = rng.range(0, AIM_DELAY_MAX_MS);
-    let duration_ms = rng.range(300, 9000);
+    let duration_ms = rng.range(300, 20_000);
     let other = |n: usize| 3 - n;
-    let kind = match event {
-        ProtocolEvent::Grant { node } => match rng.range(0, 6) {
-            0 => Crash { member: W, down_ms: rng.range(500, 4000), lose_state: rng.chance(400) },
-            1 => Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false },
-            2 => Isolate { member: node },
-            3 => Partition { a: node, b: W, direction: rng.range(0, 2) as u8 },
-            4 => Partition { a: node, b: other(node), direction: rng.range(0, 2) as u8 },
-            5 => Disk { member: node, slow_ms: rng.range(500, DISK_SLOW_MAX_MS), fail_per_mille: 0 },
-            _ => Isolate { member: W },
+    let one = |kind| vec![(delay_ms, Fault { at_ms: 0, duration_ms, kind })];
+    let fault = |kind, duration_ms| Fault { at_ms: 0, duration_ms, kind };
+    // Longer than the watchdog deadline (about 15 s in the simulator), or not.
+    let long_ms = rng.range(8_000, 25_000);
+    match event {
+        ProtocolEvent::Grant { node } => match rng.range(0, 8) {
+            0 => one(Crash { member: W, down_ms: rng.range(500, 4000), lose_state: rng.chance(400) }),
+            1 => one(Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false }),
+            2 => one(Partition { a: node, b: other(node), direction: rng.range(0, 2) as u8 }),
+            3 => one(Disk { member: node, slow_ms: rng.range(500, DISK_SLOW_MAX_MS), fail_per_mille: 0 }),
+            4 => vec![
+                (delay_ms, fault(Isolate { member: node }, long_ms)),
+                (0, fault(failing_relay(rng, node), long_ms + 1000)),
+            ],
+            5 => vec![
+                (delay_ms, fault(Partition { a: node, b: W, direction: rng.range(0, 2) as u8 }, long_ms)),
+                (0, fault(failing_relay(rng, node), long_ms + 1000)),
+            ],
+            6 => {
+                let back_ms = rng.range(1_000, 8_000);
+                vec![
+                    (0, fault(Disk { member: node, slow_ms: rng.range(200, 3000), fail_per_mille: 0 }, 3000)),
+                    (rng.range(0, 100), fault(Isolate { member: node }, long_ms)),
+                    (delay_ms, fault(Partition { a: node, b: W, direction: 2 }, long_ms + back_ms)),
+                    (0, fault(failing_relay(rng, node), long_ms + back_ms)),
+                ]
+            }
+            _ => one(Isolate { member: W }),
         },
         ProtocolEvent::Fence { node } => match rng.range(0, 5) {
-            0 => Relay { node, mode: RelayMode::Stuck },
-            1 => Relay { node, mode: RelayMode::Unconfirmed { really_cut: false } },
-            2 => Isolate { member: W },
-            3 => Crash { member: W, down_ms: rng.range(500, 4000), lose_state: rng.chance(300) },
-            4 => Partition { a: W, b: other(node), direction: 2 },
-            _ => Hang { member: W, ms: rng.range(200, 2500) },
+            0 | 1 => vec![(0, fault(failing_relay(rng, node), long_ms))],
+            2 => one(Isolate { member: W }),
+            3 => one(Crash { member: W, down_ms: rng.range(500, 4000), lose_state: rng.chance(300) }),
+            4 => one(Partition { a: W, b: other(node), direction: 2 }),
+            _ => one(Hang { member: W, ms: rng.range(200, 2500) }),
         },
         ProtocolEvent::Stop { node } => match rng.range(0, 6) {
-            0 => Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false },
-            1 => Hang { member: node, ms: rng.range(WATCHDOG_MS, 8000) },
-            2 => Isolate { member: node },
-            3 => Partition { a: node, b: W, direction: rng.range(0, 2) as u8 },
-            4 => Resource { node, fault: ResourceFault::StopHangs },
-            5 => Resource { node, fault: ResourceFault::StopFails },
-            _ => ClockPause { member: node, ms: rng.range(50, CLOCK_PAUSE_MAX_MS) },
+            0 => one(Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false }),
+            1 => one(Hang { member: node, ms: rng.range(WATCHDOG_MS, 8000) }),
+            2 => vec![
+                (delay_ms, fault(Isolate { member: node }, long_ms)),
+                (0, fault(failing_relay(rng, node), long_ms)),
+            ],
+            3 => one(Partition { a: node, b: W, direction: rng.range(0, 2) as u8 }),
+            4 => one(Resource { node, fault: ResourceFault::StopHangs }),
+            5 => one(Resource { node, fault: ResourceFault::StopFails }),
+            _ => one(ClockPause { member: node, ms: rng.range(50, CLOCK_PAUSE_MAX_MS) }),
         },
-        ProtocolEvent::Restart { member } => match rng.range(0, 5) {
-            0 => Partition { a: member, b: W, direction: rng.range(0, 2) as u8 },
-            1 => Isolate { member },
-            2 => Crash { member, down_ms: rng.range(500, 4000), lose_state: member == W && rng.chance(300) },
-            3 if member != W => Partition { a: member, b: other(member), direction: rng.range(0, 2) as u8 },
-            4 => Replay { link: rng.range(0, 5) as usize, delay_ms: rng.range(100, REPLAY_DELAY_MAX_MS) },
-            _ => Isolate { member: W },
+        ProtocolEvent::Restart { member } if member != W => match rng.range(0, 5) {
+            0 => one(Partition { a: member, b: W, direction: rng.range(0, 2) as u8 }),
+            1 => one(Isolate { member }),
+            2 => one(Crash { member, down_ms: rng.range(500, 4000), lose_state: false }),
+            3 => one(Replay { link: rng.range(0, 5) as usize, delay_ms: rng.range(100, REPLAY_DELAY_MAX_MS) }),
+            _ => {
+                // Heard once by the witness, then nothing more reaches it, nor the peer.
+                let cut_ms = rng.range(0, 150);
+                vec![
+                    (cut_ms, fault(Partition { a: member, b: W, direction: 0 }, long_ms)),
+                    (cut_ms, fault(Partition { a: member, b: other(member), direction: 2 }, long_ms)),
+                    (0, fault(failing_relay(rng, member), long_ms)),
+                ]
+            }
+        },
+        ProtocolEvent::Restart { .. } => match rng.range(0, 2) {
+            0 => one(Isolate { member: W }),
+            1 => one(Crash { member: W, down_ms: rng.range(500, 4000), lose_state: rng.chance(300) }),
+            _ => one(Replay { link: rng.range(0, 5) as usize, delay_ms: rng.range(100, REPLAY_DELAY_MAX_MS) }),
         },
         ProtocolEvent::Store { node } => match rng.range(0, 3) {
-            0 => Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false },
-            1 => RackPower { down_ms: rng.range(500, 4000), lose_state: rng.chance(500) },
-            2 => Isolate { member: node },
-            _ => Disk { member: node, slow_ms: rng.range(500, DISK_SLOW_MAX_MS), fail_per_mille: 300 },
+            0 => one(Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false }),
+            1 => one(RackPower { down_ms: rng.range(500, 4000), lose_state: rng.chance(500) }),
+            2 => one(Isolate { member: node }),
+            _ => one(Disk { member: node, slow_ms: rng.range(500, DISK_SLOW_MAX_MS), fail_per_mille: 300 }),
         },
-    };
-    (delay_ms, Fault { at_ms: 0, duration_ms, kind })
+    }
 }

@@ -303,7 +303,7 @@ impl Node {
     pub fn handle_witness_info(&mut self, now: Micros, boot: u64, info: &WitnessInfo, fresh: bool) {
         let newer =
             boot > self.info_boot || (boot == self.info_boot && self.info.is_none_or(|i| info.seq > i.seq));
-        if (!fresh && !mutated(Mutation::StaleWitnessWord)) || !newer {
+        if !fresh || !newer {
             return;
         }
         self.info_boot = boot;
@@ -456,6 +456,17 @@ impl Node {
         }
     }
 
+    /// N4: a node never starts on its own; only the mutation that breaks N4 makes up a word,
+    /// `Run` under the stored generation, before the witness spoke.
+    fn own_word(&self) -> Option<WitnessInfo> {
+        mutated(Mutation::StartWithoutWitness).then_some(WitnessInfo {
+            seq: 0,
+            generation: self.seen_stored,
+            holder: self.cfg.me,
+            order: Order::Run,
+        })
+    }
+
     /// N1: generation `g` is not older than any generation this node has seen.
     fn current(&self, g: u64) -> bool {
         g >= self.max_seen || mutated(Mutation::StartUnderOlderGeneration)
@@ -568,7 +579,7 @@ impl Node {
         }
 
         // N4: nothing without the witness's word.
-        let Some(info) = self.info else { return };
+        let Some(info) = self.info.or_else(|| self.own_word()) else { return };
         if !self.current(info.generation) {
             // Stale word (a newer generation is known): only stopping is safe.
             self.stop(StopReason::NewerGeneration);
