@@ -130,6 +130,11 @@ fn main() {
         }
     }
     if let Some(seed) = s.first_failure {
+        let mut failing = s.failing.clone();
+        failing.sort();
+        for (seed, v) in &failing {
+            println!("failing seed {seed}: {v}");
+        }
         let r = sim::run_seed(seed);
         print!("{}", r.scenario.describe());
         for line in &r.trace {

@@ -108,6 +108,9 @@ struct Member {
     clock_paused: Option<(Micros, Micros)>,
     hung_until: Option<Micros>,
     back_at: Option<Micros>,
+    /// The relay holds the power off: only the witness's power-on brings the member back
+    /// (not the heal, not the end of a crash).
+    relay_off: bool,
     /// Nodes: the agent was asked to leave; it starts again this long after it exits.
     leaving_down_ms: Option<u64>,
     /// The agent exited (the machine runs on) and starts again at this time.
@@ -236,8 +239,10 @@ pub struct Sim {
     aimed: Vec<(Micros, Fault)>,
     /// Per receiver and link: the (boot, seq) of the latest frame it accepted (replay check).
     accepted: HashMap<(usize, usize), (u64, u64)>,
-    /// True time of the latest frame from a node that the witness accepted (W3 check).
+    /// True time of the latest frame from a node that the witness accepted, and how long its
+    /// process was paused since (it cannot notice an isolation while paused) (W3 check).
     witness_heard_node_at: Micros,
+    witness_paused_us: u64,
     /// An operator fence was asked for (the W3 check is about the witness's own fences).
     operator_fence: bool,
     /// Classes of the faults applied (scheduled or aimed), and aimed faults per event.
@@ -322,6 +327,7 @@ impl Sim {
                 clock_paused: None,
                 hung_until: None,
                 back_at: None,
+                relay_off: false,
                 leaving_down_ms: None,
                 agent_back_at: None,
                 watchdog_disarmed: false,
@@ -351,6 +357,7 @@ impl Sim {
             aimed: Vec::new(),
             accepted: HashMap::new(),
             witness_heard_node_at: Micros::ZERO,
+            witness_paused_us: 0,
             operator_fence: false,
             classes: BTreeSet::new(),
             aimed_at: BTreeMap::new(),
@@ -507,6 +514,7 @@ impl Sim {
         }
         self.power_off(i, why);
         self.members[i].back_at = None;
+        self.members[i].relay_off = true;
     }
 
     fn power_off(&mut self, i: usize, why: &str) {
@@ -541,11 +549,15 @@ impl Sim {
                     self.members[member].stored = None;
                     self.members[member].maintenance_stored = false;
                 }
-                self.members[member].back_at = Some(self.now.plus_ms(down_ms));
+                if !self.members[member].relay_off {
+                    self.members[member].back_at = Some(self.now.plus_ms(down_ms));
+                }
             }
             RackPower { down_ms, lose_state } => {
                 for member in 0..3 {
+                    // The relay boards lose power too and come back closed (power on).
                     self.power_off(member, "rack power loss");
+                    self.members[member].relay_off = false;
                     self.members[member].back_at = Some(self.now.plus_ms(down_ms));
                 }
                 if lose_state {
@@ -556,6 +568,9 @@ impl Sim {
             Hang { member, ms } => {
                 if self.members[member].powered && self.members[member].engine.is_some() {
                     self.members[member].hung_until = Some(self.now.plus_ms(ms));
+                    if member == 0 {
+                        self.witness_paused_us += ms * 1000;
+                    }
                 }
             }
             ClockPause { member, ms } => {
@@ -687,7 +702,9 @@ impl Sim {
         self.log("HEAL: every fault repaired".into());
         for i in 0..3 {
             if !self.members[i].powered {
-                self.boot(i);
+                if !self.members[i].relay_off {
+                    self.boot(i);
+                }
             } else if self.members[i].engine.is_none() {
                 self.start_agent(i, true);
             }
@@ -1071,6 +1088,7 @@ impl Sim {
                 self.check_replay(to, link_index, &header);
                 if to == 0 {
                     self.witness_heard_node_at = now;
+                    self.witness_paused_us = 0;
                 }
             }
         }
@@ -1300,6 +1318,7 @@ impl Sim {
                 let node = IDS.iter().position(|&id| id == node_id).unwrap();
                 if !self.members[node].powered && matches!(self.relay[node], RelayMode::Ok) {
                     trace!(self, "witness commands relay ON for {node_id}");
+                    self.members[node].relay_off = false;
                     self.members[node].back_at = Some(now.plus_ms(self.rng.range(500, 3000)));
                 }
             }
@@ -1342,22 +1361,24 @@ impl Sim {
 
     fn persisted(&mut self, stored: Stored) {
         trace!(self, "witness persisted generation {} holder {}", stored.generation, stored.holder);
-        if stored.generation < self.max_persisted && self.members[0].stored.is_some() {
-            // Only a witness that lost its state may start from below; it must then adopt.
+        // The generation is a fencing token: a grant is never below one a node knows (a
+        // generation that only a witness which lost its state ever knew is not a token anyone
+        // can show; it is granted again).
+        let (known, by) = self.max_known();
+        if stored.holder != 0 && stored.generation < known {
+            self.violations.push(format!(
+                "generation went backwards: granted {} to {} while {by} knows {known}",
+                stored.generation, stored.holder
+            ));
         }
-        if stored.holder != 0 {
-            if self.grants.insert((stored.generation, stored.holder)) && stored.generation > self.max_granted
-            {
-                if self.max_granted > 0 {
-                    self.stats.failovers += 1;
-                }
-                self.max_granted = stored.generation;
-            } else if stored.generation < self.max_granted {
-                self.violations.push(format!(
-                    "generation went backwards: granted {} to {} after {}",
-                    stored.generation, stored.holder, self.max_granted
-                ));
+        if stored.holder != 0
+            && self.grants.insert((stored.generation, stored.holder))
+            && stored.generation > self.max_granted
+        {
+            if self.max_granted > 0 {
+                self.stats.failovers += 1;
             }
+            self.max_granted = stored.generation;
         }
         self.max_persisted = self.max_persisted.max(stored.generation);
     }
@@ -1368,12 +1389,28 @@ impl Sim {
                 "node {} starts resources under generation {generation} that was never granted to it",
                 IDS[i]
             ));
-        } else if generation < self.max_granted {
-            self.violations.push(format!(
-                "N1: node {} starts resources under generation {generation} after generation {} was granted",
-                IDS[i], self.max_granted
-            ));
+        } else {
+            let (known, by) = self.max_known();
+            if generation < known {
+                self.violations.push(format!(
+                    "N1: node {} starts resources under generation {generation} while {by} knows {known}",
+                    IDS[i]
+                ));
+            }
         }
+    }
+
+    /// The highest generation a node knows (stored, or seen by its running agent), and which.
+    fn max_known(&self) -> (u64, u8) {
+        let mut best = (0, 0);
+        for m in self.members.iter().skip(1) {
+            let seen = m.engine.as_ref().and_then(|e| e.node()).map_or(0, |(n, _)| n.max_seen());
+            let g = m.seen_stored.max(seen);
+            if g > best.0 {
+                best = (g, m.id);
+            }
+        }
+        best
     }
 
     /// W1 as the truth sees it: the witness stores a grant to `node` only when no other node
@@ -1397,10 +1434,10 @@ impl Sim {
             return;
         }
         let bound_ms = DEAD_MS + DEAD_MS * CLOCK_PPM_BOUND as u64 / 1_000_000 + CLOCK_PAUSE_MAX_MS + 1;
-        let silent_ms = self.now.since_us(self.witness_heard_node_at) / 1000;
+        let silent_ms = self.now.since_us(self.witness_heard_node_at).saturating_sub(self.witness_paused_us) / 1000;
         if silent_ms > bound_ms {
             self.violations.push(format!(
-                "W3: the witness fences {node_id} although it heard no node for {silent_ms} ms (isolated)"
+                "W3: the witness fences {node_id} although it heard no node for {silent_ms} ms of its running time (isolated)"
             ));
         }
     }
@@ -1504,6 +1541,9 @@ pub fn is_safety(violation: &str) -> bool {
     !violation.starts_with("liveness") && !violation.starts_with("the simulation does not progress")
 }
 
+/// Bound on the failing seeds a summary lists.
+pub const MAX_FAILING_LISTED: usize = 20;
+
 /// Run one seed, with its trace.
 pub fn run_seed(seed: u64) -> SimResult {
     Sim::new(Scenario::from_seed(seed)).run()
@@ -1530,6 +1570,8 @@ pub struct Summary {
     pub first_failure: Option<u64>,
     /// The first seed with a violation of safety (the self-test of a broken build).
     pub first_safety: Option<u64>,
+    /// Seeds with a violation, and the first of each (at most [`MAX_FAILING_LISTED`]).
+    pub failing: Vec<(u64, String)>,
     /// Schedules with at least one fault of each class (scheduled or aimed).
     pub fault_classes: BTreeMap<&'static str, u64>,
     /// Schedules with a fault aimed at each kind of protocol event, and aimed faults in all.
@@ -1564,6 +1606,9 @@ impl Summary {
         }
         if !r.violations.is_empty() {
             self.violations += 1;
+            if self.failing.len() < MAX_FAILING_LISTED {
+                self.failing.push((r.scenario.seed, r.violations[0].clone()));
+            }
             if self.first_failure.is_none_or(|s| r.scenario.seed < s) {
                 self.first_failure = Some(r.scenario.seed);
             }
@@ -1585,6 +1630,11 @@ impl Summary {
             *t += n;
         }
         self.violations += o.violations;
+        for f in &o.failing {
+            if self.failing.len() < MAX_FAILING_LISTED {
+                self.failing.push(f.clone());
+            }
+        }
         self.failovers += o.failovers;
         self.fences += o.fences;
         self.self_fences += o.self_fences;

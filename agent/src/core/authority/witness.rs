@@ -628,17 +628,23 @@ impl Witness {
             }
             return;
         }
-        // W3: isolated, do nothing.
+        // W3: isolated, do nothing but power on the nodes it fenced (safe: a node boots with
+        // its resources stopped and waits for a grant; without it, a witness that fenced the
+        // last node it reached would keep both off for good).
         if self.isolated(view) {
             for n in self.nodes.iter_mut() {
                 n.lost_since = None;
             }
             self.fencer.cancel();
+            self.power_on_when_nobody_can_run(view);
             return;
         }
         if self.phase == Phase::Startup {
             self.startup(now, view);
             self.drive_fencer(now);
+            return;
+        }
+        if self.adopt() {
             return;
         }
         self.decide(now, view);
@@ -681,6 +687,19 @@ impl Witness {
         if !all_known && (self.cfg.wait_for_all || !waited) {
             return;
         }
+        if self.adopt() {
+            return;
+        }
+        self.phase = Phase::Steady;
+        self.decide(now, view);
+    }
+
+    /// W4: a node reports a generation higher than ours (we lost our state, or adopted at
+    /// cold start from the only node we heard while the other, which knew more, was out of
+    /// reach): store it, with the node that runs under it as the holder (none if none does),
+    /// before any other decision. Then the next grant is above every generation a node knows.
+    /// Returns whether a store was started.
+    fn adopt(&mut self) -> bool {
         let mut heard = 0;
         let mut running_at: Option<(u8, u64)> = None;
         for id in self.cfg.nodes {
@@ -691,19 +710,18 @@ impl Witness {
                 }
             }
         }
-        if heard > self.durable.generation && !mutated(Mutation::NoGenerationAdoption) {
-            let holder = match running_at {
-                Some((id, g)) if g == heard => id,
-                _ => 0,
-            };
-            self.notices.push(Notice::GenerationAdopted { generation: heard });
-            let stored = Stored { generation: heard, holder };
-            self.persisting = Some(stored);
-            self.push_action(Action::Persist(stored));
-            return;
+        if heard <= self.durable.generation || mutated(Mutation::NoGenerationAdoption) {
+            return false;
         }
-        self.phase = Phase::Steady;
-        self.decide(now, view);
+        let holder = match running_at {
+            Some((id, g)) if g == heard => id,
+            _ => 0,
+        };
+        self.notices.push(Notice::GenerationAdopted { generation: heard });
+        let stored = Stored { generation: heard, holder };
+        self.persisting = Some(stored);
+        self.push_action(Action::Persist(stored));
+        true
     }
 
     fn decide(&mut self, now: Micros, view: &View) {
