@@ -42,6 +42,10 @@ const TRACE_LINES: usize = 400;
 pub const CLOCK_PPM_BOUND: i64 = 2000;
 /// Time allowed after the faults heal for the service to run again.
 pub const LIVENESS_BOUND_MS: u64 = 60_000;
+/// How old the other node's word on a lost node may be when the witness acts on it: its
+/// latest accepted frame is at most `dead_ms` old, and frames take up to the slowest delay and
+/// jitter the faults set (300 + 200 ms), plus a switchover's or a stop's own wait.
+pub const W2_WORD_AGE_MS: u64 = DEAD_MS + 500 + 1000;
 /// How long a crashed agent (its shell panicked) takes to be started again by systemd.
 pub const AGENT_RESTART_MS: u64 = 1000;
 /// Bound on simulation steps for one seed; more means a deadline that never moves (a bug).
@@ -239,6 +243,8 @@ pub struct Sim {
     aimed: Vec<(Micros, Fault)>,
     /// Per receiver and link: the (boot, seq) of the latest frame it accepted (replay check).
     accepted: HashMap<(usize, usize), (u64, u64)>,
+    /// Per member and peer: since when its agent has reached that peer (W2 check).
+    reach_since: [[Option<Micros>; 3]; 3],
     /// True time of the latest frame from a node that the witness accepted, and how long its
     /// process was paused since (it cannot notice an isolation while paused) (W3 check).
     witness_heard_node_at: Micros,
@@ -358,6 +364,7 @@ impl Sim {
             accepted: HashMap::new(),
             witness_heard_node_at: Micros::ZERO,
             witness_paused_us: 0,
+            reach_since: [[None; 3]; 3],
             operator_fence: false,
             classes: BTreeSet::new(),
             aimed_at: BTreeMap::new(),
@@ -496,8 +503,9 @@ impl Sim {
         let boot = m.boot;
         let physical = m.physical;
         self.accepted.retain(|(to, _), _| *to != i);
+        self.reach_since[i] = [None; 3];
         if now > Micros::ZERO {
-            self.aim(ProtocolEvent::Restart { member: i });
+            self.aim(ProtocolEvent::Restart { member: i, agent: restart });
         }
         if restart {
             trace!(self, "member {} agent starts again (boot {boot}), resources {physical:?}", IDS[i]);
@@ -1293,6 +1301,7 @@ impl Sim {
             Action::PowerOff(node_id) => {
                 let node = IDS.iter().position(|&id| id == node_id).unwrap();
                 self.check_fence_not_isolated(node_id);
+                self.check_fence_not_reached(node);
                 // A fault aimed at the fence (a lying relay) applies before the relay answers.
                 self.aim(ProtocolEvent::Fence { node });
                 self.run_due_aimed();
@@ -1442,6 +1451,30 @@ impl Sim {
         }
     }
 
+    /// W2 as the truth sees it: the witness fences a node it does not reach only when the
+    /// other node does not reach it either. Its word may be as old as the latest frame the
+    /// witness accepted from it: `dead_ms` plus the slowest frame ([`W2_WORD_AGE_MS`]).
+    fn check_fence_not_reached(&mut self, node: usize) {
+        let other = 3 - node;
+        let Some(w) = self.members[0].engine.as_ref() else { return };
+        let witness_reaches = w.view().reaches(IDS[node]);
+        let stop_failed = w.witness().and_then(|w| w.report(IDS[node])).is_some_and(|r| {
+            r.resources == ha_agent::core::authority::ResState::StopFailed
+        });
+        if witness_reaches || stop_failed || !self.members[other].running(self.now) {
+            return;
+        }
+        if let Some(since) = self.reach_since[other][node] {
+            let ms = self.now.since_us(since) / 1000;
+            if ms > W2_WORD_AGE_MS {
+                self.violations.push(format!(
+                    "W2: the witness fences {} although {} has reached it for {ms} ms",
+                    IDS[node], IDS[other]
+                ));
+            }
+        }
+    }
+
     /// Replay rejection as the truth sees it: on each link a member accepts a frame only if
     /// its (boot, seq) is newer than the latest it accepted there.
     fn check_replay(&mut self, to: usize, link_index: usize, header: &Header) {
@@ -1491,6 +1524,11 @@ impl Sim {
 
     fn note_event(&mut self, i: usize, event: Event) {
         use ha_agent::core::authority::Notice;
+        if let Event::Membership(ha_agent::core::membership::Event::Peer { peer, to, .. }) = event {
+            let p = IDS.iter().position(|&id| id == peer).unwrap();
+            let reachable = to == ha_agent::core::membership::PeerState::Reachable;
+            self.reach_since[i][p] = reachable.then_some(self.now);
+        }
         if let Event::Authority(Notice::SelfFenceArmed) = event {
             self.stats.self_fences += 1;
         }

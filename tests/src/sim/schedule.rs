@@ -310,7 +310,7 @@ impl Scenario {
                 // (the witness then has nobody to hand the service to): until about when it
                 // starts again (the stop, the wait for a hand-over, `down_ms`).
                 if rng.chance(500) {
-                    let away_ms = down_ms + rng.range(1_000, 4_000);
+                    let away_ms = down_ms + rng.range(2_500, 4_000);
                     faults.push(Fault { at_ms, duration_ms: away_ms, kind: Isolate { member: 3 - node } });
                 }
             }
@@ -371,8 +371,9 @@ pub enum ProtocolEvent {
     Fence { node: usize },
     /// A node starts stopping resources that run (while a stop runs).
     Stop { node: usize },
-    /// A member's agent started (after power-on or a restart).
-    Restart { member: usize },
+    /// A member's agent started: after power-on, or (`agent`) again on a machine that kept
+    /// running after its agent exited.
+    Restart { member: usize, agent: bool },
     /// A node starts storing a generation it was granted or saw.
     Store { node: usize },
 }
@@ -429,6 +430,16 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
                 (delay_ms, fault(Partition { a: node, b: W, direction: rng.range(0, 2) as u8 }, long_ms)),
                 (0, fault(failing_relay(rng, node), long_ms + 1000)),
             ],
+            7 if rng.chance(500) => {
+                // Its stop will fail or hang when it is cut off a little later: a node that
+                // starves its watchdog is reset; the witness waits for the deadline.
+                let stop = if rng.chance(500) { ResourceFault::StopFails } else { ResourceFault::StopHangs };
+                vec![
+                    (0, fault(Resource { node, fault: stop }, long_ms + 5_000)),
+                    (rng.range(1_000, 3_000), fault(Isolate { member: node }, long_ms)),
+                    (0, fault(failing_relay(rng, node), long_ms + 5_000)),
+                ]
+            }
             6 => {
                 let back_ms = rng.range(1_000, 8_000);
                 vec![
@@ -459,7 +470,19 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
             5 => one(Resource { node, fault: ResourceFault::StopFails }),
             _ => one(ClockPause { member: node, ms: rng.range(50, CLOCK_PAUSE_MAX_MS) }),
         },
-        ProtocolEvent::Restart { member } if member != W => match rng.range(0, 5) {
+        ProtocolEvent::Restart { member, agent: true } if member != W && rng.chance(500) => {
+            // An agent that left stopped comes back: the witness hears its first frame, then
+            // nothing more from it, and its peer neither; the peer itself is away a little
+            // longer (after its holder left, it is the one the witness could hand over to).
+            let cut_ms = rng.range(0, 150);
+            vec![
+                (cut_ms, fault(Partition { a: member, b: W, direction: 0 }, long_ms)),
+                (cut_ms, fault(Partition { a: member, b: other(member), direction: 2 }, long_ms)),
+                (0, fault(Isolate { member: other(member) }, rng.range(200, 2500))),
+                (0, fault(failing_relay(rng, member), long_ms)),
+            ]
+        }
+        ProtocolEvent::Restart { member, .. } if member != W => match rng.range(0, 5) {
             0 => one(Partition { a: member, b: W, direction: rng.range(0, 2) as u8 }),
             1 => one(Isolate { member }),
             2 => one(Crash { member, down_ms: rng.range(500, 4000), lose_state: false }),
