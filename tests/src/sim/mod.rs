@@ -1501,10 +1501,14 @@ impl Sim {
 
     /// A protocol event: maybe aim a fault at it (the seed's chance and budget).
     fn aim(&mut self, event: ProtocolEvent) {
-        if self.healed || self.aim_left == 0 || !self.aim_rng.chance(self.scenario.aim.per_mille) {
+        // An agent that comes back after an orderly stop is rare: it does not spend the budget.
+        let agent_restart = matches!(event, ProtocolEvent::Restart { member, agent: true } if member != 0);
+        if self.healed || (self.aim_left == 0 && !agent_restart) || !self.aim_rng.chance(self.scenario.aim.per_mille) {
             return;
         }
-        self.aim_left -= 1;
+        if !agent_restart {
+            self.aim_left -= 1;
+        }
         *self.aimed_at.entry(event.name()).or_default() += 1;
         for (delay_ms, fault) in schedule::aimed(&mut self.aim_rng, event) {
             trace!(self, "AIM at {event:?}: in {delay_ms} ms for {} ms: {:?}", fault.duration_ms, fault.kind);

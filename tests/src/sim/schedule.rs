@@ -14,6 +14,8 @@ use super::{CLOCK_PPM_BOUND, WATCHDOG_MS};
 
 /// Seeds (per mille) in which each fault group is enabled (swarm testing).
 pub const GROUP_ENABLED_PER_MILLE: u64 = 450;
+/// Seeds (per mille) with an agent stop of node A besides the swarm's faults.
+pub const EXTRA_LEAVE_PER_MILLE: u64 = 300;
 /// Bound on scheduled faults in one seed.
 pub const MAX_FAULTS: u64 = 8;
 /// Longest pause of one member's clock. The witness's watchdog deadline has `margin_ms`
@@ -282,7 +284,8 @@ fn draw(rng: &mut Rng, group: Group) -> FaultKind {
         },
         Group::Maintenance => Maintenance,
         Group::Move => Move,
-        Group::Leave => Leave { node, down_ms: rng.range(100, 2 * WATCHDOG_MS) },
+        // Mostly node A, the preferred node: it holds the service more often.
+        Group::Leave => Leave { node: if rng.chance(700) { 1 } else { 2 }, down_ms: rng.range(100, 2 * WATCHDOG_MS) },
     }
 }
 
@@ -298,18 +301,24 @@ impl Scenario {
         }
         let count = rng.range(1, MAX_FAULTS);
         let mut faults = Vec::new();
-        for _ in 0..count {
+        // Besides the swarm's own, some seeds stop node A's agent once (the holder, mostly).
+        let extra_leave = rng.chance(EXTRA_LEAVE_PER_MILLE);
+        for n in 0..count + u64::from(extra_leave) {
             let at_ms = rng.range(3_000, heal_at_ms - 1000);
             let duration_ms = rng.range(200, (heal_at_ms - at_ms).max(201));
-            let group = rng.pick(&groups);
-            let kind = draw(&mut rng, group);
+            let kind = if n == count {
+                Leave { node: 1, down_ms: rng.range(100, 2 * WATCHDOG_MS) }
+            } else {
+                let group = rng.pick(&groups);
+                draw(&mut rng, group)
+            };
             let duration_ms = if matches!(kind, Leave { .. } | Move) { 0 } else { duration_ms };
             faults.push(Fault { at_ms, duration_ms, kind });
             if let Leave { node, down_ms } = kind {
-                // Half the time the other node is away while this agent leaves and comes back
+                // Most of the time the other node is away while this agent leaves and comes back
                 // (the witness then has nobody to hand the service to): until about when it
                 // starts again (the stop, the wait for a hand-over, `down_ms`).
-                if rng.chance(500) {
+                if rng.chance(700) {
                     let away_ms = down_ms + rng.range(2_500, 4_000);
                     faults.push(Fault { at_ms, duration_ms: away_ms, kind: Isolate { member: 3 - node } });
                 }
@@ -470,7 +479,7 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
             5 => one(Resource { node, fault: ResourceFault::StopFails }),
             _ => one(ClockPause { member: node, ms: rng.range(50, CLOCK_PAUSE_MAX_MS) }),
         },
-        ProtocolEvent::Restart { member, agent: true } if member != W && rng.chance(500) => {
+        ProtocolEvent::Restart { member, agent: true } if member != W && rng.chance(750) => {
             // An agent that left stopped comes back: the witness hears its first frame, then
             // nothing more from it, and its peer neither; the peer itself is away a little
             // longer (after its holder left, it is the one the witness could hand over to).
