@@ -215,9 +215,12 @@ impl Engine {
             return verdict;
         }
         let Message::Heartbeat(hb) = msg;
-        self.membership.handle_reaches(header.sender, &hb.reaches);
-        // Only frames sent after the sender heard this boot of ours speak about now.
+        // Only frames sent after the sender heard this boot of ours speak about now: whom the
+        // sender reaches (the witness's W2 rests on it) is taken from those alone.
         let fresh = header.ack_boot == self.membership.boot();
+        if fresh {
+            self.membership.handle_reaches(header.sender, &hb.reaches);
+        }
         match &mut self.role {
             Role::Witness(w) => {
                 if let Some(report) = &hb.node {

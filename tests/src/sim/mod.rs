@@ -275,9 +275,11 @@ pub struct Sim {
     steps: u64,
 }
 
-/// Wrapper to order messages in the heap (ordering only uses the other fields).
+/// Wrapper to order messages in the heap (ordering only uses the other fields). The third
+/// field: the receiver's boot whose socket buffer holds the frame (it waited while the
+/// receiver was hung), None while it is on the wire.
 #[derive(Clone, Debug)]
-struct MessageBox(Header, Message);
+struct MessageBox(Header, Message, Option<u64>);
 impl PartialEq for MessageBox {
     fn eq(&self, _: &Self) -> bool {
         true
@@ -1076,12 +1078,18 @@ impl Sim {
                 break;
             }
             let Reverse((_, _, to, link_index, packet)) = self.in_flight.pop().unwrap();
+            if packet.2.is_some_and(|boot| boot != self.members[to].boot) {
+                // It waited in the buffers of an agent that is gone (reset, restarted).
+                continue;
+            }
             if !self.members[to].running(now) {
                 // A hung process reads its socket later; a powered-off one never.
                 let m = &self.members[to];
                 if m.powered && m.engine.is_some() && m.hung_until.is_some() {
                     let at = self.members[to].hung_until.unwrap();
+                    let boot = Some(m.boot);
                     self.frame_seq += 1;
+                    let packet = MessageBox(packet.0, packet.1, boot);
                     self.in_flight.push(Reverse((at, self.frame_seq, to, link_index, packet)));
                 }
                 continue;
@@ -1264,7 +1272,7 @@ impl Sim {
                 self.frame_seq,
                 to,
                 to_link_index,
-                MessageBox(header, msg.clone()),
+                MessageBox(header, msg.clone(), None),
             )));
         }
         if d.replay_delay_ms > 0 {
@@ -1276,7 +1284,7 @@ impl Sim {
                 self.frame_seq,
                 to,
                 to_link_index,
-                MessageBox(header, msg),
+                MessageBox(header, msg, None),
             )));
         }
     }
@@ -1464,11 +1472,12 @@ impl Sim {
         if witness_reaches || stop_failed || !self.members[other].running(self.now) {
             return;
         }
+        let word = w.view().peer(IDS[other]).map(|p| p.reaches.clone());
         if let Some(since) = self.reach_since[other][node] {
             let ms = self.now.since_us(since) / 1000;
             if ms > W2_WORD_AGE_MS {
                 self.violations.push(format!(
-                    "W2: the witness fences {} although {} has reached it for {ms} ms",
+                    "W2: the witness fences {} although {} has reached it for {ms} ms (its word at the witness: reaches {word:?})",
                     IDS[node], IDS[other]
                 ));
             }
