@@ -299,7 +299,11 @@ fn n4_a_grant_whose_store_fails_starts_only_once_a_later_store_succeeds() {
     let disk = FaultKind::Disk { member: A, slow_ms: 0, fail_per_mille: 1000 };
     let mut sim = rack(vec![fault(0, 6_000, disk)], true);
     sim.run_until(6_000);
-    assert!(sim.running_nodes().is_empty(), "N4: nothing runs under a generation not stored\n{}", trace(&sim));
+    assert!(
+        sim.running_nodes().is_empty(),
+        "N4: nothing runs under a generation not stored\n{}",
+        trace(&sim)
+    );
     sim.run_until(6_000 + 2_000);
     assert_eq!(sim.running_nodes(), vec![NODE_A], "the store was tried again\n{}", trace(&sim));
     assert_safe(&sim);

@@ -1,17 +1,21 @@
 //! Deterministic simulation of the whole cluster on the real core.
 //!
 //! Owns a simulated world: true time, three members each running the real [`Engine`] on its
-//! own drifting clock, six links (a serial and a UDP link per pair) that can be cut in one or
-//! both directions, delayed, jittered (reordered), duplicated and corrupted, a relay per node
-//! that can fail, stick or be unable to read back, OCF actions that succeed, fail or hang,
-//! hardware watchdogs that reset a member that stops feeding them, power loss with or without
-//! the stored state, and process hangs. Every fault parameter comes from one seed and is
-//! printed. An observer that knows the truth checks at every step that no two powered nodes
-//! have resources that are not stopped, that persisted generations never go backwards, and
-//! that a node starts resources only under a generation the witness granted to it; after the
-//! faults heal it checks that the service runs again on a healthy node within a bound.
-//! It does not encode frames (the MAC's effect is modelled: a corrupted frame is dropped and
-//! counted) and it does no I/O.
+//! own drifting (and sometimes paused) clock, six links (a serial and a UDP link per pair)
+//! that can be cut in one or both directions, delayed, jittered (reordered), duplicated,
+//! corrupted and replayed, a relay per node that can fail, lie or be unable to read back and
+//! that holds a fenced node off until the witness powers it on, OCF actions that succeed, fail
+//! or hang, disks whose durable writes are slow or fail, hardware watchdogs that reset a
+//! member that stops feeding them, power loss of a member or the rack with or without the
+//! witness's state, process pauses, and the operator (maintenance, moves, agent stops). It
+//! applies the schedule a seed draws ([`schedule`]) and, while it runs, aims faults at the
+//! protocol events it observes (grants, fences, stops, restarts, stores). Every fault
+//! parameter comes from the seed and is printed in the trace. An observer that knows the truth
+//! checks at every step: never two powered nodes with resources not stopped, W1 at every grant,
+//! W2 and W3 at every fence, N1 at every start, grants never below a generation a node knows,
+//! replay rejection at every accepted frame, the core's assertions; after the faults heal, that
+//! the service runs again on a healthy node within a bound. It does not encode frames (the
+//! MAC's effect is modelled: a corrupted frame is dropped and counted) and it does no I/O.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -681,7 +685,13 @@ impl Sim {
         }
         if !matches!(
             f.kind,
-            Crash { .. } | RackPower { .. } | Hang { .. } | ClockPause { .. } | Maintenance | Leave { .. } | Move
+            Crash { .. }
+                | RackPower { .. }
+                | Hang { .. }
+                | ClockPause { .. }
+                | Maintenance
+                | Leave { .. }
+                | Move
         ) {
             self.active_faults.push((until, f));
         }
@@ -1417,10 +1427,17 @@ impl Sim {
         }
     }
 
-    /// The highest generation a node knows (stored, or seen by its running agent), and which.
+    /// The highest generation a node knows (stored, or seen by its running agent), and which:
+    /// among the nodes the witness has a report from since it started (W4 adopts what it
+    /// hears; a witness that lost its state cannot know what a node out of its reach since
+    /// then knows, see docs/design.md, "Known limits").
     fn max_known(&self) -> (u64, u8) {
         let mut best = (0, 0);
+        let witness = self.members[0].engine.as_ref().and_then(|e| e.witness());
         for m in self.members.iter().skip(1) {
+            if witness.is_some_and(|w| w.report(m.id).is_none()) {
+                continue;
+            }
             let seen = m.engine.as_ref().and_then(|e| e.node()).map_or(0, |(n, _)| n.max_seen());
             let g = m.seen_stored.max(seen);
             if g > best.0 {
@@ -1451,7 +1468,8 @@ impl Sim {
             return;
         }
         let bound_ms = DEAD_MS + DEAD_MS * CLOCK_PPM_BOUND as u64 / 1_000_000 + CLOCK_PAUSE_MAX_MS + 1;
-        let silent_ms = self.now.since_us(self.witness_heard_node_at).saturating_sub(self.witness_paused_us) / 1000;
+        let silent_ms =
+            self.now.since_us(self.witness_heard_node_at).saturating_sub(self.witness_paused_us) / 1000;
         if silent_ms > bound_ms {
             self.violations.push(format!(
                 "W3: the witness fences {node_id} although it heard no node for {silent_ms} ms of its running time (isolated)"
@@ -1466,9 +1484,10 @@ impl Sim {
         let other = 3 - node;
         let Some(w) = self.members[0].engine.as_ref() else { return };
         let witness_reaches = w.view().reaches(IDS[node]);
-        let stop_failed = w.witness().and_then(|w| w.report(IDS[node])).is_some_and(|r| {
-            r.resources == ha_agent::core::authority::ResState::StopFailed
-        });
+        let stop_failed = w
+            .witness()
+            .and_then(|w| w.report(IDS[node]))
+            .is_some_and(|r| r.resources == ha_agent::core::authority::ResState::StopFailed);
         if witness_reaches || stop_failed || !self.members[other].running(self.now) {
             return;
         }
@@ -1512,7 +1531,10 @@ impl Sim {
     fn aim(&mut self, event: ProtocolEvent) {
         // An agent that comes back after an orderly stop is rare: it does not spend the budget.
         let agent_restart = matches!(event, ProtocolEvent::Restart { member, agent: true } if member != 0);
-        if self.healed || (self.aim_left == 0 && !agent_restart) || !self.aim_rng.chance(self.scenario.aim.per_mille) {
+        if self.healed
+            || (self.aim_left == 0 && !agent_restart)
+            || !self.aim_rng.chance(self.scenario.aim.per_mille)
+        {
             return;
         }
         if !agent_restart {
@@ -1528,7 +1550,8 @@ impl Sim {
     /// Apply the aimed faults that are due now (a relay that lies for the fence under way).
     fn run_due_aimed(&mut self) {
         let now = self.now;
-        while let Some(i) = self.aimed.iter().position(|(at, f)| *at <= now && matches!(f.kind, Relay { .. })) {
+        while let Some(i) = self.aimed.iter().position(|(at, f)| *at <= now && matches!(f.kind, Relay { .. }))
+        {
             let (_, f) = self.aimed.remove(i);
             self.classes.insert(f.kind.class());
             self.apply_fault(f);
@@ -1664,7 +1687,8 @@ impl Summary {
                 self.first_failure = Some(r.scenario.seed);
             }
         }
-        if r.violations.iter().any(|v| is_safety(v)) && self.first_safety.is_none_or(|s| r.scenario.seed < s) {
+        if r.violations.iter().any(|v| is_safety(v)) && self.first_safety.is_none_or(|s| r.scenario.seed < s)
+        {
             self.first_safety = Some(r.scenario.seed);
         }
     }

@@ -69,7 +69,9 @@ pub enum RelayMode {
     /// fence fails.
     Stuck,
     /// Cannot read back: reported unconfirmed; the power is cut or not (unknown to the core).
-    Unconfirmed { really_cut: bool },
+    Unconfirmed {
+        really_cut: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,32 +87,77 @@ pub enum ResourceFault {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     /// Power loss; back after `down_ms`; the witness may lose its stored state.
-    Crash { member: usize, down_ms: u64, lose_state: bool },
+    Crash {
+        member: usize,
+        down_ms: u64,
+        lose_state: bool,
+    },
     /// Power loss of the whole rack; every member back after `down_ms` (the witness's stored
     /// state kept or lost).
-    RackPower { down_ms: u64, lose_state: bool },
+    RackPower {
+        down_ms: u64,
+        lose_state: bool,
+    },
     /// The agent process stops (SIGSTOP or a stall) for `ms`.
-    Hang { member: usize, ms: u64 },
+    Hang {
+        member: usize,
+        ms: u64,
+    },
     /// The member's clock stands still for `ms` while its process runs on (it feeds its
     /// watchdog, but none of its timers advance); then it runs again at its rate, behind.
-    ClockPause { member: usize, ms: u64 },
+    ClockPause {
+        member: usize,
+        ms: u64,
+    },
     /// Cut a link: direction 0 = a->b, 1 = b->a, 2 = both.
-    Cut { link: usize, direction: u8 },
+    Cut {
+        link: usize,
+        direction: u8,
+    },
     /// Both links between members `a` and `b`: direction 0 = a->b, 1 = b->a, 2 = both.
-    Partition { a: usize, b: usize, direction: u8 },
+    Partition {
+        a: usize,
+        b: usize,
+        direction: u8,
+    },
     /// Every link of a member, both directions.
-    Isolate { member: usize },
-    Delay { link: usize, base_ms: u64, jitter_ms: u64 },
-    Duplicate { link: usize, per_mille: u64 },
-    Corrupt { link: usize, per_mille: u64 },
+    Isolate {
+        member: usize,
+    },
+    Delay {
+        link: usize,
+        base_ms: u64,
+        jitter_ms: u64,
+    },
+    Duplicate {
+        link: usize,
+        per_mille: u64,
+    },
+    Corrupt {
+        link: usize,
+        per_mille: u64,
+    },
     /// Someone on the link records every frame and sends it again `delay_ms` later.
-    Replay { link: usize, delay_ms: u64 },
-    Relay { node: usize, mode: RelayMode },
-    Resource { node: usize, fault: ResourceFault },
+    Replay {
+        link: usize,
+        delay_ms: u64,
+    },
+    Relay {
+        node: usize,
+        mode: RelayMode,
+    },
+    Resource {
+        node: usize,
+        fault: ResourceFault,
+    },
     /// The member's durable writes take up to `slow_ms` more, and fail with this chance (a
     /// witness whose state write fails crashes and restarts, as its shell does; a node's
     /// failed write of the seen generation is only logged).
-    Disk { member: usize, slow_ms: u64, fail_per_mille: u64 },
+    Disk {
+        member: usize,
+        slow_ms: u64,
+        fail_per_mille: u64,
+    },
     /// The operator turns maintenance mode on at the witness, and off again at the end (or
     /// at the heal). Not a fault, but the same schedule: whatever else happens meanwhile.
     Maintenance,
@@ -119,7 +166,10 @@ pub enum FaultKind {
     /// The operator stops a node's agent (SIGTERM: `systemctl stop`, an upgrade, a reboot):
     /// it leaves as the core decides (hand-over, at once, or resources untouched in
     /// maintenance) and starts again `down_ms` after it exited, on the same powered machine.
-    Leave { node: usize, down_ms: u64 },
+    Leave {
+        node: usize,
+        down_ms: u64,
+    },
 }
 
 use FaultKind::*;
@@ -245,7 +295,11 @@ fn draw(rng: &mut Rng, group: Group) -> FaultKind {
         Group::RackPower => RackPower { down_ms: rng.range(500, 5000), lose_state: rng.chance(500) },
         Group::Pause => Hang {
             member,
-            ms: if rng.chance(500) { rng.range(100, WATCHDOG_MS - 500) } else { rng.range(WATCHDOG_MS, 12_000) },
+            ms: if rng.chance(500) {
+                rng.range(100, WATCHDOG_MS - 500)
+            } else {
+                rng.range(WATCHDOG_MS, 12_000)
+            },
         },
         Group::ClockPause => ClockPause { member, ms: rng.range(50, CLOCK_PAUSE_MAX_MS) },
         Group::Cut => Cut { link, direction: rng.range(0, 2) as u8 },
@@ -285,7 +339,9 @@ fn draw(rng: &mut Rng, group: Group) -> FaultKind {
         Group::Maintenance => Maintenance,
         Group::Move => Move,
         // Mostly node A, the preferred node: it holds the service more often.
-        Group::Leave => Leave { node: if rng.chance(700) { 1 } else { 2 }, down_ms: rng.range(100, 2 * WATCHDOG_MS) },
+        Group::Leave => {
+            Leave { node: if rng.chance(700) { 1 } else { 2 }, down_ms: rng.range(100, 2 * WATCHDOG_MS) }
+        }
     }
 }
 
@@ -295,7 +351,8 @@ impl Scenario {
         let clock_ppm = [0, 1, 2].map(|_| rng.range(0, 2 * CLOCK_PPM_BOUND as u64) as i64 - CLOCK_PPM_BOUND);
         let heal_at_ms = rng.range(20_000, 45_000);
         // Swarm testing: a random subset of the groups (at least one), a random intensity.
-        let mut groups: Vec<Group> = GROUPS.into_iter().filter(|_| rng.chance(GROUP_ENABLED_PER_MILLE)).collect();
+        let mut groups: Vec<Group> =
+            GROUPS.into_iter().filter(|_| rng.chance(GROUP_ENABLED_PER_MILLE)).collect();
         if groups.is_empty() {
             groups.push(rng.pick(&GROUPS));
         }
@@ -495,7 +552,9 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
             0 => one(Partition { a: member, b: W, direction: rng.range(0, 2) as u8 }),
             1 => one(Isolate { member }),
             2 => one(Crash { member, down_ms: rng.range(500, 4000), lose_state: false }),
-            3 => one(Replay { link: rng.range(0, 5) as usize, delay_ms: rng.range(100, REPLAY_DELAY_MAX_MS) }),
+            3 => {
+                one(Replay { link: rng.range(0, 5) as usize, delay_ms: rng.range(100, REPLAY_DELAY_MAX_MS) })
+            }
             _ => {
                 // Heard once by the witness, then nothing more reaches it, nor the peer.
                 let cut_ms = rng.range(0, 150);
@@ -509,7 +568,9 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
         ProtocolEvent::Restart { .. } => match rng.range(0, 2) {
             0 => one(Isolate { member: W }),
             1 => one(Crash { member: W, down_ms: rng.range(500, 4000), lose_state: rng.chance(300) }),
-            _ => one(Replay { link: rng.range(0, 5) as usize, delay_ms: rng.range(100, REPLAY_DELAY_MAX_MS) }),
+            _ => {
+                one(Replay { link: rng.range(0, 5) as usize, delay_ms: rng.range(100, REPLAY_DELAY_MAX_MS) })
+            }
         },
         ProtocolEvent::Store { node } => match rng.range(0, 3) {
             0 => one(Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false }),

@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(f.poll_power_off(Micros::ZERO), Some(2));
         f.cancel();
         f.request(2);
-        assert_eq!(f.handle_result(Micros::ZERO, 2, FenceResult::Failed), Verdict::Retry { unconfirmed: false });
+        assert_eq!(
+            f.handle_result(Micros::ZERO, 2, FenceResult::Failed),
+            Verdict::Retry { unconfirmed: false }
+        );
     }
 
     #[test]

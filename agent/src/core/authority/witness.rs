@@ -535,7 +535,8 @@ impl Witness {
         let other = self.nodes[1 - i].id;
         // The other node's word: its latest report says it does not reach the node either.
         let other_word_missing = !mutated(Mutation::LostWhilePeerReaches)
-            && (view.peer(other).is_some_and(|p| p.reaches.contains(&id)) || self.nodes[1 - i].report.is_none());
+            && (view.peer(other).is_some_and(|p| p.reaches.contains(&id))
+                || self.nodes[1 - i].report.is_none());
         // Not reaching `id`, the witness is in quorum with the other node or reaches nobody.
         if view.reaches(id) || self.isolated(view) || other_word_missing {
             self.nodes[i].lost_since = None;
