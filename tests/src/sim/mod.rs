@@ -261,6 +261,9 @@ pub struct Sim {
     in_flight: BinaryHeap<Reverse<(Micros, u64, usize, usize, MessageBox)>>,
     frame_seq: u64,
     grants: HashSet<(u64, u8)>,
+    /// The highest generation the witness stored a grant for (since it last lost its state):
+    /// every older one it has given up on.
+    issued: u64,
     max_persisted: u64,
     max_granted: u64,
     violations: Vec<String>,
@@ -377,6 +380,7 @@ impl Sim {
             in_flight: BinaryHeap::new(),
             frame_seq: 0,
             grants: HashSet::new(),
+            issued: 0,
             max_persisted: 0,
             max_granted: 0,
             violations: Vec::new(),
@@ -562,6 +566,9 @@ impl Sim {
                 if lose_state {
                     self.members[member].stored = None;
                     self.members[member].maintenance_stored = false;
+                    if member == 0 {
+                        self.issued = 0;
+                    }
                 }
                 if !self.members[member].relay_off {
                     self.members[member].back_at = Some(self.now.plus_ms(down_ms));
@@ -577,6 +584,7 @@ impl Sim {
                 if lose_state {
                     self.members[0].stored = None;
                     self.members[0].maintenance_stored = false;
+                    self.issued = 0;
                 }
             }
             Hang { member, ms } => {
@@ -1391,6 +1399,12 @@ impl Sim {
         // The generation is a fencing token: a grant is never below one a node knows (a
         // generation that only a witness which lost its state ever knew is not a token anyone
         // can show; it is granted again).
+        if stored.holder != 0 {
+            // W1 again once the grant is durable: nothing started meanwhile on the other node.
+            let node = IDS.iter().position(|&id| id == stored.holder).unwrap();
+            self.check_grant_released(node, stored.generation);
+            self.issued = self.issued.max(stored.generation);
+        }
         let (known, by) = self.max_known();
         if stored.holder != 0 && stored.generation < known {
             self.violations.push(format!(
@@ -1415,6 +1429,11 @@ impl Sim {
             self.violations.push(format!(
                 "node {} starts resources under generation {generation} that was never granted to it",
                 IDS[i]
+            ));
+        } else if generation < self.issued {
+            self.violations.push(format!(
+                "W1: node {} starts resources under generation {generation} after the witness gave it up for generation {}",
+                IDS[i], self.issued
             ));
         } else {
             let (known, by) = self.max_known();
