@@ -35,7 +35,8 @@ pub enum Mutation {
     /// W5: a switchover grants the new node as soon as it is asked for, without waiting for
     /// the holder's `Stopped{g}`.
     SwitchWithoutStop = 7,
-    /// N1: a node acts on a `Run` for a generation older than one it has seen.
+    /// N1: a node acts on a `Run` for a generation older than one it has seen, or not newer
+    /// than one it stopped for.
     StartUnderOlderGeneration = 8,
     /// N3: the core lets the watchdog be fed even after it decided to starve it (a stop that
     /// failed or hung during a self-fence or a failure).

@@ -596,7 +596,7 @@ impl Node {
                 if running && self.acting == g {
                     return;
                 }
-                let can_start = g > self.stopped
+                let can_start = (g > self.stopped || mutated(Mutation::StartUnderOlderGeneration))
                     && self.current(g)
                     && self.seen_stored >= g
                     && self.resources == ResState::Stopped
