@@ -145,6 +145,45 @@ fn w2_holder_cut_off_from_the_witness_only_keeps_the_service() {
 }
 
 #[test]
+fn w2_a_holder_released_while_its_fence_is_in_flight_is_not_fenced_later() {
+    // The relay does not answer for a while; A is cut off, stops by itself (N2) and, when it
+    // can talk to B again and its frames reach the witness (not the other way), reports its
+    // stop: the witness releases it and grants B. The power-off that was in flight when A was
+    // released fails; it must not be retried once the relay works again, while B reaches A
+    // (the observer's W2 check: the witness fences only a node the other node does not reach).
+    let relay = fault(3_000, 20_000, FaultKind::Relay { node: A, mode: RelayMode::NoAnswer });
+    let isolate = fault(4_100, 4_000, FaultKind::Isolate { member: A });
+    let one_way = fault(4_300, 1_000_000, FaultKind::Partition { a: A, b: WITNESS_INDEX, direction: 1 });
+    let mut sim = started(vec![relay, isolate, one_way], true);
+    sim.run_until(40_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    assert!(sim.powered(NODE_A), "A was not fenced after its release\n{}", trace(&sim));
+    assert_safe(&sim);
+}
+
+#[test]
+fn w4_a_witness_adopts_a_higher_generation_from_a_node_heard_only_after_its_cold_start() {
+    // No relay. A is cut off; after the watchdog deadline B gets generation 2, which A never
+    // hears. Then the rack loses power and the witness its state; when it comes back only A
+    // (who knows generation 1) is in reach, so after initdead it adopts 1. When B (who knows
+    // 2) is back, the witness must adopt 2 too, or it would stay below what the nodes know
+    // and never grant again.
+    const B: usize = 2;
+    let isolate = fault(4_000, 21_000, FaultKind::Isolate { member: A });
+    let power = fault(25_000, 1, FaultKind::RackPower { down_ms: 1_000, lose_state: true });
+    let b_away = fault(25_000, 10_000, FaultKind::Partition { a: B, b: WITNESS_INDEX, direction: 2 });
+    let b_alone = fault(25_000, 10_000, FaultKind::Partition { a: A, b: B, direction: 2 });
+    let mut sim = started(vec![isolate, power, b_away, b_alone], false);
+    sim.run_until(24_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_B], "{}", trace(&sim));
+    assert_eq!(sim.witness_state().map(|s| s.generation), Some(2));
+    sim.run_until(60_000);
+    assert_eq!(sim.running_nodes().len(), 1, "the service runs again\n{}", trace(&sim));
+    assert!(sim.witness_state().is_some_and(|s| s.generation >= 3), "{}", trace(&sim));
+    assert_safe(&sim);
+}
+
+#[test]
 fn w3_an_isolated_witness_does_nothing() {
     let mut sim = started(vec![fault(5_000, 1_000_000, FaultKind::Isolate { member: WITNESS_INDEX })], true);
     sim.run_until(40_000);
@@ -249,6 +288,24 @@ fn n3_a_hung_agent_is_reset_by_its_watchdog_and_the_witness_waits_for_it() {
     // that nobody replaced, is told to run again: the service is back on exactly one node.
     sim.run_until(60_000);
     assert_eq!(sim.running_nodes().len(), 1, "{}", trace(&sim));
+    assert_safe(&sim);
+}
+
+#[test]
+fn n4_a_grant_whose_store_fails_starts_only_once_a_later_store_succeeds() {
+    // Node A's disk fails every write for the first 6 s: the grant it gets at cold start
+    // cannot be stored, so nothing may start under it; once the disk works again, the store is
+    // tried again and the service starts (a failed store must not block the node for good).
+    let disk = FaultKind::Disk { member: A, slow_ms: 0, fail_per_mille: 1000 };
+    let mut sim = rack(vec![fault(0, 6_000, disk)], true);
+    sim.run_until(6_000);
+    assert!(
+        sim.running_nodes().is_empty(),
+        "N4: nothing runs under a generation not stored\n{}",
+        trace(&sim)
+    );
+    sim.run_until(6_000 + 2_000);
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "the store was tried again\n{}", trace(&sim));
     assert_safe(&sim);
 }
 

@@ -217,9 +217,12 @@ impl Engine {
             return verdict;
         }
         let Message::Heartbeat(hb) = msg;
-        self.membership.handle_reaches(header.sender, &hb.reaches);
-        // Only frames sent after the sender heard this boot of ours speak about now.
+        // Only frames sent after the sender heard this boot of ours speak about now: whom the
+        // sender reaches (the witness's W2 rests on it) is taken from those alone.
         let fresh = header.ack_boot == self.membership.boot();
+        if fresh {
+            self.membership.handle_reaches(header.sender, &hb.reaches);
+        }
         match &mut self.role {
             Role::Witness(w) => {
                 if let Some(report) = &hb.node {
@@ -271,6 +274,14 @@ impl Engine {
     pub fn handle_seen_persisted(&mut self, now: Micros, generation: u64) {
         if let Role::Node { node, .. } = &mut self.role {
             node.handle_seen_persisted(now, generation);
+        }
+        self.settle(now);
+    }
+
+    /// Node: the store of the seen generation failed; it is tried again after a while.
+    pub fn handle_seen_failed(&mut self, now: Micros, generation: u64) {
+        if let Role::Node { node, .. } = &mut self.role {
+            node.handle_seen_failed(now, generation);
         }
         self.settle(now);
     }

@@ -1,34 +1,150 @@
 //! Deliberate safety bugs for proving that the simulator finds them (test builds only).
 //!
-//! Owns a switch per safety precondition that a test may turn off. Without the cargo feature
-//! `mutations` every switch is a constant `false` and the checks compile away; production and
-//! the normal test suite never build with it. It decides nothing by itself.
+//! Owns a switch per safety rule that a test may turn off: one [`Mutation`] per rule (W1-W5,
+//! N1-N4, the peer check, the durable generation, replay rejection, the witness's
+//! `latest_boot` check of a node that left stopped), each guarding the one place where that
+//! rule is decided. Without the cargo feature `mutations` every switch is a constant `false`
+//! and the checks compile away; production and the normal test suite never build with it.
+//! Several may be on at once (the simulator's `--mutation a,b`). It decides nothing by itself.
 
 #![forbid(unsafe_code)]
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Mutation {
-    /// The witness declares a lost holder released at once: no fence, no watchdog deadline.
+    /// W1: the witness declares a lost holder released at once: no fence, no watchdog
+    /// deadline.
     GrantWithoutFence = 1,
-    /// A node starts resources even while its peer is heard running an older generation.
+    /// Peer check: a node starts resources even while its peer is heard running an older
+    /// generation. The peer check is a second line of defence for when the witness is wrong;
+    /// in the simulator's fault model the witness never grants while the other node still
+    /// runs (its observer checks W1 in truth), so no schedule can tell this build apart and
+    /// `make test-sim` does not run it (it is not in [`Mutation::SIMULATED`]).
     SkipPeerCheck = 2,
-    /// A node that loses quorum keeps its resources running (no N2 self-fence).
+    /// N2: a node that loses quorum keeps its resources running (no self-fence).
     NoSelfFence = 3,
+    /// W2: the witness declares the holder lost without the other node's word: it no longer
+    /// needs the other node's report to say that it does not reach the holder either.
+    LostWhilePeerReaches = 4,
+    /// W3: an isolated witness (it reaches no node) acts as if it were in quorum: it declares
+    /// holders lost and fences them.
+    IsolatedWitnessActs = 5,
+    /// W4: at cold start the witness does not adopt a generation heard from the nodes that is
+    /// higher than its own stored one (a witness that lost its state starts again from 0).
+    NoGenerationAdoption = 6,
+    /// W5: a switchover grants the new node as soon as it is asked for, without waiting for
+    /// the holder's `Stopped{g}`.
+    SwitchWithoutStop = 7,
+    /// N1: a node acts on a `Run` for a generation older than one it has seen, or not newer
+    /// than one it stopped for.
+    StartUnderOlderGeneration = 8,
+    /// N3: the core lets the watchdog be fed even after it decided to starve it (a stop that
+    /// failed or hung during a self-fence or a failure).
+    FeedWhileUnhealthy = 9,
+    /// N4: after boot, a node that has not heard the witness's word yet starts the resources
+    /// on its own, under the generation it stored, as soon as it reaches its peer.
+    StartWithoutWitness = 10,
+    /// Durable generation: a node that boots ignores the generation it stored before its
+    /// restart (it reports 0), so a witness that lost its state cannot adopt it.
+    ForgetStoredGeneration = 11,
+    /// Replay rejection: failure detection accepts a frame that is not newer than the latest
+    /// one accepted on its link (a duplicate, a late reordered frame or a recorded one).
+    AcceptReplays = 12,
+    /// `LeftStopped`: the witness releases a silent node on the stopped report of an earlier
+    /// boot, although it heard a later boot since (`latest_boot` ignored).
+    IgnoreLatestBoot = 13,
+}
+
+impl Mutation {
+    /// The mutations `make test-sim` runs, in its order: every one but the peer check's.
+    pub const SIMULATED: [Mutation; 12] = [
+        Mutation::GrantWithoutFence,
+        Mutation::LostWhilePeerReaches,
+        Mutation::IsolatedWitnessActs,
+        Mutation::NoGenerationAdoption,
+        Mutation::SwitchWithoutStop,
+        Mutation::StartUnderOlderGeneration,
+        Mutation::NoSelfFence,
+        Mutation::FeedWhileUnhealthy,
+        Mutation::StartWithoutWitness,
+        Mutation::ForgetStoredGeneration,
+        Mutation::AcceptReplays,
+        Mutation::IgnoreLatestBoot,
+    ];
+
+    /// Every mutation.
+    pub const ALL: [Mutation; 13] = [
+        Mutation::GrantWithoutFence,
+        Mutation::LostWhilePeerReaches,
+        Mutation::IsolatedWitnessActs,
+        Mutation::NoGenerationAdoption,
+        Mutation::SwitchWithoutStop,
+        Mutation::StartUnderOlderGeneration,
+        Mutation::NoSelfFence,
+        Mutation::FeedWhileUnhealthy,
+        Mutation::StartWithoutWitness,
+        Mutation::SkipPeerCheck,
+        Mutation::ForgetStoredGeneration,
+        Mutation::AcceptReplays,
+        Mutation::IgnoreLatestBoot,
+    ];
+
+    /// The name on the simulator's command line (`--mutation NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::GrantWithoutFence => "grant-without-fence",
+            Mutation::SkipPeerCheck => "skip-peer-check",
+            Mutation::NoSelfFence => "no-self-fence",
+            Mutation::LostWhilePeerReaches => "lost-while-peer-reaches",
+            Mutation::IsolatedWitnessActs => "isolated-witness-acts",
+            Mutation::NoGenerationAdoption => "no-generation-adoption",
+            Mutation::SwitchWithoutStop => "switch-without-stop",
+            Mutation::StartUnderOlderGeneration => "start-under-older-generation",
+            Mutation::FeedWhileUnhealthy => "feed-while-unhealthy",
+            Mutation::StartWithoutWitness => "start-without-witness",
+            Mutation::ForgetStoredGeneration => "forget-stored-generation",
+            Mutation::AcceptReplays => "accept-replays",
+            Mutation::IgnoreLatestBoot => "ignore-latest-boot",
+        }
+    }
+
+    /// The rule this mutation breaks, as docs/design.md names it.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Mutation::GrantWithoutFence => "W1",
+            Mutation::LostWhilePeerReaches => "W2",
+            Mutation::IsolatedWitnessActs => "W3",
+            Mutation::NoGenerationAdoption => "W4",
+            Mutation::SwitchWithoutStop => "W5",
+            Mutation::StartUnderOlderGeneration => "N1",
+            Mutation::NoSelfFence => "N2",
+            Mutation::FeedWhileUnhealthy => "N3",
+            Mutation::StartWithoutWitness => "N4",
+            Mutation::SkipPeerCheck => "peer check",
+            Mutation::ForgetStoredGeneration => "durable generation",
+            Mutation::AcceptReplays => "replay rejection",
+            Mutation::IgnoreLatestBoot => "LeftStopped latest_boot",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mutation> {
+        Mutation::ALL.into_iter().find(|m| m.name() == name)
+    }
 }
 
 #[cfg(feature = "mutations")]
-static ACTIVE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+static ACTIVE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-/// Turn one mutation on for the whole process (0 = none).
+/// Turn these mutations on for the whole process (empty = none).
 #[cfg(feature = "mutations")]
-pub fn set(m: Option<Mutation>) {
-    ACTIVE.store(m.map_or(0, |m| m as u8), std::sync::atomic::Ordering::SeqCst);
+pub fn set(ms: &[Mutation]) {
+    let bits = ms.iter().fold(0u32, |b, m| b | 1 << (*m as u8));
+    ACTIVE.store(bits, std::sync::atomic::Ordering::SeqCst);
 }
 
 #[cfg(feature = "mutations")]
 pub fn active(m: Mutation) -> bool {
-    ACTIVE.load(std::sync::atomic::Ordering::Relaxed) == m as u8
+    ACTIVE.load(std::sync::atomic::Ordering::Relaxed) & (1 << (m as u8)) != 0
 }
 
 #[cfg(not(feature = "mutations"))]

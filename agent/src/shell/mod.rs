@@ -1395,6 +1395,7 @@ impl Agent {
             Done::State(StateWrite::Seen(generation), Err(e)) => {
                 // Resources never start under a generation that is not stored.
                 log::error!("cannot store generation {generation} in {}: {e}", self.cfg.state_dir.display());
+                self.engine.handle_seen_failed(now, generation);
             }
             Done::State(StateWrite::SnmpQueue(_), Ok(())) => {}
             Done::State(StateWrite::SnmpQueue(_), Err(e)) => log::error!(

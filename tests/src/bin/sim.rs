@@ -1,7 +1,9 @@
 //! `make sim`: run the deterministic cluster simulator over many seeds, or one seed with its
 //! trace. Usage: `sim [--seeds N] [--first S] [--threads T]` or `sim --seed S [--trace]`.
-//! Built with the `mutations` feature: `sim --mutation NAME --expect-violation --seeds N`
-//! succeeds only if the simulator finds a violation of the deliberately broken build.
+//! Built with the `mutations` feature: `sim --mutation NAME[,NAME] --expect-violation --seeds N`
+//! succeeds only if the simulator finds a safety violation of the deliberately broken build,
+//! and prints the first seed that found it; `sim --list-mutations` names those that
+//! `make test-sim` runs.
 
 use ha_tests::sim;
 
@@ -11,20 +13,36 @@ fn arg(args: &[String], name: &str) -> Option<u64> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // A failed assertion of the core is reported as a violation with its message.
+    std::panic::set_hook(Box::new(|_| {}));
+    if args.iter().any(|a| a == "--list-mutations") {
+        for m in ha_agent::core::mutation::Mutation::SIMULATED {
+            println!("{}", m.name());
+        }
+        return;
+    }
     #[cfg(feature = "mutations")]
     if let Some(i) = args.iter().position(|a| a == "--mutation") {
         use ha_agent::core::mutation::{set, Mutation};
-        let m = match args.get(i + 1).map(String::as_str) {
-            Some("grant-without-fence") => Mutation::GrantWithoutFence,
-            Some("skip-peer-check") => Mutation::SkipPeerCheck,
-            Some("no-self-fence") => Mutation::NoSelfFence,
-            other => {
-                eprintln!("unknown mutation {other:?}");
-                std::process::exit(2);
+        let mut ms = Vec::new();
+        for name in args.get(i + 1).map(String::as_str).unwrap_or("").split(',') {
+            match Mutation::from_name(name) {
+                Some(m) => ms.push(m),
+                None => {
+                    eprintln!("unknown mutation {name:?}");
+                    std::process::exit(2);
+                }
             }
-        };
-        set(Some(m));
-        println!("MUTATION ACTIVE: {m:?} (a deliberately broken build; violations are expected)");
+        }
+        set(&ms);
+        for m in ms {
+            print!("mutation {:<30} ({:<24}) ", m.name(), m.rule());
+        }
+    }
+    #[cfg(not(feature = "mutations"))]
+    if args.iter().any(|a| a == "--mutation") {
+        eprintln!("--mutation needs the simulator built with --features mutations");
+        std::process::exit(2);
     }
     if let Some(seed) = arg(&args, "--seed") {
         let r = sim::run_seed(seed);
@@ -61,6 +79,21 @@ fn main() {
     let expect_violation = args.iter().any(|a| a == "--expect-violation");
     let s = sim::run_many(first, seeds, threads, expect_violation);
     let secs = started.elapsed().as_secs_f64();
+    if expect_violation {
+        // Self-test of the simulator against a deliberately broken build: one line.
+        match s.first_safety {
+            Some(seed) => {
+                let r = sim::run_seed(seed);
+                let found = r.violations.iter().find(|v| sim::is_safety(v)).cloned().unwrap_or_default();
+                println!("caught: first seed {seed} ({:.1} s): {found}", secs);
+                return;
+            }
+            None => {
+                println!("FAIL: the broken build went undetected in seeds {first}..{}", first + seeds - 1);
+                std::process::exit(1);
+            }
+        }
+    }
     println!(
         "simulated schedules: {} (seeds {first}..{}) in {secs:.1} s on {threads} threads",
         s.schedules,
@@ -74,40 +107,25 @@ fn main() {
         "worst time to restore the service after the faults healed: {} ms (seed {})",
         s.worst_restore_ms, s.worst_restore_seed
     );
-    println!("schedules per fault class (at least one such fault):");
+    println!("schedules per fault class (at least one such fault, scheduled or aimed):");
     for (class, n) in &s.fault_classes {
-        println!("  {class:<28} {n:>7}  ({:.1} %)", 100.0 * *n as f64 / s.schedules.max(1) as f64);
+        println!("  {class:<32} {n:>7}  ({:.1} %)", 100.0 * *n as f64 / s.schedules.max(1) as f64);
+    }
+    println!("schedules with a fault aimed at a protocol event ({} aimed faults in all):", s.aimed_faults);
+    for (event, n) in &s.aimed_at {
+        println!("  at a {event:<26} {n:>7}  ({:.1} %)", 100.0 * *n as f64 / s.schedules.max(1) as f64);
     }
     println!(
         "agent stops: {} handed the service over, {} left with nothing to stop, {} left it running (maintenance)",
         s.leaves[0], s.leaves[1], s.leaves[2]
     );
     println!("violations: {}", s.violations);
-    if expect_violation {
-        // Self-test of the simulator against a deliberately broken build.
-        match s.first_failure {
-            Some(seed) => {
-                let r = sim::run_seed(seed);
-                for v in &r.violations {
-                    println!("found (seed {seed}): {v}");
-                }
-                let safety = r.violations.iter().any(|v| {
-                    v.starts_with("SPLIT BRAIN") || v.contains("never granted") || v.contains("backwards")
-                });
-                if !safety {
-                    println!("FAIL: the first violation found is not a safety violation");
-                    std::process::exit(1);
-                }
-                println!("the simulator caught the broken safety check within {} schedules", s.schedules);
-                return;
-            }
-            None => {
-                println!("FAIL: the broken build went undetected in {} schedules", s.schedules);
-                std::process::exit(1);
-            }
-        }
-    }
     if let Some(seed) = s.first_failure {
+        let mut failing = s.failing.clone();
+        failing.sort();
+        for (seed, v) in &failing {
+            println!("failing seed {seed}: {v}");
+        }
         let r = sim::run_seed(seed);
         print!("{}", r.scenario.describe());
         for line in &r.trace {

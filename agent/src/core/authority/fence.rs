@@ -53,6 +53,9 @@ pub struct Fencer {
     state: State,
     attempts: u32,
     backoff_ms: u64,
+    /// Cancelled while a request was in flight: its result is still heard (a confirmed off
+    /// is not lost), but a failure is not retried.
+    cancelled: bool,
 }
 
 /// What a result means for the witness.
@@ -69,7 +72,14 @@ pub enum Verdict {
 impl Fencer {
     pub fn new(config: FenceConfig) -> Fencer {
         assert!(config.retry_initial_ms > 0 && config.retry_max_ms >= config.retry_initial_ms);
-        Fencer { config, target: 0, state: State::Idle, attempts: 0, backoff_ms: config.retry_initial_ms }
+        Fencer {
+            config,
+            target: 0,
+            state: State::Idle,
+            attempts: 0,
+            backoff_ms: config.retry_initial_ms,
+            cancelled: false,
+        }
     }
 
     pub fn target(&self) -> Option<u8> {
@@ -85,19 +95,24 @@ impl Fencer {
     /// Start fencing `node` unless already doing so.
     pub fn request(&mut self, node: u8) {
         if self.state != State::Idle && self.target == node {
+            self.cancelled = false;
             return;
         }
         assert!(self.state == State::Idle || self.state != State::InFlight, "one fence at a time");
         self.target = node;
         self.state = State::Due;
+        self.cancelled = false;
         self.attempts = 0;
         self.backoff_ms = self.config.retry_initial_ms;
     }
 
     /// Stop retrying (the target came back, or it was released otherwise). A request in
-    /// flight stays tracked until its result arrives, so its outcome is not lost.
+    /// flight stays tracked until its result arrives, so its outcome is not lost; if it
+    /// failed, it is not tried again.
     pub fn cancel(&mut self) {
-        if self.state != State::InFlight {
+        if self.state == State::InFlight {
+            self.cancelled = true;
+        } else {
             self.state = State::Idle;
         }
     }
@@ -130,6 +145,10 @@ impl Fencer {
             self.state = State::Idle;
             return Verdict::Fenced;
         }
+        if std::mem::take(&mut self.cancelled) {
+            self.state = State::Idle;
+            return Verdict::Ignored;
+        }
         self.state = State::Backoff { until: now.plus_ms(self.backoff_ms) };
         self.backoff_ms = (self.backoff_ms * 2).min(self.config.retry_max_ms);
         Verdict::Retry { unconfirmed: result == FenceResult::Unconfirmed }
@@ -147,6 +166,32 @@ impl Fencer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn w2_a_fence_cancelled_in_flight_keeps_a_confirmed_result_but_does_not_retry_a_failure() {
+        let mut f = Fencer::new(FenceConfig::default());
+        f.request(2);
+        assert_eq!(f.poll_power_off(Micros::ZERO), Some(2));
+        f.cancel();
+        assert_eq!(f.target(), Some(2), "its result is still awaited");
+        assert_eq!(f.handle_result(Micros::ZERO, 2, FenceResult::Failed), Verdict::Ignored);
+        assert_eq!(f.target(), None, "a released node is not fenced again");
+        assert_eq!(f.poll_timeout(), Micros::MAX);
+
+        f.request(3);
+        assert_eq!(f.poll_power_off(Micros::ZERO), Some(3));
+        f.cancel();
+        assert_eq!(f.handle_result(Micros::ZERO, 3, FenceResult::Confirmed), Verdict::Fenced);
+
+        f.request(2);
+        assert_eq!(f.poll_power_off(Micros::ZERO), Some(2));
+        f.cancel();
+        f.request(2);
+        assert_eq!(
+            f.handle_result(Micros::ZERO, 2, FenceResult::Failed),
+            Verdict::Retry { unconfirmed: false }
+        );
+    }
 
     #[test]
     fn failures_back_off_exponentially_up_to_the_bound_then_succeed() {

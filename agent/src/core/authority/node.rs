@@ -21,6 +21,7 @@ use super::{
     AuthorityTiming, Heard, Leave, NodeReport, Notice, Notices, Order, ResState, StopReason, View,
     WitnessInfo, MAX_HEARD,
 };
+use crate::core::mutation::{active as mutated, Mutation};
 use crate::time::Micros;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +50,10 @@ pub struct NodeConfig {
 
 /// Bound on queued actions.
 const MAX_ACTIONS: usize = 4;
+/// A store of the seen generation that failed is tried again after this long: a disk that
+/// fails now and then must not keep the node from ever taking the service, and one that keeps
+/// failing is not hammered.
+pub const SEEN_RETRY_MS: u64 = 500;
 
 #[derive(Clone, Debug)]
 pub struct Node {
@@ -57,6 +62,8 @@ pub struct Node {
     /// The highest generation stored durably, and whether a write is under way.
     seen_stored: u64,
     seen_persisting: bool,
+    /// A store failed: the next one is not tried before this time.
+    seen_retry_at: Option<Micros>,
     acting: u64,
     stopped: u64,
     resources: ResState,
@@ -114,9 +121,12 @@ impl Node {
     pub fn new(cfg: NodeConfig, seen_stored: u64) -> Node {
         Node {
             cfg,
-            max_seen: seen_stored,
+            // The stored generation is where this boot starts from: it is reported at once, so
+            // that a witness that lost its state adopts it (W4) and generations never go back.
+            max_seen: if mutated(Mutation::ForgetStoredGeneration) { 0 } else { seen_stored },
             seen_stored,
             seen_persisting: false,
+            seen_retry_at: None,
             acting: 0,
             stopped: 0,
             resources: ResState::Stopped,
@@ -147,7 +157,7 @@ impl Node {
 
     /// N3: the watchdog may be fed (the shell adds its own health checks).
     pub fn feed_allowed(&self) -> bool {
-        !self.starving
+        !self.starving || mutated(Mutation::FeedWhileUnhealthy)
     }
     pub fn acting(&self) -> u64 {
         self.acting
@@ -353,6 +363,15 @@ impl Node {
         self.evaluate(now, &view);
     }
 
+    /// The store of the seen generation failed (the shell logged why): try again after
+    /// [`SEEN_RETRY_MS`]. Nothing starts under it meanwhile.
+    pub fn handle_seen_failed(&mut self, now: Micros, _generation: u64) {
+        self.seen_persisting = false;
+        self.seen_retry_at = Some(now.plus_ms(SEEN_RETRY_MS));
+        let view = self.last_view.clone();
+        self.evaluate(now, &view);
+    }
+
     pub fn handle_tick(&mut self, now: Micros, view: &View) {
         self.last_view = view.clone();
         self.evaluate(now, view);
@@ -369,7 +388,7 @@ impl Node {
     pub fn poll_timeout(&self) -> Micros {
         let t = &self.cfg.timing;
         let mut next = Micros::MAX;
-        let no_self_fence = crate::core::mutation::active(crate::core::mutation::Mutation::NoSelfFence);
+        let no_self_fence = mutated(Mutation::NoSelfFence);
         if let Some(since) = self.quorum_lost_since.filter(|_| !no_self_fence) {
             if self.self_fence_stop_at.is_none() {
                 next = next.min(since.plus_ms(t.self_fence_ms));
@@ -382,6 +401,9 @@ impl Node {
         }
         if let Some(at) = self.leave_stopped_at {
             next = next.min(at.plus_ms(self.handover_wait_ms()));
+        }
+        if let Some(at) = self.seen_retry_at.filter(|_| self.max_seen > self.seen_stored) {
+            next = next.min(at);
         }
         next
     }
@@ -434,13 +456,29 @@ impl Node {
         }
     }
 
+    /// N4: a node never starts on its own; only the mutation that breaks N4 makes up a word,
+    /// `Run` under the stored generation, before the witness spoke.
+    fn own_word(&self) -> Option<WitnessInfo> {
+        mutated(Mutation::StartWithoutWitness).then_some(WitnessInfo {
+            seq: 0,
+            generation: self.seen_stored,
+            holder: self.cfg.me,
+            order: Order::Run,
+        })
+    }
+
+    /// N1: generation `g` is not older than any generation this node has seen.
+    fn current(&self, g: u64) -> bool {
+        g >= self.max_seen || mutated(Mutation::StartUnderOlderGeneration)
+    }
+
     /// The peer may be running resources under an older generation and is in contact: wait.
     fn peer_blocks(&self, now: Micros, generation: u64, view: &View) -> bool {
         let t = &self.cfg.timing;
         let window_us = (t.dead_ms + t.interval_ms + t.margin_ms) * 1000;
         let recently_heard =
             view.peer(self.cfg.peer).and_then(|p| p.last_rx).is_some_and(|at| now.since_us(at) <= window_us);
-        if !recently_heard || crate::core::mutation::active(crate::core::mutation::Mutation::SkipPeerCheck) {
+        if !recently_heard || mutated(Mutation::SkipPeerCheck) {
             return false;
         }
         match &self.peer_report {
@@ -451,8 +489,12 @@ impl Node {
 
     fn evaluate(&mut self, now: Micros, view: &View) {
         let t = self.cfg.timing;
-        if self.max_seen > self.seen_stored && !self.seen_persisting {
+        if self.max_seen > self.seen_stored
+            && !self.seen_persisting
+            && self.seen_retry_at.is_none_or(|at| now >= at)
+        {
             self.seen_persisting = true;
+            self.seen_retry_at = None;
             if self.actions.is_full() {
                 let _ = self.actions.pop_front();
             }
@@ -474,7 +516,7 @@ impl Node {
         }
 
         // N2: self-fence.
-        let no_self_fence = crate::core::mutation::active(crate::core::mutation::Mutation::NoSelfFence);
+        let no_self_fence = mutated(Mutation::NoSelfFence);
         if let Some(since) = self.quorum_lost_since.filter(|_| !no_self_fence) {
             if now.since_us(since) >= t.self_fence_ms * 1000 {
                 if self.self_fence_stop_at.is_none() {
@@ -483,6 +525,11 @@ impl Node {
                         self.notices.push(Notice::SelfFenceArmed);
                     }
                 }
+                // Every grant this node knows of is void: the witness may count on it having
+                // stopped (the watchdog deadline) and grant the other node. A grant it had not
+                // acted on yet (its store was slow, its peer check waited) must not start it
+                // when it hears its peer again; only a newer grant will.
+                self.stopped = self.stopped.max(self.max_seen);
                 self.stop(StopReason::QuorumLost);
             }
         }
@@ -537,8 +584,8 @@ impl Node {
         }
 
         // N4: nothing without the witness's word.
-        let Some(info) = self.info else { return };
-        if info.generation < self.max_seen {
+        let Some(info) = self.info.or_else(|| self.own_word()) else { return };
+        if !self.current(info.generation) {
             // Stale word (a newer generation is known): only stopping is safe.
             self.stop(StopReason::NewerGeneration);
             return;
@@ -549,8 +596,8 @@ impl Node {
                 if running && self.acting == g {
                     return;
                 }
-                let can_start = g > self.stopped
-                    && g >= self.max_seen
+                let can_start = (g > self.stopped || mutated(Mutation::StartUnderOlderGeneration))
+                    && self.current(g)
                     && self.seen_stored >= g
                     && self.resources == ResState::Stopped
                     && self.ready();

@@ -15,6 +15,7 @@ use heapless::Deque;
 
 use super::fence::{FenceConfig, FenceResult, Fencer, Verdict as FenceVerdict};
 use super::{AuthorityTiming, NodeReport, Notice, Notices, Order, ResState, View, WitnessInfo};
+use crate::core::mutation::{active as mutated, Mutation};
 use crate::time::Micros;
 
 /// The durable state of the witness.
@@ -521,7 +522,12 @@ impl Witness {
     /// without a fence (W1: the holder reported `Stopped{g}`).
     fn released_when_last_heard(&self, id: u8) -> bool {
         let n = self.node(id);
-        n.latest_boot == n.report_boot && self.reported_stopped(id)
+        (n.latest_boot == n.report_boot || mutated(Mutation::IgnoreLatestBoot)) && self.reported_stopped(id)
+    }
+
+    /// W3: the witness reaches no node (then it decides nothing and fences nobody).
+    fn isolated(&self, view: &View) -> bool {
+        !self.cfg.nodes.iter().any(|&id| view.reaches(id)) && !mutated(Mutation::IsolatedWitnessActs)
     }
 
     fn eligible(&self, id: u8, view: &View) -> bool {
@@ -556,18 +562,19 @@ impl Witness {
     fn handle_lost(&mut self, now: Micros, id: u8, view: &View) -> Release {
         let i = self.index(id);
         let other = self.nodes[1 - i].id;
-        let other_reaches_it = view.peer(other).is_some_and(|p| p.reaches.contains(&id));
-        if view.reaches(id) || !view.reaches(other) || other_reaches_it || self.nodes[1 - i].report.is_none()
-        {
+        // The other node's word: its latest report says it does not reach the node either.
+        let other_word_missing = !mutated(Mutation::LostWhilePeerReaches)
+            && (view.peer(other).is_some_and(|p| p.reaches.contains(&id))
+                || self.nodes[1 - i].report.is_none());
+        // Not reaching `id`, the witness is in quorum with the other node or reaches nobody.
+        if view.reaches(id) || self.isolated(view) || other_word_missing {
             self.nodes[i].lost_since = None;
             if self.fencer.target() == Some(id) {
                 self.fencer.cancel();
             }
             return Release::NotYet;
         }
-        if self.nodes[i].fenced_off
-            || crate::core::mutation::active(crate::core::mutation::Mutation::GrantWithoutFence)
-        {
+        if self.nodes[i].fenced_off || mutated(Mutation::GrantWithoutFence) {
             return Release::Released;
         }
         if self.released_when_last_heard(id) {
@@ -651,17 +658,23 @@ impl Witness {
             }
             return;
         }
-        // W3: isolated, do nothing.
-        if !self.cfg.nodes.iter().any(|&id| view.reaches(id)) {
+        // W3: isolated, do nothing but power on the nodes it fenced (safe: a node boots with
+        // its resources stopped and waits for a grant; without it, a witness that fenced the
+        // last node it reached would keep both off for good).
+        if self.isolated(view) {
             for n in self.nodes.iter_mut() {
                 n.lost_since = None;
             }
             self.fencer.cancel();
+            self.power_on_when_nobody_can_run(view);
             return;
         }
         if self.phase == Phase::Startup {
             self.startup(now, view);
             self.drive_fencer(now);
+            return;
+        }
+        if self.adopt() {
             return;
         }
         self.decide(now, view);
@@ -704,6 +717,19 @@ impl Witness {
         if !all_known && (self.cfg.wait_for_all || !waited) {
             return;
         }
+        if self.adopt() {
+            return;
+        }
+        self.phase = Phase::Steady;
+        self.decide(now, view);
+    }
+
+    /// W4: a node reports a generation higher than ours (we lost our state, or adopted at
+    /// cold start from the only node we heard while the other, which knew more, was out of
+    /// reach): store it, with the node that runs under it as the holder (none if none does),
+    /// before any other decision. Then the next grant is above every generation a node knows.
+    /// Returns whether a store was started.
+    fn adopt(&mut self) -> bool {
         let mut heard = 0;
         let mut running_at: Option<(u8, u64)> = None;
         for id in self.cfg.nodes {
@@ -714,19 +740,18 @@ impl Witness {
                 }
             }
         }
-        if heard > self.durable.generation {
-            let holder = match running_at {
-                Some((id, g)) if g == heard => id,
-                _ => 0,
-            };
-            self.notices.push(Notice::GenerationAdopted { generation: heard });
-            let stored = Stored { generation: heard, holder };
-            self.persisting = Some(stored);
-            self.push_action(Action::Persist(stored));
-            return;
+        if heard <= self.durable.generation || mutated(Mutation::NoGenerationAdoption) {
+            return false;
         }
-        self.phase = Phase::Steady;
-        self.decide(now, view);
+        let holder = match running_at {
+            Some((id, g)) if g == heard => id,
+            _ => 0,
+        };
+        self.notices.push(Notice::GenerationAdopted { generation: heard });
+        let stored = Stored { generation: heard, holder };
+        self.persisting = Some(stored);
+        self.push_action(Action::Persist(stored));
+        true
     }
 
     fn decide(&mut self, now: Micros, view: &View) {
@@ -785,7 +810,10 @@ impl Witness {
         if let Phase::Switchover { from, to, deadline } = self.phase {
             if from != h {
                 self.phase = Phase::Steady;
-            } else if self.released_by_report(h, view) || self.node(h).fenced_off {
+            } else if self.released_by_report(h, view)
+                || self.node(h).fenced_off
+                || mutated(Mutation::SwitchWithoutStop)
+            {
                 let target = if self.eligible(to, view) { Some(to) } else { self.best_candidate(view) };
                 match target {
                     Some(t) => self.grant(t),

@@ -1,20 +1,24 @@
 //! Deterministic simulation of the whole cluster on the real core.
 //!
 //! Owns a simulated world: true time, three members each running the real [`Engine`] on its
-//! own drifting clock, six links (a serial and a UDP link per pair) that can be cut in one or
-//! both directions, delayed, jittered (reordered), duplicated and corrupted, a relay per node
-//! that can fail, stick or be unable to read back, OCF actions that succeed, fail or hang,
-//! hardware watchdogs that reset a member that stops feeding them, power loss with or without
-//! the stored state, and process hangs. Every fault parameter comes from one seed and is
-//! printed. An observer that knows the truth checks at every step that no two powered nodes
-//! have resources that are not stopped, that persisted generations never go backwards, and
-//! that a node starts resources only under a generation the witness granted to it; after the
-//! faults heal it checks that the service runs again on a healthy node within a bound.
-//! It does not encode frames (the MAC's effect is modelled: a corrupted frame is dropped and
-//! counted) and it does no I/O.
+//! own drifting (and sometimes paused) clock, six links (a serial and a UDP link per pair)
+//! that can be cut in one or both directions, delayed, jittered (reordered), duplicated,
+//! corrupted and replayed, a relay per node that can fail, lie or be unable to read back and
+//! that holds a fenced node off until the witness powers it on, OCF actions that succeed, fail
+//! or hang, disks whose durable writes are slow or fail, hardware watchdogs that reset a
+//! member that stops feeding them, power loss of a member or the rack with or without the
+//! witness's state, process pauses, and the operator (maintenance, moves, agent stops). It
+//! applies the schedule a seed draws ([`schedule`]) and, while it runs, aims faults at the
+//! protocol events it observes (grants, fences, stops, restarts, stores). Every fault
+//! parameter comes from the seed and is printed in the trace. An observer that knows the truth
+//! checks at every step: never two powered nodes with resources not stopped, W1 at every grant,
+//! W2 and W3 at every fence, N1 at every start, grants never below a generation a node knows,
+//! replay rejection at every accepted frame, the core's assertions; after the faults heal, that
+//! the service runs again on a healthy node within a bound. It does not encode frames (the
+//! MAC's effect is modelled: a corrupted frame is dropped and counted) and it does no I/O.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 
 use ha_agent::config::Timing;
@@ -23,7 +27,7 @@ use ha_agent::core::authority::node::NodeConfig;
 use ha_agent::core::authority::witness::{Stored, WitnessConfig};
 use ha_agent::core::authority::AuthorityTiming;
 use ha_agent::core::engine::{Action, Engine, Event, RoleConfig, WitnessCommand};
-use ha_agent::core::membership::{LinkSpec, Params, RxError};
+use ha_agent::core::membership::{LinkSpec, Params, RxError, Verdict};
 use ha_agent::core::resources::{self, GroupSpec, GroupState, Outcome, ResourceSpec};
 use ha_agent::time::Micros;
 use ha_agent::wire::{Header, Message};
@@ -42,8 +46,12 @@ const TRACE_LINES: usize = 400;
 pub const CLOCK_PPM_BOUND: i64 = 2000;
 /// Time allowed after the faults heal for the service to run again.
 pub const LIVENESS_BOUND_MS: u64 = 60_000;
-/// Seeds (per mille) with an agent stop (SIGTERM) of one node.
-pub const LEAVE_PER_MILLE: u64 = 350;
+/// How old the other node's word on a lost node may be when the witness acts on it: its
+/// latest accepted frame is at most `dead_ms` old, and frames take up to the slowest delay and
+/// jitter the faults set (300 + 200 ms), plus a switchover's or a stop's own wait.
+pub const W2_WORD_AGE_MS: u64 = DEAD_MS + 500 + 1000;
+/// How long a crashed agent (its shell panicked) takes to be started again by systemd.
+pub const AGENT_RESTART_MS: u64 = 1000;
 /// Bound on simulation steps for one seed; more means a deadline that never moves (a bug).
 const MAX_STEPS: u64 = 2_000_000;
 
@@ -61,249 +69,20 @@ pub const STOP_TIMEOUT_MS: u64 = 1500;
 pub const MONITOR_TIMEOUT_MS: u64 = 1000;
 pub const MONITOR_INTERVAL_MS: u64 = 1000;
 
-/// A small, fast, seeded generator (xorshift64*); the simulator's only source of randomness.
-#[derive(Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in lo..=hi.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        assert!(lo <= hi);
-        lo + self.next() % (hi - lo + 1)
-    }
-    pub fn chance(&mut self, per_mille: u64) -> bool {
-        self.next() % 1000 < per_mille
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RelayMode {
-    Ok,
-    /// No answer: reported as failed after the driver's timeout.
-    NoAnswer,
-    /// Acknowledges but the contact never moves: reads back on, fence fails.
-    Stuck,
-    /// Cannot read back: reported unconfirmed; the power is cut or not (unknown to the core).
-    Unconfirmed {
-        really_cut: bool,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResourceFault {
-    StartFails,
-    StartHangs,
-    StopFails,
-    StopHangs,
-    /// Monitors report "not running": the resource died.
-    Dies,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultKind {
-    /// Power loss; back after `down_ms`; the witness may lose its stored state.
-    Crash {
-        member: usize,
-        down_ms: u64,
-        lose_state: bool,
-    },
-    /// The agent process stops (SIGSTOP or a stall) for `ms`.
-    Hang {
-        member: usize,
-        ms: u64,
-    },
-    /// Cut a link: direction 0 = a->b, 1 = b->a, 2 = both.
-    Cut {
-        link: usize,
-        direction: u8,
-    },
-    /// Every link of a member, both directions.
-    Isolate {
-        member: usize,
-    },
-    Delay {
-        link: usize,
-        base_ms: u64,
-        jitter_ms: u64,
-    },
-    Duplicate {
-        link: usize,
-        per_mille: u64,
-    },
-    Corrupt {
-        link: usize,
-        per_mille: u64,
-    },
-    Relay {
-        node: usize,
-        mode: RelayMode,
-    },
-    Resource {
-        node: usize,
-        fault: ResourceFault,
-    },
-    /// The operator turns maintenance mode on at the witness, and off again at the end (or
-    /// at the heal). Not a fault, but the same schedule: whatever else happens meanwhile.
-    Maintenance,
-    /// The operator stops a node's agent (SIGTERM: `systemctl stop`, an upgrade, a reboot):
-    /// it leaves as the core decides (hand-over, at once, or resources untouched in
-    /// maintenance) and starts again `down_ms` after it exited, on the same powered machine.
-    Leave {
-        node: usize,
-        down_ms: u64,
-    },
-}
-
-impl FaultKind {
-    /// The class of this fault, for the per-class counts `make sim` prints.
-    pub fn class(&self) -> &'static str {
-        match self {
-            Crash { lose_state: true, .. } => "power loss, state lost",
-            Crash { .. } => "power loss",
-            Hang { ms, .. } if *ms >= WATCHDOG_MS => "hang beyond the watchdog",
-            Hang { .. } => "short hang",
-            Cut { direction: 2, .. } => "link cut",
-            Cut { .. } => "link cut one way",
-            Isolate { .. } => "member isolated",
-            Delay { .. } => "link delay and jitter",
-            Duplicate { .. } => "duplicated frames",
-            Corrupt { .. } => "corrupted frames",
-            Relay { mode: RelayMode::NoAnswer, .. } => "relay does not answer",
-            Relay { mode: RelayMode::Stuck, .. } => "relay stuck",
-            Relay { mode: RelayMode::Unconfirmed { .. }, .. } => "relay cannot read back",
-            Relay { .. } => "relay ok",
-            Resource { fault: ResourceFault::StartFails, .. } => "start fails",
-            Resource { fault: ResourceFault::StartHangs, .. } => "start hangs",
-            Resource { fault: ResourceFault::StopFails, .. } => "stop fails",
-            Resource { fault: ResourceFault::StopHangs, .. } => "stop hangs",
-            Resource { fault: ResourceFault::Dies, .. } => "resource dies",
-            Maintenance => "maintenance window",
-            Leave { .. } => "agent stop (SIGTERM)",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct Fault {
-    pub at_ms: u64,
-    pub duration_ms: u64,
-    pub kind: FaultKind,
-}
-
-/// Everything a seed decides.
-#[derive(Clone, Debug)]
-pub struct Scenario {
-    pub seed: u64,
-    pub clock_ppm: [i64; 3],
-    pub faults: Vec<Fault>,
-    pub heal_at_ms: u64,
-    pub fence_configured: bool,
-    /// The witness moves the service back to the preferred node (node A) when it is ready.
-    pub auto_failback: bool,
-}
-
-impl Scenario {
-    pub fn from_seed(seed: u64) -> Scenario {
-        let mut rng = Rng::new(seed);
-        let clock_ppm = [0, 1, 2].map(|_| rng.range(0, 2 * CLOCK_PPM_BOUND as u64) as i64 - CLOCK_PPM_BOUND);
-        let heal_at_ms = rng.range(20_000, 45_000);
-        let count = rng.range(1, 7);
-        let mut faults = Vec::new();
-        for _ in 0..count {
-            let at_ms = rng.range(3_000, heal_at_ms - 1000);
-            let duration_ms = rng.range(200, (heal_at_ms - at_ms).max(201));
-            let link = rng.range(0, 5) as usize;
-            let member = rng.range(0, 2) as usize;
-            let node = rng.range(1, 2) as usize;
-            let kind = match rng.range(0, 10) {
-                9 if rng.chance(500) => Maintenance,
-                0 => Crash { member, down_ms: rng.range(500, 8000), lose_state: rng.chance(300) },
-                1 => Hang {
-                    member,
-                    ms: if rng.chance(500) {
-                        rng.range(100, WATCHDOG_MS - 500)
-                    } else {
-                        rng.range(WATCHDOG_MS, 12_000)
-                    },
-                },
-                2 => Cut { link, direction: rng.range(0, 2) as u8 },
-                3 => Isolate { member },
-                4 => Delay { link, base_ms: rng.range(1, 300), jitter_ms: rng.range(0, 200) },
-                5 => Duplicate { link, per_mille: rng.range(100, 900) },
-                6 => Corrupt { link, per_mille: rng.range(100, 1000) },
-                7 => Relay {
-                    node,
-                    mode: match rng.range(0, 3) {
-                        0 => RelayMode::NoAnswer,
-                        1 => RelayMode::Stuck,
-                        2 => RelayMode::Unconfirmed { really_cut: rng.chance(500) },
-                        _ => RelayMode::Ok,
-                    },
-                },
-                _ => Resource {
-                    node,
-                    fault: match rng.range(0, 4) {
-                        0 => ResourceFault::StartFails,
-                        1 => ResourceFault::StartHangs,
-                        2 => ResourceFault::StopFails,
-                        3 => ResourceFault::StopHangs,
-                        _ => ResourceFault::Dies,
-                    },
-                },
-            };
-            faults.push(Fault { at_ms, duration_ms, kind });
-        }
-        // Agent stops come from a generator of their own, so that every other fault of a seed
-        // is what it was before they existed.
-        let mut leave_rng = Rng::new(seed ^ 0x1EA7_E5E5);
-        if leave_rng.chance(LEAVE_PER_MILLE) {
-            let at_ms = leave_rng.range(3_000, heal_at_ms - 1000);
-            let node = leave_rng.range(1, 2) as usize;
-            let down_ms = leave_rng.range(100, 2 * WATCHDOG_MS);
-            faults.push(Fault { at_ms, duration_ms: 0, kind: Leave { node, down_ms } });
-        }
-        faults.sort_by_key(|f| f.at_ms);
-        Scenario {
-            seed,
-            clock_ppm,
-            faults,
-            heal_at_ms,
-            fence_configured: rng.chance(800),
-            auto_failback: false,
-        }
-    }
-
-    /// A hand-written scenario (for specification tests), with clocks at true rate.
-    pub fn custom(faults: Vec<Fault>, heal_at_ms: u64, fence_configured: bool) -> Scenario {
-        let mut faults = faults;
-        faults.sort_by_key(|f| f.at_ms);
-        Scenario { seed: 0, clock_ppm: [0; 3], faults, heal_at_ms, fence_configured, auto_failback: false }
-    }
-
-    pub fn describe(&self) -> String {
-        let mut s = format!(
-            "seed {} clock_ppm {:?} fence_configured {} heal_at {} ms\n",
-            self.seed, self.clock_ppm, self.fence_configured, self.heal_at_ms
-        );
-        for f in &self.faults {
-            let _ = writeln!(s, "  at {:>6} ms for {:>6} ms: {:?}", f.at_ms, f.duration_ms, f.kind);
-        }
-        s
-    }
-}
+mod schedule;
+pub use schedule::*;
 
 use FaultKind::*;
+
+/// A line of trace, formatted only when the trace is kept (not while running many seeds).
+macro_rules! trace {
+    ($sim:expr, $($arg:tt)*) => {
+        if $sim.tracing {
+            let line = format!($($arg)*);
+            $sim.log(line);
+        }
+    };
+}
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Direction {
@@ -312,6 +91,15 @@ struct Direction {
     jitter_ms: u64,
     duplicate_per_mille: u64,
     corrupt_per_mille: u64,
+    /// Frames recorded and sent again this much later (0: no replay).
+    replay_delay_ms: u64,
+}
+
+/// A member's disk for durable writes.
+#[derive(Clone, Copy, Debug, Default)]
+struct DiskMode {
+    slow_ms: u64,
+    fail_per_mille: u64,
 }
 
 struct Member {
@@ -322,8 +110,15 @@ struct Member {
     boot_true: Micros,
     boot: u64,
     ppm: i64,
+    /// Local microseconds the clock lost to pauses (this incarnation).
+    clock_lag_us: u64,
+    /// The clock stands still from the first to the second true time.
+    clock_paused: Option<(Micros, Micros)>,
     hung_until: Option<Micros>,
     back_at: Option<Micros>,
+    /// The relay holds the power off: only the witness's power-on brings the member back
+    /// (not the heal, not the end of a crash).
+    relay_off: bool,
     /// Nodes: the agent was asked to leave; it starts again this long after it exits.
     leaving_down_ms: Option<u64>,
     /// The agent exited (the machine runs on) and starts again at this time.
@@ -336,10 +131,12 @@ struct Member {
     stored: Option<Stored>,
     /// Witness: maintenance mode as its shell stores it (lost with the state).
     maintenance_stored: bool,
-    pending_persist: Option<(Stored, Micros)>,
+    /// A state write under way: what, when it completes, and whether it fails (the witness's
+    /// shell then crashes and its agent restarts).
+    pending_persist: Option<(Stored, Micros, bool)>,
     /// Nodes: the highest generation stored on disk, and a write in progress.
     seen_stored: u64,
-    pending_seen: Option<(u64, Micros)>,
+    pending_seen: Option<(u64, Micros, bool)>,
     // watchdog (true time)
     last_feed: Micros,
     // nodes: physical truth per resource, and actions in progress (id, resource, action, done at, outcome)
@@ -350,16 +147,59 @@ struct Member {
 }
 
 impl Member {
-    fn local(&self, now: Micros) -> Micros {
+    /// The clock at its rate since boot, before pauses.
+    fn raw_local(&self, now: Micros) -> u64 {
         let elapsed = now.since_us(self.boot_true) as i128;
-        Micros((elapsed * (1_000_000 + self.ppm as i128) / 1_000_000) as u64)
+        (elapsed * (1_000_000 + self.ppm as i128) / 1_000_000) as u64
+    }
+    fn local(&self, now: Micros) -> Micros {
+        let at = match self.clock_paused {
+            Some((from, _)) if now >= from => from,
+            _ => now,
+        };
+        Micros(self.raw_local(at).saturating_sub(self.clock_lag_us))
     }
     fn to_true(&self, local: Micros) -> Micros {
         if local == Micros::MAX {
             return Micros::MAX;
         }
-        let t = local.0 as i128 * 1_000_000 / (1_000_000 + self.ppm as i128);
-        self.boot_true.plus_us(t as u64 + 1)
+        let t = (local.0 + self.clock_lag_us) as i128 * 1_000_000 / (1_000_000 + self.ppm as i128);
+        let at = self.boot_true.plus_us(t as u64 + 1);
+        match self.clock_paused {
+            // Nothing comes due on a stopped clock before it runs again.
+            Some((_, until)) => at.max(until),
+            None => at,
+        }
+    }
+    /// End a clock pause: the clock runs again from where it stopped.
+    fn resume_clock(&mut self) {
+        if let Some((from, until)) = self.clock_paused.take() {
+            self.clock_lag_us += self.raw_local(until) - self.raw_local(from);
+        }
+    }
+    /// The next time this running member's agent has something of its own to do: a deadline
+    /// of its core, a durable write, an OCF action or a relay result that completes.
+    fn next_own(&self) -> Micros {
+        let mut next = Micros::MAX;
+        if let Some(h) = self.hung_until {
+            return h;
+        }
+        if let Some((_, at, _)) = self.pending_persist {
+            next = next.min(at);
+        }
+        if let Some((_, at, _)) = self.pending_seen {
+            next = next.min(at);
+        }
+        for a in &self.actions {
+            next = next.min(a.3);
+        }
+        for f in &self.fences {
+            next = next.min(f.1);
+        }
+        if let Some(e) = &self.engine {
+            next = next.min(self.to_true(e.poll_timeout()));
+        }
+        next
     }
     fn running(&self, now: Micros) -> bool {
         self.powered && self.engine.is_some() && self.hung_until.is_none_or(|h| now >= h)
@@ -385,6 +225,10 @@ pub struct SimResult {
     pub violations: Vec<String>,
     pub stats: Stats,
     pub trace: VecDeque<String>,
+    /// Classes of the faults that were applied (scheduled or aimed).
+    pub classes: BTreeSet<&'static str>,
+    /// Faults aimed at each kind of protocol event.
+    pub aimed_at: BTreeMap<&'static str, u64>,
 }
 
 pub struct Sim {
@@ -395,12 +239,36 @@ pub struct Sim {
     directions: [[Direction; 2]; 6],
     relay: [RelayMode; 3],
     resource_fault: [Option<ResourceFault>; 3],
+    disk: [DiskMode; 3],
+    /// Faults aimed at protocol events: their generator, how many are left, and those
+    /// waiting for their time.
+    aim_rng: Rng,
+    aim_left: u64,
+    aimed: Vec<(Micros, Fault)>,
+    /// Per receiver and link: the (boot, seq) of the latest frame it accepted (replay check).
+    accepted: HashMap<(usize, usize), (u64, u64)>,
+    /// Per member and peer: since when its agent has reached that peer (W2 check).
+    reach_since: [[Option<Micros>; 3]; 3],
+    /// True time of the latest frame from a node that the witness accepted, and how long its
+    /// process was paused since (it cannot notice an isolation while paused) (W3 check).
+    witness_heard_node_at: Micros,
+    witness_paused_us: u64,
+    /// An operator fence was asked for (the W3 check is about the witness's own fences).
+    operator_fence: bool,
+    /// Classes of the faults applied (scheduled or aimed), and aimed faults per event.
+    classes: BTreeSet<&'static str>,
+    aimed_at: BTreeMap<&'static str, u64>,
     in_flight: BinaryHeap<Reverse<(Micros, u64, usize, usize, MessageBox)>>,
     frame_seq: u64,
     grants: HashSet<(u64, u8)>,
+    /// The highest generation the witness stored a grant for (since it last lost its state):
+    /// every older one it has given up on.
+    issued: u64,
     max_persisted: u64,
     max_granted: u64,
     violations: Vec<String>,
+    /// Keep the trace (off while running many seeds: a failing seed is run again with it).
+    tracing: bool,
     trace: VecDeque<String>,
     stats: Stats,
     healed: bool,
@@ -414,9 +282,11 @@ pub struct Sim {
     steps: u64,
 }
 
-/// Wrapper to order messages in the heap (ordering only uses the other fields).
+/// Wrapper to order messages in the heap (ordering only uses the other fields). The third
+/// field: the receiver's boot whose socket buffer holds the frame (it waited while the
+/// receiver was hung), None while it is on the wire.
 #[derive(Clone, Debug)]
-struct MessageBox(Header, Message);
+struct MessageBox(Header, Message, Option<u64>);
 impl PartialEq for MessageBox {
     fn eq(&self, _: &Self) -> bool {
         true
@@ -458,6 +328,8 @@ fn group_spec() -> GroupSpec {
 impl Sim {
     pub fn new(scenario: Scenario) -> Sim {
         let rng = Rng::new(scenario.seed ^ 0x5151_5151);
+        let aim_rng = Rng::new(scenario.aim.seed);
+        let aim_left = scenario.aim.budget;
         let members = (0..3)
             .map(|i| Member {
                 id: IDS[i],
@@ -466,8 +338,11 @@ impl Sim {
                 boot_true: Micros::ZERO,
                 boot: 0,
                 ppm: scenario.clock_ppm[i],
+                clock_lag_us: 0,
+                clock_paused: None,
                 hung_until: None,
                 back_at: None,
+                relay_off: false,
                 leaving_down_ms: None,
                 agent_back_at: None,
                 watchdog_disarmed: false,
@@ -491,12 +366,25 @@ impl Sim {
             directions: [[Direction::default(); 2]; 6],
             relay: [RelayMode::Ok; 3],
             resource_fault: [None; 3],
+            disk: [DiskMode::default(); 3],
+            aim_rng,
+            aim_left,
+            aimed: Vec::new(),
+            accepted: HashMap::new(),
+            witness_heard_node_at: Micros::ZERO,
+            witness_paused_us: 0,
+            reach_since: [[None; 3]; 3],
+            operator_fence: false,
+            classes: BTreeSet::new(),
+            aimed_at: BTreeMap::new(),
             in_flight: BinaryHeap::new(),
             frame_seq: 0,
             grants: HashSet::new(),
+            issued: 0,
             max_persisted: 0,
             max_granted: 0,
             violations: Vec::new(),
+            tracing: true,
             trace: VecDeque::new(),
             stats: Stats::default(),
             healed: false,
@@ -565,6 +453,8 @@ impl Sim {
         m.powered = true;
         m.boot += 1;
         m.boot_true = now;
+        m.clock_lag_us = 0;
+        m.clock_paused = None;
         m.hung_until = None;
         m.back_at = None;
         m.leaving_down_ms = None;
@@ -622,10 +512,15 @@ impl Sim {
         m.engine = Some(engine);
         let boot = m.boot;
         let physical = m.physical;
+        self.accepted.retain(|(to, _), _| *to != i);
+        self.reach_since[i] = [None; 3];
+        if now > Micros::ZERO {
+            self.aim(ProtocolEvent::Restart { member: i, agent: restart });
+        }
         if restart {
-            self.log(format!("member {} agent starts again (boot {boot}), resources {physical:?}", IDS[i]));
+            trace!(self, "member {} agent starts again (boot {boot}), resources {physical:?}", IDS[i]);
         } else {
-            self.log(format!("member {} boots (boot {boot})", IDS[i]));
+            trace!(self, "member {} boots (boot {boot})", IDS[i]);
         }
     }
 
@@ -633,10 +528,11 @@ impl Sim {
     /// reset) does not complete; only the relay's power-on brings the member back.
     fn relay_cut(&mut self, i: usize, why: &str) {
         if !self.members[i].powered && self.members[i].back_at.take().is_some() {
-            self.log(format!("member {} stays off: the relay cut its power while it rebooted", IDS[i]));
+            trace!(self, "member {} stays off: the relay cut its power while it rebooted", IDS[i]);
         }
         self.power_off(i, why);
         self.members[i].back_at = None;
+        self.members[i].relay_off = true;
     }
 
     fn power_off(&mut self, i: usize, why: &str) {
@@ -656,27 +552,85 @@ impl Sim {
         m.agent_back_at = None;
         m.watchdog_disarmed = false;
         m.left_running = None;
-        self.log(format!("member {} powered off ({why})", IDS[i]));
+        trace!(self, "member {} powered off ({why})", IDS[i]);
     }
 
     // ---- faults --------------------------------------------------------------------------
 
     fn apply_fault(&mut self, f: Fault) {
         let until = self.now.plus_ms(f.duration_ms);
-        self.log(format!("FAULT {:?} for {} ms", f.kind, f.duration_ms));
+        trace!(self, "FAULT {:?} for {} ms", f.kind, f.duration_ms);
         match f.kind {
             Crash { member, down_ms, lose_state } => {
                 self.power_off(member, "crash");
                 if lose_state {
                     self.members[member].stored = None;
                     self.members[member].maintenance_stored = false;
+                    if member == 0 {
+                        self.issued = 0;
+                    }
                 }
-                self.members[member].back_at = Some(self.now.plus_ms(down_ms));
+                if !self.members[member].relay_off {
+                    self.members[member].back_at = Some(self.now.plus_ms(down_ms));
+                }
+            }
+            RackPower { down_ms, lose_state } => {
+                for member in 0..3 {
+                    // The relay boards lose power too and come back closed (power on).
+                    self.power_off(member, "rack power loss");
+                    self.members[member].relay_off = false;
+                    self.members[member].back_at = Some(self.now.plus_ms(down_ms));
+                }
+                if lose_state {
+                    self.members[0].stored = None;
+                    self.members[0].maintenance_stored = false;
+                    self.issued = 0;
+                }
             }
             Hang { member, ms } => {
                 if self.members[member].powered && self.members[member].engine.is_some() {
                     self.members[member].hung_until = Some(self.now.plus_ms(ms));
+                    if member == 0 {
+                        self.witness_paused_us += ms * 1000;
+                    }
                 }
+            }
+            ClockPause { member, ms } => {
+                let now = self.now;
+                let m = &mut self.members[member];
+                if m.powered && m.engine.is_some() {
+                    m.resume_clock();
+                    m.clock_paused = Some((now, now.plus_ms(ms)));
+                }
+            }
+            Partition { a, b, direction } => {
+                for (g, (_, x, y)) in LINKS.iter().enumerate() {
+                    let forward = (*x, *y) == (a, b);
+                    if forward || (*x, *y) == (b, a) {
+                        // direction 0: a->b; in this link's terms 0 is x->y.
+                        let (ab, ba) = if forward { (0, 1) } else { (1, 0) };
+                        if direction != 1 {
+                            self.directions[g][ab].cut = true;
+                        }
+                        if direction != 0 {
+                            self.directions[g][ba].cut = true;
+                        }
+                    }
+                }
+            }
+            Replay { link, delay_ms } => {
+                for d in &mut self.directions[link] {
+                    d.replay_delay_ms = delay_ms;
+                }
+            }
+            Disk { member, slow_ms, fail_per_mille } => {
+                self.disk[member] = DiskMode { slow_ms, fail_per_mille };
+            }
+            Move => {
+                let holder = self.witness_state().map_or(0, |s| s.holder);
+                let to = if holder == NODE_A { NODE_B } else { NODE_A };
+                let result = self.witness_command(WitnessCommand::Move(to));
+                trace!(self, "operator: move to {to}: {result:?}");
             }
             Cut { link, direction } => {
                 if direction != 1 {
@@ -724,7 +678,7 @@ impl Sim {
                         Some(L::Untouched) => self.stats.leaves[2] += 1,
                         None => {}
                     }
-                    self.log(format!("operator: SIGTERM to the agent of {}: {leave:?}", IDS[node]));
+                    trace!(self, "operator: SIGTERM to the agent of {}: {leave:?}", IDS[node]);
                 }
             }
             Relay { node, mode } => self.relay[node] = mode,
@@ -732,12 +686,21 @@ impl Sim {
             Maintenance => {
                 if f.duration_ms > 0 {
                     let result = self.witness_command(WitnessCommand::Maintenance(true));
-                    self.log(format!("operator: maintenance on: {result:?}"));
+                    trace!(self, "operator: maintenance on: {result:?}");
                     self.maintenance_until = Some(until);
                 }
             }
         }
-        if !matches!(f.kind, Crash { .. } | Hang { .. } | Maintenance | Leave { .. }) {
+        if !matches!(
+            f.kind,
+            Crash { .. }
+                | RackPower { .. }
+                | Hang { .. }
+                | ClockPause { .. }
+                | Maintenance
+                | Leave { .. }
+                | Move
+        ) {
             self.active_faults.push((until, f));
         }
     }
@@ -746,6 +709,7 @@ impl Sim {
         self.directions = [[Direction::default(); 2]; 6];
         self.relay = [RelayMode::Ok; 3];
         self.resource_fault = [None; 3];
+        self.disk = [DiskMode::default(); 3];
         let active: Vec<Fault> = self.active_faults.iter().map(|(_, f)| *f).collect();
         for f in active {
             let saved = self.trace.len();
@@ -761,15 +725,19 @@ impl Sim {
     fn heal(&mut self) {
         self.healed = true;
         self.active_faults.clear();
+        self.aimed.clear();
         self.recompute_links();
         self.log("HEAL: every fault repaired".into());
         for i in 0..3 {
             if !self.members[i].powered {
-                self.boot(i);
+                if !self.members[i].relay_off {
+                    self.boot(i);
+                }
             } else if self.members[i].engine.is_none() {
                 self.start_agent(i, true);
             }
             self.members[i].hung_until = None;
+            self.members[i].resume_clock();
         }
         self.end_maintenance();
         // The operator cleans up resource failures once the faults are repaired.
@@ -792,6 +760,9 @@ impl Sim {
         if let Some(f) = self.scenario.faults.get(self.next_fault) {
             next = next.min(Micros::from_ms(f.at_ms));
         }
+        for (at, _) in &self.aimed {
+            next = next.min(*at);
+        }
         for (until, _) in &self.active_faults {
             next = next.min(*until);
         }
@@ -811,6 +782,9 @@ impl Sim {
             if let Some(b) = m.agent_back_at {
                 next = next.min(b);
             }
+            if let Some((_, until)) = m.clock_paused {
+                next = next.min(until);
+            }
             if m.engine.is_none() {
                 if !m.watchdog_disarmed {
                     next = next.min(m.last_feed.plus_ms(WATCHDOG_MS).plus_us(1));
@@ -822,22 +796,7 @@ impl Sim {
                 next = next.min(h).min(m.last_feed.plus_ms(WATCHDOG_MS).plus_us(1));
                 continue;
             }
-            next = next.min(m.last_feed.plus_ms(WATCHDOG_MS).plus_us(1));
-            if let Some((_, at)) = m.pending_persist {
-                next = next.min(at);
-            }
-            if let Some((_, at)) = m.pending_seen {
-                next = next.min(at);
-            }
-            for a in &m.actions {
-                next = next.min(a.3);
-            }
-            for f in &m.fences {
-                next = next.min(f.1);
-            }
-            if let Some(e) = &m.engine {
-                next = next.min(m.to_true(e.poll_timeout()));
-            }
+            next = next.min(m.last_feed.plus_ms(WATCHDOG_MS).plus_us(1)).min(m.next_own());
         }
         next
     }
@@ -922,7 +881,17 @@ impl Sim {
                 ));
                 break;
             }
-            self.step();
+            // A release assertion of the core that fails is found like any other violation.
+            let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step()));
+            if let Err(payload) = stepped {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                self.violations.push(format!("ASSERTION in the core: {message}"));
+                break;
+            }
             self.observe();
         }
     }
@@ -977,6 +946,9 @@ impl Sim {
             Some(e) => e.witness_command(local, command),
             None => Err("the witness is not running"),
         };
+        if result.is_ok() && matches!(command, WitnessCommand::Fence(_)) {
+            self.operator_fence = true;
+        }
         if result.is_ok() {
             // The shell stores maintenance mode before it answers.
             if let WitnessCommand::Maintenance(on) = command {
@@ -999,7 +971,7 @@ impl Sim {
                 e.restore_maintenance(false);
             }
         }
-        self.log(format!("operator: maintenance off: {result:?}"));
+        trace!(self, "operator: maintenance off: {result:?}");
     }
 
     /// Whether the witness is in maintenance mode (false when it is down).
@@ -1042,11 +1014,16 @@ impl Sim {
             violations: self.violations,
             stats: self.stats,
             trace: self.trace,
+            classes: self.classes,
+            aimed_at: self.aimed_at,
         }
     }
 
     fn step(&mut self) {
         let now = self.now;
+        // Whether anything outside the agents changed: then every member runs this step;
+        // otherwise only those with a frame or something of their own due.
+        let mut all = false;
         // Scheduled faults, their ends, the heal.
         while let Some(f) = self.scenario.faults.get(self.next_fault).copied() {
             if Micros::from_ms(f.at_ms) > now {
@@ -1054,27 +1031,52 @@ impl Sim {
             }
             self.next_fault += 1;
             if !self.healed {
+                self.classes.insert(f.kind.class());
                 self.apply_fault(f);
+                all = true;
+            }
+        }
+        // Faults aimed at protocol events, when their time comes.
+        while let Some(i) = self.aimed.iter().position(|(at, _)| *at <= now) {
+            let (_, f) = self.aimed.remove(i);
+            if !self.healed {
+                let heal = Micros::from_ms(self.scenario.heal_at_ms);
+                let duration_ms = f.duration_ms.min(heal.since_us(now) / 1000).max(1);
+                self.classes.insert(f.kind.class());
+                self.apply_fault(Fault { duration_ms, ..f });
+                all = true;
+            }
+        }
+        for i in 0..3 {
+            if self.members[i].clock_paused.is_some_and(|(_, until)| until <= now) {
+                self.members[i].resume_clock();
+                all = true;
+                trace!(self, "member {} clock runs again", IDS[i]);
             }
         }
         let before = self.active_faults.len();
         self.active_faults.retain(|(until, _)| *until > now);
         if self.active_faults.len() != before {
             self.recompute_links();
+            all = true;
             self.log("a fault ended".into());
         }
         if !self.healed && now >= Micros::from_ms(self.scenario.heal_at_ms) {
             self.heal();
+            all = true;
         }
         if self.maintenance_until.is_some_and(|at| now >= at) {
             self.end_maintenance();
+            all = true;
         }
         for i in 0..3 {
             if self.members[i].back_at.is_some_and(|b| now >= b) {
                 self.boot(i);
+                all = true;
             }
             if self.members[i].powered && self.members[i].agent_back_at.is_some_and(|b| now >= b) {
                 self.start_agent(i, true);
+                all = true;
             }
         }
         // Watchdogs: a member that has not fed its watchdog for its timeout is reset.
@@ -1084,20 +1086,28 @@ impl Sim {
                 self.stats.watchdog_resets += 1;
                 self.power_off(i, "watchdog reset");
                 self.members[i].back_at = Some(now.plus_ms(1000));
+                all = true;
             }
         }
         // Deliver frames that are due.
+        let mut got_frame = [false; 3];
         while let Some(Reverse((at, ..))) = self.in_flight.peek() {
             if *at > now {
                 break;
             }
             let Reverse((_, _, to, link_index, packet)) = self.in_flight.pop().unwrap();
+            if packet.2.is_some_and(|boot| boot != self.members[to].boot) {
+                // It waited in the buffers of an agent that is gone (reset, restarted).
+                continue;
+            }
             if !self.members[to].running(now) {
                 // A hung process reads its socket later; a powered-off one never.
                 let m = &self.members[to];
                 if m.powered && m.engine.is_some() && m.hung_until.is_some() {
                     let at = self.members[to].hung_until.unwrap();
+                    let boot = Some(m.boot);
                     self.frame_seq += 1;
+                    let packet = MessageBox(packet.0, packet.1, boot);
                     self.in_flight.push(Reverse((at, self.frame_seq, to, link_index, packet)));
                 }
                 continue;
@@ -1105,10 +1115,21 @@ impl Sim {
             let m = &mut self.members[to];
             let local = m.local(now);
             let engine = m.engine.as_mut().unwrap();
-            let _ = engine.handle_frame(local, Some(link_index), &packet.0, &packet.1);
+            let header = packet.0;
+            let verdict = engine.handle_frame(local, Some(link_index), &header, &packet.1);
+            got_frame[to] = true;
+            if verdict == Verdict::Accepted {
+                self.check_replay(to, link_index, &header);
+                if to == 0 {
+                    self.witness_heard_node_at = now;
+                    self.witness_paused_us = 0;
+                }
+            }
         }
         for i in 0..3 {
-            self.run_member(i);
+            if all || got_frame[i] || self.members[i].next_own() <= now {
+                self.run_member(i);
+            }
         }
     }
 
@@ -1146,12 +1167,25 @@ impl Sim {
             done
         };
         for (node, _, result) in fences {
-            self.log(format!("relay result for {}: {result:?}", IDS[node]));
+            trace!(self, "relay result for {}: {result:?}", IDS[node]);
             let m = &mut self.members[i];
             let local = m.local(now);
             m.engine.as_mut().unwrap().handle_fence_result(local, IDS[node], result);
         }
-        if let Some((stored, at)) = self.members[i].pending_persist {
+        if let Some((stored, at, fails)) = self.members[i].pending_persist {
+            if at <= now && fails {
+                // The shell panics rather than announce what is not durable; the agent is
+                // restarted (its stored state as it was).
+                self.members[i].pending_persist = None;
+                trace!(self, "member {} cannot write its state: the agent crashes", IDS[i]);
+                let m = &mut self.members[i];
+                m.engine = None;
+                m.actions.clear();
+                m.fences.clear();
+                m.pending_seen = None;
+                m.agent_back_at = Some(now.plus_ms(AGENT_RESTART_MS));
+                return;
+            }
             if at <= now {
                 self.members[i].pending_persist = None;
                 self.members[i].stored = Some(stored);
@@ -1161,8 +1195,15 @@ impl Sim {
                 m.engine.as_mut().unwrap().handle_persisted(local, stored);
             }
         }
-        if let Some((generation, at)) = self.members[i].pending_seen {
-            if at <= now {
+        if let Some((generation, at, fails)) = self.members[i].pending_seen {
+            if at <= now && fails {
+                // The shell logs a failed write of the seen generation and tells the core.
+                self.members[i].pending_seen = None;
+                trace!(self, "member {} cannot store generation {generation}", IDS[i]);
+                let m = &mut self.members[i];
+                let local = m.local(now);
+                m.engine.as_mut().unwrap().handle_seen_failed(local, generation);
+            } else if at <= now {
                 let m = &mut self.members[i];
                 m.pending_seen = None;
                 m.seen_stored = m.seen_stored.max(generation);
@@ -1215,7 +1256,7 @@ impl Sim {
                 m.agent_back_at = Some(now.plus_ms(down_ms));
                 m.watchdog_disarmed = !m.physical.iter().any(|&p| p);
                 let physical = m.physical;
-                self.log(format!("member {} agent exited, resources {physical:?}", IDS[i]));
+                trace!(self, "member {} agent exited, resources {physical:?}", IDS[i]);
             }
         }
     }
@@ -1249,7 +1290,19 @@ impl Sim {
                 self.frame_seq,
                 to,
                 to_link_index,
-                MessageBox(header, msg.clone()),
+                MessageBox(header, msg.clone(), None),
+            )));
+        }
+        if d.replay_delay_ms > 0 {
+            // Recorded on the wire, sent again later (it passes the MAC: only the sequence
+            // number can tell it is old).
+            self.frame_seq += 1;
+            self.in_flight.push(Reverse((
+                self.now.plus_ms(d.replay_delay_ms),
+                self.frame_seq,
+                to,
+                to_link_index,
+                MessageBox(header, msg, None),
             )));
         }
     }
@@ -1258,15 +1311,26 @@ impl Sim {
         let now = self.now;
         match action {
             Action::Persist(stored) => {
-                let at = now.plus_us(self.rng.range(500, 20_000));
-                self.members[i].pending_persist = Some((stored, at));
+                let (at, fails) = self.disk_write(i);
+                if stored.holder != 0 {
+                    let node = IDS.iter().position(|&id| id == stored.holder).unwrap();
+                    self.check_grant_released(node, stored.generation);
+                    self.aim(ProtocolEvent::Grant { node });
+                }
+                self.members[i].pending_persist = Some((stored, at, fails));
             }
             Action::PersistSeen(generation) => {
-                let at = now.plus_us(self.rng.range(500, 20_000));
-                self.members[i].pending_seen = Some((generation, at));
+                let (at, fails) = self.disk_write(i);
+                self.members[i].pending_seen = Some((generation, at, fails));
+                self.aim(ProtocolEvent::Store { node: i });
             }
             Action::PowerOff(node_id) => {
                 let node = IDS.iter().position(|&id| id == node_id).unwrap();
+                self.check_fence_not_isolated(node_id);
+                self.check_fence_not_reached(node);
+                // A fault aimed at the fence (a lying relay) applies before the relay answers.
+                self.aim(ProtocolEvent::Fence { node });
+                self.run_due_aimed();
                 let latency = Micros::from_ms(self.rng.range(50, 1500));
                 let result = match self.relay[node] {
                     RelayMode::Ok => {
@@ -1282,13 +1346,14 @@ impl Sim {
                         FenceResult::Unconfirmed
                     }
                 };
-                self.log(format!("witness commands relay OFF for {node_id}"));
+                trace!(self, "witness commands relay OFF for {node_id}");
                 self.members[i].fences.push((node, now.plus_us(latency.0), result));
             }
             Action::PowerOn(node_id) => {
                 let node = IDS.iter().position(|&id| id == node_id).unwrap();
                 if !self.members[node].powered && matches!(self.relay[node], RelayMode::Ok) {
-                    self.log(format!("witness commands relay ON for {node_id}"));
+                    trace!(self, "witness commands relay ON for {node_id}");
+                    self.members[node].relay_off = false;
                     self.members[node].back_at = Some(now.plus_ms(self.rng.range(500, 3000)));
                 }
             }
@@ -1321,29 +1386,40 @@ impl Sim {
                     self.members[i].physical[req.resource] = true;
                     self.check_grant(i, req.generation);
                 }
+                if req.action == resources::Action::Stop && self.members[i].physical[req.resource] {
+                    self.aim(ProtocolEvent::Stop { node: i });
+                }
                 self.members[i].actions.push((req.id, req.resource, req.action, done_at, outcome));
             }
         }
     }
 
     fn persisted(&mut self, stored: Stored) {
-        self.log(format!("witness persisted generation {} holder {}", stored.generation, stored.holder));
-        if stored.generation < self.max_persisted && self.members[0].stored.is_some() {
-            // Only a witness that lost its state may start from below; it must then adopt.
-        }
+        trace!(self, "witness persisted generation {} holder {}", stored.generation, stored.holder);
+        // The generation is a fencing token: a grant is never below one a node knows (a
+        // generation that only a witness which lost its state ever knew is not a token anyone
+        // can show; it is granted again).
         if stored.holder != 0 {
-            if self.grants.insert((stored.generation, stored.holder)) && stored.generation > self.max_granted
-            {
-                if self.max_granted > 0 {
-                    self.stats.failovers += 1;
-                }
-                self.max_granted = stored.generation;
-            } else if stored.generation < self.max_granted {
-                self.violations.push(format!(
-                    "generation went backwards: granted {} to {} after {}",
-                    stored.generation, stored.holder, self.max_granted
-                ));
+            // W1 again once the grant is durable: nothing started meanwhile on the other node.
+            let node = IDS.iter().position(|&id| id == stored.holder).unwrap();
+            self.check_grant_released(node, stored.generation);
+            self.issued = self.issued.max(stored.generation);
+        }
+        let (known, by) = self.max_known();
+        if stored.holder != 0 && stored.generation < known {
+            self.violations.push(format!(
+                "generation went backwards: granted {} to {} while {by} knows {known}",
+                stored.generation, stored.holder
+            ));
+        }
+        if stored.holder != 0
+            && self.grants.insert((stored.generation, stored.holder))
+            && stored.generation > self.max_granted
+        {
+            if self.max_granted > 0 {
+                self.stats.failovers += 1;
             }
+            self.max_granted = stored.generation;
         }
         self.max_persisted = self.max_persisted.max(stored.generation);
     }
@@ -1354,11 +1430,160 @@ impl Sim {
                 "node {} starts resources under generation {generation} that was never granted to it",
                 IDS[i]
             ));
+        } else if generation < self.issued {
+            self.violations.push(format!(
+                "W1: node {} starts resources under generation {generation} after the witness gave it up for generation {}",
+                IDS[i], self.issued
+            ));
+        } else {
+            let (known, by) = self.max_known();
+            if generation < known {
+                self.violations.push(format!(
+                    "N1: node {} starts resources under generation {generation} while {by} knows {known}",
+                    IDS[i]
+                ));
+            }
+        }
+    }
+
+    /// The highest generation a node knows (stored, or seen by its running agent), and which:
+    /// among the nodes the witness has a report from since it started (W4 adopts what it
+    /// hears; a witness that lost its state cannot know what a node out of its reach since
+    /// then knows, see docs/design.md, "Known limits").
+    fn max_known(&self) -> (u64, u8) {
+        let mut best = (0, 0);
+        let witness = self.members[0].engine.as_ref().and_then(|e| e.witness());
+        for m in self.members.iter().skip(1) {
+            if witness.is_some_and(|w| w.report(m.id).is_none()) {
+                continue;
+            }
+            let seen = m.engine.as_ref().and_then(|e| e.node()).map_or(0, |(n, _)| n.max_seen());
+            let g = m.seen_stored.max(seen);
+            if g > best.0 {
+                best = (g, m.id);
+            }
+        }
+        best
+    }
+
+    /// W1 as the truth sees it: the witness stores a grant to `node` only when no other node
+    /// can still run resources (it reported its stop, it is fenced or its watchdog deadline
+    /// passed: each means that it is powered off or has its resources stopped).
+    fn check_grant_released(&mut self, node: usize, generation: u64) {
+        let other = 3 - node;
+        if self.members[other].resources_not_stopped() {
+            self.violations.push(format!(
+                "W1: the witness grants generation {generation} to {} while {} still runs resources {:?}",
+                IDS[node], IDS[other], self.members[other].physical
+            ));
+        }
+    }
+
+    /// W3 as the truth sees it: the witness commands a relay only while it reaches a node, so
+    /// it must have accepted a frame from one within `dead_ms` (its clock may be slow or
+    /// paused by as much as the clock faults allow).
+    fn check_fence_not_isolated(&mut self, node_id: u8) {
+        if std::mem::take(&mut self.operator_fence) {
+            return;
+        }
+        let bound_ms = DEAD_MS + DEAD_MS * CLOCK_PPM_BOUND as u64 / 1_000_000 + CLOCK_PAUSE_MAX_MS + 1;
+        let silent_ms =
+            self.now.since_us(self.witness_heard_node_at).saturating_sub(self.witness_paused_us) / 1000;
+        if silent_ms > bound_ms {
+            self.violations.push(format!(
+                "W3: the witness fences {node_id} although it heard no node for {silent_ms} ms of its running time (isolated)"
+            ));
+        }
+    }
+
+    /// W2 as the truth sees it: the witness fences a node it does not reach only when the
+    /// other node does not reach it either. Its word may be as old as the latest frame the
+    /// witness accepted from it: `dead_ms` plus the slowest frame ([`W2_WORD_AGE_MS`]).
+    fn check_fence_not_reached(&mut self, node: usize) {
+        let other = 3 - node;
+        let Some(w) = self.members[0].engine.as_ref() else { return };
+        let witness_reaches = w.view().reaches(IDS[node]);
+        let stop_failed = w
+            .witness()
+            .and_then(|w| w.report(IDS[node]))
+            .is_some_and(|r| r.resources == ha_agent::core::authority::ResState::StopFailed);
+        if witness_reaches || stop_failed || !self.members[other].running(self.now) {
+            return;
+        }
+        let word = w.view().peer(IDS[other]).map(|p| p.reaches.clone());
+        if let Some(since) = self.reach_since[other][node] {
+            let ms = self.now.since_us(since) / 1000;
+            if ms > W2_WORD_AGE_MS {
+                self.violations.push(format!(
+                    "W2: the witness fences {} although {} has reached it for {ms} ms (its word at the witness: reaches {word:?})",
+                    IDS[node], IDS[other]
+                ));
+            }
+        }
+    }
+
+    /// Replay rejection as the truth sees it: on each link a member accepts a frame only if
+    /// its (boot, seq) is newer than the latest it accepted there.
+    fn check_replay(&mut self, to: usize, link_index: usize, header: &Header) {
+        let key = (header.boot, header.seq);
+        if let Some(latest) = self.accepted.insert((to, link_index), key) {
+            if key <= latest {
+                self.violations.push(format!(
+                    "replay: member {} accepted frame {key:?} from {} on link {} after {latest:?}",
+                    IDS[to], header.sender, header.link
+                ));
+            }
+        }
+    }
+
+    /// A durable write on member `i`'s disk: when it completes, and whether it fails.
+    fn disk_write(&mut self, i: usize) -> (Micros, bool) {
+        let disk = self.disk[i];
+        let mut us = self.rng.range(500, 20_000);
+        if disk.slow_ms > 0 {
+            us += self.rng.range(0, disk.slow_ms * 1000);
+        }
+        (self.now.plus_us(us), self.rng.chance(disk.fail_per_mille))
+    }
+
+    /// A protocol event: maybe aim a fault at it (the seed's chance and budget).
+    fn aim(&mut self, event: ProtocolEvent) {
+        // An agent that comes back after an orderly stop is rare: it does not spend the budget.
+        let agent_restart = matches!(event, ProtocolEvent::Restart { member, agent: true } if member != 0);
+        if self.healed
+            || (self.aim_left == 0 && !agent_restart)
+            || !self.aim_rng.chance(self.scenario.aim.per_mille)
+        {
+            return;
+        }
+        if !agent_restart {
+            self.aim_left -= 1;
+        }
+        *self.aimed_at.entry(event.name()).or_default() += 1;
+        for (delay_ms, fault) in schedule::aimed(&mut self.aim_rng, event) {
+            trace!(self, "AIM at {event:?}: in {delay_ms} ms for {} ms: {:?}", fault.duration_ms, fault.kind);
+            self.aimed.push((self.now.plus_ms(delay_ms), fault));
+        }
+    }
+
+    /// Apply the aimed faults that are due now (a relay that lies for the fence under way).
+    fn run_due_aimed(&mut self) {
+        let now = self.now;
+        while let Some(i) = self.aimed.iter().position(|(at, f)| *at <= now && matches!(f.kind, Relay { .. }))
+        {
+            let (_, f) = self.aimed.remove(i);
+            self.classes.insert(f.kind.class());
+            self.apply_fault(f);
         }
     }
 
     fn note_event(&mut self, i: usize, event: Event) {
         use ha_agent::core::authority::Notice;
+        if let Event::Membership(ha_agent::core::membership::Event::Peer { peer, to, .. }) = event {
+            let p = IDS.iter().position(|&id| id == peer).unwrap();
+            let reachable = to == ha_agent::core::membership::PeerState::Reachable;
+            self.reach_since[i][p] = reachable.then_some(self.now);
+        }
         if let Event::Authority(Notice::SelfFenceArmed) = event {
             self.stats.self_fences += 1;
         }
@@ -1369,7 +1594,7 @@ impl Sim {
             )
         );
         if interesting {
-            self.log(format!("member {}: {event:?}", IDS[i]));
+            trace!(self, "member {}: {event:?}", IDS[i]);
         }
     }
 
@@ -1403,9 +1628,25 @@ impl Sim {
     }
 }
 
-/// Run one seed.
+/// Whether a violation is one of safety (not liveness, not a simulation that stalls): what
+/// the self-test against a deliberately broken build must find.
+pub fn is_safety(violation: &str) -> bool {
+    !violation.starts_with("liveness") && !violation.starts_with("the simulation does not progress")
+}
+
+/// Bound on the failing seeds a summary lists.
+pub const MAX_FAILING_LISTED: usize = 20;
+
+/// Run one seed, with its trace.
 pub fn run_seed(seed: u64) -> SimResult {
     Sim::new(Scenario::from_seed(seed)).run()
+}
+
+/// Run one seed without keeping a trace (faster; the result is the same).
+pub fn run_seed_quiet(seed: u64) -> SimResult {
+    let mut sim = Sim::new(Scenario::from_seed(seed));
+    sim.tracing = false;
+    sim.run()
 }
 
 /// Totals over many seeds.
@@ -1420,8 +1661,15 @@ pub struct Summary {
     pub worst_restore_ms: u64,
     pub worst_restore_seed: u64,
     pub first_failure: Option<u64>,
-    /// Schedules with at least one fault of each class.
-    pub fault_classes: std::collections::BTreeMap<&'static str, u64>,
+    /// The first seed with a violation of safety (the self-test of a broken build).
+    pub first_safety: Option<u64>,
+    /// Seeds with a violation, and the first of each (at most [`MAX_FAILING_LISTED`]).
+    pub failing: Vec<(u64, String)>,
+    /// Schedules with at least one fault of each class (scheduled or aimed).
+    pub fault_classes: BTreeMap<&'static str, u64>,
+    /// Schedules with a fault aimed at each kind of protocol event, and aimed faults in all.
+    pub aimed_at: BTreeMap<&'static str, u64>,
+    pub aimed_faults: u64,
     /// Agent stops by how the node left: hand-over, idle, untouched (maintenance).
     pub leaves: [u64; 3],
 }
@@ -1429,10 +1677,12 @@ pub struct Summary {
 impl Summary {
     pub fn add(&mut self, r: &SimResult) {
         self.schedules += 1;
-        let classes: std::collections::BTreeSet<&'static str> =
-            r.scenario.faults.iter().map(|f| f.kind.class()).collect();
-        for c in classes {
+        for c in &r.classes {
             *self.fault_classes.entry(c).or_default() += 1;
+        }
+        for (e, n) in &r.aimed_at {
+            *self.aimed_at.entry(e).or_default() += 1;
+            self.aimed_faults += n;
         }
         for (t, n) in self.leaves.iter_mut().zip(r.stats.leaves) {
             *t += n;
@@ -1449,9 +1699,16 @@ impl Summary {
         }
         if !r.violations.is_empty() {
             self.violations += 1;
+            if self.failing.len() < MAX_FAILING_LISTED {
+                self.failing.push((r.scenario.seed, r.violations[0].clone()));
+            }
             if self.first_failure.is_none_or(|s| r.scenario.seed < s) {
                 self.first_failure = Some(r.scenario.seed);
             }
+        }
+        if r.violations.iter().any(|v| is_safety(v)) && self.first_safety.is_none_or(|s| r.scenario.seed < s)
+        {
+            self.first_safety = Some(r.scenario.seed);
         }
     }
     pub fn merge(&mut self, o: &Summary) {
@@ -1459,10 +1716,19 @@ impl Summary {
         for (c, n) in &o.fault_classes {
             *self.fault_classes.entry(c).or_default() += n;
         }
+        for (e, n) in &o.aimed_at {
+            *self.aimed_at.entry(e).or_default() += n;
+        }
+        self.aimed_faults += o.aimed_faults;
         for (t, n) in self.leaves.iter_mut().zip(o.leaves) {
             *t += n;
         }
         self.violations += o.violations;
+        for f in &o.failing {
+            if self.failing.len() < MAX_FAILING_LISTED {
+                self.failing.push(f.clone());
+            }
+        }
         self.failovers += o.failovers;
         self.fences += o.fences;
         self.self_fences += o.self_fences;
@@ -1476,11 +1742,16 @@ impl Summary {
                 self.first_failure = Some(s);
             }
         }
+        if let Some(s) = o.first_safety {
+            if self.first_safety.is_none_or(|f| s < f) {
+                self.first_safety = Some(s);
+            }
+        }
     }
 }
 
-/// Run seeds `first..first+count` on `threads` threads; stop early at the first violation
-/// when `stop_at_first`.
+/// Run seeds `first..first+count` on `threads` threads; stop early at the first violation of
+/// safety when `stop_at_first` (seeds below it all finish, so it is the first in order).
 pub fn run_many(first: u64, count: u64, threads: usize, stop_at_first: bool) -> Summary {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
@@ -1500,8 +1771,8 @@ pub fn run_many(first: u64, count: u64, threads: usize, stop_at_first: bool) -> 
                     if seed >= first + count {
                         break;
                     }
-                    let r = run_seed(seed);
-                    if !r.violations.is_empty() && stop_at_first {
+                    let r = run_seed_quiet(seed);
+                    if stop_at_first && r.violations.iter().any(|v| is_safety(v)) {
                         stop.store(true, Ordering::Relaxed);
                     }
                     s.add(&r);
