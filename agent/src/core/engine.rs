@@ -19,7 +19,7 @@ use super::authority::node::{Action as NodeAction, Node, NodeConfig};
 use super::authority::witness::{Action as WitnessAction, Stored, Witness, WitnessConfig};
 use super::authority::{Leave, Notice, PeerView, ResState, View};
 use super::membership::{self, Membership, Params, PeerState, RxError, Verdict};
-use super::resources::{self, ActionRequest, ExitReason, Group, GroupSpec, GroupState, Outcome, Validation};
+use super::resources::{self, ActionRequest, ExitReason, Group, GroupSpec, Outcome, Validation};
 use crate::time::Micros;
 use crate::wire::{Header, Heartbeat, Message};
 
@@ -105,17 +105,6 @@ struct Announced {
     reaches: heapless::Vec<u8, { crate::wire::frame::MAX_REACH }>,
     witness: Option<(Stored, [super::authority::Order; 2])>,
     node: Option<(u64, u64, u64, ResState, bool)>,
-}
-
-fn res_state(state: GroupState) -> ResState {
-    match state {
-        GroupState::Stopped => ResState::Stopped,
-        GroupState::Starting => ResState::Starting,
-        GroupState::Running => ResState::Running,
-        GroupState::Stopping => ResState::Stopping,
-        GroupState::Failed => ResState::Failed,
-        GroupState::StopFailed => ResState::StopFailed,
-    }
 }
 
 impl Engine {
@@ -489,7 +478,7 @@ impl Engine {
                             NodeAction::PersistSeen { generation } => pending_seen = Some(generation),
                         }
                     }
-                    let state = res_state(group.state());
+                    let state = ResState::from(group.state());
                     if state != node.resources() {
                         node.handle_resources(now, state);
                         changed = true;

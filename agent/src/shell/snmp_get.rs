@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 use super::Agent;
 use crate::config::{self, Config, LinkKind, Role};
 use crate::core::authority::ResState;
-use crate::core::resources::GroupState;
 use crate::snmp::config::{read_key_file, SnmpConfig};
 use crate::snmp::objects::{
     AgentCounters, AuthorityFacts, FenceOutcome, FenceResult, LinkKindTag, LinkRow, MemberRow, MibView,
@@ -122,18 +121,6 @@ impl SnmpGet {
     }
 }
 
-/// The group's state as the node reports it (the status shows the same `as_str`).
-fn res_state(state: GroupState) -> ResState {
-    match state {
-        GroupState::Stopped => ResState::Stopped,
-        GroupState::Starting => ResState::Starting,
-        GroupState::Running => ResState::Running,
-        GroupState::Stopping => ResState::Stopping,
-        GroupState::Failed => ResState::Failed,
-        GroupState::StopFailed => ResState::StopFailed,
-    }
-}
-
 impl Agent {
     /// The state the MIB view shows, from the getters `status_value` reads.
     pub(super) fn mib_snapshot(&self, agent: AgentCounters) -> Snapshot {
@@ -213,7 +200,7 @@ impl Agent {
                 max_seen_generation: n.max_seen(),
                 quorum: n.has_quorum(),
                 maintenance: n.maintenance(),
-                resources_state: res_state(g.state()),
+                resources_state: ResState::from(g.state()),
             },
             (None, None) => unreachable!("every member is a witness or a node"),
         };

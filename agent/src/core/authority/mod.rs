@@ -68,6 +68,21 @@ pub enum ResState {
     StopFailed,
 }
 
+/// The group's state as a node reports it (the engine's reports and the status use this).
+impl From<crate::core::resources::GroupState> for ResState {
+    fn from(state: crate::core::resources::GroupState) -> ResState {
+        use crate::core::resources::GroupState;
+        match state {
+            GroupState::Stopped => ResState::Stopped,
+            GroupState::Starting => ResState::Starting,
+            GroupState::Running => ResState::Running,
+            GroupState::Stopping => ResState::Stopping,
+            GroupState::Failed => ResState::Failed,
+            GroupState::StopFailed => ResState::StopFailed,
+        }
+    }
+}
+
 impl ResState {
     /// True only when every resource is confirmed stopped.
     pub fn is_stopped(self) -> bool {
