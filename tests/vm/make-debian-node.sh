@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The virtual rack's Debian 12 node image (docs/rack.md, "The Debian nodes"), built from
-# Debian's packages with mmdebstrap and the machine's apt sources, cached in
-# out/debian-node/<key>/ where <key> hashes every input: the package list, the agent's .deb
-# (make packages), this script, the files of tests/vm/debian-node/ and the apt sources. A
-# cached image is reused; a changed input builds a new one (and the old ones are removed).
+# Debian's packages with mmdebstrap and the machine's apt sources, in two cached steps:
+#   out/debian-node/base-<base key>.tar  mmdebstrap's root (the package list below, and
+#        tests/vm/debian-node/base.sh run in it); the key hashes the package list, base.sh,
+#        mmdebstrap's version and the apt sources
+#   out/debian-node/<key>/  the node image: that root, the agent's .deb (make packages)
+#        installed with dpkg -i, tests/vm/debian-node/overlay; the key hashes the base key,
+#        the .deb, this script and the overlay's files
+# A cached step is reused; a changed input builds it again (and the old one is removed).
 #   vmlinuz, initrd.img  Debian's kernel (the package make-image.sh unpacks for the appliance
 #                        test image) and an initramfs (initramfs-tools, MODULES=list: virtio
 #                        and ext4, for root=/dev/vda)
@@ -55,12 +59,16 @@ for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.l
 done
 [ ${#apt_sources[@]} -gt 0 ] || fail "no apt source for Debian $suite on this machine"
 
+base_key=$( {
+    echo "$suite ${pkgs[*]} $(mmdebstrap --version)"
+    sha256sum "$here/debian-node/base.sh" | cut -d' ' -f1
+    cat "${apt_sources[@]}"
+} | sha256sum | cut -c1-16)
 key=$( {
-    echo "$suite ${pkgs[*]} $ROOT_MIB $PGSHARED_MIB"
+    echo "$base_key $ROOT_MIB $PGSHARED_MIB"
     sha256sum "$deb" "$self" | cut -d' ' -f1
     (cd "$overlay" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
     (cd "$overlay" && find . -print0 | LC_ALL=C sort -z | xargs -0 stat -c '%n %a')
-    cat "${apt_sources[@]}"
 } | sha256sum | cut -c1-16)
 cache="$repo/out/debian-node"
 out="$cache/$key"
@@ -87,46 +95,40 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 R="$tmp/root"
-cp "$deb" "$tmp/ha-agent.deb"
 
-# In the new root, after the packages: the agent from its package, the rack's units, the
-# PostgreSQL cluster's data moved to the shared disk's template, a small initramfs.
-cat >"$tmp/customize.sh" <<'HOOK'
-#!/bin/sh
-set -eu
-R=$1 overlay=$2 deb=$3 pgout=$4
+# 1. The base: Debian's packages and tests/vm/debian-node/base.sh, a tarball cached by its own
+# key (a new agent or a changed overlay does not run mmdebstrap again).
+base="$cache/base-$base_key.tar"
+mkdir -p "$cache"
+if [ -f "$base" ]; then
+    echo "make-debian-node: base root cached: $(basename "$base")"
+else
+    echo "make-debian-node: mmdebstrap $suite with ${pkgs[*]} (${apt_sources[*]})"
+    rm -f "$cache"/base-*.tar "$cache"/base-*.tar.part
+    if ! timeout 3000 mmdebstrap --mode=root --variant=minbase --include="$(IFS=,; echo "${pkgs[*]}")" \
+            --customize-hook="sh $here/debian-node/base.sh \"\$1\"" --format=tar \
+            "$suite" "$base.part" "${apt_sources[@]}" >"$tmp/mmdebstrap.log" 2>&1; then
+        tail -n 40 "$tmp/mmdebstrap.log" >&2
+        fail "mmdebstrap could not build the node's base root"
+    fi
+    mv "$base.part" "$base"
+    echo "make-debian-node: base root built in $((SECONDS - started)) s ($(($(stat -c %s "$base") / 1048576)) MiB)"
+fi
+
+# 2. The node: the agent from its package, the rack's units, the PostgreSQL cluster's data
+# moved to the shared disk's template.
+mkdir "$R"
+tar -xf "$base" -C "$R" --numeric-owner
 cp "$deb" "$R/tmp/ha-agent.deb"
-chroot "$R" dpkg -i /tmp/ha-agent.deb
+chroot "$R" dpkg -i /tmp/ha-agent.deb >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; fail "dpkg -i $(basename "$deb") failed"; }
 rm "$R/tmp/ha-agent.deb"
 cp -a "$overlay/." "$R/"
-chroot "$R" systemctl enable rack-seed.service rack-ready.service rack-probe.service rack-syslog.service
-# Nothing the rack does not use runs: no timers, no getty on the (absent) VGA console.
-chroot "$R" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer getty@tty1.service
-chroot "$R" passwd -d root
-printf 'set enable-bracketed-paste off\n' >>"$R/etc/inputrc"
-echo node >"$R/etc/hostname"
-printf '/dev/vda / ext4 defaults 0 1\nLABEL=hadata /data ext4 defaults 0 2\n' >"$R/etc/fstab"
-mkdir -p "$R/data" "$R/srv/pgsql"
-chroot "$R" chown postgres:postgres /srv/pgsql
-printf 'auto lo\niface lo inet loopback\n' >"$R/etc/network/interfaces"
-# The agent owns PostgreSQL now (ocf:heartbeat:pgsql): systemd must never start the cluster.
-echo manual >"$R/etc/postgresql/15/main/start.conf"
-# Clients come over the LAN (10.10.0.0/24) through the floating address.
-echo 'host all all 10.10.0.0/24 trust' >>"$R/etc/postgresql/15/main/pg_hba.conf"
-mkdir -p "$pgout/15"
-mv "$R/var/lib/postgresql/15/main" "$pgout/15/main"
-printf 'virtio_pci\nvirtio_blk\next4\n' >>"$R/etc/initramfs-tools/modules"
-chroot "$R" update-initramfs -u -k all
-HOOK
-
-echo "make-debian-node: mmdebstrap $suite with ${pkgs[*]} and $(basename "$deb") (${apt_sources[*]})"
-mkdir -p "$tmp/pgshared"
-if ! timeout 3000 mmdebstrap --mode=root --variant=minbase --include="$(IFS=,; echo "${pkgs[*]}")" \
-        --customize-hook="sh $tmp/customize.sh \"\$1\" $overlay $tmp/ha-agent.deb $tmp/pgshared" \
-        "$suite" "$R" "${apt_sources[@]}" >"$tmp/mmdebstrap.log" 2>&1; then
-    tail -n 40 "$tmp/mmdebstrap.log" >&2
-    fail "mmdebstrap could not build the node's root"
-fi
+chroot "$R" systemctl enable rack-seed.service rack-ready.service rack-probe.service rack-syslog.service 2>/dev/null
+# cluster-glue's logging daemon (a dependency of resource-agents) is not used: the agents log
+# to the journal through ha-agent.
+chroot "$R" systemctl mask logd.service 2>/dev/null
+mkdir -p "$tmp/pgshared/15"
+mv "$R/var/lib/postgresql/15/main" "$tmp/pgshared/15/main"
 [ -x "$R/usr/sbin/ha-agent" ] || fail "the agent is not installed in the root"
 [ -L "$R/etc/systemd/system/multi-user.target.wants/ha-agent.service" ] || fail "ha-agent.service is not enabled"
 [ -f "$tmp/pgshared/15/main/PG_VERSION" ] || fail "no PostgreSQL cluster was moved to the shared disk's template"
@@ -145,13 +147,13 @@ truncate -s "${PGSHARED_MIB}M" "$out.part/pgshared.ext4"
 mkfs.ext4 -q -F -L pgdata -d "$tmp/pgshared" "$out.part/pgshared.ext4"
 used_mib=$(du -sm "$R" | cut -f1)
 {
-    echo "inputs: $key ($suite; $(basename "$deb"); $kpkg)"
+    echo "inputs: $key (base $base_key: $suite, $kpkg; $(basename "$deb"))"
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) in $((SECONDS - started)) s"
     echo "root: ${used_mib} MiB of files; root.qcow2 $(($(stat -c %s "$out.part/root.qcow2") / 1048576)) MiB"
     echo "kernel: $(basename "$vmlinuz") $(($(stat -c %s "$out.part/vmlinuz") / 1024)) KiB; initrd.img $(($(stat -c %s "$out.part/initrd.img") / 1024)) KiB"
     echo "postgres: uid $(chroot "$R" id -u postgres); shared disk template pgshared.ext4 ${PGSHARED_MIB} MiB"
 } >"$out.part/build.txt"
-rm -rf "$cache"/[0-9a-f]*[0-9a-f]
+find "$cache" -mindepth 1 -maxdepth 1 -type d -regex '.*/[0-9a-f]*' -exec rm -rf {} +
 mv "$out.part" "$out"
 echo "make-debian-node: built $out"
 cat "$out/build.txt"
