@@ -478,7 +478,9 @@ class Rack:
         """Every acknowledged row is in the database, pg_amcheck passes, and no sample ever saw
         a PostgreSQL server on the shared disk on both nodes."""
         c = self.client
-        acked = {row for _, _, row in list(c.acks)}
+        acks = list(c.acks)
+        attempts, failures = len(acks) + c.failures, c.failures
+        acked = {row for _, _, row in acks}
         present, why = c.rows()
         if present is None:
             # The service may be between two nodes: the database is waited for, bounded.
@@ -486,14 +488,14 @@ class Rack:
             present, why = c.rows() if got else (None, why)
         lost = sorted(acked - present) if present is not None else None
         figures = self.current["figures"]
-        figures["rows_acked"] = len([a for a in list(c.acks) if a[0] >= self.current["t0"]])
+        figures["rows_acked"] = len([a for a in acks if a[0] >= self.current["t0"]])
         if lost is not None:
             figures["rows_lost"] = len(lost)
         if self.scenario != "cold-start":
             self.figure("client-visible outage (longest pause between acknowledged rows since the fault)",
                         self.ack_gap(self.current["t0"]), "client_outage_ms")
         say("database: %d rows acknowledged by %d attempts (%d failed), %s rows in the table"
-            % (len(acked), c.attempts, c.failures, len(present) if present is not None else "?"))
+            % (len(acked), attempts, failures, len(present) if present is not None else "?"))
         self.check(present is not None and not lost,
                    "database: every acknowledged row is in the table (%d acknowledged, %s)"
                    % (len(acked), "cannot read it: %s" % why[:300] if present is None else
