@@ -195,14 +195,14 @@ test-rack: image
 # by a hash of its inputs; the witness stays the appliance's test image. PostgreSQL 15 on the
 # shared disk under Debian's unmodified Filesystem, pgsql and IPaddr2, a client committing rows
 # through the floating IP from a network namespace on the LAN. make test-rack-debian
-# [SCENARIO=name] [REPEAT=n] (default: the power cut); make demo-debian: the narrated power cut.
+# [SCENARIO=name|all] [REPEAT=n] (default: the power cut); make demo-debian: the narrated power cut.
 .PHONY: debian-node test-rack-debian demo-debian
 debian-node: packages
 	@bash tests/vm/make-debian-node.sh
 
 test-rack-debian: image debian-node
 	@python3 tests/vm/rack/rack.py --nodes debian --work $(CURDIR)/out/rack-debian \
-	  --scenario $(if $(SCENARIO),$(SCENARIO),power-cut) $(if $(REPEAT),--repeat $(REPEAT))
+	  $(if $(filter all,$(SCENARIO)),,--scenario $(or $(SCENARIO),power-cut)) $(if $(REPEAT),--repeat $(REPEAT))
 
 demo-debian: image debian-node
 	@python3 tests/vm/rack/rack.py --nodes debian --demo --work $(CURDIR)/out/rack-debian-demo

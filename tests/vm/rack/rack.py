@@ -129,6 +129,8 @@ DB_GROUP = (
 CLIENT_ADDR = "10.10.0.200"
 CLIENT_NETNS = "rack-lan-client"
 NODE_MEM_MIB = 512
+# [resources] max_restarts of the Debian nodes: db-crash crashes the database once more.
+MAX_RESTARTS = 2
 # Bounds on the waits of the scenarios (host clock).
 GRANT_TIMEOUT_S = 120
 FAILOVER_TIMEOUT_S = 120
@@ -164,7 +166,7 @@ def config(member):
                          'baud = 9600\naddress = 1\nchannel = %d\ntimeout_ms = 2000\nsettle_ms = 300\n'
                          'poll_interval_ms = 300\nconfirm_timeout_ms = 10000\n' % (node, coil))
     elif NODE_KIND == "debian":
-        lines.append('[resources]\nmax_restarts = 2\nrestart_window_s = 300\n')
+        lines.append('[resources]\nmax_restarts = %d\nrestart_window_s = 300\n' % MAX_RESTARTS)
         for name, agent, params, interval in DB_GROUP:
             lines.append('[[resources.group]]\nname = "%s"\nagent = "%s"\nparams = { %s }\n'
                          'start_timeout_ms = %d\nstop_timeout_ms = %d\nmonitor_timeout_ms = %d\n'
@@ -1039,9 +1041,63 @@ def array_rebuild(rack):
     rack.check(a.get("holder") == holder and a.get("generation") == gen, "the service was not touched")
 
 
+def postmaster(rack, node):
+    """The PostgreSQL server on the shared disk that `node`'s probe saw last: (host time, pid)
+    or None."""
+    for t, _, pids in reversed(list(rack.vms[node].pg_samples)):
+        return (t, pids[0]) if pids else None
+    return None
+
+
+def db_crash(rack):
+    """(Debian nodes) kill -9 of the postmaster on the active node, three times: the first two
+    times the pgsql monitor sees it and the group restarts it on the same node (max_restarts
+    = 2); the third fails the group and the witness moves the service to the other node,
+    nobody fenced. The failed node forgets its failures (ha-agent cleanup) and stays in
+    standby."""
+    holder, gen = begin(rack)
+    if not holder:
+        return
+    fences_before = len(rack.relay.events("off"))
+    for crash in range(1, MAX_RESTARTS + 2):
+        seen = postmaster(rack, holder)
+        rack.check(seen, "crash %d: %s's probe shows its postmaster: %s" % (crash, holder, seen))
+        if not seen:
+            return
+        old = seen[1]
+        rc, out = rack.vms[holder].run("kill -9 %d && echo killed" % old)
+        t0 = now_s()
+        rack.check(rc == 0, "crash %d: kill -9 of the postmaster %d on %s: %s" % (crash, old, holder, out.strip()[:200]))
+        rack.note("crash %d: the postmaster %d on %s killed (SIGKILL)" % (crash, old, holder))
+        if crash <= MAX_RESTARTS:
+            def restarted():
+                now = postmaster(rack, holder)
+                return now and now[1] != old and now[0] > t0 and rack.acks_from(holder, t0) and now
+            got, took = rack.wait_timed("local restart", FAILOVER_TIMEOUT_S, restarted)
+            first = rack.acks_from(holder, t0)
+            rack.check(got, "crash %d: restarted on %s (postmaster %s), rows committed again after %s"
+                       % (crash, holder, got[1] if got else "-",
+                          "%.1f s" % (first[0][0] - t0) if first else "nothing within %d s" % FAILOVER_TIMEOUT_S))
+            if first:
+                rack.figure("database crash %d to the first row committed again on %s" % (crash, holder),
+                            first[0][0] - t0)
+            a = rack.authority()
+            rack.check((a.get("holder"), a.get("generation")) == (holder, gen),
+                       "crash %d: a local restart: holder %s generation %s (was %s %s)"
+                       % (crash, a.get("holder"), a.get("generation"), holder, gen))
+        else:
+            failover(rack, holder, gen, t0, "database crash %d" % crash, relay_works=False)
+    rack.check(len(rack.relay.events("off")) == fences_before, "a graceful move: nobody fenced")
+    rack.expect_traps(["rackHaResourceFailed"], forbid=("rackHaFenceSucceeded", "rackHaFenceFailed"))
+    rc, out = rack.vms[holder].run("ha-agent cleanup", 30)
+    rack.check(rc == 0, "ha-agent cleanup on %s: %s" % (holder, out.strip()[:200]))
+    back = rack.settled()
+    rack.check(back and back[0] != holder, "%s in standby, the service stays on the other node: %s" % (holder, back,))
+
+
 # Scenarios that the Debian nodes do not run yet, and why.
 LEDGER_ONLY = {
-    "resource-failure": "its fault is the ledger's failure file; the database's own failure (db-crash) is not written yet",
+    "resource-failure": "its fault is the ledger's failure file; on the Debian nodes the database's own failure is db-crash",
 }
 
 SCENARIOS = {
@@ -1058,7 +1114,10 @@ SCENARIOS = {
     "resource-failure": resource_failure,
     # Last: it ends with a move ordered by the rebooted witness.
     "witness-power-loss": witness_power_loss,
+    "db-crash": db_crash,
 }
+# Scenarios of the Debian nodes only (their fault is the database's).
+DEBIAN_ONLY = ("db-crash",)
 
 
 # ---- the demo
@@ -1220,12 +1279,14 @@ def main():
         for name, f in SCENARIOS.items():
             print("%-22s %s" % (name, " ".join(f.__doc__.split())))
         return 0
-    names = o.scenario or [n for n in SCENARIOS if NODE_KIND == "appliance" or n not in LEDGER_ONLY]
+    names = o.scenario or [n for n in SCENARIOS if n not in (DEBIAN_ONLY if NODE_KIND == "appliance" else LEDGER_ONLY)]
     for n in names:
         if n not in SCENARIOS:
             raise SystemExit("rack: no scenario %r (--list)" % n)
         if NODE_KIND == "debian" and n in LEDGER_ONLY:
             raise SystemExit("rack: scenario %r needs the ledger (the appliance nodes): %s" % (n, LEDGER_ONLY[n]))
+        if NODE_KIND == "appliance" and n in DEBIAN_ONLY:
+            raise SystemExit("rack: scenario %r needs the Debian nodes (--nodes debian)" % n)
     node_image = None
     if NODE_KIND == "debian":
         node_image = o.node_image or subprocess.run(
