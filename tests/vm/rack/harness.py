@@ -13,10 +13,12 @@ Does not own: what the members decide (the agent), the scenarios and checks (rac
 ledger.py)."""
 
 import collections
+import hashlib
 import heapq
 import json
 import os
 import random
+import re
 import selectors
 import socket
 import struct
@@ -46,6 +48,8 @@ RUN_NICE = int(os.environ.get("RACK_NICE", "0"))
 MAX_MODBUS_PENDING = 256
 # Bound on the acknowledgement records kept per node.
 MAX_ACKS = 100000
+# Reads of a member's status whose copy on the console was damaged before giving up (Vm.status).
+STATUS_READS = 3
 
 T0 = time.monotonic()
 # Bound on waiting for the echo of a typed command and for the prompt after it (a starved
@@ -446,6 +450,7 @@ class Vm:
         self.powered = False
         self.boots = 0
         self.resets_seen = 0
+        self.status_garbled = 0  # status copies damaged on the console (Vm.status)
         self.ready_at = None
         self.lock = threading.RLock()
         self.acks = collections.deque(maxlen=MAX_ACKS)  # (host time, node, gen, seq, slot)
@@ -575,20 +580,30 @@ class Vm:
                 return console_run(self.console, command, timeout_s)
 
     def status(self):
-        """The agent's status (ha-agent status --json at the console), or None."""
-        try:
-            rc, out = self.run("ha-agent status --json", 15)
-        except (Timeout, OSError):
-            return None
-        if rc != 0:
-            return None
-        for line in out.splitlines():
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    return json.loads(line)
-                except ValueError:
-                    return None
+        """The agent's status (ha-agent status --json at the console), or None. The guest also
+        prints the MD5 of what it printed: a serial console under load has been seen to repeat
+        a character now and then ("generatioon"), which still parses as JSON but hides a key;
+        such a copy is read again (STATUS_READS in all)."""
+        for _ in range(STATUS_READS):
+            try:
+                rc, out = self.run("ha-agent status --json >/tmp/rack-status.json && cat /tmp/rack-status.json"
+                                   " && md5sum </tmp/rack-status.json", 15)
+            except (Timeout, OSError):
+                return None
+            if rc != 0:
+                return None
+            lines = [line.strip() for line in out.splitlines()]
+            text = [line for line in lines if line.startswith("{")]
+            digest = [line.split()[0] for line in lines if re.match(r"^[0-9a-f]{32}( |$)", line)]
+            if not text or not digest:
+                return None
+            if hashlib.md5((text[0] + "\n").encode()).hexdigest() != digest[-1]:
+                self.status_garbled += 1
+                continue
+            try:
+                return json.loads(text[0])
+            except ValueError:
+                return None
         return None
 
 
