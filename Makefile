@@ -19,7 +19,7 @@ FUZZ_SECONDS ?= 20
 # Every shell script of the repository (the overlay's init scripts have no .sh suffix).
 SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.sh) tests/vm/stage1-init \
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource) \
-	$(wildcard tests/vm/debian-node/overlay/usr/local/sbin/*)
+	$(wildcard tests/vm/debian-node/*.sh tests/vm/debian-node/overlay/usr/local/sbin/*)
 
 .PHONY: help setup agent packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
 
