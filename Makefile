@@ -19,7 +19,8 @@ FUZZ_SECONDS ?= 20
 # Every shell script of the repository (the overlay's init scripts have no .sh suffix).
 SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.sh) tests/vm/stage1-init \
 	packaging/ha-agent.bash-completion \
-	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource)
+	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource) \
+	$(wildcard tests/vm/debian-node/*.sh tests/vm/debian-node/overlay/usr/local/sbin/*)
 
 .PHONY: help setup agent packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
 
@@ -33,6 +34,7 @@ help:
 	@echo "make test-image - boot it in QEMU (TCG) and check first boot, login, status, read-only root, persistence"
 	@echo "make test-gpio - the GPIO relay driver on a gpio-sim chip in QEMU: read-back, fence, stuck relay, active_low"
 	@echo "make test-journal-vm - power the VM off (QMP quit) while the agent journals; every acknowledged record survives"
+	@echo "make test-rack-debian - the virtual rack with Debian 12 nodes running PostgreSQL (SCENARIO=name; make demo-debian)"
 	@echo "make rack   - boot the virtual rack (three QEMU VMs) and run its scenarios (SCENARIO=name for one; docs/rack.md)"
 	@echo "make bench  - benchmarks into out/bench.json and a table (docs/bench.md; BENCH_QUICK=1 for a short run)"
 
@@ -196,6 +198,23 @@ rack: image
 
 test-rack: image
 	@python3 tests/vm/rack/rack.py
+
+# The virtual rack with Debian 12 nodes (docs/rack.md, "The Debian nodes"): the node image
+# built by mmdebstrap from Debian's packages and the agent's .deb, cached in out/debian-node/
+# by a hash of its inputs; the witness stays the appliance's test image. PostgreSQL 15 on the
+# shared disk under Debian's unmodified Filesystem, pgsql and IPaddr2, a client committing rows
+# through the floating IP from a network namespace on the LAN. make test-rack-debian
+# [SCENARIO=name|all] [REPEAT=n] (default: the power cut); make demo-debian: the narrated power cut.
+.PHONY: debian-node test-rack-debian demo-debian
+debian-node: packages
+	@bash tests/vm/make-debian-node.sh
+
+test-rack-debian: image debian-node
+	@python3 tests/vm/rack/rack.py --nodes debian --work $(CURDIR)/out/rack-debian \
+	  $(if $(filter all,$(SCENARIO)),,--scenario $(or $(SCENARIO),power-cut)) $(if $(REPEAT),--repeat $(REPEAT))
+
+demo-debian: image debian-node
+	@python3 tests/vm/rack/rack.py --nodes debian --demo --work $(CURDIR)/out/rack-debian-demo
 
 clean:
 	cargo clean

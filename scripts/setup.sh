@@ -6,6 +6,7 @@ command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v file >/dev/null || need_pkgs+=(file)
 # The appliance's test image (make image, make test-image) and the shell script check.
 command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
+command -v qemu-img >/dev/null || need_pkgs+=(qemu-utils)
 command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 command -v cpio >/dev/null || need_pkgs+=(cpio)
 command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
