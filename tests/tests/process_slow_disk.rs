@@ -285,14 +285,19 @@ fn a_slow_disk_under_a_member_never_delays_its_heartbeats_and_loses_no_record() 
                 l.split_once(&format!("link {id} to {peer}: ")).map(|(_, t)| t.trim().to_string())
             })
             .collect();
-        let mark = format!("link {id}: ");
+        // The journal words a transition `link ID TO (was FROM)` (shell::words); the log
+        // `link ID to PEER: FROM -> TO`.
+        let mark = format!("link {id} ");
         let journaled: Vec<String> = batch
             .records
             .iter()
             .map(|r| r.to_string())
             .filter(|r| r.contains(peer))
             .filter_map(|r| {
-                r.split_once(&mark).map(|(_, t)| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                let (_, words) = r.split_once(&mark)?;
+                let (to, rest) = words.split_once(" (was ")?;
+                let from = rest.split(')').next()?;
+                Some(format!("{from} -> {to}"))
             })
             .collect();
         println!(
