@@ -130,9 +130,9 @@ SEEDS ?= 10000
 FIRST ?= 1
 sim:
 ifdef SEED
-	cargo run --locked --release -q -p ha-tests --bin sim -- --seed $(SEED) --trace
+	cargo run --locked --profile sim -q -p ha-tests --bin sim -- --seed $(SEED) --trace
 else
-	cargo run --locked --release -q -p ha-tests --bin sim -- --seeds $(SEEDS) --first $(FIRST)
+	cargo run --locked --profile sim -q -p ha-tests --bin sim -- --seeds $(SEEDS) --first $(FIRST)
 endif
 
 # make test's share of the simulator (docs/design.md, "The simulator"): 100000 seeds of the
