@@ -702,7 +702,9 @@ impl Agent {
             if let Some(s) = self.snmp.as_mut() {
                 s.receive(now);
             }
-            self.serve_snmp_get(now);
+            if ready.snmp_get {
+                self.serve_snmp_get(now);
+            }
             // The frames, and what the inputs above changed, are handled at the top of the
             // next iteration, before the loop sleeps again.
         }
@@ -816,13 +818,15 @@ impl Agent {
             }
         }
         // SNMP responses and the array console are serviced every iteration (non-blocking,
-        // bounded); their descriptors are here only to wake the loop.
+        // bounded); their descriptors are here only to wake the loop. SNMP requests are read
+        // only when they arrived (what one iteration leaves keeps the descriptor readable).
         if let Some(s) = &self.snmp {
             add_fd(&mut fds, PollFd::from_borrowed_fd(s.fd(), PollFlags::IN));
         }
-        if let Some(g) = &self.snmp_get {
+        let snmp_get_slot = self.snmp_get.as_ref().map(|g| {
             add_fd(&mut fds, PollFd::from_borrowed_fd(g.fd(), PollFlags::IN));
-        }
+            fds.len() - 1
+        });
         if let Some(fd) = self.array.as_ref().and_then(|a| a.fd()) {
             add_fd(&mut fds, PollFd::from_borrowed_fd(fd, PollFlags::IN));
         }
@@ -848,6 +852,7 @@ impl Agent {
             durable: active(&fds[4]),
             clients: heapless::Vec::new(),
             transports: 0,
+            snmp_get: snmp_get_slot.is_some_and(|i| active(&fds[i])),
         };
         let nclients = self.clients.len();
         for i in 0..nclients {
@@ -1505,10 +1510,10 @@ impl Agent {
     fn log_events(&mut self) {
         let now = self.now();
         while let Some(event) = self.engine.poll_event() {
+            // One wording per event for the journal (shell::words); the log lines keep their shape.
+            let w = words::event(&event, &self.cfg.me().name, &|id| self.member_name(id));
             match event {
                 Event::Authority(notice) => {
-                    let me = self.cfg.me().name.clone();
-                    let w = words::event(&event, &me, &|id| self.member_name(id));
                     log::log!(w.level, "{}", w.text);
                     self.journal_words(&w, &[]);
                     self.note_fence(notice);
@@ -1526,8 +1531,6 @@ impl Agent {
                     }
                 }
                 Event::Resources(e) => {
-                    let me = self.cfg.me().name.clone();
-                    let w = words::event(&Event::Resources(e.clone()), &me, &|id| self.member_name(id));
                     match e.exit_reason() {
                         Some(r) => {
                             log::info!("resources: {e}: {r}");
@@ -1543,7 +1546,6 @@ impl Agent {
                     }
                 }
                 Event::Membership(membership::Event::Link { id, peer, from, to }) => {
-                    let w = words::event(&event, "", &|id| self.member_name(id));
                     self.journal_words(&w, &[]);
                     let peer = self.member_name(peer);
                     // Up and down are notified; warn is only logged. A link that comes up at
@@ -1569,7 +1571,6 @@ impl Agent {
                     }
                 }
                 Event::Membership(membership::Event::Peer { peer, from, to }) => {
-                    let w = words::event(&event, "", &|id| self.member_name(id));
                     self.journal_words(&w, &[]);
                     let peer = self.member_name(peer);
                     match to {
@@ -2006,6 +2007,8 @@ struct Ready {
     clients: heapless::Vec<usize, { control::MAX_CLIENTS }>,
     /// Bit t: transport t is readable.
     transports: u8,
+    /// An SNMP request arrived.
+    snmp_get: bool,
 }
 
 #[cfg(test)]

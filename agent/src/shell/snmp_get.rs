@@ -227,7 +227,7 @@ impl Agent {
         }
     }
 
-    /// Serve the SNMP requests that arrived (called every loop iteration).
+    /// Serve the SNMP requests that arrived (called when the socket is readable).
     pub(super) fn serve_snmp_get(&mut self, now: Micros) {
         let Some(mut get) = self.snmp_get.take() else { return };
         get.serve(now, |counters| self.mib_snapshot(counters));
