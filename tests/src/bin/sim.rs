@@ -16,7 +16,7 @@ fn main() {
     // A failed assertion of the core is reported as a violation with its message.
     std::panic::set_hook(Box::new(|_| {}));
     if args.iter().any(|a| a == "--list-mutations") {
-        for m in ha_agent::core::mutation::Mutation::SIMULATED {
+        for m in ha_agent::core::mutation::Mutation::simulated() {
             println!("{}", m.name());
         }
         return;
