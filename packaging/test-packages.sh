@@ -133,18 +133,7 @@ ok "deb: conffiles lists /etc/ha-agent/agent.toml; postinst, prerm, postrm and m
 
 # --- 3. A Debian 12 root file system -------------------------------------------------------
 # The machine's apt sources for this suite (HA_TEST_APT_SOURCES: other files).
-apt_sources=()
-if [ -n "${HA_TEST_APT_SOURCES:-}" ]; then
-  read -r -a apt_sources <<<"$HA_TEST_APT_SOURCES"
-else
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    if grep -Eq "^[[:space:]]*Suites:(.*[[:space:]])?$suite([[:space:]]|\$)" "$f" ||
-       grep -Eq "^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?[^[:space:]]+[[:space:]]+${suite}[[:space:]]" "$f"; then
-      apt_sources+=("$f")
-    fi
-  done
-fi
+mapfile -t apt_sources < <(bash "$repo/scripts/debian-apt-sources.sh" "$suite")
 [ ${#apt_sources[@]} -gt 0 ] || fail "no apt source for Debian $suite on this machine (set HA_TEST_APT_SOURCES)"
 key=$( { echo "$suite minbase $root_pkgs $(mmdebstrap --version)"; cat "${apt_sources[@]}"; } | sha256sum | cut -c1-16)
 tarball="$cache/rootfs-$suite-$key.tar"

@@ -49,14 +49,7 @@ kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-im
 pkgs=(systemd systemd-sysv udev dbus ifupdown iproute2 iputils-arping iputils-ping kmod psmisc
       procps e2fsprogs util-linux initramfs-tools "$kpkg" resource-agents postgresql-15 less)
 
-apt_sources=()
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    if grep -Eq "^[[:space:]]*Suites:(.*[[:space:]])?$suite([[:space:]]|\$)" "$f" ||
-       grep -Eq "^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?[^[:space:]]+[[:space:]]+${suite}[[:space:]]" "$f"; then
-        apt_sources+=("$f")
-    fi
-done
+mapfile -t apt_sources < <(bash "$repo/scripts/debian-apt-sources.sh" "$suite")
 [ ${#apt_sources[@]} -gt 0 ] || fail "no apt source for Debian $suite on this machine"
 
 base_key=$( {
