@@ -22,7 +22,7 @@ SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource) \
 	$(wildcard tests/vm/debian-node/*.sh tests/vm/debian-node/overlay/usr/local/sbin/*)
 
-.PHONY: help setup agent packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
+.PHONY: help setup agent cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
 
 help:
 	@echo "make demo   - boot the virtual rack (three QEMU VMs), show the status, cut the active node's power and print the failover timeline (make demo-process: the process-level demo)"
@@ -53,6 +53,14 @@ agent:
 	  RUSTFLAGS='$(STATIC_RUSTFLAGS)' cargo build --release --locked --target $(TARGET) -p ha-agent; \
 	fi
 	@ENFORCE_BUDGET=$(ENFORCE_BUDGET) bash scripts/check-agent-binary.sh $(AGENT_BIN) $(AGENT_BUDGET_BYTES)
+
+# The man page's generated sections and the bash completion, rewritten from the command table by
+# the build's tool (an example target: not in the shipped agent, whose size has a budget).
+cli-docs:
+	cargo build --locked -p ha-agent --example generate-docs
+	target/debug/examples/generate-docs man < packaging/ha-agent.8 > packaging/ha-agent.8.new
+	mv packaging/ha-agent.8.new packaging/ha-agent.8
+	target/debug/examples/generate-docs bash-completion > packaging/ha-agent.bash-completion
 
 # The servers' packages (docs: packaging/ha-agent.8): ha-agent_<version>_amd64.deb and
 # ha-agent-<version>-1.x86_64.rpm of the static agent, its systemd unit and a template

@@ -57,7 +57,7 @@ install -d -m 0755 "$root/var/lib/ha-agent" "$root/usr/share/man/man8" "$root/$d
 gzip -9 -n -c "$here/ha-agent.8" >"$root/usr/share/man/man8/ha-agent.8.gz"
 chmod 0644 "$root/usr/share/man/man8/ha-agent.8.gz"
 # The man page's command sections and the completion are generated from the agent's command
-# table (ha-agent generate-docs; a unit test keeps the shipped files equal to it).
+# table (make cli-docs; a unit test keeps the shipped files equal to it).
 install -D -m 0644 "$here/ha-agent.bash-completion" "$root/usr/share/bash-completion/completions/ha-agent"
 install -m 0644 "$repo/README.md" "$repo/LICENSE" "$root/$doc/"
 install -m 0644 "$repo"/docs/*.md "$root/$doc/"

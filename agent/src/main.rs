@@ -254,34 +254,6 @@ fn check_config(files: &[String]) -> i32 {
     )
 }
 
-/// `generate-docs man|bash-completion` (the build's tool): the man page read on standard
-/// input with its generated sections replaced, or the completion script.
-fn generate_docs(what: &str) -> i32 {
-    match what {
-        "man" => {
-            let mut page = String::new();
-            if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut page) {
-                eprintln!("ha-agent generate-docs: reading the page: {e}");
-                return EXIT_USAGE;
-            }
-            match cli::docs::splice_man(&page) {
-                Ok(p) => {
-                    print!("{p}");
-                    EXIT_OK
-                }
-                Err(e) => {
-                    eprintln!("ha-agent generate-docs: {e}");
-                    EXIT_INVALID
-                }
-            }
-        }
-        _ => {
-            print!("{}", cli::docs::bash_completion());
-            EXIT_OK
-        }
-    }
-}
-
 /// `ha-agent log`: print the journal (read without taking the writer's lock).
 fn log_command(p: &Parsed) -> i32 {
     use ha_agent::journal::{read_dir, Since};
@@ -404,7 +376,6 @@ fn dispatch(name: &str, p: &Parsed) -> i32 {
             println!("ha-agent {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK
         }
-        "generate-docs" => generate_docs(&p.operands[0]),
         verb => command(verb, p),
     }
 }

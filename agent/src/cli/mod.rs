@@ -105,7 +105,7 @@ pub struct Command {
     pub required: &'static [&'static str],
     /// Paragraphs separated by blank lines (the man page and `help COMMAND`).
     pub help: &'static str,
-    /// Not listed (`generate-docs`, the build's tool).
+    /// Not listed by `help`, the man page or the completion.
     pub hidden: bool,
 }
 
@@ -359,17 +359,6 @@ pub const COMMANDS: &[Command] = &[
         required: &[],
         help: "Print the version.",
         hidden: false,
-    },
-    Command {
-        name: "generate-docs",
-        operand: Some(("man|bash-completion", Operand::Word(&["man", "bash-completion"]))),
-        min_operands: 1,
-        max_operands: 1,
-        options: &[],
-        exclusive: &[],
-        required: &[],
-        help: "Print the man page's generated sections or the bash completion script (the build's tool).",
-        hidden: true,
     },
 ];
 
