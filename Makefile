@@ -5,13 +5,13 @@ TARGET := x86_64-unknown-linux-gnu
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static -C link-arg=-Wl,--icf=all
 # With nightly and its rust-src, `make agent` rebuilds std for size: no unwind tables, no
 # backtrace symbolizer, panics abort at once without a message (docs/design.md, "Binary
-# size": 1.54 MB instead of 2.18 MB). Without them it falls back to the stable build above.
+# size": about 0.6 MB less). Without them it falls back to the stable build above.
 SIZE_RUSTFLAGS := $(STATIC_RUSTFLAGS) -C force-unwind-tables=no -C link-arg=-Wl,--no-eh-frame-hdr -Zunstable-options -C panic=immediate-abort -Zlocation-detail=none
 SIZE_BUILD_STD := -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
 AGENT_BIN := target/$(TARGET)/release/ha-agent
 # Binary size budget of the static agent (issue 2): 1.5 MiB. Over budget is reported; it
-# fails the build only with ENFORCE_BUDGET=1 (the nightly build meets it by ~37 KB, under the
-# 40 KB margin wanted before enforcing by default; see docs/design.md, "Binary size").
+# fails the build only with ENFORCE_BUDGET=1. The nightly build is over it (1,750,928 bytes);
+# failing by default waits until it is 40 KB under (docs/design.md, "Binary size").
 AGENT_BUDGET_BYTES := 1572864
 ENFORCE_BUDGET ?= 0
 FUZZ_SECONDS ?= 20
@@ -22,12 +22,12 @@ SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource) \
 	$(wildcard tests/vm/debian-node/*.sh tests/vm/debian-node/overlay/usr/local/sbin/*)
 
-.PHONY: help setup agent cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
+.PHONY: help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
 
 help:
 	@echo "make demo   - boot the virtual rack (three QEMU VMs), show the status, cut the active node's power and print the failover timeline (make demo-process: the process-level demo)"
 	@echo "make test   - install what is needed, then run every test (fast suite, process tests, netns, fuzz smoke, static build)"
-	@echo "make agent  - build the static, stripped release agent and print its size"
+	@echo "make agent  - build the static, stripped release agent and print its size (make agent-size-report: where its bytes go)"
 	@echo "make packages - the servers' .deb and .rpm of the agent into out/packages (make test-packages: install them in a Debian 12 chroot)"
 	@echo "make sim    - the deterministic cluster simulator (SEEDS=n, FIRST=s, or SEED=n for one trace)"
 	@echo "make image  - build the QEMU test image of the appliance into out/image and print its sizes (docs/image.md)"
@@ -53,6 +53,12 @@ agent:
 	  RUSTFLAGS='$(STATIC_RUSTFLAGS)' cargo build --release --locked --target $(TARGET) -p ha-agent; \
 	fi
 	@ENFORCE_BUDGET=$(ENFORCE_BUDGET) bash scripts/check-agent-binary.sh $(AGENT_BIN) $(AGENT_BUDGET_BYTES)
+
+# Where the agent's bytes go: the size build's flags, symbols kept (profile `symbols`), then the
+# largest functions and the bytes per crate (docs/design.md, "Binary size"; nightly and rust-src).
+agent-size-report:
+	RUSTFLAGS='$(SIZE_RUSTFLAGS)' cargo +nightly build $(SIZE_BUILD_STD) --profile symbols --locked --target $(TARGET) -p ha-agent
+	@bash scripts/agent-size-report.sh target/$(TARGET)/symbols/ha-agent $(or $(TOP),40)
 
 # The man page's generated sections and the bash completion, rewritten from the command table by
 # the build's tool (an example target: not in the shipped agent, whose size has a budget).
