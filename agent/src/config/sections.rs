@@ -594,20 +594,30 @@ fn deserialize_section<T: DeserializeOwned>(
     match T::deserialize(value.clone().into_deserializer()) {
         Ok(parsed) => Section::Parsed(parsed, key_span),
         Err(error) => {
-            let span = error.span().filter(|s| !(s.is_empty() && s.start == 0));
-            let path = span
-                .as_ref()
-                .and_then(|s| path_at(root, s.start, ""))
-                .filter(|p| {
-                    p == key || p.starts_with(&format!("{key}.")) || p.starts_with(&format!("{key}["))
-                })
-                .unwrap_or_else(|| key.to_string());
-            let span = span.or(Some(key_span));
-            let (kind, message, hint) = explain_serde_error(error.message(), &path, key);
-            checker.push(kind, span, &path, message, hint);
+            report_serde_error(checker, root, key, key_span, &error);
             Section::Invalid
         }
     }
+}
+
+/// The problem of a section's serde error, at the key or value it names. Not generic, so the
+/// agent holds it once rather than once per section type (its size budget).
+fn report_serde_error(
+    checker: &mut Checker<'_>,
+    root: &DeTable<'_>,
+    key: &str,
+    key_span: Span,
+    error: &toml::de::Error,
+) {
+    let span = error.span().filter(|s| !(s.is_empty() && s.start == 0));
+    let path = span
+        .as_ref()
+        .and_then(|s| path_at(root, s.start, ""))
+        .filter(|p| p == key || p.starts_with(&format!("{key}.")) || p.starts_with(&format!("{key}[")))
+        .unwrap_or_else(|| key.to_string());
+    let span = span.or(Some(key_span));
+    let (kind, message, hint) = explain_serde_error(error.message(), &path, key);
+    checker.push(kind, span, &path, message, hint);
 }
 
 /// The document of each section, for hints.
