@@ -34,7 +34,7 @@ endef
 HA_AGENT_PRE_BUILD_HOOKS += HA_AGENT_CARGO_VENDOR
 
 # The operator's man page and bash completion, generated from the agent's command table
-# (`ha-agent generate-docs`; a unit test keeps packaging/ equal to it).
+# (`make cli-docs`; a unit test keeps packaging/ equal to it).
 define HA_AGENT_INSTALL_OPERATOR_DOCS
 	$(INSTALL) -D -m 0644 $(@D)/packaging/ha-agent.8 $(TARGET_DIR)/usr/share/man/man8/ha-agent.8
 	$(INSTALL) -D -m 0644 $(@D)/packaging/ha-agent.bash-completion \
