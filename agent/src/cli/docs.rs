@@ -257,10 +257,7 @@ mod tests {
     fn the_shipped_man_page_has_the_sections_the_table_generates() {
         let shipped = packaging("ha-agent.8");
         let fresh = splice_man(&shipped).unwrap();
-        assert!(
-            fresh == shipped,
-            "packaging/ha-agent.8 differs from the command table: run `make cli-docs`"
-        );
+        assert!(fresh == shipped, "packaging/ha-agent.8 differs from the command table: run `make cli-docs`");
         for (section, body) in man_sections() {
             assert!(shipped.contains(&body), "{section} missing");
         }
