@@ -15,6 +15,7 @@ pub mod alloc_count;
 pub mod array;
 pub mod authority;
 pub mod durable;
+pub mod fanout;
 pub mod ipaddr;
 pub mod logger;
 pub mod notify;
@@ -40,7 +41,7 @@ use crate::config::{self, Config, LinkKind, Role};
 use crate::control::{self, Request};
 use crate::core::authority::Notice;
 use crate::core::engine::{Action, Engine, Event};
-use crate::core::membership::{self, LinkSpec, Params, RxError, Verdict};
+use crate::core::membership::{LinkSpec, Params, RxError, Verdict};
 use crate::core::resources::Validation;
 use crate::devices::watchdog::HealthStamps;
 use crate::journal::{Event as JournalEvent, Journal, Kind as JournalKind, Stamp};
@@ -248,7 +249,7 @@ pub struct Agent {
     /// The uid of the last control client accepted (for the journal's operator records).
     last_client_uid: u32,
     /// For naming notifications: the node a failover or switchover moves the service from.
-    moving_from: Option<(u8, MoveKind)>,
+    moving_from: fanout::Moving,
     /// Witness: wall-clock time of the latest grant this agent made (status: "since when").
     granted_at_wall_ms: Option<u64>,
     /// Witness: the latest fence outcome since this agent started (status: `last_fence`).
@@ -1050,17 +1051,11 @@ impl Agent {
             let name = self.member_name(node);
             match result {
                 authority::RelayResult::Fence(report) => {
-                    let w = words::fence_outcome(&name, &report.outcome);
-                    log::log!(w.level, "fence of {name}: {}", report.outcome);
-                    self.journal_words(&w, &[]);
+                    self.fan_out(now, fanout::relay(&words::fence_outcome(&name, &report.outcome)));
                     self.engine.handle_fence_result(now, node, authority::fence_result(&report.outcome));
                 }
                 authority::RelayResult::PowerOn(error) => {
-                    match &error {
-                        Some(e) => log::error!("power-on of {name} failed: {e}"),
-                        None => log::info!("{name} powered on again"),
-                    }
-                    self.journal_words(&words::power_on(&name, error.as_deref()), &[]);
+                    self.fan_out(now, fanout::relay(&words::power_on(&name, error.as_deref())));
                 }
                 authority::RelayResult::Check(result) => self.health_result(now, node, result),
             }
@@ -1267,20 +1262,6 @@ impl Agent {
         self.last_fence = Some(LastFence { node, result, attempt, count, wall_ms: wall_clock_ms() });
     }
 
-    /// Journal an event worded by [`words`] (the one formatter of the journal, `ha-agent log`
-    /// and the status screen), with extra fields. The log lines keep their own shape (tools
-    /// parse them) and say the same.
-    fn journal_words(&mut self, w: &words::Words, fields: &[(&str, &str)]) {
-        let mut record = JournalEvent::new(w.kind, &w.text);
-        if let Some(m) = &w.member {
-            record = record.with_member(m);
-        }
-        for (k, v) in fields {
-            record = record.with_field(k, v);
-        }
-        self.journal(record);
-    }
-
     fn authority_status(&self) -> Value {
         if let Some(w) = self.engine.witness() {
             let d = w.durable();
@@ -1447,148 +1428,36 @@ impl Agent {
         }
     }
 
-    /// The notification an authority notice deserves, if any.
-    fn notice_notification(&mut self, notice: Notice) -> Option<Notification> {
-        let me = self.cfg.me().name.clone();
-        let name = |s: &Self, id: u8| s.member_name(id);
-        Some(match notice {
-            Notice::HolderLost { node, .. } => {
-                self.moving_from = Some((node, MoveKind::Failover));
-                Notification::FailoverStarted { member: "-".into(), from: name(self, node) }
-            }
-            Notice::SwitchoverStarted { from, .. } => {
-                self.moving_from = Some((from, MoveKind::Switchover));
-                return None;
-            }
-            // The holder stopped by itself (its agent is leaving): the grant that follows is a
-            // switchover without a fence.
-            Notice::HolderStopped { node, .. } => {
-                self.moving_from = Some((node, MoveKind::Switchover));
-                return None;
-            }
-            Notice::Granted { node, .. } => match self.moving_from.take() {
-                Some((from, MoveKind::Failover)) => {
-                    Notification::FailoverCompleted { member: name(self, node), from: name(self, from) }
-                }
-                Some((from, MoveKind::Switchover)) if from == node => return None,
-                Some((from, MoveKind::Switchover)) => {
-                    Notification::Switchover { member: name(self, node), from: name(self, from) }
-                }
-                // Granted again to the node whose group failed (no other was ready): no move.
-                Some((from, MoveKind::ResourceFailure)) if from == node => return None,
-                Some((from, MoveKind::ResourceFailure)) => Notification::ResourceMoved {
-                    member: name(self, node),
-                    from: name(self, from),
-                    resource: "group".into(),
-                },
-                None => return None,
-            },
-            Notice::FenceSucceeded { node } => Notification::FenceSucceeded { member: name(self, node) },
-            Notice::FenceUnconfirmed { node } => Notification::FenceUnconfirmed { member: name(self, node) },
-            Notice::FenceFailed { node, attempt } => Notification::FenceFailed {
-                member: name(self, node),
-                reason: format!("attempt {attempt} failed; retrying"),
-            },
-            Notice::ResourcesFailed { node } => {
-                self.moving_from = Some((node, MoveKind::ResourceFailure));
-                Notification::ResourceFailed {
-                    member: name(self, node),
-                    resource: "group".into(),
-                    reason: "restarts exhausted".into(),
-                }
-            }
-            Notice::SelfFenceArmed => Notification::SelfFenceArmed { member: me },
-            Notice::QuorumLost => Notification::QuorumLost { member: me },
-            Notice::QuorumRegained => Notification::QuorumRegained { member: me },
-            Notice::Maintenance { on: true } => Notification::MaintenanceOn { member: me },
-            Notice::Maintenance { on: false } => Notification::MaintenanceOff { member: me },
-            _ => return None,
-        })
-    }
-
     #[inline(never)] // kept out of the loop's body: smaller (the binary's size budget)
     fn log_events(&mut self) {
         let now = self.now();
         while let Some(event) = self.engine.poll_event() {
-            // One wording per event for the journal (shell::words); the log lines keep their shape.
-            let w = words::event(&event, &self.cfg.me().name, &|id| self.member_name(id));
-            match event {
-                Event::Authority(notice) => {
-                    log::log!(w.level, "{}", w.text);
-                    self.journal_words(&w, &[]);
-                    self.note_fence(notice);
-                    if let Notice::Granted { .. } = notice {
-                        self.granted_at_wall_ms = Some(wall_clock_ms());
-                    }
-                    if let (Notice::Maintenance { on }, Some(_)) = (notice, self.engine.witness()) {
-                        // Kept across a restart of the witness (a reboot must not end it).
-                        if let Err(e) = self.durable.state(now, StateWrite::Maintenance(on)) {
-                            log::error!("cannot store maintenance mode ({e}); a restart would forget it");
-                        }
-                    }
-                    if let Some(n) = self.notice_notification(notice) {
-                        self.notify(now, n);
-                    }
+            let mut moving = self.moving_from.take();
+            let effects = fanout::event(&event, &self.cfg.me().name, &|id| self.member_name(id), &mut moving);
+            self.moving_from = moving;
+            self.fan_out(now, effects);
+            if let Event::Authority(notice) = event {
+                self.note_fence(notice);
+                if let Notice::Granted { .. } = notice {
+                    self.granted_at_wall_ms = Some(wall_clock_ms());
                 }
-                Event::Resources(e) => {
-                    match e.exit_reason() {
-                        Some(r) => {
-                            log::info!("resources: {e}: {r}");
-                            self.journal_words(&w, &[("exit_reason", r)]);
-                        }
-                        None => {
-                            log::info!("resources: {e}");
-                            self.journal_words(&w, &[]);
-                        }
-                    }
-                    if let Some(n) = notify::resource_notification(&self.cfg.me().name, &e) {
-                        self.notify(now, n);
-                    }
-                }
-                Event::Membership(membership::Event::Link { id, peer, from, to }) => {
-                    self.journal_words(&w, &[]);
-                    let peer = self.member_name(peer);
-                    // Up and down are notified; warn is only logged. A link that comes up at
-                    // start is not news; one that never came up is.
-                    use membership::LinkState::{Down, Init};
-                    let link = format!("{id}");
-                    let n = match (from, to) {
-                        (f, Down) if f.is_alive() || f == Init => {
-                            Some(Notification::LinkDown { member: peer.clone(), link })
-                        }
-                        (Down, t) if t.is_alive() => {
-                            Some(Notification::LinkUp { member: peer.clone(), link })
-                        }
-                        _ => None,
-                    };
-                    if let Some(n) = n {
-                        self.notify(now, n);
-                    }
-                    if to == membership::LinkState::Down || to == membership::LinkState::Warn {
-                        log::warn!("link {id} to {peer}: {} -> {}", from.as_str(), to.as_str());
-                    } else {
-                        log::info!("link {id} to {peer}: {} -> {}", from.as_str(), to.as_str());
-                    }
-                }
-                Event::Membership(membership::Event::Peer { peer, from, to }) => {
-                    self.journal_words(&w, &[]);
-                    let peer = self.member_name(peer);
-                    match to {
-                        membership::PeerState::Reachable => {
-                            self.notify(now, Notification::MemberUp { member: peer.clone() })
-                        }
-                        membership::PeerState::Unreachable => {
-                            self.notify(now, Notification::MemberDown { member: peer.clone() })
-                        }
-                        membership::PeerState::Unknown => {}
-                    }
-                    if to == membership::PeerState::Unreachable {
-                        log::warn!("member {peer}: {} -> {}", from.as_str(), to.as_str());
-                    } else {
-                        log::info!("member {peer}: {} -> {}", from.as_str(), to.as_str());
+                if let (Notice::Maintenance { on }, Some(_)) = (notice, self.engine.witness()) {
+                    // Kept across a restart of the witness (a reboot must not end it).
+                    if let Err(e) = self.durable.state(now, StateWrite::Maintenance(on)) {
+                        log::error!("cannot store maintenance mode ({e}); a restart would forget it");
                     }
                 }
             }
+        }
+    }
+
+    /// Carry out what [`fanout`] made of an event: the log line, the journal record, the
+    /// notification with the same line as its text.
+    fn fan_out(&mut self, now: Micros, effects: fanout::Effects) {
+        log::log!(effects.level, "{}", effects.line);
+        self.journal(effects.journal);
+        if let (Some(n), Some(s)) = (effects.notification, self.snmp.as_mut()) {
+            s.notify_worded(now, n, &effects.line);
         }
     }
 
@@ -1974,17 +1843,6 @@ fn queue_relay(
     }
     queue.push_back((node, power_on));
     Ok(())
-}
-
-/// Why the service is changing hands, until the next grant says where it went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MoveKind {
-    /// The holder was lost (fence or watchdog deadline).
-    Failover,
-    /// Graceful switchover (operator move, standby, failback).
-    Switchover,
-    /// The holder's resource group failed and stopped.
-    ResourceFailure,
 }
 
 fn role_str(role: Role) -> &'static str {

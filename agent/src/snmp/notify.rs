@@ -316,11 +316,18 @@ impl Notifier {
 
     /// Queue `notification` for every target. Returns its sequence number.
     pub fn notify(&mut self, now: Micros, notification: Notification) -> u32 {
+        self.notify_with_text(now, notification, None)
+    }
+
+    /// Queue `notification` for every target with `text` (if given) as its `rackHaText`
+    /// instead of its own: the shell's one wording of the event it reports. Returns its
+    /// sequence number.
+    pub fn notify_with_text(&mut self, now: Micros, notification: Notification, text: Option<&str>) -> u32 {
         let sequence = self.next_sequence;
         self.next_sequence = self.next_sequence.checked_add(1).unwrap_or(1);
         let uptime_ticks = self.uptime_ticks(now);
         let trap_oid = notification.oid();
-        let objects = notification.varbinds(sequence, self.generation);
+        let objects = notification.varbinds_with_text(sequence, self.generation, text);
         for state in &mut self.targets {
             let queued = Queued {
                 sequence,
