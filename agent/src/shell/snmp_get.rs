@@ -154,7 +154,7 @@ impl Agent {
             .enumerate()
             .map(|(i, l)| {
                 let cfg = &self.cfg.links[i];
-                let transport = &self.transports[self.link_transport[i]];
+                let transport = self.transports.of_link(i);
                 LinkRow {
                     id: l.id,
                     peer: self.member_name(l.peer),
@@ -205,13 +205,9 @@ impl Agent {
             (None, None) => unreachable!("every member is a witness or a node"),
         };
         let relays = self
-            .relay_health
-            .iter()
-            .map(|(node, m)| RelayRow {
-                node_id: *node,
-                node: self.member_name(*node),
-                healthy: !m.is_alarmed(),
-            })
+            .relay
+            .alarms()
+            .map(|(node, alarmed)| RelayRow { node_id: node, node: self.member_name(node), healthy: !alarmed })
             .collect();
         Snapshot {
             cluster: self.cfg.cluster.clone(),
