@@ -219,7 +219,8 @@ fn postgresql_moves_restarts_and_fails_over_under_the_unmodified_resource_agents
         "node-a's log shows the local restart of db:\n{log}"
     );
     assert!(
-        !log.lines().any(|l| l.contains("resource node-a fs stopped") || l.contains("resource node-a ip stopped")),
+        !log.lines()
+            .any(|l| l.contains("resource node-a fs stopped") || l.contains("resource node-a ip stopped")),
         "the file system and the address stayed up:\n{log}"
     );
     assert_eq!(witness_view(&rack), ("node-a".to_string(), generation), "a local restart, no failover");

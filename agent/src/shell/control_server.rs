@@ -84,7 +84,9 @@ impl Agent {
             };
             let me = rustix::process::geteuid();
             match rustix::net::sockopt::socket_peercred(stream.as_fd()) {
-                Ok(cred) if cred.uid.is_root() || cred.uid == me => self.control.last_client_uid = cred.uid.as_raw(),
+                Ok(cred) if cred.uid.is_root() || cred.uid == me => {
+                    self.control.last_client_uid = cred.uid.as_raw()
+                }
                 Ok(cred) => {
                     log::warn!("control socket: refused uid {}", cred.uid.as_raw());
                     continue;
@@ -150,7 +152,8 @@ impl Agent {
                 match control::parse_request(line) {
                     Ok(Request::Status) => {
                         journaled = false;
-                        self.status_value()
+                        serde_json::to_value(self.status())
+                            .unwrap_or_else(|e| json!({"error": format!("status: {e}")}))
                     }
                     Ok(Request::Reload) => {
                         let now = self.now();

@@ -126,7 +126,9 @@ fn notice_notification(
                 Notification::FailoverCompleted { member: name(node), from: name(from) }
             }
             Some((from, MoveKind::Switchover)) if from == node => return None,
-            Some((from, MoveKind::Switchover)) => Notification::Switchover { member: name(node), from: name(from) },
+            Some((from, MoveKind::Switchover)) => {
+                Notification::Switchover { member: name(node), from: name(from) }
+            }
             // Granted again to the node whose group failed (no other was ready): no move.
             Some((from, MoveKind::ResourceFailure)) if from == node => return None,
             Some((from, MoveKind::ResourceFailure)) => {
@@ -136,9 +138,10 @@ fn notice_notification(
         },
         Notice::FenceSucceeded { node } => Notification::FenceSucceeded { member: name(node) },
         Notice::FenceUnconfirmed { node } => Notification::FenceUnconfirmed { member: name(node) },
-        Notice::FenceFailed { node, attempt } => {
-            Notification::FenceFailed { member: name(node), reason: format!("attempt {attempt} failed; retrying") }
-        }
+        Notice::FenceFailed { node, attempt } => Notification::FenceFailed {
+            member: name(node),
+            reason: format!("attempt {attempt} failed; retrying"),
+        },
         Notice::ResourcesFailed { node } => {
             *moving = Some((node, MoveKind::ResourceFailure));
             Notification::ResourceFailed {
@@ -253,7 +256,10 @@ mod tests {
                 None, // nothing under way
             ]
         );
-        assert_eq!(effects[2].notification, Some(Notification::FailoverCompleted { member: "node-b".into(), from: "node-a".into() }));
+        assert_eq!(
+            effects[2].notification,
+            Some(Notification::FailoverCompleted { member: "node-b".into(), from: "node-a".into() })
+        );
         assert_eq!(effects[2].line, "grant granted the service to node-b under generation 2");
         assert_eq!(effects[1].journal.kind(), Kind::Fence);
         assert_eq!(moving, None);
@@ -272,7 +278,10 @@ mod tests {
             &mut moving,
         );
         let got: Vec<_> = effects.iter().map(mib).collect();
-        assert_eq!(got, [Some("rackHaResourceFailed"), Some("rackHaResourceMoved"), Some("rackHaResourceFailed"), None]);
+        assert_eq!(
+            got,
+            [Some("rackHaResourceFailed"), Some("rackHaResourceMoved"), Some("rackHaResourceFailed"), None]
+        );
     }
 
     #[test]

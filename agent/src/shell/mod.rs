@@ -32,8 +32,8 @@ pub mod logger;
 pub mod notify;
 pub mod ocf;
 mod poll;
-pub mod relay;
 mod records;
+pub mod relay;
 mod reload;
 pub mod sd_notify;
 pub mod snmp_get;
@@ -407,7 +407,8 @@ impl Agent {
             if let Some(a) = &self.array {
                 deadline = deadline.min(a.poll_timeout());
             }
-            for d in [self.relay.next_check(now), self.transports.next_retry(), self.control.next_deadline()] {
+            for d in [self.relay.next_check(now), self.transports.next_retry(), self.control.next_deadline()]
+            {
                 deadline = deadline.min(d.unwrap_or(Micros::MAX));
             }
             let sleep_us = deadline.since_us(now);

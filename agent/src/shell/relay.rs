@@ -44,7 +44,16 @@ impl Relay {
                 .iter()
                 .filter(|c| c.open().can_read_back())
                 .filter_map(|c| cfg.members.iter().find(|m| m.name == c.node).map(|m| m.id.0))
-                .map(|id| (id, HealthMonitor::new(Micros::ZERO, r.health_interval_ms, r.health_failures_before_alarm)))
+                .map(|id| {
+                    (
+                        id,
+                        HealthMonitor::new(
+                            Micros::ZERO,
+                            r.health_interval_ms,
+                            r.health_failures_before_alarm,
+                        ),
+                    )
+                })
                 .collect(),
             None => Vec::new(),
         };
@@ -125,12 +134,7 @@ impl Agent {
         }
     }
 
-    fn health_result(
-        &mut self,
-        now: Micros,
-        node: u8,
-        result: Result<RelayState, RelayError>,
-    ) {
+    fn health_result(&mut self, now: Micros, node: u8, result: Result<RelayState, RelayError>) {
         let name = self.member_name(node);
         let Some(i) = self.relay.health.iter().position(|(n, _)| *n == node) else { return };
         match self.relay.health[i].1.on_check(now, result) {
@@ -166,22 +170,14 @@ impl Agent {
                     if let Err(e) = self.relay.worker.start(node, &c, job) {
                         log::error!("relay command for {name}: {e}");
                         if !power_on {
-                            self.engine.handle_fence_result(
-                                now,
-                                node,
-                                FenceResult::Failed,
-                            );
+                            self.engine.handle_fence_result(now, node, FenceResult::Failed);
                         }
                     }
                 }
                 None => {
                     log::error!("no relay channel for {name}");
                     if !power_on {
-                        self.engine.handle_fence_result(
-                            now,
-                            node,
-                            FenceResult::Failed,
-                        );
+                        self.engine.handle_fence_result(now, node, FenceResult::Failed);
                     }
                 }
             }

@@ -89,7 +89,6 @@ impl Transport {
     }
 }
 
-
 /// Every transport of this member, and which serves each link.
 pub struct Transports {
     list: Vec<Transport>,
@@ -274,7 +273,15 @@ impl Transports {
         links[0]
     }
 
-    fn handle_bytes(&self, t: usize, bytes: &[u8], now: Micros, engine: &mut Engine, key: &ClusterKey, cfg: &Config) {
+    fn handle_bytes(
+        &self,
+        t: usize,
+        bytes: &[u8],
+        now: Micros,
+        engine: &mut Engine,
+        key: &ClusterKey,
+        cfg: &Config,
+    ) {
         let attributed = self.attribute(t, bytes, cfg);
         match wire::decode(key, cfg.cluster_id, bytes) {
             Ok((header, msg)) => match engine.handle_frame(now, Some(attributed), &header, &msg) {
@@ -340,5 +347,4 @@ impl Transports {
             transport.retry_at = Some(now.plus_ms(REOPEN_INTERVAL_MS));
         }
     }
-
 }

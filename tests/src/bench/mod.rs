@@ -202,8 +202,9 @@ mod tests {
 
     #[test]
     fn member_transitions_are_read_from_agent_lines() {
-        let t = parse_member_transition("    12.345 witness WARN  membership node-a unreachable (was reachable)")
-            .unwrap();
+        let t =
+            parse_member_transition("    12.345 witness WARN  membership node-a unreachable (was reachable)")
+                .unwrap();
         assert_eq!(
             t,
             MemberTransition {
@@ -242,7 +243,8 @@ mod tests {
         let line = |event: &Event| {
             let e = fanout::event(event, "witness", &name, &mut None);
             let text = e.line;
-            ha_agent::shell::logger::format_line(12, 345, "witness", e.level, &format_args!("{text}")).to_string()
+            ha_agent::shell::logger::format_line(12, 345, "witness", e.level, &format_args!("{text}"))
+                .to_string()
         };
         let lost = line(&Event::Membership(M::Peer {
             peer: 2,
@@ -250,13 +252,18 @@ mod tests {
             to: PeerState::Unreachable,
         }));
         let t = parse_member_transition(&lost).unwrap_or_else(|| panic!("{lost:?}"));
-        assert_eq!((t.agent_ms, t.member.as_str(), t.from.as_str(), t.to.as_str()), (12_345, "node-a", "reachable", "unreachable"));
-        let down = line(&Event::Membership(M::Link { id: 3, peer: 3, from: LinkState::Warn, to: LinkState::Down }));
+        assert_eq!(
+            (t.agent_ms, t.member.as_str(), t.from.as_str(), t.to.as_str()),
+            (12_345, "node-a", "reachable", "unreachable")
+        );
+        let down =
+            line(&Event::Membership(M::Link { id: 3, peer: 3, from: LinkState::Warn, to: LinkState::Down }));
         assert!(is_link_down_line(&down), "{down:?}");
         assert!(parse_member_transition(&down).is_none());
         let t = parse_link_transition(&down).unwrap();
         assert_eq!((t.peer.as_str(), t.id, t.from.as_str()), ("node-b", 3, "warn"));
-        let up = line(&Event::Membership(M::Link { id: 3, peer: 3, from: LinkState::Down, to: LinkState::Up }));
+        let up =
+            line(&Event::Membership(M::Link { id: 3, peer: 3, from: LinkState::Down, to: LinkState::Up }));
         assert!(!is_link_down_line(&up), "{up:?}");
     }
 

@@ -100,8 +100,8 @@ fn traps_go_once_and_informs_wait_for_the_store_then_retry_with_backoff() {
 
 #[test]
 fn a_response_from_elsewhere_or_with_another_community_acknowledges_nothing() {
-    let mut n = Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default())
-        .unwrap();
+    let mut n =
+        Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default()).unwrap();
     let t0 = Micros::from_ms(5_000);
     n.notify(t0, member_down());
     n.take_store_image();
@@ -121,8 +121,8 @@ fn a_response_from_elsewhere_or_with_another_community_acknowledges_nothing() {
 
 #[test]
 fn a_full_queue_drops_the_oldest_and_counts_it() {
-    let mut n = Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default())
-        .unwrap();
+    let mut n =
+        Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default()).unwrap();
     for i in 0..MAX_QUEUE + 5 {
         n.notify(Micros::from_ms(i as u64), member_down());
     }
@@ -137,8 +137,8 @@ fn a_full_queue_drops_the_oldest_and_counts_it() {
 
 #[test]
 fn pending_informs_and_the_sequence_survive_a_restart() {
-    let mut n = Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default())
-        .unwrap();
+    let mut n =
+        Notifier::new(options(), vec![v2c("inform", 2, Delivery::Inform)], StoreImage::default()).unwrap();
     for i in 0..3 {
         n.notify(Micros::from_ms(i), member_down());
     }
@@ -221,8 +221,7 @@ fn v3_informs_discover_the_engine_then_are_acknowledged() {
     let parsed = usm::parse_v3(&probe).unwrap();
     assert_eq!((parsed.flags, parsed.engine.engine_id.len()), (usm::FLAG_REPORTABLE, 0));
 
-    let receiver =
-        EngineParams { engine_id: usm::engine_id_from_text(8072, "trapd"), boots: 7, time: 1000 };
+    let receiver = EngineParams { engine_id: usm::engine_id_from_text(8072, "trapd"), boots: 7, time: 1000 };
     let report = Pdu {
         tag: pdu::TAG_REPORT,
         request_id: 0,

@@ -116,10 +116,7 @@ fn values_are_typed_and_absent_facts_have_no_instance() {
     assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_FENCE_BOUND, 2])), Lookup::Found(&Value::Gauge32(16_000)));
     assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_WATCHDOG_ARMED, 2])), Lookup::Found(&Value::Integer(1)));
     assert_eq!(view.get(&e(LAST_FENCE_RESULT, &[0])), Lookup::Found(&Value::Integer(3)));
-    assert_eq!(
-        view.get(&e(DRIVE_ENTRY, &[DRV_SURVIVABLE_FAILURES, 1])),
-        Lookup::Found(&Value::Gauge32(0))
-    );
+    assert_eq!(view.get(&e(DRIVE_ENTRY, &[DRV_SURVIVABLE_FAILURES, 1])), Lookup::Found(&Value::Gauge32(0)));
     assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_STATE, 3])), Lookup::Found(&Value::Integer(3)));
     assert_eq!(
         view.get(&e(LINK_ENTRY, &[LNK_FRAMES_IN, 1])),

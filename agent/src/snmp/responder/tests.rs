@@ -92,10 +92,8 @@ fn v2c_get_getnext_and_getbulk_answer_from_the_view() {
     }
     assert_eq!(seen, full);
     // Non-repeaters first, then the repeaters interleaved.
-    let got = ask(
-        &mut r,
-        &v2c(COMMUNITY, TAG_GET_BULK_REQUEST, 1, 2, &[name(), name(), objects::served_root()]),
-    );
+    let got =
+        ask(&mut r, &v2c(COMMUNITY, TAG_GET_BULK_REQUEST, 1, 2, &[name(), name(), objects::served_root()]));
     assert_eq!(got.varbinds.len(), 1 + 2 * 2);
     assert_eq!(got.varbinds[2].oid, name());
     let c = r.counters();

@@ -1,0 +1,336 @@
+//! The status document, typed: what `ha-agent status --json` prints and the control socket
+//! answers to `status` (docs/status.md describes every key; a test holds the two together).
+//!
+//! Owns the one definition of the document's keys and shapes. The shell fills it
+//! (`shell::status`), serde writes it, and every reader deserializes it: the operator's screen
+//! (`control::render`), `status --check` (`cli::check`), `--wait` (`cli::wait`) and the test
+//! harness. Values that name a state (`"reachable"`, `"up"`, `"running"`) are the strings the
+//! core's `as_str` gives, so that a script and the rack's Python harness read them as they
+//! are. Every struct takes missing keys as their default when read (`#[serde(default)]`): a
+//! reader is not broken by a document with less in it, and its tests may give only what they
+//! judge. Decides nothing and reads nothing.
+
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+/// The whole document.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Status {
+    pub cluster: String,
+    pub member: String,
+    /// `witness` or `node`.
+    pub role: String,
+    pub boot: u64,
+    pub uptime_ms: u64,
+    pub timing: Timing,
+    pub stalls: Stalls,
+    pub journal_queue: Queue,
+    pub log_queue: Queue,
+    pub allocations: u64,
+    pub heartbeats_triggered: u64,
+    pub reloads: Reloads,
+    pub events_dropped: u64,
+    /// Null when this member has no role in the authority (never, once started).
+    pub authority: Option<Authority>,
+    pub array: Option<ArrayStatus>,
+    pub snmp_targets: Vec<String>,
+    pub snmp_agent: Option<SnmpAgent>,
+    /// Null when the journal did not open.
+    pub last_events: Option<Vec<String>>,
+    pub members: Vec<Member>,
+    pub links: Vec<Link>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Timing {
+    pub interval_ms: u64,
+    pub warn_ms: u64,
+    pub dead_ms: u64,
+    pub initdead_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Stalls {
+    pub count: u64,
+    pub max_ms: u64,
+    pub late_max_us: u64,
+    pub busy_max_us: u64,
+    pub busy_count: u64,
+}
+
+/// A writer's queue: what waits, and what was dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Queue {
+    pub waiting: u64,
+    pub dropped: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reloads {
+    pub applied: u64,
+    pub refused: u64,
+}
+
+/// One of the two other members, as this one sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Member {
+    pub name: Option<String>,
+    pub id: u8,
+    pub role: Option<String>,
+    /// `unknown`, `reachable`, `unreachable`.
+    pub state: String,
+    pub links_up: u8,
+    /// The members it said it reaches in its latest heartbeat.
+    pub reaches: Vec<String>,
+}
+
+/// One of this member's links.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Link {
+    pub id: u8,
+    pub peer: String,
+    /// `serial`, `udp`, `ethernet`.
+    pub kind: String,
+    pub transport: String,
+    pub open: bool,
+    /// `init`, `up`, `warn`, `down`.
+    pub state: String,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub send_errors: u64,
+    pub crc_errors: u64,
+    pub auth_failures: u64,
+    pub replays: u64,
+    pub malformed: u64,
+    pub unknown_link: u64,
+    pub latency_us: Option<u64>,
+    pub jitter_us: Option<u64>,
+    pub last_rx_ago_ms: Option<u64>,
+    pub transitions: u64,
+    pub downs: u64,
+    /// Only when the transport cannot be opened: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The member's part in the authority: the witness's view of the service, or a node's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum Authority {
+    Witness(WitnessAuthority),
+    Node(NodeAuthority),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WitnessAuthority {
+    pub generation: u64,
+    pub holder: Option<String>,
+    pub startup: bool,
+    pub switching: bool,
+    /// The node being fenced.
+    pub fencing: Option<String>,
+    /// Whether a `[relay]` is configured.
+    pub fence_device: bool,
+    pub fence_devices: Vec<FenceDevice>,
+    /// Wall clock of this agent's latest grant (null if none since it started).
+    pub granted_at_wall_ms: Option<u64>,
+    pub maintenance: bool,
+    pub last_fence: Option<LastFence>,
+    pub nodes: Vec<NodeReport>,
+}
+
+/// The periodic health check of one node's relay channel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FenceDevice {
+    pub node: String,
+    /// `ok` or `unreachable`.
+    pub state: String,
+}
+
+/// The latest fence outcome since the agent started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LastFence {
+    pub node: String,
+    /// `confirmed`, `unconfirmed` or `failed`.
+    pub result: String,
+    pub attempt: u32,
+    /// Outcomes since start: tells a new one from the one before.
+    pub count: u64,
+    pub at_wall_ms: u64,
+}
+
+/// What a node said in its latest report to the witness (each null before the first this
+/// boot), and the operator's standby, which the witness keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeReport {
+    pub name: String,
+    pub standby: bool,
+    pub ready: Option<bool>,
+    pub resources_state: Option<String>,
+    pub acting_generation: Option<u64>,
+    pub stopped_generation: Option<u64>,
+    pub watchdog_armed: Option<bool>,
+    pub fence_bound_ms: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeAuthority {
+    pub acting_generation: u64,
+    pub max_seen_generation: u64,
+    pub quorum: bool,
+    /// After SIGTERM: what the exit does.
+    pub leaving: Option<String>,
+    pub maintenance: bool,
+    /// `stopped`, `starting`, `running`, `stopping`, `failed`, `stop-failed`.
+    pub resources_state: String,
+    pub resources: Vec<Resource>,
+    pub watchdog: Option<WatchdogStatus>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Resource {
+    pub name: String,
+    /// `stopped`, `running`, `degraded`, `unknown`.
+    pub state: String,
+    pub degraded_reason: Option<String>,
+    pub failures: u32,
+    pub last_failure: Option<ResourceFailure>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResourceFailure {
+    pub action: String,
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub exit_reason: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WatchdogStatus {
+    pub timeout_ms: u64,
+    pub withholding: bool,
+}
+
+/// The disk array behind the witness's console (docs/array.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ArrayStatus {
+    pub console: Console,
+    /// The fewest more disk failures any drive survives (null without a known drive).
+    pub survivable_failures: Option<u8>,
+    pub drives: Vec<Drive>,
+    pub disks: Vec<Disk>,
+    pub environment: Vec<Sensor>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Console {
+    pub dialect: String,
+    pub device: String,
+    /// `lost`, `answering`, `unknown`.
+    pub state: String,
+    pub wrong_baud: bool,
+    pub last_answer_ms_ago: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Drive {
+    pub name: String,
+    pub id: u16,
+    pub raid_level: String,
+    pub state: String,
+    pub rebuild_percent: Option<u8>,
+    pub survivable_failures: Option<u8>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Disk {
+    pub name: String,
+    /// Null when the controller numbers its disks without enclosures.
+    pub enclosure: Option<u16>,
+    pub slot: u16,
+    pub state: String,
+    pub drive: Option<String>,
+    pub rebuild_percent: Option<u8>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sensor {
+    pub name: String,
+    pub kind: String,
+    pub reading: String,
+    pub alarm: Option<String>,
+}
+
+/// The read-only SNMP responder (`[snmp] listen`) and its counters since start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SnmpAgent {
+    pub listen: String,
+    pub requests: u64,
+    pub responses: u64,
+    pub malformed: u64,
+    pub bad_versions: u64,
+    pub bad_communities: u64,
+    pub usm_refused: u64,
+    pub sets_refused: u64,
+    pub too_big: u64,
+}
+
+impl Status {
+    /// The witness's authority, if this is the witness's document.
+    pub fn witness(&self) -> Option<&WitnessAuthority> {
+        match &self.authority {
+            Some(Authority::Witness(w)) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// A node's authority, if this is a node's document.
+    pub fn node(&self) -> Option<&NodeAuthority> {
+        match &self.authority {
+            Some(Authority::Node(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The member named `name`, as this one sees it.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name.as_deref() == Some(name))
+    }
+
+    /// Whether this member sees `name` reachable.
+    pub fn reachable(&self, name: &str) -> bool {
+        self.member(name).is_some_and(|m| m.state == "reachable")
+    }
+}
+
+impl WitnessAuthority {
+    /// What node `name` said in its latest report.
+    pub fn node(&self, name: &str) -> Option<&NodeReport> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests;
