@@ -362,3 +362,21 @@ fn a_reader_takes_a_document_with_less_in_it() {
     assert_eq!(v.array, None);
     assert!(serde_json::from_str::<Status>(r#"{"authority":{"role":"judge"}}"#).is_err(), "an unknown role");
 }
+
+#[test]
+fn a_value_of_another_type_is_an_error_naming_its_key_path() {
+    let err = |text: &str| serde_json::from_str::<Status>(text).unwrap_err().to_string();
+    let e = err(r#"{"links":[{"id":1},{"id":"two"}]}"#);
+    assert!(e.starts_with("status document.links[1].id: expected an integer up to 255"), "{e}");
+    let e = err(r#"{"authority":{"role":"witness","nodes":[{"name":"node-a","ready":"yes"}]}}"#);
+    assert!(e.starts_with("status document.authority.nodes[0].ready: expected true or false"), "{e}");
+    let e = err(r#"{"members":[{"id":300}]}"#);
+    assert!(e.contains(".members[0].id: expected an integer up to 255, got 300"), "{e}");
+    assert!(err("[1, 2]").starts_with("status document: expected an object"), "{}", err("[1, 2]"));
+    let e = err(r#"{"authority":{"generation":3}}"#);
+    assert!(e.contains(".authority.role: expected"), "{e}");
+    // Null where the document allows it, and keys it does not know, are fine.
+    let v: Status =
+        serde_json::from_str(r#"{"array":null,"future_key":{"x":1},"links":[{"latency_us":null}]}"#).unwrap();
+    assert_eq!((v.array, v.links[0].latency_us), (None, None));
+}
