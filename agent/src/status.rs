@@ -101,20 +101,26 @@ fn object(v: &Value) -> Result<&serde_json::Map<String, Value>, String> {
     v.as_object().ok_or_else(|| format!("expected an object, got {v}"))
 }
 
-/// The value of `key` (`.name`), if the object has it.
-#[inline(never)]
-fn lookup<'v>(map: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
-    map.get(&key[1..])
+/// [`FromJson`] in a form that can be called through `dyn`: one [`field`] reads every field
+/// type, so each type costs its small `read_json` and not a copy of the field's reading.
+trait ReadJson {
+    fn read_json(&mut self, v: &Value) -> Result<(), String>;
+}
+
+impl<T: FromJson> ReadJson for T {
+    fn read_json(&mut self, v: &Value) -> Result<(), String> {
+        *self = T::from_json(v)?;
+        Ok(())
+    }
 }
 
 /// Read the field `key` (`.name`) into `out` when the object has it (else `out` keeps its
-/// default). One instance per field type, not per field: the code stays small.
-#[inline(never)]
-fn field<T: FromJson>(map: &serde_json::Map<String, Value>, key: &str, out: &mut T) -> Result<(), String> {
-    if let Some(v) = lookup(map, key) {
-        *out = T::from_json(v).map_err(|e| at(key, e))?;
+/// default).
+fn field(map: &serde_json::Map<String, Value>, key: &str, out: &mut dyn ReadJson) -> Result<(), String> {
+    match map.get(&key[1..]) {
+        Some(v) => out.read_json(v).map_err(|e| at(key, e)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// One struct of the document: its definition (serde's `Serialize` writes it) and its
