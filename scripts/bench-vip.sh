@@ -346,8 +346,8 @@ wait_standby() { # tag member seconds
     sleep 0.05
   done
 }
-unreachable_count() { # tag: "member ... -> unreachable" lines in the cluster's logs
-  cat "$work/agent-$1"-*.log 2>/dev/null | grep -c 'reachable -> unreachable' || true
+unreachable_count() { # tag: "membership X unreachable (was reachable)" lines in the cluster's logs
+  cat "$work/agent-$1"-*.log 2>/dev/null | grep -c 'unreachable (was reachable)' || true
 }
 
 # ---- stability: every setting idle at once under one stress-ng run -------------------------

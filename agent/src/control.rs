@@ -3,7 +3,8 @@
 //! Owns the request grammar (one line, bounded), the client side used by the same binary's
 //! subcommands, and the text table printed for operators. It does not own the socket server
 //! (the shell does, inside its poll loop) and does not build the status (the shell does, from
-//! the core's getters). The status JSON schema is documented in `docs/status.md`.
+//! the core's getters). The status document's type is `crate::status::Status`, documented in
+//! `docs/status.md`.
 //!
 //! Protocol: the client connects to the Unix stream socket, writes one request line ending in
 //! `\n`, and reads the response until end of file. Responses are JSON objects; an error is
@@ -17,6 +18,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::status::{Authority, Status};
 
 /// Bound on a request line, newline included.
 pub const MAX_REQUEST_BYTES: usize = 256;
@@ -117,6 +120,18 @@ pub fn request(socket: &Path, request: &str) -> Result<Value, RequestError> {
     Ok(value)
 }
 
+/// Ask the agent at `socket` for its status document (docs/status.md), read into its type: a
+/// document that does not fit the type is no answer to act on.
+pub fn request_status(socket: &Path) -> Result<Status, RequestError> {
+    let value = request(socket, "status")?;
+    serde_json::from_value(value).map_err(|e| {
+        RequestError::Unreachable(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad status document: {e}"),
+        ))
+    })
+}
+
 fn exchange(socket: &Path, request: &str) -> io::Result<Value> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         io::Error::new(
@@ -137,16 +152,13 @@ fn exchange(socket: &Path, request: &str) -> io::Result<Value> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad response: {e}")))
 }
 
-fn s(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        Some(Value::String(x)) => x.clone(),
-        Some(Value::Null) | None => "-".into(),
-        Some(other) => other.to_string(),
-    }
+/// An optional value, `-` when there is none.
+fn or_dash<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |x| x.to_string())
 }
 
-fn us_as_ms(v: &Value, key: &str) -> String {
-    match v.get(key).and_then(Value::as_u64) {
+fn us_as_ms(us: Option<u64>) -> String {
+    match us {
         Some(us) => format!("{}.{:02}", us / 1000, (us % 1000) / 10),
         None => "-".into(),
     }
@@ -157,12 +169,11 @@ pub const SCREEN_COLUMNS: usize = 80;
 pub const SCREEN_ROWS: usize = 24;
 
 /// A counter in at most 7 columns (12345678 -> 12.3M).
-fn count(v: &Value, key: &str) -> String {
-    match v.get(key).and_then(Value::as_u64) {
-        Some(n) if n < 10_000_000 => n.to_string(),
-        Some(n) if n < 10_000_000_000 => format!("{:.1}M", n as f64 / 1e6),
-        Some(n) => format!("{:.1}G", n as f64 / 1e9),
-        None => s(v, key),
+fn count(n: u64) -> String {
+    match n {
+        n if n < 10_000_000 => n.to_string(),
+        n if n < 10_000_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        n => format!("{:.1}G", n as f64 / 1e9),
     }
 }
 
@@ -202,194 +213,174 @@ fn pack(first: &str, indent: &str, items: &[String], sep: &str, width: usize) ->
     lines
 }
 
-/// Render a status JSON object as the operator's one screen (like `crm_mon`): at most
+/// Render a status document as the operator's one screen (like `crm_mon`): at most
 /// [`SCREEN_ROWS`] lines of at most [`SCREEN_COLUMNS`] columns. Members, links, authority,
 /// fence devices and the array always fit (three members, up to six links, a controller with
 /// a few drives and sensors); the last events take the rows that are left.
-pub fn render_status(v: &Value) -> String {
+pub fn render_status(v: &Status) -> String {
     let mut rows: Vec<String> = Vec::new();
-    let t = &v["timing"];
-    let up_s = v["uptime_ms"].as_u64().unwrap_or(0) / 1000;
+    let t = &v.timing;
+    let up_s = v.uptime_ms / 1000;
     let up = if up_s < 86_400 {
         format!("{:02}:{:02}:{:02}", up_s / 3600, up_s / 60 % 60, up_s % 60)
     } else {
         format!("{}d {:02}:{:02}", up_s / 86_400, up_s / 3600 % 24, up_s / 60 % 60)
     };
-    rows.push(format!(
-        "Cluster {}  member {} ({})  boot {}  up {up}",
-        s(v, "cluster"),
-        s(v, "member"),
-        s(v, "role"),
-        s(v, "boot"),
-    ));
+    rows.push(format!("Cluster {}  member {} ({})  boot {}  up {up}", v.cluster, v.member, v.role, v.boot));
     rows.push(format!(
         "Timing ms: interval {} warn {} dead {} initdead {}  stalls {} (max {})",
-        s(t, "interval_ms"),
-        s(t, "warn_ms"),
-        s(t, "dead_ms"),
-        s(t, "initdead_ms"),
-        s(&v["stalls"], "count"),
-        s(&v["stalls"], "max_ms")
+        t.interval_ms, t.warn_ms, t.dead_ms, t.initdead_ms, v.stalls.count, v.stalls.max_ms
     ));
-    let a = &v["authority"];
-    if a.is_object() {
-        if a["maintenance"] == true {
-            rows.push("*** MAINTENANCE: resources left alone, no failover (maintenance off) ***".into());
-        }
-        match a["role"].as_str() {
-            Some("witness") => {
-                let since = a["granted_at_wall_ms"]
-                    .as_u64()
-                    .map(|ms| format!(" since {}", &crate::journal::civil::format_utc(ms)[..19]))
-                    .unwrap_or_default();
-                rows.push(format!(
-                    "Service: holder {}  generation {}{since}",
-                    s(a, "holder"),
-                    s(a, "generation")
-                ));
-                let busy = format!(
-                    "{}{}",
-                    if a["switching"] == true { "  SWITCHING OVER" } else { "" },
-                    a["fencing"].as_str().map(|n| format!("  FENCING {n}")).unwrap_or_default()
-                );
-                if !busy.is_empty() {
-                    rows.push(format!(" {busy}"));
-                }
-                let devices: Vec<String> = a["fence_devices"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|d| {
-                        let state = s(d, "state");
-                        let state = if state == "ok" { state } else { state.to_uppercase() };
-                        format!("{} {state}", s(d, "node"))
-                    })
-                    .collect();
-                if devices.is_empty() {
-                    rows.push(
-                        "Fence devices: none configured (failover waits for watchdog deadlines)".into(),
-                    );
-                } else {
-                    rows.extend(pack("Fence devices: ", "  ", &devices, ", ", SCREEN_COLUMNS));
-                }
-                // What the witness knows of each node from its reports, and the standby it keeps.
-                for n in a["nodes"].as_array().into_iter().flatten() {
-                    let standby = if n["standby"] == true { ", STANDBY" } else { "" };
-                    if n["resources_state"].is_null() {
-                        rows.push(format!("  {}: no report yet{standby}", s(n, "name")));
-                        continue;
-                    }
-                    let watchdog = match n["fence_bound_ms"].as_u64() {
-                        Some(ms) if ms > 0 => format!("watchdog armed, fence bound {ms} ms"),
-                        _ => "no watchdog".into(),
-                    };
-                    rows.push(format!(
-                        "  {}: resources {}, {}, {watchdog}{standby}",
-                        s(n, "name"),
-                        s(n, "resources_state"),
-                        if n["ready"] == true { "ready" } else { "not ready" },
-                    ));
-                }
+    match &v.authority {
+        Some(Authority::Witness(a)) => {
+            if a.maintenance {
+                rows.push(MAINTENANCE_BANNER.into());
             }
-            _ => {
+            let since = a
+                .granted_at_wall_ms
+                .map(|ms| format!(" since {}", &crate::journal::civil::format_utc(ms)[..19]))
+                .unwrap_or_default();
+            rows.push(format!(
+                "Service: holder {}  generation {}{since}",
+                or_dash(a.holder.as_deref()),
+                a.generation
+            ));
+            let busy = format!(
+                "{}{}",
+                if a.switching { "  SWITCHING OVER" } else { "" },
+                a.fencing.as_deref().map(|n| format!("  FENCING {n}")).unwrap_or_default()
+            );
+            if !busy.is_empty() {
+                rows.push(format!(" {busy}"));
+            }
+            let devices: Vec<String> = a
+                .fence_devices
+                .iter()
+                .map(|d| {
+                    let state = if d.state == "ok" { d.state.clone() } else { d.state.to_uppercase() };
+                    format!("{} {state}", d.node)
+                })
+                .collect();
+            if devices.is_empty() {
+                rows.push("Fence devices: none configured (failover waits for watchdog deadlines)".into());
+            } else {
+                rows.extend(pack("Fence devices: ", "  ", &devices, ", ", SCREEN_COLUMNS));
+            }
+            // What the witness knows of each node from its reports, and the standby it keeps.
+            for n in &a.nodes {
+                let standby = if n.standby { ", STANDBY" } else { "" };
+                let Some(resources) = &n.resources_state else {
+                    rows.push(format!("  {}: no report yet{standby}", n.name));
+                    continue;
+                };
+                let watchdog = match n.fence_bound_ms {
+                    Some(ms) if ms > 0 => format!("watchdog armed, fence bound {ms} ms"),
+                    _ => "no watchdog".into(),
+                };
                 rows.push(format!(
-                    "Resources: {}  acting generation {}  quorum {}",
-                    s(a, "resources_state").to_uppercase(),
-                    s(a, "acting_generation"),
-                    s(a, "quorum")
+                    "  {}: resources {resources}, {}, {watchdog}{standby}",
+                    n.name,
+                    if n.ready == Some(true) { "ready" } else { "not ready" },
                 ));
-                let resources: Vec<String> = a["resources"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|r| format!("{} {}", s(r, "name"), s(r, "state")))
-                    .collect();
-                rows.extend(pack("  ", "  ", &resources, ", ", SCREEN_COLUMNS));
             }
         }
+        Some(Authority::Node(a)) => {
+            if a.maintenance {
+                rows.push(MAINTENANCE_BANNER.into());
+            }
+            rows.push(format!(
+                "Resources: {}  acting generation {}  quorum {}",
+                a.resources_state.to_uppercase(),
+                a.acting_generation,
+                a.quorum
+            ));
+            let resources: Vec<String> =
+                a.resources.iter().map(|r| format!("{} {}", r.name, r.state)).collect();
+            rows.extend(pack("  ", "  ", &resources, ", ", SCREEN_COLUMNS));
+        }
+        None => {}
     }
-    let members: Vec<String> = v["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| format!("{} {} ({} links up)", s(m, "name"), s(m, "state").to_uppercase(), s(m, "links_up")))
+    let members: Vec<String> = v
+        .members
+        .iter()
+        .map(|m| {
+            format!("{} {} ({} links up)", or_dash(m.name.as_deref()), m.state.to_uppercase(), m.links_up)
+        })
         .collect();
     rows.extend(pack("Members: ", "         ", &members, "   ", SCREEN_COLUMNS));
     rows.push(format!(
         "  {:>2} {:<8} {:<6} {:<5} {:>7} {:>7} {:>4} {:>4} {:>4} {:>6} {:>6} {:>6}",
         "id", "peer", "kind", "state", "in", "out", "crc", "auth", "rply", "lat_ms", "jit_ms", "rx_ago"
     ));
-    for l in v["links"].as_array().into_iter().flatten() {
-        let note = l.get("note").and_then(Value::as_str).map(|n| format!("  ({n})")).unwrap_or_default();
+    for l in &v.links {
+        let note = l.note.as_deref().map(|n| format!("  ({n})")).unwrap_or_default();
         rows.push(format!(
             "  {:>2} {:<8} {:<6} {:<5} {:>7} {:>7} {:>4} {:>4} {:>4} {:>6} {:>6} {:>6}{note}",
-            s(l, "id"),
-            s(l, "peer"),
-            s(l, "kind").replace("ethernet", "eth"),
-            s(l, "state").to_uppercase(),
-            count(l, "frames_in"),
-            count(l, "frames_out"),
-            s(l, "crc_errors"),
-            s(l, "auth_failures"),
-            s(l, "replays"),
-            us_as_ms(l, "latency_us"),
-            us_as_ms(l, "jitter_us"),
-            s(l, "last_rx_ago_ms"),
+            l.id,
+            l.peer,
+            l.kind.replace("ethernet", "eth"),
+            l.state.to_uppercase(),
+            count(l.frames_in),
+            count(l.frames_out),
+            l.crc_errors,
+            l.auth_failures,
+            l.replays,
+            us_as_ms(l.latency_us),
+            us_as_ms(l.jitter_us),
+            or_dash(l.last_rx_ago_ms),
         ));
     }
-    let arr = &v["array"];
-    if arr.is_object() {
-        let c = &arr["console"];
+    if let Some(arr) = &v.array {
+        let c = &arr.console;
         rows.push(format!(
             "Array ({} on {}): console {}, answered {} ms ago{}",
-            s(c, "dialect"),
-            s(c, "device"),
-            s(c, "state"),
-            s(c, "last_answer_ms_ago"),
-            if c["wrong_baud"] == true { ", WRONG BAUD RATE" } else { "" }
+            c.dialect,
+            c.device,
+            c.state,
+            or_dash(c.last_answer_ms_ago),
+            if c.wrong_baud { ", WRONG BAUD RATE" } else { "" }
         ));
-        let drives: Vec<String> = arr["drives"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let drives: Vec<String> = arr
+            .drives
+            .iter()
             .map(|d| {
-                let pct = d["rebuild_percent"].as_u64().map(|p| format!(" {p}%")).unwrap_or_default();
-                let level = s(d, "raid_level");
-                let level = if level.starts_with("RAID") { level } else { format!("RAID{level}") };
-                format!("{} {level} {}{pct}", s(d, "name"), s(d, "state").to_uppercase())
+                let pct = d.rebuild_percent.map(|p| format!(" {p}%")).unwrap_or_default();
+                let level = if d.raid_level.starts_with("RAID") {
+                    d.raid_level.clone()
+                } else {
+                    format!("RAID{}", d.raid_level)
+                };
+                format!("{} {level} {}{pct}", d.name, d.state.to_uppercase())
             })
             .collect();
         rows.extend(pack("  drives: ", "          ", &drives, ", ", SCREEN_COLUMNS));
-        let disks: Vec<String> = arr["disks"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let disks: Vec<String> = arr
+            .disks
+            .iter()
             .map(|d| {
-                let state = s(d, "state");
-                let healthy = matches!(state.as_str(), "online" | "global spare" | "spare" | "hot spare");
-                format!("{} {}", s(d, "name"), if healthy { state } else { state.to_uppercase() })
+                let healthy = matches!(d.state.as_str(), "online" | "global spare" | "spare" | "hot spare");
+                format!("{} {}", d.name, if healthy { d.state.clone() } else { d.state.to_uppercase() })
             })
             .collect();
         rows.extend(pack("  disks: ", "         ", &disks, ", ", SCREEN_COLUMNS));
-        let env: Vec<String> = arr["environment"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let env: Vec<String> = arr
+            .environment
+            .iter()
             .map(|e| {
-                let alarm = e["alarm"].as_str().map(|a| format!(" ALARM: {a}")).unwrap_or_default();
-                format!("{} {}{alarm}", s(e, "name"), s(e, "reading"))
+                let alarm = e.alarm.as_deref().map(|a| format!(" ALARM: {a}")).unwrap_or_default();
+                format!("{} {}{alarm}", e.name, e.reading)
             })
             .collect();
         rows.extend(pack("  env: ", "       ", &env, ", ", SCREEN_COLUMNS));
     }
-    if let Some(events) = v["last_events"].as_array() {
+    if let Some(events) = &v.last_events {
         // The newest events that fit in the rows left (one row for the heading).
         let left = SCREEN_ROWS.saturating_sub(rows.len() + 1);
         if left > 0 && !events.is_empty() {
             rows.push("Last events (UTC):".into());
             let skip = events.len().saturating_sub(left);
             for e in events.iter().skip(skip) {
-                rows.push(format!("  {}", short_event(e.as_str().unwrap_or(""))));
+                rows.push(format!("  {}", short_event(e)));
             }
         }
     }
@@ -403,9 +394,16 @@ pub fn render_status(v: &Value) -> String {
     out
 }
 
+const MAINTENANCE_BANNER: &str = "*** MAINTENANCE: resources left alone, no failover (maintenance off) ***";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A test's JSON document as the status readers take it.
+    fn typed(v: &Value) -> Status {
+        serde_json::from_value(v.clone()).expect("a status document")
+    }
 
     #[test]
     fn requests_parse_or_explain() {
@@ -436,7 +434,7 @@ mod tests {
             "latency_us":1234,"jitter_us":null,"last_rx_ago_ms":50,"transitions":1}]}"#,
         )
         .unwrap();
-        let text = render_status(&v);
+        let text = render_status(&typed(&v));
         assert!(text.contains("Cluster payments  member witness (witness)  boot 5  up 00:00:12"), "{text}");
         assert!(text.contains("Members: node-a REACHABLE (2 links up)"), "{text}");
         assert!(text.contains("   1 node-a   serial UP"), "{text}");
@@ -456,12 +454,12 @@ mod tests {
             "last_events":["#3 2026-11-26 20:28:42.776Z grant store generation and holder generation=4 holder=node-b"]}"##,
         )
         .unwrap();
-        let text = render_status(&v);
+        let text = render_status(&typed(&v));
         assert!(text.contains("Service: holder node-b  generation 4"), "{text}");
         assert!(!text.contains("MAINTENANCE"), "{text}");
         let mut m = v.clone();
         m["authority"]["maintenance"] = Value::Bool(true);
-        assert!(render_status(&m).contains("*** MAINTENANCE:"), "{}", render_status(&m));
+        assert!(render_status(&typed(&m)).contains("*** MAINTENANCE:"), "{}", render_status(&typed(&m)));
         assert!(
             text.contains("Array (areca on /dev/ttyS2): console answering, answered 800 ms ago"),
             "{text}"
@@ -498,7 +496,7 @@ mod tests {
                 "environment":[{"name":"Fan#1","reading":"3100 RPM"},{"name":"Battery","reading":"100%"},
                     {"name":"Controller Temp.","reading":"41 C","alarm":"too hot"}]},
             "last_events": events});
-        let text = render_status(&v);
+        let text = render_status(&typed(&v));
         assert!(text.lines().count() <= SCREEN_ROWS, "{} rows:\n{text}", text.lines().count());
         assert!(text.lines().all(|l| l.chars().count() <= SCREEN_COLUMNS), "{text}");
         for needle in [

@@ -45,5 +45,6 @@ pub mod journal;
 pub mod links;
 pub mod shell;
 pub mod snmp;
+pub mod status;
 pub mod time;
 pub mod wire;

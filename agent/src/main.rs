@@ -92,7 +92,7 @@ fn status(p: &Parsed) -> i32 {
         // read means the agent cannot be asked: UNKNOWN).
         let verdict = match socket(p) {
             Err((_, reason)) => cli::check::unknown(&reason),
-            Ok(s) => match control::request(&s, "status") {
+            Ok(s) => match control::request_status(&s) {
                 Ok(v) => cli::check::verdict(&v),
                 Err(e) => cli::check::unknown(&e.to_string()),
             },
@@ -110,14 +110,17 @@ fn status(p: &Parsed) -> i32 {
     };
     let watch = p.has("--watch");
     loop {
-        match control::request(&socket, "status") {
+        match control::request_status(&socket) {
             Ok(v) => {
                 if watch {
                     // Clear the screen and redraw: one screen for the operator, every second.
                     print!("\x1b[H\x1b[2J");
                 }
                 if p.has("--json") {
-                    println!("{v}");
+                    println!(
+                        "{}",
+                        serde_json::to_string(&v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+                    );
                 } else if watch {
                     // No newline after the last row: a full screen must not scroll.
                     let text = control::render_status(&v);
@@ -185,7 +188,7 @@ fn command(verb: &str, p: &Parsed) -> i32 {
     };
     // --wait: the state before the command, to tell what the command changed.
     let wait = match (p.wait_s(), operand) {
-        (Some(seconds), Some(node)) => match control::request(&socket, "status") {
+        (Some(seconds), Some(node)) => match control::request_status(&socket) {
             Ok(before) => cli::wait::Goal::new(verb, node, &before).map(|goal| (seconds, goal, before)),
             Err(e) => {
                 eprintln!("ha-agent: {e}");
@@ -207,7 +210,7 @@ fn command(verb: &str, p: &Parsed) -> i32 {
     let mut last_error: Option<String> = None;
     loop {
         let elapsed = started.elapsed().as_secs_f64();
-        match control::request(&socket, "status") {
+        match control::request_status(&socket) {
             Ok(now) => {
                 last_error = None;
                 for step in cli::wait::steps(&before, &now) {

@@ -744,8 +744,8 @@ impl Rack {
         }
     }
 
-    /// `ha-agent status --json --config <member's config>`, parsed.
-    pub fn try_status(&self, member: &str) -> Result<Value, String> {
+    /// `ha-agent status --json --config <member's config>`, parsed into the status document.
+    pub fn try_typed_status(&self, member: &str) -> Result<ha_agent::status::Status, String> {
         let agent = self.agent(member);
         let mut child = Command::new(&self.bin)
             .arg("status")
@@ -784,7 +784,16 @@ impl Rack {
         if !exit.success() {
             return Err(format!("ha-agent status exited with {exit}: {}", stderr.trim()));
         }
-        serde_json::from_str(&stdout).map_err(|error| format!("status is not JSON ({error}): {stdout}"))
+        serde_json::from_str(&stdout)
+            .map_err(|error| format!("status is not the status document ({error}): {stdout}"))
+    }
+
+    /// `ha-agent status --json` of `member`, read into the agent's own type
+    /// ([`ha_agent::status::Status`]) and given back as JSON for the tests' indexing: a key the
+    /// type does not have is not there, one of another shape is an error.
+    pub fn try_status(&self, member: &str) -> Result<Value, String> {
+        let status = self.try_typed_status(member)?;
+        serde_json::to_value(&status).map_err(|error| format!("status of {member}: {error}"))
     }
 
     /// Like [`Rack::try_status`], panicking (with the agents' logs) when there is no answer.

@@ -77,7 +77,7 @@ fn a_member_whose_loop_stood_still_reads_queued_frames_before_judging_its_peers(
             .map(|took| println!("{member} logged {needle:?} ({took:?} after the cluster formed again)"))
     };
     let b_busy = logged("node-b", b_from, "loop busy");
-    let a_saw = logged("node-a", a_from, "member node-b: reachable -> unreachable");
+    let a_saw = logged("node-a", a_from, "membership node-b unreachable (was reachable)");
     let b_log = log_since(&rack, "node-b", b_from);
     let a_log = log_since(&rack, "node-a", a_from);
     println!("node-b:\n{b_log}\nnode-a:\n{a_log}");
@@ -89,7 +89,7 @@ fn a_member_whose_loop_stood_still_reads_queued_frames_before_judging_its_peers(
     // node-b itself declared nobody, and took no link down: the frames that waited in its
     // sockets counted, the old ones first and the newest last.
     assert!(
-        !b_log.contains("reachable -> unreachable") && !b_log.contains("-> down"),
+        !b_log.contains("unreachable (was reachable)") && !b_log.contains(" down (was "),
         "node-b took its own stall for its peers' silence:\n{b_log}"
     );
 }

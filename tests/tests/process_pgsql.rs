@@ -215,11 +215,12 @@ fn postgresql_moves_restarts_and_fails_over_under_the_unmodified_resource_agents
     let outage = longest_gap(&client.ack_times(), killed, back).unwrap();
     let log = log_since(&rack, "node-a", offset);
     assert!(
-        log.lines().any(|l| l.contains("resources: db: local restart")),
+        log.lines().any(|l| l.contains("resource node-a db: local restart")),
         "node-a's log shows the local restart of db:\n{log}"
     );
     assert!(
-        !log.lines().any(|l| l.contains("resources: fs stopped") || l.contains("resources: ip stopped")),
+        !log.lines()
+            .any(|l| l.contains("resource node-a fs stopped") || l.contains("resource node-a ip stopped")),
         "the file system and the address stayed up:\n{log}"
     );
     assert_eq!(witness_view(&rack), ("node-a".to_string(), generation), "a local restart, no failover");

@@ -130,12 +130,12 @@ def main():
 
         # ---- 2. the witness fences the absent node-a, then powers it on again
         c.run("(ha-agent run --config /data/test/node-b.toml > /tmp/node-b.log 2>&1 &)")
-        out = wait_for(c, "logread | grep -E 'fence of node-a|node-a powered on again|power-on of node-a'",
-                       lambda o: "node-a powered on again" in o or "power-on of node-a failed" in o
-                       or "fence of node-a: failed" in o, FENCE_TIMEOUT_S)
+        out = wait_for(c, "logread | grep 'fence node-a relay: '",
+                       lambda o: "fence node-a relay: powered on again" in o or "fence node-a relay: power on failed" in o
+                       or "fence node-a relay: failed" in o, FENCE_TIMEOUT_S)
         show("witness log", out)
-        check("fence of node-a: power off confirmed" in out, "the witness fenced node-a, confirmed by the sense line")
-        check("node-a powered on again" in out, "the witness powered node-a on again after granting node-b")
+        check("fence node-a relay: power off confirmed" in out, "the witness fenced node-a, confirmed by the sense line")
+        check("fence node-a relay: powered on again" in out, "the witness powered node-a on again after granting node-b")
         _, status = c.run("ha-agent status | head -12")
         show("ha-agent status", status)
         off_held = lambda rows: any(v == "0" and h == "held" for _, v, h in rows)  # noqa: E731
@@ -156,7 +156,7 @@ def main():
 
         # ---- 3. stuck relay: nothing moves the sense line any more
         c.run(G + " stop 0")
-        before_failed = count(c, "fence of node-a: failed")
+        before_failed = count(c, "fence node-a relay: failed")
         rc, out = c.run("ha-agent fence node-a --yes")
         check(rc == 0 and "accepted" in out, "operator fence of node-a accepted: %s" % out.strip())
         # The command only queues the fence: the witness's loop drives the line afterwards.
@@ -167,10 +167,10 @@ def main():
         lines = held.strip().splitlines()
         check(ok and "|ha-agent node-a" in lines[0] and " out " in lines[0] and lines[2] == "1",
               "line 0 is driven to 0 in sysfs (%s) while the sense line stays 1" % took(ok, waited, LINE_TIMEOUT_S))
-        out = wait_for(c, "logread | grep 'fence of node-a: failed'",
-                       lambda o: o.count("fence of node-a: failed") > before_failed, 60)
+        out = wait_for(c, "logread | grep 'fence node-a relay: failed'",
+                       lambda o: o.count("fence node-a relay: failed") > before_failed, 60)
         show("witness log", out)
-        check(re.search(r"fence of node-a: failed: .*relay still reads on", out) is not None,
+        check(re.search(r"fence node-a relay: failed: .*relay still reads on", out) is not None,
               "the stuck relay fails the fence: 'relay still reads on' after confirm_timeout_ms")
         # The journal record is written by the agent's durable writer, on its own time.
         ok, jlog, waited = wait_timed(c, "ha-agent log | grep -i 'still reads on' | tail -1",
@@ -189,13 +189,13 @@ def main():
         show("fence-test while the witness holds the lines", out)
         check("busy" in out and "running agent" in out,
               "fence-test reports the line busy while the agent owns it, with the hint")
-        confirmed = count(c, "fence of node-a: power off confirmed")
+        confirmed = count(c, "fence node-a relay: power off confirmed")
         rc, out = c.run("ha-agent fence node-a --yes")
         check(rc == 0 and "accepted" in out, "operator fence of node-a accepted: %s" % out.strip())
-        out = wait_for(c, "logread | grep 'fence of node-a'",
-                       lambda o: o.count("fence of node-a: power off confirmed") > confirmed
-                       or o.count("fence of node-a: failed") > before_failed + 1, 60)
-        check(out.count("fence of node-a: power off confirmed") > confirmed,
+        out = wait_for(c, "logread | grep 'fence node-a relay: '",
+                       lambda o: o.count("fence node-a relay: power off confirmed") > confirmed
+                       or o.count("fence node-a relay: failed") > before_failed + 1, 60)
+        check(out.count("fence node-a relay: power off confirmed") > confirmed,
               "active_low: the fence is confirmed through the inverted sense line")
         on_held = lambda rows: any(v == "1" and h == "held" for _, v, h in rows)  # noqa: E731
         ok, rows, waited = wait_mirror(c, on_held)

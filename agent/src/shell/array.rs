@@ -9,8 +9,6 @@
 
 use std::os::fd::BorrowedFd;
 
-use serde_json::Value;
-
 use crate::config::Config;
 use crate::core::array::{ArrayEvent, ArrayMonitor, Params};
 use crate::devices::console::dialect_for;
@@ -110,7 +108,7 @@ impl Array {
         }
     }
 
-    pub fn status(&self, now: Micros) -> Value {
+    pub fn status(&self, now: Micros) -> crate::status::ArrayStatus {
         let session = self.port.session();
         let device = self.port.device().display().to_string();
         let facts = ConsoleFacts {
@@ -121,6 +119,6 @@ impl Array {
             last_answer_at: session.last_answer_at(),
             now,
         };
-        status::to_json(self.monitor.latest().map(|(m, _)| m), &self.monitor.redundancy(), &facts)
+        status::to_status(self.monitor.latest().map(|(m, _)| m), &self.monitor.redundancy(), &facts)
     }
 }

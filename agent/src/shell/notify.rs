@@ -102,6 +102,13 @@ impl Snmp {
         let _ = self.notifier.notify(now, n);
     }
 
+    /// Send `n` with `text` as its text: an event the fan-out worded (`shell::fanout`), whose
+    /// line the log already has.
+    pub fn notify_worded(&mut self, now: Micros, n: Notification, text: &str) {
+        log::info!("snmp: {}", n.info().mib_name);
+        let _ = self.notifier.notify_with_text(now, n, Some(text));
+    }
+
     /// Read responses and reports (bounded).
     pub fn receive(&mut self, now: Micros) {
         for _ in 0..MAX_DATAGRAMS_PER_POLL {

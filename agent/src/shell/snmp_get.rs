@@ -5,7 +5,7 @@
 //! [`MAX_DATAGRAMS_PER_POLL`] datagrams per loop iteration (the loop never waits for it) and
 //! hands each to [`Responder`]; the reply goes back with one non-blocking `send_to`. The
 //! snapshot ([`Agent::mib_snapshot`]) reads the same typed getters as the status document
-//! (`Agent::status_value`): the core's membership and authority, the configuration, the relay
+//! (`Agent::status`): the core's membership and authority, the configuration, the relay
 //! health monitors and the array console. What a request means and what is answered is the
 //! responder's (`crate::snmp::responder`); what the objects are is `crate::snmp::objects`.
 
@@ -14,8 +14,6 @@
 use std::io;
 use std::net::UdpSocket;
 use std::os::fd::{AsFd, BorrowedFd};
-
-use serde_json::{json, Value};
 
 use super::Agent;
 use crate::config::{self, Config, LinkKind, Role};
@@ -81,19 +79,19 @@ impl SnmpGet {
     }
 
     /// The `snmp_agent` object of the status document.
-    pub fn status(&self) -> Value {
+    pub fn status(&self) -> crate::status::SnmpAgent {
         let c = self.counters();
-        json!({
-            "listen": self.listen.to_string(),
-            "requests": c.requests,
-            "responses": c.responses,
-            "malformed": c.malformed,
-            "bad_versions": c.bad_versions,
-            "bad_communities": c.bad_communities,
-            "usm_refused": c.usm_refused,
-            "sets_refused": c.sets_refused,
-            "too_big": c.too_big,
-        })
+        crate::status::SnmpAgent {
+            listen: self.listen.to_string(),
+            requests: c.requests,
+            responses: c.responses,
+            malformed: c.malformed,
+            bad_versions: c.bad_versions,
+            bad_communities: c.bad_communities,
+            usm_refused: c.usm_refused,
+            sets_refused: c.sets_refused,
+            too_big: c.too_big,
+        }
     }
 
     /// Answer what arrived (bounded, non-blocking). `snapshot` is called only for requests
@@ -122,7 +120,7 @@ impl SnmpGet {
 }
 
 impl Agent {
-    /// The state the MIB view shows, from the getters `status_value` reads.
+    /// The state the MIB view shows, from the getters `status` reads.
     pub(super) fn mib_snapshot(&self, agent: AgentCounters) -> Snapshot {
         let now = self.now();
         let membership = self.engine.membership();
@@ -154,7 +152,7 @@ impl Agent {
             .enumerate()
             .map(|(i, l)| {
                 let cfg = &self.cfg.links[i];
-                let transport = &self.transports[self.link_transport[i]];
+                let transport = self.transports.of_link(i);
                 LinkRow {
                     id: l.id,
                     peer: self.member_name(l.peer),
@@ -205,12 +203,12 @@ impl Agent {
             (None, None) => unreachable!("every member is a witness or a node"),
         };
         let relays = self
-            .relay_health
-            .iter()
-            .map(|(node, m)| RelayRow {
-                node_id: *node,
-                node: self.member_name(*node),
-                healthy: !m.is_alarmed(),
+            .relay
+            .alarms()
+            .map(|(node, alarmed)| RelayRow {
+                node_id: node,
+                node: self.member_name(node),
+                healthy: !alarmed,
             })
             .collect();
         Snapshot {

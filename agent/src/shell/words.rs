@@ -1,11 +1,12 @@
 //! Events in an operator's words: one formatter for the log, the journal (`ha-agent log`),
-//! and the status screen's last events, which shows journal records.
+//! the status screen's last events, which shows journal records, and the text of the traps
+//! they cause.
 //!
 //! Owns the wording of every event the loop reports (authority notices, resource events, link
-//! and member changes, fence and power-on outcomes, relay health) and which journal kind,
-//! subject member and log level each gets. Members and resources are named, never a bare id
-//! or a Rust debug form. It does not decide anything or write anywhere: the loop logs and
-//! journals what it returns. Traps carry their own text (`snmp::mib::Notification::text`).
+//! and member changes, fence and power-on outcomes) and which journal kind, subject member and
+//! log level each gets. Members and resources are named, never a bare id or a Rust debug form.
+//! It does not decide anything or write anywhere: `shell::fanout` makes the one line (the
+//! journal record) and the notification of each, and the loop carries them out.
 
 #![forbid(unsafe_code)]
 

@@ -546,7 +546,14 @@ impl Notification {
 
     /// The notification's objects, in MIB order: sequence, generation, subjects, text.
     pub fn varbinds(&self, sequence: u32, generation: u64) -> Vec<VarBind> {
-        let (number, subjects, text) = self.parts();
+        self.varbinds_with_text(sequence, generation, None)
+    }
+
+    /// [`Notification::varbinds`] with `text` (if given) in place of [`Notification::text`]: the
+    /// typed objects are the same, only `rackHaText` says it in other words.
+    pub fn varbinds_with_text(&self, sequence: u32, generation: u64, text: Option<&str>) -> Vec<VarBind> {
+        let (number, subjects, own) = self.parts();
+        let text = text.unwrap_or(&own);
         let info = &NOTIFICATIONS[number as usize - 1];
         assert_eq!(subjects.len(), info.subjects.len());
         let mut out = Vec::with_capacity(subjects.len() + 3);
@@ -561,7 +568,7 @@ impl Notification {
         }
         out.push(VarBind::new(
             Object::Text.instance(),
-            Value::OctetString(truncate(&text, MAX_TEXT_BYTES).as_bytes().to_vec()),
+            Value::OctetString(truncate(text, MAX_TEXT_BYTES).as_bytes().to_vec()),
         ));
         out
     }
@@ -640,6 +647,23 @@ mod tests {
     use super::*;
 
     const MIB: &str = include_str!("../../mib/RACK-HA-MIB.txt");
+
+    #[test]
+    fn another_text_changes_only_the_text_varbind() {
+        for n in Notification::examples() {
+            let own = n.varbinds(7, 3);
+            let worded = n.varbinds_with_text(7, 3, Some("membership node-a unreachable (was reachable)"));
+            assert_eq!(own.len(), worded.len());
+            let last = own.len() - 1;
+            assert_eq!(own[..last], worded[..last], "{n:?}: the typed objects stay");
+            assert_eq!(own[last].oid, worded[last].oid);
+            assert_eq!(
+                worded[last].value,
+                Value::OctetString(b"membership node-a unreachable (was reachable)".to_vec())
+            );
+            assert_eq!(own, n.varbinds_with_text(7, 3, None));
+        }
+    }
 
     /// The OBJECTS list of `name`'s NOTIFICATION-TYPE and its number, read from the MIB text.
     fn mib_notification(name: &str) -> Option<(Vec<String>, u32)> {

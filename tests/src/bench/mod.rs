@@ -19,7 +19,9 @@ pub const MAX_TAIL_READ_BYTES: usize = 256 * 1024;
 /// Bound on a partial line kept between two polls (a line longer than this is dropped).
 pub const MAX_PARTIAL_LINE_BYTES: usize = 16 * 1024;
 
-/// A member transition as the agent logs it: `member <name>: <from> -> <to>`.
+/// A member transition as the agent logs it: its journal record `membership <name> <to> (was
+/// <from>)` (the agent's `shell::fanout` makes the log line, the journal record and the trap
+/// text of an event from one wording).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberTransition {
     /// Monotonic milliseconds since the logging agent started (the line's first field).
@@ -30,33 +32,74 @@ pub struct MemberTransition {
     pub to: String,
 }
 
-/// Parse one log line of the agent (`  12.345 witness INFO  member node-a: reachable ->
-/// unreachable`); `None` for any other line.
-pub fn parse_member_transition(line: &str) -> Option<MemberTransition> {
+/// A link transition as the agent logs it: `link <peer> link <id> <to> (was <from>)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkTransition {
+    /// Monotonic milliseconds since the logging agent started (the line's first field).
+    pub agent_ms: u64,
+    /// The member at the other end of the link.
+    pub peer: String,
+    pub id: u8,
+    pub from: String,
+    pub to: String,
+}
+
+/// The time (ms) and the message's words of an agent's log line (`  12.345 witness INFO
+/// message...`).
+fn log_words(line: &str) -> Option<(u64, std::str::SplitWhitespace<'_>)> {
     let mut fields = line.split_whitespace();
     let time = fields.next()?;
     let (secs, millis) = time.split_once('.')?;
     let agent_ms = secs.parse::<u64>().ok()?.checked_mul(1000)?.checked_add(millis.parse::<u64>().ok()?)?;
     let _logger_member = fields.next()?;
     let _level = fields.next()?;
-    if fields.next()? != "member" {
+    Some((agent_ms, fields))
+}
+
+/// `<to> (was <from>)` and nothing after it.
+fn to_was_from(mut words: std::str::SplitWhitespace<'_>) -> Option<(String, String)> {
+    let to = words.next()?.to_string();
+    if words.next()? != "(was" {
         return None;
     }
-    let member = fields.next()?.strip_suffix(':')?.to_string();
-    let from = fields.next()?.to_string();
-    if fields.next()? != "->" {
+    let from = words.next()?.strip_suffix(')')?.to_string();
+    if words.next().is_some() {
         return None;
     }
-    let to = fields.next()?.to_string();
-    if fields.next().is_some() {
+    Some((from, to))
+}
+
+/// Parse one log line of the agent (`  12.345 witness WARN  membership node-a unreachable (was
+/// reachable)`); `None` for any other line.
+pub fn parse_member_transition(line: &str) -> Option<MemberTransition> {
+    let (agent_ms, mut words) = log_words(line)?;
+    if words.next()? != "membership" {
         return None;
     }
+    let member = words.next()?.to_string();
+    let (from, to) = to_was_from(words)?;
     Some(MemberTransition { agent_ms, member, from, to })
 }
 
-/// Whether a log line reports a link going down (`link 3 to node-b: warn -> down`).
+/// Parse one log line of the agent (`  1.002 node-b WARN  link node-a link 3 down (was
+/// up)`); `None` for any other line.
+pub fn parse_link_transition(line: &str) -> Option<LinkTransition> {
+    let (agent_ms, mut words) = log_words(line)?;
+    if words.next()? != "link" {
+        return None;
+    }
+    let peer = words.next()?.to_string();
+    if words.next()? != "link" {
+        return None;
+    }
+    let id = words.next()?.parse().ok()?;
+    let (from, to) = to_was_from(words)?;
+    Some(LinkTransition { agent_ms, peer, id, from, to })
+}
+
+/// Whether a log line reports a link going down (`link node-b link 3 down (was warn)`).
 pub fn is_link_down_line(line: &str) -> bool {
-    line.contains(" link ") && line.trim_end().ends_with("-> down")
+    parse_link_transition(line).is_some_and(|t| t.to == "down")
 }
 
 /// Follows one growing log file: each [`LogTail::poll`] returns the complete lines written
@@ -159,8 +202,9 @@ mod tests {
 
     #[test]
     fn member_transitions_are_read_from_agent_lines() {
-        let t = parse_member_transition("    12.345 witness WARN  member node-a: reachable -> unreachable")
-            .unwrap();
+        let t =
+            parse_member_transition("    12.345 witness WARN  membership node-a unreachable (was reachable)")
+                .unwrap();
         assert_eq!(
             t,
             MemberTransition {
@@ -170,11 +214,57 @@ mod tests {
                 to: "unreachable".into()
             }
         );
-        assert!(parse_member_transition("     1.002 node-b INFO  link 3 to node-a: up -> down").is_none());
+        assert!(parse_member_transition("     1.002 node-b INFO  link node-a link 3 down (was up)").is_none());
+        assert!(parse_member_transition("     1.002 node-b WARN  membership quorum lost").is_none());
         assert!(parse_member_transition("garbage").is_none());
         assert!(parse_member_transition("").is_none());
-        assert!(is_link_down_line("     1.002 node-b INFO  link 3 to node-a: warn -> down"));
-        assert!(!is_link_down_line("     1.002 node-b INFO  link 3 to node-a: down -> up"));
+        assert!(is_link_down_line("     1.002 node-b INFO  link node-a link 3 down (was warn)"));
+        assert!(!is_link_down_line("     1.002 node-b INFO  link node-a link 3 up (was down)"));
+        assert_eq!(
+            parse_link_transition("     1.002 node-b WARN  link node-a link 3 down (was warn)"),
+            Some(LinkTransition {
+                agent_ms: 1_002,
+                peer: "node-a".into(),
+                id: 3,
+                from: "warn".into(),
+                to: "down".into()
+            })
+        );
+    }
+
+    /// The lines the agent writes (its fan-out's, behind its logger's prefix) are the lines
+    /// these parsers read.
+    #[test]
+    fn the_agent_s_own_lines_parse() {
+        use ha_agent::core::engine::Event;
+        use ha_agent::core::membership::{Event as M, LinkState, PeerState};
+        use ha_agent::shell::fanout;
+        let name = |id: u8| ["witness", "node-a", "node-b"][usize::from(id) - 1].to_string();
+        let line = |event: &Event| {
+            let e = fanout::event(event, "witness", &name, &mut None);
+            let text = e.line;
+            ha_agent::shell::logger::format_line(12, 345, "witness", e.level, &format_args!("{text}"))
+                .to_string()
+        };
+        let lost = line(&Event::Membership(M::Peer {
+            peer: 2,
+            from: PeerState::Reachable,
+            to: PeerState::Unreachable,
+        }));
+        let t = parse_member_transition(&lost).unwrap_or_else(|| panic!("{lost:?}"));
+        assert_eq!(
+            (t.agent_ms, t.member.as_str(), t.from.as_str(), t.to.as_str()),
+            (12_345, "node-a", "reachable", "unreachable")
+        );
+        let down =
+            line(&Event::Membership(M::Link { id: 3, peer: 3, from: LinkState::Warn, to: LinkState::Down }));
+        assert!(is_link_down_line(&down), "{down:?}");
+        assert!(parse_member_transition(&down).is_none());
+        let t = parse_link_transition(&down).unwrap();
+        assert_eq!((t.peer.as_str(), t.id, t.from.as_str()), ("node-b", 3, "warn"));
+        let up =
+            line(&Event::Membership(M::Link { id: 3, peer: 3, from: LinkState::Down, to: LinkState::Up }));
+        assert!(!is_link_down_line(&up), "{up:?}");
     }
 
     #[test]

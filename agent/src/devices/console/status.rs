@@ -1,16 +1,15 @@
 //! The array summary for `ha-agent status`: each logical drive (with how many more disk
 //! failures it survives), each disk, the environment, and when the console last answered, as
-//! JSON and as text lines.
+//! the status document's `array` (`crate::status::ArrayStatus`) and as text lines.
 //!
 //! Owns only rendering; it reads a model, the monitor's redundancy of each drive and a few
 //! console facts, and decides nothing.
 
 #![forbid(unsafe_code)]
 
-use serde_json::{json, Value};
-
 use super::model::{ArrayModel, Disk, LogicalDrive};
 use crate::core::array::Redundancy;
+use crate::status::{self, ArrayStatus};
 use crate::time::Micros;
 
 /// What the status shows besides the model.
@@ -46,79 +45,68 @@ pub fn array_survivable(redundancy: &[(u16, Redundancy)]) -> Option<u8> {
         .min()
 }
 
-/// `redundancy`: each drive's, from the monitor (`ArrayMonitor::redundancy`).
-pub fn to_json(
+/// The array's part of the status document (`crate::status::ArrayStatus`). `redundancy`: each
+/// drive's, from the monitor (`ArrayMonitor::redundancy`).
+pub fn to_status(
     model: Option<&ArrayModel>,
     redundancy: &[(u16, Redundancy)],
     facts: &ConsoleFacts<'_>,
-) -> Value {
-    let console = json!({
-        "dialect": facts.dialect,
-        "device": facts.device,
-        "state": if facts.lost { "lost" } else if facts.last_answer_at.is_some() { "answering" } else { "unknown" },
-        "wrong_baud": facts.wrong_baud,
-        "last_answer_ms_ago": age_ms(facts),
-    });
-    let Some(m) = model else {
-        return json!({
-            "console": console,
-            "survivable_failures": null,
-            "drives": [],
-            "disks": [],
-            "environment": [],
-        });
+) -> ArrayStatus {
+    let console = status::Console {
+        dialect: facts.dialect.to_owned(),
+        device: facts.device.to_owned(),
+        state: if facts.lost {
+            "lost"
+        } else if facts.last_answer_at.is_some() {
+            "answering"
+        } else {
+            "unknown"
+        }
+        .to_owned(),
+        wrong_baud: facts.wrong_baud,
+        last_answer_ms_ago: age_ms(facts),
     };
-    let drives: Vec<Value> = m
+    let Some(m) = model else {
+        return ArrayStatus { console, ..Default::default() };
+    };
+    let drives = m
         .drives
         .iter()
-        .map(|d| {
-            let percent = match d.state {
+        .map(|d| status::Drive {
+            name: LogicalDrive::display_name(d.id).as_str().to_owned(),
+            id: d.id,
+            raid_level: d.level.as_str().to_owned(),
+            state: d.state.label().to_string(),
+            rebuild_percent: match d.state {
                 super::model::DriveState::Rebuilding(p) => Some(p),
                 _ => None,
-            };
-            json!({
-                "name": LogicalDrive::display_name(d.id).as_str(),
-                "id": d.id,
-                "raid_level": d.level.as_str(),
-                "state": d.state.label(),
-                "rebuild_percent": percent,
-                "survivable_failures": redundancy_of(redundancy, d.id).survivable(),
-            })
+            },
+            survivable_failures: redundancy_of(redundancy, d.id).survivable(),
         })
         .collect();
-    let disks: Vec<Value> = m
+    let disks = m
         .disks
         .iter()
-        .map(|d| {
-            json!({
-                "name": Disk::display_name(d.key()).as_str(),
-                "enclosure": d.enclosure,
-                "slot": d.slot,
-                "state": d.state.as_str(),
-                "drive": d.drive.map(|id| LogicalDrive::display_name(id).as_str().to_owned()),
-                "rebuild_percent": d.rebuild_percent,
-            })
+        .map(|d| status::Disk {
+            name: Disk::display_name(d.key()).as_str().to_owned(),
+            enclosure: d.enclosure,
+            slot: d.slot,
+            state: d.state.as_str().to_owned(),
+            drive: d.drive.map(|id| LogicalDrive::display_name(id).as_str().to_owned()),
+            rebuild_percent: d.rebuild_percent,
         })
         .collect();
-    let environment: Vec<Value> = m
+    let environment = m
         .sensors
         .iter()
-        .map(|s| {
-            json!({
-                "name": s.name.as_str(),
-                "kind": s.kind.as_str(),
-                "reading": s.reading.to_string(),
-                "alarm": s.alarm.as_ref().map(|a| a.as_str().to_owned()),
-            })
+        .map(|s| status::Sensor {
+            name: s.name.as_str().to_owned(),
+            kind: s.kind.as_str().to_owned(),
+            reading: s.reading.to_string(),
+            alarm: s.alarm.as_ref().map(|a| a.as_str().to_owned()),
         })
         .collect();
-    json!({
-        "console": console,
-        "survivable_failures": array_survivable(redundancy),
-        "drives": drives,
-        "disks": disks,
-        "environment": environment,
-    })
+    ArrayStatus { console, survivable_failures: array_survivable(redundancy), drives, disks, environment }
 }
 
 pub fn to_text(
@@ -168,6 +156,16 @@ pub fn to_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    /// The array's part of the status document as JSON, as `status --json` prints it.
+    fn to_json(
+        model: Option<&ArrayModel>,
+        redundancy: &[(u16, Redundancy)],
+        facts: &ConsoleFacts<'_>,
+    ) -> Value {
+        serde_json::to_value(to_status(model, redundancy, facts)).unwrap()
+    }
     use crate::devices::console::{areca::Areca, parse_cycle};
 
     #[test]
