@@ -185,6 +185,8 @@ pub struct Config {
     pub array: Option<crate::devices::console::config::ArrayConfig>,
     /// `[syslog]`: a remote syslog collector for the log (None: the log stays on the box).
     pub syslog: Option<syslog::SyslogConfig>,
+    /// `[fence_service]`: relays the witness switches for another cluster (None: not served).
+    pub fence_service: Option<crate::fencesvc::config::FenceServiceConfig>,
 }
 
 /// `[authority]`: how the witness arbitrates and how nodes fence themselves.
@@ -403,7 +405,23 @@ pub fn check(path: &Path, agents: Option<&dyn AgentInspector>) -> Report {
     };
     let mut checked = check_text(&text, path);
     if let Some((key_file, key_span)) = checked.key_file.take() {
-        check_key_file(&mut checked.checker, &key_file, key_span);
+        check_key_file(&mut checked.checker, &key_file, key_span, "key_file");
+    }
+    if let Some(service) = checked.config.as_ref().and_then(|c| c.fence_service.as_ref()) {
+        let at = checked.fence_key_span.clone();
+        let before = checked.checker.problems.len();
+        check_key_file(&mut checked.checker, &service.key_file, at.clone(), "fence_service.key_file");
+        let cluster_key = checked.config.as_ref().and_then(|c| load_key(&c.key_file).ok());
+        let fence_key = load_key(&service.key_file).ok();
+        if checked.checker.problems.len() == before && cluster_key.is_some() && cluster_key.map(|k| k.0) == fence_key.map(|k| k.0) {
+            checked.checker.push(
+                ProblemKind::BadValue,
+                at,
+                "fence_service.key_file",
+                "the fence service's key is the cluster key: every client of the fence service could then speak for this cluster's members".into(),
+                format!("make a separate key: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > {}; chmod 600 it, and copy it to the other cluster's nodes only", service.key_file.display()),
+            );
+        }
     }
     if let Some(snmp) = checked.config.as_ref().and_then(|c| c.snmp.as_ref()) {
         sections::check_snmp_key_files(&mut checked.checker, snmp, &checked.snmp_key_spans);
@@ -547,14 +565,14 @@ fn read_config_file(path: &Path) -> Result<String, Vec<Problem>> {
 
 /// Checks the key file named by the configuration; problems point at `key_file` in the
 /// configuration and name the key file in the message.
-fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<Span>) {
+fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<Span>, at: &str) {
     let shown = key_file.display();
     match std::fs::metadata(key_file) {
         Err(e) => {
             checker.push(
                 ProblemKind::KeyFileMissing,
                 key_span,
-                "key_file",
+                at,
                 format!("cannot read the key file {shown}: {e}"),
                 format!(
                     "make a key with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > {shown}; chmod 600 {shown} (and copy the same file to every member); a relative key_file is resolved against the configuration file's directory"
@@ -566,7 +584,7 @@ fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<S
             checker.push(
                 ProblemKind::KeyFileMissing,
                 key_span,
-                "key_file",
+                at,
                 format!("the key file {shown} is not a regular file"),
                 "key_file names a file that holds the key in hex".into(),
             );
@@ -578,7 +596,7 @@ fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<S
                 checker.push(
                     ProblemKind::KeyFileWorldReadable,
                     key_span.clone(),
-                    "key_file",
+                    at,
                     format!(
                         "the key file {shown} has mode {mode:04o}: every user of the machine can read or change the cluster key"
                     ),
@@ -588,7 +606,7 @@ fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<S
         }
     }
     if let Err(mut problem) = load_key(key_file) {
-        problem.location = checker.location(key_span.clone(), "key_file");
+        problem.location = checker.location(key_span.clone(), at);
         problem.message = format!("{} ({shown})", problem.message);
         checker.push_problem(key_span, problem);
     }
@@ -615,6 +633,7 @@ const TOP_KEYS: &[&str] = &[
     "snmp",
     "array",
     "syslog",
+    "fence_service",
 ];
 const TIMING_KEYS: &[&str] = &["interval_ms", "warn_ms", "dead_ms", "initdead_ms"];
 const SHELL_KEYS: &[&str] = &["mlockall", "realtime_priority", "stall_warn_ms"];
@@ -978,6 +997,8 @@ struct Checked<'t> {
     snmp_key_spans: Vec<(String, Option<Span>)>,
     /// A node's valid resource group, for the agent checks of [`check`].
     node_group: Option<crate::core::resources::GroupSpec>,
+    /// Where `fence_service.key_file` is (or the section), for the checks of [`check`].
+    fence_key_span: Option<Span>,
 }
 
 struct ParsedMember {
@@ -1030,6 +1051,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             key_file: None,
             snmp_key_spans: Vec::new(),
             node_group: None,
+            fence_key_span: None,
         };
     }
     let root = document.get_ref();
@@ -1185,6 +1207,9 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
     let snmp = sections::check_snmp(&mut checker, root, origin);
     let array = sections::check_array(&mut checker, root, &context);
     let syslog = sections::check_syslog(&mut checker, root);
+    let own_relay = relay.clone().flatten();
+    let fence_service = sections::check_fence_service(&mut checker, root, &context, own_relay.as_ref(), origin);
+    let fence_key_span = sections::span_of_path(root, "fence_service.key_file").or_else(|| sections::span_of_path(root, "fence_service"));
     let snmp_key_spans = match &snmp {
         Some(Some(snmp)) => sections::snmp_key_spans(root, snmp),
         _ => Vec::new(),
@@ -1247,6 +1272,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             snmp: snmp?,
             array: array?,
             syslog: syslog?,
+            fence_service: fence_service?,
         })
     })();
     if config.is_none() && checker.problems.is_empty() {
@@ -1258,7 +1284,7 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             "please report this with the configuration file".into(),
         );
     }
-    Checked { checker, config, key_file, snmp_key_spans, node_group }
+    Checked { checker, config, key_file, snmp_key_spans, node_group, fence_key_span }
 }
 
 /// The `[timing]` table: the timing when it is valid, and the interval alone when that is

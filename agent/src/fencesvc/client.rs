@@ -12,7 +12,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, Write};
-use std::net::{ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -128,7 +128,7 @@ struct Param {
 
 const PARAMS: &[Param] = &[
     Param { names: &["action", "option"], short: Some("-o"), long: "--action", value: Some("action"), content: "string", default: Some("reboot"), required: true, shortdesc: "Fencing action" },
-    Param { names: &["ip", "ipaddr"], short: Some("-a"), long: "--ip", value: Some("ip"), content: "string", default: None, required: true, shortdesc: "IP address or hostname of the rack HA box (its fence service)" },
+    Param { names: &["ip", "ipaddr"], short: Some("-a"), long: "--ip", value: Some("ip"), content: "string", default: None, required: true, shortdesc: "IP address of the rack HA box (its fence service); host names are not resolved" },
     Param { names: &["ipport"], short: Some("-u"), long: "--ipport", value: Some("port"), content: "integer", default: Some("7790"), required: false, shortdesc: "UDP port of the box's fence service" },
     Param { names: &["plug", "port"], short: Some("-n"), long: "--plug", value: Some("id"), content: "string", default: None, required: true, shortdesc: "Plug name on the box (the node's name in [fence_service] plugs)" },
     Param { names: &["key_file"], short: Some("-k"), long: "--key-file", value: Some("filename"), content: "string", default: Some(DEFAULT_KEY_FILE), required: false, shortdesc: "File with the fence service's key in hex (the same file as the box's fence_service.key_file)" },
@@ -397,12 +397,13 @@ pub fn ask(
 fn connect(options: &Options) -> Result<(UdpSocket, ClusterKey), String> {
     let key = crate::config::load_key(&options.key_file).map_err(|p| format!("{}: {}", p.location, p.message))?;
     let ip = options.ip.as_deref().unwrap_or_default();
+    // An address, never a host name: a fence must not wait for DNS (nor may the static binary
+    // load NSS modules).
     let host = ip.trim_start_matches('[').trim_end_matches(']');
-    let addr = (host, options.ipport)
-        .to_socket_addrs()
-        .map_err(|e| format!("{ip}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{ip}: no address"))?;
+    let addr = SocketAddr::new(
+        host.parse::<IpAddr>().map_err(|_| format!("ip {ip:?} is not an IP address (host names are not resolved)"))?,
+        options.ipport,
+    );
     let local = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
     let socket = UdpSocket::bind(local).map_err(|e| e.to_string())?;
     socket.connect(addr).map_err(|e| format!("{addr}: {e}"))?;

@@ -207,9 +207,15 @@ impl Server {
         }
     }
 
-    /// One datagram from `from`, received at `now`; `fresh` is a new random nonce (used only
-    /// if the datagram is a hello).
-    pub fn handle(&mut self, now: Micros, from: SocketAddr, datagram: &[u8], fresh: Nonce) -> Handled {
+    /// One datagram from `from`, received at `now`; `fresh` gives a new random nonce (called
+    /// only for a hello that gets a challenge).
+    pub fn handle(
+        &mut self,
+        now: Micros,
+        from: SocketAddr,
+        datagram: &[u8],
+        fresh: &mut dyn FnMut() -> Nonce,
+    ) -> Handled {
         if !self.config.clients.contains(&from.ip()) {
             return self.dropped(Drop::NotAllowed);
         }
@@ -218,7 +224,7 @@ impl Server {
         }
         self.purge(now);
         match protocol::decode_to_box(&self.config.key, datagram) {
-            Ok(ToBox::Hello) => self.challenge(now, fresh),
+            Ok(ToBox::Hello) => self.challenge(now, fresh()),
             Ok(ToBox::Request(request)) => self.request(now, from, request),
             Err(DecodeError::BadMac) => {
                 let nonce = protocol::claimed_nonce(datagram).unwrap_or_default();
@@ -390,13 +396,13 @@ mod tests {
     /// Hello, then a request under `key`; returns the request's bytes and the server's answer.
     fn ask(s: &mut Server, ms: u64, n: u8, k: &ClusterKey, action: Action, plug: &str) -> (Vec<u8>, Handled) {
         let from = CLIENT.parse().unwrap();
-        let challenge = s.handle(at_ms(ms), from, &protocol::encode_hello(), nonce(n));
+        let challenge = s.handle(at_ms(ms), from, &protocol::encode_hello(), &mut || nonce(n));
         let Ok(FromBox::Challenge { nonce: issued, .. }) = protocol::decode_from_box(k, &challenge.reply.unwrap())
         else {
             panic!("a challenge")
         };
         let bytes = protocol::encode_request(k, &issued, action, &protocol::plug_name(plug).unwrap());
-        let handled = s.handle(at_ms(ms), from, &bytes, nonce(n.wrapping_add(100)));
+        let handled = s.handle(at_ms(ms), from, &bytes, &mut || nonce(n.wrapping_add(100)));
         (bytes, handled)
     }
 
@@ -414,17 +420,17 @@ mod tests {
         assert_eq!(h.command, Some(Command { nonce: nonce(1), action: Action::Off, plug: 1 }));
         assert_eq!(answer(&h), Answer::InProgress);
         let from = CLIENT.parse().unwrap();
-        let again = s.handle(at_ms(500), from, &bytes, nonce(9));
+        let again = s.handle(at_ms(500), from, &bytes, &mut || nonce(9));
         assert_eq!((again.command.clone(), again.outcome.clone()), (None, Outcome::Retransmission));
         assert_eq!(answer(&again), Answer::InProgress);
         let (to, reply) = s.finish(at_ms(2000), &nonce(1), Answer::Done).unwrap();
         assert_eq!(to, from);
         assert!(matches!(protocol::decode_from_box(&key(1), &reply), Ok(FromBox::Reply { answer: Answer::Done, .. })));
         // Within RESULT_KEEP_MS the same datagram gets the same answer, and nothing runs.
-        let kept = s.handle(at_ms(2000 + RESULT_KEEP_MS - 1), from, &bytes, nonce(9));
+        let kept = s.handle(at_ms(2000 + RESULT_KEEP_MS - 1), from, &bytes, &mut || nonce(9));
         assert_eq!((kept.command.clone(), answer(&kept)), (None, Answer::Done));
         // After it, the nonce is forgotten: a replay is refused and counted.
-        let replay = s.handle(at_ms(2000 + RESULT_KEEP_MS), from, &bytes, nonce(9));
+        let replay = s.handle(at_ms(2000 + RESULT_KEEP_MS), from, &bytes, &mut || nonce(9));
         assert_eq!(replay.outcome, Outcome::Unauthenticated(Unauthenticated::UnknownNonce));
         assert_eq!(replay.command, None);
         assert_eq!(s.counters().replays_refused, 1);
@@ -438,7 +444,7 @@ mod tests {
         let (_, h) = ask(&mut s, 0, 1, &key(1), Action::Off, "pm-a");
         assert!(h.command.is_some());
         let other = protocol::encode_request(&key(1), &nonce(1), Action::On, &protocol::plug_name("pm-a").unwrap());
-        let h = s.handle(at_ms(1), CLIENT.parse().unwrap(), &other, nonce(2));
+        let h = s.handle(at_ms(1), CLIENT.parse().unwrap(), &other, &mut || nonce(2));
         assert_eq!((h.command, h.outcome), (None, Outcome::Unauthenticated(Unauthenticated::NonceReused)));
         assert_eq!(s.counters().replays_refused, 1);
     }
@@ -447,12 +453,12 @@ mod tests {
     fn a_nonce_expires_and_a_made_up_one_is_unknown() {
         let mut s = server();
         let from = CLIENT.parse().unwrap();
-        s.handle(at_ms(0), from, &protocol::encode_hello(), nonce(1));
+        s.handle(at_ms(0), from, &protocol::encode_hello(), &mut || nonce(1));
         let late = protocol::encode_request(&key(1), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
-        let h = s.handle(at_ms(NONCE_VALID_MS), from, &late, nonce(2));
+        let h = s.handle(at_ms(NONCE_VALID_MS), from, &late, &mut || nonce(2));
         assert_eq!(h.outcome, Outcome::Unauthenticated(Unauthenticated::UnknownNonce));
         let made_up = protocol::encode_request(&key(1), &nonce(42), Action::Off, &protocol::plug_name("pm-a").unwrap());
-        let h = s.handle(at_ms(NONCE_VALID_MS), from, &made_up, nonce(3));
+        let h = s.handle(at_ms(NONCE_VALID_MS), from, &made_up, &mut || nonce(3));
         assert_eq!((h.command, s.counters().replays_refused), (None, 2));
     }
 
@@ -460,9 +466,9 @@ mod tests {
     fn a_wrong_key_is_refused_unauthenticated_and_counted() {
         let mut s = server();
         let from = CLIENT.parse().unwrap();
-        s.handle(at_ms(0), from, &protocol::encode_hello(), nonce(1));
+        s.handle(at_ms(0), from, &protocol::encode_hello(), &mut || nonce(1));
         let forged = protocol::encode_request(&key(2), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
-        let h = s.handle(at_ms(1), from, &forged, nonce(2));
+        let h = s.handle(at_ms(1), from, &forged, &mut || nonce(2));
         assert_eq!((h.command, h.outcome), (None, Outcome::Unauthenticated(Unauthenticated::BadMac)));
         assert_eq!(
             protocol::decode_from_box(&key(2), &h.reply.unwrap()),
@@ -471,7 +477,7 @@ mod tests {
         assert_eq!(s.counters().bad_mac, 1);
         // The nonce was not consumed by the forgery: the real client can still use it.
         let real = protocol::encode_request(&key(1), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
-        assert!(s.handle(at_ms(2), from, &real, nonce(3)).command.is_some());
+        assert!(s.handle(at_ms(2), from, &real, &mut || nonce(3)).command.is_some());
     }
 
     #[test]
@@ -526,19 +532,19 @@ mod tests {
     fn strangers_and_floods_are_dropped_unanswered() {
         let mut s = server();
         let stranger: SocketAddr = "192.0.2.1:5000".parse().unwrap();
-        let h = s.handle(at_ms(0), stranger, &protocol::encode_hello(), nonce(1));
+        let h = s.handle(at_ms(0), stranger, &protocol::encode_hello(), &mut || nonce(1));
         assert_eq!((h.reply, h.outcome), (None, Outcome::Dropped(Drop::NotAllowed)));
         let from = CLIENT.parse().unwrap();
         for i in 0..MAX_DATAGRAMS_PER_S {
-            let h = s.handle(at_ms(1), from, &protocol::encode_hello(), nonce(i as u8 + 1));
+            let h = s.handle(at_ms(1), from, &protocol::encode_hello(), &mut || nonce(i as u8 + 1));
             assert_eq!(h.outcome, Outcome::Challenged);
         }
-        let h = s.handle(at_ms(1), from, &protocol::encode_hello(), nonce(200));
+        let h = s.handle(at_ms(1), from, &protocol::encode_hello(), &mut || nonce(200));
         assert_eq!(h.outcome, Outcome::Dropped(Drop::RateLimited));
         // One token per 1/MAX_DATAGRAMS_PER_S s.
-        let h = s.handle(at_ms(1 + 1000 / u64::from(MAX_DATAGRAMS_PER_S)), from, &protocol::encode_hello(), nonce(201));
+        let h = s.handle(at_ms(1 + 1000 / u64::from(MAX_DATAGRAMS_PER_S)), from, &protocol::encode_hello(), &mut || nonce(201));
         assert_eq!(h.outcome, Outcome::Challenged);
-        let h = s.handle(at_ms(60_000), from, b"garbage", nonce(202));
+        let h = s.handle(at_ms(60_000), from, b"garbage", &mut || nonce(202));
         assert_eq!(h.outcome, Outcome::Dropped(Drop::Malformed(DecodeError::BadMagic)));
         let c = s.counters();
         assert_eq!((c.not_allowed, c.rate_limited, c.malformed), (1, 1, 1));
@@ -554,7 +560,7 @@ mod tests {
             // Spaced out so the rate limit does not drop them.
             let mut n = [0u8; NONCE_BYTES];
             n[..8].copy_from_slice(&(i as u64 + 1000).to_le_bytes());
-            s.handle(at_ms(100 * (i as u64 + 1)), from, &protocol::encode_hello(), n);
+            s.handle(at_ms(100 * (i as u64 + 1)), from, &protocol::encode_hello(), &mut || n);
             assert!(s.table.len() <= MAX_OUTSTANDING_NONCES);
         }
         assert_eq!(s.running(), 1, "eviction never forgets a running command");

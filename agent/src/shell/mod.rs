@@ -15,6 +15,7 @@ pub mod alloc_count;
 pub mod array;
 pub mod authority;
 pub mod durable;
+pub mod fence_service;
 pub mod ipaddr;
 pub mod logger;
 pub mod notify;
@@ -70,7 +71,7 @@ const _: () = assert!(config::MAX_LINKS <= 8, "readable transports are a bit mas
 /// worker, the durable writer, the control clients, one per transport (at most one per link),
 /// the SNMP sockets (notifications, requests), the array console and the running resource
 /// actions' exit descriptors.
-const MAX_POLL_FDS: usize = 5 + control::MAX_CLIENTS + config::MAX_LINKS + 3 + ocf::MAX_RUNNING_ACTIONS;
+const MAX_POLL_FDS: usize = 5 + control::MAX_CLIENTS + config::MAX_LINKS + 3 + 2 + ocf::MAX_RUNNING_ACTIONS;
 
 /// Why the agent stopped.
 #[derive(Debug)]
@@ -235,6 +236,7 @@ pub struct Agent {
     snmp: Option<notify::Snmp>,
     /// The read-only SNMP responder (`[snmp] listen`).
     snmp_get: Option<snmp_get::SnmpGet>,
+    fence_service: Option<fence_service::FenceService>,
     array: Option<array::Array>,
     /// The journal and the state files, written by their own thread (the loop never waits
     /// for a disk).
@@ -465,6 +467,10 @@ impl Agent {
             log::error!("snmp: {e}; requests are not answered");
             None
         });
+        let fence_service = fence_service::FenceService::start(&cfg, Micros::ZERO).unwrap_or_else(|e| {
+            log::error!("{e}; fence requests are not answered");
+            None
+        });
         let journal_dir = cfg.state_dir.join("journal");
         let mut journal = match Journal::open(&journal_dir, Default::default()) {
             Ok((j, report)) => {
@@ -535,6 +541,7 @@ impl Agent {
             ready_notified: false,
             snmp,
             snmp_get,
+            fence_service,
             array,
             durable,
             journaling,
@@ -705,6 +712,9 @@ impl Agent {
             if ready.snmp_get {
                 self.serve_snmp_get(now);
             }
+            if ready.fence_service {
+                self.serve_fence_service(now);
+            }
             // The frames, and what the inputs above changed, are handled at the top of the
             // next iteration, before the loop sleeps again.
         }
@@ -827,6 +837,12 @@ impl Agent {
             add_fd(&mut fds, PollFd::from_borrowed_fd(g.fd(), PollFlags::IN));
             fds.len() - 1
         });
+        let fence_slots = self.fence_service.as_ref().map(|f| {
+            for fd in f.fds() {
+                add_fd(&mut fds, PollFd::from_borrowed_fd(fd, PollFlags::IN));
+            }
+            fds.len() - 2..fds.len()
+        });
         if let Some(fd) = self.array.as_ref().and_then(|a| a.fd()) {
             add_fd(&mut fds, PollFd::from_borrowed_fd(fd, PollFlags::IN));
         }
@@ -853,6 +869,7 @@ impl Agent {
             clients: heapless::Vec::new(),
             transports: 0,
             snmp_get: snmp_get_slot.is_some_and(|i| active(&fds[i])),
+            fence_service: fence_slots.is_some_and(|r| fds[r].iter().any(active)),
         };
         let nclients = self.clients.len();
         for i in 0..nclients {
@@ -1649,13 +1666,14 @@ impl Agent {
                     c.snmp.clone(),
                     c.array.clone(),
                     c.syslog.clone(),
+                    c.fence_service.clone(),
                 ),
             )
         };
         if fixed(&new) != fixed(&self.cfg) {
             return Err("only [timing], [shell] stall_warn_ms and the key can change while running; cluster, members, \
                  links, paths, [shell] mlockall and realtime_priority, [authority], [resources], [relay], [watchdog], \
-                 [snmp], [array] and [syslog] need a restart of the agent"
+                 [snmp], [array], [syslog] and [fence_service] need a restart of the agent"
                 .into());
         }
         self.engine.set_timing(new.timing, now);
@@ -1954,6 +1972,7 @@ impl Agent {
             "array": self.array.as_ref().map(|a| a.status(now)),
             "snmp_targets": notify::describe_targets(&self.cfg),
             "snmp_agent": self.snmp_get.as_ref().map(|g| g.status()),
+            "fence_service": self.fence_service.as_ref().map(|f| f.status()),
             "last_events": self.journaling.then(|| self.last_events.iter().collect::<Vec<_>>()),
             "members": members,
             "links": links,
@@ -2009,6 +2028,8 @@ struct Ready {
     transports: u8,
     /// An SNMP request arrived.
     snmp_get: bool,
+    /// A fence service request arrived, or its plug thread finished a command.
+    fence_service: bool,
 }
 
 #[cfg(test)]
