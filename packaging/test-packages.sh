@@ -228,6 +228,10 @@ ok "bash completion: ha-agent mo<TAB> -> move, status --ch<TAB> -> --check"
 
 out=$(in_root "$R" /usr/sbin/ha-agent version 2>&1) || fail "the static agent does not run in the chroot: $out"
 [ "$out" = "ha-agent $version" ] || fail "ha-agent version says '$out', expected 'ha-agent $version'"
+# The fence agent: installed by its fence-agents name, it prints its metadata (what
+# Pacemaker's fencer reads).
+out=$(in_root "$R" /usr/sbin/fence_rackha -o metadata 2>&1) || fail "fence_rackha -o metadata fails: $out"
+case $out in *'<resource-agent name="fence_rackha"'*) ;; *) fail "fence_rackha -o metadata printed: $out" ;; esac
 rc=0; out=$(in_root "$R" /usr/sbin/ha-agent check-config /etc/ha-agent/agent.toml 2>&1) || rc=$?
 if [ "$rc" -ne 1 ] || ! grep -q 'cluster.key' <<<"$out" || ! grep -q '^1 problem(s) found$' <<<"$out"; then
   printf '%s\n' "$out" >&2

@@ -31,6 +31,11 @@ command -v python3 >/dev/null || need_pkgs+=(python3)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql-15)
 [ -x /usr/sbin/modprobe ] || need_pkgs+=(kmod)
 command -v fuser >/dev/null || need_pkgs+=(psmisc)
+# The fence agent's test: xmllint and fence-agents' metadata schema; Pacemaker's fencer CLI
+# (stonith_admin, crm_resource) for the metadata as Pacemaker reads it.
+command -v xmllint >/dev/null || need_pkgs+=(libxml2-utils)
+[ -f /usr/share/cluster/relaxng/metadata.rng ] || need_pkgs+=(fence-agents)
+command -v stonith_admin >/dev/null || need_pkgs+=(pacemaker-cli-utils)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

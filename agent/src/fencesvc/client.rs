@@ -262,7 +262,8 @@ relays for this cluster. The exchange is UDP, authenticated with HMAC-SHA-256 un
 once its relay reads off (the same confirmed procedure as its own fences), and journals and traps every \
 command.</longdesc>\n",
     );
-    out.push_str("<vendor-url>https://github.com/rack-ha/ha-agent</vendor-url>\n<parameters>\n");
+    // No public home to point to: the documentation ships with the package (man 8 ha-agent).
+    out.push_str("<vendor-url></vendor-url>\n<parameters>\n");
     let mut param = |name: &str, p: &Param, deprecated: bool| {
         let getopt = match (p.short, p.value) {
             (Some(s), Some(v)) => format!("{s}, {}=[{v}]", p.long),
@@ -270,7 +271,9 @@ command.</longdesc>\n",
             (Some(s), None) => format!("{s}, {}", p.long),
             (None, None) => p.long.to_string(),
         };
-        let flags = match (deprecated, p.names[0] == name && p.names.len() > 1) {
+        // `option` is accepted on stdin, as fence-agents do, but not described.
+        let obsoletes = p.names[0] == name && p.names.len() > 1 && p.names[1] != "option";
+        let flags = match (deprecated, obsoletes) {
             (true, _) => " deprecated=\"1\"".to_string(),
             (false, true) => format!(" obsoletes=\"{}\"", p.names[1]),
             (false, false) => String::new(),
