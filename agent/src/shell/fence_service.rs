@@ -9,7 +9,7 @@
 //! reads off; the same [`RelayChannelConfig`] drivers as `[relay]`), one command at a time,
 //! keeping each plug's channel open between commands as the box's own relay worker does (a
 //! GPIO line must stay requested). Each command is journaled when taken and when finished
-//! (`shell::words`), and an off or reboot sends the same traps as the box's own fences. What a
+//! (`shell::words`; a `status` only when it fails: it is no event), and an off or reboot sends the same traps as the box's own fences. What a
 //! datagram means is `fencesvc::server`'s; this module only moves bytes and results.
 
 #![forbid(unsafe_code)]
@@ -235,7 +235,10 @@ impl Agent {
             let (answer, text, ok, trap) = conclude(&plug, done);
             let w = words::fence_service_done(&plug, command.action.as_str(), &text, ok);
             log::log!(w.level, "fence service: {} of {plug}: {text}", command.action.as_str());
-            self.journal_words(&w, &[]);
+            // A status read is no event (the fencer may ask often); a failed one is.
+            if command.action != Action::Status || !ok {
+                self.journal_words(&w, &[]);
+            }
             if let Some(n) = trap {
                 self.notify(now, n);
             }
@@ -269,7 +272,9 @@ impl Agent {
                     let channel = service.plugs[command.plug].clone();
                     let w = words::fence_service_taken(&channel.node, command.action.as_str(), &from.to_string());
                     log::log!(w.level, "fence service: {} of {} asked by {from}", command.action.as_str(), channel.node);
-                    self.journal_words(&w, &[]);
+                    if command.action != Action::Status {
+                        self.journal_words(&w, &[]);
+                    }
                     if service.jobs.send(Job { command: command.clone(), channel }).is_err() {
                         // The thread is gone: answer a failure rather than leave the client waiting.
                         let answer = Answer::Failed(protocol::reason("the box's plug thread has stopped"));
