@@ -69,8 +69,8 @@ const RECEIVE_AGAIN_AFTER_US: u64 = 1000;
 const _: () = assert!(config::MAX_LINKS <= 8, "readable transports are a bit mask of a u8");
 /// Bound on the descriptors of one `poll`: two signal pipes, the control listener, the relay
 /// worker, the durable writer, the control clients, one per transport (at most one per link),
-/// the SNMP sockets (notifications, requests), the array console and the running resource
-/// actions' exit descriptors.
+/// the SNMP sockets (notifications, requests), the fence service (its socket and its plug
+/// thread's results), the array console and the running resource actions' exit descriptors.
 const MAX_POLL_FDS: usize = 5 + control::MAX_CLIENTS + config::MAX_LINKS + 3 + 2 + ocf::MAX_RUNNING_ACTIONS;
 
 /// Why the agent stopped.
