@@ -86,7 +86,12 @@ fuzz_target!(|data: &[u8]| {
                 Outcome::Accepted | Outcome::Retransmission | Outcome::Listed | Outcome::Refused { .. }
             );
             if !authenticated {
-                assert!(reply.len() <= datagram.len(), "{} bytes answered to {}", reply.len(), datagram.len());
+                assert!(
+                    reply.len() <= datagram.len(),
+                    "{} bytes answered to {}",
+                    reply.len(),
+                    datagram.len()
+                );
             }
             assert!(protocol::decode_from_box(&key(), reply).is_ok(), "an answer the client cannot read");
         }

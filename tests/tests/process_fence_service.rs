@@ -107,12 +107,19 @@ impl Agent {
 }
 
 fn counter(rack: &Rack, key: &str) -> u64 {
-    rack.status("witness")["fence_service"][key].as_u64().unwrap_or_else(|| panic!("fence_service.{key} missing"))
+    rack.status("witness")["fence_service"][key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("fence_service.{key} missing"))
 }
 
 /// One exchange by hand (the library's datagrams): returns the request's bytes and the
 /// box's first authenticated answer after it is no longer in progress.
-fn exchange(socket: &UdpSocket, key: &ha_agent::wire::ClusterKey, action: Action, plug: &str) -> (Vec<u8>, Answer) {
+fn exchange(
+    socket: &UdpSocket,
+    key: &ha_agent::wire::ClusterKey,
+    action: Action,
+    plug: &str,
+) -> (Vec<u8>, Answer) {
     let mut buf = [0u8; 2048];
     socket.send(&protocol::encode_hello()).unwrap();
     let n = socket.recv(&mut buf).expect("a challenge");
@@ -291,7 +298,8 @@ fn fence_rackha_switches_the_witness_relays_with_read_back_and_replays_are_refus
     let xml = rack.dir().join("metadata.xml");
     std::fs::write(&xml, &r.stdout).unwrap();
     if Path::new(METADATA_RNG).exists() {
-        let out = Command::new("xmllint").args(["--noout", "--relaxng", METADATA_RNG]).arg(&xml).output().unwrap();
+        let out =
+            Command::new("xmllint").args(["--noout", "--relaxng", METADATA_RNG]).arg(&xml).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         println!("metadata validates against {METADATA_RNG}");
     } else {

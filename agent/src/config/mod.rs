@@ -413,7 +413,10 @@ pub fn check(path: &Path, agents: Option<&dyn AgentInspector>) -> Report {
         check_key_file(&mut checked.checker, &service.key_file, at.clone(), "fence_service.key_file");
         let cluster_key = checked.config.as_ref().and_then(|c| load_key(&c.key_file).ok());
         let fence_key = load_key(&service.key_file).ok();
-        if checked.checker.problems.len() == before && cluster_key.is_some() && cluster_key.map(|k| k.0) == fence_key.map(|k| k.0) {
+        if checked.checker.problems.len() == before
+            && cluster_key.is_some()
+            && cluster_key.map(|k| k.0) == fence_key.map(|k| k.0)
+        {
             checked.checker.push(
                 ProblemKind::BadValue,
                 at,
@@ -1208,8 +1211,10 @@ fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
     let array = sections::check_array(&mut checker, root, &context);
     let syslog = sections::check_syslog(&mut checker, root);
     let own_relay = relay.clone().flatten();
-    let fence_service = sections::check_fence_service(&mut checker, root, &context, own_relay.as_ref(), origin);
-    let fence_key_span = sections::span_of_path(root, "fence_service.key_file").or_else(|| sections::span_of_path(root, "fence_service"));
+    let fence_service =
+        sections::check_fence_service(&mut checker, root, &context, own_relay.as_ref(), origin);
+    let fence_key_span = sections::span_of_path(root, "fence_service.key_file")
+        .or_else(|| sections::span_of_path(root, "fence_service"));
     let snmp_key_spans = match &snmp {
         Some(Some(snmp)) => sections::snmp_key_spans(root, snmp),
         _ => Vec::new(),

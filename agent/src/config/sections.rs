@@ -776,11 +776,16 @@ pub(super) fn check_fence_service(
                 ProblemKind::WrongRole,
                 span_of_path(root, &path).or(Some(at.clone())),
                 &path,
-                format!("{:?} is a member of this cluster: its power is the witness's own authority's", plug.node),
-                "a plug is a node of another cluster; this cluster's nodes are fenced through [relay] only".into(),
+                format!(
+                    "{:?} is a member of this cluster: its power is the witness's own authority's",
+                    plug.node
+                ),
+                "a plug is a node of another cluster; this cluster's nodes are fenced through [relay] only"
+                    .into(),
             );
         }
-        let own = relay.into_iter().flat_map(|r| r.channels.iter()).enumerate().find(|(_, c)| shares(plug, c));
+        let own =
+            relay.into_iter().flat_map(|r| r.channels.iter()).enumerate().find(|(_, c)| shares(plug, c));
         if let Some((channel, _)) = own {
             let path = format!("fence_service.plugs[{index}]");
             checker.push(
@@ -792,7 +797,10 @@ pub(super) fn check_fence_service(
             );
         }
         let Some(device) = &plug.device else { continue };
-        let link = context.links.iter().find(|l| matches!(&l.kind, Some(LinkKind::Serial { device: d, .. }) if d == device));
+        let link = context
+            .links
+            .iter()
+            .find(|l| matches!(&l.kind, Some(LinkKind::Serial { device: d, .. }) if d == device));
         if let Some(link) = link {
             let path = format!("fence_service.plugs[{index}].device");
             checker.push(

@@ -127,17 +127,117 @@ struct Param {
 }
 
 const PARAMS: &[Param] = &[
-    Param { names: &["action", "option"], short: Some("-o"), long: "--action", value: Some("action"), content: "string", default: Some("reboot"), required: true, shortdesc: "Fencing action" },
-    Param { names: &["ip", "ipaddr"], short: Some("-a"), long: "--ip", value: Some("ip"), content: "string", default: None, required: true, shortdesc: "IP address of the rack HA box (its fence service); host names are not resolved" },
-    Param { names: &["ipport"], short: Some("-u"), long: "--ipport", value: Some("port"), content: "integer", default: Some("7790"), required: false, shortdesc: "UDP port of the box's fence service" },
-    Param { names: &["plug", "port"], short: Some("-n"), long: "--plug", value: Some("id"), content: "string", default: None, required: true, shortdesc: "Plug name on the box (the node's name in [fence_service] plugs)" },
-    Param { names: &["key_file"], short: Some("-k"), long: "--key-file", value: Some("filename"), content: "string", default: Some(DEFAULT_KEY_FILE), required: false, shortdesc: "File with the fence service's key in hex (the same file as the box's fence_service.key_file)" },
-    Param { names: &["power_timeout"], short: None, long: "--power-timeout", value: Some("seconds"), content: "second", default: Some("40"), required: false, shortdesc: "Wait X seconds for the box to confirm on, off or reboot" },
-    Param { names: &["shell_timeout"], short: None, long: "--shell-timeout", value: Some("seconds"), content: "second", default: Some("10"), required: false, shortdesc: "Wait X seconds for the box to answer status, list or monitor" },
-    Param { names: &["delay"], short: None, long: "--delay", value: Some("seconds"), content: "second", default: Some("0"), required: false, shortdesc: "Wait X seconds before fencing is started" },
-    Param { names: &["verbose"], short: Some("-v"), long: "--verbose", value: None, content: "boolean", default: None, required: false, shortdesc: "Verbose mode" },
-    Param { names: &["version"], short: Some("-V"), long: "--version", value: None, content: "boolean", default: None, required: false, shortdesc: "Display version information and exit" },
-    Param { names: &["help"], short: Some("-h"), long: "--help", value: None, content: "boolean", default: None, required: false, shortdesc: "Display help and exit" },
+    Param {
+        names: &["action", "option"],
+        short: Some("-o"),
+        long: "--action",
+        value: Some("action"),
+        content: "string",
+        default: Some("reboot"),
+        required: true,
+        shortdesc: "Fencing action",
+    },
+    Param {
+        names: &["ip", "ipaddr"],
+        short: Some("-a"),
+        long: "--ip",
+        value: Some("ip"),
+        content: "string",
+        default: None,
+        required: true,
+        shortdesc: "IP address of the rack HA box (its fence service); host names are not resolved",
+    },
+    Param {
+        names: &["ipport"],
+        short: Some("-u"),
+        long: "--ipport",
+        value: Some("port"),
+        content: "integer",
+        default: Some("7790"),
+        required: false,
+        shortdesc: "UDP port of the box's fence service",
+    },
+    Param {
+        names: &["plug", "port"],
+        short: Some("-n"),
+        long: "--plug",
+        value: Some("id"),
+        content: "string",
+        default: None,
+        required: true,
+        shortdesc: "Plug name on the box (the node's name in [fence_service] plugs)",
+    },
+    Param {
+        names: &["key_file"],
+        short: Some("-k"),
+        long: "--key-file",
+        value: Some("filename"),
+        content: "string",
+        default: Some(DEFAULT_KEY_FILE),
+        required: false,
+        shortdesc:
+            "File with the fence service's key in hex (the same file as the box's fence_service.key_file)",
+    },
+    Param {
+        names: &["power_timeout"],
+        short: None,
+        long: "--power-timeout",
+        value: Some("seconds"),
+        content: "second",
+        default: Some("40"),
+        required: false,
+        shortdesc: "Wait X seconds for the box to confirm on, off or reboot",
+    },
+    Param {
+        names: &["shell_timeout"],
+        short: None,
+        long: "--shell-timeout",
+        value: Some("seconds"),
+        content: "second",
+        default: Some("10"),
+        required: false,
+        shortdesc: "Wait X seconds for the box to answer status, list or monitor",
+    },
+    Param {
+        names: &["delay"],
+        short: None,
+        long: "--delay",
+        value: Some("seconds"),
+        content: "second",
+        default: Some("0"),
+        required: false,
+        shortdesc: "Wait X seconds before fencing is started",
+    },
+    Param {
+        names: &["verbose"],
+        short: Some("-v"),
+        long: "--verbose",
+        value: None,
+        content: "boolean",
+        default: None,
+        required: false,
+        shortdesc: "Verbose mode",
+    },
+    Param {
+        names: &["version"],
+        short: Some("-V"),
+        long: "--version",
+        value: None,
+        content: "boolean",
+        default: None,
+        required: false,
+        shortdesc: "Display version information and exit",
+    },
+    Param {
+        names: &["help"],
+        short: Some("-h"),
+        long: "--help",
+        value: None,
+        content: "boolean",
+        default: None,
+        required: false,
+        shortdesc: "Display help and exit",
+    },
 ];
 
 /// Stdin keys the fencer may pass that this agent has no use for.
@@ -158,7 +258,12 @@ fn set(options: &mut Options, name: &str, value: &str) -> Result<(), String> {
         }
         "ip" | "ipaddr" => options.ip = Some(value.trim().to_string()),
         "ipport" => {
-            options.ipport = value.trim().parse().ok().filter(|p| *p != 0).ok_or(format!("ipport: {value:?} is not a port"))?
+            options.ipport = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or(format!("ipport: {value:?} is not a port"))?
         }
         "plug" | "port" => options.plug = Some(value.trim().to_string()),
         "key_file" => options.key_file = PathBuf::from(value.trim()),
@@ -226,10 +331,9 @@ pub fn parse_stdin(text: &str) -> Result<Options, String> {
 
 /// What the options lack for their action.
 pub fn validate(options: &Options) -> Result<(), String> {
-    if options.action.needs_box() || options.action == AgentAction::ValidateAll {
-        if options.ip.as_deref().is_none_or(str::is_empty) {
-            return Err("ip (the box's address, -a) is required".into());
-        }
+    let needs_ip = options.action.needs_box() || options.action == AgentAction::ValidateAll;
+    if needs_ip && options.ip.as_deref().is_none_or(str::is_empty) {
+        return Err("ip (the box's address, -a) is required".into());
     }
     if options.action.needs_plug() {
         match options.plug.as_deref() {
@@ -352,7 +456,9 @@ pub fn ask(
                     Ok(None)
                 }
             },
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Ok(None),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Ok(None)
+            }
             // ICMP port unreachable from an earlier send: nothing listens (yet); keep trying.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 std::thread::sleep(Duration::from_millis(RETRANSMIT_MS).min(left));
@@ -398,13 +504,15 @@ pub fn ask(
 
 /// Connect to the box and load the key.
 fn connect(options: &Options) -> Result<(UdpSocket, ClusterKey), String> {
-    let key = crate::config::load_key(&options.key_file).map_err(|p| format!("{}: {}", p.location, p.message))?;
+    let key =
+        crate::config::load_key(&options.key_file).map_err(|p| format!("{}: {}", p.location, p.message))?;
     let ip = options.ip.as_deref().unwrap_or_default();
     // An address, never a host name: a fence must not wait for DNS (nor may the static binary
     // load NSS modules).
     let host = ip.trim_start_matches('[').trim_end_matches(']');
     let addr = SocketAddr::new(
-        host.parse::<IpAddr>().map_err(|_| format!("ip {ip:?} is not an IP address (host names are not resolved)"))?,
+        host.parse::<IpAddr>()
+            .map_err(|_| format!("ip {ip:?} is not an IP address (host names are not resolved)"))?,
         options.ipport,
     );
     let local = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
@@ -418,7 +526,9 @@ fn connect(options: &Options) -> Result<(UdpSocket, ClusterKey), String> {
 pub fn main(args: &[String], stdin: &mut dyn BufRead, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let parsed = if args.is_empty() {
         let mut text = String::new();
-        if let Err(e) = std::io::Read::read_to_string(&mut std::io::Read::take(stdin, MAX_STDIN_BYTES), &mut text) {
+        if let Err(e) =
+            std::io::Read::read_to_string(&mut std::io::Read::take(stdin, MAX_STDIN_BYTES), &mut text)
+        {
             let _ = writeln!(err, "{NAME}: reading standard input: {e}");
             return EXIT_FAILURE;
         }
@@ -518,14 +628,14 @@ pub fn main(args: &[String], stdin: &mut dyn BufRead, out: &mut dyn Write, err: 
         }
         (AgentAction::Monitor, Answer::Plugs(_)) => EXIT_SUCCESS,
         (AgentAction::List, Answer::Plugs(plugs)) => {
-            for p in plugs {
+            for p in plugs.iter() {
                 let _ = writeln!(out, "{p},");
             }
             EXIT_SUCCESS
         }
         (AgentAction::ListStatus, Answer::Plugs(plugs)) => {
-            for p in plugs {
-                let state = match ask(&socket, &key, Action::Status, &p, shell, &log) {
+            for p in plugs.iter() {
+                let state = match ask(&socket, &key, Action::Status, p, shell, &log) {
                     Ok(Answer::Status(Power::On)) => "ON",
                     Ok(Answer::Status(Power::Off)) => "OFF",
                     _ => "UNKNOWN",
@@ -560,7 +670,8 @@ mod tests {
     #[test]
     fn command_line_and_stdin_say_the_same() {
         let from_args =
-            parse_args(&args("-o off -n pm-a -a 10.0.0.2 --ipport=7791 -k /k --power-timeout 30 -v")).unwrap();
+            parse_args(&args("-o off -n pm-a -a 10.0.0.2 --ipport=7791 -k /k --power-timeout 30 -v"))
+                .unwrap();
         let from_stdin = parse_stdin(
             "# from the fencer\naction=off\nport=pm-a\nipaddr=10.0.0.2\nipport=7791\nkey_file=/k\npower_timeout=30\nverbose=1\nnodename=pm-a\npcmk_host_list=pm-a\ncolour=red\n",
         )

@@ -54,7 +54,8 @@ impl FenceServiceConfig {
     /// Every problem: (key path, message, hint).
     pub fn validate(&self) -> Vec<(String, String, String)> {
         let mut problems = Vec::new();
-        let mut push = |path: String, message: String, hint: &str| problems.push((path, message, hint.to_string()));
+        let mut push =
+            |path: String, message: String, hint: &str| problems.push((path, message, hint.to_string()));
         if self.listen.port() == 0 {
             push(
                 "fence_service.listen".into(),
@@ -99,13 +100,21 @@ impl FenceServiceConfig {
                 );
             }
             if self.plugs[..i].iter().any(|p| p.node == plug.node) {
-                push(format!("{at}.node"), format!("`node` {name:?} names two plugs"), "give each plug its own name");
+                push(
+                    format!("{at}.node"),
+                    format!("`node` {name:?} names two plugs"),
+                    "give each plug its own name",
+                );
             }
             let mut channel_problems = Vec::new();
             plug.validate(&at, &mut channel_problems);
             for text in channel_problems {
                 let (path, message) = text.split_once(": ").unwrap_or((at.as_str(), text.as_str()));
-                push(path.to_string(), message.to_string(), "see docs/devices.md (Configuration) for a channel's keys");
+                push(
+                    path.to_string(),
+                    message.to_string(),
+                    "see docs/devices.md (Configuration) for a channel's keys",
+                );
             }
         }
         problems

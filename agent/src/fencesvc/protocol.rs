@@ -111,7 +111,9 @@ impl Refusal {
     }
 }
 
-/// The box's answer to an authenticated request.
+/// The box's answer to an authenticated request. At most 250 bytes (a failure's reason): the
+/// box keeps at most `server::MAX_OUTSTANDING_NONCES` of them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Answer {
     /// Taken, not finished: ask again with the same datagram (it is not a second command).
@@ -121,8 +123,8 @@ pub enum Answer {
     Done,
     /// `status`.
     Status(Power),
-    /// `list`.
-    Plugs(heapless::Vec<Plug, MAX_LISTED_PLUGS>),
+    /// `list` (boxed: the other answers are a tenth of its size).
+    Plugs(Box<heapless::Vec<Plug, MAX_LISTED_PLUGS>>),
     /// The command ran and failed; the reason in an operator's words.
     Failed(Reason),
     Refused(Refusal),
@@ -204,8 +206,9 @@ pub enum ToBox {
     Request(Request),
 }
 
-/// A datagram sent by the box, decoded. A reply is only [`FromBox::Reply`] once its MAC
-/// verified.
+/// A datagram sent by the box, decoded (one at a time, by the agent). A reply is only
+/// [`FromBox::Reply`] once its MAC verified.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FromBox {
     Challenge { nonce: Nonce, valid_ms: u32 },
@@ -345,7 +348,10 @@ fn split(datagram: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
 }
 
 /// Check the MAC at the end of `datagram`, then decode the body between the header and it.
-fn open<T: for<'de> Deserialize<'de>>(key: &ClusterKey, datagram: &[u8]) -> Result<(T, [u8; MAC_BYTES]), DecodeError> {
+fn open<T: for<'de> Deserialize<'de>>(
+    key: &ClusterKey,
+    datagram: &[u8],
+) -> Result<(T, [u8; MAC_BYTES]), DecodeError> {
     if datagram.len() < HEADER_BYTES + MAC_BYTES {
         return Err(DecodeError::TooShort(datagram.len()));
     }
@@ -353,7 +359,8 @@ fn open<T: for<'de> Deserialize<'de>>(key: &ClusterKey, datagram: &[u8]) -> Resu
     if !verify(key, signed, tag) {
         return Err(DecodeError::BadMac);
     }
-    let (body, rest) = postcard::take_from_bytes::<T>(&signed[HEADER_BYTES..]).map_err(|_| DecodeError::Body)?;
+    let (body, rest) =
+        postcard::take_from_bytes::<T>(&signed[HEADER_BYTES..]).map_err(|_| DecodeError::Body)?;
     if !rest.is_empty() {
         return Err(DecodeError::Trailing(rest.len()));
     }
@@ -446,10 +453,7 @@ mod tests {
         let mut forged = request.clone();
         forged[MAGIC.len()] = KIND_REPLY;
         assert_eq!(decode_from_box(&key(1), &forged), Err(DecodeError::BadMac));
-        assert_eq!(
-            decode_from_box(&key(1), &reply),
-            Ok(FromBox::Reply { nonce, answer: Answer::Done })
-        );
+        assert_eq!(decode_from_box(&key(1), &reply), Ok(FromBox::Reply { nonce, answer: Answer::Done }));
     }
 
     #[test]
@@ -468,7 +472,7 @@ mod tests {
     fn the_largest_answer_fits_a_datagram() {
         let name = "p".repeat(MAX_PLUG_BYTES);
         let plugs = (0..MAX_LISTED_PLUGS).map(|_| plug_name(&name).unwrap()).collect();
-        let bytes = encode_reply(&key(1), &[0; NONCE_BYTES], &Answer::Plugs(plugs));
+        let bytes = encode_reply(&key(1), &[0; NONCE_BYTES], &Answer::Plugs(Box::new(plugs)));
         assert!(bytes.len() <= MAX_DATAGRAM_BYTES);
         let long = reason(&"é".repeat(MAX_REASON_BYTES));
         assert!(long.len() <= MAX_REASON_BYTES);
@@ -485,7 +489,10 @@ mod tests {
             Unauthenticated::NonceReused,
             Unauthenticated::Malformed,
         ] {
-            assert_eq!(decode_from_box(&key(1), &encode_refused(&nonce, why)), Ok(FromBox::Refused { nonce, why }));
+            assert_eq!(
+                decode_from_box(&key(1), &encode_refused(&nonce, why)),
+                Ok(FromBox::Refused { nonce, why })
+            );
         }
         assert_eq!(
             decode_from_box(&key(1), &encode_challenge(&nonce, 10_000)),

@@ -73,7 +73,11 @@ pub enum Outcome {
     /// `list` answered.
     Listed,
     /// An authenticated request refused (journaled).
-    Refused { action: Action, plug: String, refusal: Refusal },
+    Refused {
+        action: Action,
+        plug: String,
+        refusal: Refusal,
+    },
     /// Refused without authentication (counted, logged at debug level).
     Unauthenticated(Unauthenticated),
     /// Dropped unanswered.
@@ -113,6 +117,9 @@ pub struct Counters {
     pub nonce_table_full: u64,
 }
 
+/// At most [`MAX_OUTSTANDING_NONCES`] of these (an answer's reason makes them a few hundred
+/// bytes each).
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Slot {
     Issued { expires: Micros },
@@ -197,7 +204,9 @@ impl Server {
     fn unauthenticated(&mut self, nonce: Nonce, why: Unauthenticated) -> Handled {
         match why {
             Unauthenticated::BadMac => self.counters.bad_mac += 1,
-            Unauthenticated::UnknownNonce | Unauthenticated::NonceReused => self.counters.replays_refused += 1,
+            Unauthenticated::UnknownNonce | Unauthenticated::NonceReused => {
+                self.counters.replays_refused += 1
+            }
             Unauthenticated::Malformed => self.counters.malformed += 1,
         }
         Handled {
@@ -257,11 +266,19 @@ impl Server {
                 None => return self.dropped(Drop::NonceTableFull),
             }
         }
-        self.table.push(Entry { nonce: fresh, since: now, slot: Slot::Issued { expires: now.plus_ms(NONCE_VALID_MS) } });
+        self.table.push(Entry {
+            nonce: fresh,
+            since: now,
+            slot: Slot::Issued { expires: now.plus_ms(NONCE_VALID_MS) },
+        });
         assert!(self.table.len() <= MAX_OUTSTANDING_NONCES);
         self.counters.challenges += 1;
         let valid_ms = u32::try_from(NONCE_VALID_MS).expect("a small constant");
-        Handled { reply: Some(protocol::encode_challenge(&fresh, valid_ms)), command: None, outcome: Outcome::Challenged }
+        Handled {
+            reply: Some(protocol::encode_challenge(&fresh, valid_ms)),
+            command: None,
+            outcome: Outcome::Challenged,
+        }
     }
 
     fn reply(&self, nonce: &Nonce, answer: &Answer) -> Option<Vec<u8>> {
@@ -302,7 +319,7 @@ impl Server {
             }
             Ok(None) => {
                 let plugs = self.config.plugs.iter().filter_map(|p| protocol::plug_name(p)).collect();
-                let answer = Answer::Plugs(plugs);
+                let answer = Answer::Plugs(Box::new(plugs));
                 let reply = self.reply(&request.nonce, &answer);
                 self.table[index].slot =
                     Slot::Answered { mac: request.mac, answer, expires: now.plus_ms(RESULT_KEEP_MS) };
@@ -397,7 +414,8 @@ mod tests {
     fn ask(s: &mut Server, ms: u64, n: u8, k: &ClusterKey, action: Action, plug: &str) -> (Vec<u8>, Handled) {
         let from = CLIENT.parse().unwrap();
         let challenge = s.handle(at_ms(ms), from, &protocol::encode_hello(), &mut || nonce(n));
-        let Ok(FromBox::Challenge { nonce: issued, .. }) = protocol::decode_from_box(k, &challenge.reply.unwrap())
+        let Ok(FromBox::Challenge { nonce: issued, .. }) =
+            protocol::decode_from_box(k, &challenge.reply.unwrap())
         else {
             panic!("a challenge")
         };
@@ -425,7 +443,10 @@ mod tests {
         assert_eq!(answer(&again), Answer::InProgress);
         let (to, reply) = s.finish(at_ms(2000), &nonce(1), Answer::Done).unwrap();
         assert_eq!(to, from);
-        assert!(matches!(protocol::decode_from_box(&key(1), &reply), Ok(FromBox::Reply { answer: Answer::Done, .. })));
+        assert!(matches!(
+            protocol::decode_from_box(&key(1), &reply),
+            Ok(FromBox::Reply { answer: Answer::Done, .. })
+        ));
         // Within RESULT_KEEP_MS the same datagram gets the same answer, and nothing runs.
         let kept = s.handle(at_ms(2000 + RESULT_KEEP_MS - 1), from, &bytes, &mut || nonce(9));
         assert_eq!((kept.command.clone(), answer(&kept)), (None, Answer::Done));
@@ -443,7 +464,8 @@ mod tests {
         let mut s = server();
         let (_, h) = ask(&mut s, 0, 1, &key(1), Action::Off, "pm-a");
         assert!(h.command.is_some());
-        let other = protocol::encode_request(&key(1), &nonce(1), Action::On, &protocol::plug_name("pm-a").unwrap());
+        let other =
+            protocol::encode_request(&key(1), &nonce(1), Action::On, &protocol::plug_name("pm-a").unwrap());
         let h = s.handle(at_ms(1), CLIENT.parse().unwrap(), &other, &mut || nonce(2));
         assert_eq!((h.command, h.outcome), (None, Outcome::Unauthenticated(Unauthenticated::NonceReused)));
         assert_eq!(s.counters().replays_refused, 1);
@@ -454,10 +476,12 @@ mod tests {
         let mut s = server();
         let from = CLIENT.parse().unwrap();
         s.handle(at_ms(0), from, &protocol::encode_hello(), &mut || nonce(1));
-        let late = protocol::encode_request(&key(1), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
+        let late =
+            protocol::encode_request(&key(1), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
         let h = s.handle(at_ms(NONCE_VALID_MS), from, &late, &mut || nonce(2));
         assert_eq!(h.outcome, Outcome::Unauthenticated(Unauthenticated::UnknownNonce));
-        let made_up = protocol::encode_request(&key(1), &nonce(42), Action::Off, &protocol::plug_name("pm-a").unwrap());
+        let made_up =
+            protocol::encode_request(&key(1), &nonce(42), Action::Off, &protocol::plug_name("pm-a").unwrap());
         let h = s.handle(at_ms(NONCE_VALID_MS), from, &made_up, &mut || nonce(3));
         assert_eq!((h.command, s.counters().replays_refused), (None, 2));
     }
@@ -467,7 +491,8 @@ mod tests {
         let mut s = server();
         let from = CLIENT.parse().unwrap();
         s.handle(at_ms(0), from, &protocol::encode_hello(), &mut || nonce(1));
-        let forged = protocol::encode_request(&key(2), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
+        let forged =
+            protocol::encode_request(&key(2), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
         let h = s.handle(at_ms(1), from, &forged, &mut || nonce(2));
         assert_eq!((h.command, h.outcome), (None, Outcome::Unauthenticated(Unauthenticated::BadMac)));
         assert_eq!(
@@ -476,7 +501,8 @@ mod tests {
         );
         assert_eq!(s.counters().bad_mac, 1);
         // The nonce was not consumed by the forgery: the real client can still use it.
-        let real = protocol::encode_request(&key(1), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
+        let real =
+            protocol::encode_request(&key(1), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
         assert!(s.handle(at_ms(2), from, &real, &mut || nonce(3)).command.is_some());
     }
 
@@ -517,7 +543,8 @@ mod tests {
         let (_, h) = ask(&mut s, 100, 2, &key(1), Action::Status, "p0");
         assert_eq!(answer(&h), Answer::Refused(Refusal::Busy));
         for i in 1..MAX_COMMANDS {
-            let (_, h) = ask(&mut s, 200 + i as u64 * 100, 10 + i as u8, &key(1), Action::Off, &format!("p{i}"));
+            let (_, h) =
+                ask(&mut s, 200 + i as u64 * 100, 10 + i as u8, &key(1), Action::Off, &format!("p{i}"));
             assert!(h.command.is_some());
         }
         let (_, h) = ask(&mut s, 1000, 30, &key(1), Action::Off, "p7");
@@ -542,7 +569,12 @@ mod tests {
         let h = s.handle(at_ms(1), from, &protocol::encode_hello(), &mut || nonce(200));
         assert_eq!(h.outcome, Outcome::Dropped(Drop::RateLimited));
         // One token per 1/MAX_DATAGRAMS_PER_S s.
-        let h = s.handle(at_ms(1 + 1000 / u64::from(MAX_DATAGRAMS_PER_S)), from, &protocol::encode_hello(), &mut || nonce(201));
+        let h = s.handle(
+            at_ms(1 + 1000 / u64::from(MAX_DATAGRAMS_PER_S)),
+            from,
+            &protocol::encode_hello(),
+            &mut || nonce(201),
+        );
         assert_eq!(h.outcome, Outcome::Challenged);
         let h = s.handle(at_ms(60_000), from, b"garbage", &mut || nonce(202));
         assert_eq!(h.outcome, Outcome::Dropped(Drop::Malformed(DecodeError::BadMagic)));

@@ -76,8 +76,10 @@ fn plug_thread(jobs: mpsc::Receiver<Job>, results: mpsc::Sender<(Command, Done)>
         let timeout_ms = channel.exchange_timeout_ms();
         let done = match command.action {
             Action::Off | Action::Reboot => {
-                let action = if command.action == Action::Off { FenceAction::Off } else { FenceAction::Reboot };
-                let report = fence::run(&mut **relay, action, channel.fence_options(), &mut SystemClock::new());
+                let action =
+                    if command.action == Action::Off { FenceAction::Off } else { FenceAction::Reboot };
+                let report =
+                    fence::run(&mut **relay, action, channel.fence_options(), &mut SystemClock::new());
                 Done::Fence { report, trust_unconfirmed: channel.trust_unconfirmed }
             }
             Action::On => Done::PowerOn(relay.power_on(timeout_ms).err().map(|e| e.to_string())),
@@ -111,8 +113,8 @@ impl FenceService {
             now,
         );
         let urandom = std::fs::File::open("/dev/urandom").map_err(|e| format!("/dev/urandom: {e}"))?;
-        let socket =
-            UdpSocket::bind(service.listen).map_err(|e| format!("fence_service listen {}: {e}", service.listen))?;
+        let socket = UdpSocket::bind(service.listen)
+            .map_err(|e| format!("fence_service listen {}: {e}", service.listen))?;
         socket.set_nonblocking(true).map_err(|e| e.to_string())?;
         let (wake, wake_writer) = UnixStream::pair().map_err(|e| e.to_string())?;
         wake.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -125,7 +127,11 @@ impl FenceService {
         )
         .map_err(|e| format!("fence service thread: {e}"))?;
         let names: Vec<&str> = service.plugs.iter().map(|p| p.node.as_str()).collect();
-        log::info!("fence service: answering fence_rackha on {} for plugs {}", service.listen, names.join(", "));
+        log::info!(
+            "fence service: answering fence_rackha on {} for plugs {}",
+            service.listen,
+            names.join(", ")
+        );
         Ok(Some(FenceService {
             socket,
             server,
@@ -219,7 +225,9 @@ fn conclude(plug: &str, done: Done) -> (Answer, String, bool, Option<Notificatio
             let power = if state == RelayState::Off { Power::Off } else { Power::On };
             (Answer::Status(power), format!("reads {state}"), true, None)
         }
-        Done::State(Err(e)) => (Answer::Failed(protocol::reason(&e)), format!("status failed: {e}"), false, None),
+        Done::State(Err(e)) => {
+            (Answer::Failed(protocol::reason(&e)), format!("status failed: {e}"), false, None)
+        }
     }
 }
 
@@ -270,8 +278,14 @@ impl Agent {
                 Outcome::Accepted => {
                     let command = handled.command.expect("an accepted request is a command");
                     let channel = service.plugs[command.plug].clone();
-                    let w = words::fence_service_taken(&channel.node, command.action.as_str(), &from.to_string());
-                    log::log!(w.level, "fence service: {} of {} asked by {from}", command.action.as_str(), channel.node);
+                    let w =
+                        words::fence_service_taken(&channel.node, command.action.as_str(), &from.to_string());
+                    log::log!(
+                        w.level,
+                        "fence service: {} of {} asked by {from}",
+                        command.action.as_str(),
+                        channel.node
+                    );
                     if command.action != Action::Status {
                         self.journal_words(&w, &[]);
                     }
@@ -284,7 +298,12 @@ impl Agent {
                     }
                 }
                 Outcome::Refused { action, plug, refusal } => {
-                    let w = words::fence_service_refused(&plug, action.as_str(), &from.to_string(), refusal.as_str());
+                    let w = words::fence_service_refused(
+                        &plug,
+                        action.as_str(),
+                        &from.to_string(),
+                        refusal.as_str(),
+                    );
                     log::log!(w.level, "{}", w.text);
                     self.journal_words(&w, &[]);
                 }
