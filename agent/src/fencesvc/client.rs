@@ -12,7 +12,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, Write};
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -515,8 +515,11 @@ fn connect(options: &Options) -> Result<(UdpSocket, ClusterKey), String> {
             .map_err(|_| format!("ip {ip:?} is not an IP address (host names are not resolved)"))?,
         options.ipport,
     );
-    let local = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-    let socket = UdpSocket::bind(local).map_err(|e| e.to_string())?;
+    // A SocketAddr, not a string: a string would link the resolver (getaddrinfo, NSS) into the
+    // static binary, about 200 KB.
+    let any: IpAddr =
+        if addr.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+    let socket = UdpSocket::bind(SocketAddr::new(any, 0)).map_err(|e| e.to_string())?;
     socket.connect(addr).map_err(|e| format!("{addr}: {e}"))?;
     Ok((socket, key))
 }
