@@ -232,5 +232,7 @@ if stonith_admin --fence pm-b --timeout 30 >"$work/wrong.out" 2>&1; then
   fail "a fence with the wrong key succeeded"
 fi
 [ "$(power)" = on ] || fail "with the wrong key the plug was switched"
-ok "with the wrong key the fencer's fence fails ($(tail -n 1 "$work/wrong.out")) and the plug stays on"
+grep -q "fence_rackha: Failed: .*the key files differ" /var/log/pacemaker/pacemaker.log ||
+  fail "the fencer's log does not give the agent's reason"
+ok "with the wrong key the fencer's fence fails ($(tail -n 1 "$work/wrong.out")), its log says why (the key files differ), the plug stays on"
 echo "fence-rackha: PASS"
