@@ -78,6 +78,7 @@ files=(
   /etc/ha-agent/agent.toml
   /usr/lib/systemd/system/ha-agent.service
   /usr/sbin/ha-agent
+  /usr/sbin/fence_rackha
   /usr/share/doc/ha-agent/LICENSE
   /usr/share/doc/ha-agent/README.md
   /usr/share/doc/ha-agent/copyright
