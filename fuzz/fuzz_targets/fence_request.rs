@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         counter += 1;
         let mut n = [0u8; NONCE_BYTES];
         n[..8].copy_from_slice(&counter.to_le_bytes());
-        n
+        Some(n)
     };
     let mut rest = data;
     while let [mode, len, tail @ ..] = rest {

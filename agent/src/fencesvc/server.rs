@@ -11,8 +11,8 @@
 //! [`MAX_COMMANDS`] running or waiting) and the counters. Every datagram is answered or dropped
 //! and counted; nothing here panics on input.
 //!
-//! It does not own the socket, the randomness (the caller gives a fresh nonce with each
-//! datagram), the relay (a [`Command`] is carried out by the shell through the fence
+//! It does not own the socket, the randomness (the caller gives a fresh nonce when a hello
+//! needs one), the relay (a [`Command`] is carried out by the shell through the fence
 //! procedure, and its [`Answer`] comes back through [`Server::finish`]) or the journal.
 
 #![forbid(unsafe_code)]
@@ -89,6 +89,8 @@ pub enum Drop {
     NotAllowed,
     RateLimited,
     NonceTableFull,
+    /// The randomness source failed: no nonce is issued.
+    NoRandomness,
     Malformed(DecodeError),
 }
 
@@ -195,7 +197,7 @@ impl Server {
         match why {
             Drop::NotAllowed => self.counters.not_allowed += 1,
             Drop::RateLimited => self.counters.rate_limited += 1,
-            Drop::NonceTableFull => self.counters.nonce_table_full += 1,
+            Drop::NonceTableFull | Drop::NoRandomness => self.counters.nonce_table_full += 1,
             Drop::Malformed(_) => self.counters.malformed += 1,
         }
         Handled { reply: None, command: None, outcome: Outcome::Dropped(why) }
@@ -217,13 +219,13 @@ impl Server {
     }
 
     /// One datagram from `from`, received at `now`; `fresh` gives a new random nonce (called
-    /// only for a hello that gets a challenge).
+    /// only for a hello; None when no randomness could be read: the hello is dropped).
     pub fn handle(
         &mut self,
         now: Micros,
         from: SocketAddr,
         datagram: &[u8],
-        fresh: &mut dyn FnMut() -> Nonce,
+        fresh: &mut dyn FnMut() -> Option<Nonce>,
     ) -> Handled {
         if !self.config.clients.contains(&from.ip()) {
             return self.dropped(Drop::NotAllowed);
@@ -233,7 +235,10 @@ impl Server {
         }
         self.purge(now);
         match protocol::decode_to_box(&self.config.key, datagram) {
-            Ok(ToBox::Hello) => self.challenge(now, fresh()),
+            Ok(ToBox::Hello) => match fresh() {
+                Some(nonce) => self.challenge(now, nonce),
+                None => self.dropped(Drop::NoRandomness),
+            },
             Ok(ToBox::Request(request)) => self.request(now, from, request),
             Err(DecodeError::BadMac) => {
                 let nonce = protocol::claimed_nonce(datagram).unwrap_or_default();
@@ -413,14 +418,14 @@ mod tests {
     /// Hello, then a request under `key`; returns the request's bytes and the server's answer.
     fn ask(s: &mut Server, ms: u64, n: u8, k: &ClusterKey, action: Action, plug: &str) -> (Vec<u8>, Handled) {
         let from = CLIENT.parse().unwrap();
-        let challenge = s.handle(at_ms(ms), from, &protocol::encode_hello(), &mut || nonce(n));
+        let challenge = s.handle(at_ms(ms), from, &protocol::encode_hello(), &mut || Some(nonce(n)));
         let Ok(FromBox::Challenge { nonce: issued, .. }) =
             protocol::decode_from_box(k, &challenge.reply.unwrap())
         else {
             panic!("a challenge")
         };
         let bytes = protocol::encode_request(k, &issued, action, &protocol::plug_name(plug).unwrap());
-        let handled = s.handle(at_ms(ms), from, &bytes, &mut || nonce(n.wrapping_add(100)));
+        let handled = s.handle(at_ms(ms), from, &bytes, &mut || Some(nonce(n.wrapping_add(100))));
         (bytes, handled)
     }
 
@@ -438,7 +443,7 @@ mod tests {
         assert_eq!(h.command, Some(Command { nonce: nonce(1), action: Action::Off, plug: 1 }));
         assert_eq!(answer(&h), Answer::InProgress);
         let from = CLIENT.parse().unwrap();
-        let again = s.handle(at_ms(500), from, &bytes, &mut || nonce(9));
+        let again = s.handle(at_ms(500), from, &bytes, &mut || Some(nonce(9)));
         assert_eq!((again.command.clone(), again.outcome.clone()), (None, Outcome::Retransmission));
         assert_eq!(answer(&again), Answer::InProgress);
         let (to, reply) = s.finish(at_ms(2000), &nonce(1), Answer::Done).unwrap();
@@ -448,10 +453,10 @@ mod tests {
             Ok(FromBox::Reply { answer: Answer::Done, .. })
         ));
         // Within RESULT_KEEP_MS the same datagram gets the same answer, and nothing runs.
-        let kept = s.handle(at_ms(2000 + RESULT_KEEP_MS - 1), from, &bytes, &mut || nonce(9));
+        let kept = s.handle(at_ms(2000 + RESULT_KEEP_MS - 1), from, &bytes, &mut || Some(nonce(9)));
         assert_eq!((kept.command.clone(), answer(&kept)), (None, Answer::Done));
         // After it, the nonce is forgotten: a replay is refused and counted.
-        let replay = s.handle(at_ms(2000 + RESULT_KEEP_MS), from, &bytes, &mut || nonce(9));
+        let replay = s.handle(at_ms(2000 + RESULT_KEEP_MS), from, &bytes, &mut || Some(nonce(9)));
         assert_eq!(replay.outcome, Outcome::Unauthenticated(Unauthenticated::UnknownNonce));
         assert_eq!(replay.command, None);
         assert_eq!(s.counters().replays_refused, 1);
@@ -466,7 +471,7 @@ mod tests {
         assert!(h.command.is_some());
         let other =
             protocol::encode_request(&key(1), &nonce(1), Action::On, &protocol::plug_name("pm-a").unwrap());
-        let h = s.handle(at_ms(1), CLIENT.parse().unwrap(), &other, &mut || nonce(2));
+        let h = s.handle(at_ms(1), CLIENT.parse().unwrap(), &other, &mut || Some(nonce(2)));
         assert_eq!((h.command, h.outcome), (None, Outcome::Unauthenticated(Unauthenticated::NonceReused)));
         assert_eq!(s.counters().replays_refused, 1);
     }
@@ -475,14 +480,14 @@ mod tests {
     fn a_nonce_expires_and_a_made_up_one_is_unknown() {
         let mut s = server();
         let from = CLIENT.parse().unwrap();
-        s.handle(at_ms(0), from, &protocol::encode_hello(), &mut || nonce(1));
+        s.handle(at_ms(0), from, &protocol::encode_hello(), &mut || Some(nonce(1)));
         let late =
             protocol::encode_request(&key(1), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
-        let h = s.handle(at_ms(NONCE_VALID_MS), from, &late, &mut || nonce(2));
+        let h = s.handle(at_ms(NONCE_VALID_MS), from, &late, &mut || Some(nonce(2)));
         assert_eq!(h.outcome, Outcome::Unauthenticated(Unauthenticated::UnknownNonce));
         let made_up =
             protocol::encode_request(&key(1), &nonce(42), Action::Off, &protocol::plug_name("pm-a").unwrap());
-        let h = s.handle(at_ms(NONCE_VALID_MS), from, &made_up, &mut || nonce(3));
+        let h = s.handle(at_ms(NONCE_VALID_MS), from, &made_up, &mut || Some(nonce(3)));
         assert_eq!((h.command, s.counters().replays_refused), (None, 2));
     }
 
@@ -490,10 +495,10 @@ mod tests {
     fn a_wrong_key_is_refused_unauthenticated_and_counted() {
         let mut s = server();
         let from = CLIENT.parse().unwrap();
-        s.handle(at_ms(0), from, &protocol::encode_hello(), &mut || nonce(1));
+        s.handle(at_ms(0), from, &protocol::encode_hello(), &mut || Some(nonce(1)));
         let forged =
             protocol::encode_request(&key(2), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
-        let h = s.handle(at_ms(1), from, &forged, &mut || nonce(2));
+        let h = s.handle(at_ms(1), from, &forged, &mut || Some(nonce(2)));
         assert_eq!((h.command, h.outcome), (None, Outcome::Unauthenticated(Unauthenticated::BadMac)));
         assert_eq!(
             protocol::decode_from_box(&key(2), &h.reply.unwrap()),
@@ -503,7 +508,7 @@ mod tests {
         // The nonce was not consumed by the forgery: the real client can still use it.
         let real =
             protocol::encode_request(&key(1), &nonce(1), Action::Off, &protocol::plug_name("pm-a").unwrap());
-        assert!(s.handle(at_ms(2), from, &real, &mut || nonce(3)).command.is_some());
+        assert!(s.handle(at_ms(2), from, &real, &mut || Some(nonce(3))).command.is_some());
     }
 
     #[test]
@@ -559,27 +564,35 @@ mod tests {
     fn strangers_and_floods_are_dropped_unanswered() {
         let mut s = server();
         let stranger: SocketAddr = "192.0.2.1:5000".parse().unwrap();
-        let h = s.handle(at_ms(0), stranger, &protocol::encode_hello(), &mut || nonce(1));
+        let h = s.handle(at_ms(0), stranger, &protocol::encode_hello(), &mut || Some(nonce(1)));
         assert_eq!((h.reply, h.outcome), (None, Outcome::Dropped(Drop::NotAllowed)));
         let from = CLIENT.parse().unwrap();
         for i in 0..MAX_DATAGRAMS_PER_S {
-            let h = s.handle(at_ms(1), from, &protocol::encode_hello(), &mut || nonce(i as u8 + 1));
+            let h = s.handle(at_ms(1), from, &protocol::encode_hello(), &mut || Some(nonce(i as u8 + 1)));
             assert_eq!(h.outcome, Outcome::Challenged);
         }
-        let h = s.handle(at_ms(1), from, &protocol::encode_hello(), &mut || nonce(200));
+        let h = s.handle(at_ms(1), from, &protocol::encode_hello(), &mut || Some(nonce(200)));
         assert_eq!(h.outcome, Outcome::Dropped(Drop::RateLimited));
         // One token per 1/MAX_DATAGRAMS_PER_S s.
         let h = s.handle(
             at_ms(1 + 1000 / u64::from(MAX_DATAGRAMS_PER_S)),
             from,
             &protocol::encode_hello(),
-            &mut || nonce(201),
+            &mut || Some(nonce(201)),
         );
         assert_eq!(h.outcome, Outcome::Challenged);
-        let h = s.handle(at_ms(60_000), from, b"garbage", &mut || nonce(202));
+        let h = s.handle(at_ms(60_000), from, b"garbage", &mut || Some(nonce(202)));
         assert_eq!(h.outcome, Outcome::Dropped(Drop::Malformed(DecodeError::BadMagic)));
         let c = s.counters();
         assert_eq!((c.not_allowed, c.rate_limited, c.malformed), (1, 1, 1));
+    }
+
+    #[test]
+    fn without_randomness_no_nonce_is_issued() {
+        let mut s = server();
+        let h = s.handle(at_ms(0), CLIENT.parse().unwrap(), &protocol::encode_hello(), &mut || None);
+        assert_eq!((h.reply, h.outcome), (None, Outcome::Dropped(Drop::NoRandomness)));
+        assert!(s.table.is_empty());
     }
 
     #[test]
@@ -592,7 +605,7 @@ mod tests {
             // Spaced out so the rate limit does not drop them.
             let mut n = [0u8; NONCE_BYTES];
             n[..8].copy_from_slice(&(i as u64 + 1000).to_le_bytes());
-            s.handle(at_ms(100 * (i as u64 + 1)), from, &protocol::encode_hello(), &mut || n);
+            s.handle(at_ms(100 * (i as u64 + 1)), from, &protocol::encode_hello(), &mut || Some(n));
             assert!(s.table.len() <= MAX_OUTSTANDING_NONCES);
         }
         assert_eq!(s.running(), 1, "eviction never forgets a running command");

@@ -266,9 +266,13 @@ impl Agent {
             let urandom = &mut service.urandom;
             let mut fresh = || {
                 let mut nonce = [0u8; NONCE_BYTES];
-                // Without randomness no nonce may be issued: the loop cannot go on safely.
-                urandom.read_exact(&mut nonce).expect("/dev/urandom gives bytes");
-                nonce
+                match urandom.read_exact(&mut nonce) {
+                    Ok(()) => Some(nonce),
+                    Err(e) => {
+                        log::error!("fence service: /dev/urandom: {e}; no nonce issued");
+                        None
+                    }
+                }
             };
             let handled = service.server.handle(now, from, &service.buf[..n], &mut fresh);
             if let Some(reply) = &handled.reply {
