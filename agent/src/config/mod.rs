@@ -2237,6 +2237,20 @@ interface = "eth1"
             assert_eq!(kinds(&found), [kind], "{found:?}");
             assert!(found[0].location.ends_with(at), "{}", found[0]);
         }
+        // GPIO: a plug's output line is a [relay] channel's sense line.
+        let gpio_relay = WITNESS.replacen(
+            "board = \"modbus\"\ndevice = \"/dev/ttyS3\"\nbaud = 9600\naddress = 1\nchannel = 1\n",
+            "board = \"gpio\"\nchip = \"/dev/gpiochip0\"\nline = 3\nsense_line = 4\n",
+            1,
+        );
+        assert_ne!(gpio_relay, WITNESS);
+        let gpio_plug = |line: u32| {
+            format!("\n[[fence_service.plugs]]\nnode = \"pm-a\"\nboard = \"gpio\"\nchip = \"/dev/gpiochip0\"\nline = {line}\n")
+        };
+        assert_eq!(problems(&format!("{gpio_relay}{}", section(&gpio_plug(5)))), []);
+        let found = problems(&format!("{gpio_relay}{}", section(&gpio_plug(4))));
+        assert_eq!(kinds(&found), [ProblemKind::BadValue], "{found:?}");
+        assert!(found[0].location.ends_with("fence_service.plugs[0]"), "{}", found[0]);
         // On a node.
         let found = problems(&format!("{NODE_A}{}", section(&plug("pm-a", "/dev/ttyUSB7"))));
         assert_eq!(kinds(&found), [ProblemKind::WrongRole]);

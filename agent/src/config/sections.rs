@@ -763,10 +763,16 @@ pub(super) fn check_fence_service(
         let span = span_of_path(root, &path).or(Some(at.clone()));
         checker.push(ProblemKind::BadValue, span, &path, message, hint);
     }
+    // The GPIO lines a channel holds: its output and its sense input (on `chip` by default).
+    let lines = |c: &RelayChannelConfig| {
+        let output = c.chip.clone().zip(c.line);
+        let sense = c.sense_chip.clone().or_else(|| c.chip.clone()).zip(c.sense_line);
+        [output, sense].into_iter().flatten().collect::<Vec<_>>()
+    };
     let shares = |a: &RelayChannelConfig, b: &RelayChannelConfig| {
         let same = |x: &Option<std::path::PathBuf>, y: &Option<std::path::PathBuf>| x.is_some() && x == y;
         same(&a.device, &b.device)
-            || (same(&a.chip, &b.chip) && a.line.is_some() && a.line == b.line)
+            || lines(a).iter().any(|l| lines(b).contains(l))
             || (same(&a.command, &b.command) && a.plug == b.plug)
     };
     for (index, plug) in service.plugs.iter().enumerate() {
