@@ -17,12 +17,12 @@ ENFORCE_BUDGET ?= 0
 FUZZ_SECONDS ?= 20
 
 # Every shell script of the repository (the overlay's init scripts have no .sh suffix).
-SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.sh) tests/vm/stage1-init \
+SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.sh tests/pacemaker/*.sh) tests/vm/stage1-init \
 	packaging/ha-agent.bash-completion \
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource) \
 	$(wildcard tests/vm/debian-node/*.sh tests/vm/debian-node/overlay/usr/local/sbin/*)
 
-.PHONY: help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-journal-vm shellcheck check-mib clean rack test-rack
+.PHONY: help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-fence-pacemaker test-journal-vm shellcheck check-mib clean rack test-rack
 
 help:
 	@echo "make demo   - boot the virtual rack (three QEMU VMs), show the status, cut the active node's power and print the failover timeline (make demo-process: the process-level demo)"
@@ -33,6 +33,7 @@ help:
 	@echo "make image  - build the QEMU test image of the appliance into out/image and print its sizes (docs/image.md)"
 	@echo "make test-image - boot it in QEMU (TCG) and check first boot, login, status, read-only root, persistence"
 	@echo "make test-gpio - the GPIO relay driver on a gpio-sim chip in QEMU: read-back, fence, stuck relay, active_low"
+	@echo "make test-fence-pacemaker - (root) Pacemaker's fencer fences through fence_rackha and a witness, in namespaces (docs/fence-agent.md)"
 	@echo "make test-journal-vm - power the VM off (QMP quit) while the agent journals; every acknowledged record survives"
 	@echo "make test-rack-debian - the virtual rack with Debian 12 nodes running PostgreSQL (SCENARIO=name; make demo-debian)"
 	@echo "make rack   - boot the virtual rack (three QEMU VMs) and run its scenarios (SCENARIO=name for one; docs/rack.md)"
@@ -196,6 +197,13 @@ test-watchdog: image
 # QEMU"): gpio-sim, built for the image's kernel from Debian's source, in the test image.
 test-gpio: image
 	@bash tests/vm/gpio-relay-test.sh
+
+# Pacemaker's own fencer (a one-node Corosync + Pacemaker in private namespaces) fences a plug
+# through fence_rackha and a running witness (docs/fence-agent.md). Needs root.
+test-fence-pacemaker:
+	@bash scripts/setup.sh
+	cargo build --locked -p ha-agent
+	@bash tests/pacemaker/fence-rackha.sh target/debug/ha-agent
 
 # Power-cut test of the journal (docs/journal.md): the VM is powered off through QMP while the
 # agent journals; JOURNAL_VM_ROUNDS=n power-offs (default 3), JOURNAL_VM_SEED=s.

@@ -50,6 +50,9 @@ export SOURCE_DATE_EPOCH
 # --- The tree both packages install --------------------------------------------------------
 doc=usr/share/doc/ha-agent
 install -D -m 0755 "$bin" "$root/usr/sbin/ha-agent"
+# The fence agent another cluster's fencer runs (docs/fence-agent.md): the same binary, which
+# acts as fence_rackha when called by that name.
+ln -s ha-agent "$root/usr/sbin/fence_rackha"
 install -D -m 0644 "$here/ha-agent.service" "$root/usr/lib/systemd/system/ha-agent.service"
 install -D -m 0644 "$here/agent.toml" "$root/etc/ha-agent/agent.toml"
 install -D -m 0644 "$repo/agent/mib/RACK-HA-MIB.txt" "$root/usr/share/snmp/mibs/RACK-HA-MIB.txt"
@@ -137,7 +140,8 @@ Description: rack high-availability agent for two database servers
  This package runs the agent on a database server (role "node") under
  systemd: the static binary, the unit ha-agent.service, a template of
  /etc/ha-agent/agent.toml, the MIB, the manual page, bash completion and
- the documentation.
+ the documentation. It also ships /usr/sbin/fence_rackha, the fence agent
+ a Pacemaker cluster uses to fence its nodes through the box's relays.
  The cluster key is made on site (man 8 ha-agent).
 EOF
 # Upgrades never overwrite a changed configuration.
@@ -274,6 +278,7 @@ fi
 %files
 %defattr(-,root,root,-)
 /usr/sbin/ha-agent
+/usr/sbin/fence_rackha
 /usr/lib/systemd/system/ha-agent.service
 %dir /etc/ha-agent
 %config(noreplace) /etc/ha-agent/agent.toml

@@ -78,6 +78,7 @@ files=(
   /etc/ha-agent/agent.toml
   /usr/lib/systemd/system/ha-agent.service
   /usr/sbin/ha-agent
+  /usr/sbin/fence_rackha
   /usr/share/doc/ha-agent/LICENSE
   /usr/share/doc/ha-agent/README.md
   /usr/share/doc/ha-agent/copyright
@@ -121,7 +122,8 @@ ok "rpm: /etc/ha-agent/agent.toml is %config(noreplace)"
     while [ "$p" != / ]; do echo "$p"; p=$(dirname "$p"); done
   done
 } >"$tmp/expected-deb"
-dpkg-deb -c "$deb" | sed -E 's/^([^ ]+ +){5}//; s|^\./|/|; s|(.)/$|\1|' | grep -vx / >"$tmp/actual-deb"
+# (A symbolic link is listed as `path -> target`: the path alone is compared.)
+dpkg-deb -c "$deb" | sed -E 's/^([^ ]+ +){5}//; s| -> .*$||; s|^\./|/|; s|(.)/$|\1|' | grep -vx / >"$tmp/actual-deb"
 compare "the deb (dpkg-deb -c)" "$tmp/expected-deb" "$tmp/actual-deb"
 ok "dpkg-deb -c: exactly the $(wc -l <"$tmp/expected-deb") expected files and directories"
 [ "$(dpkg-deb -I "$deb" conffiles)" = /etc/ha-agent/agent.toml ] ||
@@ -228,6 +230,10 @@ ok "bash completion: ha-agent mo<TAB> -> move, status --ch<TAB> -> --check"
 
 out=$(in_root "$R" /usr/sbin/ha-agent version 2>&1) || fail "the static agent does not run in the chroot: $out"
 [ "$out" = "ha-agent $version" ] || fail "ha-agent version says '$out', expected 'ha-agent $version'"
+# The fence agent: installed by its fence-agents name, it prints its metadata (what
+# Pacemaker's fencer reads).
+out=$(in_root "$R" /usr/sbin/fence_rackha -o metadata 2>&1) || fail "fence_rackha -o metadata fails: $out"
+case $out in *'<resource-agent name="fence_rackha"'*) ;; *) fail "fence_rackha -o metadata printed: $out" ;; esac
 rc=0; out=$(in_root "$R" /usr/sbin/ha-agent check-config /etc/ha-agent/agent.toml 2>&1) || rc=$?
 if [ "$rc" -ne 1 ] || ! grep -q 'cluster.key' <<<"$out" || ! grep -q '^1 problem(s) found$' <<<"$out"; then
   printf '%s\n' "$out" >&2

@@ -31,11 +31,36 @@ command -v python3 >/dev/null || need_pkgs+=(python3)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql-15)
 [ -x /usr/sbin/modprobe ] || need_pkgs+=(kmod)
 command -v fuser >/dev/null || need_pkgs+=(psmisc)
+command -v xmllint >/dev/null || need_pkgs+=(libxml2-utils)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+# The fence agent's tests (docs/fence-agent.md): fence-agents' metadata schema, and Pacemaker
+# (its CLI pulls in pacemaker and corosync), which make test-fence-pacemaker runs in private
+# namespaces only. Their packages would start corosync and pacemaker on a host with systemd:
+# a policy-rc.d that refuses every start keeps them stopped while they are installed.
+fence_pkgs=()
+[ -f /usr/share/cluster/relaxng/metadata.rng ] || fence_pkgs+=(fence-agents)
+command -v stonith_admin >/dev/null || fence_pkgs+=(pacemaker-cli-utils)
+command -v pacemakerd >/dev/null || fence_pkgs+=(pacemaker)
+command -v corosync >/dev/null || fence_pkgs+=(corosync)
+if [ ${#fence_pkgs[@]} -gt 0 ]; then
+  echo "setup: installing ${fence_pkgs[*]} (services not started)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    made_policy=1
+  fi
+  rc=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${fence_pkgs[@]}" >/dev/null || rc=$?
+  if [ "$made_policy" = 1 ]; then $SUDO rm -f "$policy"; fi
+  [ "$rc" = 0 ] || { echo "setup: installing ${fence_pkgs[*]} failed"; exit 1; }
 fi
 # The test image downloads Debian's kernel and busybox-static with apt-get download, which
 # needs the package lists.

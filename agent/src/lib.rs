@@ -20,6 +20,9 @@
 //!   (AF_PACKET). They know nothing about liveness or authentication.
 //! - [`devices`]: relay boards and the fence procedure, the hardware watchdog, the RAID
 //!   controller's console (session and dialects). Codecs are pure; the executors own ports.
+//! - [`fencesvc`]: the fence service another cluster's fencer asks through `fence_rackha`:
+//!   its datagrams, the box's nonce table and decisions, its configuration section and the
+//!   fence agent. Pure but for the agent's `main`; the socket is the shell's.
 //! - [`snmp`]: BER, SNMP v1/v2c/v3 messages, USM, the MIB's notifications and the sans-I/O
 //!   notifier with its durable queue. No socket of its own.
 //! - [`journal`]: the append-only, checksummed event log on the data partition.
@@ -41,6 +44,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod devices;
+pub mod fencesvc;
 pub mod journal;
 pub mod links;
 pub mod shell;

@@ -332,11 +332,23 @@ fn log_command(p: &Parsed) -> i32 {
     }
 }
 
+/// `fence_rackha` (argv[0], the packages' link) and `ha-agent fence-agent`: the fence agent,
+/// with fence-agents' own option grammar (not the command table's).
+fn fence_agent(args: &[String]) -> i32 {
+    let stdin = std::io::stdin();
+    ha_agent::fencesvc::client::main(args, &mut stdin.lock(), &mut std::io::stdout(), &mut std::io::stderr())
+}
+
 fn main() {
+    let invoked_as = std::env::args().next().unwrap_or_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if Path::new(&invoked_as).file_name().is_some_and(|n| n == ha_agent::fencesvc::client::NAME) {
+        std::process::exit(fence_agent(&args));
+    }
     let rest = args.get(1..).unwrap_or(&[]);
     let code = match args.first().map(String::as_str) {
         None => usage(),
+        Some("fence-agent") => fence_agent(rest),
         Some("help" | "--help" | "-h") => match rest {
             [] => help(None),
             [name] => help(Some(name)),

@@ -171,6 +171,8 @@ document! {
         pub array: Option<ArrayStatus>,
         pub snmp_targets: Vec<String>,
         pub snmp_agent: Option<SnmpAgent>,
+        /// Null without `[fence_service]`.
+        pub fence_service: Option<FenceService>,
         /// Null when the journal did not open.
         pub last_events: Option<Vec<String>>,
         pub members: Vec<Member>,
@@ -468,6 +470,28 @@ document! {
         pub usm_refused: u64,
         pub sets_refused: u64,
         pub too_big: u64,
+    }
+}
+
+document! {
+    /// The fence service for another cluster (`[fence_service]`, docs/fence-agent.md) and its
+    /// counters since start.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+    pub struct FenceService {
+        pub listen: String,
+        pub plugs: Vec<String>,
+        /// Commands taken and not yet finished.
+        pub running: u64,
+        pub challenges: u64,
+        pub commands: u64,
+        pub retransmissions: u64,
+        pub refused: u64,
+        pub replays_refused: u64,
+        pub bad_mac: u64,
+        pub malformed: u64,
+        pub not_allowed: u64,
+        pub rate_limited: u64,
+        pub nonce_table_full: u64,
     }
 }
 

@@ -339,6 +339,31 @@ pub const COMMANDS: &[Command] = &[
         hidden: false,
     },
     Command {
+        name: "fence-agent",
+        operand: None,
+        min_operands: 0,
+        max_operands: 0,
+        options: &[
+            Opt { name: "--action", takes: Takes::Value("ACTION"), help: "on, off, reboot, status, list, list-status, monitor, metadata or validate-all (-o; default reboot)" },
+            Opt { name: "--plug", takes: Takes::Value("NAME"), help: "the plug: the other cluster's node, as the box's [fence_service] names it (-n)" },
+            Opt { name: "--ip", takes: Takes::Value("ADDRESS"), help: "the box's IP address (-a)" },
+            Opt { name: "--ipport", takes: Takes::Value("PORT"), help: "the box's fence service port (-u; default 7790)" },
+            Opt { name: "--key-file", takes: Takes::Value("FILE"), help: "the fence service's key (-k; default /etc/ha-agent/fence.key)" },
+            Opt { name: "--power-timeout", takes: Takes::Value("SECONDS"), help: "how long on, off and reboot may take (default 40)" },
+            Opt { name: "--verbose", takes: Takes::Nothing, help: "say each step on standard error (-v)" },
+        ],
+        exclusive: &[],
+        required: &[],
+        help: "The fence agent another cluster's fencer runs (installed as /usr/sbin/fence_rackha, which is \
+               this binary): asks a box's [fence_service] to switch a plug, over UDP, authenticated with the \
+               dedicated key and replay-proof (docs/fence-agent.md). It follows the fence-agents conventions, \
+               not this table's: run without arguments it reads key=value lines on standard input (action, \
+               plug or port, ip or ipaddr, ipport, key_file, power_timeout, delay), as Pacemaker's fencer runs \
+               it; short options -o -n -a -u -k -v as fence agents have them. Its own exit codes: 0 success \
+               (status: on), 1 failure, 2 status: off.",
+        hidden: false,
+    },
+    Command {
         name: "help",
         operand: Some(("COMMAND", Operand::Command)),
         min_operands: 0,

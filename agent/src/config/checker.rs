@@ -31,6 +31,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "snmp",
     "array",
     "syslog",
+    "fence_service",
 ];
 pub(super) const TIMING_KEYS: &[&str] = &["interval_ms", "warn_ms", "dead_ms", "initdead_ms"];
 pub(super) const SHELL_KEYS: &[&str] = &["mlockall", "realtime_priority", "stall_warn_ms"];

@@ -19,6 +19,8 @@ pub(super) struct Checked<'t> {
     pub(super) snmp_key_spans: Vec<(String, Option<Span>)>,
     /// A node's valid resource group, for the agent checks of [`check`].
     pub(super) node_group: Option<crate::core::resources::GroupSpec>,
+    /// Where `fence_service.key_file` is (or the section), for the checks of [`check`].
+    pub(super) fence_key_span: Option<Span>,
 }
 
 pub(super) struct ParsedMember {
@@ -71,6 +73,7 @@ pub(super) fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             key_file: None,
             snmp_key_spans: Vec::new(),
             node_group: None,
+            fence_key_span: None,
         };
     }
     let root = document.get_ref();
@@ -226,6 +229,11 @@ pub(super) fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
     let snmp = sections::check_snmp(&mut checker, root, origin);
     let array = sections::check_array(&mut checker, root, &context);
     let syslog = sections::check_syslog(&mut checker, root);
+    let own_relay = relay.clone().flatten();
+    let fence_service =
+        sections::check_fence_service(&mut checker, root, &context, own_relay.as_ref(), origin);
+    let fence_key_span = sections::span_of_path(root, "fence_service.key_file")
+        .or_else(|| sections::span_of_path(root, "fence_service"));
     let snmp_key_spans = match &snmp {
         Some(Some(snmp)) => sections::snmp_key_spans(root, snmp),
         _ => Vec::new(),
@@ -288,6 +296,7 @@ pub(super) fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             snmp: snmp?,
             array: array?,
             syslog: syslog?,
+            fence_service: fence_service?,
         })
     })();
     if config.is_none() && checker.problems.is_empty() {
@@ -299,7 +308,7 @@ pub(super) fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             "please report this with the configuration file".into(),
         );
     }
-    Checked { checker, config, key_file, snmp_key_spans, node_group }
+    Checked { checker, config, key_file, snmp_key_spans, node_group, fence_key_span }
 }
 
 /// The `[timing]` table: the timing when it is valid, and the interval alone when that is

@@ -189,6 +189,8 @@ pub struct Config {
     pub array: Option<crate::devices::console::config::ArrayConfig>,
     /// `[syslog]`: a remote syslog collector for the log (None: the log stays on the box).
     pub syslog: Option<syslog::SyslogConfig>,
+    /// `[fence_service]`: relays the witness switches for another cluster (None: not served).
+    pub fence_service: Option<crate::fencesvc::config::FenceServiceConfig>,
 }
 
 /// `[authority]`: how the witness arbitrates and how nodes fence themselves.
@@ -407,7 +409,26 @@ pub fn check(path: &Path, agents: Option<&dyn AgentInspector>) -> Report {
     };
     let mut checked = check_text(&text, path);
     if let Some((key_file, key_span)) = checked.key_file.take() {
-        check_key_file(&mut checked.checker, &key_file, key_span);
+        check_key_file(&mut checked.checker, &key_file, key_span, "key_file");
+    }
+    if let Some(service) = checked.config.as_ref().and_then(|c| c.fence_service.as_ref()) {
+        let at = checked.fence_key_span.clone();
+        let before = checked.checker.problems.len();
+        check_key_file(&mut checked.checker, &service.key_file, at.clone(), "fence_service.key_file");
+        let cluster_key = checked.config.as_ref().and_then(|c| load_key(&c.key_file).ok());
+        let fence_key = load_key(&service.key_file).ok();
+        if checked.checker.problems.len() == before
+            && cluster_key.is_some()
+            && cluster_key.map(|k| k.0) == fence_key.map(|k| k.0)
+        {
+            checked.checker.push(
+                ProblemKind::BadValue,
+                at,
+                "fence_service.key_file",
+                "the fence service's key is the cluster key: every client of the fence service could then speak for this cluster's members".into(),
+                format!("make a separate key: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > {}; chmod 600 it, and copy it to the other cluster's nodes only", service.key_file.display()),
+            );
+        }
     }
     if let Some(snmp) = checked.config.as_ref().and_then(|c| c.snmp.as_ref()) {
         sections::check_snmp_key_files(&mut checked.checker, snmp, &checked.snmp_key_spans);
@@ -551,14 +572,14 @@ fn read_config_file(path: &Path) -> Result<String, Vec<Problem>> {
 
 /// Checks the key file named by the configuration; problems point at `key_file` in the
 /// configuration and name the key file in the message.
-fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<Span>) {
+fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<Span>, at: &str) {
     let shown = key_file.display();
     match std::fs::metadata(key_file) {
         Err(e) => {
             checker.push(
                 ProblemKind::KeyFileMissing,
                 key_span,
-                "key_file",
+                at,
                 format!("cannot read the key file {shown}: {e}"),
                 format!(
                     "make a key with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > {shown}; chmod 600 {shown} (and copy the same file to every member); a relative key_file is resolved against the configuration file's directory"
@@ -570,7 +591,7 @@ fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<S
             checker.push(
                 ProblemKind::KeyFileMissing,
                 key_span,
-                "key_file",
+                at,
                 format!("the key file {shown} is not a regular file"),
                 "key_file names a file that holds the key in hex".into(),
             );
@@ -582,7 +603,7 @@ fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<S
                 checker.push(
                     ProblemKind::KeyFileWorldReadable,
                     key_span.clone(),
-                    "key_file",
+                    at,
                     format!(
                         "the key file {shown} has mode {mode:04o}: every user of the machine can read or change the cluster key"
                     ),
@@ -592,7 +613,7 @@ fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<S
         }
     }
     if let Err(mut problem) = load_key(key_file) {
-        problem.location = checker.location(key_span.clone(), "key_file");
+        problem.location = checker.location(key_span.clone(), at);
         problem.message = format!("{} ({shown})", problem.message);
         checker.push_problem(key_span, problem);
     }

@@ -21,7 +21,8 @@ use super::{
 };
 use crate::core::resources::config::ResourcesConfig;
 use crate::core::resources::GroupSpec;
-use crate::devices::config::{DevicesConfig, RelayConfig, WatchdogConfig};
+use crate::devices::config::{DevicesConfig, RelayChannelConfig, RelayConfig, WatchdogConfig};
+use crate::fencesvc::config::FenceServiceConfig;
 use crate::snmp::config::SnmpConfig;
 
 /// The keys of `[authority]`: exactly the fields of [`AuthorityConfig`].
@@ -626,6 +627,7 @@ fn document_of(section: &str) -> &'static str {
         "resources" => "docs/resources.md",
         "snmp" => "docs/snmp.md",
         "syslog" => "docs/configuration.md",
+        "fence_service" => "docs/fence-agent.md",
         _ => "docs/devices.md",
     }
 }
@@ -738,6 +740,99 @@ pub(super) fn span_of_path(root: &DeTable<'_>, path: &str) -> Option<Span> {
         }
     }
     found
+}
+
+/// `[fence_service]`: the relays the witness switches for another cluster. `Some(None)`:
+/// absent. A plug never names a member of this cluster, and never shares a serial port, a
+/// GPIO line or a fence agent's plug with `[relay]` (the box's own fences never wait for, nor
+/// collide with, another cluster's command) or a serial port with a heartbeat link. The key
+/// file is checked by `check`.
+pub(super) fn check_fence_service(
+    checker: &mut Checker<'_>,
+    root: &DeTable<'_>,
+    context: &Context<'_>,
+    relay: Option<&RelayConfig>,
+    origin: &std::path::Path,
+) -> Option<Option<FenceServiceConfig>> {
+    let (mut service, at) = match deserialize_section::<FenceServiceConfig>(checker, root, "fence_service") {
+        Section::Absent => return Some(None),
+        Section::Invalid => return None,
+        Section::Parsed(service, at) => (service, at),
+    };
+    let before = checker.problems.len();
+    if context.role == Some(Role::Node) {
+        checker.push(
+            ProblemKind::WrongRole,
+            Some(at.clone()),
+            "fence_service",
+            "[fence_service] on a node: the witness owns the relays".into(),
+            "move the [fence_service] section into the witness's file".into(),
+        );
+    }
+    for (path, message, hint) in service.validate() {
+        let span = span_of_path(root, &path).or(Some(at.clone()));
+        checker.push(ProblemKind::BadValue, span, &path, message, hint);
+    }
+    // The GPIO lines a channel holds: its output and its sense input (on `chip` by default).
+    let lines = |c: &RelayChannelConfig| {
+        let output = c.chip.clone().zip(c.line);
+        let sense = c.sense_chip.clone().or_else(|| c.chip.clone()).zip(c.sense_line);
+        [output, sense].into_iter().flatten().collect::<Vec<_>>()
+    };
+    let shares = |a: &RelayChannelConfig, b: &RelayChannelConfig| {
+        let same = |x: &Option<std::path::PathBuf>, y: &Option<std::path::PathBuf>| x.is_some() && x == y;
+        same(&a.device, &b.device)
+            || lines(a).iter().any(|l| lines(b).contains(l))
+            || (same(&a.command, &b.command) && a.plug == b.plug)
+    };
+    for (index, plug) in service.plugs.iter().enumerate() {
+        let path = format!("fence_service.plugs[{index}].node");
+        if context.role_of(&plug.node).is_some() {
+            checker.push(
+                ProblemKind::WrongRole,
+                span_of_path(root, &path).or(Some(at.clone())),
+                &path,
+                format!(
+                    "{:?} is a member of this cluster: its power is the witness's own authority's",
+                    plug.node
+                ),
+                "a plug is a node of another cluster; this cluster's nodes are fenced through [relay] only"
+                    .into(),
+            );
+        }
+        let own =
+            relay.into_iter().flat_map(|r| r.channels.iter()).enumerate().find(|(_, c)| shares(plug, c));
+        if let Some((channel, _)) = own {
+            let path = format!("fence_service.plugs[{index}]");
+            checker.push(
+                ProblemKind::BadValue,
+                span_of_path(root, &path).or(Some(at.clone())),
+                &path,
+                format!("plug {:?} uses the device of relay.channels[{channel}], a fence of this cluster", plug.node),
+                "give the other cluster's plugs their own board (serial port, GPIO line, or fence agent plug): the witness's own fences must never wait for or collide with another cluster's".into(),
+            );
+        }
+        let Some(device) = &plug.device else { continue };
+        let link = context
+            .links
+            .iter()
+            .find(|l| matches!(&l.kind, Some(LinkKind::Serial { device: d, .. }) if d == device));
+        if let Some(link) = link {
+            let path = format!("fence_service.plugs[{index}].device");
+            checker.push(
+                ProblemKind::BadValue,
+                span_of_path(root, &path),
+                &path,
+                format!("{} is also the serial port of links[{}], a heartbeat link", device.display(), link.index),
+                "a serial port carries either heartbeats or the relay board's protocol: give the board its own port".into(),
+            );
+        }
+    }
+    if checker.problems.len() != before {
+        return None;
+    }
+    service.key_file = super::resolve(origin, &service.key_file.to_string_lossy());
+    Some(Some(service))
 }
 
 /// `[syslog]`: the remote syslog collector, on any member. `Some(None)`: absent.

@@ -333,6 +333,66 @@ fn key_file_hex_with_whitespace() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn fence_service_rules_and_its_key() {
+    let plug = |node: &str, device: &str| {
+        format!("\n[[fence_service.plugs]]\nnode = \"{node}\"\nboard = \"modbus\"\ndevice = \"{device}\"\nchannel = 5\n")
+    };
+    let section = |plugs: &str| {
+        format!("\n[fence_service]\nlisten = \"0.0.0.0:7790\"\nkey_file = \"fence.key\"\nclients = [\"10.0.0.21\"]\n{plugs}")
+    };
+    let problems = |text: &str| check_text(text, Path::new("w.toml")).checker.finish();
+    // Valid on the witness, with its key file resolved next to the configuration.
+    let good = format!("{WITNESS}{}", section(&plug("pm-a", "/dev/ttyUSB7")));
+    let config = parse_str(&good, Path::new("/etc/x/w.toml")).unwrap();
+    assert_eq!(config.fence_service.unwrap().key_file, PathBuf::from("/etc/x/fence.key"));
+    // A member's name, a device of [relay], a heartbeat link's port.
+    for (bad, kind, at) in [
+        (plug("node-a", "/dev/ttyUSB7"), ProblemKind::WrongRole, "fence_service.plugs[0].node"),
+        (plug("pm-a", "/dev/ttyS3"), ProblemKind::BadValue, "fence_service.plugs[0]"),
+        (plug("pm-a", "/dev/ttyS1"), ProblemKind::BadValue, "fence_service.plugs[0].device"),
+    ] {
+        let found = problems(&format!("{WITNESS}{}", section(&bad)));
+        assert_eq!(kinds(&found), [kind], "{found:?}");
+        assert!(found[0].location.ends_with(at), "{}", found[0]);
+    }
+    // GPIO: a plug's output line is a [relay] channel's sense line.
+    let gpio_relay = WITNESS.replacen(
+        "board = \"modbus\"\ndevice = \"/dev/ttyS3\"\nbaud = 9600\naddress = 1\nchannel = 1\n",
+        "board = \"gpio\"\nchip = \"/dev/gpiochip0\"\nline = 3\nsense_line = 4\n",
+        1,
+    );
+    assert_ne!(gpio_relay, WITNESS);
+    let gpio_plug = |line: u32| {
+        format!("\n[[fence_service.plugs]]\nnode = \"pm-a\"\nboard = \"gpio\"\nchip = \"/dev/gpiochip0\"\nline = {line}\n")
+    };
+    assert_eq!(problems(&format!("{gpio_relay}{}", section(&gpio_plug(5)))), []);
+    let found = problems(&format!("{gpio_relay}{}", section(&gpio_plug(4))));
+    assert_eq!(kinds(&found), [ProblemKind::BadValue], "{found:?}");
+    assert!(found[0].location.ends_with("fence_service.plugs[0]"), "{}", found[0]);
+    // On a node.
+    let found = problems(&format!("{NODE_A}{}", section(&plug("pm-a", "/dev/ttyUSB7"))));
+    assert_eq!(kinds(&found), [ProblemKind::WrongRole]);
+
+    // The key file: checked like the cluster key, and never the cluster key itself.
+    let dir = temp_dir("fence-key");
+    let path = dir.join("w.toml");
+    std::fs::write(&path, &good).unwrap();
+    std::fs::write(dir.join("cluster.key"), "00".repeat(32)).unwrap();
+    std::fs::set_permissions(dir.join("cluster.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let report = check(&path, None);
+    assert_eq!(kinds(&report.problems), [ProblemKind::KeyFileMissing], "{:?}", report.problems);
+    assert!(report.problems[0].location.ends_with("fence_service.key_file"), "{}", report.problems[0]);
+    std::fs::write(dir.join("fence.key"), "00".repeat(32)).unwrap();
+    std::fs::set_permissions(dir.join("fence.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let report = check(&path, None);
+    assert_eq!(kinds(&report.problems), [ProblemKind::BadValue], "{:?}", report.problems);
+    assert!(report.problems[0].message.contains("is the cluster key"), "{}", report.problems[0]);
+    std::fs::write(dir.join("fence.key"), "11".repeat(32)).unwrap();
+    assert!(check(&path, None).problems.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The warnings of a text that is valid.
 fn warnings(text: &str) -> Vec<Problem> {
     let checked = check_text(text, Path::new("agent.toml"));

@@ -227,7 +227,8 @@ impl DevicesConfig {
 }
 
 impl RelayChannelConfig {
-    fn validate(&self, at: &str, problems: &mut Vec<String>) {
+    /// Every problem of this channel, each prefixed with `at` (`relay.channels[1]: ...`).
+    pub fn validate(&self, at: &str, problems: &mut Vec<String>) {
         let mut need = |ok: bool, what: &str| {
             if !ok {
                 problems.push(format!("{at}: {what}"));

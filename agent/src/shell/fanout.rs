@@ -87,6 +87,12 @@ pub fn relay(w: &Words) -> Effects {
     effects(w, &[], None)
 }
 
+/// The effects of something the shell did on its own (the fence service's commands): the
+/// line of `w`, logged and journaled, and `notification` carrying it when there is one.
+pub fn worded(w: &Words, notification: Option<Notification>) -> Effects {
+    effects(w, &[], notification)
+}
+
 fn effects(w: &Words, fields: &[(&str, &str)], notification: Option<Notification>) -> Effects {
     let mut journal = JournalEvent::new(w.kind, &w.text);
     if let Some(m) = &w.member {

@@ -27,6 +27,7 @@ pub mod authority;
 pub mod control_server;
 pub mod durable;
 pub mod fanout;
+pub mod fence_service;
 pub mod ipaddr;
 pub mod logger;
 pub mod notify;
@@ -113,6 +114,7 @@ pub struct Agent {
     snmp: Option<notify::Snmp>,
     /// The read-only SNMP responder (`[snmp] listen`).
     snmp_get: Option<snmp_get::SnmpGet>,
+    fence_service: Option<fence_service::FenceService>,
     array: Option<array::Array>,
     /// The journal and the state files, written by their own thread (the loop never waits
     /// for a disk).
@@ -250,6 +252,10 @@ impl Agent {
             log::error!("snmp: {e}; requests are not answered");
             None
         });
+        let fence_service = fence_service::FenceService::start(&cfg, Micros::ZERO).unwrap_or_else(|e| {
+            log::error!("{e}; fence requests are not answered");
+            None
+        });
         let journal_dir = cfg.state_dir.join("journal");
         let mut journal = match Journal::open(&journal_dir, Default::default()) {
             Ok((j, report)) => {
@@ -319,6 +325,7 @@ impl Agent {
             ready_notified: false,
             snmp,
             snmp_get,
+            fence_service,
             array,
             durable,
             journaling,
@@ -442,6 +449,9 @@ impl Agent {
             }
             if ready.snmp_get {
                 self.serve_snmp_get(now);
+            }
+            if ready.fence_service {
+                self.serve_fence_service(now);
             }
             // The frames, and what the inputs above changed, are handled at the top of the
             // next iteration, before the loop sleeps again.

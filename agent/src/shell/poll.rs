@@ -19,9 +19,9 @@ use crate::control;
 const _: () = assert!(config::MAX_LINKS <= 8, "readable transports are a bit mask of a u8");
 /// Bound on the descriptors of one `poll`: two signal pipes, the control listener, the relay
 /// worker, the durable writer, the control clients, one per transport (at most one per link),
-/// the SNMP sockets (notifications, requests), the array console and the running resource
+/// the SNMP sockets (notifications, requests), the fence service's two sockets, the array console and the running resource
 /// actions' exit descriptors.
-const MAX_POLL_FDS: usize = 5 + control::MAX_CLIENTS + config::MAX_LINKS + 3 + ocf::MAX_RUNNING_ACTIONS;
+const MAX_POLL_FDS: usize = 5 + control::MAX_CLIENTS + config::MAX_LINKS + 3 + 2 + ocf::MAX_RUNNING_ACTIONS;
 
 pub struct Signals {
     stop: UnixStream,
@@ -94,6 +94,12 @@ impl Agent {
             add_fd(&mut fds, PollFd::from_borrowed_fd(g.fd(), PollFlags::IN));
             fds.len() - 1
         });
+        let fence_slots = self.fence_service.as_ref().map(|f| {
+            for fd in f.fds() {
+                add_fd(&mut fds, PollFd::from_borrowed_fd(fd, PollFlags::IN));
+            }
+            fds.len() - 2..fds.len()
+        });
         if let Some(fd) = self.array.as_ref().and_then(|a| a.fd()) {
             add_fd(&mut fds, PollFd::from_borrowed_fd(fd, PollFlags::IN));
         }
@@ -120,6 +126,7 @@ impl Agent {
             clients: heapless::Vec::new(),
             transports: 0,
             snmp_get: snmp_get_slot.is_some_and(|i| active(&fds[i])),
+            fence_service: fence_slots.is_some_and(|r| fds[r].iter().any(active)),
         };
         let nclients = self.control.clients.len();
         for i in 0..nclients {
@@ -159,4 +166,6 @@ pub(super) struct Ready {
     pub transports: u8,
     /// An SNMP request arrived.
     pub snmp_get: bool,
+    /// A fence request arrived, or a fence command finished.
+    pub fence_service: bool,
 }

@@ -71,13 +71,14 @@ impl Agent {
                     c.snmp.clone(),
                     c.array.clone(),
                     c.syslog.clone(),
+                    c.fence_service.clone(),
                 ),
             )
         };
         if fixed(&new) != fixed(&self.cfg) {
             return Err("only [timing], [shell] stall_warn_ms and the key can change while running; cluster, members, \
                  links, paths, [shell] mlockall and realtime_priority, [authority], [resources], [relay], [watchdog], \
-                 [snmp], [array] and [syslog] need a restart of the agent"
+                 [snmp], [array], [syslog] and [fence_service] need a restart of the agent"
                 .into());
         }
         self.engine.set_timing(new.timing, now);

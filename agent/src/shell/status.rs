@@ -211,6 +211,7 @@ impl Agent {
             array: self.array.as_ref().map(|a| a.status(now)),
             snmp_targets: notify::describe_targets(&self.cfg),
             snmp_agent: self.snmp_get.as_ref().map(|g| g.status()),
+            fence_service: self.fence_service.as_ref().map(|f| f.status()),
             last_events: self.journaling.then(|| self.last_events.iter().cloned().collect()),
             members,
             links,

@@ -95,6 +95,37 @@ pub fn power_on(node: &str, error: Option<&str>) -> Words {
     }
 }
 
+/// The fence service (another cluster's fencer, docs/fence-agent.md) took `action` on
+/// `plug` from `client`.
+pub fn fence_service_taken(plug: &str, action: &str, client: &str) -> Words {
+    Words {
+        kind: Kind::Fence,
+        member: Some(plug.to_string()),
+        text: format!("fence service: {action} asked by {client}"),
+        level: if matches!(action, "off" | "reboot") { log::Level::Warn } else { log::Level::Info },
+    }
+}
+
+/// The fence service's command `action` on `plug` finished: `result` in an operator's words.
+pub fn fence_service_done(plug: &str, action: &str, result: &str, ok: bool) -> Words {
+    Words {
+        kind: Kind::Fence,
+        member: Some(plug.to_string()),
+        text: format!("fence service: {action}: {result}"),
+        level: if ok { log::Level::Info } else { log::Level::Error },
+    }
+}
+
+/// The fence service refused an authenticated request.
+pub fn fence_service_refused(plug: &str, action: &str, client: &str, reason: &str) -> Words {
+    Words {
+        kind: Kind::Fence,
+        member: (!plug.is_empty()).then(|| plug.to_string()),
+        text: format!("fence service: {action} asked by {client} refused: {reason}"),
+        level: log::Level::Warn,
+    }
+}
+
 fn notice_kind(notice: Notice) -> Kind {
     match notice {
         Notice::FenceRequested { .. }

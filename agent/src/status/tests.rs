@@ -113,6 +113,12 @@ fn filled(witness: bool) -> Status {
         }),
         snmp_targets: vec!["192.0.2.10:162".into()],
         snmp_agent: Some(SnmpAgent { listen: "0.0.0.0:161".into(), requests: 3, ..Default::default() }),
+        fence_service: Some(FenceService {
+            listen: "0.0.0.0:7790".into(),
+            plugs: vec!["pm-a".into()],
+            commands: 1,
+            ..Default::default()
+        }),
         last_events: Some(vec!["#3 2026-11-26 20:28:42.776Z grant store generation and holder".into()]),
         members: vec![Member {
             name: Some("node-b".into()),
@@ -199,6 +205,7 @@ fn the_keys_and_shapes_are_the_ones_the_readers_know() {
         "boot",
         "cluster",
         "events_dropped",
+        "fence_service",
         "heartbeats_triggered",
         "journal_queue",
         "last_events",
