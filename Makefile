@@ -127,7 +127,7 @@ test-pgsql:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-pgsql test-sim agent test-packages fuzz-smoke test-image test-watchdog test-gpio test-journal-vm test-rack
+test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-pgsql test-fence-pacemaker test-sim agent test-packages fuzz-smoke test-image test-watchdog test-gpio test-journal-vm test-rack
 	@echo "make test: all passed"
 
 # The demo in the virtual rack (docs/rack.md): boots the three VMs, shows their status, cuts the
