@@ -160,8 +160,8 @@ bench: image
 image: setup agent
 	@bash tests/vm/make-image.sh
 
-# Boots the test image three times under TCG (about 1.5 minutes) and checks the kernel
-# fragment checker on Debian's kernel configuration.
+# Boots the flashable disk.img through OVMF and GRUB three times under TCG (about 1 minute) and
+# checks the kernel fragment checker on Debian's kernel configuration.
 test-image: image
 	@bash tests/vm/check-kernel-config-test.sh
 	@python3 tests/vm/boot-test.py

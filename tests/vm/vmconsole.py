@@ -187,10 +187,13 @@ class Qmp:
 class Member:
     """One member VM: run-member.sh in the background, its console and QMP."""
 
-    def __init__(self, vm_dir, data, name="member", extra=(), log=None):
+    def __init__(self, vm_dir, data, name="member", extra=(), log=None, disk=None):
+        """`data`: the data disk of a -kernel boot; or `disk`: a copy of disk.img booted
+        through the firmware (run-member.sh --disk), then `data` is None."""
         self.dir = vm_dir
         here = os.path.dirname(os.path.abspath(__file__))
-        cmd = [os.path.join(here, "run-member.sh"), "--dir", vm_dir, "--data", data,
+        which = ["--disk", disk] if disk else ["--data", data]
+        cmd = [os.path.join(here, "run-member.sh"), "--dir", vm_dir] + which + [
                "--name", name] + list(extra)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
