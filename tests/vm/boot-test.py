@@ -19,12 +19,12 @@ Prints PASS/FAIL per check; exits 1 on any FAIL. Standard library only."""
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmconsole import Member, Timeout, check, results  # noqa: E402
+import vmconsole  # noqa: E402
+from vmconsole import Member, Timeout, check, partition, results  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE = os.path.join(ROOT, "out", "image")
@@ -38,20 +38,7 @@ DISK = os.path.join(IMAGE, "disk.img")
 
 
 def copy_disk(dest):
-    """A sparse copy of disk.img (each boot writes its own)."""
-    subprocess.run(["cp", "--sparse=always", DISK, dest], check=True)
-    return dest
-
-
-def partition(disk, name):
-    """(offset, size) in bytes of the GPT partition named `name`."""
-    out = subprocess.run(["partx", "-g", "-b", "-o", "START,SIZE,NAME", disk], check=True,
-                         capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        start, size, pname = line.split()
-        if pname == name:
-            return int(start) * 512, int(size)
-    raise ValueError("%s has no partition %s" % (disk, name))
+    return vmconsole.copy_disk(DISK, dest)
 
 
 def manifest():

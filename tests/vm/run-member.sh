@@ -16,7 +16,10 @@
 # partition) as hardware does: UEFI firmware (OVMF, its variables in DIR/OVMF_VARS.fd), the
 # disk on virtio, no -kernel; then --data is not used (the data partition is on the disk).
 #
-# Usage: run-member.sh --dir DIR (--data DATA.img | --disk DISK.img) [--name NAME] [--image DIR] [--serial SPEC]...
+# --drive FILE adds one more virtio disk (after the others), e.g. a file system holding an
+# update file.
+#
+# Usage: run-member.sh --dir DIR (--data DATA.img | --disk DISK.img) [--drive FILE]... [--name NAME] [--image DIR] [--serial SPEC]...
 #          [--nic SPEC]... [--mem MIB] [--append ARGS] [--watchdog-action reset|poweroff|pause|none]
 #          [--cache none|writeback|writethrough|directsync|unsafe] [--kvm]
 set -euo pipefail
@@ -24,7 +27,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 image=$ROOT/out/image
 dir="" data="" disk="" name=member mem="" append="" wd_action=reset accel=tcg cache=""
-serials=() nics=()
+serials=() nics=() drives=()
 
 fail() { echo "run-member: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --dir) dir=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --disk) disk=$2; shift 2 ;;
+    --drive) drives+=("$2"); shift 2 ;;
     --name) name=$2; shift 2 ;;
     --image) image=$2; shift 2 ;;
     --serial) serials+=("$2"); shift 2 ;;
@@ -80,6 +84,10 @@ else
         -drive "file=$data,format=raw,if=virtio$cache"
     )
 fi
+for f in "${drives[@]}"; do
+    [ -f "$f" ] || fail "no drive $f"
+    args+=(-drive "file=$f,format=raw,if=virtio")
+done
 args+=(
     -chardev "socket,id=console,path=$dir/console.sock,server=on,wait=off,logfile=$dir/console.log"
     -serial chardev:console

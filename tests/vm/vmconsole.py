@@ -184,6 +184,23 @@ class Qmp:
             pass
 
 
+def copy_disk(src, dest):
+    """A sparse copy of a disk image (out/image/disk.img): each VM writes its own."""
+    subprocess.run(["cp", "--sparse=always", src, dest], check=True)
+    return dest
+
+
+def partition(disk, name):
+    """(offset, size) in bytes of the GPT partition named `name` of a disk image."""
+    out = subprocess.run(["partx", "-g", "-b", "-o", "START,SIZE,NAME", disk], check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        start, size, pname = line.split()
+        if pname == name:
+            return int(start) * 512, int(size)
+    raise ValueError("%s has no partition %s" % (disk, name))
+
+
 class Member:
     """One member VM: run-member.sh in the background, its console and QMP."""
 
