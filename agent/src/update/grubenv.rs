@@ -26,6 +26,8 @@ pub enum EnvError {
     BadLine { offset: usize },
     /// Bytes other than `#` after the padding began.
     BadPadding { offset: usize },
+    /// A value that is not UTF-8 text.
+    NotText { offset: usize },
     /// A name given twice.
     Duplicate { name: String },
     /// Encoding: the variables do not fit in the block.
@@ -45,6 +47,7 @@ impl std::fmt::Display for EnvError {
             EnvError::BadPadding { offset } => {
                 write!(f, "the environment block has data after its padding (byte {offset})")
             }
+            EnvError::NotText { offset } => write!(f, "the environment block has a value that is not text at byte {offset}"),
             EnvError::Duplicate { name } => write!(f, "the environment block sets {name} twice"),
             EnvError::TooLarge { bytes } => {
                 write!(f, "the variables take {bytes} bytes, more than the block's {GRUBENV_BYTES}")
@@ -123,12 +126,13 @@ impl GrubEnv {
                     }
                 }
             }
-            // Names are ASCII (checked); values are kept as text, replacing what is not UTF-8.
+            // Names are ASCII (checked); values must be text (ours are ASCII).
             let name = String::from_utf8_lossy(name).into_owned();
+            let value = String::from_utf8(value).map_err(|_| EnvError::NotText { offset: start })?;
             if env.get(&name).is_some() {
                 return Err(EnvError::Duplicate { name });
             }
-            env.vars.push((name, String::from_utf8_lossy(&value).into_owned()));
+            env.vars.push((name, value));
         }
         Ok(env)
     }
@@ -236,6 +240,10 @@ mod tests {
         assert!(matches!(GrubEnv::parse(&block("# GRUB Environment Block\n=v\n")), Err(EnvError::BadLine { .. })));
         assert!(matches!(GrubEnv::parse(&block("# GRUB Environment Block\n##x")), Err(EnvError::BadPadding { .. })));
         assert!(matches!(GrubEnv::parse(&block("# GRUB Environment Block\n# c\nx")), Err(EnvError::BadLine { .. })));
+        // Found by the fuzz target: a value that is not UTF-8 (it would grow when re-encoded).
+        let mut raw = b"# GRUB Environment Block\nv=\xff\xfe\n".to_vec();
+        raw.resize(GRUBENV_BYTES, b'#');
+        assert!(matches!(GrubEnv::parse(&raw), Err(EnvError::NotText { .. })));
         assert!(matches!(
             GrubEnv::parse(&block("# GRUB Environment Block\na=1\na=2\n")),
             Err(EnvError::Duplicate { .. })
