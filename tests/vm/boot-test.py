@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmconsole  # noqa: E402
-from vmconsole import Member, Timeout, check, partition, results  # noqa: E402
+from vmconsole import Member, Timeout, check, results  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE = os.path.join(ROOT, "out", "image")
@@ -157,12 +157,7 @@ def boot_seeded():
     vm_dir = os.path.join(WORK, "seeded")
     os.makedirs(vm_dir, exist_ok=True)
     disk = copy_disk(os.path.join(vm_dir, "disk.img"))
-    offset, size = partition(disk, "data")
-    with open(os.path.join(IMAGE, "data.ext4"), "rb") as src, open(disk, "r+b") as dst:
-        data = src.read()
-        assert len(data) <= size, "data.ext4 is larger than the data partition"
-        dst.seek(offset)
-        dst.write(data)
+    vmconsole.seed_data(disk, os.path.join(IMAGE, "data.ext4"))
     log = open(os.path.join(vm_dir, "qemu.out"), "wb")
     m = Member(vm_dir, None, "boot-test-seeded", vm_args(vm_dir, 42111), log=log, disk=disk)
     c = m.console

@@ -6,6 +6,7 @@ agent (it packs the update files on the host).
 The update files are made here from out/image/slot.squashfs, signed with a fresh update key:
   good     the same slot with release name test-good
   broken   release test-broken, whose agent never starts (`ha-agent run` exits 1)
+  hung     release test-hung, whose agent arms the watchdog and hangs (SIGSTOP)
   corrupt  good with one byte of its squashfs changed (SHA-256 mismatch)
   forged   good signed with another key (HMAC mismatch)
 They reach the VM on a second virtio disk (ext4). One copy of disk.img goes through:
@@ -22,6 +23,8 @@ They reach the VM on a second virtio disk (ext4). One copy of disk.img goes thro
 5. broken (now into slot A): its trial boot's agent never gets ready, the trial is not
    committed within COMMIT_WAIT_S and the box reboots; GRUB takes slot B again, and `update
    status` shows A rolled back.
+6. hung (into slot A again): its agent arms the watchdog and hangs; the i6300esb resets the
+   box (a QMP WATCHDOG event), GRUB takes slot B again.
 Prints PASS/FAIL per check and each step's time; exits 1 on any FAIL. Standard library only."""
 
 import hashlib
@@ -46,14 +49,38 @@ APPLY_TIMEOUT_S = 180
 # The trial's deadline put on the data partition (/etc/ha-agent/update.conf): the broken
 # release reboots this long after its boot.
 COMMIT_WAIT_S = 40
-UPDATES_DISK_MIB = 96
+UPDATES_DISK_MIB = 128
+# The watchdog timeout of the image's default configuration ([watchdog] timeout_ms).
+WATCHDOG_TIMEOUT_S = 10
 
 
 def sh(*cmd):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
-def make_slot(tree, version, broken):
+# The agent of the `broken` release never starts; the one of `hung` starts, arms the hardware
+# watchdog and hangs (SIGSTOP) before it answers.
+BROKEN_AGENT = """#!/bin/sh
+# update-test: a release whose agent never starts
+if [ "$1" = run ]; then echo 'ha-agent: this release cannot start' >&2; exit 1; fi
+exec /usr/bin/ha-agent.real "$@"
+"""
+HUNG_AGENT = """#!/bin/sh
+# update-test: a release whose agent hangs once it has armed the watchdog
+if [ "$1" = run ]; then
+    /usr/bin/ha-agent.real "$@" &
+    pid=$!
+    sleep 1
+    echo "update-test: stopping ha-agent ($pid): a hang" > /dev/console
+    kill -STOP $pid
+    wait $pid
+    exit $?
+fi
+exec /usr/bin/ha-agent.real "$@"
+"""
+
+
+def make_slot(tree, version, wrapper=None):
     """A slot squashfs from out/image/slot.squashfs with release `version`."""
     d = os.path.join(WORK, tree)
     sh("unsquashfs", "-q", "-n", "-d", d, os.path.join(IMAGE, "slot.squashfs"))
@@ -62,13 +89,11 @@ def make_slot(tree, version, broken):
         lines = [line for line in f if not line.startswith("VERSION=")]
     with open(info, "w") as f:
         f.writelines(lines + ["VERSION=%s\n" % version])
-    if broken:
+    if wrapper:
         agent = os.path.join(d, "usr", "bin", "ha-agent")
         os.rename(agent, agent + ".real")
         with open(agent, "w") as f:
-            f.write("#!/bin/sh\n# update-test: a release whose agent never starts\n"
-                    "if [ \"$1\" = run ]; then echo 'ha-agent: this release cannot start' >&2; exit 1; fi\n"
-                    "exec /usr/bin/ha-agent.real \"$@\"\n")
+            f.write(wrapper)
         os.chmod(agent, 0o755)
     out = os.path.join(WORK, tree + ".squashfs")
     sh("mksquashfs", d, out, "-comp", "xz", "-all-root", "-noappend", "-quiet")
@@ -165,10 +190,12 @@ def main():
     write_key(other)
     files = os.path.join(WORK, "files")
     os.makedirs(files)
-    good_sq = make_slot("good", "test-good", False)
-    broken_sq = make_slot("broken", "test-broken", True)
+    good_sq = make_slot("good", "test-good")
+    broken_sq = make_slot("broken", "test-broken", BROKEN_AGENT)
+    hung_sq = make_slot("hung", "test-hung", HUNG_AGENT)
     pack(good_sq, "test-good", os.path.join(WORK, "update.key"), os.path.join(files, "good.upd"))
     pack(broken_sq, "test-broken", os.path.join(WORK, "update.key"), os.path.join(files, "broken.upd"))
+    pack(hung_sq, "test-hung", os.path.join(WORK, "update.key"), os.path.join(files, "hung.upd"))
     pack(good_sq, "test-good", other, os.path.join(files, "forged.upd"))
     with open(os.path.join(files, "good.upd"), "rb") as f:
         corrupt = bytearray(f.read())
@@ -279,6 +306,31 @@ def main():
         rc, out = c.run("ha-agent update status")
         check(rc == 0 and "booted: slot B" in out and "committed: slot B" in out
               and "slot A: test-broken, tried and not committed: rolled back" in out,
+              "update status shows slot A rolled back:\n" + "\n".join("    | " + l for l in out.splitlines()))
+
+        # ---- 6. a release whose agent hangs (into slot A again): the watchdog resets the box
+        t = time.monotonic()
+        mark6 = c.position()
+        mount_updates(c)
+        c.send("ha-agent update apply /tmp/u/hung.upd\r")
+        c.expect(r"update: slot A holds release test-hung \(read back\)", APPLY_TIMEOUT_S)
+        c.expect(r"grub: slot A on trial", BOOT_TIMEOUT_S)
+        c.expect(r"update-test: stopping ha-agent", BOOT_TIMEOUT_S)
+        hung_at = time.monotonic()
+        c.expect(r"BdsDxe: starting", WATCHDOG_TIMEOUT_S + 60)
+        reset_after = time.monotonic() - hung_at
+        c.expect(r"grub: booting slot B", BOOT_TIMEOUT_S)
+        ready(c, "hung update: back on slot B", t)
+        vm.m.qmp.command("query-status")
+        watchdog = [e for e in vm.m.qmp.events if e.get("event") == "WATCHDOG"]
+        check(watchdog and not c.seen(r"rebooting to the committed slot", mark6),
+              "an update whose agent hangs: the hardware watchdog reset the box %.0f s after the"
+              " hang (QMP WATCHDOG event: %s), GRUB took committed slot B again"
+              % (reset_after, watchdog[0]["data"] if watchdog else "none"))
+        c.login()
+        rc, out = c.run("ha-agent update status")
+        check(rc == 0 and "booted: slot B" in out
+              and "slot A: test-hung, tried and not committed: rolled back" in out,
               "update status shows slot A rolled back:\n" + "\n".join("    | " + l for l in out.splitlines()))
     except Timeout as e:
         check(False, str(e))

@@ -201,6 +201,18 @@ def partition(disk, name):
     raise ValueError("%s has no partition %s" % (disk, name))
 
 
+def seed_data(disk, data_image):
+    """Write a data partition image (out/image/data.ext4) into the `data` partition of a copy
+    of disk.img (a smaller file system in a larger partition: it mounts as it is)."""
+    offset, size = partition(disk, "data")
+    with open(data_image, "rb") as src, open(disk, "r+b") as dst:
+        data = src.read()
+        assert len(data) <= size, "%s is larger than the data partition" % data_image
+        dst.seek(offset)
+        dst.write(data)
+    return disk
+
+
 class Member:
     """One member VM: run-member.sh in the background, its console and QMP."""
 
