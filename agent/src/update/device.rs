@@ -104,7 +104,8 @@ impl Esp {
         let path = self.env_path();
         let block = env.encode().map_err(|e| format!("{}: {e}", path.display()))?;
         assert_eq!(block.len(), GRUBENV_BYTES);
-        let mut f = OpenOptions::new().write(true).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut f =
+            OpenOptions::new().write(true).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         f.write_all(&block).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
@@ -129,14 +130,20 @@ pub struct CheckedFile {
 pub fn check_file(path: &Path, key: &[u8]) -> Result<CheckedFile, String> {
     let mut file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut head = Vec::with_capacity(MAX_HEADER_BYTES);
-    (&mut file).take(MAX_HEADER_BYTES as u64).read_to_end(&mut head).map_err(|e| format!("{}: {e}", path.display()))?;
+    (&mut file)
+        .take(MAX_HEADER_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let header = Header::parse(&head).map_err(|e| e.to_string())?;
     header.verify(&head, key).map_err(|e| e.to_string())?;
     let m = &header.manifest;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     let payload = len.saturating_sub(header.payload_offset as u64);
     if payload != m.size_bytes {
-        return Err(format!("the file holds {payload} bytes of slot image, its manifest says {}", m.size_bytes));
+        return Err(format!(
+            "the file holds {payload} bytes of slot image, its manifest says {}",
+            m.size_bytes
+        ));
     }
     file.seek(SeekFrom::Start(header.payload_offset as u64)).map_err(|e| e.to_string())?;
     let mut hasher = Sha256::new();
@@ -154,14 +161,21 @@ pub fn check_file(path: &Path, key: &[u8]) -> Result<CheckedFile, String> {
         hasher.update(&buf[..n]);
     }
     if hasher.finalize().as_slice() != m.sha256 {
-        return Err(format!("the slot image's SHA-256 is not the manifest's {}: the file is damaged", m.sha256_hex()));
+        return Err(format!(
+            "the slot image's SHA-256 is not the manifest's {}: the file is damaged",
+            m.sha256_hex()
+        ));
     }
     Ok(CheckedFile { header, file })
 }
 
 /// Write the checked payload to `dev` (1 MiB at a time, each synced, `progress` told the MiB
 /// done), then read it back and compare the SHA-256 with the manifest's.
-pub fn write_slot(checked: &mut CheckedFile, dev: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<(), String> {
+pub fn write_slot(
+    checked: &mut CheckedFile,
+    dev: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), String> {
     let m = checked.header.manifest.clone();
     let size = m.size_bytes;
     let mut out = OpenOptions::new().write(true).open(dev).map_err(|e| format!("{}: {e}", dev.display()))?;

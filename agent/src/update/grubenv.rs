@@ -42,12 +42,18 @@ impl std::fmt::Display for EnvError {
             EnvError::WrongSize { bytes } => {
                 write!(f, "the environment block is {bytes} bytes, not {GRUBENV_BYTES}")
             }
-            EnvError::NoHeader => write!(f, "the environment block does not start with {:?}", "# GRUB Environment Block"),
-            EnvError::BadLine { offset } => write!(f, "the environment block has a bad line at byte {offset}"),
+            EnvError::NoHeader => {
+                write!(f, "the environment block does not start with {:?}", "# GRUB Environment Block")
+            }
+            EnvError::BadLine { offset } => {
+                write!(f, "the environment block has a bad line at byte {offset}")
+            }
             EnvError::BadPadding { offset } => {
                 write!(f, "the environment block has data after its padding (byte {offset})")
             }
-            EnvError::NotText { offset } => write!(f, "the environment block has a value that is not text at byte {offset}"),
+            EnvError::NotText { offset } => {
+                write!(f, "the environment block has a value that is not text at byte {offset}")
+            }
             EnvError::Duplicate { name } => write!(f, "the environment block sets {name} twice"),
             EnvError::TooLarge { bytes } => {
                 write!(f, "the variables take {bytes} bytes, more than the block's {GRUBENV_BYTES}")
@@ -236,10 +242,22 @@ mod tests {
     fn refuses_what_grub_would_not_write() {
         assert_eq!(GrubEnv::parse(b"# GRUB Environment Block\n"), Err(EnvError::WrongSize { bytes: 25 }));
         assert_eq!(GrubEnv::parse(&block("# GRUB Environment\n")), Err(EnvError::NoHeader));
-        assert!(matches!(GrubEnv::parse(&block("# GRUB Environment Block\nnoequals\n")), Err(EnvError::BadLine { .. })));
-        assert!(matches!(GrubEnv::parse(&block("# GRUB Environment Block\n=v\n")), Err(EnvError::BadLine { .. })));
-        assert!(matches!(GrubEnv::parse(&block("# GRUB Environment Block\n##x")), Err(EnvError::BadPadding { .. })));
-        assert!(matches!(GrubEnv::parse(&block("# GRUB Environment Block\n# c\nx")), Err(EnvError::BadLine { .. })));
+        assert!(matches!(
+            GrubEnv::parse(&block("# GRUB Environment Block\nnoequals\n")),
+            Err(EnvError::BadLine { .. })
+        ));
+        assert!(matches!(
+            GrubEnv::parse(&block("# GRUB Environment Block\n=v\n")),
+            Err(EnvError::BadLine { .. })
+        ));
+        assert!(matches!(
+            GrubEnv::parse(&block("# GRUB Environment Block\n##x")),
+            Err(EnvError::BadPadding { .. })
+        ));
+        assert!(matches!(
+            GrubEnv::parse(&block("# GRUB Environment Block\n# c\nx")),
+            Err(EnvError::BadLine { .. })
+        ));
         // Found by the fuzz target: a value that is not UTF-8 (it would grow when re-encoded).
         let mut raw = b"# GRUB Environment Block\nv=\xff\xfe\n".to_vec();
         raw.resize(GRUBENV_BYTES, b'#');

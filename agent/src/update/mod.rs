@@ -61,16 +61,24 @@ fn refused(what: &str, why: impl std::fmt::Display) -> i32 {
 
 fn load_key(o: &Options) -> Result<Vec<u8>, String> {
     let path = o.key.unwrap_or(DEFAULT_KEY_PATH);
-    crate::config::load_key(Path::new(path)).map(|k| k.0.to_vec()).map_err(|p| format!("update key {path}: {}", p.message))
+    crate::config::load_key(Path::new(path))
+        .map(|k| k.0.to_vec())
+        .map_err(|p| format!("update key {path}: {}", p.message))
 }
 
 fn booted() -> Result<Slot, String> {
     let cmdline = std::fs::read_to_string("/proc/cmdline").map_err(|e| format!("/proc/cmdline: {e}"))?;
-    plan::booted_slot(&cmdline).ok_or_else(|| "this system did not boot from a root slot (no ha.slot= on the kernel command line)".into())
+    plan::booted_slot(&cmdline).ok_or_else(|| {
+        "this system did not boot from a root slot (no ha.slot= on the kernel command line)".into()
+    })
 }
 
 /// `ha-agent update ACTION [FILE]`; `status` gets the agent's status document (for `commit`).
-pub fn main(operands: &[String], o: &Options, status: &mut dyn FnMut() -> Result<serde_json::Value, String>) -> i32 {
+pub fn main(
+    operands: &[String],
+    o: &Options,
+    status: &mut dyn FnMut() -> Result<serde_json::Value, String>,
+) -> i32 {
     let file = operands.get(1).map(String::as_str);
     match (operands.first().map(String::as_str), file) {
         (Some("status"), None) => status_main(),
@@ -116,7 +124,13 @@ fn apply_main(path: &Path, o: &Options) -> i32 {
         Err(e) => return refused("apply", format!("{}: {e}", path.display())),
     };
     let m = checked.header.manifest.clone();
-    println!("update: {} checked: release {}, {} bytes, SHA-256 {}", path.display(), m.version, m.size_bytes, m.sha256_hex());
+    println!(
+        "update: {} checked: release {}, {} bytes, SHA-256 {}",
+        path.display(),
+        m.version,
+        m.size_bytes,
+        m.sha256_hex()
+    );
     let booted = match booted() {
         Ok(b) => b,
         Err(e) => return refused("apply", e),
@@ -139,7 +153,17 @@ fn apply_main(path: &Path, o: &Options) -> i32 {
     };
     match device::partition_size_bytes(&dev) {
         Ok(size) if size >= m.size_bytes => {}
-        Ok(size) => return refused("apply", format!("slot {} ({}) holds {size} bytes, the release needs {}", target.letter(), dev.display(), m.size_bytes)),
+        Ok(size) => {
+            return refused(
+                "apply",
+                format!(
+                    "slot {} ({}) holds {size} bytes, the release needs {}",
+                    target.letter(),
+                    dev.display(),
+                    m.size_bytes
+                ),
+            )
+        }
         Err(e) => return refused("apply", e),
     }
     if device::is_mounted(&dev) {
@@ -157,9 +181,14 @@ fn apply_main(path: &Path, o: &Options) -> i32 {
         return refused("apply", e);
     }
     println!("update: writing slot {} ({}) with release {}", target.letter(), dev.display(), m.version);
-    let mut progress = |done: u64, total: u64| println!("update: slot {}: {done} of {total} MiB written", target.letter());
+    let mut progress =
+        |done: u64, total: u64| println!("update: slot {}: {done} of {total} MiB written", target.letter());
     if let Err(e) = device::write_slot(&mut checked, &dev, &mut progress) {
-        eprintln!("{WHO} apply: failed: {e}; slot {} holds no release, slot {} stays committed", target.letter(), slots.committed.letter());
+        eprintln!(
+            "{WHO} apply: failed: {e}; slot {} holds no release, slot {} stays committed",
+            target.letter(),
+            slots.committed.letter()
+        );
         return EXIT_REFUSED;
     }
     let after = plan::after_write(&before, target, &m.version);
@@ -190,7 +219,10 @@ fn commit_main(o: &Options, status: &mut dyn FnMut() -> Result<serde_json::Value
         Ok(b) => b,
         Err(e) => return refused("commit", e),
     };
-    let slots = match device::Esp::mount().and_then(|esp| esp.read_env()).and_then(|env| Slots::from_env(&env).map_err(|e| e.to_string())) {
+    let slots = match device::Esp::mount()
+        .and_then(|esp| esp.read_env())
+        .and_then(|env| Slots::from_env(&env).map_err(|e| e.to_string()))
+    {
         Ok(s) => s,
         Err(e) => return refused("commit", e),
     };
@@ -204,8 +236,7 @@ fn commit_main(o: &Options, status: &mut dyn FnMut() -> Result<serde_json::Value
     }
     // On trial: wait (bounded) for the agent to be ready and to have heard its peers.
     let deadline = Instant::now() + Duration::from_secs(o.wait_s.unwrap_or(0));
-    loop {
-        let Err(last) = status().and_then(|s| plan::ready_for_commit(&s, !o.no_peers)) else { break };
+    while let Err(last) = status().and_then(|s| plan::ready_for_commit(&s, !o.no_peers)) {
         if Instant::now() >= deadline {
             eprintln!("{WHO} commit: slot {} not committed: {last}", booted.letter());
             return EXIT_TIMEOUT;
@@ -249,7 +280,10 @@ fn pack_main(squashfs: &Path, o: &Options) -> i32 {
         return EXIT_USAGE;
     };
     if !manifest::valid_version(version) {
-        eprintln!("{WHO} pack: --version {version:?}: 1 to {} of A-Z a-z 0-9 . _ + -", manifest::MAX_VERSION_BYTES);
+        eprintln!(
+            "{WHO} pack: --version {version:?}: 1 to {} of A-Z a-z 0-9 . _ + -",
+            manifest::MAX_VERSION_BYTES
+        );
         return EXIT_USAGE;
     }
     let key = match o.key {
@@ -279,6 +313,10 @@ fn pack_main(squashfs: &Path, o: &Options) -> i32 {
     if let Err(e) = std::fs::write(output, &out) {
         return refused("pack", format!("{output}: {e}"));
     }
-    println!("update: {output}: release {version}, {} bytes of slot image, SHA-256 {}", m.size_bytes, m.sha256_hex());
+    println!(
+        "update: {output}: release {version}, {} bytes of slot image, SHA-256 {}",
+        m.size_bytes,
+        m.sha256_hex()
+    );
     EXIT_OK
 }

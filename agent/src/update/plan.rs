@@ -109,7 +109,8 @@ impl Slots {
             }
         };
         let committed = slot_var("ha_boot")?.unwrap_or(Slot::A);
-        let trial = slot_var("ha_try")?.map(|slot| Trial { slot, pending: env.get("ha_try_left") == Some("1") });
+        let trial =
+            slot_var("ha_try")?.map(|slot| Trial { slot, pending: env.get("ha_try_left") == Some("1") });
         let version = |s: Slot| env.get(s.version_var()).filter(|v| !v.is_empty()).map(str::to_string);
         Ok(Slots { committed, trial, versions: [version(Slot::A), version(Slot::B)] })
     }
@@ -252,7 +253,11 @@ pub fn describe(slots: &Slots, booted: Option<Slot>) -> Vec<String> {
     });
     lines.push(format!("committed: slot {}", slots.committed.letter()));
     for s in [Slot::A, Slot::B] {
-        let mut words = vec![format!("slot {}: {}", s.letter(), slots.version(s).unwrap_or("no release (empty or incompletely written)"))];
+        let mut words = vec![format!(
+            "slot {}: {}",
+            s.letter(),
+            slots.version(s).unwrap_or("no release (empty or incompletely written)")
+        )];
         if s == slots.committed {
             words.push("committed".into());
         }
@@ -308,7 +313,10 @@ mod tests {
         let mut grub = s.clone();
         grub.trial = Some(Trial { slot: Slot::B, pending: false });
         assert!(on_trial(&grub, Slot::B));
-        assert_eq!(target(&grub, Slot::B), Err(Refusal::NotCommitted { booted: Slot::B, committed: Slot::A }));
+        assert_eq!(
+            target(&grub, Slot::B),
+            Err(Refusal::NotCommitted { booted: Slot::B, committed: Slot::A })
+        );
         let Ok(Commit::Commit(done)) = commit(&grub, Slot::B) else { panic!() };
         let done = round_trip(&done);
         assert_eq!((done.committed, done.trial.clone(), done.version(Slot::B)), (Slot::B, None, Some("v2")));
@@ -323,7 +331,9 @@ mod tests {
         // Back on A after the trial: not on trial, nothing to commit, B shown rolled back.
         assert!(!on_trial(&s, Slot::A));
         assert_eq!(commit(&s, Slot::A), Ok(Commit::Nothing));
-        assert!(describe(&s, Some(Slot::A)).iter().any(|l| l.contains("slot B: v2, tried and not committed")));
+        assert!(describe(&s, Some(Slot::A))
+            .iter()
+            .any(|l| l.contains("slot B: v2, tried and not committed")));
     }
 
     #[test]
