@@ -47,8 +47,9 @@ AGENT = os.environ.get("HA_AGENT_BIN",
 BOOT_TIMEOUT_S = 120
 APPLY_TIMEOUT_S = 180
 # The trial's deadline put on the data partition (/etc/ha-agent/update.conf): the broken
-# release reboots this long after its boot.
-COMMIT_WAIT_S = 40
+# release reboots this long after its boot. A good one commits once its agent has been ready
+# for 30 s (ha-agent's COMMIT_STABLE_MS), some 40 s after the script starts.
+COMMIT_WAIT_S = 75
 UPDATES_DISK_MIB = 128
 # The watchdog timeout of the image's default configuration ([watchdog] timeout_ms).
 WATCHDOG_TIMEOUT_S = 10

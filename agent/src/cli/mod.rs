@@ -363,8 +363,8 @@ pub const COMMANDS: &[Command] = &[
         help: "Appliance: field update of the root slots A/B (docs/image.md). `update apply FILE` checks the update \
                file (its manifest's HMAC-SHA-256 with the update key, the slot image's size and SHA-256) before \
                anything is written, writes the slot not running, reads it back, marks it to be tried once and \
-               reboots. `update commit` makes the running trial slot the committed one once the agent is ready \
-               and has heard its peers (init runs it at every boot; a trial that does not get there reboots to \
+               reboots. `update commit` makes the running trial slot the committed one once the agent has been \
+               ready and heard its peers for 30 s (init runs it at every boot; a trial that does not get there reboots to \
                the committed slot, and so do a panic and a watchdog reset). `update status` shows the slots, \
                their releases, which one booted and which one is committed. `update pack SQUASHFS --key FILE \
                --version V --output FILE` makes an update file. The data partition is never touched.",

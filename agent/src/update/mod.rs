@@ -9,8 +9,8 @@
 //! - `apply FILE`: check the file completely (HMAC with the box's update key, size, SHA-256)
 //!   before anything is written; write the slot not running, read it back; mark it to be tried
 //!   once; reboot.
-//! - `commit`: on a trial boot, once the agent answers and has heard its peers, make the
-//!   running slot the committed one (`/usr/sbin/ha-update-commit` runs it at every boot, and
+//! - `commit`: on a trial boot, once the agent has answered and heard its peers for
+//!   COMMIT_STABLE_MS, make the running slot the committed one (`/usr/sbin/ha-update-commit` runs it at every boot, and
 //!   reboots to the committed slot when the trial does not get there in time).
 //! - `status`: the slots, their releases, which one booted, which one is committed.
 //!
@@ -37,6 +37,10 @@ use plan::{Commit, Slot, Slots};
 pub const DEFAULT_KEY_PATH: &str = "/etc/ha-agent/update.key";
 /// How often `commit --wait` asks the agent.
 pub const COMMIT_POLL_MS: u64 = 1000;
+/// A trial commits only after the agent was ready (and heard its peers) at every poll for this
+/// long: three times the default watchdog timeout (10 s), so that an agent that arms the
+/// watchdog and then hangs is reset by it, not committed.
+pub const COMMIT_STABLE_MS: u64 = 30_000;
 /// The running release (written by the image's build).
 pub const IMAGE_INFO_PATH: &str = "/etc/ha-image";
 
@@ -234,11 +238,42 @@ fn commit_main(o: &Options, status: &mut dyn FnMut() -> Result<serde_json::Value
         }
         Ok(Commit::Commit(_)) => {}
     }
-    // On trial: wait (bounded) for the agent to be ready and to have heard its peers.
-    let deadline = Instant::now() + Duration::from_secs(o.wait_s.unwrap_or(0));
-    while let Err(last) = status().and_then(|s| plan::ready_for_commit(&s, !o.no_peers)) {
-        if Instant::now() >= deadline {
-            eprintln!("{WHO} commit: slot {} not committed: {last}", booted.letter());
+    // On trial: wait (bounded) for the agent to be ready and to have heard its peers, at every
+    // poll for COMMIT_STABLE_MS.
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(o.wait_s.unwrap_or(0));
+    let stable = Duration::from_millis(COMMIT_STABLE_MS);
+    let mut ready_since: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let last = match status().and_then(|s| plan::ready_for_commit(&s, !o.no_peers)) {
+            Ok(()) => {
+                let since = *ready_since.get_or_insert(now);
+                if now.duration_since(since) >= stable {
+                    println!(
+                        "update: the agent was ready{} for {} s",
+                        if o.no_peers { "" } else { " and heard its peers" },
+                        stable.as_secs()
+                    );
+                    break;
+                }
+                format!(
+                    "ready for {} s of the {} s asked",
+                    now.duration_since(since).as_secs(),
+                    stable.as_secs()
+                )
+            }
+            Err(why) => {
+                ready_since = None;
+                why
+            }
+        };
+        if now >= deadline {
+            eprintln!(
+                "{WHO} commit: slot {} not committed after {} s: {last}",
+                booted.letter(),
+                now.duration_since(start).as_secs()
+            );
             return EXIT_TIMEOUT;
         }
         std::thread::sleep(Duration::from_millis(COMMIT_POLL_MS));
