@@ -27,9 +27,10 @@ AGENT=${HA_AGENT_BIN:-$ROOT/target/x86_64-unknown-linux-gnu/release/ha-agent}
 # Drivers that the appliance's kernel has built in (board/*/linux.fragment) and Debian's has as
 # modules, in load order: the watchdog first.
 MODULES=(i6300esb softdog e1000 virtio_pci virtio_blk crc32c_generic ext4 vfat nls_cp437 nls_ascii)
-# What stage 1 loads to find and mount the root: the disks (virtio in QEMU, AHCI and NVMe on a
-# box), squashfs, and loop for the -kernel image's root.squashfs.
-INITRD_MODULES=(virtio_pci virtio_blk ahci sd_mod nvme squashfs loop)
+# What stage 1 loads to find and mount the root: in a slot, the disks (virtio in QEMU, AHCI and
+# NVMe on a box) and squashfs; in the -kernel image, squashfs and loop for its root.squashfs.
+SLOT_INITRD_MODULES=(virtio_pci virtio_blk ahci sd_mod nvme squashfs)
+KERNEL_INITRD_MODULES=(squashfs loop)
 VERSION=${IMAGE_VERSION:-$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)}
 
 fail() { echo "make-image: $*" >&2; exit 1; }
@@ -144,26 +145,27 @@ mksquashfs "$R" "$OUT/root.squashfs" -comp xz -all-root -noappend -quiet >/dev/n
 
 # Stage 1 (tests/vm/stage1-init) with the modules it needs; the -kernel image's also holds the
 # root as /root.squashfs, disk.img's finds the slot's partition.
-initramfs() { # OUT_FILE [ROOT_SQUASHFS]
-    local I=$W/initramfs
+initramfs() { # OUT_FILE ROOT_SQUASHFS|- MODULE...
+    local I=$W/initramfs out=$1 root=$2
+    shift 2
     rm -rf "$I"
     mkdir -p "$I"/{bin,dev,proc,sys,etc,newroot}
     cp "$busybox" "$I/bin/busybox"
     cp "$ROOT/tests/vm/stage1-init" "$I/init"
     chmod 755 "$I/init"
-    module_tree "$I" "$I/etc/initrd-modules" "${INITRD_MODULES[@]}"
+    module_tree "$I" "$I/etc/initrd-modules" "$@"
     mknod -m 600 "$I/dev/console" c 5 1
-    [ $# -lt 2 ] || cp "$2" "$I/root.squashfs"
-    (cd "$I" && find . | cpio -o -H newc --quiet -R 0:0 | gzip -9) > "$1"
+    [ "$root" = - ] || cp "$root" "$I/root.squashfs"
+    (cd "$I" && find . | cpio -o -H newc --quiet -R 0:0 | gzip -9) > "$out"
 }
-initramfs "$OUT/initramfs.cpio.gz" "$OUT/root.squashfs"
+initramfs "$OUT/initramfs.cpio.gz" "$OUT/root.squashfs" "${KERNEL_INITRD_MODULES[@]}"
 cp "$vmlinuz" "$OUT/vmlinuz"
 
 # A root slot: the same root with its kernel and initramfs under /boot, so that an update
 # replaces all three together (GRUB reads them with its squash4 module).
 mkdir -p "$R/boot"
 cp "$vmlinuz" "$R/boot/bzImage"
-initramfs "$R/boot/initramfs.cpio.gz"
+initramfs "$R/boot/initramfs.cpio.gz" - "${SLOT_INITRD_MODULES[@]}"
 mksquashfs "$R" "$OUT/slot.squashfs" -comp xz -all-root -noappend -quiet >/dev/null
 
 # The ESP's tree, where Buildroot's grub2 package and board/x86_64/post-build.sh put it:
