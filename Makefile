@@ -22,7 +22,7 @@ SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource) \
 	$(wildcard tests/vm/debian-node/*.sh tests/vm/debian-node/overlay/usr/local/sbin/*)
 
-.PHONY: help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-watchdog test-gpio test-fence-pacemaker test-journal-vm shellcheck check-mib clean rack test-rack
+.PHONY: help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-update test-watchdog test-gpio test-fence-pacemaker test-journal-vm shellcheck check-mib clean rack test-rack
 
 help:
 	@echo "make demo   - boot the virtual rack (three QEMU VMs), show the status, cut the active node's power and print the failover timeline (make demo-process: the process-level demo)"
@@ -30,8 +30,9 @@ help:
 	@echo "make agent  - build the static, stripped release agent and print its size (make agent-size-report: where its bytes go)"
 	@echo "make packages - the servers' .deb and .rpm of the agent into out/packages (make test-packages: install them in a Debian 12 chroot)"
 	@echo "make sim    - the deterministic cluster simulator (SEEDS=n, FIRST=s, or SEED=n for one trace)"
-	@echo "make image  - build the QEMU test image of the appliance into out/image and print its sizes (docs/image.md)"
-	@echo "make test-image - boot it in QEMU (TCG) and check first boot, login, status, read-only root, persistence"
+	@echo "make image  - build the appliance's flashable disk.img (GPT, GRUB, root slots A/B, data) and the -kernel test image into out/image; print the sizes (docs/image.md)"
+	@echo "make test-image - boot disk.img through OVMF and GRUB in QEMU (TCG): first boot, login, status, read-only root, persistence"
+	@echo "make test-update - field updates of disk.img: refused files, power cut while writing, commit, rollback"
 	@echo "make test-gpio - the GPIO relay driver on a gpio-sim chip in QEMU: read-back, fence, stuck relay, active_low"
 	@echo "make test-fence-pacemaker - (root) Pacemaker's fencer fences through fence_rackha and a witness, in namespaces (docs/fence-agent.md)"
 	@echo "make test-journal-vm - power the VM off (QMP quit) while the agent journals; every acknowledged record survives"
@@ -127,7 +128,7 @@ test-pgsql:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-pgsql test-fence-pacemaker test-sim agent test-packages fuzz-smoke test-image test-watchdog test-gpio test-journal-vm test-rack
+test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-pgsql test-fence-pacemaker test-sim agent test-packages fuzz-smoke test-image test-update test-watchdog test-gpio test-journal-vm test-rack
 	@echo "make test: all passed"
 
 # The demo in the virtual rack (docs/rack.md): boots the three VMs, shows their status, cuts the
@@ -175,11 +176,17 @@ bench: image
 image: setup agent
 	@bash tests/vm/make-image.sh
 
-# Boots the test image three times under TCG (about 1.5 minutes) and checks the kernel
-# fragment checker on Debian's kernel configuration.
+# Boots the flashable disk.img through OVMF and GRUB three times under TCG (about 1 minute) and
+# checks the kernel fragment checker on Debian's kernel configuration.
 test-image: image
 	@bash tests/vm/check-kernel-config-test.sh
 	@python3 tests/vm/boot-test.py
+
+# Field updates of disk.img through OVMF (about 3 minutes): a corrupted and a forged update
+# file refused with nothing written, a power cut while a slot is written (the old slot boots),
+# a good update tried once and committed, an update whose agent never starts rolled back.
+test-update: image
+	@python3 tests/vm/update-test.py
 
 shellcheck:
 	shellcheck $(SHELL_SCRIPTS)

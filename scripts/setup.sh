@@ -12,6 +12,14 @@ command -v cpio >/dev/null || need_pkgs+=(cpio)
 command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
 command -v mksquashfs >/dev/null || need_pkgs+=(squashfs-tools)
 command -v dpkg-deb >/dev/null || need_pkgs+=(dpkg)
+# The flashable disk (make image: disk.img) and its boot as hardware does (make test-image):
+# genimage, GRUB for EFI, the ESP's vfat, UEFI firmware for QEMU.
+command -v genimage >/dev/null || need_pkgs+=(genimage)
+[ -d /usr/lib/grub/x86_64-efi ] || need_pkgs+=(grub-efi-amd64-bin)
+command -v grub-editenv >/dev/null || need_pkgs+=(grub-common)
+command -v mkfs.vfat >/dev/null || need_pkgs+=(dosfstools)
+command -v mcopy >/dev/null || need_pkgs+=(mtools)
+[ -f /usr/share/OVMF/OVMF_CODE.fd ] || need_pkgs+=(ovmf)
 # The servers' packages (make packages, make test-packages): rpmbuild, and mmdebstrap for the
 # Debian root file system they are installed in (its own systemd-analyze verifies the unit).
 command -v rpmbuild >/dev/null || need_pkgs+=(rpm)

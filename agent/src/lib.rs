@@ -30,6 +30,9 @@
 //!   control socket, the durable state files, the OCF runner, the relay worker, the watchdog,
 //!   the SNMP socket and the journal, and feeds the core.
 //! - [`control`]: the control-socket protocol and the human rendering of `ha-agent status`.
+//! - [`update`]: field updates of the appliance's root slots (A/B): the update file's
+//!   manifest and HMAC, GRUB's environment block, the decisions of apply, commit and rollback
+//!   (pure), and the slot writer (I/O edge).
 //! - [`cli`]: the command table of `ha-agent` (options, help, exit codes, man page and
 //!   completion), `status --check`'s verdict and `--wait`'s progress, pure functions of status
 //!   documents.
@@ -51,4 +54,5 @@ pub mod shell;
 pub mod snmp;
 pub mod status;
 pub mod time;
+pub mod update;
 pub mod wire;

@@ -257,6 +257,29 @@ fn check_config(files: &[String]) -> i32 {
     )
 }
 
+/// `ha-agent update ACTION [FILE]` (the library's `update` module); `commit` asks the agent
+/// for its status through the control socket.
+fn update(p: &Parsed) -> i32 {
+    let wait_s = if p.has("--wait") {
+        Some(p.value("--wait").map_or(cli::DEFAULT_WAIT_S, |v| v.parse().unwrap_or(cli::DEFAULT_WAIT_S)))
+    } else {
+        None
+    };
+    let options = ha_agent::update::Options {
+        key: p.value("--key"),
+        version: p.value("--version"),
+        output: p.value("--output"),
+        no_reboot: p.has("--no-reboot"),
+        wait_s,
+        no_peers: p.has("--no-peers"),
+    };
+    let mut status = || -> Result<serde_json::Value, String> {
+        let s = socket(p).map_err(|(_, reason)| reason)?;
+        control::request(&s, "status").map_err(|e| e.to_string())
+    };
+    ha_agent::update::main(&p.operands, &options, &mut status)
+}
+
 /// `ha-agent log`: print the journal (read without taking the writer's lock).
 fn log_command(p: &Parsed) -> i32 {
     use ha_agent::journal::{read_dir, Since};
@@ -391,6 +414,7 @@ fn dispatch(name: &str, p: &Parsed) -> i32 {
             println!("ha-agent {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK
         }
+        "update" => update(p),
         verb => command(verb, p),
     }
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Boot test of the QEMU test image (issue 7). Needs `make image` (out/image).
+"""Boot test of the flashable disk out/image/disk.img (issues 7 and 27), booted as hardware
+boots it: OVMF (UEFI), GRUB from the ESP, the kernel and initramfs from root slot A, the
+squashfs root found by its partition name. Needs `make image` (out/image).
 
-Boot 1, blank data disk: the first boot formats the data partition and seeds the default
+Boot 1, a fresh copy of disk.img (its data partition blank): GRUB boots slot A; the first boot formats the data partition and seeds the default
   configuration; the agent starts (supervised) and answers; the time from QEMU's start to the
   agent's first answer is printed (host clock, and the guest's uptime); a login prompt appears
   on the serial console; root logs in (the test image's root has no password); `ha-agent
@@ -10,8 +12,8 @@ Boot 1, blank data disk: the first boot formats the data partition and seeds the
   SIGKILL, is started again; a file is written to the data partition; `reboot`.
 Boot 2, same disk, same QEMU (a warm reboot): no formatting, the file and the generated key are
   still there.
-Boot 3, the seeded data image out/image/data.ext4 (a copy): the agent runs the configuration and
-  the hostname from that image.
+Boot 3, a copy of disk.img whose data partition holds out/image/data.ext4: the agent runs the
+  configuration and the hostname from that image.
 Prints PASS/FAIL per check; exits 1 on any FAIL. Standard library only."""
 
 import os
@@ -21,6 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vmconsole  # noqa: E402
 from vmconsole import Member, Timeout, check, results  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -31,7 +34,12 @@ BOOT_TIMEOUT_S = 90
 RESTART_TIMEOUT_S = 30
 # Bound on /etc/issue showing the status once the agent answered (ha-issue polls every 0.2 s).
 ISSUE_TIMEOUT_S = 15
-DATA_DISK_MIB = 64
+DISK = os.path.join(IMAGE, "disk.img")
+
+
+def copy_disk(dest):
+    return vmconsole.copy_disk(DISK, dest)
+
 
 def manifest():
     values = {}
@@ -63,15 +71,16 @@ def wait_ready(m, what):
 def boot_blank(watchdog_configured):
     vm_dir = os.path.join(WORK, "blank")
     os.makedirs(vm_dir, exist_ok=True)
-    disk = os.path.join(vm_dir, "data.img")
-    with open(disk, "wb") as f:
-        f.truncate(DATA_DISK_MIB * 1024 * 1024)
+    disk = copy_disk(os.path.join(vm_dir, "disk.img"))
     log = open(os.path.join(vm_dir, "qemu.out"), "wb")
-    m = Member(vm_dir, disk, "boot-test", vm_args(vm_dir, 42101), log=log)
+    m = Member(vm_dir, None, "boot-test", vm_args(vm_dir, 42101), log=log, disk=disk)
     c = m.console
     try:
         # ---- boot 1: first boot
-        c.expect(r"S10data: first boot: formatting /dev/vda", BOOT_TIMEOUT_S)
+        c.expect(r"grub: booting slot A", BOOT_TIMEOUT_S)
+        c.expect(r"stage1: root is /dev/vda2 \(rootA\)", BOOT_TIMEOUT_S)
+        check(True, "boot 1: OVMF started GRUB from the ESP, GRUB booted slot A, stage 1 found rootA")
+        c.expect(r"S10data: first boot: formatting /dev/vda4", BOOT_TIMEOUT_S)
         c.expect(r"S10data: seeded /data/etc/ha-agent/agent.toml", 30)
         check(True, "first boot: the blank data partition was formatted and seeded")
         wait_ready(m, "boot 1 (first boot)")
@@ -131,6 +140,8 @@ def boot_blank(watchdog_configured):
 
         # ---- boot 2: warm reboot, same disk
         c.expect(r"ha-agent: ready after", BOOT_TIMEOUT_S)
+        check(c.seen(r"BdsDxe: starting", mark) and c.seen(r"grub: booting slot A", mark),
+              "boot 2: the reboot went through the firmware and GRUB again (slot A)")
         check(not c.seen(r"first boot: formatting", mark), "boot 2: the data partition was not formatted again")
         c.login()
         rc, out = c.run("cat /etc/ha-agent/reboot-test")
@@ -145,10 +156,10 @@ def boot_blank(watchdog_configured):
 def boot_seeded():
     vm_dir = os.path.join(WORK, "seeded")
     os.makedirs(vm_dir, exist_ok=True)
-    disk = os.path.join(vm_dir, "data.img")
-    shutil.copyfile(os.path.join(IMAGE, "data.ext4"), disk)
+    disk = copy_disk(os.path.join(vm_dir, "disk.img"))
+    vmconsole.seed_data(disk, os.path.join(IMAGE, "data.ext4"))
     log = open(os.path.join(vm_dir, "qemu.out"), "wb")
-    m = Member(vm_dir, disk, "boot-test-seeded", vm_args(vm_dir, 42111), log=log)
+    m = Member(vm_dir, None, "boot-test-seeded", vm_args(vm_dir, 42111), log=log, disk=disk)
     c = m.console
     try:
         wait_ready(m, "boot 3 (seeded data image)")
@@ -163,7 +174,7 @@ def boot_seeded():
 
 
 def main():
-    for f in ("vmlinuz", "initramfs.cpio.gz", "data.ext4", "MANIFEST"):
+    for f in ("disk.img", "data.ext4", "MANIFEST"):
         if not os.path.exists(os.path.join(IMAGE, f)):
             sys.exit("boot-test: %s missing: run 'make image'" % os.path.join(IMAGE, f))
     shutil.rmtree(WORK, ignore_errors=True)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Power-cut test of the durable journal in QEMU (issue 10). Needs `make image` (out/image).
 
-The QEMU test image boots from a copy of the seeded data disk (out/image/data.ext4: ext4, the
-witness of docs/examples), with the data disk in QEMU's cache=none mode (see below). The
+The flashable disk (a copy of out/image/disk.img, booted through OVMF and GRUB) boots with the
+seeded data partition (out/image/data.ext4 written into its data partition: ext4, the witness
+of docs/examples), the disk in QEMU's cache=none mode (see below). The
 image's supervisor runs the agent; its journal is /data/ha-agent/state/journal, as always.
 
 The writer is the agent itself: at the console, a shell loop runs `ha-agent standby pc-R-N`
@@ -41,7 +42,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmconsole import Member, Timeout, check, results  # noqa: E402
+from vmconsole import Member, Timeout, check, copy_disk, results, seed_data  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE = os.path.join(ROOT, "out", "image")
@@ -129,14 +130,14 @@ def verify(lines, acked, boot):
 
 
 def main():
-    if not os.path.exists(os.path.join(IMAGE, "data.ext4")):
+    if not all(os.path.exists(os.path.join(IMAGE, f)) for f in ("data.ext4", "disk.img")):
         sys.exit("journal-poweroff-test: no test image: run 'make image'")
     rng = random.Random(SEED)
     print("journal-poweroff-test: %d power-offs, seed %d (JOURNAL_VM_SEED)" % (ROUNDS, SEED), flush=True)
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
-    disk = os.path.join(WORK, "data.img")
-    shutil.copyfile(os.path.join(IMAGE, "data.ext4"), disk)
+    disk = copy_disk(os.path.join(IMAGE, "disk.img"), os.path.join(WORK, "disk.img"))
+    seed_data(disk, os.path.join(IMAGE, "data.ext4"))
     acked = {}  # round -> acknowledged N, in order
     totals = {"acked": 0, "unacked_durable": 0, "torn": 0}
     started = time.monotonic()
@@ -144,7 +145,7 @@ def main():
         vm_dir = os.path.join(WORK, "boot%d" % boot)
         os.makedirs(vm_dir)
         log = open(os.path.join(vm_dir, "qemu.out"), "wb")
-        m = Member(vm_dir, disk, "journal-test", vm_args(vm_dir), log=log)
+        m = Member(vm_dir, None, "journal-test", vm_args(vm_dir), log=log, disk=disk)
         c = m.console
         try:
             c.expect(r"ha-agent: ready after", BOOT_TIMEOUT_S)

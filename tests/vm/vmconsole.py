@@ -184,13 +184,45 @@ class Qmp:
             pass
 
 
+def copy_disk(src, dest):
+    """A sparse copy of a disk image (out/image/disk.img): each VM writes its own."""
+    subprocess.run(["cp", "--sparse=always", src, dest], check=True)
+    return dest
+
+
+def partition(disk, name):
+    """(offset, size) in bytes of the GPT partition named `name` of a disk image."""
+    out = subprocess.run(["partx", "-g", "-b", "-o", "START,SIZE,NAME", disk], check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        start, size, pname = line.split()
+        if pname == name:
+            return int(start) * 512, int(size)
+    raise ValueError("%s has no partition %s" % (disk, name))
+
+
+def seed_data(disk, data_image):
+    """Write a data partition image (out/image/data.ext4) into the `data` partition of a copy
+    of disk.img (a smaller file system in a larger partition: it mounts as it is)."""
+    offset, size = partition(disk, "data")
+    with open(data_image, "rb") as src, open(disk, "r+b") as dst:
+        data = src.read()
+        assert len(data) <= size, "%s is larger than the data partition" % data_image
+        dst.seek(offset)
+        dst.write(data)
+    return disk
+
+
 class Member:
     """One member VM: run-member.sh in the background, its console and QMP."""
 
-    def __init__(self, vm_dir, data, name="member", extra=(), log=None):
+    def __init__(self, vm_dir, data, name="member", extra=(), log=None, disk=None):
+        """`data`: the data disk of a -kernel boot; or `disk`: a copy of disk.img booted
+        through the firmware (run-member.sh --disk), then `data` is None."""
         self.dir = vm_dir
         here = os.path.dirname(os.path.abspath(__file__))
-        cmd = [os.path.join(here, "run-member.sh"), "--dir", vm_dir, "--data", data,
+        which = ["--disk", disk] if disk else ["--data", data]
+        cmd = [os.path.join(here, "run-member.sh"), "--dir", vm_dir] + which + [
                "--name", name] + list(extra)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

@@ -364,6 +364,38 @@ pub const COMMANDS: &[Command] = &[
         hidden: false,
     },
     Command {
+        name: "update",
+        operand: Some(("status|apply|commit|pack", Operand::Word(&["status", "apply", "commit", "pack"]))),
+        min_operands: 1,
+        // apply FILE, pack SQUASHFS.
+        max_operands: 2,
+        options: &[
+            Opt { name: "--key", takes: Takes::Value("FILE"), help: "the update key (default /etc/ha-agent/update.key)" },
+            Opt { name: "--no-reboot", takes: Takes::Nothing, help: "apply: do not reboot after writing the slot" },
+            Opt {
+                name: "--wait",
+                takes: Takes::OptionalValue("SECONDS"),
+                help: "commit: wait until the agent is ready and has heard its peers (SECONDS: default 60)",
+            },
+            Opt { name: "--no-peers", takes: Takes::Nothing, help: "commit: the agent's answer is enough" },
+            Opt { name: "--version", takes: Takes::Value("V"), help: "pack: the release's name" },
+            Opt { name: "--output", takes: Takes::Value("FILE"), help: "pack: the update file to write" },
+            CONFIG,
+            SOCKET,
+        ],
+        exclusive: REMOTE,
+        required: &[],
+        help: "Appliance: field update of the root slots A/B (docs/image.md). `update apply FILE` checks the update \
+               file (its manifest's HMAC-SHA-256 with the update key, the slot image's size and SHA-256) before \
+               anything is written, writes the slot not running, reads it back, marks it to be tried once and \
+               reboots. `update commit` makes the running trial slot the committed one once the agent has been \
+               ready and heard its peers for 30 s (init runs it at every boot; a trial that does not get there reboots to \
+               the committed slot, and so do a panic and a watchdog reset). `update status` shows the slots, \
+               their releases, which one booted and which one is committed. `update pack SQUASHFS --key FILE \
+               --version V --output FILE` makes an update file. The data partition is never touched.",
+        hidden: false,
+    },
+    Command {
         name: "help",
         operand: Some(("COMMAND", Operand::Command)),
         min_operands: 0,
@@ -557,8 +589,9 @@ pub fn parse(cmd: &Command, args: &[String]) -> Result<Parsed, String> {
             _ => format!("{who}: too many operands ({n}): {}", parsed.operands.join(" ")),
         });
     }
+    // The first operand is the word; a second one (update apply FILE) is a file.
     if let Some((what, Operand::Word(words))) = cmd.operand {
-        if let Some(bad) = parsed.operands.iter().find(|o| !words.contains(&o.as_str())) {
+        if let Some(bad) = parsed.operands.iter().take(1).find(|o| !words.contains(&o.as_str())) {
             return Err(format!("{who}: {bad:?} is not one of {what}"));
         }
     }

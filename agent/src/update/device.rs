@@ -1,0 +1,224 @@
+//! The update command's I/O edge on the box: the kernel command line, the partitions by GPT
+//! name (`/sys/class/block/*/uevent`), the EFI system partition mounted for the time of a
+//! command (`mount`, `umount`), the environment block read and rewritten in place, the slot
+//! written, synced and read back, the reboot.
+//!
+//! Owns nothing of the decisions: every "may I" is [`super::plan`]'s, every parse is
+//! [`super::manifest`]'s or [`super::grubenv`]'s. Nothing is written before the update file's
+//! HMAC, size and SHA-256 are checked ([`check_file`]).
+
+#![forbid(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use super::grubenv::{GrubEnv, GRUBENV_BYTES};
+use super::manifest::{Header, MAX_HEADER_BYTES};
+
+/// Where the ESP is mounted while a command needs it (a directory of the read-only root).
+pub const ESP_MOUNT: &str = "/efi";
+/// The ESP's GPT name (board/x86_64/genimage.cfg).
+pub const ESP_PARTNAME: &str = "esp";
+/// The environment block, relative to the ESP (GRUB's $prefix/grubenv).
+pub const GRUBENV_PATH: &str = "EFI/BOOT/grubenv";
+/// Bytes per read, write and sync of a slot; one progress line each.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// The device node of the partition whose GPT name is `name`.
+pub fn partition_by_name(name: &str) -> Result<PathBuf, String> {
+    let dir = std::fs::read_dir("/sys/class/block").map_err(|e| format!("/sys/class/block: {e}"))?;
+    for entry in dir.flatten() {
+        let Ok(uevent) = std::fs::read_to_string(entry.path().join("uevent")) else { continue };
+        if uevent.lines().any(|l| l.strip_prefix("PARTNAME=") == Some(name)) {
+            if let Some(dev) = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME=")) {
+                return Ok(PathBuf::from("/dev").join(dev));
+            }
+        }
+    }
+    Err(format!("no partition named {name}"))
+}
+
+/// A partition's size in bytes (its `size` in 512-byte sectors).
+pub fn partition_size_bytes(dev: &Path) -> Result<u64, String> {
+    let name = dev.file_name().and_then(|n| n.to_str()).ok_or("bad device name")?;
+    let text = std::fs::read_to_string(format!("/sys/class/block/{name}/size"))
+        .map_err(|e| format!("size of {}: {e}", dev.display()))?;
+    text.trim().parse::<u64>().map(|s| s * 512).map_err(|e| format!("size of {}: {e}", dev.display()))
+}
+
+/// Whether `dev` is mounted (by its node's name in /proc/mounts).
+pub fn is_mounted(dev: &Path) -> bool {
+    let dev = dev.to_string_lossy();
+    std::fs::read_to_string("/proc/mounts")
+        .map(|m| m.lines().any(|l| l.split_whitespace().next() == Some(&*dev)))
+        .unwrap_or(false)
+}
+
+/// The ESP, mounted at ESP_MOUNT until dropped (left as it was if it was mounted already).
+pub struct Esp {
+    unmount: bool,
+}
+
+impl Esp {
+    pub fn mount() -> Result<Esp, String> {
+        let mounted = std::fs::read_to_string("/proc/mounts")
+            .map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some(ESP_MOUNT)))
+            .unwrap_or(false);
+        if mounted {
+            return Ok(Esp { unmount: false });
+        }
+        let dev = partition_by_name(ESP_PARTNAME)?;
+        let out = Command::new("mount")
+            .args(["-t", "vfat", "-o", "rw,noatime"])
+            .arg(&dev)
+            .arg(ESP_MOUNT)
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cannot mount the ESP {} on {ESP_MOUNT}: {}",
+                dev.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Esp { unmount: true })
+    }
+
+    fn env_path(&self) -> PathBuf {
+        Path::new(ESP_MOUNT).join(GRUBENV_PATH)
+    }
+
+    pub fn read_env(&self) -> Result<GrubEnv, String> {
+        let path = self.env_path();
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        GrubEnv::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Rewrite the block in place (same size, same blocks: GRUB writes it by its block list)
+    /// and sync it.
+    pub fn write_env(&self, env: &GrubEnv) -> Result<(), String> {
+        let path = self.env_path();
+        let block = env.encode().map_err(|e| format!("{}: {e}", path.display()))?;
+        assert_eq!(block.len(), GRUBENV_BYTES);
+        let mut f =
+            OpenOptions::new().write(true).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        f.write_all(&block).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+impl Drop for Esp {
+    fn drop(&mut self) {
+        if self.unmount {
+            let _ = Command::new("umount").arg(ESP_MOUNT).status();
+        }
+    }
+}
+
+/// An update file whose header was parsed, authenticated and whose payload matched its size
+/// and SHA-256.
+pub struct CheckedFile {
+    pub header: Header,
+    file: File,
+}
+
+/// Check an update file completely before anything is written: the header's HMAC with `key`,
+/// the payload's size and SHA-256, and that it is a squashfs.
+pub fn check_file(path: &Path, key: &[u8]) -> Result<CheckedFile, String> {
+    let mut file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut head = Vec::with_capacity(MAX_HEADER_BYTES);
+    (&mut file)
+        .take(MAX_HEADER_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let header = Header::parse(&head).map_err(|e| e.to_string())?;
+    header.verify(&head, key).map_err(|e| e.to_string())?;
+    let m = &header.manifest;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let payload = len.saturating_sub(header.payload_offset as u64);
+    if payload != m.size_bytes {
+        return Err(format!(
+            "the file holds {payload} bytes of slot image, its manifest says {}",
+            m.size_bytes
+        ));
+    }
+    file.seek(SeekFrom::Start(header.payload_offset as u64)).map_err(|e| e.to_string())?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut first = true;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        if first && !buf[..n].starts_with(b"hsqs") {
+            return Err("the slot image is not a squashfs".into());
+        }
+        first = false;
+        hasher.update(&buf[..n]);
+    }
+    if hasher.finalize().as_slice() != m.sha256 {
+        return Err(format!(
+            "the slot image's SHA-256 is not the manifest's {}: the file is damaged",
+            m.sha256_hex()
+        ));
+    }
+    Ok(CheckedFile { header, file })
+}
+
+/// Write the checked payload to `dev` (1 MiB at a time, each synced, `progress` told the MiB
+/// done), then read it back and compare the SHA-256 with the manifest's.
+pub fn write_slot(
+    checked: &mut CheckedFile,
+    dev: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), String> {
+    let m = checked.header.manifest.clone();
+    let size = m.size_bytes;
+    let mut out = OpenOptions::new().write(true).open(dev).map_err(|e| format!("{}: {e}", dev.display()))?;
+    checked.file.seek(SeekFrom::Start(checked.header.payload_offset as u64)).map_err(|e| e.to_string())?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut done = 0u64;
+    let total_mib = size.div_ceil(CHUNK_BYTES as u64);
+    while done < size {
+        let want = (size - done).min(CHUNK_BYTES as u64) as usize;
+        checked.file.read_exact(&mut buf[..want]).map_err(|e| format!("reading the update file: {e}"))?;
+        hasher.update(&buf[..want]);
+        out.write_all(&buf[..want])
+            .and_then(|_| out.sync_data())
+            .map_err(|e| format!("writing {}: {e}", dev.display()))?;
+        done += want as u64;
+        progress(done.div_ceil(CHUNK_BYTES as u64), total_mib);
+    }
+    if hasher.finalize().as_slice() != m.sha256 {
+        return Err("the update file changed while it was written".into());
+    }
+    drop(out);
+    let mut back = File::open(dev).map_err(|e| format!("{}: {e}", dev.display()))?;
+    let mut hasher = Sha256::new();
+    let mut left = size;
+    while left > 0 {
+        let want = left.min(CHUNK_BYTES as u64) as usize;
+        back.read_exact(&mut buf[..want]).map_err(|e| format!("reading back {}: {e}", dev.display()))?;
+        hasher.update(&buf[..want]);
+        left -= want as u64;
+    }
+    if hasher.finalize().as_slice() != m.sha256 {
+        return Err(format!("{} does not read back what was written", dev.display()));
+    }
+    Ok(())
+}
+
+/// Sync and ask init to reboot (BusyBox `reboot`: init runs the shutdown scripts).
+pub fn reboot() -> Result<(), String> {
+    let status = Command::new("reboot").status().map_err(|e| format!("reboot: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("reboot exited with {status}"))
+    }
+}
