@@ -72,6 +72,17 @@ pub const MONITOR_INTERVAL_MS: u64 = 1000;
 mod schedule;
 pub use schedule::*;
 
+/// The observer checks only the invariant itself (never two powered nodes with resources not
+/// stopped), the core's assertions and liveness, not the rules that lead to it (W1-W3, N1,
+/// generations, replays): for a second line of defence, which matters only once a first line
+/// is broken on purpose and must then keep the invariant by itself (`sim --invariant-only`).
+static INVARIANT_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Observe only the invariant in every simulation this process runs from now on.
+pub fn set_invariant_only(on: bool) {
+    INVARIANT_ONLY.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
 use FaultKind::*;
 
 /// A line of trace, formatted only when the trace is kept (not while running many seeds).
@@ -280,6 +291,8 @@ pub struct Sim {
     timeline: Vec<(u64, u8, bool)>,
     last_running: [bool; 3],
     steps: u64,
+    /// See [`set_invariant_only`].
+    invariant_only: bool,
 }
 
 /// Wrapper to order messages in the heap (ordering only uses the other fields). The third
@@ -394,6 +407,7 @@ impl Sim {
             timeline: Vec::new(),
             last_running: [false; 3],
             steps: 0,
+            invariant_only: INVARIANT_ONLY.load(std::sync::atomic::Ordering::SeqCst),
         };
         for i in 0..3 {
             sim.boot(i);
@@ -1406,7 +1420,7 @@ impl Sim {
             self.issued = self.issued.max(stored.generation);
         }
         let (known, by) = self.max_known();
-        if stored.holder != 0 && stored.generation < known {
+        if stored.holder != 0 && stored.generation < known && !self.invariant_only {
             self.violations.push(format!(
                 "generation went backwards: granted {} to {} while {by} knows {known}",
                 stored.generation, stored.holder
@@ -1425,6 +1439,9 @@ impl Sim {
     }
 
     fn check_grant(&mut self, i: usize, generation: u64) {
+        if self.invariant_only {
+            return;
+        }
         if !self.grants.contains(&(generation, IDS[i])) {
             self.violations.push(format!(
                 "node {} starts resources under generation {generation} that was never granted to it",
@@ -1470,6 +1487,9 @@ impl Sim {
     /// can still run resources (it reported its stop, it is fenced or its watchdog deadline
     /// passed: each means that it is powered off or has its resources stopped).
     fn check_grant_released(&mut self, node: usize, generation: u64) {
+        if self.invariant_only {
+            return;
+        }
         let other = 3 - node;
         if self.members[other].resources_not_stopped() {
             self.violations.push(format!(
@@ -1483,6 +1503,9 @@ impl Sim {
     /// it must have accepted a frame from one within `dead_ms` (its clock may be slow or
     /// paused by as much as the clock faults allow).
     fn check_fence_not_isolated(&mut self, node_id: u8) {
+        if self.invariant_only {
+            return;
+        }
         if std::mem::take(&mut self.operator_fence) {
             return;
         }
@@ -1500,6 +1523,9 @@ impl Sim {
     /// other node does not reach it either. Its word may be as old as the latest frame the
     /// witness accepted from it: `dead_ms` plus the slowest frame ([`W2_WORD_AGE_MS`]).
     fn check_fence_not_reached(&mut self, node: usize) {
+        if self.invariant_only {
+            return;
+        }
         let other = 3 - node;
         let Some(w) = self.members[0].engine.as_ref() else { return };
         let witness_reaches = w.view().reaches(IDS[node]);
@@ -1527,7 +1553,7 @@ impl Sim {
     fn check_replay(&mut self, to: usize, link_index: usize, header: &Header) {
         let key = (header.boot, header.seq);
         if let Some(latest) = self.accepted.insert((to, link_index), key) {
-            if key <= latest {
+            if key <= latest && !self.invariant_only {
                 self.violations.push(format!(
                     "replay: member {} accepted frame {key:?} from {} on link {} after {latest:?}",
                     IDS[to], header.sender, header.link

@@ -456,6 +456,17 @@ impl ProtocolEvent {
     }
 }
 
+/// How far from the witness's watchdog deadline a story aimed at it ends a node's isolation.
+pub const AT_DEADLINE_MS: u64 = 300;
+
+/// The witness's watchdog deadline for a node cut off from everyone, from the cut: `dead_ms +
+/// interval_ms + fence_bound_ms + margin_ms` (docs/design.md, "Lost holder (W2)").
+fn w1_deadline_ms() -> u64 {
+    use super::{DEAD_MS, INTERVAL_MS, MARGIN_MS, SELF_FENCE_MS};
+    let fence_bound_ms = SELF_FENCE_MS + super::group_spec().worst_case_stop_ms() + WATCHDOG_MS;
+    DEAD_MS + INTERVAL_MS + fence_bound_ms + MARGIN_MS
+}
+
 /// A relay that fails to fence, for a story that needs the witness to wait for the watchdog
 /// deadline instead (harmless without a relay).
 fn failing_relay(rng: &mut Rng, node: usize) -> FaultKind {
@@ -471,7 +482,7 @@ fn failing_relay(rng: &mut Rng, node: usize) -> FaultKind {
 /// aim's generator. Most are one fault; a few are short stories of several, for situations
 /// that need them (a holder cut off long enough for the watchdog deadline while its relay
 /// fails; a node that is cut off right after its grant, with its store slow, and later hears
-/// its peer before the witness; a node whose agent restarts and is heard once by the witness,
+/// its peer before the witness, often right at the witness's watchdog deadline; a node whose agent restarts and is heard once by the witness,
 /// then cut off). A relay aimed at a fence lies for the fence under way.
 pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
     const W: usize = 0;
@@ -508,12 +519,28 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
             }
             6 => {
                 let back_ms = rng.range(1_000, 8_000);
-                vec![
+                // Half the time it hears its peer again right at the witness's watchdog
+                // deadline: the witness, counting on its self-fence, grants the peer while it
+                // may still start under the grant it never acted on (N2 voids it; behind
+                // that, the peer check holds the new holder back).
+                // The witness's disk is slow then too (its grant is stored late).
+                let at_deadline = rng.chance(500);
+                let cut_ms = if at_deadline {
+                    w1_deadline_ms() + rng.range(0, 2 * AT_DEADLINE_MS) - AT_DEADLINE_MS
+                } else {
+                    long_ms
+                };
+                let mut story = vec![
                     (0, fault(Disk { member: node, slow_ms: rng.range(200, 3000), fail_per_mille: 0 }, 3000)),
-                    (rng.range(0, 100), fault(Isolate { member: node }, long_ms)),
-                    (delay_ms, fault(Partition { a: node, b: W, direction: 2 }, long_ms + back_ms)),
-                    (0, fault(failing_relay(rng, node), long_ms + back_ms)),
-                ]
+                    (rng.range(0, 100), fault(Isolate { member: node }, cut_ms)),
+                    (delay_ms, fault(Partition { a: node, b: W, direction: 2 }, cut_ms + back_ms)),
+                    (0, fault(failing_relay(rng, node), cut_ms + back_ms)),
+                ];
+                if at_deadline {
+                    let slow = Disk { member: W, slow_ms: rng.range(300, 1500), fail_per_mille: 0 };
+                    story.push((w1_deadline_ms() - 1000, fault(slow, 2000)));
+                }
+                story
             }
             _ => one(Isolate { member: W }),
         },
