@@ -282,7 +282,7 @@ fn n2_a_stop_that_hangs_during_self_fence_starves_the_watchdog_and_the_hardware_
 fn n3_a_hung_agent_is_reset_by_its_watchdog_and_the_witness_waits_for_it() {
     // A SIGSTOP-like hang longer than the watchdog timeout; the relay is broken.
     let relay = fault(4_000, 1_000_000, FaultKind::Relay { node: A, mode: RelayMode::Stuck });
-    let hang = fault(5_000, 1, FaultKind::Hang { member: A, ms: 30_000 });
+    let hang = fault(5_000, 1, FaultKind::Hang { member: A, ms: 30_000, late_ms: 0 });
     let mut sim = started(vec![relay, hang], true);
     sim.run_until(5_000 + WATCHDOG_MS + 500);
     assert!(sim.stats().watchdog_resets >= 1, "N3: nobody fed the hung node's watchdog\n{}", trace(&sim));

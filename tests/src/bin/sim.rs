@@ -61,9 +61,10 @@ fn main() {
             }
         }
         println!(
-            "failovers {} fences {} self-fences {} watchdog resets {} restore {:?} ms",
+            "failovers {} fences {} (needless {}) self-fences {} watchdog resets {} restore {:?} ms",
             r.stats.failovers,
             r.stats.fences,
+            r.stats.needless_fences,
             r.stats.self_fences,
             r.stats.watchdog_resets,
             r.stats.restore_ms
@@ -110,6 +111,10 @@ fn main() {
     println!(
         "failovers: {}  fences: {}  self-fences: {}  watchdog resets: {}",
         s.failovers, s.fences, s.self_fences, s.watchdog_resets
+    );
+    println!(
+        "needless fences (of a node alive and reachable, its resources not stuck in a stop): {} in {} schedules (first seed {:?})",
+        s.needless_fences, s.needless_schedules, s.needless_first_seed
     );
     println!(
         "worst time to restore the service after the faults healed: {} ms (seed {})",

@@ -126,6 +126,9 @@ struct Member {
     /// The clock stands still from the first to the second true time.
     clock_paused: Option<(Micros, Micros)>,
     hung_until: Option<Micros>,
+    /// The frames that waited in a paused process's buffers are read up to this long after it
+    /// runs again.
+    late_ms: u64,
     back_at: Option<Micros>,
     /// The relay holds the power off: only the witness's power-on brings the member back
     /// (not the heal, not the end of a crash).
@@ -228,6 +231,10 @@ pub struct Stats {
     pub fences: u64,
     pub self_fences: u64,
     pub watchdog_resets: u64,
+    /// Fences the witness commanded of a node that was alive and reachable: powered, its agent
+    /// running, a link to the witness working both ways, its resources not stuck in a stop
+    /// (an availability figure: each costs a reboot, and of the holder an outage).
+    pub needless_fences: u64,
     pub restore_ms: Option<u64>,
 }
 
@@ -354,6 +361,7 @@ impl Sim {
                 clock_lag_us: 0,
                 clock_paused: None,
                 hung_until: None,
+                late_ms: 0,
                 back_at: None,
                 relay_off: false,
                 leaving_down_ms: None,
@@ -601,9 +609,10 @@ impl Sim {
                     self.issued = 0;
                 }
             }
-            Hang { member, ms } => {
+            Hang { member, ms, late_ms } => {
                 if self.members[member].powered && self.members[member].engine.is_some() {
                     self.members[member].hung_until = Some(self.now.plus_ms(ms));
+                    self.members[member].late_ms = late_ms;
                     if member == 0 {
                         self.witness_paused_us += ms * 1000;
                     }
@@ -1118,7 +1127,12 @@ impl Sim {
                 // A hung process reads its socket later; a powered-off one never.
                 let m = &self.members[to];
                 if m.powered && m.engine.is_some() && m.hung_until.is_some() {
-                    let at = self.members[to].hung_until.unwrap();
+                    let late_ms = m.late_ms;
+                    let mut at = m.hung_until.unwrap();
+                    if late_ms > 0 {
+                        at = at.plus_us(self.rng.range(0, late_ms * 1000));
+                    }
+                    let m = &self.members[to];
                     let boot = Some(m.boot);
                     self.frame_seq += 1;
                     let packet = MessageBox(packet.0, packet.1, boot);
@@ -1340,6 +1354,7 @@ impl Sim {
             }
             Action::PowerOff(node_id) => {
                 let node = IDS.iter().position(|&id| id == node_id).unwrap();
+                self.count_needless_fence(node);
                 self.check_fence_not_isolated(node_id);
                 self.check_fence_not_reached(node);
                 // A fault aimed at the fence (a lying relay) applies before the relay answers.
@@ -1367,8 +1382,10 @@ impl Sim {
                 let node = IDS.iter().position(|&id| id == node_id).unwrap();
                 if !self.members[node].powered && matches!(self.relay[node], RelayMode::Ok) {
                     trace!(self, "witness commands relay ON for {node_id}");
+                    let boots_in_ms = self.rng.range(500, 3000);
                     self.members[node].relay_off = false;
-                    self.members[node].back_at = Some(now.plus_ms(self.rng.range(500, 3000)));
+                    self.members[node].back_at = Some(now.plus_ms(boots_in_ms));
+                    self.aim(ProtocolEvent::PowerOn { node, boots_in_ms });
                 }
             }
             Action::Resource(req) => {
@@ -1499,14 +1516,28 @@ impl Sim {
         }
     }
 
+    /// A fence of a node that was alive and reachable (not an operator's): [`Stats::needless_fences`].
+    fn count_needless_fence(&mut self, node: usize) {
+        let m = &self.members[node];
+        let stuck = m
+            .engine
+            .as_ref()
+            .and_then(|e| e.node())
+            .is_some_and(|(_, g)| matches!(g.state(), GroupState::Stopping | GroupState::StopFailed));
+        let link_works = LINKS.iter().enumerate().any(|(g, (_, a, b))| {
+            (*a, *b) == (0, node) && !self.directions[g][0].cut && !self.directions[g][1].cut
+        });
+        if !self.operator_fence && m.running(self.now) && link_works && !stuck {
+            self.stats.needless_fences += 1;
+            trace!(self, "needless fence: {} is alive and reachable", IDS[node]);
+        }
+    }
+
     /// W3 as the truth sees it: the witness commands a relay only while it reaches a node, so
     /// it must have accepted a frame from one within `dead_ms` (its clock may be slow or
     /// paused by as much as the clock faults allow).
     fn check_fence_not_isolated(&mut self, node_id: u8) {
-        if self.invariant_only {
-            return;
-        }
-        if std::mem::take(&mut self.operator_fence) {
+        if std::mem::take(&mut self.operator_fence) || self.invariant_only {
             return;
         }
         let bound_ms = DEAD_MS + DEAD_MS * CLOCK_PPM_BOUND as u64 / 1_000_000 + CLOCK_PAUSE_MAX_MS + 1;
@@ -1684,6 +1715,10 @@ pub struct Summary {
     pub fences: u64,
     pub self_fences: u64,
     pub watchdog_resets: u64,
+    pub needless_fences: u64,
+    /// Schedules with a needless fence, and the lowest such seed.
+    pub needless_schedules: u64,
+    pub needless_first_seed: Option<u64>,
     pub worst_restore_ms: u64,
     pub worst_restore_seed: u64,
     pub first_failure: Option<u64>,
@@ -1717,6 +1752,12 @@ impl Summary {
         self.fences += r.stats.fences;
         self.self_fences += r.stats.self_fences;
         self.watchdog_resets += r.stats.watchdog_resets;
+        self.needless_fences += r.stats.needless_fences;
+        if r.stats.needless_fences > 0 {
+            self.needless_schedules += 1;
+            let seed = r.scenario.seed;
+            self.needless_first_seed = Some(self.needless_first_seed.map_or(seed, |s| s.min(seed)));
+        }
         if let Some(ms) = r.stats.restore_ms {
             if ms > self.worst_restore_ms {
                 self.worst_restore_ms = ms;
@@ -1759,6 +1800,12 @@ impl Summary {
         self.fences += o.fences;
         self.self_fences += o.self_fences;
         self.watchdog_resets += o.watchdog_resets;
+        self.needless_fences += o.needless_fences;
+        self.needless_schedules += o.needless_schedules;
+        self.needless_first_seed = match (self.needless_first_seed, o.needless_first_seed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if o.worst_restore_ms > self.worst_restore_ms {
             self.worst_restore_ms = o.worst_restore_ms;
             self.worst_restore_seed = o.worst_restore_seed;

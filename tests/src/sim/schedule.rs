@@ -22,6 +22,8 @@ pub const MAX_FAULTS: u64 = 8;
 /// (1000 ms in the simulator) for clock rates, frame latency and the feed period; a pause of a
 /// node's clock delays its self-fence by as much, so it must fit in that margin with the rest.
 pub const CLOCK_PAUSE_MAX_MS: u64 = 300;
+/// Latest delivery, after a paused process runs again, of the frames that waited meanwhile.
+pub const STALL_LATE_MAX_MS: u64 = 300;
 /// Slowest durable write of a slow disk (per write).
 pub const DISK_SLOW_MAX_MS: u64 = 4000;
 /// Longest delay between recording a frame and replaying it.
@@ -98,10 +100,13 @@ pub enum FaultKind {
         down_ms: u64,
         lose_state: bool,
     },
-    /// The agent process stops (SIGSTOP or a stall) for `ms`.
+    /// The agent process stops (SIGSTOP or a stall) for `ms`. The frames that waited in its
+    /// buffers meanwhile are read up to `late_ms` after it runs again (a virtual machine's
+    /// devices deliver what they queued during a stall of the host a little later).
     Hang {
         member: usize,
         ms: u64,
+        late_ms: u64,
     },
     /// The member's clock stands still for `ms` while its process runs on (it feeds its
     /// watchdog, but none of its timers advance); then it runs again at its rate, behind.
@@ -300,6 +305,7 @@ fn draw(rng: &mut Rng, group: Group) -> FaultKind {
             } else {
                 rng.range(WATCHDOG_MS, 12_000)
             },
+            late_ms: rng.range(0, STALL_LATE_MAX_MS),
         },
         Group::ClockPause => ClockPause { member, ms: rng.range(50, CLOCK_PAUSE_MAX_MS) },
         Group::Cut => Cut { link, direction: rng.range(0, 2) as u8 },
@@ -442,6 +448,8 @@ pub enum ProtocolEvent {
     Restart { member: usize, agent: bool },
     /// A node starts storing a generation it was granted or saw.
     Store { node: usize },
+    /// The witness powers `node` on again; it boots `boots_in_ms` later.
+    PowerOn { node: usize, boots_in_ms: u64 },
 }
 
 impl ProtocolEvent {
@@ -452,6 +460,7 @@ impl ProtocolEvent {
             ProtocolEvent::Stop { .. } => "stop",
             ProtocolEvent::Restart { .. } => "restart",
             ProtocolEvent::Store { .. } => "store",
+            ProtocolEvent::PowerOn { .. } => "power-on",
         }
     }
 }
@@ -549,11 +558,11 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
             2 => one(Isolate { member: W }),
             3 => one(Crash { member: W, down_ms: rng.range(500, 4000), lose_state: rng.chance(300) }),
             4 => one(Partition { a: W, b: other(node), direction: 2 }),
-            _ => one(Hang { member: W, ms: rng.range(200, 2500) }),
+            _ => one(Hang { member: W, ms: rng.range(200, 2500), late_ms: rng.range(0, STALL_LATE_MAX_MS) }),
         },
         ProtocolEvent::Stop { node } => match rng.range(0, 6) {
             0 => one(Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false }),
-            1 => one(Hang { member: node, ms: rng.range(WATCHDOG_MS, 8000) }),
+            1 => one(Hang { member: node, ms: rng.range(WATCHDOG_MS, 8000), late_ms: 0 }),
             2 => vec![
                 (delay_ms, fault(Isolate { member: node }, long_ms)),
                 (0, fault(failing_relay(rng, node), long_ms)),
@@ -599,6 +608,16 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
                 one(Replay { link: rng.range(0, 5) as usize, delay_ms: rng.range(100, REPLAY_DELAY_MAX_MS) })
             }
         },
+        ProtocolEvent::PowerOn { boots_in_ms, .. } => {
+            // The witness's process stalls (a starved host) longer than dead_ms, and runs again
+            // just before or after the node it powered on boots: the frames it missed arrive a
+            // little after it wakes, and the node has not had the time to reach its peer yet.
+            let start_ms = rng.range(0, 200);
+            let wake_ms = (boots_in_ms + rng.range(0, 400)).saturating_sub(200);
+            let stall_ms = wake_ms.saturating_sub(start_ms).max(super::DEAD_MS + rng.range(1, 1500));
+            let late_ms = rng.range(1, STALL_LATE_MAX_MS);
+            vec![(start_ms, fault(Hang { member: W, ms: stall_ms, late_ms }, 1))]
+        }
         ProtocolEvent::Store { node } => match rng.range(0, 3) {
             0 => one(Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false }),
             1 => one(RackPower { down_ms: rng.range(500, 4000), lose_state: rng.chance(500) }),
