@@ -737,6 +737,9 @@ fn w3_an_isolated_witness_still_powers_on_a_node_whose_fence_it_confirmed() {
 
     // A is lost: neither the witness nor B reaches it (B's counter for A is frozen).
     let t = 5_000;
+    for at in (200..t).step_by(INTERVAL_MS as usize) {
+        w.handle_tick(ms(at), &both);
+    }
     w.handle_report(ms(t), NODE_B, 1, true, &node_report(2, 1, false, NODE_A, 10));
     let a_lost = view_of(&[(NODE_A, false, &[]), (NODE_B, true, &[WITNESS_ID])], ms(t));
     w.handle_tick(ms(t), &a_lost);
@@ -905,4 +908,144 @@ fn w2_the_other_nodes_word_is_taken_only_from_frames_that_acknowledge_the_witnes
     assert!(view.reaches(NODE_B) && !view.reaches(NODE_A), "the rack as meant: {view:?}");
     assert!(view.peer(NODE_B).unwrap().reaches.contains(&NODE_A), "B's word: it reaches A ({view:?})");
     assert!(fenced.is_empty(), "W2: the witness fenced a holder its peer reaches: {fenced:?}");
+}
+
+/// A witness in steady state at `t` ms: generation 1 held by node A (running), node B ready;
+/// both nodes heard from their boot 1 since 100 ms.
+fn steady_witness(t: u64) -> Witness {
+    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: NODE_A }), ms(0));
+    w.handle_report(ms(100), NODE_A, 1, true, &node_report(1, 1, true, NODE_B, 10));
+    w.handle_report(ms(100), NODE_B, 1, true, &node_report(1, 1, false, NODE_A, 10));
+    let mut at = 100;
+    while at <= t {
+        let both =
+            view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at));
+        w.handle_tick(ms(at), &both);
+        at += INTERVAL_MS;
+    }
+    assert!(!w.in_startup() && witness_actions(&mut w).is_empty());
+    w
+}
+
+#[test]
+fn w2_after_a_stall_of_the_witness_no_member_is_judged_lost_before_its_links_had_dead_ms() {
+    // Issue 23: on a starved host the witness process woke 11.2 s late. Its failure detection
+    // marked every link down; the frames queued during the stall came in a few ms later, node
+    // B's first, then A's. In between the witness reached B, B's latest word did not mention A,
+    // and the witness fenced A, the live holder. After a stall (a clock jump of more than
+    // dead_ms between two inputs) it judges no member lost for dead_ms.
+    let t = 5_000;
+    let mut w = steady_witness(t);
+    let woke = t + 11_200;
+    // B's queued report (B saw A silent at the end: the links of the host were starved too).
+    w.handle_report(ms(woke), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
+    let b_only = |at| view_of(&[(NODE_A, false, &[]), (NODE_B, true, &[WITNESS_ID])], at);
+    for at in [woke, woke + 7, woke + DEAD_MS / 2, woke + DEAD_MS - 1] {
+        w.handle_tick(ms(at), &b_only(ms(at)));
+        assert!(witness_actions(&mut w).is_empty(), "A judged lost {} ms after the stall", at - woke);
+    }
+    assert!(w.poll_timeout() <= ms(woke + DEAD_MS), "it wakes when the stall grace ends");
+    // A's frames are in: A is reached, nothing happens.
+    let both =
+        view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(woke));
+    w.handle_tick(ms(woke + DEAD_MS + 50), &both);
+    assert!(witness_actions(&mut w).is_empty());
+    assert_eq!(w.fencing(), None);
+
+    // The grace only delays: a holder still lost when it ends is fenced then, and at once
+    // without a stall.
+    let mut w = steady_witness(t);
+    w.handle_report(ms(woke), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
+    w.handle_tick(ms(woke), &b_only(ms(woke)));
+    assert!(witness_actions(&mut w).is_empty());
+    w.handle_tick(ms(woke + DEAD_MS), &b_only(ms(woke + DEAD_MS)));
+    // (A has been silent for longer than its watchdog deadline: released without a fence.)
+    let granted = WitnessAction::Persist(Stored { generation: 2, holder: NODE_B });
+    assert_eq!(witness_actions(&mut w), vec![granted], "W2 after the grace");
+    let mut w = steady_witness(t);
+    w.handle_report(ms(t + INTERVAL_MS), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
+    w.handle_tick(ms(t + INTERVAL_MS), &b_only(ms(t + INTERVAL_MS)));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "no stall: no grace");
+}
+
+#[test]
+fn w2_a_node_that_just_booted_says_nothing_yet_about_whom_it_does_not_reach() {
+    // Node B boots again (boot 2); its first reports cannot mention A: none of its links has
+    // had the time to prove itself. Its word that it does not reach the holder counts only
+    // dead_ms after the witness first heard that boot (B booted no later).
+    let t = 5_000;
+    let mut w = steady_witness(t);
+    let booted = t + 300;
+    let b_alone = |at| view_of(&[(NODE_A, false, &[]), (NODE_B, true, &[WITNESS_ID])], at);
+    // The witness misses A's frames for a moment (a short cut), right when B comes back.
+    let mut at = booted;
+    while at < booted + DEAD_MS {
+        w.handle_report(ms(at), NODE_B, 2, true, &node_report(at, 1, false, NODE_A, 0));
+        w.handle_tick(ms(at), &b_alone(ms(at)));
+        assert!(
+            witness_actions(&mut w).is_empty(),
+            "A judged lost on the word of a node up for {} ms",
+            at - booted
+        );
+        at += INTERVAL_MS / 2;
+    }
+    // B reached A within its first dead_ms: A is not lost, nothing happens.
+    let both =
+        view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at));
+    w.handle_tick(ms(at), &both);
+    assert!(witness_actions(&mut w).is_empty());
+
+    // The grace only delays: once B has run dead_ms and still does not reach A, A is lost.
+    let mut w = steady_witness(t);
+    w.handle_report(ms(booted), NODE_B, 2, true, &node_report(1, 1, false, NODE_A, 0));
+    w.handle_tick(ms(booted), &b_alone(ms(booted)));
+    assert!(witness_actions(&mut w).is_empty());
+    assert!(w.poll_timeout() <= ms(booted + DEAD_MS), "it wakes when the boot grace ends");
+    w.handle_tick(ms(booted + DEAD_MS), &b_alone(ms(booted + DEAD_MS)));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "W2 after the grace");
+}
+
+#[test]
+fn w2_a_fence_no_rule_needs_any_more_is_dropped_before_its_next_retry() {
+    // Cold start without a holder: node B is missing, so after initdead the witness fences it
+    // (it might be running), but the relay fails. B then comes back and reports its resources
+    // stopped for the generation: released by its own report (W1), and node A is granted. The
+    // fence of B, waiting for its next retry, no longer serves any rule: it must not power off
+    // B, alive and reachable (the simulator found a witness doing so seconds later).
+    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: 0 }), ms(0));
+    let a_only = |at| view_of(&[(NODE_A, true, &[WITNESS_ID]), (NODE_B, false, &[])], at);
+    let mut at = 100;
+    let mut actions = Vec::new();
+    // A has stopped for generation 1 (as it does on the witness's Standby).
+    let mut a_stopped = node_report(0, 1, false, NODE_B, 0);
+    a_stopped.stopped = 1;
+    while actions.is_empty() {
+        a_stopped.seq += 1;
+        w.handle_report(ms(at), NODE_A, 1, true, &a_stopped);
+        w.handle_tick(ms(at), &a_only(ms(at)));
+        actions = witness_actions(&mut w);
+        at += INTERVAL_MS;
+        assert!(at < 2 * INITDEAD_MS, "B was never fenced");
+    }
+    assert_eq!(actions, vec![WitnessAction::PowerOff(NODE_B)], "W4/W2: the missing node is fenced first");
+    w.handle_fence_result(ms(at), NODE_B, FenceResult::Failed);
+    assert_eq!(w.fencing(), Some(NODE_B), "a failed fence is retried");
+
+    // B is back: reachable, resources stopped, stopped for generation 1, ready.
+    let mut b_back = node_report(1, 1, false, NODE_A, 5);
+    b_back.stopped = 1;
+    let both =
+        |t| view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], t);
+    w.handle_report(ms(at + 50), NODE_B, 1, true, &b_back);
+    w.handle_tick(ms(at + 50), &both(ms(at + 50)));
+    let granted = Stored { generation: 2, holder: NODE_A };
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(granted)], "A is granted");
+    w.handle_persisted(ms(at + 60), granted);
+    // Well past the retry's backoff, B still reachable: no power-off.
+    for t in (at + 100..at + 10_000).step_by(INTERVAL_MS as usize) {
+        w.handle_tick(ms(t), &both(ms(t)));
+        let actions = witness_actions(&mut w);
+        assert!(!actions.contains(&WitnessAction::PowerOff(NODE_B)), "B powered off at {t} ms: {actions:?}");
+    }
+    assert_eq!(w.fencing(), None);
 }
