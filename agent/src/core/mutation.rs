@@ -2,9 +2,9 @@
 //!
 //! Owns a switch per safety rule that a test may turn off: one [`Mutation`] per rule (W1-W5,
 //! N1-N4 and N2's voiding of grants, the peer check, the durable generation, replay rejection,
-//! the witness's `latest_boot` check of a node that left stopped), and the list of broken
-//! builds the simulator runs ([`Mutation::simulated`]), each guarding the one place where that
-//! rule is decided. Without the cargo feature `mutations` every switch is a constant `false`
+//! the witness's `latest_boot` check of a node that left stopped), each guarding the one place
+//! where that rule is decided, and the list of broken builds the simulator runs
+//! ([`Mutation::simulated`]). Without the cargo feature `mutations` every switch is a constant `false`
 //! and the checks compile away; production and the normal test suite never build with it.
 //! Several may be on at once (the simulator's `--mutation a,b`). It decides nothing by itself.
 

@@ -15,7 +15,7 @@ use super::{CLOCK_PPM_BOUND, WATCHDOG_MS};
 /// Seeds (per mille) in which each fault group is enabled (swarm testing).
 pub const GROUP_ENABLED_PER_MILLE: u64 = 450;
 /// Seeds (per mille) with an agent stop of node A besides the swarm's faults.
-pub const EXTRA_LEAVE_PER_MILLE: u64 = 300;
+pub const EXTRA_LEAVE_PER_MILLE: u64 = 450;
 /// Bound on scheduled faults in one seed.
 pub const MAX_FAULTS: u64 = 8;
 /// Longest pause of one member's clock. The witness's watchdog deadline has `margin_ms`
