@@ -14,7 +14,9 @@
 //! checks at every step: never two powered nodes with resources not stopped, W1 at every grant,
 //! W2 and W3 at every fence, N1 at every start, grants never below a generation a node knows,
 //! replay rejection at every accepted frame, the core's assertions; after the faults heal, that
-//! the service runs again on a healthy node within a bound. It does not encode frames (the
+//! the service runs again on a healthy node within a bound (with `--invariant-only`, for a
+//! second line of defence, only the invariant, the assertions and liveness). It counts needless
+//! fences (of a node alive and reachable) as an availability figure. It does not encode frames (the
 //! MAC's effect is modelled: a corrupted frame is dropped and counted) and it does no I/O.
 
 use std::cmp::Reverse;

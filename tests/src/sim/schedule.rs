@@ -5,8 +5,8 @@
 //! classes, with its own number of faults and intensities) and the parameters of the faults
 //! aimed at protocol events ([`Aim`]: how often, how many, how soon after the event). It does
 //! not run anything: [`super::Sim`] applies the schedule and, while it runs, draws the aimed
-//! faults from [`Aim`]'s own generator when it observes a grant, a fence, a stop, a restart
-//! or a store.
+//! faults from [`Aim`]'s own generator when it observes a grant, a fence, a stop, a restart,
+//! a store or the witness powering a node on.
 
 use std::fmt::Write as _;
 
