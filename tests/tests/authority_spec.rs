@@ -3,7 +3,9 @@
 //! describes a rack, injects one situation, and states what must and must not happen. Every
 //! test also relies on the simulator's observer: it fails the run on any instant with two
 //! powered nodes whose resources are not stopped, on generations going backwards, and on a node
-//! starting resources under a generation that was not granted to it.
+//! starting resources under a generation that was not granted to it. The last section drives
+//! the pure state machines (witness, node, the witness's engine) by hand to the exact situation
+//! of a bug the simulator found, so that undoing its fix fails a test.
 
 use ha_tests::sim::{
     Fault, FaultKind, RelayMode, ResourceFault, Scenario, Sim, DEAD_MS, INITDEAD_MS, INTERVAL_MS, MARGIN_MS,
@@ -280,7 +282,7 @@ fn n2_a_stop_that_hangs_during_self_fence_starves_the_watchdog_and_the_hardware_
 fn n3_a_hung_agent_is_reset_by_its_watchdog_and_the_witness_waits_for_it() {
     // A SIGSTOP-like hang longer than the watchdog timeout; the relay is broken.
     let relay = fault(4_000, 1_000_000, FaultKind::Relay { node: A, mode: RelayMode::Stuck });
-    let hang = fault(5_000, 1, FaultKind::Hang { member: A, ms: 30_000 });
+    let hang = fault(5_000, 1, FaultKind::Hang { member: A, ms: 30_000, late_ms: 0 });
     let mut sim = started(vec![relay, hang], true);
     sim.run_until(5_000 + WATCHDOG_MS + 500);
     assert!(sim.stats().watchdog_resets >= 1, "N3: nobody fed the hung node's watchdog\n{}", trace(&sim));
@@ -628,4 +630,422 @@ fn w1_n3_an_agent_gone_for_longer_than_its_watchdog_in_maintenance_gets_its_serv
     sim.run_until(40_000);
     assert_eq!(sim.running_nodes().len(), 1, "the service runs again\n{}", trace(&sim));
     assert_safe(&sim);
+}
+
+// ---- driven by hand: the pure state machines brought to the exact situation -----------------
+//
+// The simulator found these; each test below brings the witness's or a node's core, without the
+// simulator, to the one situation the fix is about, so that it fails if the fix is undone.
+
+use ha_agent::config::Timing;
+use ha_agent::core::authority::fence::{FenceConfig, FenceResult};
+use ha_agent::core::authority::node::{Action as NodeAction, Node, NodeConfig};
+use ha_agent::core::authority::witness::{Action as WitnessAction, Stored, Witness, WitnessConfig};
+use ha_agent::core::authority::{
+    AuthorityTiming, Heard, NodeReport, Order, PeerView, ResState, View, WitnessInfo,
+};
+use ha_agent::core::engine::{Action as EngineAction, Engine, RoleConfig};
+use ha_agent::core::membership::{LinkSpec, Params};
+use ha_agent::time::Micros;
+use ha_agent::wire::{Header, Heartbeat, Message};
+
+const WITNESS_ID: u8 = ha_tests::sim::WITNESS;
+
+fn hand_timing() -> AuthorityTiming {
+    AuthorityTiming {
+        interval_ms: INTERVAL_MS,
+        dead_ms: DEAD_MS,
+        initdead_ms: INITDEAD_MS,
+        self_fence_ms: SELF_FENCE_MS,
+        stop_timeout_ms: STOP_TIMEOUT_MS,
+        margin_ms: MARGIN_MS,
+    }
+}
+
+fn witness_config() -> WitnessConfig {
+    WitnessConfig {
+        me: WITNESS_ID,
+        nodes: [NODE_A, NODE_B],
+        timing: hand_timing(),
+        fence: FenceConfig { retry_initial_ms: 500, retry_max_ms: 4000, trust_unconfirmed: false },
+        fence_enabled: true,
+        power_on_after_fence: true,
+        preferred: Some(NODE_A),
+        auto_failback: false,
+        wait_for_all: false,
+        unknown_fence_bound_ms: SELF_FENCE_MS + STOP_TIMEOUT_MS + WATCHDOG_MS,
+    }
+}
+
+/// A node's report: running or stopped under `generation`, frames heard from `other`.
+fn node_report(seq: u64, generation: u64, running: bool, other: u8, frames: u32) -> NodeReport {
+    let mut heard = heapless::Vec::new();
+    heard.push(Heard { member: other, frames }).unwrap();
+    NodeReport {
+        seq,
+        max_seen: generation,
+        acting: if running { generation } else { 0 },
+        stopped: 0,
+        resources: if running { ResState::Running } else { ResState::Stopped },
+        ready: !running,
+        fence_bound_ms: (SELF_FENCE_MS + STOP_TIMEOUT_MS + WATCHDOG_MS) as u32,
+        heard,
+    }
+}
+
+/// A view in which the listed members are reachable, each with what it says it reaches.
+fn view_of(peers: &[(u8, bool, &[u8])], now: Micros) -> View {
+    let mut view = View::default();
+    for &(id, reachable, reaches) in peers {
+        let peer = PeerView {
+            id,
+            reachable,
+            reaches: reaches.iter().copied().collect(),
+            last_rx: reachable.then_some(now),
+            frames: 0,
+        };
+        view.peers.push(peer).unwrap();
+    }
+    view
+}
+
+fn witness_actions(w: &mut Witness) -> Vec<WitnessAction> {
+    std::iter::from_fn(|| w.poll_action()).collect()
+}
+
+fn ms(t: u64) -> Micros {
+    Micros::from_ms(t)
+}
+
+#[test]
+fn w3_an_isolated_witness_still_powers_on_a_node_whose_fence_it_confirmed() {
+    // Node A, the holder, is lost while B is in operator standby (nobody can be granted). The
+    // witness fences A; while the power-off is in flight the witness loses B as well (it is
+    // isolated: W3 stops deciding and cancels the fence), then the relay confirms A is off.
+    // A stays off for good unless the witness powers it on: an isolated witness must still do
+    // that (A boots with nothing running and waits for a grant, N4).
+    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: NODE_A }), ms(0));
+    w.set_standby(NODE_B, true);
+    w.handle_report(ms(100), NODE_A, 1, true, &node_report(1, 1, true, NODE_B, 10));
+    w.handle_report(ms(100), NODE_B, 1, true, &node_report(1, 1, false, NODE_A, 10));
+    let both =
+        view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(100));
+    w.handle_tick(ms(100), &both);
+    assert!(!w.in_startup(), "both nodes reported: cold start is over");
+    assert_eq!(w.durable(), Stored { generation: 1, holder: NODE_A });
+    assert!(witness_actions(&mut w).is_empty());
+
+    // A is lost: neither the witness nor B reaches it (B's counter for A is frozen).
+    let t = 5_000;
+    for at in (200..t).step_by(INTERVAL_MS as usize) {
+        w.handle_tick(ms(at), &both);
+    }
+    w.handle_report(ms(t), NODE_B, 1, true, &node_report(2, 1, false, NODE_A, 10));
+    let a_lost = view_of(&[(NODE_A, false, &[]), (NODE_B, true, &[WITNESS_ID])], ms(t));
+    w.handle_tick(ms(t), &a_lost);
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "W2: A is fenced");
+    assert_eq!(w.fencing(), Some(NODE_A));
+
+    // B is cut off too while the power-off is in flight: isolated, the witness cancels the fence.
+    let isolated = view_of(&[(NODE_A, false, &[]), (NODE_B, false, &[])], ms(t + 200));
+    w.handle_tick(ms(t + 200), &isolated);
+    assert!(witness_actions(&mut w).is_empty(), "W3: nothing new while isolated");
+
+    // The relay confirms A is off (a confirmed result of a cancelled fence is kept).
+    w.handle_fence_result(ms(t + 400), NODE_A, FenceResult::Confirmed);
+    let actions = witness_actions(&mut w);
+    assert!(
+        actions.contains(&WitnessAction::PowerOn(NODE_A)),
+        "the isolated witness must power on the node it fenced (nobody else can run): {actions:?}"
+    );
+    assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "W3: no grant: {actions:?}");
+    // And not twice.
+    w.handle_tick(ms(t + 600), &isolated);
+    assert!(witness_actions(&mut w).is_empty());
+}
+
+#[test]
+fn n2_a_self_fence_voids_a_grant_the_node_had_not_acted_on_yet() {
+    // Node B is granted generation 2, but its store of the generation is slow, so it cannot
+    // start yet. Then it loses quorum for self_fence_ms: it self-fences, and the witness, counting
+    // on that (its watchdog deadline), may grant node A. When B's store completes and it hears
+    // its peer again (not the witness), the old Run{2} must not start it: only a newer grant may.
+    let cfg = NodeConfig {
+        me: NODE_B,
+        witness: WITNESS_ID,
+        peer: NODE_A,
+        timing: hand_timing(),
+        watchdog_ms: WATCHDOG_MS,
+        require_watchdog: true,
+    };
+    let mut node = Node::new(cfg, 1);
+    let in_quorum =
+        |at| view_of(&[(WITNESS_ID, true, &[NODE_A, NODE_B]), (NODE_A, true, &[WITNESS_ID, NODE_B])], at);
+    let mut actions = Vec::new();
+    node.handle_tick(ms(100), &in_quorum(ms(100)));
+    let run = WitnessInfo { seq: 1, generation: 2, holder: NODE_B, order: Order::Run };
+    node.handle_witness_info(ms(100), 1, &run, true);
+    actions.extend(std::iter::from_fn(|| node.poll_action()));
+    assert_eq!(actions, vec![NodeAction::PersistSeen { generation: 2 }], "N4: stored before any start");
+
+    // Quorum lost for self_fence_ms while the store is still under way.
+    let alone = view_of(&[(WITNESS_ID, false, &[]), (NODE_A, false, &[])], ms(200));
+    node.handle_tick(ms(200), &alone);
+    node.handle_tick(ms(200 + SELF_FENCE_MS), &alone);
+    assert!(!node.has_quorum());
+
+    // The store completes; B hears its peer again (stopped, under generation 2 too) but not the
+    // witness, whose latest word B still holds is Run{2}.
+    node.handle_seen_persisted(ms(300 + SELF_FENCE_MS), 2);
+    let peer_only = |at| view_of(&[(WITNESS_ID, false, &[]), (NODE_A, true, &[NODE_B])], at);
+    let t = 400 + SELF_FENCE_MS;
+    node.handle_tick(ms(t), &peer_only(ms(t)));
+    node.handle_peer_report(ms(t), 1, true, &node_report(5, 2, false, NODE_B, 10));
+    node.handle_tick(ms(t + 100), &peer_only(ms(t + 100)));
+    assert!(node.has_quorum(), "quorum is back (two of three)");
+    actions.clear();
+    actions.extend(std::iter::from_fn(|| node.poll_action()));
+    assert!(
+        !actions.iter().any(|a| matches!(a, NodeAction::Start { .. })),
+        "N2: the grant the self-fence voided started the node: {actions:?}"
+    );
+    assert_eq!(node.acting(), 0);
+    // A newer grant still starts it.
+    let newer = WitnessInfo { seq: 2, generation: 3, holder: NODE_B, order: Order::Run };
+    node.handle_tick(ms(t + 200), &in_quorum(ms(t + 200)));
+    node.handle_witness_info(ms(t + 200), 1, &newer, true);
+    node.handle_seen_persisted(ms(t + 300), 3);
+    actions.clear();
+    actions.extend(std::iter::from_fn(|| node.poll_action()));
+    assert!(actions.contains(&NodeAction::Start { generation: 3 }), "{actions:?}");
+}
+
+/// The witness's engine of boot `boot` (links 2 and 12 to node B, 1 and 11 to node A), its
+/// stored state: generation 1 held by node A.
+fn witness_engine(boot: u64) -> Engine {
+    let mut peers = heapless::Vec::new();
+    peers.push(NODE_A).unwrap();
+    peers.push(NODE_B).unwrap();
+    let mut links = heapless::Vec::new();
+    for (id, peer) in [(1, NODE_A), (2, NODE_B), (11, NODE_A), (12, NODE_B)] {
+        links.push(LinkSpec { id, peer }).unwrap();
+    }
+    let timing =
+        Timing { interval_ms: INTERVAL_MS, warn_ms: 250, dead_ms: DEAD_MS, initdead_ms: INITDEAD_MS };
+    let params = Params { cluster_id: 7, me: WITNESS_ID, boot, peers, links, timing };
+    let role = RoleConfig::Witness {
+        config: witness_config(),
+        stored: Some(Stored { generation: 1, holder: NODE_A }),
+    };
+    Engine::new(params, role, ms(0))
+}
+
+#[test]
+fn w2_the_other_nodes_word_is_taken_only_from_frames_that_acknowledge_the_witness_boot() {
+    // The witness restarted (boot 2). Node A, the holder, runs on, but no frame of A reaches the
+    // witness. Node B reaches A and says so in every frame that acknowledges the witness's new
+    // boot; a frame B sent on its other link before it heard that boot (it says B reaches only the
+    // witness: written while B's links to A were still coming up) arrives late. Its list speaks of
+    // an older world: W2 must not take it as B's word, or the witness fences a holder B reaches.
+    let mut w = witness_engine(2);
+    let mut b_seq = [0u64; 2];
+    let links = [2u8, 12u8];
+    let mut last_witness_seq = [0u64; 2];
+    let mut fenced = Vec::new();
+    let b_frame = |link: usize, seq: u64, ack_boot: u64, ack_seq: u64, reaches: &[u8], report_seq: u64| {
+        let header = Header {
+            cluster_id: 7,
+            sender: NODE_B,
+            link: links[link],
+            boot: 1,
+            seq,
+            ack_boot,
+            ack_seq,
+            ack_delay_us: 0,
+        };
+        let hb = Heartbeat {
+            reaches: reaches.iter().copied().collect(),
+            witness: None,
+            node: Some(node_report(report_seq, 1, false, NODE_A, 100 + report_seq as u32)),
+        };
+        (header, Message::Heartbeat(hb))
+    };
+    let mut report_seq = 0;
+    let mut t = 0;
+    while t <= INITDEAD_MS + 2_000 {
+        let now = ms(t);
+        w.handle_timeout(now);
+        while let Some((_, header, _)) = w.poll_transmit(now) {
+            // Frames to A are lost; B receives the witness's frames on links 2 and 12.
+            if let Some(l) = links.iter().position(|&id| id == header.link) {
+                last_witness_seq[l] = header.seq;
+            }
+        }
+        while let Some(a) = w.poll_action() {
+            if let EngineAction::PowerOff(n) = a {
+                fenced.push((t, n));
+            }
+        }
+        // B answers on both links, acknowledging the witness's current boot: it reaches A.
+        for l in 0..2 {
+            if last_witness_seq[l] > 0 {
+                b_seq[l] += 1;
+                report_seq += 1;
+                let (h, m) = b_frame(l, b_seq[l], 2, last_witness_seq[l], &[WITNESS_ID, NODE_A], report_seq);
+                let _ = w.handle_frame(ms(t + 1), None, &h, &m);
+            }
+        }
+        if t == INITDEAD_MS + 1_000 {
+            // A late frame of B on link 12, sent before B heard the witness's boot 2 (it
+            // acknowledges boot 1), with a higher sequence than any B frame the witness saw there.
+            b_seq[1] += 1_000;
+            let (h, m) = b_frame(1, b_seq[1], 1, 9_999, &[WITNESS_ID], 0);
+            let _ = w.handle_frame(ms(t + 2), None, &h, &m);
+        }
+        t += INTERVAL_MS;
+    }
+    let view = w.view();
+    assert!(view.reaches(NODE_B) && !view.reaches(NODE_A), "the rack as meant: {view:?}");
+    assert!(view.peer(NODE_B).unwrap().reaches.contains(&NODE_A), "B's word: it reaches A ({view:?})");
+    assert!(fenced.is_empty(), "W2: the witness fenced a holder its peer reaches: {fenced:?}");
+}
+
+/// A witness in steady state at `t` ms: generation 1 held by node A (running), node B ready;
+/// both nodes heard from their boot 1 since 100 ms.
+fn steady_witness(t: u64) -> Witness {
+    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: NODE_A }), ms(0));
+    w.handle_report(ms(100), NODE_A, 1, true, &node_report(1, 1, true, NODE_B, 10));
+    w.handle_report(ms(100), NODE_B, 1, true, &node_report(1, 1, false, NODE_A, 10));
+    let mut at = 100;
+    while at <= t {
+        let both =
+            view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at));
+        w.handle_tick(ms(at), &both);
+        at += INTERVAL_MS;
+    }
+    assert!(!w.in_startup() && witness_actions(&mut w).is_empty());
+    w
+}
+
+#[test]
+fn w2_after_a_stall_of_the_witness_no_member_is_judged_lost_before_its_links_had_dead_ms() {
+    // Issue 23: on a starved host the witness process woke 11.2 s late. Its failure detection
+    // marked every link down; the frames queued during the stall came in a few ms later, node
+    // B's first, then A's. In between the witness reached B, B's latest word did not mention A,
+    // and the witness fenced A, the live holder. After a stall (a clock jump of more than
+    // dead_ms between two inputs) it judges no member lost for dead_ms.
+    let t = 5_000;
+    let mut w = steady_witness(t);
+    let woke = t + 11_200;
+    // B's queued report (B saw A silent at the end: the links of the host were starved too).
+    w.handle_report(ms(woke), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
+    let b_only = |at| view_of(&[(NODE_A, false, &[]), (NODE_B, true, &[WITNESS_ID])], at);
+    for at in [woke, woke + 7, woke + DEAD_MS / 2, woke + DEAD_MS - 1] {
+        w.handle_tick(ms(at), &b_only(ms(at)));
+        assert!(witness_actions(&mut w).is_empty(), "A judged lost {} ms after the stall", at - woke);
+    }
+    assert!(w.poll_timeout() <= ms(woke + DEAD_MS), "it wakes when the stall grace ends");
+    // A's frames are in: A is reached, nothing happens.
+    let both =
+        view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(woke));
+    w.handle_tick(ms(woke + DEAD_MS + 50), &both);
+    assert!(witness_actions(&mut w).is_empty());
+    assert_eq!(w.fencing(), None);
+
+    // The grace only delays: a holder still lost when it ends is fenced then, and at once
+    // without a stall.
+    let mut w = steady_witness(t);
+    w.handle_report(ms(woke), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
+    w.handle_tick(ms(woke), &b_only(ms(woke)));
+    assert!(witness_actions(&mut w).is_empty());
+    w.handle_tick(ms(woke + DEAD_MS), &b_only(ms(woke + DEAD_MS)));
+    // (A has been silent for longer than its watchdog deadline: released without a fence.)
+    let granted = WitnessAction::Persist(Stored { generation: 2, holder: NODE_B });
+    assert_eq!(witness_actions(&mut w), vec![granted], "W2 after the grace");
+    let mut w = steady_witness(t);
+    w.handle_report(ms(t + INTERVAL_MS), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
+    w.handle_tick(ms(t + INTERVAL_MS), &b_only(ms(t + INTERVAL_MS)));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "no stall: no grace");
+}
+
+#[test]
+fn w2_a_node_that_just_booted_says_nothing_yet_about_whom_it_does_not_reach() {
+    // Node B boots again (boot 2); its first reports cannot mention A: none of its links has
+    // had the time to prove itself. Its word that it does not reach the holder counts only
+    // dead_ms after the witness first heard that boot (B booted no later).
+    let t = 5_000;
+    let mut w = steady_witness(t);
+    let booted = t + 300;
+    let b_alone = |at| view_of(&[(NODE_A, false, &[]), (NODE_B, true, &[WITNESS_ID])], at);
+    // The witness misses A's frames for a moment (a short cut), right when B comes back.
+    let mut at = booted;
+    while at < booted + DEAD_MS {
+        w.handle_report(ms(at), NODE_B, 2, true, &node_report(at, 1, false, NODE_A, 0));
+        w.handle_tick(ms(at), &b_alone(ms(at)));
+        assert!(
+            witness_actions(&mut w).is_empty(),
+            "A judged lost on the word of a node up for {} ms",
+            at - booted
+        );
+        at += INTERVAL_MS / 2;
+    }
+    // B reached A within its first dead_ms: A is not lost, nothing happens.
+    let both =
+        view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at));
+    w.handle_tick(ms(at), &both);
+    assert!(witness_actions(&mut w).is_empty());
+
+    // The grace only delays: once B has run dead_ms and still does not reach A, A is lost.
+    let mut w = steady_witness(t);
+    w.handle_report(ms(booted), NODE_B, 2, true, &node_report(1, 1, false, NODE_A, 0));
+    w.handle_tick(ms(booted), &b_alone(ms(booted)));
+    assert!(witness_actions(&mut w).is_empty());
+    assert!(w.poll_timeout() <= ms(booted + DEAD_MS), "it wakes when the boot grace ends");
+    w.handle_tick(ms(booted + DEAD_MS), &b_alone(ms(booted + DEAD_MS)));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "W2 after the grace");
+}
+
+#[test]
+fn w2_a_fence_no_rule_needs_any_more_is_dropped_before_its_next_retry() {
+    // Cold start without a holder: node B is missing, so after initdead the witness fences it
+    // (it might be running), but the relay fails. B then comes back and reports its resources
+    // stopped for the generation: released by its own report (W1), and node A is granted. The
+    // fence of B, waiting for its next retry, no longer serves any rule: it must not power off
+    // B, alive and reachable (the simulator found a witness doing so seconds later).
+    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: 0 }), ms(0));
+    let a_only = |at| view_of(&[(NODE_A, true, &[WITNESS_ID]), (NODE_B, false, &[])], at);
+    let mut at = 100;
+    let mut actions = Vec::new();
+    // A has stopped for generation 1 (as it does on the witness's Standby).
+    let mut a_stopped = node_report(0, 1, false, NODE_B, 0);
+    a_stopped.stopped = 1;
+    while actions.is_empty() {
+        a_stopped.seq += 1;
+        w.handle_report(ms(at), NODE_A, 1, true, &a_stopped);
+        w.handle_tick(ms(at), &a_only(ms(at)));
+        actions = witness_actions(&mut w);
+        at += INTERVAL_MS;
+        assert!(at < 2 * INITDEAD_MS, "B was never fenced");
+    }
+    assert_eq!(actions, vec![WitnessAction::PowerOff(NODE_B)], "W4/W2: the missing node is fenced first");
+    w.handle_fence_result(ms(at), NODE_B, FenceResult::Failed);
+    assert_eq!(w.fencing(), Some(NODE_B), "a failed fence is retried");
+
+    // B is back: reachable, resources stopped, stopped for generation 1, ready.
+    let mut b_back = node_report(1, 1, false, NODE_A, 5);
+    b_back.stopped = 1;
+    let both =
+        |t| view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], t);
+    w.handle_report(ms(at + 50), NODE_B, 1, true, &b_back);
+    w.handle_tick(ms(at + 50), &both(ms(at + 50)));
+    let granted = Stored { generation: 2, holder: NODE_A };
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(granted)], "A is granted");
+    w.handle_persisted(ms(at + 60), granted);
+    // Well past the retry's backoff, B still reachable: no power-off.
+    for t in (at + 100..at + 10_000).step_by(INTERVAL_MS as usize) {
+        w.handle_tick(ms(t), &both(ms(t)));
+        let actions = witness_actions(&mut w);
+        assert!(!actions.contains(&WitnessAction::PowerOff(NODE_B)), "B powered off at {t} ms: {actions:?}");
+    }
+    assert_eq!(w.fencing(), None);
 }

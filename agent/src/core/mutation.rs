@@ -1,9 +1,10 @@
 //! Deliberate safety bugs for proving that the simulator finds them (test builds only).
 //!
 //! Owns a switch per safety rule that a test may turn off: one [`Mutation`] per rule (W1-W5,
-//! N1-N4, the peer check, the durable generation, replay rejection, the witness's
-//! `latest_boot` check of a node that left stopped), each guarding the one place where that
-//! rule is decided. Without the cargo feature `mutations` every switch is a constant `false`
+//! N1-N4 and N2's voiding of grants, the peer check, the durable generation, replay rejection,
+//! the witness's `latest_boot` check of a node that left stopped), each guarding the one place
+//! where that rule is decided, and the list of broken builds the simulator runs
+//! ([`Mutation::simulated`]). Without the cargo feature `mutations` every switch is a constant `false`
 //! and the checks compile away; production and the normal test suite never build with it.
 //! Several may be on at once (the simulator's `--mutation a,b`). It decides nothing by itself.
 
@@ -18,8 +19,8 @@ pub enum Mutation {
     /// Peer check: a node starts resources even while its peer is heard running an older
     /// generation. The peer check is a second line of defence for when the witness is wrong;
     /// in the simulator's fault model the witness never grants while the other node still
-    /// runs (its observer checks W1 in truth), so no schedule can tell this build apart and
-    /// `make test-sim` does not run it (see [`Mutation::simulated`]).
+    /// runs, so this build alone cannot be told apart; `make test-sim` runs it with
+    /// [`Mutation::KeepGrantsAfterSelfFence`] (see [`Mutation::simulated`]).
     SkipPeerCheck = 2,
     /// N2: a node that loses quorum keeps its resources running (no self-fence).
     NoSelfFence = 3,
@@ -53,11 +54,15 @@ pub enum Mutation {
     /// `LeftStopped`: the witness releases a silent node on the stopped report of an earlier
     /// boot, although it heard a later boot since (`latest_boot` ignored).
     IgnoreLatestBoot = 13,
+    /// N2's voiding of grants: a node that self-fences keeps the grants it had not acted on
+    /// yet (`stopped` is not raised to `max_seen`), so a grant whose store was slow or whose
+    /// peer check waited may still start it after the witness counted on its self-fence.
+    KeepGrantsAfterSelfFence = 14,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 13] = [
+    pub const ALL: [Mutation; 14] = [
         Mutation::GrantWithoutFence,
         Mutation::LostWhilePeerReaches,
         Mutation::IsolatedWitnessActs,
@@ -71,12 +76,32 @@ impl Mutation {
         Mutation::ForgetStoredGeneration,
         Mutation::AcceptReplays,
         Mutation::IgnoreLatestBoot,
+        Mutation::KeepGrantsAfterSelfFence,
     ];
 
-    /// The mutations `make test-sim` runs, in [`Mutation::ALL`]'s order: every one but the
-    /// peer check's, which no modelled fault tells apart (docs/design.md, "The simulator").
-    pub fn simulated() -> impl Iterator<Item = Mutation> {
-        Mutation::ALL.into_iter().filter(|&m| m != Mutation::SkipPeerCheck)
+    /// The broken builds `make test-sim` runs, each a set of mutations turned on together, in
+    /// [`Mutation::ALL`]'s order: every mutation alone but the peer check's, and the peer check's
+    /// together with [`Mutation::KeepGrantsAfterSelfFence`]. The peer check is a second line of
+    /// defence: no modelled fault gets past the witness and N2 to it, so alone it is caught by no
+    /// seed. With N2's voiding of grants undone, a node may start under a grant the witness gave
+    /// up on; the observer's W1 checks see that at once, but the invariant itself still holds
+    /// while the peer check holds the new holder back. So that set is run with the observer
+    /// checking only the invariant ([`Mutation::second_line`]; docs/design.md, "The simulator").
+    pub fn simulated() -> impl Iterator<Item = &'static [Mutation]> {
+        const PEER_CHECK: &[Mutation] = &[Mutation::SkipPeerCheck, Mutation::KeepGrantsAfterSelfFence];
+        Mutation::ALL.iter().map(|m| {
+            if *m == Mutation::SkipPeerCheck {
+                PEER_CHECK
+            } else {
+                std::slice::from_ref(m)
+            }
+        })
+    }
+
+    /// A second line of defence: its mutation is observed against the invariant only (never two
+    /// powered nodes with resources not stopped), with a first line broken as well.
+    pub fn second_line(self) -> bool {
+        self == Mutation::SkipPeerCheck
     }
 
     /// The name on the simulator's command line (`--mutation NAME`).
@@ -95,6 +120,7 @@ impl Mutation {
             Mutation::ForgetStoredGeneration => "forget-stored-generation",
             Mutation::AcceptReplays => "accept-replays",
             Mutation::IgnoreLatestBoot => "ignore-latest-boot",
+            Mutation::KeepGrantsAfterSelfFence => "keep-grants-after-self-fence",
         }
     }
 
@@ -114,6 +140,7 @@ impl Mutation {
             Mutation::ForgetStoredGeneration => "durable generation",
             Mutation::AcceptReplays => "replay rejection",
             Mutation::IgnoreLatestBoot => "LeftStopped latest_boot",
+            Mutation::KeepGrantsAfterSelfFence => "N2 voids grants",
         }
     }
 

@@ -2,8 +2,9 @@
 //! trace. Usage: `sim [--seeds N] [--first S] [--threads T]` or `sim --seed S [--trace]`.
 //! Built with the `mutations` feature: `sim --mutation NAME[,NAME] --expect-violation --seeds N`
 //! succeeds only if the simulator finds a safety violation of the deliberately broken build,
-//! and prints the first seed that found it; `sim --list-mutations` names those that
-//! `make test-sim` runs.
+//! and prints the first seed that found it; `sim --list-mutations` prints the arguments of
+//! each broken build `make test-sim` runs. `--invariant-only`: the observer checks only the
+//! invariant itself (for a second line of defence, with a first line broken too).
 
 use ha_tests::sim;
 
@@ -16,8 +17,11 @@ fn main() {
     // A failed assertion of the core is reported as a violation with its message.
     std::panic::set_hook(Box::new(|_| {}));
     if args.iter().any(|a| a == "--list-mutations") {
-        for m in ha_agent::core::mutation::Mutation::simulated() {
-            println!("{}", m.name());
+        // One line of arguments per broken build.
+        for set in ha_agent::core::mutation::Mutation::simulated() {
+            let names: Vec<&str> = set.iter().map(|m| m.name()).collect();
+            let observer = if set.iter().any(|m| m.second_line()) { " --invariant-only" } else { "" };
+            println!("--mutation {}{observer}", names.join(","));
         }
         return;
     }
@@ -39,6 +43,10 @@ fn main() {
             print!("mutation {:<30} ({:<24}) ", m.name(), m.rule());
         }
     }
+    if args.iter().any(|a| a == "--invariant-only") {
+        sim::set_invariant_only(true);
+        print!("observer: the invariant only ");
+    }
     #[cfg(not(feature = "mutations"))]
     if args.iter().any(|a| a == "--mutation") {
         eprintln!("--mutation needs the simulator built with --features mutations");
@@ -53,9 +61,10 @@ fn main() {
             }
         }
         println!(
-            "failovers {} fences {} self-fences {} watchdog resets {} restore {:?} ms",
+            "failovers {} fences {} (needless {}) self-fences {} watchdog resets {} restore {:?} ms",
             r.stats.failovers,
             r.stats.fences,
+            r.stats.needless_fences,
             r.stats.self_fences,
             r.stats.watchdog_resets,
             r.stats.restore_ms
@@ -102,6 +111,10 @@ fn main() {
     println!(
         "failovers: {}  fences: {}  self-fences: {}  watchdog resets: {}",
         s.failovers, s.fences, s.self_fences, s.watchdog_resets
+    );
+    println!(
+        "needless fences (of a node alive and reachable, its resources not stuck in a stop): {} in {} schedules (first seed {:?})",
+        s.needless_fences, s.needless_schedules, s.needless_first_seed
     );
     println!(
         "worst time to restore the service after the faults healed: {} ms (seed {})",

@@ -14,7 +14,9 @@
 //! checks at every step: never two powered nodes with resources not stopped, W1 at every grant,
 //! W2 and W3 at every fence, N1 at every start, grants never below a generation a node knows,
 //! replay rejection at every accepted frame, the core's assertions; after the faults heal, that
-//! the service runs again on a healthy node within a bound. It does not encode frames (the
+//! the service runs again on a healthy node within a bound (with `--invariant-only`, for a
+//! second line of defence, only the invariant, the assertions and liveness). It counts needless
+//! fences (of a node alive and reachable) as an availability figure. It does not encode frames (the
 //! MAC's effect is modelled: a corrupted frame is dropped and counted) and it does no I/O.
 
 use std::cmp::Reverse;
@@ -72,6 +74,17 @@ pub const MONITOR_INTERVAL_MS: u64 = 1000;
 mod schedule;
 pub use schedule::*;
 
+/// The observer checks only the invariant itself (never two powered nodes with resources not
+/// stopped), the core's assertions and liveness, not the rules that lead to it (W1-W3, N1,
+/// generations, replays): for a second line of defence, which matters only once a first line
+/// is broken on purpose and must then keep the invariant by itself (`sim --invariant-only`).
+static INVARIANT_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Observe only the invariant in every simulation this process runs from now on.
+pub fn set_invariant_only(on: bool) {
+    INVARIANT_ONLY.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
 use FaultKind::*;
 
 /// A line of trace, formatted only when the trace is kept (not while running many seeds).
@@ -115,6 +128,9 @@ struct Member {
     /// The clock stands still from the first to the second true time.
     clock_paused: Option<(Micros, Micros)>,
     hung_until: Option<Micros>,
+    /// The frames that waited in a paused process's buffers are read up to this long after it
+    /// runs again.
+    late_ms: u64,
     back_at: Option<Micros>,
     /// The relay holds the power off: only the witness's power-on brings the member back
     /// (not the heal, not the end of a crash).
@@ -217,6 +233,10 @@ pub struct Stats {
     pub fences: u64,
     pub self_fences: u64,
     pub watchdog_resets: u64,
+    /// Fences the witness commanded of a node that was alive and reachable: powered, its agent
+    /// running, a link to the witness working both ways, its resources not stuck in a stop
+    /// (an availability figure: each costs a reboot, and of the holder an outage).
+    pub needless_fences: u64,
     pub restore_ms: Option<u64>,
 }
 
@@ -280,6 +300,8 @@ pub struct Sim {
     timeline: Vec<(u64, u8, bool)>,
     last_running: [bool; 3],
     steps: u64,
+    /// See [`set_invariant_only`].
+    invariant_only: bool,
 }
 
 /// Wrapper to order messages in the heap (ordering only uses the other fields). The third
@@ -341,6 +363,7 @@ impl Sim {
                 clock_lag_us: 0,
                 clock_paused: None,
                 hung_until: None,
+                late_ms: 0,
                 back_at: None,
                 relay_off: false,
                 leaving_down_ms: None,
@@ -394,6 +417,7 @@ impl Sim {
             timeline: Vec::new(),
             last_running: [false; 3],
             steps: 0,
+            invariant_only: INVARIANT_ONLY.load(std::sync::atomic::Ordering::SeqCst),
         };
         for i in 0..3 {
             sim.boot(i);
@@ -587,9 +611,10 @@ impl Sim {
                     self.issued = 0;
                 }
             }
-            Hang { member, ms } => {
+            Hang { member, ms, late_ms } => {
                 if self.members[member].powered && self.members[member].engine.is_some() {
                     self.members[member].hung_until = Some(self.now.plus_ms(ms));
+                    self.members[member].late_ms = late_ms;
                     if member == 0 {
                         self.witness_paused_us += ms * 1000;
                     }
@@ -1104,7 +1129,12 @@ impl Sim {
                 // A hung process reads its socket later; a powered-off one never.
                 let m = &self.members[to];
                 if m.powered && m.engine.is_some() && m.hung_until.is_some() {
-                    let at = self.members[to].hung_until.unwrap();
+                    let late_ms = m.late_ms;
+                    let mut at = m.hung_until.unwrap();
+                    if late_ms > 0 {
+                        at = at.plus_us(self.rng.range(0, late_ms * 1000));
+                    }
+                    let m = &self.members[to];
                     let boot = Some(m.boot);
                     self.frame_seq += 1;
                     let packet = MessageBox(packet.0, packet.1, boot);
@@ -1326,6 +1356,7 @@ impl Sim {
             }
             Action::PowerOff(node_id) => {
                 let node = IDS.iter().position(|&id| id == node_id).unwrap();
+                self.count_needless_fence(node);
                 self.check_fence_not_isolated(node_id);
                 self.check_fence_not_reached(node);
                 // A fault aimed at the fence (a lying relay) applies before the relay answers.
@@ -1353,8 +1384,10 @@ impl Sim {
                 let node = IDS.iter().position(|&id| id == node_id).unwrap();
                 if !self.members[node].powered && matches!(self.relay[node], RelayMode::Ok) {
                     trace!(self, "witness commands relay ON for {node_id}");
+                    let boots_in_ms = self.rng.range(500, 3000);
                     self.members[node].relay_off = false;
-                    self.members[node].back_at = Some(now.plus_ms(self.rng.range(500, 3000)));
+                    self.members[node].back_at = Some(now.plus_ms(boots_in_ms));
+                    self.aim(ProtocolEvent::PowerOn { node, boots_in_ms });
                 }
             }
             Action::Resource(req) => {
@@ -1406,7 +1439,7 @@ impl Sim {
             self.issued = self.issued.max(stored.generation);
         }
         let (known, by) = self.max_known();
-        if stored.holder != 0 && stored.generation < known {
+        if stored.holder != 0 && stored.generation < known && !self.invariant_only {
             self.violations.push(format!(
                 "generation went backwards: granted {} to {} while {by} knows {known}",
                 stored.generation, stored.holder
@@ -1425,6 +1458,9 @@ impl Sim {
     }
 
     fn check_grant(&mut self, i: usize, generation: u64) {
+        if self.invariant_only {
+            return;
+        }
         if !self.grants.contains(&(generation, IDS[i])) {
             self.violations.push(format!(
                 "node {} starts resources under generation {generation} that was never granted to it",
@@ -1470,6 +1506,9 @@ impl Sim {
     /// can still run resources (it reported its stop, it is fenced or its watchdog deadline
     /// passed: each means that it is powered off or has its resources stopped).
     fn check_grant_released(&mut self, node: usize, generation: u64) {
+        if self.invariant_only {
+            return;
+        }
         let other = 3 - node;
         if self.members[other].resources_not_stopped() {
             self.violations.push(format!(
@@ -1479,11 +1518,28 @@ impl Sim {
         }
     }
 
+    /// A fence of a node that was alive and reachable (not an operator's): [`Stats::needless_fences`].
+    fn count_needless_fence(&mut self, node: usize) {
+        let m = &self.members[node];
+        let stuck = m
+            .engine
+            .as_ref()
+            .and_then(|e| e.node())
+            .is_some_and(|(_, g)| matches!(g.state(), GroupState::Stopping | GroupState::StopFailed));
+        let link_works = LINKS.iter().enumerate().any(|(g, (_, a, b))| {
+            (*a, *b) == (0, node) && !self.directions[g][0].cut && !self.directions[g][1].cut
+        });
+        if !self.operator_fence && m.running(self.now) && link_works && !stuck {
+            self.stats.needless_fences += 1;
+            trace!(self, "needless fence: {} is alive and reachable", IDS[node]);
+        }
+    }
+
     /// W3 as the truth sees it: the witness commands a relay only while it reaches a node, so
     /// it must have accepted a frame from one within `dead_ms` (its clock may be slow or
     /// paused by as much as the clock faults allow).
     fn check_fence_not_isolated(&mut self, node_id: u8) {
-        if std::mem::take(&mut self.operator_fence) {
+        if std::mem::take(&mut self.operator_fence) || self.invariant_only {
             return;
         }
         let bound_ms = DEAD_MS + DEAD_MS * CLOCK_PPM_BOUND as u64 / 1_000_000 + CLOCK_PAUSE_MAX_MS + 1;
@@ -1500,6 +1556,9 @@ impl Sim {
     /// other node does not reach it either. Its word may be as old as the latest frame the
     /// witness accepted from it: `dead_ms` plus the slowest frame ([`W2_WORD_AGE_MS`]).
     fn check_fence_not_reached(&mut self, node: usize) {
+        if self.invariant_only {
+            return;
+        }
         let other = 3 - node;
         let Some(w) = self.members[0].engine.as_ref() else { return };
         let witness_reaches = w.view().reaches(IDS[node]);
@@ -1527,7 +1586,7 @@ impl Sim {
     fn check_replay(&mut self, to: usize, link_index: usize, header: &Header) {
         let key = (header.boot, header.seq);
         if let Some(latest) = self.accepted.insert((to, link_index), key) {
-            if key <= latest {
+            if key <= latest && !self.invariant_only {
                 self.violations.push(format!(
                     "replay: member {} accepted frame {key:?} from {} on link {} after {latest:?}",
                     IDS[to], header.sender, header.link
@@ -1658,6 +1717,10 @@ pub struct Summary {
     pub fences: u64,
     pub self_fences: u64,
     pub watchdog_resets: u64,
+    pub needless_fences: u64,
+    /// Schedules with a needless fence, and the lowest such seed.
+    pub needless_schedules: u64,
+    pub needless_first_seed: Option<u64>,
     pub worst_restore_ms: u64,
     pub worst_restore_seed: u64,
     pub first_failure: Option<u64>,
@@ -1691,6 +1754,12 @@ impl Summary {
         self.fences += r.stats.fences;
         self.self_fences += r.stats.self_fences;
         self.watchdog_resets += r.stats.watchdog_resets;
+        self.needless_fences += r.stats.needless_fences;
+        if r.stats.needless_fences > 0 {
+            self.needless_schedules += 1;
+            let seed = r.scenario.seed;
+            self.needless_first_seed = Some(self.needless_first_seed.map_or(seed, |s| s.min(seed)));
+        }
         if let Some(ms) = r.stats.restore_ms {
             if ms > self.worst_restore_ms {
                 self.worst_restore_ms = ms;
@@ -1733,6 +1802,12 @@ impl Summary {
         self.fences += o.fences;
         self.self_fences += o.self_fences;
         self.watchdog_resets += o.watchdog_resets;
+        self.needless_fences += o.needless_fences;
+        self.needless_schedules += o.needless_schedules;
+        self.needless_first_seed = match (self.needless_first_seed, o.needless_first_seed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if o.worst_restore_ms > self.worst_restore_ms {
             self.worst_restore_ms = o.worst_restore_ms;
             self.worst_restore_seed = o.worst_restore_seed;

@@ -5,8 +5,8 @@
 //! classes, with its own number of faults and intensities) and the parameters of the faults
 //! aimed at protocol events ([`Aim`]: how often, how many, how soon after the event). It does
 //! not run anything: [`super::Sim`] applies the schedule and, while it runs, draws the aimed
-//! faults from [`Aim`]'s own generator when it observes a grant, a fence, a stop, a restart
-//! or a store.
+//! faults from [`Aim`]'s own generator when it observes a grant, a fence, a stop, a restart,
+//! a store or the witness powering a node on.
 
 use std::fmt::Write as _;
 
@@ -15,13 +15,15 @@ use super::{CLOCK_PPM_BOUND, WATCHDOG_MS};
 /// Seeds (per mille) in which each fault group is enabled (swarm testing).
 pub const GROUP_ENABLED_PER_MILLE: u64 = 450;
 /// Seeds (per mille) with an agent stop of node A besides the swarm's faults.
-pub const EXTRA_LEAVE_PER_MILLE: u64 = 300;
+pub const EXTRA_LEAVE_PER_MILLE: u64 = 450;
 /// Bound on scheduled faults in one seed.
 pub const MAX_FAULTS: u64 = 8;
 /// Longest pause of one member's clock. The witness's watchdog deadline has `margin_ms`
 /// (1000 ms in the simulator) for clock rates, frame latency and the feed period; a pause of a
 /// node's clock delays its self-fence by as much, so it must fit in that margin with the rest.
 pub const CLOCK_PAUSE_MAX_MS: u64 = 300;
+/// Latest delivery, after a paused process runs again, of the frames that waited meanwhile.
+pub const STALL_LATE_MAX_MS: u64 = 300;
 /// Slowest durable write of a slow disk (per write).
 pub const DISK_SLOW_MAX_MS: u64 = 4000;
 /// Longest delay between recording a frame and replaying it.
@@ -98,10 +100,13 @@ pub enum FaultKind {
         down_ms: u64,
         lose_state: bool,
     },
-    /// The agent process stops (SIGSTOP or a stall) for `ms`.
+    /// The agent process stops (SIGSTOP or a stall) for `ms`. The frames that waited in its
+    /// buffers meanwhile are read up to `late_ms` after it runs again (a virtual machine's
+    /// devices deliver what they queued during a stall of the host a little later).
     Hang {
         member: usize,
         ms: u64,
+        late_ms: u64,
     },
     /// The member's clock stands still for `ms` while its process runs on (it feeds its
     /// watchdog, but none of its timers advance); then it runs again at its rate, behind.
@@ -300,6 +305,7 @@ fn draw(rng: &mut Rng, group: Group) -> FaultKind {
             } else {
                 rng.range(WATCHDOG_MS, 12_000)
             },
+            late_ms: rng.range(0, STALL_LATE_MAX_MS),
         },
         Group::ClockPause => ClockPause { member, ms: rng.range(50, CLOCK_PAUSE_MAX_MS) },
         Group::Cut => Cut { link, direction: rng.range(0, 2) as u8 },
@@ -442,6 +448,8 @@ pub enum ProtocolEvent {
     Restart { member: usize, agent: bool },
     /// A node starts storing a generation it was granted or saw.
     Store { node: usize },
+    /// The witness powers `node` on again; it boots `boots_in_ms` later.
+    PowerOn { node: usize, boots_in_ms: u64 },
 }
 
 impl ProtocolEvent {
@@ -452,8 +460,20 @@ impl ProtocolEvent {
             ProtocolEvent::Stop { .. } => "stop",
             ProtocolEvent::Restart { .. } => "restart",
             ProtocolEvent::Store { .. } => "store",
+            ProtocolEvent::PowerOn { .. } => "power-on",
         }
     }
+}
+
+/// How far from the witness's watchdog deadline a story aimed at it ends a node's isolation.
+pub const AT_DEADLINE_MS: u64 = 300;
+
+/// The witness's watchdog deadline for a node cut off from everyone, from the cut: `dead_ms +
+/// interval_ms + fence_bound_ms + margin_ms` (docs/design.md, "Lost holder (W2)").
+fn w1_deadline_ms() -> u64 {
+    use super::{DEAD_MS, INTERVAL_MS, MARGIN_MS, SELF_FENCE_MS};
+    let fence_bound_ms = SELF_FENCE_MS + super::group_spec().worst_case_stop_ms() + WATCHDOG_MS;
+    DEAD_MS + INTERVAL_MS + fence_bound_ms + MARGIN_MS
 }
 
 /// A relay that fails to fence, for a story that needs the witness to wait for the watchdog
@@ -471,7 +491,7 @@ fn failing_relay(rng: &mut Rng, node: usize) -> FaultKind {
 /// aim's generator. Most are one fault; a few are short stories of several, for situations
 /// that need them (a holder cut off long enough for the watchdog deadline while its relay
 /// fails; a node that is cut off right after its grant, with its store slow, and later hears
-/// its peer before the witness; a node whose agent restarts and is heard once by the witness,
+/// its peer before the witness, often right at the witness's watchdog deadline; a node whose agent restarts and is heard once by the witness,
 /// then cut off). A relay aimed at a fence lies for the fence under way.
 pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
     const W: usize = 0;
@@ -508,12 +528,28 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
             }
             6 => {
                 let back_ms = rng.range(1_000, 8_000);
-                vec![
+                // Half the time it hears its peer again right at the witness's watchdog
+                // deadline: the witness, counting on its self-fence, grants the peer while it
+                // may still start under the grant it never acted on (N2 voids it; behind
+                // that, the peer check holds the new holder back).
+                // The witness's disk is slow then too (its grant is stored late).
+                let at_deadline = rng.chance(500);
+                let cut_ms = if at_deadline {
+                    w1_deadline_ms() + rng.range(0, 2 * AT_DEADLINE_MS) - AT_DEADLINE_MS
+                } else {
+                    long_ms
+                };
+                let mut story = vec![
                     (0, fault(Disk { member: node, slow_ms: rng.range(200, 3000), fail_per_mille: 0 }, 3000)),
-                    (rng.range(0, 100), fault(Isolate { member: node }, long_ms)),
-                    (delay_ms, fault(Partition { a: node, b: W, direction: 2 }, long_ms + back_ms)),
-                    (0, fault(failing_relay(rng, node), long_ms + back_ms)),
-                ]
+                    (rng.range(0, 100), fault(Isolate { member: node }, cut_ms)),
+                    (delay_ms, fault(Partition { a: node, b: W, direction: 2 }, cut_ms + back_ms)),
+                    (0, fault(failing_relay(rng, node), cut_ms + back_ms)),
+                ];
+                if at_deadline {
+                    let slow = Disk { member: W, slow_ms: rng.range(300, 1500), fail_per_mille: 0 };
+                    story.push((w1_deadline_ms() - 1000, fault(slow, 2000)));
+                }
+                story
             }
             _ => one(Isolate { member: W }),
         },
@@ -522,11 +558,11 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
             2 => one(Isolate { member: W }),
             3 => one(Crash { member: W, down_ms: rng.range(500, 4000), lose_state: rng.chance(300) }),
             4 => one(Partition { a: W, b: other(node), direction: 2 }),
-            _ => one(Hang { member: W, ms: rng.range(200, 2500) }),
+            _ => one(Hang { member: W, ms: rng.range(200, 2500), late_ms: rng.range(0, STALL_LATE_MAX_MS) }),
         },
         ProtocolEvent::Stop { node } => match rng.range(0, 6) {
             0 => one(Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false }),
-            1 => one(Hang { member: node, ms: rng.range(WATCHDOG_MS, 8000) }),
+            1 => one(Hang { member: node, ms: rng.range(WATCHDOG_MS, 8000), late_ms: 0 }),
             2 => vec![
                 (delay_ms, fault(Isolate { member: node }, long_ms)),
                 (0, fault(failing_relay(rng, node), long_ms)),
@@ -572,6 +608,16 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
                 one(Replay { link: rng.range(0, 5) as usize, delay_ms: rng.range(100, REPLAY_DELAY_MAX_MS) })
             }
         },
+        ProtocolEvent::PowerOn { boots_in_ms, .. } => {
+            // The witness's process stalls (a starved host) longer than dead_ms, and runs again
+            // just before or after the node it powered on boots: the frames it missed arrive a
+            // little after it wakes, and the node has not had the time to reach its peer yet.
+            let start_ms = rng.range(0, 200);
+            let wake_ms = (boots_in_ms + rng.range(0, 400)).saturating_sub(200);
+            let stall_ms = wake_ms.saturating_sub(start_ms).max(super::DEAD_MS + rng.range(1, 1500));
+            let late_ms = rng.range(1, STALL_LATE_MAX_MS);
+            vec![(start_ms, fault(Hang { member: W, ms: stall_ms, late_ms }, 1))]
+        }
         ProtocolEvent::Store { node } => match rng.range(0, 3) {
             0 => one(Crash { member: node, down_ms: rng.range(500, 4000), lose_state: false }),
             1 => one(RackPower { down_ms: rng.range(500, 4000), lose_state: rng.chance(500) }),

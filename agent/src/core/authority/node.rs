@@ -529,7 +529,9 @@ impl Node {
                 // stopped (the watchdog deadline) and grant the other node. A grant it had not
                 // acted on yet (its store was slow, its peer check waited) must not start it
                 // when it hears its peer again; only a newer grant will.
-                self.stopped = self.stopped.max(self.max_seen);
+                if !mutated(Mutation::KeepGrantsAfterSelfFence) {
+                    self.stopped = self.stopped.max(self.max_seen);
+                }
                 self.stop(StopReason::QuorumLost);
             }
         }

@@ -6,7 +6,10 @@
 //! grants, graceful switchover, the decision that a holder is lost (only in quorum with the
 //! other node, and only when that node does not hear it either), failover after a confirmed
 //! fence or after the watchdog deadline, doing nothing while isolated, and maintenance mode
-//! (no grant, no failover, no switchover, `Hold` to both nodes). It does not talk to relays,
+//! (no grant, no failover, no switchover, `Hold` to both nodes). For availability it judges no
+//! member lost right after a stall of its own process (seen as a jump of its clock between two
+//! inputs) nor on the word of a node that has just booted, and drops a fence no rule needs any
+//! more; each of these only delays or drops a fence, never grants. It does not talk to relays,
 //! disks or sockets.
 
 #![forbid(unsafe_code)]
@@ -57,6 +60,22 @@ pub struct WitnessConfig {
 /// Bound on queued actions.
 const MAX_ACTIONS: usize = 8;
 
+/// A gap longer than `dead_ms` between two inputs of the witness (frames, timers, results) is a
+/// stall of its own process: its loop wakes at least once an interval, and `dead_ms` is at
+/// least one. After a stall, no member is judged lost until `dead_ms` has passed (the
+/// **stall grace**): the frames that waited meanwhile may still be in the host's or the
+/// virtual machine's queues, and a live member's links prove themselves again within one
+/// round trip of the witness's first frames, which `dead_ms` covers (it is the time a link is
+/// allowed between proofs in any case). A judgement made before the stall stands.
+pub const STALL_GRACE_FACTOR: u64 = 1;
+
+/// A node's word that it does not reach a member counts only once `dead_ms` has passed since
+/// the witness first heard the node's current boot (**boot grace**): a node that has just
+/// booted has not had the time to prove any link, so "I do not reach it" says nothing yet.
+/// The node booted no later than its first frame arrived, so the grace is at least `dead_ms`
+/// of the node's own running time.
+pub const BOOT_GRACE_FACTOR: u64 = 1;
+
 #[derive(Clone, Debug)]
 struct NodeState {
     id: u8,
@@ -65,6 +84,8 @@ struct NodeState {
     /// The latest boot of the node heard in any frame, fresh or not: a report from an older
     /// boot says nothing about what this boot may run.
     latest_boot: u64,
+    /// When the first frame of `latest_boot` arrived (the boot grace starts there).
+    latest_boot_heard_at: Micros,
     /// Powered off by our fence and not heard from a later boot since.
     fenced_off: bool,
     /// The node's boot when it was fenced: only a report from a later boot means it is back
@@ -120,6 +141,11 @@ pub struct Witness {
     maintenance: bool,
     /// The generation whose holder's unasked stop was last noticed (once per generation).
     stopped_noticed: u64,
+    /// The `now` of the latest input, and the end of the stall grace after the latest stall.
+    last_input: Micros,
+    stall_grace_until: Option<Micros>,
+    /// The fence under way is the operator's (it is carried out whatever the rules say).
+    operator_fence: Option<u8>,
 }
 
 impl Witness {
@@ -131,6 +157,7 @@ impl Witness {
             report: None,
             report_boot: 0,
             latest_boot: 0,
+            latest_boot_heard_at: now,
             fenced_off: false,
             fenced_boot: 0,
             power_on_sent: false,
@@ -160,6 +187,9 @@ impl Witness {
             last_eval: now,
             maintenance: false,
             stopped_noticed: 0,
+            last_input: now,
+            stall_grace_until: None,
+            operator_fence: None,
         }
     }
 
@@ -334,6 +364,7 @@ impl Witness {
             return Err("a fence is already under way");
         }
         self.fencer.request(node);
+        self.operator_fence = Some(node);
         Ok(())
     }
 
@@ -377,8 +408,12 @@ impl Witness {
     /// A node's report arrived in a frame from boot `boot` of that node. `fresh` is true when
     /// the frame acknowledged our current boot (older frames say nothing about now).
     pub fn handle_report(&mut self, now: Micros, from: u8, boot: u64, fresh: bool, report: &NodeReport) {
+        self.note_input(now);
         let Some(i) = self.nodes.iter().position(|n| n.id == from) else { return };
-        self.nodes[i].latest_boot = self.nodes[i].latest_boot.max(boot);
+        if boot > self.nodes[i].latest_boot {
+            self.nodes[i].latest_boot = boot;
+            self.nodes[i].latest_boot_heard_at = now;
+        }
         if !fresh {
             return;
         }
@@ -403,6 +438,7 @@ impl Witness {
     }
 
     pub fn handle_persisted(&mut self, now: Micros, stored: Stored) {
+        self.note_input(now);
         if self.persisting != Some(stored) {
             return;
         }
@@ -428,6 +464,7 @@ impl Witness {
     }
 
     pub fn handle_fence_result(&mut self, now: Micros, node: u8, result: FenceResult) {
+        self.note_input(now);
         match self.fencer.handle_result(now, node, result) {
             FenceVerdict::Fenced => {
                 self.notices.push(Notice::FenceSucceeded { node });
@@ -451,6 +488,7 @@ impl Witness {
 
     /// Re-evaluate with the current view of failure detection.
     pub fn handle_tick(&mut self, now: Micros, view: &View) {
+        self.note_input(now);
         self.last_view = view.clone();
         self.evaluate(now, view);
     }
@@ -479,8 +517,40 @@ impl Witness {
                     next = next.min(later(d));
                 }
             }
+            // A node's word starts to count when its boot grace ends.
+            next = next.min(later(n.latest_boot_heard_at.plus_ms(self.boot_grace_ms())));
+        }
+        if let Some(until) = self.stall_grace_until {
+            next = next.min(later(until));
         }
         next
+    }
+
+    // ---- stalls and fresh boots (availability; see the grace constants) ---------------------
+
+    /// Every input passes here first: a gap longer than `dead_ms` since the previous one was a
+    /// stall of this process, and starts the stall grace.
+    fn note_input(&mut self, now: Micros) {
+        let dead_us = self.cfg.timing.dead_ms * 1000;
+        if now > self.last_input && now.since_us(self.last_input) > dead_us {
+            self.stall_grace_until = Some(now.plus_ms(self.cfg.timing.dead_ms * STALL_GRACE_FACTOR));
+        }
+        self.last_input = self.last_input.max(now);
+    }
+
+    /// Within the stall grace: the links may not have delivered what waited during a stall.
+    fn in_stall_grace(&self, now: Micros) -> bool {
+        self.stall_grace_until.is_some_and(|until| now < until)
+    }
+
+    fn boot_grace_ms(&self) -> u64 {
+        self.cfg.timing.dead_ms * BOOT_GRACE_FACTOR
+    }
+
+    /// The node at `i` has run long enough since its boot for its links to have proved
+    /// themselves: its word that it does not reach a member counts.
+    fn word_settled(&self, i: usize, now: Micros) -> bool {
+        now.since_us(self.nodes[i].latest_boot_heard_at) >= self.boot_grace_ms() * 1000
     }
 
     // ---- internals -----------------------------------------------------------------------
@@ -562,10 +632,14 @@ impl Witness {
     fn handle_lost(&mut self, now: Micros, id: u8, view: &View) -> Release {
         let i = self.index(id);
         let other = self.nodes[1 - i].id;
-        // The other node's word: its latest report says it does not reach the node either.
+        // The other node's word: its latest report says it does not reach the node either; for a
+        // new judgement, the other node has also run long enough since its boot for that to
+        // mean something (boot grace; a judgement made before stands). Only delays.
+        let fresh_word = self.nodes[i].lost_since.is_none() && !self.word_settled(1 - i, now);
         let other_word_missing = !mutated(Mutation::LostWhilePeerReaches)
             && (view.peer(other).is_some_and(|p| p.reaches.contains(&id))
-                || self.nodes[1 - i].report.is_none());
+                || self.nodes[1 - i].report.is_none()
+                || fresh_word);
         // Not reaching `id`, the witness is in quorum with the other node or reaches nobody.
         if view.reaches(id) || self.isolated(view) || other_word_missing {
             self.nodes[i].lost_since = None;
@@ -576,6 +650,11 @@ impl Witness {
         }
         if self.nodes[i].fenced_off || mutated(Mutation::GrantWithoutFence) {
             return Release::Released;
+        }
+        // After a stall of this process, no new judgement until the links have delivered what
+        // waited meanwhile (stall grace); one made before the stall stands. Only delays.
+        if self.nodes[i].lost_since.is_none() && self.in_stall_grace(now) {
+            return Release::NotYet;
         }
         if self.released_when_last_heard(id) {
             if self.nodes[i].lost_since.is_none() {
@@ -678,8 +757,32 @@ impl Witness {
             return;
         }
         self.decide(now, view);
+        self.drop_unneeded_fence();
         self.drive_fencer(now);
         self.power_on_when_nobody_can_run(view);
+    }
+
+    /// A fence under way that no rule needs any more is dropped before its next retry: its
+    /// target is not the holder, not judged lost (W2), not reporting a failed stop and not
+    /// being switched away from (W5), and the operator did not ask for it. That is a former
+    /// holder once the other node is granted: the grant needed its release (W1), which the
+    /// fence no longer adds to. The simulator found a relay that kept failing retried long
+    /// after, powering off the former holder, alive and reachable by then. Dropping a fence
+    /// never grants anything (grants rest on W1's releases), so it is safe.
+    fn drop_unneeded_fence(&mut self) {
+        let Some(target) = self.fencer.target() else {
+            self.operator_fence = None;
+            return;
+        };
+        if self.operator_fence == Some(target) {
+            return;
+        }
+        let n = self.node(target);
+        let stop_failed = n.report.as_ref().is_some_and(|r| r.resources == ResState::StopFailed);
+        let switching_from = matches!(self.phase, Phase::Switchover { from, .. } if from == target);
+        if target != self.durable.holder && n.lost_since.is_none() && !stop_failed && !switching_from {
+            self.fencer.cancel();
+        }
     }
 
     /// Liveness: a fenced node is powered on again after the grant to the other node is
