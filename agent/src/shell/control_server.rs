@@ -17,7 +17,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::durable::StateWrite;
-use super::Agent;
+use super::{fanout, words, Agent};
 use crate::config::Role;
 use crate::control::{self, Request};
 use crate::journal::{Event as JournalEvent, Kind as JournalKind};
@@ -256,14 +256,14 @@ impl Agent {
         self.carry_out(now);
         match result {
             Ok(()) => {
-                log::warn!("operator: {what}: accepted");
-                self.journal(JournalEvent::new(JournalKind::Operator, &format!("{what}: accepted")));
-                json!({"ok": true, "message": format!("{what}: accepted")})
+                let w = words::operator_result(&what, None);
+                self.fan_out(now, fanout::worded(&w, None));
+                json!({"ok": true, "message": w.text})
             }
             Err(reason) => {
-                log::warn!("operator: {what}: refused: {reason}");
-                self.journal(JournalEvent::new(JournalKind::Operator, &format!("{what}: refused: {reason}")));
-                json!({"error": format!("{what}: refused: {reason}")})
+                let w = words::operator_result(&what, Some(&reason));
+                self.fan_out(now, fanout::worded(&w, None));
+                json!({"error": w.text})
             }
         }
     }

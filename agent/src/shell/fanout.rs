@@ -321,4 +321,17 @@ mod tests {
             "fence node-a relay: power on failed: no answer"
         );
     }
+
+    #[test]
+    fn operator_results_and_array_events_have_one_line_for_log_journal_and_trap() {
+        let e = worded(&words::operator_result("move node-b", Some("node-b is in standby")), None);
+        assert_eq!(e.line, "operator move node-b: refused: node-b is in standby");
+        assert_eq!(e.line, e.journal.to_string());
+        assert_eq!(e.notification, None);
+        let drive = Notification::LogicalDriveFailed { member: "witness".into(), drive: "ld0".into() };
+        let e = worded(&words::array_event("logical drive ld0 failed"), Some(drive.clone()));
+        assert_eq!(e.line, "array logical drive ld0 failed");
+        assert_eq!(e.line, e.journal.to_string());
+        assert_eq!(e.notification, Some(drive));
+    }
 }

@@ -9,10 +9,10 @@
 #![forbid(unsafe_code)]
 
 use super::durable::{Done, StateWrite};
-use super::{fanout, wall_clock_ms, Agent, LAST_EVENTS};
+use super::{fanout, wall_clock_ms, words, Agent, LAST_EVENTS};
 use crate::core::authority::Notice;
 use crate::core::engine::Event;
-use crate::journal::{Event as JournalEvent, Kind as JournalKind, Stamp};
+use crate::journal::{Event as JournalEvent, Stamp};
 use crate::snmp::mib::Notification;
 use crate::time::Micros;
 
@@ -102,10 +102,8 @@ impl Agent {
         let Some(a) = self.array.as_mut() else { return };
         let events = a.poll(now);
         for e in events {
-            log::warn!("array: {}", e.label());
-            self.journal(JournalEvent::new(JournalKind::Array, &e.label()));
             let n = crate::core::array::to_notification(&e);
-            self.notify(now, n);
+            self.fan_out(now, fanout::worded(&words::array_event(&e.label()), Some(n)));
         }
     }
 

@@ -3,7 +3,8 @@
 //! they cause.
 //!
 //! Owns the wording of every event the loop reports (authority notices, resource events, link
-//! and member changes, fence and power-on outcomes) and which journal kind, subject member and
+//! and member changes, fence and power-on outcomes, the fence service's commands, operator
+//! commands' results, the array's events) and which journal kind, subject member and
 //! log level each gets. Members and resources are named, never a bare id or a Rust debug form.
 //! It does not decide anything or write anywhere: `shell::fanout` makes the one line (the
 //! journal record) and the notification of each, and the loop carries them out.
@@ -124,6 +125,24 @@ pub fn fence_service_refused(plug: &str, action: &str, client: &str, reason: &st
         text: format!("fence service: {action} asked by {client} refused: {reason}"),
         level: log::Level::Warn,
     }
+}
+
+/// An operator's command was carried out (`accepted`) or refused with `reason`.
+pub fn operator_result(what: &str, refused: Option<&str>) -> Words {
+    Words {
+        kind: Kind::Operator,
+        member: None,
+        text: match refused {
+            None => format!("{what}: accepted"),
+            Some(reason) => format!("{what}: refused: {reason}"),
+        },
+        level: log::Level::Warn,
+    }
+}
+
+/// Something the array's controller reported (a drive, a disk, a sensor, the console).
+pub fn array_event(label: &str) -> Words {
+    Words { kind: Kind::Array, member: None, text: label.to_string(), level: log::Level::Warn }
 }
 
 fn notice_kind(notice: Notice) -> Kind {
