@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::agent::{Agent, AgentError, MAX_AGENT_WORD_BYTES};
-use super::{
+use crate::core::resources::agent::{Agent, AgentError, MAX_AGENT_WORD_BYTES};
+use crate::core::resources::{
     GroupSpec, Name, ResourceSpec, MAX_ACTION_TIMEOUT_MS, MAX_AGENT_PATH_BYTES, MAX_MONITOR_INTERVAL_MS,
     MAX_NAME_BYTES, MAX_PARAMS, MAX_PARAM_NAME_BYTES, MAX_PARAM_VALUE_BYTES, MAX_RESOURCES, MAX_RESTARTS,
     MAX_RESTART_WINDOW_MS,
 };
-use crate::config::{Problem, ProblemKind};
+use super::{Problem, ProblemKind};
 
 pub const DEFAULT_MAX_RESTARTS: u32 = 3;
 pub const DEFAULT_RESTART_WINDOW_S: u64 = 300;
@@ -210,10 +210,10 @@ impl ResourcesConfig {
                     "every resource is monitored; 10000 ms is a usual value",
                 );
             }
-            if let Ok(Agent::Builtin(super::agent::Builtin::IpAddr)) = &agent {
+            if let Ok(Agent::Builtin(crate::core::resources::agent::Builtin::IpAddr)) = &agent {
                 let pairs: Vec<(String, String)> =
                     r.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                if let Err(bad) = super::ipaddr::IpAddrSpec::from_params(&pairs) {
+                if let Err(bad) = crate::core::resources::ipaddr::IpAddrSpec::from_params(&pairs) {
                     for p in bad {
                         let key = if p.param.is_empty() {
                             at("params")
@@ -241,5 +241,102 @@ impl ResourcesConfig {
         } else {
             Err(problems)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::resources as config;
+
+    #[derive(serde::Deserialize)]
+    struct File {
+        resources: ResourcesConfig,
+    }
+
+    fn parse(text: &str) -> Result<ResourcesConfig, String> {
+        toml::from_str::<File>(text).map(|f| f.resources).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_documented_example_parses_into_a_group() {
+        let text = r#"
+            [resources]
+            max_restarts = 2
+            restart_window_s = 120
+
+            [[resources.group]]
+            name = "ip"
+            agent = "/usr/lib/ha/agents/ipaddr"
+            params = { ip = "10.0.0.10", cidr_netmask = "24" }
+            start_timeout_ms = 5000
+
+            [[resources.group]]
+            name = "db"
+            agent = "/usr/lib/ha/agents/pgsql"
+        "#;
+        let spec = parse(text).unwrap().to_spec("agent.toml").unwrap();
+        assert_eq!(spec.max_restarts, 2);
+        assert_eq!(spec.restart_window_ms, 120_000);
+        assert_eq!(spec.resources.len(), 2);
+        let ip = &spec.resources[0];
+        assert_eq!(ip.name.as_str(), "ip");
+        assert_eq!(ip.start_timeout_ms, 5000);
+        assert_eq!(ip.stop_timeout_ms, config::DEFAULT_STOP_TIMEOUT_MS);
+        assert_eq!(
+            ip.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<std::vec::Vec<_>>(),
+            vec![("cidr_netmask", "24"), ("ip", "10.0.0.10")]
+        );
+        assert_eq!(spec.resources[1].monitor_interval_ms, config::DEFAULT_MONITOR_INTERVAL_MS);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = parse("[resources]\nmax_restart = 3\n").unwrap_err();
+        assert!(err.contains("max_restart"), "{err}");
+        let err = parse("[resources]\n[[resources.group]]\nname = \"a\"\nagent = \"/a\"\ntimeout = 1\n")
+            .unwrap_err();
+        assert!(err.contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_location() {
+        let text = r#"
+            [resources]
+            max_restarts = 100
+            restart_window_s = 0
+            [[resources.group]]
+            name = "db"
+            agent = "relative/path"
+            params = { "bad-name" = "x" }
+            stop_timeout_ms = 0
+            [[resources.group]]
+            name = "db"
+            agent = "/ok"
+            monitor_interval_ms = 0
+        "#;
+        let problems = parse(text).unwrap().to_spec("agent.toml").unwrap_err();
+        let locations: std::vec::Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
+        for expected in [
+            "agent.toml: resources.max_restarts",
+            "agent.toml: resources.restart_window_s",
+            "agent.toml: resources.group[0].agent",
+            "agent.toml: resources.group[0].params.bad-name",
+            "agent.toml: resources.group[0].stop_timeout_ms",
+            "agent.toml: resources.group[1].name",
+            "agent.toml: resources.group[1].monitor_interval_ms",
+        ] {
+            assert!(locations.contains(&expected), "missing {expected} in {locations:?}");
+        }
+    }
+
+    #[test]
+    fn more_resources_than_the_bound_are_rejected() {
+        let mut text = String::from("[resources]\n");
+        for i in 0..=MAX_RESOURCES {
+            text.push_str(&format!("[[resources.group]]\nname = \"r{i}\"\nagent = \"/a\"\n"));
+        }
+        let problems = parse(&text).unwrap().to_spec("f").unwrap_err();
+        assert!(problems.iter().any(|p| p.location == "f: resources.group"));
     }
 }

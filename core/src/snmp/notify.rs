@@ -25,7 +25,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 
 use super::ber::{Oid, MAX_MESSAGE_BYTES};
 use super::mib::Notification;

@@ -45,7 +45,6 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
-pub mod config;
 pub mod ipaddr;
 pub mod meta_data;
 mod types;

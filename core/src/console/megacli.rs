@@ -277,7 +277,7 @@ fn disk_state(value: &str) -> Option<DiskState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::console::{parse_cycle, parse_output};
+    use crate::console::{parse_cycle, parse_output};
 
     const LDPD: &str = "Adapter #0
 

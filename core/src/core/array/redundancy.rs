@@ -31,7 +31,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::devices::console::model::{ArrayModel, DiskState, DriveState, RaidLevel, MAX_DISKS};
+use crate::console::model::{ArrayModel, DiskState, DriveState, RaidLevel, MAX_DISKS};
 
 /// The smallest span of a RAID 50 (a RAID 5 needs three members).
 pub const RAID50_MIN_SPAN: u8 = 3;

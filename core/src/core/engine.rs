@@ -186,7 +186,7 @@ impl Engine {
     // ---- commands ------------------------------------------------------------------------
 
     /// Apply new failure-detection timings (configuration reload).
-    pub fn set_timing(&mut self, timing: crate::config::Timing, now: Micros) {
+    pub fn set_timing(&mut self, timing: crate::core::membership::Timing, now: Micros) {
         self.membership.set_timing(timing, now);
         self.settle(now);
     }

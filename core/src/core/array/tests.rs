@@ -1,5 +1,5 @@
 use super::*;
-use crate::devices::console::model::{RaidLevel, Reading, Sensor, SensorKind};
+use crate::console::model::{RaidLevel, Reading, Sensor, SensorKind};
 
 fn monitor() -> ArrayMonitor {
     ArrayMonitor::new(Params { member: name("witness"), console: name("/dev/ttyS1") })

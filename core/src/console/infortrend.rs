@@ -170,7 +170,7 @@ fn parse_enclosure(row: &str, model: &mut ArrayModel, stats: &mut ParseStats) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::console::{parse_cycle, parse_output};
+    use crate::console::{parse_cycle, parse_output};
 
     const LD: &str = "\x1b[2J\x1b[H Index  ID        LV   RAID   Size(MB)  Status
 ----------------------------------------------------

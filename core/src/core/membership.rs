@@ -28,12 +28,21 @@
 
 use heapless::{Deque, Vec};
 
-use crate::config::Timing;
 use crate::time::Micros;
 use crate::wire::Header;
 
-/// Bound on links per member (the configuration enforces the same bound).
-pub const MAX_LINKS: usize = crate::config::MAX_LINKS;
+/// Bound on links per member (the configuration enforces it: `config::MAX_LINKS` is this).
+pub const MAX_LINKS: usize = 8;
+
+/// The heartbeat timing of the cluster, in milliseconds: plain data that the configuration
+/// (`config::Timing` in `ha-agent` is this type) produces and failure detection consumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    pub interval_ms: u64,
+    pub warn_ms: u64,
+    pub dead_ms: u64,
+    pub initdead_ms: u64,
+}
 /// A member has exactly two peers.
 pub const MAX_PEERS: usize = 2;
 /// Sent frames remembered per link, to check acknowledgements and measure round trips. An

@@ -1,7 +1,7 @@
 //! Fence procedure and health monitor against a scripted relay on a virtual clock.
 
 use super::*;
-use crate::devices::relay::ReplyError;
+use crate::relay::ReplyError;
 
 /// A relay whose behaviour is scripted; time only moves through the clock.
 struct FakeRelay {

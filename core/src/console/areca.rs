@@ -225,7 +225,7 @@ fn parse_hw(lines: &[&str], model: &mut ArrayModel, stats: &mut ParseStats) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::console::{parse_cycle, parse_output};
+    use crate::console::{parse_cycle, parse_output};
 
     const VSF: &str = "  # Name             Raid Name       Level   Capacity Ch/Id/Lun  State\r
 ===============================================================================\r

@@ -2,7 +2,7 @@
 //! members.
 
 use super::*;
-use crate::devices::console::model::{name, Disk, LogicalDrive};
+use crate::console::model::{name, Disk, LogicalDrive};
 use MemberState::{Lost, Online as On, Rebuilding as Rb};
 use Redundancy::{DataLost, Survives, Unknown};
 

@@ -1,7 +1,7 @@
 use super::*;
-use crate::devices::console::areca::Areca;
-use crate::devices::console::infortrend::Infortrend;
-use crate::devices::console::model::DriveState;
+use crate::console::areca::Areca;
+use crate::console::infortrend::Infortrend;
+use crate::console::model::DriveState;
 
 const VSF: &str = "  # Name  Raid Name  Level  Capacity Ch/Id/Lun  State\r\n==========\r\n  1 VOL#000 Raid Set # 000 Raid5 3000.0GB 00/00/00 Normal\r\n==========\r\nGuiErrMsg<0x00>: Success.\r\n";
 const DISK: &str = "==========\r\n  1 01 Slot#1 ST1 1000.2GB Raid Set # 000\r\n  2 01 Slot#2 ST1 1000.2GB HotSpare[Global]\r\n==========\r\nGuiErrMsg<0x00>: Success.\r\n";

@@ -27,7 +27,7 @@
 
 use heapless::{Deque, Vec};
 
-use crate::devices::console::model::{
+use crate::console::model::{
     name, ArrayModel, Disk, DiskState, DriveState, LogicalDrive, Name, MAX_DISKS, MAX_LOGICAL_DRIVES,
     MAX_SENSORS,
 };

@@ -646,7 +646,7 @@ pub fn truncate(s: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
-    const MIB: &str = include_str!("../../mib/RACK-HA-MIB.txt");
+    const MIB: &str = include_str!("../../../agent/mib/RACK-HA-MIB.txt");
 
     #[test]
     fn another_text_changes_only_the_text_varbind() {
