@@ -24,6 +24,8 @@
 //! - [`devices`]: the relay drivers, the hardware watchdog device, the RAID console's serial
 //!   adapter, with the pure parts (codecs, the fence procedure, the feed decision, the console
 //!   session and dialects) re-exported from `ha-core`.
+//! - [`probes`]: `ha-agent fence-test` and `watchdog-test`, the operator's checks of the
+//!   devices.
 //! - [`snmp`]: the readable objects, the command responder, the `[snmp]` section and the
 //!   durable inform queue, with BER, messages, USM, the MIB and the notifier from `ha-core`.
 //! - [`journal`]: the append-only, checksummed event log on the data partition.
@@ -36,7 +38,10 @@
 //!   completion), `status --check`'s verdict and `--wait`'s progress, pure functions of status
 //!   documents.
 //!
-//! `unsafe` lives only in `shell::sys`, `links::fd`, `links::packet_sys` and `devices::ioctl`
+//! - [`sys`]: process-level calls (scheduling, threads, the malloc arena) behind safe
+//!   functions, below both the shell and the drivers.
+//!
+//! `unsafe` lives only in `sys`, `links::fd`, `links::packet_sys` and `devices::ioctl`
 //! (small modules with safe APIs); every other module forbids it, and `ha-core` forbids it
 //! crate-wide.
 
@@ -49,7 +54,9 @@ pub use ha_core::core;
 pub mod devices;
 pub mod journal;
 pub mod links;
+pub mod probes;
 pub mod shell;
 pub mod snmp;
 pub mod status;
+pub mod sys;
 pub use ha_core::{time, wire};

@@ -372,8 +372,8 @@ fn dispatch(name: &str, p: &Parsed) -> i32 {
         "check-config" => check_config(&p.operands),
         "status" => status(p),
         "log" => log_command(p),
-        "fence-test" => ha_agent::devices::fence_test_main(&p.option_words(), &mut std::io::stdout()),
-        "watchdog-test" => ha_agent::devices::watchdog_test_main(&p.option_words(), &mut std::io::stdout()),
+        "fence-test" => ha_agent::probes::fence_test_main(&p.option_words(), &mut std::io::stdout()),
+        "watchdog-test" => ha_agent::probes::watchdog_test_main(&p.option_words(), &mut std::io::stdout()),
         "help" => help(p.operands.first().map(String::as_str)),
         "version" => {
             println!("ha-agent {}", env!("CARGO_PKG_VERSION"));

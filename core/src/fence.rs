@@ -118,19 +118,7 @@ pub enum StepResult {
     Waited,
 }
 
-/// How a channel proves that a power-off happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Confirmation {
-    /// The procedure reads the relay back: read, off, settle, poll until off.
-    ReadBack,
-    /// The off command succeeds only once the device reads off (the fence-agents contract:
-    /// the agent polls the status itself until `power_timeout`, and exits non-zero if it
-    /// never reads off). Reading it again would only repeat the agent's own work; with an
-    /// IPMI agent, each extra call costs about a second of the failover.
-    ByCommand,
-    /// Nothing can be read back: off, settle, and an unconfirmed outcome.
-    None,
-}
+pub use crate::relay::Confirmation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {

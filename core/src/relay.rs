@@ -123,6 +123,20 @@ impl From<std::io::Error> for RelayError {
     }
 }
 
+/// How a channel proves that a power-off happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The procedure reads the relay back: read, off, settle, poll until off.
+    ReadBack,
+    /// The off command succeeds only once the device reads off (the fence-agents contract:
+    /// the agent polls the status itself until `power_timeout`, and exits non-zero if it
+    /// never reads off). Reading it again would only repeat the agent's own work; with an
+    /// IPMI agent, each extra call costs about a second of the failover.
+    ByCommand,
+    /// Nothing can be read back: off, settle, and an unconfirmed outcome.
+    None,
+}
+
 /// One relay channel: the power of one server. Implementations do one exchange per call,
 /// bounded by `timeout_ms`, and never retry (the fence procedure decides about retries).
 pub trait RelayChannel {
@@ -133,8 +147,7 @@ pub trait RelayChannel {
     fn can_read_back(&self) -> bool;
     /// How a power-off through this channel is confirmed: by reading it back (relay boards),
     /// by the command's own success (fence agents) or not at all.
-    fn confirmation(&self) -> crate::fence::Confirmation {
-        use crate::fence::Confirmation;
+    fn confirmation(&self) -> Confirmation {
         if self.can_read_back() {
             Confirmation::ReadBack
         } else {

@@ -100,27 +100,8 @@ pub const MAX_PROBLEMS: usize = 200;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MemberId(pub u8);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Witness,
-    Node,
-}
-
-impl Role {
-    /// The spelling used in the configuration file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Witness => "witness",
-            Role::Node => "node",
-        }
-    }
-}
-
-impl core::fmt::Display for Role {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A member's role: plain data the core and the SNMP objects use, so it is the core's type.
+pub use crate::core::membership::Role;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {

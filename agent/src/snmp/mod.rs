@@ -28,5 +28,12 @@ pub use ha_core::snmp::{ber, mib, notify, pdu, usm};
 
 pub mod config;
 pub mod objects;
-pub mod queue_store;
+mod queue_file;
 pub mod responder;
+
+/// The file of pending informs: its format (`ha_core::snmp::queue_store`) and its durable
+/// write and load ([`queue_file`]).
+pub mod queue_store {
+    pub use super::queue_file::{load, save};
+    pub use ha_core::snmp::queue_store::*;
+}

@@ -34,6 +34,29 @@ use crate::wire::Header;
 /// Bound on links per member (the configuration enforces it: `config::MAX_LINKS` is this).
 pub const MAX_LINKS: usize = 8;
 
+/// A member's role in the cluster (the configuration's `role = "witness"|"node"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Witness,
+    Node,
+}
+
+impl Role {
+    /// The spelling used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Witness => "witness",
+            Role::Node => "node",
+        }
+    }
+}
+
+impl core::fmt::Display for Role {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The heartbeat timing of the cluster, in milliseconds: plain data that the configuration
 /// (`config::Timing` in `ha-agent` is this type) produces and failure detection consumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

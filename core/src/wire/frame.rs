@@ -94,9 +94,9 @@ pub struct Heartbeat {
     /// Member ids the sender currently reaches.
     pub reaches: heapless::Vec<u8, MAX_REACH>,
     /// The witness's word for the receiver (witness frames only).
-    pub witness: Option<crate::core::authority::WitnessInfo>,
+    pub witness: Option<super::messages::WitnessInfo>,
     /// The sender's report about itself (node frames only).
-    pub node: Option<crate::core::authority::NodeReport>,
+    pub node: Option<super::messages::NodeReport>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

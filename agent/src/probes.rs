@@ -1,36 +1,19 @@
-//! Devices the agent drives outside its links: the fencing relays that cut a server's power
-//! and the hardware watchdog that resets a hung member.
+//! The operator's probes of the devices: [`fence_test_main`] (`ha-agent fence-test`, a
+//! non-destructive read of one relay channel) and [`watchdog_test_main`] (`ha-agent
+//! watchdog-test`, also used by the QEMU watchdog test).
 //!
-//! - [`relay`]: one small interface for a relay channel and its drivers (serial boards as pure
-//!   codecs plus a blocking executor, GPIO character device, external fence-agent command).
-//! - [`fence`]: the fence procedure (read, off, poll until confirmed) as a sans-I/O state
-//!   machine with a blocking driver, and the relay health-check policy.
-//! - [`watchdog`]: `/dev/watchdog` ownership, identification, timeout, boot status, feeding,
-//!   magic close, and the pure feed policy.
-//! - [`config`]: the `[relay]` and `[watchdog]` TOML sections.
-//! - `ioctl`: the only module here with `unsafe` (GPIO uAPI v2 and watchdog ioctls).
-//!
-//! It does not decide *when* to fence or self-fence (the core does), and it does not run a
-//! loop of its own: the shell calls it. Controller console sessions (also "devices" in the
-//! architecture) are not here yet.
-//!
-//! Entry points for the console: [`fence_test_main`] (`ha-agent fence-test`) and
-//! [`watchdog_test_main`] (`ha-agent watchdog-test`, also used by the QEMU watchdog test).
+//! Owns their options, output and exit codes. It reads the configuration and drives the
+//! devices through `devices`; it decides nothing the agent's loop does. Above both `config`
+//! and `devices` (it uses them; they do not use it).
 
-// No `forbid` here: `ioctl` allows unsafe code; every other module forbids it itself.
-
-pub mod config;
-pub mod console;
-pub mod fence;
-mod ioctl;
-pub mod relay;
-pub mod watchdog;
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use relay::RelayError;
+use crate::devices::relay::RelayError;
+use crate::devices::{config, watchdog};
 
 /// `fence-test` exit code: the channel answered with its state.
 pub const EXIT_ANSWERED: i32 = 0;

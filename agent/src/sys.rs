@@ -1,7 +1,8 @@
-//! Process-level calls the shell needs and rustix does not wrap: real-time scheduling (of the
-//! agent and of the programs it starts) and the malloc arena setting; also the one place that
-//! starts threads. Owns those few calls behind safe functions; nothing here decides when to
-//! call them.
+//! Process-level calls the shell and the drivers need and rustix does not wrap: real-time
+//! scheduling (of the agent and of the programs it starts, such as a fence agent) and the
+//! malloc arena setting; also the one place that starts threads. Owns those few calls behind
+//! safe functions; nothing here decides when to call them. Below the shell and the devices
+//! (both call it; it calls neither); the shell re-exports it as `shell::sys`.
 
 #![allow(unsafe_code)]
 

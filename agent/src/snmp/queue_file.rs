@@ -1,9 +1,10 @@
-//! The durable file of pending informs: the write discipline around the format.
+//! The durable file of pending informs: the write discipline around its format, re-exported
+//! as `snmp::queue_store::{save, load}`.
 //!
-//! The format (magic, checksummed records, [`encode`], [`decode`]) is pure and lives in
-//! `ha_core::snmp::queue_store`, re-exported here. This module owns the durable write (write a
-//! temporary file, fsync it, rename it over the old one, fsync the directory: after [`save`]
-//! returns, a power cut leaves the old image or the new one, never a mix) and the load.
+//! The format (magic, checksummed records, `encode`, `decode`) is pure and lives in
+//! `ha_core::snmp::queue_store`. This module owns the durable write (write a temporary file,
+//! fsync it, rename it over the old one, fsync the directory: after [`save`] returns, a power
+//! cut leaves the old image or the new one, never a mix) and the load.
 
 #![forbid(unsafe_code)]
 
@@ -12,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-pub use ha_core::snmp::queue_store::*;
+use ha_core::snmp::queue_store::{decode, encode, Loaded, StoreImage, MAX_FILE_BYTES, QUEUE_FILE};
 
 /// Write `image` to `dir/QUEUE_FILE` durably (tmp, fsync, rename, fsync dir).
 pub fn save(dir: &Path, image: &StoreImage) -> io::Result<()> {
@@ -52,6 +53,7 @@ pub fn load(dir: &Path) -> io::Result<Loaded> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ha_core::snmp::queue_store::StoredInform;
     use ha_core::snmp::ber::{Oid, Value};
     use ha_core::snmp::pdu::VarBind;
 

@@ -1,14 +1,12 @@
-//! The fence procedure, with the process's clock.
-//!
-//! The procedure itself ([`FenceProcedure`], the blocking driver [`run`], the relay
-//! [`HealthMonitor`]) is pure and lives in `ha_core::fence`, re-exported here. This module adds
-//! only [`SystemClock`], the monotonic clock of the process the driver sleeps on.
+//! The process's monotonic clock for the fence procedure's blocking driver
+//! (`ha_core::fence::run`), re-exported as `devices::fence::SystemClock`. Owns only reading
+//! `Instant` and sleeping; the procedure itself is pure and lives in `ha_core::fence`.
 
 #![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 
-pub use ha_core::fence::*;
+use ha_core::fence::Clock;
 use ha_core::time::Micros;
 
 /// The monotonic clock of the process.
