@@ -40,6 +40,7 @@ mod checks;
 pub mod cross;
 pub mod report;
 pub mod resources;
+pub mod role;
 mod sections;
 pub mod syslog;
 

@@ -43,6 +43,7 @@ pub enum WitnessCommand {
     Maintenance(bool),
 }
 
+#[derive(Clone, Debug)]
 pub enum RoleConfig {
     Witness {
         config: WitnessConfig,
