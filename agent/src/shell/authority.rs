@@ -1,9 +1,9 @@
 //! The shell's side of the authority: it carries out what the engine decides.
 //!
 //! Owns reading the state files the engine's role is built with (the mapping itself is
-//! `config::role`, pure), the witness's durable state file
-//! (generation and holder), relay commands (run on a worker thread so that a slow board never
-//! blocks the loop, one at a time, results handed back through a pipe the loop polls), the OCF
+//! `config::role`, pure), the witness's durable state file (generation and holder), relay
+//! commands (run on a worker thread so that a slow board never blocks the loop, one at a
+//! time, results handed back through a pipe the loop polls), the OCF
 //! action runner for node resources, and the hardware watchdog (armed at start, fed only when
 //! the core allows it and the loop's health sources are fresh, disarmed on an orderly stop).
 //! It decides nothing: every decision is the engine's.
