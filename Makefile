@@ -22,7 +22,7 @@ SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource) \
 	$(wildcard tests/vm/debian-node/*.sh tests/vm/debian-node/overlay/usr/local/sbin/*)
 
-.PHONY: help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-update test-watchdog test-gpio test-fence-pacemaker test-journal-vm shellcheck check-mib clean rack test-rack
+.PHONY: help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-update test-watchdog test-gpio test-fence-pacemaker test-journal-vm shellcheck check-layers check-mib clean rack test-rack
 
 help:
 	@echo "make demo   - boot the virtual rack (three QEMU VMs), show the status, cut the active node's power and print the failover timeline (make demo-process: the process-level demo)"
@@ -81,7 +81,8 @@ packages: agent
 test-packages: agent
 	@bash packaging/test-packages.sh $(AGENT_BIN)
 
-test-fast:
+test-fast: check-layers
+	cargo test --locked -p ha-core
 	cargo test --locked -p ha-agent
 	cargo test --locked -p ha-tests --lib
 	@# The safety rules as specifications: pure and deterministic (the simulator), so fast.
@@ -199,6 +200,12 @@ test-update: image
 
 shellcheck:
 	shellcheck $(SHELL_SCRIPTS)
+
+# The layers the compiler alone does not keep: no clock, file, socket, thread or `unsafe` in
+# the pure crate ha-core, no I/O crate in its dependencies, no cycle between the top-level
+# modules of ha-core or of ha-agent (scripts/check-layers.py says how the graph is derived).
+check-layers:
+	@python3 scripts/check-layers.py
 
 # The MIB passes smilint -l 6 against the IETF base MIBs.
 check-mib:

@@ -359,13 +359,13 @@ fn log_command(p: &Parsed) -> i32 {
 /// with fence-agents' own option grammar (not the command table's).
 fn fence_agent(args: &[String]) -> i32 {
     let stdin = std::io::stdin();
-    ha_agent::fencesvc::client::main(args, &mut stdin.lock(), &mut std::io::stdout(), &mut std::io::stderr())
+    ha_agent::cli::fence_agent::main(args, &mut stdin.lock(), &mut std::io::stdout(), &mut std::io::stderr())
 }
 
 fn main() {
     let invoked_as = std::env::args().next().unwrap_or_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if Path::new(&invoked_as).file_name().is_some_and(|n| n == ha_agent::fencesvc::client::NAME) {
+    if Path::new(&invoked_as).file_name().is_some_and(|n| n == ha_agent::cli::fence_agent::NAME) {
         std::process::exit(fence_agent(&args));
     }
     let rest = args.get(1..).unwrap_or(&[]);
@@ -407,8 +407,8 @@ fn dispatch(name: &str, p: &Parsed) -> i32 {
         "check-config" => check_config(&p.operands),
         "status" => status(p),
         "log" => log_command(p),
-        "fence-test" => ha_agent::devices::fence_test_main(&p.option_words(), &mut std::io::stdout()),
-        "watchdog-test" => ha_agent::devices::watchdog_test_main(&p.option_words(), &mut std::io::stdout()),
+        "fence-test" => ha_agent::probes::fence_test_main(&p.option_words(), &mut std::io::stdout()),
+        "watchdog-test" => ha_agent::probes::watchdog_test_main(&p.option_words(), &mut std::io::stdout()),
         "help" => help(p.operands.first().map(String::as_str)),
         "version" => {
             println!("ha-agent {}", env!("CARGO_PKG_VERSION"));

@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 
-use ha_agent::fencesvc::client;
+use ha_agent::cli::fence_agent as client;
 use ha_agent::fencesvc::protocol::{self, FromBox, MAGIC, MAX_DATAGRAM_BYTES, NONCE_BYTES};
 use ha_agent::fencesvc::server::{Outcome, Server, ServerConfig, MAX_COMMANDS};
 use ha_agent::time::Micros;

@@ -392,7 +392,7 @@ fn fence_test(config: &Path, channel: &str) -> (i32, String) {
     let mut out = Vec::new();
     let args =
         ["--config".to_string(), config.display().to_string(), "--channel".to_string(), channel.to_string()];
-    let code = ha_agent::devices::fence_test_main(&args, &mut out);
+    let code = ha_agent::probes::fence_test_main(&args, &mut out);
     (code, String::from_utf8(out).unwrap())
 }
 
@@ -431,5 +431,5 @@ fn fence_test_reads_state_without_switching() {
 
     assert_eq!(fence_test(&config, "7").0, 1);
     let mut out = Vec::new();
-    assert_eq!(ha_agent::devices::fence_test_main(&["--channel".into()], &mut out), 2);
+    assert_eq!(ha_agent::probes::fence_test_main(&["--channel".into()], &mut out), 2);
 }

@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod docs;
+pub mod fence_agent;
 pub mod wait;
 
 /// Exit code: success (for `status --check`: OK).

@@ -39,6 +39,8 @@ mod checker;
 mod checks;
 pub mod cross;
 pub mod report;
+pub mod resources;
+pub mod role;
 mod sections;
 pub mod syslog;
 
@@ -51,8 +53,8 @@ pub use sections::AUTHORITY_MS_MAX;
 pub const DEFAULT_PATH: &str = "/etc/ha-agent/agent.toml";
 /// A cluster has exactly three members: one witness and two nodes.
 pub const MEMBERS_COUNT: usize = 3;
-/// Bound on the links one member may configure.
-pub const MAX_LINKS: usize = 8;
+/// Bound on the links one member may configure (the core's bound).
+pub const MAX_LINKS: usize = crate::core::membership::MAX_LINKS;
 /// Bound on the configuration file's size.
 pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
@@ -99,27 +101,8 @@ pub const MAX_PROBLEMS: usize = 200;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MemberId(pub u8);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Witness,
-    Node,
-}
-
-impl Role {
-    /// The spelling used in the configuration file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Witness => "witness",
-            Role::Node => "node",
-        }
-    }
-}
-
-impl core::fmt::Display for Role {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A member's role: plain data the core and the SNMP objects use, so it is the core's type.
+pub use crate::core::membership::Role;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -143,13 +126,8 @@ pub struct LinkConfig {
     pub kind: LinkKind,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timing {
-    pub interval_ms: u64,
-    pub warn_ms: u64,
-    pub dead_ms: u64,
-    pub initdead_ms: u64,
-}
+/// `[timing]`: plain data the core consumes, so it is the core's type.
+pub use crate::core::membership::Timing;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShellConfig {

@@ -3,7 +3,7 @@
 //!
 //! `[authority]` is walked by hand like `[timing]`, because its rules relate it to the timing
 //! and to the members. The other four have serde structs and validation rules owned by their
-//! modules (`core::resources::config`, `devices::config`, `snmp::config`): this module only
+//! modules (`config::resources`, `devices::config`, `snmp::config`): this module only
 //! deserializes each from the already parsed `DeTable` (so a serde error keeps the byte span
 //! of the offending key or value), runs that module's validation, and turns every error into a
 //! [`Problem`] with its line. It adds the rules that need the whole file: which role may have
@@ -15,11 +15,11 @@
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::de::{DeTable, DeValue};
 
+use super::resources::ResourcesConfig;
 use super::{
     closest, element_span, join, last_key, lookup, AuthorityConfig, Checker, LinkKind, ParsedLink,
     ParsedMember, Problem, ProblemKind, Role, Span, Timing, DEFAULT_AUTHORITY,
 };
-use crate::core::resources::config::ResourcesConfig;
 use crate::core::resources::GroupSpec;
 use crate::devices::config::{DevicesConfig, RelayChannelConfig, RelayConfig, WatchdogConfig};
 use crate::fencesvc::config::FenceServiceConfig;

@@ -3,15 +3,14 @@
 //!
 //! Owns the protocol ([`protocol`]: the datagrams, HMAC-SHA-256 under a dedicated key), the
 //! box's decisions ([`server`]: nonces issued by the box and used once, the allowlist, the
-//! rate limit, which plug may be switched), the `[fence_service]` section ([`config`]) and the
-//! fence agent ([`client`]). All but the agent's `main` are pure. It does not own the socket,
+//! rate limit, which plug may be switched) and the `[fence_service]` section ([`config`]), all
+//! pure. The fence agent that speaks it is `cli::fence_agent`. It does not own the socket,
 //! the relay or the journal: `shell::fence_service` serves the socket from the witness's loop
 //! and carries out each command through the same fence procedure and drivers as the box's own
 //! fences (`devices::fence`). The reference is docs/fence-agent.md.
 
 #![forbid(unsafe_code)]
 
-pub mod client;
 pub mod config;
 pub mod protocol;
 pub mod server;

@@ -1,8 +1,9 @@
 //! The shell's side of the authority: it carries out what the engine decides.
 //!
-//! Owns building the engine's role from the configuration, the witness's durable state file
-//! (generation and holder), relay commands (run on a worker thread so that a slow board never
-//! blocks the loop, one at a time, results handed back through a pipe the loop polls), the OCF
+//! Owns reading the state files the engine's role is built with (the mapping itself is
+//! `config::role`, pure), the witness's durable state file (generation and holder), relay
+//! commands (run on a worker thread so that a slow board never blocks the loop, one at a
+//! time, results handed back through a pipe the loop polls), the OCF
 //! action runner for node resources, and the hardware watchdog (armed at start, fed only when
 //! the core allows it and the loop's health sources are fresh, disarmed on an orderly stop).
 //! It decides nothing: every decision is the engine's.
@@ -14,13 +15,13 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::mpsc;
 
+pub use crate::config::role::authority_timing;
+use crate::config::role::{FromConfig, Restored};
 use crate::config::{Config, Role};
-use crate::core::authority::fence::{FenceConfig, FenceResult};
-use crate::core::authority::node::NodeConfig;
-use crate::core::authority::witness::{Stored, WitnessConfig};
-use crate::core::authority::AuthorityTiming;
+use crate::core::authority::fence::FenceResult;
+use crate::core::authority::witness::Stored;
 use crate::core::engine::RoleConfig;
-use crate::core::resources::{GroupSpec, Outcome};
+use crate::core::resources::Outcome;
 use crate::devices::config::RelayChannelConfig;
 use crate::devices::fence::{self, FenceAction, FenceOutcome, SystemClock};
 use crate::devices::watchdog::{self, FeedDecision, FeedPolicy, HealthStamps, LinuxWatchdog, Watchdog};
@@ -184,79 +185,18 @@ pub fn take_left_running(dir: &Path) -> Option<u64> {
     }
 }
 
-pub fn authority_timing(cfg: &Config, stop_timeout_ms: u64) -> AuthorityTiming {
-    AuthorityTiming {
-        interval_ms: cfg.timing.interval_ms,
-        dead_ms: cfg.timing.dead_ms,
-        initdead_ms: cfg.timing.initdead_ms,
-        self_fence_ms: cfg.authority.self_fence_ms,
-        stop_timeout_ms,
-        margin_ms: cfg.authority.margin_ms,
-    }
-}
-
-fn empty_group() -> GroupSpec {
-    GroupSpec { resources: heapless::Vec::new(), max_restarts: 0, restart_window_ms: 1000 }
-}
-
-/// The engine's role from the configuration. `watchdog_ms`: the timeout the driver really set.
+/// The engine's role from the configuration and the state files (read here; the mapping is
+/// [`FromConfig::from_config`], pure). `watchdog_ms`: the timeout the driver really set.
 pub fn role_config(cfg: &Config, watchdog_ms: u64) -> RoleConfig {
-    let me = cfg.me();
-    let node_ids: Vec<u8> = cfg.members.iter().filter(|m| m.role == Role::Node).map(|m| m.id.0).collect();
-    assert_eq!(node_ids.len(), 2, "validated: two nodes");
-    let id_of = |name: &str| cfg.members.iter().find(|m| m.name == name).map(|m| m.id.0);
-    match me.role {
-        Role::Witness => {
-            let relay = cfg.relay.as_ref();
-            let channel_for =
-                |id: u8| relay.is_some_and(|r| r.channels.iter().any(|c| id_of(&c.node) == Some(id)));
-            let trust_unconfirmed = relay
-                .is_some_and(|r| !r.channels.is_empty() && r.channels.iter().all(|c| c.trust_unconfirmed));
-            RoleConfig::Witness {
-                config: WitnessConfig {
-                    me: me.id.0,
-                    nodes: [node_ids[0], node_ids[1]],
-                    timing: authority_timing(cfg, cfg.authority.stop_timeout_ms),
-                    fence: FenceConfig {
-                        retry_initial_ms: cfg.authority.fence_retry_initial_ms,
-                        retry_max_ms: cfg.authority.fence_retry_max_ms,
-                        trust_unconfirmed,
-                    },
-                    fence_enabled: node_ids.iter().all(|&id| channel_for(id)),
-                    power_on_after_fence: cfg.authority.power_on_after_fence,
-                    preferred: cfg.authority.preferred.as_deref().and_then(id_of),
-                    auto_failback: cfg.authority.auto_failback,
-                    wait_for_all: cfg.authority.wait_for_all,
-                    unknown_fence_bound_ms: cfg.authority.unknown_fence_bound_ms,
-                },
-                stored: read_stored(&cfg.state_dir),
-            }
-        }
-        Role::Node => {
-            let group = cfg.resources.clone().unwrap_or_else(empty_group);
-            let stop_ms = group.worst_case_stop_ms();
-            let witness = cfg
-                .members
-                .iter()
-                .find(|m| m.role == Role::Witness)
-                .map(|m| m.id.0)
-                .expect("validated: a witness");
-            let peer = *node_ids.iter().find(|&&id| id != me.id.0).expect("validated: a peer node");
-            RoleConfig::Node {
-                config: NodeConfig {
-                    me: me.id.0,
-                    witness,
-                    peer,
-                    timing: authority_timing(cfg, stop_ms),
-                    watchdog_ms,
-                    require_watchdog: cfg.authority.require_watchdog,
-                },
-                group,
-                seen: read_seen(&cfg.state_dir),
-                adopted: take_left_running(&cfg.state_dir),
-            }
-        }
-    }
+    let restored = match cfg.me().role {
+        Role::Witness => Restored { stored: read_stored(&cfg.state_dir), ..Restored::default() },
+        Role::Node => Restored {
+            seen: read_seen(&cfg.state_dir),
+            adopted: take_left_running(&cfg.state_dir),
+            ..Restored::default()
+        },
+    };
+    RoleConfig::from_config(cfg, restored, watchdog_ms)
 }
 
 /// What the worker is asked to do on a channel.

@@ -18,7 +18,7 @@
 //! control socket and the operator's commands), `status` (the status document) and `reload`
 //! (what may change while running).
 
-#![deny(unsafe_code)] // `sys` alone allows it
+#![deny(unsafe_code)]
 
 mod actions;
 pub mod alloc_count;
@@ -40,7 +40,8 @@ pub mod sd_notify;
 pub mod snmp_get;
 pub mod state;
 mod status;
-pub mod sys;
+/// The process-level calls (`crate::sys`), at their old path.
+pub use crate::sys;
 pub mod transports;
 pub mod words;
 

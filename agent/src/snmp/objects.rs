@@ -16,8 +16,8 @@
 
 use super::ber::{Oid, Value};
 use super::mib::ENTERPRISE_ARCS;
-use crate::config::Role;
 use crate::core::authority::ResState;
+use crate::core::membership::Role;
 use crate::core::membership::{LinkCounters, LinkState, PeerState};
 use crate::devices::console::model::{ArrayModel, Disk, DriveState, LogicalDrive};
 

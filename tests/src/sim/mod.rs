@@ -23,11 +23,10 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 
+use ha_agent::config::role::{FromConfig, Restored};
 use ha_agent::config::Timing;
-use ha_agent::core::authority::fence::{FenceConfig, FenceResult};
-use ha_agent::core::authority::node::NodeConfig;
-use ha_agent::core::authority::witness::{Stored, WitnessConfig};
-use ha_agent::core::authority::AuthorityTiming;
+use ha_agent::core::authority::fence::FenceResult;
+use ha_agent::core::authority::witness::Stored;
 use ha_agent::core::engine::{Action, Engine, Event, RoleConfig, WitnessCommand};
 use ha_agent::core::membership::{LinkSpec, Params, RxError, Verdict};
 use ha_agent::core::resources::{self, GroupSpec, GroupState, Outcome, ResourceSpec};
@@ -71,6 +70,7 @@ pub const STOP_TIMEOUT_MS: u64 = 1500;
 pub const MONITOR_TIMEOUT_MS: u64 = 1000;
 pub const MONITOR_INTERVAL_MS: u64 = 1000;
 
+pub mod config;
 mod schedule;
 pub use schedule::*;
 
@@ -451,17 +451,6 @@ impl Sim {
         (peers, links, global)
     }
 
-    fn authority_timing() -> AuthorityTiming {
-        AuthorityTiming {
-            interval_ms: INTERVAL_MS,
-            dead_ms: DEAD_MS,
-            initdead_ms: INITDEAD_MS,
-            self_fence_ms: SELF_FENCE_MS,
-            stop_timeout_ms: group_spec().worst_case_stop_ms(),
-            margin_ms: MARGIN_MS,
-        }
-    }
-
     fn boot(&mut self, i: usize) {
         self.start_agent(i, false);
     }
@@ -494,41 +483,15 @@ impl Sim {
         m.pending_seen = None;
         let (peers, links, _) = Sim::link_spec_for(i);
         let params = Params { cluster_id: 7, me: m.id, boot: m.boot, peers, links, timing: timing() };
-        let role = if i == 0 {
-            RoleConfig::Witness {
-                config: WitnessConfig {
-                    me: WITNESS,
-                    nodes: [NODE_A, NODE_B],
-                    timing: Sim::authority_timing(),
-                    fence: FenceConfig {
-                        retry_initial_ms: 500,
-                        retry_max_ms: 4000,
-                        trust_unconfirmed: false,
-                    },
-                    fence_enabled: fence_configured,
-                    power_on_after_fence: true,
-                    preferred: Some(NODE_A),
-                    auto_failback,
-                    wait_for_all: false,
-                    unknown_fence_bound_ms: SELF_FENCE_MS + group_spec().worst_case_stop_ms() + WATCHDOG_MS,
-                },
-                stored: m.stored,
-            }
-        } else {
-            RoleConfig::Node {
-                config: NodeConfig {
-                    me: m.id,
-                    witness: WITNESS,
-                    peer: if i == 1 { NODE_B } else { NODE_A },
-                    timing: Sim::authority_timing(),
-                    watchdog_ms: WATCHDOG_MS,
-                    require_watchdog: true,
-                },
-                group: group_spec(),
-                seen: m.seen_stored,
-                adopted: if restart { m.left_running.take() } else { None },
-            }
+        // What the state directory holds, read the way the shell reads it: the witness's
+        // generation; a node's highest seen generation, and what a restarted agent adopts.
+        let restored = Restored {
+            stored: m.stored,
+            seen: m.seen_stored,
+            adopted: if i != 0 && restart { m.left_running.take() } else { None },
         };
+        let cfg = config::member_config(i, fence_configured, auto_failback);
+        let role = RoleConfig::from_config(&cfg, restored, WATCHDOG_MS);
         let mut engine = Engine::new(params, role, Micros::ZERO);
         if i == 0 {
             engine.restore_maintenance(m.maintenance_stored);

@@ -116,7 +116,7 @@ impl CommandRelay {
     pub fn run(&mut self, action: Action, timeout_ms: u64) -> Result<Option<RelayState>, RelayError> {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         let mut command = Command::new(&self.program);
-        crate::shell::sys::child_scheduling(&mut command);
+        crate::sys::child_scheduling(&mut command);
         let mut child = command
             .args(&self.args)
             .stdin(Stdio::piped())

@@ -1,0 +1,98 @@
+//! Process-level calls the shell and the drivers need and rustix does not wrap: real-time
+//! scheduling (of the agent and of the programs it starts, such as a fence agent) and the
+//! malloc arena setting; also the one place that starts threads. Owns those few calls behind
+//! safe functions; nothing here decides when to call them. Below the shell and the devices
+//! (both call it; it calls neither); the shell re-exports it as `shell::sys`.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// `SCHED_RESET_ON_FORK` (linux/sched.h; the libc crate defines it for Android only): ORed
+/// into the policy, the thread's children start at normal scheduling.
+const SCHED_RESET_ON_FORK: i32 = 0x4000_0000;
+
+/// The SCHED_FIFO priority the agent's children keep until `exec` and run their own code at
+/// (one below the agent's, so that the loop preempts them); 0 = normal scheduling.
+static CHILD_PRIORITY: AtomicU8 = AtomicU8::new(0);
+
+/// `sched_setscheduler` of the calling thread.
+fn set_scheduler(policy: i32, priority: u8) -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: i32::from(priority) };
+    // SAFETY: `param` is a valid, initialised sched_param that outlives the call; pid 0 means
+    // the calling thread; the call has no other memory effects.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Switch the calling thread to SCHED_FIFO at `priority` (1..=99); threads it starts later
+/// inherit it (the agent calls it before starting any). Programs started through
+/// [`child_scheduling`] from then on do not keep it (see there).
+pub fn set_realtime_priority(priority: u8) -> io::Result<()> {
+    assert!((1..=99).contains(&priority));
+    set_scheduler(libc::SCHED_FIFO, priority)?;
+    CHILD_PRIORITY.store(priority.saturating_sub(1).max(1), Ordering::Relaxed);
+    Ok(())
+}
+
+/// Keep the agent's real-time priority away from what `command` starts. Without it a resource
+/// agent, the service it starts and a fence command would all run at SCHED_FIFO, and a busy
+/// service could starve the machine and the agent's own loop.
+///
+/// The child drops to normal scheduling in two steps, so that the caller (which waits until the
+/// child has called `exec`) never waits behind the load for it: before `exec` it sets SCHED_FIFO
+/// one below the agent plus `SCHED_RESET_ON_FORK`. So the program itself (a short OCF script, a
+/// fence agent) still runs ahead of the load and below the agent's loop, and everything it
+/// starts (the service) begins at normal scheduling. Does nothing while the agent runs at
+/// normal scheduling itself; then `spawn` keeps std's faster posix_spawn path.
+pub fn child_scheduling(command: &mut Command) {
+    let priority = CHILD_PRIORITY.load(Ordering::Relaxed);
+    if priority == 0 {
+        return;
+    }
+    // SAFETY: the hook runs in the forked child before exec; it calls only sched_setscheduler, a
+    // single system call, with a parameter on its own stack: no allocation, no lock. Failing to
+    // lower the priority leaves the child as it was before this hook existed, so the error is
+    // not fatal to the start.
+    unsafe {
+        command.pre_exec(move || {
+            let _ = set_scheduler(libc::SCHED_FIFO | SCHED_RESET_ON_FORK, priority);
+            Ok(())
+        });
+    }
+}
+
+/// Lock current and future pages in memory so that a heartbeat never waits for a page-in.
+pub fn lock_memory() -> io::Result<()> {
+    use rustix::mm::{mlockall, MlockAllFlags};
+    mlockall(MlockAllFlags::CURRENT | MlockAllFlags::FUTURE).map_err(io::Error::from)
+}
+
+/// Let every thread allocate from the main malloc arena. glibc gives each thread that
+/// allocates an arena of its own (about 132 KiB touched each), and under `mlockall` all of it
+/// stays resident: three helper threads cost about 400 KiB of RSS that way. The helpers
+/// allocate rarely and the loop not at all in the steady state, so sharing costs nothing.
+/// Call it before starting any thread.
+pub fn single_malloc_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter; no thread has been started yet, and it
+    // is called with a valid parameter and value.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Start a thread named `name` with a stack of `stack_bytes`. One function that is not generic,
+/// so that the binary holds a single copy of std's thread start for all the agent's threads
+/// (the durable writer, the relay worker, the log writer).
+#[inline(never)]
+pub fn spawn_thread(name: &str, stack_bytes: usize, body: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+    std::thread::Builder::new().name(name.into()).stack_size(stack_bytes).spawn(body).map(drop)
+}
