@@ -86,6 +86,13 @@ impl<'t> Checker<'t> {
         self.push_problem(at, Problem { kind, location, message, hint });
     }
 
+    /// A problem a section's validator found, at `at` (the span of its key path).
+    pub(super) fn place(&mut self, at: Option<Span>, found: path::Found) {
+        let location = self.location(at.clone(), &found.path.to_string());
+        let path::Found { kind, message, hint, .. } = found;
+        self.push_problem(at, Problem { kind, location, message, hint });
+    }
+
     pub(super) fn push_problem(&mut self, at: Option<Span>, problem: Problem) {
         let offset = at.map_or(usize::MAX, |span| span.start);
         self.problems.push((offset, problem));

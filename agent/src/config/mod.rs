@@ -16,7 +16,10 @@
 //! same tree.
 //!
 //! CONTRACT (shared with the shell and the tests; keep stable): the types below and
-//! [`parse_str`], [`load`], [`load_key`], [`check`], [`check_files`].
+//! [`parse_str`], [`load`] / [`load_as`] (the one loader of every subcommand, with
+//! [`path_of`]), [`load_key`], [`check`], [`check_files`]. Problems carry a typed key path
+//! (`path`): the sections' validators write [`path::Found`]s to a [`path::Sink`], and the
+//! checker places each in the file.
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +41,7 @@ pub mod agents;
 mod checker;
 mod checks;
 pub mod cross;
+pub mod path;
 pub mod report;
 mod sections;
 pub mod syslog;
@@ -378,13 +382,54 @@ pub fn parse_str(text: &str, origin: &Path) -> Result<Config, Vec<Problem>> {
     }
 }
 
-/// Read, parse and validate a configuration file, including the key file checks.
+/// Read, parse and validate a configuration file, including the key file checks: what `run`
+/// and a reload need. [`load_as`] with [`Needs::Keys`].
 pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
-    let report = check(path, None);
+    load_as(path, Needs::Keys)
+}
+
+/// What a subcommand needs of the configuration beyond the file itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// The cluster key and the SNMP key files too (they are checked and must be readable):
+    /// `run`, reload, `check-config`.
+    Keys,
+    /// Only the file (`status`, `journal`, `fence-test`): an operator without the right to
+    /// read the keys can still find the control socket, the state directory, the relays.
+    FileOnly,
+}
+
+/// The configuration file a subcommand uses: `--config FILE` when given, else
+/// [`DEFAULT_PATH`]. Every subcommand finds it this way.
+pub fn path_of(given: Option<&str>) -> PathBuf {
+    PathBuf::from(given.unwrap_or(DEFAULT_PATH))
+}
+
+/// The one loader of every subcommand: read the file (bounded), parse and validate it, and
+/// with [`Needs::Keys`] check the key files. `Err`: every problem, as `check-config` prints
+/// them.
+pub fn load_as(path: &Path, needs: Needs) -> Result<Config, Vec<Problem>> {
+    let report = match needs {
+        Needs::Keys => check(path, None),
+        Needs::FileOnly => match read_config_file(path) {
+            Ok(text) => {
+                let checked = check_text(&text, path);
+                let (problems, warnings) = checked.checker.finish_with_warnings();
+                Report { config: checked.config.filter(|_| problems.is_empty()), problems, warnings }
+            }
+            Err(problems) => Report { config: None, problems, warnings: Vec::new() },
+        },
+    };
     match report.config {
         Some(config) if report.problems.is_empty() => Ok(config),
         _ => Err(report.problems),
     }
+}
+
+/// Whether the problems of a failed load say only that the file could not be read (a
+/// subcommand answers "unreachable", not "invalid").
+pub fn is_unreadable(problems: &[Problem]) -> bool {
+    !problems.is_empty() && problems.iter().all(|p| p.kind == ProblemKind::Unreadable)
 }
 
 /// What [`check`] found.

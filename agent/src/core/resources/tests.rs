@@ -751,7 +751,7 @@ mod configuration {
             name = "db"
             agent = "/usr/lib/ha/agents/pgsql"
         "#;
-        let spec = parse(text).unwrap().to_spec("agent.toml").unwrap();
+        let spec = parse(text).unwrap().to_spec(&mut Vec::new()).unwrap();
         assert_eq!(spec.max_restarts, 2);
         assert_eq!(spec.restart_window_ms, 120_000);
         assert_eq!(spec.resources.len(), 2);
@@ -791,8 +791,11 @@ mod configuration {
             agent = "/ok"
             monitor_interval_ms = 0
         "#;
-        let problems = parse(text).unwrap().to_spec("agent.toml").unwrap_err();
-        let locations: std::vec::Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
+        let mut problems = std::vec::Vec::new();
+        assert!(parse(text).unwrap().to_spec(&mut problems).is_none());
+        let locations: std::vec::Vec<std::string::String> =
+            problems.iter().map(|p| format!("agent.toml: {}", p.path)).collect();
+        let locations: std::vec::Vec<&str> = locations.iter().map(|l| l.as_str()).collect();
         for expected in [
             "agent.toml: resources.max_restarts",
             "agent.toml: resources.restart_window_s",
@@ -812,7 +815,8 @@ mod configuration {
         for i in 0..=MAX_RESOURCES {
             text.push_str(&format!("[[resources.group]]\nname = \"r{i}\"\nagent = \"/a\"\n"));
         }
-        let problems = parse(&text).unwrap().to_spec("f").unwrap_err();
-        assert!(problems.iter().any(|p| p.location == "f: resources.group"));
+        let mut problems = std::vec::Vec::new();
+        assert!(parse(&text).unwrap().to_spec(&mut problems).is_none());
+        assert!(problems.iter().any(|p| format!("f: {}", p.path) == "f: resources.group"));
     }
 }
