@@ -1,6 +1,7 @@
 //! The configurations of the named topologies outside the process harness: the virtual rack
 //! (`rack`, three VMs, `tests/vm/rack/rack.py`), the GPIO relay VM test (`gpio`,
-//! `tests/vm/gpio-relay-test.sh`) and the VIP benchmark (`bench-vip`, `scripts/bench-vip.sh`).
+//! `tests/vm/gpio-relay-test.sh`) and the VIP benchmark (`bench-vip`, `scripts/bench-vip.sh`,
+//! one cluster per profile).
 //! One place writes them: the scripts call the `configs` tool (`src/bin/configs.rs`) instead of
 //! keeping heredocs, and `tests/generated_configs.rs` checks every file with `check-config`.
 //!
@@ -147,6 +148,11 @@ pub struct File {
 pub const TOPOLOGIES: &[(&str, &str)] = &[
     ("rack", "nodes=appliance|debian timing=default|fast key_file=/etc/ha-agent/cluster.key"),
     ("gpio", "key_file=/etc/ha-agent/cluster.key"),
+    (
+        "bench-vip",
+        "work=DIR tag=TAG vip=IP port=N interval_ms=N warn_ms=N dead_ms=N kind=script|builtin|ipaddr2 \
+         addr_w=IP addr_a=IP addr_b=IP",
+    ),
 ];
 
 /// The parameters given to a topology.
@@ -192,6 +198,35 @@ pub fn generate(name: &str, params: &Params<'_>) -> Result<Vec<File>, String> {
                 File { name: "witness-active-low.toml".into(), text: gpio_witness(key_file, true) },
                 File { name: "node-b.toml".into(), text: gpio_node_b(key_file) },
             ])
+        }
+        "bench-vip" => {
+            let known = [
+                "work", "tag", "vip", "port", "interval_ms", "warn_ms", "dead_ms", "kind", "addr_w", "addr_a", "addr_b",
+            ];
+            params.check_known(&known)?;
+            let required = |key: &str| match params.0.iter().find(|(k, _)| k == key) {
+                Some((_, v)) => Ok(v.as_str()),
+                None => Err(format!("bench-vip needs {key}=...")),
+            };
+            let number = |key: &str| -> Result<u64, String> {
+                required(key)?.parse().map_err(|_| format!("{key}: a whole number"))
+            };
+            let bench = BenchVip {
+                work: required("work")?,
+                tag: required("tag")?,
+                vip: required("vip")?,
+                port: number("port")?,
+                interval_ms: number("interval_ms")?,
+                warn_ms: number("warn_ms")?,
+                dead_ms: number("dead_ms")?,
+                kind: params.get("kind", "script", &["script", "builtin", "ipaddr2"])?,
+                addr: [required("addr_w")?, required("addr_a")?, required("addr_b")?],
+            };
+            Ok(["w", "a", "b"]
+                .iter()
+                .enumerate()
+                .map(|(i, m)| File { name: format!("{}-{m}.toml", bench.tag), text: bench.config(i) })
+                .collect())
         }
         _ => Err(format!(
             "no topology {name:?}; known: {}",
@@ -458,4 +493,84 @@ fn gpio_node_b(key_file: &str) -> String {
     t.udp_link(13, "witness", "127.0.0.1:40031", "127.0.0.1:40013");
     t.udp_link(23, "node-a", "127.0.0.1:40032", "127.0.0.1:40023");
     t.finish()
+}
+
+// ---- the VIP benchmark (scripts/bench-vip.sh)
+
+/// One cluster of the VIP benchmark: three agents in network namespaces on one bridge, UDP
+/// links only, a command "relay" that kills the fenced node's agent, one floating IP.
+pub struct BenchVip<'a> {
+    /// The benchmark's work directory: key, state, sockets, scripts.
+    pub work: &'a str,
+    /// The profile (and kind): names the cluster and the files.
+    pub tag: &'a str,
+    pub vip: &'a str,
+    pub port: u64,
+    pub interval_ms: u64,
+    pub warn_ms: u64,
+    pub dead_ms: u64,
+    /// The floating IP's agent: the benchmark's script, `builtin:ipaddr` or `ocf:heartbeat:IPaddr2`.
+    pub kind: &'a str,
+    /// The addresses of witness, node-a, node-b on the bridge.
+    pub addr: [&'a str; 3],
+}
+
+impl BenchVip<'_> {
+    /// The configuration of member `index` (0 witness, 1 node-a, 2 node-b).
+    fn config(&self, index: usize) -> String {
+        let (member, _, _) = MEMBERS[index];
+        let short = ["w", "a", "b"][index];
+        let work = self.work;
+        let mut t = Toml::new();
+        t.string("cluster", &format!("bench-{}", self.tag))
+            .string("member", member)
+            .string("key_file", &format!("{work}/cluster.key"))
+            .string("state_dir", &format!("{work}/state-{}-{short}", self.tag))
+            .string("control_socket", &format!("{work}/{}-{short}.sock", self.tag))
+            .timing(&Timing {
+                interval_ms: self.interval_ms,
+                warn_ms: self.warn_ms,
+                dead_ms: self.dead_ms,
+                initdead_ms: 2000,
+            })
+            .table("shell")
+            .flag("mlockall", true)
+            .number("realtime_priority", 50)
+            .table("authority")
+            .number("self_fence_ms", self.dead_ms)
+            .number("stop_timeout_ms", 2000)
+            .number("margin_ms", self.interval_ms)
+            .string("preferred", "node-a")
+            .flag("power_on_after_fence", false);
+        t.members();
+        if index == 0 {
+            t.table("relay").number("health_interval_ms", 60000);
+            for n in ["a", "b"] {
+                t.entry("relay.channels")
+                    .string("node", &format!("node-{n}"))
+                    .string("board", "command")
+                    .string("command", &format!("{work}/fence-{}", self.tag))
+                    .string("plug", n);
+            }
+        } else {
+            let ip = [("ip", self.vip), ("cidr_netmask", "24"), ("nic", "eth0")];
+            t.table("resources").entry("resources.group").string("name", "vip");
+            match self.kind {
+                "builtin" => t.string("agent", "builtin:ipaddr").inline("params", &ip),
+                "ipaddr2" => t.string("agent", "ocf:heartbeat:IPaddr2").inline("params", &ip),
+                _ => t.string("agent", &format!("{work}/vip-resource-{}", self.tag)),
+            };
+            t.number("monitor_interval_ms", 1000);
+        }
+        // UDP links over the bridge: 11 witness-A, 12 witness-B, 13 A-B.
+        let at = |i: usize| format!("{}:{}", self.addr[i], self.port);
+        for (id, a, b) in [(11, 0, 1), (12, 0, 2), (13, 1, 2)] {
+            if index == a {
+                t.udp_link(id, MEMBERS[b].0, &at(a), &at(b));
+            } else if index == b {
+                t.udp_link(id, MEMBERS[a].0, &at(b), &at(a));
+            }
+        }
+        t.finish()
+    }
 }
