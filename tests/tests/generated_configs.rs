@@ -1,5 +1,5 @@
 //! Every configuration the `configs` tool writes (`ha_tests::topology`: the virtual rack in
-//! each of its variants, the GPIO relay VM test) passes `ha-agent check-config`: the files of
+//! each of its variants, the GPIO relay VM test, the VIP benchmark's clusters) passes `ha-agent check-config`: the files of
 //! the rack checked together (each alone, then against each other), as an operator would,
 //! the GPIO test's each alone (as its script does),
 //! and each alone by the loader's full check (key file included). The resource agents are not
@@ -95,7 +95,45 @@ fn every_generated_configuration_passes_check_config() {
         assert!(out.contains(&format!("ok (cluster gpiotest, member {member}, 2 links)")), "{out}");
     }
     checked += files.len();
-    assert_eq!(checked, 15, "every file of every variant was checked");
+    // The VIP benchmark: its key in its work directory, as the script makes it.
+    for kind in ["script", "builtin", "ipaddr2"] {
+        let work = scratch.0.join(format!("bench-vip-{kind}"));
+        std::fs::create_dir_all(&work).unwrap();
+        write_key_file(&work.join("cluster.key")).unwrap();
+        let work_text = work.display().to_string();
+        let given: Vec<(String, String)> = [
+            ("work", work_text.as_str()),
+            ("tag", "fast"),
+            ("vip", "10.77.0.100"),
+            ("port", "5405"),
+            ("interval_ms", "25"),
+            ("warn_ms", "50"),
+            ("dead_ms", "75"),
+            ("kind", kind),
+            ("addr_w", "10.77.0.4"),
+            ("addr_a", "10.77.0.1"),
+            ("addr_b", "10.77.0.2"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let files = generate("bench-vip", &Params(&given)).unwrap();
+        let paths: Vec<PathBuf> = files
+            .iter()
+            .map(|file| {
+                let path = work.join(&file.name);
+                std::fs::write(&path, &file.text).unwrap();
+                path
+            })
+            .collect();
+        let paths: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+        let (code, out) = check_config(&paths);
+        assert_eq!(code, Some(0), "bench-vip kind={kind}:\n{out}");
+        assert!(out.contains("the files agree"), "{out}");
+        assert_eq!(out.matches(": ok (cluster bench-fast, member").count(), 3, "{out}");
+        checked += paths.len();
+    }
+    assert_eq!(checked, 24, "every file of every variant was checked");
 }
 
 #[test]
