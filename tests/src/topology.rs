@@ -13,6 +13,8 @@
 
 use std::fmt::Write as _;
 
+pub use crate::harness::Timing;
+
 /// The members of every topology, in id order: (name, id, role).
 pub const MEMBERS: [(&str, u8, &str); 3] = [("witness", 1, "witness"), ("node-a", 2, "node"), ("node-b", 3, "node")];
 
@@ -109,6 +111,14 @@ impl Toml {
             .number("baud", baud)
     }
 
+    /// `[shell]` as the process harness writes it.
+    pub fn shell(&mut self, mlockall: bool, realtime_priority: u8, stall_warn_ms: u64) -> &mut Self {
+        self.table("shell")
+            .flag("mlockall", mlockall)
+            .number("realtime_priority", u64::from(realtime_priority))
+            .number("stall_warn_ms", stall_warn_ms)
+    }
+
     /// The document's text.
     pub fn finish(&self) -> String {
         self.text.trim_start_matches('\n').to_string()
@@ -116,7 +126,7 @@ impl Toml {
 }
 
 /// A TOML basic string.
-fn quoted(text: &str) -> String {
+pub fn quoted(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
         match c {
@@ -127,15 +137,6 @@ fn quoted(text: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// `[timing]` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timing {
-    pub interval_ms: u64,
-    pub warn_ms: u64,
-    pub dead_ms: u64,
-    pub initdead_ms: u64,
 }
 
 /// One generated file: its name in the output directory and its text.
