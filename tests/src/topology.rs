@@ -111,6 +111,34 @@ impl Toml {
             .number("baud", baud)
     }
 
+    /// `[snmp]` with one SNMPv2c target `nms` (community `public`) at `address`; `kind` is
+    /// `trap` or `inform`.
+    pub fn snmp_v2c_nms(&mut self, address: &str, kind: &str) -> &mut Self {
+        self.table("snmp")
+            .entry("snmp.targets")
+            .string("name", "nms")
+            .string("version", "v2c")
+            .string("address", address)
+            .string("kind", kind)
+            .string("community", "public")
+    }
+
+    /// `[array]`: an Areca controller's console at `device` (115200 baud).
+    pub fn areca_array(&mut self, device: &str, poll_interval_ms: u64, command_timeout_ms: u64) -> &mut Self {
+        self.table("array")
+            .string("dialect", "areca")
+            .string("device", device)
+            .number("baud", 115200)
+            .number("poll_interval_ms", poll_interval_ms)
+            .number("command_timeout_ms", command_timeout_ms)
+    }
+
+    /// The document's text as an addition to another (a process harness's `extra`): it starts
+    /// with a blank line.
+    pub fn extra(&self) -> String {
+        format!("\n{}", self.finish())
+    }
+
     /// `[shell]` as the process harness writes it.
     pub fn shell(&mut self, mlockall: bool, realtime_priority: u8, stall_warn_ms: u64) -> &mut Self {
         self.table("shell")
@@ -310,21 +338,10 @@ impl Rack<'_> {
             .flag("power_on_after_fence", true)
             .number("fence_retry_initial_ms", 1000)
             .number("fence_retry_max_ms", 5000);
-        t.table("snmp")
-            .entry("snmp.targets")
-            .string("name", "nms")
-            .string("version", "v2c")
-            .string("address", RACK_STATION)
-            .string("kind", "trap")
-            .string("community", "public");
+        t.snmp_v2c_nms(RACK_STATION, "trap");
         if member == "witness" {
             // The RAID controller's console: a PCI serial port, the 5th (ttyS4).
-            t.table("array")
-                .string("dialect", "areca")
-                .string("device", "/dev/ttyS4")
-                .number("baud", 115200)
-                .number("poll_interval_ms", 4000)
-                .number("command_timeout_ms", 4000);
+            t.areca_array("/dev/ttyS4", 4000, 4000);
             t.table("relay").number("health_interval_ms", 10000);
             for (coil, (node, _, _)) in MEMBERS[1..].iter().enumerate() {
                 t.entry("relay.channels")
