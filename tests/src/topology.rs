@@ -133,6 +133,35 @@ impl Toml {
             .number("command_timeout_ms", command_timeout_ms)
     }
 
+    /// One `[[resources.group]]` entry: its agent, parameters, (start, stop, monitor)
+    /// timeouts and monitor interval.
+    pub fn resource(
+        &mut self,
+        name: &str,
+        agent: &str,
+        params: &[(&str, &str)],
+        [start_ms, stop_ms, monitor_ms]: [u64; 3],
+        monitor_interval_ms: u64,
+    ) -> &mut Self {
+        self.entry("resources.group").string("name", name).string("agent", agent);
+        if !params.is_empty() {
+            self.inline("params", params);
+        }
+        self.number("start_timeout_ms", start_ms)
+            .number("stop_timeout_ms", stop_ms)
+            .number("monitor_timeout_ms", monitor_ms)
+            .number("monitor_interval_ms", monitor_interval_ms)
+    }
+
+    /// One `[[relay.channels]]` entry switching `node` through a fence agent `command`.
+    pub fn command_channel(&mut self, node: &str, command: &str, plug: &str) -> &mut Self {
+        self.entry("relay.channels")
+            .string("node", node)
+            .string("board", "command")
+            .string("command", command)
+            .string("plug", plug)
+    }
+
     /// The document's text as an addition to another (a process harness's `extra`): it starts
     /// with a blank line.
     pub fn extra(&self) -> String {
@@ -436,15 +465,8 @@ impl Rack<'_> {
                 ),
             ],
         };
-        for (name, agent, params, [start, stop, monitor], interval) in group {
-            t.entry("resources.group")
-                .string("name", name)
-                .string("agent", agent)
-                .inline("params", &params)
-                .number("start_timeout_ms", start)
-                .number("stop_timeout_ms", stop)
-                .number("monitor_timeout_ms", monitor)
-                .number("monitor_interval_ms", interval);
+        for (name, agent, params, timeouts, interval) in group {
+            t.resource(name, agent, &params, timeouts, interval);
         }
     }
 }
@@ -564,11 +586,7 @@ impl BenchVip<'_> {
         if index == 0 {
             t.table("relay").number("health_interval_ms", 60000);
             for n in ["a", "b"] {
-                t.entry("relay.channels")
-                    .string("node", &format!("node-{n}"))
-                    .string("board", "command")
-                    .string("command", &format!("{work}/fence-{}", self.tag))
-                    .string("plug", n);
+                t.command_channel(&format!("node-{n}"), &format!("{work}/fence-{}", self.tag), n);
             }
         } else {
             let ip = [("ip", self.vip), ("cidr_netmask", "24"), ("nic", "eth0")];

@@ -110,12 +110,7 @@ fn cluster_and_array_events_reach_snmptrapd_as_named_informs() {
         .number("health_interval_ms", 1000)
         .number("health_failures_before_alarm", 2);
     for node in ["node-a", "node-b"] {
-        witness
-            .entry("relay.channels")
-            .string("node", node)
-            .string("board", "command")
-            .string("command", "@DIR@/dead-board")
-            .string("plug", node);
+        witness.command_channel(node, "@DIR@/dead-board", node);
     }
     witness.areca_array(&console.path().to_string_lossy(), 1000, 800);
     let witness_extra = witness.extra();
