@@ -410,6 +410,8 @@ impl Rack<'_> {
     /// bound, which the agent advertises and the witness reports (`fence_bound_ms`).
     fn resources(&self, t: &mut Toml, member: &str) {
         t.table("resources").number("max_restarts", 2).number("restart_window_s", 300);
+        // The floating IP's parameters, the same for the ledger's agent and IPaddr2.
+        let floating_ip = [("ip", RACK_FLOATING_IP), ("cidr_netmask", "24"), ("nic", "eth0")];
         let group: Vec<(&str, &str, Vec<(&str, &str)>, [u64; 3], u64)> = match self.nodes {
             RackNodes::Appliance => vec![
                 (
@@ -422,7 +424,7 @@ impl Rack<'_> {
                 (
                     "floating-ip",
                     "/data/rack/floating-ip",
-                    vec![("ip", RACK_FLOATING_IP), ("cidr_netmask", "24"), ("nic", "eth0")],
+                    floating_ip.to_vec(),
                     [10000, 10000, 10000],
                     5000,
                 ),
@@ -459,7 +461,7 @@ impl Rack<'_> {
                 (
                     "service-ip",
                     "ocf:heartbeat:IPaddr2",
-                    vec![("ip", RACK_FLOATING_IP), ("cidr_netmask", "24"), ("nic", "eth0")],
+                    floating_ip.to_vec(),
                     [20000, 20000, 20000],
                     5000,
                 ),
@@ -496,21 +498,20 @@ fn gpio_witness(key_file: &str, active_low: bool) -> String {
         .flag("power_on_after_fence", true)
         .table("relay")
         .number("health_interval_ms", 60000);
-    t.entry("relay.channels")
-        .string("node", "node-a")
-        .string("board", "gpio")
-        .string("chip", "/dev/gpiochip0")
-        .number("line", 0)
-        .flag("active_low", active_low)
-        .number("sense_line", 1)
-        .flag("sense_active_low", active_low)
-        .number("confirm_timeout_ms", 6000);
-    t.entry("relay.channels")
-        .string("node", "node-b")
-        .string("board", "gpio")
-        .string("chip", "/dev/gpiochip0")
-        .number("line", 2)
-        .number("sense_line", 3);
+    // Each node's output line and the sense line reading its power back, on one chip.
+    for (node, line, sense_line) in [("node-a", 0, 1), ("node-b", 2, 3)] {
+        t.entry("relay.channels")
+            .string("node", node)
+            .string("board", "gpio")
+            .string("chip", "/dev/gpiochip0")
+            .number("line", line)
+            .number("sense_line", sense_line);
+        if node == "node-a" {
+            t.flag("active_low", active_low)
+                .flag("sense_active_low", active_low)
+                .number("confirm_timeout_ms", 6000);
+        }
+    }
     t.members();
     t.udp_link(12, "node-a", "127.0.0.1:40012", "127.0.0.1:40021");
     t.udp_link(13, "node-b", "127.0.0.1:40013", "127.0.0.1:40031");
