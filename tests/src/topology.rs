@@ -412,7 +412,7 @@ impl Rack<'_> {
         t.table("resources").number("max_restarts", 2).number("restart_window_s", 300);
         // The floating IP's parameters, the same for the ledger's agent and IPaddr2.
         let floating_ip = [("ip", RACK_FLOATING_IP), ("cidr_netmask", "24"), ("nic", "eth0")];
-        let group: Vec<(&str, &str, Vec<(&str, &str)>, [u64; 3], u64)> = match self.nodes {
+        let group: Vec<Resource<'_>> = match self.nodes {
             RackNodes::Appliance => vec![
                 (
                     "ledger",
@@ -472,6 +472,10 @@ impl Rack<'_> {
         }
     }
 }
+
+/// One resource of the rack's group: name, agent, parameters, (start, stop, monitor) timeouts,
+/// monitor interval.
+type Resource<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, [u64; 3], u64);
 
 // ---- the GPIO relay VM test (tests/vm/gpio-relay-test.sh)
 
