@@ -74,7 +74,8 @@ fn socket(p: &Parsed) -> Result<PathBuf, (i32, String)> {
         Ok(cfg) => Ok(cfg.control_socket),
         Err(problems) => {
             let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-            let code = if ha_agent::config::is_unreadable(&problems) { EXIT_UNREACHABLE } else { EXIT_INVALID };
+            let code =
+                if ha_agent::config::is_unreadable(&problems) { EXIT_UNREACHABLE } else { EXIT_INVALID };
             Err((code, all.join("\n")))
         }
     }

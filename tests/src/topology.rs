@@ -16,7 +16,8 @@ use std::fmt::Write as _;
 pub use crate::harness::Timing;
 
 /// The members of every topology, in id order: (name, id, role).
-pub const MEMBERS: [(&str, u8, &str); 3] = [("witness", 1, "witness"), ("node-a", 2, "node"), ("node-b", 3, "node")];
+pub const MEMBERS: [(&str, u8, &str); 3] =
+    [("witness", 1, "witness"), ("node-a", 2, "node"), ("node-b", 3, "node")];
 
 /// A TOML document written key by key, sections in the order they are opened.
 #[derive(Default)]
@@ -246,7 +247,10 @@ pub fn generate(name: &str, params: &Params<'_>) -> Result<Vec<File>, String> {
             let fast = params.get("timing", "default", &["default", "fast"])? == "fast";
             let key_file = params.get("key_file", DEFAULT_KEY_FILE, &[])?;
             let rack = Rack { nodes, fast, key_file };
-            Ok(MEMBERS.iter().map(|(m, _, _)| File { name: format!("{m}.toml"), text: rack.config(m) }).collect())
+            Ok(MEMBERS
+                .iter()
+                .map(|(m, _, _)| File { name: format!("{m}.toml"), text: rack.config(m) })
+                .collect())
         }
         "gpio" => {
             params.check_known(&["key_file"])?;
@@ -259,7 +263,17 @@ pub fn generate(name: &str, params: &Params<'_>) -> Result<Vec<File>, String> {
         }
         "bench-vip" => {
             let known = [
-                "work", "tag", "vip", "port", "interval_ms", "warn_ms", "dead_ms", "kind", "addr_w", "addr_a", "addr_b",
+                "work",
+                "tag",
+                "vip",
+                "port",
+                "interval_ms",
+                "warn_ms",
+                "dead_ms",
+                "kind",
+                "addr_w",
+                "addr_a",
+                "addr_b",
             ];
             params.check_known(&known)?;
             let required = |key: &str| match params.0.iter().find(|(k, _)| k == key) {
@@ -314,11 +328,14 @@ pub struct Rack<'a> {
 }
 
 /// Heartbeat LAN addresses (eth0).
-const RACK_ADDR: [(&str, &str); 3] = [("witness", "10.10.0.1"), ("node-a", "10.10.0.2"), ("node-b", "10.10.0.3")];
+const RACK_ADDR: [(&str, &str); 3] =
+    [("witness", "10.10.0.1"), ("node-a", "10.10.0.2"), ("node-b", "10.10.0.3")];
 /// Serial cables: (end, end, link id); each member sees its cables on ttyS1, ttyS2 in order.
-const RACK_CABLES: [(&str, &str, u8); 3] = [("witness", "node-a", 1), ("witness", "node-b", 2), ("node-a", "node-b", 3)];
+const RACK_CABLES: [(&str, &str, u8); 3] =
+    [("witness", "node-a", 1), ("witness", "node-b", 2), ("node-a", "node-b", 3)];
 /// UDP links on the heartbeat LAN: (end, end, link id).
-const RACK_UDP: [(&str, &str, u8); 3] = [("witness", "node-a", 11), ("witness", "node-b", 12), ("node-a", "node-b", 13)];
+const RACK_UDP: [(&str, &str, u8); 3] =
+    [("witness", "node-a", 11), ("witness", "node-b", 12), ("node-a", "node-b", 13)];
 /// The station's address on the management network and its trap port (tests/vm/rack/harness.py).
 const RACK_STATION: &str = "10.20.0.254:162";
 /// The floating IP on the heartbeat LAN, the second resource of the group.
@@ -421,13 +438,7 @@ impl Rack<'_> {
                     [30000, 10000, 10000],
                     2000,
                 ),
-                (
-                    "floating-ip",
-                    "/data/rack/floating-ip",
-                    floating_ip.to_vec(),
-                    [10000, 10000, 10000],
-                    5000,
-                ),
+                ("floating-ip", "/data/rack/floating-ip", floating_ip.to_vec(), [10000, 10000, 10000], 5000),
             ],
             // Debian's unmodified Filesystem (the shared disk), pgsql and IPaddr2.
             RackNodes::Debian => vec![
@@ -458,13 +469,7 @@ impl Rack<'_> {
                     [120000, 60000, 30000],
                     5000,
                 ),
-                (
-                    "service-ip",
-                    "ocf:heartbeat:IPaddr2",
-                    floating_ip.to_vec(),
-                    [20000, 20000, 20000],
-                    5000,
-                ),
+                ("service-ip", "ocf:heartbeat:IPaddr2", floating_ip.to_vec(), [20000, 20000, 20000], 5000),
             ],
         };
         for (name, agent, params, timeouts, interval) in group {

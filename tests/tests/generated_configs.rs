@@ -26,11 +26,13 @@ impl Drop for Scratch {
 /// Writes topology `name` with `params` (and a fresh key file) into a new directory under
 /// `scratch`; returns the paths of its files.
 fn write(scratch: &Path, name: &str, params: &[(&str, &str)]) -> Vec<PathBuf> {
-    let dir = scratch.join(format!("{name}-{}", params.iter().map(|(_, v)| *v).collect::<Vec<_>>().join("-")));
+    let dir =
+        scratch.join(format!("{name}-{}", params.iter().map(|(_, v)| *v).collect::<Vec<_>>().join("-")));
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("cluster.key");
     write_key_file(&key).unwrap();
-    let mut given: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut given: Vec<(String, String)> =
+        params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     given.push(("key_file".into(), key.display().to_string()));
     let files = generate(name, &Params(&given)).unwrap_or_else(|e| panic!("{name} {params:?}: {e}"));
     files

@@ -115,7 +115,12 @@ pub struct Found {
 }
 
 impl Found {
-    pub fn new(kind: ProblemKind, path: KeyPath, message: impl Into<String>, hint: impl Into<String>) -> Found {
+    pub fn new(
+        kind: ProblemKind,
+        path: KeyPath,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Found {
         Found { kind, path, message: message.into(), hint: hint.into() }
     }
 

@@ -508,7 +508,8 @@ pub(super) fn check_snmp_key_files(
 ) {
     if let Err(problems) = snmp.targets(crate::snmp::config::read_key_file) {
         for problem in problems {
-            let span = spans.iter().find(|(path, _)| *path == problem.path).and_then(|(_, span)| span.clone());
+            let span =
+                spans.iter().find(|(path, _)| *path == problem.path).and_then(|(_, span)| span.clone());
             checker.place(span, problem);
         }
     }

@@ -445,10 +445,17 @@ fn a_sections_problem_is_placed_at_its_typed_key() {
     let problems = parse(&text).unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:?}");
     let line = text[..text.find("options = { action").unwrap()].matches('\n').count() + 1;
-    assert_eq!(problems[0].location, format!("/etc/ha-agent/agent.toml:line {line}: relay.channels[1].options"));
+    assert_eq!(
+        problems[0].location,
+        format!("/etc/ha-agent/agent.toml:line {line}: relay.channels[1].options")
+    );
     assert_eq!(problems[0].message, "action and plug are set by the agent");
     // The baud of a relay board, and the [array] keys, each on its own key and line.
-    let text = WITNESS.replacen("baud = 9600\naddress = 1\nchannel = 1\n", "baud = 1234\naddress = 1\nchannel = 1\n", 1);
+    let text = WITNESS.replacen(
+        "baud = 9600\naddress = 1\nchannel = 1\n",
+        "baud = 1234\naddress = 1\nchannel = 1\n",
+        1,
+    );
     let problems = parse(&text).unwrap_err();
     let line = text[..text.find("baud = 1234").unwrap()].matches('\n').count() + 1;
     assert_eq!(problems[0].location, format!("/etc/ha-agent/agent.toml:line {line}: relay.channels[1].baud"));

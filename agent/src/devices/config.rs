@@ -250,7 +250,11 @@ impl RelayChannelConfig {
             "confirm_timeout_ms",
             "confirm_timeout_ms must be at least settle_ms",
         );
-        need(self.confirm_timeout_ms <= 600_000, "confirm_timeout_ms", "confirm_timeout_ms must be at most 600000");
+        need(
+            self.confirm_timeout_ms <= 600_000,
+            "confirm_timeout_ms",
+            "confirm_timeout_ms must be at most 600000",
+        );
         let serial = matches!(self.board, Board::Lcus | Board::Kmtronic | Board::Numato | Board::Modbus);
         if serial {
             need(self.device.is_some(), "device", "device (the serial port) is required for this board");
@@ -278,7 +282,11 @@ impl RelayChannelConfig {
                 );
             }
             Board::Gpio => {
-                need(self.chip.is_some() && self.line.is_some(), "chip", "chip and line are required for gpio");
+                need(
+                    self.chip.is_some() && self.line.is_some(),
+                    "chip",
+                    "chip and line are required for gpio",
+                );
                 if self.sense_chip.is_some() {
                     need(self.sense_line.is_some(), "sense_chip", "sense_chip without sense_line");
                 }
@@ -426,9 +434,8 @@ timeout_s = 15
             relay: Option<RelayConfig>,
             watchdog: Option<WatchdogConfig>,
         }
-        let sections: Sections = toml::from_str(text).map_err(|e| {
-            vec![Found::bad_value(KeyPath::empty(), e.to_string(), "")]
-        })?;
+        let sections: Sections =
+            toml::from_str(text).map_err(|e| vec![Found::bad_value(KeyPath::empty(), e.to_string(), "")])?;
         let config = DevicesConfig { relay: sections.relay, watchdog: sections.watchdog };
         let mut found = Vec::new();
         config.validate(&mut found);
@@ -468,7 +475,8 @@ options = { action = "reboot" }
 timeout_s = 0
 "#;
         let problems = parse_str(text).unwrap_err();
-        let joined = problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>().join("\n");
+        let joined =
+            problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>().join("\n");
         assert!(joined.contains("relay.channels[0].device: device"), "{joined}");
         assert!(joined.contains("relay.channels[0].baud: baud"), "{joined}");
         assert!(joined.contains("relay.channels[0].channel: channel"), "{joined}");

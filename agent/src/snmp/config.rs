@@ -549,7 +549,8 @@ priv_key_file = "/k"
         let readers = SnmpConfig::readers(&targets);
         assert_eq!(readers.iter().map(|u| u.name.clone()).collect::<Vec<_>>(), vec![b"rackha".to_vec()]);
 
-        let locations = |c: &SnmpConfig| problems(c).into_iter().map(|p| p.path.to_string()).collect::<Vec<_>>();
+        let locations =
+            |c: &SnmpConfig| problems(c).into_iter().map(|p| p.path.to_string()).collect::<Vec<_>>();
         assert_eq!(locations(&parse("[snmp]\nlisten = \"0.0.0.0:161\"\n")), ["snmp.listen"]);
         assert_eq!(locations(&parse("[snmp]\nread_community = \"monitor\"\n")), ["snmp.read_community"]);
         assert_eq!(

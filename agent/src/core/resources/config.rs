@@ -213,11 +213,7 @@ impl ResourcesConfig {
                     r.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 if let Err(bad) = super::ipaddr::IpAddrSpec::from_params(&pairs) {
                     for p in bad {
-                        let key = if p.param.is_empty() {
-                            at("params")
-                        } else {
-                            at("params").key(&p.param)
-                        };
+                        let key = if p.param.is_empty() { at("params") } else { at("params").key(&p.param) };
                         problem(key, p.message, &p.hint);
                     }
                 }
@@ -234,6 +230,10 @@ impl ResourcesConfig {
                 });
             }
         }
-        (found == 0).then_some(GroupSpec { resources, max_restarts: self.max_restarts, restart_window_ms: window_ms })
+        (found == 0).then_some(GroupSpec {
+            resources,
+            max_restarts: self.max_restarts,
+            restart_window_ms: window_ms,
+        })
     }
 }
