@@ -87,6 +87,11 @@ test-fast: check-layers
 	cargo test --locked -p ha-tests --lib
 	@# The safety rules as specifications: pure and deterministic (the simulator), so fast.
 	cargo test --locked -p ha-tests --test authority_spec
+	@# Every configuration the scripts and the rack get from the configs tool passes
+	@# check-config; rack.py's configuration step runs on its own (no QEMU).
+	cargo build --locked -p ha-agent
+	cargo test --locked -p ha-tests --test generated_configs
+	python3 tests/vm/rack/test_rack_configs.py
 
 # Real agent processes, pty pairs and UDP on loopback; one rack at a time. As root the tests
 # (their cable proxies and the agents they start, which inherit it) run at SCHED_FIFO 10, as

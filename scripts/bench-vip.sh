@@ -230,95 +230,22 @@ esac
 exit 1
 SCRIPT
   chmod 755 "$work/vip-resource-$tag" "$work/fence-$tag"
-  local m
-  for m in w a b; do
-    rm -rf "$work/state-$tag-$m"
-    write_config "$tag" "$m" "$port" "$4" "$5" "$6" "$kind" "$v" || return 1
-  done
+  rm -rf "$work/state-$tag-w" "$work/state-$tag-a" "$work/state-$tag-b"
+  write_configs "$tag" "$port" "$4" "$5" "$6" "$kind" "$v"
 }
 
-# write_config tag member port interval warn dead kind vip
-write_config() {
-  local tag=$1 m=$2 port=$3 f="$work/$1-$2.toml" kind=$7 v=$8
-  local name
-  case $m in a) name="node-a" ;; b) name="node-b" ;; *) name="witness" ;; esac
-  mkdir -p "$work/state-$tag-$m"
-  cat >"$f" <<TOML
-cluster = "bench-$tag"
-member = "$name"
-key_file = "$work/cluster.key"
-state_dir = "$work/state-$tag-$m"
-control_socket = "$work/$tag-$m.sock"
-
-[timing]
-interval_ms = $4
-warn_ms = $5
-dead_ms = $6
-initdead_ms = 2000
-
-[shell]
-mlockall = true
-realtime_priority = 50
-
-[authority]
-self_fence_ms = $6
-stop_timeout_ms = 2000
-margin_ms = $4
-preferred = "node-a"
-power_on_after_fence = false
-
-[[members]]
-name = "witness"
-id = 1
-role = "witness"
-[[members]]
-name = "node-a"
-id = 2
-role = "node"
-[[members]]
-name = "node-b"
-id = 3
-role = "node"
-TOML
-  if [ "$m" = w ]; then
-    printf '\n[relay]\nhealth_interval_ms = 60000\n' >>"$f"
-    local n
-    for n in a b; do
-      cat >>"$f" <<TOML
-
-[[relay.channels]]
-node = "node-$n"
-board = "command"
-command = "$work/fence-$tag"
-plug = "$n"
-TOML
-    done
-  else
-    local resource
-    case $kind in
-      builtin) resource="agent = \"builtin:ipaddr\"
-params = { ip = \"$v\", cidr_netmask = \"24\", nic = \"eth0\" }" ;;
-      ipaddr2) resource="agent = \"ocf:heartbeat:IPaddr2\"
-params = { ip = \"$v\", cidr_netmask = \"24\", nic = \"eth0\" }" ;;
-      *) resource="agent = \"$work/vip-resource-$tag\"" ;;
-    esac
-    cat >>"$f" <<TOML
-
-[resources]
-[[resources.group]]
-name = "vip"
-$resource
-monitor_interval_ms = 1000
-TOML
-  fi
-  # UDP links over the bridge: 11 witness-A, 12 witness-B, 13 A-B.
-  link() { printf '\n[[links]]\nid = %s\npeer = "%s"\nkind = "udp"\nlocal = "%s:%s"\nremote = "%s:%s"\n' "$1" "$2" "$3" "$port" "$4" "$port" >>"$f"; }
-  case $m in
-    w) link 11 node-a "${addr[w]}" "${addr[a]}"; link 12 node-b "${addr[w]}" "${addr[b]}" ;;
-    a) link 11 witness "${addr[a]}" "${addr[w]}"; link 13 node-b "${addr[a]}" "${addr[b]}" ;;
-    b) link 12 witness "${addr[b]}" "${addr[w]}"; link 13 node-a "${addr[b]}" "${addr[a]}" ;;
-  esac
-  "$agent_bin" check-config "$f" >"$work/check-$tag-$m.txt" || { cat "$work/check-$tag-$m.txt"; return 1; }
+# write_configs tag port interval warn dead kind vip: the three members' configurations, written
+# by the one generator of the tests' configurations (ha_tests::topology `bench-vip`, checked by
+# tests/generated_configs.rs), then each checked here with the resource agent in place.
+write_configs() {
+  local tag=$1 m
+  cargo run -q --locked -p ha-tests --bin configs -- bench-vip "$work" work="$work" tag="$tag" vip="$7" \
+    port="$2" interval_ms="$3" warn_ms="$4" dead_ms="$5" kind="$6" \
+    addr_w="${addr[w]}" addr_a="${addr[a]}" addr_b="${addr[b]}" >/dev/null || return 1
+  for m in w a b; do
+    mkdir -p "$work/state-$tag-$m"
+    "$agent_bin" check-config "$work/$tag-$m.toml" >"$work/check-$tag-$m.txt" || { cat "$work/check-$tag-$m.txt"; return 1; }
+  done
 }
 
 start_agent() { # tag member

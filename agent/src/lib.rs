@@ -14,6 +14,8 @@
 //!   the resource group, array state diffing, the engine). They take `(now, input)`, return
 //!   actions and their next deadline, and never touch a clock, a file descriptor, a signal or
 //!   randomness of their own. This is what makes deterministic simulation possible.
+//! - [`problem`]: what a configuration problem is and where (kind, typed key path, the sink
+//!   every section's validator writes to), below `config`, `devices` and `snmp`.
 //! - [`config`]: the TOML configuration, parsed at the edge into typed, validated values, and
 //!   the explanations `ha-agent check-config` prints; [`config::role`] maps a configuration
 //!   and the restored durable state to the roles' core configuration, purely (the simulator
@@ -62,6 +64,7 @@ pub mod fencesvc;
 pub mod journal;
 pub mod links;
 pub mod probes;
+pub mod problem;
 pub mod shell;
 pub mod snmp;
 pub mod status;

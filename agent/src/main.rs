@@ -44,7 +44,7 @@ fn help(name: Option<&str>) -> i32 {
 }
 
 fn config_path(p: &Parsed) -> PathBuf {
-    PathBuf::from(p.value("--config").unwrap_or(ha_agent::config::DEFAULT_PATH))
+    ha_agent::config::path_of(p.value("--config"))
 }
 
 fn run(config: &Path) -> i32 {
@@ -70,14 +70,13 @@ fn socket(p: &Parsed) -> Result<PathBuf, (i32, String)> {
     if let Some(s) = p.value("--socket") {
         return Ok(PathBuf::from(s));
     }
-    let config = config_path(p);
-    let text = std::fs::read_to_string(&config)
-        .map_err(|e| (EXIT_UNREACHABLE, format!("cannot read {}: {e}", config.display())))?;
-    match ha_agent::config::parse_str(&text, &config) {
+    match ha_agent::config::load_as(&config_path(p), ha_agent::config::Needs::FileOnly) {
         Ok(cfg) => Ok(cfg.control_socket),
         Err(problems) => {
             let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-            Err((EXIT_INVALID, all.join("\n")))
+            let code =
+                if ha_agent::config::is_unreadable(&problems) { EXIT_UNREACHABLE } else { EXIT_INVALID };
+            Err((code, all.join("\n")))
         }
     }
 }
@@ -311,20 +310,13 @@ fn log_command(p: &Parsed) -> i32 {
             }
         }
     };
-    let text = match std::fs::read_to_string(&config) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("ha-agent: cannot read {}: {e}", config.display());
-            return EXIT_UNREACHABLE;
-        }
-    };
-    let dir = match ha_agent::config::parse_str(&text, &config) {
+    let dir = match ha_agent::config::load_as(&config, ha_agent::config::Needs::FileOnly) {
         Ok(cfg) => cfg.state_dir.join("journal"),
         Err(problems) => {
-            for p in problems {
+            for p in &problems {
                 eprintln!("{p}");
             }
-            return EXIT_INVALID;
+            return if ha_agent::config::is_unreadable(&problems) { EXIT_UNREACHABLE } else { EXIT_INVALID };
         }
     };
     /// Records per read; a long journal is printed in pages.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::devices::relay::RelayError;
-use crate::devices::{config, watchdog};
+use crate::devices::watchdog;
 
 /// `fence-test` exit code: the channel answered with its state.
 pub const EXIT_ANSWERED: i32 = 0;
@@ -35,7 +35,7 @@ Exit codes: 0 answered, 1 invalid configuration or unknown channel, 2 usage erro
 /// `ha-agent fence-test --channel N`: a non-destructive read-state check of one channel.
 /// `args` are the arguments after the subcommand.
 pub fn fence_test_main(args: &[String], out: &mut dyn Write) -> i32 {
-    let mut config_path = PathBuf::from(crate::config::DEFAULT_PATH);
+    let mut config_path = crate::config::path_of(None);
     let mut selector: Option<String> = None;
     let mut i = 0;
     while i < args.len() {
@@ -53,8 +53,9 @@ pub fn fence_test_main(args: &[String], out: &mut dyn Write) -> i32 {
         let _ = writeln!(out, "{FENCE_TEST_USAGE}");
         return EXIT_USAGE;
     };
-    let devices = match config::load_file(&config_path) {
-        Ok(d) => d,
+    let loaded = crate::config::load_as(&config_path, crate::config::Needs::FileOnly);
+    let config = match loaded {
+        Ok(c) => c,
         Err(problems) => {
             for p in problems {
                 let _ = writeln!(out, "{p}");
@@ -62,7 +63,7 @@ pub fn fence_test_main(args: &[String], out: &mut dyn Write) -> i32 {
             return EXIT_INVALID;
         }
     };
-    let channels = devices.relay.map(|r| r.channels).unwrap_or_default();
+    let channels = config.relay.map(|r| r.channels).unwrap_or_default();
     let found = match selector.parse::<usize>() {
         Ok(n) => channels.get(n).map(|c| (n, c)),
         Err(_) => channels.iter().enumerate().find(|(_, c)| c.node == selector),

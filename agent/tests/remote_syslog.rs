@@ -13,36 +13,11 @@ use ha_agent::shell::logger;
 /// Bound on waiting for each datagram.
 const RECEIVE_LIMIT: Duration = Duration::from_secs(5);
 
-const CONFIG: &str = r#"
-cluster = "payments"
-member = "node-a"
-[[members]]
-name = "witness"
-id = 1
-role = "witness"
-[[members]]
-name = "node-a"
-id = 2
-role = "node"
-[[members]]
-name = "node-b"
-id = 3
-role = "node"
-[[links]]
-id = 1
-peer = "witness"
-kind = "serial"
-device = "/dev/ttyS1"
-[[links]]
-id = 3
-peer = "node-b"
-kind = "ethernet"
-interface = "eth1"
-[watchdog]
-[syslog]
-target = "TARGET"
-facility = "local0"
-"#;
+/// The example node's configuration (docs/examples) with a `[syslog]` section.
+const CONFIG: &str = concat!(
+    include_str!("../../docs/examples/node-a.toml"),
+    "\n[syslog]\ntarget = \"TARGET\"\nfacility = \"local0\"\n"
+);
 
 #[test]
 fn each_severity_reaches_the_collector_with_its_pri() {

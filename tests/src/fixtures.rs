@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::harness::Rack;
+use crate::topology::Toml;
 use serde_json::Value;
 
 pub const SERVICE: &str = r#"#!/bin/sh
@@ -61,52 +62,39 @@ exit 1
 "#;
 
 pub fn node_extra(member: &str) -> String {
-    format!(
-        r#"
-[authority]
-self_fence_ms = 1000
-margin_ms = 1000
-
-[resources]
-max_restarts = 1
-restart_window_s = 60
-
-[[resources.group]]
-name = "svc"
-agent = "@DIR@/svc"
-params = {{ rundir = "@DIR@/run-{member}", ledger = "@DIR@/ledger", node = "{member}" }}
-start_timeout_ms = 5000
-stop_timeout_ms = 5000
-monitor_timeout_ms = 2000
-monitor_interval_ms = 500
-"#
-    )
+    let (rundir, node) = (format!("@DIR@/run-{member}"), member);
+    let mut t = Toml::new();
+    t.table("authority")
+        .number("self_fence_ms", 1000)
+        .number("margin_ms", 1000)
+        .table("resources")
+        .number("max_restarts", 1)
+        .number("restart_window_s", 60)
+        .resource(
+            "svc",
+            "@DIR@/svc",
+            &[("rundir", &rundir), ("ledger", "@DIR@/ledger"), ("node", node)],
+            [5000, 5000, 2000],
+            500,
+        );
+    t.extra()
 }
 
-pub const WITNESS_EXTRA: &str = r#"
-[authority]
-preferred = "node-a"
-self_fence_ms = 1000
-margin_ms = 1000
-fence_retry_initial_ms = 500
-fence_retry_max_ms = 2000
-
-[relay]
-
-[[relay.channels]]
-node = "node-a"
-board = "command"
-command = "@DIR@/fence"
-plug = "node-a"
-timeout_ms = 2000
-
-[[relay.channels]]
-node = "node-b"
-board = "command"
-command = "@DIR@/fence"
-plug = "node-b"
-timeout_ms = 2000
-"#;
+/// The witness's `[authority]` and its two command relay channels (the `FENCE` script).
+pub fn witness_extra() -> String {
+    let mut t = Toml::new();
+    t.table("authority")
+        .string("preferred", "node-a")
+        .number("self_fence_ms", 1000)
+        .number("margin_ms", 1000)
+        .number("fence_retry_initial_ms", 500)
+        .number("fence_retry_max_ms", 2000)
+        .table("relay");
+    for node in ["node-a", "node-b"] {
+        t.command_channel(node, "@DIR@/fence", node).number("timeout_ms", 2000);
+    }
+    t.extra()
+}
 
 pub fn write_script(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
@@ -199,7 +187,7 @@ pub fn failover_rack_prepared(
     builder: crate::harness::RackBuilder,
     prepare: impl FnOnce(&Path),
 ) -> Result<Rack, String> {
-    let mut builder = builder.extra("witness", WITNESS_EXTRA);
+    let mut builder = builder.extra("witness", &witness_extra());
     for member in ["node-a", "node-b"] {
         builder = builder.extra(member, &node_extra(member));
     }

@@ -382,19 +382,9 @@ fn random_key_hex() -> io::Result<String> {
     Ok(key.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
-/// A TOML basic string.
-fn toml_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// A TOML basic string (the one writer of the tests' configurations, `topology`).
+#[cfg(test)]
+use crate::topology::quoted as toml_string;
 
 /// Where each end of one link connects, once its cable exists.
 #[derive(Clone, Debug)]
@@ -437,32 +427,16 @@ pub fn member_config_with(
     socket: &Path,
     ends: &[LinkEnds],
 ) -> String {
-    let mut text = String::new();
-    let _ = writeln!(text, "# Written by the ha-tests rack harness.");
-    let _ = writeln!(text, "cluster = {}", toml_string(CLUSTER));
-    let _ = writeln!(text, "member = {}", toml_string(member));
-    let _ = writeln!(text, "key_file = \"cluster.key\"");
-    let _ = writeln!(text, "state_dir = {}", toml_string(&format!("state-{member}")));
-    let _ = writeln!(text, "control_socket = {}", toml_string(&socket.to_string_lossy()));
-    let _ = writeln!(text, "\n[timing]");
-    let _ = writeln!(text, "interval_ms = {}", timing.interval_ms);
-    let _ = writeln!(text, "warn_ms = {}", timing.warn_ms);
-    let _ = writeln!(text, "dead_ms = {}", timing.dead_ms);
-    let _ = writeln!(text, "initdead_ms = {}", timing.initdead_ms);
-    let _ = writeln!(
-        text,
-        "\n[shell]\nmlockall = {}\nrealtime_priority = {}\nstall_warn_ms = 100",
-        shell.mlockall, shell.realtime_priority
-    );
-    for (index, name) in MEMBERS.iter().enumerate() {
-        let role = if *name == "witness" { "witness" } else { "node" };
-        let _ = writeln!(
-            text,
-            "\n[[members]]\nname = {}\nid = {}\nrole = \"{role}\"",
-            toml_string(name),
-            index + 1
-        );
-    }
+    let mut t = crate::topology::Toml::new();
+    t.comment("Written by the ha-tests rack harness.")
+        .string("cluster", CLUSTER)
+        .string("member", member)
+        .string("key_file", "cluster.key")
+        .string("state_dir", &format!("state-{member}"))
+        .string("control_socket", &socket.to_string_lossy())
+        .timing(&timing)
+        .shell(shell.mlockall, shell.realtime_priority, 100)
+        .members();
     for link in ends {
         let plan = link_plan(link.id);
         let (end, peer) = if plan.a == member {
@@ -472,26 +446,16 @@ pub fn member_config_with(
         } else {
             continue;
         };
-        let _ = writeln!(text, "\n[[links]]\nid = {}\npeer = {}", link.id, toml_string(peer));
         match end {
             EndConfig::Serial { device } => {
-                let _ = writeln!(
-                    text,
-                    "kind = \"serial\"\ndevice = {}\nbaud = 115200",
-                    toml_string(&device.to_string_lossy())
-                );
+                t.serial_link(link.id, peer, &device.to_string_lossy(), 115_200);
             }
             EndConfig::Udp { local, remote } => {
-                let _ = writeln!(
-                    text,
-                    "kind = \"udp\"\nlocal = {}\nremote = {}\nbroadcast = false",
-                    toml_string(&local.to_string()),
-                    toml_string(&remote.to_string())
-                );
+                t.udp_link(link.id, peer, &local.to_string(), &remote.to_string()).flag("broadcast", false);
             }
         }
     }
-    text
+    t.finish()
 }
 
 /// Write a fresh random cluster key (hex text, mode 0600) at `path`.

@@ -24,3 +24,4 @@ pub mod harness;
 pub mod pg;
 pub mod relay_sim;
 pub mod sim;
+pub mod topology;

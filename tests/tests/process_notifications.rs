@@ -18,6 +18,7 @@ use ha_agent::snmp::mib::Notification;
 use ha_agent::snmp::queue_store;
 use ha_tests::console_sim::{ConsoleSim, SimDialect};
 use ha_tests::harness::Rack;
+use ha_tests::topology::Toml;
 
 /// Bound on the wait for `status --watch` to have drawn the whole status in tmux.
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -102,42 +103,17 @@ fn cluster_and_array_events_reach_snmptrapd_as_named_informs() {
     let port = free_udp_port();
     let trapd = Trapd::start(port);
     let console = ConsoleSim::start(SimDialect::Areca, None).expect("console simulator");
-    let witness_extra = format!(
-        r#"
-[snmp]
-
-[[snmp.targets]]
-name = "nms"
-version = "v2c"
-address = "127.0.0.1:{port}"
-kind = "inform"
-community = "public"
-
-[relay]
-health_interval_ms = 1000
-health_failures_before_alarm = 2
-
-[[relay.channels]]
-node = "node-a"
-board = "command"
-command = "@DIR@/dead-board"
-plug = "node-a"
-
-[[relay.channels]]
-node = "node-b"
-board = "command"
-command = "@DIR@/dead-board"
-plug = "node-b"
-
-[array]
-dialect = "areca"
-device = "{}"
-baud = 115200
-poll_interval_ms = 1000
-command_timeout_ms = 800
-"#,
-        console.path().display()
-    );
+    let mut witness = Toml::new();
+    witness
+        .snmp_v2c_nms(&format!("127.0.0.1:{port}"), "inform")
+        .table("relay")
+        .number("health_interval_ms", 1000)
+        .number("health_failures_before_alarm", 2);
+    for node in ["node-a", "node-b"] {
+        witness.command_channel(node, "@DIR@/dead-board", node);
+    }
+    witness.areca_array(&console.path().to_string_lossy(), 1000, 800);
+    let witness_extra = witness.extra();
     // A relay board that no longer answers: every command fails.
     let rack = Rack::builder("notify")
         .extra("witness", &witness_extra)
@@ -297,18 +273,7 @@ fn sequences(text: &str) -> Vec<u64> {
 #[test]
 fn informs_queued_while_the_receiver_is_down_survive_an_agent_restart_and_all_arrive() {
     let port = free_udp_port();
-    let witness_extra = format!(
-        r#"
-[snmp]
-
-[[snmp.targets]]
-name = "nms"
-version = "v2c"
-address = "127.0.0.1:{port}"
-kind = "inform"
-community = "public"
-"#
-    );
+    let witness_extra = Toml::new().snmp_v2c_nms(&format!("127.0.0.1:{port}"), "inform").extra();
     let rack = Rack::builder("delivery")
         .extra("witness", &witness_extra)
         .start()

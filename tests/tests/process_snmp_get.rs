@@ -29,6 +29,7 @@ use ha_agent::snmp::pdu::{self, VarBind};
 use ha_agent::snmp::usm::{self, AuthProtocol, EngineParams, OutgoingV3, PrivProtocol, UsmUser};
 use ha_tests::console_sim::{ConsoleSim, SimDialect};
 use ha_tests::harness::{wait_until, Rack};
+use ha_tests::topology::Toml;
 use serde_json::Value;
 
 /// Bound on the wait for the rack to come up and the array to be read.
@@ -497,15 +498,8 @@ auth = "sha256"
 auth_key_file = "@DIR@/auth.key"
 priv = "aes128"
 priv_key_file = "@DIR@/priv.key"
-
-[array]
-dialect = "areca"
-device = "{}"
-baud = 115200
-poll_interval_ms = 1000
-command_timeout_ms = 800
-"#,
-        console.path().display()
+{}"#,
+        Toml::new().areca_array(&console.path().to_string_lossy(), 1000, 800).extra()
     );
     let engine_id: Vec<u8> = vec![0x80, 0x01, 0x86, 0x9f, 0x04, b'r', b'a', b'c', b'k', b'-', b'w'];
     let node_port = free_udp_port();

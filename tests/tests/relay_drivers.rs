@@ -388,6 +388,15 @@ fn command_agent_failure_and_hang() {
 
 // ---- fence-test console entry ----
 
+/// A witness's configuration without its relay: fence-test loads the whole file, as every
+/// subcommand does.
+const WITNESS_HEAD: &str = "cluster = \"c1\"\nmember = \"witness\"\n\
+    [[members]]\nname = \"witness\"\nid = 1\nrole = \"witness\"\n\
+    [[members]]\nname = \"node-a\"\nid = 2\nrole = \"node\"\n\
+    [[members]]\nname = \"node-b\"\nid = 3\nrole = \"node\"\n\
+    [[links]]\nid = 1\npeer = \"node-a\"\nkind = \"ethernet\"\ninterface = \"eth1\"\n\
+    [[links]]\nid = 2\npeer = \"node-b\"\nkind = \"ethernet\"\ninterface = \"eth2\"\n\n";
+
 fn fence_test(config: &Path, channel: &str) -> (i32, String) {
     let mut out = Vec::new();
     let args =
@@ -405,7 +414,7 @@ fn fence_test_reads_state_without_switching() {
     std::fs::write(
         &config,
         format!(
-            "[[relay.channels]]\nnode = \"node-a\"\nboard = \"modbus\"\ndevice = \"{}\"\nchannel = 0\ntimeout_ms = 300\n\n\
+            "{WITNESS_HEAD}[[relay.channels]]\nnode = \"node-a\"\nboard = \"modbus\"\ndevice = \"{}\"\nchannel = 0\ntimeout_ms = 300\n\n\
              [[relay.channels]]\nnode = \"node-b\"\nboard = \"lcus\"\ndevice = \"{}\"\nchannel = 1\n",
             sim.path().display(),
             lcus.path().display()

@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::fencesvc::config::{DEFAULT_KEY_FILE, DEFAULT_PORT};
+use crate::config::fence_service::{DEFAULT_KEY_FILE, DEFAULT_PORT};
 use crate::fencesvc::protocol::{self, Action, Answer, FromBox, Power, MAX_DATAGRAM_BYTES};
 use crate::wire::ClusterKey;
 

@@ -13,7 +13,8 @@
 
 use toml::de::DeTable;
 
-use super::sections::span_of_path;
+use super::path::KeyPath;
+use super::sections::span_of;
 use super::{closest, Checker, ProblemKind};
 use crate::core::resources::meta_data::MetaData;
 use crate::core::resources::{Agent, GroupSpec};
@@ -51,8 +52,7 @@ pub(super) fn check_agents(
     for (index, (resource, report)) in group.resources.iter().zip(reports).enumerate() {
         let agent = &resource.agent;
         let path = agent.path();
-        let at = |key: &str| format!("resources.group[{index}].{key}");
-        let agent_key = at("agent");
+        let agent_key = KeyPath::root("resources").key("group").index(index).key("agent");
         match report {
             AgentReport::Missing(why) => {
                 let hint = match agent {
@@ -64,23 +64,23 @@ pub(super) fn check_agents(
                 };
                 checker.push(
                     ProblemKind::AgentMissing,
-                    span_of_path(root, &agent_key),
-                    &agent_key,
+                    span_of(root, &agent_key),
+                    &agent_key.to_string(),
                     format!("the agent {agent} cannot be found: {path}: {why}"),
                     hint,
                 );
             }
             AgentReport::NotExecutable(what) => checker.push(
                 ProblemKind::AgentNotExecutable,
-                span_of_path(root, &agent_key),
-                &agent_key,
+                span_of(root, &agent_key),
+                &agent_key.to_string(),
                 format!("the agent {agent} is not executable: {path} is {what}"),
                 format!("it must be an executable file: chmod 755 {path}"),
             ),
             AgentReport::Installed(Err(why)) => checker.warn(
                 ProblemKind::AgentMetaDataUnreadable,
-                span_of_path(root, &agent_key),
-                &agent_key,
+                span_of(root, &agent_key),
+                &agent_key.to_string(),
                 format!("cannot read the meta-data of {agent} ({why}): its parameters are not checked"),
                 format!(
                     "an OCF agent prints its XML description for `meta-data` (try: OCF_ROOT=/usr/lib/ocf {path} meta-data); without it the agent also gets no validate-all before start"
@@ -108,7 +108,7 @@ fn check_parameters(
         if meta.parameter(name).is_some() {
             continue;
         }
-        let key = format!("resources.group[{index}].params.{name}");
+        let key = KeyPath::root("resources").key("group").index(index).key("params").key(name);
         let hint = match closest(name, &declared) {
             Some(close) => format!(
                 "did you mean `{close}`? (the agent's meta-data lists its {} parameters)",
@@ -119,8 +119,8 @@ fn check_parameters(
         };
         checker.push(
             ProblemKind::UnknownParameter,
-            span_of_path(root, &key),
-            &key,
+            span_of(root, &key),
+            &key.to_string(),
             format!("unknown parameter `{name}`: {agent} has no such parameter"),
             hint,
         );
@@ -129,11 +129,11 @@ fn check_parameters(
         if params.iter().any(|(name, _)| *name == parameter.name) {
             continue;
         }
-        let key = format!("resources.group[{index}].params");
+        let key = KeyPath::root("resources").key("group").index(index).key("params");
         checker.push(
             ProblemKind::MissingParameter,
-            span_of_path(root, &key),
-            &key,
+            span_of(root, &key),
+            &key.to_string(),
             format!("required parameter `{}` of {agent} is missing", parameter.name),
             format!(
                 "add it: params = {{ {} = \"...\" }} (its meaning is in the agent's meta-data: OCF_ROOT=/usr/lib/ocf {} meta-data)",

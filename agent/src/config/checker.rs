@@ -83,7 +83,28 @@ impl<'t> Checker<'t> {
         message: String,
         hint: String,
     ) {
+        let (offset, problem) = self.placed(kind, at, path, message, hint);
+        self.problems.push((offset, problem));
+    }
+
+    /// A problem or warning with its location, and the offset it sorts by (those without a
+    /// line last).
+    fn placed(
+        &self,
+        kind: ProblemKind,
+        at: Option<Span>,
+        path: &str,
+        message: String,
+        hint: String,
+    ) -> (usize, Problem) {
         let location = self.location(at.clone(), path);
+        (at.map_or(usize::MAX, |span| span.start), Problem { kind, location, message, hint })
+    }
+
+    /// A problem a section's validator found, at `at` (the span of its key path).
+    pub(super) fn place(&mut self, at: Option<Span>, found: path::Found) {
+        let location = self.location(at.clone(), &found.path.to_string());
+        let path::Found { kind, message, hint, .. } = found;
         self.push_problem(at, Problem { kind, location, message, hint });
     }
 
@@ -102,9 +123,8 @@ impl<'t> Checker<'t> {
         hint: String,
     ) {
         assert!(kind.is_warning(), "{kind} is a problem, not a warning");
-        let location = self.location(at.clone(), path);
-        let offset = at.map_or(usize::MAX, |span| span.start);
-        self.warnings.push((offset, Problem { kind, location, message, hint }));
+        let placed = self.placed(kind, at, path, message, hint);
+        self.warnings.push(placed);
     }
 
     /// The problems in file order (those without a line last), bounded by [`MAX_PROBLEMS`].

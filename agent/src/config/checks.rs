@@ -16,7 +16,7 @@ pub(super) struct Checked<'t> {
     pub(super) config: Option<Config>,
     pub(super) key_file: Option<(PathBuf, Option<Span>)>,
     /// Where each SNMP key file is named, for the checks of [`load`].
-    pub(super) snmp_key_spans: Vec<(String, Option<Span>)>,
+    pub(super) snmp_key_spans: Vec<(path::KeyPath, Option<Span>)>,
     /// A node's valid resource group, for the agent checks of [`check`].
     pub(super) node_group: Option<crate::core::resources::GroupSpec>,
     /// Where `fence_service.key_file` is (or the section), for the checks of [`check`].
@@ -174,11 +174,11 @@ pub(super) fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
             let (Some(only), None) = (to_member.next(), to_member.next()) else {
                 continue;
             };
-            let path = format!("links[{}]", only.index);
+            let path = path::KeyPath::root("links").index(only.index);
             checker.warn(
                 ProblemKind::OneLinkToPeer,
-                sections::span_of_path(root, &path),
-                &path,
+                sections::span_of(root, &path),
+                &path.to_string(),
                 format!(
                     "only one link to {name:?}: one cut cable or one dead port, and {name:?} looks dead (a node is fenced, a holder loses the service)"
                 ),
@@ -232,8 +232,8 @@ pub(super) fn check_text<'t>(text: &'t str, origin: &'t Path) -> Checked<'t> {
     let own_relay = relay.clone().flatten();
     let fence_service =
         sections::check_fence_service(&mut checker, root, &context, own_relay.as_ref(), origin);
-    let fence_key_span = sections::span_of_path(root, "fence_service.key_file")
-        .or_else(|| sections::span_of_path(root, "fence_service"));
+    // The key's line, or the section's when the key is left to its default.
+    let fence_key_span = sections::span_of(root, &path::KeyPath::root("fence_service").key("key_file"));
     let snmp_key_spans = match &snmp {
         Some(Some(snmp)) => sections::snmp_key_spans(root, snmp),
         _ => Vec::new(),

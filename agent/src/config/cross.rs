@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use toml::de::DeTable;
 
+use super::path::KeyPath;
 use super::{AgentInspector, AuthorityConfig, Config, LinkKind, Problem, ProblemKind, Report, Timing};
 
 /// Domain prefix of a key's fingerprint: the fingerprint is of no use for anything else.
@@ -93,9 +94,9 @@ impl Member<'_> {
     }
 
     /// `FILE:line N: key.path`, the line of the key (or of the nearest enclosing key present).
-    fn location(&self, key_path: &str) -> String {
+    fn location(&self, key_path: &KeyPath) -> String {
         let (document, _) = DeTable::parse_recoverable(&self.text);
-        let span = super::sections::span_of_path(document.get_ref(), key_path);
+        let span = super::sections::span_of(document.get_ref(), key_path);
         let mut location = self.shown();
         if let Some(span) = span {
             let line = self.text.as_bytes()[..span.start.min(self.text.len())]
@@ -106,14 +107,14 @@ impl Member<'_> {
             location.push_str(&format!(":line {line}"));
         }
         location.push_str(": ");
-        location.push_str(key_path);
+        location.push_str(&key_path.to_string());
         location
     }
 
-    fn problem(&self, kind: ProblemKind, key_path: &str, message: String, hint: String) -> Problem {
+    fn problem(&self, kind: ProblemKind, key_path: KeyPath, message: String, hint: String) -> Problem {
         Problem {
             kind,
-            location: self.location(key_path),
+            location: self.location(&key_path),
             message: format!("{}: {message}", self.name()),
             hint,
         }
@@ -133,7 +134,7 @@ fn cross_check(files: &[Member<'_>]) -> Vec<Problem> {
         if let Some(earlier) = files[..index].iter().find(|f| f.name() == file.name()) {
             problems.push(file.problem(
                 ProblemKind::SameMember,
-                "member",
+                KeyPath::root("member"),
                 format!("{} is also the member of {}", file.name(), earlier.shown()),
                 "give one file per member: the witness's and each node's".into(),
             ));
@@ -147,7 +148,7 @@ fn cross_check(files: &[Member<'_>]) -> Vec<Problem> {
         if file.key_fingerprint != reference.key_fingerprint {
             problems.push(file.problem(
                 ProblemKind::KeyMismatch,
-                "key_file",
+                KeyPath::root("key_file"),
                 format!(
                     "the key in {} is not the key of {} ({}): frames of one would fail authentication at the other",
                     file.config.key_file.display(),
@@ -165,7 +166,7 @@ fn cross_check(files: &[Member<'_>]) -> Vec<Problem> {
             if node.config.resources != first.config.resources {
                 problems.push(node.problem(
                     ProblemKind::ResourcesMismatch,
-                    "resources",
+                    KeyPath::root("resources"),
                     format!("[resources] differs from {}'s ({})", first.name(), first.shown()),
                     "both nodes list the same group (names, agents, parameters, timeouts): the service must start the same way on either".into(),
                 ));
@@ -182,7 +183,7 @@ fn same_cluster(file: &Member<'_>, reference: &Member<'_>, problems: &mut Vec<Pr
     if file.config.cluster != reference.config.cluster {
         problems.push(file.problem(
             ProblemKind::ClusterMismatch,
-            "cluster",
+            KeyPath::root("cluster"),
             format!(
                 "cluster {:?} here, {:?} in {}: frames of one cluster are ignored by the other",
                 file.config.cluster,
@@ -199,7 +200,7 @@ fn same_members(file: &Member<'_>, reference: &Member<'_>, problems: &mut Vec<Pr
         let Some(other) = reference.config.members.iter().find(|m| m.name == member.name) else {
             problems.push(file.problem(
                 ProblemKind::MembersMismatch,
-                &format!("members[{index}].name"),
+                KeyPath::root("members").index(index).key("name"),
                 format!("member {:?} is not a member in {}", member.name, reference.shown()),
                 "list the same three [[members]] (name, id, role) in the three files".into(),
             ));
@@ -208,7 +209,7 @@ fn same_members(file: &Member<'_>, reference: &Member<'_>, problems: &mut Vec<Pr
         if other.id != member.id {
             problems.push(file.problem(
                 ProblemKind::MembersMismatch,
-                &format!("members[{index}].id"),
+                KeyPath::root("members").index(index).key("id"),
                 format!(
                     "member {:?} has id {} here, {} in {}",
                     member.name,
@@ -222,7 +223,7 @@ fn same_members(file: &Member<'_>, reference: &Member<'_>, problems: &mut Vec<Pr
         if other.role != member.role {
             problems.push(file.problem(
                 ProblemKind::MembersMismatch,
-                &format!("members[{index}].role"),
+                KeyPath::root("members").index(index).key("role"),
                 format!(
                     "member {:?} is a {} here, a {} in {}",
                     member.name,
@@ -251,7 +252,7 @@ fn same_timing(file: &Member<'_>, reference: &Member<'_>, problems: &mut Vec<Pro
         if mine != other {
             problems.push(file.problem(
                 ProblemKind::TimingMismatch,
-                &format!("timing.{key}"),
+                KeyPath::root("timing").key(key),
                 format!("{key} = {mine} here, {other} in {}", reference.shown()),
                 "use one [timing] in the three files: each member declares the others dead after its own dead_ms, and the deadlines of the safety rules add them up".into(),
             ));
@@ -281,7 +282,7 @@ fn same_authority(file: &Member<'_>, reference: &Member<'_>, problems: &mut Vec<
         if mine != other {
             problems.push(file.problem(
                 ProblemKind::AuthorityMismatch,
-                &format!("authority.{key}"),
+                KeyPath::root("authority").key(key),
                 format!("{key} = {mine} here, {other} in {}", reference.shown()),
                 "use one [authority] in the three files: the nodes advertise their fence bound from it and the witness's deadlines rely on it".into(),
             ));
@@ -305,7 +306,7 @@ fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: 
             continue;
         };
         let kind = kind_name(&link.kind);
-        let at = |key: &str| format!("links[{link_index}].{key}");
+        let at = |key: &str| KeyPath::root("links").index(link_index).key(key);
         let Some((other_index, other_link)) =
             other.config.links.iter().enumerate().find(|(_, l)| l.id == link.id)
         else {
@@ -333,7 +334,7 @@ fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: 
             };
             problems.push(file.problem(
                 ProblemKind::LinkMismatch,
-                &at("id"),
+                at("id"),
                 format!(
                     "link {} ({kind} to {peer}) has no other end: {} has no link with id {}",
                     link.id,
@@ -348,7 +349,7 @@ fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: 
         if other_peer != file.name() {
             problems.push(file.problem(
                 ProblemKind::LinkMismatch,
-                &at("id"),
+                at("id"),
                 format!(
                     "link {} goes to {peer} here, but {} uses link {} to {other_peer}",
                     link.id,
@@ -363,7 +364,7 @@ fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: 
         if other_kind != kind {
             problems.push(file.problem(
                 ProblemKind::LinkMismatch,
-                &at("kind"),
+                at("kind"),
                 format!(
                     "link {} is {kind} here, {other_kind} in {} (links[{other_index}])",
                     link.id,
@@ -380,7 +381,7 @@ fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: 
                 if baud != other_baud && other_position.is_some_and(|p| p > index) {
                     problems.push(file.problem(
                         ProblemKind::SerialMismatch,
-                        &at("baud"),
+                        at("baud"),
                         format!(
                             "serial link {} to {peer} runs at {baud} baud here, {other_baud} in {} (links[{other_index}])",
                             link.id,
@@ -397,7 +398,7 @@ fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: 
                 if !reaches {
                     problems.push(file.problem(
                         ProblemKind::AddressMismatch,
-                        &at("remote"),
+                        at("remote"),
                         format!(
                             "link {} sends to {remote}, but {peer} listens on {other_local} ({}, links[{other_index}].local)",
                             link.id,

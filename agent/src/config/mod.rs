@@ -16,7 +16,10 @@
 //! same tree.
 //!
 //! CONTRACT (shared with the shell and the tests; keep stable): the types below and
-//! [`parse_str`], [`load`], [`load_key`], [`check`], [`check_files`].
+//! [`parse_str`], [`load`] / [`load_as`] (the one loader of every subcommand, with
+//! [`path_of`]), [`load_key`], [`check`], [`check_files`]. Problems carry a typed key path
+//! (`path`): the sections' validators write [`path::Found`]s to a [`path::Sink`], and the
+//! checker places each in the file.
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +41,9 @@ pub mod agents;
 mod checker;
 mod checks;
 pub mod cross;
+pub mod fence_service;
+/// The typed key paths and the problem sink, at their historical path (`config::path`).
+pub use crate::problem as path;
 pub mod report;
 pub mod resources;
 pub mod role;
@@ -168,7 +174,7 @@ pub struct Config {
     /// `[syslog]`: a remote syslog collector for the log (None: the log stays on the box).
     pub syslog: Option<syslog::SyslogConfig>,
     /// `[fence_service]`: relays the witness switches for another cluster (None: not served).
-    pub fence_service: Option<crate::fencesvc::config::FenceServiceConfig>,
+    pub fence_service: Option<fence_service::FenceServiceConfig>,
 }
 
 /// `[authority]`: how the witness arbitrates and how nodes fence themselves.
@@ -219,101 +225,7 @@ impl Config {
     }
 }
 
-/// What kind of problem: one variant per rule, so tests can assert on the kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProblemKind {
-    Syntax,
-    UnknownKey,
-    MissingKey,
-    BadValue,
-    DuplicateMember,
-    WrongMemberCount,
-    UnknownMember,
-    LinkToSelf,
-    LinkToUnknownPeer,
-    DuplicateLinkId,
-    TooManyLinks,
-    NoLinkToPeer,
-    KeyFileMissing,
-    KeyFileWorldReadable,
-    KeyTooShort,
-    DeadTooShort,
-    WarnOutOfRange,
-    IntervalTooShortForBaud,
-    InitdeadTooShort,
-    FileTooLarge,
-    Unreadable,
-    /// `authority.self_fence_ms < timing.dead_ms`.
-    SelfFenceTooShort,
-    /// `authority.margin_ms < timing.interval_ms`.
-    MarginTooShort,
-    /// A section or a name that this member's role (or the named member's role) rules out:
-    /// `[resources]` on the witness, `[relay]` on a node, a relay channel or `preferred`
-    /// naming the witness.
-    WrongRole,
-    /// `check-config` on a node: a resource's agent script is not there.
-    AgentMissing,
-    /// `check-config` on a node: a resource's agent is not an executable file.
-    AgentNotExecutable,
-    /// `check-config` on a node: a parameter the agent's meta-data does not declare.
-    UnknownParameter,
-    /// `check-config` on a node: a parameter the agent's meta-data marks required is absent.
-    MissingParameter,
-    /// `check-config` on a node (a warning): the agent's meta-data cannot be read.
-    AgentMetaDataUnreadable,
-    /// A warning: one link only to a member, so one cut cable or one dead port makes it look
-    /// dead.
-    OneLinkToPeer,
-    /// A warning: a node without `[watchdog]`: nothing resets it if it hangs while it holds
-    /// the service.
-    NoWatchdog,
-    /// A warning: a relay channel with `trust_unconfirmed = true`.
-    UnconfirmedFenceAllowed,
-    /// A warning: a command channel's `timeout_ms` is shorter than its fence agent may need.
-    CommandTimeoutShort,
-    /// Cross-file (`check_files`): two files for one member.
-    SameMember,
-    /// Cross-file: the cluster names differ.
-    ClusterMismatch,
-    /// Cross-file: the `[[members]]` (names, ids, roles) differ.
-    MembersMismatch,
-    /// Cross-file: the `[timing]` differs.
-    TimingMismatch,
-    /// Cross-file: the `[authority]` differs.
-    AuthorityMismatch,
-    /// Cross-file: the nodes' `[resources]` differ.
-    ResourcesMismatch,
-    /// Cross-file: a link whose two ends do not agree on id, kind or peer, one without the
-    /// other end, or one id used by two pairs of members.
-    LinkMismatch,
-    /// Cross-file: a UDP link whose remote address is not the other end's local address.
-    AddressMismatch,
-    /// Cross-file: a serial link whose two ends use different baud rates.
-    SerialMismatch,
-    /// Cross-file: the key files hold different keys.
-    KeyMismatch,
-}
-
-impl ProblemKind {
-    /// Whether this kind is reported as a warning (the file stays valid).
-    pub fn is_warning(self) -> bool {
-        matches!(
-            self,
-            ProblemKind::AgentMetaDataUnreadable
-                | ProblemKind::OneLinkToPeer
-                | ProblemKind::NoWatchdog
-                | ProblemKind::UnconfirmedFenceAllowed
-                | ProblemKind::CommandTimeoutShort
-        )
-    }
-}
-
-impl core::fmt::Display for ProblemKind {
-    /// The variant's name, as the tables of docs/configuration.md spell it.
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        core::fmt::Debug::fmt(self, f)
-    }
-}
+pub use crate::problem::ProblemKind;
 
 /// One problem with a configuration: where, what, and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -358,13 +270,54 @@ pub fn parse_str(text: &str, origin: &Path) -> Result<Config, Vec<Problem>> {
     }
 }
 
-/// Read, parse and validate a configuration file, including the key file checks.
+/// Read, parse and validate a configuration file, including the key file checks: what `run`
+/// and a reload need. [`load_as`] with [`Needs::Keys`].
 pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
-    let report = check(path, None);
+    load_as(path, Needs::Keys)
+}
+
+/// What a subcommand needs of the configuration beyond the file itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// The cluster key and the SNMP key files too (they are checked and must be readable):
+    /// `run`, reload, `check-config`.
+    Keys,
+    /// Only the file (`status`, `journal`, `fence-test`): an operator without the right to
+    /// read the keys can still find the control socket, the state directory, the relays.
+    FileOnly,
+}
+
+/// The configuration file a subcommand uses: `--config FILE` when given, else
+/// [`DEFAULT_PATH`]. Every subcommand finds it this way.
+pub fn path_of(given: Option<&str>) -> PathBuf {
+    PathBuf::from(given.unwrap_or(DEFAULT_PATH))
+}
+
+/// The one loader of every subcommand: read the file (bounded), parse and validate it, and
+/// with [`Needs::Keys`] check the key files. `Err`: every problem, as `check-config` prints
+/// them.
+pub fn load_as(path: &Path, needs: Needs) -> Result<Config, Vec<Problem>> {
+    let report = match needs {
+        Needs::Keys => check(path, None),
+        Needs::FileOnly => match read_config_file(path) {
+            Ok(text) => {
+                let checked = check_text(&text, path);
+                let (problems, warnings) = checked.checker.finish_with_warnings();
+                Report { config: checked.config.filter(|_| problems.is_empty()), problems, warnings }
+            }
+            Err(problems) => Report { config: None, problems, warnings: Vec::new() },
+        },
+    };
     match report.config {
         Some(config) if report.problems.is_empty() => Ok(config),
         _ => Err(report.problems),
     }
+}
+
+/// Whether the problems of a failed load say only that the file could not be read (a
+/// subcommand answers "unreachable", not "invalid").
+pub fn is_unreadable(problems: &[Problem]) -> bool {
+    !problems.is_empty() && problems.iter().all(|p| p.kind == ProblemKind::Unreadable)
 }
 
 /// What [`check`] found.

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Problem, ProblemKind};
+use crate::config::path::{Found, KeyPath, Sink};
 use crate::core::resources::agent::{Agent, AgentError, MAX_AGENT_WORD_BYTES};
 use crate::core::resources::{
     GroupSpec, Name, ResourceSpec, MAX_ACTION_TIMEOUT_MS, MAX_AGENT_PATH_BYTES, MAX_MONITOR_INTERVAL_MS,
@@ -101,21 +101,18 @@ fn is_param_name(s: &str) -> bool {
 }
 
 impl ResourcesConfig {
-    /// Validate into the core's [`GroupSpec`]. `origin` prefixes every problem's location
-    /// (the file name); locations look like `resources.group[1].agent`.
-    pub fn to_spec(&self, origin: &str) -> Result<GroupSpec, Vec<Problem>> {
-        let mut problems = Vec::new();
-        let mut problem = |key: String, message: String, hint: &str| {
-            problems.push(Problem {
-                kind: ProblemKind::BadValue,
-                location: format!("{origin}: resources{key}"),
-                message,
-                hint: hint.to_string(),
-            })
+    /// Validate into the core's [`GroupSpec`]; `None` when there is a problem. Every problem
+    /// is written to `sink` at its key path (`resources.group[1].agent`).
+    pub fn to_spec(&self, sink: &mut dyn Sink) -> Option<GroupSpec> {
+        let mut found = 0usize;
+        let mut problem = |path: KeyPath, message: String, hint: &str| {
+            found += 1;
+            sink.found(Found::bad_value(path, message, hint));
         };
+        let top = KeyPath::root("resources");
         if self.max_restarts as usize > MAX_RESTARTS {
             problem(
-                ".max_restarts".into(),
+                top.key("max_restarts"),
                 format!("{} restarts is more than the bound {MAX_RESTARTS}", self.max_restarts),
                 "a resource that fails this often belongs on the other node; lower max_restarts",
             );
@@ -123,21 +120,22 @@ impl ResourcesConfig {
         let window_ms = self.restart_window_s.saturating_mul(1000);
         if window_ms == 0 || window_ms > MAX_RESTART_WINDOW_MS {
             problem(
-                ".restart_window_s".into(),
+                top.key("restart_window_s"),
                 format!("{} s is outside 1..={}", self.restart_window_s, MAX_RESTART_WINDOW_MS / 1000),
                 "restarts older than the window are forgotten; 300 s is a usual value",
             );
         }
         if self.group.len() > MAX_RESOURCES {
             problem(
-                ".group".into(),
+                top.key("group"),
                 format!("{} resources is more than the bound {MAX_RESOURCES}", self.group.len()),
                 "combine resources into one agent script",
             );
         }
         let mut resources = heapless::Vec::new();
         for (i, r) in self.group.iter().enumerate() {
-            let at = |field: &str| format!(".group[{i}].{field}");
+            let entry = top.key("group").index(i);
+            let at = |field: &str| entry.key(field);
             let name = Name::try_from(r.name.as_str()).ok().filter(|_| is_name(&r.name));
             if name.is_none() {
                 problem(
@@ -176,14 +174,14 @@ impl ResourcesConfig {
             for (k, v) in &r.params {
                 if !is_param_name(k) || k.len() > MAX_PARAM_NAME_BYTES {
                     problem(
-                        at(&format!("params.{k}")),
+                        at("params").key(k),
                         format!("{k:?} cannot be part of an environment variable name"),
                         &format!("1 to {MAX_PARAM_NAME_BYTES} letters, digits or '_'"),
                     );
                 }
                 if v.len() > MAX_PARAM_VALUE_BYTES || v.contains('\0') {
                     problem(
-                        at(&format!("params.{k}")),
+                        at("params").key(k),
                         "the value is too long or contains a NUL byte".into(),
                         &format!("at most {MAX_PARAM_VALUE_BYTES} bytes"),
                     );
@@ -215,11 +213,7 @@ impl ResourcesConfig {
                     r.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 if let Err(bad) = crate::core::resources::ipaddr::IpAddrSpec::from_params(&pairs) {
                     for p in bad {
-                        let key = if p.param.is_empty() {
-                            at("params")
-                        } else {
-                            at(&format!("params.{}", p.param))
-                        };
+                        let key = if p.param.is_empty() { at("params") } else { at("params").key(&p.param) };
                         problem(key, p.message, &p.hint);
                     }
                 }
@@ -236,11 +230,11 @@ impl ResourcesConfig {
                 });
             }
         }
-        if problems.is_empty() {
-            Ok(GroupSpec { resources, max_restarts: self.max_restarts, restart_window_ms: window_ms })
-        } else {
-            Err(problems)
-        }
+        (found == 0).then_some(GroupSpec {
+            resources,
+            max_restarts: self.max_restarts,
+            restart_window_ms: window_ms,
+        })
     }
 }
 
@@ -275,7 +269,7 @@ mod tests {
             name = "db"
             agent = "/usr/lib/ha/agents/pgsql"
         "#;
-        let spec = parse(text).unwrap().to_spec("agent.toml").unwrap();
+        let spec = parse(text).unwrap().to_spec(&mut Vec::new()).unwrap();
         assert_eq!(spec.max_restarts, 2);
         assert_eq!(spec.restart_window_ms, 120_000);
         assert_eq!(spec.resources.len(), 2);
@@ -315,8 +309,11 @@ mod tests {
             agent = "/ok"
             monitor_interval_ms = 0
         "#;
-        let problems = parse(text).unwrap().to_spec("agent.toml").unwrap_err();
-        let locations: std::vec::Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
+        let mut problems = std::vec::Vec::new();
+        assert!(parse(text).unwrap().to_spec(&mut problems).is_none());
+        let locations: std::vec::Vec<std::string::String> =
+            problems.iter().map(|p| format!("agent.toml: {}", p.path)).collect();
+        let locations: std::vec::Vec<&str> = locations.iter().map(|l| l.as_str()).collect();
         for expected in [
             "agent.toml: resources.max_restarts",
             "agent.toml: resources.restart_window_s",
@@ -336,7 +333,8 @@ mod tests {
         for i in 0..=MAX_RESOURCES {
             text.push_str(&format!("[[resources.group]]\nname = \"r{i}\"\nagent = \"/a\"\n"));
         }
-        let problems = parse(&text).unwrap().to_spec("f").unwrap_err();
-        assert!(problems.iter().any(|p| p.location == "f: resources.group"));
+        let mut problems = std::vec::Vec::new();
+        assert!(parse(&text).unwrap().to_spec(&mut problems).is_none());
+        assert!(problems.iter().any(|p| format!("f: {}", p.path) == "f: resources.group"));
     }
 }

@@ -15,14 +15,15 @@
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::de::{DeTable, DeValue};
 
+use super::fence_service::FenceServiceConfig;
+use super::path::{Counting, Found, KeyPath, Segment, Sink};
 use super::resources::ResourcesConfig;
 use super::{
     closest, element_span, join, last_key, lookup, AuthorityConfig, Checker, LinkKind, ParsedLink,
-    ParsedMember, Problem, ProblemKind, Role, Span, Timing, DEFAULT_AUTHORITY,
+    ParsedMember, ProblemKind, Role, Span, Timing, DEFAULT_AUTHORITY,
 };
 use crate::core::resources::GroupSpec;
 use crate::devices::config::{DevicesConfig, RelayChannelConfig, RelayConfig, WatchdogConfig};
-use crate::fencesvc::config::FenceServiceConfig;
 use crate::snmp::config::SnmpConfig;
 
 /// The keys of `[authority]`: exactly the fields of [`AuthorityConfig`].
@@ -43,33 +44,6 @@ pub(super) const AUTHORITY_KEYS: &[&str] = &[
 /// Upper bound of every `[authority]` duration: one hour. Longer values are mistakes (a
 /// missing unit conversion), and they would keep a failed service down for longer than that.
 pub const AUTHORITY_MS_MAX: u64 = 3_600_000;
-
-/// The fields of one `[[relay.channels]]` entry, to place a validation message on its key.
-const RELAY_CHANNEL_KEYS: &[&str] = &[
-    "node",
-    "board",
-    "device",
-    "baud",
-    "address",
-    "channel",
-    "status_query",
-    "chip",
-    "line",
-    "active_low",
-    "sense_chip",
-    "sense_line",
-    "sense_active_low",
-    "command",
-    "args",
-    "plug",
-    "options",
-    "timeout_ms",
-    "settle_ms",
-    "poll_interval_ms",
-    "confirm_timeout_ms",
-    "reboot_delay_ms",
-    "trust_unconfirmed",
-];
 
 /// Where each `[authority]` value came from (`None`: the default), for problem locations.
 #[derive(Default)]
@@ -346,18 +320,13 @@ pub(super) fn check_resources(
             "move the [resources] section into the nodes' files (both nodes list the same group)".into(),
         );
     }
-    match config.to_spec("") {
-        Ok(spec) => valid.then_some(Some(spec)),
-        Err(problems) => {
-            for problem in problems {
-                let path = problem.location.strip_prefix(": ").unwrap_or(&problem.location).to_string();
-                let span = span_of_path(root, &path);
-                let location = checker.location(span.clone(), &path);
-                checker.push_problem(span, Problem { location, ..problem });
-            }
-            None
-        }
-    }
+    let spec = config.to_spec(&mut Placed { checker, root })?;
+    valid.then_some(Some(spec))
+}
+
+/// `relay.channels[INDEX].KEY`.
+fn channel_key(index: usize, key: &str) -> KeyPath {
+    KeyPath::root("relay").key("channels").index(index).key(key)
 }
 
 /// `[relay]` (on the witness only) and `[watchdog]`. `Some(None)`: absent.
@@ -384,13 +353,13 @@ pub(super) fn check_devices(
                 );
             }
             for (index, channel) in relay.channels.iter().enumerate() {
-                let path = format!("relay.channels[{index}].node");
+                let path = channel_key(index, "node");
                 if channel.node.is_empty() {
                     continue; // reported by the validation below
                 }
-                let at = span_of_path(root, &path).unwrap_or(at.clone());
+                let at = span_of(root, &path).unwrap_or(at.clone());
                 let before = checker.problems.len();
-                context.check_node_name(checker, &channel.node, at, &path);
+                context.check_node_name(checker, &channel.node, at, &path.to_string());
                 valid &= checker.problems.len() == before;
             }
             for (index, channel) in relay.channels.iter().enumerate() {
@@ -402,11 +371,11 @@ pub(super) fn check_devices(
                 );
                 if let Some(link) = shared {
                     valid = false;
-                    let path = format!("relay.channels[{index}].device");
+                    let path = channel_key(index, "device");
                     checker.push(
                         ProblemKind::BadValue,
-                        span_of_path(root, &path),
-                        &path,
+                        span_of(root, &path),
+                        &path.to_string(),
                         format!(
                             "{} is also the serial port of links[{}], a heartbeat link",
                             device.display(),
@@ -426,27 +395,19 @@ pub(super) fn check_devices(
     };
     // The module's own rules run on what was parsed, even where a rule above failed.
     let devices = DevicesConfig { relay: parsed_relay, watchdog: watchdog.clone().flatten() };
-    let problems = devices.validate();
-    if problems.is_empty() {
+    let mut found = Vec::new();
+    devices.validate(&mut found);
+    if found.is_empty() {
         if let Some(Some(relay)) = &relay {
             warn_relay(checker, root, relay);
         }
         return (relay, watchdog);
     }
-    let (mut relay_valid, mut watchdog_valid) = (true, true);
-    for text in problems {
-        let (path, message) = text.split_once(": ").unwrap_or(("", text.as_str()));
-        relay_valid &= !path.starts_with("relay");
-        watchdog_valid &= !path.starts_with("watchdog");
-        // "relay.channels[0]: baud must be ..." is about the key `baud` of that channel.
-        let first_word = message.split([' ', ',']).next().unwrap_or("");
-        let (path, message) = if path.ends_with(']') && RELAY_CHANNEL_KEYS.contains(&first_word) {
-            (join(path, first_word), message.to_string())
-        } else {
-            (path.to_string(), format!("`{}`: {message}", last_key(path)))
-        };
-        let span = span_of_path(root, &path);
-        checker.push(ProblemKind::BadValue, span, &path, message, device_hint(last_key(&path)));
+    let relay_valid = !found.iter().any(|f| f.path.is_under("relay"));
+    let watchdog_valid = !found.iter().any(|f| f.path.is_under("watchdog"));
+    let mut placed = Placed { checker, root };
+    for problem in found {
+        placed.found(problem);
     }
     (relay.filter(|_| relay_valid), watchdog.filter(|_| watchdog_valid))
 }
@@ -456,11 +417,11 @@ pub(super) fn check_devices(
 fn warn_relay(checker: &mut Checker<'_>, root: &DeTable<'_>, relay: &RelayConfig) {
     for (index, channel) in relay.channels.iter().enumerate() {
         if channel.trust_unconfirmed {
-            let path = format!("relay.channels[{index}].trust_unconfirmed");
+            let path = channel_key(index, "trust_unconfirmed");
             checker.warn(
                 ProblemKind::UnconfirmedFenceAllowed,
-                span_of_path(root, &path),
-                &path,
+                span_of(root, &path),
+                &path.to_string(),
                 format!(
                     "an unconfirmed fence of {:?} counts as a fence: if the off command was lost, the witness grants the service while {:?} may still run it",
                     channel.node, channel.node
@@ -475,15 +436,15 @@ fn warn_relay(checker: &mut Checker<'_>, root: &DeTable<'_>, relay: &RelayConfig
         if timeout_ms >= needs_ms {
             continue;
         }
-        let path = format!("relay.channels[{index}].timeout_ms");
+        let path = channel_key(index, "timeout_ms");
         let shown = match channel.timeout_ms {
             Some(_) => format!("timeout_ms = {timeout_ms}"),
             None => format!("timeout_ms = {timeout_ms} (the default)"),
         };
         checker.warn(
             ProblemKind::CommandTimeoutShort,
-            span_of_path(root, &path),
-            &path,
+            span_of(root, &path),
+            &path.to_string(),
             format!(
                 "{shown} is shorter than the fence agent may need: {needs_ms} ms (power_timeout + login_timeout + power_wait); the agent would be killed while it waits for the power to go off, and the fence would fail"
             ),
@@ -493,19 +454,6 @@ fn warn_relay(checker: &mut Checker<'_>, root: &DeTable<'_>, relay: &RelayConfig
             ),
         );
     }
-}
-
-fn device_hint(key: &str) -> String {
-    let hint = match key {
-        "node" => "the name of the node member whose power this channel switches",
-        "device" => "the serial port of the board, e.g. \"/dev/ttyUSB0\"",
-        "baud" => "one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200: the board's rate",
-        "channel" => "the relay on the board that switches this node's power; how boards count is in docs/devices.md (Relay drivers)",
-        "address" => "the board's Modbus slave address, 1 to 247 (1 unless changed on the board)",
-        "timeout_s" => "the timeout asked of the watchdog driver, 1 to 600 s; 10 is usual",
-        _ => "see docs/devices.md (Configuration) for the keys of [relay] and [watchdog]",
-    };
-    hint.to_string()
 }
 
 /// `[snmp]`: notification targets. `Some(None)`: absent. Key files are checked by `load`.
@@ -519,13 +467,10 @@ pub(super) fn check_snmp(
         Section::Invalid => return None,
         Section::Parsed(snmp, _) => snmp,
     };
-    let problems = snmp.validate();
-    if !problems.is_empty() {
-        for problem in problems {
-            let span = span_of_path(root, &problem.location);
-            let message = format!("`{}`: {}", last_key(&problem.location), problem.message);
-            checker.push(ProblemKind::BadValue, span, &problem.location, message, problem.hint);
-        }
+    let mut placed = Placed { checker, root };
+    let mut counted = Counting::new(&mut placed);
+    snmp.validate(&mut counted);
+    if counted.count > 0 {
         return None;
     }
     // Relative key files are resolved against the configuration's directory, like key_file.
@@ -539,15 +484,15 @@ pub(super) fn check_snmp(
 
 /// The span of every SNMP key file key (`snmp.targets[0].auth_key_file`), kept by
 /// `check_text` so that [`check_snmp_key_files`] can place its problems without the text.
-pub(super) fn snmp_key_spans(root: &DeTable<'_>, snmp: &SnmpConfig) -> Vec<(String, Option<Span>)> {
+pub(super) fn snmp_key_spans(root: &DeTable<'_>, snmp: &SnmpConfig) -> Vec<(KeyPath, Option<Span>)> {
     let mut spans = Vec::new();
     for (index, target) in snmp.targets.iter().enumerate() {
         for (key, file) in
             [("auth_key_file", &target.auth_key_file), ("priv_key_file", &target.priv_key_file)]
         {
             if file.is_some() {
-                let path = format!("snmp.targets[{index}].{key}");
-                let span = span_of_path(root, &path);
+                let path = KeyPath::root("snmp").key("targets").index(index).key(key);
+                let span = span_of(root, &path);
                 spans.push((path, span));
             }
         }
@@ -560,13 +505,13 @@ pub(super) fn snmp_key_spans(root: &DeTable<'_>, snmp: &SnmpConfig) -> Vec<(Stri
 pub(super) fn check_snmp_key_files(
     checker: &mut Checker<'_>,
     snmp: &SnmpConfig,
-    spans: &[(String, Option<Span>)],
+    spans: &[(KeyPath, Option<Span>)],
 ) {
     if let Err(problems) = snmp.targets(crate::snmp::config::read_key_file) {
         for problem in problems {
             let span =
-                spans.iter().find(|(path, _)| *path == problem.location).and_then(|(_, span)| span.clone());
-            checker.push(ProblemKind::KeyFileMissing, span, &problem.location, problem.message, problem.hint);
+                spans.iter().find(|(path, _)| *path == problem.path).and_then(|(_, span)| span.clone());
+            checker.place(span, problem);
         }
     }
 }
@@ -714,30 +659,28 @@ fn path_at(table: &DeTable<'_>, offset: usize, prefix: &str) -> Option<String> {
 
 /// The span of the key at `path` (`snmp.targets[0].community`), or of the nearest enclosing
 /// key or entry present in the file when that key is absent.
-pub(super) fn span_of_path(root: &DeTable<'_>, path: &str) -> Option<Span> {
-    let mut table = root;
+pub(super) fn span_of(root: &DeTable<'_>, path: &KeyPath) -> Option<Span> {
+    let mut table = Some(root);
+    let mut value: Option<&DeValue<'_>> = None;
     let mut found: Option<Span> = None;
-    for segment in path.split('.') {
-        let (name, indexes) = match segment.find('[') {
-            Some(at) => (&segment[..at], &segment[at..]),
-            None => (segment, ""),
-        };
-        let Some((key_span, mut value)) = lookup(table, name) else {
-            return found;
-        };
-        let mut span = key_span;
-        for index in indexes.split(['[', ']']).filter(|s| !s.is_empty()).map(|s| s.parse::<usize>().ok()) {
-            let Some(element) = index.and_then(|i| value.as_array()?.get(i)) else {
-                return Some(span);
-            };
-            span = element_span(element.span(), &span);
-            value = element.get_ref();
+    for segment in path.segments() {
+        match segment {
+            Segment::Key(name) => {
+                let Some((key_span, next)) = table.and_then(|t| lookup(t, name)) else {
+                    return found;
+                };
+                found = Some(key_span);
+                value = Some(next);
+            }
+            Segment::Index(index) => {
+                let Some(element) = value.and_then(|v| v.as_array()?.get(*index)) else {
+                    return found;
+                };
+                found = Some(element_span(element.span(), found.as_ref().unwrap_or(&(0..0))));
+                value = Some(element.get_ref());
+            }
         }
-        found = Some(span);
-        match value.as_table() {
-            Some(inner) => table = inner,
-            None => return found,
-        }
+        table = value.and_then(|v| v.as_table());
     }
     found
 }
@@ -754,25 +697,22 @@ pub(super) fn check_fence_service(
     relay: Option<&RelayConfig>,
     origin: &std::path::Path,
 ) -> Option<Option<FenceServiceConfig>> {
-    let (mut service, at) = match deserialize_section::<FenceServiceConfig>(checker, root, "fence_service") {
+    let mut service = match deserialize_section::<FenceServiceConfig>(checker, root, "fence_service") {
         Section::Absent => return Some(None),
         Section::Invalid => return None,
-        Section::Parsed(service, at) => (service, at),
+        Section::Parsed(service, _) => service,
     };
-    let before = checker.problems.len();
+    let mut placed = Placed { checker, root };
+    let mut counted = Counting::new(&mut placed);
     if context.role == Some(Role::Node) {
-        checker.push(
+        counted.found(Found::new(
             ProblemKind::WrongRole,
-            Some(at.clone()),
-            "fence_service",
-            "[fence_service] on a node: the witness owns the relays".into(),
-            "move the [fence_service] section into the witness's file".into(),
-        );
+            KeyPath::root("fence_service"),
+            "[fence_service] on a node: the witness owns the relays",
+            "move the [fence_service] section into the witness's file",
+        ));
     }
-    for (path, message, hint) in service.validate() {
-        let span = span_of_path(root, &path).or(Some(at.clone()));
-        checker.push(ProblemKind::BadValue, span, &path, message, hint);
-    }
+    service.validate(&mut counted);
     // The GPIO lines a channel holds: its output and its sense input (on `chip` by default).
     let lines = |c: &RelayChannelConfig| {
         let output = c.chip.clone().zip(c.line);
@@ -786,31 +726,26 @@ pub(super) fn check_fence_service(
             || (same(&a.command, &b.command) && a.plug == b.plug)
     };
     for (index, plug) in service.plugs.iter().enumerate() {
-        let path = format!("fence_service.plugs[{index}].node");
+        let path = KeyPath::root("fence_service").key("plugs").index(index);
         if context.role_of(&plug.node).is_some() {
-            checker.push(
+            counted.found(Found::new(
                 ProblemKind::WrongRole,
-                span_of_path(root, &path).or(Some(at.clone())),
-                &path,
+                path.key("node"),
                 format!(
                     "{:?} is a member of this cluster: its power is the witness's own authority's",
                     plug.node
                 ),
-                "a plug is a node of another cluster; this cluster's nodes are fenced through [relay] only"
-                    .into(),
-            );
+                "a plug is a node of another cluster; this cluster's nodes are fenced through [relay] only",
+            ));
         }
         let own =
             relay.into_iter().flat_map(|r| r.channels.iter()).enumerate().find(|(_, c)| shares(plug, c));
         if let Some((channel, _)) = own {
-            let path = format!("fence_service.plugs[{index}]");
-            checker.push(
-                ProblemKind::BadValue,
-                span_of_path(root, &path).or(Some(at.clone())),
-                &path,
+            counted.found(Found::bad_value(
+                path.clone(),
                 format!("plug {:?} uses the device of relay.channels[{channel}], a fence of this cluster", plug.node),
-                "give the other cluster's plugs their own board (serial port, GPIO line, or fence agent plug): the witness's own fences must never wait for or collide with another cluster's".into(),
-            );
+                "give the other cluster's plugs their own board (serial port, GPIO line, or fence agent plug): the witness's own fences must never wait for or collide with another cluster's",
+            ));
         }
         let Some(device) = &plug.device else { continue };
         let link = context
@@ -818,21 +753,32 @@ pub(super) fn check_fence_service(
             .iter()
             .find(|l| matches!(&l.kind, Some(LinkKind::Serial { device: d, .. }) if d == device));
         if let Some(link) = link {
-            let path = format!("fence_service.plugs[{index}].device");
-            checker.push(
-                ProblemKind::BadValue,
-                span_of_path(root, &path),
-                &path,
+            counted.found(Found::bad_value(
+                path.key("device"),
                 format!("{} is also the serial port of links[{}], a heartbeat link", device.display(), link.index),
-                "a serial port carries either heartbeats or the relay board's protocol: give the board its own port".into(),
-            );
+                "a serial port carries either heartbeats or the relay board's protocol: give the board its own port",
+            ));
         }
     }
-    if checker.problems.len() != before {
+    if counted.count != 0 {
         return None;
     }
     service.key_file = super::resolve(origin, &service.key_file.to_string_lossy());
     Some(Some(service))
+}
+
+/// A [`Sink`] that places each problem a section's validator finds in the file: at the line
+/// of its key (or of the nearest enclosing key present), in the checker's problems.
+pub(super) struct Placed<'c, 't, 'r, 'i> {
+    pub checker: &'c mut Checker<'t>,
+    pub root: &'r DeTable<'i>,
+}
+
+impl Sink for Placed<'_, '_, '_, '_> {
+    fn found(&mut self, found: Found) {
+        let span = span_of(self.root, &found.path);
+        self.checker.place(span, found);
+    }
 }
 
 /// `[syslog]`: the remote syslog collector, on any member. `Some(None)`: absent.
@@ -844,14 +790,10 @@ pub(super) fn check_syslog(
         Section::Absent => Some(None),
         Section::Invalid => None,
         Section::Parsed(syslog, _) => {
-            let problems = syslog.validate();
-            if problems.is_empty() {
-                return Some(Some(syslog));
-            }
-            for (path, message, hint) in problems {
-                checker.push(ProblemKind::BadValue, span_of_path(root, path), path, message, hint);
-            }
-            None
+            let mut placed = Placed { checker, root };
+            let mut counted = Counting::new(&mut placed);
+            syslog.validate(&mut counted);
+            (counted.count == 0).then_some(Some(syslog))
         }
     }
 }
@@ -876,21 +818,10 @@ pub(super) fn check_array(
                 );
                 return None;
             }
-            let problems = array.validate();
-            if !problems.is_empty() {
-                for text in problems {
-                    let (path, message) = text.split_once(": ").unwrap_or(("array", text.as_str()));
-                    checker.push(
-                        ProblemKind::BadValue,
-                        span_of_path(root, path),
-                        path,
-                        message.to_string(),
-                        "see docs/array.md for the keys of [array]".into(),
-                    );
-                }
-                return None;
-            }
-            Some(Some(array))
+            let mut placed = Placed { checker, root };
+            let mut counted = Counting::new(&mut placed);
+            array.validate(&mut counted);
+            (counted.count == 0).then_some(Some(array))
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The `[syslog]` TOML section: a remote syslog collector that receives every log line of the
 //! agent, its severity kept (logs off the box).
 //!
-//! Owns the serde structure, its defaults, its validation (each problem with its key) and the
+//! Owns the serde structure, its defaults, its validation (each problem written at its typed key path to a `Sink`) and the
 //! syslog codes of facilities and formats. It opens no socket and formats no message: the
 //! shell's logger (`shell::logger::remote`) does. The reference is docs/configuration.md.
 
@@ -10,6 +10,8 @@
 use std::net::SocketAddr;
 
 use serde::Deserialize;
+
+use super::path::{Found, KeyPath, Sink};
 
 /// Bound on `hostname` (RFC 5424: HOSTNAME is at most 255 printable US-ASCII characters).
 pub const MAX_HOSTNAME_BYTES: usize = 255;
@@ -95,12 +97,11 @@ pub struct SyslogConfig {
 }
 
 impl SyslogConfig {
-    /// Every problem: (key path, message, hint).
-    pub fn validate(&self) -> Vec<(&'static str, String, String)> {
-        let mut problems = Vec::new();
+    /// Writes every problem, each at its key, to `sink`.
+    pub fn validate(&self, sink: &mut dyn Sink) {
         if self.target.port() == 0 || self.target.ip().is_unspecified() {
-            problems.push((
-                "syslog.target",
+            sink.found(Found::bad_value(
+                KeyPath::root("syslog").key("target"),
                 format!("`target` {} names no collector", self.target),
                 "write the collector's address and port, e.g. \"192.0.2.10:514\"".to_string(),
             ));
@@ -110,8 +111,8 @@ impl SyslogConfig {
                 || hostname.len() > MAX_HOSTNAME_BYTES
                 || !hostname.bytes().all(|b| b.is_ascii_graphic())
             {
-                problems.push((
-                    "syslog.hostname",
+                sink.found(Found::bad_value(
+                    KeyPath::root("syslog").key("hostname"),
                     format!("`hostname` {hostname:?} is not a syslog host name"),
                     format!(
                         "use 1 to {MAX_HOSTNAME_BYTES} printable ASCII characters without spaces, or leave it out for the member's name"
@@ -119,6 +120,5 @@ impl SyslogConfig {
                 ));
             }
         }
-        problems
     }
 }

@@ -495,3 +495,48 @@ fn load_refuses_a_large_file() {
     assert_eq!(kinds(&load(&path).unwrap_err()), [ProblemKind::FileTooLarge]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sections_problem_is_placed_at_its_typed_key() {
+    let channel = "[[relay.channels]]\nnode = \"node-b\"\nboard = \"modbus\"\ndevice = \"/dev/ttyS3\"\nbaud = 9600\naddress = 1\nchannel = 1\n";
+    assert!(WITNESS.contains(channel));
+    let commanded = "[[relay.channels]]\nnode = \"node-b\"\nboard = \"command\"\ncommand = \"/usr/sbin/fence_ipmilan\"\noptions = { action = \"reboot\" }\n";
+    let text = WITNESS.replacen(channel, commanded, 1);
+    let problems = parse(&text).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let line = text[..text.find("options = { action").unwrap()].matches('\n').count() + 1;
+    assert_eq!(
+        problems[0].location,
+        format!("/etc/ha-agent/agent.toml:line {line}: relay.channels[1].options")
+    );
+    assert_eq!(problems[0].message, "action and plug are set by the agent");
+    // The baud of a relay board, and the [array] keys, each on its own key and line.
+    let text = WITNESS.replacen(
+        "baud = 9600\naddress = 1\nchannel = 1\n",
+        "baud = 1234\naddress = 1\nchannel = 1\n",
+        1,
+    );
+    let problems = parse(&text).unwrap_err();
+    let line = text[..text.find("baud = 1234").unwrap()].matches('\n').count() + 1;
+    assert_eq!(problems[0].location, format!("/etc/ha-agent/agent.toml:line {line}: relay.channels[1].baud"));
+    assert!(problems[0].message.starts_with("baud must be a standard rate"), "{}", problems[0]);
+}
+
+#[test]
+fn every_subcommand_loads_through_one_loader() {
+    let dir = temp_dir("one-loader");
+    let path = dir.join("agent.toml");
+    // The key file is missing: only what needs the key refuses the file.
+    std::fs::write(&path, format!("key_file = \"missing.key\"\n{MINIMAL}")).unwrap();
+    let config = load_as(&path, Needs::FileOnly).expect("the file alone is valid");
+    assert_eq!(config.key_file, dir.join("missing.key"));
+    let problems = load_as(&path, Needs::Keys).unwrap_err();
+    assert_eq!(kinds(&problems), [ProblemKind::KeyFileMissing]);
+    assert_eq!(load(&path).unwrap_err(), problems, "load is load_as with the keys");
+    assert!(!is_unreadable(&problems));
+    let absent = load_as(&dir.join("absent.toml"), Needs::FileOnly).unwrap_err();
+    assert!(is_unreadable(&absent), "{absent:?}");
+    assert_eq!(path_of(None), PathBuf::from(DEFAULT_PATH));
+    assert_eq!(path_of(Some("x.toml")), PathBuf::from("x.toml"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,14 +1,14 @@
 //! The TOML shape of the devices' configuration: `[relay]` with its `[[relay.channels]]`, and
 //! `[watchdog]`. Owns the serde structures, their defaults, their validation (every problem
-//! with its location) and the construction of a [`RelayChannel`] from a valid channel. It
-//! opens nothing itself. The lead plugs these sections into the main configuration; until
-//! then [`load_file`] reads just these sections from an agent configuration file. The
-//! reference is `docs/devices.md`.
+//! written at its typed key path to a [`Sink`]) and the construction of a [`RelayChannel`]
+//! from a valid channel. It opens nothing and reads no file: the configuration loader
+//! (`config::load`) deserializes these sections with the rest of the file and runs
+//! [`DevicesConfig::validate`]. The reference is `docs/devices.md`.
 
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -22,11 +22,10 @@ use crate::devices::relay::numato::{self, Numato};
 use crate::devices::relay::serial::SerialRelay;
 use crate::devices::relay::RelayChannel;
 use crate::devices::watchdog;
+use crate::problem::{Found, KeyPath, Sink};
 
 /// Bound on configured relay channels (two nodes, a few spare).
 pub const MAX_CHANNELS: usize = 8;
-/// Bound on the size of a configuration file read by [`load_file`].
-pub const MAX_FILE_BYTES: u64 = 64 * 1024;
 /// Standard serial speeds accepted for relay boards.
 const BAUD_RATES: [u32; 8] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200];
 /// Bounds of `timeout_ms`.
@@ -163,127 +162,156 @@ pub struct WatchdogConfig {
     pub timeout_s: u32,
 }
 
-/// The devices' sections of an agent configuration file; other sections are ignored here.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+/// The devices' sections of a configuration, as the configuration checker validates them
+/// together (the checker deserializes each section from the file's tree).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DevicesConfig {
     pub relay: Option<RelayConfig>,
     pub watchdog: Option<WatchdogConfig>,
 }
 
-/// Parse and validate the devices' sections of a TOML text.
-pub fn parse_str(text: &str) -> Result<DevicesConfig, Vec<String>> {
-    let config: DevicesConfig = toml::from_str(text).map_err(|e| vec![e.to_string().trim().to_string()])?;
-    let problems = config.validate();
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(problems)
-    }
-}
-
-/// Read (bounded) and parse the devices' sections of the file at `path`.
-pub fn load_file(path: &Path) -> Result<DevicesConfig, Vec<String>> {
-    let meta = std::fs::metadata(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(vec![format!("{}: larger than {MAX_FILE_BYTES} bytes", path.display())]);
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
-    parse_str(&text).map_err(|ps| ps.into_iter().map(|p| format!("{}: {p}", path.display())).collect())
-}
-
 impl DevicesConfig {
-    /// Every problem, each with its location.
-    pub fn validate(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+    /// Writes every problem, each at its key, to `sink`.
+    pub fn validate(&self, sink: &mut dyn Sink) {
         if let Some(relay) = &self.relay {
+            let at = KeyPath::root("relay");
             if relay.channels.len() > MAX_CHANNELS {
-                problems.push(format!(
-                    "relay.channels: {} channels, at most {MAX_CHANNELS}",
-                    relay.channels.len()
+                sink.found(problem(
+                    at.key("channels"),
+                    format!("`channels`: {} channels, at most {MAX_CHANNELS}", relay.channels.len()),
                 ));
             }
             if relay.health_interval_ms < 1000 {
-                problems.push("relay.health_interval_ms: at least 1000".into());
+                sink.found(problem(at.key("health_interval_ms"), "`health_interval_ms`: at least 1000"));
             }
             if relay.health_failures_before_alarm == 0 {
-                problems.push("relay.health_failures_before_alarm: at least 1".into());
+                sink.found(problem(
+                    at.key("health_failures_before_alarm"),
+                    "`health_failures_before_alarm`: at least 1",
+                ));
             }
             for (i, c) in relay.channels.iter().enumerate() {
-                c.validate(&format!("relay.channels[{i}]"), &mut problems);
+                c.validate(&at.key("channels").index(i), sink);
             }
         }
         if let Some(w) = &self.watchdog {
             if !(watchdog::TIMEOUT_S_MIN..=watchdog::TIMEOUT_S_MAX).contains(&w.timeout_s) {
-                problems.push(format!(
-                    "watchdog.timeout_s: {} is outside {}..={}",
-                    w.timeout_s,
-                    watchdog::TIMEOUT_S_MIN,
-                    watchdog::TIMEOUT_S_MAX
+                sink.found(problem(
+                    KeyPath::root("watchdog").key("timeout_s"),
+                    format!(
+                        "`timeout_s`: {} is outside {}..={}",
+                        w.timeout_s,
+                        watchdog::TIMEOUT_S_MIN,
+                        watchdog::TIMEOUT_S_MAX
+                    ),
                 ));
             }
         }
-        problems
+    }
+}
+
+/// A bad value of `[relay]` or `[watchdog]` at `path`, with the hint of its key.
+fn problem(path: KeyPath, message: impl Into<String>) -> Found {
+    let hint = device_hint(path.last_key());
+    Found::bad_value(path, message, hint)
+}
+
+/// How to fix a value of the key `key` of `[relay]` or `[watchdog]`.
+fn device_hint(key: &str) -> &'static str {
+    match key {
+        "node" => "the name of the node member whose power this channel switches",
+        "device" => "the serial port of the board, e.g. \"/dev/ttyUSB0\"",
+        "baud" => "one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200: the board's rate",
+        "channel" => "the relay on the board that switches this node's power; how boards count is in docs/devices.md (Relay drivers)",
+        "address" => "the board's Modbus slave address, 1 to 247 (1 unless changed on the board)",
+        "timeout_s" => "the timeout asked of the watchdog driver, 1 to 600 s; 10 is usual",
+        _ => "see docs/devices.md (Configuration) for the keys of [relay] and [watchdog]",
     }
 }
 
 impl RelayChannelConfig {
-    /// Every problem of this channel, each prefixed with `at` (`relay.channels[1]: ...`).
-    pub fn validate(&self, at: &str, problems: &mut Vec<String>) {
-        let mut need = |ok: bool, what: &str| {
+    /// Writes the problems of the channel at `at` (`relay.channels[1]`) to `sink`, each at the
+    /// key it is about.
+    pub fn validate(&self, at: &KeyPath, sink: &mut dyn Sink) {
+        let mut need = |ok: bool, key: &str, what: &str| {
             if !ok {
-                problems.push(format!("{at}: {what}"));
+                sink.found(problem(at.key(key), what));
             }
         };
-        need(!self.node.is_empty(), "node must name a member");
+        need(!self.node.is_empty(), "node", "node must name a member");
         need(
             (TIMEOUT_MS_MIN..=TIMEOUT_MS_MAX).contains(&self.exchange_timeout_ms()),
+            "timeout_ms",
             "timeout_ms must be in 1..=60000",
         );
-        need(self.poll_interval_ms > 0, "poll_interval_ms must be at least 1");
-        need(self.confirm_timeout_ms >= self.settle_ms, "confirm_timeout_ms must be at least settle_ms");
-        need(self.confirm_timeout_ms <= 600_000, "confirm_timeout_ms must be at most 600000");
+        need(self.poll_interval_ms > 0, "poll_interval_ms", "poll_interval_ms must be at least 1");
+        need(
+            self.confirm_timeout_ms >= self.settle_ms,
+            "confirm_timeout_ms",
+            "confirm_timeout_ms must be at least settle_ms",
+        );
+        need(
+            self.confirm_timeout_ms <= 600_000,
+            "confirm_timeout_ms",
+            "confirm_timeout_ms must be at most 600000",
+        );
         let serial = matches!(self.board, Board::Lcus | Board::Kmtronic | Board::Numato | Board::Modbus);
         if serial {
-            need(self.device.is_some(), "device (the serial port) is required for this board");
-            need(BAUD_RATES.contains(&self.baud), "baud must be a standard rate (1200..=115200)");
+            need(self.device.is_some(), "device", "device (the serial port) is required for this board");
+            need(BAUD_RATES.contains(&self.baud), "baud", "baud must be a standard rate (1200..=115200)");
         }
         match self.board {
             Board::Lcus | Board::Kmtronic => {
-                need(matches!(self.channel, Some(1..=255)), "channel (relay number, from 1) is required");
+                need(
+                    matches!(self.channel, Some(1..=255)),
+                    "channel",
+                    "channel (relay number, from 1) is required",
+                );
             }
             Board::Numato => need(
                 matches!(self.channel, Some(c) if c <= u16::from(numato::MAX_CHANNEL)),
+                "channel",
                 "channel (relay index 0..=35) is required",
             ),
             Board::Modbus => {
-                need(self.channel.is_some(), "channel (coil number, from 0) is required");
-                need((1..=247).contains(&self.address), "address must be a Modbus slave address 1..=247");
+                need(self.channel.is_some(), "channel", "channel (coil number, from 0) is required");
+                need(
+                    (1..=247).contains(&self.address),
+                    "address",
+                    "address must be a Modbus slave address 1..=247",
+                );
             }
             Board::Gpio => {
-                need(self.chip.is_some() && self.line.is_some(), "chip and line are required for gpio");
+                need(
+                    self.chip.is_some() && self.line.is_some(),
+                    "chip",
+                    "chip and line are required for gpio",
+                );
                 if self.sense_chip.is_some() {
-                    need(self.sense_line.is_some(), "sense_chip without sense_line");
+                    need(self.sense_line.is_some(), "sense_chip", "sense_chip without sense_line");
                 }
             }
             Board::Command => {
-                need(self.command.is_some(), "command (the fence agent's path) is required");
-                need(self.options.len() <= MAX_OPTIONS, "too many options");
+                need(self.command.is_some(), "command", "command (the fence agent's path) is required");
+                need(self.options.len() <= MAX_OPTIONS, "options", "too many options");
                 let one_line = |s: &str| !s.contains('\n');
                 need(
                     self.options
                         .iter()
                         .all(|(k, v)| one_line(k) && !k.contains('=') && !k.is_empty() && one_line(v)),
+                    "options",
                     "options must be single-line key = value pairs",
                 );
-                need(self.plug.as_deref().is_none_or(one_line), "plug must be one line");
+                need(self.plug.as_deref().is_none_or(one_line), "plug", "plug must be one line");
                 need(
                     self.options.keys().all(|k| k != "action" && k != "plug"),
+                    "options",
                     "action and plug are set by the agent",
                 );
             }
         }
         if self.board != Board::Lcus {
-            need(!self.status_query, "status_query applies to lcus boards only");
+            need(!self.status_query, "status_query", "status_query applies to lcus boards only");
         }
     }
 
@@ -398,6 +426,26 @@ device = "/dev/watchdog0"
 timeout_s = 15
 "#;
 
+    /// The devices' sections of `text` (other sections ignored), validated: what the
+    /// configuration checker does with them.
+    fn parse_str(text: &str) -> Result<DevicesConfig, Vec<Found>> {
+        #[derive(Deserialize)]
+        struct Sections {
+            relay: Option<RelayConfig>,
+            watchdog: Option<WatchdogConfig>,
+        }
+        let sections: Sections =
+            toml::from_str(text).map_err(|e| vec![Found::bad_value(KeyPath::empty(), e.to_string(), "")])?;
+        let config = DevicesConfig { relay: sections.relay, watchdog: sections.watchdog };
+        let mut found = Vec::new();
+        config.validate(&mut found);
+        if found.is_empty() {
+            Ok(config)
+        } else {
+            Err(found)
+        }
+    }
+
     #[test]
     fn example_parses_with_defaults() {
         let c = parse_str(EXAMPLE).unwrap();
@@ -427,12 +475,13 @@ options = { action = "reboot" }
 timeout_s = 0
 "#;
         let problems = parse_str(text).unwrap_err();
-        let joined = problems.join("\n");
-        assert!(joined.contains("relay.channels[0]: device"), "{joined}");
-        assert!(joined.contains("relay.channels[0]: baud"), "{joined}");
-        assert!(joined.contains("relay.channels[0]: channel"), "{joined}");
-        assert!(joined.contains("relay.channels[1]: command"), "{joined}");
-        assert!(joined.contains("relay.channels[1]: action and plug"), "{joined}");
+        let joined =
+            problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>().join("\n");
+        assert!(joined.contains("relay.channels[0].device: device"), "{joined}");
+        assert!(joined.contains("relay.channels[0].baud: baud"), "{joined}");
+        assert!(joined.contains("relay.channels[0].channel: channel"), "{joined}");
+        assert!(joined.contains("relay.channels[1].command: command"), "{joined}");
+        assert!(joined.contains("relay.channels[1].options: action and plug"), "{joined}");
         assert!(joined.contains("watchdog.timeout_s"), "{joined}");
     }
 

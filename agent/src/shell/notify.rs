@@ -53,7 +53,7 @@ impl Snmp {
         let Some(snmp) = &cfg.snmp else { return Ok(None) };
         let member = cfg.me().name.clone();
         let targets = snmp.targets(read_key_file).map_err(|problems| {
-            problems.iter().map(|p| format!("{}: {}", p.location, p.message)).collect::<Vec<_>>().join("; ")
+            problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>().join("; ")
         })?;
         let dir = cfg.state_dir.clone();
         let restored = match queue_store::load(&dir) {

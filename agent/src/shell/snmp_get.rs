@@ -52,7 +52,7 @@ impl SnmpGet {
         let Some(snmp) = &cfg.snmp else { return Ok(None) };
         let Some(listen) = snmp.listen else { return Ok(None) };
         let targets = snmp.targets(read_key_file).map_err(|problems| {
-            problems.iter().map(|p| format!("{}: {}", p.location, p.message)).collect::<Vec<_>>().join("; ")
+            problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>().join("; ")
         })?;
         let engine_id = snmp.engine_id(&cfg.me().name);
         let users = SnmpConfig::readers(&targets).iter().map(|u| u.localize(&engine_id)).collect();

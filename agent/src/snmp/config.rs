@@ -43,6 +43,8 @@ use serde::Deserialize;
 use super::notify::{Delivery, Security, Target, Version, MAX_TARGETS, MIN_ALIVE_INTERVAL_MS};
 use super::pdu::MAX_COMMUNITY_BYTES;
 use super::usm::{AuthProtocol, PrivProtocol, UsmUser, MAX_USER_NAME_BYTES, MIN_PASSWORD_BYTES};
+use crate::problem::ProblemKind;
+use crate::problem::{Found, KeyPath, Sink};
 
 /// Bound on a key file's size.
 pub const MAX_KEY_FILE_BYTES: u64 = 256;
@@ -108,32 +110,33 @@ pub struct TargetConfig {
     pub priv_key_file: Option<PathBuf>,
 }
 
-/// One problem with the `[snmp]` section: where, what, and how to fix it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SnmpProblem {
-    /// Key path, e.g. `snmp.targets[1].auth_key_file`.
-    pub location: String,
-    pub message: String,
-    pub hint: String,
+/// One problem with the `[snmp]` section: where (its typed key path, e.g.
+/// `snmp.targets[1].auth_key_file`), what, and how to fix it.
+pub type SnmpProblem = Found;
+
+/// A bad value at `path`; the message names the key (`` `kind`: SNMPv1 has no inform ``).
+fn problem(path: KeyPath, message: impl Into<String>, hint: impl Into<String>) -> SnmpProblem {
+    let message = format!("`{}`: {}", path.last_key(), message.into());
+    Found::bad_value(path, message, hint)
 }
 
-impl core::fmt::Display for SnmpProblem {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}: {}\n  hint: {}", self.location, self.message, self.hint)
-    }
+/// `snmp.KEY`.
+fn snmp_key(key: &str) -> KeyPath {
+    KeyPath::root("snmp").key(key)
 }
 
-fn problem(location: String, message: impl Into<String>, hint: impl Into<String>) -> SnmpProblem {
-    SnmpProblem { location, message: message.into(), hint: hint.into() }
+/// `snmp.targets[INDEX].KEY`.
+fn target_key(index: usize, key: &str) -> KeyPath {
+    KeyPath::root("snmp").key("targets").index(index).key(key)
 }
 
 impl SnmpConfig {
-    /// Check the section without touching the filesystem. Returns every problem found.
-    pub fn validate(&self) -> Vec<SnmpProblem> {
-        let mut problems = Vec::new();
+    /// Check the section without touching the filesystem: writes every problem to `sink`.
+    pub fn validate(&self, sink: &mut dyn Sink) {
+        let problems = &mut Vec::new();
         if self.targets.len() > MAX_TARGETS {
             problems.push(problem(
-                "snmp.targets".into(),
+                snmp_key("targets"),
                 format!("{} targets, at most {MAX_TARGETS}", self.targets.len()),
                 "remove targets",
             ));
@@ -141,7 +144,7 @@ impl SnmpConfig {
         if let Some(ms) = self.alive_interval_ms {
             if ms < MIN_ALIVE_INTERVAL_MS {
                 problems.push(problem(
-                    "snmp.alive_interval_ms".into(),
+                    snmp_key("alive_interval_ms"),
                     format!("{ms} ms is too often"),
                     format!("use at least {MIN_ALIVE_INTERVAL_MS}"),
                 ));
@@ -150,15 +153,15 @@ impl SnmpConfig {
         if let Some(id) = &self.engine_id {
             if parse_engine_id(id).is_none() {
                 problems.push(problem(
-                    "snmp.engine_id".into(),
+                    snmp_key("engine_id"),
                     "not 5 to 32 bytes of hex".to_string(),
                     "e.g. 800186a304726f636b or leave it out",
                 ));
             }
         }
-        self.validate_responder(&mut problems);
+        self.validate_responder(problems);
         for (i, t) in self.targets.iter().enumerate() {
-            let at = |key: &str| format!("snmp.targets[{i}].{key}");
+            let at = |key: &str| target_key(i, key);
             if t.name.is_empty() || self.targets[..i].iter().any(|o| o.name == t.name) {
                 problems.push(problem(
                     at("name"),
@@ -240,7 +243,9 @@ impl SnmpConfig {
                 }
             }
         }
-        problems
+        for found in problems.drain(..) {
+            sink.found(found);
+        }
     }
 
     /// The v3 targets whose user reads (authentication and privacy both set).
@@ -254,14 +259,14 @@ impl SnmpConfig {
         if let Some(c) = &self.read_community {
             if c.is_empty() || c.len() > MAX_COMMUNITY_BYTES {
                 problems.push(problem(
-                    "snmp.read_community".into(),
+                    snmp_key("read_community"),
                     "empty or too long",
                     format!("1 to {MAX_COMMUNITY_BYTES} bytes"),
                 ));
             }
             if self.listen.is_none() {
                 problems.push(problem(
-                    "snmp.read_community".into(),
+                    snmp_key("read_community"),
                     "a read community without `listen` answers nothing",
                     "set listen = \"0.0.0.0:161\" or remove read_community",
                 ));
@@ -270,14 +275,14 @@ impl SnmpConfig {
         let Some(listen) = self.listen else { return };
         if listen.port() == 0 {
             problems.push(problem(
-                "snmp.listen".into(),
+                snmp_key("listen"),
                 "port 0 is not a port a station can ask",
                 "use the SNMP port, e.g. listen = \"0.0.0.0:161\"",
             ));
         }
         if self.read_community.is_none() && self.v3_readers().next().is_none() {
             problems.push(problem(
-                "snmp.listen".into(),
+                snmp_key("listen"),
                 "nobody may read: no read_community and no SNMPv3 target with auth and priv",
                 "set read_community = \"...\" (v2c) or add a v3 target with auth, priv and their key files",
             ));
@@ -290,7 +295,7 @@ impl SnmpConfig {
                     |x: &TargetConfig| (x.auth, x.auth_key_file.clone(), x.privacy, x.priv_key_file.clone());
                 if keys(o) != keys(t) {
                     problems.push(problem(
-                        format!("snmp.targets[{i}].user"),
+                        target_key(i, "user"),
                         format!(
                             "user {:?} is also snmp.targets[{j}]'s with other keys; a request names only the user",
                             t.user.as_deref().unwrap_or("")
@@ -332,7 +337,7 @@ impl SnmpConfig {
         let mut targets = Vec::new();
         let mut problems = Vec::new();
         for (i, t) in self.targets.iter().enumerate() {
-            let at = |key: &str| format!("snmp.targets[{i}].{key}");
+            let at = |key: &str| target_key(i, key);
             let security = match t.version {
                 VersionConfig::V1 | VersionConfig::V2c => {
                     Security::Community(t.community.clone().unwrap_or_default().into_bytes())
@@ -343,7 +348,7 @@ impl SnmpConfig {
                         match read_key(path) {
                             Ok(k) => Some(k),
                             Err(message) => {
-                                problems.push(problem(at(name), format!("{}: {message}", path.display()), "a file owned by root, mode 0600, holding one passphrase of 8 or more characters"));
+                                problems.push(Found::new(ProblemKind::KeyFileMissing, at(name), format!("{}: {message}", path.display()), "a file owned by root, mode 0600, holding one passphrase of 8 or more characters"));
                                 None
                             }
                         }
@@ -435,6 +440,12 @@ mod tests {
         snmp: SnmpConfig,
     }
 
+    fn problems(config: &SnmpConfig) -> Vec<Found> {
+        let mut found = Vec::new();
+        config.validate(&mut found);
+        found
+    }
+
     const EXAMPLE: &str = r#"
 [snmp]
 alive_interval_ms = 300000
@@ -468,7 +479,7 @@ priv_key_file = "/data/snmp/priv.key"
     #[test]
     fn the_documented_example_parses_and_converts() {
         let config: SnmpConfig = toml::from_str::<Wrapper>(EXAMPLE).unwrap().snmp;
-        assert_eq!(config.validate(), vec![]);
+        assert_eq!(problems(&config), vec![]);
         let targets = config.targets(|p| Ok(format!("pass-{}", p.display()).into_bytes())).unwrap();
         assert_eq!(targets.len(), 3);
         assert_eq!((targets[0].version, targets[0].delivery), (Version::V2c, Delivery::Inform));
@@ -505,7 +516,7 @@ priv = "aes128"
 priv_key_file = "/k"
 "#;
         let config = toml::from_str::<Wrapper>(bad).unwrap().snmp;
-        let locations: Vec<String> = config.validate().into_iter().map(|p| p.location).collect();
+        let locations: Vec<String> = problems(&config).into_iter().map(|p| p.path.to_string()).collect();
         assert_eq!(
             locations,
             [
@@ -528,17 +539,18 @@ priv_key_file = "/k"
     fn the_responder_needs_a_listen_address_and_a_reader() {
         let parse = |text: &str| toml::from_str::<Wrapper>(text).unwrap().snmp;
         let ok = parse("[snmp]\nlisten = \"127.0.0.1:1161\"\nread_community = \"monitor\"\n");
-        assert_eq!(ok.validate(), vec![]);
+        assert_eq!(problems(&ok), vec![]);
         let v3_only = parse(&EXAMPLE.replace(
             "alive_interval_ms = 300000\n",
             "alive_interval_ms = 300000\nlisten = \"0.0.0.0:161\"\n",
         ));
-        assert_eq!(v3_only.validate(), vec![]);
+        assert_eq!(problems(&v3_only), vec![]);
         let targets = v3_only.targets(|p| Ok(format!("pass-{}", p.display()).into_bytes())).unwrap();
         let readers = SnmpConfig::readers(&targets);
         assert_eq!(readers.iter().map(|u| u.name.clone()).collect::<Vec<_>>(), vec![b"rackha".to_vec()]);
 
-        let locations = |c: &SnmpConfig| c.validate().into_iter().map(|p| p.location).collect::<Vec<_>>();
+        let locations =
+            |c: &SnmpConfig| problems(c).into_iter().map(|p| p.path.to_string()).collect::<Vec<_>>();
         assert_eq!(locations(&parse("[snmp]\nlisten = \"0.0.0.0:161\"\n")), ["snmp.listen"]);
         assert_eq!(locations(&parse("[snmp]\nread_community = \"monitor\"\n")), ["snmp.read_community"]);
         assert_eq!(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -27,110 +28,71 @@ from harness import Timeout, now_s, say  # noqa: E402
 MEMBERS = ("witness", "node-a", "node-b")
 NODES = ("node-a", "node-b")
 ADDR = {"witness": "10.10.0.1", "node-a": "10.10.0.2", "node-b": "10.10.0.3"}
-IDS = {"witness": 1, "node-a": 2, "node-b": 3}
 # Serial cables: name, ends, link id; and the port each end sees (ttyS1, ttyS2).
 CABLES = (("wa", "witness", "node-a", 1), ("wb", "witness", "node-b", 2), ("ab", "node-a", "node-b", 3))
-UDP_IDS = {frozenset(("witness", "node-a")): 11, frozenset(("witness", "node-b")): 12,
-           frozenset(("node-a", "node-b")): 13}
 HUB_BASE_PORT = int(os.environ.get("RACK_HUB_PORT", "47200"))
 SHARED_DISK_MIB = 64
 DATA_DISK_MIB = 64
 
-# Timing for three TCG guests on two shared cores shared with other work: heartbeats every
-# 500 ms, a link dead after 5 s of silence. Guests are starved for seconds at a time under host
-# load (a witness once woke 8.6 s late while a node booted); 2 s made the witness fence
-# healthy nodes. initdead is long: a boot takes 20-80 s here.
-TIMING = dict(interval_ms=500, warn_ms=2000, dead_ms=5000, initdead_ms=30000)
-# `--timing fast` (the benchmark's failover trials): dead 1 s, and the authority's margin 500 ms
-# instead of 2 s (a node given the service waits until the old holder's last frame is
-# dead + interval + margin old, unless that holder said it stopped). Fine on a quiet host for
-# the power-cut scenario; with other work on the machine a starved guest may be declared dead.
-FAST_TIMING = dict(interval_ms=100, warn_ms=400, dead_ms=1000, initdead_ms=30000)
-FAST_MARGIN_MS = 500
-# The nodes' hardware watchdog: long, so that a guest starved by the host (three TCG guests on
-# two shared cores, other work on the machine) is not reset by its own i6300esb; the agent
-# feeds it every quarter of it. It lengthens the wait of relay-broken-isolation.
-WATCHDOG_S = 30
-SELF_FENCE_MS, STOP_TIMEOUT_MS, MARGIN_MS = 6000, 15000, 2000
-# The witness waits for both nodes at a cold start (W4), so it never fences a node that is
-# still booting; every later start of the witness finds both nodes up.
-AUTHORITY_TEMPLATE = """[authority]
-self_fence_ms = %d
-stop_timeout_ms = %d
-margin_ms = %d
-preferred = "node-a"
-wait_for_all = true
-power_on_after_fence = true
-fence_retry_initial_ms = 1000
-fence_retry_max_ms = 5000
-"""
+# The members' configurations come from the one generator of the tests' configurations
+# (ha_tests::topology, `configs rack DIR nodes=... timing=...`; each variant passes check-config in
+# tests/generated_configs.rs); the values the scenarios need are read back from the files
+# written (load_values). `--timing fast` (the benchmark's failover trials): dead 1 s and a
+# margin of 500 ms instead of 5 s and 2 s.
+TIMING_KIND = "default"
+TIMING = {}
+MARGIN_MS = SELF_FENCE_MS = WATCHDOG_S = MAX_RESTARTS = None
+FLOATING_IP = None
 
 
-def authority():
-    return AUTHORITY_TEMPLATE % (SELF_FENCE_MS, STOP_TIMEOUT_MS, MARGIN_MS)
+def write_configs(directory):
+    """Writes witness.toml, node-a.toml and node-b.toml of this rack into `directory` (the
+    configs tool of the test crate, built by cargo if needed), then load_values from them."""
+    run(["cargo", "run", "-q", "--locked", "-p", "ha-tests", "--bin", "configs", "--", "rack", directory,
+         "nodes=" + NODE_KIND, "timing=" + TIMING_KIND], cwd=ROOT, stdout=subprocess.DEVNULL)
+    load_values(directory)
+    return [os.path.join(directory, m + ".toml") for m in MEMBERS]
+
+
+def load_values(directory):
+    """The values the scenarios use, from the configurations written (one place: the generator)."""
+    global MARGIN_MS, SELF_FENCE_MS, WATCHDOG_S, MAX_RESTARTS, FLOATING_IP
+    with open(os.path.join(directory, "witness.toml"), "rb") as f:
+        witness = tomllib.load(f)
+    with open(os.path.join(directory, "node-a.toml"), "rb") as f:
+        node = tomllib.load(f)
+    TIMING.clear()
+    TIMING.update(witness["timing"])
+    MARGIN_MS = witness["authority"]["margin_ms"]
+    SELF_FENCE_MS = node["authority"]["self_fence_ms"]
+    WATCHDOG_S = node["watchdog"]["timeout_s"]
+    MAX_RESTARTS = node["resources"]["max_restarts"]
+    FLOATING_IP = [r for r in node["resources"]["group"] if "ip" in r.get("params", {})][0]["params"]["ip"]
+
+
+def watchdog_deadline_ms(rack, node):
+    """How long after `node`'s last frame the witness may assume it stopped by itself
+    (witness.rs watchdog_deadline): dead + interval + margin (the configuration) + the node's
+    fence bound as the witness reports it (status authority.nodes[].fence_bound_ms: the node's
+    self_fence + worst stop + watchdog, from its own report). None before that report."""
+    for n in rack.authority().get("nodes") or []:
+        if n.get("name") == node and n.get("fence_bound_ms"):
+            return TIMING["dead_ms"] + TIMING["interval_ms"] + n["fence_bound_ms"] + MARGIN_MS
+    return None
+
+
 # The management network (eth1 of each member) and the station (harness.MgmtNet).
 MGMT_ADDR = {"witness": "10.20.0.1", "node-a": "10.20.0.2", "node-b": "10.20.0.3"}
 MGMT_BASE_PORT = HUB_BASE_PORT + 10
 TRAPD_PORT = HUB_BASE_PORT + 20
-SNMP = """[snmp]
-
-[[snmp.targets]]
-name = "nms"
-version = "v2c"
-address = "%s:%d"
-kind = "trap"
-community = "public"
-""" % (harness.STATION_IP, harness.SNMP_TRAP_PORT)
-# The RAID controller's console on the witness: a PCI serial port, the 5th (ttyS4).
-ARRAY = """[array]
-dialect = "areca"
-device = "/dev/ttyS4"
-baud = 115200
-poll_interval_ms = 4000
-command_timeout_ms = 4000
-"""
-# The resources' (start, stop, monitor) timeouts. They make the node's fence bound: the agent
-# advertises self_fence + worst-case stop (the longest action timeout, plus every stop
-# timeout, plus core::resources::RESULT_GRACE_MS) + watchdog.
-RESOURCE_TIMEOUTS_MS = {"ledger": (30000, 10000, 10000), "floating-ip": (10000, 10000, 10000)}
-RESULT_GRACE_MS = 5000
-
-
-def watchdog_deadline_ms():
-    """How long after a node's last frame the witness may assume it stopped by itself
-    (witness.rs watchdog_deadline): dead + interval + the node's fence bound + margin."""
-    timeouts = DB_TIMEOUTS_MS if NODE_KIND == "debian" else RESOURCE_TIMEOUTS_MS
-    worst_stop = (max(max(t) for t in timeouts.values())
-                  + sum(t[1] for t in timeouts.values()) + RESULT_GRACE_MS)
-    bound = SELF_FENCE_MS + worst_stop + WATCHDOG_S * 1000
-    return TIMING["dead_ms"] + TIMING["interval_ms"] + bound + MARGIN_MS
-
-
-# The floating IP on the heartbeat LAN, the second resource of the group.
-FLOATING_IP = "10.10.0.100"
-
 # The Debian nodes (`--nodes debian`, docs/rack.md "The Debian nodes"): the group is Debian's
-# unmodified Filesystem (the shared disk, ext4 labelled pgdata, on /srv/pgsql), pgsql (the
-# PostgreSQL 15 cluster whose data directory is on it) and IPaddr2 (the floating IP); the
-# image is tests/vm/make-debian-node.sh's. Timeouts: start, stop, monitor (ms).
+# unmodified Filesystem (the shared disk), pgsql and IPaddr2; the image is
+# tests/vm/make-debian-node.sh's.
 NODE_KIND = "appliance"
-DB_TIMEOUTS_MS = {"pgdata": (60000, 60000, 40000), "postgresql": (120000, 60000, 30000),
-                  "service-ip": (20000, 20000, 20000)}
-DB_GROUP = (
-    ("pgdata", "ocf:heartbeat:Filesystem",
-     'device = "/dev/disk/by-label/pgdata", directory = "/srv/pgsql", fstype = "ext4", options = "noatime"', 10000),
-    ("postgresql", "ocf:heartbeat:pgsql",
-     'pgctl = "/usr/lib/postgresql/15/bin/pg_ctl", psql = "/usr/bin/psql", pgdata = "/srv/pgsql/15/main", '
-     'config = "/etc/postgresql/15/main/postgresql.conf", pgdba = "postgres", socketdir = "/var/run/postgresql", '
-     'stop_escalate = "20"', 5000),
-    ("service-ip", "ocf:heartbeat:IPaddr2", 'ip = "%s", cidr_netmask = "24", nic = "eth0"' % FLOATING_IP, 5000),
-)
 # The LAN client's host: a network namespace on the hub (harness.TapPort).
 CLIENT_ADDR = "10.10.0.200"
 CLIENT_NETNS = "rack-lan-client"
 NODE_MEM_MIB = 512
-# [resources] max_restarts of the Debian nodes: db-crash crashes the database once more.
-MAX_RESTARTS = 2
 # Bounds on the waits of the scenarios (host clock).
 GRANT_TIMEOUT_S = 120
 FAILOVER_TIMEOUT_S = 120
@@ -150,50 +112,6 @@ def serial_ports(member):
         if member in (a, b):
             out.append((name, b if member == a else a, link))
     return out
-
-
-def config(member):
-    lines = ['cluster = "rack"', 'member = "%s"' % member,
-             'key_file = "/etc/ha-agent/cluster.key"', 'state_dir = "/data/ha-agent/state"',
-             'control_socket = "/run/ha-agent/control.sock"', "", "[timing]"]
-    lines += ["%s = %d" % kv for kv in TIMING.items()]
-    lines += ["", "[shell]", "mlockall = true", "", authority(), SNMP]
-    if member == "witness":
-        lines.append(ARRAY)
-        lines.append("[relay]\nhealth_interval_ms = 10000\n")
-        for coil, node in enumerate(NODES):
-            lines.append('[[relay.channels]]\nnode = "%s"\nboard = "modbus"\ndevice = "/dev/ttyS3"\n'
-                         'baud = 9600\naddress = 1\nchannel = %d\ntimeout_ms = 2000\nsettle_ms = 300\n'
-                         'poll_interval_ms = 300\nconfirm_timeout_ms = 10000\n' % (node, coil))
-    elif NODE_KIND == "debian":
-        lines.append('[resources]\nmax_restarts = %d\nrestart_window_s = 300\n' % MAX_RESTARTS)
-        for name, agent, params, interval in DB_GROUP:
-            lines.append('[[resources.group]]\nname = "%s"\nagent = "%s"\nparams = { %s }\n'
-                         'start_timeout_ms = %d\nstop_timeout_ms = %d\nmonitor_timeout_ms = %d\n'
-                         'monitor_interval_ms = %d\n' % ((name, agent, params) + DB_TIMEOUTS_MS[name] + (interval,)))
-    else:
-        lines.append('[resources]\nmax_restarts = 2\nrestart_window_s = 300\n\n'
-                     '[[resources.group]]\nname = "ledger"\nagent = "/data/rack/ledger"\n'
-                     'params = { node = "%s", device = "/dev/vdb", ack = "/dev/ttyS3" }\n'
-                     'start_timeout_ms = %d\nstop_timeout_ms = %d\nmonitor_timeout_ms = %d\n'
-                     'monitor_interval_ms = 2000\n\n'
-                     '[[resources.group]]\nname = "floating-ip"\nagent = "/data/rack/floating-ip"\n'
-                     'params = { ip = "%s", cidr_netmask = "24", nic = "eth0" }\n'
-                     'start_timeout_ms = %d\nstop_timeout_ms = %d\nmonitor_timeout_ms = %d\n'
-                     'monitor_interval_ms = 5000\n'
-                     % ((member,) + RESOURCE_TIMEOUTS_MS["ledger"] + (FLOATING_IP,) + RESOURCE_TIMEOUTS_MS["floating-ip"]))
-    lines.append('[watchdog]\ndevice = "/dev/watchdog"\ntimeout_s = %d\n' % WATCHDOG_S)
-    for m in MEMBERS:
-        lines.append('[[members]]\nname = "%s"\nid = %d\nrole = "%s"\n'
-                     % (m, IDS[m], "witness" if m == "witness" else "node"))
-    for i, (_, peer, link) in enumerate(serial_ports(member)):
-        lines.append('[[links]]\nid = %d\npeer = "%s"\nkind = "serial"\ndevice = "/dev/ttyS%d"\nbaud = 115200\n'
-                     % (link, peer, i + 1))
-    for peer in MEMBERS:
-        if peer != member:
-            lines.append('[[links]]\nid = %d\npeer = "%s"\nkind = "udp"\nlocal = "%s:694"\nremote = "%s:694"\n'
-                         % (UDP_IDS[frozenset((member, peer))], peer, ADDR[member], ADDR[peer]))
-    return "\n".join(lines) + "\n"
 
 
 def interfaces(member):
@@ -269,11 +187,10 @@ class Rack:
             f.write(os.urandom(32).hex() + "\n")
         os.chmod(key, 0o600)
         self.disks = {}
+        write_configs(self.work)
         for m in MEMBERS:
             cfg = os.path.join(self.work, m + ".toml")
             ifs = os.path.join(self.work, m + ".interfaces")
-            with open(cfg, "w") as f:
-                f.write(config(m))
             with open(ifs, "w") as f:
                 f.write(interfaces(m))
             disk = os.path.join(self.work, m + "-data.ext4")
@@ -926,12 +843,18 @@ def node_isolation(rack):
 
 def relay_broken_isolation(rack):
     """The relay board stops answering, then the active node is isolated: the fence fails, so
-    the witness waits out the node's watchdog deadline (dead + self_fence + stop_timeout +
-    watchdog timeout + margin, watchdog_deadline_ms) before it grants the other node (W1)."""
+    the witness waits out the node's watchdog deadline (dead + interval + the node's fence bound
+    reported in the witness's status + margin, watchdog_deadline_ms) before it grants the other
+    node (W1)."""
     holder, gen = begin(rack)
     if not holder:
         return
-    deadline_s = watchdog_deadline_ms() / 1000.0
+    deadline_ms = watchdog_deadline_ms(rack, holder)
+    rack.check(deadline_ms is not None, "the witness reports %s's fence bound (authority.nodes[].fence_bound_ms): %s"
+               % (holder, rack.authority().get("nodes")))
+    if deadline_ms is None:
+        return
+    deadline_s = deadline_ms / 1000.0
     rack.relay.fault = "dead"
     t0 = now_s()
     isolate(rack, holder, True)
@@ -998,6 +921,12 @@ def manual_switchover(rack):
     rack.check(back and back[0] == other, "%s holds the service, %s in standby: %s" % (other, holder, back,))
 
 
+def array_reading(array):
+    """Whether the witness's status `array` shows a reading through an answering console
+    (docs/status.md: `array.console.state` is `answering`, `lost` or `unknown`)."""
+    return (array.get("console") or {}).get("state") == "answering" and bool(array.get("drives"))
+
+
 def array_rebuild(rack):
     """On the RAID controller's console (Areca CLI on the witness's ttyS4): a member disk fails,
     the global spare takes over and rebuilds (30 %, 60 %), the rebuild completes. The station
@@ -1006,7 +935,7 @@ def array_rebuild(rack):
     if not holder:
         return
     w = lambda: (rack.status("witness") or {}).get("array") or {}  # noqa: E731
-    ok = rack.wait("array reading", 60, lambda: not w().get("lost") and w().get("drives"))
+    ok = rack.wait("array reading", 60, lambda: array_reading(w()))
     rack.check(ok, "the witness reads the array through its console: %s" % (str(w())[:300],))
     steps = [("disk e1/s1 fails", lambda: rack.areca.fail_disk(0), ["rackHaDiskFailed", "rackHaLogicalDriveDegraded"]),
              ("the global spare e1/s5 takes over, rebuild at 0 %", rack.areca.activate_spare,
@@ -1271,7 +1200,10 @@ def main():
     p.add_argument("--work", default=os.path.join(ROOT, "out", "rack"))
     p.add_argument("--list", action="store_true")
     p.add_argument("--timing", choices=("default", "fast"), default="default",
-                   help="heartbeat timing of the members: default %s, fast %s" % (TIMING, FAST_TIMING))
+                   help="heartbeat timing of the members: default (interval 500 ms, dead 5 s, margin 2 s), "
+                        "fast (interval 100 ms, dead 1 s, margin 500 ms)")
+    p.add_argument("--write-configs", metavar="DIR",
+                   help="write the members' configurations for these options into DIR and exit")
     p.add_argument("--nodes", choices=("appliance", "debian"), default="appliance",
                    help="the nodes: the appliance's test image running the ledger, or the Debian node image "
                         "running PostgreSQL under Debian's resource agents (tests/vm/make-debian-node.sh)")
@@ -1279,10 +1211,12 @@ def main():
     o = p.parse_args()
     global NODE_KIND
     NODE_KIND = o.nodes
-    if o.timing == "fast":
-        global MARGIN_MS
-        TIMING.update(FAST_TIMING)
-        MARGIN_MS = FAST_MARGIN_MS
+    global TIMING_KIND
+    TIMING_KIND = o.timing
+    if o.write_configs:
+        for path in write_configs(os.path.abspath(o.write_configs)):
+            print(path)
+        return 0
     if o.list:
         for name, f in SCENARIOS.items():
             print("%-22s %s" % (name, " ".join(f.__doc__.split())))

@@ -1,15 +1,17 @@
 //! The `[array]` TOML section: which controller dialect, which serial port, how often to poll.
 //!
-//! Owns the serde structure, its defaults and its validation (every problem with its
-//! location), and turning a valid section into [`SessionOptions`] (reading the password file,
-//! bounded). It opens no port. The lead plugs the section into the main configuration; the
-//! reference is docs/array.md.
+//! Owns the serde structure, its defaults and its validation (every problem written at its
+//! typed key path to a [`Sink`]), and turning a valid section into [`SessionOptions`]
+//! (reading the password file, bounded). It opens no port; the configuration loader
+//! deserializes the section and runs [`ArrayConfig::validate`]. The reference is docs/array.md.
 
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::problem::{Found, KeyPath, Sink};
 
 use super::session::{SessionOptions, MAX_TX_BYTES};
 use super::DialectKind;
@@ -50,29 +52,37 @@ fn default_command_timeout_ms() -> u64 {
 }
 
 impl ArrayConfig {
-    /// Every problem, each naming its field (`array.baud: ...`).
-    pub fn validate(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+    /// Writes every problem, each at its key (`array.baud`), to `sink`.
+    pub fn validate(&self, sink: &mut dyn Sink) {
+        let mut problem = |key: &str, message: String| {
+            sink.found(Found::bad_value(
+                KeyPath::root("array").key(key),
+                message,
+                "see docs/array.md for the keys of [array]",
+            ));
+        };
         if self.device.as_os_str().is_empty() {
-            problems.push("array.device: must name the controller's serial port".into());
+            problem("device", "must name the controller's serial port".into());
         }
         if !BAUD_RATES.contains(&self.baud) {
-            problems.push(format!("array.baud: {} is not one of {BAUD_RATES:?}", self.baud));
+            problem("baud", format!("{} is not one of {BAUD_RATES:?}", self.baud));
         }
         if !(POLL_INTERVAL_MS_MIN..=POLL_INTERVAL_MS_MAX).contains(&self.poll_interval_ms) {
-            problems.push(format!(
-                "array.poll_interval_ms: {} outside {POLL_INTERVAL_MS_MIN}..={POLL_INTERVAL_MS_MAX}",
-                self.poll_interval_ms
-            ));
+            problem(
+                "poll_interval_ms",
+                format!("{} outside {POLL_INTERVAL_MS_MIN}..={POLL_INTERVAL_MS_MAX}", self.poll_interval_ms),
+            );
         }
         if self.command_timeout_ms < COMMAND_TIMEOUT_MS_MIN || self.command_timeout_ms > self.poll_interval_ms
         {
-            problems.push(format!(
-                "array.command_timeout_ms: {} must be at least {COMMAND_TIMEOUT_MS_MIN} and at most poll_interval_ms",
-                self.command_timeout_ms
-            ));
+            problem(
+                "command_timeout_ms",
+                format!(
+                    "{} must be at least {COMMAND_TIMEOUT_MS_MIN} and at most poll_interval_ms",
+                    self.command_timeout_ms
+                ),
+            );
         }
-        problems
     }
 
     /// Session options, with the password read from `password_file`.
@@ -120,11 +130,14 @@ mod tests {
             (c.dialect, c.baud, c.poll_interval_ms, c.command_timeout_ms),
             (DialectKind::Megacli, 115200, 10_000, 5_000)
         );
-        assert!(c.validate().is_empty());
+        let mut found = Vec::new();
+        c.validate(&mut found);
+        assert!(found.is_empty());
         let bad: ArrayConfig =
             toml::from_str("dialect = \"areca\"\ndevice = \"\"\nbaud = 12345\npoll_interval_ms = 1000\ncommand_timeout_ms = 2000\n")
                 .unwrap();
-        let problems = bad.validate();
+        let mut problems = Vec::new();
+        bad.validate(&mut problems);
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(toml::from_str::<ArrayConfig>("dialect = \"adaptec\"\ndevice = \"/dev/x\"\n").is_err());
         assert!(

@@ -2,8 +2,8 @@
 //! clusters, the dedicated key, the clients allowed, and the plugs (relay channels) it
 //! switches for them.
 //!
-//! Owns the serde structure and the rules that need only the section (each problem with its
-//! key path, message and hint). A plug is a `[[relay.channels]]`-shaped entry
+//! Owns the serde structure and the rules that need only the section (each problem written
+//! to a [`Sink`] at its typed key path). A plug is a `[[relay.channels]]`-shaped entry
 //! ([`RelayChannelConfig`]) whose `node` is the plug's name as the other cluster knows its
 //! node, so a plug is switched by exactly the drivers and the fence procedure of the box's
 //! own fences. The rules that relate it to the rest of the file (witness only, no member of
@@ -17,9 +17,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::protocol::{MAX_LISTED_PLUGS, MAX_PLUG_BYTES};
-use super::server::MAX_CLIENTS;
+use super::path::{Found, KeyPath, Sink};
 use crate::devices::config::RelayChannelConfig;
+use crate::fencesvc::protocol::{MAX_LISTED_PLUGS, MAX_PLUG_BYTES};
+use crate::fencesvc::server::MAX_CLIENTS;
 
 /// Default path of the fence key (a key file like the cluster key, with another key).
 pub const DEFAULT_KEY_FILE: &str = "/etc/ha-agent/fence.key";
@@ -51,21 +52,24 @@ pub struct FenceServiceConfig {
 pub const HINT: &str = "see docs/fence-agent.md for the keys of [fence_service]";
 
 impl FenceServiceConfig {
-    /// Every problem: (key path, message, hint).
-    pub fn validate(&self) -> Vec<(String, String, String)> {
-        let mut problems = Vec::new();
-        let mut push =
-            |path: String, message: String, hint: &str| problems.push((path, message, hint.to_string()));
+    /// Writes every problem of the section to `sink`, each at its key.
+    pub fn validate(&self, sink: &mut dyn Sink) {
+        let top = KeyPath::root("fence_service");
+        fn push(sink: &mut dyn Sink, path: KeyPath, message: String, hint: &str) {
+            sink.found(Found::bad_value(path, message, hint));
+        }
         if self.listen.port() == 0 {
             push(
-                "fence_service.listen".into(),
+                sink,
+                top.key("listen"),
                 format!("`listen` {} has no port", self.listen),
                 "write an address and a port, e.g. \"0.0.0.0:7790\"",
             );
         }
         if self.clients.is_empty() || self.clients.len() > MAX_CLIENTS {
             push(
-                "fence_service.clients".into(),
+                sink,
+                top.key("clients"),
                 format!("`clients`: {} addresses, 1 to {MAX_CLIENTS} are needed", self.clients.len()),
                 "list the addresses the other cluster's nodes send from, e.g. [\"10.0.0.11\", \"10.0.0.12\"]",
             );
@@ -73,7 +77,8 @@ impl FenceServiceConfig {
         for (i, client) in self.clients.iter().enumerate() {
             if client.is_unspecified() || client.is_multicast() {
                 push(
-                    format!("fence_service.clients[{i}]"),
+                    sink,
+                    top.key("clients").index(i),
                     format!("`clients`: {client} is not one host's address"),
                     "list each node's own address",
                 );
@@ -81,43 +86,36 @@ impl FenceServiceConfig {
         }
         if self.plugs.is_empty() || self.plugs.len() > MAX_LISTED_PLUGS {
             push(
-                "fence_service.plugs".into(),
+                sink,
+                top.key("plugs"),
                 format!("{} plugs, 1 to {MAX_LISTED_PLUGS} are needed", self.plugs.len()),
                 "add a [[fence_service.plugs]] entry for each node of the other cluster",
             );
         }
         for (i, plug) in self.plugs.iter().enumerate() {
-            let at = format!("fence_service.plugs[{i}]");
+            let at = top.key("plugs").index(i);
             let name = plug.node.as_str();
             let fits = !name.is_empty()
                 && name.len() <= MAX_PLUG_BYTES
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
             if !fits {
                 push(
-                    format!("{at}.node"),
+                    sink,
+                    at.key("node"),
                     format!("`node` {name:?} is not a plug name"),
                     "the other cluster's node name: 1 to 32 letters, digits, '-', '_' or '.'",
                 );
             }
             if self.plugs[..i].iter().any(|p| p.node == plug.node) {
                 push(
-                    format!("{at}.node"),
+                    sink,
+                    at.key("node"),
                     format!("`node` {name:?} names two plugs"),
                     "give each plug its own name",
                 );
             }
-            let mut channel_problems = Vec::new();
-            plug.validate(&at, &mut channel_problems);
-            for text in channel_problems {
-                let (path, message) = text.split_once(": ").unwrap_or((at.as_str(), text.as_str()));
-                push(
-                    path.to_string(),
-                    message.to_string(),
-                    "see docs/devices.md (Configuration) for a channel's keys",
-                );
-            }
+            plug.validate(&at, sink);
         }
-        problems
     }
 }
 
@@ -139,7 +137,9 @@ mod tests {
     #[test]
     fn a_valid_section_has_no_problem_and_the_defaults() {
         let c = parse(VALID);
-        assert_eq!(c.validate(), Vec::new());
+        let mut found = Vec::new();
+        c.validate(&mut found);
+        assert_eq!(found, Vec::new());
         assert_eq!(c.key_file, PathBuf::from(DEFAULT_KEY_FILE));
         assert_eq!(c.plugs[0].node, "pm-a");
     }
@@ -149,14 +149,17 @@ mod tests {
         let text = "[fence_service]\nlisten = \"0.0.0.0:0\"\nclients = [\"0.0.0.0\"]\n\
             [[fence_service.plugs]]\nnode = \"pm a\"\nboard = \"modbus\"\nchannel = 2\n\
             [[fence_service.plugs]]\nnode = \"pm a\"\nboard = \"gpio\"\n";
-        let paths: Vec<String> = parse(text).validate().into_iter().map(|(p, ..)| p).collect();
+        let mut found = Vec::new();
+        parse(text).validate(&mut found);
+        let paths: Vec<String> = found.iter().map(|f| f.path.to_string()).collect();
         for expected in [
             "fence_service.listen",
             "fence_service.clients[0]",
             "fence_service.plugs[0].node",
-            "fence_service.plugs[0]",
+            // A channel's own rules land on the key they are about (config::path).
+            "fence_service.plugs[0].device",
             "fence_service.plugs[1].node",
-            "fence_service.plugs[1]",
+            "fence_service.plugs[1].chip",
         ] {
             assert!(paths.iter().any(|p| p == expected), "{expected} missing from {paths:?}");
         }

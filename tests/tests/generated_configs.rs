@@ -1,0 +1,146 @@
+//! Every configuration the `configs` tool writes (`ha_tests::topology`: the virtual rack in
+//! each of its variants, the GPIO relay VM test, the VIP benchmark's clusters) passes `ha-agent check-config`: the files of
+//! the rack checked together (each alone, then against each other), as an operator would,
+//! the GPIO test's each alone (as its script does),
+//! and each alone by the loader's full check (key file included). The resource agents are not
+//! inspected (they exist only in the VMs). The appliance rack's nodes differ on purpose in one
+//! resource parameter (the ledger's `node`), which the cross-file check reports. The examples of
+//! docs/examples are checked in agent/tests/check_config.rs.
+//!
+//! Needs `cargo build -p ha-agent` first (it runs target/debug/ha-agent).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ha_tests::harness::{agent_binary, write_key_file};
+use ha_tests::topology::{generate, Params};
+
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes topology `name` with `params` (and a fresh key file) into a new directory under
+/// `scratch`; returns the paths of its files.
+fn write(scratch: &Path, name: &str, params: &[(&str, &str)]) -> Vec<PathBuf> {
+    let dir =
+        scratch.join(format!("{name}-{}", params.iter().map(|(_, v)| *v).collect::<Vec<_>>().join("-")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("cluster.key");
+    write_key_file(&key).unwrap();
+    let mut given: Vec<(String, String)> =
+        params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    given.push(("key_file".into(), key.display().to_string()));
+    let files = generate(name, &Params(&given)).unwrap_or_else(|e| panic!("{name} {params:?}: {e}"));
+    files
+        .into_iter()
+        .map(|file| {
+            let path = dir.join(&file.name);
+            std::fs::write(&path, &file.text).unwrap();
+            path
+        })
+        .collect()
+}
+
+fn check_config(files: &[&Path]) -> (Option<i32>, String) {
+    let output = Command::new(agent_binary().expect("cargo build -p ha-agent first"))
+        .arg("check-config")
+        .args(files)
+        .output()
+        .unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn every_generated_configuration_passes_check_config() {
+    let scratch = Scratch(std::env::temp_dir().join(format!("ha-generated-configs-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&scratch.0);
+    let mut checked = 0;
+    for nodes in ["appliance", "debian"] {
+        for timing in ["default", "fast"] {
+            let files = write(&scratch.0, "rack", &[("nodes", nodes), ("timing", timing)]);
+            assert_eq!(files.len(), 3);
+            let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+            for path in &paths {
+                let report = ha_agent::config::check(path, None);
+                assert!(report.problems.is_empty(), "{}: {:#?}", path.display(), report.problems);
+            }
+            let (code, out) = check_config(&paths);
+            assert_eq!(out.matches(": ok (cluster rack, member").count(), 3, "{out}");
+            if nodes == "appliance" {
+                // The ledger is told which node runs it (params.node): the one difference
+                // between the nodes' groups, which the cross-file check reports.
+                assert_eq!(code, Some(1), "rack nodes={nodes} timing={timing}:\n{out}");
+                assert!(out.contains("resources: node-b: [resources] differs from node-a's"), "{out}");
+                assert!(out.contains("\n1 problem(s) found across the files"), "{out}");
+            } else {
+                assert_eq!(code, Some(0), "rack nodes={nodes} timing={timing}:\n{out}");
+                assert!(out.contains("the files agree"), "{out}");
+            }
+            checked += files.len();
+        }
+    }
+    let files = write(&scratch.0, "gpio", &[]);
+    let by_name = |name: &str| files.iter().find(|p| p.ends_with(name)).unwrap().as_path();
+    // Each alone, as gpio-relay-test.sh checks them (the witness names `preferred`, node-b has
+    // no [authority]: the cross-file check would report that difference).
+    for (name, member) in [
+        ("witness.toml", "witness (witness)"),
+        ("witness-active-low.toml", "witness (witness)"),
+        ("node-b.toml", "node-b (node)"),
+    ] {
+        let (code, out) = check_config(&[by_name(name)]);
+        assert_eq!(code, Some(0), "gpio {name}:\n{out}");
+        assert!(out.contains(&format!("ok (cluster gpiotest, member {member}, 2 links)")), "{out}");
+    }
+    checked += files.len();
+    // The VIP benchmark: its key in its work directory, as the script makes it.
+    for kind in ["script", "builtin", "ipaddr2"] {
+        let work = scratch.0.join(format!("bench-vip-{kind}"));
+        std::fs::create_dir_all(&work).unwrap();
+        write_key_file(&work.join("cluster.key")).unwrap();
+        let work_text = work.display().to_string();
+        let given: Vec<(String, String)> = [
+            ("work", work_text.as_str()),
+            ("tag", "fast"),
+            ("vip", "10.77.0.100"),
+            ("port", "5405"),
+            ("interval_ms", "25"),
+            ("warn_ms", "50"),
+            ("dead_ms", "75"),
+            ("kind", kind),
+            ("addr_w", "10.77.0.4"),
+            ("addr_a", "10.77.0.1"),
+            ("addr_b", "10.77.0.2"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let files = generate("bench-vip", &Params(&given)).unwrap();
+        let paths: Vec<PathBuf> = files
+            .iter()
+            .map(|file| {
+                let path = work.join(&file.name);
+                std::fs::write(&path, &file.text).unwrap();
+                path
+            })
+            .collect();
+        let paths: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+        let (code, out) = check_config(&paths);
+        assert_eq!(code, Some(0), "bench-vip kind={kind}:\n{out}");
+        assert!(out.contains("the files agree"), "{out}");
+        assert_eq!(out.matches(": ok (cluster bench-fast, member").count(), 3, "{out}");
+        checked += paths.len();
+    }
+    assert_eq!(checked, 24, "every file of every variant was checked");
+}
+
+#[test]
+fn unknown_topologies_and_parameters_are_refused() {
+    assert!(generate("nowhere", &Params(&[])).is_err());
+    assert!(generate("rack", &Params(&[("colour".into(), "red".into())])).is_err());
+    assert!(generate("rack", &Params(&[("nodes".into(), "windows".into())])).is_err());
+}
