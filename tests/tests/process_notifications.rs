@@ -312,7 +312,7 @@ fn informs_queued_while_the_receiver_is_down_survive_an_agent_restart_and_all_ar
     rack.restart("witness").unwrap();
     rack.wait_for(Duration::from_secs(10), || rack.try_status("witness").is_ok()).unwrap();
     let trapd = Trapd::start(port);
-    let restarted_text = "agent on witness started";
+    let restarted_text = "agent witness started";
     let mut got = Vec::new();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(90) {

@@ -93,6 +93,11 @@ pub fn worded(w: &Words, notification: Option<Notification>) -> Effects {
     effects(w, &[], notification)
 }
 
+/// [`worded`] with fields on the journal record (and so on the line).
+pub fn worded_fields(w: &Words, fields: &[(&str, &str)], notification: Option<Notification>) -> Effects {
+    effects(w, fields, notification)
+}
+
 fn effects(w: &Words, fields: &[(&str, &str)], notification: Option<Notification>) -> Effects {
     let mut journal = JournalEvent::new(w.kind, &w.text);
     if let Some(m) = &w.member {
@@ -333,5 +338,20 @@ mod tests {
         assert_eq!(e.line, "array logical drive ld0 failed");
         assert_eq!(e.line, e.journal.to_string());
         assert_eq!(e.notification, Some(drive));
+    }
+
+    #[test]
+    fn the_shells_own_events_have_one_line_for_log_journal_and_trap() {
+        let stopping =
+            Notification::AgentStopping { member: "node-a".into(), how: "handing the service over".into() };
+        let e = worded(&words::agent_stopping("node-a", "handing the service over"), Some(stopping));
+        assert_eq!(e.line, "agent node-a stopping on signal: handing the service over");
+        assert_eq!(e.line, e.journal.to_string());
+        assert!(e.notification.is_some());
+        let e = worded(&words::reload(&Err("2 problem(s)".into())), None);
+        assert_eq!(e.line, "config reload refused: 2 problem(s); keeping the running configuration");
+        assert_eq!(e.level, log::Level::Error);
+        let e = worded(&words::relay_board_unreachable("node-b", 3, "no answer"), None);
+        assert_eq!(e.line, "fence node-b relay board stopped answering (3 checks): no answer");
     }
 }

@@ -202,12 +202,7 @@ impl Agent {
         // the node advertises (rule W1's deadline relies on it).
         let feeder = match &cfg.watchdog {
             Some(w) => match authority::Feeder::arm(&w.device, w.timeout_s) {
-                Ok(f) => {
-                    if f.last_reset_by_watchdog() {
-                        log::error!("the last reset of this machine came from the watchdog");
-                    }
-                    Some(f)
-                }
+                Ok(f) => Some(f),
                 Err(e) => {
                     log::error!("watchdog {}: {e}; running without a watchdog", w.device.display());
                     None
@@ -242,11 +237,25 @@ impl Agent {
                 None
             }
         };
-        if let Some(s) = snmp.as_mut() {
-            let member = cfg.me().name.clone();
-            s.notify(Micros::ZERO, Notification::AgentStarted { member: member.clone() });
-            if feeder.as_ref().is_some_and(|f| f.last_reset_by_watchdog()) {
-                s.notify(Micros::ZERO, Notification::WatchdogResetAtBoot { member });
+        // The start, and a reset by the watchdog before it: logged and notified now, journaled
+        // once the journal is open.
+        let me = cfg.me().name.clone();
+        let boot_text = boot.to_string();
+        let mut startup = vec![fanout::worded_fields(
+            &words::agent_started(&me),
+            &[("boot", &boot_text)],
+            Some(Notification::AgentStarted { member: me.clone() }),
+        )];
+        if feeder.as_ref().is_some_and(|f| f.last_reset_by_watchdog()) {
+            startup.push(fanout::worded(
+                &words::watchdog_reset_at_boot(&me),
+                Some(Notification::WatchdogResetAtBoot { member: me.clone() }),
+            ));
+        }
+        for e in &mut startup {
+            log::log!(e.level, "{}", e.line);
+            if let (Some(s), Some(n)) = (snmp.as_mut(), e.notification.take()) {
+                s.notify_worded(Micros::ZERO, n, &e.line);
             }
         }
         let snmp_get = snmp_get::SnmpGet::start(&cfg, boot, Micros::ZERO).unwrap_or_else(|e| {
@@ -276,11 +285,10 @@ impl Agent {
             }
         };
         if let Some(j) = journal.as_mut() {
-            let event = JournalEvent::new(JournalKind::Agent, "agent started")
-                .with_member(&cfg.me().name)
-                .with_field("boot", &boot.to_string());
-            if let Err(e) = j.append(Stamp { mono: Micros::ZERO, wall_ms: wall_clock_ms() }, &event) {
-                log::error!("journal: {e}");
+            for e in &startup {
+                if let Err(e) = j.append(Stamp { mono: Micros::ZERO, wall_ms: wall_clock_ms() }, &e.journal) {
+                    log::error!("journal: {e}");
+                }
             }
         }
         let journaling = journal.is_some();
@@ -473,14 +481,11 @@ impl Agent {
             None => "the nodes keep the service",
             Some(l) => l.as_str(),
         };
-        log::warn!("stopping on signal: {how}");
         self.service_manager.stopping(&format!("stopping: {how}"));
         let member = self.cfg.me().name.clone();
-        self.journal(
-            JournalEvent::new(JournalKind::Agent, &format!("agent stopping (signal): {how}"))
-                .with_member(&member),
-        );
-        self.notify(now, Notification::AgentStopping { member, how: how.to_string() });
+        let w = words::agent_stopping(&member, how);
+        let n = Notification::AgentStopping { member, how: how.to_string() };
+        self.fan_out(now, fanout::worded(&w, Some(n)));
     }
 
     /// The orderly exit, once the core allows it: queued journal records and notifications

@@ -97,11 +97,6 @@ impl Snmp {
         self.notifier.set_generation(generation);
     }
 
-    pub fn notify(&mut self, now: Micros, n: Notification) {
-        log::info!("snmp: {}", n.text());
-        let _ = self.notifier.notify(now, n);
-    }
-
     /// Send `n` with `text` as its text: an event the fan-out worded (`shell::fanout`), whose
     /// line the log already has.
     pub fn notify_worded(&mut self, now: Micros, n: Notification, text: &str) {

@@ -13,7 +13,6 @@ use super::{fanout, wall_clock_ms, words, Agent, LAST_EVENTS};
 use crate::core::authority::Notice;
 use crate::core::engine::Event;
 use crate::journal::{Event as JournalEvent, Stamp};
-use crate::snmp::mib::Notification;
 use crate::time::Micros;
 
 impl Agent {
@@ -77,12 +76,6 @@ impl Agent {
             Done::State(StateWrite::Maintenance(on), Err(e)) => {
                 log::error!("cannot store maintenance mode {on} ({e}); a restart would forget it")
             }
-        }
-    }
-
-    pub(super) fn notify(&mut self, now: Micros, n: Notification) {
-        if let Some(s) = self.snmp.as_mut() {
-            s.notify(now, n);
         }
     }
 

@@ -139,18 +139,13 @@ impl Agent {
         let Some(i) = self.relay.health.iter().position(|(n, _)| *n == node) else { return };
         match self.relay.health[i].1.on_check(now, result) {
             Some(HealthEvent::StoppedAnswering { failures, error }) => {
-                log::error!("relay board of {name} stopped answering ({failures} checks): {error}");
-                self.journal(
-                    JournalEvent::new(JournalKind::Fence, &format!("relay board unreachable: {error}"))
-                        .with_member(&name),
-                );
-                self.notify(now, Notification::RelayBoardUnreachable { relay: format!("relay of {name}") });
+                let w = words::relay_board_unreachable(&name, failures, &error.to_string());
+                let n = Notification::RelayBoardUnreachable { relay: format!("relay of {name}") };
+                self.fan_out(now, fanout::worded(&w, Some(n)));
             }
             Some(HealthEvent::AnswersAgain { state }) => {
-                log::warn!("relay board of {name} answers again (reads {state})");
-                self.journal(
-                    JournalEvent::new(JournalKind::Fence, "relay board answers again").with_member(&name),
-                );
+                let w = words::relay_board_answers(&name, &state.to_string());
+                self.fan_out(now, fanout::worded(&w, None));
             }
             None => {}
         }

@@ -7,9 +7,8 @@
 
 #![forbid(unsafe_code)]
 
-use super::Agent;
+use super::{fanout, words, Agent};
 use crate::config::{self, Config};
-use crate::journal::{Event as JournalEvent, Kind as JournalKind};
 use crate::snmp::mib::Notification;
 use crate::time::Micros;
 
@@ -21,25 +20,19 @@ impl Agent {
         log::info!("reloading {}", self.config_path.display());
         let result = self.try_reload(now);
         let member = self.cfg.me().name.clone();
-        match &result {
-            Ok(text) => {
+        let n = match &result {
+            Ok(_) => {
                 self.reloads += 1;
-                log::info!("{text}");
                 // The agents may have been upgraded: learn again what they advertise.
                 self.learn_agents(now, false);
-                self.journal(JournalEvent::new(JournalKind::Configuration, "reloaded"));
-                self.notify(now, Notification::ConfigurationReloaded { member });
+                Notification::ConfigurationReloaded { member }
             }
             Err(reason) => {
                 self.reloads_refused += 1;
-                log::error!("reload refused: {reason}; keeping the running configuration");
-                self.journal(JournalEvent::new(
-                    JournalKind::Configuration,
-                    &format!("reload refused: {reason}"),
-                ));
-                self.notify(now, Notification::ConfigurationRejected { member, reason: reason.clone() });
+                Notification::ConfigurationRejected { member, reason: reason.clone() }
             }
-        }
+        };
+        self.fan_out(now, fanout::worded(&words::reload(&result), Some(n)));
         result
     }
 

@@ -140,6 +140,67 @@ pub fn operator_result(what: &str, refused: Option<&str>) -> Words {
     }
 }
 
+/// A relay board's health check: it stopped answering after `failures` checks.
+pub fn relay_board_unreachable(node: &str, failures: u32, error: &str) -> Words {
+    Words {
+        kind: Kind::Fence,
+        member: Some(node.to_string()),
+        text: format!("relay board stopped answering ({failures} checks): {error}"),
+        level: log::Level::Error,
+    }
+}
+
+/// A relay board's health check: it answers again, reading `state`.
+pub fn relay_board_answers(node: &str, state: &str) -> Words {
+    Words {
+        kind: Kind::Fence,
+        member: Some(node.to_string()),
+        text: format!("relay board answers again (reads {state})"),
+        level: log::Level::Warn,
+    }
+}
+
+/// This member's agent started.
+pub fn agent_started(member: &str) -> Words {
+    Words {
+        kind: Kind::Agent,
+        member: Some(member.to_string()),
+        text: "started".into(),
+        level: log::Level::Info,
+    }
+}
+
+/// The last reset of this machine came from its hardware watchdog.
+pub fn watchdog_reset_at_boot(member: &str) -> Words {
+    Words {
+        kind: Kind::Agent,
+        member: Some(member.to_string()),
+        text: "the last reset of this machine came from the watchdog".into(),
+        level: log::Level::Error,
+    }
+}
+
+/// This member's agent stops on a signal, and what becomes of the service (`how`).
+pub fn agent_stopping(member: &str, how: &str) -> Words {
+    Words {
+        kind: Kind::Agent,
+        member: Some(member.to_string()),
+        text: format!("stopping on signal: {how}"),
+        level: log::Level::Warn,
+    }
+}
+
+/// A reload of the configuration: applied (`Ok`, what changed) or refused (`Err`, why).
+pub fn reload(result: &Result<String, String>) -> Words {
+    let (text, level) = match result {
+        Ok(text) => (text.clone(), log::Level::Info),
+        Err(reason) => {
+            (format!("reload refused: {reason}; keeping the running configuration"), log::Level::Error)
+        }
+    };
+    Words { kind: Kind::Configuration, member: None, text, level }
+}
+
 /// Something the array's controller reported (a drive, a disk, a sensor, the console).
 pub fn array_event(label: &str) -> Words {
     Words { kind: Kind::Array, member: None, text: label.to_string(), level: log::Level::Warn }
