@@ -397,7 +397,73 @@ impl Transports {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::config;
+    use crate::shell::{authority, core_params};
+
+    /// A witness whose two links are serial ports that do not exist: nothing ever opens.
+    const NO_PORTS: &str = r#"
+cluster = "c1"
+member = "w"
+[[members]]
+name = "w"
+id = 1
+role = "witness"
+[[members]]
+name = "a"
+id = 2
+role = "node"
+[[members]]
+name = "b"
+id = 3
+role = "node"
+[[links]]
+id = 1
+peer = "a"
+kind = "serial"
+device = "/nonexistent/ttyS1"
+[[links]]
+id = 2
+peer = "b"
+kind = "serial"
+device = "/nonexistent/ttyS2"
+"#;
+
+    /// Run the loop's link duties (reopen, timers, send) every `step_ms` up to `until_ms`.
+    fn run(transports: &mut Transports, engine: &mut Engine, cfg: &Config, until_ms: u64, step_ms: u64) {
+        let key = ClusterKey(heapless::Vec::from_slice(&[7u8; 32]).unwrap());
+        let mut t_ms = 0;
+        while t_ms <= until_ms {
+            let now = Micros::from_ms(t_ms);
+            transports.maintain(now);
+            engine.handle_timeout(now);
+            transports.send_due(now, engine, &key, cfg);
+            t_ms += step_ms;
+        }
+    }
+
+    #[test]
+    fn links_that_never_open_keep_the_watchdog_fed_and_are_retried_with_backoff() {
+        let cfg = config::parse_str(NO_PORTS, Path::new("/etc/ha-agent/agent.toml")).expect("valid config");
+        let mut engine = Engine::new(core_params(&cfg, 1), authority::role_config(&cfg, 0), Micros::ZERO);
+        let mut transports = Transports::new(&cfg);
+        let until_ms = 10_000;
+        run(&mut transports, &mut engine, &cfg, until_ms, 50);
+        assert!(transports.iter().all(|t| !t.is_open()));
+        // The heartbeats were handed to the (down) links on schedule: the links' health source
+        // is fresh, within one heartbeat interval, though no transport ever opened.
+        let age_ms = Micros::from_ms(until_ms).since_us(transports.serviced_at()) / 1000;
+        assert!(age_ms <= cfg.timing.interval_ms, "links health stamp {age_ms} ms old");
+        // Attempts at 0, 1, 3 and 7 s; the next at 15 s (not one per second: 11 by 10 s).
+        for t in transports.iter() {
+            assert_eq!(t.open_failures, 4, "{}", t.name());
+            assert_eq!(t.retry_at, Some(Micros::from_ms(15_000)), "{}", t.name());
+            let note = t.down_note(Micros::from_ms(until_ms)).expect("a down note");
+            assert!(note.contains("No such file") && note.contains("4 failed attempts, next in 5000 ms"), "{note}");
+        }
+    }
 
     #[test]
     fn the_reopen_delay_doubles_from_one_second_up_to_thirty() {
