@@ -81,7 +81,8 @@ fn log_since(rack: &Rack, member: &str, from: usize) -> String {
 fn down_with(status: &Value, id: u8, reason: &str) -> Result<(), String> {
     let link = link_entry(status, id).ok_or(format!("no link {id} in node-a's status"))?;
     let note = link["note"].as_str().unwrap_or("");
-    if link["state"] != "down" || link["open"] != false || !note.contains(reason) || !note.contains("next in") {
+    if link["state"] != "down" || link["open"] != false || !note.contains(reason) || !note.contains("next in")
+    {
         return Err(format!("link {id} is not shown down with {reason:?}: {link}"));
     }
     Ok(())
@@ -112,7 +113,11 @@ fn serial_links_that_cannot_open_are_down_backed_off_and_harm_nothing_else() {
         Some(tty) => (tty, "I/O error", fifo.clone(), "not a serial port"),
         None => (fifo.clone(), "not a serial port", missing.clone(), "No such file"),
     };
-    println!("node-a: link 1 on {} ({one_reason}), link 3 on {} ({three_reason})", one.display(), three.display());
+    println!(
+        "node-a: link 1 on {} ({one_reason}), link 3 on {} ({three_reason})",
+        one.display(),
+        three.display()
+    );
 
     let config = rack.config_path("node-a");
     let text = fs::read_to_string(&config).unwrap();
@@ -181,7 +186,10 @@ fn serial_links_that_cannot_open_are_down_backed_off_and_harm_nothing_else() {
         let name = format!("serial {}", device.display());
         let attempts = log.lines().filter(|l| l.contains(&format!("{name}: open attempt"))).count();
         let warnings = log.lines().filter(|l| l.contains(&format!("{name}: cannot open"))).count();
-        println!("{name}: {attempts} open attempts in {:.1} s, {warnings} warning(s)", restarted.elapsed().as_secs_f64());
+        println!(
+            "{name}: {attempts} open attempts in {:.1} s, {warnings} warning(s)",
+            restarted.elapsed().as_secs_f64()
+        );
         assert!(
             (ATTEMPTS_MIN..=ATTEMPTS_MAX).contains(&attempts),
             "{name}: {attempts} open attempts in {WINDOW:?}, expected {ATTEMPTS_MIN}..={ATTEMPTS_MAX} (1 s doubling)\n{log}"

@@ -53,13 +53,17 @@ impl SerialLink {
     /// behind it fails at once (EIO from the tty layer) instead of holding up the loop.
     pub fn reopen(&mut self) -> io::Result<()> {
         self.close();
-        let meta = rustix::fs::stat(&self.device)
-            .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{}: {e}", self.device.display())))?;
+        let meta = rustix::fs::stat(&self.device).map_err(|e| {
+            io::Error::new(io::Error::from(e).kind(), format!("{}: {e}", self.device.display()))
+        })?;
         let file_type = rustix::fs::FileType::from_raw_mode(meta.st_mode);
         if file_type != rustix::fs::FileType::CharacterDevice {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{}: not a serial port (a {file_type:?}, not a character device)", self.device.display()),
+                format!(
+                    "{}: not a serial port (a {file_type:?}, not a character device)",
+                    self.device.display()
+                ),
             ));
         }
         let port = serialport::new(self.device.to_string_lossy(), self.baud)

@@ -74,7 +74,9 @@ impl Transport {
     pub fn down_note(&self, now: Micros) -> Option<String> {
         let error = self.last_error.as_ref()?;
         let retry = match self.retry_at {
-            Some(at) => format!("; {} failed attempts, next in {} ms", self.open_failures, at.since_us(now) / 1000),
+            Some(at) => {
+                format!("; {} failed attempts, next in {} ms", self.open_failures, at.since_us(now) / 1000)
+            }
             None => String::new(),
         };
         Some(format!("cannot open: {error}{retry}"))
@@ -461,7 +463,10 @@ device = "/nonexistent/ttyS2"
             assert_eq!(t.open_failures, 4, "{}", t.name());
             assert_eq!(t.retry_at, Some(Micros::from_ms(15_000)), "{}", t.name());
             let note = t.down_note(Micros::from_ms(until_ms)).expect("a down note");
-            assert!(note.contains("No such file") && note.contains("4 failed attempts, next in 5000 ms"), "{note}");
+            assert!(
+                note.contains("No such file") && note.contains("4 failed attempts, next in 5000 ms"),
+                "{note}"
+            );
         }
     }
 
