@@ -75,7 +75,7 @@ impl Transport {
         let error = self.last_error.as_ref()?;
         let retry = match self.retry_at {
             Some(at) => {
-                format!("; {} failed attempts, next in {} ms", self.open_failures, at.since_us(now) / 1000)
+                format!("; failed attempts: {}, next in {} ms", self.open_failures, at.since_us(now) / 1000)
             }
             None => String::new(),
         };
@@ -464,7 +464,7 @@ device = "/nonexistent/ttyS2"
             assert_eq!(t.retry_at, Some(Micros::from_ms(15_000)), "{}", t.name());
             let note = t.down_note(Micros::from_ms(until_ms)).expect("a down note");
             assert!(
-                note.contains("No such file") && note.contains("4 failed attempts, next in 5000 ms"),
+                note.contains("No such file") && note.contains("failed attempts: 4, next in 5000 ms"),
                 "{note}"
             );
         }
