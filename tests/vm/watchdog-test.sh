@@ -5,8 +5,14 @@
 # emulated i6300esb watchdog (-watchdog-action reset) and a QMP socket. Inside the VM, /init
 # loads watchdog.ko and i6300esb.ko and runs the agent itself (`ha-agent run` with a [watchdog]
 # section: the real run loop arms the watchdog and feeds it by its health policy).
-#   Boot 1: the agent reports "last reset by watchdog: no"; /init stops it with kill -STOP;
-#           the hardware must reset the VM (QMP WATCHDOG event, action reset).
+# None of the agent's links can open: its serial links name ttyS1 and ttyS2, which have no UART
+# behind them (QEMU gets no -serial for them: uart:unknown, open fails with EIO), and its UDP
+# links an address the VM does not have (it has no NIC). A link that cannot open is a link that
+# is down: it must not starve the watchdog.
+#   Boot 1: the agent reports "last reset by watchdog: no" and runs 3T s with no link open,
+#           the links down with their reasons in its status, and the VM is NOT reset; then
+#           /init stops it with kill -STOP; the hardware must reset the VM (QMP WATCHDOG
+#           event, action reset).
 #   Boot 2: the agent reports "last reset by watchdog: yes"; /init stops it cleanly
 #           (SIGTERM: magic close); the VM must NOT be reset for 2T+5 s; /init powers off.
 # The host side (python3, standard library only) records the QMP events and the console.
@@ -76,8 +82,9 @@ insmod /lib/modules/i6300esb.ko
 i=0; while [ ! -e /dev/watchdog ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 if [ -e /dev/watchdog ]; then echo "HA-VM: /dev/watchdog after $i x 0.1 s"; else echo "HA-VM: no /dev/watchdog within 30 s"; fi
 echo "HA-VM: boot, watchdog timeout $T s"
-# The agent's real run loop: a witness whose heartbeats go to two absent peers on loopback,
-# with the watchdog armed by its [watchdog] section and fed by its N3 policy.
+# The agent's real run loop: a witness none of whose links can open (serial ports without a
+# UART, UDP on an address not on this machine), with the watchdog armed by its [watchdog]
+# section and fed by its N3 policy.
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 mkdir -p /etc/ha-agent /tmp/state
 echo 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f > /etc/ha-agent/cluster.key
@@ -111,18 +118,31 @@ name = "node-b"
 id = 3
 role = "node"
 [[links]]
+id = 1
+peer = "node-a"
+kind = "serial"
+device = "/dev/ttyS1"
+baud = 115200
+[[links]]
+id = 2
+peer = "node-b"
+kind = "serial"
+device = "/dev/ttyS2"
+baud = 115200
+[[links]]
 id = 11
 peer = "node-a"
 kind = "udp"
-local = "127.0.0.1:40001"
-remote = "127.0.0.1:40002"
+local = "10.10.11.1:694"
+remote = "10.10.11.2:694"
 [[links]]
 id = 12
 peer = "node-b"
 kind = "udp"
-local = "127.0.0.1:40011"
-remote = "127.0.0.1:40003"
+local = "10.10.12.1:694"
+remote = "10.10.12.3:694"
 CFG
+grep -E '^[0-9]+:' /proc/tty/driver/serial | sed 's/^/HA-VM: tty /'
 /bin/ha-agent run --config /etc/ha-agent/agent.toml > /tmp/wd.log 2>&1 &
 PID=$!
 # The agent's log is written by a thread of its own, line by line: wait for its "started:" line,
@@ -152,7 +172,15 @@ if grep -q "LAST RESET CAME FROM THE WATCHDOG" /tmp/wd.log; then
   echo "HA-VM: NO RESET AFTER CLEAN STOP"
   poweroff -f
 else
-  sleep 2
+  # No link can open: the agent must keep feeding for 3T s (a link that cannot open is down,
+  # not a reason to reset), with its links shown down and why.
+  sleep $((3 * T))
+  /bin/ha-agent status --socket /tmp/ha-agent.sock --json > /tmp/status.json 2>&1
+  grep -o '"transport":"[^"]*","open":[a-z]*' /tmp/status.json | sed 's/^/HA-VM status: /'
+  grep -o '"note":"[^"]*"' /tmp/status.json | sed 's/^/HA-VM status: /'
+  grep -o '"stalls":{[^}]*}' /tmp/status.json | sed 's/^/HA-VM status: /'
+  grep -q "watchdog NOT fed" /tmp/wd.log && echo "HA-VM: the agent withheld the watchdog"
+  echo "HA-VM: NO LINK OPEN FOR 3T"
   echo "HA-VM: SIGSTOP"
   kill -STOP $PID
   sleep $((4 * T + 30))
@@ -198,7 +226,8 @@ sock.settimeout(0.2)
 sock.sendall(b'{"execute": "qmp_capabilities"}\n')
 
 events, buf, seen = [], b"", {}
-markers = ["SIGSTOP", "second boot", "NO RESET AFTER CLEAN STOP", "STILL ALIVE AFTER SIGSTOP"]
+markers = ["SIGSTOP", "second boot", "NO RESET AFTER CLEAN STOP", "STILL ALIVE AFTER SIGSTOP",
+           "the agent logged its start", "NO LINK OPEN FOR 3T"]
 while time.monotonic() - start < limit_s and qemu.poll() is None:
     try:
         data = sock.recv(65536)
@@ -266,6 +295,15 @@ def check(ok, what):
     print("%s: %s" % ("PASS" if ok else "FAIL", what))
 
 check("last reset by watchdog: no" in text, "boot 1: the agent armed the watchdog and reports no watchdog reset")
+started_t = seen.get("the agent logged its start")
+quiet_t = seen.get("NO LINK OPEN FOR 3T")
+early = [e for e in watchdogs if quiet_t is None or e[0] < quiet_t]
+notes = [l for l in text.splitlines() if "HA-VM status: \"note\":\"cannot open" in l]
+check(quiet_t is not None and not early and "the agent withheld the watchdog" not in text,
+      "boot 1: no link could open (%d links noted down in the status), and the watchdog was fed: no reset "
+      "in the %s s from the agent's start to the end of its 3T s (T = %d s)"
+      % (len(notes), "%.1f" % (quiet_t - started_t) if quiet_t and started_t else "?", timeout_s))
+check(len(notes) == 4, "boot 1: the status shows the four links down, each with its reason")
 check("SIGSTOP" in seen, "boot 1: the agent was stopped with kill -STOP")
 stop_t = seen.get("SIGSTOP")
 fired = [e for e in watchdogs if stop_t is not None and e[0] >= stop_t]

@@ -1,8 +1,9 @@
 //! Serial transport: one port, one link, COBS frames delimited by 0x00 (see `wire::serial`).
 //!
-//! Owns opening the port (8N1, no flow control, exclusive, modem lines left alone), the
-//! non-blocking descriptor, the stream decoder and reopening after the device goes away. It
-//! does not authenticate or interpret frames.
+//! Owns opening the port (8N1, no flow control, exclusive, modem lines left alone; never
+//! blocking, and refusing a path that is not a character device), the non-blocking
+//! descriptor, the stream decoder and reopening after the device goes away. It does not
+//! authenticate or interpret frames.
 
 #![forbid(unsafe_code)]
 
@@ -46,9 +47,25 @@ impl SerialLink {
         self.fd.is_some()
     }
 
-    /// Open (or reopen) the port.
+    /// Open (or reopen) the port. Never blocks: the path must name a character device (a FIFO
+    /// or a file is refused before it is opened), and the open itself is non-blocking
+    /// (serialport opens with O_NONBLOCK and sets no modem lines), so a port without a UART
+    /// behind it fails at once (EIO from the tty layer) instead of holding up the loop.
     pub fn reopen(&mut self) -> io::Result<()> {
         self.close();
+        let meta = rustix::fs::stat(&self.device).map_err(|e| {
+            io::Error::new(io::Error::from(e).kind(), format!("{}: {e}", self.device.display()))
+        })?;
+        let file_type = rustix::fs::FileType::from_raw_mode(meta.st_mode);
+        if file_type != rustix::fs::FileType::CharacterDevice {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: not a serial port (a {file_type:?}, not a character device)",
+                    self.device.display()
+                ),
+            ));
+        }
         let port = serialport::new(self.device.to_string_lossy(), self.baud)
             .data_bits(serialport::DataBits::Eight)
             .parity(serialport::Parity::None)

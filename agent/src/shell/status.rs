@@ -174,7 +174,7 @@ impl Agent {
                     last_rx_ago_ms: l.last_rx.map(|at| now.since_us(at) / 1000),
                     transitions: c.transitions,
                     downs: c.downs,
-                    note: transport.last_error.as_ref().map(|err| format!("cannot open: {err}")),
+                    note: transport.down_note(now),
                 }
             })
             .collect();

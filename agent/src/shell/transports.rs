@@ -1,12 +1,19 @@
 //! The transports of the links: serial lines, UDP sockets and raw Ethernet interfaces, opened
-//! (and reopened after an error, every [`REOPEN_INTERVAL_MS`]) by the loop, the frames the
-//! engine sends written to them, and the frames read from them decoded and handed to the
-//! engine with the link they came on.
+//! by the loop (never blocking it: every open is non-blocking and fails or succeeds at once),
+//! the frames the engine sends written to them, and the frames read from them decoded and
+//! handed to the engine with the link they came on.
 //!
-//! Owns the descriptors, the per-transport open state and the receive buffers (reused: no
-//! allocation per frame once warm). Several links may share one transport (UDP links on one
-//! local address, Ethernet links on one interface). It decides nothing about liveness: what a
-//! frame, a silence or an error means is `core::membership`'s.
+//! A transport that cannot open (a serial port with no UART behind it, a missing device, an
+//! address not on this machine) or that failed is a transport that is down: its links show the
+//! reason in the status, it is logged once per change of reason, and it is retried on a
+//! bounded, backed-off schedule ([`REOPEN_INITIAL_MS`] doubling up to [`REOPEN_MAX_MS`]) while
+//! every other link, the watchdog feeding and the rest of the loop go on.
+//!
+//! Owns the descriptors, the per-transport open state and reopen schedule, the receive buffers
+//! (reused: no allocation per frame once warm) and the links' health stamp for the watchdog
+//! (rule N3). Several links may share one transport (UDP links on one local address, Ethernet
+//! links on one interface). It decides nothing about liveness: what a frame, a silence or an
+//! error means is `core::membership`'s.
 
 #![forbid(unsafe_code)]
 
@@ -23,8 +30,19 @@ use crate::links::udp::UdpLink;
 use crate::time::Micros;
 use crate::wire::{self, ClusterKey, DecodeError, SerialError, MAX_FRAME_BYTES};
 
-/// A transport that failed to open (or went away) is retried this often.
-pub const REOPEN_INTERVAL_MS: u64 = 1000;
+/// A transport that failed to open (or went away) is retried after this long at first ...
+pub const REOPEN_INITIAL_MS: u64 = 1000;
+/// ... the wait doubling after each failed attempt up to this (reset by a successful open).
+pub const REOPEN_MAX_MS: u64 = 30_000;
+
+/// The wait before the next attempt after `failures` consecutive failed opens (1, 2, ...):
+/// [`REOPEN_INITIAL_MS`] doubled per earlier failure, at most [`REOPEN_MAX_MS`].
+pub fn reopen_delay_ms(failures: u32) -> u64 {
+    assert!(failures >= 1, "a delay is only scheduled after a failure");
+    // 2^16 s is far past the cap: no overflow, whatever the count.
+    let doublings = (failures - 1).min(16);
+    (REOPEN_INITIAL_MS << doublings).min(REOPEN_MAX_MS)
+}
 
 enum Medium {
     Serial(SerialLink),
@@ -39,6 +57,8 @@ pub struct Transport {
     pub retry_at: Option<Micros>,
     /// Last open error, logged once per change.
     pub last_error: Option<String>,
+    /// Consecutive failed opens since the transport was last open (drives the backoff).
+    pub open_failures: u32,
 }
 
 impl Transport {
@@ -48,6 +68,24 @@ impl Transport {
             Medium::Udp { local, .. } => format!("udp {local}"),
             Medium::Ethernet { interface, .. } => format!("ethernet {interface}"),
         }
+    }
+
+    /// What the status says of a transport that is down: why, and when it is tried again.
+    pub fn down_note(&self, now: Micros) -> Option<String> {
+        let error = self.last_error.as_ref()?;
+        let retry = match self.retry_at {
+            Some(at) => {
+                format!("; failed attempts: {}, next in {} ms", self.open_failures, at.since_us(now) / 1000)
+            }
+            None => String::new(),
+        };
+        Some(format!("cannot open: {error}{retry}"))
+    }
+
+    /// Close after an error on an open transport, and schedule the reopen.
+    fn close_and_retry(&mut self, now: Micros) {
+        self.close();
+        self.retry_at = Some(now.plus_ms(REOPEN_INITIAL_MS));
     }
 
     pub fn is_open(&self) -> bool {
@@ -94,7 +132,8 @@ pub struct Transports {
     list: Vec<Transport>,
     /// Link index -> transport index.
     link_transport: Vec<usize>,
-    /// When a frame was last sent on any link: a health source of the watchdog feed (rule N3).
+    /// When the loop last handed a due frame to its transport: the links' health source of the
+    /// watchdog feed (rule N3).
     serviced_at: Micros,
     /// Receive buffers reused by every `receive` (no allocation per frame once warm): the
     /// frames' bytes, each frame's (start, length) in them, and the transport's errors.
@@ -140,6 +179,7 @@ impl Transports {
                         links: vec![index],
                         retry_at: Some(Micros::ZERO),
                         last_error: None,
+                        open_failures: 0,
                     });
                     transports.len() - 1
                 }
@@ -174,14 +214,15 @@ impl Transports {
         &self.list[self.link_transport[index]]
     }
 
-    /// When a frame was last sent while a transport is open (else never): the links' health
-    /// source of the watchdog feed.
+    /// When the loop last serviced the links: handed a frame the engine had due to its
+    /// transport, whatever became of it. The links' health source of the watchdog feed (rule
+    /// N3): it goes stale when the loop stops producing or sending heartbeats, not when a
+    /// transport is down. A link that cannot open, or a cable that is cut, is a fault of the
+    /// network, reported as such (link down, the reason in the status); it is not this
+    /// agent's ill health, and a box whose serial card is broken must not reset itself forever.
+    /// Losing the cluster is the core's to judge (`Engine::feed_allowed`: rule N2).
     pub fn serviced_at(&self) -> Micros {
-        if self.list.iter().any(|t| t.is_open()) {
-            self.serviced_at
-        } else {
-            Micros::ZERO
-        }
+        self.serviced_at
     }
 
     /// The earliest reopen due.
@@ -199,6 +240,7 @@ impl Transports {
             match t.open() {
                 Ok(()) => {
                     t.retry_at = None;
+                    t.open_failures = 0;
                     if t.last_error.take().is_some() {
                         log::info!("{}: open again", t.name());
                     } else {
@@ -206,15 +248,24 @@ impl Transports {
                     }
                 }
                 Err(e) => {
+                    t.open_failures = t.open_failures.saturating_add(1);
+                    let delay_ms = reopen_delay_ms(t.open_failures);
                     let text = e.to_string();
+                    // Once per change of state (or of reason), not per attempt.
                     if t.last_error.as_deref() != Some(text.as_str()) {
                         log::warn!(
-                            "{}: cannot open ({text}); retrying every {REOPEN_INTERVAL_MS} ms",
+                            "{}: cannot open ({text}); link down, retrying after {REOPEN_INITIAL_MS} ms, \
+                             doubling up to {REOPEN_MAX_MS} ms",
                             t.name()
                         );
                         t.last_error = Some(text);
                     }
-                    t.retry_at = Some(now.plus_ms(REOPEN_INTERVAL_MS));
+                    log::debug!(
+                        "{}: open attempt {} failed; next in {delay_ms} ms",
+                        t.name(),
+                        t.open_failures
+                    );
+                    t.retry_at = Some(now.plus_ms(delay_ms));
                 }
             }
         }
@@ -242,9 +293,8 @@ impl Transports {
                 (Medium::Ethernet { socket: Some(s), .. }, _) => s.send(frame),
                 _ => Err(io::Error::from(io::ErrorKind::NotConnected)),
             };
-            if result.is_ok() {
-                self.serviced_at = now;
-            }
+            // Serviced, whatever the medium did with it (see `serviced_at`).
+            self.serviced_at = now;
             if let Err(e) = result {
                 engine.handle_send_error(link_index);
                 log::debug!("link {}: send failed: {e}", cfg.links[link_index].id);
@@ -254,8 +304,7 @@ impl Transports {
                     && transport.is_open()
                 {
                     log::warn!("{}: write error ({e}); reopening", transport.name());
-                    transport.close();
-                    transport.retry_at = Some(now.plus_ms(REOPEN_INTERVAL_MS));
+                    transport.close_and_retry(now);
                 }
             }
         }
@@ -342,9 +391,89 @@ impl Transports {
         self.rx_errors = errors;
         if let Err(e) = result {
             let transport = &mut self.list[t];
-            log::warn!("{}: receive error ({e}); reopening in {REOPEN_INTERVAL_MS} ms", transport.name());
-            transport.close();
-            transport.retry_at = Some(now.plus_ms(REOPEN_INTERVAL_MS));
+            log::warn!("{}: receive error ({e}); reopening in {REOPEN_INITIAL_MS} ms", transport.name());
+            transport.close_and_retry(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config;
+    use crate::shell::{authority, core_params};
+
+    /// A witness whose two links are serial ports that do not exist: nothing ever opens.
+    const NO_PORTS: &str = r#"
+cluster = "c1"
+member = "w"
+[[members]]
+name = "w"
+id = 1
+role = "witness"
+[[members]]
+name = "a"
+id = 2
+role = "node"
+[[members]]
+name = "b"
+id = 3
+role = "node"
+[[links]]
+id = 1
+peer = "a"
+kind = "serial"
+device = "/nonexistent/ttyS1"
+[[links]]
+id = 2
+peer = "b"
+kind = "serial"
+device = "/nonexistent/ttyS2"
+"#;
+
+    /// Run the loop's link duties (reopen, timers, send) every `step_ms` up to `until_ms`.
+    fn run(transports: &mut Transports, engine: &mut Engine, cfg: &Config, until_ms: u64, step_ms: u64) {
+        let key = ClusterKey(heapless::Vec::from_slice(&[7u8; 32]).unwrap());
+        let mut t_ms = 0;
+        while t_ms <= until_ms {
+            let now = Micros::from_ms(t_ms);
+            transports.maintain(now);
+            engine.handle_timeout(now);
+            transports.send_due(now, engine, &key, cfg);
+            t_ms += step_ms;
+        }
+    }
+
+    #[test]
+    fn links_that_never_open_keep_the_watchdog_fed_and_are_retried_with_backoff() {
+        let cfg = config::parse_str(NO_PORTS, Path::new("/etc/ha-agent/agent.toml")).expect("valid config");
+        let mut engine = Engine::new(core_params(&cfg, 1), authority::role_config(&cfg, 0), Micros::ZERO);
+        let mut transports = Transports::new(&cfg);
+        let until_ms = 10_000;
+        run(&mut transports, &mut engine, &cfg, until_ms, 50);
+        assert!(transports.iter().all(|t| !t.is_open()));
+        // The heartbeats were handed to the (down) links on schedule: the links' health source
+        // is fresh, within one heartbeat interval, though no transport ever opened.
+        let age_ms = Micros::from_ms(until_ms).since_us(transports.serviced_at()) / 1000;
+        assert!(age_ms <= cfg.timing.interval_ms, "links health stamp {age_ms} ms old");
+        // Attempts at 0, 1, 3 and 7 s; the next at 15 s (not one per second: 11 by 10 s).
+        for t in transports.iter() {
+            assert_eq!(t.open_failures, 4, "{}", t.name());
+            assert_eq!(t.retry_at, Some(Micros::from_ms(15_000)), "{}", t.name());
+            let note = t.down_note(Micros::from_ms(until_ms)).expect("a down note");
+            assert!(
+                note.contains("No such file") && note.contains("failed attempts: 4, next in 5000 ms"),
+                "{note}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_reopen_delay_doubles_from_one_second_up_to_thirty() {
+        let delays: Vec<u64> = (1..=8).map(reopen_delay_ms).collect();
+        assert_eq!(delays, [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
+        assert_eq!(reopen_delay_ms(u32::MAX), REOPEN_MAX_MS);
     }
 }
