@@ -93,9 +93,15 @@ pub fn worded(w: &Words, notification: Option<Notification>) -> Effects {
     effects(w, &[], notification)
 }
 
-/// [`worded`] with fields on the journal record (and so on the line).
-pub fn worded_fields(w: &Words, fields: &[(&str, &str)], notification: Option<Notification>) -> Effects {
-    effects(w, fields, notification)
+/// The agent's start (boot `boot`), and a reset by the watchdog before it when `reset`.
+pub fn startup(me: &str, boot: u64, reset: bool) -> Vec<Effects> {
+    let started = Notification::AgentStarted { member: me.to_string() };
+    let mut all = vec![effects(&words::agent_started(me), &[("boot", &boot.to_string())], Some(started))];
+    if reset {
+        let n = Notification::WatchdogResetAtBoot { member: me.to_string() };
+        all.push(effects(&words::watchdog_reset_at_boot(me), &[], Some(n)));
+    }
+    all
 }
 
 fn effects(w: &Words, fields: &[(&str, &str)], notification: Option<Notification>) -> Effects {
@@ -353,5 +359,16 @@ mod tests {
         assert_eq!(e.level, log::Level::Error);
         let e = worded(&words::relay_board_unreachable("node-b", 3, "no answer"), None);
         assert_eq!(e.line, "fence node-b relay board stopped answering (3 checks): no answer");
+    }
+
+    #[test]
+    fn the_start_is_one_line_and_a_watchdog_reset_another() {
+        let quiet = startup("witness", 3, false);
+        assert_eq!(quiet.len(), 1);
+        assert_eq!(quiet[0].line, "agent witness started boot=3");
+        assert!(matches!(quiet[0].notification, Some(Notification::AgentStarted { .. })));
+        let reset = startup("witness", 4, true);
+        assert_eq!(reset[1].line, "agent witness the last reset of this machine came from the watchdog");
+        assert_eq!(reset[1].level, log::Level::Error);
     }
 }

@@ -239,19 +239,8 @@ impl Agent {
         };
         // The start, and a reset by the watchdog before it: logged and notified now, journaled
         // once the journal is open.
-        let me = cfg.me().name.clone();
-        let boot_text = boot.to_string();
-        let mut startup = vec![fanout::worded_fields(
-            &words::agent_started(&me),
-            &[("boot", &boot_text)],
-            Some(Notification::AgentStarted { member: me.clone() }),
-        )];
-        if feeder.as_ref().is_some_and(|f| f.last_reset_by_watchdog()) {
-            startup.push(fanout::worded(
-                &words::watchdog_reset_at_boot(&me),
-                Some(Notification::WatchdogResetAtBoot { member: me.clone() }),
-            ));
-        }
+        let reset = feeder.as_ref().is_some_and(|f| f.last_reset_by_watchdog());
+        let mut startup = fanout::startup(&cfg.me().name, boot, reset);
         for e in &mut startup {
             log::log!(e.level, "{}", e.line);
             if let (Some(s), Some(n)) = (snmp.as_mut(), e.notification.take()) {
