@@ -551,4 +551,4 @@ fn check_key_file(checker: &mut Checker<'_>, key_file: &Path, key_span: Option<S
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,8 +6,9 @@ const WITNESS: &str = include_str!("../../../docs/examples/witness.toml");
 const NODE_A: &str = include_str!("../../../docs/examples/node-a.toml");
 const NODE_B: &str = include_str!("../../../docs/examples/node-b.toml");
 
-/// A small valid witness configuration that relies on every default.
-const MINIMAL: &str = r#"
+/// A small valid witness configuration that relies on every default (also the base of other
+/// modules' test configurations).
+pub(crate) const MINIMAL: &str = r#"
 cluster = "c1"
 member = "w"
 [[members]]

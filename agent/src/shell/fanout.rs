@@ -81,14 +81,9 @@ pub fn event(event: &Event, me: &str, name: &dyn Fn(u8) -> String, moving: &mut 
     effects(&w, &fields, notification)
 }
 
-/// The effects of a relay worker's result worded by [`words::fence_outcome`] or
-/// [`words::power_on`]: logged and journaled, not notified (the core's notice of the fence is).
-pub fn relay(w: &Words) -> Effects {
-    effects(w, &[], None)
-}
-
-/// The effects of something the shell did on its own (the fence service's commands): the
-/// line of `w`, logged and journaled, and `notification` carrying it when there is one.
+/// The effects of something the shell did on its own (a relay worker's result, the fence
+/// service's commands, an operator's command, a reload): the line of `w`, logged and
+/// journaled, and `notification` carrying it when there is one.
 pub fn worded(w: &Words, notification: Option<Notification>) -> Effects {
     effects(w, &[], notification)
 }
@@ -322,13 +317,19 @@ mod tests {
 
     #[test]
     fn relay_results_are_logged_and_journaled_in_the_same_words() {
-        let e = relay(&words::fence_outcome("node-a", &FenceOutcome::Failed("relay still reads on".into())));
+        let e = worded(
+            &words::fence_outcome("node-a", &FenceOutcome::Failed("relay still reads on".into())),
+            None,
+        );
         assert_eq!(e.line, "fence node-a relay: failed: relay still reads on");
         assert_eq!(e.level, log::Level::Error);
         assert_eq!(e.notification, None);
-        assert_eq!(relay(&words::power_on("node-a", None)).line, "fence node-a relay: powered on again");
         assert_eq!(
-            relay(&words::power_on("node-a", Some("no answer"))).line,
+            worded(&words::power_on("node-a", None), None).line,
+            "fence node-a relay: powered on again"
+        );
+        assert_eq!(
+            worded(&words::power_on("node-a", Some("no answer")), None).line,
             "fence node-a relay: power on failed: no answer"
         );
     }

@@ -78,11 +78,11 @@ impl Agent {
             let name = self.member_name(node);
             match result {
                 authority::RelayResult::Fence(report) => {
-                    self.fan_out(now, fanout::relay(&words::fence_outcome(&name, &report.outcome)));
+                    self.fan_out(now, fanout::worded(&words::fence_outcome(&name, &report.outcome), None));
                     self.engine.handle_fence_result(now, node, authority::fence_result(&report.outcome));
                 }
                 authority::RelayResult::PowerOn(error) => {
-                    self.fan_out(now, fanout::relay(&words::power_on(&name, error.as_deref())));
+                    self.fan_out(now, fanout::worded(&words::power_on(&name, error.as_deref()), None));
                 }
                 authority::RelayResult::Check(result) => self.health_result(now, node, result),
             }

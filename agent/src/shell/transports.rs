@@ -406,32 +406,14 @@ mod tests {
     use crate::shell::{authority, core_params};
 
     /// A witness whose two links are serial ports that do not exist: nothing ever opens.
-    const NO_PORTS: &str = r#"
-cluster = "c1"
-member = "w"
-[[members]]
-name = "w"
-id = 1
-role = "witness"
-[[members]]
-name = "a"
-id = 2
-role = "node"
-[[members]]
-name = "b"
-id = 3
-role = "node"
-[[links]]
-id = 1
-peer = "a"
-kind = "serial"
-device = "/nonexistent/ttyS1"
-[[links]]
-id = 2
-peer = "b"
-kind = "serial"
-device = "/nonexistent/ttyS2"
-"#;
+    fn no_ports() -> String {
+        let text = config::tests::MINIMAL.replace("/dev/ttyS1", "/nonexistent/ttyS1").replace(
+            "kind = \"ethernet\"\ninterface = \"eth1\"",
+            "kind = \"serial\"\ndevice = \"/nonexistent/ttyS2\"",
+        );
+        assert!(text.contains("/nonexistent/ttyS2"), "MINIMAL's second link changed: {text}");
+        text
+    }
 
     /// Run the loop's link duties (reopen, timers, send) every `step_ms` up to `until_ms`.
     fn run(transports: &mut Transports, engine: &mut Engine, cfg: &Config, until_ms: u64, step_ms: u64) {
@@ -448,7 +430,8 @@ device = "/nonexistent/ttyS2"
 
     #[test]
     fn links_that_never_open_keep_the_watchdog_fed_and_are_retried_with_backoff() {
-        let cfg = config::parse_str(NO_PORTS, Path::new("/etc/ha-agent/agent.toml")).expect("valid config");
+        let cfg =
+            config::parse_str(&no_ports(), Path::new("/etc/ha-agent/agent.toml")).expect("valid config");
         let mut engine = Engine::new(core_params(&cfg, 1), authority::role_config(&cfg, 0), Micros::ZERO);
         let mut transports = Transports::new(&cfg);
         let until_ms = 10_000;
