@@ -53,30 +53,7 @@ pub fn load(dir: &Path) -> io::Result<Loaded> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ha_core::snmp::ber::{Oid, Value};
-    use ha_core::snmp::pdu::VarBind;
-    use ha_core::snmp::queue_store::StoredInform;
-
-    fn image() -> StoreImage {
-        let ent = Oid::new(&[1, 3, 6, 1, 4, 1, 99999]);
-        let inform = |target: &str, sequence: u32| StoredInform {
-            target: target.into(),
-            sequence,
-            uptime_ticks: 100 + sequence,
-            trap_oid: ent.child(&[0, 2]),
-            objects: vec![
-                VarBind::new(ent.child(&[1, 1, 1, 0]), Value::Gauge32(sequence)),
-                VarBind::new(
-                    ent.child(&[1, 1, 11, 0]),
-                    Value::OctetString(b"member node-a is down".to_vec()),
-                ),
-            ],
-        };
-        StoreImage {
-            next_sequence: 12,
-            informs: vec![inform("nms", 9), inform("nms", 10), inform("backup", 11)],
-        }
-    }
+    use ha_core::snmp::queue_store::sample_image as image;
 
     #[test]
     fn roundtrips_through_a_durable_file() {

@@ -181,34 +181,31 @@ pub fn decode(bytes: &[u8]) -> Loaded {
     loaded
 }
 
+/// An image of three informs to two targets: the fixture of the tests of this format and of the
+/// agent's queue file (`ha_agent::snmp::queue_file`), which stores it.
+#[doc(hidden)]
+pub fn sample_image() -> StoreImage {
+    let ent = Oid::new(&[1, 3, 6, 1, 4, 1, 99999]);
+    let inform = |target: &str, sequence: u32| StoredInform {
+        target: target.into(),
+        sequence,
+        uptime_ticks: 100 + sequence,
+        trap_oid: ent.child(&[0, 2]),
+        objects: vec![
+            VarBind::new(ent.child(&[1, 1, 1, 0]), Value::Gauge32(sequence)),
+            VarBind::new(ent.child(&[1, 1, 11, 0]), Value::OctetString(b"member node-a is down".to_vec())),
+        ],
+    };
+    StoreImage { next_sequence: 12, informs: vec![inform("nms", 9), inform("nms", 10), inform("backup", 11)] }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn image() -> StoreImage {
-        let ent = Oid::new(&[1, 3, 6, 1, 4, 1, 99999]);
-        let inform = |target: &str, sequence: u32| StoredInform {
-            target: target.into(),
-            sequence,
-            uptime_ticks: 100 + sequence,
-            trap_oid: ent.child(&[0, 2]),
-            objects: vec![
-                VarBind::new(ent.child(&[1, 1, 1, 0]), Value::Gauge32(sequence)),
-                VarBind::new(
-                    ent.child(&[1, 1, 11, 0]),
-                    Value::OctetString(b"member node-a is down".to_vec()),
-                ),
-            ],
-        };
-        StoreImage {
-            next_sequence: 12,
-            informs: vec![inform("nms", 9), inform("nms", 10), inform("backup", 11)],
-        }
-    }
-
     #[test]
     fn a_damaged_record_is_dropped_and_the_others_kept() {
-        let bytes = encode(&image());
+        let bytes = encode(&sample_image());
         // Flip one bit in every position of the second inform's payload: that record (and
         // only it) is dropped, never misread.
         let records = {
@@ -236,21 +233,21 @@ mod tests {
 
     #[test]
     fn a_torn_file_keeps_the_whole_records_before_the_tear() {
-        let bytes = encode(&image());
+        let bytes = encode(&sample_image());
         for cut in MAGIC.len()..bytes.len() {
             let loaded = decode(&bytes[..cut]);
             assert!(loaded.damaged_records <= 1);
-            let all = image().informs;
+            let all = sample_image().informs;
             assert_eq!(loaded.image.informs[..], all[..loaded.image.informs.len()], "cut {cut}");
         }
-        assert_eq!(decode(&bytes).image, image());
+        assert_eq!(decode(&bytes).image, sample_image());
         assert_eq!(decode(b"garbage").damaged_records, 1);
         assert_eq!(decode(b""), Loaded::default());
     }
 
     #[test]
     fn a_lost_header_never_reuses_a_sequence_number() {
-        let mut bytes = encode(&image());
+        let mut bytes = encode(&sample_image());
         bytes[MAGIC.len() + 5] ^= 1; // header checksum
         let loaded = decode(&bytes);
         assert_eq!(loaded.damaged_records, 1);
