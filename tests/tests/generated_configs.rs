@@ -79,6 +79,14 @@ fn every_generated_configuration_passes_check_config() {
             } else {
                 assert_eq!(code, Some(0), "rack nodes={nodes} timing={timing}:\n{out}");
                 assert!(out.contains("the files agree"), "{out}");
+                // The nodes' own LAN link is raw Ethernet on the Debian nodes (the L2 path in
+                // every scenario of that rack).
+                for path in &paths {
+                    let config = ha_agent::config::load(path).expect("a generated configuration loads");
+                    let ethernet = config.links.iter().filter(|l| l.kind == ha_agent::config::LinkKind::Ethernet { interface: "eth0".into() });
+                    let expected = if path.ends_with("witness.toml") { 0 } else { 1 };
+                    assert_eq!(ethernet.count(), expected, "{}", path.display());
+                }
             }
             checked += files.len();
         }

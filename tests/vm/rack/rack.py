@@ -9,6 +9,7 @@ Without --scenario, runs them all in order. Exits 1 when a check failed."""
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -136,6 +137,7 @@ class Rack:
     def __init__(self, image, work, node_image=None):
         self.image, self.work, self.node_image = image, work, node_image
         self.client = self.lan = None
+        self.upgrade = None  # (path, version) of the agent-upgrade package (Debian nodes)
         self.timeline = []  # (time, text)
         self.results = []  # (scenario, ok, text)
         self.known = []  # (scenario, ok, text, bug): checks that fail because of a known agent bug
@@ -201,6 +203,13 @@ class Rack:
                 cmds = "mkdir rack\n"
                 for script, name in (("ledger-resource", "ledger"), ("floating-ip-resource", "floating-ip")):
                     cmds += "write %s rack/%s\nsif rack/%s mode 0100755\n" % (os.path.join(HERE, script), name, name)
+                run(["debugfs", "-w", "-f", "-", disk], input=cmds.encode(),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if m != "witness" and NODE_KIND == "debian":
+                # The package the agent-upgrade scenario installs (/data/upgrade/).
+                if not self.upgrade:
+                    self.upgrade = upgrade_package(self.work)
+                cmds = "mkdir upgrade\nwrite %s upgrade/%s\n" % (self.upgrade[0], os.path.basename(self.upgrade[0]))
                 run(["debugfs", "-w", "-f", "-", disk], input=cmds.encode(),
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.disks[m] = disk
@@ -557,6 +566,14 @@ def cold_start(rack):
     rack.figure("witness ready to first ledger record", first - rack.witness_ready_at)
     rack.figure("power-on of the first VM to first ledger record", first - t0)
     rack.check(holder == "node-a", "the preferred node holds the grant")
+    if NODE_KIND == "debian":
+        # The nodes' own LAN link is raw Ethernet (no IP) on these nodes: it carries frames.
+        for n in NODES:
+            eth = [l for l in (rack.status(n) or {}).get("links", []) if l.get("kind") == "ethernet"]
+            rack.check(eth and all(l.get("state") == "up" and l.get("frames_in", 0) > 0 for l in eth),
+                       "%s's raw Ethernet link is up and receiving: %s" % (n, ", ".join(
+                           "link %s to %s %s, %s frames in" % (l.get("id"), l.get("peer"), l.get("state"),
+                                                               l.get("frames_in")) for l in eth) or "none"))
     states = {n: rack.resources_state(n) for n in NODES}
     rack.check(sorted(states.values()).count("running") == 1, "resources running on one node only: %s" % states)
     rack.check(not rack.relay.events("off"), "nobody was fenced at the cold start")
@@ -1032,6 +1049,126 @@ def db_crash(rack):
     rack.check(back and back[0] != holder, "%s in standby, the service stays on the other node: %s" % (holder, back,))
 
 
+def admin_reboot(rack):
+    """(Debian nodes) `systemctl reboot` on the active node, as an administrator does: its
+    agent stops the group in reverse order and reports it to the witness, which hands the
+    service to the other node without a fence (a switchover); the rebooted node comes back in
+    standby."""
+    holder, gen = begin(rack)
+    if not holder:
+        return
+    fences_before = len(rack.relay.events("off"))
+    vm = rack.vms[holder]
+    t0 = now_s()
+    vm.reboot_from_inside("systemctl reboot")
+    rack.note("administrator: systemctl reboot on %s" % holder)
+    failover(rack, holder, gen, t0, "admin reboot", relay_works=False)
+    rack.check(len(rack.relay.events("off")) == fences_before, "a clean reboot: nobody fenced")
+    rack.expect_traps(["rackHaSwitchover"], forbid=("rackHaFenceSucceeded", "rackHaFenceFailed",
+                                                    "rackHaFenceUnconfirmed", "rackHaFailoverStarted",
+                                                    "rackHaFailoverCompleted"))
+    try:
+        took = vm.wait_ready()
+        rack.check(True, "%s rebooted: its agent ready again (%.1f s after its start)" % (holder, took))
+    except Timeout as e:
+        rack.check(False, "%s rebooted: its agent ready again: %s" % (holder, str(e)[:300]))
+        return
+    rack.note("%s back after its reboot" % holder)
+    back = rack.settled()
+    rack.check(back and back[0] != holder, "%s back in standby, the service stays put: %s" % (holder, back,))
+
+
+# The package the agent-upgrade scenario installs: the node image's own .deb with a newer
+# version (rebuilt with dpkg-deb), on each node's seed disk (/data/upgrade/).
+UPGRADE_SUFFIX = "+rackupgrade1"
+
+
+def upgrade_package(work):
+    """The agent's .deb that the node image holds, again with the version `<v>+rackupgrade1`:
+    (path, version). dpkg-deb only: the same files, a newer package."""
+    with open(os.path.join(ROOT, "agent", "Cargo.toml")) as f:
+        version = re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
+    deb = os.path.join(ROOT, "out", "packages", "ha-agent_%s_amd64.deb" % version)
+    tree = os.path.join(work, "upgrade-tree")
+    run(["dpkg-deb", "-R", deb, tree])
+    control = os.path.join(tree, "DEBIAN", "control")
+    with open(control) as f:
+        text = f.read()
+    new = version + UPGRADE_SUFFIX
+    text, n = re.subn(r"^Version: .*$", "Version: " + new, text, flags=re.M)
+    assert n == 1, "the package's control file has one Version field"
+    with open(control, "w") as f:
+        f.write(text)
+    out = os.path.join(work, "ha-agent_%s_amd64.deb" % new)
+    run(["dpkg-deb", "--root-owner-group", "-b", tree, out], stdout=subprocess.DEVNULL)
+    shutil.rmtree(tree)
+    return out, new
+
+
+def agent_upgrade(rack):
+    """(Debian nodes) The agent upgraded on the active node without moving the service:
+    `ha-agent maintenance on` at the witness's console, the package installed again with a
+    newer version (dpkg -i), `systemctl restart ha-agent`, `ha-agent maintenance off` once
+    the new agent is back. The database never stops: the same postmaster, holder and
+    generation throughout, nobody fenced, no failover."""
+    holder, gen = begin(rack)
+    if not holder:
+        return
+    fences_before = len(rack.relay.events("off"))
+    seen = postmaster(rack, holder)
+    rack.check(seen, "%s's probe shows its postmaster: %s" % (holder, seen))
+    if not seen:
+        return
+    witness, node = rack.vms["witness"], rack.vms[holder]
+    t0 = now_s()
+    rc, out = witness.run("ha-agent maintenance on", 30)
+    rack.check(rc == 0, "`ha-agent maintenance on` at the witness's console: %s" % out.strip()[:200])
+    rack.note("operator: ha-agent maintenance on (at the witness's console)")
+    # The node must know before its agent stops: in maintenance its stop leaves the group.
+    told, took = rack.wait_timed("maintenance on the node", 30, lambda: (
+        ((rack.status(holder) or {}).get("authority") or {}).get("maintenance") is True))
+    rack.check(told, "%s's agent in maintenance: %s" % (
+        holder, "after %.1f s" % took if told else "not within 30 s"))
+    if not told:
+        witness.run("ha-agent maintenance off", 30)
+        return
+    deb = "/data/upgrade/" + os.path.basename(rack.upgrade[0])
+    rc, out = node.run("DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold %s >/tmp/upgrade.log 2>&1"
+                       " && systemctl restart ha-agent && dpkg-query -W -f='version=${Version}\n' ha-agent"
+                       " || tail -n 20 /tmp/upgrade.log" % deb, 180)
+    rack.check(rc == 0 and "version=%s" % rack.upgrade[1] in out,
+               "on %s: dpkg -i of ha-agent %s and systemctl restart ha-agent: %s"
+               % (holder, rack.upgrade[1], out.strip()[-300:]))
+    rack.note("administrator: dpkg -i ha-agent %s, systemctl restart ha-agent on %s" % (rack.upgrade[1], holder))
+
+    def new_agent_back():
+        s = rack.status(holder) or {}
+        a = s.get("authority") or {}
+        reach = {m.get("name"): m.get("state") for m in (rack.status("witness") or {}).get("members", [])}
+        return a.get("maintenance") is True and a.get("resources_state") == "running" \
+            and a.get("acting_generation") == gen and reach.get(holder) == "reachable"
+    back, took = rack.wait_timed("the new agent", 60, new_agent_back)
+    rack.check(back, "the new agent on %s took the running group over under generation %d, the witness "
+               "reaches it: %s" % (holder, gen, "after %.1f s" % took if back else "not within 60 s"))
+    rc, out = witness.run("ha-agent maintenance off", 30)
+    rack.check(rc == 0, "`ha-agent maintenance off` at the witness's console: %s" % out.strip()[:200])
+    rack.note("operator: ha-agent maintenance off")
+    # A few monitor intervals with maintenance off: the service stays where it was.
+    answered, wrong = rack.hold(15, lambda: service_sample(rack, holder, NODES[1 - NODES.index(holder)]))
+    rack.check(answered and not wrong, "the service stayed on %s for 15 s after maintenance off (%d samples): %s"
+               % (holder, answered, describe_wrong(wrong)))
+    a = rack.authority()
+    rack.check((a.get("holder"), a.get("generation")) == (holder, gen),
+               "same holder and generation: %s %s (was %s %s)" % (a.get("holder"), a.get("generation"), holder, gen))
+    after = postmaster(rack, holder)
+    rack.check(after and after[1] == seen[1], "the same postmaster on %s throughout: %s, was %d"
+               % (holder, after and after[1], seen[1]))
+    rack.check(len(rack.relay.events("off")) == fences_before, "nobody fenced")
+    gap = rack.ack_gap(t0)
+    rack.check(gap is not None and gap < 5, "the service kept writing (longest pause %.1f s)" % (gap or -1))
+    rack.expect_traps([], forbid=FAILOVER_TRAPS)
+
+
 # Scenarios that the Debian nodes do not run yet, and why.
 LEDGER_ONLY = {
     "resource-failure": "its fault is the ledger's failure file; on the Debian nodes the database's own failure is db-crash",
@@ -1052,9 +1189,11 @@ SCENARIOS = {
     # Last: it ends with a move ordered by the rebooted witness.
     "witness-power-loss": witness_power_loss,
     "db-crash": db_crash,
+    "admin-reboot": admin_reboot,
+    "agent-upgrade": agent_upgrade,
 }
-# Scenarios of the Debian nodes only (their fault is the database's).
-DEBIAN_ONLY = ("db-crash",)
+# Scenarios of the Debian nodes only (the database's faults, systemd and the package).
+DEBIAN_ONLY = ("db-crash", "admin-reboot", "agent-upgrade")
 
 
 # ---- the demo
