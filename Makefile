@@ -25,7 +25,7 @@ SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.
 .PHONY: help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-update test-watchdog test-gpio test-fence-pacemaker test-journal-vm shellcheck check-layers check-mib clean rack test-rack
 
 help:
-	@echo "make demo   - boot the virtual rack (three QEMU VMs), show the status, cut the active node's power and print the failover timeline (make demo-process: the process-level demo)"
+	@echo "make demo   - boot the virtual rack (the witness and two Debian servers running PostgreSQL in QEMU), show the status and the client's rows, cut the active server's power and print the failover timeline (make demo-appliance: the appliance nodes; make demo-process: agent processes only)"
 	@echo "make test   - install what is needed, then run every test (fast suite, process tests, netns, fuzz smoke, static build)"
 	@echo "make agent  - build the static, stripped release agent and print its size (make agent-size-report: where its bytes go)"
 	@echo "make packages - the servers' .deb and .rpm of the agent into out/packages (make test-packages: install them in a Debian 12 chroot)"
@@ -36,8 +36,8 @@ help:
 	@echo "make test-gpio - the GPIO relay driver on a gpio-sim chip in QEMU: read-back, fence, stuck relay, active_low"
 	@echo "make test-fence-pacemaker - (root) Pacemaker's fencer fences through fence_rackha and a witness, in namespaces (docs/fence-agent.md)"
 	@echo "make test-journal-vm - power the VM off (QMP quit) while the agent journals; every acknowledged record survives"
-	@echo "make test-rack-debian - the virtual rack with Debian 12 nodes running PostgreSQL (SCENARIO=name; make demo-debian)"
-	@echo "make rack   - boot the virtual rack (three QEMU VMs) and run its scenarios (SCENARIO=name for one; docs/rack.md)"
+	@echo "make test-rack-debian - the virtual rack with Debian 12 nodes running PostgreSQL: the power cut (SCENARIO=name|all, REPEAT=n; make test runs all)"
+	@echo "make rack   - the virtual rack with the appliance's test image as nodes (the ledger) and its scenarios (SCENARIO=name for one; docs/rack.md)"
 	@echo "make bench  - benchmarks into out/bench.json and a table (docs/bench.md; BENCH_QUICK=1 for a short run)"
 
 # Idempotent installation of what the tests need (Debian packages; cargo-fuzz).
@@ -134,13 +134,19 @@ test-pgsql:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-pgsql test-fence-pacemaker test-sim agent test-packages fuzz-smoke test-image test-update test-watchdog test-gpio test-journal-vm test-rack
+test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-pgsql test-fence-pacemaker test-sim agent test-packages fuzz-smoke test-image test-update test-watchdog test-gpio test-journal-vm test-rack-debian-all
 	@echo "make test: all passed"
 
-# The demo in the virtual rack (docs/rack.md): boots the three VMs, shows their status, cuts the
-# power of the active node and prints the timeline, the measured times and the traps received.
-demo: image
-	@python3 tests/vm/rack/rack.py --demo --work $(CURDIR)/out/rack-demo
+# The demo in the virtual rack (docs/rack.md): boots the witness and the two Debian servers
+# running PostgreSQL, shows their status and the client's rows per second, cuts the power of the
+# active server and prints the timeline with the database back, the rows acknowledged and lost,
+# the measured times and the traps received. make demo-appliance: the same on the appliance's
+# test image with the ledger.
+demo: image debian-node
+	@python3 tests/vm/rack/rack.py --nodes debian --demo --work $(CURDIR)/out/rack-demo
+
+demo-appliance: image
+	@python3 tests/vm/rack/rack.py --demo --work $(CURDIR)/out/rack-demo-appliance
 
 # The earlier demo: three agent processes linked by pty and UDP cables on this machine.
 demo-process: setup
@@ -254,8 +260,8 @@ test-rack: image
 # by a hash of its inputs; the witness stays the appliance's test image. PostgreSQL 15 on the
 # shared disk under Debian's unmodified Filesystem, pgsql and IPaddr2, a client committing rows
 # through the floating IP from a network namespace on the LAN. make test-rack-debian
-# [SCENARIO=name|all] [REPEAT=n] (default: the power cut); make demo-debian: the narrated power cut.
-.PHONY: debian-node test-rack-debian demo-debian
+# [SCENARIO=name|all] [REPEAT=n] (default: the power cut); make demo (demo-debian): the narrated power cut.
+.PHONY: debian-node test-rack-debian test-rack-debian-all demo-debian demo-appliance
 debian-node: packages
 	@bash tests/vm/make-debian-node.sh
 
@@ -263,8 +269,11 @@ test-rack-debian: image debian-node
 	@python3 tests/vm/rack/rack.py --nodes debian --work $(CURDIR)/out/rack-debian \
 	  $(if $(filter all,$(SCENARIO)),,--scenario $(or $(SCENARIO),power-cut)) $(if $(REPEAT),--repeat $(REPEAT))
 
-demo-debian: image debian-node
-	@python3 tests/vm/rack/rack.py --nodes debian --demo --work $(CURDIR)/out/rack-debian-demo
+# make test's rack: every scenario on the Debian nodes.
+test-rack-debian-all: image debian-node
+	@python3 tests/vm/rack/rack.py --nodes debian --work $(CURDIR)/out/rack-debian
+
+demo-debian: demo
 
 clean:
 	cargo clean

@@ -1307,6 +1307,8 @@ def summarize(rack, started_wall, duration_s, path):
         "to_ledger_start_ms_max": to_start[-1] if to_start else None,
         "ledger_start_ms_p50": ledger[len(ledger) // 2] if ledger else None,
         "ledger_start_ms_max": ledger[-1] if ledger else None,
+        # Copies of a member's status damaged on its console and read again (Vm.status).
+        "status_reads_damaged": {m: vm.status_garbled for m, vm in rack.vms.items()},
     }
     with open(path, "w") as f:
         json.dump(report, f, indent=1)
@@ -1320,6 +1322,8 @@ def summarize(rack, started_wall, duration_s, path):
     if to_start:
         print("  power cut to the ledger's start action: p50 %d ms, max %d ms; the ledger's own start: p50 %s ms"
               % (report["to_ledger_start_ms_p50"], report["to_ledger_start_ms_max"], report["ledger_start_ms_p50"]))
+    print("  status copies damaged on the console and read again: %s"
+          % ", ".join("%s %d" % kv for kv in report["status_reads_damaged"].items()))
     print("\n==== %d checks, %d failed; %.1f minutes; report %s" % (len(rack.results), len(failed),
                                                                    duration_s / 60, path))
     for scen, _, text in failed:
