@@ -83,7 +83,9 @@ fn every_generated_configuration_passes_check_config() {
                 // every scenario of that rack).
                 for path in &paths {
                     let config = ha_agent::config::load(path).expect("a generated configuration loads");
-                    let ethernet = config.links.iter().filter(|l| l.kind == ha_agent::config::LinkKind::Ethernet { interface: "eth0".into() });
+                    let ethernet = config.links.iter().filter(|l| {
+                        l.kind == ha_agent::config::LinkKind::Ethernet { interface: "eth0".into() }
+                    });
                     let expected = if path.ends_with("witness.toml") { 0 } else { 1 };
                     assert_eq!(ethernet.count(), expected, "{}", path.display());
                 }

@@ -33,6 +33,18 @@ pub enum SerialItem<'a> {
     Error(SerialError),
 }
 
+/// Close a serial port without waiting. Closing a tty waits until its output has drained (the
+/// port's `closing_wait`, 30 s by default), also for a non-blocking descriptor; on a line that
+/// does not drain (a UART that cannot transmit, flow control held, a stalled adapter) that
+/// would stop the agent's loop longer than the hardware watchdog's timeout. So the unsent
+/// output is discarded first (heartbeats are worth nothing late), and exclusivity released
+/// explicitly (the kernel keeps the flag on some drivers).
+pub fn close_at_once(fd: OwnedFd) {
+    let _ = rustix::termios::tcflush(&fd, rustix::termios::QueueSelector::OFlush);
+    let _ = rustix::termios::ioctl_tiocnxcl(&fd);
+    drop(fd);
+}
+
 impl SerialLink {
     /// A closed link; call [`SerialLink::reopen`].
     pub fn new(device: &Path, baud: u32) -> SerialLink {
@@ -84,8 +96,7 @@ impl SerialLink {
 
     pub fn close(&mut self) {
         if let Some(fd) = self.fd.take() {
-            // Release exclusivity explicitly; the kernel keeps the flag on some drivers.
-            let _ = rustix::termios::ioctl_tiocnxcl(&fd);
+            close_at_once(fd);
         }
     }
 
@@ -94,7 +105,9 @@ impl SerialLink {
     }
 
     /// Send one frame. A full output buffer drops the frame (`WouldBlock`): heartbeats are
-    /// periodic, and a stale one is worth nothing.
+    /// periodic, and a stale one is worth nothing. So does a short write (the buffer filled
+    /// during it): the torn frame fails the receiver's CRC, and the next frame's leading
+    /// delimiter resynchronises it. Neither means the port is gone, so neither reopens it.
     pub fn send(&mut self, frame: &[u8]) -> io::Result<()> {
         let fd = self.fd.as_ref().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
         let mut buf = [0u8; MAX_SERIAL_BYTES + 1];
@@ -105,8 +118,13 @@ impl SerialLink {
         let bytes = &buf[..n + 1];
         let written = rustix::io::write(fd, bytes)?;
         if written != bytes.len() {
-            // A torn frame; the receiver's CRC check discards it.
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "short write on serial port"));
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "output buffer full: {written} of {} bytes written, the torn frame is dropped",
+                    bytes.len()
+                ),
+            ));
         }
         Ok(())
     }

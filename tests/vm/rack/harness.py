@@ -51,6 +51,8 @@ RUN_NICE = int(os.environ.get("RACK_NICE", "0"))
 MAX_MODBUS_PENDING = 256
 # Bound on the acknowledgement records kept per node.
 MAX_ACKS = 100000
+# Bound on the LAN frames waiting for one member's socket (Hub._send).
+MAX_PENDING_BYTES = 256 * 1024
 # Reads of a member's status whose copy on the console was damaged before giving up (Vm.status).
 STATUS_READS = 5
 
@@ -92,6 +94,8 @@ class Direction:
         self.passed = 0
         self.dropped = 0
         self.corrupted = 0
+        # Lost because the receiving end did not take them (Cable._send, Hub._send).
+        self.overrun = 0
 
     def describe(self):
         extra = " +%.0f ms" % (self.delay_s * 1000) if self.delay_s else ""
@@ -155,13 +159,24 @@ class Cable:
             self.ends[1], self.ends[0], self.dir[(1, 0)].describe())
 
     def _send(self, k, data):
+        """To the receiving end without waiting: what its socket does not take now is lost, as
+        bytes that reach a UART whose receive FIFO is full are (these cables have no flow
+        control). QEMU stops reading the socket while the guest does not empty its UART (a
+        booting member); a blocking send would then stop this cable's thread, so the sending
+        member's line would stop draining and its agent's writes fill its tty buffer, which a
+        real null-modem cable never does."""
         conn = self.conns[k[1]]
         if conn is None:
             return
         try:
-            conn.sendall(data)
+            n = conn.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            n = 0
         except OSError:
-            pass
+            return
+        if n < len(data):
+            with self.lock:
+                self.dir[k].overrun += len(data) - n
 
     def _run(self):
         sel = selectors.DefaultSelector()
@@ -282,6 +297,10 @@ class Hub(NetdevPorts):
 
     def __init__(self, members, base_port):
         self.macs = {}
+        # Frames not yet taken by a member's socket, per connection (Hub._send).
+        self.pending = {}
+        self.send_lock = threading.Lock()
+        self.overruns = 0
         self.pairs = {(a, b): Direction() for a in members for b in members if a != b}
         self.rng = random.Random(7)
         # ARP frames whose sender address is watched (the floating IP): (time, member, op).
@@ -341,12 +360,30 @@ class Hub(NetdevPorts):
             else:
                 self._send(conn, data)
 
-    @staticmethod
-    def _send(conn, data):
-        try:
-            conn.sendall(data)
-        except OSError:
-            pass
+    def _send(self, conn, data):
+        """One length-prefixed frame to a member without waiting: QEMU stops reading its socket
+        while the guest's NIC cannot receive (a booting member), and a blocking send would
+        stop the sending member's reader thread, so its frames to everyone else. Frames wait
+        in a bounded queue per connection (MAX_PENDING_BYTES); a frame that does not fit is
+        dropped whole, as a switch port with a full queue drops it."""
+        with self.send_lock:
+            pending = self.pending.get(conn, b"")
+            if len(pending) + len(data) > MAX_PENDING_BYTES:
+                self.overruns += 1
+            else:
+                pending += data
+            try:
+                n = conn.send(pending, socket.MSG_DONTWAIT) if pending else 0
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self.pending.pop(conn, None)
+                return
+            pending = pending[n:]
+            if pending:
+                self.pending[conn] = pending
+            else:
+                self.pending.pop(conn, None)
 
 
 def modbus_crc(data):
@@ -808,7 +845,11 @@ class MgmtNet(NetdevPorts):
             sha, spa = body[8:14], body[14:18]
             reply = (sha + STATION_MAC + struct.pack(">H", ETH_ARP) + body[0:6] + b"\x00\x02"
                      + STATION_MAC + ip_bytes(STATION_IP) + sha + spa)
-            Hub._send(conn, struct.pack(">I", len(reply)) + reply)
+            try:
+                # This member's own reader thread: waiting here holds up no other member.
+                conn.sendall(struct.pack(">I", len(reply)) + reply)
+            except OSError:
+                pass
         elif etype == ETH_IPV4 and len(body) >= 20 and body[9] == IPPROTO_UDP \
                 and body[16:20] == ip_bytes(STATION_IP):
             ihl = (body[0] & 0x0F) * 4

@@ -1309,6 +1309,11 @@ def summarize(rack, started_wall, duration_s, path):
         "ledger_start_ms_max": ledger[-1] if ledger else None,
         # Copies of a member's status damaged on its console and read again (Vm.status).
         "status_reads_damaged": {m: vm.status_garbled for m, vm in rack.vms.items()},
+        # What a member's socket did not take at once and the harness dropped (harness.Cable._send,
+        # harness.Hub._send): serial bytes per cable direction, LAN frames.
+        "serial_bytes_overrun": {"%s>%s" % (c.ends[a], c.ends[b]): c.dir[(a, b)].overrun
+                                 for c in rack.cables.values() for (a, b) in c.dir},
+        "lan_frames_overrun": rack.hub.overruns,
     }
     with open(path, "w") as f:
         json.dump(report, f, indent=1)
@@ -1322,8 +1327,10 @@ def summarize(rack, started_wall, duration_s, path):
     if to_start:
         print("  power cut to the ledger's start action: p50 %d ms, max %d ms; the ledger's own start: p50 %s ms"
               % (report["to_ledger_start_ms_p50"], report["to_ledger_start_ms_max"], report["ledger_start_ms_p50"]))
-    print("  status copies damaged on the console and read again: %s"
-          % ", ".join("%s %d" % kv for kv in report["status_reads_damaged"].items()))
+    print("  status copies damaged on the console and read again: %s; serial bytes a member did not take "
+          "(overrun): %d; LAN frames dropped at a full member port: %d"
+          % (", ".join("%s %d" % kv for kv in report["status_reads_damaged"].items()),
+             sum(report["serial_bytes_overrun"].values()), report["lan_frames_overrun"]))
     print("\n==== %d checks, %d failed; %.1f minutes; report %s" % (len(rack.results), len(failed),
                                                                    duration_s / 60, path))
     for scen, _, text in failed:

@@ -101,7 +101,7 @@ impl ConsolePort {
 
     fn fail(&mut self, now: Micros, e: io::Error) {
         if let Some(fd) = self.fd.take() {
-            let _ = rustix::termios::ioctl_tiocnxcl(&fd);
+            crate::links::serial::close_at_once(fd);
         }
         self.pending_tx.clear();
         self.reopen_at = now.plus_ms(REOPEN_MS);
@@ -173,7 +173,7 @@ impl ConsolePort {
 impl Drop for ConsolePort {
     fn drop(&mut self) {
         if let Some(fd) = self.fd.take() {
-            let _ = rustix::termios::ioctl_tiocnxcl(&fd);
+            crate::links::serial::close_at_once(fd);
         }
     }
 }
