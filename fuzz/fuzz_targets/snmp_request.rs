@@ -77,6 +77,11 @@ fn snapshot(agent: AgentCounters) -> Snapshot {
         relays: vec![],
         array: None,
         agent,
+        fence_service: Some(ha_agent::status::FenceService {
+            listen: "127.0.0.1:7790".into(),
+            counters: ha_agent::status::FenceServiceCounters { commands: 2, ..Default::default() },
+            ..Default::default()
+        }),
     }
 }
 

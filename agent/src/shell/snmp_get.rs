@@ -222,6 +222,7 @@ impl Agent {
             relays,
             array: self.array.as_ref().map(|a| a.facts(now)),
             agent,
+            fence_service: self.fence_service.as_ref().map(|f| f.status()),
         }
     }
 

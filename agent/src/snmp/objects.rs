@@ -2,15 +2,16 @@
 //! the agent's state and the sorted MIB view built from it.
 //!
 //! Owns the object identifiers of the cluster scalars, the member, link, relay, logical
-//! drive, disk and sensor tables and the SNMP agent's counters (one table, [`OBJECTS`], that
-//! a unit test checks against `agent/mib/RACK-HA-MIB.txt`), the SMI type and encoding of each
-//! value, and [`MibView`]: exact lookup and lexicographic successor for `get`, `getnext` and
-//! `getbulk`. It does not gather the state: the shell fills a [`Snapshot`] from the same typed
-//! getters the status document is built from (core, configuration, array console), so the
-//! two cannot disagree on what a value means. It does not parse requests or speak USM (see
-//! `responder`). A value that the agent does not know (a node's readiness before its first
-//! report, a rebuild percent when nothing rebuilds) has no instance rather than an invented
-//! one.
+//! drive, disk and sensor tables, the SNMP agent's counters and the fence service's (one
+//! table, [`OBJECTS`], that a unit test checks against `agent/mib/RACK-HA-MIB.txt`), the SMI
+//! type and encoding of each value, and [`MibView`]: exact lookup and lexicographic successor
+//! for `get`, `getnext` and `getbulk`. It does not gather the state: the shell fills a
+//! [`Snapshot`] from the same typed getters the status document is built from (core,
+//! configuration, array console; the fence service's part is the status document's own
+//! `crate::status::FenceService`), so the two cannot disagree on what a value means. It does
+//! not parse requests or speak USM (see `responder`). A value that the agent does not know (a
+//! node's readiness before its first report, a rebuild percent when nothing rebuilds) has no
+//! instance rather than an invented one.
 
 #![forbid(unsafe_code)]
 
@@ -117,6 +118,34 @@ pub const SNMP_USM_REFUSED: Arcs = &[1, 7, 6];
 pub const SNMP_SETS_REFUSED: Arcs = &[1, 7, 7];
 pub const SNMP_TOO_BIG: Arcs = &[1, 7, 8];
 
+// rackHaFenceService = rackHaObjects 8: the fence service for another cluster
+// (`[fence_service]`), its counters (`crate::status::FenceServiceCounters`) and latest command.
+pub const FS_LISTEN: Arcs = &[1, 8, 1];
+pub const FS_RUNNING: Arcs = &[1, 8, 2];
+pub const FS_DATAGRAMS: Arcs = &[1, 8, 3];
+pub const FS_CHALLENGES: Arcs = &[1, 8, 4];
+pub const FS_COMMANDS: Arcs = &[1, 8, 5];
+pub const FS_RETRANSMISSIONS: Arcs = &[1, 8, 6];
+pub const FS_REFUSED_UNKNOWN_PLUG: Arcs = &[1, 8, 7];
+pub const FS_REFUSED_OWN_MEMBER: Arcs = &[1, 8, 8];
+pub const FS_REFUSED_BUSY: Arcs = &[1, 8, 9];
+pub const FS_REPLAYS_REFUSED: Arcs = &[1, 8, 10];
+pub const FS_BAD_MACS: Arcs = &[1, 8, 11];
+pub const FS_MALFORMED: Arcs = &[1, 8, 12];
+pub const FS_NOT_ALLOWED: Arcs = &[1, 8, 13];
+pub const FS_RATE_LIMITED: Arcs = &[1, 8, 14];
+pub const FS_NONCE_TABLE_FULL: Arcs = &[1, 8, 15];
+pub const FS_OFFS: Arcs = &[1, 8, 16];
+pub const FS_ONS: Arcs = &[1, 8, 17];
+pub const FS_REBOOTS: Arcs = &[1, 8, 18];
+pub const FS_STATUS_READS: Arcs = &[1, 8, 19];
+pub const FS_FAILED: Arcs = &[1, 8, 20];
+pub const FS_LAST_PLUG: Arcs = &[1, 8, 21];
+pub const FS_LAST_ACTION: Arcs = &[1, 8, 22];
+pub const FS_LAST_RESULT: Arcs = &[1, 8, 23];
+pub const FS_LAST_TEXT: Arcs = &[1, 8, 24];
+pub const FS_LAST_AT: Arcs = &[1, 8, 25];
+
 /// Every readable object: its MIB descriptor and its OID below the enterprise (a scalar's
 /// OID, or a table column's: entry arcs plus the column number). The unit test below reads
 /// the MIB file and checks each against its `::= { parent N }` chain.
@@ -193,6 +222,31 @@ pub const OBJECTS: &[(&str, Arcs)] = &[
     ("rackHaSnmpUsmRefused", SNMP_USM_REFUSED),
     ("rackHaSnmpSetsRefused", SNMP_SETS_REFUSED),
     ("rackHaSnmpTooBig", SNMP_TOO_BIG),
+    ("rackHaFenceSvcListen", FS_LISTEN),
+    ("rackHaFenceSvcRunning", FS_RUNNING),
+    ("rackHaFenceSvcDatagrams", FS_DATAGRAMS),
+    ("rackHaFenceSvcChallenges", FS_CHALLENGES),
+    ("rackHaFenceSvcCommands", FS_COMMANDS),
+    ("rackHaFenceSvcRetransmissions", FS_RETRANSMISSIONS),
+    ("rackHaFenceSvcRefusedUnknownPlug", FS_REFUSED_UNKNOWN_PLUG),
+    ("rackHaFenceSvcRefusedOwnMember", FS_REFUSED_OWN_MEMBER),
+    ("rackHaFenceSvcRefusedBusy", FS_REFUSED_BUSY),
+    ("rackHaFenceSvcReplaysRefused", FS_REPLAYS_REFUSED),
+    ("rackHaFenceSvcBadMacs", FS_BAD_MACS),
+    ("rackHaFenceSvcMalformed", FS_MALFORMED),
+    ("rackHaFenceSvcNotAllowed", FS_NOT_ALLOWED),
+    ("rackHaFenceSvcRateLimited", FS_RATE_LIMITED),
+    ("rackHaFenceSvcNonceTableFull", FS_NONCE_TABLE_FULL),
+    ("rackHaFenceSvcOffs", FS_OFFS),
+    ("rackHaFenceSvcOns", FS_ONS),
+    ("rackHaFenceSvcReboots", FS_REBOOTS),
+    ("rackHaFenceSvcStatusReads", FS_STATUS_READS),
+    ("rackHaFenceSvcFailed", FS_FAILED),
+    ("rackHaFenceSvcLastPlug", FS_LAST_PLUG),
+    ("rackHaFenceSvcLastAction", FS_LAST_ACTION),
+    ("rackHaFenceSvcLastResult", FS_LAST_RESULT),
+    ("rackHaFenceSvcLastText", FS_LAST_TEXT),
+    ("rackHaFenceSvcLastAt", FS_LAST_AT),
 ];
 
 /// The subtree the responder serves: rackHaObjects (enterprise.1). Names outside it are not
@@ -224,6 +278,8 @@ pub struct Snapshot {
     pub relays: Vec<RelayRow>,
     pub array: Option<ArrayFacts>,
     pub agent: AgentCounters,
+    /// The fence service (`[fence_service]`), as the status document has it.
+    pub fence_service: Option<crate::status::FenceService>,
 }
 
 /// What the authority part of this member knows.
@@ -433,6 +489,17 @@ pub fn link_kind_number(k: LinkKindTag) -> i32 {
         LinkKindTag::Serial => 1,
         LinkKindTag::Udp => 2,
         LinkKindTag::Ethernet => 3,
+    }
+}
+/// A fence service action as the MIB numbers it (rackHaFenceSvcLastAction); None for a name
+/// the status document never gives.
+pub fn fence_service_action_number(action: &str) -> Option<i32> {
+    match action {
+        "off" => Some(1),
+        "on" => Some(2),
+        "reboot" => Some(3),
+        "status" => Some(4),
+        _ => None,
     }
 }
 pub fn console_state_number(s: ConsoleState) -> i32 {
@@ -669,6 +736,42 @@ impl MibView {
             (SNMP_TOO_BIG, c.too_big),
         ] {
             b.scalar(arcs, counter32(n));
+        }
+        if let Some(f) = &s.fence_service {
+            let c = &f.counters;
+            b.scalar(FS_LISTEN, text(&f.listen));
+            b.scalar(FS_RUNNING, Value::Gauge32(u32::try_from(f.running).unwrap_or(u32::MAX)));
+            for (arcs, n) in [
+                (FS_DATAGRAMS, c.datagrams),
+                (FS_CHALLENGES, c.challenges),
+                (FS_COMMANDS, c.commands),
+                (FS_RETRANSMISSIONS, c.retransmissions),
+                (FS_REFUSED_UNKNOWN_PLUG, c.refused_unknown_plug),
+                (FS_REFUSED_OWN_MEMBER, c.refused_own_member),
+                (FS_REFUSED_BUSY, c.refused_busy),
+                (FS_REPLAYS_REFUSED, c.replays_refused),
+                (FS_BAD_MACS, c.bad_mac),
+                (FS_MALFORMED, c.malformed),
+                (FS_NOT_ALLOWED, c.not_allowed),
+                (FS_RATE_LIMITED, c.rate_limited),
+                (FS_NONCE_TABLE_FULL, c.nonce_table_full),
+                (FS_OFFS, c.offs),
+                (FS_ONS, c.ons),
+                (FS_REBOOTS, c.reboots),
+                (FS_STATUS_READS, c.status_reads),
+                (FS_FAILED, c.failed),
+            ] {
+                b.scalar(arcs, counter32(n));
+            }
+            if let Some(last) = &f.last_command {
+                b.scalar(FS_LAST_PLUG, text(&last.plug));
+                if let Some(n) = fence_service_action_number(&last.action) {
+                    b.scalar(FS_LAST_ACTION, Value::Integer(n));
+                }
+                b.scalar(FS_LAST_RESULT, Value::Integer(if last.ok { 1 } else { 2 }));
+                b.scalar(FS_LAST_TEXT, text(&last.result));
+                b.scalar(FS_LAST_AT, date_and_time(last.at_wall_ms));
+            }
         }
         let mut entries = b.entries;
         entries.sort_by(|a, b| a.0.cmp(&b.0));

@@ -94,6 +94,24 @@ pub(crate) fn sample() -> Snapshot {
             array_survivable: Some(0),
         }),
         agent: AgentCounters { requests: 9, ..Default::default() },
+        fence_service: Some(crate::status::FenceService {
+            listen: "127.0.0.1:7790".into(),
+            plugs: vec!["pm-a".into()],
+            running: 1,
+            counters: crate::status::FenceServiceCounters {
+                bad_mac: 4,
+                reboots: 2,
+                failed: 1,
+                ..Default::default()
+            },
+            last_command: Some(crate::status::FenceServiceCommand {
+                plug: "pm-a".into(),
+                action: "reboot".into(),
+                ok: false,
+                result: "failed: relay still reads on".into(),
+                at_wall_ms: 1_796_558_400_123,
+            }),
+        }),
     }
 }
 
@@ -124,6 +142,16 @@ fn values_are_typed_and_absent_facts_have_no_instance() {
     );
     assert_eq!(view.get(&e(DRIVE_ENTRY, &[DRV_REBUILD_PERCENT, 1])), Lookup::Found(&Value::Gauge32(42)));
     assert_eq!(view.get(&e(RELAY_ENTRY, &[RLY_HEALTH, 2])), Lookup::Found(&Value::Integer(2)));
+    assert_eq!(view.get(&e(FS_BAD_MACS, &[0])), Lookup::Found(&Value::Counter32(4)));
+    assert_eq!(view.get(&e(FS_REBOOTS, &[0])), Lookup::Found(&Value::Counter32(2)));
+    assert_eq!(view.get(&e(FS_RUNNING, &[0])), Lookup::Found(&Value::Gauge32(1)));
+    assert_eq!(view.get(&e(FS_LAST_ACTION, &[0])), Lookup::Found(&Value::Integer(3)));
+    assert_eq!(view.get(&e(FS_LAST_RESULT, &[0])), Lookup::Found(&Value::Integer(2)));
+    assert_eq!(view.get(&e(FS_LAST_PLUG, &[0])), Lookup::Found(&Value::OctetString(b"pm-a".to_vec())));
+    // Without `[fence_service]`, no fence service object has an instance.
+    let without = MibView::build(&Snapshot { fence_service: None, ..sample() });
+    assert_eq!(without.get(&e(FS_COMMANDS, &[0])), Lookup::NoSuchInstance);
+    assert_eq!(without.len() + 25, view.len(), "25 fence service instances");
     // A node's scalars are not a witness's.
     assert_eq!(view.get(&e(LOCAL_QUORUM, &[0])), Lookup::NoSuchInstance);
     assert_eq!(view.get(&oid(&[1, 3, 6, 1, 2, 1, 1, 1, 0])), Lookup::NoSuchObject);
