@@ -2,7 +2,9 @@
 //! answers to `status` (docs/status.md describes every key; a test holds the two together).
 //!
 //! Owns the one definition of the document's keys and shapes. The shell fills it
-//! (`shell::status`), serde writes it, and every reader reads it back into it: the operator's
+//! (`shell::status`), serde writes it, the SNMP responder's MIB view is built from it
+//! (`snmp::objects`), the fence service keeps its counters in its type
+//! ([`FenceServiceCounters`]), and every reader reads it back into it: the operator's
 //! screen (`control::render_status`), `status --check` (`cli::check`), `--wait` (`cli::wait`)
 //! and the test harness. Values that name a state (`"reachable"`, `"up"`, `"running"`) are the
 //! strings the core's `as_str` gives, so that a script and the rack's Python harness read them

@@ -340,8 +340,11 @@ fn fence_rackha_switches_the_witness_relays_with_read_back_and_replays_are_refus
     assert!(counter(&rack, "refused_unknown_plug") >= 1);
 
     // The MIB: rackHaFenceService, walked with net-snmp, is the status's fence_service.
-    let station =
-        Station { mibs: mib_dirs(), agent: format!("udp:127.0.0.1:{snmp_port}"), dir: rack.dir().to_path_buf() };
+    let station = Station {
+        mibs: mib_dirs(),
+        agent: format!("udp:127.0.0.1:{snmp_port}"),
+        dir: rack.dir().to_path_buf(),
+    };
     let v2c = ["-v2c", "-c", COMMUNITY];
     let mut last = String::new();
     let mut matched = None;

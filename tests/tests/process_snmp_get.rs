@@ -59,7 +59,8 @@ fn v2c() -> Vec<&'static str> {
 
 fn v3() -> Vec<&'static str> {
     vec![
-        "-v3", "-l", "authPriv", "-u", V3_USER, "-a", "SHA-256", "-A", AUTH_PASS, "-x", "AES", "-X", PRIV_PASS,
+        "-v3", "-l", "authPriv", "-u", V3_USER, "-a", "SHA-256", "-A", AUTH_PASS, "-x", "AES", "-X",
+        PRIV_PASS,
     ]
 }
 
