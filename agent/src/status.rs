@@ -3,8 +3,8 @@
 //!
 //! Owns the one definition of the document's keys and shapes. The shell fills it
 //! (`shell::status`), serde writes it, the SNMP responder's MIB view is built from it
-//! (`snmp::objects`), the fence service keeps its counters in its type
-//! ([`FenceServiceCounters`]), and every reader reads it back into it: the operator's
+//! (`snmp::objects`), the SNMP responder and the fence service keep their counters in its
+//! types ([`SnmpAgentCounters`], [`FenceServiceCounters`]), and every reader reads it back into it: the operator's
 //! screen (`control::render_status`), `status --check` (`cli::check`), `--wait` (`cli::wait`)
 //! and the test harness. Values that name a state (`"reachable"`, `"up"`, `"running"`) are the
 //! strings the core's `as_str` gives, so that a script and the rack's Python harness read them
@@ -14,7 +14,7 @@
 //! gets from the [`document!`] that defines it (one list of fields): a missing key is the
 //! field's default (a reader is not broken by a document with less in it, and its tests may
 //! give only what they judge), a value of another type is an error naming its key path,
-//! unknown keys are ignored. serde's derived visitors for these 23 structs would cost the
+//! unknown keys are ignored. serde's derived visitors for these 24 structs would cost the
 //! static agent about 100 KB of its 1.5 MiB budget; this costs a few.
 
 #![forbid(unsafe_code)]
@@ -460,17 +460,36 @@ document! {
 }
 
 document! {
-    /// The read-only SNMP responder (`[snmp] listen`) and its counters since start.
+    /// The read-only SNMP responder (`[snmp] listen`).
     #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
     pub struct SnmpAgent {
         pub listen: String,
+        pub counters: SnmpAgentCounters,
+    }
+}
+
+document! {
+    /// The SNMP responder's counters since start: the one definition, kept by
+    /// `snmp::responder` and shown by the status document and the MIB (rackHaSnmpAgent).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+    pub struct SnmpAgentCounters {
+        /// Datagrams received on the listening socket.
         pub requests: u64,
+        /// Responses and Reports sent.
         pub responses: u64,
+        /// Datagrams that were not a well-formed SNMP message or request (dropped).
         pub malformed: u64,
+        /// Well-formed messages of a version not served (v1, or v3 when no user is configured).
         pub bad_versions: u64,
+        /// v2c requests with a community other than the read community (dropped).
         pub bad_communities: u64,
+        /// v3 requests refused by USM (unknown engine, user or security level, wrong digest,
+        /// not in the time window, decryption error); each answered with a Report when
+        /// reportable.
         pub usm_refused: u64,
+        /// `set` requests (refused, notWritable or noAccess).
         pub sets_refused: u64,
+        /// Responses that would have exceeded the response bound (tooBig, or a shortened bulk).
         pub too_big: u64,
     }
 }

@@ -65,7 +65,8 @@ fn v3() -> Vec<&'static str> {
 }
 
 fn main_status_counter(status: &Value, key: &str) -> u64 {
-    status["snmp_agent"][key].as_u64().unwrap_or_else(|| panic!("snmp_agent.{key} in status: {status}"))
+    (status["snmp_agent"]["counters"][key].as_u64())
+        .unwrap_or_else(|| panic!("snmp_agent.counters.{key} in status: {status}"))
 }
 
 fn truth(b: bool) -> String {

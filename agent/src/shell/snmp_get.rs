@@ -76,18 +76,7 @@ impl SnmpGet {
 
     /// The `snmp_agent` object of the status document.
     pub fn status(&self) -> crate::status::SnmpAgent {
-        let c = self.counters();
-        crate::status::SnmpAgent {
-            listen: self.listen.to_string(),
-            requests: c.requests,
-            responses: c.responses,
-            malformed: c.malformed,
-            bad_versions: c.bad_versions,
-            bad_communities: c.bad_communities,
-            usm_refused: c.usm_refused,
-            sets_refused: c.sets_refused,
-            too_big: c.too_big,
-        }
+        crate::status::SnmpAgent { listen: self.listen.to_string(), counters: self.counters() }
     }
 
     /// Answer what arrived (bounded, non-blocking). `status` is called only for requests that

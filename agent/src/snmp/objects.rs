@@ -260,27 +260,9 @@ pub fn object_oid(arcs: &[u32]) -> Oid {
     Oid::new(&ENTERPRISE_ARCS).child(arcs)
 }
 
-/// The responder's counters (also in the status document, `snmp_agent`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AgentCounters {
-    /// Datagrams received on the listening socket.
-    pub requests: u64,
-    /// Responses and Reports sent.
-    pub responses: u64,
-    /// Datagrams that were not a well-formed SNMP message or request (dropped).
-    pub malformed: u64,
-    /// Well-formed messages of a version not served (v1, or v3 when no user is configured).
-    pub bad_versions: u64,
-    /// v2c requests with a community other than the read community (dropped).
-    pub bad_communities: u64,
-    /// v3 requests refused by USM (unknown engine, user or security level, wrong digest, not
-    /// in the time window, decryption error); each answered with a Report when reportable.
-    pub usm_refused: u64,
-    /// `set` requests (refused, notWritable or noAccess).
-    pub sets_refused: u64,
-    /// Responses that would have exceeded the response bound (tooBig, or a shortened bulk).
-    pub too_big: u64,
-}
+/// The responder's counters: the status document's `snmp_agent.counters` (one definition,
+/// `crate::status`), shown as rackHaSnmpAgent.
+pub type AgentCounters = crate::status::SnmpAgentCounters;
 
 // ---------------------------------------------------------------------------------------------
 // Values

@@ -112,7 +112,10 @@ fn filled(witness: bool) -> Status {
             }],
         }),
         snmp_targets: vec!["192.0.2.10:162".into()],
-        snmp_agent: Some(SnmpAgent { listen: "0.0.0.0:161".into(), requests: 3, ..Default::default() }),
+        snmp_agent: Some(SnmpAgent {
+            listen: "0.0.0.0:161".into(),
+            counters: SnmpAgentCounters { requests: 3, ..Default::default() },
+        }),
         fence_service: Some(FenceService {
             listen: "0.0.0.0:7790".into(),
             plugs: vec!["pm-a".into()],
