@@ -2,7 +2,9 @@
 //! answers to `status` (docs/status.md describes every key; a test holds the two together).
 //!
 //! Owns the one definition of the document's keys and shapes. The shell fills it
-//! (`shell::status`), serde writes it, and every reader reads it back into it: the operator's
+//! (`shell::status`), serde writes it, the SNMP responder's MIB view is built from it
+//! (`snmp::objects`), the SNMP responder and the fence service keep their counters in its
+//! types ([`SnmpAgentCounters`], [`FenceServiceCounters`]), and every reader reads it back into it: the operator's
 //! screen (`control::render_status`), `status --check` (`cli::check`), `--wait` (`cli::wait`)
 //! and the test harness. Values that name a state (`"reachable"`, `"up"`, `"running"`) are the
 //! strings the core's `as_str` gives, so that a script and the rack's Python harness read them
@@ -12,7 +14,7 @@
 //! gets from the [`document!`] that defines it (one list of fields): a missing key is the
 //! field's default (a reader is not broken by a document with less in it, and its tests may
 //! give only what they judge), a value of another type is an error naming its key path,
-//! unknown keys are ignored. serde's derived visitors for these 21 structs would cost the
+//! unknown keys are ignored. serde's derived visitors for these 24 structs would cost the
 //! static agent about 100 KB of its 1.5 MiB budget; this costs a few.
 
 #![forbid(unsafe_code)]
@@ -458,40 +460,104 @@ document! {
 }
 
 document! {
-    /// The read-only SNMP responder (`[snmp] listen`) and its counters since start.
+    /// The read-only SNMP responder (`[snmp] listen`).
     #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
     pub struct SnmpAgent {
         pub listen: String,
+        pub counters: SnmpAgentCounters,
+    }
+}
+
+document! {
+    /// The SNMP responder's counters since start: the one definition, kept by
+    /// `snmp::responder` and shown by the status document and the MIB (rackHaSnmpAgent).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+    pub struct SnmpAgentCounters {
+        /// Datagrams received on the listening socket.
         pub requests: u64,
+        /// Responses and Reports sent.
         pub responses: u64,
+        /// Datagrams that were not a well-formed SNMP message or request (dropped).
         pub malformed: u64,
+        /// Well-formed messages of a version not served (v1, or v3 when no user is configured).
         pub bad_versions: u64,
+        /// v2c requests with a community other than the read community (dropped).
         pub bad_communities: u64,
+        /// v3 requests refused by USM (unknown engine, user or security level, wrong digest,
+        /// not in the time window, decryption error); each answered with a Report when
+        /// reportable.
         pub usm_refused: u64,
+        /// `set` requests (refused, notWritable or noAccess).
         pub sets_refused: u64,
+        /// Responses that would have exceeded the response bound (tooBig, or a shortened bulk).
         pub too_big: u64,
     }
 }
 
 document! {
-    /// The fence service for another cluster (`[fence_service]`, docs/fence-agent.md) and its
-    /// counters since start.
+    /// The fence service for another cluster (`[fence_service]`, docs/fence-agent.md).
     #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
     pub struct FenceService {
         pub listen: String,
         pub plugs: Vec<String>,
         /// Commands taken and not yet finished.
         pub running: u64,
+        pub counters: FenceServiceCounters,
+        /// The latest command that finished since start (null before the first).
+        pub last_command: Option<FenceServiceCommand>,
+    }
+}
+
+document! {
+    /// The fence service's counters since start: the one definition, kept by
+    /// `fencesvc::server` and shown by the status document and the MIB (rackHaFenceService).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+    pub struct FenceServiceCounters {
+        /// Every datagram received from anyone, counted once.
+        pub datagrams: u64,
+        /// Nonces issued (answers to a hello).
         pub challenges: u64,
+        /// Authenticated requests taken as a command (off, on, reboot, status).
         pub commands: u64,
+        /// The same request again, answered from the table and not carried out again.
         pub retransmissions: u64,
-        pub refused: u64,
+        /// Authenticated requests refused: no such plug (or a plug where none belongs).
+        pub refused_unknown_plug: u64,
+        /// Authenticated requests refused: a member of the box's own cluster.
+        pub refused_own_member: u64,
+        /// Authenticated requests refused: the plug has a command running, or too many wait.
+        pub refused_busy: u64,
+        /// Requests with an unknown, expired or reused nonce.
         pub replays_refused: u64,
         pub bad_mac: u64,
         pub malformed: u64,
+        /// Datagrams from a source not in `clients` (dropped unanswered).
         pub not_allowed: u64,
         pub rate_limited: u64,
+        /// Hellos dropped: the nonce table was full of running commands, or no randomness.
         pub nonce_table_full: u64,
+        /// Commands finished, by action, whatever their result.
+        pub offs: u64,
+        pub ons: u64,
+        pub reboots: u64,
+        pub status_reads: u64,
+        /// Commands finished with a failure (counted in their action's count too).
+        pub failed: u64,
+    }
+}
+
+document! {
+    /// A command of the fence service that finished.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+    pub struct FenceServiceCommand {
+        pub plug: String,
+        /// `off`, `on`, `reboot`, `status`.
+        pub action: String,
+        /// Whether it succeeded (a status: the relay was read).
+        pub ok: bool,
+        /// What happened, in the journal's words.
+        pub result: String,
+        pub at_wall_ms: u64,
     }
 }
 

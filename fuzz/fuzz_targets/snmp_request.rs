@@ -7,15 +7,13 @@
 
 use std::sync::OnceLock;
 
-use ha_agent::config::Role;
-use ha_agent::core::authority::ResState;
-use ha_agent::core::membership::{LinkCounters, LinkState, PeerState};
-use ha_agent::snmp::objects::{
-    AgentCounters, AuthorityFacts, LinkKindTag, LinkRow, MemberRow, MibView, NodeReportFacts, Snapshot,
-};
+use ha_agent::snmp::objects::MibView;
 use ha_agent::snmp::pdu::{decode_community_response, TAG_REPORT, TAG_RESPONSE};
 use ha_agent::snmp::responder::{Responder, ResponderConfig, MAX_RESPONSE_BYTES};
 use ha_agent::snmp::usm::{self, AuthProtocol, LocalizedUser, PrivProtocol, UsmUser};
+use ha_agent::status::{
+    Authority, FenceService, FenceServiceCounters, Link, Member, NodeReport, Status, WitnessAuthority,
+};
 use ha_agent::time::Micros;
 use libfuzzer_sys::fuzz_target;
 
@@ -35,48 +33,52 @@ fn user() -> &'static LocalizedUser {
     })
 }
 
-fn snapshot(agent: AgentCounters) -> Snapshot {
-    Snapshot {
+/// The status document the view is built from (a witness with a node, a link and the fence
+/// service).
+fn status() -> Status {
+    Status {
         cluster: "rack".into(),
         member: "witness".into(),
-        role: Role::Witness,
+        role: "witness".into(),
         boot: 3,
-        authority: AuthorityFacts::Witness {
+        authority: Some(Authority::Witness(WitnessAuthority {
             generation: 4,
             holder: Some("node-a".into()),
-            maintenance: false,
             granted_at_wall_ms: Some(1_796_558_400_000),
-            startup: false,
-            switching: false,
-            fencing: None,
-            last_fence: None,
-        },
-        members: vec![MemberRow {
+            nodes: vec![NodeReport {
+                name: "node-a".into(),
+                ready: Some(true),
+                resources_state: Some("running".into()),
+                acting_generation: Some(4),
+                watchdog_armed: Some(true),
+                fence_bound_ms: Some(16_000),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })),
+        members: vec![Member {
+            name: Some("node-a".into()),
             id: 2,
-            name: "node-a".into(),
-            role: Role::Node,
-            state: PeerState::Reachable,
+            role: Some("node".into()),
+            state: "reachable".into(),
             links_up: 1,
-            standby: Some(false),
-            report: Some(NodeReportFacts {
-                ready: true,
-                resources_state: ResState::Running,
-                acting_generation: 4,
-                fence_bound_ms: 16_000,
-            }),
+            reaches: vec![],
         }],
-        links: vec![LinkRow {
+        links: vec![Link {
             id: 1,
             peer: "node-a".into(),
-            kind: LinkKindTag::Serial,
+            kind: "serial".into(),
             transport: "serial /dev/ttyS0".into(),
             open: true,
-            state: LinkState::Up,
-            counters: LinkCounters::default(),
+            state: "up".into(),
+            ..Default::default()
         }],
-        relays: vec![],
-        array: None,
-        agent,
+        fence_service: Some(FenceService {
+            listen: "127.0.0.1:7790".into(),
+            counters: FenceServiceCounters { commands: 2, ..Default::default() },
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 
@@ -89,7 +91,7 @@ fuzz_target!(|data: &[u8]| {
         start: Micros::ZERO,
         salt_seed: 0,
     });
-    let handled = responder.handle(Micros::from_ms(5_000), data, |c| MibView::build(&snapshot(c)));
+    let handled = responder.handle(Micros::from_ms(5_000), data, |c| MibView::build(&status(), &c));
     let c = responder.counters();
     assert_eq!(c.requests, 1);
     assert_eq!(c.responses, u64::from(handled.reply.is_some()));

@@ -8,6 +8,7 @@
 //!   node-b) joined by six cables, with their configurations, key and logs in a temporary
 //!   directory, and `ha-agent status --json` as the only window into them.
 //!
+//! - [`net_snmp`]: net-snmp's tools as a management station, for the tests that ask over SNMP.
 //! - [`relay_sim`]: relay boards (LCUS, KMtronic, Numato, Modbus RTU) on ptys, with fault
 //!   modes, for the relay driver tests.
 //! - [`sim`]: the deterministic cluster simulator on the real core (`make sim`).
@@ -21,6 +22,7 @@ pub mod cable;
 pub mod console_sim;
 pub mod fixtures;
 pub mod harness;
+pub mod net_snmp;
 pub mod pg;
 pub mod relay_sim;
 pub mod sim;

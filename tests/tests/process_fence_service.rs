@@ -20,9 +20,13 @@
 //!   it, it is refused as unknown and counted (`replays_refused`); its nonce with another
 //!   request is refused at once;
 //! - the off is journaled (`ha-agent log`) and trapped (`rackHaFenceSucceeded` naming the plug);
+//! - net-snmp's `snmpwalk` of rackHaFenceService (v2c, the witness's `[snmp] listen`) gives
+//!   exactly `status --json`'s `fence_service`: every counter, the listen address, and the
+//!   latest command, which `snmpget` also reads by name (the exchange's off of pm-a);
 //! - the metadata validates against fence-agents' RelaxNG schema when it is installed;
 //! - the cluster is undisturbed: every link stays up.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -33,6 +37,7 @@ use ha_agent::fencesvc::protocol::{self, Action, Answer, FromBox, Unauthenticate
 use ha_agent::fencesvc::server::RESULT_KEEP_MS;
 use ha_tests::fixtures::agent_command;
 use ha_tests::harness::{agent_binary, write_key_file, Rack};
+use ha_tests::net_snmp::{date_and_time, mib_dirs, Station};
 use ha_tests::relay_sim::{Fault, RelaySim, SimBoard};
 
 /// Bound on the wait for the rack to come up.
@@ -46,6 +51,10 @@ const COIL_A: usize = 2;
 const COIL_B: usize = 3;
 /// The fence-agents schema of `-o metadata` (Debian's fence-agents package).
 const METADATA_RNG: &str = "/usr/share/cluster/relaxng/metadata.rng";
+/// The witness's read community (`[snmp] read_community`).
+const COMMUNITY: &str = "fence-monitor";
+/// Walks compared with the status before giving up (something may move between them).
+const WALK_TRIES: usize = 5;
 
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -107,9 +116,54 @@ impl Agent {
 }
 
 fn counter(rack: &Rack, key: &str) -> u64 {
-    rack.status("witness")["fence_service"][key]
+    rack.status("witness")["fence_service"]["counters"][key]
         .as_u64()
-        .unwrap_or_else(|| panic!("fence_service.{key} missing"))
+        .unwrap_or_else(|| panic!("fence_service.counters.{key} missing"))
+}
+
+/// What rackHaFenceService must hold (`name.0` to the value net-snmp prints with -OQs -Oe),
+/// from the status's `fence_service`.
+fn fence_service_objects(f: &serde_json::Value) -> BTreeMap<String, String> {
+    let mut want = BTreeMap::new();
+    let mut put = |name: &str, value: String| {
+        want.insert(format!("rackHaFenceSvc{name}.0"), value);
+    };
+    put("Listen", f["listen"].as_str().unwrap().into());
+    put("Running", f["running"].to_string());
+    let c = &f["counters"];
+    for (name, key) in [
+        ("Datagrams", "datagrams"),
+        ("Challenges", "challenges"),
+        ("Commands", "commands"),
+        ("Retransmissions", "retransmissions"),
+        ("RefusedUnknownPlug", "refused_unknown_plug"),
+        ("RefusedOwnMember", "refused_own_member"),
+        ("RefusedBusy", "refused_busy"),
+        ("ReplaysRefused", "replays_refused"),
+        ("BadMacs", "bad_mac"),
+        ("Malformed", "malformed"),
+        ("NotAllowed", "not_allowed"),
+        ("RateLimited", "rate_limited"),
+        ("NonceTableFull", "nonce_table_full"),
+        ("Offs", "offs"),
+        ("Ons", "ons"),
+        ("Reboots", "reboots"),
+        ("StatusReads", "status_reads"),
+        ("Failed", "failed"),
+    ] {
+        let n = c[key].as_u64().unwrap_or_else(|| panic!("fence_service.counters.{key} in {f}"));
+        put(name, n.to_string());
+    }
+    let last = &f["last_command"];
+    if last.is_object() {
+        put("LastPlug", last["plug"].as_str().unwrap().into());
+        let action = ["off", "on", "reboot", "status"].iter().position(|a| last["action"] == *a).unwrap() + 1;
+        put("LastAction", action.to_string());
+        put("LastResult", if last["ok"] == true { "1" } else { "2" }.into());
+        put("LastText", last["result"].as_str().unwrap().into());
+        put("LastAt", date_and_time(last["at_wall_ms"].as_u64().unwrap()));
+    }
+    want
 }
 
 /// One exchange by hand (the library's datagrams): returns the request's bytes and the
@@ -154,6 +208,7 @@ fn fence_rackha_switches_the_witness_relays_with_read_back_and_replays_are_refus
     let port = free_udp_port();
     let trap_sink = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sink_port = trap_sink.local_addr().unwrap().port();
+    let snmp_port = free_udp_port();
     let plug = |name: &str, coil: usize| {
         format!(
             "\n[[fence_service.plugs]]\nnode = \"{name}\"\nboard = \"modbus\"\ndevice = \"{}\"\nbaud = 115200\naddress = 1\nchannel = {coil}\ntimeout_ms = 500\nsettle_ms = 100\npoll_interval_ms = 100\nconfirm_timeout_ms = 3000\nreboot_delay_ms = 300\n",
@@ -161,7 +216,7 @@ fn fence_rackha_switches_the_witness_relays_with_read_back_and_replays_are_refus
         )
     };
     let witness_extra = format!(
-        "\n[snmp]\n\n[[snmp.targets]]\nname = \"nms\"\nversion = \"v2c\"\naddress = \"127.0.0.1:{sink_port}\"\nkind = \"trap\"\ncommunity = \"public\"\n\n[fence_service]\nlisten = \"127.0.0.1:{port}\"\nkey_file = \"fence.key\"\nclients = [\"127.0.0.1\"]\n{}{}",
+        "\n[snmp]\nlisten = \"127.0.0.1:{snmp_port}\"\nread_community = \"{COMMUNITY}\"\n\n[[snmp.targets]]\nname = \"nms\"\nversion = \"v2c\"\naddress = \"127.0.0.1:{sink_port}\"\nkind = \"trap\"\ncommunity = \"public\"\n\n[fence_service]\nlisten = \"127.0.0.1:{port}\"\nkey_file = \"fence.key\"\nclients = [\"127.0.0.1\"]\n{}{}",
         plug("pm-a", COIL_A),
         plug("pm-b", COIL_B)
     );
@@ -278,6 +333,61 @@ fn fence_rackha_switches_the_witness_relays_with_read_back_and_replays_are_refus
     assert_eq!(counter(&rack, "commands"), commands, "a replay ran a command");
     assert!(counter(&rack, "replays_refused") >= 1);
     assert!(counter(&rack, "retransmissions") >= 1);
+
+    // A plug the box does not serve: refused by name, counted by reason.
+    let r = agent.args(&["-o", "status", "-n", "pm-z"], &agent.key);
+    assert_eq!(r.code, 1, "an unknown plug must fail: {} {}", r.stdout, r.stderr);
+    assert!(counter(&rack, "refused_unknown_plug") >= 1);
+
+    // The MIB: rackHaFenceService, walked with net-snmp, is the status's fence_service.
+    let station = Station {
+        mibs: mib_dirs(),
+        agent: format!("udp:127.0.0.1:{snmp_port}"),
+        dir: rack.dir().to_path_buf(),
+    };
+    let v2c = ["-v2c", "-c", COMMUNITY];
+    let mut last = String::new();
+    let mut matched = None;
+    for _ in 0..WALK_TRIES {
+        let before = rack.status("witness")["fence_service"].clone();
+        let walk = station
+            .query("snmpwalk", &v2c, &["RACK-HA-MIB::rackHaFenceService"])
+            .unwrap_or_else(|e| panic!("snmpwalk: {e}"));
+        let after = rack.status("witness")["fence_service"].clone();
+        let want = fence_service_objects(&before);
+        if before == after && walk == want {
+            matched = Some(walk);
+            break;
+        }
+        last = format!("walk {walk:#?}\nstatus {want:#?}");
+    }
+    let walk = matched.unwrap_or_else(|| panic!("rackHaFenceService does not match the status:\n{last}"));
+    println!("snmpwalk rackHaFenceService: {} instances, each equal to status --json: {walk:?}", walk.len());
+    let n = |name: &str| walk[&format!("rackHaFenceSvc{name}.0")].parse::<u64>().unwrap();
+    // What this test did, as the MIB counts it: pm-b off (confirmed), pm-b off (stuck:
+    // failed), pm-a off by hand; one on; one reboot; a wrong key; a member of the cluster; a
+    // replay; a plug not served.
+    assert_eq!((n("Offs"), n("Ons"), n("Reboots"), n("Failed")), (3, 1, 1, 1), "{walk:?}");
+    assert!(n("BadMacs") >= 1 && n("RefusedOwnMember") == 1 && n("RefusedUnknownPlug") == 1, "{walk:?}");
+    assert!(n("ReplaysRefused") >= 1 && n("Retransmissions") >= 1 && n("StatusReads") >= 3, "{walk:?}");
+    assert!(n("Datagrams") > n("Challenges") && n("Challenges") > n("Commands"), "{walk:?}");
+    // The latest command, by name: the exchange's off of pm-a (the status of pm-z was refused,
+    // so it is no command).
+    let got = station
+        .query(
+            "snmpget",
+            &v2c,
+            &[
+                "RACK-HA-MIB::rackHaFenceSvcLastPlug.0",
+                "RACK-HA-MIB::rackHaFenceSvcLastAction.0",
+                "RACK-HA-MIB::rackHaFenceSvcLastResult.0",
+            ],
+        )
+        .unwrap_or_else(|e| panic!("snmpget: {e}"));
+    let got: Vec<&str> = got.values().map(String::as_str).collect();
+    // In name order: LastAction (off 1), LastPlug, LastResult (succeeded 1).
+    assert_eq!(got, ["1", "pm-a", "1"], "snmpget of the latest command");
+    println!("snmpget latest command: action off(1), plug pm-a, result succeeded(1)");
 
     // Journaled.
     let (code, log) = agent_command(&rack, "witness", &["log"]);

@@ -20,8 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ha_agent::snmp::ber::{Oid, Value as SnmpValue};
@@ -29,6 +28,7 @@ use ha_agent::snmp::pdu::{self, VarBind};
 use ha_agent::snmp::usm::{self, AuthProtocol, EngineParams, OutgoingV3, PrivProtocol, UsmUser};
 use ha_tests::console_sim::{ConsoleSim, SimDialect};
 use ha_tests::harness::{wait_until, Rack};
+use ha_tests::net_snmp::{date_and_time, mib_dirs, Station};
 use ha_tests::topology::Toml;
 use serde_json::Value;
 
@@ -43,119 +43,34 @@ const JUNK_DATAGRAMS: usize = 10_000;
 const JUNK_BATCH: usize = 50;
 /// Bound on the wait for the witness to notice the outcome of an operator's fence.
 const FENCE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Bound on one net-snmp tool run.
-const TOOL_TIMEOUT_S: &str = "2";
 
 const COMMUNITY: &str = "rack-monitor";
 const V3_USER: &str = "rackread";
 const AUTH_PASS: &str = "auth-passphrase-1";
 const PRIV_PASS: &str = "priv-passphrase-2";
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The MIB search path: the IETF base modules (fetched) and ours.
-fn mib_dirs() -> String {
-    let status = Command::new("bash").arg(repo_root().join("scripts/fetch-base-mibs.sh")).status();
-    assert!(status.is_ok_and(|s| s.success()), "fetching the base MIBs failed: run `make setup`");
-    format!("{}:{}", repo_root().join("out/mibs").display(), repo_root().join("agent/mib").display())
+fn v2c() -> Vec<&'static str> {
+    vec!["-v2c", "-c", COMMUNITY]
 }
 
-#[derive(Clone)]
-struct Station {
-    mibs: String,
-    agent: String,
-    dir: PathBuf,
-}
-
-impl Station {
-    /// `tool` with the MIB, `security`, the agent's address, then `args` (objects, values).
-    /// Output options: -OQs `name.index = value`; -Oe enumerations as numbers; -OU no units.
-    fn run(&self, tool: &str, security: &[&str], args: &[&str]) -> Output {
-        Command::new(tool)
-            // A private persistent directory: net-snmp caches engine boots there.
-            .env("SNMP_PERSISTENT_DIR", self.dir.join("snmp-persist"))
-            .env("SNMPCONFPATH", self.dir.join("snmp-conf"))
-            .args([
-                "-M",
-                &self.mibs,
-                "-m",
-                "RACK-HA-MIB",
-                "-t",
-                TOOL_TIMEOUT_S,
-                "-r",
-                "1",
-                "-OQs",
-                "-Oe",
-                "-OU",
-            ])
-            .args(security)
-            .arg(&self.agent)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{tool} missing ({e}): run `make setup` (Debian package snmp)"))
-    }
-
-    fn v2c(&self) -> Vec<&'static str> {
-        vec!["-v2c", "-c", COMMUNITY]
-    }
-
-    fn v3(&self) -> Vec<&'static str> {
-        vec![
-            "-v3", "-l", "authPriv", "-u", V3_USER, "-a", "SHA-256", "-A", AUTH_PASS, "-x", "AES", "-X",
-            PRIV_PASS,
-        ]
-    }
-
-    /// `tool` with `security`, then the object names; output `name.index = value` lines.
-    fn query(
-        &self,
-        tool: &str,
-        security: &[&str],
-        objects: &[&str],
-    ) -> Result<BTreeMap<String, String>, String> {
-        let output = self.run(tool, security, objects);
-        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-        if !output.status.success() {
-            return Err(format!("{tool} failed ({}): {stderr}\n{stdout}", output.status));
-        }
-        let mut values = BTreeMap::new();
-        for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
-            let (name, value) = line.split_once(" = ").ok_or_else(|| format!("{tool}: odd line {line:?}"))?;
-            // The walk reached the end of the agent's view (rackHaObjects is its last subtree):
-            // net-snmp prints the endOfMibView it received; that is not an object.
-            if value.starts_with("No more variables left in this MIB View") {
-                continue;
-            }
-            values.insert(name.trim().to_string(), value.trim().trim_matches('"').to_string());
-        }
-        Ok(values)
-    }
+fn v3() -> Vec<&'static str> {
+    vec![
+        "-v3", "-l", "authPriv", "-u", V3_USER, "-a", "SHA-256", "-A", AUTH_PASS, "-x", "AES", "-X",
+        PRIV_PASS,
+    ]
 }
 
 fn main_status_counter(status: &Value, key: &str) -> u64 {
-    status["snmp_agent"][key].as_u64().unwrap_or_else(|| panic!("snmp_agent.{key} in status: {status}"))
+    (status["snmp_agent"]["counters"][key].as_u64())
+        .unwrap_or_else(|| panic!("snmp_agent.counters.{key} in status: {status}"))
 }
 
 fn truth(b: bool) -> String {
     if b { "1" } else { "2" }.to_string()
-}
-
-/// The DateAndTime net-snmp prints for Unix time `ms` (UTC, decisecond, no field padded),
-/// computed with date(1).
-fn date_and_time(ms: u64) -> String {
-    let out = Command::new("date")
-        .env("TZ", "UTC")
-        .args(["-u", "-d", &format!("@{}", ms / 1000), "+%Y-%-m-%-d,%-H:%-M:%-S"])
-        .output()
-        .unwrap();
-    format!("{}.{},+0:0", String::from_utf8_lossy(&out.stdout).trim(), (ms % 1000) / 100)
 }
 
 /// What the MIB must show, from one status document: exact values, and counters (which the
@@ -525,10 +440,10 @@ priv_key_file = "@DIR@/priv.key"
     let station = Station { mibs, agent: format!("udp:127.0.0.1:{port}"), dir: rack.dir().to_path_buf() };
 
     // The whole MIB, over v2c and over v3 authPriv, against the status.
-    let v2c = station.v2c();
+    let v2c = v2c();
     let n = walk_matches_status(&rack, "witness", &station, &v2c, "v2c");
     println!("snmpbulkwalk v2c: {n} instances, each equal to `status --json`");
-    let v3 = station.v3();
+    let v3 = v3();
     let n3 = walk_matches_status(&rack, "witness", &station, &v3, "v3 authPriv");
     println!("snmpbulkwalk v3 authPriv (SHA-256, AES-128): {n3} instances, each equal to `status --json`");
     assert_eq!(n, n3, "both versions see the same objects");

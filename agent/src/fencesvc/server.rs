@@ -103,21 +103,9 @@ pub struct Handled {
     pub outcome: Outcome,
 }
 
-/// Counters of the status document's `fence_service` object.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub challenges: u64,
-    pub commands: u64,
-    pub retransmissions: u64,
-    pub refused: u64,
-    /// Requests with an unknown, expired or reused nonce.
-    pub replays_refused: u64,
-    pub bad_mac: u64,
-    pub malformed: u64,
-    pub not_allowed: u64,
-    pub rate_limited: u64,
-    pub nonce_table_full: u64,
-}
+/// The counters, as the status document's `fence_service.counters` and the MIB's
+/// rackHaFenceService show them (one definition, `crate::status`).
+pub type Counters = crate::status::FenceServiceCounters;
 
 /// At most [`MAX_OUTSTANDING_NONCES`] of these (an answer's reason makes them a few hundred
 /// bytes each).
@@ -125,7 +113,7 @@ pub struct Counters {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Slot {
     Issued { expires: Micros },
-    Running { mac: [u8; MAC_BYTES], plug: usize, from: SocketAddr },
+    Running { mac: [u8; MAC_BYTES], plug: usize, action: Action, from: SocketAddr },
     Answered { mac: [u8; MAC_BYTES], answer: Answer, expires: Micros },
 }
 
@@ -227,6 +215,7 @@ impl Server {
         datagram: &[u8],
         fresh: &mut dyn FnMut() -> Option<Nonce>,
     ) -> Handled {
+        self.counters.datagrams += 1;
         if !self.config.clients.contains(&from.ip()) {
             return self.dropped(Drop::NotAllowed);
         }
@@ -316,7 +305,7 @@ impl Server {
         entry.since = now;
         match decided {
             Ok(Some(plug)) => {
-                entry.slot = Slot::Running { mac: request.mac, plug, from };
+                entry.slot = Slot::Running { mac: request.mac, plug, action: request.action, from };
                 self.counters.commands += 1;
                 let reply = self.reply(&request.nonce, &Answer::InProgress);
                 let command = Some(Command { nonce: request.nonce, action: request.action, plug });
@@ -335,7 +324,11 @@ impl Server {
                 let reply = self.reply(&request.nonce, &answer);
                 self.table[index].slot =
                     Slot::Answered { mac: request.mac, answer, expires: now.plus_ms(RESULT_KEEP_MS) };
-                self.counters.refused += 1;
+                match refusal {
+                    Refusal::UnknownPlug | Refusal::BadPlug => self.counters.refused_unknown_plug += 1,
+                    Refusal::OwnClusterMember => self.counters.refused_own_member += 1,
+                    Refusal::Busy => self.counters.refused_busy += 1,
+                }
                 let outcome =
                     Outcome::Refused { action: request.action, plug: request.plug.to_string(), refusal };
                 Handled { reply, command: None, outcome }
@@ -370,16 +363,27 @@ impl Server {
         Ok(Some(plug))
     }
 
-    /// The command that used `nonce` finished with `answer` (never `InProgress`). Returns the
-    /// client's address and the reply to send it at once (it would otherwise learn it at its
-    /// next retransmission); None if no such command runs.
+    /// The command that used `nonce` finished with `answer` (never `InProgress`), counted by
+    /// its action and, if it is a `Failed`, as a failure. Returns the client's address and the
+    /// reply to send it at once (it would otherwise learn it at its next retransmission); None
+    /// if no such command runs.
     pub fn finish(&mut self, now: Micros, nonce: &Nonce, answer: Answer) -> Option<(SocketAddr, Vec<u8>)> {
         assert_ne!(answer, Answer::InProgress, "a finished command has its answer");
         let entry = self.table.iter_mut().find(|e| e.nonce == *nonce)?;
-        let Slot::Running { mac, from, .. } = entry.slot else { return None };
+        let Slot::Running { mac, from, action, .. } = entry.slot else { return None };
         let reply = protocol::encode_reply(&self.config.key, nonce, &answer);
+        let failed = matches!(answer, Answer::Failed(_));
         entry.since = now;
         entry.slot = Slot::Answered { mac, answer, expires: now.plus_ms(RESULT_KEEP_MS) };
+        let c = &mut self.counters;
+        match action {
+            Action::Off => c.offs += 1,
+            Action::On => c.ons += 1,
+            Action::Reboot => c.reboots += 1,
+            Action::Status => c.status_reads += 1,
+            Action::List => unreachable!("a list is answered at once, never run"),
+        }
+        c.failed += u64::from(failed);
         Some((from, reply))
     }
 }
@@ -462,6 +466,9 @@ mod tests {
         assert_eq!(s.counters().replays_refused, 1);
         assert_eq!(s.counters().commands, 1);
         assert_eq!(s.counters().retransmissions, 2);
+        // hello, request, three sends of it again.
+        let c = s.counters();
+        assert_eq!((c.datagrams, c.offs, c.ons, c.failed), (5, 1, 0, 0));
     }
 
     #[test]
@@ -529,7 +536,8 @@ mod tests {
         let (_, h) = ask(&mut s, 10, 50, &key(1), Action::List, "");
         let Answer::Plugs(plugs) = answer(&h) else { panic!("a list") };
         assert_eq!(plugs.iter().map(|p| p.as_str()).collect::<Vec<_>>(), ["pm-a", "pm-b"]);
-        assert_eq!(s.counters().refused, 5);
+        let c = s.counters();
+        assert_eq!((c.refused_own_member, c.refused_unknown_plug, c.refused_busy), (2, 3, 0));
     }
 
     #[test]
@@ -558,6 +566,12 @@ mod tests {
         s.finish(at_ms(1100), &nonce(1), Answer::Done).unwrap();
         let (_, h) = ask(&mut s, 1200, 31, &key(1), Action::Off, "p7");
         assert!(h.command.is_some());
+        s.finish(at_ms(1300), &nonce(31), Answer::Failed(protocol::reason("stuck"))).unwrap();
+        let c = s.counters();
+        assert_eq!((c.refused_busy, c.commands, c.offs, c.failed), (2, MAX_COMMANDS as u64 + 1, 2, 1));
+        // A command finishes once: its answer is kept, not counted again.
+        assert_eq!(s.finish(at_ms(1400), &nonce(31), Answer::Done), None);
+        assert_eq!(s.counters().offs, 2);
     }
 
     #[test]

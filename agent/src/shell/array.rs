@@ -85,29 +85,7 @@ impl Array {
         events
     }
 
-    /// The same facts as [`Array::status`], typed, for the MIB view.
-    pub fn facts(&self, now: Micros) -> crate::snmp::objects::ArrayFacts {
-        use crate::snmp::objects::{ArrayFacts, ConsoleState};
-        let _ = now;
-        let session = self.port.session();
-        let redundancy = self.monitor.redundancy();
-        ArrayFacts {
-            console: if session.is_lost() {
-                ConsoleState::Lost
-            } else if session.last_answer_at().is_some() {
-                ConsoleState::Answering
-            } else {
-                ConsoleState::Unknown
-            },
-            dialect: self.dialect.clone(),
-            device: self.port.device().display().to_string(),
-            wrong_baud: session.wrong_baud(),
-            model: self.monitor.latest().map(|(m, _)| m.clone()),
-            survivable: redundancy.iter().map(|(id, r)| (*id, r.survivable())).collect(),
-            array_survivable: status::array_survivable(&redundancy),
-        }
-    }
-
+    /// The `array` object of the status document (and so of the MIB view).
     pub fn status(&self, now: Micros) -> crate::status::ArrayStatus {
         let session = self.port.session();
         let device = self.port.device().display().to_string();

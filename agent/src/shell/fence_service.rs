@@ -57,6 +57,8 @@ pub struct FenceService {
     results: mpsc::Receiver<(Command, Done)>,
     wake: UnixStream,
     buf: Vec<u8>,
+    /// The latest command that finished (status `last_command`, rackHaFenceSvcLast*).
+    last_command: Option<crate::status::FenceServiceCommand>,
 }
 
 fn plug_thread(jobs: mpsc::Receiver<Job>, results: mpsc::Sender<(Command, Done)>, mut wake: UnixStream) {
@@ -140,6 +142,7 @@ impl FenceService {
             results,
             wake,
             buf: vec![0u8; MAX_DATAGRAM_BYTES + 1],
+            last_command: None,
         }))
     }
 
@@ -148,23 +151,15 @@ impl FenceService {
         [self.socket.as_fd(), self.wake.as_fd()]
     }
 
-    /// The `fence_service` object of the status document.
+    /// The `fence_service` object of the status document (and of the MIB's
+    /// rackHaFenceService).
     pub fn status(&self) -> crate::status::FenceService {
-        let c = self.server.counters();
         crate::status::FenceService {
             listen: self.listen.to_string(),
             plugs: self.server.plugs().to_vec(),
             running: self.server.running() as u64,
-            challenges: c.challenges,
-            commands: c.commands,
-            retransmissions: c.retransmissions,
-            refused: c.refused,
-            replays_refused: c.replays_refused,
-            bad_mac: c.bad_mac,
-            malformed: c.malformed,
-            not_allowed: c.not_allowed,
-            rate_limited: c.rate_limited,
-            nonce_table_full: c.nonce_table_full,
+            counters: self.server.counters(),
+            last_command: self.last_command.clone(),
         }
     }
 
@@ -240,6 +235,13 @@ impl Agent {
             let plug = service.plugs[command.plug].node.clone();
             let (answer, text, ok, trap) = conclude(&plug, done);
             let w = words::fence_service_done(&plug, command.action.as_str(), &text, ok);
+            service.last_command = Some(crate::status::FenceServiceCommand {
+                plug: plug.clone(),
+                action: command.action.as_str().into(),
+                ok,
+                result: text.clone(),
+                at_wall_ms: super::wall_clock_ms(),
+            });
             let effects = fanout::worded(&w, trap);
             // A status read is no event (the fencer may ask often); a failed one is.
             if command.action != Action::Status || !ok {

@@ -13,7 +13,8 @@
 //!   `agent/mib/RACK-HA-MIB.txt`.
 //! - [`notify`]: the sans-I/O notifier: targets, queues, inform retries, engine discovery.
 //! - [`objects`]: the readable objects (cluster, members, links, relays, array, the
-//!   responder's counters): a typed [`objects::Snapshot`] and the sorted [`objects::MibView`].
+//!   responder's and the fence service's counters): the sorted [`objects::MibView`] of the
+//!   status document (`crate::status::Status`).
 //! - [`responder`]: the sans-I/O command responder: v2c community and v3 USM checks, get,
 //!   getnext, getbulk, every set refused, bounded.
 //! - [`queue_store`]: the durable file of pending informs (the only module here that does I/O;

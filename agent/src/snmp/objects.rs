@@ -1,16 +1,16 @@
-//! The readable objects of `RACK-HA-MIB` (under rackHaObjects 2 and up): a typed snapshot of
-//! the agent's state and the sorted MIB view built from it.
+//! The readable objects of `RACK-HA-MIB` (under rackHaObjects 2 and up): the MIB view of the
+//! status document.
 //!
 //! Owns the object identifiers of the cluster scalars, the member, link, relay, logical
-//! drive, disk and sensor tables and the SNMP agent's counters (one table, [`OBJECTS`], that
-//! a unit test checks against `agent/mib/RACK-HA-MIB.txt`), the SMI type and encoding of each
-//! value, and [`MibView`]: exact lookup and lexicographic successor for `get`, `getnext` and
-//! `getbulk`. It does not gather the state: the shell fills a [`Snapshot`] from the same typed
-//! getters the status document is built from (core, configuration, array console), so the
-//! two cannot disagree on what a value means. It does not parse requests or speak USM (see
-//! `responder`). A value that the agent does not know (a node's readiness before its first
-//! report, a rebuild percent when nothing rebuilds) has no instance rather than an invented
-//! one.
+//! drive, disk and sensor tables, the SNMP agent's counters and the fence service's (one
+//! table, [`OBJECTS`], that a unit test checks against `agent/mib/RACK-HA-MIB.txt`), the SMI
+//! type, enumeration number and encoding of each value, and [`MibView`]: exact lookup and
+//! lexicographic successor for `get`, `getnext` and `getbulk`. It gathers nothing: the view
+//! is built from the typed status document ([`crate::status::Status`], what `status --json`
+//! prints, filled by the shell) and the responder's own counters, so the MIB and the status
+//! cannot disagree. It does not parse requests or speak USM (see `responder`). A value that
+//! the agent does not know (a node's readiness before its first report, a rebuild percent when
+//! nothing rebuilds: null in the status) has no instance rather than an invented one.
 
 #![forbid(unsafe_code)]
 
@@ -18,8 +18,9 @@ use super::ber::{Oid, Value};
 use super::mib::ENTERPRISE_ARCS;
 use crate::core::authority::ResState;
 use crate::core::membership::Role;
-use crate::core::membership::{LinkCounters, LinkState, PeerState};
-use crate::devices::console::model::{ArrayModel, Disk, DriveState, LogicalDrive};
+use crate::core::membership::{LinkState, PeerState};
+use crate::fencesvc::protocol::Action;
+use crate::status::{Authority, Status};
 
 /// Bound on any DisplayString value served, in bytes (SNMPv2-TC: 255).
 pub const MAX_DISPLAY_STRING_BYTES: usize = 255;
@@ -117,6 +118,34 @@ pub const SNMP_USM_REFUSED: Arcs = &[1, 7, 6];
 pub const SNMP_SETS_REFUSED: Arcs = &[1, 7, 7];
 pub const SNMP_TOO_BIG: Arcs = &[1, 7, 8];
 
+// rackHaFenceService = rackHaObjects 8: the fence service for another cluster
+// (`[fence_service]`), its counters (`crate::status::FenceServiceCounters`) and latest command.
+pub const FS_LISTEN: Arcs = &[1, 8, 1];
+pub const FS_RUNNING: Arcs = &[1, 8, 2];
+pub const FS_DATAGRAMS: Arcs = &[1, 8, 3];
+pub const FS_CHALLENGES: Arcs = &[1, 8, 4];
+pub const FS_COMMANDS: Arcs = &[1, 8, 5];
+pub const FS_RETRANSMISSIONS: Arcs = &[1, 8, 6];
+pub const FS_REFUSED_UNKNOWN_PLUG: Arcs = &[1, 8, 7];
+pub const FS_REFUSED_OWN_MEMBER: Arcs = &[1, 8, 8];
+pub const FS_REFUSED_BUSY: Arcs = &[1, 8, 9];
+pub const FS_REPLAYS_REFUSED: Arcs = &[1, 8, 10];
+pub const FS_BAD_MACS: Arcs = &[1, 8, 11];
+pub const FS_MALFORMED: Arcs = &[1, 8, 12];
+pub const FS_NOT_ALLOWED: Arcs = &[1, 8, 13];
+pub const FS_RATE_LIMITED: Arcs = &[1, 8, 14];
+pub const FS_NONCE_TABLE_FULL: Arcs = &[1, 8, 15];
+pub const FS_OFFS: Arcs = &[1, 8, 16];
+pub const FS_ONS: Arcs = &[1, 8, 17];
+pub const FS_REBOOTS: Arcs = &[1, 8, 18];
+pub const FS_STATUS_READS: Arcs = &[1, 8, 19];
+pub const FS_FAILED: Arcs = &[1, 8, 20];
+pub const FS_LAST_PLUG: Arcs = &[1, 8, 21];
+pub const FS_LAST_ACTION: Arcs = &[1, 8, 22];
+pub const FS_LAST_RESULT: Arcs = &[1, 8, 23];
+pub const FS_LAST_TEXT: Arcs = &[1, 8, 24];
+pub const FS_LAST_AT: Arcs = &[1, 8, 25];
+
 /// Every readable object: its MIB descriptor and its OID below the enterprise (a scalar's
 /// OID, or a table column's: entry arcs plus the column number). The unit test below reads
 /// the MIB file and checks each against its `::= { parent N }` chain.
@@ -193,6 +222,31 @@ pub const OBJECTS: &[(&str, Arcs)] = &[
     ("rackHaSnmpUsmRefused", SNMP_USM_REFUSED),
     ("rackHaSnmpSetsRefused", SNMP_SETS_REFUSED),
     ("rackHaSnmpTooBig", SNMP_TOO_BIG),
+    ("rackHaFenceSvcListen", FS_LISTEN),
+    ("rackHaFenceSvcRunning", FS_RUNNING),
+    ("rackHaFenceSvcDatagrams", FS_DATAGRAMS),
+    ("rackHaFenceSvcChallenges", FS_CHALLENGES),
+    ("rackHaFenceSvcCommands", FS_COMMANDS),
+    ("rackHaFenceSvcRetransmissions", FS_RETRANSMISSIONS),
+    ("rackHaFenceSvcRefusedUnknownPlug", FS_REFUSED_UNKNOWN_PLUG),
+    ("rackHaFenceSvcRefusedOwnMember", FS_REFUSED_OWN_MEMBER),
+    ("rackHaFenceSvcRefusedBusy", FS_REFUSED_BUSY),
+    ("rackHaFenceSvcReplaysRefused", FS_REPLAYS_REFUSED),
+    ("rackHaFenceSvcBadMacs", FS_BAD_MACS),
+    ("rackHaFenceSvcMalformed", FS_MALFORMED),
+    ("rackHaFenceSvcNotAllowed", FS_NOT_ALLOWED),
+    ("rackHaFenceSvcRateLimited", FS_RATE_LIMITED),
+    ("rackHaFenceSvcNonceTableFull", FS_NONCE_TABLE_FULL),
+    ("rackHaFenceSvcOffs", FS_OFFS),
+    ("rackHaFenceSvcOns", FS_ONS),
+    ("rackHaFenceSvcReboots", FS_REBOOTS),
+    ("rackHaFenceSvcStatusReads", FS_STATUS_READS),
+    ("rackHaFenceSvcFailed", FS_FAILED),
+    ("rackHaFenceSvcLastPlug", FS_LAST_PLUG),
+    ("rackHaFenceSvcLastAction", FS_LAST_ACTION),
+    ("rackHaFenceSvcLastResult", FS_LAST_RESULT),
+    ("rackHaFenceSvcLastText", FS_LAST_TEXT),
+    ("rackHaFenceSvcLastAt", FS_LAST_AT),
 ];
 
 /// The subtree the responder serves: rackHaObjects (enterprise.1). Names outside it are not
@@ -206,173 +260,9 @@ pub fn object_oid(arcs: &[u32]) -> Oid {
     Oid::new(&ENTERPRISE_ARCS).child(arcs)
 }
 
-// ---------------------------------------------------------------------------------------------
-// The typed snapshot the shell fills.
-
-/// Everything the MIB view shows, typed as the agent knows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Snapshot {
-    pub cluster: String,
-    pub member: String,
-    pub role: Role,
-    pub boot: u64,
-    pub authority: AuthorityFacts,
-    /// The two other members, as membership sees them.
-    pub members: Vec<MemberRow>,
-    pub links: Vec<LinkRow>,
-    /// Relay channels that can be read back (periodic health check).
-    pub relays: Vec<RelayRow>,
-    pub array: Option<ArrayFacts>,
-    pub agent: AgentCounters,
-}
-
-/// What the authority part of this member knows.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AuthorityFacts {
-    Witness {
-        generation: u64,
-        holder: Option<String>,
-        maintenance: bool,
-        /// Wall-clock time of this agent's latest grant (none since it started: `None`).
-        granted_at_wall_ms: Option<u64>,
-        startup: bool,
-        switching: bool,
-        fencing: Option<String>,
-        /// The latest fence outcome since this agent started.
-        last_fence: Option<FenceOutcome>,
-    },
-    Node {
-        acting_generation: u64,
-        max_seen_generation: u64,
-        quorum: bool,
-        maintenance: bool,
-        resources_state: ResState,
-    },
-}
-
-/// A fence's outcome, as the witness noticed it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FenceOutcome {
-    pub node: String,
-    pub result: FenceResult,
-    /// The attempt that failed (0 for a confirmed or unconfirmed fence).
-    pub attempt: u32,
-    /// Fence outcomes since the agent started.
-    pub count: u64,
-    pub at_wall_ms: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FenceResult {
-    /// Commanded off and confirmed by read-back.
-    Confirmed,
-    /// Commanded off; the channel cannot confirm it.
-    Unconfirmed,
-    Failed,
-}
-
-impl FenceResult {
-    pub fn number(self) -> i32 {
-        match self {
-            FenceResult::Confirmed => 1,
-            FenceResult::Unconfirmed => 2,
-            FenceResult::Failed => 3,
-        }
-    }
-}
-
-/// What a witness heard from a node in its latest report this boot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NodeReportFacts {
-    pub ready: bool,
-    pub resources_state: ResState,
-    pub acting_generation: u64,
-    /// Upper bound from the node's quorum loss to its resources stopped or the machine
-    /// reset; 0 when it has no armed watchdog.
-    pub fence_bound_ms: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MemberRow {
-    pub id: u8,
-    pub name: String,
-    pub role: Role,
-    pub state: PeerState,
-    pub links_up: u8,
-    /// Witness only, for a node: the operator's standby (kept by the witness).
-    pub standby: Option<bool>,
-    /// Witness only, and only once the node reported.
-    pub report: Option<NodeReportFacts>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkKindTag {
-    Serial,
-    Udp,
-    Ethernet,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkRow {
-    pub id: u8,
-    pub peer: String,
-    pub kind: LinkKindTag,
-    pub transport: String,
-    pub open: bool,
-    pub state: LinkState,
-    pub counters: LinkCounters,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelayRow {
-    pub node_id: u8,
-    pub node: String,
-    /// False once the health check failed often enough to raise the alarm.
-    pub healthy: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConsoleState {
-    Unknown,
-    Answering,
-    Lost,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ArrayFacts {
-    pub console: ConsoleState,
-    pub dialect: String,
-    pub device: String,
-    pub wrong_baud: bool,
-    /// The latest reading (none before the console first answered).
-    pub model: Option<ArrayModel>,
-    /// How many more disk failures each drive survives (by drive id; absent or `None`:
-    /// unknown, or its data is lost), and the whole array's (the fewest).
-    pub survivable: Vec<(u16, Option<u8>)>,
-    pub array_survivable: Option<u8>,
-}
-
-/// The responder's counters (also in the status document, `snmp_agent`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AgentCounters {
-    /// Datagrams received on the listening socket.
-    pub requests: u64,
-    /// Responses and Reports sent.
-    pub responses: u64,
-    /// Datagrams that were not a well-formed SNMP message or request (dropped).
-    pub malformed: u64,
-    /// Well-formed messages of a version not served (v1, or v3 when no user is configured).
-    pub bad_versions: u64,
-    /// v2c requests with a community other than the read community (dropped).
-    pub bad_communities: u64,
-    /// v3 requests refused by USM (unknown engine, user or security level, wrong digest, not
-    /// in the time window, decryption error); each answered with a Report when reportable.
-    pub usm_refused: u64,
-    /// `set` requests (refused, notWritable or noAccess).
-    pub sets_refused: u64,
-    /// Responses that would have exceeded the response bound (tooBig, or a shortened bulk).
-    pub too_big: u64,
-}
+/// The responder's counters: the status document's `snmp_agent.counters` (one definition,
+/// `crate::status`), shown as rackHaSnmpAgent.
+pub type AgentCounters = crate::status::SnmpAgentCounters;
 
 // ---------------------------------------------------------------------------------------------
 // Values
@@ -396,51 +286,49 @@ fn counter32(n: u64) -> Value {
     Value::Counter32(n as u32)
 }
 
-/// The enumeration values, as the MIB numbers them.
-pub fn role_number(r: Role) -> i32 {
-    match r {
-        Role::Witness => 1,
-        Role::Node => 2,
-    }
+/// The number of `name` in an enumeration of the MIB given as its names in the MIB's order
+/// (the first is 1); None for a name it does not have.
+fn number(names: &[&str], name: &str) -> Option<i32> {
+    names.iter().position(|n| *n == name).and_then(|i| i32::try_from(i + 1).ok())
 }
-pub fn peer_state_number(s: PeerState) -> i32 {
-    match s {
-        PeerState::Unknown => 1,
-        PeerState::Reachable => 2,
-        PeerState::Unreachable => 3,
-    }
+
+/// The MIB's enumerations, from the status document's spellings (the core's `as_str` where
+/// it has one). A spelling none of them has gives no instance; a unit test holds every variant.
+pub fn role_number(role: &str) -> Option<i32> {
+    number(&[Role::Witness.as_str(), Role::Node.as_str()], role)
 }
-pub fn link_state_number(s: LinkState) -> i32 {
-    match s {
-        LinkState::Init => 1,
-        LinkState::Up => 2,
-        LinkState::Warn => 3,
-        LinkState::Down => 4,
-    }
+pub fn peer_state_number(state: &str) -> Option<i32> {
+    number(&[PeerState::Unknown, PeerState::Reachable, PeerState::Unreachable].map(PeerState::as_str), state)
 }
-pub fn res_state_number(s: ResState) -> i32 {
-    match s {
-        ResState::Stopped => 1,
-        ResState::Starting => 2,
-        ResState::Running => 3,
-        ResState::Stopping => 4,
-        ResState::Failed => 5,
-        ResState::StopFailed => 6,
-    }
+pub fn link_state_number(state: &str) -> Option<i32> {
+    number(&[LinkState::Init, LinkState::Up, LinkState::Warn, LinkState::Down].map(LinkState::as_str), state)
 }
-pub fn link_kind_number(k: LinkKindTag) -> i32 {
-    match k {
-        LinkKindTag::Serial => 1,
-        LinkKindTag::Udp => 2,
-        LinkKindTag::Ethernet => 3,
-    }
+pub fn res_state_number(state: &str) -> Option<i32> {
+    let states = [
+        ResState::Stopped,
+        ResState::Starting,
+        ResState::Running,
+        ResState::Stopping,
+        ResState::Failed,
+        ResState::StopFailed,
+    ];
+    number(&states.map(ResState::as_str), state)
 }
-pub fn console_state_number(s: ConsoleState) -> i32 {
-    match s {
-        ConsoleState::Unknown => 1,
-        ConsoleState::Answering => 2,
-        ConsoleState::Lost => 3,
-    }
+/// The status's link `kind` (`shell::status`).
+pub fn link_kind_number(kind: &str) -> Option<i32> {
+    number(&["serial", "udp", "ethernet"], kind)
+}
+/// The status's array `console.state` (`devices::console::status`).
+pub fn console_state_number(state: &str) -> Option<i32> {
+    number(&["unknown", "answering", "lost"], state)
+}
+/// The status's `last_fence.result` (`shell::status`).
+pub fn fence_result_number(result: &str) -> Option<i32> {
+    number(&["confirmed", "unconfirmed", "failed"], result)
+}
+/// The fence service's `last_command.action` (rackHaFenceSvcLastAction).
+pub fn fence_service_action_number(action: &str) -> Option<i32> {
+    number(&[Action::Off, Action::On, Action::Reboot, Action::Status].map(Action::as_str), action)
 }
 
 /// DateAndTime (SNMPv2-TC) in UTC, 11 octets (with the `+0:0` offset), from Unix time in ms.
@@ -509,6 +397,12 @@ impl Builder {
         let oid = object_oid(arcs).child(&[0]);
         self.entries.push((oid, value));
     }
+    /// An enumerated scalar; no instance for a spelling the enumeration does not have.
+    fn enumeration(&mut self, arcs: &[u32], number: Option<i32>) {
+        if let Some(n) = number {
+            self.scalar(arcs, Value::Integer(n));
+        }
+    }
     fn cell(&mut self, entry: &[u32], column: u32, index: u32, value: Value) {
         let oid = object_oid(entry).child(&[column, index]);
         self.entries.push((oid, value));
@@ -516,148 +410,142 @@ impl Builder {
 }
 
 impl MibView {
-    pub fn build(s: &Snapshot) -> MibView {
+    /// The view of the status document `s`, with the responder's counters `agent` as they
+    /// are while it answers (the status's `snmp_agent` is the shell's copy of them, a request
+    /// behind).
+    pub fn build(s: &Status, agent: &AgentCounters) -> MibView {
         let mut b = Builder { entries: Vec::with_capacity(256) };
         b.scalar(CLUSTER_NAME, text(&s.cluster));
         b.scalar(LOCAL_MEMBER, text(&s.member));
-        b.scalar(LOCAL_ROLE, Value::Integer(role_number(s.role)));
+        b.enumeration(LOCAL_ROLE, role_number(&s.role));
         b.scalar(LOCAL_BOOT, Value::Gauge32(u32::try_from(s.boot).unwrap_or(u32::MAX)));
         match &s.authority {
-            AuthorityFacts::Witness {
-                generation,
-                holder,
-                maintenance,
-                granted_at_wall_ms,
-                startup,
-                switching,
-                fencing,
-                last_fence,
-            } => {
-                b.scalar(GENERATION, Value::Counter64(*generation));
-                b.scalar(HOLDER, text(holder.as_deref().unwrap_or("")));
-                if let Some(ms) = granted_at_wall_ms {
-                    b.scalar(HOLDER_SINCE, date_and_time(*ms));
+            Some(Authority::Witness(w)) => {
+                b.scalar(GENERATION, Value::Counter64(w.generation));
+                b.scalar(HOLDER, text(w.holder.as_deref().unwrap_or("")));
+                if let Some(ms) = w.granted_at_wall_ms {
+                    b.scalar(HOLDER_SINCE, date_and_time(ms));
                 }
-                b.scalar(MAINTENANCE, truth(*maintenance));
-                b.scalar(STARTUP, truth(*startup));
-                b.scalar(SWITCHING, truth(*switching));
-                b.scalar(FENCING, text(fencing.as_deref().unwrap_or("")));
-                if let Some(f) = last_fence {
+                b.scalar(MAINTENANCE, truth(w.maintenance));
+                b.scalar(STARTUP, truth(w.startup));
+                b.scalar(SWITCHING, truth(w.switching));
+                b.scalar(FENCING, text(w.fencing.as_deref().unwrap_or("")));
+                if let Some(f) = &w.last_fence {
                     b.scalar(LAST_FENCE_NODE, text(&f.node));
-                    b.scalar(LAST_FENCE_RESULT, Value::Integer(f.result.number()));
+                    b.enumeration(LAST_FENCE_RESULT, fence_result_number(&f.result));
                     b.scalar(LAST_FENCE_ATTEMPT, Value::Gauge32(f.attempt));
                     b.scalar(LAST_FENCE_AT, date_and_time(f.at_wall_ms));
                     b.scalar(FENCE_OUTCOMES, counter32(f.count));
                 }
             }
-            AuthorityFacts::Node {
-                acting_generation,
-                max_seen_generation,
-                quorum,
-                maintenance,
-                resources_state,
-            } => {
-                b.scalar(GENERATION, Value::Counter64(*max_seen_generation));
-                b.scalar(MAINTENANCE, truth(*maintenance));
-                b.scalar(LOCAL_QUORUM, truth(*quorum));
-                b.scalar(LOCAL_RESOURCES_STATE, Value::Integer(res_state_number(*resources_state)));
-                b.scalar(LOCAL_ACTING_GENERATION, Value::Counter64(*acting_generation));
+            Some(Authority::Node(n)) => {
+                b.scalar(GENERATION, Value::Counter64(n.max_seen_generation));
+                b.scalar(MAINTENANCE, truth(n.maintenance));
+                b.scalar(LOCAL_QUORUM, truth(n.quorum));
+                b.enumeration(LOCAL_RESOURCES_STATE, res_state_number(&n.resources_state));
+                b.scalar(LOCAL_ACTING_GENERATION, Value::Counter64(n.acting_generation));
             }
+            None => {}
         }
+        let witness = s.witness();
         for m in &s.members {
+            // A member the configuration does not name has no row (never, once started).
+            let Some(name) = &m.name else { continue };
             let i = u32::from(m.id);
-            b.cell(MEMBER_ENTRY, MBR_NAME, i, text(&m.name));
-            b.cell(MEMBER_ENTRY, MBR_ROLE, i, Value::Integer(role_number(m.role)));
-            b.cell(MEMBER_ENTRY, MBR_STATE, i, Value::Integer(peer_state_number(m.state)));
-            b.cell(MEMBER_ENTRY, MBR_LINKS_UP, i, Value::Gauge32(u32::from(m.links_up)));
-            if let Some(standby) = m.standby {
-                b.cell(MEMBER_ENTRY, MBR_STANDBY, i, truth(standby));
+            b.cell(MEMBER_ENTRY, MBR_NAME, i, text(name));
+            if let Some(n) = m.role.as_deref().and_then(role_number) {
+                b.cell(MEMBER_ENTRY, MBR_ROLE, i, Value::Integer(n));
             }
-            if let Some(r) = &m.report {
-                b.cell(MEMBER_ENTRY, MBR_WATCHDOG_ARMED, i, truth(r.fence_bound_ms > 0));
-                b.cell(MEMBER_ENTRY, MBR_FENCE_BOUND, i, Value::Gauge32(r.fence_bound_ms));
-                b.cell(MEMBER_ENTRY, MBR_READY, i, truth(r.ready));
-                b.cell(
-                    MEMBER_ENTRY,
-                    MBR_RESOURCES_STATE,
-                    i,
-                    Value::Integer(res_state_number(r.resources_state)),
-                );
-                b.cell(MEMBER_ENTRY, MBR_ACTING_GENERATION, i, Value::Counter64(r.acting_generation));
+            if let Some(n) = peer_state_number(&m.state) {
+                b.cell(MEMBER_ENTRY, MBR_STATE, i, Value::Integer(n));
+            }
+            b.cell(MEMBER_ENTRY, MBR_LINKS_UP, i, Value::Gauge32(u32::from(m.links_up)));
+            // The witness's view of a node: its standby, and what its latest report said.
+            let Some(r) = witness.and_then(|w| w.node(name)) else { continue };
+            b.cell(MEMBER_ENTRY, MBR_STANDBY, i, truth(r.standby));
+            if let Some(ready) = r.ready {
+                b.cell(MEMBER_ENTRY, MBR_READY, i, truth(ready));
+            }
+            if let Some(n) = r.resources_state.as_deref().and_then(res_state_number) {
+                b.cell(MEMBER_ENTRY, MBR_RESOURCES_STATE, i, Value::Integer(n));
+            }
+            if let Some(g) = r.acting_generation {
+                b.cell(MEMBER_ENTRY, MBR_ACTING_GENERATION, i, Value::Counter64(g));
+            }
+            if let Some(armed) = r.watchdog_armed {
+                b.cell(MEMBER_ENTRY, MBR_WATCHDOG_ARMED, i, truth(armed));
+            }
+            if let Some(ms) = r.fence_bound_ms {
+                b.cell(MEMBER_ENTRY, MBR_FENCE_BOUND, i, Value::Gauge32(ms));
             }
         }
         for l in &s.links {
             let i = u32::from(l.id);
-            let c = &l.counters;
             b.cell(LINK_ENTRY, LNK_PEER, i, text(&l.peer));
-            b.cell(LINK_ENTRY, LNK_KIND, i, Value::Integer(link_kind_number(l.kind)));
+            if let Some(n) = link_kind_number(&l.kind) {
+                b.cell(LINK_ENTRY, LNK_KIND, i, Value::Integer(n));
+            }
             b.cell(LINK_ENTRY, LNK_TRANSPORT, i, text(&l.transport));
             b.cell(LINK_ENTRY, LNK_OPEN, i, truth(l.open));
-            b.cell(LINK_ENTRY, LNK_STATE, i, Value::Integer(link_state_number(l.state)));
+            if let Some(n) = link_state_number(&l.state) {
+                b.cell(LINK_ENTRY, LNK_STATE, i, Value::Integer(n));
+            }
             for (column, n) in [
-                (LNK_FRAMES_IN, c.frames_in),
-                (LNK_FRAMES_OUT, c.frames_out),
-                (LNK_SEND_ERRORS, c.send_errors),
-                (LNK_CRC_ERRORS, c.crc_errors),
-                (LNK_AUTH_FAILURES, c.auth_failures),
-                (LNK_REPLAYS, c.replays),
-                (LNK_MALFORMED, c.malformed),
-                (LNK_UNKNOWN_LINK, c.unknown_link),
-                (LNK_TRANSITIONS, c.transitions),
-                (LNK_DOWNS, c.downs),
+                (LNK_FRAMES_IN, l.frames_in),
+                (LNK_FRAMES_OUT, l.frames_out),
+                (LNK_SEND_ERRORS, l.send_errors),
+                (LNK_CRC_ERRORS, l.crc_errors),
+                (LNK_AUTH_FAILURES, l.auth_failures),
+                (LNK_REPLAYS, l.replays),
+                (LNK_MALFORMED, l.malformed),
+                (LNK_UNKNOWN_LINK, l.unknown_link),
+                (LNK_TRANSITIONS, l.transitions),
+                (LNK_DOWNS, l.downs),
             ] {
                 b.cell(LINK_ENTRY, column, i, Value::Counter64(n));
             }
         }
-        for r in &s.relays {
-            let i = u32::from(r.node_id);
-            b.cell(RELAY_ENTRY, RLY_NODE, i, text(&r.node));
-            b.cell(RELAY_ENTRY, RLY_HEALTH, i, Value::Integer(if r.healthy { 1 } else { 2 }));
+        // Relay channels, indexed by the member id of the node each powers.
+        for f in witness.map(|w| w.fence_devices.as_slice()).unwrap_or_default() {
+            let Some(id) = s.member(&f.node).map(|m| u32::from(m.id)) else { continue };
+            b.cell(RELAY_ENTRY, RLY_NODE, id, text(&f.node));
+            b.cell(RELAY_ENTRY, RLY_HEALTH, id, Value::Integer(if f.state == "ok" { 1 } else { 2 }));
         }
         if let Some(a) = &s.array {
-            b.scalar(ARRAY_CONSOLE_STATE, Value::Integer(console_state_number(a.console)));
-            b.scalar(ARRAY_DIALECT, text(&a.dialect));
-            b.scalar(ARRAY_DEVICE, text(&a.device));
-            b.scalar(ARRAY_WRONG_BAUD, truth(a.wrong_baud));
-            if let Some(n) = a.array_survivable {
+            b.enumeration(ARRAY_CONSOLE_STATE, console_state_number(&a.console.state));
+            b.scalar(ARRAY_DIALECT, text(&a.console.dialect));
+            b.scalar(ARRAY_DEVICE, text(&a.console.device));
+            b.scalar(ARRAY_WRONG_BAUD, truth(a.console.wrong_baud));
+            if let Some(n) = a.survivable_failures {
                 b.scalar(ARRAY_SURVIVABLE_FAILURES, Value::Gauge32(u32::from(n)));
             }
-            if let Some(m) = &a.model {
-                for (pos, d) in (1u32..).zip(m.drives.iter()) {
-                    b.cell(DRIVE_ENTRY, DRV_NAME, pos, text(LogicalDrive::display_name(d.id).as_str()));
-                    b.cell(DRIVE_ENTRY, DRV_RAID_LEVEL, pos, text(d.level.as_str()));
-                    b.cell(DRIVE_ENTRY, DRV_STATE, pos, text(&d.state.label()));
-                    if let DriveState::Rebuilding(p) = d.state {
-                        b.cell(DRIVE_ENTRY, DRV_REBUILD_PERCENT, pos, Value::Gauge32(u32::from(p)));
-                    }
-                    let survivable = a.survivable.iter().find(|(id, _)| *id == d.id).and_then(|(_, n)| *n);
-                    if let Some(n) = survivable {
-                        b.cell(DRIVE_ENTRY, DRV_SURVIVABLE_FAILURES, pos, Value::Gauge32(u32::from(n)));
-                    }
+            for (pos, d) in (1u32..).zip(a.drives.iter()) {
+                b.cell(DRIVE_ENTRY, DRV_NAME, pos, text(&d.name));
+                b.cell(DRIVE_ENTRY, DRV_RAID_LEVEL, pos, text(&d.raid_level));
+                b.cell(DRIVE_ENTRY, DRV_STATE, pos, text(&d.state));
+                if let Some(p) = d.rebuild_percent {
+                    b.cell(DRIVE_ENTRY, DRV_REBUILD_PERCENT, pos, Value::Gauge32(u32::from(p)));
                 }
-                for (pos, d) in (1u32..).zip(m.disks.iter()) {
-                    b.cell(DISK_ENTRY, DSK_NAME, pos, text(Disk::display_name(d.key()).as_str()));
-                    b.cell(DISK_ENTRY, DSK_STATE, pos, text(d.state.as_str()));
-                    let drive = d.drive.map(|id| LogicalDrive::display_name(id));
-                    b.cell(DISK_ENTRY, DSK_DRIVE, pos, text(drive.as_ref().map_or("", |n| n.as_str())));
-                    if let Some(p) = d.rebuild_percent {
-                        b.cell(DISK_ENTRY, DSK_REBUILD_PERCENT, pos, Value::Gauge32(u32::from(p)));
-                    }
-                }
-                for (pos, sensor) in (1u32..).zip(m.sensors.iter()) {
-                    b.cell(SENSOR_ENTRY, SNS_NAME, pos, text(sensor.name.as_str()));
-                    b.cell(SENSOR_ENTRY, SNS_KIND, pos, text(sensor.kind.as_str()));
-                    b.cell(SENSOR_ENTRY, SNS_READING, pos, text(&sensor.reading.to_string()));
-                    b.cell(
-                        SENSOR_ENTRY,
-                        SNS_ALARM,
-                        pos,
-                        text(sensor.alarm.as_ref().map_or("", |a| a.as_str())),
-                    );
+                if let Some(n) = d.survivable_failures {
+                    b.cell(DRIVE_ENTRY, DRV_SURVIVABLE_FAILURES, pos, Value::Gauge32(u32::from(n)));
                 }
             }
+            for (pos, d) in (1u32..).zip(a.disks.iter()) {
+                b.cell(DISK_ENTRY, DSK_NAME, pos, text(&d.name));
+                b.cell(DISK_ENTRY, DSK_STATE, pos, text(&d.state));
+                b.cell(DISK_ENTRY, DSK_DRIVE, pos, text(d.drive.as_deref().unwrap_or("")));
+                if let Some(p) = d.rebuild_percent {
+                    b.cell(DISK_ENTRY, DSK_REBUILD_PERCENT, pos, Value::Gauge32(u32::from(p)));
+                }
+            }
+            for (pos, e) in (1u32..).zip(a.environment.iter()) {
+                b.cell(SENSOR_ENTRY, SNS_NAME, pos, text(&e.name));
+                b.cell(SENSOR_ENTRY, SNS_KIND, pos, text(&e.kind));
+                b.cell(SENSOR_ENTRY, SNS_READING, pos, text(&e.reading));
+                b.cell(SENSOR_ENTRY, SNS_ALARM, pos, text(e.alarm.as_deref().unwrap_or("")));
+            }
         }
-        let c = &s.agent;
+        let c = agent;
         for (arcs, n) in [
             (SNMP_REQUESTS, c.requests),
             (SNMP_RESPONSES, c.responses),
@@ -669,6 +557,40 @@ impl MibView {
             (SNMP_TOO_BIG, c.too_big),
         ] {
             b.scalar(arcs, counter32(n));
+        }
+        if let Some(f) = &s.fence_service {
+            let c = &f.counters;
+            b.scalar(FS_LISTEN, text(&f.listen));
+            b.scalar(FS_RUNNING, Value::Gauge32(u32::try_from(f.running).unwrap_or(u32::MAX)));
+            for (arcs, n) in [
+                (FS_DATAGRAMS, c.datagrams),
+                (FS_CHALLENGES, c.challenges),
+                (FS_COMMANDS, c.commands),
+                (FS_RETRANSMISSIONS, c.retransmissions),
+                (FS_REFUSED_UNKNOWN_PLUG, c.refused_unknown_plug),
+                (FS_REFUSED_OWN_MEMBER, c.refused_own_member),
+                (FS_REFUSED_BUSY, c.refused_busy),
+                (FS_REPLAYS_REFUSED, c.replays_refused),
+                (FS_BAD_MACS, c.bad_mac),
+                (FS_MALFORMED, c.malformed),
+                (FS_NOT_ALLOWED, c.not_allowed),
+                (FS_RATE_LIMITED, c.rate_limited),
+                (FS_NONCE_TABLE_FULL, c.nonce_table_full),
+                (FS_OFFS, c.offs),
+                (FS_ONS, c.ons),
+                (FS_REBOOTS, c.reboots),
+                (FS_STATUS_READS, c.status_reads),
+                (FS_FAILED, c.failed),
+            ] {
+                b.scalar(arcs, counter32(n));
+            }
+            if let Some(last) = &f.last_command {
+                b.scalar(FS_LAST_PLUG, text(&last.plug));
+                b.enumeration(FS_LAST_ACTION, fence_service_action_number(&last.action));
+                b.scalar(FS_LAST_RESULT, Value::Integer(if last.ok { 1 } else { 2 }));
+                b.scalar(FS_LAST_TEXT, text(&last.result));
+                b.scalar(FS_LAST_AT, date_and_time(last.at_wall_ms));
+            }
         }
         let mut entries = b.entries;
         entries.sort_by(|a, b| a.0.cmp(&b.0));

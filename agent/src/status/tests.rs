@@ -112,12 +112,22 @@ fn filled(witness: bool) -> Status {
             }],
         }),
         snmp_targets: vec!["192.0.2.10:162".into()],
-        snmp_agent: Some(SnmpAgent { listen: "0.0.0.0:161".into(), requests: 3, ..Default::default() }),
+        snmp_agent: Some(SnmpAgent {
+            listen: "0.0.0.0:161".into(),
+            counters: SnmpAgentCounters { requests: 3, ..Default::default() },
+        }),
         fence_service: Some(FenceService {
             listen: "0.0.0.0:7790".into(),
             plugs: vec!["pm-a".into()],
-            commands: 1,
-            ..Default::default()
+            running: 0,
+            counters: FenceServiceCounters { commands: 1, offs: 1, ..Default::default() },
+            last_command: Some(FenceServiceCommand {
+                plug: "pm-a".into(),
+                action: "off".into(),
+                ok: true,
+                result: "power off confirmed by read-back".into(),
+                at_wall_ms: 1_796_558_400_123,
+            }),
         }),
         last_events: Some(vec!["#3 2026-11-26 20:28:42.776Z grant store generation and holder".into()]),
         members: vec![Member {

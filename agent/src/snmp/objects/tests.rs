@@ -1,100 +1,128 @@
 //! Tests of `snmp::objects`, kept apart so that the module reads as what it does.
 
 use super::*;
-use crate::devices::console::model::{DiskState, RaidLevel, Reading, Sensor, SensorKind};
+use crate::status::{
+    ArrayStatus, Console, Disk, Drive, FenceDevice, FenceService, FenceServiceCommand, FenceServiceCounters,
+    LastFence, Link, Member, NodeReport, Sensor, WitnessAuthority,
+};
 
-pub(crate) fn sample() -> Snapshot {
-    let mut model = ArrayModel::default();
-    model
-        .drives
-        .push(LogicalDrive {
-            id: 0,
-            level: RaidLevel::Raid5,
-            state: DriveState::Rebuilding(42),
-            group: Default::default(),
-        })
-        .unwrap();
-    model
-        .disks
-        .push(Disk {
-            enclosure: Some(1),
-            slot: 3,
-            state: DiskState::Rebuilding,
-            drive: Some(0),
-            rebuild_percent: Some(42),
-        })
-        .unwrap();
-    model
-        .sensors
-        .push(Sensor::new(SensorKind::Temperature, "Controller Temp.", Reading::Celsius(80)))
-        .unwrap();
-    Snapshot {
+/// A witness's status document with a little of everything (one instance of each kind of
+/// value, some absent).
+pub(crate) fn sample() -> Status {
+    Status {
         cluster: "rack".into(),
         member: "witness".into(),
-        role: Role::Witness,
+        role: "witness".into(),
         boot: 7,
-        authority: AuthorityFacts::Witness {
+        authority: Some(Authority::Witness(WitnessAuthority {
             generation: 3,
             holder: Some("node-a".into()),
-            maintenance: false,
             granted_at_wall_ms: Some(1_796_558_400_123),
-            startup: false,
-            switching: false,
-            fencing: None,
-            last_fence: Some(FenceOutcome {
+            fence_device: true,
+            fence_devices: vec![FenceDevice { node: "node-a".into(), state: "unreachable".into() }],
+            last_fence: Some(LastFence {
                 node: "node-b".into(),
-                result: FenceResult::Failed,
+                result: "failed".into(),
                 attempt: 2,
                 count: 3,
                 at_wall_ms: 1_796_558_400_123,
             }),
-        },
+            nodes: vec![
+                NodeReport {
+                    name: "node-a".into(),
+                    standby: false,
+                    ready: Some(true),
+                    resources_state: Some("running".into()),
+                    acting_generation: Some(3),
+                    stopped_generation: Some(2),
+                    watchdog_armed: Some(true),
+                    fence_bound_ms: Some(16_000),
+                },
+                // Never reported this boot: only the witness's own standby is known.
+                NodeReport { name: "node-b".into(), standby: true, ..Default::default() },
+            ],
+            ..Default::default()
+        })),
         members: vec![
-            MemberRow {
+            Member {
+                name: Some("node-a".into()),
                 id: 2,
-                name: "node-a".into(),
-                role: Role::Node,
-                state: PeerState::Reachable,
+                role: Some("node".into()),
+                state: "reachable".into(),
                 links_up: 2,
-                standby: Some(false),
-                report: Some(NodeReportFacts {
-                    ready: true,
-                    resources_state: ResState::Running,
-                    acting_generation: 3,
-                    fence_bound_ms: 16_000,
-                }),
+                reaches: vec![],
             },
-            MemberRow {
+            Member {
+                name: Some("node-b".into()),
                 id: 3,
-                name: "node-b".into(),
-                role: Role::Node,
-                state: PeerState::Unreachable,
+                role: Some("node".into()),
+                state: "unreachable".into(),
                 links_up: 0,
-                standby: Some(true),
-                report: None,
+                reaches: vec![],
             },
         ],
-        links: vec![LinkRow {
+        links: vec![Link {
             id: 1,
             peer: "node-a".into(),
-            kind: LinkKindTag::Udp,
+            kind: "udp".into(),
             transport: "udp 127.0.0.1:9000".into(),
             open: true,
-            state: LinkState::Up,
-            counters: LinkCounters { frames_in: 5_000_000_000, ..Default::default() },
+            state: "up".into(),
+            frames_in: 5_000_000_000,
+            ..Default::default()
         }],
-        relays: vec![RelayRow { node_id: 2, node: "node-a".into(), healthy: false }],
-        array: Some(ArrayFacts {
-            console: ConsoleState::Answering,
-            dialect: "areca".into(),
-            device: "/dev/ttyS1".into(),
-            wrong_baud: false,
-            model: Some(model),
-            survivable: vec![(0, Some(0))],
-            array_survivable: Some(0),
+        array: Some(ArrayStatus {
+            console: Console {
+                dialect: "areca".into(),
+                device: "/dev/ttyS1".into(),
+                state: "answering".into(),
+                wrong_baud: false,
+                last_answer_ms_ago: Some(100),
+            },
+            survivable_failures: Some(0),
+            drives: vec![Drive {
+                name: "ld0".into(),
+                id: 0,
+                raid_level: "5".into(),
+                state: "rebuilding 42%".into(),
+                rebuild_percent: Some(42),
+                survivable_failures: Some(0),
+            }],
+            disks: vec![Disk {
+                name: "e1/s3".into(),
+                enclosure: Some(1),
+                slot: 3,
+                state: "rebuilding".into(),
+                drive: Some("ld0".into()),
+                rebuild_percent: Some(42),
+            }],
+            environment: vec![Sensor {
+                name: "Controller Temp.".into(),
+                kind: "temperature".into(),
+                reading: "80 C".into(),
+                alarm: None,
+            }],
         }),
-        agent: AgentCounters { requests: 9, ..Default::default() },
+        fence_service: Some(FenceService {
+            listen: "127.0.0.1:7790".into(),
+            plugs: vec!["pm-a".into()],
+            running: 1,
+            counters: FenceServiceCounters { bad_mac: 4, reboots: 2, failed: 1, ..Default::default() },
+            last_command: Some(FenceServiceCommand {
+                plug: "pm-a".into(),
+                action: "reboot".into(),
+                ok: false,
+                result: "failed: relay still reads on".into(),
+                at_wall_ms: 1_796_558_400_123,
+            }),
+        }),
+        ..Default::default()
     }
+}
+
+/// The responder's counters of the sample.
+pub(crate) fn counters() -> AgentCounters {
+    AgentCounters { requests: 9, ..Default::default() }
 }
 
 fn oid(arcs: &[u32]) -> Oid {
@@ -103,7 +131,7 @@ fn oid(arcs: &[u32]) -> Oid {
 
 #[test]
 fn values_are_typed_and_absent_facts_have_no_instance() {
-    let view = MibView::build(&sample());
+    let view = MibView::build(&sample(), &counters());
     let e = |arcs: &[u32], more: &[u32]| object_oid(arcs).child(more);
     assert_eq!(view.get(&e(CLUSTER_NAME, &[0])), Lookup::Found(&Value::OctetString(b"rack".to_vec())));
     assert_eq!(view.get(&e(GENERATION, &[0])), Lookup::Found(&Value::Counter64(3)));
@@ -124,6 +152,16 @@ fn values_are_typed_and_absent_facts_have_no_instance() {
     );
     assert_eq!(view.get(&e(DRIVE_ENTRY, &[DRV_REBUILD_PERCENT, 1])), Lookup::Found(&Value::Gauge32(42)));
     assert_eq!(view.get(&e(RELAY_ENTRY, &[RLY_HEALTH, 2])), Lookup::Found(&Value::Integer(2)));
+    assert_eq!(view.get(&e(FS_BAD_MACS, &[0])), Lookup::Found(&Value::Counter32(4)));
+    assert_eq!(view.get(&e(FS_REBOOTS, &[0])), Lookup::Found(&Value::Counter32(2)));
+    assert_eq!(view.get(&e(FS_RUNNING, &[0])), Lookup::Found(&Value::Gauge32(1)));
+    assert_eq!(view.get(&e(FS_LAST_ACTION, &[0])), Lookup::Found(&Value::Integer(3)));
+    assert_eq!(view.get(&e(FS_LAST_RESULT, &[0])), Lookup::Found(&Value::Integer(2)));
+    assert_eq!(view.get(&e(FS_LAST_PLUG, &[0])), Lookup::Found(&Value::OctetString(b"pm-a".to_vec())));
+    // Without `[fence_service]`, no fence service object has an instance.
+    let without = MibView::build(&Status { fence_service: None, ..sample() }, &counters());
+    assert_eq!(without.get(&e(FS_COMMANDS, &[0])), Lookup::NoSuchInstance);
+    assert_eq!(without.len() + 25, view.len(), "25 fence service instances");
     // A node's scalars are not a witness's.
     assert_eq!(view.get(&e(LOCAL_QUORUM, &[0])), Lookup::NoSuchInstance);
     assert_eq!(view.get(&oid(&[1, 3, 6, 1, 2, 1, 1, 1, 0])), Lookup::NoSuchObject);
@@ -135,8 +173,78 @@ fn values_are_typed_and_absent_facts_have_no_instance() {
 }
 
 #[test]
+fn every_spelling_the_status_gives_has_its_number_and_others_no_instance() {
+    use crate::core::resources::GroupState;
+    for (i, state) in
+        [PeerState::Unknown, PeerState::Reachable, PeerState::Unreachable].into_iter().enumerate()
+    {
+        assert_eq!(peer_state_number(state.as_str()), Some(i as i32 + 1));
+    }
+    for state in [LinkState::Init, LinkState::Up, LinkState::Warn, LinkState::Down] {
+        assert!(link_state_number(state.as_str()).is_some(), "{state:?}");
+    }
+    // A node's `resources_state` is its group's spelling: the same names as the wire's.
+    for g in [
+        GroupState::Stopped,
+        GroupState::Starting,
+        GroupState::Running,
+        GroupState::Stopping,
+        GroupState::Failed,
+        GroupState::StopFailed,
+    ] {
+        assert_eq!(res_state_number(g.as_str()), res_state_number(ResState::from(g).as_str()), "{g:?}");
+        assert!(res_state_number(g.as_str()).is_some(), "{g:?}");
+    }
+    for action in [Action::Off, Action::On, Action::Reboot, Action::Status] {
+        assert!(fence_service_action_number(action.as_str()).is_some(), "{action:?}");
+    }
+    assert_eq!((role_number("witness"), role_number("node")), (Some(1), Some(2)));
+    // A spelling no enumeration has is no instance, not a made-up number (and no panic).
+    let mut odd = sample();
+    odd.members[0].state = "sideways".into();
+    odd.links[0].kind = "carrier pigeon".into();
+    let view = MibView::build(&odd, &counters());
+    let e = |arcs: &[u32], more: &[u32]| object_oid(arcs).child(more);
+    assert_eq!(view.get(&e(MEMBER_ENTRY, &[MBR_STATE, 2])), Lookup::NoSuchInstance);
+    assert_eq!(view.get(&e(LINK_ENTRY, &[LNK_KIND, 1])), Lookup::NoSuchInstance);
+    assert!(matches!(view.get(&e(MEMBER_ENTRY, &[MBR_NAME, 2])), Lookup::Found(_)));
+}
+
+#[test]
+fn a_node_shows_its_own_scalars_and_the_responders_counters_are_the_given_ones() {
+    use crate::status::NodeAuthority;
+    let node = Status {
+        role: "node".into(),
+        authority: Some(Authority::Node(NodeAuthority {
+            acting_generation: 4,
+            max_seen_generation: 5,
+            quorum: true,
+            resources_state: "stop-failed".into(),
+            ..Default::default()
+        })),
+        array: None,
+        fence_service: None,
+        ..sample()
+    };
+    let view = MibView::build(&node, &AgentCounters { requests: 11, too_big: 2, ..Default::default() });
+    let e = |arcs: &[u32]| object_oid(arcs).child(&[0]);
+    assert_eq!(view.get(&e(LOCAL_ROLE)), Lookup::Found(&Value::Integer(2)));
+    assert_eq!(view.get(&e(GENERATION)), Lookup::Found(&Value::Counter64(5)));
+    assert_eq!(view.get(&e(LOCAL_ACTING_GENERATION)), Lookup::Found(&Value::Counter64(4)));
+    assert_eq!(view.get(&e(LOCAL_QUORUM)), Lookup::Found(&Value::Integer(1)));
+    assert_eq!(view.get(&e(LOCAL_RESOURCES_STATE)), Lookup::Found(&Value::Integer(6)));
+    assert_eq!(view.get(&e(HOLDER)), Lookup::NoSuchInstance);
+    // No witness: no node reports, no relay rows.
+    let cell = object_oid(MEMBER_ENTRY).child(&[MBR_STANDBY, 3]);
+    assert_eq!(view.get(&cell), Lookup::NoSuchInstance);
+    assert_eq!(view.get(&object_oid(RELAY_ENTRY).child(&[RLY_NODE, 2])), Lookup::NoSuchInstance);
+    assert_eq!(view.get(&e(SNMP_REQUESTS)), Lookup::Found(&Value::Counter32(11)));
+    assert_eq!(view.get(&e(SNMP_TOO_BIG)), Lookup::Found(&Value::Counter32(2)));
+}
+
+#[test]
 fn next_walks_every_instance_in_order_then_ends() {
-    let view = MibView::build(&sample());
+    let view = MibView::build(&sample(), &counters());
     let mut at = oid(&[1, 3]);
     let mut seen = Vec::new();
     while let Some((next, _)) = view.next(&at) {

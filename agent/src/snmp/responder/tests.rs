@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::snmp::objects::tests::sample;
-use crate::snmp::objects::{object_oid, Snapshot, CLUSTER_NAME, LINK_ENTRY, LNK_TRANSPORT};
+use crate::snmp::objects::{object_oid, CLUSTER_NAME, LINK_ENTRY, LNK_TRANSPORT};
 use crate::snmp::pdu::{decode_community_response, Pdu, TAG_GET_REQUEST};
 use crate::snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
 
@@ -49,7 +49,7 @@ fn v2c(community: &[u8], tag: u8, a: i32, b: i32, names: &[Oid]) -> Vec<u8> {
 }
 
 fn view(c: AgentCounters) -> MibView {
-    MibView::build(&Snapshot { agent: c, ..sample() })
+    MibView::build(&sample(), &c)
 }
 
 fn ask(r: &mut Responder, bytes: &[u8]) -> Pdu {
@@ -148,13 +148,13 @@ fn junk_and_strangers_are_counted_and_get_nothing() {
 fn responses_stay_within_the_bound() {
     let mut r = responder();
     let long = |c: AgentCounters| {
-        let mut s = Snapshot { agent: c, ..sample() };
+        let mut s = sample();
         let template = s.links[0].clone();
-        s.links =
-            (1..=8u8).map(|id| LinkRow { id, transport: "x".repeat(250), ..template.clone() }).collect();
-        MibView::build(&s)
+        s.links = (1..=8u8)
+            .map(|id| crate::status::Link { id, transport: "x".repeat(250), ..template.clone() })
+            .collect();
+        MibView::build(&s, &c)
     };
-    use crate::snmp::objects::LinkRow;
     let column = object_oid(LINK_ENTRY).child(&[LNK_TRANSPORT]);
     let names: Vec<Oid> = (0..MAX_REQUEST_VARBINDS).map(|_| column.clone()).collect();
     let handled = r.handle(Micros::ZERO, &v2c(COMMUNITY, TAG_GET_NEXT_REQUEST, 0, 0, &names), long);
