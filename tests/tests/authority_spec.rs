@@ -467,6 +467,33 @@ fn maintenance_does_not_keep_an_isolated_holder_running_and_refuses_moves() {
 // ---- found by the virtual rack -------------------------------------------------------------
 
 #[test]
+fn w4_a_rebooted_witness_waiting_for_the_other_node_leaves_the_running_holder_alone() {
+    // Node B is gone (powered off, unfenced: no relay), then the witness reboots. Until it has
+    // heard both nodes or waited out initdead, it makes no decision (W4), and it must not tell
+    // the holder that it stored as running (A) to stand by either: the rack's Debian nodes
+    // lost their database that way (witness-power-loss, 22 s without the service). A keeps
+    // the service throughout, under the same generation.
+    let mut sim = started(
+        vec![
+            fault(4_000, 10_000_000, FaultKind::Crash { member: 2, down_ms: 10_000_000, lose_state: false }),
+            fault(10_000, 1, FaultKind::Crash { member: WITNESS_INDEX, down_ms: 200, lose_state: false }),
+        ],
+        false,
+    );
+    sim.run_until(9_000);
+    let before = sim.witness_state().expect("the witness is up");
+    assert_eq!(sim.running_nodes(), vec![NODE_A], "{}", trace(&sim));
+    let mut t = 10_000;
+    while t < 10_000 + 200 + INITDEAD_MS + 3_000 {
+        t += INTERVAL_MS;
+        sim.run_until(t);
+        assert_eq!(sim.running_nodes(), vec![NODE_A], "A still runs at {t} ms\n{}", trace(&sim));
+    }
+    assert_eq!(sim.witness_state(), Some(before), "same holder and generation\n{}", trace(&sim));
+    assert_safe(&sim);
+}
+
+#[test]
 fn the_nodes_obey_a_rebooted_witness_at_once() {
     // The witness has been up for a minute (its word's sequence numbers are high), then
     // reboots; a move right after must be carried out by its new incarnation without waiting

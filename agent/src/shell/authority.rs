@@ -144,6 +144,32 @@ fn kernel_boot_id() -> Option<String> {
     (!id.is_empty()).then(|| id.to_string())
 }
 
+/// File in the state directory naming the kernel boot whose reset by the watchdog an agent
+/// has reported (`kernel_boot=ID`).
+pub const RESET_REPORTED_FILE: &str = "watchdog-reset-reported";
+
+/// Whether the watchdog's reset before this kernel boot is news to report: the driver gives
+/// every agent of the same boot the same boot status, so an agent restarted or upgraded
+/// (maintenance) would otherwise send `rackHaWatchdogResetAtBoot` again for the same reset.
+/// Records this boot when it is news. Without a boot id, or when the record cannot be written,
+/// it is news (a report twice rather than never).
+pub fn watchdog_reset_is_news(dir: &Path) -> bool {
+    let Some(now) = kernel_boot_id() else { return true };
+    let path = dir.join(RESET_REPORTED_FILE);
+    let mut text = String::new();
+    if let Ok(file) = std::fs::File::open(&path) {
+        let _ = file.take(MAX_AUTHORITY_FILE_BYTES).read_to_string(&mut text);
+    }
+    let line = format!("kernel_boot={now}");
+    if text.lines().any(|l| l == line) {
+        return false;
+    }
+    if let Err(e) = write_durable(dir, RESET_REPORTED_FILE, format!("{line}\n").as_bytes()) {
+        log::warn!("{}: {e}; a restarted agent will report this reset again", path.display());
+    }
+    true
+}
+
 /// Record that this agent leaves its resources running under `generation` (maintenance).
 pub fn write_left_running(dir: &Path, generation: u64) -> io::Result<()> {
     let boot = kernel_boot_id().ok_or_else(|| io::Error::other("no kernel boot id"))?;
@@ -425,4 +451,27 @@ pub fn outcome_of(finished: &super::ocf::Finished) -> Outcome {
 
 pub fn new_runner() -> Runner {
     Runner::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watchdog_reset_is_reported_once_per_kernel_boot() {
+        let d = std::env::temp_dir().join(format!("ha-reset-reported-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        assert!(watchdog_reset_is_news(&d), "the first agent of this boot reports it");
+        assert!(!watchdog_reset_is_news(&d), "a restarted agent of the same boot does not");
+        let boot = kernel_boot_id().expect("Linux has a boot id");
+        assert_eq!(
+            std::fs::read_to_string(d.join(RESET_REPORTED_FILE)).unwrap(),
+            format!("kernel_boot={boot}\n")
+        );
+        // A record of another boot: this boot's reset is news again.
+        std::fs::write(d.join(RESET_REPORTED_FILE), "kernel_boot=an-earlier-boot\n").unwrap();
+        assert!(watchdog_reset_is_news(&d));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }

@@ -389,7 +389,7 @@ impl Engine {
         let reaches = self.membership.reaches();
         let view = self.view();
         let (witness, node) = match &mut self.role {
-            Role::Witness(w) => (Some(w.info_for(peer)), None),
+            Role::Witness(w) => (w.info_for(peer), None),
             Role::Node { node, .. } => (None, Some(node.report(&view))),
         };
         Some((tx.link_index, tx.header, Message::Heartbeat(Heartbeat { reaches, witness, node })))

@@ -225,8 +225,15 @@ impl Witness {
     }
 
     /// The witness's word for `node`, to put in the next frame to it. Carries only the
-    /// durable generation.
-    pub fn info_for(&mut self, node: u8) -> WitnessInfo {
+    /// durable generation. None for the stored holder while the witness starts (W4: it
+    /// decides nothing before it has heard both nodes or waited out initdead): it has no
+    /// word for it yet, and `Standby` would stop a service that ran untouched while the
+    /// witness was down. The holder then acts on what it had (N1 and N2 still apply); the
+    /// other node is told to stand by as before.
+    pub fn info_for(&mut self, node: u8) -> Option<WitnessInfo> {
+        if self.phase == Phase::Startup && node == self.durable.holder && self.durable.holder != 0 {
+            return None;
+        }
         self.info_seq += 1;
         let info = WitnessInfo {
             seq: self.info_seq,
@@ -236,7 +243,7 @@ impl Witness {
         };
         // An order to run names the holder of a stored generation, and only the holder gets it.
         assert!(info.order != Order::Run || (info.holder == node && node != 0 && info.generation > 0));
-        info
+        Some(info)
     }
 
     /// What the witness's next frames would say (without their sequence numbers): when it
