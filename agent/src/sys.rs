@@ -2,7 +2,10 @@
 //! scheduling (of the agent and of the programs it starts, such as a fence agent) and the
 //! malloc arena setting; also the one place that starts threads. Owns those few calls behind
 //! safe functions; nothing here decides when to call them. Below the shell and the devices
-//! (both call it; it calls neither); the shell re-exports it as `shell::sys`.
+//! (both call it; it calls neither); the shell re-exports it as `shell::sys`. In the static
+//! build it also defines the few C library names the agent replaces to stay small (gettext,
+//! and in the size build the unwinder: docs/design.md, "Binary size"); nothing calls them
+//! from Rust.
 
 #![allow(unsafe_code)]
 
