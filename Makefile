@@ -6,7 +6,7 @@ STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static -C 
 # With nightly and its rust-src, `make agent` rebuilds std for size: no unwind tables, no
 # backtrace symbolizer, panics abort at once without a message, no .eh_frame (a linker script
 # discards it), and `--cfg ha_size_build` for sys::no_unwinder (docs/design.md, "Binary size":
-# about 0.7 MB less). Without them it falls back to the stable build above.
+# about 0.8 MB less). Without them it falls back to the stable build above.
 SIZE_RUSTFLAGS := $(STATIC_RUSTFLAGS) -C force-unwind-tables=no -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,-T,$(CURDIR)/agent/link/no-eh-frame.ld -Zunstable-options -C panic=immediate-abort -Zlocation-detail=none --cfg ha_size_build
 SIZE_BUILD_STD := -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
 AGENT_BIN := target/$(TARGET)/release/ha-agent
