@@ -114,7 +114,11 @@ mod c_locale_messages {
 
     /// glibc's internal name (its `strerror`, `assert` and `perror` call this one).
     #[no_mangle]
-    extern "C" fn __dcgettext(_domain: *const c_char, msgid: *const c_char, _category: c_int) -> *const c_char {
+    extern "C" fn __dcgettext(
+        _domain: *const c_char,
+        msgid: *const c_char,
+        _category: c_int,
+    ) -> *const c_char {
         msgid
     }
 
@@ -146,7 +150,13 @@ mod no_unwinder {
         std::process::abort()
     }
     #[no_mangle]
-    extern "C" fn __gcc_personality_v0(_v: c_int, _a: c_int, _c: u64, _e: *mut c_void, _x: *mut c_void) -> c_int {
+    extern "C" fn __gcc_personality_v0(
+        _v: c_int,
+        _a: c_int,
+        _c: u64,
+        _e: *mut c_void,
+        _x: *mut c_void,
+    ) -> c_int {
         std::process::abort()
     }
     #[no_mangle]
