@@ -47,7 +47,8 @@
 //!   documents.
 //!
 //! - [`sys`]: process-level calls (scheduling, threads, the malloc arena) behind safe
-//!   functions, below both the shell and the drivers.
+//!   functions, below both the shell and the drivers; in the static build, the C library
+//!   names replaced for size (gettext, the unwinder).
 //!
 //! `unsafe` lives only in `sys`, `links::fd`, `links::packet_sys` and `devices::ioctl`
 //! (small modules with safe APIs); every other module forbids it, and `ha-core` forbids it

@@ -2,7 +2,10 @@
 //! scheduling (of the agent and of the programs it starts, such as a fence agent) and the
 //! malloc arena setting; also the one place that starts threads. Owns those few calls behind
 //! safe functions; nothing here decides when to call them. Below the shell and the devices
-//! (both call it; it calls neither); the shell re-exports it as `shell::sys`.
+//! (both call it; it calls neither); the shell re-exports it as `shell::sys`. In the static
+//! build it also defines the few C library names the agent replaces to stay small (gettext,
+//! and in the size build the unwinder: docs/design.md, "Binary size"); nothing calls them
+//! from Rust.
 
 #![allow(unsafe_code)]
 
@@ -95,4 +98,97 @@ pub fn single_malloc_arena() {
 #[inline(never)]
 pub fn spawn_thread(name: &str, stack_bytes: usize, body: Box<dyn FnOnce() + Send>) -> io::Result<()> {
     std::thread::Builder::new().name(name.into()).stack_size(stack_bytes).spawn(body).map(drop)
+}
+
+/// Message translation in the static build: glibc's `__dcgettext` (and `dcgettext`) replaced
+/// by the identity, because the agent never calls `setlocale`, so its locale is always "C",
+/// where glibc's own `dcgettext` returns the message it was given (the untranslated text of
+/// `strerror`, glibc's `assert` and its other messages). Defining the two names keeps the
+/// linker from taking glibc's gettext and what it brings (the message catalogue loader,
+/// plural expressions, locale aliases): 23,520 bytes of the static agent (docs/design.md,
+/// "Binary size"). Only in the static build (`+crt-static`): in a dynamically linked test
+/// binary these names would override the C library's for the whole process.
+#[cfg(all(target_os = "linux", target_env = "gnu", target_feature = "crt-static"))]
+mod c_locale_messages {
+    use std::ffi::{c_char, c_int};
+
+    /// glibc's internal name (its `strerror`, `assert` and `perror` call this one).
+    #[no_mangle]
+    extern "C" fn __dcgettext(
+        _domain: *const c_char,
+        msgid: *const c_char,
+        _category: c_int,
+    ) -> *const c_char {
+        msgid
+    }
+
+    /// The public name, defined too so that no reference brings glibc's definition.
+    #[no_mangle]
+    extern "C" fn dcgettext(_domain: *const c_char, msgid: *const c_char, _category: c_int) -> *const c_char {
+        msgid
+    }
+}
+
+/// The unwinder in the size build (`make agent`, which passes `--cfg ha_size_build` and
+/// discards `.eh_frame` with `agent/link/no-eh-frame.ld`): nothing in the agent unwinds.
+/// Panics abort at once (`panic=immediate-abort`), Rust code has no unwind tables, and the
+/// only unwinding glibc does is for thread cancellation and `pthread_exit`, which nothing in
+/// the agent calls. Without `.eh_frame` an unwind would find no frame information and libgcc's
+/// unwinder would abort the process; these definitions abort it at the same point, and keep the
+/// linker from taking libgcc's unwinder (21,536 bytes; docs/design.md, "Binary size"). The
+/// names are those the C library's cancellation code and std's personality routine refer to.
+#[cfg(all(ha_size_build, target_os = "linux", target_env = "gnu", target_feature = "crt-static"))]
+mod no_unwinder {
+    use std::ffi::{c_int, c_void};
+
+    #[no_mangle]
+    extern "C" fn _Unwind_Resume(_exception: *mut c_void) -> ! {
+        std::process::abort()
+    }
+    #[no_mangle]
+    extern "C" fn _Unwind_ForcedUnwind(_e: *mut c_void, _stop: *mut c_void, _arg: *mut c_void) -> c_int {
+        std::process::abort()
+    }
+    #[no_mangle]
+    extern "C" fn __gcc_personality_v0(
+        _v: c_int,
+        _a: c_int,
+        _c: u64,
+        _e: *mut c_void,
+        _x: *mut c_void,
+    ) -> c_int {
+        std::process::abort()
+    }
+    #[no_mangle]
+    extern "C" fn _Unwind_GetCFA(_context: *mut c_void) -> usize {
+        std::process::abort()
+    }
+    #[no_mangle]
+    extern "C" fn _Unwind_GetDataRelBase(_context: *mut c_void) -> usize {
+        std::process::abort()
+    }
+    #[no_mangle]
+    extern "C" fn _Unwind_GetTextRelBase(_context: *mut c_void) -> usize {
+        std::process::abort()
+    }
+    #[no_mangle]
+    extern "C" fn _Unwind_GetRegionStart(_context: *mut c_void) -> usize {
+        std::process::abort()
+    }
+    #[no_mangle]
+    extern "C" fn _Unwind_GetLanguageSpecificData(_context: *mut c_void) -> *mut c_void {
+        std::process::abort()
+    }
+    #[no_mangle]
+    extern "C" fn _Unwind_GetIPInfo(_context: *mut c_void, _before: *mut c_int) -> usize {
+        std::process::abort()
+    }
+    #[no_mangle]
+    extern "C" fn _Unwind_SetGR(_context: *mut c_void, _register: c_int, _value: usize) {
+        std::process::abort()
+    }
+    #[no_mangle]
+    extern "C" fn _Unwind_SetIP(_context: *mut c_void, _value: usize) {
+        std::process::abort()
+    }
 }
