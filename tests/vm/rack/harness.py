@@ -366,6 +366,10 @@ class Hub(NetdevPorts):
         stop the sending member's reader thread, so its frames to everyone else. Frames wait
         in a bounded queue per connection (MAX_PENDING_BYTES); a frame that does not fit is
         dropped whole, as a switch port with a full queue drops it."""
+        if not isinstance(conn, socket.socket):
+            # A host on a tap device (TapPort): one frame per write, which never waits.
+            conn.sendall(data)
+            return
         with self.send_lock:
             pending = self.pending.get(conn, b"")
             if len(pending) + len(data) > MAX_PENDING_BYTES:
