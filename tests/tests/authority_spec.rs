@@ -98,8 +98,10 @@ fn w1_power_cut_of_the_holder_fails_over_only_after_a_confirmed_fence() {
     assert_eq!((s.generation, s.holder), (2, NODE_B));
     let t = trace(&sim);
     let fenced = t.find("FenceSucceeded { node: 2 }").expect("a confirmed fence of A");
-    let granted = t.find("persisted generation 2 holder 3").expect("the grant to B");
-    assert!(fenced < granted, "W1: the fence is confirmed before the grant\n{t}");
+    // The grant's store overlaps the fence (an early grant); it is announced after the fence.
+    let stored = t.find("persisted generation 2 holder 3 pending the fence of 2").expect("the early grant");
+    let granted = t.find("announced the early grant of generation 2 holder 3").expect("the grant to B");
+    assert!(fenced < granted && stored < granted, "W1: the fence is confirmed before the grant\n{t}");
     assert_safe(&sim);
 }
 
@@ -724,7 +726,7 @@ fn w3_an_isolated_witness_still_powers_on_a_node_whose_fence_it_confirmed() {
     // isolated: W3 stops deciding and cancels the fence), then the relay confirms A is off.
     // A stays off for good unless the witness powers it on: an isolated witness must still do
     // that (A boots with nothing running and waits for a grant, N4).
-    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: NODE_A }), ms(0));
+    let mut w = Witness::new(witness_config(), Some(Stored::announced(1, NODE_A)), ms(0));
     w.set_standby(NODE_B, true);
     w.handle_report(ms(100), NODE_A, 1, true, &node_report(1, 1, true, NODE_B, 10));
     w.handle_report(ms(100), NODE_B, 1, true, &node_report(1, 1, false, NODE_A, 10));
@@ -732,7 +734,7 @@ fn w3_an_isolated_witness_still_powers_on_a_node_whose_fence_it_confirmed() {
         view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(100));
     w.handle_tick(ms(100), &both);
     assert!(!w.in_startup(), "both nodes reported: cold start is over");
-    assert_eq!(w.durable(), Stored { generation: 1, holder: NODE_A });
+    assert_eq!(w.durable(), Stored::announced(1, NODE_A));
     assert!(witness_actions(&mut w).is_empty());
 
     // A is lost: neither the witness nor B reaches it (B's counter for A is frozen).
@@ -835,7 +837,7 @@ fn witness_engine(boot: u64) -> Engine {
     let params = Params { cluster_id: 7, me: WITNESS_ID, boot, peers, links, timing };
     let role = RoleConfig::Witness {
         config: witness_config(),
-        stored: Some(Stored { generation: 1, holder: NODE_A }),
+        stored: Some(Stored::announced(1, NODE_A)),
     };
     Engine::new(params, role, ms(0))
 }
@@ -910,10 +912,19 @@ fn w2_the_other_nodes_word_is_taken_only_from_frames_that_acknowledge_the_witnes
     assert!(fenced.is_empty(), "W2: the witness fenced a holder its peer reaches: {fenced:?}");
 }
 
+/// What a witness of [`steady_witness`] does when it judges the holder A lost: fence it, and
+/// store the grant to B that follows A's release (an early grant, announced only after it).
+fn fence_of_a_with_early_grant() -> Vec<WitnessAction> {
+    vec![
+        WitnessAction::PowerOff(NODE_A),
+        WitnessAction::Persist(Stored { generation: 2, holder: NODE_B, pending_fence: NODE_A }),
+    ]
+}
+
 /// A witness in steady state at `t` ms: generation 1 held by node A (running), node B ready;
 /// both nodes heard from their boot 1 since 100 ms.
 fn steady_witness(t: u64) -> Witness {
-    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: NODE_A }), ms(0));
+    let mut w = Witness::new(witness_config(), Some(Stored::announced(1, NODE_A)), ms(0));
     w.handle_report(ms(100), NODE_A, 1, true, &node_report(1, 1, true, NODE_B, 10));
     w.handle_report(ms(100), NODE_B, 1, true, &node_report(1, 1, false, NODE_A, 10));
     let mut at = 100;
@@ -960,12 +971,12 @@ fn w2_after_a_stall_of_the_witness_no_member_is_judged_lost_before_its_links_had
     assert!(witness_actions(&mut w).is_empty());
     w.handle_tick(ms(woke + DEAD_MS), &b_only(ms(woke + DEAD_MS)));
     // (A has been silent for longer than its watchdog deadline: released without a fence.)
-    let granted = WitnessAction::Persist(Stored { generation: 2, holder: NODE_B });
+    let granted = WitnessAction::Persist(Stored::announced(2, NODE_B));
     assert_eq!(witness_actions(&mut w), vec![granted], "W2 after the grace");
     let mut w = steady_witness(t);
     w.handle_report(ms(t + INTERVAL_MS), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
     w.handle_tick(ms(t + INTERVAL_MS), &b_only(ms(t + INTERVAL_MS)));
-    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "no stall: no grace");
+    assert_eq!(witness_actions(&mut w), fence_of_a_with_early_grant(), "no stall: no grace");
 }
 
 #[test]
@@ -1002,7 +1013,7 @@ fn w2_a_node_that_just_booted_says_nothing_yet_about_whom_it_does_not_reach() {
     assert!(witness_actions(&mut w).is_empty());
     assert!(w.poll_timeout() <= ms(booted + DEAD_MS), "it wakes when the boot grace ends");
     w.handle_tick(ms(booted + DEAD_MS), &b_alone(ms(booted + DEAD_MS)));
-    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "W2 after the grace");
+    assert_eq!(witness_actions(&mut w), fence_of_a_with_early_grant(), "W2 after the grace");
 }
 
 #[test]
@@ -1012,7 +1023,7 @@ fn w2_a_fence_no_rule_needs_any_more_is_dropped_before_its_next_retry() {
     // stopped for the generation: released by its own report (W1), and node A is granted. The
     // fence of B, waiting for its next retry, no longer serves any rule: it must not power off
     // B, alive and reachable (the simulator found a witness doing so seconds later).
-    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: 0 }), ms(0));
+    let mut w = Witness::new(witness_config(), Some(Stored::announced(1, 0)), ms(0));
     let a_only = |at| view_of(&[(NODE_A, true, &[WITNESS_ID]), (NODE_B, false, &[])], at);
     let mut at = 100;
     let mut actions = Vec::new();
@@ -1038,7 +1049,7 @@ fn w2_a_fence_no_rule_needs_any_more_is_dropped_before_its_next_retry() {
         |t| view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], t);
     w.handle_report(ms(at + 50), NODE_B, 1, true, &b_back);
     w.handle_tick(ms(at + 50), &both(ms(at + 50)));
-    let granted = Stored { generation: 2, holder: NODE_A };
+    let granted = Stored::announced(2, NODE_A);
     assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(granted)], "A is granted");
     w.handle_persisted(ms(at + 60), granted);
     // Well past the retry's backoff, B still reachable: no power-off.
@@ -1048,4 +1059,176 @@ fn w2_a_fence_no_rule_needs_any_more_is_dropped_before_its_next_retry() {
         assert!(!actions.contains(&WitnessAction::PowerOff(NODE_B)), "B powered off at {t} ms: {actions:?}");
     }
     assert_eq!(w.fencing(), None);
+}
+
+// ---- early grants: the failover's store overlapped with the fence (W1) ----------------------
+
+/// The view in which the holder A is lost: the witness reaches B only, and B reaches only it.
+fn a_lost(at: u64) -> View {
+    view_of(&[(NODE_A, false, &[]), (NODE_B, true, &[WITNESS_ID])], ms(at))
+}
+
+/// What the witness's next frames say: (generation, holder, order to A, order to B).
+fn frames(w: &mut Witness) -> (u64, u8, Order, Order) {
+    let (a, b) = (w.info_for(NODE_A), w.info_for(NODE_B));
+    assert_eq!((a.generation, a.holder), (b.generation, b.holder));
+    (b.generation, b.holder, a.order, b.order)
+}
+
+/// A steady witness (generation 1 held by A) that judged A lost at `t` ms: it fences A and
+/// stores the early grant of generation 2 to B.
+fn fencing_a_with_early_grant(t: u64) -> Witness {
+    let mut w = steady_witness(t);
+    w.handle_report(ms(t + INTERVAL_MS), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
+    w.handle_tick(ms(t + INTERVAL_MS), &a_lost(t + INTERVAL_MS));
+    assert_eq!(witness_actions(&mut w), fence_of_a_with_early_grant(), "the fence and the store start together");
+    w
+}
+
+const EARLY: Stored = Stored { generation: 2, holder: NODE_B, pending_fence: NODE_A };
+
+#[test]
+fn w1_an_overlapped_store_is_not_announced_before_the_fence_is_confirmed() {
+    let t = 5_000;
+    let mut w = fencing_a_with_early_grant(t);
+    // The store completes first: durable, but nothing announces it while A's fence runs.
+    w.handle_persisted(ms(t + 103), EARLY);
+    assert_eq!(w.durable(), Stored::announced(1, NODE_A), "the frames still carry generation 1");
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby));
+    assert!(witness_actions(&mut w).is_empty());
+    // The relay fails: still not announced, whatever time passes before the retry.
+    w.handle_fence_result(ms(t + 104), NODE_A, FenceResult::Failed);
+    for at in (t + 200..t + 500).step_by(50) {
+        w.handle_tick(ms(at), &a_lost(at));
+        assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby), "at {at} ms");
+        let actions = witness_actions(&mut w);
+        assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "stored once: {actions:?}");
+    }
+    // The retry confirms A off: the early grant is announced at once, without another store.
+    w.handle_tick(ms(t + 700), &a_lost(t + 700));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "the retry");
+    w.handle_fence_result(ms(t + 702), NODE_A, FenceResult::Confirmed);
+    assert_eq!(w.durable(), Stored::announced(2, NODE_B));
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOn(NODE_A)], "A is powered on, nothing stored");
+
+    // The other order: the fence is confirmed while the store is still under way. The grant is
+    // announced when the store completes, and not before.
+    let mut w = fencing_a_with_early_grant(t);
+    w.handle_fence_result(ms(t + 102), NODE_A, FenceResult::Confirmed);
+    w.handle_tick(ms(t + 103), &a_lost(t + 103));
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby), "not durable yet");
+    assert!(witness_actions(&mut w).is_empty(), "no second store while the first is under way");
+    w.handle_persisted(ms(t + 104), EARLY);
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOn(NODE_A)]);
+}
+
+#[test]
+fn w1_an_early_grant_is_dropped_when_its_holder_is_heard_running_again() {
+    // A was judged lost (a cut of a moment), its fence failed and the early grant is stored.
+    // A is heard running again before the retry: it keeps the service under generation 1, and
+    // the early grant, never announced, is void. The next grant stores generation 2 again.
+    let t = 5_000;
+    let mut w = fencing_a_with_early_grant(t);
+    w.handle_persisted(ms(t + 103), EARLY);
+    w.handle_fence_result(ms(t + 104), NODE_A, FenceResult::Failed);
+    let both = |at| {
+        view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at))
+    };
+    w.handle_report(ms(t + 300), NODE_A, 1, true, &node_report(20, 1, true, NODE_B, 30));
+    w.handle_report(ms(t + 300), NODE_B, 1, true, &node_report(21, 1, false, NODE_A, 30));
+    w.handle_tick(ms(t + 300), &both(t + 300));
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Run, Order::Standby), "A keeps the service");
+    assert_eq!(w.fencing(), None, "and is not fenced");
+    for at in (t + 400..t + 3_000).step_by(INTERVAL_MS as usize) {
+        w.handle_tick(ms(at), &both(at));
+        assert!(witness_actions(&mut w).is_empty(), "at {at} ms");
+    }
+    // A's resources fail: the next grant is stored (not the void early grant announced).
+    let mut failed = node_report(40, 1, false, NODE_B, 50);
+    failed.resources = ResState::Failed;
+    failed.stopped = 1;
+    failed.ready = false;
+    w.handle_report(ms(t + 3_000), NODE_A, 1, true, &failed);
+    w.handle_tick(ms(t + 3_000), &both(t + 3_000));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(Stored::announced(2, NODE_B))]);
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby), "announced once stored");
+}
+
+#[test]
+fn w1_a_witness_restarted_with_a_pending_fence_announces_its_grant_only_after_the_fence_again() {
+    // The witness crashed after storing the early grant, before A's fence was confirmed. Its
+    // state file holds the grant with its mark: it restarts carrying generation 1 (held by A),
+    // judges A again, fences it again, and announces the grant only once that is confirmed.
+    let mut w = Witness::new(witness_config(), Some(EARLY), ms(0));
+    assert_eq!(w.durable(), Stored::announced(1, NODE_A), "what was announced before the early grant");
+    let mut at = 100;
+    let mut fenced_at = None;
+    while at < INITDEAD_MS + 3 * DEAD_MS {
+        w.handle_report(ms(at), NODE_B, 1, true, &node_report(at, 1, false, NODE_A, 10));
+        w.handle_tick(ms(at), &a_lost(at));
+        let (generation, holder, _, to_b) = frames(&mut w);
+        assert_eq!((generation, holder, to_b), (1, NODE_A, Order::Standby), "at {at} ms");
+        let actions = witness_actions(&mut w);
+        assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "already stored: {actions:?}");
+        if actions.contains(&WitnessAction::PowerOff(NODE_A)) {
+            fenced_at = Some(at);
+            break;
+        }
+        at += INTERVAL_MS;
+    }
+    let fenced_at = fenced_at.expect("A is judged lost and fenced again after the restart");
+    assert!(fenced_at > INITDEAD_MS, "W4: after initdead (A was never heard), at {fenced_at} ms");
+    w.handle_fence_result(ms(fenced_at + 2), NODE_A, FenceResult::Confirmed);
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOn(NODE_A)], "no store: it was durable");
+}
+
+#[test]
+fn w1_a_witness_restarted_with_a_pending_fence_waits_for_the_watchdog_deadline_without_a_relay() {
+    // As above, but the relay does not answer: only A's watchdog deadline releases it.
+    let mut w = Witness::new(witness_config(), Some(EARLY), ms(0));
+    let bound_ms = SELF_FENCE_MS + STOP_TIMEOUT_MS + WATCHDOG_MS;
+    // B's counter for A changed last at 100 ms (A silent since): the deadline counts from then.
+    let deadline = 100 + DEAD_MS + INTERVAL_MS + bound_ms + MARGIN_MS;
+    let mut at = 100;
+    let mut announced_at = None;
+    while at < deadline + 1_000 {
+        w.handle_report(ms(at), NODE_B, 1, true, &node_report(at, 1, false, NODE_A, 10));
+        w.handle_tick(ms(at), &a_lost(at));
+        for a in witness_actions(&mut w) {
+            if a == WitnessAction::PowerOff(NODE_A) {
+                w.handle_fence_result(ms(at), NODE_A, FenceResult::Failed);
+            }
+            assert!(!matches!(a, WitnessAction::Persist(_)), "already stored: {a:?}");
+        }
+        if frames(&mut w).3 == Order::Run {
+            announced_at = Some(at);
+            break;
+        }
+        at += INTERVAL_MS;
+    }
+    let announced_at = announced_at.expect("the grant is announced at the deadline");
+    assert!(announced_at >= deadline, "announced at {announced_at} ms, before the deadline {deadline} ms");
+    assert_eq!(w.durable(), Stored::announced(2, NODE_B));
+}
+
+#[test]
+fn w1_a_witness_restarted_with_a_pending_fence_takes_the_grant_a_node_runs_under_as_announced() {
+    // The early grant was announced (A released) and B runs under it when the witness
+    // crashed; the state file still has the mark (the announcement writes nothing). B's report
+    // shows generation 2, which only the announcement can have told it: the witness takes it as
+    // announced, stores nothing, and B keeps the service.
+    let mut w = Witness::new(witness_config(), Some(EARLY), ms(0));
+    let both = view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(100));
+    let mut a = node_report(1, 2, false, NODE_B, 10);
+    a.stopped = 2;
+    w.handle_report(ms(100), NODE_A, 2, true, &a);
+    w.handle_report(ms(100), NODE_B, 1, true, &node_report(1, 2, true, NODE_A, 10));
+    w.handle_tick(ms(100), &both);
+    assert!(!w.in_startup());
+    assert_eq!(w.durable(), Stored::announced(2, NODE_B));
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
+    assert!(witness_actions(&mut w).is_empty(), "nothing stored, nobody fenced");
 }

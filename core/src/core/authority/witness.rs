@@ -22,14 +22,11 @@ use crate::core::mutation::{active as mutated, Mutation};
 use crate::time::Micros;
 
 mod commands;
+mod early;
+use early::Early;
+mod stored;
 
-/// The durable state of the witness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stored {
-    pub generation: u64,
-    /// Member id of the holder of `generation` (0 = none).
-    pub holder: u8,
-}
+pub use stored::Stored;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -126,8 +123,11 @@ enum Release {
 pub struct Witness {
     cfg: WitnessConfig,
     phase: Phase,
+    /// What the frames carry: the latest grant both stored and announced.
     durable: Stored,
     persisting: Option<Stored>,
+    /// The grant stored ahead of the lost holder's release, not announced yet.
+    early: Option<Early>,
     nodes: [NodeState; 2],
     fencer: Fencer,
     actions: Deque<Action, MAX_ACTIONS>,
@@ -172,11 +172,22 @@ impl Witness {
         };
         let fencer = Fencer::new(cfg.fence);
         let nodes = [node(cfg.nodes[0]), node(cfg.nodes[1])];
+        let stored = stored.unwrap_or(Stored::announced(0, 0));
+        assert!(stored.is_valid(), "the shell reads only valid records: {stored:?}");
+        // An early grant in the file: what was announced is the generation before it, held by
+        // the node it waits for; it is announced only once that node is released again.
+        let (durable, early) = match stored.before() {
+            Some(before) if !mutated(Mutation::ForgetPendingFence) => {
+                (before, Some(Early { grant: stored, durable: true }))
+            }
+            _ => (Stored { pending_fence: 0, ..stored }, None),
+        };
         Witness {
             cfg,
             phase: Phase::Startup,
-            durable: stored.unwrap_or(Stored { generation: 0, holder: 0 }),
+            durable,
             persisting: None,
+            early,
             nodes,
             fencer,
             actions: Deque::new(),
@@ -248,10 +259,12 @@ impl Witness {
     /// The order for `node` (a pure function of the state).
     fn order_for(&self, node: u8) -> Order {
         let holder = self.nodes.iter().find(|n| n.id == node);
-        // A holder being replaced (a grant is being stored, or it was fenced or declared lost)
-        // must not be told to run: a delayed or rebooted holder would start again.
-        let replaced =
-            self.persisting.is_some() || holder.is_some_and(|n| n.fenced_off || n.lost_since.is_some());
+        // A holder being replaced (a grant being stored, an early grant waiting for its release,
+        // or it was fenced or declared lost) must not be told to run: a delayed or rebooted
+        // holder would start again.
+        let replaced = self.persisting.is_some_and(|p| p.pending_fence == 0)
+            || self.early.is_some_and(|e| e.grant.pending_fence == node)
+            || holder.is_some_and(|n| n.fenced_off || n.lost_since.is_some());
         if self.maintenance && self.persisting.is_none() {
             // Nothing changes hands in maintenance; a grant being stored finishes first
             // (the command is refused while one is).
@@ -317,21 +330,16 @@ impl Witness {
             return;
         }
         self.persisting = None;
-        let previous = self.durable;
-        // The generation is a fencing token: it never goes back.
-        assert!(stored.generation >= previous.generation, "generation {previous:?} -> {stored:?}");
-        self.durable = stored;
-        if self.phase == Phase::Startup {
-            self.phase = Phase::Steady;
-        }
-        if stored.holder != 0
-            && (stored.holder != previous.holder || stored.generation != previous.generation)
-            && stored.generation > previous.generation
-        {
-            self.notices.push(Notice::Granted { node: stored.holder, generation: stored.generation });
-        }
-        if let Some(node) = self.power_on_after_persist.take() {
-            let _ = self.push_action(Action::PowerOn(node));
+        if stored.pending_fence == 0 {
+            self.make_durable(stored, true);
+        } else if let Some(e) = self.early.as_mut().filter(|e| e.grant == stored) {
+            // An early grant is durable: announced once the holder it replaces is released
+            // (`grant`). Not if it was dropped meanwhile (that holder was heard running).
+            e.durable = true;
+            if mutated(Mutation::AnnounceEarlyGrant) {
+                self.early = None;
+                self.make_durable(Stored { pending_fence: 0, ..stored }, true);
+            }
         }
         let view = self.last_view.clone();
         self.evaluate(now, &view);
@@ -563,24 +571,6 @@ impl Witness {
         Release::NotYet
     }
 
-    fn grant(&mut self, to: u8) {
-        assert!(self.persisting.is_none());
-        let generation = self.durable.generation.checked_add(1).expect("generation overflow");
-        assert!(self.cfg.nodes.contains(&to), "a grant names a node");
-        let stored = Stored { generation, holder: to };
-        self.persisting = Some(stored);
-        self.push_action(Action::Persist(stored));
-        self.move_to = None;
-        for n in self.nodes.iter_mut() {
-            n.lost_since = None;
-            if n.fenced_off && self.cfg.power_on_after_fence && !n.power_on_sent {
-                self.power_on_after_persist = Some(n.id);
-                n.power_on_sent = true;
-            }
-        }
-        self.phase = Phase::Steady;
-    }
-
     fn best_candidate(&self, view: &View) -> Option<u8> {
         let eligible: heapless::Vec<u8, 2> =
             self.cfg.nodes.iter().copied().filter(|&id| self.eligible(id, view)).collect();
@@ -600,7 +590,9 @@ impl Witness {
             }
         }
         self.drive_fencer(now);
-        if self.persisting.is_some() {
+        // A grant or an adoption being stored: nothing is decided until it is durable. An
+        // early grant's store lets the decisions run (the grant itself waits for it).
+        if self.persisting.is_some_and(|p| p.pending_fence == 0) {
             return;
         }
         if self.maintenance {
@@ -720,12 +712,26 @@ impl Witness {
         if heard <= self.durable.generation || mutated(Mutation::NoGenerationAdoption) {
             return false;
         }
+        if self.persisting.is_some() {
+            // An early grant's store: adopt once it is durable.
+            return true;
+        }
         let holder = match running_at {
             Some((id, g)) if g == heard => id,
             _ => 0,
         };
+        // A node knows the generation of the early grant this witness restored: frames carried
+        // it, so it was announced before the restart, after its holder's release. It is what
+        // was announced (no store, no notice), unless another node runs under it.
+        if let Some(e) = self.early.filter(|e| e.durable && e.grant.generation == heard) {
+            if holder == 0 || holder == e.grant.holder {
+                self.early = None;
+                self.make_durable(Stored { pending_fence: 0, ..e.grant }, false);
+                return false;
+            }
+        }
         self.notices.push(Notice::GenerationAdopted { generation: heard });
-        let stored = Stored { generation: heard, holder };
+        let stored = Stored::announced(heard, holder);
         self.persisting = Some(stored);
         self.push_action(Action::Persist(stored));
         true
@@ -842,7 +848,9 @@ impl Witness {
                 }
                 return;
             }
-            // Holder running: consider a move (operator, or failback to the preferred node).
+            // Holder running: an early grant to replace it is void (never announced; a later
+            // grant stores its generation again). Consider a move (operator, or failback).
+            self.early = None;
             let failback = self.cfg.auto_failback && self.cfg.preferred == Some(o) && h != o;
             let wanted = self.move_to == Some(o) || failback;
             if wanted && self.eligible(o, view) && report.resources == ResState::Running {
@@ -864,6 +872,10 @@ impl Witness {
                     self.grant(t);
                 }
             }
+        } else {
+            // The power-off goes out first, then the store that overlaps it.
+            self.drive_fencer(now);
+            self.store_early(h, view);
         }
     }
 }
