@@ -1104,13 +1104,24 @@ fn w1_an_overlapped_store_is_not_announced_before_the_fence_is_confirmed() {
         let actions = witness_actions(&mut w);
         assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "stored once: {actions:?}");
     }
-    // The retry confirms A off: the early grant is announced at once, without another store.
+    // The retry confirms A off: the early grant is announced at once, without waiting for a
+    // store; then the record is written again without its mark, and B keeps its Run meanwhile.
     w.handle_tick(ms(t + 700), &a_lost(t + 700));
     assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "the retry");
     w.handle_fence_result(ms(t + 702), NODE_A, FenceResult::Confirmed);
     assert_eq!(w.durable(), Stored::announced(2, NODE_B));
     assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
-    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOn(NODE_A)], "A is powered on, nothing stored");
+    let unmarked = Stored::announced(2, NODE_B);
+    assert_eq!(
+        witness_actions(&mut w),
+        vec![WitnessAction::PowerOn(NODE_A), WitnessAction::Persist(unmarked)],
+        "A is powered on; the mark is written over"
+    );
+    w.handle_tick(ms(t + 703), &a_lost(t + 703));
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run), "the rewrite is not waited for");
+    w.handle_persisted(ms(t + 705), unmarked);
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
+    assert!(witness_actions(&mut w).is_empty());
 
     // The other order: the fence is confirmed while the store is still under way. The grant is
     // announced when the store completes, and not before.
@@ -1121,14 +1132,14 @@ fn w1_an_overlapped_store_is_not_announced_before_the_fence_is_confirmed() {
     assert!(witness_actions(&mut w).is_empty(), "no second store while the first is under way");
     w.handle_persisted(ms(t + 104), EARLY);
     assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
-    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOn(NODE_A)]);
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOn(NODE_A), WitnessAction::Persist(unmarked)]);
 }
 
 #[test]
 fn w1_an_early_grant_is_dropped_when_its_holder_is_heard_running_again() {
     // A was judged lost (a cut of a moment), its fence failed and the early grant is stored.
-    // A is heard running again before the retry: it keeps the service under generation 1, and
-    // the early grant, never announced, is void. The next grant stores generation 2 again.
+    // A is heard running again before the retry: it keeps the service under generation 1, the
+    // early grant, never announced, is void, and the record is written again without it.
     let t = 5_000;
     let mut w = fencing_a_with_early_grant(t);
     w.handle_persisted(ms(t + 103), EARLY);
@@ -1141,6 +1152,11 @@ fn w1_an_early_grant_is_dropped_when_its_holder_is_heard_running_again() {
     w.handle_tick(ms(t + 300), &both(t + 300));
     assert_eq!(frames(&mut w), (1, NODE_A, Order::Run, Order::Standby), "A keeps the service");
     assert_eq!(w.fencing(), None, "and is not fenced");
+    let announced = Stored::announced(1, NODE_A);
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(announced)], "the mark is written over");
+    w.handle_tick(ms(t + 301), &both(t + 301));
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Run, Order::Standby), "A runs on during the rewrite");
+    w.handle_persisted(ms(t + 303), announced);
     for at in (t + 400..t + 3_000).step_by(INTERVAL_MS as usize) {
         w.handle_tick(ms(at), &both(at));
         assert!(witness_actions(&mut w).is_empty(), "at {at} ms");
@@ -1156,79 +1172,105 @@ fn w1_an_early_grant_is_dropped_when_its_holder_is_heard_running_again() {
     assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby), "announced once stored");
 }
 
-#[test]
-fn w1_a_witness_restarted_with_a_pending_fence_announces_its_grant_only_after_the_fence_again() {
-    // The witness crashed after storing the early grant, before A's fence was confirmed. Its
-    // state file holds the grant with its mark: it restarts carrying generation 1 (held by A),
-    // judges A again, fences it again, and announces the grant only once that is confirmed.
+/// A witness that restarts with the early grant's mark in its state file (it stopped between
+/// the store and the rewrite), then hears B (ready, stopped for `b_stopped`, running under
+/// `b_acting` or not) every interval and never A; returns it when `until` holds or at 30 s.
+fn restarted_with_mark(
+    b: NodeReport,
+    mut until: impl FnMut(&mut Witness, u64, &[WitnessAction]) -> bool,
+) -> Witness {
     let mut w = Witness::new(witness_config(), Some(EARLY), ms(0));
-    assert_eq!(w.durable(), Stored::announced(1, NODE_A), "what was announced before the early grant");
     let mut at = 100;
-    let mut fenced_at = None;
-    while at < INITDEAD_MS + 3 * DEAD_MS {
-        w.handle_report(ms(at), NODE_B, 1, true, &node_report(at, 1, false, NODE_A, 10));
+    while at < 30_000 {
+        let mut report = b.clone();
+        report.seq = at;
+        w.handle_report(ms(at), NODE_B, 1, true, &report);
         w.handle_tick(ms(at), &a_lost(at));
-        let (generation, holder, _, to_b) = frames(&mut w);
-        assert_eq!((generation, holder, to_b), (1, NODE_A, Order::Standby), "at {at} ms");
         let actions = witness_actions(&mut w);
-        assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "already stored: {actions:?}");
-        if actions.contains(&WitnessAction::PowerOff(NODE_A)) {
-            fenced_at = Some(at);
-            break;
+        if until(&mut w, at, &actions) {
+            return w;
         }
         at += INTERVAL_MS;
     }
-    let fenced_at = fenced_at.expect("A is judged lost and fenced again after the restart");
+    panic!("never happened");
+}
+
+#[test]
+fn w1_a_witness_restarted_with_a_pending_fence_announces_no_holder_until_the_fence_is_confirmed_again() {
+    // Whether the early grant was announced is not known after the restart: A may still run
+    // under generation 1 (it was not) or B under 2 (it was). Nobody is taken as the holder of
+    // generation 2, B is told Standby (it stops if it runs, and says so), and A, never heard,
+    // is fenced again; only then is generation 3 granted.
+    let mut w = Witness::new(witness_config(), Some(EARLY), ms(0));
+    assert_eq!(w.durable(), Stored::announced(2, 0), "nobody holds the marked generation");
+    let mut b = node_report(0, 2, false, NODE_A, 10);
+    b.stopped = 2;
+    let mut fenced_at = 0;
+    let w2 = restarted_with_mark(b.clone(), |w, at, actions| {
+        let (generation, holder, _, to_b) = frames(w);
+        assert_eq!((generation, holder, to_b), (2, 0, Order::Standby), "at {at} ms");
+        assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "a grant at {at} ms: {actions:?}");
+        fenced_at = at;
+        actions.contains(&WitnessAction::PowerOff(NODE_A))
+    });
+    drop(w);
+    let mut w = w2;
     assert!(fenced_at > INITDEAD_MS, "W4: after initdead (A was never heard), at {fenced_at} ms");
     w.handle_fence_result(ms(fenced_at + 2), NODE_A, FenceResult::Confirmed);
-    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
-    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOn(NODE_A)], "no store: it was durable");
+    let grant = Stored::announced(3, NODE_B);
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(grant)], "above the marked generation");
+    assert_eq!(frames(&mut w).3, Order::Standby, "announced once stored");
+    w.handle_persisted(ms(fenced_at + 5), grant);
+    assert_eq!(frames(&mut w), (3, NODE_B, Order::Standby, Order::Run));
 }
 
 #[test]
 fn w1_a_witness_restarted_with_a_pending_fence_waits_for_the_watchdog_deadline_without_a_relay() {
     // As above, but the relay does not answer: only A's watchdog deadline releases it.
-    let mut w = Witness::new(witness_config(), Some(EARLY), ms(0));
     let bound_ms = SELF_FENCE_MS + STOP_TIMEOUT_MS + WATCHDOG_MS;
     // B's counter for A changed last at 100 ms (A silent since): the deadline counts from then.
     let deadline = 100 + DEAD_MS + INTERVAL_MS + bound_ms + MARGIN_MS;
-    let mut at = 100;
-    let mut announced_at = None;
-    while at < deadline + 1_000 {
-        w.handle_report(ms(at), NODE_B, 1, true, &node_report(at, 1, false, NODE_A, 10));
-        w.handle_tick(ms(at), &a_lost(at));
-        for a in witness_actions(&mut w) {
-            if a == WitnessAction::PowerOff(NODE_A) {
+    let mut b = node_report(0, 2, false, NODE_A, 10);
+    b.stopped = 2;
+    let mut granted_at = 0;
+    let mut fenced = false;
+    let mut w = restarted_with_mark(b, |w, at, actions| {
+        for a in actions {
+            if *a == WitnessAction::PowerOff(NODE_A) {
+                fenced = true;
                 w.handle_fence_result(ms(at), NODE_A, FenceResult::Failed);
             }
-            assert!(!matches!(a, WitnessAction::Persist(_)), "already stored: {a:?}");
         }
-        if frames(&mut w).3 == Order::Run {
-            announced_at = Some(at);
-            break;
-        }
-        at += INTERVAL_MS;
-    }
-    let announced_at = announced_at.expect("the grant is announced at the deadline");
-    assert!(announced_at >= deadline, "announced at {announced_at} ms, before the deadline {deadline} ms");
-    assert_eq!(w.durable(), Stored::announced(2, NODE_B));
+        granted_at = at;
+        actions.contains(&WitnessAction::Persist(Stored::announced(3, NODE_B)))
+    });
+    assert!(fenced, "A was fenced (and the relay failed)");
+    assert!(granted_at >= deadline, "granted at {granted_at} ms, before the deadline {deadline} ms");
+    w.handle_persisted(ms(granted_at + 1), Stored::announced(3, NODE_B));
+    assert_eq!(frames(&mut w).3, Order::Run);
 }
 
 #[test]
-fn w1_a_witness_restarted_with_a_pending_fence_takes_the_grant_a_node_runs_under_as_announced() {
-    // The early grant was announced (A released) and B runs under it when the witness
-    // crashed; the state file still has the mark (the announcement writes nothing). B's report
-    // shows generation 2, which only the announcement can have told it: the witness takes it as
-    // announced, stores nothing, and B keeps the service.
-    let mut w = Witness::new(witness_config(), Some(EARLY), ms(0));
-    let both = view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(100));
-    let mut a = node_report(1, 2, false, NODE_B, 10);
-    a.stopped = 2;
-    w.handle_report(ms(100), NODE_A, 2, true, &a);
-    w.handle_report(ms(100), NODE_B, 1, true, &node_report(1, 2, true, NODE_A, 10));
-    w.handle_tick(ms(100), &both);
-    assert!(!w.in_startup());
-    assert_eq!(w.durable(), Stored::announced(2, NODE_B));
-    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
-    assert!(witness_actions(&mut w).is_empty(), "nothing stored, nobody fenced");
+fn w1_a_witness_restarted_with_a_pending_fence_stops_a_holder_that_may_run_under_it_before_granting() {
+    // The early grant had been announced and B runs under it when the witness stopped, before
+    // the rewrite. B is not taken as the holder on its word: it is told Standby like A would
+    // be, and only once it reports its resources stopped for generation 2 (and A is released)
+    // is the next generation granted, to B again.
+    let b = node_report(0, 2, true, NODE_A, 10);
+    let mut told_standby = false;
+    let mut w = restarted_with_mark(b, |w, _, actions| {
+        told_standby |= frames(w).3 == Order::Standby;
+        assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "B still runs: {actions:?}");
+        actions.contains(&WitnessAction::PowerOff(NODE_A))
+    });
+    assert!(told_standby);
+    w.handle_fence_result(ms(INITDEAD_MS + 1_000), NODE_A, FenceResult::Confirmed);
+    let actions = witness_actions(&mut w);
+    assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "B has not said that it stopped: {actions:?}");
+    let mut b_stopped = node_report(99_999, 2, false, NODE_A, 10);
+    b_stopped.stopped = 2;
+    let at = INITDEAD_MS + 1_100;
+    w.handle_report(ms(at), NODE_B, 1, true, &b_stopped);
+    w.handle_tick(ms(at), &a_lost(at));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(Stored::announced(3, NODE_B))]);
 }

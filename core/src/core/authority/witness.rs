@@ -128,6 +128,9 @@ pub struct Witness {
     persisting: Option<Stored>,
     /// The grant stored ahead of the lost holder's release, not announced yet.
     early: Option<Early>,
+    /// The state file still holds an early grant's mark, although that grant has been
+    /// announced or dropped since: write what is announced.
+    rewrite: bool,
     nodes: [NodeState; 2],
     fencer: Fencer,
     actions: Deque<Action, MAX_ACTIONS>,
@@ -174,20 +177,23 @@ impl Witness {
         let nodes = [node(cfg.nodes[0]), node(cfg.nodes[1])];
         let stored = stored.unwrap_or(Stored::announced(0, 0));
         assert!(stored.is_valid(), "the shell reads only valid records: {stored:?}");
-        // An early grant in the file: what was announced is the generation before it, held by
-        // the node it waits for; it is announced only once that node is released again.
-        let (durable, early) = match stored.before() {
-            Some(before) if !mutated(Mutation::ForgetPendingFence) => {
-                (before, Some(Early { grant: stored, durable: true }))
-            }
-            _ => (Stored { pending_fence: 0, ..stored }, None),
+        // An early grant's mark in the file: the witness stopped between storing it and
+        // rewriting the record once it was announced or dropped. Whether it was announced is
+        // not known, so neither its holder nor the node it waits for is known not to run:
+        // nobody holds the generation, and every node must be released again (W1) before the
+        // next grant, above it.
+        let durable = if stored.pending_fence != 0 && !mutated(Mutation::ForgetPendingFence) {
+            Stored::announced(stored.generation, 0)
+        } else {
+            Stored { pending_fence: 0, ..stored }
         };
         Witness {
             cfg,
             phase: Phase::Startup,
             durable,
             persisting: None,
-            early,
+            early: None,
+            rewrite: false,
             nodes,
             fencer,
             actions: Deque::new(),
@@ -262,10 +268,10 @@ impl Witness {
         // A holder being replaced (a grant being stored, an early grant waiting for its release,
         // or it was fenced or declared lost) must not be told to run: a delayed or rebooted
         // holder would start again.
-        let replaced = self.persisting.is_some_and(|p| p.pending_fence == 0)
+        let replaced = self.storing_grant()
             || self.early.is_some_and(|e| e.grant.pending_fence == node)
             || holder.is_some_and(|n| n.fenced_off || n.lost_since.is_some());
-        if self.maintenance && self.persisting.is_none() {
+        if self.maintenance && self.persisting.is_none_or(|p| p == self.durable) {
             // Nothing changes hands in maintenance; a grant being stored finishes first
             // (the command is refused while one is).
             Order::Hold
@@ -590,9 +596,11 @@ impl Witness {
             }
         }
         self.drive_fencer(now);
+        self.write_announced();
         // A grant or an adoption being stored: nothing is decided until it is durable. An
-        // early grant's store lets the decisions run (the grant itself waits for it).
-        if self.persisting.is_some_and(|p| p.pending_fence == 0) {
+        // early grant's store, or the rewrite of what is announced, lets the decisions run
+        // (a grant waits for it).
+        if self.storing_grant() {
             return;
         }
         if self.maintenance {
@@ -626,6 +634,7 @@ impl Witness {
         self.drop_unneeded_fence();
         self.drive_fencer(now);
         self.power_on_when_nobody_can_run(view);
+        self.write_announced();
     }
 
     /// A fence under way that no rule needs any more is dropped before its next retry: its
@@ -713,23 +722,14 @@ impl Witness {
             return false;
         }
         if self.persisting.is_some() {
-            // An early grant's store: adopt once it is durable.
+            // An early grant's store or a rewrite: adopt once it is durable.
             return true;
         }
+        self.rewrite = false;
         let holder = match running_at {
             Some((id, g)) if g == heard => id,
             _ => 0,
         };
-        // A node knows the generation of the early grant this witness restored: frames carried
-        // it, so it was announced before the restart, after its holder's release. It is what
-        // was announced (no store, no notice), unless another node runs under it.
-        if let Some(e) = self.early.filter(|e| e.durable && e.grant.generation == heard) {
-            if holder == 0 || holder == e.grant.holder {
-                self.early = None;
-                self.make_durable(Stored { pending_fence: 0, ..e.grant }, false);
-                return false;
-            }
-        }
         self.notices.push(Notice::GenerationAdopted { generation: heard });
         let stored = Stored::announced(heard, holder);
         self.persisting = Some(stored);
@@ -849,8 +849,11 @@ impl Witness {
                 return;
             }
             // Holder running: an early grant to replace it is void (never announced; a later
-            // grant stores its generation again). Consider a move (operator, or failback).
-            self.early = None;
+            // grant stores its generation again) and its mark is written over. Consider a move
+            // (operator, or failback).
+            if self.early.take().is_some() {
+                self.rewrite = true;
+            }
             let failback = self.cfg.auto_failback && self.cfg.preferred == Some(o) && h != o;
             let wanted = self.move_to == Some(o) || failback;
             if wanted && self.eligible(o, view) && report.resources == ResState::Running {

@@ -52,9 +52,9 @@ impl Witness {
     /// it names `to` and is durable, else store a new grant (announced once stored).
     pub(super) fn grant(&mut self, to: u8) {
         if let Some(p) = self.persisting {
-            // Only an early grant's store lets decisions run meanwhile: the grant waits for
-            // it (its completion evaluates again).
-            assert!(p.pending_fence != 0, "a grant while {p:?} is being stored");
+            // Only an early grant's store and a rewrite let decisions run meanwhile: the grant
+            // waits for it (its completion evaluates again).
+            assert!(!self.storing_grant(), "a grant while {p:?} is being stored");
             return;
         }
         let generation = self.durable.generation.checked_add(1).expect("generation overflow");
@@ -71,11 +71,14 @@ impl Witness {
         self.phase = Phase::Steady;
         match early {
             Some(e) if e.durable && e.grant.holder == to => {
-                // Its store overlapped the release of the holder it replaces: announced now.
-                assert_eq!(e.grant.before(), Some(self.durable), "an early grant follows what was announced");
+                // Its store overlapped the release of the holder it replaces: announced now;
+                // then the record loses its mark (not waited for).
+                assert_eq!((e.grant.generation, e.grant.pending_fence), (generation, self.durable.holder));
                 self.make_durable(Stored { pending_fence: 0, ..e.grant }, true);
+                self.rewrite = true;
             }
             _ => {
+                self.rewrite = false;
                 // A new grant. An early grant for another node, or not durable, is written
                 // over: it was never announced, and its generation is this one.
                 let stored = Stored::announced(generation, to);
@@ -99,9 +102,27 @@ impl Witness {
         let Some(to) = self.best_candidate(view).filter(|&t| t != h) else { return };
         let generation = self.durable.generation.checked_add(1).expect("generation overflow");
         let grant = Stored { generation, holder: to, pending_fence: h };
-        assert!(grant.is_valid() && grant.before() == Some(self.durable));
+        assert!(grant.is_valid());
         self.early = Some(Early { grant, durable: false });
+        self.rewrite = false;
         self.persisting = Some(grant);
         self.push_action(Action::Persist(grant));
+    }
+
+    /// A grant or an adoption is being stored (not an early grant, not the rewrite of what is
+    /// announced): nothing is decided, and the holder is not told to run, until it is durable.
+    pub(super) fn storing_grant(&self) -> bool {
+        self.persisting.is_some_and(|p| p.pending_fence == 0 && p != self.durable)
+    }
+
+    /// Write what is announced over a record that still has an early grant's mark, once no
+    /// other store is under way and no early grant is live. Not waited for: a witness that
+    /// stops before it is durable finds the mark, and takes nobody as the holder.
+    pub(super) fn write_announced(&mut self) {
+        if self.rewrite && self.persisting.is_none() && self.early.is_none() {
+            self.rewrite = false;
+            self.persisting = Some(self.durable);
+            self.push_action(Action::Persist(self.durable));
+        }
     }
 }

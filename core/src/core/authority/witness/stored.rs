@@ -37,12 +37,6 @@ impl Stored {
             || (self.generation >= 2 && self.holder != 0 && self.holder != self.pending_fence)
     }
 
-    /// For an early grant, what was announced before it: `generation - 1`, held by the node
-    /// it waits for.
-    pub(super) fn before(&self) -> Option<Stored> {
-        (self.pending_fence != 0).then(|| Stored::announced(self.generation - 1, self.pending_fence))
-    }
-
     /// The record as the state file holds it: `generation=G holder=H`, and for an early grant
     /// `pending_fence=N generation=G holder=H`. The mark comes first so that an agent older than
     /// early grants, which reads `generation=` as the first word, finds the record unreadable
