@@ -1094,21 +1094,14 @@ fn w1_an_overlapped_store_is_not_announced_before_the_fence_is_confirmed() {
     // The store completes first: durable, but nothing announces it while A's fence runs.
     w.handle_persisted(ms(t + 103), EARLY);
     assert_eq!(w.durable(), Stored::announced(1, NODE_A), "the frames still carry generation 1");
-    assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby));
-    assert!(witness_actions(&mut w).is_empty());
-    // The relay fails: still not announced, whatever time passes before the retry.
-    w.handle_fence_result(ms(t + 104), NODE_A, FenceResult::Failed);
-    for at in (t + 200..t + 500).step_by(50) {
+    for at in (t + 103..t + 600).step_by(50) {
         w.handle_tick(ms(at), &a_lost(at));
         assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby), "at {at} ms");
-        let actions = witness_actions(&mut w);
-        assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "stored once: {actions:?}");
+        assert!(witness_actions(&mut w).is_empty(), "at {at} ms");
     }
-    // The retry confirms A off: the early grant is announced at once, without waiting for a
+    // The relay confirms A off: the early grant is announced at once, without waiting for a
     // store; then the record is written again without its mark, and B keeps its Run meanwhile.
-    w.handle_tick(ms(t + 700), &a_lost(t + 700));
-    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "the retry");
-    w.handle_fence_result(ms(t + 702), NODE_A, FenceResult::Confirmed);
+    w.handle_fence_result(ms(t + 602), NODE_A, FenceResult::Confirmed);
     assert_eq!(w.durable(), Stored::announced(2, NODE_B));
     assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
     let unmarked = Stored::announced(2, NODE_B);
@@ -1117,9 +1110,9 @@ fn w1_an_overlapped_store_is_not_announced_before_the_fence_is_confirmed() {
         vec![WitnessAction::PowerOn(NODE_A), WitnessAction::Persist(unmarked)],
         "A is powered on; the mark is written over"
     );
-    w.handle_tick(ms(t + 703), &a_lost(t + 703));
+    w.handle_tick(ms(t + 603), &a_lost(t + 603));
     assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run), "the rewrite is not waited for");
-    w.handle_persisted(ms(t + 705), unmarked);
+    w.handle_persisted(ms(t + 605), unmarked);
     assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
     assert!(witness_actions(&mut w).is_empty());
 
@@ -1136,14 +1129,40 @@ fn w1_an_overlapped_store_is_not_announced_before_the_fence_is_confirmed() {
 }
 
 #[test]
-fn w1_an_early_grant_is_dropped_when_its_holder_is_heard_running_again() {
-    // A was judged lost (a cut of a moment), its fence failed and the early grant is stored.
-    // A is heard running again before the retry: it keeps the service under generation 1, the
-    // early grant, never announced, is void, and the record is written again without it.
+fn w1_an_early_grant_whose_first_fence_fails_is_dropped_and_the_grant_follows_the_release() {
+    // The first power-off fails: the release now comes from a retry or the watchdog deadline.
+    // The early grant is dropped (its mark written over); the grant is stored after the release
+    // and announced once stored, as any grant.
     let t = 5_000;
     let mut w = fencing_a_with_early_grant(t);
     w.handle_persisted(ms(t + 103), EARLY);
     w.handle_fence_result(ms(t + 104), NODE_A, FenceResult::Failed);
+    let announced = Stored::announced(1, NODE_A);
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(announced)], "the mark is written over");
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby));
+    w.handle_persisted(ms(t + 106), announced);
+    for at in (t + 200..t + 600).step_by(50) {
+        w.handle_tick(ms(at), &a_lost(at));
+        assert!(witness_actions(&mut w).is_empty(), "no early grant for a retry, at {at} ms");
+    }
+    w.handle_tick(ms(t + 700), &a_lost(t + 700));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "the retry alone");
+    w.handle_fence_result(ms(t + 702), NODE_A, FenceResult::Confirmed);
+    let grant = Stored::announced(2, NODE_B);
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(grant)], "stored after the release");
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby), "announced once stored");
+    w.handle_persisted(ms(t + 705), grant);
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
+}
+
+#[test]
+fn w1_an_early_grant_is_dropped_when_its_holder_is_heard_running_again() {
+    // A was judged lost (a cut of a moment) and the early grant is stored while its power-off
+    // is in flight. A is heard running again: it keeps the service under generation 1, the
+    // early grant, never announced, is void, and the record is written again without it.
+    let t = 5_000;
+    let mut w = fencing_a_with_early_grant(t);
+    w.handle_persisted(ms(t + 103), EARLY);
     let both = |at| {
         view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at))
     };
@@ -1151,12 +1170,14 @@ fn w1_an_early_grant_is_dropped_when_its_holder_is_heard_running_again() {
     w.handle_report(ms(t + 300), NODE_B, 1, true, &node_report(21, 1, false, NODE_A, 30));
     w.handle_tick(ms(t + 300), &both(t + 300));
     assert_eq!(frames(&mut w), (1, NODE_A, Order::Run, Order::Standby), "A keeps the service");
-    assert_eq!(w.fencing(), None, "and is not fenced");
     let announced = Stored::announced(1, NODE_A);
     assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(announced)], "the mark is written over");
     w.handle_tick(ms(t + 301), &both(t + 301));
     assert_eq!(frames(&mut w), (1, NODE_A, Order::Run, Order::Standby), "A runs on during the rewrite");
     w.handle_persisted(ms(t + 303), announced);
+    // The power-off in flight fails: cancelled, it is not tried again.
+    w.handle_fence_result(ms(t + 400), NODE_A, FenceResult::Failed);
+    assert_eq!(w.fencing(), None, "A is not fenced");
     for at in (t + 400..t + 3_000).step_by(INTERVAL_MS as usize) {
         w.handle_tick(ms(at), &both(at));
         assert!(witness_actions(&mut w).is_empty(), "at {at} ms");
@@ -1201,7 +1222,7 @@ fn w1_a_witness_restarted_with_a_pending_fence_announces_no_holder_until_the_fen
     // under generation 1 (it was not) or B under 2 (it was). Nobody is taken as the holder of
     // generation 2, B is told Standby (it stops if it runs, and says so), and A, never heard,
     // is fenced again; only then is generation 3 granted.
-    let mut w = Witness::new(witness_config(), Some(EARLY), ms(0));
+    let w = Witness::new(witness_config(), Some(EARLY), ms(0));
     assert_eq!(w.durable(), Stored::announced(2, 0), "nobody holds the marked generation");
     let mut b = node_report(0, 2, false, NODE_A, 10);
     b.stopped = 2;

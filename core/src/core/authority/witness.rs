@@ -343,8 +343,7 @@ impl Witness {
             // (`grant`). Not if it was dropped meanwhile (that holder was heard running).
             e.durable = true;
             if mutated(Mutation::AnnounceEarlyGrant) {
-                self.early = None;
-                self.make_durable(Stored { pending_fence: 0, ..stored }, true);
+                self.grant(stored.holder);
             }
         }
         let view = self.last_view.clone();
@@ -363,6 +362,7 @@ impl Witness {
                 }
             }
             FenceVerdict::Retry { unconfirmed } => {
+                self.drop_early(node);
                 if unconfirmed {
                     self.notices.push(Notice::FenceUnconfirmed { node });
                 }
@@ -851,9 +851,7 @@ impl Witness {
             // Holder running: an early grant to replace it is void (never announced; a later
             // grant stores its generation again) and its mark is written over. Consider a move
             // (operator, or failback).
-            if self.early.take().is_some() {
-                self.rewrite = true;
-            }
+            self.drop_early(h);
             let failback = self.cfg.auto_failback && self.cfg.preferred == Some(o) && h != o;
             let wanted = self.move_to == Some(o) || failback;
             if wanted && self.eligible(o, view) && report.resources == ResState::Running {

@@ -92,11 +92,10 @@ impl Witness {
     /// (an early grant, marked as waiting for it), so that the store and the fence overlap. It
     /// is announced only once `h` is released (`grant`); until then no frame carries it.
     pub(super) fn store_early(&mut self, h: u8, view: &View) {
-        if self.persisting.is_some()
-            || self.early.is_some()
-            || self.fencer.target() != Some(h)
-            || self.node(h).lost_since.is_none()
-        {
+        // Only while the first power-off is in flight: after a failed attempt the release comes
+        // from a retry or the watchdog deadline, seconds away, and the store is not worth a mark.
+        let first_attempt = self.fencer.target() == Some(h) && self.fencer.in_flight() && self.fencer.attempts() == 1;
+        if self.persisting.is_some() || self.early.is_some() || !first_attempt || self.node(h).lost_since.is_none() {
             return;
         }
         let Some(to) = self.best_candidate(view).filter(|&t| t != h) else { return };
@@ -107,6 +106,16 @@ impl Witness {
         self.rewrite = false;
         self.persisting = Some(grant);
         self.push_action(Action::Persist(grant));
+    }
+
+    /// The early grant waiting for `node`'s release is void: `node` was heard running again, or
+    /// its first power-off failed (the grant then waits for the release and is stored after it,
+    /// as any grant). It was never announced; its mark is written over.
+    pub(super) fn drop_early(&mut self, node: u8) {
+        if self.early.is_some_and(|e| e.grant.pending_fence == node) {
+            self.early = None;
+            self.rewrite = true;
+        }
     }
 
     /// A grant or an adoption is being stored (not an early grant, not the rewrite of what is
