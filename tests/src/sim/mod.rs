@@ -1225,6 +1225,11 @@ impl Sim {
             };
             self.transmit(i, global_links[link_index], header, msg);
         }
+        if i == 0 {
+            // An early grant announced in this step is a grant before what follows it (a
+            // power-on), as a grant stored after the release was.
+            self.observe_early_grant();
+        }
         loop {
             let Some(action) = self.members[i].engine.as_mut().unwrap().poll_action() else { break };
             self.carry_out(i, action);
@@ -1309,13 +1314,13 @@ impl Sim {
         match action {
             Action::Persist(stored) => {
                 let (at, fails) = self.disk_write(i);
-                if stored.holder != 0 {
+                // An early grant is stored while the node it replaces is being fenced: W1 holds,
+                // and faults are aimed at it, when it is announced (`observe_early_grant`). A
+                // record written again without its mark is no grant.
+                let rewrite = self.witness_state() == Some(stored);
+                if stored.holder != 0 && stored.pending_fence == 0 && !rewrite {
                     let node = IDS.iter().position(|&id| id == stored.holder).unwrap();
-                    // An early grant is stored while the node it replaces is being fenced: W1
-                    // holds when it is announced (`observe_early_grant`).
-                    if stored.pending_fence == 0 {
-                        self.check_grant_released(node, stored.generation);
-                    }
+                    self.check_grant_released(node, stored.generation);
                     self.aim(ProtocolEvent::Grant { node });
                 }
                 self.members[i].pending_persist = Some((stored, at, fails));
@@ -1427,6 +1432,8 @@ impl Sim {
         let Some(d) = self.witness_state() else { return };
         if d.holder != 0 && self.early_grants.remove(&(d.generation, d.holder)) {
             self.granted(d, "announced the early grant of");
+            let node = IDS.iter().position(|&id| id == d.holder).unwrap();
+            self.aim(ProtocolEvent::Grant { node });
         }
     }
 
