@@ -835,10 +835,7 @@ fn witness_engine(boot: u64) -> Engine {
     let timing =
         Timing { interval_ms: INTERVAL_MS, warn_ms: 250, dead_ms: DEAD_MS, initdead_ms: INITDEAD_MS };
     let params = Params { cluster_id: 7, me: WITNESS_ID, boot, peers, links, timing };
-    let role = RoleConfig::Witness {
-        config: witness_config(),
-        stored: Some(Stored::announced(1, NODE_A)),
-    };
+    let role = RoleConfig::Witness { config: witness_config(), stored: Some(Stored::announced(1, NODE_A)) };
     Engine::new(params, role, ms(0))
 }
 
@@ -1081,7 +1078,11 @@ fn fencing_a_with_early_grant(t: u64) -> Witness {
     let mut w = steady_witness(t);
     w.handle_report(ms(t + INTERVAL_MS), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
     w.handle_tick(ms(t + INTERVAL_MS), &a_lost(t + INTERVAL_MS));
-    assert_eq!(witness_actions(&mut w), fence_of_a_with_early_grant(), "the fence and the store start together");
+    assert_eq!(
+        witness_actions(&mut w),
+        fence_of_a_with_early_grant(),
+        "the fence and the store start together"
+    );
     w
 }
 
@@ -1125,7 +1126,10 @@ fn w1_an_overlapped_store_is_not_announced_before_the_fence_is_confirmed() {
     assert!(witness_actions(&mut w).is_empty(), "no second store while the first is under way");
     w.handle_persisted(ms(t + 104), EARLY);
     assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
-    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOn(NODE_A), WitnessAction::Persist(unmarked)]);
+    assert_eq!(
+        witness_actions(&mut w),
+        vec![WitnessAction::PowerOn(NODE_A), WitnessAction::Persist(unmarked)]
+    );
 }
 
 #[test]
@@ -1163,9 +1167,8 @@ fn w1_an_early_grant_is_dropped_when_its_holder_is_heard_running_again() {
     let t = 5_000;
     let mut w = fencing_a_with_early_grant(t);
     w.handle_persisted(ms(t + 103), EARLY);
-    let both = |at| {
-        view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at))
-    };
+    let both =
+        |at| view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at));
     w.handle_report(ms(t + 300), NODE_A, 1, true, &node_report(20, 1, true, NODE_B, 30));
     w.handle_report(ms(t + 300), NODE_B, 1, true, &node_report(21, 1, false, NODE_A, 30));
     w.handle_tick(ms(t + 300), &both(t + 300));
@@ -1230,7 +1233,10 @@ fn w1_a_witness_restarted_with_a_pending_fence_announces_no_holder_until_the_fen
     let w2 = restarted_with_mark(b.clone(), |w, at, actions| {
         let (generation, holder, _, to_b) = frames(w);
         assert_eq!((generation, holder, to_b), (2, 0, Order::Standby), "at {at} ms");
-        assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "a grant at {at} ms: {actions:?}");
+        assert!(
+            !actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))),
+            "a grant at {at} ms: {actions:?}"
+        );
         fenced_at = at;
         actions.contains(&WitnessAction::PowerOff(NODE_A))
     });
@@ -1287,7 +1293,10 @@ fn w1_a_witness_restarted_with_a_pending_fence_stops_a_holder_that_may_run_under
     assert!(told_standby);
     w.handle_fence_result(ms(INITDEAD_MS + 1_000), NODE_A, FenceResult::Confirmed);
     let actions = witness_actions(&mut w);
-    assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "B has not said that it stopped: {actions:?}");
+    assert!(
+        !actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))),
+        "B has not said that it stopped: {actions:?}"
+    );
     let mut b_stopped = node_report(99_999, 2, false, NODE_A, 10);
     b_stopped.stopped = 2;
     let at = INITDEAD_MS + 1_100;

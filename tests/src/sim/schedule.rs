@@ -562,7 +562,10 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
                 // node (cut off, not yet self-fenced) may still run: the mark must not be taken
                 // for an announcement (docs/design.md, "Early grant", E5).
                 (0, fault(failing_relay(rng, node), long_ms)),
-                (rng.range(20, 150), fault(Crash { member: W, down_ms: rng.range(300, 1000), lose_state: false }, long_ms)),
+                (
+                    rng.range(20, 150),
+                    fault(Crash { member: W, down_ms: rng.range(300, 1000), lose_state: false }, long_ms),
+                ),
             ],
             3 => one(Crash { member: W, down_ms: rng.range(500, 4000), lose_state: rng.chance(300) }),
             4 => one(Partition { a: W, b: other(node), direction: 2 }),

@@ -94,8 +94,13 @@ impl Witness {
     pub(super) fn store_early(&mut self, h: u8, view: &View) {
         // Only while the first power-off is in flight: after a failed attempt the release comes
         // from a retry or the watchdog deadline, seconds away, and the store is not worth a mark.
-        let first_attempt = self.fencer.target() == Some(h) && self.fencer.in_flight() && self.fencer.attempts() == 1;
-        if self.persisting.is_some() || self.early.is_some() || !first_attempt || self.node(h).lost_since.is_none() {
+        let first_attempt =
+            self.fencer.target() == Some(h) && self.fencer.in_flight() && self.fencer.attempts() == 1;
+        if self.persisting.is_some()
+            || self.early.is_some()
+            || !first_attempt
+            || self.node(h).lost_since.is_none()
+        {
             return;
         }
         let Some(to) = self.best_candidate(view).filter(|&t| t != h) else { return };

@@ -84,7 +84,10 @@ mod tests {
         ] {
             assert_eq!(Stored::parse(&s.to_string()), Some(s), "{s}");
         }
-        assert_eq!(Stored { generation: 8, holder: 3, pending_fence: 2 }.to_string(), "pending_fence=2 generation=8 holder=3");
+        assert_eq!(
+            Stored { generation: 8, holder: 3, pending_fence: 2 }.to_string(),
+            "pending_fence=2 generation=8 holder=3"
+        );
     }
 
     #[test]
