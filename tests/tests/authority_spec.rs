@@ -97,7 +97,8 @@ fn w1_power_cut_of_the_holder_fails_over_only_after_a_confirmed_fence() {
     let s = sim.witness_state().unwrap();
     assert_eq!((s.generation, s.holder), (2, NODE_B));
     let t = trace(&sim);
-    let fenced = t.find("FenceSucceeded { node: 2 }").expect("a confirmed fence of A");
+    assert!(t.contains("FenceSucceeded { node: 2 }"), "a confirmed fence of A\n{t}");
+    let fenced = t.find("relay result for 2: Confirmed").expect("the relay's answer");
     // The grant's store overlaps the fence (an early grant); it is announced after the fence.
     let stored = t.find("persisted generation 2 holder 3 pending the fence of 2").expect("the early grant");
     let granted = t.find("announced the early grant of generation 2 holder 3").expect("the grant to B");

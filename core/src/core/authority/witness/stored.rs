@@ -93,7 +93,9 @@ mod tests {
     #[test]
     fn an_early_grant_is_unreadable_to_a_reader_that_expects_generation_first() {
         // What agents without early grants did: the first word must be `generation=`.
-        let older = |text: &str| text.split_whitespace().next().and_then(|w| w.strip_prefix("generation="));
+        fn older(text: &str) -> Option<&str> {
+            text.split_whitespace().next().and_then(|w| w.strip_prefix("generation="))
+        }
         let early = Stored { generation: 8, holder: 3, pending_fence: 2 };
         assert_eq!(older(&early.to_string()), None);
         assert_eq!(older(&Stored::announced(8, 3).to_string()), Some("8"));
