@@ -2,7 +2,8 @@
 //!
 //! Owns rules W1-W5 (see `docs/design.md`, "Authority"): the durable generation and holder
 //! (written through [`Action::Persist`] and only announced once [`Witness::handle_persisted`]
-//! confirms), cold start (wait for the nodes or `initdead`, adopt the highest generation heard),
+//! confirms; a failover's grant is written while the lost holder's fence runs and announced
+//! once that holder is released: early grants, `early.rs`; the record, `stored.rs`), cold start (wait for the nodes or `initdead`, adopt the highest generation heard),
 //! grants, graceful switchover, the decision that a holder is lost (only in quorum with the
 //! other node, and only when that node does not hear it either), failover after a confirmed
 //! fence or after the watchdog deadline, doing nothing while isolated, and maintenance mode
