@@ -667,8 +667,9 @@ impl Witness {
     /// resources stopped and starts them only on a grant (N4), and it counts as fenced until
     /// it is heard from its new boot.
     fn power_on_when_nobody_can_run(&mut self, view: &View) {
-        if self.persisting.is_some() || !self.cfg.power_on_after_fence || self.best_candidate(view).is_some()
-        {
+        // A grant being stored powers them on once durable; an early grant's store or a rewrite
+        // does not.
+        if self.storing_grant() || !self.cfg.power_on_after_fence || self.best_candidate(view).is_some() {
             return;
         }
         for i in 0..self.nodes.len() {
