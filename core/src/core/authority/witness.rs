@@ -395,6 +395,12 @@ impl Witness {
     pub fn poll_timeout(&self) -> Micros {
         let later = |t: Micros| if t > self.last_eval { t } else { Micros::MAX };
         let mut next = self.fencer.poll_timeout();
+        if let Some(until) = self.stall_grace_until {
+            // A power-off held back by the stall grace is due when the grace ends.
+            if self.operator_fence != self.fencer.target() && next < until {
+                next = until;
+            }
+        }
         // Cold start waits (for the nodes, for the preferred node to settle) end at initdead.
         next = next.min(later(self.started_at.plus_ms(self.cfg.timing.initdead_ms).plus_us(1)));
         if let Phase::Switchover { deadline, .. } = self.phase {
@@ -683,6 +689,12 @@ impl Witness {
     }
 
     fn drive_fencer(&mut self, now: Micros) {
+        // Within the stall grace a power-off waits (a retry that came due during the stall):
+        // the other node's word may be from before the stall, and the frames that waited prove
+        // the links again within the grace. Only delays; the operator's fence does not wait.
+        if self.in_stall_grace(now) && self.operator_fence != self.fencer.target() {
+            return;
+        }
         if let Some(node) = self.fencer.poll_power_off(now) {
             self.notices.push(Notice::FenceRequested { node, attempt: self.fencer.attempts() });
             self.push_action(Action::PowerOff(node));
