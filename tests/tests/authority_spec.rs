@@ -1305,3 +1305,48 @@ fn w1_a_witness_restarted_with_a_pending_fence_stops_a_holder_that_may_run_under
     w.handle_tick(ms(at), &a_lost(at));
     assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(Stored::announced(3, NODE_B))]);
 }
+
+#[test]
+fn w2_a_fence_retry_that_came_due_during_a_stall_of_the_witness_waits_for_the_stall_grace() {
+    // A is judged lost and its first power-off fails; the witness's process then stalls past
+    // the retry. When it runs again, B's latest word (A unreachable) is from before the stall:
+    // the retry waits for the stall grace, and B's frames that waited say that it reaches A
+    // again, so A is not powered off (the simulator found the retry sent at once, seed 85210).
+    let t = 5_000;
+    let fenced = |t| {
+        let mut w = fencing_a_with_early_grant(t);
+        w.handle_persisted(ms(t + 103), EARLY);
+        w.handle_fence_result(ms(t + 104), NODE_A, FenceResult::Failed);
+        let announced = Stored::announced(1, NODE_A);
+        assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(announced)]);
+        w.handle_persisted(ms(t + 106), announced);
+        w
+    };
+    let mut w = fenced(t);
+    // (Before A's watchdog deadline, about 7.2 s: only a fence can release it yet.)
+    let woke = t + 1_400;
+    for at in [woke, woke + DEAD_MS / 2] {
+        w.handle_tick(ms(at), &a_lost(at));
+        let actions = witness_actions(&mut w);
+        assert!(actions.is_empty(), "{actions:?} {} ms after the stall", at - woke);
+    }
+    assert!(w.poll_timeout() <= ms(woke + DEAD_MS), "it wakes when the stall grace ends");
+    let b_reaches_a = |at| view_of(&[(NODE_A, false, &[]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at));
+    w.handle_tick(ms(woke + DEAD_MS / 2 + 10), &b_reaches_a(woke + DEAD_MS / 2 + 10));
+    for at in (woke + DEAD_MS..woke + 5_000).step_by(INTERVAL_MS as usize) {
+        w.handle_tick(ms(at), &b_reaches_a(at));
+        let actions = witness_actions(&mut w);
+        assert!(
+            !actions.contains(&WitnessAction::PowerOff(NODE_A)),
+            "A powered off at {at} ms although B reaches it"
+        );
+    }
+    assert_eq!(w.fencing(), None);
+
+    // It only delays: still lost when the grace ends, A is powered off then.
+    let mut w = fenced(t);
+    w.handle_tick(ms(woke), &a_lost(woke));
+    assert!(witness_actions(&mut w).is_empty());
+    w.handle_tick(ms(woke + DEAD_MS), &a_lost(woke + DEAD_MS));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "the retry after the grace");
+}

@@ -62,8 +62,8 @@ const MAX_ACTIONS: usize = 8;
 
 /// A gap longer than `dead_ms` between two inputs of the witness (frames, timers, results) is a
 /// stall of its own process: its loop wakes at least once an interval, and `dead_ms` is at
-/// least one. After a stall, no member is judged lost until `dead_ms` has passed (the
-/// **stall grace**): the frames that waited meanwhile may still be in the host's or the
+/// least one. After a stall, no member is judged lost and no power-off but the operator's is
+/// sent until `dead_ms` has passed (the **stall grace**): the frames that waited meanwhile may still be in the host's or the
 /// virtual machine's queues, and a live member's links prove themselves again within one
 /// round trip of the witness's first frames, which `dead_ms` covers (it is the time a link is
 /// allowed between proofs in any case). A judgement made before the stall stands.
