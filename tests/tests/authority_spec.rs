@@ -97,9 +97,12 @@ fn w1_power_cut_of_the_holder_fails_over_only_after_a_confirmed_fence() {
     let s = sim.witness_state().unwrap();
     assert_eq!((s.generation, s.holder), (2, NODE_B));
     let t = trace(&sim);
-    let fenced = t.find("FenceSucceeded { node: 2 }").expect("a confirmed fence of A");
-    let granted = t.find("persisted generation 2 holder 3").expect("the grant to B");
-    assert!(fenced < granted, "W1: the fence is confirmed before the grant\n{t}");
+    assert!(t.contains("FenceSucceeded { node: 2 }"), "a confirmed fence of A\n{t}");
+    let fenced = t.find("relay result for 2: Confirmed").expect("the relay's answer");
+    // The grant's store overlaps the fence (an early grant); it is announced after the fence.
+    let stored = t.find("persisted generation 2 holder 3 pending the fence of 2").expect("the early grant");
+    let granted = t.find("announced the early grant of generation 2 holder 3").expect("the grant to B");
+    assert!(fenced < granted && stored < granted, "W1: the fence is confirmed before the grant\n{t}");
     assert_safe(&sim);
 }
 
@@ -751,7 +754,7 @@ fn w3_an_isolated_witness_still_powers_on_a_node_whose_fence_it_confirmed() {
     // isolated: W3 stops deciding and cancels the fence), then the relay confirms A is off.
     // A stays off for good unless the witness powers it on: an isolated witness must still do
     // that (A boots with nothing running and waits for a grant, N4).
-    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: NODE_A }), ms(0));
+    let mut w = Witness::new(witness_config(), Some(Stored::announced(1, NODE_A)), ms(0));
     w.set_standby(NODE_B, true);
     w.handle_report(ms(100), NODE_A, 1, true, &node_report(1, 1, true, NODE_B, 10));
     w.handle_report(ms(100), NODE_B, 1, true, &node_report(1, 1, false, NODE_A, 10));
@@ -759,7 +762,7 @@ fn w3_an_isolated_witness_still_powers_on_a_node_whose_fence_it_confirmed() {
         view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(100));
     w.handle_tick(ms(100), &both);
     assert!(!w.in_startup(), "both nodes reported: cold start is over");
-    assert_eq!(w.durable(), Stored { generation: 1, holder: NODE_A });
+    assert_eq!(w.durable(), Stored::announced(1, NODE_A));
     assert!(witness_actions(&mut w).is_empty());
 
     // A is lost: neither the witness nor B reaches it (B's counter for A is frozen).
@@ -860,10 +863,7 @@ fn witness_engine(boot: u64) -> Engine {
     let timing =
         Timing { interval_ms: INTERVAL_MS, warn_ms: 250, dead_ms: DEAD_MS, initdead_ms: INITDEAD_MS };
     let params = Params { cluster_id: 7, me: WITNESS_ID, boot, peers, links, timing };
-    let role = RoleConfig::Witness {
-        config: witness_config(),
-        stored: Some(Stored { generation: 1, holder: NODE_A }),
-    };
+    let role = RoleConfig::Witness { config: witness_config(), stored: Some(Stored::announced(1, NODE_A)) };
     Engine::new(params, role, ms(0))
 }
 
@@ -937,10 +937,19 @@ fn w2_the_other_nodes_word_is_taken_only_from_frames_that_acknowledge_the_witnes
     assert!(fenced.is_empty(), "W2: the witness fenced a holder its peer reaches: {fenced:?}");
 }
 
+/// What a witness of [`steady_witness`] does when it judges the holder A lost: fence it, and
+/// store the grant to B that follows A's release (an early grant, announced only after it).
+fn fence_of_a_with_early_grant() -> Vec<WitnessAction> {
+    vec![
+        WitnessAction::PowerOff(NODE_A),
+        WitnessAction::Persist(Stored { generation: 2, holder: NODE_B, pending_fence: NODE_A }),
+    ]
+}
+
 /// A witness in steady state at `t` ms: generation 1 held by node A (running), node B ready;
 /// both nodes heard from their boot 1 since 100 ms.
 fn steady_witness(t: u64) -> Witness {
-    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: NODE_A }), ms(0));
+    let mut w = Witness::new(witness_config(), Some(Stored::announced(1, NODE_A)), ms(0));
     w.handle_report(ms(100), NODE_A, 1, true, &node_report(1, 1, true, NODE_B, 10));
     w.handle_report(ms(100), NODE_B, 1, true, &node_report(1, 1, false, NODE_A, 10));
     let mut at = 100;
@@ -987,12 +996,12 @@ fn w2_after_a_stall_of_the_witness_no_member_is_judged_lost_before_its_links_had
     assert!(witness_actions(&mut w).is_empty());
     w.handle_tick(ms(woke + DEAD_MS), &b_only(ms(woke + DEAD_MS)));
     // (A has been silent for longer than its watchdog deadline: released without a fence.)
-    let granted = WitnessAction::Persist(Stored { generation: 2, holder: NODE_B });
+    let granted = WitnessAction::Persist(Stored::announced(2, NODE_B));
     assert_eq!(witness_actions(&mut w), vec![granted], "W2 after the grace");
     let mut w = steady_witness(t);
     w.handle_report(ms(t + INTERVAL_MS), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
     w.handle_tick(ms(t + INTERVAL_MS), &b_only(ms(t + INTERVAL_MS)));
-    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "no stall: no grace");
+    assert_eq!(witness_actions(&mut w), fence_of_a_with_early_grant(), "no stall: no grace");
 }
 
 #[test]
@@ -1029,7 +1038,7 @@ fn w2_a_node_that_just_booted_says_nothing_yet_about_whom_it_does_not_reach() {
     assert!(witness_actions(&mut w).is_empty());
     assert!(w.poll_timeout() <= ms(booted + DEAD_MS), "it wakes when the boot grace ends");
     w.handle_tick(ms(booted + DEAD_MS), &b_alone(ms(booted + DEAD_MS)));
-    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "W2 after the grace");
+    assert_eq!(witness_actions(&mut w), fence_of_a_with_early_grant(), "W2 after the grace");
 }
 
 #[test]
@@ -1039,7 +1048,7 @@ fn w2_a_fence_no_rule_needs_any_more_is_dropped_before_its_next_retry() {
     // stopped for the generation: released by its own report (W1), and node A is granted. The
     // fence of B, waiting for its next retry, no longer serves any rule: it must not power off
     // B, alive and reachable (the simulator found a witness doing so seconds later).
-    let mut w = Witness::new(witness_config(), Some(Stored { generation: 1, holder: 0 }), ms(0));
+    let mut w = Witness::new(witness_config(), Some(Stored::announced(1, 0)), ms(0));
     let a_only = |at| view_of(&[(NODE_A, true, &[WITNESS_ID]), (NODE_B, false, &[])], at);
     let mut at = 100;
     let mut actions = Vec::new();
@@ -1065,7 +1074,7 @@ fn w2_a_fence_no_rule_needs_any_more_is_dropped_before_its_next_retry() {
         |t| view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], t);
     w.handle_report(ms(at + 50), NODE_B, 1, true, &b_back);
     w.handle_tick(ms(at + 50), &both(ms(at + 50)));
-    let granted = Stored { generation: 2, holder: NODE_A };
+    let granted = Stored::announced(2, NODE_A);
     assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(granted)], "A is granted");
     w.handle_persisted(ms(at + 60), granted);
     // Well past the retry's backoff, B still reachable: no power-off.
@@ -1075,4 +1084,296 @@ fn w2_a_fence_no_rule_needs_any_more_is_dropped_before_its_next_retry() {
         assert!(!actions.contains(&WitnessAction::PowerOff(NODE_B)), "B powered off at {t} ms: {actions:?}");
     }
     assert_eq!(w.fencing(), None);
+}
+
+// ---- early grants: the failover's store overlapped with the fence (W1) ----------------------
+
+/// The view in which the holder A is lost: the witness reaches B only, and B reaches only it.
+fn a_lost(at: u64) -> View {
+    view_of(&[(NODE_A, false, &[]), (NODE_B, true, &[WITNESS_ID])], ms(at))
+}
+
+/// What the witness's next frames say: (generation, holder, order to A, order to B).
+fn frames(w: &mut Witness) -> (u64, u8, Order, Order) {
+    let (a, b) = (w.info_for(NODE_A), w.info_for(NODE_B));
+    assert_eq!((a.generation, a.holder), (b.generation, b.holder));
+    (b.generation, b.holder, a.order, b.order)
+}
+
+/// A steady witness (generation 1 held by A) that judged A lost at `t` ms: it fences A and
+/// stores the early grant of generation 2 to B.
+fn fencing_a_with_early_grant(t: u64) -> Witness {
+    let mut w = steady_witness(t);
+    w.handle_report(ms(t + INTERVAL_MS), NODE_B, 1, true, &node_report(9, 1, false, NODE_A, 10));
+    w.handle_tick(ms(t + INTERVAL_MS), &a_lost(t + INTERVAL_MS));
+    assert_eq!(
+        witness_actions(&mut w),
+        fence_of_a_with_early_grant(),
+        "the fence and the store start together"
+    );
+    w
+}
+
+const EARLY: Stored = Stored { generation: 2, holder: NODE_B, pending_fence: NODE_A };
+
+#[test]
+fn w1_an_overlapped_store_is_not_announced_before_the_fence_is_confirmed() {
+    let t = 5_000;
+    let mut w = fencing_a_with_early_grant(t);
+    // The store completes first: durable, but nothing announces it while A's fence runs.
+    w.handle_persisted(ms(t + 103), EARLY);
+    assert_eq!(w.durable(), Stored::announced(1, NODE_A), "the frames still carry generation 1");
+    for at in (t + 103..t + 600).step_by(50) {
+        w.handle_tick(ms(at), &a_lost(at));
+        assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby), "at {at} ms");
+        assert!(witness_actions(&mut w).is_empty(), "at {at} ms");
+    }
+    // The relay confirms A off: the early grant is announced at once, without waiting for a
+    // store; then the record is written again without its mark, and B keeps its Run meanwhile.
+    w.handle_fence_result(ms(t + 602), NODE_A, FenceResult::Confirmed);
+    assert_eq!(w.durable(), Stored::announced(2, NODE_B));
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
+    let unmarked = Stored::announced(2, NODE_B);
+    assert_eq!(
+        witness_actions(&mut w),
+        vec![WitnessAction::PowerOn(NODE_A), WitnessAction::Persist(unmarked)],
+        "A is powered on; the mark is written over"
+    );
+    w.handle_tick(ms(t + 603), &a_lost(t + 603));
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run), "the rewrite is not waited for");
+    w.handle_persisted(ms(t + 605), unmarked);
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
+    assert!(witness_actions(&mut w).is_empty());
+
+    // The other order: the fence is confirmed while the store is still under way. The grant is
+    // announced when the store completes, and not before.
+    let mut w = fencing_a_with_early_grant(t);
+    w.handle_fence_result(ms(t + 102), NODE_A, FenceResult::Confirmed);
+    w.handle_tick(ms(t + 103), &a_lost(t + 103));
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby), "not durable yet");
+    assert!(witness_actions(&mut w).is_empty(), "no second store while the first is under way");
+    w.handle_persisted(ms(t + 104), EARLY);
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
+    assert_eq!(
+        witness_actions(&mut w),
+        vec![WitnessAction::PowerOn(NODE_A), WitnessAction::Persist(unmarked)]
+    );
+}
+
+#[test]
+fn w1_an_early_grant_whose_first_fence_fails_is_dropped_and_the_grant_follows_the_release() {
+    // The first power-off fails: the release now comes from a retry or the watchdog deadline.
+    // The early grant is dropped (its mark written over); the grant is stored after the release
+    // and announced once stored, as any grant.
+    let t = 5_000;
+    let mut w = fencing_a_with_early_grant(t);
+    w.handle_persisted(ms(t + 103), EARLY);
+    w.handle_fence_result(ms(t + 104), NODE_A, FenceResult::Failed);
+    let announced = Stored::announced(1, NODE_A);
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(announced)], "the mark is written over");
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby));
+    w.handle_persisted(ms(t + 106), announced);
+    for at in (t + 200..t + 600).step_by(50) {
+        w.handle_tick(ms(at), &a_lost(at));
+        assert!(witness_actions(&mut w).is_empty(), "no early grant for a retry, at {at} ms");
+    }
+    w.handle_tick(ms(t + 700), &a_lost(t + 700));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "the retry alone");
+    w.handle_fence_result(ms(t + 702), NODE_A, FenceResult::Confirmed);
+    let grant = Stored::announced(2, NODE_B);
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(grant)], "stored after the release");
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby), "announced once stored");
+    w.handle_persisted(ms(t + 705), grant);
+    assert_eq!(frames(&mut w), (2, NODE_B, Order::Standby, Order::Run));
+}
+
+#[test]
+fn w1_an_early_grant_is_dropped_when_its_holder_is_heard_running_again() {
+    // A was judged lost (a cut of a moment) and the early grant is stored while its power-off
+    // is in flight. A is heard running again: it keeps the service under generation 1, the
+    // early grant, never announced, is void, and the record is written again without it.
+    let t = 5_000;
+    let mut w = fencing_a_with_early_grant(t);
+    w.handle_persisted(ms(t + 103), EARLY);
+    let both =
+        |at| view_of(&[(NODE_A, true, &[WITNESS_ID, NODE_B]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at));
+    w.handle_report(ms(t + 300), NODE_A, 1, true, &node_report(20, 1, true, NODE_B, 30));
+    w.handle_report(ms(t + 300), NODE_B, 1, true, &node_report(21, 1, false, NODE_A, 30));
+    w.handle_tick(ms(t + 300), &both(t + 300));
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Run, Order::Standby), "A keeps the service");
+    let announced = Stored::announced(1, NODE_A);
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(announced)], "the mark is written over");
+    w.handle_tick(ms(t + 301), &both(t + 301));
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Run, Order::Standby), "A runs on during the rewrite");
+    w.handle_persisted(ms(t + 303), announced);
+    // The power-off in flight fails: cancelled, it is not tried again.
+    w.handle_fence_result(ms(t + 400), NODE_A, FenceResult::Failed);
+    assert_eq!(w.fencing(), None, "A is not fenced");
+    for at in (t + 400..t + 3_000).step_by(INTERVAL_MS as usize) {
+        w.handle_tick(ms(at), &both(at));
+        assert!(witness_actions(&mut w).is_empty(), "at {at} ms");
+    }
+    // A's resources fail: the next grant is stored (not the void early grant announced).
+    let mut failed = node_report(40, 1, false, NODE_B, 50);
+    failed.resources = ResState::Failed;
+    failed.stopped = 1;
+    failed.ready = false;
+    w.handle_report(ms(t + 3_000), NODE_A, 1, true, &failed);
+    w.handle_tick(ms(t + 3_000), &both(t + 3_000));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(Stored::announced(2, NODE_B))]);
+    assert_eq!(frames(&mut w), (1, NODE_A, Order::Standby, Order::Standby), "announced once stored");
+}
+
+/// A witness that restarts with the early grant's mark in its state file (it stopped between
+/// the store and the rewrite), then hears B (ready, stopped for `b_stopped`, running under
+/// `b_acting` or not) every interval and never A; returns it when `until` holds or at 30 s.
+fn restarted_with_mark(
+    b: NodeReport,
+    mut until: impl FnMut(&mut Witness, u64, &[WitnessAction]) -> bool,
+) -> Witness {
+    let mut w = Witness::new(witness_config(), Some(EARLY), ms(0));
+    let mut at = 100;
+    while at < 30_000 {
+        let mut report = b.clone();
+        report.seq = at;
+        w.handle_report(ms(at), NODE_B, 1, true, &report);
+        w.handle_tick(ms(at), &a_lost(at));
+        let actions = witness_actions(&mut w);
+        if until(&mut w, at, &actions) {
+            return w;
+        }
+        at += INTERVAL_MS;
+    }
+    panic!("never happened");
+}
+
+#[test]
+fn w1_a_witness_restarted_with_a_pending_fence_announces_no_holder_until_the_fence_is_confirmed_again() {
+    // Whether the early grant was announced is not known after the restart: A may still run
+    // under generation 1 (it was not) or B under 2 (it was). Nobody is taken as the holder of
+    // generation 2, B is told Standby (it stops if it runs, and says so), and A, never heard,
+    // is fenced again; only then is generation 3 granted.
+    let w = Witness::new(witness_config(), Some(EARLY), ms(0));
+    assert_eq!(w.durable(), Stored::announced(2, 0), "nobody holds the marked generation");
+    let mut b = node_report(0, 2, false, NODE_A, 10);
+    b.stopped = 2;
+    let mut fenced_at = 0;
+    let w2 = restarted_with_mark(b.clone(), |w, at, actions| {
+        let (generation, holder, _, to_b) = frames(w);
+        assert_eq!((generation, holder, to_b), (2, 0, Order::Standby), "at {at} ms");
+        assert!(
+            !actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))),
+            "a grant at {at} ms: {actions:?}"
+        );
+        fenced_at = at;
+        actions.contains(&WitnessAction::PowerOff(NODE_A))
+    });
+    drop(w);
+    let mut w = w2;
+    assert!(fenced_at > INITDEAD_MS, "W4: after initdead (A was never heard), at {fenced_at} ms");
+    w.handle_fence_result(ms(fenced_at + 2), NODE_A, FenceResult::Confirmed);
+    let grant = Stored::announced(3, NODE_B);
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(grant)], "above the marked generation");
+    assert_eq!(frames(&mut w).3, Order::Standby, "announced once stored");
+    w.handle_persisted(ms(fenced_at + 5), grant);
+    assert_eq!(frames(&mut w), (3, NODE_B, Order::Standby, Order::Run));
+}
+
+#[test]
+fn w1_a_witness_restarted_with_a_pending_fence_waits_for_the_watchdog_deadline_without_a_relay() {
+    // As above, but the relay does not answer: only A's watchdog deadline releases it.
+    let bound_ms = SELF_FENCE_MS + STOP_TIMEOUT_MS + WATCHDOG_MS;
+    // B's counter for A changed last at 100 ms (A silent since): the deadline counts from then.
+    let deadline = 100 + DEAD_MS + INTERVAL_MS + bound_ms + MARGIN_MS;
+    let mut b = node_report(0, 2, false, NODE_A, 10);
+    b.stopped = 2;
+    let mut granted_at = 0;
+    let mut fenced = false;
+    let mut w = restarted_with_mark(b, |w, at, actions| {
+        for a in actions {
+            if *a == WitnessAction::PowerOff(NODE_A) {
+                fenced = true;
+                w.handle_fence_result(ms(at), NODE_A, FenceResult::Failed);
+            }
+        }
+        granted_at = at;
+        actions.contains(&WitnessAction::Persist(Stored::announced(3, NODE_B)))
+    });
+    assert!(fenced, "A was fenced (and the relay failed)");
+    assert!(granted_at >= deadline, "granted at {granted_at} ms, before the deadline {deadline} ms");
+    w.handle_persisted(ms(granted_at + 1), Stored::announced(3, NODE_B));
+    assert_eq!(frames(&mut w).3, Order::Run);
+}
+
+#[test]
+fn w1_a_witness_restarted_with_a_pending_fence_stops_a_holder_that_may_run_under_it_before_granting() {
+    // The early grant had been announced and B runs under it when the witness stopped, before
+    // the rewrite. B is not taken as the holder on its word: it is told Standby like A would
+    // be, and only once it reports its resources stopped for generation 2 (and A is released)
+    // is the next generation granted, to B again.
+    let b = node_report(0, 2, true, NODE_A, 10);
+    let mut told_standby = false;
+    let mut w = restarted_with_mark(b, |w, _, actions| {
+        told_standby |= frames(w).3 == Order::Standby;
+        assert!(!actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))), "B still runs: {actions:?}");
+        actions.contains(&WitnessAction::PowerOff(NODE_A))
+    });
+    assert!(told_standby);
+    w.handle_fence_result(ms(INITDEAD_MS + 1_000), NODE_A, FenceResult::Confirmed);
+    let actions = witness_actions(&mut w);
+    assert!(
+        !actions.iter().any(|a| matches!(a, WitnessAction::Persist(_))),
+        "B has not said that it stopped: {actions:?}"
+    );
+    let mut b_stopped = node_report(99_999, 2, false, NODE_A, 10);
+    b_stopped.stopped = 2;
+    let at = INITDEAD_MS + 1_100;
+    w.handle_report(ms(at), NODE_B, 1, true, &b_stopped);
+    w.handle_tick(ms(at), &a_lost(at));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(Stored::announced(3, NODE_B))]);
+}
+
+#[test]
+fn w2_a_fence_retry_that_came_due_during_a_stall_of_the_witness_waits_for_the_stall_grace() {
+    // A is judged lost and its first power-off fails; the witness's process then stalls past
+    // the retry. When it runs again, B's latest word (A unreachable) is from before the stall:
+    // the retry waits for the stall grace, and B's frames that waited say that it reaches A
+    // again, so A is not powered off (the simulator found the retry sent at once, seed 85210).
+    let t = 5_000;
+    let fenced = |t| {
+        let mut w = fencing_a_with_early_grant(t);
+        w.handle_persisted(ms(t + 103), EARLY);
+        w.handle_fence_result(ms(t + 104), NODE_A, FenceResult::Failed);
+        let announced = Stored::announced(1, NODE_A);
+        assert_eq!(witness_actions(&mut w), vec![WitnessAction::Persist(announced)]);
+        w.handle_persisted(ms(t + 106), announced);
+        w
+    };
+    let mut w = fenced(t);
+    // (Before A's watchdog deadline, about 7.2 s: only a fence can release it yet.)
+    let woke = t + 1_400;
+    for at in [woke, woke + DEAD_MS / 2] {
+        w.handle_tick(ms(at), &a_lost(at));
+        let actions = witness_actions(&mut w);
+        assert!(actions.is_empty(), "{actions:?} {} ms after the stall", at - woke);
+    }
+    assert!(w.poll_timeout() <= ms(woke + DEAD_MS), "it wakes when the stall grace ends");
+    let b_reaches_a = |at| view_of(&[(NODE_A, false, &[]), (NODE_B, true, &[WITNESS_ID, NODE_A])], ms(at));
+    w.handle_tick(ms(woke + DEAD_MS / 2 + 10), &b_reaches_a(woke + DEAD_MS / 2 + 10));
+    for at in (woke + DEAD_MS..woke + 5_000).step_by(INTERVAL_MS as usize) {
+        w.handle_tick(ms(at), &b_reaches_a(at));
+        let actions = witness_actions(&mut w);
+        assert!(
+            !actions.contains(&WitnessAction::PowerOff(NODE_A)),
+            "A powered off at {at} ms although B reaches it"
+        );
+    }
+    assert_eq!(w.fencing(), None);
+
+    // It only delays: still lost when the grace ends, A is powered off then.
+    let mut w = fenced(t);
+    w.handle_tick(ms(woke), &a_lost(woke));
+    assert!(witness_actions(&mut w).is_empty());
+    w.handle_tick(ms(woke + DEAD_MS), &a_lost(woke + DEAD_MS));
+    assert_eq!(witness_actions(&mut w), vec![WitnessAction::PowerOff(NODE_A)], "the retry after the grace");
 }

@@ -35,18 +35,13 @@ pub const AUTHORITY_FILE: &str = "authority";
 /// Bound on the authority file's size.
 const MAX_AUTHORITY_FILE_BYTES: u64 = 128;
 
-/// Read the witness's durable state. Missing or unreadable: None (the witness then adopts the
-/// highest generation the nodes report, rule W4).
+/// Read the witness's durable state (its one text form is `Stored`'s, in the core). Missing or
+/// unreadable: None (the witness then adopts the highest generation the nodes report, rule W4).
 pub fn read_stored(dir: &Path) -> Option<Stored> {
     let file = std::fs::File::open(dir.join(AUTHORITY_FILE)).ok()?;
     let mut text = String::new();
     file.take(MAX_AUTHORITY_FILE_BYTES).read_to_string(&mut text).ok()?;
-    let mut words = text.split_whitespace();
-    let stored = (|| {
-        let generation = words.next()?.strip_prefix("generation=")?.parse().ok()?;
-        let holder = words.next()?.strip_prefix("holder=")?.parse().ok()?;
-        Some(Stored { generation, holder })
-    })();
+    let stored = Stored::parse(&text);
     if stored.is_none() {
         log::warn!("{}: unreadable authority state; it counts as lost", dir.join(AUTHORITY_FILE).display());
     }
@@ -55,11 +50,7 @@ pub fn read_stored(dir: &Path) -> Option<Stored> {
 
 /// Write it durably (write, fsync, rename, fsync the directory) before any frame carries it.
 pub fn write_stored(dir: &Path, stored: Stored) -> io::Result<()> {
-    write_durable(
-        dir,
-        AUTHORITY_FILE,
-        format!("generation={} holder={}\n", stored.generation, stored.holder).as_bytes(),
-    )
+    write_durable(dir, AUTHORITY_FILE, format!("{stored}\n").as_bytes())
 }
 
 /// File in the witness's state directory: `maintenance=on` while maintenance mode is on.

@@ -381,7 +381,7 @@ mod tests {
         let mut w = DurableWriter::start(storage.clone(), true).unwrap();
         let now = Micros::from_ms(1);
         w.record(now, Stamp::default(), event("first"));
-        w.state(now, StateWrite::Stored(Stored { generation: 7, holder: 1 })).unwrap();
+        w.state(now, StateWrite::Stored(Stored::announced(7, 1))).unwrap();
         w.record(now, Stamp::default(), event("second"));
         let done = wait_results(&mut w, 3);
         assert!(matches!(&done[0], Done::Record(_, e, Ok(1)) if e.to_string().contains("first")));

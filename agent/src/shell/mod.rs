@@ -554,11 +554,14 @@ impl Agent {
             match action {
                 Action::Persist(stored) => {
                     let holder = self.member_name(stored.holder);
-                    self.journal(
-                        JournalEvent::new(JournalKind::Grant, "store generation and holder")
-                            .with_field("generation", &stored.generation.to_string())
-                            .with_field("holder", &holder),
-                    );
+                    let mut event = JournalEvent::new(JournalKind::Grant, "store generation and holder")
+                        .with_field("generation", &stored.generation.to_string())
+                        .with_field("holder", &holder);
+                    if stored.pending_fence != 0 {
+                        // An early grant: announced once this node's fence is confirmed.
+                        event = event.with_field("pending_fence", &self.member_name(stored.pending_fence));
+                    }
+                    self.journal(event);
                     // Answered through collect_durable: handle_persisted once it is on disk.
                     if let Err(e) = self.durable.state(now, StateWrite::Stored(stored)) {
                         panic!("the authority state cannot be written: {e}");

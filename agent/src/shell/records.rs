@@ -43,9 +43,14 @@ impl Agent {
             Done::Record(_, event, Err(e)) => log::error!("journal: cannot append ({e}): {event}"),
             Done::State(StateWrite::Stored(stored), Ok(())) => {
                 log::info!(
-                    "generation {} holder {} stored durably",
+                    "generation {} holder {} stored durably{}",
                     stored.generation,
-                    self.member_name(stored.holder)
+                    self.member_name(stored.holder),
+                    if stored.pending_fence == 0 {
+                        String::new()
+                    } else {
+                        format!(" (announced once {} is fenced)", self.member_name(stored.pending_fence))
+                    }
                 );
                 self.engine.handle_persisted(now, stored);
             }

@@ -2,7 +2,8 @@
 //!
 //! Owns a switch per safety rule that a test may turn off: one [`Mutation`] per rule (W1-W5,
 //! N1-N4 and N2's voiding of grants, the peer check, the durable generation, replay rejection,
-//! the witness's `latest_boot` check of a node that left stopped), each guarding the one place
+//! the witness's `latest_boot` check of a node that left stopped, an early grant's wait for the
+//! fence and its mark in the state file), each guarding the one place
 //! where that rule is decided, and the list of broken builds the simulator runs
 //! ([`Mutation::simulated`]). Without the cargo feature `mutations` every switch is a constant `false`
 //! and the checks compile away; production and the normal test suite never build with it.
@@ -58,11 +59,17 @@ pub enum Mutation {
     /// yet (`stopped` is not raised to `max_seen`), so a grant whose store was slow or whose
     /// peer check waited may still start it after the witness counted on its self-fence.
     KeepGrantsAfterSelfFence = 14,
+    /// W1 for an early grant: the grant stored while the lost holder is being fenced is
+    /// announced as soon as it is durable, without waiting for that holder's release.
+    AnnounceEarlyGrant = 15,
+    /// W1 for an early grant across a restart: a witness that restarts with an early grant in
+    /// its state file takes it as announced (it forgets that it waits for a fence).
+    ForgetPendingFence = 16,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 14] = [
+    pub const ALL: [Mutation; 16] = [
         Mutation::GrantWithoutFence,
         Mutation::LostWhilePeerReaches,
         Mutation::IsolatedWitnessActs,
@@ -77,6 +84,8 @@ impl Mutation {
         Mutation::AcceptReplays,
         Mutation::IgnoreLatestBoot,
         Mutation::KeepGrantsAfterSelfFence,
+        Mutation::AnnounceEarlyGrant,
+        Mutation::ForgetPendingFence,
     ];
 
     /// The broken builds `make test-sim` runs, each a set of mutations turned on together, in
@@ -121,6 +130,8 @@ impl Mutation {
             Mutation::AcceptReplays => "accept-replays",
             Mutation::IgnoreLatestBoot => "ignore-latest-boot",
             Mutation::KeepGrantsAfterSelfFence => "keep-grants-after-self-fence",
+            Mutation::AnnounceEarlyGrant => "announce-early-grant",
+            Mutation::ForgetPendingFence => "forget-pending-fence",
         }
     }
 
@@ -141,6 +152,8 @@ impl Mutation {
             Mutation::AcceptReplays => "replay rejection",
             Mutation::IgnoreLatestBoot => "LeftStopped latest_boot",
             Mutation::KeepGrantsAfterSelfFence => "N2 voids grants",
+            Mutation::AnnounceEarlyGrant => "W1 early grant",
+            Mutation::ForgetPendingFence => "W1 early grant restart",
         }
     }
 

@@ -189,8 +189,7 @@ mod tests {
 
     #[test]
     fn the_configured_roles_are_the_simulated_cluster() {
-        let restored =
-            Restored { stored: Some(Stored { generation: 4, holder: NODE_B }), seen: 3, adopted: Some(3) };
+        let restored = Restored { stored: Some(Stored::announced(4, NODE_B)), seen: 3, adopted: Some(3) };
         for i in 0..3 {
             for fence_configured in [false, true] {
                 for auto_failback in [false, true] {

@@ -281,6 +281,9 @@ pub struct Sim {
     in_flight: BinaryHeap<Reverse<(Micros, u64, usize, usize, MessageBox)>>,
     frame_seq: u64,
     grants: HashSet<(u64, u8)>,
+    /// Early grants the witness stored (marked as waiting for a fence) and has not announced
+    /// yet: W1 is checked when one is announced instead of when it is stored.
+    early_grants: HashSet<(u64, u8)>,
     /// The highest generation the witness stored a grant for (since it last lost its state):
     /// every older one it has given up on.
     issued: u64,
@@ -403,6 +406,7 @@ impl Sim {
             in_flight: BinaryHeap::new(),
             frame_seq: 0,
             grants: HashSet::new(),
+            early_grants: HashSet::new(),
             issued: 0,
             max_persisted: 0,
             max_granted: 0,
@@ -1221,6 +1225,11 @@ impl Sim {
             };
             self.transmit(i, global_links[link_index], header, msg);
         }
+        if i == 0 {
+            // An early grant announced in this step is a grant before what follows it (a
+            // power-on), as a grant stored after the release was.
+            self.observe_early_grant();
+        }
         loop {
             let Some(action) = self.members[i].engine.as_mut().unwrap().poll_action() else { break };
             self.carry_out(i, action);
@@ -1305,7 +1314,11 @@ impl Sim {
         match action {
             Action::Persist(stored) => {
                 let (at, fails) = self.disk_write(i);
-                if stored.holder != 0 {
+                // An early grant is stored while the node it replaces is being fenced: W1 holds,
+                // and faults are aimed at it, when it is announced (`observe_early_grant`). A
+                // record written again without its mark is no grant.
+                let rewrite = self.witness_state() == Some(stored);
+                if stored.holder != 0 && stored.pending_fence == 0 && !rewrite {
                     let node = IDS.iter().position(|&id| id == stored.holder).unwrap();
                     self.check_grant_released(node, stored.generation);
                     self.aim(ProtocolEvent::Grant { node });
@@ -1391,7 +1404,42 @@ impl Sim {
     }
 
     fn persisted(&mut self, stored: Stored) {
-        trace!(self, "witness persisted generation {} holder {}", stored.generation, stored.holder);
+        if stored.pending_fence != 0 {
+            trace!(
+                self,
+                "witness persisted generation {} holder {} pending the fence of {}",
+                stored.generation,
+                stored.holder,
+                stored.pending_fence
+            );
+            self.early_grants.insert((stored.generation, stored.holder));
+            let (known, by) = self.max_known();
+            if stored.generation < known && !self.invariant_only {
+                self.violations.push(format!(
+                    "generation went backwards: early grant {} to {} while {by} knows {known}",
+                    stored.generation, stored.holder
+                ));
+            }
+            return;
+        }
+        self.early_grants.remove(&(stored.generation, stored.holder));
+        self.granted(stored, "persisted");
+    }
+
+    /// The witness announced an early grant it stored (its frames carry it now): W1 then, and
+    /// from then on it is a grant like one announced once stored.
+    fn observe_early_grant(&mut self) {
+        let Some(d) = self.witness_state() else { return };
+        if d.holder != 0 && self.early_grants.remove(&(d.generation, d.holder)) {
+            self.granted(d, "announced the early grant of");
+            let node = IDS.iter().position(|&id| id == d.holder).unwrap();
+            self.aim(ProtocolEvent::Grant { node });
+        }
+    }
+
+    /// A grant the witness's frames may carry from now on (`how`: stored, or announced).
+    fn granted(&mut self, stored: Stored, how: &str) {
+        trace!(self, "witness {how} generation {} holder {}", stored.generation, stored.holder);
         // The generation is a fencing token: a grant is never below one a node knows (a
         // generation that only a witness which lost its state ever knew is not a token anyone
         // can show; it is granted again).
@@ -1628,6 +1676,7 @@ impl Sim {
                 self.timeline.push((self.now.as_ms(), IDS[i], r));
             }
         }
+        self.observe_early_grant();
         let running: Vec<u8> =
             self.members.iter().skip(1).filter(|m| m.resources_not_stopped()).map(|m| m.id).collect();
         if running.len() > 1 {

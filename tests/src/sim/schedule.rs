@@ -556,6 +556,17 @@ pub fn aimed(rng: &mut Rng, event: ProtocolEvent) -> Vec<(u64, Fault)> {
         ProtocolEvent::Fence { node } => match rng.range(0, 5) {
             0 | 1 => vec![(0, fault(failing_relay(rng, node), long_ms))],
             2 => one(Isolate { member: W }),
+            3 if rng.chance(500) => vec![
+                // The relay fails for this fence and the witness's agent crashes once the early
+                // grant is stored, before its rewrite; it is back within a second, while the lost
+                // node (cut off, not yet self-fenced) may still run: the mark must not be taken
+                // for an announcement (docs/design.md, "Early grant", E5).
+                (0, fault(failing_relay(rng, node), long_ms)),
+                (
+                    rng.range(20, 150),
+                    fault(Crash { member: W, down_ms: rng.range(300, 1000), lose_state: false }, long_ms),
+                ),
+            ],
             3 => one(Crash { member: W, down_ms: rng.range(500, 4000), lose_state: rng.chance(300) }),
             4 => one(Partition { a: W, b: other(node), direction: 2 }),
             _ => one(Hang { member: W, ms: rng.range(200, 2500), late_ms: rng.range(0, STALL_LATE_MAX_MS) }),

@@ -2,7 +2,8 @@
 //!
 //! Owns rules W1-W5 (see `docs/design.md`, "Authority"): the durable generation and holder
 //! (written through [`Action::Persist`] and only announced once [`Witness::handle_persisted`]
-//! confirms), cold start (wait for the nodes or `initdead`, adopt the highest generation heard),
+//! confirms; a failover's grant is written while the lost holder's fence runs and announced
+//! once that holder is released: early grants, `early.rs`; the record, `stored.rs`), cold start (wait for the nodes or `initdead`, adopt the highest generation heard),
 //! grants, graceful switchover, the decision that a holder is lost (only in quorum with the
 //! other node, and only when that node does not hear it either), failover after a confirmed
 //! fence or after the watchdog deadline, doing nothing while isolated, and maintenance mode
@@ -22,14 +23,11 @@ use crate::core::mutation::{active as mutated, Mutation};
 use crate::time::Micros;
 
 mod commands;
+mod early;
+use early::Early;
+mod stored;
 
-/// The durable state of the witness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stored {
-    pub generation: u64,
-    /// Member id of the holder of `generation` (0 = none).
-    pub holder: u8,
-}
+pub use stored::Stored;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -64,8 +62,8 @@ const MAX_ACTIONS: usize = 8;
 
 /// A gap longer than `dead_ms` between two inputs of the witness (frames, timers, results) is a
 /// stall of its own process: its loop wakes at least once an interval, and `dead_ms` is at
-/// least one. After a stall, no member is judged lost until `dead_ms` has passed (the
-/// **stall grace**): the frames that waited meanwhile may still be in the host's or the
+/// least one. After a stall, no member is judged lost and no power-off but the operator's is
+/// sent until `dead_ms` has passed (the **stall grace**): the frames that waited meanwhile may still be in the host's or the
 /// virtual machine's queues, and a live member's links prove themselves again within one
 /// round trip of the witness's first frames, which `dead_ms` covers (it is the time a link is
 /// allowed between proofs in any case). A judgement made before the stall stands.
@@ -126,8 +124,14 @@ enum Release {
 pub struct Witness {
     cfg: WitnessConfig,
     phase: Phase,
+    /// What the frames carry: the latest grant both stored and announced.
     durable: Stored,
     persisting: Option<Stored>,
+    /// The grant stored ahead of the lost holder's release, not announced yet.
+    early: Option<Early>,
+    /// The state file still holds an early grant's mark, although that grant has been
+    /// announced or dropped since: write what is announced.
+    rewrite: bool,
     nodes: [NodeState; 2],
     fencer: Fencer,
     actions: Deque<Action, MAX_ACTIONS>,
@@ -172,11 +176,25 @@ impl Witness {
         };
         let fencer = Fencer::new(cfg.fence);
         let nodes = [node(cfg.nodes[0]), node(cfg.nodes[1])];
+        let stored = stored.unwrap_or(Stored::announced(0, 0));
+        assert!(stored.is_valid(), "the shell reads only valid records: {stored:?}");
+        // An early grant's mark in the file: the witness stopped between storing it and
+        // rewriting the record once it was announced or dropped. Whether it was announced is
+        // not known, so neither its holder nor the node it waits for is known not to run:
+        // nobody holds the generation, and every node must be released again (W1) before the
+        // next grant, above it.
+        let durable = if stored.pending_fence != 0 && !mutated(Mutation::ForgetPendingFence) {
+            Stored::announced(stored.generation, 0)
+        } else {
+            Stored { pending_fence: 0, ..stored }
+        };
         Witness {
             cfg,
             phase: Phase::Startup,
-            durable: stored.unwrap_or(Stored { generation: 0, holder: 0 }),
+            durable,
             persisting: None,
+            early: None,
+            rewrite: false,
             nodes,
             fencer,
             actions: Deque::new(),
@@ -255,11 +273,13 @@ impl Witness {
     /// The order for `node` (a pure function of the state).
     fn order_for(&self, node: u8) -> Order {
         let holder = self.nodes.iter().find(|n| n.id == node);
-        // A holder being replaced (a grant is being stored, or it was fenced or declared lost)
-        // must not be told to run: a delayed or rebooted holder would start again.
-        let replaced =
-            self.persisting.is_some() || holder.is_some_and(|n| n.fenced_off || n.lost_since.is_some());
-        if self.maintenance && self.persisting.is_none() {
+        // A holder being replaced (a grant being stored, an early grant waiting for its release,
+        // or it was fenced or declared lost) must not be told to run: a delayed or rebooted
+        // holder would start again.
+        let replaced = self.storing_grant()
+            || self.early.is_some_and(|e| e.grant.pending_fence == node)
+            || holder.is_some_and(|n| n.fenced_off || n.lost_since.is_some());
+        if self.maintenance && self.persisting.is_none_or(|p| p == self.durable) {
             // Nothing changes hands in maintenance; a grant being stored finishes first
             // (the command is refused while one is).
             Order::Hold
@@ -324,21 +344,15 @@ impl Witness {
             return;
         }
         self.persisting = None;
-        let previous = self.durable;
-        // The generation is a fencing token: it never goes back.
-        assert!(stored.generation >= previous.generation, "generation {previous:?} -> {stored:?}");
-        self.durable = stored;
-        if self.phase == Phase::Startup {
-            self.phase = Phase::Steady;
-        }
-        if stored.holder != 0
-            && (stored.holder != previous.holder || stored.generation != previous.generation)
-            && stored.generation > previous.generation
-        {
-            self.notices.push(Notice::Granted { node: stored.holder, generation: stored.generation });
-        }
-        if let Some(node) = self.power_on_after_persist.take() {
-            let _ = self.push_action(Action::PowerOn(node));
+        if stored.pending_fence == 0 {
+            self.make_durable(stored, true);
+        } else if let Some(e) = self.early.as_mut().filter(|e| e.grant == stored) {
+            // An early grant is durable: announced once the holder it replaces is released
+            // (`grant`). Not if it was dropped meanwhile (that holder was heard running).
+            e.durable = true;
+            if mutated(Mutation::AnnounceEarlyGrant) {
+                self.grant(stored.holder);
+            }
         }
         let view = self.last_view.clone();
         self.evaluate(now, &view);
@@ -356,6 +370,7 @@ impl Witness {
                 }
             }
             FenceVerdict::Retry { unconfirmed } => {
+                self.drop_early(node);
                 if unconfirmed {
                     self.notices.push(Notice::FenceUnconfirmed { node });
                 }
@@ -387,6 +402,12 @@ impl Witness {
     pub fn poll_timeout(&self) -> Micros {
         let later = |t: Micros| if t > self.last_eval { t } else { Micros::MAX };
         let mut next = self.fencer.poll_timeout();
+        if let Some(until) = self.stall_grace_until {
+            // A power-off held back by the stall grace is due when the grace ends.
+            if self.operator_fence != self.fencer.target() && next < until {
+                next = until;
+            }
+        }
         // Cold start waits (for the nodes, for the preferred node to settle) end at initdead.
         next = next.min(later(self.started_at.plus_ms(self.cfg.timing.initdead_ms).plus_us(1)));
         if let Phase::Switchover { deadline, .. } = self.phase {
@@ -570,24 +591,6 @@ impl Witness {
         Release::NotYet
     }
 
-    fn grant(&mut self, to: u8) {
-        assert!(self.persisting.is_none());
-        let generation = self.durable.generation.checked_add(1).expect("generation overflow");
-        assert!(self.cfg.nodes.contains(&to), "a grant names a node");
-        let stored = Stored { generation, holder: to };
-        self.persisting = Some(stored);
-        self.push_action(Action::Persist(stored));
-        self.move_to = None;
-        for n in self.nodes.iter_mut() {
-            n.lost_since = None;
-            if n.fenced_off && self.cfg.power_on_after_fence && !n.power_on_sent {
-                self.power_on_after_persist = Some(n.id);
-                n.power_on_sent = true;
-            }
-        }
-        self.phase = Phase::Steady;
-    }
-
     fn best_candidate(&self, view: &View) -> Option<u8> {
         let eligible: heapless::Vec<u8, 2> =
             self.cfg.nodes.iter().copied().filter(|&id| self.eligible(id, view)).collect();
@@ -607,7 +610,11 @@ impl Witness {
             }
         }
         self.drive_fencer(now);
-        if self.persisting.is_some() {
+        self.write_announced();
+        // A grant or an adoption being stored: nothing is decided until it is durable. An
+        // early grant's store, or the rewrite of what is announced, lets the decisions run
+        // (a grant waits for it).
+        if self.storing_grant() {
             return;
         }
         if self.maintenance {
@@ -641,6 +648,7 @@ impl Witness {
         self.drop_unneeded_fence();
         self.drive_fencer(now);
         self.power_on_when_nobody_can_run(view);
+        self.write_announced();
     }
 
     /// A fence under way that no rule needs any more is dropped before its next retry: its
@@ -672,8 +680,9 @@ impl Witness {
     /// resources stopped and starts them only on a grant (N4), and it counts as fenced until
     /// it is heard from its new boot.
     fn power_on_when_nobody_can_run(&mut self, view: &View) {
-        if self.persisting.is_some() || !self.cfg.power_on_after_fence || self.best_candidate(view).is_some()
-        {
+        // A grant being stored powers them on once durable; an early grant's store or a rewrite
+        // does not.
+        if self.storing_grant() || !self.cfg.power_on_after_fence || self.best_candidate(view).is_some() {
             return;
         }
         for i in 0..self.nodes.len() {
@@ -687,6 +696,12 @@ impl Witness {
     }
 
     fn drive_fencer(&mut self, now: Micros) {
+        // Within the stall grace a power-off waits (a retry that came due during the stall):
+        // the other node's word may be from before the stall, and the frames that waited prove
+        // the links again within the grace. Only delays; the operator's fence does not wait.
+        if self.in_stall_grace(now) && self.operator_fence != self.fencer.target() {
+            return;
+        }
         if let Some(node) = self.fencer.poll_power_off(now) {
             self.notices.push(Notice::FenceRequested { node, attempt: self.fencer.attempts() });
             self.push_action(Action::PowerOff(node));
@@ -727,12 +742,17 @@ impl Witness {
         if heard <= self.durable.generation || mutated(Mutation::NoGenerationAdoption) {
             return false;
         }
+        if self.persisting.is_some() {
+            // An early grant's store or a rewrite: adopt once it is durable.
+            return true;
+        }
+        self.rewrite = false;
         let holder = match running_at {
             Some((id, g)) if g == heard => id,
             _ => 0,
         };
         self.notices.push(Notice::GenerationAdopted { generation: heard });
-        let stored = Stored { generation: heard, holder };
+        let stored = Stored::announced(heard, holder);
         self.persisting = Some(stored);
         self.push_action(Action::Persist(stored));
         true
@@ -849,7 +869,10 @@ impl Witness {
                 }
                 return;
             }
-            // Holder running: consider a move (operator, or failback to the preferred node).
+            // Holder running: an early grant to replace it is void (never announced; a later
+            // grant stores its generation again) and its mark is written over. Consider a move
+            // (operator, or failback).
+            self.drop_early(h);
             let failback = self.cfg.auto_failback && self.cfg.preferred == Some(o) && h != o;
             let wanted = self.move_to == Some(o) || failback;
             if wanted && self.eligible(o, view) && report.resources == ResState::Running {
@@ -871,6 +894,10 @@ impl Witness {
                     self.grant(t);
                 }
             }
+        } else {
+            // The power-off goes out first, then the store that overlaps it.
+            self.drive_fencer(now);
+            self.store_early(h, view);
         }
     }
 }
