@@ -1095,7 +1095,9 @@ fn a_lost(at: u64) -> View {
 
 /// What the witness's next frames say: (generation, holder, order to A, order to B).
 fn frames(w: &mut Witness) -> (u64, u8, Order, Order) {
-    let (a, b) = (w.info_for(NODE_A), w.info_for(NODE_B));
+    // These witnesses are past their start, so each node has a word (none only in Startup).
+    let a = w.info_for(NODE_A).expect("a word for A");
+    let b = w.info_for(NODE_B).expect("a word for B");
     assert_eq!((a.generation, a.holder), (b.generation, b.holder));
     (b.generation, b.holder, a.order, b.order)
 }
