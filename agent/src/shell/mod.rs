@@ -239,13 +239,11 @@ impl Agent {
         };
         // The start, and a reset by the watchdog before it: logged and notified now, journaled
         // once the journal is open.
-        let reset = feeder.as_ref().is_some_and(|f| f.last_reset_by_watchdog())
-            && (authority::watchdog_reset_is_news(&cfg.state_dir) || {
-                log::info!(
-                    "the watchdog's reset before this boot was reported by an earlier agent of this boot"
-                );
-                false
-            });
+        let mut reset = feeder.as_ref().is_some_and(|f| f.last_reset_by_watchdog());
+        if reset && !authority::watchdog_reset_is_news(&cfg.state_dir) {
+            log::info!("the watchdog's reset before this boot was reported by an earlier agent of this boot");
+            reset = false;
+        }
         let mut startup = fanout::startup(&cfg.me().name, boot, reset);
         for e in &mut startup {
             log::log!(e.level, "{}", e.line);

@@ -79,9 +79,13 @@ impl SnmpGet {
         crate::status::SnmpAgent { listen: self.listen.to_string(), counters: self.counters() }
     }
 
-    /// Answer what arrived (bounded, non-blocking). `status` is called only for requests that
-    /// passed the community or USM check.
-    pub fn serve(&mut self, now: Micros, status: impl Fn() -> Status) {
+    /// Answer what arrived (bounded, non-blocking). `status` is called once, for the first
+    /// request that passed the community or USM check: the requests of one wake-up of the loop
+    /// are answered from the same document (nothing changes between them), with the
+    /// responder's own counters of each request.
+    pub fn serve(&mut self, now: Micros, status: impl FnOnce() -> Status) {
+        let mut status = Some(status);
+        let mut document: Option<Status> = None;
         for _ in 0..MAX_DATAGRAMS_PER_POLL {
             let (n, from) = match self.socket.recv_from(&mut self.buf) {
                 Ok(x) => x,
@@ -91,7 +95,10 @@ impl SnmpGet {
                     return;
                 }
             };
-            let handled = self.responder.handle(now, &self.buf[..n], |c| MibView::build(&status(), &c));
+            let handled = self.responder.handle(now, &self.buf[..n], |c| {
+                let doc = document.get_or_insert_with(|| status.take().expect("built once")());
+                MibView::build(doc, &c)
+            });
             if let Some(e) = &handled.refused {
                 log::debug!("snmp: request from {from} refused: {e:?}");
             }
@@ -106,8 +113,8 @@ impl SnmpGet {
 
 impl Agent {
     /// Serve the SNMP requests that arrived (called when the socket is readable). The view is
-    /// the status document of the moment (`Agent::status`), built only for a request that
-    /// passed the community or USM check.
+    /// the status document of the moment (`Agent::status`), built once per wake-up and only
+    /// when a request passed the community or USM check.
     pub(super) fn serve_snmp_get(&mut self, now: Micros) {
         let Some(mut get) = self.snmp_get.take() else { return };
         get.serve(now, || self.status());
