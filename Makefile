@@ -241,6 +241,7 @@ test-gpio: image
 test-fence-pacemaker:
 	@bash scripts/setup.sh
 	cargo build --locked -p ha-agent
+	cargo build --locked -p ha-tests --bin configs
 	@bash tests/pacemaker/fence-rackha.sh target/debug/ha-agent
 
 # Power-cut test of the journal (docs/journal.md): the VM is powered off through QMP while the

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Pacemaker's own fencer fences a node through fence_rackha and a running witness.
 #
-# Usage (root): tests/pacemaker/fence-rackha.sh AGENT_BINARY   (make test-fence-pacemaker)
+# Usage (root): tests/pacemaker/fence-rackha.sh AGENT_BINARY   (make test-fence-pacemaker; the test
+# crate's configs tool must be built beside it)
 #
 # In private mount and network namespaces (nothing of the host's cluster state, ports or IPC
 # is touched; /etc/corosync, /var/lib/pacemaker, /var/lib/corosync, /var/log/pacemaker, /dev/shm and
@@ -20,6 +21,9 @@
 set -euo pipefail
 
 bin=$(realpath "${1:?usage: $0 AGENT_BINARY}")
+# The test crate's configs tool, built beside the agent (make test-fence-pacemaker).
+configs=$(dirname "$bin")/configs
+[ -x "$configs" ] || { echo "fence-rackha: $configs missing: cargo build -p ha-tests --bin configs"; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "fence-rackha: needs root (namespaces, the fencer)"; exit 2; }
 for tool in corosync corosync-cfgtool pacemakerd cibadmin crm_attribute stonith_admin crm_mon unshare; do
   command -v "$tool" >/dev/null || { echo "fence-rackha: $tool missing: apt-get install pacemaker corosync"; exit 2; }
@@ -96,54 +100,8 @@ case $action in
 esac
 RELAY
 chmod 755 "$work/relay"
-cat >"$work/witness.toml" <<TOML
-cluster = "fence-test"
-member = "witness"
-key_file = "cluster.key"
-state_dir = "state"
-control_socket = "$work/control.sock"
-
-[[members]]
-name = "witness"
-id = 1
-role = "witness"
-
-[[members]]
-name = "node-a"
-id = 2
-role = "node"
-
-[[members]]
-name = "node-b"
-id = 3
-role = "node"
-
-[[links]]
-id = 1
-peer = "node-a"
-kind = "udp"
-local = "127.0.0.1:17901"
-remote = "127.0.0.1:17902"
-
-[[links]]
-id = 2
-peer = "node-b"
-kind = "udp"
-local = "127.0.0.1:17903"
-remote = "127.0.0.1:17904"
-
-[fence_service]
-listen = "127.0.0.1:7790"
-key_file = "fence.key"
-clients = ["127.0.0.1"]
-
-[[fence_service.plugs]]
-node = "pm-b"
-board = "command"
-command = "$work/relay"
-plug = "pm-b"
-timeout_ms = 5000
-TOML
+# Its configuration from the one generator of the tests' configurations (ha_tests::topology).
+"$configs" fence-service "$work" work="$work" >/dev/null || fail "configs fence-service"
 "$bin" check-config "$work/witness.toml" >"$work/check.log" 2>&1 || { cat "$work/check.log"; fail "check-config"; }
 HA_AGENT_LOG=info "$bin" run --config "$work/witness.toml" >"$work/witness.log" 2>&1 &
 pids+=($!)

@@ -48,6 +48,13 @@ impl Toml {
         self
     }
 
+    /// `key = ["x", "y"]`.
+    pub fn strings(&mut self, key: &str, values: &[&str]) -> &mut Self {
+        let shown: Vec<String> = values.iter().map(|v| quoted(v)).collect();
+        let _ = writeln!(self.text, "{key} = [{}]", shown.join(", "));
+        self
+    }
+
     /// `key = { a = "x", b = "y" }`, in the order given.
     pub fn inline(&mut self, key: &str, pairs: &[(&str, &str)]) -> &mut Self {
         let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k} = {}", quoted(v))).collect();
@@ -216,6 +223,7 @@ pub struct File {
 pub const TOPOLOGIES: &[(&str, &str)] = &[
     ("rack", "nodes=appliance|debian timing=default|fast key_file=/etc/ha-agent/cluster.key"),
     ("gpio", "key_file=/etc/ha-agent/cluster.key"),
+    ("fence-service", "work=DIR"),
     (
         "bench-vip",
         "work=DIR tag=TAG vip=IP port=N interval_ms=N warn_ms=N dead_ms=N kind=script|builtin|ipaddr2 \
@@ -269,6 +277,14 @@ pub fn generate(name: &str, params: &Params<'_>) -> Result<Vec<File>, String> {
                 File { name: "witness-active-low.toml".into(), text: gpio_witness(key_file, true) },
                 File { name: "node-b.toml".into(), text: gpio_node_b(key_file) },
             ])
+        }
+        "fence-service" => {
+            params.check_known(&["work"])?;
+            let work = params.get("work", "", &[])?;
+            if work.is_empty() {
+                return Err("fence-service needs work=DIR".into());
+            }
+            Ok(vec![File { name: "witness.toml".into(), text: fence_service_witness(work) }])
         }
         "bench-vip" => {
             let known = [
@@ -509,6 +525,36 @@ const GPIO_TIMING: Timing = Timing { interval_ms: 200, warn_ms: 500, dead_ms: 10
 
 /// The witness: both nodes' power on one gpio-sim chip. node-a never runs: with node-b up, the
 /// witness fences it through line 0 (sense: line 1). `active_low`: of node-a's lines.
+// ---- Pacemaker's fencer through fence_rackha (tests/pacemaker/fence-rackha.sh)
+
+/// The witness whose `[fence_service]` serves the plug `pm-b` to Pacemaker's fencer: a
+/// fence-agent command channel, `WORK/relay` (the script writes it; its plug is a state file),
+/// keys `cluster.key` and `fence.key` in WORK beside the file. Its links go nowhere: no node
+/// runs, the test is about the fence service.
+fn fence_service_witness(work: &str) -> String {
+    let mut t = Toml::new();
+    t.comment("fence-rackha.sh: the witness serving the plug pm-b to Pacemaker's fencer.");
+    t.string("cluster", "fence-test")
+        .string("member", "witness")
+        .string("key_file", "cluster.key")
+        .string("state_dir", "state")
+        .string("control_socket", &format!("{work}/control.sock"))
+        .members()
+        .udp_link(1, "node-a", "127.0.0.1:17901", "127.0.0.1:17902")
+        .udp_link(2, "node-b", "127.0.0.1:17903", "127.0.0.1:17904")
+        .table("fence_service")
+        .string("listen", "127.0.0.1:7790")
+        .string("key_file", "fence.key")
+        .strings("clients", &["127.0.0.1"])
+        .entry("fence_service.plugs")
+        .string("node", "pm-b")
+        .string("board", "command")
+        .string("command", &format!("{work}/relay"))
+        .string("plug", "pm-b")
+        .number("timeout_ms", 5000);
+    t.finish()
+}
+
 fn gpio_witness(key_file: &str, active_low: bool) -> String {
     let mut t = Toml::new();
     t.comment(

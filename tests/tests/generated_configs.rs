@@ -149,6 +149,29 @@ fn every_generated_configuration_passes_check_config() {
 }
 
 #[test]
+fn the_fence_service_witness_passes_check_config() {
+    // As fence-rackha.sh makes its work directory: both keys and the plug's command beside the
+    // file (the keys are relative to it).
+    let work = std::env::temp_dir().join(format!("ha-generated-fence-service-{}", std::process::id()));
+    let scratch = Scratch(work.clone());
+    let _ = std::fs::remove_dir_all(&scratch.0);
+    std::fs::create_dir_all(&work).unwrap();
+    write_key_file(&work.join("cluster.key")).unwrap();
+    write_key_file(&work.join("fence.key")).unwrap();
+    let relay = work.join("relay");
+    std::fs::write(&relay, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&relay, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let files = generate("fence-service", &Params(&[("work".into(), work.display().to_string())])).unwrap();
+    assert_eq!(files.len(), 1);
+    let path = work.join(&files[0].name);
+    std::fs::write(&path, &files[0].text).unwrap();
+    let (code, out) = check_config(&[path.as_path()]);
+    assert_eq!(code, Some(0), "fence-service:\n{out}");
+    assert!(out.contains("ok (cluster fence-test, member witness (witness), 2 links)"), "{out}");
+    assert!(generate("fence-service", &Params(&[])).is_err(), "work= is required");
+}
+
+#[test]
 fn unknown_topologies_and_parameters_are_refused() {
     assert!(generate("nowhere", &Params(&[])).is_err());
     assert!(generate("rack", &Params(&[("colour".into(), "red".into())])).is_err());
