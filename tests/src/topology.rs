@@ -1,7 +1,9 @@
 //! The configurations of the named topologies outside the process harness: the virtual rack
 //! (`rack`, three VMs, `tests/vm/rack/rack.py`), the GPIO relay VM test (`gpio`,
-//! `tests/vm/gpio-relay-test.sh`) and the VIP benchmark (`bench-vip`, `scripts/bench-vip.sh`,
-//! one cluster per profile).
+//! `tests/vm/gpio-relay-test.sh`), the hardware-watchdog VM test (`watchdog-vm`,
+//! `tests/vm/watchdog-test.sh`), Pacemaker's fencer through the fence service
+//! (`fence-service`, `tests/pacemaker/fence-rackha.sh`) and the VIP benchmark (`bench-vip`,
+//! `scripts/bench-vip.sh`, one cluster per profile).
 //! One place writes them: the scripts call the `configs` tool (`src/bin/configs.rs`) instead of
 //! keeping heredocs, and `tests/generated_configs.rs` checks every file with `check-config`.
 //!
@@ -224,6 +226,7 @@ pub const TOPOLOGIES: &[(&str, &str)] = &[
     ("rack", "nodes=appliance|debian timing=default|fast key_file=/etc/ha-agent/cluster.key"),
     ("gpio", "key_file=/etc/ha-agent/cluster.key"),
     ("fence-service", "work=DIR"),
+    ("watchdog-vm", "timeout_s=N"),
     (
         "bench-vip",
         "work=DIR tag=TAG vip=IP port=N interval_ms=N warn_ms=N dead_ms=N kind=script|builtin|ipaddr2 \
@@ -285,6 +288,14 @@ pub fn generate(name: &str, params: &Params<'_>) -> Result<Vec<File>, String> {
                 return Err("fence-service needs work=DIR".into());
             }
             Ok(vec![File { name: "witness.toml".into(), text: fence_service_witness(work) }])
+        }
+        "watchdog-vm" => {
+            params.check_known(&["timeout_s"])?;
+            let timeout_s: u64 = params
+                .get("timeout_s", "", &[])?
+                .parse()
+                .map_err(|_| "watchdog-vm needs timeout_s=N (whole seconds)".to_string())?;
+            Ok(vec![File { name: "agent.toml".into(), text: watchdog_vm_witness(timeout_s) }])
         }
         "bench-vip" => {
             let known = [
@@ -552,6 +563,35 @@ fn fence_service_witness(work: &str) -> String {
         .string("command", &format!("{work}/relay"))
         .string("plug", "pm-b")
         .number("timeout_ms", 5000);
+    t.finish()
+}
+
+// ---- the hardware watchdog in QEMU (tests/vm/watchdog-test.sh)
+
+/// The witness of the watchdog test's VM (`/etc/ha-agent/agent.toml` in its initramfs): the
+/// i6300esb armed with `timeout_s`, and no link that can open (serial ports without a UART,
+/// UDP on addresses not on the VM), so that the agent's feeding with every link down is what
+/// the test sees.
+fn watchdog_vm_witness(timeout_s: u64) -> String {
+    let mut t = Toml::new();
+    t.comment("watchdog-test.sh: a witness none of whose links can open, its watchdog armed.");
+    t.string("cluster", "vmtest")
+        .string("member", "witness")
+        .string("key_file", "/etc/ha-agent/cluster.key")
+        .string("state_dir", "/tmp/state")
+        .string("control_socket", "/tmp/ha-agent.sock")
+        // The GPIO VM's short timing: a TCG guest, and nothing to wait for.
+        .timing(&GPIO_TIMING)
+        .table("shell")
+        .flag("mlockall", false)
+        .table("watchdog")
+        .string("device", "/dev/watchdog")
+        .number("timeout_s", timeout_s)
+        .members()
+        .serial_link(1, "node-a", "/dev/ttyS1", 115200)
+        .serial_link(2, "node-b", "/dev/ttyS2", 115200)
+        .udp_link(11, "node-a", "10.10.11.1:694", "10.10.11.2:694")
+        .udp_link(12, "node-b", "10.10.12.1:694", "10.10.12.3:694");
     t.finish()
 }
 

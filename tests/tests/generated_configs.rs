@@ -172,6 +172,27 @@ fn the_fence_service_witness_passes_check_config() {
 }
 
 #[test]
+fn the_watchdog_vm_witness_passes_check_config() {
+    // Its key is written by the VM's init at /etc/ha-agent/cluster.key: check it with a key at
+    // that path made relative to a scratch directory.
+    let work = std::env::temp_dir().join(format!("ha-generated-watchdog-vm-{}", std::process::id()));
+    let scratch = Scratch(work.clone());
+    let _ = std::fs::remove_dir_all(&scratch.0);
+    std::fs::create_dir_all(&work).unwrap();
+    write_key_file(&work.join("cluster.key")).unwrap();
+    let files = generate("watchdog-vm", &Params(&[("timeout_s".into(), "5".into())])).unwrap();
+    assert_eq!(files.len(), 1);
+    let text = files[0].text.replace("/etc/ha-agent/cluster.key", "cluster.key");
+    assert!(text.contains("[watchdog]\ndevice = \"/dev/watchdog\"\ntimeout_s = 5\n"), "{text}");
+    let path = work.join(&files[0].name);
+    std::fs::write(&path, text).unwrap();
+    let (code, out) = check_config(&[path.as_path()]);
+    assert_eq!(code, Some(0), "watchdog-vm:\n{out}");
+    assert!(out.contains("ok (cluster vmtest, member witness (witness), 4 links)"), "{out}");
+    assert!(generate("watchdog-vm", &Params(&[])).is_err(), "timeout_s= is required");
+}
+
+#[test]
 fn unknown_topologies_and_parameters_are_refused() {
     assert!(generate("nowhere", &Params(&[])).is_err());
     assert!(generate("rack", &Params(&[("colour".into(), "red".into())])).is_err());

@@ -68,6 +68,11 @@ for m in watchdog i6300esb; do
     *) fail "unknown module format $src" ;;
   esac
 done
+# The agent's configuration from the one generator of the tests' configurations
+# (ha_tests::topology, checked by check-config in tests/generated_configs.rs).
+mkdir -p "$IR/etc/ha-agent"
+(cd "$ROOT" && cargo run -q --locked -p ha-tests --bin configs -- watchdog-vm "$IR/etc/ha-agent" \
+  timeout_s="$TIMEOUT_S") >/dev/null || fail "the configs tool could not write the configuration"
 cat > "$IR/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -89,59 +94,6 @@ ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 mkdir -p /etc/ha-agent /tmp/state
 echo 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f > /etc/ha-agent/cluster.key
 chmod 600 /etc/ha-agent/cluster.key
-cat > /etc/ha-agent/agent.toml <<CFG
-cluster = "vmtest"
-member = "witness"
-key_file = "/etc/ha-agent/cluster.key"
-state_dir = "/tmp/state"
-control_socket = "/tmp/ha-agent.sock"
-[timing]
-interval_ms = 200
-warn_ms = 500
-dead_ms = 1000
-initdead_ms = 5000
-[shell]
-mlockall = false
-[watchdog]
-device = "/dev/watchdog"
-timeout_s = $T
-[[members]]
-name = "witness"
-id = 1
-role = "witness"
-[[members]]
-name = "node-a"
-id = 2
-role = "node"
-[[members]]
-name = "node-b"
-id = 3
-role = "node"
-[[links]]
-id = 1
-peer = "node-a"
-kind = "serial"
-device = "/dev/ttyS1"
-baud = 115200
-[[links]]
-id = 2
-peer = "node-b"
-kind = "serial"
-device = "/dev/ttyS2"
-baud = 115200
-[[links]]
-id = 11
-peer = "node-a"
-kind = "udp"
-local = "10.10.11.1:694"
-remote = "10.10.11.2:694"
-[[links]]
-id = 12
-peer = "node-b"
-kind = "udp"
-local = "10.10.12.1:694"
-remote = "10.10.12.3:694"
-CFG
 grep -E '^[0-9]+:' /proc/tty/driver/serial | sed 's/^/HA-VM: tty /'
 /bin/ha-agent run --config /etc/ha-agent/agent.toml > /tmp/wd.log 2>&1 &
 PID=$!
