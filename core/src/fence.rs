@@ -10,7 +10,11 @@
 //! succeeded), `Unconfirmed` (the channel cannot read back, the off command was accepted) or
 //! `Failed(reason)`. A reboot is a
 //! confirmed (or unconfirmed) off, `reboot_delay_ms`, then on; a failed power-on is only
-//! reported, never turns the fence into a failure. Owns also [`run`], the blocking driver
+//! reported, never turns the fence into a failure. A power-on ([`FenceAction::On`], fence-agents'
+//! `on`) is the same procedure towards on: read, command on, then on a board with read-back
+//! poll until it reads on within `confirm_timeout_ms` (after the same settle wait: a relay closes
+//! as slowly as it opens); a channel without read-back is done once the
+//! command is accepted (`Unconfirmed`). Owns also [`run`], the blocking driver
 //! that executes the steps on a [`RelayChannel`] with a [`Clock`] (the process's clock is the
 //! agent's `devices::fence::SystemClock`), and [`HealthMonitor`],
 //! the pure policy that turns periodic read-state checks into "board stopped answering" /
@@ -31,6 +35,8 @@ pub const MAX_POLLS: u32 = 1000;
 pub enum FenceAction {
     Off,
     Reboot,
+    /// Not a fence: power on, confirmed like an off (fence-agents' `on`).
+    On,
 }
 
 impl FenceAction {
@@ -38,6 +44,15 @@ impl FenceAction {
         match self {
             FenceAction::Off => "off",
             FenceAction::Reboot => "reboot",
+            FenceAction::On => "on",
+        }
+    }
+
+    /// The state the switching part drives the relay to: on for `On`, off for the others.
+    pub fn target(self) -> RelayState {
+        match self {
+            FenceAction::On => RelayState::On,
+            FenceAction::Off | FenceAction::Reboot => RelayState::Off,
         }
     }
 }
@@ -78,14 +93,23 @@ pub enum FenceOutcome {
     Failed(String),
 }
 
-/// In an operator's words: `power off confirmed by read-back`, `failed: relay still reads on`.
+impl FenceOutcome {
+    /// In an operator's words, for the state the relay was driven to: `power on confirmed by
+    /// read-back`, `failed: relay still reads off`.
+    pub fn words(&self, target: RelayState) -> String {
+        match self {
+            FenceOutcome::Confirmed => format!("power {target} confirmed by read-back"),
+            FenceOutcome::Unconfirmed => format!("power {target} accepted, not confirmed (no read-back)"),
+            FenceOutcome::Failed(reason) => format!("failed: {reason}"),
+        }
+    }
+}
+
+/// A fence's outcome in an operator's words: `power off confirmed by read-back`, `failed: relay
+/// still reads on`.
 impl std::fmt::Display for FenceOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FenceOutcome::Confirmed => f.write_str("power off confirmed by read-back"),
-            FenceOutcome::Unconfirmed => f.write_str("power off accepted, not confirmed (no read-back)"),
-            FenceOutcome::Failed(reason) => write!(f, "failed: {reason}"),
-        }
+        f.write_str(&self.words(RelayState::Off))
     }
 }
 
@@ -123,7 +147,8 @@ pub use crate::relay::Confirmation;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     InitialRead,
-    Off,
+    /// The switching command (off, or on for [`FenceAction::On`]) was given.
+    Switch,
     Settle,
     Poll,
     PollWait,
@@ -141,8 +166,8 @@ pub struct FenceProcedure {
     confirmation: Confirmation,
     phase: Phase,
     initial: Option<RelayState>,
-    off_error: Option<RelayError>,
-    off_sent_at: Micros,
+    switch_error: Option<RelayError>,
+    switched_at: Micros,
     polls: u32,
     last_poll: Option<Result<RelayState, RelayError>>,
     outcome: Option<FenceOutcome>,
@@ -158,8 +183,8 @@ impl FenceProcedure {
             confirmation,
             phase: Phase::InitialRead,
             initial: None,
-            off_error: None,
-            off_sent_at: Micros::ZERO,
+            switch_error: None,
+            switched_at: Micros::ZERO,
             polls: 0,
             last_poll: None,
             outcome: None,
@@ -171,8 +196,16 @@ impl FenceProcedure {
         if self.confirmation == Confirmation::ReadBack {
             FenceStep::ReadState
         } else {
-            self.phase = Phase::Off;
-            FenceStep::CommandOff
+            self.switch()
+        }
+    }
+
+    /// Give the switching command towards the action's target.
+    fn switch(&mut self) -> FenceStep {
+        self.phase = Phase::Switch;
+        match self.action.target() {
+            RelayState::Off => FenceStep::CommandOff,
+            RelayState::On => FenceStep::CommandOn,
         }
     }
 
@@ -203,17 +236,22 @@ impl FenceProcedure {
                 // A failed first read does not stop the fence: the off command may still work
                 // and the polls may still confirm it.
                 self.initial = r.ok();
-                self.phase = Phase::Off;
-                FenceStep::CommandOff
+                self.switch()
             }
-            (Phase::Off, StepResult::Commanded(r)) => {
-                self.off_sent_at = now;
-                self.off_error = r.err();
-                match (self.confirmation, &self.off_error) {
+            (Phase::Switch, StepResult::Commanded(r)) => {
+                self.switched_at = now;
+                self.switch_error = r.err();
+                let command = self.action.target();
+                match (self.confirmation, &self.switch_error) {
                     // A lost acknowledgement does not mean a lost command: poll anyway.
-                    (Confirmation::ReadBack, _) | (Confirmation::None, None) => {}
+                    (Confirmation::ReadBack, _) => {}
+                    // Nothing to wait for before an unconfirmed power-on.
+                    (Confirmation::None, None) if command == RelayState::On => {
+                        return self.off_part_done(now, FenceOutcome::Unconfirmed)
+                    }
+                    (Confirmation::None, None) => {}
                     (_, Some(e)) => {
-                        let reason = format!("off command failed: {e}");
+                        let reason = format!("{command} command failed: {e}");
                         return self.off_part_done(now, FenceOutcome::Failed(reason));
                     }
                     (Confirmation::ByCommand, None) => {
@@ -232,11 +270,12 @@ impl FenceProcedure {
             }
             (Phase::Poll, StepResult::State(r)) => {
                 self.polls += 1;
-                if r == Ok(RelayState::Off) {
+                let target = self.action.target();
+                if r == Ok(target) {
                     return self.off_part_done(now, FenceOutcome::Confirmed);
                 }
                 self.last_poll = Some(r);
-                let confirm_deadline = self.off_sent_at.plus_ms(self.options.confirm_timeout_ms);
+                let confirm_deadline = self.switched_at.plus_ms(self.options.confirm_timeout_ms);
                 let next = now.plus_ms(self.options.poll_interval_ms);
                 if next > confirm_deadline || self.polls >= MAX_POLLS {
                     let last = match &self.last_poll {
@@ -244,13 +283,13 @@ impl FenceProcedure {
                         Some(Err(e)) => format!("last read failed: {e}"),
                         None => "no read".to_string(),
                     };
-                    let command = match &self.off_error {
-                        Some(e) => format!("off command failed ({e}); "),
+                    let command = match &self.switch_error {
+                        Some(e) => format!("{target} command failed ({e}); "),
                         None => String::new(),
                     };
                     let reason = format!(
-                        "{command}{last} {} ms after the off command ({} polls)",
-                        now.since_us(self.off_sent_at) / 1000,
+                        "{command}{last} {} ms after the {target} command ({} polls)",
+                        now.since_us(self.switched_at) / 1000,
                         self.polls
                     );
                     return self.off_part_done(now, FenceOutcome::Failed(reason));
@@ -294,7 +333,8 @@ pub fn run(
     loop {
         let result = match step {
             FenceStep::Done(report) => {
-                log::info!("fence ({}) via {}: {}", action.as_str(), channel.describe(), report.outcome);
+                let words = report.outcome.words(action.target());
+                log::info!("fence ({}) via {}: {}", action.as_str(), channel.describe(), words);
                 return report;
             }
             FenceStep::ReadState => StepResult::State(channel.read_state(options.exchange_timeout_ms)),

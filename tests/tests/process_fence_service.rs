@@ -12,7 +12,8 @@
 //!   `list-status`, `monitor`; each is checked on the simulator's coils, and only the asked
 //!   coil moves;
 //! - a stuck relay (acknowledges, never switches) makes `off` exit 1 after the box's
-//!   `confirm_timeout_ms`, with the box's reason;
+//!   `confirm_timeout_ms`, with the box's reason; an `on` is confirmed the same way (exit 1
+//!   while the stuck coil reads off);
 //! - a wrong key gets exit 1 and a "key files differ" message, is counted (`bad_mac`), and no
 //!   coil moves; a member of the witness's own cluster is refused by name;
 //! - a captured request sent again: within `RESULT_KEEP_MS` it is answered from the box's
@@ -398,6 +399,33 @@ fn fence_rackha_switches_the_witness_relays_with_read_back_and_replays_are_refus
         "fence service: off asked by 127.0.0.1",
         "refused: a member of the box's own cluster",
         "pm-b fence service: off: failed: relay still reads on",
+    ] {
+        assert!(log.contains(needle), "journal lacks {needle:?}:\n{log}");
+    }
+
+    // An `on` is confirmed like an off: a relay that stays off fails it, with the box's reason.
+    let r = agent.args(&["-o", "off", "-n", "pm-b"], &agent.key);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    sim.set_fault(Fault::Stuck);
+    let r = agent.args(&["-o", "on", "-n", "pm-b"], &agent.key);
+    sim.set_fault(Fault::None);
+    assert_eq!(r.code, 1, "an on that never reads on must fail: {} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("relay still reads off") && r.stderr.contains("after the on command"),
+        "{}",
+        r.stderr
+    );
+    assert!(!sim.relay(COIL_B));
+    let before = sim.requests();
+    let r = agent.args(&["-o", "on", "-n", "pm-b"], &agent.key);
+    assert_eq!((r.code, r.stdout.trim()), (0, "Success: Powered ON"), "stderr: {}", r.stderr);
+    assert!(sim.relay(COIL_B));
+    assert!(sim.requests() >= before + 3, "read, on, at least one poll");
+    let (code, log) = agent_command(&rack, "witness", &["log"]);
+    assert_eq!(code, 0, "{log}");
+    for needle in [
+        "pm-b fence service: on: failed: relay still reads off",
+        "pm-b fence service: on: power on confirmed by read-back",
     ] {
         assert!(log.contains(needle), "journal lacks {needle:?}:\n{log}");
     }

@@ -37,8 +37,12 @@ const PLUG_THREAD_STACK_BYTES: usize = 128 * 1024;
 
 /// What the plug thread did for one command.
 enum Done {
-    Fence { report: fence::FenceReport, trust_unconfirmed: bool },
-    PowerOn(Option<String>),
+    Fence {
+        report: fence::FenceReport,
+        trust_unconfirmed: bool,
+    },
+    /// `on`: the power-on procedure (confirmed by read-back where the board reads back).
+    PowerOn(fence::FenceReport),
     State(Result<RelayState, String>),
 }
 
@@ -82,7 +86,12 @@ fn plug_thread(jobs: mpsc::Receiver<Job>, results: mpsc::Sender<(Command, Done)>
                     fence::run(&mut **relay, action, channel.fence_options(), &mut SystemClock::new());
                 Done::Fence { report, trust_unconfirmed: channel.trust_unconfirmed }
             }
-            Action::On => Done::PowerOn(relay.power_on(timeout_ms).err().map(|e| e.to_string())),
+            Action::On => Done::PowerOn(fence::run(
+                &mut **relay,
+                FenceAction::On,
+                channel.fence_options(),
+                &mut SystemClock::new(),
+            )),
             Action::Status => Done::State(relay.read_state(timeout_ms).map_err(|e| e.to_string())),
             Action::List => unreachable!("the server answers list itself"),
         };
@@ -210,9 +219,14 @@ fn conclude(plug: &str, done: Done) -> (Answer, String, bool, Option<Notificatio
                 ),
             }
         }
-        Done::PowerOn(None) => (Answer::Done, "powered on".into(), true, None),
-        Done::PowerOn(Some(e)) => {
-            (Answer::Failed(protocol::reason(&e)), format!("power on failed: {e}"), false, None)
+        // An `on` that the board cannot read back is answered once the board accepted it, as
+        // fence-agents do for a device without status (it is no fence: nothing depends on it).
+        Done::PowerOn(report) => {
+            let text = report.outcome.words(RelayState::On);
+            match &report.outcome {
+                FenceOutcome::Confirmed | FenceOutcome::Unconfirmed => (Answer::Done, text, true, None),
+                FenceOutcome::Failed(why) => (Answer::Failed(protocol::reason(why)), text, false, None),
+            }
         }
         Done::State(Ok(state)) => {
             let power = if state == RelayState::Off { Power::Off } else { Power::On };

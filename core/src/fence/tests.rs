@@ -262,3 +262,57 @@ fn health_monitor_alarms_once_after_consecutive_failures_and_clears() {
     );
     assert!(!h.is_alarmed());
 }
+
+fn switched_off() -> FakeRelay {
+    FakeRelay { state: RelayState::Off, ..FakeRelay::new(true) }
+}
+
+#[test]
+fn a_power_on_is_confirmed_when_the_relay_reads_on() {
+    let mut relay = switched_off();
+    relay.lag_reads = 2;
+    let mut clock = VirtualClock(Micros::ZERO);
+    let report = run(&mut relay, FenceAction::On, options(), &mut clock);
+    assert_eq!(report.outcome, FenceOutcome::Confirmed);
+    assert_eq!(report.outcome.words(FenceAction::On.target()), "power on confirmed by read-back");
+    assert_eq!(report.initial, Some(RelayState::Off));
+    assert_eq!(relay.log, ["read", "on", "read", "read", "read"], "polled until it read on");
+    assert_eq!(report.power_on, None, "a power-on is the switching part itself, not a reboot's tail");
+    assert_eq!(relay.state, RelayState::On);
+}
+
+#[test]
+fn a_power_on_that_never_reads_on_fails_by_the_confirm_timeout() {
+    let mut relay = switched_off();
+    relay.stuck = true;
+    let mut clock = VirtualClock(Micros::ZERO);
+    let report = run(&mut relay, FenceAction::On, options(), &mut clock);
+    let FenceOutcome::Failed(reason) = &report.outcome else { panic!("{report:?}") };
+    assert!(reason.contains("still reads off") && reason.contains("after the on command"), "{reason}");
+    assert!(clock.0 <= Micros::from_ms(1000), "gave up by the confirm timeout, at {}", clock.0);
+    assert!(!relay.log.contains(&"off"), "a power-on never switches off: {:?}", relay.log);
+}
+
+#[test]
+fn a_power_on_without_read_back_is_accepted_unconfirmed_at_once() {
+    let mut relay = FakeRelay { state: RelayState::Off, ..FakeRelay::new(false) };
+    let mut clock = VirtualClock(Micros::ZERO);
+    let report = run(&mut relay, FenceAction::On, options(), &mut clock);
+    assert_eq!(report.outcome, FenceOutcome::Unconfirmed);
+    assert_eq!(relay.log, ["on"]);
+    assert_eq!(clock.0, Micros::ZERO, "nothing to wait for without read-back");
+
+    let mut refusing = FakeRelay { on_error: Some(RelayError::NoReadback), ..FakeRelay::new(false) };
+    let report = run(&mut refusing, FenceAction::On, options(), &mut clock);
+    let FenceOutcome::Failed(reason) = &report.outcome else { panic!("{report:?}") };
+    assert!(reason.starts_with("on command failed"), "{reason}");
+}
+
+#[test]
+fn a_fence_agents_power_on_is_its_own_confirmation() {
+    let mut relay = FakeRelay { state: RelayState::Off, ..FakeRelay::fence_agent() };
+    let mut clock = VirtualClock(Micros::ZERO);
+    let report = run(&mut relay, FenceAction::On, options(), &mut clock);
+    assert_eq!(report.outcome, FenceOutcome::Confirmed);
+    assert_eq!(relay.log, ["on"], "the agent polls by itself before it answers");
+}
