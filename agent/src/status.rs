@@ -22,6 +22,65 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Names one of a fixed set of values that the document carries as a string (`as_str`), in
+/// the order of the MIB's enumeration (value 1 first): one list for the writer, the readers
+/// and `snmp::objects`.
+macro_rules! named_values {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name { $($(#[$vmeta])* $variant),* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            /// Its value in the MIB's enumeration (1 for the first).
+            pub fn mib_value(self) -> i32 {
+                $name::ALL.iter().position(|v| *v == self).expect("every variant is in ALL") as i32 + 1
+            }
+
+            /// The value named `text`, None for any other string.
+            pub fn parse(text: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
+        }
+    };
+}
+
+named_values! {
+    /// `links[].kind`, as the configuration names it.
+    pub enum LinkMedium {
+        Serial = "serial",
+        Udp = "udp",
+        Ethernet = "ethernet",
+    }
+}
+
+named_values! {
+    /// `array.console.state`.
+    pub enum ConsoleState {
+        /// Nothing heard yet since the agent started.
+        Unknown = "unknown",
+        Answering = "answering",
+        /// It stopped answering (`lost_after_ms`).
+        Lost = "lost",
+    }
+}
+
+named_values! {
+    /// `authority.last_fence.result`.
+    pub enum FenceResult {
+        Confirmed = "confirmed",
+        /// Power off accepted by a relay that cannot read back.
+        Unconfirmed = "unconfirmed",
+        Failed = "failed",
+    }
+}
+
 /// Reading a part of the document from its JSON value. `Err` names what is wrong, prefixed on
 /// the way up by the key path.
 pub trait FromJson: Sized {

@@ -108,7 +108,7 @@ pub fn verdict(status: &Status) -> Verdict {
         warning.push("maintenance mode on".into());
     }
     if let Some(array) = &status.array {
-        if array.console.state == "lost" {
+        if array.console.state == crate::status::ConsoleState::Lost.as_str() {
             warning.push("array console lost".into());
         }
         for d in &array.drives {

@@ -8,7 +8,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::status::{Status, WitnessAuthority};
+use crate::status::{FenceResult, Status, WitnessAuthority};
 
 /// How often `--wait` asks the witness for its status.
 pub const WAIT_POLL_MS: u64 = 100;
@@ -93,7 +93,12 @@ impl Goal {
             Goal::Fence { node: n, was_holder, fences_before } => {
                 let f = a.last_fence.as_ref();
                 let after = f.filter(|f| f.count > *fences_before && f.node == *n);
-                let done = after.is_some_and(|f| matches!(f.result.as_str(), "confirmed" | "unconfirmed"));
+                let done = after.is_some_and(|f| {
+                    matches!(
+                        FenceResult::parse(&f.result),
+                        Some(FenceResult::Confirmed | FenceResult::Unconfirmed)
+                    )
+                });
                 if !done {
                     let last = after.map(|f| format!(" (last attempt: {})", f.result)).unwrap_or_default();
                     Some(format!("the power-off of {n} is not confirmed{last}"))
@@ -152,9 +157,9 @@ pub fn steps(before: &Status, now: &Status) -> Vec<String> {
     let count = |a: &WitnessAuthority| a.last_fence.as_ref().map(|f| f.count);
     if let (Some(f), true) = (&a1.last_fence, count(a1) != count(a0)) {
         let n = &f.node;
-        middle.push(match f.result.as_str() {
-            "confirmed" => format!("{n} fenced: power off confirmed"),
-            "unconfirmed" => format!("{n} fenced: power off not confirmed by read-back"),
+        middle.push(match FenceResult::parse(&f.result) {
+            Some(FenceResult::Confirmed) => format!("{n} fenced: power off confirmed"),
+            Some(FenceResult::Unconfirmed) => format!("{n} fenced: power off not confirmed by read-back"),
             _ => format!("fence of {n} failed; retrying"),
         });
     }

@@ -290,14 +290,6 @@ fn same_authority(file: &Member<'_>, reference: &Member<'_>, problems: &mut Vec<
     }
 }
 
-fn kind_name(kind: &LinkKind) -> &'static str {
-    match kind {
-        LinkKind::Serial { .. } => "serial",
-        LinkKind::Udp { .. } => "udp",
-        LinkKind::Ethernet { .. } => "ethernet",
-    }
-}
-
 /// Each link of `file` against the other end, in its peer's file when that file is given.
 fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: &mut Vec<Problem>) {
     for (link_index, link) in file.config.links.iter().enumerate() {
@@ -305,7 +297,7 @@ fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: 
         let Some(other) = files.iter().find(|f| f.name() == peer) else {
             continue;
         };
-        let kind = kind_name(&link.kind);
+        let kind = &link.kind.name();
         let at = |key: &str| KeyPath::root("links").index(link_index).key(key);
         let Some((other_index, other_link)) =
             other.config.links.iter().enumerate().find(|(_, l)| l.id == link.id)
@@ -314,7 +306,7 @@ fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: 
                 .config
                 .links
                 .iter()
-                .filter(|l| other.member_name(l.peer) == file.name() && kind_name(&l.kind) == kind)
+                .filter(|l| other.member_name(l.peer) == file.name() && &l.kind.name() == kind)
                 .filter(|l| !file.config.links.iter().any(|mine| mine.id == l.id))
                 .map(|l| l.id.to_string())
                 .collect();
@@ -360,7 +352,7 @@ fn links_agree(index: usize, file: &Member<'_>, files: &[Member<'_>], problems: 
             ));
             continue;
         }
-        let other_kind = kind_name(&other_link.kind);
+        let other_kind = &other_link.kind.name();
         if other_kind != kind {
             problems.push(file.problem(
                 ProblemKind::LinkMismatch,

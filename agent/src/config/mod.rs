@@ -124,6 +124,19 @@ pub enum LinkKind {
     Ethernet { interface: String },
 }
 
+impl LinkKind {
+    /// The kind's name: the configuration's `kind`, the status's `links[].kind`.
+    pub fn name(&self) -> &'static str {
+        use crate::status::LinkMedium;
+        match self {
+            LinkKind::Serial { .. } => LinkMedium::Serial,
+            LinkKind::Udp { .. } => LinkMedium::Udp,
+            LinkKind::Ethernet { .. } => LinkMedium::Ethernet,
+        }
+        .as_str()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkConfig {
     /// Link id: unique in the cluster, identical at both ends (it is carried in every frame).

@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use super::{alloc_count, logger, notify, role_str, wall_clock_ms, Agent};
-use crate::config::{self, LinkKind, Role};
+use crate::config::{self, Role};
 use crate::core::authority::Notice;
 use crate::status::{self, Authority, Status};
 
@@ -19,7 +19,7 @@ use crate::status::{self, Authority, Status};
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LastFence {
     pub(super) node: u8,
-    pub(super) result: &'static str,
+    pub(super) result: status::FenceResult,
     pub(super) attempt: u32,
     /// Fence outcomes since the agent started: tells a new outcome from the one before.
     pub(super) count: u64,
@@ -30,9 +30,9 @@ impl Agent {
     /// Keep the latest fence outcome (status `last_fence`).
     pub(super) fn note_fence(&mut self, notice: Notice) {
         let (node, result, attempt) = match notice {
-            Notice::FenceSucceeded { node } => (node, "confirmed", 0),
-            Notice::FenceUnconfirmed { node } => (node, "unconfirmed", 0),
-            Notice::FenceFailed { node, attempt } => (node, "failed", attempt),
+            Notice::FenceSucceeded { node } => (node, status::FenceResult::Confirmed, 0),
+            Notice::FenceUnconfirmed { node } => (node, status::FenceResult::Unconfirmed, 0),
+            Notice::FenceFailed { node, attempt } => (node, status::FenceResult::Failed, attempt),
             _ => return,
         };
         let count = self.last_fence.map_or(0, |f| f.count) + 1;
@@ -61,7 +61,7 @@ impl Agent {
                 maintenance: w.maintenance(),
                 last_fence: self.last_fence.map(|f| status::LastFence {
                     node: self.member_name(f.node),
-                    result: f.result.into(),
+                    result: f.result.as_str().into(),
                     attempt: f.attempt,
                     count: f.count,
                     at_wall_ms: f.wall_ms,
@@ -152,12 +152,7 @@ impl Agent {
                 status::Link {
                     id: l.id,
                     peer: self.member_name(l.peer),
-                    kind: match self.cfg.links[i].kind {
-                        LinkKind::Serial { .. } => "serial",
-                        LinkKind::Udp { .. } => "udp",
-                        LinkKind::Ethernet { .. } => "ethernet",
-                    }
-                    .into(),
+                    kind: self.cfg.links[i].kind.name().into(),
                     transport: transport.name(),
                     open: transport.is_open(),
                     state: l.state.as_str().into(),

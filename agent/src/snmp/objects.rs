@@ -316,15 +316,15 @@ pub fn res_state_number(state: &str) -> Option<i32> {
 }
 /// The status's link `kind` (`shell::status`).
 pub fn link_kind_number(kind: &str) -> Option<i32> {
-    number(&["serial", "udp", "ethernet"], kind)
+    crate::status::LinkMedium::parse(kind).map(crate::status::LinkMedium::mib_value)
 }
 /// The status's array `console.state` (`devices::console::status`).
 pub fn console_state_number(state: &str) -> Option<i32> {
-    number(&["unknown", "answering", "lost"], state)
+    crate::status::ConsoleState::parse(state).map(crate::status::ConsoleState::mib_value)
 }
 /// The status's `last_fence.result` (`shell::status`).
 pub fn fence_result_number(result: &str) -> Option<i32> {
-    number(&["confirmed", "unconfirmed", "failed"], result)
+    crate::status::FenceResult::parse(result).map(crate::status::FenceResult::mib_value)
 }
 /// The fence service's `last_command.action` (rackHaFenceSvcLastAction).
 pub fn fence_service_action_number(action: &str) -> Option<i32> {

@@ -56,12 +56,13 @@ pub fn to_status(
         dialect: facts.dialect.to_owned(),
         device: facts.device.to_owned(),
         state: if facts.lost {
-            "lost"
+            status::ConsoleState::Lost
         } else if facts.last_answer_at.is_some() {
-            "answering"
+            status::ConsoleState::Answering
         } else {
-            "unknown"
+            status::ConsoleState::Unknown
         }
+        .as_str()
         .to_owned(),
         wrong_baud: facts.wrong_baud,
         last_answer_ms_ago: age_ms(facts),

@@ -310,3 +310,42 @@ fn the_mib_file_declares_every_object_with_its_oid() {
         assert!(decl.contains("MAX-ACCESS  read-only"), "{name} is read-only");
     }
 }
+
+/// The `INTEGER { name(1), ... }` of `object` in the shipped MIB, as (name, value) pairs.
+fn mib_enumeration(object: &str) -> Vec<(String, i32)> {
+    let mib = include_str!("../../../mib/RACK-HA-MIB.txt");
+    let start =
+        mib.find(&format!("\n{object} OBJECT-TYPE")).unwrap_or_else(|| panic!("{object} not in the MIB"));
+    let syntax = &mib[start..];
+    let open = syntax.find("INTEGER {").expect("an enumeration") + "INTEGER {".len();
+    let close = open + syntax[open..].find('}').unwrap();
+    syntax[open..close]
+        .split(',')
+        .map(|item| {
+            let (name, value) = item.trim().trim_end_matches(')').split_once('(').unwrap();
+            (name.to_string(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn the_named_values_are_the_mibs_enumerations() {
+    let kinds: Vec<(String, i32)> = crate::status::LinkMedium::ALL
+        .iter()
+        .map(|k| (k.as_str().to_string(), link_kind_number(k.as_str()).unwrap()))
+        .collect();
+    assert_eq!(kinds, mib_enumeration("rackHaLnkKind"));
+    let console: Vec<(String, i32)> = crate::status::ConsoleState::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), console_state_number(s.as_str()).unwrap()))
+        .collect();
+    assert_eq!(console, mib_enumeration("rackHaArrayConsoleState"));
+    let fence: Vec<(String, i32)> = crate::status::FenceResult::ALL
+        .iter()
+        .map(|r| (r.as_str().to_string(), fence_result_number(r.as_str()).unwrap()))
+        .collect();
+    assert_eq!(fence, mib_enumeration("rackHaLastFenceResult"));
+    assert_eq!(link_kind_number("ppp"), None);
+    assert_eq!(console_state_number("answering "), None);
+    assert_eq!(fence_result_number(""), None);
+}
