@@ -11,7 +11,7 @@ SIZE_RUSTFLAGS := $(STATIC_RUSTFLAGS) -C force-unwind-tables=no -C link-arg=-Wl,
 SIZE_BUILD_STD := -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
 AGENT_BIN := target/$(TARGET)/release/ha-agent
 # Binary size budget of the static agent (issue 2): 1.5 MiB. Over budget is reported; it
-# fails the build only with ENFORCE_BUDGET=1. The nightly build is over it (1,797,280 bytes);
+# fails the build only with ENFORCE_BUDGET=1. The nightly build is over it (1,765,600 bytes);
 # failing by default waits until it is 40 KB under (docs/design.md, "Binary size").
 AGENT_BUDGET_BYTES := 1572864
 ENFORCE_BUDGET ?= 0

@@ -124,7 +124,7 @@ pub fn request(socket: &Path, request: &str) -> Result<Value, RequestError> {
 /// document that does not fit the type is no answer to act on.
 pub fn request_status(socket: &Path) -> Result<Status, RequestError> {
     let value = request(socket, "status")?;
-    serde_json::from_value(value).map_err(|e| {
+    Status::from_document(&value).map_err(|e| {
         RequestError::Unreachable(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("bad status document: {e}"),

@@ -348,7 +348,15 @@ impl FromJson for Authority {
 impl<'de> Deserialize<'de> for Status {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
-        Status::from_json(&v).map_err(|e| serde::de::Error::custom(at("status document", e)))
+        Status::from_document(&v).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Status {
+    /// The status document read from its JSON value, as `serde_json::from_value` reads it
+    /// (the same error text), without going through a deserializer (the agent's size).
+    pub fn from_document(v: &Value) -> Result<Status, String> {
+        Status::from_json(v).map_err(|e| at("status document", e))
     }
 }
 

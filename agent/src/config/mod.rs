@@ -47,6 +47,7 @@ pub use crate::problem as path;
 pub mod report;
 pub mod resources;
 pub mod role;
+mod section_de;
 mod sections;
 pub mod syslog;
 

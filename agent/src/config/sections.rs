@@ -12,7 +12,7 @@
 
 #![forbid(unsafe_code)]
 
-use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue};
 
 use super::fence_service::FenceServiceConfig;
@@ -537,7 +537,7 @@ fn deserialize_section<T: DeserializeOwned>(
     let Some((_, value)) = root.get_key_value(key) else {
         return Section::Absent;
     };
-    match T::deserialize(value.clone().into_deserializer()) {
+    match super::section_de::deserialize::<T>(value.clone()) {
         Ok(parsed) => Section::Parsed(parsed, key_span),
         Err(error) => {
             report_serde_error(checker, root, key, key_span, &error);
@@ -553,16 +553,16 @@ fn report_serde_error(
     root: &DeTable<'_>,
     key: &str,
     key_span: Span,
-    error: &toml::de::Error,
+    error: &super::section_de::SectionError,
 ) {
-    let span = error.span().filter(|s| !(s.is_empty() && s.start == 0));
+    let span = error.span.clone().filter(|s| !(s.is_empty() && s.start == 0));
     let path = span
         .as_ref()
         .and_then(|s| path_at(root, s.start, ""))
         .filter(|p| p == key || p.starts_with(&format!("{key}.")) || p.starts_with(&format!("{key}[")))
         .unwrap_or_else(|| key.to_string());
     let span = span.or(Some(key_span));
-    let (kind, message, hint) = explain_serde_error(error.message(), &path, key);
+    let (kind, message, hint) = explain_serde_error(&error.message, &path, key);
     checker.push(kind, span, &path, message, hint);
 }
 

@@ -145,6 +145,9 @@ impl Agent {
             }
             // Status is answered at once; everything else journals an operator record first.
             let mut journaled = true;
+            // The status document is encoded straight from its type (the one encoding the
+            // agent has of it, shared with `status --json`); every other answer is a `Value`.
+            let mut status_body = None;
             let value = if too_long {
                 json!({"error": "request too long"})
             } else {
@@ -152,8 +155,13 @@ impl Agent {
                 match control::parse_request(line) {
                     Ok(Request::Status) => {
                         journaled = false;
-                        serde_json::to_value(self.status())
-                            .unwrap_or_else(|e| json!({"error": format!("status: {e}")}))
+                        match serde_json::to_vec(&self.status()) {
+                            Ok(body) => {
+                                status_body = Some(body);
+                                Value::Null
+                            }
+                            Err(e) => json!({"error": format!("status: {e}")}),
+                        }
                     }
                     Ok(Request::Reload) => {
                         let now = self.now();
@@ -171,8 +179,9 @@ impl Agent {
                     Err(e) => json!({"error": e}),
                 }
             };
-            let mut body =
-                serde_json::to_vec(&value).unwrap_or_else(|_| b"{\"error\":\"encoding\"}".to_vec());
+            let mut body = status_body.unwrap_or_else(|| {
+                serde_json::to_vec(&value).unwrap_or_else(|_| b"{\"error\":\"encoding\"}".to_vec())
+            });
             body.push(b'\n');
             self.control.clients[index].response = body;
             self.control.clients[index].hold_until = if journaled { self.durable.ticket() } else { 0 };
