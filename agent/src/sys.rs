@@ -23,11 +23,18 @@ const SCHED_RESET_ON_FORK: i32 = 0x4000_0000;
 static CHILD_PRIORITY: AtomicU8 = AtomicU8::new(0);
 
 /// `sched_setscheduler` of the calling thread.
+/// The system call itself, not libc's wrapper: musl's `sched_setscheduler` answers ENOSYS by
+/// design (POSIX means the process, Linux schedules threads), glibc's is the same call.
 fn set_scheduler(policy: i32, priority: u8) -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: i32::from(priority) };
+    // SAFETY: sched_param is plain integers, for which all zeroes is a valid value (musl's has
+    // more fields than glibc's; the kernel reads only sched_priority).
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = i32::from(priority);
     // SAFETY: `param` is a valid, initialised sched_param that outlives the call; pid 0 means
     // the calling thread; the call has no other memory effects.
-    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    let rc = unsafe {
+        libc::syscall(libc::SYS_sched_setscheduler, 0 as libc::pid_t, policy, &param as *const libc::sched_param)
+    };
     if rc == 0 {
         Ok(())
     } else {
