@@ -112,14 +112,21 @@ impl Esp {
         self.read_env_copy().map(|(_, env)| env)
     }
 
-    /// Seal `env` with the next number and write it over both copies in place (same size,
-    /// same blocks: GRUB writes them by their block lists), the first then the second, each
-    /// synced before the next is touched: a power cut tears at most one of them. A missing
-    /// second copy (a disk made before it existed) is created.
+    /// Seal `env` with a number above every seal number either copy holds now (so that no
+    /// block this writes over has its number: a tear always shows) and write it over both
+    /// copies in place (same size, same blocks: GRUB writes them by their block lists), the
+    /// first then the second, each synced before the next is touched: a power cut tears at
+    /// most one of them. A missing second copy (a disk made before it existed) is created.
     pub fn write_env(&self, env: &GrubEnv) -> Result<(), String> {
-        let mut sealed = env.clone();
-        sealed.seal(env.sealed().unwrap_or(0) + 1);
         let [primary, backup] = self.env_paths();
+        let on_disk = [&primary, &backup]
+            .iter()
+            .filter_map(|p| std::fs::read(p).ok())
+            .filter_map(|bytes| GrubEnv::parse(&bytes).ok())
+            .flat_map(|e| grubenv::seal_numbers(&e))
+            .max();
+        let mut sealed = env.clone();
+        sealed.seal(on_disk.into_iter().chain(env.sealed()).max().unwrap_or(0) + 1);
         let block = sealed.encode().map_err(|e| format!("{}: {e}", primary.display()))?;
         assert_eq!(block.len(), GRUBENV_BYTES);
         for (path, create) in [(primary, false), (backup, true)] {

@@ -222,6 +222,11 @@ impl GrubEnv {
     }
 }
 
+/// The numbers of a block's seal variables that parse, sealed or not (a writer seals above them).
+pub fn seal_numbers(env: &GrubEnv) -> Vec<u64> {
+    [SEAL_FIRST, SEAL_LAST].iter().filter_map(|n| env.get(n)?.parse().ok()).collect()
+}
+
 /// Which copy of the block a reader took.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
@@ -348,6 +353,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn seal_numbers_are_read_from_torn_blocks_too() {
+        let mut torn = sealed(5, "A");
+        torn.set(SEAL_LAST, "4");
+        assert_eq!(seal_numbers(&torn), vec![5, 4]);
+        assert_eq!(seal_numbers(&GrubEnv::new()), Vec::<u64>::new());
     }
 
     #[test]
