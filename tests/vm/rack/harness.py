@@ -509,7 +509,7 @@ class Vm:
             "qemu-system-x86_64", "-name", self.name, "-machine", "pc", "-accel", "tcg",
             "-m", str(self.mem_mib), "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none",
-            "-kernel", os.path.join(self.image or "", "vmlinuz"),
+            "-kernel", os.path.join(self.image, "vmlinuz"),
             "-initrd", os.path.join(self.image, "initramfs.cpio.gz"),
             # 8250.nr_uarts: the kernel registers 4 serial ports by default; a PCI one is the 5th.
             "-append", "console=ttyS0,115200 quiet panic=5 ha.data=/dev/vda 8250.nr_uarts=8",
@@ -684,14 +684,15 @@ class DiskVm(Vm):
     OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
 
     def __init__(self, name, workdir, disk, data_offset, serials, hub_port, mem_mib=512, **kw):
-        Vm.__init__(self, name, workdir, None, disk, serials, hub_port, mem_mib=mem_mib, **kw)
+        # No image directory: args() drops -kernel, -initrd and -append.
+        Vm.__init__(self, name, workdir, "", disk, serials, hub_port, mem_mib=mem_mib, **kw)
         self.data_offset = data_offset
         self.vars = os.path.join(self.dir, "OVMF_VARS.fd")
         if not os.path.exists(self.vars):
             shutil.copyfile(self.OVMF_VARS, self.vars)
 
     def args(self):
-        a = [w for w in Vm.args(self)]
+        a = Vm.args(self)
         for opt in ("-kernel", "-initrd", "-append"):
             i = a.index(opt)
             del a[i:i + 2]
