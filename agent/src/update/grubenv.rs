@@ -348,7 +348,10 @@ mod tests {
             for torn in [[&n[..cut], &o[cut..]].concat(), [&o[..cut], &n[cut..]].concat()] {
                 if let Ok(env) = GrubEnv::parse(&torn) {
                     if env.sealed().is_some() {
-                        assert!(env == old || env == new, "cut at {cut}: a torn block passed as sealed: {env:?}");
+                        assert!(
+                            env == old || env == new,
+                            "cut at {cut}: a torn block passed as sealed: {env:?}"
+                        );
                     }
                 }
             }
@@ -377,7 +380,10 @@ mod tests {
         plain.set("ha_boot", "A");
         assert_eq!(choose(Ok(plain.clone()), None), Ok((Which::Unsealed, plain.clone())));
         assert_eq!(choose(Ok(torn.clone()), Some(Err(EnvError::NoHeader))), Ok((Which::Unsealed, torn)));
-        assert_eq!(choose(Err(EnvError::NoHeader), Some(Err(EnvError::WrongSize { bytes: 0 }))), Err(EnvError::NoHeader));
+        assert_eq!(
+            choose(Err(EnvError::NoHeader), Some(Err(EnvError::WrongSize { bytes: 0 }))),
+            Err(EnvError::NoHeader)
+        );
     }
 
     #[test]
