@@ -133,6 +133,8 @@ impl Esp {
             let mut f = OpenOptions::new()
                 .write(true)
                 .create(create)
+                // In place: the same clusters (a truncate would free and reallocate them).
+                .truncate(false)
                 .open(&path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             f.write_all(&block).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -165,6 +167,8 @@ impl Esp {
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
+            // In place: the same clusters (a truncate would free and reallocate them).
+            .truncate(false)
             .open(&to)
             .map_err(|e| format!("{}: {e}", to.display()))?;
         f.write_all(&block).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", to.display()))?;
