@@ -207,9 +207,11 @@ test-image: image
 	@bash tests/vm/check-kernel-config-test.sh
 	@python3 tests/vm/boot-test.py
 
-# Field updates of disk.img through OVMF (about 3 minutes): a corrupted and a forged update
+# Field updates of disk.img through OVMF (about 7 minutes): a corrupted and a forged update
 # file refused with nothing written, a power cut while a slot is written (the old slot boots),
-# a good update tried once and committed, an update whose agent never starts rolled back.
+# power cuts inside the writes of GRUB's environment block (the mark, the commit) and a torn
+# block, a good update tried once and committed, an update whose agent never starts and one
+# whose agent hangs rolled back.
 test-update: image
 	@python3 tests/vm/update-test.py
 
@@ -226,13 +228,14 @@ check-layers:
 check-mib:
 	@bash scripts/check-mib.sh
 
-# The hardware watchdog in QEMU (i6300esb): armed by the agent, SIGSTOP resets the VM, a clean
-# stop does not, and the next boot reports the watchdog reset.
+# The hardware watchdog in QEMU (i6300esb) on the flashable disk.img through OVMF (about 70 s):
+# armed by the agent, SIGSTOP resets the VM, a clean stop does not, and the next boot reports
+# the watchdog reset once.
 test-watchdog: image
-	@bash tests/vm/watchdog-test.sh
+	@python3 tests/vm/watchdog-test.py
 
 # The GPIO relay driver on a real kernel GPIO chip (docs/devices.md, "Testing the GPIO relay in
-# QEMU"): gpio-sim, built for the image's kernel from Debian's source, in the test image.
+# QEMU"): gpio-sim, built for the image's kernel from Debian's source, on disk.img's data partition.
 test-gpio: image
 	@bash tests/vm/gpio-relay-test.sh
 

@@ -13,7 +13,9 @@ mkdir -p "$BINARIES_DIR/efi-part/EFI/BOOT"
 cp "$board_dir/grub.cfg" "$BINARIES_DIR/efi-part/EFI/BOOT/grub.cfg"
 rm -f "$BINARIES_DIR/efi-part/EFI/BOOT/grubenv"
 "$editenv" "$BINARIES_DIR/efi-part/EFI/BOOT/grubenv" create
-"$editenv" "$BINARIES_DIR/efi-part/EFI/BOOT/grubenv" set ha_boot=A "ha_A_version=$version"
+"$editenv" "$BINARIES_DIR/efi-part/EFI/BOOT/grubenv" set ha_env_seq=1 ha_boot=A "ha_A_version=$version" ha_env_end=1
+# Its second copy (grub.cfg reads it when the first is torn).
+cp "$BINARIES_DIR/efi-part/EFI/BOOT/grubenv" "$BINARIES_DIR/efi-part/EFI/BOOT/grubenv.bak"
 printf 'IMAGE=buildroot-x86_64\nVERSION=%s\n' "$version" > "$target/etc/ha-image"
 mkdir -p "$target/efi"
 [ -e "$target/boot/bzImage" ] || { echo "post-build: $target/boot/bzImage missing (BR2_LINUX_KERNEL_INSTALL_TARGET)" >&2; exit 1; }

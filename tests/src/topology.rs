@@ -1,7 +1,7 @@
 //! The configurations of the named topologies outside the process harness: the virtual rack
 //! (`rack`, three VMs, `tests/vm/rack/rack.py`), the GPIO relay VM test (`gpio`,
 //! `tests/vm/gpio-relay-test.sh`), the hardware-watchdog VM test (`watchdog-vm`,
-//! `tests/vm/watchdog-test.sh`), Pacemaker's fencer through the fence service
+//! `tests/vm/watchdog-test.py`), Pacemaker's fencer through the fence service
 //! (`fence-service`, `tests/pacemaker/fence-rackha.sh`) and the VIP benchmark (`bench-vip`,
 //! `scripts/bench-vip.sh`, one cluster per profile).
 //! One place writes them: the scripts call the `configs` tool (`src/bin/configs.rs`) instead of
@@ -566,7 +566,7 @@ fn fence_service_witness(work: &str) -> String {
     t.finish()
 }
 
-// ---- the hardware watchdog in QEMU (tests/vm/watchdog-test.sh)
+// ---- the hardware watchdog in QEMU (tests/vm/watchdog-test.py)
 
 /// The witness of the watchdog test's VM (`/etc/ha-agent/agent.toml` in its initramfs): the
 /// i6300esb armed with `timeout_s`, and no link that can open (serial ports without a UART,
@@ -574,7 +574,7 @@ fn fence_service_witness(work: &str) -> String {
 /// the test sees.
 fn watchdog_vm_witness(timeout_s: u64) -> String {
     let mut t = Toml::new();
-    t.comment("watchdog-test.sh: a witness none of whose links can open, its watchdog armed.");
+    t.comment("watchdog-test.py: a witness none of whose links can open, its watchdog armed.");
     t.string("cluster", "vmtest")
         .string("member", "witness")
         .string("key_file", "/etc/ha-agent/cluster.key")

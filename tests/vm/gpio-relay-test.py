@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""The GPIO relay driver against a real kernel GPIO chip (issue 4), in the QEMU test image on
-TCG. Run by tests/vm/gpio-relay-test.sh, which builds gpio-sim.ko and the data disk (argv[1]).
+"""The GPIO relay driver against a real kernel GPIO chip (issue 4), on the flashable disk
+(a copy of out/image/disk.img booted through OVMF and GRUB) on TCG. Run by
+tests/vm/gpio-relay-test.sh, which builds gpio-sim.ko and the data partition's image (argv[1]):
+it is written into the copy's data partition, as a box's would be seeded.
 
 The witness (started by the image's supervisor from the data disk) has both nodes' power on one
 gpio-sim chip: node-a on output line 0 with sense input line 1, node-b on lines 2 and 3. A
@@ -29,7 +31,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmconsole import Member, Timeout, check, results  # noqa: E402
+from vmconsole import Member, Timeout, check, copy_disk, results, seed_data  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WORK = os.path.join(ROOT, "out", "vm-gpio", "vm")
@@ -96,11 +98,13 @@ def show(title, text):
 
 
 def main():
-    disk = sys.argv[1]
+    data = sys.argv[1]
     os.makedirs(WORK, exist_ok=True)
+    disk = copy_disk(os.path.join(ROOT, "out", "image", "disk.img"), os.path.join(WORK, "disk.img"))
+    seed_data(disk, data)
     log = open(os.path.join(WORK, "qemu.out"), "wb")
     started = time.monotonic()
-    m = Member(WORK, disk, "gpio-test", [], log=log)
+    m = Member(WORK, None, "gpio-test", [], log=log, disk=disk)
     c = m.console
     try:
         c.expect(r"ha-agent: ready after", BOOT_TIMEOUT_S)

@@ -6,8 +6,9 @@
 # version as the image's kernel) against its headers (linux-headers-VERSION), with the kernel's
 # irq_sim.c (CONFIG_IRQ_SIM is off too) linked into the same module. The module, configfs.ko
 # (a module in Debian's kernel), the guest helper tests/vm/gpio-guest.sh and the two agents'
-# configurations go onto the test's data disk; the image itself is unchanged.
-# tests/vm/gpio-relay-test.py then boots the image and runs the checks (see its header).
+# configurations go onto the test's data partition image; the image itself is unchanged.
+# tests/vm/gpio-relay-test.py then writes it into the data partition of a copy of
+# out/image/disk.img, boots that through OVMF and GRUB and runs the checks (see its header).
 #
 # Needs: make image (out/image), apt-get (Debian archive), gcc and make, debugfs (e2fsprogs);
 # installs linux-headers-VERSION with apt-get when it is missing (as root).
@@ -24,7 +25,7 @@ first() { for f in "$@"; do [ -e "$f" ] && { echo "$f"; return 0; }; done; retur
 for tool in apt-get dpkg-deb debugfs make gcc python3 qemu-system-x86_64; do
     command -v "$tool" >/dev/null || fail "$tool missing"
 done
-[ -f "$IMAGE/MANIFEST" ] || fail "no test image: run 'make image'"
+{ [ -f "$IMAGE/MANIFEST" ] && [ -f "$IMAGE/disk.img" ]; } || fail "no test image: run 'make image'"
 kpkg=$(sed -n 's/^KERNEL=//p' "$IMAGE/MANIFEST")
 kver=${kpkg#linux-image-}
 kdeb=$(first "$DEBS/${kpkg}"_*.deb) || fail "no $kpkg package in $DEBS (make image)"
@@ -92,7 +93,7 @@ for f in witness witness-active-low node-b; do
 done
 rm -f "$C/check.toml"
 
-# The data disk: the witness's configuration, and /test with the rest.
+# The data partition's image: the witness's configuration, and /test with the rest.
 disk=$OUT/data.img
 "$ROOT/tests/vm/make-data-disk.sh" "$disk" "$C/witness.toml" "$C/cluster.key" witness
 {

@@ -3,7 +3,7 @@
 # kernel and BusyBox, not Buildroot's, which needs its sources from the internet):
 #   disk.img           the flashable disk, board/x86_64/genimage.cfg built with Debian's genimage:
 #                      GPT, an EFI system partition (GRUB from grub-efi-amd64-bin, its script
-#                      board/x86_64/grub.cfg, its environment block grubenv), root slot A (the
+#                      board/x86_64/grub.cfg, its environment block grubenv and its copy grubenv.bak), root slot A (the
 #                      slot squashfs below), root slot B (empty), the data partition (empty)
 #   slot.squashfs      what a root slot holds: the root below plus /boot/bzImage (Debian's
 #                      kernel) and /boot/initramfs.cpio.gz (stage 1 finding the slot by name)
@@ -180,9 +180,12 @@ grub_modules=$(sed -n 's/^BR2_TARGET_GRUB2_BUILTIN_MODULES_EFI="\(.*\)"$/\1/p' \
 # shellcheck disable=SC2086 # one word per module
 grub-mkimage -O x86_64-efi -p /EFI/BOOT -o "$G/input/efi-part/EFI/BOOT/BOOTX64.EFI" $grub_modules
 cp "$ROOT/board/x86_64/grub.cfg" "$G/input/efi-part/EFI/BOOT/grub.cfg"
+# The environment block and its second copy, sealed (ha_env_seq first, ha_env_end last: see
+# grub.cfg).
 env=$G/input/efi-part/EFI/BOOT/grubenv
 grub-editenv "$env" create
-grub-editenv "$env" set ha_boot=A "ha_A_version=$VERSION"
+grub-editenv "$env" set ha_env_seq=1 ha_boot=A "ha_A_version=$VERSION" ha_env_end=1
+cp "$env" "$env.bak"
 cp "$OUT/slot.squashfs" "$G/input/rootfs.squashfs"
 genimage --config "$ROOT/board/x86_64/genimage.cfg" --inputpath "$G/input" \
     --outputpath "$G/output" --rootpath "$G/root" --tmppath "$G/tmp" > "$G/log" 2>&1 \
@@ -205,7 +208,7 @@ size disk.img
 sector_b=512
 while read -r nr start sectors name; do
     case "$name" in
-    esp) what="vfat: GRUB $(stat -c %s "$G/input/efi-part/EFI/BOOT/BOOTX64.EFI") bytes, grub.cfg, grubenv" ;;
+    esp) what="vfat: GRUB $(stat -c %s "$G/input/efi-part/EFI/BOOT/BOOTX64.EFI") bytes, grub.cfg, grubenv, grubenv.bak" ;;
     rootA) what="slot.squashfs, $(stat -c %s "$OUT/slot.squashfs") bytes" ;;
     rootB) what="empty (the first update writes it)" ;;
     data) what="empty (the first boot formats it)" ;;

@@ -18,8 +18,24 @@ They reach the VM on a second virtio disk (ext4). One copy of disk.img goes thro
 3. Power cut: good is applied and QEMU quits (QMP `quit`) after the second MiB of the slot
    was written; the host sees slot B partly written; the next boot takes slot A, nothing on
    trial, slot B shown without a release.
-4. good: written, rebooted, slot B boots once on trial, commits itself when the agent is ready
-   (release test-good); the data partition's file is still there; the next boot takes B.
+3b. Power cuts in the environment block's write that marks slot B to be tried: good is applied
+   again; once its last MiB is written the disk's writes are throttled (QMP
+   block_set_io_throttle, ENV_CUT_IOPS write requests per second: each request of the guest
+   then takes a slot of its own) and QEMU quits once k more write requests completed (QMP
+   query-blockstats), k = 0, 1, 2, ...: each cut lands between two successive requests of the
+   window (grubenv written and synced, then grubenv.bak). The host reads both copies from the
+   disk and says where the cut landed; the next boot must take what the copy GRUB believes says:
+   slot A with nothing on trial while the mark has not reached a whole copy, slot B on trial
+   once it has. Rounds go on until the mark reached grubenv (at most MAX_ENV_CUTS).
+4. The trial of good (slot B) commits itself, and that write is cut too: the disk is throttled
+   COMMIT_THROTTLE_LEAD_S before the commit is due and QEMU quits as soon as the host sees the
+   committed block in grubenv. Then the host tears grubenv (the committed block's beginning
+   over the previous block's end, as a write cut inside a sector leaves it): GRUB must say so
+   and boot what grubenv.bak says, and the boot must repair grubenv from it (`ha-agent update
+   repair`, run by ha-update-commit at every boot). When grubenv.bak predates the commit the
+   trial counts as failed (slot A runs, B rolled back) and good is applied once more and
+   commits; then release test-good runs from committed slot B, the data partition's file is
+   still there, and the next boot takes B with both copies equal.
 5. broken (now into slot A): its trial boot's agent never gets ready, the trial is not
    committed within COMMIT_WAIT_S and the box reboots; GRUB takes slot B again, and `update
    status` shows A rolled back.
@@ -29,6 +45,7 @@ Prints PASS/FAIL per check and each step's time; exits 1 on any FAIL. Standard l
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +70,17 @@ COMMIT_WAIT_S = 75
 UPDATES_DISK_MIB = 128
 # The watchdog timeout of the image's default configuration ([watchdog] timeout_ms).
 WATCHDOG_TIMEOUT_S = 10
+# Power cuts in the environment block's writes: the disk's write requests per second while the
+# cut is prepared (each request a slot of its own: the writes of grubenv and grubenv.bak are
+# then apart by a second or more), and the bound on the rounds of cuts in the mark.
+ENV_CUT_IOPS = 1
+MAX_ENV_CUTS = 8
+# Bound on a throttled window (the writes of both copies and the agent's own).
+ENV_WINDOW_TIMEOUT_S = 60
+# The trial's commit is due COMMIT_STABLE_S after the agent is ready (ha-agent's
+# COMMIT_STABLE_MS); the disk is throttled COMMIT_THROTTLE_LEAD_S before that.
+COMMIT_STABLE_S = 30
+COMMIT_THROTTLE_LEAD_S = 10
 
 
 def sh(*cmd):
@@ -142,6 +170,63 @@ def matching_mib(disk, name, payload):
     return n
 
 
+def read_env(disk, name):
+    """The variables of the ESP's EFI/BOOT/<name> (grubenv or grubenv.bak) on the host, with
+    whether it is whole and sealed (ha_env_seq first and ha_env_end last, equal); None if
+    unreadable."""
+    offset, _ = partition(disk, "esp")
+    r = subprocess.run(["mcopy", "-n", "-i", "%s@@%d" % (disk, offset), "::EFI/BOOT/" + name, "-"],
+                       capture_output=True)
+    block = r.stdout
+    if r.returncode != 0 or len(block) != 1024 or not block.startswith(b"# GRUB Environment Block\n"):
+        return None
+    names, env = [], {}
+    for line in block.decode("latin-1").split("\n")[1:]:
+        if line.startswith("#") or "=" not in line:
+            continue
+        k, v = line.split("=", 1)
+        names.append(k)
+        env[k] = v
+    env["sealed"] = (names[:1] == ["ha_env_seq"] and names[-1:] == ["ha_env_end"]
+                     and env["ha_env_seq"] == env["ha_env_end"])
+    return env
+
+
+def describe_env(env):
+    if env is None:
+        return "unreadable"
+    if not env["sealed"]:
+        return "torn"
+    words = ["seq %s" % env["ha_env_seq"], "boot %s" % env.get("ha_boot")]
+    if "ha_try" in env:
+        words.append("try %s left %s" % (env["ha_try"], env.get("ha_try_left")))
+    return ", ".join(words)
+
+
+def believed(disk):
+    """The copy GRUB believes (grub.cfg): grubenv if sealed, else grubenv.bak if sealed."""
+    p, b = read_env(disk, "grubenv"), read_env(disk, "grubenv.bak")
+    if p and p["sealed"]:
+        return "grubenv", p
+    if b and b["sealed"]:
+        return "grubenv.bak", b
+    return None, None
+
+
+def write_file_in_esp(disk, name, data):
+    offset, _ = partition(disk, "esp")
+    tmp = os.path.join(WORK, "esp-file")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    sh("mcopy", "-o", "-n", "-i", "%s@@%d" % (disk, offset), tmp, "::EFI/BOOT/" + name)
+
+
+def read_file_in_esp(disk, name):
+    offset, _ = partition(disk, "esp")
+    return subprocess.run(["mcopy", "-n", "-i", "%s@@%d" % (disk, offset), "::EFI/BOOT/" + name, "-"],
+                          capture_output=True, check=True).stdout
+
+
 class Vm:
     def __init__(self, disk, updates, vm_dir):
         self.disk, self.updates, self.dir = disk, updates, vm_dir
@@ -158,6 +243,26 @@ class Vm:
                  "--drive", self.updates]
         self.m = Member(self.dir, None, "update-test", extra, log=self.log, disk=self.disk)
         return self.m.console
+
+    def throttle(self, iops_wr):
+        """Limit the disk's write requests (0: no limit)."""
+        r = self.m.qmp.command("block_set_io_throttle", device="disk0", bps=0, bps_rd=0, bps_wr=0,
+                               iops=0, iops_rd=0, iops_wr=iops_wr)
+        assert "error" not in r, "block_set_io_throttle: %s" % r
+
+    def writes(self):
+        """The disk's completed write requests so far."""
+        r = self.m.qmp.command("query-blockstats")
+        for dev in r["return"]:
+            if dev.get("device") == "disk0":
+                return dev["stats"]["wr_operations"]
+        raise AssertionError("no disk0 in query-blockstats: %s" % r)
+
+    def cut(self):
+        """Power cut: QEMU quits, nothing flushed."""
+        self.m.qmp.command("quit")
+        self.m.proc.wait(30)
+        self.stop()
 
     def stop(self):
         if self.m:
@@ -265,18 +370,105 @@ def main():
         check(rc == 0 and "booted: slot A" in out and "slot B: no release" in out,
               "update status: slot B holds no release:\n" + "\n".join("    | " + l for l in out.splitlines()))
 
-        # ---- 4. a good update
+        # ---- 3b. power cuts in the write of the mark (grubenv, then grubenv.bak)
+        last = re.compile(r"update: slot B: (\d+) of \1 MiB written")
+        trial = False
+        for k in range(0, MAX_ENV_CUTS):
+            t = time.monotonic()
+            if k > 0:
+                c.login()
+            mount_updates(c)
+            c.send("ha-agent update apply /tmp/u/good.upd\r")
+            c.expect(last.pattern, APPLY_TIMEOUT_S)
+            mark = c.position()
+            vm.throttle(ENV_CUT_IOPS)
+            base = vm.writes()
+            deadline = time.monotonic() + ENV_WINDOW_TIMEOUT_S
+            while vm.writes() < base + k and not c.seen(r"\(read back\)", mark) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+            done = vm.writes() - base
+            vm.cut()
+            p, b = read_env(disk, "grubenv"), read_env(disk, "grubenv.bak")
+            which, env = believed(disk)
+            marked = env is not None and env.get("ha_try") == "B" and env.get("ha_try_left") == "1"
+            where = "grubenv: %s; grubenv.bak: %s" % (describe_env(p), describe_env(b))
+            c = vm.start()
+            m = c.expect(r"grub: (slot B on trial|booting slot A|booting slot B)", BOOT_TIMEOUT_S)
+            trial = m.group(1) == "slot B on trial"
+            c.expect(r"stage1: root is /dev/vda%d \(root%s\)" % ((3, "B") if trial else (2, "A")), BOOT_TIMEOUT_S)
+            ready(c, "mark cut %d" % k, t)
+            # Each write seals above the copies' numbers: copies that differ have different ones.
+            rising = not (p and b and p["sealed"] and b["sealed"] and p != b) \
+                or int(p["ha_env_seq"]) > int(b["ha_env_seq"])
+            check(which is not None and trial == marked and (trial or not c.seen(r"on trial")) and rising,
+                  "power cut in the mark's write, after %d throttled write requests (asked %d): %s;"
+                  " GRUB believes %s: %s; the box came up (agent ready)" % (
+                      done, k, where, which, "slot B on trial" if trial else "slot A, nothing on trial"))
+            if trial:
+                break
+        check(trial, "within %d cuts the mark reached grubenv and slot B was tried" % MAX_ENV_CUTS)
+
+        # ---- 4. the trial commits itself; its write is cut, then grubenv torn on the host
         t = time.monotonic()
-        mount_updates(c)
-        c.send("ha-agent update apply /tmp/u/good.upd\r")
-        c.expect(r"update: slot B holds release test-good \(read back\)", APPLY_TIMEOUT_S)
-        print("good update: slot B written and read back in %.1f s" % (time.monotonic() - t), flush=True)
-        c.expect(r"grub: slot B on trial", BOOT_TIMEOUT_S)
-        c.expect(r"stage1: root is /dev/vda3 \(rootB\)", BOOT_TIMEOUT_S)
-        c.expect(r"ha-update-commit: update: slot B committed \(release test-good\)", BOOT_TIMEOUT_S)
-        print("good update: apply to committed in %.1f s" % (time.monotonic() - t), flush=True)
-        check(True, "good update: slot B booted once on trial and committed itself (release test-good)")
+        # The commit is due COMMIT_STABLE_S after the agent's first answer (just seen).
+        time.sleep(max(0, COMMIT_STABLE_S - COMMIT_THROTTLE_LEAD_S))
+        previous = read_file_in_esp(disk, "grubenv")
+        vm.throttle(ENV_CUT_IOPS)
+        deadline = time.monotonic() + COMMIT_WAIT_S
+        while time.monotonic() < deadline:
+            p = read_env(disk, "grubenv")
+            if p and p["sealed"] and p.get("ha_boot") == "B":
+                break
+            time.sleep(0.01)
+        vm.cut()
+        p, b = read_env(disk, "grubenv"), read_env(disk, "grubenv.bak")
+        check(p and p["sealed"] and p.get("ha_boot") == "B" and "ha_try" not in p,
+              "power cut in the commit's write: grubenv: %s; grubenv.bak: %s"
+              % (describe_env(p), describe_env(b)))
+        # A write of the commit cut inside a sector: the committed block's beginning (up to
+        # its ha_boot line) over the end of the block before it.
+        committed = read_file_in_esp(disk, "grubenv")
+        cut_at = committed.index(b"ha_boot=B\n") + len(b"ha_boot=B\n")
+        write_file_in_esp(disk, "grubenv", committed[:cut_at] + previous[cut_at:])
+        which, env = believed(disk)
+        if env is not None and env.get("ha_try") == "B" and env.get("ha_try_left") == "1":
+            expect = "slot B on trial"
+        else:
+            expect = "booting slot %s" % (env or {}).get("ha_boot")
+        print("torn grubenv: %s; grubenv.bak: %s" % (describe_env(read_env(disk, "grubenv")),
+                                                     describe_env(b)), flush=True)
+        c = vm.start()
+        c.expect(r"grub: grubenv is torn: using grubenv.bak", BOOT_TIMEOUT_S)
+        m = c.expect(r"grub: (slot B on trial|booting slot B|booting slot A)", BOOT_TIMEOUT_S)
+        check(which == "grubenv.bak" and m.group(1) == expect,
+              "grubenv torn: GRUB said so and took grubenv.bak (%s): %s" % (describe_env(env), m.group(1)))
+        c.expect(r"ha-update-commit: update: environment block: EFI/BOOT/grubenv rewritten from the copy GRUB believes",
+                 BOOT_TIMEOUT_S)
+        ready(c, "boot after the torn grubenv", t)
+        p, b = read_env(disk, "grubenv"), read_env(disk, "grubenv.bak")
+        check(p and b and p["sealed"] and p == b,
+              "the boot repaired grubenv from grubenv.bak (ha-agent update repair): grubenv: %s; grubenv.bak: %s"
+              % (describe_env(p), describe_env(b)))
         c.login()
+        if m.group(1) == "booting slot A":
+            # The commit never reached a whole copy: the trial counts as failed, slot A (the
+            # committed one) runs. The good update once more, without a cut.
+            rc, out = c.run("ha-agent update status")
+            check(rc == 0 and "booted: slot A" in out and "committed: slot A" in out
+                  and "slot B: test-good, tried and not committed: rolled back" in out,
+                  "the torn commit counts as a failed trial: slot A committed and running:\n"
+                  + "\n".join("    | " + l for l in out.splitlines()))
+            mount_updates(c)
+            c.send("ha-agent update apply /tmp/u/good.upd\r")
+            c.expect(r"update: slot B holds release test-good \(read back\)", APPLY_TIMEOUT_S)
+            c.expect(r"grub: slot B on trial", BOOT_TIMEOUT_S)
+            c.expect(r"stage1: root is /dev/vda3 \(rootB\)", BOOT_TIMEOUT_S)
+        if m.group(1) != "booting slot B":
+            c.expect(r"ha-update-commit: update: slot B committed \(release test-good\)", COMMIT_WAIT_S + BOOT_TIMEOUT_S)
+            check(True, "good update: slot B booted once on trial and committed itself (release test-good)")
+            c.login()
+        print("good update: apply to committed in %.1f s" % (time.monotonic() - t), flush=True)
         rc, out = c.run("ha-agent update status; cat /etc/ha-agent/update-test")
         check(rc == 0 and "booted: slot B" in out and "committed: slot B" in out
               and "running release: test-good" in out and out.strip().endswith("kept"),
@@ -286,7 +478,10 @@ def main():
         c.send("reboot\r")
         c.expect(r"grub: booting slot B", BOOT_TIMEOUT_S)
         ready(c, "boot 4 (after the commit)", t)
-        check(not c.seen(r"on trial", mark), "the next boot takes slot B, the committed one, without a trial")
+        p, b = read_env(disk, "grubenv"), read_env(disk, "grubenv.bak")
+        check(not c.seen(r"on trial", mark) and not c.seen(r"grubenv is torn", mark) and p == b,
+              "the next boot takes slot B, the committed one, without a trial; both copies equal (%s)"
+              % describe_env(p))
 
         # ---- 5. a release whose agent never starts (into slot A)
         t = time.monotonic()

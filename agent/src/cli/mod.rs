@@ -366,7 +366,10 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "update",
-        operand: Some(("status|apply|commit|pack", Operand::Word(&["status", "apply", "commit", "pack"]))),
+        operand: Some((
+            "status|apply|commit|repair|pack",
+            Operand::Word(&["status", "apply", "commit", "repair", "pack"]),
+        )),
         min_operands: 1,
         // apply FILE, pack SQUASHFS.
         max_operands: 2,
@@ -392,7 +395,9 @@ pub const COMMANDS: &[Command] = &[
                reboots. `update commit` makes the running trial slot the committed one once the agent has been \
                ready and heard its peers for 30 s (init runs it at every boot; a trial that does not get there reboots to \
                the committed slot, and so do a panic and a watchdog reset). `update status` shows the slots, \
-               their releases, which one booted and which one is committed. `update pack SQUASHFS --key FILE \
+               their releases, which one booted and which one is committed. `update repair` makes the environment \
+               block's two copies equal (the one GRUB believes written over the other; init runs it at every \
+               boot from a slot). `update pack SQUASHFS --key FILE \
                --version V --output FILE` makes an update file. The data partition is never touched.",
         hidden: false,
     },

@@ -1,6 +1,7 @@
 //! The update command's I/O edge on the box: the kernel command line, the partitions by GPT
 //! name (`/sys/class/block/*/uevent`), the EFI system partition mounted for the time of a
-//! command (`mount`, `umount`), the environment block read and rewritten in place, the slot
+//! command (`mount`, `umount`), the environment block's two copies read and rewritten in
+//! place one after the other (the choice and the seal are [`super::grubenv`]'s), the slot
 //! written, synced and read back, the reboot.
 //!
 //! Owns nothing of the decisions: every "may I" is [`super::plan`]'s, every parse is
@@ -16,7 +17,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use super::grubenv::{GrubEnv, GRUBENV_BYTES};
+use super::grubenv::{self, GrubEnv, Which, GRUBENV_BYTES};
 use super::manifest::{Header, MAX_HEADER_BYTES};
 
 /// Where the ESP is mounted while a command needs it (a directory of the read-only root).
@@ -25,6 +26,8 @@ pub const ESP_MOUNT: &str = "/efi";
 pub const ESP_PARTNAME: &str = "esp";
 /// The environment block, relative to the ESP (GRUB's $prefix/grubenv).
 pub const GRUBENV_PATH: &str = "EFI/BOOT/grubenv";
+/// Its second copy, written after the first (grub.cfg reads it when the first is torn).
+pub const GRUBENV_BACKUP_PATH: &str = "EFI/BOOT/grubenv.bak";
 /// Bytes per read, write and sync of a slot; one progress line each.
 pub const CHUNK_BYTES: usize = 1 << 20;
 
@@ -88,25 +91,88 @@ impl Esp {
         Ok(Esp { unmount: true })
     }
 
-    fn env_path(&self) -> PathBuf {
-        Path::new(ESP_MOUNT).join(GRUBENV_PATH)
+    fn env_paths(&self) -> [PathBuf; 2] {
+        [Path::new(ESP_MOUNT).join(GRUBENV_PATH), Path::new(ESP_MOUNT).join(GRUBENV_BACKUP_PATH)]
+    }
+
+    /// The block to believe and which copy it is ([`grubenv::choose`]).
+    pub fn read_env_copy(&self) -> Result<(Which, GrubEnv), String> {
+        let [primary, backup] = self.env_paths();
+        let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+        let first = read(&primary)?;
+        let second = match read(&backup) {
+            Ok(bytes) => Some(GrubEnv::parse(&bytes)),
+            Err(_) if !backup.exists() => None,
+            Err(e) => return Err(e),
+        };
+        grubenv::choose(GrubEnv::parse(&first), second).map_err(|e| format!("{}: {e}", primary.display()))
     }
 
     pub fn read_env(&self) -> Result<GrubEnv, String> {
-        let path = self.env_path();
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        GrubEnv::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+        self.read_env_copy().map(|(_, env)| env)
     }
 
-    /// Rewrite the block in place (same size, same blocks: GRUB writes it by its block list)
-    /// and sync it.
+    /// Seal `env` with a number above every seal number either copy holds now (so that no
+    /// block this writes over has its number: a tear always shows) and write it over both
+    /// copies in place (same size, same blocks: GRUB writes them by their block lists), the
+    /// first then the second, each synced before the next is touched: a power cut tears at
+    /// most one of them. A missing second copy (a disk made before it existed) is created.
     pub fn write_env(&self, env: &GrubEnv) -> Result<(), String> {
-        let path = self.env_path();
-        let block = env.encode().map_err(|e| format!("{}: {e}", path.display()))?;
+        let [primary, backup] = self.env_paths();
+        let on_disk = [&primary, &backup]
+            .iter()
+            .filter_map(|p| std::fs::read(p).ok())
+            .filter_map(|bytes| GrubEnv::parse(&bytes).ok())
+            .flat_map(|e| grubenv::seal_numbers(&e))
+            .max();
+        let mut sealed = env.clone();
+        sealed.seal(on_disk.into_iter().chain(env.sealed()).max().unwrap_or(0) + 1);
+        let block = sealed.encode().map_err(|e| format!("{}: {e}", primary.display()))?;
         assert_eq!(block.len(), GRUBENV_BYTES);
-        let mut f =
-            OpenOptions::new().write(true).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        f.write_all(&block).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", path.display()))
+        for (path, create) in [(primary, false), (backup, true)] {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(create)
+                // In place: the same clusters (a truncate would free and reallocate them).
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            f.write_all(&block).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Esp {
+    /// Make both copies hold the block GRUB believes: the other copy is overwritten with the
+    /// believed one's exact bytes, and the believed one is not touched (a power cut meanwhile
+    /// can only tear the copy that was stale anyway). Copies without a seal (a disk made before
+    /// it) are sealed and both written. Returns the copy written, or `None` when they were equal.
+    pub fn repair_env(&self) -> Result<Option<&'static str>, String> {
+        let (which, env) = self.read_env_copy()?;
+        let [primary, backup] = self.env_paths();
+        let (from, to, name) = match which {
+            Which::Unsealed => {
+                self.write_env(&env)?;
+                return Ok(Some("both"));
+            }
+            Which::Primary => (primary, backup, GRUBENV_BACKUP_PATH),
+            Which::Backup => (backup, primary, GRUBENV_PATH),
+        };
+        let block = std::fs::read(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        assert_eq!(block.len(), GRUBENV_BYTES, "a believed copy parsed, so it has the block's size");
+        if std::fs::read(&to).is_ok_and(|other| other == block) {
+            return Ok(None);
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            // In place: the same clusters (a truncate would free and reallocate them).
+            .truncate(false)
+            .open(&to)
+            .map_err(|e| format!("{}: {e}", to.display()))?;
+        f.write_all(&block).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", to.display()))?;
+        Ok(Some(name))
     }
 }
 

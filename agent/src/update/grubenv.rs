@@ -4,8 +4,17 @@
 //! writes it back in place (GRUB writes it through a block list, so the file's size and place
 //! never change). Values escape `\` and newline with a backslash, as GRUB does.
 //!
-//! Owns the parse (typed errors, never a panic: `fuzz/fuzz_targets/grubenv_parse.rs`) and the
-//! encoding. Does no I/O and knows nothing of root slots ([`super::plan`] does).
+//! A block is rewritten in place, so a power cut while it is written can leave a torn block
+//! (the new block's beginning over the old one's end, on a medium that does not write a sector
+//! atomically). So the ESP holds two copies, `grubenv` and `grubenv.bak`, written one after
+//! the other, each **sealed**: its first variable `ha_env_seq` and its last `ha_env_end` carry
+//! the same number, one more at every write; a torn block has them differ (or lacks one).
+//! Readers (grub.cfg and [`choose`]) take the first copy if sealed, else the second if sealed:
+//! one of them is always whole, and it is the newer one or the one from just before.
+//!
+//! Owns the parse (typed errors, never a panic: `fuzz/fuzz_targets/grubenv_parse.rs`), the
+//! encoding, the seal and the choice between the two copies. Does no I/O and knows nothing of
+//! root slots ([`super::plan`] does).
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +24,9 @@ pub const GRUBENV_BYTES: usize = 1024;
 pub const HEADER: &[u8] = b"# GRUB Environment Block\n";
 /// Bound on a variable's name (GRUB has none; ours are short).
 pub const MAX_NAME_BYTES: usize = 64;
+/// The seal: the first and the last variable of a block, the same number in both.
+pub const SEAL_FIRST: &str = "ha_env_seq";
+pub const SEAL_LAST: &str = "ha_env_end";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EnvError {
@@ -168,6 +180,22 @@ impl GrubEnv {
         self.vars.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
+    /// Seal the block with `seq`: `ha_env_seq` first, `ha_env_end` last (grub.cfg's `save_env`
+    /// of an existing variable rewrites it in place, so GRUB's own writes keep both).
+    pub fn seal(&mut self, seq: u64) {
+        self.remove(SEAL_FIRST);
+        self.remove(SEAL_LAST);
+        self.vars.insert(0, (SEAL_FIRST.to_string(), seq.to_string()));
+        self.vars.push((SEAL_LAST.to_string(), seq.to_string()));
+    }
+
+    /// The seal's number when both seal variables are there and equal (the test grub.cfg
+    /// makes); `None` for a torn block or one written without a seal.
+    pub fn sealed(&self) -> Option<u64> {
+        let first = self.get(SEAL_FIRST)?;
+        (Some(first) == self.get(SEAL_LAST)).then(|| first.parse().ok()).flatten()
+    }
+
     /// The 1024-byte block.
     pub fn encode(&self) -> Result<Vec<u8>, EnvError> {
         let mut out = HEADER.to_vec();
@@ -192,6 +220,42 @@ impl GrubEnv {
         debug_assert_eq!(out.len(), GRUBENV_BYTES);
         Ok(out)
     }
+}
+
+/// The numbers of a block's seal variables that parse, sealed or not (a writer seals above them).
+pub fn seal_numbers(env: &GrubEnv) -> Vec<u64> {
+    [SEAL_FIRST, SEAL_LAST].iter().filter_map(|n| env.get(n)?.parse().ok()).collect()
+}
+
+/// Which copy of the block a reader took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// `grubenv`, sealed.
+    Primary,
+    /// `grubenv.bak`, sealed; `grubenv` is torn or unsealed.
+    Backup,
+    /// Neither is sealed (a disk made before the seal): `grubenv` as it parses.
+    Unsealed,
+}
+
+/// The block to believe, by grub.cfg's rule: the primary if sealed, else the backup if
+/// sealed, else the primary if it parses at all. `backup` is `None` when there is no backup
+/// file. The error is the primary's.
+pub fn choose(
+    primary: Result<GrubEnv, EnvError>,
+    backup: Option<Result<GrubEnv, EnvError>>,
+) -> Result<(Which, GrubEnv), EnvError> {
+    if let Ok(p) = &primary {
+        if p.sealed().is_some() {
+            return Ok((Which::Primary, p.clone()));
+        }
+    }
+    if let Some(Ok(b)) = &backup {
+        if b.sealed().is_some() {
+            return Ok((Which::Backup, b.clone()));
+        }
+    }
+    primary.map(|p| (Which::Unsealed, p))
 }
 
 #[cfg(test)]
@@ -236,6 +300,90 @@ mod tests {
         assert_eq!(GrubEnv::parse(&b).unwrap().get("a"), Some("again\\"));
         env.remove("a");
         assert_eq!(GrubEnv::parse(&env.encode().unwrap()).unwrap().vars().count(), 1);
+    }
+
+    fn sealed(seq: u64, boot: &str) -> GrubEnv {
+        let mut env = GrubEnv::new();
+        env.set("ha_boot", boot);
+        env.seal(seq);
+        env
+    }
+
+    #[test]
+    fn the_seal_is_first_and_last_and_survives_changes() {
+        let mut env = sealed(7, "A");
+        assert_eq!(env.sealed(), Some(7));
+        env.set("ha_try", "B");
+        env.set("ha_try_left", "1");
+        assert_eq!(env.sealed(), Some(7), "a change between the seals keeps it");
+        env.seal(8);
+        let block = env.encode().unwrap();
+        let text = String::from_utf8_lossy(&block);
+        assert!(text.starts_with("# GRUB Environment Block\nha_env_seq=8\nha_boot=A\n"), "{text}");
+        assert!(text.contains("ha_try_left=1\nha_env_end=8\n#"), "{text}");
+        assert_eq!(GrubEnv::parse(&block).unwrap().sealed(), Some(8));
+        let mut unsealed = GrubEnv::new();
+        unsealed.set("ha_boot", "A");
+        assert_eq!(unsealed.sealed(), None);
+    }
+
+    #[test]
+    fn every_tear_of_a_sealed_write_is_seen() {
+        // A write of block `new` over block `old` cut after any byte, in either direction
+        // (the new beginning over the old end, or the old beginning under a new end): what
+        // parses is never sealed unless it is one of the two whole blocks.
+        let mut old = sealed(3, "A");
+        old.set("ha_A_version", "v1");
+        old.set("ha_try", "B");
+        old.set("ha_try_left", "1");
+        old.set("ha_B_version", "v2");
+        old.seal(3);
+        let mut new = old.clone();
+        new.set("ha_boot", "B");
+        new.remove("ha_try");
+        new.remove("ha_try_left");
+        new.seal(4);
+        let (o, n) = (old.encode().unwrap(), new.encode().unwrap());
+        for cut in 0..=GRUBENV_BYTES {
+            for torn in [[&n[..cut], &o[cut..]].concat(), [&o[..cut], &n[cut..]].concat()] {
+                if let Ok(env) = GrubEnv::parse(&torn) {
+                    if env.sealed().is_some() {
+                        assert!(
+                            env == old || env == new,
+                            "cut at {cut}: a torn block passed as sealed: {env:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn seal_numbers_are_read_from_torn_blocks_too() {
+        let mut torn = sealed(5, "A");
+        torn.set(SEAL_LAST, "4");
+        assert_eq!(seal_numbers(&torn), vec![5, 4]);
+        assert_eq!(seal_numbers(&GrubEnv::new()), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn readers_take_the_sealed_copy() {
+        let (p, b) = (sealed(5, "B"), sealed(4, "A"));
+        assert_eq!(choose(Ok(p.clone()), Some(Ok(b.clone()))), Ok((Which::Primary, p.clone())));
+        // The primary torn: unparseable, or parsing with the seal broken.
+        assert_eq!(choose(Err(EnvError::NoHeader), Some(Ok(b.clone()))), Ok((Which::Backup, b.clone())));
+        let mut torn = p.clone();
+        torn.set(SEAL_LAST, "4");
+        assert_eq!(choose(Ok(torn.clone()), Some(Ok(b.clone()))), Ok((Which::Backup, b.clone())));
+        // A disk from before the seal: the primary as it is; no backup file at all.
+        let mut plain = GrubEnv::new();
+        plain.set("ha_boot", "A");
+        assert_eq!(choose(Ok(plain.clone()), None), Ok((Which::Unsealed, plain.clone())));
+        assert_eq!(choose(Ok(torn.clone()), Some(Err(EnvError::NoHeader))), Ok((Which::Unsealed, torn)));
+        assert_eq!(
+            choose(Err(EnvError::NoHeader), Some(Err(EnvError::WrongSize { bytes: 0 }))),
+            Err(EnvError::NoHeader)
+        );
     }
 
     #[test]

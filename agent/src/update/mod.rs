@@ -13,6 +13,8 @@
 //!   COMMIT_STABLE_MS, make the running slot the committed one (`/usr/sbin/ha-update-commit` runs it at every boot, and
 //!   reboots to the committed slot when the trial does not get there in time).
 //! - `status`: the slots, their releases, which one booted, which one is committed.
+//! - `repair`: the environment block's two copies made equal (init runs it at every boot from
+//!   a slot: a later torn write then falls back one step, never further).
 //!
 //! Pure parts: [`grubenv`] (the block's format), [`manifest`] (the update file's header),
 //! [`plan`] (every decision). [`device`] is the I/O edge. This module only sequences them and
@@ -88,9 +90,10 @@ pub fn main(
         (Some("status"), None) => status_main(),
         (Some("apply"), Some(f)) => apply_main(Path::new(f), o),
         (Some("commit"), None) => commit_main(o, status),
+        (Some("repair"), None) => repair_main(),
         (Some("pack"), Some(f)) => pack_main(Path::new(f), o),
         _ => {
-            eprintln!("{WHO}: usage: update status | update apply FILE | update commit [--wait[=SECONDS]] [--no-peers] | update pack SQUASHFS --key FILE --version V --output FILE");
+            eprintln!("{WHO}: usage: update status | update apply FILE | update commit [--wait[=SECONDS]] [--no-peers] | update repair | update pack SQUASHFS --key FILE --version V --output FILE");
             EXIT_USAGE
         }
     }
@@ -102,10 +105,25 @@ fn status_main() -> i32 {
         Ok(e) => e,
         Err(e) => return refused("status", e),
     };
-    let slots = match esp.read_env().and_then(|env| Slots::from_env(&env).map_err(|e| e.to_string())) {
+    let (which, slots) = match esp
+        .read_env_copy()
+        .and_then(|(which, env)| Slots::from_env(&env).map(|s| (which, s)).map_err(|e| e.to_string()))
+    {
         Ok(s) => s,
         Err(e) => return refused("status", e),
     };
+    match which {
+        grubenv::Which::Primary => {}
+        grubenv::Which::Backup => println!(
+            "environment block: {} is torn; read its copy {} (the next update or commit rewrites both)",
+            device::GRUBENV_PATH,
+            device::GRUBENV_BACKUP_PATH
+        ),
+        grubenv::Which::Unsealed => println!(
+            "environment block: {} has no seal (a disk made before its second copy); the next update or commit seals both",
+            device::GRUBENV_PATH
+        ),
+    }
     if let Ok(info) = std::fs::read_to_string(IMAGE_INFO_PATH) {
         if let Some(v) = info.lines().find_map(|l| l.strip_prefix("VERSION=")) {
             println!("running release: {v}");
@@ -115,6 +133,22 @@ fn status_main() -> i32 {
         println!("{line}");
     }
     EXIT_OK
+}
+
+/// `update repair`: the environment block's two copies made equal; silent when they were.
+fn repair_main() -> i32 {
+    let esp = match device::Esp::mount() {
+        Ok(e) => e,
+        Err(e) => return refused("repair", e),
+    };
+    match esp.repair_env() {
+        Ok(None) => EXIT_OK,
+        Ok(Some(written)) => {
+            println!("update: environment block: {written} rewritten from the copy GRUB believes");
+            EXIT_OK
+        }
+        Err(e) => refused("repair", e),
+    }
 }
 
 fn apply_main(path: &Path, o: &Options) -> i32 {

@@ -23,6 +23,7 @@ import os
 import random
 import re
 import selectors
+import shutil
 import socket
 import struct
 import subprocess
@@ -669,6 +670,42 @@ class Vm:
             except ValueError:
                 return None
         return None
+
+
+class DiskVm(Vm):
+    """A member booted from its copy of the flashable disk (out/image/disk.img, its data
+    partition seeded with the member's configuration by rack.py) as hardware boots it: UEFI
+    firmware (OVMF, its variables in the VM's directory, kept across power cycles as a box's
+    NVRAM), GRUB from the ESP, root slot A. The serial ports, NICs and watchdog are `Vm`'s; the
+    disk takes the data disk's place (/dev/vda, the data partition found by its GPT name).
+    512 MiB: GRUB (EFI) runs out of memory loading the kernel from the slot with 256 MiB."""
+
+    OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd"
+    OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
+
+    def __init__(self, name, workdir, disk, data_offset, serials, hub_port, mem_mib=512, **kw):
+        # No image directory: args() drops -kernel, -initrd and -append.
+        Vm.__init__(self, name, workdir, "", disk, serials, hub_port, mem_mib=mem_mib, **kw)
+        self.data_offset = data_offset
+        self.vars = os.path.join(self.dir, "OVMF_VARS.fd")
+        if not os.path.exists(self.vars):
+            shutil.copyfile(self.OVMF_VARS, self.vars)
+
+    def args(self):
+        a = Vm.args(self)
+        for opt in ("-kernel", "-initrd", "-append"):
+            i = a.index(opt)
+            del a[i:i + 2]
+        dev = a.index("virtio-blk-pci,drive=data,addr=0x8")
+        a[dev] += ",bootindex=0"
+        return a + ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s" % self.OVMF_CODE,
+                    "-drive", "if=pflash,format=raw,unit=1,file=%s" % self.vars]
+
+    def syslog(self):
+        """The member's system log from its disk's data partition (after power-off)."""
+        r = subprocess.run(["debugfs", "-R", "cat syslog.txt", "%s?offset=%d" % (self.data_disk, self.data_offset)],
+                           capture_output=True)
+        return r.stdout.decode("utf-8", "replace")
 
 
 class DebianVm(Vm):

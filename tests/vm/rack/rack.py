@@ -23,6 +23,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, HERE)
 import database  # noqa: E402
 import harness  # noqa: E402
+sys.path.insert(0, os.path.dirname(HERE))
+import vmconsole  # noqa: E402
 import ledger  # noqa: E402
 from harness import Timeout, now_s, say  # noqa: E402
 
@@ -177,7 +179,7 @@ class Rack:
         if os.path.exists(self.work):
             shutil.rmtree(self.work)
         os.makedirs(self.work)
-        for f in ("vmlinuz", "initramfs.cpio.gz"):
+        for f in ("vmlinuz", "initramfs.cpio.gz", "disk.img"):
             if not os.path.exists(os.path.join(self.image, f)):
                 raise SystemExit("rack: %s/%s missing: run 'make image'" % (self.image, f))
         if NODE_KIND == "debian":
@@ -212,6 +214,14 @@ class Rack:
                 cmds = "mkdir upgrade\nwrite %s upgrade/%s\n" % (self.upgrade[0], os.path.basename(self.upgrade[0]))
                 run(["debugfs", "-w", "-f", "-", disk], input=cmds.encode(),
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if m == "witness":
+                # The witness boots the flashable disk: a copy of disk.img whose data partition
+                # holds the data disk made above (as S10data would have seeded it).
+                image = vmconsole.copy_disk(os.path.join(self.image, "disk.img"),
+                                            os.path.join(self.work, "witness-disk.img"))
+                vmconsole.seed_data(image, disk)
+                self.witness_data_offset = vmconsole.partition(image, "data")[0]
+                disk = image
             self.disks[m] = disk
         self.shared = os.path.join(self.work, "shared.img")
         if NODE_KIND == "debian":
@@ -236,10 +246,13 @@ class Rack:
                 paths.append(os.path.join(self.work, "relay.sock"))
             else:
                 ack = os.path.join(self.work, "ack-%s.sock" % m)
-            self.vms[m] = harness.Vm(m, self.work, self.image, self.disks[m], paths,
-                                     self.hub.ports[m], self.shared if m != "witness" else None, ack,
-                                     mgmt_port=self.mgmt.ports[m],
-                                     pci_serial=self.areca.path if m == "witness" else None)
+            if m == "witness":
+                self.vms[m] = harness.DiskVm(m, self.work, self.disks[m], self.witness_data_offset, paths,
+                                             self.hub.ports[m], mgmt_port=self.mgmt.ports[m],
+                                             pci_serial=self.areca.path)
+            else:
+                self.vms[m] = harness.Vm(m, self.work, self.image, self.disks[m], paths,
+                                         self.hub.ports[m], self.shared, ack, mgmt_port=self.mgmt.ports[m])
             if m != "witness" and NODE_KIND == "debian":
                 overlay = os.path.join(self.work, m, "root.qcow2")
                 run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
