@@ -24,7 +24,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/out/vm-watchdog
-AGENT=${HA_AGENT_BIN:-$ROOT/target/x86_64-unknown-linux-gnu/release/ha-agent}
+AGENT=${HA_AGENT_BIN:-$ROOT/target/x86_64-unknown-linux-musl/release/ha-agent}
 TIMEOUT_S=${WATCHDOG_TIMEOUT_S:-5}
 # Upper bound on the whole run (two TCG boots and the waits).
 RUN_LIMIT_S=${VM_RUN_LIMIT_S:-400}
