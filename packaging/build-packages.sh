@@ -89,7 +89,7 @@ License: Apache-2.0
 Comment: Crates statically linked into /usr/sbin/ha-agent (name, version, license):
 EOF
   cargo metadata --locked --offline --format-version 1 --manifest-path "$repo/Cargo.toml" \
-    --filter-platform x86_64-unknown-linux-gnu | python3 -c '
+    --filter-platform x86_64-unknown-linux-musl | python3 -c '
 import json, sys
 meta = json.load(sys.stdin)
 packages = {p["id"]: p for p in meta["packages"]}

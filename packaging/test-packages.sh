@@ -21,7 +21,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-bin=${1:-$repo/target/x86_64-unknown-linux-gnu/release/ha-agent}
+bin=${1:-$repo/target/x86_64-unknown-linux-musl/release/ha-agent}
 suite=bookworm
 # resource-agents: the packaged agent.toml names its Filesystem and IPaddr2 agents, and
 # check-config reads their meta-data (the packages recommend it).

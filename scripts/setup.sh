@@ -12,6 +12,8 @@ command -v cpio >/dev/null || need_pkgs+=(cpio)
 command -v mkfs.ext4 >/dev/null || need_pkgs+=(e2fsprogs)
 command -v mksquashfs >/dev/null || need_pkgs+=(squashfs-tools)
 command -v dpkg-deb >/dev/null || need_pkgs+=(dpkg)
+# The static agent is linked against musl (make agent, docs/design.md "Binary size").
+command -v musl-gcc >/dev/null || need_pkgs+=(musl-tools)
 # The flashable disk (make image: disk.img) and its boot as hardware does (make test-image):
 # genimage, GRUB for EFI, the ESP's vfat, UEFI firmware for QEMU.
 command -v genimage >/dev/null || need_pkgs+=(genimage)

@@ -86,7 +86,7 @@ mkdir -p "$C"
     || fail "the configs tool could not write the configurations"
 cp "$ROOT/docs/examples/cluster.key" "$C/cluster.key"
 chmod 600 "$C/cluster.key"
-agent=$ROOT/target/x86_64-unknown-linux-gnu/release/ha-agent
+agent=$ROOT/target/x86_64-unknown-linux-musl/release/ha-agent
 for f in witness witness-active-low node-b; do
     sed 's#/etc/ha-agent/cluster.key#cluster.key#' "$C/$f.toml" > "$C/check.toml"
     "$agent" check-config "$C/check.toml" >/dev/null || { "$agent" check-config "$C/check.toml"; fail "$f.toml is invalid"; }

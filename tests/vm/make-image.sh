@@ -23,7 +23,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/out/image
 DEBS=$ROOT/out/debs
-AGENT=${HA_AGENT_BIN:-$ROOT/target/x86_64-unknown-linux-gnu/release/ha-agent}
+AGENT=${HA_AGENT_BIN:-$ROOT/target/x86_64-unknown-linux-musl/release/ha-agent}
 # Drivers that the appliance's kernel has built in (board/*/linux.fragment) and Debian's has as
 # modules, in load order: the watchdog first.
 MODULES=(i6300esb softdog e1000 virtio_pci virtio_blk crc32c_generic ext4 vfat nls_cp437 nls_ascii)

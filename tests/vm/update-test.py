@@ -58,7 +58,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE = os.path.join(ROOT, "out", "image")
 WORK = os.path.join(ROOT, "out", "vm-update-test")
 AGENT = os.environ.get("HA_AGENT_BIN",
-                       os.path.join(ROOT, "target", "x86_64-unknown-linux-gnu", "release", "ha-agent"))
+                       os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "release", "ha-agent"))
 # Bounds on each wait (TCG on a loaded 2-core machine: a boot through OVMF to the agent takes
 # 15-25 s; writing a 12 MiB slot, synced each MiB, and reading it back some more).
 BOOT_TIMEOUT_S = 120
