@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmconsole  # noqa: E402
-from vmconsole import Member, Timeout, check, results  # noqa: E402
+from vmconsole import Member, Timeout, check, summary_exit  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE = os.path.join(ROOT, "out", "image")
@@ -186,9 +186,7 @@ def main():
         boot_seeded()
     except Timeout as e:
         check(False, str(e))
-    print("boot-test: %d checks, %d failed, %.0f s" % (len(results), results.count(False),
-                                                      time.monotonic() - started))
-    sys.exit(0 if results and all(results) else 1)
+    summary_exit("boot-test", started)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmconsole import Member, Timeout, check, copy_disk, partition, results  # noqa: E402
+from vmconsole import Member, Timeout, check, copy_disk, partition, summary_exit  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE = os.path.join(ROOT, "out", "image")
@@ -532,9 +532,7 @@ def main():
         check(False, str(e))
     finally:
         vm.stop()
-    print("update-test: %d checks, %d failed, %.0f s" % (len(results), results.count(False),
-                                                        time.monotonic() - started))
-    sys.exit(0 if results and all(results) else 1)
+    summary_exit("update-test", started)
 
 
 if __name__ == "__main__":

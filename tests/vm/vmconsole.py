@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -25,6 +26,14 @@ def check(ok, what):
     results.append(bool(ok))
     print("%s: %s" % ("PASS" if ok else "FAIL", what), flush=True)
     return ok
+
+
+def summary_exit(test, started):
+    """Print `TEST: N checks, F failed, S s` (`started` from time.monotonic()) and exit: 0 only
+    when there were checks and every one passed."""
+    print("%s: %d checks, %d failed, %.0f s" % (test, len(results), results.count(False),
+                                                time.monotonic() - started))
+    sys.exit(0 if results and all(results) else 1)
 
 
 MAX_CONSOLE_CHARS = 4 * 1024 * 1024

@@ -34,7 +34,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmconsole import Member, Timeout, check, copy_disk, results, seed_data  # noqa: E402
+from vmconsole import Member, Timeout, check, copy_disk, seed_data, summary_exit  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE = os.path.join(ROOT, "out", "image")
@@ -238,9 +238,7 @@ def main():
     finally:
         m.quit()
         log.close()
-    print("watchdog-test: %d checks, %d failed, %.0f s" % (len(results), results.count(False),
-                                                          time.monotonic() - started))
-    sys.exit(0 if results and all(results) else 1)
+    summary_exit("watchdog-test", started)
 
 
 if __name__ == "__main__":
