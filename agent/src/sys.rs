@@ -33,7 +33,12 @@ fn set_scheduler(policy: i32, priority: u8) -> io::Result<()> {
     // SAFETY: `param` is a valid, initialised sched_param that outlives the call; pid 0 means
     // the calling thread; the call has no other memory effects.
     let rc = unsafe {
-        libc::syscall(libc::SYS_sched_setscheduler, 0 as libc::pid_t, policy, &param as *const libc::sched_param)
+        libc::syscall(
+            libc::SYS_sched_setscheduler,
+            0 as libc::pid_t,
+            policy,
+            &param as *const libc::sched_param,
+        )
     };
     if rc == 0 {
         Ok(())

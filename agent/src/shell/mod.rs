@@ -309,7 +309,7 @@ impl Agent {
             "started: cluster {} member {} ({}) boot {boot}, {} links on {} transports",
             cfg.cluster,
             cfg.me().name,
-            role_str(cfg.me().role),
+            cfg.me().role.as_str(),
             cfg.links.len(),
             transports.len()
         );
@@ -396,7 +396,7 @@ impl Agent {
             if !self.ready_notified {
                 // Links opened (or their retries scheduled) and the stored state restored.
                 self.ready_notified = true;
-                let status = format!("{} running, role {}", self.cfg.me().name, role_str(self.cfg.me().role));
+                let status = format!("{} running, role {}", self.cfg.me().name, self.cfg.me().role.as_str());
                 self.service_manager.ready(&status);
             }
             if self.stopping && self.engine.may_exit(now) {
@@ -593,12 +593,5 @@ impl Agent {
         } else {
             self.feed_due = Micros::MAX;
         }
-    }
-}
-
-fn role_str(role: Role) -> &'static str {
-    match role {
-        Role::Witness => "witness",
-        Role::Node => "node",
     }
 }

@@ -9,7 +9,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::{alloc_count, logger, notify, role_str, wall_clock_ms, Agent};
+use super::{alloc_count, logger, notify, wall_clock_ms, Agent};
 use crate::config::{self, Role};
 use crate::core::authority::Notice;
 use crate::status::{self, Authority, Status};
@@ -134,7 +134,7 @@ impl Agent {
                 status::Member {
                     name: m.map(|m| m.name.clone()),
                     id: p.id,
-                    role: m.map(|m| role_str(m.role).into()),
+                    role: m.map(|m| m.role.as_str().into()),
                     state: p.state.as_str().into(),
                     links_up: p.links_up,
                     reaches: p.reported_reaches.iter().map(|&id| self.member_name(id)).collect(),
@@ -177,7 +177,7 @@ impl Agent {
         Status {
             cluster: self.cfg.cluster.clone(),
             member: self.cfg.me().name.clone(),
-            role: role_str(self.cfg.me().role).into(),
+            role: self.cfg.me().role.as_str().into(),
             boot: self.engine.membership().boot(),
             uptime_ms: now.as_ms(),
             timing: status::Timing {
