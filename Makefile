@@ -24,12 +24,13 @@ ENFORCE_BUDGET ?= 1
 FUZZ_SECONDS ?= 10
 
 # Every shell script of the repository (the overlay's init scripts have no .sh suffix).
-SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh board/*/*.sh packaging/*.sh tests/pacemaker/*.sh) tests/vm/stage1-init \
+SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh tests/buildroot/*.sh board/*/*.sh packaging/*.sh tests/pacemaker/*.sh) tests/vm/stage1-init \
 	packaging/ha-agent.bash-completion \
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource) \
 	$(wildcard tests/vm/debian-node/*.sh tests/vm/debian-node/overlay/usr/local/sbin/*)
 
-.PHONY: help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-update test-watchdog test-gpio test-fence-pacemaker test-journal-vm shellcheck check-layers check-mib clean rack test-rack
+PHONY_EXTRA := test-buildroot-policy check-buildroot
+.PHONY: $(PHONY_EXTRA) help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-update test-watchdog test-gpio test-fence-pacemaker test-journal-vm shellcheck check-layers check-mib clean rack test-rack
 
 help:
 	@echo "make demo   - boot the virtual rack (the witness and two Debian servers running PostgreSQL in QEMU), show the status and the client's rows, cut the active server's power and print the failover timeline (make demo-appliance: the appliance nodes; make demo-process: agent processes only)"
@@ -137,7 +138,7 @@ test-pgsql:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck check-mib test-fast test-process test-netns test-slow-disk test-pgsql test-fence-pacemaker test-sim agent test-packages fuzz-smoke test-image test-update test-watchdog test-gpio test-journal-vm test-rack-debian-all
+test: setup shellcheck check-mib test-buildroot-policy test-fast test-process test-netns test-slow-disk test-pgsql test-fence-pacemaker test-sim agent test-packages fuzz-smoke test-image test-update test-watchdog test-gpio test-journal-vm test-rack-debian-all
 	@echo "make test: all passed"
 
 # The demo in the virtual rack (docs/rack.md): boots the witness and the two Debian servers
@@ -216,6 +217,18 @@ test-update: image
 
 shellcheck:
 	shellcheck $(SHELL_SCRIPTS)
+
+# The Buildroot image's post-build policy (one syslogd, a root password, the BusyBox fragment),
+# on a fake target tree: no Buildroot checkout needed (tests/buildroot/post-build-test.sh).
+test-buildroot-policy:
+	@bash tests/buildroot/post-build-test.sh
+
+# Buildroot's configuration step for both defconfigs in a Buildroot checkout you give
+# (BUILDROOT=DIR; nothing is downloaded): every symbol kept, the agent package selected, BusyBox
+# with what the overlay needs (docs/image.md, "The Buildroot image").
+check-buildroot:
+	@[ -n "$(BUILDROOT)" ] || { echo "check-buildroot: BUILDROOT=/path/to/buildroot (a checkout)"; exit 2; }
+	@bash scripts/check-buildroot.sh $(BUILDROOT)
 
 # The layers the compiler alone does not keep: no clock, file, socket, thread or `unsafe` in
 # the pure crate ha-core, no I/O crate in its dependencies, no cycle between the top-level
