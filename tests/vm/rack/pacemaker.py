@@ -232,25 +232,26 @@ JOURNAL_EVENTS = (
 JOURNAL_LINES = 600
 
 
-def journal_events(vm, since_host, now_host):
+def journal_events(vm, since_host, now):
     """The survivor's journal since the cut: [(label, host time, line)] in JOURNAL_EVENTS's
-    order (the first line of each after `since_host`); the guest's monotonic clock is mapped
-    to the host's by reading its uptime in the same command (to about the console's delay)."""
-    text = vm.document("{ cat /proc/uptime; journalctl -b -o short-monotonic --no-pager -n %d "
-                       "-u corosync -u pacemaker; }" % JOURNAL_LINES)
-    if text is None:
-        return None, []
-    lines = text.decode("utf-8", "replace").splitlines()
-    if not lines:
-        return None, []
+    order (the first line of each after `since_host`). The guest's monotonic clock is mapped to
+    the host's (`now`, a function) by reading its uptime at the console: the host's time is the
+    middle of that short command's round trip (within half of it, which is returned too)."""
+    t1 = now()
+    rc, out = vm.run("cat /proc/uptime")
+    t2 = now()
     try:
-        uptime = float(lines[0].split()[0])
+        uptime = float(out.split()[0])
     except (IndexError, ValueError):
         return None, []
-    offset = now_host - uptime
+    offset = (t1 + t2) / 2 - uptime
+    text = vm.document("journalctl -b -o short-monotonic --no-pager -n %d -u corosync -u pacemaker" % JOURNAL_LINES)
+    if text is None:
+        return (t2 - t1) / 2, []
+    lines = text.decode("utf-8", "replace").splitlines()
     found = []
     stamped = []
-    for line in lines[1:]:
+    for line in lines:
         m = re.match(r"\[\s*([\d.]+)\]", line)
         if m:
             stamped.append((float(m.group(1)) + offset, line))
@@ -259,4 +260,4 @@ def journal_events(vm, since_host, now_host):
             if t >= since_host - 1.0 and re.search(pattern, line):
                 found.append((label, t, line))
                 break
-    return offset, found
+    return (t2 - t1) / 2, found

@@ -772,9 +772,11 @@ def pcmk_power_cut(rack):
     # What Corosync and Pacemaker did, from the survivor's journal (host time, about the
     # console's delay).
     try:
-        _, events = pacemaker.journal_events(rack.vms[other], t0, now_s())
+        error_s, events = pacemaker.journal_events(rack.vms[other], t0, now_s)
     except (Timeout, OSError):
-        events = []
+        error_s, events = None, []
+    if error_s is not None:
+        say("the survivor's journal in host time, within %.2f s (half the console's round trip)" % error_s)
     for label, t, line in events:
         rack.note("%s: %s, +%.1f s" % (other, label, t - t0), at=t)
         key = re.sub(r"[^a-z]+", "_", label.split(" (")[0]).strip("_") + "_ms"
