@@ -1555,8 +1555,9 @@ def summarize(rack, started_wall, duration_s, path):
         "power_cut_trials": len(trials),
         "failover_ms_p50": sorted(trials)[len(trials) // 2] if trials else None,
         "failover_ms_max": max(trials) if trials else None,
-        "failover_ms_definition": "power cut of the active node to the first acknowledged ledger record "
-                                  "of the other node (host clock)",
+        "failover_ms_definition": "power cut of the active node to the first acknowledged %s of the other "
+                                  "node (host clock)" % ("ledger record" if NODE_KIND == "appliance"
+                                                         else "row committed by the LAN client"),
         "to_ledger_start_ms_p50": to_start[len(to_start) // 2] if to_start else None,
         "to_ledger_start_ms_max": to_start[-1] if to_start else None,
         "ledger_start_ms_p50": ledger[len(ledger) // 2] if ledger else None,
@@ -1634,6 +1635,8 @@ def main():
         return 0
     names = o.scenario or [n for n in SCENARIOS if n not in (DEBIAN_ONLY if NODE_KIND == "appliance" else LEDGER_ONLY)]
     if NODE_KIND == "pacemaker":
+        if o.demo:
+            raise SystemExit("rack: the demo runs on the agent's nodes (--nodes debian or appliance)")
         names = o.scenario or list(PACEMAKER_SCENARIOS)
     for n in names:
         if n not in SCENARIOS:
