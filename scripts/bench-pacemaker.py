@@ -53,7 +53,16 @@ def main():
                 out[key + suffix] = None
                 not_measured[key + suffix] = why
         if report:
+            cuts = [s["figures"] for s in report.get("scenarios", [])
+                    if s.get("name") == "power-cut" and "restored_ms" in s.get("figures", {})]
+            # The same split on both sides, both ends on the harness's clock: the cut to the relay's
+            # off command (detection and the decision to fence), and from there to the first row
+            # (the fence's confirmation, the grant, the group's start, the client's reconnect).
+            offs = [f["fence_ms"] for f in cuts if "fence_ms" in f]
+            after = [f["restored_ms"] - f["fence_ms"] for f in cuts if "fence_ms" in f]
             details[key] = {"trials_ms": ms, "failed_checks": report.get("failed"), "timing": report.get("timing"),
+                            "to_relay_off_ms_p50": p50(offs) if offs else None,
+                            "relay_off_to_first_row_ms_p50": p50(after) if after else None,
                             "pacemaker_timing": report.get("pacemaker_timing"),
                             "per_trial": [s["figures"] for s in report.get("scenarios", [])
                                           if s.get("name") == "power-cut"]}

@@ -562,7 +562,9 @@ impl Rack<'_> {
     /// its own members and `[relay]` as in `PACEMAKER_RACK_OWN`.
     pub fn pacemaker_witness(&self, fence_key_file: &str) -> String {
         let mut t = Toml::new();
-        t.comment("rack.py --nodes pacemaker: the witness fences the Pacemaker nodes through its fence service.");
+        t.comment(
+            "rack.py --nodes pacemaker: the witness fences the Pacemaker nodes through its fence service.",
+        );
         t.string("cluster", "rack")
             .string("member", "witness")
             .string("key_file", self.key_file)
@@ -596,7 +598,11 @@ impl Rack<'_> {
             t.number("reboot_delay_ms", 1000);
         }
         t.table("watchdog").string("device", "/dev/watchdog").number("timeout_s", RACK_WATCHDOG_S);
-        for (name, id, role) in [("witness", 1, "witness"), (PACEMAKER_RACK_OWN[0], 2, "node"), (PACEMAKER_RACK_OWN[1], 3, "node")] {
+        for (name, id, role) in [
+            ("witness", 1, "witness"),
+            (PACEMAKER_RACK_OWN[0], 2, "node"),
+            (PACEMAKER_RACK_OWN[1], 3, "node"),
+        ] {
             t.entry("members").string("name", name).number("id", id).string("role", role);
         }
         // The witness's cables (ttyS1, ttyS2) lead to the Pacemaker nodes, where nothing reads

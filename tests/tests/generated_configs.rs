@@ -201,10 +201,19 @@ fn the_pacemaker_rack_witness_passes_check_config_and_its_group_is_the_debian_no
         assert_eq!(code, Some(0), "rack nodes=pacemaker timing={timing}:\n{out}");
         assert!(out.contains("ok (cluster rack, member witness (witness), 2 links)"), "{out}");
         let config = ha_agent::config::load(&path).expect("the witness's configuration loads");
-        let plugs: Vec<&str> = config.fence_service.as_ref().expect("[fence_service]").plugs.iter().map(|p| p.node.as_str()).collect();
+        let plugs: Vec<&str> = config
+            .fence_service
+            .as_ref()
+            .expect("[fence_service]")
+            .plugs
+            .iter()
+            .map(|p| p.node.as_str())
+            .collect();
         assert_eq!(plugs, ["node-a", "node-b"], "the plugs are the Pacemaker nodes");
         // The same group as the Debian nodes' agents run.
-        let debian = generate("rack", &Params(&[("nodes".into(), "debian".into()), ("timing".into(), timing.into())])).unwrap();
+        let debian =
+            generate("rack", &Params(&[("nodes".into(), "debian".into()), ("timing".into(), timing.into())]))
+                .unwrap();
         let node_a = &debian.iter().find(|f| f.name == "node-a.toml").unwrap().text;
         let group = files[1].text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
         assert!(group.contains("ocf:heartbeat:pgsql"), "{group}");
