@@ -345,7 +345,8 @@ class Rack:
         def wait():
             try:
                 up = vm.wait_ready()
-                self.note("%s booted again: agent ready after %.1f s of guest uptime" % (vm.name, up))
+                self.note("%s booted again: %s ready after %.1f s of guest uptime"
+                          % (vm.name, "Pacemaker" if NODE_KIND == "pacemaker" else "agent", up))
             except (Timeout, OSError) as e:
                 self.note("%s did not come back: %s" % (vm.name, str(e).splitlines()[0]))
         t = threading.Thread(target=wait, daemon=True)
@@ -358,8 +359,9 @@ class Rack:
         for m in ("witness", "node-a", "node-b"):
             self.vms[m].power_on()
             up = self.vms[m].wait_ready()
-            self.note("%s booted: agent ready after %.1f s of guest uptime (%.1f s host clock)"
-                      % (m, up, self.vms[m].ready_at - self.vms[m].started_at))
+            self.note("%s booted: %s ready after %.1f s of guest uptime (%.1f s host clock)"
+                      % (m, "Pacemaker" if NODE_KIND == "pacemaker" and m != "witness" else "agent", up,
+                         self.vms[m].ready_at - self.vms[m].started_at))
         self.witness_ready_at = self.vms["witness"].ready_at
 
     def shutdown(self):
