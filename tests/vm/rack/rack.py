@@ -705,6 +705,15 @@ def pcmk_witness_checks(rack):
                "holder %s, fencing %s, its own board's commands: %s"
                % (rack.own_nodes, {n: reach.get(n) for n in rack.own_nodes}, a.get("holder"), a.get("fencing"),
                   list(rack.own_relay.log) or "none"))
+    # And its journal: no fence, power-off or grant of its own nodes.
+    try:
+        rc, out = rack.vms["witness"].run("ha-agent log | grep -E '%s'" % "|".join(rack.own_nodes), 30)
+    except (Timeout, OSError):
+        out = None
+    lines = [x for x in (out or "").splitlines() if any(n in x for n in rack.own_nodes) and "grep" not in x]
+    acted = [x for x in lines if re.search(r"fenc|power|grant", x, re.I)]
+    rack.check(out is not None and not acted, "the witness's journal has no fence, power or grant of %s (%d lines "
+               "name them%s)" % (rack.own_nodes, len(lines), ": " + " | ".join(acted[:3])[:300] if acted else ""))
     fs = s.get("fence_service") or {}
     rack.check(fs.get("running") is not False and fs.get("plugs"),
                "the witness's fence service serves the plugs %s on %s" % (fs.get("plugs"), fs.get("listen")))
