@@ -27,7 +27,7 @@ FUZZ_SECONDS ?= 10
 SHELL_SCRIPTS := $(wildcard scripts/*.sh tests/vm/*.sh tests/buildroot/*.sh board/*/*.sh packaging/*.sh tests/pacemaker/*.sh) tests/vm/stage1-init \
 	packaging/ha-agent.bash-completion \
 	$(wildcard rootfs-overlay/etc/init.d/* rootfs-overlay/usr/sbin/*) $(wildcard tests/vm/rack/*-resource) \
-	$(wildcard tests/vm/debian-node/*.sh tests/vm/debian-node/overlay/usr/local/sbin/*)
+	$(wildcard tests/vm/debian-node/*.sh tests/vm/debian-node/overlay/usr/local/sbin/* tests/vm/debian-node/overlay-pacemaker/usr/local/sbin/*)
 
 PHONY_EXTRA := test-buildroot-policy check-buildroot
 .PHONY: $(PHONY_EXTRA) help setup agent agent-size-report cli-docs packages test-packages demo-process test test-fast test-process test-netns test-slow-disk test-sim fuzz-smoke demo sim bench image test-image test-update test-watchdog test-gpio test-fence-pacemaker test-journal-vm shellcheck check-layers check-mib clean rack test-rack
@@ -44,6 +44,7 @@ help:
 	@echo "make test-gpio - the GPIO relay driver on a gpio-sim chip in QEMU: read-back, fence, stuck relay, active_low"
 	@echo "make test-fence-pacemaker - (root) Pacemaker's fencer fences through fence_rackha and a witness, in namespaces (docs/fence-agent.md)"
 	@echo "make test-journal-vm - power the VM off (QMP quit) while the agent journals; every acknowledged record survives"
+	@echo "make test-rack-pacemaker - the virtual rack with Debian 12 nodes under Pacemaker + Corosync fenced through the box's fence service: one power cut (REPEAT=n, PCMK_TIMING=default|tuned; not in make test)"
 	@echo "make test-rack-debian - the virtual rack with Debian 12 nodes running PostgreSQL: the power cut (SCENARIO=name|all, REPEAT=n; make test runs all)"
 	@echo "make rack   - the virtual rack with the appliance's test image as nodes (the ledger) and its scenarios (SCENARIO=name for one; docs/rack.md)"
 	@echo "make bench  - benchmarks into out/bench.json and a table (docs/bench.md; BENCH_QUICK=1 for a short run)"
@@ -193,7 +194,9 @@ test-sim:
 # rack's failover and the image's boot included; about 40 minutes once the image is built). BENCH_QUICK=1 shortens the
 # runs; BENCH_SKIP=detect,idle,failover,load,keepalived,trap skips sections; BENCH_RACK=0 and
 # BENCH_BOOT=0 leave out the QEMU parts.
-bench: image
+# Unless BENCH_PACEMAKER=0, the bench also runs the rack's power cut on both Debian node images
+# (the agent's and Pacemaker's).
+bench: image $(if $(filter 0,$(BENCH_PACEMAKER)),,debian-node debian-node-pacemaker)
 	@bash scripts/bench-run.sh $(AGENT_BIN)
 
 # The QEMU test image (docs/image.md): Debian's kernel and busybox-static, rootfs-overlay/ and the
@@ -288,6 +291,19 @@ debian-node: packages
 test-rack-debian: image debian-node
 	@python3 tests/vm/rack/rack.py --nodes debian --work $(CURDIR)/out/rack-debian \
 	  $(if $(filter all,$(SCENARIO)),,--scenario $(or $(SCENARIO),power-cut)) $(if $(REPEAT),--repeat $(REPEAT))
+
+# The virtual rack with Pacemaker nodes (docs/rack.md, "The Pacemaker nodes"): the Debian node
+# image's Pacemaker variant (VARIANT=pacemaker, cached in out/debian-node-pacemaker/), Corosync 3
+# and Pacemaker running the same group, fenced through the witness's fence service with
+# fence_rackha. make test-rack-pacemaker [REPEAT=n] [PCMK_TIMING=default|tuned]: the power cut.
+# Not part of make test (its time budget).
+.PHONY: debian-node-pacemaker test-rack-pacemaker
+debian-node-pacemaker: packages
+	@VARIANT=pacemaker bash tests/vm/make-debian-node.sh
+
+test-rack-pacemaker: image debian-node-pacemaker
+	@python3 tests/vm/rack/rack.py --nodes pacemaker --work $(CURDIR)/out/rack-pacemaker --scenario power-cut \
+	  $(if $(REPEAT),--repeat $(REPEAT)) $(if $(PCMK_TIMING),--pcmk-timing $(PCMK_TIMING))
 
 # make test's rack: every scenario on the Debian nodes.
 test-rack-debian-all: image debian-node

@@ -6,6 +6,8 @@
 #   BENCH_SKIP=detect,idle,failover,load,keepalived,trap skips sections; BENCH_RACK=0 leaves out
 #   the virtual rack's power-cut failover (BENCH_RACK_TRIALS, default 10, 3 with BENCH_QUICK;
 #   BENCH_RACK_TIMING, default fast: dead_ms 1000, or default: the rack's own 5000);
+#   BENCH_PACEMAKER=0 leaves out the power cut in the rack with Debian nodes under Pacemaker and
+#   under the agent (BENCH_PACEMAKER_TRIALS, default 5, 2 with BENCH_QUICK);
 #   BENCH_BOOT=0 leaves out booting the QEMU test image (about 1.5 minutes) for
 #   boot_to_ready_ms. Both need out/image (`make bench` builds it);
 #   BENCH_IMAGE_DIR names another image directory for image_bytes (default out/image).
@@ -87,6 +89,30 @@ json.dump(out, open(sys.argv[2], "w"))
 PY
     args+=(--fragment out/bench-rack.json)
   fi
+fi
+# pacemaker_failover_ms_*, agent_debian_failover_ms_*, ratio_failover_vs_pacemaker: the same power
+# cut in the virtual rack with Debian 12 nodes running PostgreSQL, once under Pacemaker + Corosync
+# fenced through the box (tests/vm/rack/rack.py --nodes pacemaker, Corosync's default and tuned
+# timing) and once under the agent (--nodes debian, its default and fast timing), each
+# BENCH_PACEMAKER_TRIALS times (default 5, 2 with BENCH_QUICK) after its own cold start (unless
+# BENCH_PACEMAKER=0; needs out/image and both Debian node images, make debian-node and
+# VARIANT=pacemaker make debian-node; about 12 minutes per setting under TCG).
+if [ "${BENCH_PACEMAKER:-1}" = 1 ] && [ -f out/image/root.squashfs ]; then
+  ptrials_default=5; [ "${BENCH_QUICK:-0}" = 1 ] && ptrials_default=2
+  ptrials="${BENCH_PACEMAKER_TRIALS:-$ptrials_default}"
+  VARIANT=agent bash tests/vm/make-debian-node.sh >/dev/null
+  VARIANT=pacemaker bash tests/vm/make-debian-node.sh >/dev/null
+  for setting in pacemaker:default pacemaker:tuned debian:default debian:fast; do
+    nodes=${setting%%:*} timing=${setting#*:}
+    if [ "$nodes" = pacemaker ]; then topt=(--pcmk-timing "$timing"); else topt=(--timing "$timing"); fi
+    echo "bench: virtual rack, $nodes nodes ($timing timing), power-cut x $ptrials"
+    rm -rf "out/rack-bench-$nodes-$timing"
+    python3 tests/vm/rack/rack.py --nodes "$nodes" "${topt[@]}" --scenario power-cut --repeat "$ptrials" \
+      --work "$PWD/out/rack-bench-$nodes-$timing" > "out/bench-rack-$nodes-$timing.log" 2>&1 ||
+      echo "bench: the rack run reported failures (out/bench-rack-$nodes-$timing.log)"
+  done
+  python3 scripts/bench-pacemaker.py out out/bench-pacemaker.json
+  args+=(--fragment out/bench-pacemaker.json)
 fi
 # The observer (it reads the agents' logs every millisecond and times what it sees) runs at a
 # real-time priority below the agents' (50), so that the load does not delay its clock reads.

@@ -223,7 +223,11 @@ pub struct File {
 
 /// The names of the topologies and the parameters each takes (`KEY=VALUE`, defaults first).
 pub const TOPOLOGIES: &[(&str, &str)] = &[
-    ("rack", "nodes=appliance|debian timing=default|fast key_file=/etc/ha-agent/cluster.key"),
+    (
+        "rack",
+        "nodes=appliance|debian|pacemaker timing=default|fast key_file=/etc/ha-agent/cluster.key \
+         fence_key_file=/etc/ha-agent/fence.key",
+    ),
     ("gpio", "key_file=/etc/ha-agent/cluster.key"),
     ("fence-service", "work=DIR"),
     ("watchdog-vm", "timeout_s=N"),
@@ -259,14 +263,24 @@ impl Params<'_> {
 pub fn generate(name: &str, params: &Params<'_>) -> Result<Vec<File>, String> {
     match name {
         "rack" => {
-            params.check_known(&["nodes", "timing", "key_file"])?;
-            let nodes = match params.get("nodes", "appliance", &["appliance", "debian"])? {
+            params.check_known(&["nodes", "timing", "key_file", "fence_key_file"])?;
+            let nodes = match params.get("nodes", "appliance", &["appliance", "debian", "pacemaker"])? {
                 "debian" => RackNodes::Debian,
+                "pacemaker" => RackNodes::Pacemaker,
                 _ => RackNodes::Appliance,
             };
             let fast = params.get("timing", "default", &["default", "fast"])? == "fast";
             let key_file = params.get("key_file", DEFAULT_KEY_FILE, &[])?;
+            let fence_key_file = params.get("fence_key_file", DEFAULT_FENCE_KEY_FILE, &[])?;
             let rack = Rack { nodes, fast, key_file };
+            if nodes == RackNodes::Pacemaker {
+                // The witness serves the nodes' Pacemaker through its fence service; the group
+                // file is the Debian nodes' `[resources]`, which rack.py writes the CIB from.
+                return Ok(vec![
+                    File { name: "witness.toml".into(), text: rack.pacemaker_witness(fence_key_file) },
+                    File { name: "group.toml".into(), text: rack.group_file() },
+                ]);
+            }
             Ok(MEMBERS
                 .iter()
                 .map(|(m, _, _)| File { name: format!("{m}.toml"), text: rack.config(m) })
@@ -344,6 +358,7 @@ pub fn generate(name: &str, params: &Params<'_>) -> Result<Vec<File>, String> {
 }
 
 const DEFAULT_KEY_FILE: &str = "/etc/ha-agent/cluster.key";
+const DEFAULT_FENCE_KEY_FILE: &str = "/etc/ha-agent/fence.key";
 
 // ---- the virtual rack (tests/vm/rack/rack.py, docs/rack.md)
 
@@ -353,6 +368,9 @@ const DEFAULT_KEY_FILE: &str = "/etc/ha-agent/cluster.key";
 pub enum RackNodes {
     Appliance,
     Debian,
+    /// Debian nodes running Pacemaker + Corosync (docs/rack.md, "The Pacemaker nodes"): no
+    /// agent on them; the witness fences them through its fence service (`fence_rackha`).
+    Pacemaker,
 }
 
 /// The rack's configuration values.
@@ -489,7 +507,7 @@ impl Rack<'_> {
             // start 3.3 s, pgsql's with crash recovery 7.5 s, its stop escalates after 20 s),
             // and they make the fence bound: the watchdog deadline that a failover without a
             // working relay waits for (relay-broken-isolation) is about 190 s.
-            RackNodes::Debian => vec![
+            RackNodes::Debian | RackNodes::Pacemaker => vec![
                 (
                     "pgdata",
                     "ocf:heartbeat:Filesystem",
@@ -523,6 +541,100 @@ impl Rack<'_> {
         for (name, agent, params, timeouts, interval) in group {
             t.resource(name, agent, &params, timeouts, interval);
         }
+    }
+}
+
+// ---- the rack's Pacemaker nodes (rack.py --nodes pacemaker)
+
+/// The witness's own cluster in the Pacemaker rack: two nodes that do not exist (never heard,
+/// so never fenced: it waits for both at a cold start, W4), on a relay board of their own that
+/// powers nothing. The plugs are named like Pacemaker's nodes, which must not be members.
+const PACEMAKER_RACK_OWN: [&str; 2] = ["agent-a", "agent-b"];
+/// The witness's own relay board: the second PCI serial port (ttyS5), apart from the board on
+/// ttyS3 that powers the Pacemaker nodes (a plug never shares a device with `[relay]`).
+const PACEMAKER_RACK_OWN_RELAY: &str = "/dev/ttyS5";
+/// The fence service's UDP port (fence_rackha's default `ipport`).
+pub const PACEMAKER_RACK_FENCE_PORT: u64 = 7790;
+
+impl Rack<'_> {
+    /// The witness of the Pacemaker rack: `[fence_service]` with one plug per Pacemaker node on
+    /// the harness's board (ttyS3, coil n powers node n), answering the nodes' addresses only;
+    /// its own members and `[relay]` as in `PACEMAKER_RACK_OWN`.
+    pub fn pacemaker_witness(&self, fence_key_file: &str) -> String {
+        let mut t = Toml::new();
+        t.comment(
+            "rack.py --nodes pacemaker: the witness fences the Pacemaker nodes through its fence service.",
+        );
+        t.string("cluster", "rack")
+            .string("member", "witness")
+            .string("key_file", self.key_file)
+            .string("state_dir", "/data/ha-agent/state")
+            .string("control_socket", "/run/ha-agent/control.sock")
+            .timing(&self.timing())
+            .table("shell")
+            .flag("mlockall", true);
+        t.table("authority")
+            .number("self_fence_ms", 6000)
+            .number("stop_timeout_ms", 15000)
+            .number("margin_ms", self.margin_ms())
+            .string("preferred", PACEMAKER_RACK_OWN[0])
+            .flag("wait_for_all", true)
+            .flag("power_on_after_fence", true);
+        t.snmp_v2c_nms(RACK_STATION, "trap");
+        t.areca_array("/dev/ttyS4", 4000, 4000);
+        t.table("relay").number("health_interval_ms", 10000);
+        for (coil, node) in PACEMAKER_RACK_OWN.iter().enumerate() {
+            self.modbus_channel(&mut t, "relay.channels", node, PACEMAKER_RACK_OWN_RELAY, coil);
+        }
+        let addr = |m: &str| RACK_ADDR.iter().find(|(n, _)| *n == m).map(|(_, a)| *a).expect("a member");
+        let nodes = [MEMBERS[1].0, MEMBERS[2].0];
+        t.table("fence_service")
+            .string("listen", &format!("{}:{PACEMAKER_RACK_FENCE_PORT}", addr("witness")))
+            .string("key_file", fence_key_file)
+            .strings("clients", &nodes.map(addr));
+        for (coil, node) in nodes.iter().enumerate() {
+            self.modbus_channel(&mut t, "fence_service.plugs", node, "/dev/ttyS3", coil);
+            // A fence's reboot powers the node on again after 1 s off.
+            t.number("reboot_delay_ms", 1000);
+        }
+        t.table("watchdog").string("device", "/dev/watchdog").number("timeout_s", RACK_WATCHDOG_S);
+        for (name, id, role) in [
+            ("witness", 1, "witness"),
+            (PACEMAKER_RACK_OWN[0], 2, "node"),
+            (PACEMAKER_RACK_OWN[1], 3, "node"),
+        ] {
+            t.entry("members").string("name", name).number("id", id).string("role", role);
+        }
+        // The witness's cables (ttyS1, ttyS2) lead to the Pacemaker nodes, where nothing reads
+        // them: its own nodes are never heard.
+        for (i, node) in PACEMAKER_RACK_OWN.iter().enumerate() {
+            t.serial_link(i as u8 + 1, node, &format!("/dev/ttyS{}", i + 1), 115200);
+        }
+        t.finish()
+    }
+
+    /// One Modbus relay channel (the rack's board: 9600 baud, slave 1) in table `table`.
+    fn modbus_channel(&self, t: &mut Toml, table: &str, node: &str, device: &str, coil: usize) {
+        t.entry(table)
+            .string("node", node)
+            .string("board", "modbus")
+            .string("device", device)
+            .number("baud", 9600)
+            .number("address", 1)
+            .number("channel", coil as u64)
+            .number("timeout_ms", 2000)
+            .number("settle_ms", 300)
+            .number("poll_interval_ms", 300)
+            .number("confirm_timeout_ms", 10000);
+    }
+
+    /// The Debian nodes' group (`[resources]` of their configuration), from which rack.py
+    /// writes the Pacemaker nodes' CIB: the same agents, parameters, timeouts and intervals.
+    pub fn group_file(&self) -> String {
+        let mut t = Toml::new();
+        t.comment("rack.py --nodes pacemaker: the Debian nodes' group, written into the CIB.");
+        self.resources(&mut t, MEMBERS[1].0);
+        t.finish()
     }
 }
 

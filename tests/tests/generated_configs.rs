@@ -172,6 +172,56 @@ fn the_fence_service_witness_passes_check_config() {
 }
 
 #[test]
+fn the_pacemaker_rack_witness_passes_check_config_and_its_group_is_the_debian_nodes() {
+    // rack.py --nodes pacemaker: the witness with [fence_service] (its own key beside the
+    // cluster key) and group.toml, the Debian nodes' [resources] that the CIB is written from.
+    let work = std::env::temp_dir().join(format!("ha-generated-pacemaker-rack-{}", std::process::id()));
+    let scratch = Scratch(work.clone());
+    let _ = std::fs::remove_dir_all(&scratch.0);
+    std::fs::create_dir_all(&work).unwrap();
+    let (cluster_key, fence_key) = (work.join("cluster.key"), work.join("fence.key"));
+    write_key_file(&cluster_key).unwrap();
+    write_key_file(&fence_key).unwrap();
+    for timing in ["default", "fast"] {
+        let params: Vec<(String, String)> = [
+            ("nodes", "pacemaker".to_string()),
+            ("timing", timing.to_string()),
+            ("key_file", cluster_key.display().to_string()),
+            ("fence_key_file", fence_key.display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let files = generate("rack", &Params(&params)).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["witness.toml", "group.toml"]);
+        let path = work.join(format!("witness-{timing}.toml"));
+        std::fs::write(&path, &files[0].text).unwrap();
+        let (code, out) = check_config(&[path.as_path()]);
+        assert_eq!(code, Some(0), "rack nodes=pacemaker timing={timing}:\n{out}");
+        assert!(out.contains("ok (cluster rack, member witness (witness), 2 links)"), "{out}");
+        let config = ha_agent::config::load(&path).expect("the witness's configuration loads");
+        let plugs: Vec<&str> = config
+            .fence_service
+            .as_ref()
+            .expect("[fence_service]")
+            .plugs
+            .iter()
+            .map(|p| p.node.as_str())
+            .collect();
+        assert_eq!(plugs, ["node-a", "node-b"], "the plugs are the Pacemaker nodes");
+        // The same group as the Debian nodes' agents run.
+        let debian =
+            generate("rack", &Params(&[("nodes".into(), "debian".into()), ("timing".into(), timing.into())]))
+                .unwrap();
+        let node_a = &debian.iter().find(|f| f.name == "node-a.toml").unwrap().text;
+        let group = files[1].text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+        assert!(group.contains("ocf:heartbeat:pgsql"), "{group}");
+        assert!(node_a.contains(group.trim()), "group.toml is node-a's [resources]:\n{group}\n---\n{node_a}");
+    }
+}
+
+#[test]
 fn the_watchdog_vm_witness_passes_check_config() {
     // Its key is written by the VM's init at /etc/ha-agent/cluster.key: check it with a key at
     // that path made relative to a scratch directory.
@@ -197,4 +247,5 @@ fn unknown_topologies_and_parameters_are_refused() {
     assert!(generate("nowhere", &Params(&[])).is_err());
     assert!(generate("rack", &Params(&[("colour".into(), "red".into())])).is_err());
     assert!(generate("rack", &Params(&[("nodes".into(), "windows".into())])).is_err());
+    assert!(generate("rack", &Params(&[("fence_key".into(), "x".into())])).is_err());
 }

@@ -3,7 +3,8 @@
 # the QEMU test image (tests/vm/run-member.sh --data). The layout is what S10data seeds on a
 # first boot: etc/ha-agent/{agent.toml,cluster.key}, etc/hostname, etc/network/interfaces,
 # ha-agent/state. In agent.toml, state_dir and control_socket are rewritten to the image's
-# paths (the root is read-only).
+# paths (the root is read-only): the first key_file only (the cluster's; a [fence_service]
+# key_file stays as written).
 # Usage: make-data-disk.sh OUT.ext4 CONFIG.toml KEYFILE HOSTNAME [INTERFACES] [SIZE_MIB]
 set -euo pipefail
 
@@ -21,7 +22,7 @@ trap 'rm -rf "$tree"' EXIT
 mkdir -p "$tree/etc/ha-agent" "$tree/etc/network" "$tree/ha-agent/state"
 sed -e 's#^state_dir *=.*#state_dir = "/data/ha-agent/state"#' \
     -e 's#^control_socket *=.*#control_socket = "/run/ha-agent/control.sock"#' \
-    -e 's#^key_file *=.*#key_file = "/etc/ha-agent/cluster.key"#' \
+    -e '0,/^key_file *=/s#^key_file *=.*#key_file = "/etc/ha-agent/cluster.key"#' \
     "$config" > "$tree/etc/ha-agent/agent.toml"
 grep -q '^state_dir' "$tree/etc/ha-agent/agent.toml" ||
     sed -i '1i state_dir = "/data/ha-agent/state"' "$tree/etc/ha-agent/agent.toml"

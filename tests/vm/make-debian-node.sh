@@ -24,12 +24,23 @@
 # mkfs.ext4.
 # Usage: tests/vm/make-debian-node.sh [DEB]   (default: out/packages/ha-agent_<version>_amd64.deb)
 #        tests/vm/make-debian-node.sh --print-dir   (the directory of the current inputs' image)
+# VARIANT=pacemaker (docs/rack.md, "The Pacemaker nodes"): the same image plus Debian's
+# pacemaker and corosync, cached apart in out/debian-node-pacemaker/ (its own base and key; the
+# agent's image and its base keep theirs); ha-agent.service is disabled there (the package is
+# installed for /usr/sbin/fence_rackha), and tests/vm/debian-node/overlay-pacemaker is copied
+# over the overlay (its seed, ready units: Corosync's and Pacemaker's files from the seed disk).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 self="$here/$(basename "$0")"
 overlay="$here/debian-node/overlay"
+variant=${VARIANT:-agent}
+case $variant in
+    agent) overlays=("$overlay"); cache_name=debian-node ;;
+    pacemaker) overlays=("$overlay" "$here/debian-node/overlay-pacemaker"); cache_name=debian-node-pacemaker ;;
+    *) echo "make-debian-node: VARIANT=$variant: agent or pacemaker" >&2; exit 2 ;;
+esac
 suite=bookworm
 # Bound on the image's ext4 root; it holds about 700 MiB.
 ROOT_MIB=2048
@@ -48,6 +59,10 @@ kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-im
 [ -n "$kpkg" ] || fail "cannot resolve linux-image-amd64 (apt-get update)"
 pkgs=(systemd systemd-sysv udev dbus ifupdown iproute2 iputils-arping iputils-ping kmod psmisc
       procps e2fsprogs util-linux initramfs-tools "$kpkg" resource-agents postgresql-15 less)
+# Pacemaker's variant: Debian's cluster stack and its tools (pacemaker-cli-utils: cibadmin, crm_mon,
+# stonith_admin), without its other Recommends: fence-agents is not
+# needed, the fence agent is the ha-agent package's fence_rackha).
+if [ "$variant" = pacemaker ]; then pkgs+=(pacemaker pacemaker-cli-utils corosync); fi
 
 mapfile -t apt_sources < <(bash "$repo/scripts/debian-apt-sources.sh" "$suite")
 [ ${#apt_sources[@]} -gt 0 ] || fail "no apt source for Debian $suite on this machine"
@@ -60,10 +75,12 @@ base_key=$( {
 key=$( {
     echo "$base_key $ROOT_MIB $PGSHARED_MIB"
     sha256sum "$deb" "$self" | cut -d' ' -f1
-    (cd "$overlay" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
-    (cd "$overlay" && find . -print0 | LC_ALL=C sort -z | xargs -0 stat -c '%n %a')
+    for o in "${overlays[@]}"; do
+        (cd "$o" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+        (cd "$o" && find . -print0 | LC_ALL=C sort -z | xargs -0 stat -c '%n %a')
+    done
 } | sha256sum | cut -c1-16)
-cache="$repo/out/debian-node"
+cache="$repo/out/$cache_name"
 out="$cache/$key"
 if [ "$print_dir" = yes ]; then echo "$out"; exit 0; fi
 if [ -f "$out/build.txt" ]; then
@@ -115,15 +132,29 @@ tar -xf "$base" -C "$R" --numeric-owner
 cp "$deb" "$R/tmp/ha-agent.deb"
 chroot "$R" dpkg -i /tmp/ha-agent.deb >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; fail "dpkg -i $(basename "$deb") failed"; }
 rm "$R/tmp/ha-agent.deb"
-cp -a "$overlay/." "$R/"
+for o in "${overlays[@]}"; do cp -a "$o/." "$R/"; done
 chroot "$R" systemctl enable rack-seed.service rack-ready.service rack-probe.service rack-syslog.service 2>/dev/null
+if [ "$variant" = pacemaker ]; then
+    # Pacemaker owns the group here; the agent's package only provides fence_rackha.
+    chroot "$R" systemctl disable ha-agent.service 2>/dev/null
+    chroot "$R" systemctl enable corosync.service pacemaker.service 2>/dev/null
+fi
 # cluster-glue's logging daemon (a dependency of resource-agents) is not used: the agents log
 # to the journal through ha-agent.
 chroot "$R" systemctl mask logd.service 2>/dev/null
 mkdir -p "$tmp/pgshared/15"
 mv "$R/var/lib/postgresql/15/main" "$tmp/pgshared/15/main"
 [ -x "$R/usr/sbin/ha-agent" ] || fail "the agent is not installed in the root"
-[ -L "$R/etc/systemd/system/multi-user.target.wants/ha-agent.service" ] || fail "ha-agent.service is not enabled"
+if [ "$variant" = pacemaker ]; then
+    [ ! -e "$R/etc/systemd/system/multi-user.target.wants/ha-agent.service" ] || fail "ha-agent.service is enabled"
+    [ -x "$R/usr/sbin/fence_rackha" ] || fail "no /usr/sbin/fence_rackha in the root"
+    for tool in corosync pacemakerd cibadmin crm_mon stonith_admin; do
+        [ -x "$R/usr/sbin/$tool" ] || fail "$tool is not installed in the root"
+    done
+    [ -L "$R/etc/systemd/system/multi-user.target.wants/pacemaker.service" ] || fail "pacemaker.service is not enabled"
+else
+    [ -L "$R/etc/systemd/system/multi-user.target.wants/ha-agent.service" ] || fail "ha-agent.service is not enabled"
+fi
 [ -f "$tmp/pgshared/15/main/PG_VERSION" ] || fail "no PostgreSQL cluster was moved to the shared disk's template"
 
 rm -rf "$out.part"
@@ -140,7 +171,7 @@ truncate -s "${PGSHARED_MIB}M" "$out.part/pgshared.ext4"
 mkfs.ext4 -q -F -L pgdata -d "$tmp/pgshared" "$out.part/pgshared.ext4"
 used_mib=$(du -sm "$R" | cut -f1)
 {
-    echo "inputs: $key (base $base_key: $suite, $kpkg; $(basename "$deb"))"
+    echo "inputs: $key (variant $variant; base $base_key: $suite, $kpkg; $(basename "$deb"))"
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) in $((SECONDS - started)) s"
     echo "root: ${used_mib} MiB of files; root.qcow2 $(($(stat -c %s "$out.part/root.qcow2") / 1048576)) MiB"
     echo "kernel: $(basename "$vmlinuz") $(($(stat -c %s "$out.part/vmlinuz") / 1024)) KiB; initrd.img $(($(stat -c %s "$out.part/initrd.img") / 1024)) KiB"

@@ -765,6 +765,23 @@ fn main() {
     ] {
         report.null(key, "the floating-IP rig did not run (BENCH_SKIP=keepalived, not root, or it failed: scripts/bench-vip.sh)");
     }
+    for key in [
+        "pacemaker_failover_ms_p50",
+        "pacemaker_failover_ms_max",
+        "pacemaker_failover_ms_tuned_p50",
+        "pacemaker_failover_ms_tuned_max",
+        "agent_debian_failover_ms_p50",
+        "agent_debian_failover_ms_max",
+        "agent_debian_failover_ms_fast_p50",
+        "agent_debian_failover_ms_fast_max",
+        "ratio_failover_vs_pacemaker",
+    ] {
+        report.null(
+            key,
+            "the rack's power cuts under Pacemaker and the agent on Debian nodes did not run (BENCH_PACEMAKER=0 \
+             or no out/image: scripts/bench-pacemaker.py)",
+        );
+    }
     for path in opts.get("fragment").cloned().unwrap_or_default() {
         match fs::read_to_string(&path)
             .map_err(|e| e.to_string())

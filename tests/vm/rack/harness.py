@@ -56,6 +56,8 @@ MAX_ACKS = 100000
 MAX_PENDING_BYTES = 256 * 1024
 # Reads of a member's status whose copy on the console was damaged before giving up (Vm.status).
 STATUS_READS = 5
+# The PCI slots of a member's PCI serial ports (Vm pci_serials), in ttyS order.
+PCI_SERIAL_SLOTS = (0xa, 0xc)
 
 T0 = time.monotonic()
 # Bound on waiting for the echo of a typed command and for the prompt after it (a starved
@@ -482,15 +484,16 @@ class Vm:
     harness."""
 
     def __init__(self, name, workdir, image, data_disk, serials, hub_port, shared_disk=None,
-                 ack_path=None, mem_mib=256, mgmt_port=None, pci_serial=None):
+                 ack_path=None, mem_mib=256, mgmt_port=None, pci_serials=()):
         self.name, self.image, self.data_disk = name, image, data_disk
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.serials, self.hub_port, self.shared_disk, self.ack_path = serials, hub_port, shared_disk, ack_path
         self.mem_mib = mem_mib
-        # mgmt_port: the management NIC (eth1) on MgmtNet; pci_serial: one more serial port
-        # (a PCI 16550, the next ttyS after the ISA ones) whose chardev connects to this path.
-        self.mgmt_port, self.pci_serial = mgmt_port, pci_serial
+        # mgmt_port: the management NIC (eth1) on MgmtNet; pci_serials: more serial ports (PCI
+        # 16550s, the next ttyS after the ISA ones, in order: ttyS4, ttyS5) whose chardevs
+        # connect to these paths.
+        self.mgmt_port, self.pci_serials = mgmt_port, list(pci_serials)
         self.proc = self.console = self.qmp = None
         self.powered = False
         self.boots = 0
@@ -535,9 +538,9 @@ class Vm:
         for i, path in enumerate(list(self.serials) + ([self.ack_path] if self.ack_path else [])):
             a += ["-chardev", "socket,id=serial%d,path=%s,reconnect=1" % (i + 1, path),
                   "-serial", "chardev:serial%d" % (i + 1)]
-        if self.pci_serial:
-            a += ["-chardev", "socket,id=pciserial,path=%s,reconnect=1" % self.pci_serial,
-                  "-device", "pci-serial,chardev=pciserial,addr=0xa"]
+        for i, path in enumerate(self.pci_serials):
+            a += ["-chardev", "socket,id=pciserial%d,path=%s,reconnect=1" % (i, path),
+                  "-device", "pci-serial,chardev=pciserial%d,addr=%#x" % (i, PCI_SERIAL_SLOTS[i])]
         return a
 
     def power_on(self):
@@ -637,16 +640,27 @@ class Vm:
                 return console_run(self.console, command, timeout_s)
 
     def status(self):
-        """The agent's status (ha-agent status --json at the console), or None. The document
-        crosses the console gzip-compressed in base64 (about 1.7 KB instead of 4 KB) with the
-        MD5 of the JSON: a serial console under load has been seen to repeat a character now
-        and then ("generatioon"), which could still parse as JSON and hide a key; a copy that
-        does not decode or whose digest differs is read again (STATUS_READS in all)."""
+        """The agent's status (ha-agent status --json at the console), or None."""
+        text = self.document("ha-agent status --json")
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+    def document(self, command):
+        """What `command` prints (a document: the agent's status, crm_mon's XML), read at the
+        console, or None. The document crosses the console gzip-compressed in base64 (about 1.7
+        KB instead of 4 KB for the status) with its MD5: a serial console under load has been
+        seen to repeat a character now and then ("generatioon"), which could still parse and
+        hide a key; a copy that does not decode or whose digest differs is read again
+        (STATUS_READS in all)."""
         for _ in range(STATUS_READS):
             try:
-                rc, out = self.run("ha-agent status --json >/tmp/rack-status.json && printf 'S:'"
-                                   " && gzip -9c /tmp/rack-status.json | base64 -w0 && echo"
-                                   " && md5sum </tmp/rack-status.json", 15)
+                rc, out = self.run("%s >/tmp/rack-doc && printf 'S:'"
+                                   " && gzip -9c /tmp/rack-doc | base64 -w0 && echo"
+                                   " && md5sum </tmp/rack-doc" % command, 15)
             except (Timeout, OSError):
                 return None
             if rc != 0:
@@ -665,10 +679,7 @@ class Vm:
             if hashlib.md5(text).hexdigest() != digest[-1]:
                 self.status_garbled += 1
                 continue
-            try:
-                return json.loads(text)
-            except ValueError:
-                return None
+            return text
         return None
 
 
@@ -717,10 +728,12 @@ class DebianVm(Vm):
     line `wait_ready` waits for."""
 
     def __init__(self, name, workdir, node_image, root_overlay, seed_disk, serials, hub_port,
-                 shared_disk, ack_path, mem_mib=512, mgmt_port=None):
+                 shared_disk, ack_path, mem_mib=512, mgmt_port=None, ready=r"ha-agent: ready after ([\d.]+) s"):
         Vm.__init__(self, name, workdir, node_image, seed_disk, serials, hub_port, shared_disk,
                     ack_path, mem_mib=mem_mib, mgmt_port=mgmt_port)
-        self.root_overlay = root_overlay
+        # The console line that says the node is up (its rack-ready unit): the agent ready, or
+        # on the Pacemaker nodes Pacemaker started.
+        self.root_overlay, self.ready = root_overlay, ready
 
     def args(self):
         a = Vm.args(self)
@@ -736,7 +749,7 @@ class DebianVm(Vm):
 
     def wait_ready(self, timeout_s=BOOT_TIMEOUT_S):
         console = self.console
-        m = console.expect(r"ha-agent: ready after ([\d.]+) s", timeout_s)
+        m = console.expect(self.ready, timeout_s)
         self.ready_at = now_s()
         self.renice(0)
         console.login(timeout_s=60)

@@ -26,6 +26,7 @@ import harness  # noqa: E402
 sys.path.insert(0, os.path.dirname(HERE))
 import vmconsole  # noqa: E402
 import ledger  # noqa: E402
+import pacemaker  # noqa: E402
 from harness import Timeout, now_s, say  # noqa: E402
 
 MEMBERS = ("witness", "node-a", "node-b")
@@ -46,31 +47,39 @@ TIMING_KIND = "default"
 TIMING = {}
 MARGIN_MS = SELF_FENCE_MS = WATCHDOG_S = MAX_RESTARTS = None
 FLOATING_IP = None
+GROUP = []
+# The Pacemaker nodes' Corosync timing (`--pcmk-timing`, pacemaker.COROSYNC_TIMING).
+PCMK_TIMING = "default"
 
 
 def write_configs(directory):
     """Writes witness.toml, node-a.toml and node-b.toml of this rack into `directory` (the
-    configs tool of the test crate, built by cargo if needed), then load_values from them."""
+    configs tool of the test crate, built by cargo if needed), then load_values from them. With
+    the Pacemaker nodes: witness.toml (its fence service) and group.toml (the Debian nodes'
+    group, which the CIB is written from)."""
     run(["cargo", "run", "-q", "--locked", "-p", "ha-tests", "--bin", "configs", "--", "rack", directory,
          "nodes=" + NODE_KIND, "timing=" + TIMING_KIND], cwd=ROOT, stdout=subprocess.DEVNULL)
     load_values(directory)
+    if NODE_KIND == "pacemaker":
+        return [os.path.join(directory, f) for f in ("witness.toml", "group.toml")]
     return [os.path.join(directory, m + ".toml") for m in MEMBERS]
 
 
 def load_values(directory):
     """The values the scenarios use, from the configurations written (one place: the generator)."""
-    global MARGIN_MS, SELF_FENCE_MS, WATCHDOG_S, MAX_RESTARTS, FLOATING_IP
+    global MARGIN_MS, SELF_FENCE_MS, WATCHDOG_S, MAX_RESTARTS, FLOATING_IP, GROUP
     with open(os.path.join(directory, "witness.toml"), "rb") as f:
         witness = tomllib.load(f)
-    with open(os.path.join(directory, "node-a.toml"), "rb") as f:
+    with open(os.path.join(directory, "group.toml" if NODE_KIND == "pacemaker" else "node-a.toml"), "rb") as f:
         node = tomllib.load(f)
     TIMING.clear()
     TIMING.update(witness["timing"])
     MARGIN_MS = witness["authority"]["margin_ms"]
-    SELF_FENCE_MS = node["authority"]["self_fence_ms"]
-    WATCHDOG_S = node["watchdog"]["timeout_s"]
+    SELF_FENCE_MS = node.get("authority", {}).get("self_fence_ms")
+    WATCHDOG_S = node.get("watchdog", {}).get("timeout_s")
     MAX_RESTARTS = node["resources"]["max_restarts"]
-    FLOATING_IP = [r for r in node["resources"]["group"] if "ip" in r.get("params", {})][0]["params"]["ip"]
+    GROUP = node["resources"]["group"]
+    FLOATING_IP = [r for r in GROUP if "ip" in r.get("params", {})][0]["params"]["ip"]
 
 
 def watchdog_deadline_ms(rack, node):
@@ -182,7 +191,7 @@ class Rack:
         for f in ("vmlinuz", "initramfs.cpio.gz", "disk.img"):
             if not os.path.exists(os.path.join(self.image, f)):
                 raise SystemExit("rack: %s/%s missing: run 'make image'" % (self.image, f))
-        if NODE_KIND == "debian":
+        if NODE_KIND != "appliance":
             for f in ("vmlinuz", "initrd.img", "root.qcow2", "pgshared.ext4"):
                 if not os.path.exists(os.path.join(self.node_image, f)):
                     raise SystemExit("rack: %s/%s missing: run 'make debian-node'" % (self.node_image, f))
@@ -192,14 +201,25 @@ class Rack:
         os.chmod(key, 0o600)
         self.disks = {}
         write_configs(self.work)
+        if NODE_KIND == "pacemaker":
+            self.pacemaker_files()
         for m in MEMBERS:
             cfg = os.path.join(self.work, m + ".toml")
             ifs = os.path.join(self.work, m + ".interfaces")
             with open(ifs, "w") as f:
                 f.write(interfaces(m))
             disk = os.path.join(self.work, m + "-data.ext4")
+            if m != "witness" and NODE_KIND == "pacemaker":
+                self.disks[m] = disk
+                pacemaker.seed_disk(disk, self.pacemaker_seed(m), DATA_DISK_MIB)
+                continue
             run(["bash", os.path.join(ROOT, "tests/vm/make-data-disk.sh"), disk, cfg, key, m, ifs,
                  str(DATA_DISK_MIB)], stdout=subprocess.DEVNULL)
+            if m == "witness" and NODE_KIND == "pacemaker":
+                # The fence service's key, beside the cluster key (not the cluster key).
+                cmds = "write %s etc/ha-agent/fence.key\nsif etc/ha-agent/fence.key mode 0100600\n" % self.fence_key
+                run(["debugfs", "-w", "-f", "-", disk], input=cmds.encode(),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if m != "witness" and NODE_KIND == "appliance":
                 # The resource agents, on the data disk (the root is read-only).
                 cmds = "mkdir rack\n"
@@ -224,7 +244,7 @@ class Rack:
                 disk = image
             self.disks[m] = disk
         self.shared = os.path.join(self.work, "shared.img")
-        if NODE_KIND == "debian":
+        if NODE_KIND != "appliance":
             # The shared disk holds the PostgreSQL cluster the image's build made (ext4, pgdata).
             run(["cp", "--sparse=always", os.path.join(self.node_image, "pgshared.ext4"), self.shared])
         else:
@@ -234,7 +254,7 @@ class Rack:
         mibs = "%s:%s" % (os.path.join(ROOT, "out", "mibs"), os.path.join(ROOT, "agent", "mib"))
         self.trapd = harness.TrapStation(self.work, TRAPD_PORT, mibs, MEMBERS)
         self.mgmt = harness.MgmtNet(MEMBERS, MGMT_BASE_PORT, self.trapd.deliver)
-        self.hub = harness.Hub(MEMBERS + (("client",) if NODE_KIND == "debian" else ()), HUB_BASE_PORT)
+        self.hub = harness.Hub(MEMBERS + (("client",) if NODE_KIND != "appliance" else ()), HUB_BASE_PORT)
         self.hub.arp_watch.add(harness.ip_bytes(FLOATING_IP))
         self.cables = {name: harness.Cable(name, a, b, self.work) for name, a, b, _ in CABLES}
         self.areca = harness.ArecaConsole(os.path.join(self.work, "areca.sock"))
@@ -249,23 +269,79 @@ class Rack:
             if m == "witness":
                 self.vms[m] = harness.DiskVm(m, self.work, self.disks[m], self.witness_data_offset, paths,
                                              self.hub.ports[m], mgmt_port=self.mgmt.ports[m],
-                                             pci_serial=self.areca.path)
+                                             pci_serials=self.witness_pci_serials())
             else:
                 self.vms[m] = harness.Vm(m, self.work, self.image, self.disks[m], paths,
                                          self.hub.ports[m], self.shared, ack, mgmt_port=self.mgmt.ports[m])
-            if m != "witness" and NODE_KIND == "debian":
+            if m != "witness" and NODE_KIND != "appliance":
                 overlay = os.path.join(self.work, m, "root.qcow2")
                 run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
                      os.path.join(self.node_image, "root.qcow2"), overlay])
+                ready = r"pacemaker: ready after ([\d.]+) s" if NODE_KIND == "pacemaker" else \
+                    r"ha-agent: ready after ([\d.]+) s"
                 self.vms[m] = harness.DebianVm(m, self.work, self.node_image, overlay, self.disks[m], paths,
                                                self.hub.ports[m], self.shared, ack, mem_mib=NODE_MEM_MIB,
-                                               mgmt_port=self.mgmt.ports[m])
+                                               mgmt_port=self.mgmt.ports[m], ready=ready)
             if ack:
                 harness.AckPort(ack, self.vms[m])
         self.relay = harness.RelayBoard(os.path.join(self.work, "relay.sock"), NODES, self.relay_switched)
-        if NODE_KIND == "debian":
+        if NODE_KIND == "pacemaker":
+            # The witness's own [relay]: a board of its own that powers nothing (its own nodes
+            # do not exist); a write to it is noted, and a check says none came.
+            self.own_relay = harness.RelayBoard(
+                os.path.join(self.work, "relay-own.sock"), self.own_nodes,
+                lambda node, on: self.note("the witness's own board: coil of %s %s (it powers nothing)"
+                                           % (node, "ON" if on else "OFF")))
+        if NODE_KIND != "appliance":
             self.lan = harness.TapPort(self.hub, "client", CLIENT_NETNS, "racklan0", CLIENT_ADDR + "/24")
             self.client = database.Client(self.lan, FLOATING_IP)
+
+    def witness_pci_serials(self):
+        """The witness's PCI serial ports: the RAID controller's console (ttyS4) and, with the
+        Pacemaker nodes, its own relay board (ttyS5)."""
+        if NODE_KIND == "pacemaker":
+            return [self.areca.path, os.path.join(self.work, "relay-own.sock")]
+        return [self.areca.path]
+
+    def pacemaker_files(self):
+        """corosync.conf, Corosync's authkey, the fence key and the CIB of the Pacemaker nodes,
+        from the values the configs tool wrote (group.toml, witness.toml) and PCMK_TIMING."""
+        with open(os.path.join(self.work, "witness.toml"), "rb") as f:
+            witness = tomllib.load(f)
+        service = witness["fence_service"]
+        # The witness's own members (never heard), in its own board's channel order.
+        self.own_nodes = [c["node"] for c in witness["relay"]["channels"]]
+        self.fence_key = os.path.join(self.work, "fence.key")
+        with open(self.fence_key, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        os.chmod(self.fence_key, 0o600)
+        nodes = [p["node"] for p in service["plugs"]]
+        assert nodes == list(NODES), "the witness's plugs are the Pacemaker nodes: %s" % nodes
+        witness_ip, port = service["listen"].rsplit(":", 1)
+        assert int(port) == pacemaker.FENCE_PORT
+        self.pcmk = {
+            "corosync.conf": pacemaker.corosync_conf(PCMK_TIMING, [(n, i + 1, ADDR[n]) for i, n in enumerate(NODES)]),
+            "authkey": pacemaker.authkey(),
+            "resources.xml": pacemaker.cib_resources(GROUP, witness_ip, "/etc/ha-agent/fence.key", NODES),
+            "constraints.xml": pacemaker.cib_constraints(NODES, NODES[0]),
+        }
+        for name, content in self.pcmk.items():
+            with open(os.path.join(self.work, name), "wb") as f:
+                f.write(content.encode() if isinstance(content, str) else content)
+
+    def pacemaker_seed(self, m):
+        """The files of a Pacemaker node's seed disk (the image's rack-seed installs them)."""
+        with open(self.fence_key, "rb") as f:
+            fence_key = f.read()
+        return {
+            "etc/hostname": (m + "\n", 0o644),
+            "etc/network/interfaces": (interfaces(m), 0o644),
+            "etc/corosync/corosync.conf": (self.pcmk["corosync.conf"], 0o644),
+            "etc/corosync/authkey": (self.pcmk["authkey"], 0o400),
+            "etc/ha-agent/fence.key": (fence_key, 0o600),
+            "rack/resources.xml": (self.pcmk["resources.xml"], 0o644),
+            "rack/constraints.xml": (self.pcmk["constraints.xml"], 0o644),
+        }
 
     def relay_switched(self, node, on):
         vm = self.vms[node]
@@ -282,7 +358,8 @@ class Rack:
         def wait():
             try:
                 up = vm.wait_ready()
-                self.note("%s booted again: agent ready after %.1f s of guest uptime" % (vm.name, up))
+                self.note("%s booted again: %s ready after %.1f s of guest uptime"
+                          % (vm.name, "Pacemaker" if NODE_KIND == "pacemaker" else "agent", up))
             except (Timeout, OSError) as e:
                 self.note("%s did not come back: %s" % (vm.name, str(e).splitlines()[0]))
         t = threading.Thread(target=wait, daemon=True)
@@ -295,8 +372,9 @@ class Rack:
         for m in ("witness", "node-a", "node-b"):
             self.vms[m].power_on()
             up = self.vms[m].wait_ready()
-            self.note("%s booted: agent ready after %.1f s of guest uptime (%.1f s host clock)"
-                      % (m, up, self.vms[m].ready_at - self.vms[m].started_at))
+            self.note("%s booted: %s ready after %.1f s of guest uptime (%.1f s host clock)"
+                      % (m, "Pacemaker" if NODE_KIND == "pacemaker" and m != "witness" else "agent", up,
+                         self.vms[m].ready_at - self.vms[m].started_at))
         self.witness_ready_at = self.vms["witness"].ready_at
 
     def shutdown(self):
@@ -378,12 +456,59 @@ class Rack:
                 return answered, wrong
             time.sleep(min(interval_s, left))
 
+    def crm(self):
+        """crm_mon's view from the first node that answers (the Pacemaker nodes), or None."""
+        for n in NODES:
+            vm = self.vms[n]
+            if vm.powered and vm.logged_in:
+                state = pacemaker.crm_state(vm)
+                if state is not None:
+                    return state
+        return None
+
+    def holder(self):
+        """The node that runs the service: the witness's holder, or with the Pacemaker nodes
+        the node where crm_mon shows the whole group started."""
+        if NODE_KIND == "pacemaker":
+            state = self.crm()
+            return state.holder([r["name"] for r in GROUP]) if state else None
+        return self.authority().get("holder")
+
+    def pcmk_settled(self, timeout_s):
+        """The Pacemaker nodes' settled: both online (crm_mon), the group started on exactly one
+        node, every fence device started, no failed resource, and the client's rows committed
+        through the holder in the last 3 s. Returns (holder, 0)."""
+        group = [r["name"] for r in GROUP]
+        seen = [None]
+
+        def poll():
+            state = self.crm()
+            if state is None:
+                return None
+            seen[0] = "online %s, group on %s, fence devices on %s, failed %s" % (
+                state.online, state.anywhere(group), {d: state.running.get(d) for d in ("fence-" + n for n in NODES)},
+                state.failed)
+            holder = state.holder(group)
+            if not holder or not all(state.online.get(n) for n in NODES) or state.failed:
+                return None
+            if any(len(state.running.get("fence-" + n, [])) != 1 for n in NODES):
+                return None
+            if not self.acks_from(holder, now_s() - 3):
+                return None
+            return holder, 0
+        got = self.wait("settled", timeout_s, poll)
+        if not got:
+            say("not settled: %s" % seen[0])
+        return got
+
     def settled(self, timeout_s=SETTLE_TIMEOUT_S):
         """Wait until all three VMs run, the witness reaches both nodes, one node holds the grant
         and writes the ledger, and the other is in standby. Returns (holder, generation)."""
         for t in self.boot_threads:
             t.join(max(1, timeout_s))
         self.boot_threads = []
+        if NODE_KIND == "pacemaker":
+            return self.pcmk_settled(timeout_s)
 
         def poll():
             a = self.authority()
@@ -489,7 +614,7 @@ class Rack:
         seen = [None]
 
         def poll():
-            holder = self.authority().get("holder")
+            holder = self.holder()
             holders = self.floating_ip_holders()
             seen[0] = (holder, holders)
             return holders == [holder] and holder
@@ -564,8 +689,140 @@ def begin(rack):
     return settled or (None, None)
 
 
+# ---- the Pacemaker nodes (--nodes pacemaker): the cold start and the power cut
+
+# Bound on the wait for both Pacemaker nodes online after their boot (Corosync's membership,
+# Pacemaker's election), and for the CIB's group to start.
+PCMK_ONLINE_TIMEOUT_S = 180
+
+
+def witness_fence_journal(rack, node, since_count=0):
+    """The witness's journal lines of its fence service about plug `node` (ha-agent log at its
+    console), or None when it does not answer."""
+    try:
+        rc, out = rack.vms["witness"].run("ha-agent log | grep -F '%s fence service: '" % node, 30)
+    except (Timeout, OSError):
+        return None
+    return [line for line in out.splitlines() if "fence service:" in line]
+
+
+def pcmk_witness_checks(rack):
+    """The witness in the Pacemaker rack: its own nodes were never heard, so it granted nothing
+    and fenced none of them (its own board never switched; W4: it waits for both), and its
+    status shows the fence service running."""
+    s = rack.status("witness") or {}
+    a = s.get("authority") or {}
+    reach = {m.get("name"): m.get("state") for m in s.get("members", [])}
+    rack.check(s and not a.get("holder") and not a.get("fencing") and not rack.own_relay.log,
+               "the witness waits for its own nodes %s (never heard: %s), grants nothing, fences none of them: "
+               "holder %s, fencing %s, its own board's commands: %s"
+               % (rack.own_nodes, {n: reach.get(n) for n in rack.own_nodes}, a.get("holder"), a.get("fencing"),
+                  list(rack.own_relay.log) or "none"))
+    # And its journal: no fence, power-off or grant of its own nodes.
+    try:
+        rc, out = rack.vms["witness"].run("ha-agent log | grep -E '%s'" % "|".join(rack.own_nodes), 30)
+    except (Timeout, OSError):
+        out = None
+    lines = [x for x in (out or "").splitlines() if any(n in x for n in rack.own_nodes) and "grep" not in x]
+    acted = [x for x in lines if re.search(r"fenc|power|grant", x, re.I)]
+    rack.check(out is not None and not acted, "the witness's journal has no fence, power or grant of %s (%d lines "
+               "name them%s)" % (rack.own_nodes, len(lines), ": " + " | ".join(acted[:3])[:300] if acted else ""))
+    fs = s.get("fence_service") or {}
+    rack.check(fs.get("running") is not False and fs.get("plugs"),
+               "the witness's fence service serves the plugs %s on %s" % (fs.get("plugs"), fs.get("listen")))
+
+
+def pcmk_cold_start(rack):
+    """Boot the witness and the two Pacemaker nodes; once both are online load the CIB; the
+    group starts on one node (node-a preferred), both fence devices start (their monitor asks
+    the box), the client's rows commit through the floating IP."""
+    t0 = now_s()
+    rack.boot_all()
+    group = [r["name"] for r in GROUP]
+    online = rack.wait("online", PCMK_ONLINE_TIMEOUT_S, lambda: (lambda st: st and all(
+        st.online.get(n) for n in NODES) and st)(rack.crm()))
+    rack.check(online, "Corosync and Pacemaker: both nodes online (DC %s)" % (online.dc if online else None))
+    if not online:
+        return
+    rc, out = rack.vms["node-a"].run(pacemaker.load_cib_command(), 60)
+    rack.check(rc == 0 and "CIB-LOADED" in out, "the CIB loaded at node-a's console (properties, resources, "
+               "constraints): %s" % out.strip()[-300:])
+    rack.note("CIB loaded: group %s, fence devices %s" % ("+".join(group), ", ".join("fence-" + n for n in NODES)))
+    settled = rack.settled(PCMK_ONLINE_TIMEOUT_S)
+    rack.check(settled, "the group runs on one node, both fence devices started, rows committed: %s" % (settled,))
+    if not settled:
+        return
+    holder, _ = settled
+    first = min(a[0] for a in rack.acks_from(holder))
+    rack.figure("power-on of the first VM to first committed row", first - t0)
+    rack.check(holder == "node-a", "the preferred node holds the group")
+    rack.check(not rack.relay.events("off"), "nobody was fenced at the cold start")
+    pcmk_witness_checks(rack)
+
+
+def pcmk_power_cut(rack):
+    """Cut the power of the node that runs the group (QEMU quit): Corosync on the survivor loses
+    the token, Pacemaker fences the node through fence_rackha and the witness's fence service
+    (reboot: the relay off, confirmed, then on), starts the group; the fenced node boots and
+    rejoins, the group stays (stickiness)."""
+    holder, _ = begin(rack)
+    if not holder:
+        return
+    other = NODES[1 - NODES.index(holder)]
+    t0 = now_s()
+    rack.vms[holder].power_off()
+    rack.note("power cut of %s, which runs the group (its power supply, not the relay)" % holder)
+    got = rack.wait("failover", FAILOVER_TIMEOUT_S, lambda: rack.new_acks(other, None, t0))
+    rack.check(got, "%s committed rows after the power cut of %s" % (other, holder))
+    if not got:
+        return
+    first = got[0][0]
+    last_old = max([x[0] for x in rack.acks_from(holder) if x[0] <= t0 + 60] or [t0])
+    offs = [t for t, n in rack.relay.events("off") if n == holder and t >= t0]
+    ons = [t for t, n in rack.relay.events("on") if n == holder and t >= t0]
+    rack.check(offs and offs[0] < first, "Pacemaker fenced %s through the box before %s started: relay off at %s"
+               % (holder, other, "+%.1f s" % (offs[0] - t0) if offs else "never"))
+    if offs:
+        rack.note("the box switches %s's relay off (fence_rackha from %s), +%.1f s" % (holder, other, offs[0] - t0),
+                  at=offs[0])
+        rack.figure("power cut to relay off command (fence through the box)", offs[0] - t0, "fence_ms")
+    if ons:
+        rack.note("the box switches %s's relay on again (the fence's reboot), +%.1f s" % (holder, ons[0] - t0),
+                  at=ons[0])
+    rack.note("%s: first committed row, +%.1f s" % (other, first - t0), at=first)
+    rack.figure("power cut to service restored (first row committed on %s)" % other, first - t0, "restored_ms")
+    rack.figure("service gap (last row on %s to first on %s)" % (holder, other), first - last_old, "gap_ms")
+    rack.check(first > last_old, "no row of %s after the first of %s" % (holder, other))
+    # What Corosync and Pacemaker did, from the survivor's journal (host time, about the
+    # console's delay).
+    try:
+        error_s, events = pacemaker.journal_events(rack.vms[other], t0, now_s)
+    except (Timeout, OSError):
+        error_s, events = None, []
+    if error_s is not None:
+        say("the survivor's journal in host time, within %.2f s (half the console's round trip)" % error_s)
+    for label, t, line in events:
+        rack.note("%s: %s, +%.1f s" % (other, label, t - t0), at=t)
+        key = re.sub(r"[^a-z]+", "_", label.split(" (")[0]).strip("_") + "_ms"
+        rack.current["figures"]["pcmk_" + key] = int(round((t - t0) * 1000))
+    rack.current["figures"]["pcmk_journal"] = [line[:200] for _, _, line in events]
+    rack.check(any(label == "fence succeeded" for label, _, _ in events),
+               "the survivor's journal has the fence's success: %s"
+               % ("; ".join("%s +%.1f s" % (label, t - t0) for label, t, _ in events) or "none of its lines found"))
+    lines = witness_fence_journal(rack, holder)
+    asked = [line for line in (lines or []) if re.search(r"fence service: (off|reboot) asked by %s" % ADDR[other], line)]
+    rack.check(asked, "the box's journal has the command from %s: %s" % (other, " | ".join((lines or [])[-3:])[:400]))
+    rack.expect_traps(["rackHaFenceSucceeded"])
+    back = rack.settled()
+    rack.check(back and back[0] == other, "%s rebooted by the fence, rejoined; the group stays on %s: %s"
+               % (holder, other, back))
+    pcmk_witness_checks(rack)
+
+
 def cold_start(rack):
     """Boot the three members; exactly one node (the preferred one) runs the service."""
+    if NODE_KIND == "pacemaker":
+        return pcmk_cold_start(rack)
     t0 = now_s()
     rack.boot_all()
     got = rack.wait("grant", GRANT_TIMEOUT_S, lambda: rack.authority().get("holder"))
@@ -748,6 +1005,8 @@ def power_cut(rack):
     """Cut the power of the active node (QEMU quit, no shutdown): the witness fences it through
     the relay, the other node takes over, the relay powers the fenced node on again and it
     stays in standby."""
+    if NODE_KIND == "pacemaker":
+        return pcmk_power_cut(rack)
     holder, gen = begin(rack)
     if not holder:
         return
@@ -1207,6 +1466,8 @@ SCENARIOS = {
 }
 # Scenarios of the Debian nodes only (the database's faults, systemd and the package).
 DEBIAN_ONLY = ("db-crash", "admin-reboot", "agent-upgrade")
+# What the Pacemaker nodes run (the benchmark's power cut).
+PACEMAKER_SCENARIOS = ("cold-start", "power-cut")
 
 
 # ---- the demo
@@ -1309,13 +1570,18 @@ def summarize(rack, started_wall, duration_s, path):
         "started": started_wall, "duration_s": round(duration_s, 1), "checks": len(rack.results),
         "failed": len(failed), "known_agent_bugs": [{"scenario": k[0], "passed": k[1], "check": k[2], "bug": k[3]}
                                                      for k in rack.known],
+        "nodes": NODE_KIND,
         "timing": dict(TIMING, watchdog_s=WATCHDOG_S, self_fence_ms=SELF_FENCE_MS, margin_ms=MARGIN_MS),
+        "pacemaker_timing": ({"kind": PCMK_TIMING, "token_ms": pacemaker.effective_timing(PCMK_TIMING)[0],
+                              "consensus_ms": pacemaker.effective_timing(PCMK_TIMING)[1]}
+                             if NODE_KIND == "pacemaker" else None),
         "scenarios": rack.records,
         "power_cut_trials": len(trials),
         "failover_ms_p50": sorted(trials)[len(trials) // 2] if trials else None,
         "failover_ms_max": max(trials) if trials else None,
-        "failover_ms_definition": "power cut of the active node to the first acknowledged ledger record "
-                                  "of the other node (host clock)",
+        "failover_ms_definition": "power cut of the active node to the first acknowledged %s of the other "
+                                  "node (host clock)" % ("ledger record" if NODE_KIND == "appliance"
+                                                         else "row committed by the LAN client"),
         "to_ledger_start_ms_p50": to_start[len(to_start) // 2] if to_start else None,
         "to_ledger_start_ms_max": to_start[-1] if to_start else None,
         "ledger_start_ms_p50": ledger[len(ledger) // 2] if ledger else None,
@@ -1367,13 +1633,20 @@ def main():
                         "fast (interval 100 ms, dead 1 s, margin 500 ms)")
     p.add_argument("--write-configs", metavar="DIR",
                    help="write the members' configurations for these options into DIR and exit")
-    p.add_argument("--nodes", choices=("appliance", "debian"), default="appliance",
-                   help="the nodes: the appliance's test image running the ledger, or the Debian node image "
+    p.add_argument("--pcmk-timing", choices=tuple(pacemaker.COROSYNC_TIMING), default="default",
+                   help="Corosync's timing on the Pacemaker nodes: default (Debian's: token 3000 ms, consensus "
+                        "3600 ms), tuned (token 1000 ms, consensus 1200 ms)")
+    p.add_argument("--nodes", choices=("appliance", "debian", "pacemaker"), default="appliance",
+                   help="the nodes: the appliance's test image running the ledger, the Debian node image "
+                        "running PostgreSQL under Debian's resource agents (tests/vm/make-debian-node.sh), or its "
+                        "Pacemaker variant running the same group under Pacemaker + Corosync (VARIANT=pacemaker); "
+                        "for the first two: "
                         "running PostgreSQL under Debian's resource agents (tests/vm/make-debian-node.sh)")
     p.add_argument("--node-image", help="the Debian node image's directory (default: the one of the current inputs)")
     o = p.parse_args()
-    global NODE_KIND
+    global NODE_KIND, PCMK_TIMING
     NODE_KIND = o.nodes
+    PCMK_TIMING = o.pcmk_timing
     global TIMING_KIND
     TIMING_KIND = o.timing
     if o.write_configs:
@@ -1385,18 +1658,25 @@ def main():
             print("%-22s %s" % (name, " ".join(f.__doc__.split())))
         return 0
     names = o.scenario or [n for n in SCENARIOS if n not in (DEBIAN_ONLY if NODE_KIND == "appliance" else LEDGER_ONLY)]
+    if NODE_KIND == "pacemaker":
+        if o.demo:
+            raise SystemExit("rack: the demo runs on the agent's nodes (--nodes debian or appliance)")
+        names = o.scenario or list(PACEMAKER_SCENARIOS)
     for n in names:
         if n not in SCENARIOS:
             raise SystemExit("rack: no scenario %r (--list)" % n)
+        if NODE_KIND == "pacemaker" and n not in PACEMAKER_SCENARIOS:
+            raise SystemExit("rack: the Pacemaker nodes run %s only" % ", ".join(PACEMAKER_SCENARIOS))
         if NODE_KIND == "debian" and n in LEDGER_ONLY:
             raise SystemExit("rack: scenario %r needs the ledger (the appliance nodes): %s" % (n, LEDGER_ONLY[n]))
         if NODE_KIND == "appliance" and n in DEBIAN_ONLY:
             raise SystemExit("rack: scenario %r needs the Debian nodes (--nodes debian)" % n)
     node_image = None
-    if NODE_KIND == "debian":
+    if NODE_KIND != "appliance":
         node_image = o.node_image or subprocess.run(
             ["bash", os.path.join(ROOT, "tests/vm/make-debian-node.sh"), "--print-dir"],
-            check=True, capture_output=True, text=True).stdout.strip()
+            check=True, capture_output=True, text=True,
+            env=dict(os.environ, VARIANT="pacemaker" if NODE_KIND == "pacemaker" else "agent")).stdout.strip()
     names = [n for n in names if n != "cold-start"] * max(1, o.repeat)
     names.insert(0, "cold-start")  # every run boots the rack first
     # A SIGTERM (a killed make) still powers the VMs off and stops snmptrapd (finally below).

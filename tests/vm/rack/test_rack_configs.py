@@ -13,6 +13,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import pacemaker  # noqa: E402
 import rack  # noqa: E402
 
 
@@ -44,6 +45,55 @@ class RackConfigs(unittest.TestCase):
                 self.assertEqual((rack.TIMING["dead_ms"], rack.MARGIN_MS), (dead_ms, margin_ms), (nodes, timing))
                 self.assertEqual((rack.SELF_FENCE_MS, rack.WATCHDOG_S, rack.MAX_RESTARTS), (6000, 30, 2))
                 self.assertEqual(rack.FLOATING_IP, "10.10.0.100")
+
+    def test_the_pacemaker_rack_is_written_from_the_same_group(self):
+        rack.NODE_KIND, rack.TIMING_KIND = "debian", "default"
+        directory = tempfile.mkdtemp(prefix="rack-configs-")
+        self.addCleanup(shutil.rmtree, directory)
+        rack.write_configs(directory)
+        debian_group = list(rack.GROUP)
+        paths = self.write("pacemaker", "default")
+        self.assertEqual([os.path.basename(p) for p in paths], ["witness.toml", "group.toml"])
+        self.assertEqual(rack.GROUP, debian_group, "the CIB's group is the Debian nodes' group")
+        self.assertEqual(rack.FLOATING_IP, "10.10.0.100")
+        resources = pacemaker.cib_resources(rack.GROUP, "10.10.0.1", "/etc/ha-agent/fence.key", rack.NODES)
+        for r in rack.GROUP:
+            self.assertIn('<primitive id="%s" class="ocf" provider="heartbeat" type="%s">'
+                          % (r["name"], r["agent"].split(":")[2]), resources)
+            for k, v in r.get("params", {}).items():
+                self.assertIn('name="%s" value="%s"' % (k, v), resources)
+        self.assertEqual(resources.count('type="fence_rackha"'), 2)
+        self.assertIn('name="pcmk_host_list" value="node-b"', resources)
+        conf = pacemaker.corosync_conf("tuned", [("node-a", 1, "10.10.0.2"), ("node-b", 2, "10.10.0.3")])
+        self.assertIn("token: 1000", conf)
+        self.assertIn("two_node: 1", conf)
+        self.assertNotIn("token:", pacemaker.corosync_conf("default", [("node-a", 1, "10.10.0.2")]))
+        self.assertEqual(pacemaker.effective_timing("default"), (3000, 3600))
+        self.assertEqual(pacemaker.effective_timing("tuned"), (1000, 1200))
+
+    def test_crm_mon_xml_is_read(self):
+        text = """<pacemaker-result api-version="2.25" request="crm_mon -1 --output-as=xml">
+  <summary><current_dc present="true" name="node-b" with_quorum="true"/></summary>
+  <nodes>
+    <node name="node-a" id="1" online="false" unclean="false" type="member"/>
+    <node name="node-b" id="2" online="true" unclean="false" type="member"/>
+  </nodes>
+  <resources>
+    <group id="rack-group" number_resources="3" managed="true" disabled="false">
+      <resource id="pgdata" role="Started" active="true" failed="false" nodes_running_on="1"><node name="node-b" id="2" cached="true"/></resource>
+      <resource id="postgresql" role="Started" active="true" failed="false" nodes_running_on="1"><node name="node-b" id="2" cached="true"/></resource>
+      <resource id="service-ip" role="Stopped" active="false" failed="false" nodes_running_on="0"/>
+    </group>
+    <resource id="fence-node-a" role="Started" active="true" failed="false" nodes_running_on="1"><node name="node-b" id="2" cached="true"/></resource>
+  </resources>
+</pacemaker-result>"""
+        state = pacemaker.CrmState(text)
+        self.assertEqual(state.online, {"node-a": False, "node-b": True})
+        self.assertEqual(state.dc, "node-b")
+        group = ["pgdata", "postgresql", "service-ip"]
+        self.assertIsNone(state.holder(group), "not every member runs")
+        self.assertEqual(state.anywhere(group), ["node-b"])
+        self.assertEqual(state.holder(group[:2]), "node-b")
 
     def test_the_watchdog_deadline_comes_from_the_reported_fence_bound(self):
         self.write("appliance", "default")

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""make bench (scripts/bench-run.sh): the benchmark's fragment of the power cut in the virtual
+rack with Debian nodes, under Pacemaker + Corosync (fenced through the box) and under the agent,
+from the four rack reports out/rack-bench-{pacemaker,debian}-{timing}/report.json.
+
+Usage: bench-pacemaker.py OUT_DIR FRAGMENT.json
+
+Keys (docs/bench.md): pacemaker_failover_ms_p50/_max (Corosync's default timing) and
+_tuned_p50/_max (token 1000 ms), agent_debian_failover_ms_p50/_max (the agent's default timing)
+and _fast_p50/_max, ratio_failover_vs_pacemaker = the agent's fastest p50 / Pacemaker's fastest
+p50. A setting that restored the service in no trial gives null keys and a reason under
+not_measured. Standard library only."""
+
+import json
+import os
+import sys
+
+SETTINGS = (
+    ("pacemaker_failover_ms", "rack-bench-pacemaker-default"),
+    ("pacemaker_failover_ms_tuned", "rack-bench-pacemaker-tuned"),
+    ("agent_debian_failover_ms", "rack-bench-debian-default"),
+    ("agent_debian_failover_ms_fast", "rack-bench-debian-fast"),
+)
+
+
+def trials(report):
+    """The restored_ms of every power cut in a rack report, in order."""
+    return [s["figures"]["restored_ms"] for s in report.get("scenarios", [])
+            if s.get("name") == "power-cut" and "restored_ms" in s.get("figures", {})]
+
+
+def p50(values):
+    """The median as the rack's report takes it (the upper middle of the sorted values)."""
+    return sorted(values)[len(values) // 2]
+
+
+def main():
+    out_dir, fragment = sys.argv[1], sys.argv[2]
+    out, details, not_measured = {}, {}, {}
+    for key, work in SETTINGS:
+        path = os.path.join(out_dir, work, "report.json")
+        try:
+            with open(path) as f:
+                report = json.load(f)
+        except (OSError, ValueError) as e:
+            report, why = None, "no report %s: %s" % (path, e)
+        ms = trials(report) if report else []
+        if ms:
+            out[key + "_p50"], out[key + "_max"] = p50(ms), max(ms)
+        else:
+            why = why if report is None else "no power cut restored the service (%s)" % path
+            for suffix in ("_p50", "_max"):
+                out[key + suffix] = None
+                not_measured[key + suffix] = why
+        if report:
+            cuts = [s["figures"] for s in report.get("scenarios", [])
+                    if s.get("name") == "power-cut" and "restored_ms" in s.get("figures", {})]
+            # The same split on both sides, both ends on the harness's clock: the cut to the relay's
+            # off command (detection and the decision to fence), and from there to the first row
+            # (the fence's confirmation, the grant, the group's start, the client's reconnect).
+            offs = [f["fence_ms"] for f in cuts if "fence_ms" in f]
+            after = [f["restored_ms"] - f["fence_ms"] for f in cuts if "fence_ms" in f]
+            details[key] = {"trials_ms": ms, "failed_checks": report.get("failed"), "timing": report.get("timing"),
+                            "to_relay_off_ms_p50": p50(offs) if offs else None,
+                            "relay_off_to_first_row_ms_p50": p50(after) if after else None,
+                            "pacemaker_timing": report.get("pacemaker_timing"),
+                            "per_trial": [s["figures"] for s in report.get("scenarios", [])
+                                          if s.get("name") == "power-cut"]}
+    agent = [out[k] for k in ("agent_debian_failover_ms_p50", "agent_debian_failover_ms_fast_p50") if out.get(k)]
+    pcmk = [out[k] for k in ("pacemaker_failover_ms_p50", "pacemaker_failover_ms_tuned_p50") if out.get(k)]
+    if agent and pcmk:
+        out["ratio_failover_vs_pacemaker"] = round(min(agent) / min(pcmk), 3)
+    else:
+        out["ratio_failover_vs_pacemaker"] = None
+        not_measured["ratio_failover_vs_pacemaker"] = "a side has no p50 (see the other keys)"
+    out["details"] = {"rack_debian_vs_pacemaker": details}
+    if not_measured:
+        out["not_measured"] = not_measured
+    with open(fragment, "w") as f:
+        json.dump(out, f)
+    for k, v in out.items():
+        if k not in ("details", "not_measured"):
+            print("bench: %s = %s" % (k, v))
+
+
+if __name__ == "__main__":
+    main()
