@@ -80,10 +80,18 @@ fn what_the_agent_starts_does_not_keep_its_realtime_priority() {
         let pid = fs::read_to_string(dir.join(format!("pid-{member}"))).unwrap();
         let tasks: Vec<_> = fs::read_dir(format!("/proc/{}/task", pid.trim())).unwrap().flatten().collect();
         assert!(tasks.len() >= 2, "{member}: the loop and its helper threads: {tasks:?}");
+        let mut judged = 0;
         for task in tasks {
             let got = scheduling(&task.path().join("stat"));
+            // A short-lived helper (the OCF meta-data probe, the ipaddr socket closer) may end
+            // between the listing and the read: a thread that is gone has nothing to judge.
+            if got.is_none() && !task.path().exists() {
+                continue;
+            }
             assert_eq!(got, Some((u32::from(PRIORITY), SCHED_FIFO)), "{member} thread {:?}", task.path());
+            judged += 1;
         }
+        assert!(judged >= 2, "{member}: the loop and at least one helper thread judged, {judged} were");
     }
 
     // The service the resource agent started runs at normal scheduling.
