@@ -93,6 +93,26 @@ impl Toml {
     }
 
     /// `[timing]`.
+    /// The top of a member's file on an appliance or a rack node: cluster, member, key, the
+    /// image's state directory and control socket, timing, then `[shell]` open with `mlockall`.
+    pub fn member_header(
+        &mut self,
+        cluster: &str,
+        member: &str,
+        key_file: &str,
+        timing: &Timing,
+        mlockall: bool,
+    ) -> &mut Self {
+        self.string("cluster", cluster)
+            .string("member", member)
+            .string("key_file", key_file)
+            .string("state_dir", "/data/ha-agent/state")
+            .string("control_socket", "/run/ha-agent/control.sock")
+            .timing(timing)
+            .table("shell")
+            .flag("mlockall", mlockall)
+    }
+
     pub fn timing(&mut self, timing: &Timing) -> &mut Self {
         self.table("timing")
             .number("interval_ms", timing.interval_ms)
@@ -423,14 +443,7 @@ impl Rack<'_> {
 
     pub fn config(&self, member: &str) -> String {
         let mut t = Toml::new();
-        t.string("cluster", "rack")
-            .string("member", member)
-            .string("key_file", self.key_file)
-            .string("state_dir", "/data/ha-agent/state")
-            .string("control_socket", "/run/ha-agent/control.sock")
-            .timing(&self.timing())
-            .table("shell")
-            .flag("mlockall", true);
+        t.member_header("rack", member, self.key_file, &self.timing(), true);
         // The witness waits for both nodes at a cold start (W4), so it never fences a node
         // that is still booting.
         t.table("authority")
@@ -565,14 +578,7 @@ impl Rack<'_> {
         t.comment(
             "rack.py --nodes pacemaker: the witness fences the Pacemaker nodes through its fence service.",
         );
-        t.string("cluster", "rack")
-            .string("member", "witness")
-            .string("key_file", self.key_file)
-            .string("state_dir", "/data/ha-agent/state")
-            .string("control_socket", "/run/ha-agent/control.sock")
-            .timing(&self.timing())
-            .table("shell")
-            .flag("mlockall", true);
+        t.member_header("rack", "witness", self.key_file, &self.timing(), true);
         t.table("authority")
             .number("self_fence_ms", 6000)
             .number("stop_timeout_ms", 15000)
@@ -713,14 +719,7 @@ fn gpio_witness(key_file: &str, active_low: bool) -> String {
         "gpio-relay-test: the witness, both nodes' power on one gpio-sim chip. node-a never runs:\n\
          with node-b up, the witness fences it through line 0 (sense: line 1).",
     );
-    t.string("cluster", "gpiotest")
-        .string("member", "witness")
-        .string("key_file", key_file)
-        .string("state_dir", "/data/ha-agent/state")
-        .string("control_socket", "/run/ha-agent/control.sock")
-        .timing(&GPIO_TIMING)
-        .table("shell")
-        .flag("mlockall", false)
+    t.member_header("gpiotest", "witness", key_file, &GPIO_TIMING, false)
         .table("authority")
         .string("preferred", "node-b")
         .flag("power_on_after_fence", true)
