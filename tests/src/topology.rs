@@ -461,17 +461,7 @@ impl Rack<'_> {
             t.areca_array("/dev/ttyS4", 4000, 4000);
             t.table("relay").number("health_interval_ms", 10000);
             for (coil, (node, _, _)) in MEMBERS[1..].iter().enumerate() {
-                t.entry("relay.channels")
-                    .string("node", node)
-                    .string("board", "modbus")
-                    .string("device", "/dev/ttyS3")
-                    .number("baud", 9600)
-                    .number("address", 1)
-                    .number("channel", coil as u64)
-                    .number("timeout_ms", 2000)
-                    .number("settle_ms", 300)
-                    .number("poll_interval_ms", 300)
-                    .number("confirm_timeout_ms", 10000);
+                self.modbus_channel(&mut t, "relay.channels", node, "/dev/ttyS3", coil);
             }
         } else {
             self.resources(&mut t, member);
