@@ -129,21 +129,10 @@ impl Esp {
         sealed.seal(on_disk.into_iter().chain(env.sealed()).max().unwrap_or(0) + 1);
         let block = sealed.encode().map_err(|e| format!("{}: {e}", primary.display()))?;
         assert_eq!(block.len(), GRUBENV_BYTES);
-        for (path, create) in [(primary, false), (backup, true)] {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(create)
-                // In place: the same clusters (a truncate would free and reallocate them).
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            f.write_all(&block).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-        Ok(())
+        write_in_place(&primary, &block, false)?;
+        write_in_place(&backup, &block, true)
     }
-}
 
-impl Esp {
     /// Make both copies hold the block GRUB believes: the other copy is overwritten with the
     /// believed one's exact bytes, and the believed one is not touched (a power cut meanwhile
     /// can only tear the copy that was stale anyway). Copies without a seal (a disk made before
@@ -164,16 +153,22 @@ impl Esp {
         if std::fs::read(&to).is_ok_and(|other| other == block) {
             return Ok(None);
         }
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            // In place: the same clusters (a truncate would free and reallocate them).
-            .truncate(false)
-            .open(&to)
-            .map_err(|e| format!("{}: {e}", to.display()))?;
-        f.write_all(&block).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", to.display()))?;
+        write_in_place(&to, &block, true)?;
         Ok(Some(name))
     }
+}
+
+/// Write `block` over the start of `path` in place and sync it: the same clusters (a truncate
+/// would free and reallocate them, and GRUB writes the block by its block list). `create`:
+/// a missing file is made (the second copy on a disk made before it existed).
+fn write_in_place(path: &Path, block: &[u8], create: bool) -> Result<(), String> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(block).and_then(|_| f.sync_all()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 impl Drop for Esp {
