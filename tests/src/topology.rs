@@ -638,12 +638,6 @@ impl Rack<'_> {
 /// monitor interval.
 type Resource<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, [u64; 3], u64);
 
-// ---- the GPIO relay VM test (tests/vm/gpio-relay-test.sh)
-
-const GPIO_TIMING: Timing = Timing { interval_ms: 200, warn_ms: 500, dead_ms: 1000, initdead_ms: 5000 };
-
-/// The witness: both nodes' power on one gpio-sim chip. node-a never runs: with node-b up, the
-/// witness fences it through line 0 (sense: line 1). `active_low`: of node-a's lines.
 // ---- Pacemaker's fencer through fence_rackha (tests/pacemaker/fence-rackha.sh)
 
 /// The witness whose `[fence_service]` serves the plug `pm-b` to Pacemaker's fencer: a
@@ -676,7 +670,7 @@ fn fence_service_witness(work: &str) -> String {
 
 // ---- the hardware watchdog in QEMU (tests/vm/watchdog-test.py)
 
-/// The witness of the watchdog test's VM (`/etc/ha-agent/agent.toml` in its initramfs): the
+/// The witness of the watchdog test's VM (`agent.toml` on its disk.img's data partition): the
 /// i6300esb armed with `timeout_s`, and no link that can open (serial ports without a UART,
 /// UDP on addresses not on the VM), so that the agent's feeding with every link down is what
 /// the test sees.
@@ -703,6 +697,12 @@ fn watchdog_vm_witness(timeout_s: u64) -> String {
     t.finish()
 }
 
+// ---- the GPIO relay VM test (tests/vm/gpio-relay-test.sh)
+
+const GPIO_TIMING: Timing = Timing { interval_ms: 200, warn_ms: 500, dead_ms: 1000, initdead_ms: 5000 };
+
+/// The witness: both nodes' power on one gpio-sim chip. node-a never runs: with node-b up, the
+/// witness fences it through line 0 (sense: line 1). `active_low`: of node-a's lines.
 fn gpio_witness(key_file: &str, active_low: bool) -> String {
     let mut t = Toml::new();
     t.comment(
