@@ -83,8 +83,7 @@ impl SnmpGet {
     /// request that passed the community or USM check: the requests of one wake-up of the loop
     /// are answered from the same document (nothing changes between them), with the
     /// responder's own counters of each request.
-    pub fn serve(&mut self, now: Micros, status: impl FnOnce() -> Status) {
-        let mut status = Some(status);
+    pub fn serve(&mut self, now: Micros, status: impl Fn() -> Status) {
         let mut document: Option<Status> = None;
         for _ in 0..MAX_DATAGRAMS_PER_POLL {
             let (n, from) = match self.socket.recv_from(&mut self.buf) {
@@ -95,10 +94,9 @@ impl SnmpGet {
                     return;
                 }
             };
-            let handled = self.responder.handle(now, &self.buf[..n], |c| {
-                let doc = document.get_or_insert_with(|| status.take().expect("built once")());
-                MibView::build(doc, &c)
-            });
+            let handled = self
+                .responder
+                .handle(now, &self.buf[..n], |c| MibView::build(document.get_or_insert_with(&status), &c));
             if let Some(e) = &handled.refused {
                 log::debug!("snmp: request from {from} refused: {e:?}");
             }
