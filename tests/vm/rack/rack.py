@@ -696,14 +696,20 @@ def begin(rack):
 PCMK_ONLINE_TIMEOUT_S = 180
 
 
-def witness_fence_journal(rack, node, since_count=0):
-    """The witness's journal lines of its fence service about plug `node` (ha-agent log at its
-    console), or None when it does not answer."""
+def witness_journal(rack, grep):
+    """The lines of the witness's journal (ha-agent log at its console) that `grep` (its
+    arguments, quoted) selects, or None when the witness does not answer."""
     try:
-        rc, out = rack.vms["witness"].run("ha-agent log | grep -F '%s fence service: '" % node, 30)
+        rc, out = rack.vms["witness"].run("ha-agent log | grep %s" % grep, 30)
     except (Timeout, OSError):
         return None
-    return [line for line in out.splitlines() if "fence service:" in line]
+    return out.splitlines()
+
+
+def witness_fence_journal(rack, node):
+    """The witness's journal lines of its fence service about plug `node`, or None."""
+    lines = witness_journal(rack, "-F '%s fence service: '" % node)
+    return None if lines is None else [line for line in lines if "fence service:" in line]
 
 
 def pcmk_witness_checks(rack):
@@ -719,11 +725,8 @@ def pcmk_witness_checks(rack):
                % (rack.own_nodes, {n: reach.get(n) for n in rack.own_nodes}, a.get("holder"), a.get("fencing"),
                   list(rack.own_relay.log) or "none"))
     # And its journal: no fence, power-off or grant of its own nodes.
-    try:
-        rc, out = rack.vms["witness"].run("ha-agent log | grep -E '%s'" % "|".join(rack.own_nodes), 30)
-    except (Timeout, OSError):
-        out = None
-    lines = [x for x in (out or "").splitlines() if any(n in x for n in rack.own_nodes) and "grep" not in x]
+    out = witness_journal(rack, "-E '%s'" % "|".join(rack.own_nodes))
+    lines = [x for x in (out or []) if any(n in x for n in rack.own_nodes) and "grep" not in x]
     acted = [x for x in lines if re.search(r"fenc|power|grant", x, re.I)]
     rack.check(out is not None and not acted, "the witness's journal has no fence, power or grant of %s (%d lines "
                "name them%s)" % (rack.own_nodes, len(lines), ": " + " | ".join(acted[:3])[:300] if acted else ""))
