@@ -506,23 +506,31 @@ class Vm:
         # (host time, node, [pids]): PostgreSQL servers on the shared disk (Debian nodes' probe)
         self.pg_samples = collections.deque(maxlen=MAX_ACKS * 4)
 
+    def boot_args(self):
+        """How the member boots: the test image's kernel and initramfs handed to QEMU."""
+        return ["-kernel", os.path.join(self.image, "vmlinuz"),
+                "-initrd", os.path.join(self.image, "initramfs.cpio.gz"),
+                # 8250.nr_uarts: the kernel registers 4 serial ports by default; a PCI one is the 5th.
+                "-append", "console=ttyS0,115200 quiet panic=5 ha.data=/dev/vda 8250.nr_uarts=8"]
+
+    def disk_args(self):
+        """The member's own disk. Explicit PCI slots: the data disk must be /dev/vda (ha.data=)
+        and the shared disk /dev/vdb; with -drive if=virtio the shared disk's -device would
+        come first."""
+        return ["-drive", "if=none,id=data,file=%s,format=raw" % self.data_disk,
+                "-device", "virtio-blk-pci,drive=data,addr=0x8"]
+
     def args(self):
         mac = "52:54:00:%02x:%02x:01" % (sum(self.name.encode()) % 256, len(self.name))
         a = [
             "qemu-system-x86_64", "-name", self.name, "-machine", "pc", "-accel", "tcg",
             "-m", str(self.mem_mib), "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none",
-            "-kernel", os.path.join(self.image, "vmlinuz"),
-            "-initrd", os.path.join(self.image, "initramfs.cpio.gz"),
-            # 8250.nr_uarts: the kernel registers 4 serial ports by default; a PCI one is the 5th.
-            "-append", "console=ttyS0,115200 quiet panic=5 ha.data=/dev/vda 8250.nr_uarts=8",
+            *self.boot_args(),
             "-chardev", "socket,id=console,path=%s/console.sock,server=on,wait=off,logfile=%s/console.log,logappend=on"
             % (self.dir, self.dir),
             "-serial", "chardev:console",
-            # Explicit PCI slots: the data disk must be /dev/vda (ha.data=) and the shared disk
-            # /dev/vdb; with -drive if=virtio the shared disk's -device would come first.
-            "-drive", "if=none,id=data,file=%s,format=raw" % self.data_disk,
-            "-device", "virtio-blk-pci,drive=data,addr=0x8",
+            *self.disk_args(),
             "-device", "i6300esb", "-watchdog-action", "reset",
             "-qmp", "unix:%s/qmp.sock,server=on,wait=off" % self.dir,
             "-netdev", "socket,id=net0,connect=127.0.0.1:%d" % self.hub_port,
@@ -695,22 +703,22 @@ class DiskVm(Vm):
     OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
 
     def __init__(self, name, workdir, disk, data_offset, serials, hub_port, mem_mib=512, **kw):
-        # No image directory: args() drops -kernel, -initrd and -append.
+        # No image directory: the firmware boots the disk (boot_args).
         Vm.__init__(self, name, workdir, "", disk, serials, hub_port, mem_mib=mem_mib, **kw)
         self.data_offset = data_offset
         self.vars = os.path.join(self.dir, "OVMF_VARS.fd")
         if not os.path.exists(self.vars):
             shutil.copyfile(self.OVMF_VARS, self.vars)
 
-    def args(self):
-        a = Vm.args(self)
-        for opt in ("-kernel", "-initrd", "-append"):
-            i = a.index(opt)
-            del a[i:i + 2]
-        dev = a.index("virtio-blk-pci,drive=data,addr=0x8")
-        a[dev] += ",bootindex=0"
-        return a + ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s" % self.OVMF_CODE,
-                    "-drive", "if=pflash,format=raw,unit=1,file=%s" % self.vars]
+    def boot_args(self):
+        """The firmware, which boots the disk (GRUB's kernel command line is board/x86_64/grub.cfg's)."""
+        return ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s" % self.OVMF_CODE,
+                "-drive", "if=pflash,format=raw,unit=1,file=%s" % self.vars]
+
+    def disk_args(self):
+        a = Vm.disk_args(self)
+        a[-1] += ",bootindex=0"
+        return a
 
     def syslog(self):
         """The member's system log from its disk's data partition (after power-off)."""
@@ -735,17 +743,18 @@ class DebianVm(Vm):
         # on the Pacemaker nodes Pacemaker started.
         self.root_overlay, self.ready = root_overlay, ready
 
-    def args(self):
-        a = Vm.args(self)
-        a[a.index("-kernel") + 1] = os.path.join(self.image, "vmlinuz")
-        a[a.index("-initrd") + 1] = os.path.join(self.image, "initrd.img")
-        a[a.index("-append") + 1] = ("console=ttyS0,115200 root=/dev/vda rw quiet loglevel=3 panic=5 "
-                                     "net.ifnames=0 8250.nr_uarts=8")
-        data = a.index("if=none,id=data,file=%s,format=raw" % self.data_disk)
-        a[data] = "if=none,id=data,file=%s,format=qcow2" % self.root_overlay
-        a += ["-drive", "if=none,id=seed,file=%s,format=raw" % self.data_disk,
-              "-device", "virtio-blk-pci,drive=seed,addr=0xb"]
-        return a
+    def boot_args(self):
+        return ["-kernel", os.path.join(self.image, "vmlinuz"),
+                "-initrd", os.path.join(self.image, "initrd.img"),
+                "-append", "console=ttyS0,115200 root=/dev/vda rw quiet loglevel=3 panic=5 "
+                           "net.ifnames=0 8250.nr_uarts=8"]
+
+    def disk_args(self):
+        """The root overlay as /dev/vda, the seed disk as /dev/vdc."""
+        return ["-drive", "if=none,id=data,file=%s,format=qcow2" % self.root_overlay,
+                "-device", "virtio-blk-pci,drive=data,addr=0x8",
+                "-drive", "if=none,id=seed,file=%s,format=raw" % self.data_disk,
+                "-device", "virtio-blk-pci,drive=seed,addr=0xb"]
 
     def wait_ready(self, timeout_s=BOOT_TIMEOUT_S):
         console = self.console
