@@ -44,7 +44,7 @@ help:
 	@echo "make test-gpio - the GPIO relay driver on a gpio-sim chip in QEMU: read-back, fence, stuck relay, active_low"
 	@echo "make test-fence-pacemaker - (root) Pacemaker's fencer fences through fence_rackha and a witness, in namespaces (docs/fence-agent.md)"
 	@echo "make test-journal-vm - power the VM off (QMP quit) while the agent journals; every acknowledged record survives"
-	@echo "make test-rack-pacemaker - the virtual rack with Debian 12 nodes under Pacemaker + Corosync fenced through the box's fence service: one power cut (REPEAT=n, PCMK_TIMING=default|tuned; not in make test)"
+	@echo "make test-rack-pacemaker - the virtual rack with Debian 12 nodes under Pacemaker + Corosync fenced through the box's fence service: one power cut (SCENARIO=lan-split|all, REPEAT=n, PCMK_TIMING=default|tuned; not in make test)"
 	@echo "make test-rack-debian - the virtual rack with Debian 12 nodes running PostgreSQL: the power cut (SCENARIO=name|all, REPEAT=n; make test runs all)"
 	@echo "make rack   - the virtual rack with the appliance's test image as nodes (the ledger) and its scenarios (SCENARIO=name for one; docs/rack.md)"
 	@echo "make bench  - benchmarks into out/bench.json and a table (docs/bench.md; BENCH_QUICK=1 for a short run)"
@@ -295,14 +295,16 @@ test-rack-debian: image debian-node
 # The virtual rack with Pacemaker nodes (docs/rack.md, "The Pacemaker nodes"): the Debian node
 # image's Pacemaker variant (VARIANT=pacemaker, cached in out/debian-node-pacemaker/), Corosync 3
 # and Pacemaker running the same group, fenced through the witness's fence service with
-# fence_rackha. make test-rack-pacemaker [REPEAT=n] [PCMK_TIMING=default|tuned]: the power cut.
+# fence_rackha. make test-rack-pacemaker [SCENARIO=lan-split|all] [REPEAT=n] [PCMK_TIMING=default|tuned]:
+# the power cut (default), the LAN split whose fence race the box breaks, or both.
 # Not part of make test (its time budget).
 .PHONY: debian-node-pacemaker test-rack-pacemaker
 debian-node-pacemaker: packages
 	@VARIANT=pacemaker bash tests/vm/make-debian-node.sh
 
 test-rack-pacemaker: image debian-node-pacemaker
-	@python3 tests/vm/rack/rack.py --nodes pacemaker --work $(CURDIR)/out/rack-pacemaker --scenario power-cut \
+	@python3 tests/vm/rack/rack.py --nodes pacemaker --work $(CURDIR)/out/rack-pacemaker \
+	  $(if $(filter all,$(SCENARIO)),,--scenario $(or $(SCENARIO),power-cut)) \
 	  $(if $(REPEAT),--repeat $(REPEAT)) $(if $(PCMK_TIMING),--pcmk-timing $(PCMK_TIMING))
 
 # make test's rack: every scenario on the Debian nodes.

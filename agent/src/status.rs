@@ -594,6 +594,9 @@ document! {
         pub refused_own_member: u64,
         /// Authenticated requests refused: the plug has a command running, or too many wait.
         pub refused_busy: u64,
+        /// Authenticated requests refused: the asking node's own plug was being switched off,
+        /// or was within the hold (`client_plugs`, docs/fence-agent.md "Fence races").
+        pub refused_fenced_client: u64,
         /// Requests with an unknown, expired or reused nonce.
         pub replays_refused: u64,
         pub bad_mac: u64,

@@ -588,6 +588,11 @@ impl Rack<'_> {
             .string("listen", &format!("{}:{PACEMAKER_RACK_FENCE_PORT}", addr("witness")))
             .string("key_file", fence_key_file)
             .strings("clients", &nodes.map(addr));
+        // Each node's own plug: a node being fenced fences nothing (the box breaks a fence race).
+        let quoted_addr = nodes.map(|n| format!("\"{}\"", addr(n)));
+        let client_plugs: Vec<(&str, &str)> =
+            quoted_addr.iter().map(String::as_str).zip(nodes.iter().copied()).collect();
+        t.inline("client_plugs", &client_plugs);
         for (coil, node) in nodes.iter().enumerate() {
             self.modbus_channel(&mut t, "fence_service.plugs", node, "/dev/ttyS3", coil);
             // A fence's reboot powers the node on again after 1 s off.

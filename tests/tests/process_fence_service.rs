@@ -20,6 +20,10 @@
 //!   table and carried out no second time (the coil, switched back by hand, stays on); after
 //!   it, it is refused as unknown and counted (`replays_refused`); its nonce with another
 //!   request is refused at once;
+//! - a fence race: the nodes on pm-a and pm-b (sockets on 127.0.0.2 and 127.0.0.3, named in
+//!   `client_plugs`) ask for each other's plug; the first is carried out, the second is refused
+//!   because it comes from the node being switched off, and its coil stays on; it may still
+//!   read a relay;
 //! - the off is journaled (`ha-agent log`) and trapped (`rackHaFenceSucceeded` naming the plug);
 //! - net-snmp's `snmpwalk` of rackHaFenceService (v2c, the witness's `[snmp] listen`) gives
 //!   exactly `status --json`'s `fence_service`: every counter, the listen address, and the
@@ -34,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ha_agent::fencesvc::protocol::{self, Action, Answer, FromBox, Unauthenticated};
+use ha_agent::fencesvc::protocol::{self, Action, Answer, FromBox, Nonce, Refusal, Unauthenticated};
 use ha_agent::fencesvc::server::RESULT_KEEP_MS;
 use ha_tests::fixtures::agent_command;
 use ha_tests::harness::{agent_binary, write_key_file, Rack};
@@ -151,6 +155,7 @@ fn fence_service_objects(f: &serde_json::Value) -> BTreeMap<String, String> {
         ("Reboots", "reboots"),
         ("StatusReads", "status_reads"),
         ("Failed", "failed"),
+        ("RefusedFencedClient", "refused_fenced_client"),
     ] {
         let n = c[key].as_u64().unwrap_or_else(|| panic!("fence_service.counters.{key} in {f}"));
         put(name, n.to_string());
@@ -175,6 +180,17 @@ fn exchange(
     action: Action,
     plug: &str,
 ) -> (Vec<u8>, Answer) {
+    let (nonce, request) = send_request(socket, key, action, plug);
+    (request, final_answer(socket, key, &nonce))
+}
+
+/// Hello, challenge, request: returns the nonce and the request's bytes.
+fn send_request(
+    socket: &UdpSocket,
+    key: &ha_agent::wire::ClusterKey,
+    action: Action,
+    plug: &str,
+) -> (Nonce, Vec<u8>) {
     let mut buf = [0u8; 2048];
     socket.send(&protocol::encode_hello()).unwrap();
     let n = socket.recv(&mut buf).expect("a challenge");
@@ -183,12 +199,18 @@ fn exchange(
     };
     let request = protocol::encode_request(key, &nonce, action, &protocol::plug_name(plug).unwrap());
     socket.send(&request).unwrap();
+    (nonce, request)
+}
+
+/// The box's first answer to the request under `nonce` that is not "in progress".
+fn final_answer(socket: &UdpSocket, key: &ha_agent::wire::ClusterKey, nonce: &Nonce) -> Answer {
+    let mut buf = [0u8; 2048];
     let deadline = Instant::now() + SEEN_TIMEOUT;
     while Instant::now() < deadline {
         let Ok(n) = socket.recv(&mut buf) else { continue };
         match protocol::decode_from_box(key, &buf[..n]) {
             Ok(FromBox::Reply { answer: Answer::InProgress, .. }) => {}
-            Ok(FromBox::Reply { nonce: got, answer }) if got == nonce => return (request, answer),
+            Ok(FromBox::Reply { nonce: got, answer }) if got == *nonce => return answer,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -217,7 +239,7 @@ fn fence_rackha_switches_the_witness_relays_with_read_back_and_replays_are_refus
         )
     };
     let witness_extra = format!(
-        "\n[snmp]\nlisten = \"127.0.0.1:{snmp_port}\"\nread_community = \"{COMMUNITY}\"\n\n[[snmp.targets]]\nname = \"nms\"\nversion = \"v2c\"\naddress = \"127.0.0.1:{sink_port}\"\nkind = \"trap\"\ncommunity = \"public\"\n\n[fence_service]\nlisten = \"127.0.0.1:{port}\"\nkey_file = \"fence.key\"\nclients = [\"127.0.0.1\"]\n{}{}",
+        "\n[snmp]\nlisten = \"127.0.0.1:{snmp_port}\"\nread_community = \"{COMMUNITY}\"\n\n[[snmp.targets]]\nname = \"nms\"\nversion = \"v2c\"\naddress = \"127.0.0.1:{sink_port}\"\nkind = \"trap\"\ncommunity = \"public\"\n\n[fence_service]\nlisten = \"127.0.0.1:{port}\"\nkey_file = \"fence.key\"\nclients = [\"127.0.0.1\", \"127.0.0.2\", \"127.0.0.3\"]\n{}{}\n[fence_service.client_plugs]\n\"127.0.0.2\" = \"pm-a\"\n\"127.0.0.3\" = \"pm-b\"\n",
         plug("pm-a", COIL_A),
         plug("pm-b", COIL_B)
     );
@@ -243,6 +265,38 @@ fn fence_rackha_switches_the_witness_relays_with_read_back_and_replays_are_refus
     assert_eq!((r.code, r.stdout.trim()), (0, "Status: ON"), "stderr: {}", r.stderr);
     let r = agent.args(&["-o", "status", "-n", "pm-b"], &agent.key);
     assert_eq!((r.code, r.stdout.trim()), (0, "Status: ON"), "stderr: {}", r.stderr);
+
+    // A fence race, first (a node is held for FENCED_CLIENT_HOLD_MS after its plug's off, so
+    // before any other off): the node on pm-a asks for pm-b, and while that runs (or just
+    // after) the node on pm-b asks for pm-a. The second comes from the node being switched off: refused,
+    // and its coil stays on. It may still read a relay.
+    let node_socket = |ip: &str| {
+        let s = UdpSocket::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}: {e}"));
+        s.connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s
+    };
+    let key = ha_agent::config::load_key(&agent.key).unwrap();
+    let (node_a, node_b) = (node_socket("127.0.0.2"), node_socket("127.0.0.3"));
+    assert!(sim.relay(COIL_A) && sim.relay(COIL_B), "both plugs on before the race");
+    let refused_before = counter(&rack, "refused_fenced_client");
+    let (first, _) = send_request(&node_a, &key, Action::Off, "pm-b");
+    let (_, second) = exchange(&node_b, &key, Action::Off, "pm-a");
+    assert_eq!(second, Answer::Refused(Refusal::FencedClient), "the fenced node's request");
+    assert_eq!(final_answer(&node_a, &key, &first), Answer::Done, "the first request");
+    assert!(!sim.relay(COIL_B) && sim.relay(COIL_A), "exactly the first request's plug is off");
+    let (_, read) = exchange(&node_b, &key, Action::Status, "pm-a");
+    assert_eq!(read, Answer::Status(protocol::Power::On));
+    assert_eq!(counter(&rack, "refused_fenced_client"), refused_before + 1);
+    let (code, log) = agent_command(&rack, "witness", &["log"]);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("pm-a fence service: off asked by 127.0.0.3")
+            && l.contains("refused: the asking node is itself being fenced")),
+        "journal lacks the refused request of the node on pm-b:\n{log}"
+    );
+    println!("fence race: the node on pm-a's off of pm-b done, the node on pm-b's off of pm-a refused");
+    sim.set_relay(COIL_B, true);
 
     // off: exit 0 only once the coil reads off; only that coil.
     let r = agent.stdin("action=off\nplug=pm-b");
@@ -365,10 +419,11 @@ fn fence_rackha_switches_the_witness_relays_with_read_back_and_replays_are_refus
     let walk = matched.unwrap_or_else(|| panic!("rackHaFenceService does not match the status:\n{last}"));
     println!("snmpwalk rackHaFenceService: {} instances, each equal to status --json: {walk:?}", walk.len());
     let n = |name: &str| walk[&format!("rackHaFenceSvc{name}.0")].parse::<u64>().unwrap();
-    // What this test did, as the MIB counts it: pm-b off (confirmed), pm-b off (stuck:
-    // failed), pm-a off by hand; one on; one reboot; a wrong key; a member of the cluster; a
-    // replay; a plug not served.
-    assert_eq!((n("Offs"), n("Ons"), n("Reboots"), n("Failed")), (3, 1, 1, 1), "{walk:?}");
+    // What this test did, as the MIB counts it: the race's off of pm-b, pm-b off (confirmed),
+    // pm-b off (stuck: failed), pm-a off by hand; one on; one reboot; a wrong key; a member
+    // of the cluster; the race's refused request; a replay; a plug not served.
+    assert_eq!((n("Offs"), n("Ons"), n("Reboots"), n("Failed")), (4, 1, 1, 1), "{walk:?}");
+    assert_eq!(n("RefusedFencedClient"), 1, "{walk:?}");
     assert!(n("BadMacs") >= 1 && n("RefusedOwnMember") == 1 && n("RefusedUnknownPlug") == 1, "{walk:?}");
     assert!(n("ReplaysRefused") >= 1 && n("Retransmissions") >= 1 && n("StatusReads") >= 3, "{walk:?}");
     assert!(n("Datagrams") > n("Challenges") && n("Challenges") > n("Commands"), "{walk:?}");

@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -43,6 +44,12 @@ pub struct FenceServiceConfig {
     pub key_file: PathBuf,
     /// Source addresses allowed to ask (the other cluster's nodes).
     pub clients: Vec<IpAddr>,
+    /// The plug that powers the node sending from each address (a key of this table is one of
+    /// `clients`, its value a plug's name): while the box switches a node's own plug off, and
+    /// for `FENCED_CLIENT_HOLD_MS` after, that node switches nothing (docs/fence-agent.md,
+    /// "Fence races"). Addresses not named here (a management station) are never held.
+    #[serde(default)]
+    pub client_plugs: BTreeMap<IpAddr, String>,
     /// The plugs served: `node` is the plug's name.
     #[serde(default)]
     pub plugs: Vec<RelayChannelConfig>,
@@ -116,6 +123,33 @@ impl FenceServiceConfig {
             }
             plug.validate(&at, sink);
         }
+        for (client, plug) in &self.client_plugs {
+            let at = top.key("client_plugs").key(&client.to_string());
+            if !self.clients.contains(client) {
+                push(
+                    sink,
+                    at.clone(),
+                    format!("`client_plugs`: {client} is not one of `clients`"),
+                    "name the plug of each address in `clients` that is a node of the other cluster",
+                );
+            }
+            if !self.plugs.iter().any(|p| p.node == *plug) {
+                push(
+                    sink,
+                    at,
+                    format!("`client_plugs`: {client} = {plug:?} is not a plug of [[fence_service.plugs]]"),
+                    "the value is the `node` of the plug that powers that address's server",
+                );
+            }
+        }
+    }
+
+    /// `client_plugs` as the server takes it: each address with its plug's index. Addresses
+    /// whose plug is not served are left out (validation reports them).
+    pub fn client_plug_indices(&self) -> Vec<(IpAddr, usize)> {
+        (self.client_plugs.iter())
+            .filter_map(|(ip, name)| Some((*ip, self.plugs.iter().position(|p| p.node == *name)?)))
+            .collect()
     }
 }
 
@@ -142,6 +176,26 @@ mod tests {
         assert_eq!(found, Vec::new());
         assert_eq!(c.key_file, PathBuf::from(DEFAULT_KEY_FILE));
         assert_eq!(c.plugs[0].node, "pm-a");
+        assert!(c.client_plugs.is_empty());
+    }
+
+    #[test]
+    fn client_plugs_name_clients_and_served_plugs() {
+        let good = format!("{VALID}[fence_service.client_plugs]\n\"10.0.0.11\" = \"pm-a\"\n");
+        let c = parse(&good);
+        let mut found = Vec::new();
+        c.validate(&mut found);
+        assert_eq!(found, Vec::new());
+        assert_eq!(c.client_plug_indices(), vec![("10.0.0.11".parse().unwrap(), 0)]);
+        let bad = format!("{VALID}[fence_service.client_plugs]\n\"10.0.0.12\" = \"pm-z\"\n");
+        let c = parse(&bad);
+        let mut found = Vec::new();
+        c.validate(&mut found);
+        let messages: Vec<String> = found.iter().map(|f| format!("{}: {}", f.path, f.message)).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("10.0.0.12 is not one of `clients`"), "{messages:?}");
+        assert!(messages[1].contains("\"pm-z\" is not a plug"), "{messages:?}");
+        assert!(c.client_plug_indices().is_empty());
     }
 
     #[test]

@@ -96,6 +96,11 @@ pub enum Refusal {
     Busy,
     /// `list` takes no plug; the other actions need one.
     BadPlug,
+    /// The asking node is powered by a plug that the box is switching off, or switched off
+    /// within [`crate::fencesvc::server::FENCED_CLIENT_HOLD_MS`]: a node being fenced does not
+    /// fence (the fence race of a two-node cluster leaves one node, not none). Appended last:
+    /// the wire format numbers the variants.
+    FencedClient,
 }
 
 impl Refusal {
@@ -107,6 +112,9 @@ impl Refusal {
             }
             Refusal::Busy => "a command for this plug is already running, or too many wait",
             Refusal::BadPlug => "list takes no plug; every other action needs one",
+            Refusal::FencedClient => {
+                "the asking node is itself being fenced, or was just fenced: a fenced node does not fence"
+            }
         }
     }
 }
@@ -118,8 +126,8 @@ impl Refusal {
 pub enum Answer {
     /// Taken, not finished: ask again with the same datagram (it is not a second command).
     InProgress,
-    /// `off`: the relay reads off (or, on a plug configured to trust it, the off was accepted
-    /// by a board that cannot read back). `on`: the on command was accepted. `reboot`: both.
+    /// `off`: the relay reads off; `on`: it reads on (or, on a board that cannot read back,
+    /// the command was accepted). `reboot`: both, in that order.
     Done,
     /// `status`.
     Status(Power),

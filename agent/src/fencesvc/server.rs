@@ -8,7 +8,9 @@
 //! of being carried out again), the client allowlist, the rate limit
 //! ([`MAX_DATAGRAMS_PER_S`], a token bucket over every allowed datagram), the plug decisions
 //! (a member of the box's own cluster is never a plug; one command per plug at a time, at most
-//! [`MAX_COMMANDS`] running or waiting) and the counters. Every datagram is answered or dropped
+//! [`MAX_COMMANDS`] running or waiting; a node whose own plug is being switched off, or was
+//! within [`FENCED_CLIENT_HOLD_MS`], switches nothing: the box breaks the fence race of a
+//! two-node cluster) and the counters. Every datagram is answered or dropped
 //! and counted; nothing here panics on input.
 //!
 //! It does not own the socket, the randomness (the caller gives a fresh nonce when a hello
@@ -39,6 +41,11 @@ pub const MAX_DATAGRAMS_PER_S: u32 = 20;
 pub const MAX_COMMANDS: usize = 4;
 /// Bound on the allowlist.
 pub const MAX_CLIENTS: usize = 16;
+/// After an off or a reboot of a plug succeeded, the node it powers (`client_plugs`) switches
+/// nothing for this long: a request it sent just before it lost power, or its fencer's retry
+/// as it went down, must not switch its peer off too. A rebooted server does not boot to its
+/// cluster stack this fast.
+pub const FENCED_CLIENT_HOLD_MS: u64 = 10_000;
 
 /// What the server is configured with.
 #[derive(Clone, Debug)]
@@ -51,6 +58,9 @@ pub struct ServerConfig {
     pub own_members: Vec<String>,
     /// Source addresses allowed to ask; datagrams from others are dropped unanswered.
     pub clients: Vec<IpAddr>,
+    /// The plug (an index into `plugs`) that powers the node sending from each address, for
+    /// the nodes the operator named (`[fence_service] client_plugs`).
+    pub client_plugs: Vec<(IpAddr, usize)>,
 }
 
 /// A relay command for the shell: carry out `action` on plug `plug` (index into the
@@ -130,13 +140,20 @@ pub struct Server {
     tokens: u32,
     refilled_at: Micros,
     counters: Counters,
+    /// Per plug: when its latest off or reboot succeeded.
+    switched_off_at: Vec<Option<Micros>>,
 }
 
 impl Server {
     pub fn new(config: ServerConfig, now: Micros) -> Server {
         assert!(config.plugs.len() <= MAX_LISTED_PLUGS, "validated: at most MAX_LISTED_PLUGS plugs");
         assert!(config.clients.len() <= MAX_CLIENTS, "validated: at most MAX_CLIENTS clients");
+        assert!(
+            config.client_plugs.iter().all(|(_, plug)| *plug < config.plugs.len()),
+            "validated: client_plugs names served plugs"
+        );
         Server {
+            switched_off_at: vec![None; config.plugs.len()],
             config,
             table: Vec::with_capacity(MAX_OUTSTANDING_NONCES),
             tokens: MAX_DATAGRAMS_PER_S,
@@ -300,7 +317,7 @@ impl Server {
             }
         }
         // The nonce is used from here on, whatever the answer.
-        let decided = self.decide(&request);
+        let decided = self.decide(now, from.ip(), &request);
         let entry = &mut self.table[index];
         entry.since = now;
         match decided {
@@ -328,6 +345,7 @@ impl Server {
                     Refusal::UnknownPlug | Refusal::BadPlug => self.counters.refused_unknown_plug += 1,
                     Refusal::OwnClusterMember => self.counters.refused_own_member += 1,
                     Refusal::Busy => self.counters.refused_busy += 1,
+                    Refusal::FencedClient => self.counters.refused_fenced_client += 1,
                 }
                 let outcome =
                     Outcome::Refused { action: request.action, plug: request.plug.to_string(), refusal };
@@ -336,8 +354,22 @@ impl Server {
         }
     }
 
+    /// Whether the node sending from `client` is being switched off, or was within
+    /// [`FENCED_CLIENT_HOLD_MS`] of `now`, by its own plug.
+    fn client_fenced(&self, now: Micros, client: IpAddr) -> bool {
+        let Some(&(_, own)) = self.config.client_plugs.iter().find(|(ip, _)| *ip == client) else {
+            return false;
+        };
+        let being_switched_off = self.table.iter().any(|e| {
+            matches!(e.slot, Slot::Running { plug, action: Action::Off | Action::Reboot, .. } if plug == own)
+        });
+        let recently_off =
+            self.switched_off_at[own].is_some_and(|at| now.since_us(at) < FENCED_CLIENT_HOLD_MS * 1000);
+        being_switched_off || recently_off
+    }
+
     /// `Ok(Some(plug))`: a command on that plug; `Ok(None)`: a list; `Err`: refused.
-    fn decide(&self, request: &Request) -> Result<Option<usize>, Refusal> {
+    fn decide(&self, now: Micros, client: IpAddr, request: &Request) -> Result<Option<usize>, Refusal> {
         let name = request.plug.as_str();
         if request.action == Action::List {
             return if name.is_empty() { Ok(None) } else { Err(Refusal::BadPlug) };
@@ -360,6 +392,10 @@ impl Server {
         if running.contains(&plug) || running.len() >= MAX_COMMANDS {
             return Err(Refusal::Busy);
         }
+        // Reading a relay is harmless; switching one is not for a node that is going down.
+        if request.action != Action::Status && self.client_fenced(now, client) {
+            return Err(Refusal::FencedClient);
+        }
         Ok(Some(plug))
     }
 
@@ -370,9 +406,12 @@ impl Server {
     pub fn finish(&mut self, now: Micros, nonce: &Nonce, answer: Answer) -> Option<(SocketAddr, Vec<u8>)> {
         assert_ne!(answer, Answer::InProgress, "a finished command has its answer");
         let entry = self.table.iter_mut().find(|e| e.nonce == *nonce)?;
-        let Slot::Running { mac, from, action, .. } = entry.slot else { return None };
+        let Slot::Running { mac, from, action, plug } = entry.slot else { return None };
         let reply = protocol::encode_reply(&self.config.key, nonce, &answer);
         let failed = matches!(answer, Answer::Failed(_));
+        if matches!(action, Action::Off | Action::Reboot) && answer == Answer::Done {
+            self.switched_off_at[plug] = Some(now);
+        }
         entry.since = now;
         entry.slot = Slot::Answered { mac, answer, expires: now.plus_ms(RESULT_KEEP_MS) };
         let c = &mut self.counters;
@@ -406,6 +445,7 @@ mod tests {
                 plugs: vec!["pm-a".into(), "pm-b".into()],
                 own_members: vec!["node-a".into(), "node-b".into(), "witness".into()],
                 clients: vec!["127.0.0.1".parse().unwrap()],
+                client_plugs: vec![],
             },
             Micros::ZERO,
         )
@@ -421,7 +461,19 @@ mod tests {
 
     /// Hello, then a request under `key`; returns the request's bytes and the server's answer.
     fn ask(s: &mut Server, ms: u64, n: u8, k: &ClusterKey, action: Action, plug: &str) -> (Vec<u8>, Handled) {
-        let from = CLIENT.parse().unwrap();
+        ask_from(s, CLIENT.parse().unwrap(), ms, n, k, action, plug)
+    }
+
+    /// [`ask`] from another client.
+    fn ask_from(
+        s: &mut Server,
+        from: SocketAddr,
+        ms: u64,
+        n: u8,
+        k: &ClusterKey,
+        action: Action,
+        plug: &str,
+    ) -> (Vec<u8>, Handled) {
         let challenge = s.handle(at_ms(ms), from, &protocol::encode_hello(), &mut || Some(nonce(n)));
         let Ok(FromBox::Challenge { nonce: issued, .. }) =
             protocol::decode_from_box(k, &challenge.reply.unwrap())
@@ -548,6 +600,7 @@ mod tests {
                 plugs: (0..8).map(|i| format!("p{i}")).collect(),
                 own_members: vec![],
                 clients: vec!["127.0.0.1".parse().unwrap()],
+                client_plugs: vec![],
             },
             Micros::ZERO,
         );
@@ -572,6 +625,54 @@ mod tests {
         // A command finishes once: its answer is kept, not counted again.
         assert_eq!(s.finish(at_ms(1400), &nonce(31), Answer::Done), None);
         assert_eq!(s.counters().offs, 2);
+    }
+
+    #[test]
+    fn a_node_being_fenced_switches_nothing_so_a_fence_race_leaves_one_node() {
+        let a: SocketAddr = "10.0.0.1:5000".parse().unwrap(); // powered by pm-a
+        let b: SocketAddr = "10.0.0.2:5000".parse().unwrap(); // powered by pm-b
+        let station: SocketAddr = CLIENT.parse().unwrap(); // no plug of its own
+        let mut s = Server::new(
+            ServerConfig {
+                key: key(1),
+                plugs: vec!["pm-a".into(), "pm-b".into()],
+                own_members: vec![],
+                clients: vec![a.ip(), b.ip(), station.ip()],
+                client_plugs: vec![(a.ip(), 0), (b.ip(), 1)],
+            },
+            Micros::ZERO,
+        );
+        let k = key(1);
+        // The two nodes lost each other and both fence; node A's request comes first.
+        let (_, h) = ask_from(&mut s, a, 0, 1, &k, Action::Off, "pm-b");
+        assert_eq!(h.command, Some(Command { nonce: nonce(1), action: Action::Off, plug: 1 }));
+        let (_, h) = ask_from(&mut s, b, 1, 2, &k, Action::Off, "pm-a");
+        assert_eq!((h.command.clone(), answer(&h)), (None, Answer::Refused(Refusal::FencedClient)));
+        assert!(matches!(h.outcome, Outcome::Refused { refusal: Refusal::FencedClient, .. }));
+        // Reading a relay switches nothing: allowed.
+        let (_, h) = ask_from(&mut s, b, 2, 3, &k, Action::Status, "pm-a");
+        assert_eq!(h.command.map(|c| c.action), Some(Action::Status));
+        s.finish(at_ms(3), &nonce(3), Answer::Status(protocol::Power::On)).unwrap();
+        // The off succeeds: B switches nothing for FENCED_CLIENT_HOLD_MS after it.
+        s.finish(at_ms(1000), &nonce(1), Answer::Done).unwrap();
+        let held = 1000 + FENCED_CLIENT_HOLD_MS - 1;
+        let (_, h) = ask_from(&mut s, b, held, 4, &k, Action::Reboot, "pm-a");
+        assert_eq!((h.command.clone(), answer(&h)), (None, Answer::Refused(Refusal::FencedClient)));
+        // A station without a plug of its own is never held.
+        let (_, h) = ask_from(&mut s, station, held, 5, &k, Action::On, "pm-b");
+        assert!(h.command.is_some());
+        s.finish(at_ms(held), &nonce(5), Answer::Done).unwrap();
+        // After the hold, B (powered on again) fences like any node; while that runs, A is held.
+        let (_, h) = ask_from(&mut s, b, held + 1, 6, &k, Action::Off, "pm-a");
+        assert_eq!(h.command.map(|c| c.plug), Some(0));
+        let (_, h) = ask_from(&mut s, a, held + 2, 7, &k, Action::On, "pm-b");
+        assert_eq!(answer(&h), Answer::Refused(Refusal::FencedClient));
+        // A failed off holds nothing: A still runs, and its own fence goes ahead.
+        s.finish(at_ms(held + 3), &nonce(6), Answer::Failed(protocol::reason("relay stuck"))).unwrap();
+        let (_, h) = ask_from(&mut s, a, held + 4, 8, &k, Action::Off, "pm-b");
+        assert_eq!(h.command.map(|c| c.plug), Some(1));
+        let c = s.counters();
+        assert_eq!((c.refused_fenced_client, c.refused_busy, c.commands), (3, 0, 5));
     }
 
     #[test]

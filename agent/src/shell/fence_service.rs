@@ -118,6 +118,7 @@ impl FenceService {
                 plugs: service.plugs.iter().map(|p| p.node.clone()).collect(),
                 own_members: cfg.members.iter().map(|m| m.name.clone()).collect(),
                 clients: service.clients.clone(),
+                client_plugs: service.client_plug_indices(),
             },
             now,
         );

@@ -145,6 +145,7 @@ pub const FS_LAST_ACTION: Arcs = &[1, 8, 22];
 pub const FS_LAST_RESULT: Arcs = &[1, 8, 23];
 pub const FS_LAST_TEXT: Arcs = &[1, 8, 24];
 pub const FS_LAST_AT: Arcs = &[1, 8, 25];
+pub const FS_REFUSED_FENCED_CLIENT: Arcs = &[1, 8, 26];
 
 /// Every readable object: its MIB descriptor and its OID below the enterprise (a scalar's
 /// OID, or a table column's: entry arcs plus the column number). The unit test below reads
@@ -247,6 +248,7 @@ pub const OBJECTS: &[(&str, Arcs)] = &[
     ("rackHaFenceSvcLastResult", FS_LAST_RESULT),
     ("rackHaFenceSvcLastText", FS_LAST_TEXT),
     ("rackHaFenceSvcLastAt", FS_LAST_AT),
+    ("rackHaFenceSvcRefusedFencedClient", FS_REFUSED_FENCED_CLIENT),
 ];
 
 /// The subtree the responder serves: rackHaObjects (enterprise.1). Names outside it are not
@@ -581,6 +583,7 @@ impl MibView {
                 (FS_REBOOTS, c.reboots),
                 (FS_STATUS_READS, c.status_reads),
                 (FS_FAILED, c.failed),
+                (FS_REFUSED_FENCED_CLIENT, c.refused_fenced_client),
             ] {
                 b.scalar(arcs, counter32(n));
             }

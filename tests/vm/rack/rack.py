@@ -822,6 +822,78 @@ def pcmk_power_cut(rack):
     pcmk_witness_checks(rack)
 
 
+# Bound on the wait for the fence after a LAN split: Corosync's token and consensus, the
+# fencer's query, the box's confirmed off (the power cut's relay off took 2.6 to 7.2 s).
+PCMK_SPLIT_FENCE_TIMEOUT_S = 60
+
+
+def pcmk_lan_split(rack):
+    """(Pacemaker nodes) The two nodes lose each other but both still reach the box: each
+    routes the other's address into a blackhole. Both Corosyncs lose the token and both
+    fencers ask the box for the other's plug; the box carries out the first request and
+    refuses any from the node it is switching off ([fence_service] client_plugs,
+    docs/fence-agent.md "Fence races"), so exactly one relay goes off, never both. The
+    survivor runs the group and the client's rows commit through it; once the survivor's
+    blackhole is removed, the fenced node (rebooted by the fence) rejoins and the group stays."""
+    holder, _ = begin(rack)
+    if not holder:
+        return
+    lines0 = {n: len(witness_fence_journal(rack, n) or []) for n in NODES}
+    t0 = now_s()
+    for n in NODES:
+        peer = NODES[1 - NODES.index(n)]
+        rc, out = rack.vms[n].run("ip route add blackhole %s/32 && echo SPLIT-OK" % ADDR[peer], 20)
+        rack.check(rc == 0 and "SPLIT-OK" in out, "%s: route to %s (%s) is a blackhole: %s"
+                   % (n, peer, ADDR[peer], out.strip()[-200:]))
+    rack.note("LAN split: each node's route to the other is a blackhole; both still reach the box (%s)"
+              % ADDR["witness"])
+    offs = rack.wait("fence", PCMK_SPLIT_FENCE_TIMEOUT_S,
+                     lambda: [(t, n) for t, n in rack.relay.events("off") if t >= t0])
+    rack.check(offs, "one node fenced through the box after the split: relay off %s" % (offs,))
+    if not offs:
+        return
+    fenced = offs[0][1]
+    survivor = NODES[1 - NODES.index(fenced)]
+    rack.note("the box switches %s's relay off (asked by %s), +%.1f s" % (fenced, survivor, offs[0][0] - t0),
+              at=offs[0][0])
+    rack.figure("LAN split to the first relay off", offs[0][0] - t0, "fence_ms")
+    # The survivor runs the group (it held it, or takes it over) and rows commit through it.
+    runs = rack.wait("survivor", FAILOVER_TIMEOUT_S, lambda: (lambda st: st and st.holder(
+        [r["name"] for r in GROUP]) == survivor and rack.acks_from(survivor, now_s() - 3))(
+        pacemaker.crm_state(rack.vms[survivor])))
+    rack.check(runs, "%s runs the group and commits rows (it %s)" % (
+        survivor, "held it" if survivor == holder else "took it over"))
+    if runs and survivor != holder:
+        first = rack.new_acks(survivor, None, t0)
+        last_old = max([x[0] for x in rack.acks_from(holder) if x[0] <= t0 + 60] or [t0])
+        if first:
+            rack.figure("LAN split to service restored on %s" % survivor, first[0][0] - t0, "restored_ms")
+            rack.check(first[0][0] > last_old, "no row of %s after the first of %s" % (holder, survivor))
+    # What the box did with each node's request: the fenced node's, if it came, was refused.
+    journal = {n: (witness_fence_journal(rack, n) or [])[lines0[n]:] for n in NODES}
+    by_survivor = [x for x in journal[fenced] if "asked by %s:" % ADDR[survivor] in x]
+    by_fenced = [x for x in journal[survivor] if "asked by %s:" % ADDR[fenced] in x]
+    rack.check(by_survivor and "refused" not in by_survivor[0],
+               "the box carried out %s's request for %s: %s" % (survivor, fenced, " | ".join(by_survivor)[:300]))
+    rack.check(all("refused: the asking node is itself being fenced" in x for x in by_fenced),
+               "every request of %s (being fenced) for %s was refused: %s"
+               % (fenced, survivor, " | ".join(by_fenced)[:300] or "it asked nothing"))
+    rack.current["figures"]["race_refused_requests"] = len(by_fenced)
+    rack.note("%s's own fence requests for %s: %d, all refused by the box%s"
+              % (fenced, survivor, len(by_fenced), " (it was switched off before it asked)" if not by_fenced else ""))
+    # Heal: the fenced node came back from the fence's reboot without the route; the survivor's
+    # goes, the two form one membership again, and the group stays where it is.
+    rc, out = rack.vms[survivor].run("ip route del blackhole %s/32 && echo HEALED" % ADDR[fenced], 20)
+    rack.check(rc == 0 and "HEALED" in out, "%s: blackhole to %s removed: %s" % (survivor, fenced, out.strip()[-200:]))
+    back = rack.settled()
+    rack.check(back and back[0] == survivor, "%s rejoined after its reboot; the group stays on %s: %s"
+               % (fenced, survivor, back))
+    both = [(t, n) for t, n in rack.relay.events("off") if t >= t0 and n == survivor]
+    rack.check(not both, "the survivor %s's relay was never switched off: %s" % (survivor, both or "never"))
+    rack.expect_traps(["rackHaFenceSucceeded"])
+    pcmk_witness_checks(rack)
+
+
 def cold_start(rack):
     """Boot the three members; exactly one node (the preferred one) runs the service."""
     if NODE_KIND == "pacemaker":
@@ -1466,11 +1538,15 @@ SCENARIOS = {
     "db-crash": db_crash,
     "admin-reboot": admin_reboot,
     "agent-upgrade": agent_upgrade,
+    "lan-split": pcmk_lan_split,
 }
 # Scenarios of the Debian nodes only (the database's faults, systemd and the package).
 DEBIAN_ONLY = ("db-crash", "admin-reboot", "agent-upgrade")
-# What the Pacemaker nodes run (the benchmark's power cut).
-PACEMAKER_SCENARIOS = ("cold-start", "power-cut")
+# What the Pacemaker nodes run: the benchmark's power cut, and the fence race of a LAN split
+# that the box breaks.
+PACEMAKER_SCENARIOS = ("cold-start", "power-cut", "lan-split")
+# Scenarios of the Pacemaker nodes only (the fence race the box breaks for another cluster).
+PACEMAKER_ONLY = ("lan-split",)
 
 
 # ---- the demo
@@ -1660,7 +1736,8 @@ def main():
         for name, f in SCENARIOS.items():
             print("%-22s %s" % (name, " ".join(f.__doc__.split())))
         return 0
-    names = o.scenario or [n for n in SCENARIOS if n not in (DEBIAN_ONLY if NODE_KIND == "appliance" else LEDGER_ONLY)]
+    names = o.scenario or [n for n in SCENARIOS if n not in PACEMAKER_ONLY
+                           and n not in (DEBIAN_ONLY if NODE_KIND == "appliance" else LEDGER_ONLY)]
     if NODE_KIND == "pacemaker":
         if o.demo:
             raise SystemExit("rack: the demo runs on the agent's nodes (--nodes debian or appliance)")
@@ -1672,6 +1749,8 @@ def main():
             raise SystemExit("rack: the Pacemaker nodes run %s only" % ", ".join(PACEMAKER_SCENARIOS))
         if NODE_KIND == "debian" and n in LEDGER_ONLY:
             raise SystemExit("rack: scenario %r needs the ledger (the appliance nodes): %s" % (n, LEDGER_ONLY[n]))
+        if NODE_KIND != "pacemaker" and n in PACEMAKER_ONLY:
+            raise SystemExit("rack: scenario %r needs the Pacemaker nodes (--nodes pacemaker)" % n)
         if NODE_KIND == "appliance" and n in DEBIAN_ONLY:
             raise SystemExit("rack: scenario %r needs the Debian nodes (--nodes debian)" % n)
     node_image = None

@@ -161,7 +161,7 @@ fn values_are_typed_and_absent_facts_have_no_instance() {
     // Without `[fence_service]`, no fence service object has an instance.
     let without = MibView::build(&Status { fence_service: None, ..sample() }, &counters());
     assert_eq!(without.get(&e(FS_COMMANDS, &[0])), Lookup::NoSuchInstance);
-    assert_eq!(without.len() + 25, view.len(), "25 fence service instances");
+    assert_eq!(without.len() + 26, view.len(), "26 fence service instances");
     // A node's scalars are not a witness's.
     assert_eq!(view.get(&e(LOCAL_QUORUM, &[0])), Lookup::NoSuchInstance);
     assert_eq!(view.get(&oid(&[1, 3, 6, 1, 2, 1, 1, 1, 0])), Lookup::NoSuchObject);
