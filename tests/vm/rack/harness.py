@@ -409,12 +409,16 @@ class RelayBoard:
     """A Modbus RTU relay board (slave `address`) on the witness's relay serial port, served on
     a Unix socket. Coil n switches the power of `channels[n]`: `on_change(node, on)` is called
     when a write changes a coil. Read-back (fn 01) reports the coil. `fault`: None, "dead" (no
-    answer at all), "stuck" (acknowledges, never switches)."""
+    answer at all), "stuck" (acknowledges, never switches). `switch_delay_s` > 0: a slow
+    contactor, a write is acknowledged at once and the coil switches that much later (unless
+    a newer write to it came first); read-back shows the coil as it is."""
 
     def __init__(self, path, channels, on_change, address=1):
         self.path, self.channels, self.on_change, self.address = path, list(channels), on_change, address
         self.coils = [True] * len(self.channels)
         self.fault = None
+        self.switch_delay_s = 0.0
+        self.writes = [0] * len(self.channels)  # per coil: writes so far (a late switch's ticket)
         self.log = collections.deque(maxlen=200)  # (time, node, "off"|"on"|"read")
         if os.path.exists(path):
             os.unlink(path)
@@ -464,13 +468,23 @@ class RelayBoard:
         if func == 0x05 and value in (0xFF00, 0x0000):
             on = value == 0xFF00
             self.log.append((now_s(), node, "on" if on else "off"))
-            if self.fault != "stuck" and self.coils[reg] != on:
-                self.coils[reg] = on
-                threading.Thread(target=self.on_change, args=(node, on), daemon=True).start()
+            self.writes[reg] += 1
+            if self.fault != "stuck":
+                delay_s, ticket = self.switch_delay_s, self.writes[reg]
+                if delay_s > 0:
+                    threading.Timer(delay_s, self._switch, args=(reg, on, ticket)).start()
+                else:
+                    self._switch(reg, on, ticket)
             return f[:6]
         if func == 0x01 and value == 1:
             return bytes([self.address, 0x01, 0x01, 1 if self.coils[reg] else 0])
         return bytes([self.address, func | 0x80, 0x01])
+
+    def _switch(self, reg, on, ticket):
+        if ticket != self.writes[reg] or self.coils[reg] == on:
+            return  # a newer write came first, or nothing changes
+        self.coils[reg] = on
+        threading.Thread(target=self.on_change, args=(self.channels[reg], on), daemon=True).start()
 
     def events(self, kind):
         # list(): a copy taken at once; the board's thread appends while the scenarios read.
