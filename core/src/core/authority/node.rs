@@ -474,8 +474,11 @@ impl Node {
 
     /// The peer may be running resources under an older generation and is in contact: wait.
     fn peer_blocks(&self, now: Micros, generation: u64, view: &View) -> bool {
-        let t = &self.cfg.timing;
-        let window_us = (t.dead_ms + t.interval_ms + t.margin_ms) * 1000;
+        // "Recently heard" is the membership's own measure of a live peer: a frame within
+        // `dead_ms`. A peer silent for longer cannot be shown alive by waiting longer (the
+        // witness's grant already follows its confirmed fence or its watchdog deadline); a
+        // peer heard again is inside the window at once.
+        let window_us = self.cfg.timing.dead_ms * 1000;
         let recently_heard =
             view.peer(self.cfg.peer).and_then(|p| p.last_rx).is_some_and(|at| now.since_us(at) <= window_us);
         if !recently_heard || mutated(Mutation::SkipPeerCheck) {
