@@ -47,6 +47,8 @@ fuzz_target!(|data: &[u8]| {
             plugs: vec!["pm-a".into(), "pm-b".into()],
             own_members: vec!["node-a".into(), "node-b".into(), "witness".into()],
             clients: vec!["127.0.0.1".parse().unwrap()],
+            // The sender is the node on pm-a: a switch of pm-a holds its later requests.
+            client_plugs: vec![("127.0.0.1".parse().unwrap(), 0)],
         },
         Micros::ZERO,
     );
