@@ -57,9 +57,14 @@ impl Toml {
         self
     }
 
-    /// `key = { a = "x", b = "y" }`, in the order given.
+    /// `key = { a = "x", b = "y" }`, in the order given; a key that is not a bare TOML key
+    /// (an address: `"10.0.0.1" = "x"`) is quoted.
     pub fn inline(&mut self, key: &str, pairs: &[(&str, &str)]) -> &mut Self {
-        let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k} = {}", quoted(v))).collect();
+        let bare =
+            |k: &str| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let shown: Vec<String> = (pairs.iter())
+            .map(|(k, v)| format!("{} = {}", if bare(k) { k.to_string() } else { quoted(k) }, quoted(v)))
+            .collect();
         let _ = writeln!(self.text, "{key} = {{ {} }}", shown.join(", "));
         self
     }
@@ -92,7 +97,6 @@ impl Toml {
         self
     }
 
-    /// `[timing]`.
     /// The top of a member's file on an appliance or a rack node: cluster, member, key, the
     /// image's state directory and control socket, timing, then `[shell]` open with `mlockall`.
     pub fn member_header(
@@ -113,6 +117,7 @@ impl Toml {
             .flag("mlockall", mlockall)
     }
 
+    /// `[timing]`.
     pub fn timing(&mut self, timing: &Timing) -> &mut Self {
         self.table("timing")
             .number("interval_ms", timing.interval_ms)
@@ -589,10 +594,7 @@ impl Rack<'_> {
             .string("key_file", fence_key_file)
             .strings("clients", &nodes.map(addr));
         // Each node's own plug: a node being fenced fences nothing (the box breaks a fence race).
-        let quoted_addr = nodes.map(|n| format!("\"{}\"", addr(n)));
-        let client_plugs: Vec<(&str, &str)> =
-            quoted_addr.iter().map(String::as_str).zip(nodes.iter().copied()).collect();
-        t.inline("client_plugs", &client_plugs);
+        t.inline("client_plugs", &nodes.map(|n| (addr(n), n)));
         for (coil, node) in nodes.iter().enumerate() {
             self.modbus_channel(&mut t, "fence_service.plugs", node, "/dev/ttyS3", coil);
             // A fence's reboot powers the node on again after 1 s off.

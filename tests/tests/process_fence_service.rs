@@ -358,7 +358,6 @@ fn fence_rackha_switches_the_witness_relays_with_read_back_and_replays_are_refus
     assert!(r.stderr.contains("own cluster"), "{}", r.stderr);
 
     // Replays.
-    let key = ha_agent::config::load_key(&agent.key).unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(("127.0.0.1", port)).unwrap();
     socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();

@@ -417,6 +417,11 @@ class Rack:
             return [(t, n, None, row, None) for t, n, row in list(self.client.acks)]
         return [a for n in NODES for a in list(self.vms[n].acks)]
 
+    def last_row(self, node, t0):
+        """The last acknowledgement from `node`, the old holder of a fault at `t0` (one already
+        in flight may still arrive within 60 s), or `t0` when it had none."""
+        return max([x[0] for x in self.acks_from(node) if x[0] <= t0 + 60] or [t0])
+
     def new_acks(self, node, gen, since):
         """Acknowledgements from `node` since `since` of a generation newer than `gen` (the
         client cannot tell the generation: with the Debian nodes, every acknowledgement from
@@ -780,7 +785,7 @@ def pcmk_power_cut(rack):
     if not got:
         return
     first = got[0][0]
-    last_old = max([x[0] for x in rack.acks_from(holder) if x[0] <= t0 + 60] or [t0])
+    last_old = rack.last_row(holder, t0)
     offs = [t for t, n in rack.relay.events("off") if n == holder and t >= t0]
     ons = [t for t, n in rack.relay.events("on") if n == holder and t >= t0]
     rack.check(offs and offs[0] < first, "Pacemaker fenced %s through the box before %s started: relay off at %s"
@@ -868,14 +873,15 @@ def pcmk_lan_split(rack):
               at=offs[0][0])
     rack.figure("LAN split to the first relay off", offs[0][0] - t0, "fence_ms")
     # The survivor runs the group (it held it, or takes it over) and rows commit through it.
-    runs = rack.wait("survivor", FAILOVER_TIMEOUT_S, lambda: (lambda st: st and st.holder(
-        [r["name"] for r in GROUP]) == survivor and rack.acks_from(survivor, now_s() - 3))(
-        pacemaker.crm_state(rack.vms[survivor])))
+    def survivor_runs():
+        state = pacemaker.crm_state(rack.vms[survivor])
+        return state and state.holder([r["name"] for r in GROUP]) == survivor and rack.acks_from(survivor, now_s() - 3)
+    runs = rack.wait("survivor", FAILOVER_TIMEOUT_S, survivor_runs)
     rack.check(runs, "%s runs the group and commits rows (it %s)" % (
         survivor, "held it" if survivor == holder else "took it over"))
     if runs and survivor != holder:
         first = rack.new_acks(survivor, None, t0)
-        last_old = max([x[0] for x in rack.acks_from(holder) if x[0] <= t0 + 60] or [t0])
+        last_old = rack.last_row(holder, t0)
         if first:
             rack.figure("LAN split to service restored on %s" % survivor, first[0][0] - t0, "restored_ms")
             rack.check(first[0][0] > last_old, "no row of %s after the first of %s" % (holder, survivor))
@@ -896,8 +902,9 @@ def pcmk_lan_split(rack):
     back = rack.settled()
     rack.check(back and back[0] == survivor, "%s rejoined after its reboot; the group stays on %s: %s"
                % (fenced, survivor, back))
-    both = [(t, n) for t, n in rack.relay.events("off") if t >= t0 and n == survivor]
-    rack.check(not both, "the survivor %s's relay was never switched off: %s" % (survivor, both or "never"))
+    survivor_offs = [t for t, n in rack.relay.events("off") if t >= t0 and n == survivor]
+    rack.check(not survivor_offs, "the survivor %s's relay was never switched off: %s"
+               % (survivor, survivor_offs or "never"))
     rack.expect_traps(["rackHaFenceSucceeded"])
     pcmk_witness_checks(rack)
 
@@ -1053,7 +1060,7 @@ def failover(rack, holder, gen, t0, cause, relay_works=True, timeout_s=FAILOVER_
     if not got:
         return
     a, first = got
-    last_old = max([x[0] for x in rack.acks_from(holder) if x[0] <= t0 + 60] or [t0])
+    last_old = rack.last_row(holder, t0)
     offs = [t for t, n in rack.relay.events("off") if n == holder and t >= t0]
     if relay_works:
         rack.check(offs, "the witness fenced %s through the relay (Modbus coil off)" % holder)
