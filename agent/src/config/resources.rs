@@ -208,14 +208,18 @@ impl ResourcesConfig {
                     "every resource is monitored; 10000 ms is a usual value",
                 );
             }
-            if let Ok(Agent::Builtin(crate::core::resources::agent::Builtin::IpAddr)) = &agent {
+            if let Ok(Agent::Builtin(builtin)) = &agent {
+                use crate::core::resources::{agent::Builtin, filesystem, ipaddr, pgsql};
                 let pairs: Vec<(String, String)> =
                     r.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                if let Err(bad) = crate::core::resources::ipaddr::IpAddrSpec::from_params(&pairs) {
-                    for p in bad {
-                        let key = if p.param.is_empty() { at("params") } else { at("params").key(&p.param) };
-                        problem(key, p.message, &p.hint);
-                    }
+                let bad = match builtin {
+                    Builtin::IpAddr => ipaddr::IpAddrSpec::from_params(&pairs).err(),
+                    Builtin::Filesystem => filesystem::FilesystemSpec::from_params(&pairs).err(),
+                    Builtin::Pgsql => pgsql::PgsqlSpec::from_params(&pairs).err(),
+                };
+                for p in bad.unwrap_or_default() {
+                    let key = if p.param.is_empty() { at("params") } else { at("params").key(&p.param) };
+                    problem(key, p.message, &p.hint);
                 }
             }
             if let (Some(name), Ok(agent)) = (name, agent) {

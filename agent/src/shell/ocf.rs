@@ -16,10 +16,15 @@
 //! [`Runner::exit_fds`] and wake up no later than [`Runner::next_deadline`]. Nothing here
 //! waits for a child: `try_wait` only.
 //!
-//! A resource whose agent is built in (`builtin:ipaddr`) runs no process: [`Runner::spawn`]
-//! carries it out at once through [`super::ipaddr::Builtins`] and the next `poll_children`
-//! reports its result like an exit, so the core cannot tell the two apart. The announcements
-//! a built-in start schedules are sent from `poll_children`, due by `next_deadline`.
+//! A resource whose agent is built in runs no script. `builtin:ipaddr` runs no process at all:
+//! [`Runner::spawn`] carries it out at once through [`super::ipaddr::Builtins`] and the next
+//! `poll_children` reports its result like an exit, so the core cannot tell the two apart (the
+//! announcements a built-in start schedules are sent from `poll_children`, due by
+//! `next_deadline`). `builtin:filesystem` and `builtin:pgsql` are sequences of program calls
+//! ([`crate::core::resources::program::Step`]) decided by their own state machines
+//! ([`super::builtin_steps`]): each call runs here as a script would (own process group, clean
+//! environment, output kept), the next step is asked for when it exits, a wait is a deadline,
+//! and the action's timeout covers the whole sequence; the core sees one action and one result.
 //!
 //! Limits: a process that leaves the action's process group (`setsid`, double-fork daemons) is
 //! out of reach of the timeout kill. Daemons started by a `start` action must redirect their
@@ -37,7 +42,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 use rustix::process::{kill_process_group, Pid, Signal};
 
+use super::builtin_steps::{self, BuiltinAction};
 pub use crate::core::resources::agent::OCF_ROOT;
+use crate::core::resources::program::{
+    ProgramCall, ProgramExit, Step, StepResult, MAX_STEPS_PER_ACTION, MAX_STEP_WAIT_MS,
+};
 use crate::core::resources::{exit_reason, ActionRequest, Agent, ExitReason, Outcome, ResourceSpec};
 use crate::time::Micros;
 
@@ -45,6 +54,9 @@ use crate::time::Micros;
 pub const MAX_RUNNING_ACTIONS: usize = 8;
 /// The last this-many bytes of an action's output are kept for the log.
 pub const OUTPUT_TAIL_BYTES: usize = 4096;
+/// util-linux's `runuser`: how a built-in type's program runs as another user (its uid, primary
+/// group and supplementary groups, from the system's user database).
+pub const RUNUSER: &str = "/usr/sbin/runuser";
 /// `PATH` of every action: system directories only, nothing inherited.
 pub const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The OCF version the agent speaks to resource agents (`OCF_RA_VERSION_MAJOR`/`_MINOR`).
@@ -227,6 +239,24 @@ struct Running {
     /// Turns readable when the child exits, so that the loop wakes for it at once (`None` on a
     /// kernel without pidfds: the [`CHILD_POLL_MS`] tick notices the exit).
     exit_fd: Option<OwnedFd>,
+    /// A built-in action this child is one program of: asked for the next step when it exits.
+    chain: Option<Chain>,
+}
+
+/// A built-in action between its steps: its state machine and what it has done so far.
+struct Chain {
+    action: Box<dyn BuiltinAction>,
+    steps: u32,
+}
+
+/// A built-in action in a [`Step::Wait`].
+struct Waiting {
+    id: u64,
+    started_at: Micros,
+    deadline: Micros,
+    resume_at: Micros,
+    tail: Tail,
+    chain: Chain,
 }
 
 impl Running {
@@ -264,6 +294,8 @@ pub struct Runner {
     done: Vec<Finished>,
     /// The built-in resource types' state (pending announcements).
     builtins: super::ipaddr::Builtins,
+    /// Built-in actions waiting between two program calls.
+    waiting: Vec<Waiting>,
     last_poll: Micros,
 }
 
@@ -274,6 +306,14 @@ fn spawn_error_code(e: &io::Error) -> i32 {
         io::ErrorKind::NotFound => 5,
         io::ErrorKind::PermissionDenied => 4,
         _ => 1,
+    }
+}
+
+fn program_exit(status: ExitStatus) -> ProgramExit {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ProgramExit::Code(code),
+        (None, Some(signal)) => ProgramExit::Signal(signal),
+        (None, None) => ProgramExit::Code(1),
     }
 }
 
@@ -291,9 +331,9 @@ impl Runner {
         Runner::default()
     }
 
-    /// Actions running or killed and not yet reaped.
+    /// Actions running or killed and not yet reaped, and built-in actions between two steps.
     pub fn running_count(&self) -> usize {
-        self.running.len()
+        self.running.len() + self.waiting.len()
     }
 
     /// Start `request` for `resource` (its spec, as configured). A failure to start the
@@ -305,8 +345,13 @@ impl Runner {
         request: &ActionRequest,
         resource: &ResourceSpec,
     ) -> Result<(), SpawnError> {
-        if self.running.len() + self.done.len() >= MAX_RUNNING_ACTIONS {
+        if self.running.len() + self.waiting.len() + self.done.len() >= MAX_RUNNING_ACTIONS {
             return Err(SpawnError::Full);
+        }
+        if let Some(builtin) = resource.agent.builtin().filter(|b| b.runs_programs()) {
+            let chain = Chain { action: builtin_steps::begin(builtin, request, resource), steps: 0 };
+            self.advance(now, request.id, now, now.plus_ms(request.timeout_ms), Tail::default(), chain, None);
+            return Ok(());
         }
         if resource.agent.builtin().is_some() {
             let began = std::time::Instant::now();
@@ -344,12 +389,43 @@ impl Runner {
         request: &ActionRequest,
         resource: &ResourceSpec,
     ) -> io::Result<Running> {
+        let mut command = Command::new(resource.agent.path());
+        command.arg(request.action.as_str()).env_clear().envs(action_environment(request, resource));
+        let (started_at, deadline) = (now, now.plus_ms(request.timeout_ms));
+        Self::spawn_command(command, request.id, started_at, deadline, Tail::default(), None)
+    }
+
+    /// One program of a built-in action: no shell, a clean environment (`PATH` only), run as
+    /// its user through [`RUNUSER`] when it names one.
+    fn program_command(call: &ProgramCall) -> Command {
+        let mut command = match &call.as_user {
+            Some(user) => {
+                let mut c = Command::new(RUNUSER);
+                c.args(["-u", user.as_str(), "--"]).args(&call.argv);
+                c
+            }
+            None => {
+                let mut c = Command::new(&call.argv[0]);
+                c.args(&call.argv[1..]);
+                c
+            }
+        };
+        command.env_clear().env("PATH", CLEAN_PATH);
+        command
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        id: u64,
+        started_at: Micros,
+        deadline: Micros,
+        tail: Tail,
+        chain: Option<Chain>,
+    ) -> io::Result<Running> {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         // Only our end is non-blocking; the agent writes to an ordinary blocking pipe.
         rustix::io::ioctl_fionbio(&read, true)?;
         let write_err = write.try_clone()?;
-        let mut command = Command::new(resource.agent.path());
-        command.arg(request.action.as_str()).env_clear().envs(action_environment(request, resource));
         command
             .stdin(Stdio::null())
             .stdout(Stdio::from(write))
@@ -364,17 +440,83 @@ impl Runner {
         // Not reaped before try_wait says so: the pid cannot be reused under the pidfd.
         let exit_fd = rustix::process::pidfd_open(pgid, rustix::process::PidfdFlags::empty()).ok();
         Ok(Running {
-            id: request.id,
+            id,
             child,
             pgid,
-            started_at: now,
-            deadline: now.plus_ms(request.timeout_ms),
+            started_at,
+            deadline,
             output: Some(File::from(read)),
-            tail: Tail::default(),
+            tail,
             reason: ExitReasonScanner::default(),
             killed: false,
             exit_fd,
+            chain,
         })
+    }
+
+    /// Ask a built-in action for its next step (after `previous`, the exit of its last program
+    /// and that program's output) and carry it out: spawn the program, park the wait, or
+    /// report the result. Never blocks.
+    #[allow(clippy::too_many_arguments)]
+    fn advance(
+        &mut self,
+        now: Micros,
+        id: u64,
+        started_at: Micros,
+        deadline: Micros,
+        mut tail: Tail,
+        mut chain: Chain,
+        previous: Option<(ProgramExit, &str)>,
+    ) {
+        // A program may not be started, so each step that ends at once asks again; the bound
+        // on steps ends any loop.
+        let mut previous: Option<(ProgramExit, String)> = previous.map(|(e, o)| (e, o.to_string()));
+        loop {
+            chain.steps += 1;
+            let step = if chain.steps > MAX_STEPS_PER_ACTION {
+                Step::failed(
+                    1,
+                    format!("ha-agent: more than {MAX_STEPS_PER_ACTION} steps in one built-in action"),
+                )
+            } else {
+                chain.action.next(now, previous.as_ref().map(|(e, o)| (*e, o.as_str())))
+            };
+            match step {
+                Step::Done(StepResult { outcome, exit_reason, output }) => {
+                    tail.push(output.as_bytes());
+                    self.done.push(Finished {
+                        id,
+                        outcome,
+                        output: tail.text(),
+                        exit_reason,
+                        elapsed_ms: now.since_us(started_at) / 1000,
+                    });
+                    return;
+                }
+                Step::Wait { ms } => {
+                    let resume_at = now.plus_ms(ms.min(MAX_STEP_WAIT_MS));
+                    self.waiting.push(Waiting { id, started_at, deadline, resume_at, tail, chain });
+                    return;
+                }
+                Step::Run(call) => {
+                    tail.push(format!("$ {}\n", call.display()).as_bytes());
+                    let command = Self::program_command(&call);
+                    match Self::spawn_command(command, id, started_at, deadline, Tail::default(), None) {
+                        Ok(mut running) => {
+                            running.tail = tail;
+                            running.chain = Some(chain);
+                            self.running.push(running);
+                            return;
+                        }
+                        Err(e) => {
+                            let text = format!("cannot run {}: {e}\n", call.argv[0]);
+                            tail.push(text.as_bytes());
+                            previous = Some((ProgramExit::NotStarted(spawn_error_code(&e)), text));
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Collect output, reap exited actions, kill those past their timeout. Never blocks; the
@@ -382,7 +524,8 @@ impl Runner {
     pub fn poll_children(&mut self, now: Micros) -> Vec<Finished> {
         self.last_poll = now;
         self.builtins.poll(now);
-        let mut finished = std::mem::take(&mut self.done);
+        self.poll_waiting(now);
+        let mut exited_chains = Vec::new();
         let mut index = 0;
         while index < self.running.len() {
             let r = &mut self.running[index];
@@ -398,9 +541,14 @@ impl Runner {
             }
             r.drain_output();
             match r.child.try_wait() {
+                Ok(Some(status)) if r.chain.is_some() => {
+                    r.drain_output();
+                    let r = self.running.swap_remove(index);
+                    exited_chains.push((r, program_exit(status)));
+                }
                 Ok(Some(status)) => {
                     r.drain_output();
-                    finished.push(Finished {
+                    self.done.push(Finished {
                         id: r.id,
                         outcome: exit_outcome(status),
                         output: r.tail.text(),
@@ -417,7 +565,8 @@ impl Runner {
                     if let Err(e) = killed {
                         output.push_str(&format!("\n[ha-agent: kill of process group failed: {e}]"));
                     }
-                    finished.push(Finished {
+                    r.chain = None;
+                    self.done.push(Finished {
                         id: r.id,
                         outcome: Outcome::TimedOut,
                         output,
@@ -438,7 +587,8 @@ impl Runner {
                     // Cannot happen for our own unreaped child; treat it as lost: kill the
                     // group and report a failure (a lost stop must escalate, not be trusted).
                     let _ = kill_process_group(r.pgid, Signal::KILL);
-                    finished.push(Finished {
+                    r.chain = None;
+                    self.done.push(Finished {
                         id: r.id,
                         outcome: Outcome::Failed(1),
                         output: format!("{}\n[ha-agent: waiting for the action failed: {e}]", r.tail.text()),
@@ -451,7 +601,36 @@ impl Runner {
                 }
             }
         }
-        finished
+        for (r, exit) in exited_chains {
+            let Running { id, started_at, deadline, tail, chain, .. } = r;
+            let output = tail.text();
+            let chain = chain.expect("only chained programs are collected here");
+            self.advance(now, id, started_at, deadline, tail, chain, Some((exit, output.as_str())));
+        }
+        std::mem::take(&mut self.done)
+    }
+
+    /// Resume the built-in actions whose wait is over; end those past their timeout.
+    fn poll_waiting(&mut self, now: Micros) {
+        let mut index = 0;
+        while index < self.waiting.len() {
+            let w = &self.waiting[index];
+            if now >= w.deadline {
+                let w = self.waiting.swap_remove(index);
+                self.done.push(Finished {
+                    id: w.id,
+                    outcome: Outcome::TimedOut,
+                    output: w.tail.text(),
+                    exit_reason: exit_reason("timed out between two steps"),
+                    elapsed_ms: now.since_us(w.started_at) / 1000,
+                });
+            } else if now >= w.resume_at {
+                let w = self.waiting.swap_remove(index);
+                self.advance(now, w.id, w.started_at, w.deadline, w.tail, w.chain, None);
+            } else {
+                index += 1;
+            }
+        }
     }
 
     /// Descriptors that turn readable when a running action exits: the loop polls them (at
@@ -466,7 +645,11 @@ impl Runner {
         if !self.done.is_empty() {
             return Some(self.last_poll);
         }
-        let announcement = self.builtins.next_due();
+        let waits = self.waiting.iter().map(|w| w.resume_at.min(w.deadline)).min();
+        let announcement = match (self.builtins.next_due(), waits) {
+            (Some(a), Some(w)) => Some(a.min(w)),
+            (a, w) => a.or(w),
+        };
         if self.running.is_empty() {
             return announcement;
         }

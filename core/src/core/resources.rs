@@ -45,8 +45,11 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod filesystem;
 pub mod ipaddr;
 pub mod meta_data;
+pub mod pgsql;
+pub mod program;
 mod types;
 
 pub use agent::Agent;

@@ -228,18 +228,22 @@ pub fn read_meta_data(agents: &[Agent]) -> Vec<Result<MetaData, MetaDataFailure>
     all
 }
 
-/// What a built-in type declares: its parameters (`ip` required) and its actions (no
-/// validate-all: a built-in start checks its parameters itself).
+/// What a built-in type declares: its parameters (which are required) and its actions (no
+/// validate-all: a built-in type's parameters are checked when the configuration is read).
 pub fn builtin_meta_data(builtin: Builtin) -> MetaData {
-    match builtin {
-        Builtin::IpAddr => MetaData {
-            name: builtin.as_str().to_string(),
-            parameters: crate::core::resources::ipaddr::PARAMETERS
-                .iter()
-                .map(|name| Parameter { name: name.to_string(), required: *name == "ip" })
-                .collect(),
-            actions: ["start", "stop", "monitor", "meta-data"].map(String::from).to_vec(),
-        },
+    use crate::core::resources::{filesystem, ipaddr, pgsql};
+    let (names, required): (&[&str], &[&str]) = match builtin {
+        Builtin::IpAddr => (&ipaddr::PARAMETERS, &["ip"]),
+        Builtin::Filesystem => (&filesystem::PARAMETERS, &filesystem::REQUIRED),
+        Builtin::Pgsql => (&pgsql::PARAMETERS, &[]),
+    };
+    MetaData {
+        name: builtin.as_str().to_string(),
+        parameters: names
+            .iter()
+            .map(|name| Parameter { name: name.to_string(), required: required.contains(name) })
+            .collect(),
+        actions: ["start", "stop", "monitor", "meta-data"].map(String::from).to_vec(),
     }
 }
 

@@ -26,21 +26,39 @@ pub type AgentWord = heapless::String<MAX_AGENT_WORD_BYTES>;
 /// The prefix of a built-in resource type's name.
 pub const BUILTIN_PREFIX: &str = "builtin:";
 
-/// A resource type the agent carries out in-process (no script, no fork).
+/// A resource type the agent carries out itself, without a script.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Builtin {
-    /// `builtin:ipaddr`: a floating IP address over netlink (`core::resources::ipaddr`).
+    /// `builtin:ipaddr`: a floating IP address over netlink, in-process, no fork
+    /// (`core::resources::ipaddr`).
     IpAddr,
+    /// `builtin:filesystem`: a file system mounted on a directory, `mount` and `umount` run
+    /// directly (`core::resources::filesystem`).
+    Filesystem,
+    /// `builtin:pgsql`: a PostgreSQL server, `pg_ctl` and `pg_isready` run directly
+    /// (`core::resources::pgsql`).
+    Pgsql,
 }
 
 impl Builtin {
     /// Every built-in type, for hints.
-    pub const ALL: [Builtin; 1] = [Builtin::IpAddr];
+    pub const ALL: [Builtin; 3] = [Builtin::IpAddr, Builtin::Filesystem, Builtin::Pgsql];
 
     /// The `TYPE` of `builtin:TYPE`.
     pub fn as_str(self) -> &'static str {
         match self {
             Builtin::IpAddr => "ipaddr",
+            Builtin::Filesystem => "filesystem",
+            Builtin::Pgsql => "pgsql",
+        }
+    }
+
+    /// Whether its actions are sequences of program calls (`core::resources::program`) rather
+    /// than carried out in-process at once.
+    pub fn runs_programs(self) -> bool {
+        match self {
+            Builtin::IpAddr => false,
+            Builtin::Filesystem | Builtin::Pgsql => true,
         }
     }
 }
