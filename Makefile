@@ -112,10 +112,13 @@ test-process:
 	$(RT_TESTS) cargo test --locked -p ha-tests --tests -- --test-threads=1
 
 # Raw Ethernet, and the built-in ipaddr resource (netlink, gratuitous ARP, neighbour
-# advertisement), across two network namespaces; must not skip here (CI runs as root).
+# advertisement), across two network namespaces; the built-in filesystem resource (mount,
+# umount, holders of a busy file system signalled) on a loop device in private mount
+# namespaces; must not skip here (CI runs as root).
 test-netns:
 	HA_REQUIRE_NETNS=1 cargo test --locked -p ha-agent --test raw_eth_netns -- --nocapture
 	HA_REQUIRE_NETNS=1 cargo test --locked -p ha-agent --test ipaddr_netns -- --nocapture
+	HA_REQUIRE_MOUNTNS=1 cargo test --locked -p ha-agent --test filesystem_mountns -- --nocapture
 
 # A member whose state directory sits on a throttled loop device (root: losetup, mount, a
 # blkio cgroup): its heartbeats never wait for the disk and its journal loses nothing.

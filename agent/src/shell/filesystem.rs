@@ -1,20 +1,152 @@
-//! The driver of `builtin:filesystem` (being written: refuses every action meanwhile).
+//! The driver of `builtin:filesystem` (decisions: `core::resources::filesystem`): reads the
+//! mount list (`/proc/self/mountinfo`) and looks at the device node when the state machine
+//! asks, creates the mount point, finds the processes holding a busy file system in `/proc`
+//! and signals them, and hands the runner the programs to run (`mount`, `umount`) and the
+//! waits.
+//!
+//! Everything it does itself answers from the kernel's memory or the local root file system:
+//! procfs, a `stat` of the device node (devtmpfs), a `mkdir` of the mount point (before the
+//! mount, on the local disk). It never reads the shared file system: a mount replays a
+//! journal and an unmount writes back dirty data, for seconds on a slow array, so those run
+//! as child processes while the loop keeps sending heartbeats.
 
 #![forbid(unsafe_code)]
 
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use rustix::process::{kill_process, Pid, Signal};
+
 use super::builtin_steps::BuiltinAction;
+use super::procs;
+use crate::core::resources::filesystem::mountinfo::{self, DevNum, MAX_MOUNTINFO_BYTES};
+use crate::core::resources::filesystem::{
+    DeviceSeen, FilesystemAction, FilesystemSpec, FsStep, HolderSignal, Holders, Seen, OCF_ERR_CONFIGURED,
+};
 use crate::core::resources::program::{ProgramExit, Step};
 use crate::core::resources::{ActionRequest, ResourceSpec};
 use crate::time::Micros;
 
-struct NotYet;
+/// The mount list of the agent's own mount namespace.
+pub const MOUNTINFO_PATH: &str = "/proc/self/mountinfo";
+/// Bound on the looks, signals and directory creations between two steps for the runner (a
+/// busy stop signals and looks once or twice; anything more is a bug).
+const MAX_INNER_STEPS: usize = 8;
 
-impl BuiltinAction for NotYet {
+struct Driver {
+    machine: FilesystemAction,
+    device: String,
+    directory: String,
+    begun: bool,
+}
+
+/// A resource whose parameters do not parse (the configuration check refuses them, so only a
+/// file changed behind the loader's back gets here): "not configured", a hard failure.
+struct Misconfigured(String);
+
+impl BuiltinAction for Misconfigured {
     fn next(&mut self, _now: Micros, _previous: Option<(ProgramExit, &str)>) -> Step {
-        Step::failed(3, "builtin:filesystem is not implemented yet")
+        Step::failed(OCF_ERR_CONFIGURED, self.0.clone())
     }
 }
 
-pub fn begin(_request: &ActionRequest, _resource: &ResourceSpec) -> Box<dyn BuiltinAction> {
-    Box::new(NotYet)
+pub fn begin(request: &ActionRequest, resource: &ResourceSpec) -> Box<dyn BuiltinAction> {
+    let params: Vec<(String, String)> = resource.params.iter().cloned().collect();
+    match FilesystemSpec::from_params(&params) {
+        Ok(spec) => Box::new(Driver {
+            device: spec.device.clone(),
+            directory: spec.directory.clone(),
+            machine: FilesystemAction::new(spec, request.action),
+            begun: false,
+        }),
+        Err(problems) => Box::new(Misconfigured(
+            problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "),
+        )),
+    }
+}
+
+/// The mount list, read (bounded) and parsed.
+pub fn read_mounts() -> Result<Vec<mountinfo::MountEntry>, String> {
+    let file = fs::File::open(MOUNTINFO_PATH).map_err(|e| format!("{MOUNTINFO_PATH}: {e}"))?;
+    let mut text = Vec::new();
+    // One byte over the bound, so that a longer list is refused rather than cut.
+    file.take(MAX_MOUNTINFO_BYTES as u64 + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| format!("{MOUNTINFO_PATH}: {e}"))?;
+    mountinfo::parse(&text).map_err(|e| e.to_string())
+}
+
+/// What is at the device path (symbolic links followed; `/dev` is devtmpfs).
+pub fn look_at_device(device: &str) -> DeviceSeen {
+    match fs::metadata(device) {
+        Ok(m) if m.file_type().is_block_device() => DeviceSeen::Block {
+            rdev: DevNum::from_dev_t(m.rdev()),
+            resolved: fs::canonicalize(device)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| device.into()),
+        },
+        Ok(_) => DeviceSeen::NotBlock,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DeviceSeen::Missing,
+        Err(e) => DeviceSeen::Unreadable(e.to_string()),
+    }
+}
+
+impl Driver {
+    fn look(&self, holders_of: Option<DevNum>) -> Seen {
+        Seen {
+            mounts: read_mounts(),
+            device: look_at_device(&self.device),
+            holders: holders_of.map(|dev| {
+                let (pids, cut) = procs::holding_device(dev.to_dev_t());
+                Holders { pids, cut }
+            }),
+        }
+    }
+
+    fn send(&mut self, pids: &[u32], signal: HolderSignal) {
+        let sig = match signal {
+            HolderSignal::Term => Signal::TERM,
+            HolderSignal::Kill => Signal::KILL,
+        };
+        for &pid in pids {
+            let Some(target) = i32::try_from(pid).ok().and_then(Pid::from_raw) else { continue };
+            match kill_process(target, sig) {
+                // A holder that exited meanwhile is what the signal was for.
+                Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+                Err(e) => self.machine.note(&format!("{} to pid {pid} not sent: {e}", signal.as_str())),
+            }
+        }
+    }
+}
+
+impl BuiltinAction for Driver {
+    fn next(&mut self, now: Micros, previous: Option<(ProgramExit, &str)>) -> Step {
+        let mut step = if !self.begun {
+            self.begun = true;
+            self.machine.begin()
+        } else {
+            match previous {
+                Some((exit, output)) => self.machine.exited(exit, output),
+                None => self.machine.waited(),
+            }
+        };
+        for _ in 0..MAX_INNER_STEPS {
+            step = match step {
+                FsStep::Look { holders_of } => self.machine.seen(now, &self.look(holders_of)),
+                FsStep::MakeDirectory => {
+                    let made = fs::create_dir_all(&self.directory).map_err(|e| e.to_string());
+                    self.machine.made_directory(made)
+                }
+                FsStep::Signal { pids, signal } => {
+                    self.send(&pids, signal);
+                    self.machine.signalled()
+                }
+                FsStep::Step(step) => return step,
+            };
+        }
+        panic!(
+            "builtin:filesystem: more than {MAX_INNER_STEPS} looks, signals and directories without a step"
+        );
+    }
 }

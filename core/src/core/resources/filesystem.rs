@@ -148,7 +148,11 @@ impl FilesystemSpec {
             }
         }
         let get = |name: &str| {
-            params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty())
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
         };
         let example = "params = { device = \"/dev/disk/by-label/pgdata\", directory = \"/srv/pgsql\", fstype = \"ext4\" }";
         let mut required = |name: &str| {
@@ -359,14 +363,21 @@ impl FilesystemAction {
     pub fn begin(&mut self) -> FsStep {
         assert_eq!(self.phase, Phase::Begin, "begin once");
         if self.action == Action::ValidateAll {
-            return self.done(Outcome::Success, "", "the parameters were checked when the configuration was read");
+            return self.done(
+                Outcome::Success,
+                "",
+                "the parameters were checked when the configuration was read",
+            );
         }
         FsStep::Look { holders_of: None }
     }
 
     fn step(&mut self, step: Step) -> FsStep {
         self.decisions += 1;
-        assert!(self.decisions <= MAX_STEPS_PER_ACTION, "builtin:filesystem: more steps than the runner allows");
+        assert!(
+            self.decisions <= MAX_STEPS_PER_ACTION,
+            "builtin:filesystem: more steps than the runner allows"
+        );
         FsStep::Step(step)
     }
 
@@ -425,7 +436,10 @@ impl FilesystemAction {
                 }
                 (Some(m), DeviceSeen::Block { rdev, .. }) => self.failed(
                     OCF_ERR_GENERIC,
-                    format!("another file system is mounted on {dir}: {}, not {device} ({rdev})", describe(m)),
+                    format!(
+                        "another file system is mounted on {dir}: {}, not {device} ({rdev})",
+                        describe(m)
+                    ),
                 ),
                 (Some(m), DeviceSeen::Missing | DeviceSeen::NotBlock) => self.failed(
                     OCF_ERR_GENERIC,
@@ -494,12 +508,14 @@ impl FilesystemAction {
                     if self.phase == Phase::DrainLook && !holders.cut {
                         return self.umount();
                     }
+                    // No process to signal: a mount below the directory, or a kernel user
+                    // (a swap file, a loop device) keeps it busy.
                     let why = if holders.cut {
-                        "the process scan was cut at its bound".to_string()
+                        "the process scan was cut at its bound"
                     } else {
-                        "no process holds it (a mount below it, or a kernel user such as a swap file?)".into()
+                        "no process holds it"
                     };
-                    return self.failed(OCF_ERR_GENERIC, format!("umount {dir} failed: {}; {why}", self.umount_why));
+                    return self.failed(OCF_ERR_GENERIC, format!("{why}: {}", self.umount_why));
                 }
                 let (signal, since, grace_ms) = match self.escalation {
                     Escalation::None => (Some(HolderSignal::Term), now, 0),
@@ -520,7 +536,10 @@ impl FilesystemAction {
                     }
                     None => self.failed(
                         OCF_ERR_GENERIC,
-                        format!("{dir} stays busy: {} survived SIGKILL for {KILL_GRACE_MS} ms", pid_list(&holders.pids)),
+                        format!(
+                            "{dir} stays busy: {} survived SIGKILL for {KILL_GRACE_MS} ms",
+                            pid_list(&holders.pids)
+                        ),
                     ),
                 }
             }
@@ -577,31 +596,33 @@ impl FilesystemAction {
     pub fn exited(&mut self, exit: ProgramExit, output: &str) -> FsStep {
         let why = last_line(output).to_string();
         if let ProgramExit::NotStarted(code) = exit {
-            return self.failed(code, format!("cannot run {}: {why}", if self.phase == Phase::StartMount { MOUNT } else { UMOUNT }));
+            return self.failed(
+                code,
+                format!("cannot run {}: {why}", if self.phase == Phase::StartMount { MOUNT } else { UMOUNT }),
+            );
         }
         match self.phase {
             Phase::StartMount if exit.success() => {
                 self.phase = Phase::StartConfirm;
                 FsStep::Look { holders_of: None }
             }
-            Phase::StartMount => self.failed(OCF_ERR_GENERIC, format!("mount failed: {}", or_exit(&why, exit))),
+            Phase::StartMount => {
+                self.failed(OCF_ERR_GENERIC, format!("mount failed: {}", or_exit(&why, exit)))
+            }
             Phase::Umount if exit.success() => {
                 self.phase = Phase::StopConfirm;
                 FsStep::Look { holders_of: None }
             }
             Phase::Umount => {
                 self.umount_why = or_exit(&why, exit);
-                let dir = self.spec.directory.clone();
                 if !self.spec.force_unmount {
-                    return self.failed(
-                        OCF_ERR_GENERIC,
-                        format!("umount {dir} failed: {}; force_unmount is false: no process was signalled", self.umount_why),
-                    );
+                    return self
+                        .failed(OCF_ERR_GENERIC, format!("force_unmount is false: {}", self.umount_why));
                 }
                 if let Escalation::Kill { .. } = self.escalation {
                     return self.failed(
                         OCF_ERR_GENERIC,
-                        format!("umount {dir} failed after SIGKILL of its holders: {}", self.umount_why),
+                        format!("still busy after SIGKILL of its holders: {}", self.umount_why),
                     );
                 }
                 self.phase = Phase::FindHolders;

@@ -45,7 +45,10 @@ impl DevNum {
     /// As a `dev_t` (`gnu_dev_makedev`).
     pub fn to_dev_t(self) -> u64 {
         let (major, minor) = (u64::from(self.major), u64::from(self.minor));
-        ((major & 0xffff_f000) << 32) | ((major & 0x0000_0fff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff)
+        ((major & 0xffff_f000) << 32)
+            | ((major & 0x0000_0fff) << 8)
+            | ((minor & 0xffff_ff00) << 12)
+            | (minor & 0xff)
     }
 }
 
@@ -271,7 +274,8 @@ mod tests {
         assert_eq!(none[0].fstype, b"ext4");
         let many = "1 0 8:1 / / rw shared:1 master:2 propagate_from:3 unbindable - xfs /dev/sdb rw";
         assert_eq!(parse(many.as_bytes()).unwrap()[0].fstype, b"xfs");
-        let too_many = format!("1 0 8:1 / / rw {}- xfs /dev/sdb rw", "shared:1 ".repeat(MAX_OPTIONAL_FIELDS + 1));
+        let too_many =
+            format!("1 0 8:1 / / rw {}- xfs /dev/sdb rw", "shared:1 ".repeat(MAX_OPTIONAL_FIELDS + 1));
         assert_eq!(parse(too_many.as_bytes()).unwrap_err().kind, MountinfoErrorKind::NoSeparator);
     }
 
@@ -279,10 +283,10 @@ mod tests {
     fn a_malformed_line_is_a_typed_error_with_its_line_number() {
         let error = |text: &str| parse(text.as_bytes()).unwrap_err();
         let good = "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n";
-        assert_eq!(error(&format!("{good}x 0 8:1 / / rw - ext4 a rw")), MountinfoError {
-            line: 2,
-            kind: MountinfoErrorKind::BadId
-        });
+        assert_eq!(
+            error(&format!("{good}x 0 8:1 / / rw - ext4 a rw")),
+            MountinfoError { line: 2, kind: MountinfoErrorKind::BadId }
+        );
         assert_eq!(error("1 0 8-1 / / rw - ext4 a rw").kind, MountinfoErrorKind::BadDevice);
         assert_eq!(error("1 0 8:x / / rw - ext4 a rw").kind, MountinfoErrorKind::BadDevice);
         assert_eq!(error("1 0 8:1 / / rw - ext4 a").kind, MountinfoErrorKind::MissingField);
@@ -319,7 +323,8 @@ mod tests {
 
     #[test]
     fn a_device_number_round_trips_through_dev_t() {
-        for (major, minor) in [(0, 0), (7, 3), (8, 17), (259, 1), (0xfff, 0xff), (0x12345, 0x123456), (u32::MAX, u32::MAX)]
+        for (major, minor) in
+            [(0, 0), (7, 3), (8, 17), (259, 1), (0xfff, 0xff), (0x12345, 0x123456), (u32::MAX, u32::MAX)]
         {
             let dev = DevNum { major, minor };
             assert_eq!(DevNum::from_dev_t(dev.to_dev_t()), dev);
