@@ -1015,3 +1015,39 @@ fn the_builtin_ipaddr_takes_ipaddr2_s_parameters_and_names_a_bad_one() {
     );
     assert!(out.contains("hint: the built-in types are: builtin:ipaddr"), "{out}");
 }
+
+// ---- the built-in filesystem type ----------------------------------------------------------
+
+#[test]
+fn the_builtin_filesystem_takes_filesystems_parameters_and_names_a_bad_one() {
+    require_resource_agents();
+    let case = Case::new("builtin-filesystem");
+    let builtin = edit(NODE_PGSQL, "agent = \"ocf:heartbeat:Filesystem\"", "agent = \"builtin:filesystem\"");
+    let path = case.write("agent.toml", &builtin);
+    let outcome = check_config(&[&path]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stdout);
+    let text = edit(&builtin, "directory = \"/srv/pgsql\"", "directory = \"srv/pgsql\"");
+    let line = line_of(&text, "directory = \"srv/pgsql\"");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[0].params.directory"),
+        "\"srv/pgsql\" is not an absolute path",
+    );
+    assert!(out.ends_with("\n1 problem(s) found\n"), "{out}");
+    let text = edit(&builtin, "options = \"noatime\"", "options = \"noatime\", run_fsck = \"force\"");
+    expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[0].params.run_fsck"),
+        "builtin:filesystem does not carry out the Filesystem agent's `run_fsck`",
+    );
+    let text = edit(&builtin, "fstype = \"ext4\", ", "");
+    let out = expect_problem(
+        &case,
+        &text,
+        &format!(":line {line}: resources.group[0].params"),
+        "builtin:filesystem needs the parameter `fstype`",
+    );
+    assert!(out.contains("hint: params = { device = "), "{out}");
+}
