@@ -337,6 +337,22 @@ fn cycle_helper() {
     );
     assert_eq!(act(Action::Monitor, &p).outcome, Outcome::Failed(1));
     assert_eq!(mount_of(&dir).map(|m| m.0), Some("tmpfs".into()), "the start mounted nothing over it");
+
+    // A mount point reached through a symbolic link: refused before anything is mounted.
+    let real = dir.parent().unwrap().join("real");
+    let link = dir.parent().unwrap().join("link");
+    fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let through = link.join("array");
+    let p = params(&device, through.to_str().unwrap(), "true");
+    let refused = act(Action::Start, &p);
+    assert_eq!(refused.outcome, Outcome::Failed(6), "{}", refused.output);
+    assert!(
+        refused.exit_reason.as_str().contains("is reached through a symbolic link"),
+        "{}",
+        refused.output
+    );
+    assert!(!mounted_at(&real.join("array")), "nothing was mounted at the link's target");
 }
 
 #[test]

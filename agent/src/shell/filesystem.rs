@@ -22,7 +22,8 @@ use super::builtin_steps::BuiltinAction;
 use super::procs;
 use crate::core::resources::filesystem::mountinfo::{self, DevNum, MAX_MOUNTINFO_BYTES};
 use crate::core::resources::filesystem::{
-    DeviceSeen, FilesystemAction, FilesystemSpec, FsStep, HolderSignal, Holders, Seen, OCF_ERR_CONFIGURED,
+    DeviceSeen, FilesystemAction, FilesystemSpec, FsStep, HolderSignal, Holders, MountPoint, Seen,
+    OCF_ERR_CONFIGURED,
 };
 use crate::core::resources::program::{ProgramExit, Step};
 use crate::core::resources::{ActionRequest, ResourceSpec};
@@ -92,6 +93,19 @@ pub fn look_at_device(device: &str) -> DeviceSeen {
     }
 }
 
+/// Create `directory` and its parents (on the local root file system: nothing is mounted on
+/// it yet), and resolve its path.
+pub fn make_mount_point(directory: &str) -> MountPoint {
+    if let Err(e) = fs::create_dir_all(directory) {
+        return MountPoint::Failed(e.to_string());
+    }
+    match fs::canonicalize(directory) {
+        Ok(path) if path.as_os_str() == directory => MountPoint::Ready,
+        Ok(path) => MountPoint::Resolves(path.display().to_string()),
+        Err(e) => MountPoint::Failed(e.to_string()),
+    }
+}
+
 impl Driver {
     fn look(&self, holders_of: Option<DevNum>) -> Seen {
         Seen {
@@ -135,7 +149,7 @@ impl BuiltinAction for Driver {
             step = match step {
                 FsStep::Look { holders_of } => self.machine.seen(now, &self.look(holders_of)),
                 FsStep::MakeDirectory => {
-                    let made = fs::create_dir_all(&self.directory).map_err(|e| e.to_string());
+                    let made = make_mount_point(&self.directory);
                     self.machine.made_directory(made)
                 }
                 FsStep::Signal { pids, signal } => {

@@ -245,6 +245,17 @@ pub enum DeviceSeen {
     Unreadable(String),
 }
 
+/// The mount point, as the driver found or made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountPoint {
+    /// A directory at `directory` itself.
+    Ready,
+    /// A directory, but the path goes through a symbolic link: its resolved path.
+    Resolves(String),
+    /// It could not be made (the error's text).
+    Failed(String),
+}
+
 /// The processes holding a file system (from `/proc`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holders {
@@ -285,7 +296,7 @@ pub enum FsStep {
     /// Read the mount list and the device node (and, when given, find the processes holding
     /// the file system with this device number), then call [`FilesystemAction::seen`].
     Look { holders_of: Option<DevNum> },
-    /// Create the mount point (and its parents), then call
+    /// Create the mount point (and its parents), resolve its path, then call
     /// [`FilesystemAction::made_directory`].
     MakeDirectory,
     /// Send this signal to these pids, then call [`FilesystemAction::signalled`].
@@ -577,12 +588,22 @@ impl FilesystemAction {
         FsStep::Look { holders_of: self.mounted }
     }
 
-    /// The driver tried to create the mount point (after [`FsStep::MakeDirectory`]).
-    pub fn made_directory(&mut self, result: Result<(), String>) -> FsStep {
+    /// The driver made the mount point (after [`FsStep::MakeDirectory`]).
+    pub fn made_directory(&mut self, result: MountPoint) -> FsStep {
         assert_eq!(self.phase, Phase::StartMkdir, "the mount point is made before the mount");
-        if let Err(e) = result {
-            let dir = &self.spec.directory;
-            return self.failed(OCF_ERR_INSTALLED, format!("cannot create the mount point {dir}: {e}"));
+        let dir = &self.spec.directory;
+        match result {
+            MountPoint::Ready => {}
+            MountPoint::Failed(e) => {
+                let reason = format!("cannot create the mount point {dir}: {e}");
+                return self.failed(OCF_ERR_INSTALLED, reason);
+            }
+            // The mount would be listed at the link's target, where no monitor or stop looks.
+            MountPoint::Resolves(target) => {
+                let reason =
+                    format!("{dir} is reached through a symbolic link (it is {target}): use that path");
+                return self.failed(OCF_ERR_CONFIGURED, reason);
+            }
         }
         let mut argv = vec![MOUNT.into(), "-t".into(), self.spec.fstype.clone()];
         if let Some(options) = &self.spec.options {

@@ -330,7 +330,7 @@ mod tests {
             assert_eq!(DevNum::from_dev_t(dev.to_dev_t()), dev);
         }
         assert_eq!(DevNum { major: 8, minor: 1 }.to_dev_t(), 0x801);
-        assert_eq!(DevNum { major: 259, minor: 300 }.to_dev_t(), 0x10_3_2c | (1 << 20));
+        assert_eq!(DevNum { major: 259, minor: 300 }.to_dev_t(), 0x0011_032c);
     }
 
     impl MountEntry {

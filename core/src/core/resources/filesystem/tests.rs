@@ -188,7 +188,7 @@ fn bad_values_are_refused_with_their_parameter() {
 fn a_start_makes_the_mount_point_mounts_and_confirms_in_the_mount_list() {
     let mut a = action(Action::Start);
     assert_eq!(a.seen(Micros(0), &seen("")), FsStep::MakeDirectory);
-    let mount = a.made_directory(Ok(()));
+    let mount = a.made_directory(MountPoint::Ready);
     assert_eq!(
         argv(&mount),
         [
@@ -217,7 +217,10 @@ fn a_start_without_options_passes_no_dash_o() {
     .unwrap();
     let mut a = action_of(s, Action::Start);
     a.seen(Micros(0), &seen(""));
-    assert_eq!(argv(&a.made_directory(Ok(()))), ["/usr/bin/mount", "-t", "xfs", "/dev/sdb1", "/mnt/a"]);
+    assert_eq!(
+        argv(&a.made_directory(MountPoint::Ready)),
+        ["/usr/bin/mount", "-t", "xfs", "/dev/sdb1", "/mnt/a"]
+    );
 }
 
 #[test]
@@ -264,16 +267,27 @@ fn a_start_with_a_missing_device_is_not_installed() {
 fn a_mount_point_that_cannot_be_made_is_not_installed() {
     let mut a = action(Action::Start);
     a.seen(Micros(0), &seen(""));
-    let (outcome, reason) = result(&a.made_directory(Err("File exists (os error 17)".into())));
+    let (outcome, reason) = result(&a.made_directory(MountPoint::Failed("File exists (os error 17)".into())));
     assert_eq!(outcome, Outcome::Failed(OCF_ERR_INSTALLED));
     assert_eq!(reason, "cannot create the mount point /srv/pgsql: File exists (os error 17)");
+}
+
+#[test]
+fn a_mount_point_reached_through_a_symbolic_link_is_not_configured() {
+    // Mounted there, it would be listed at the link's target: the monitor and the stop, which
+    // look for `directory`, would not see it, and a stop would leave it mounted.
+    let mut a = action(Action::Start);
+    a.seen(Micros(0), &seen(""));
+    let (outcome, reason) = result(&a.made_directory(MountPoint::Resolves("/data/pgsql".into())));
+    assert_eq!(outcome, Outcome::Failed(OCF_ERR_CONFIGURED));
+    assert_eq!(reason, "/srv/pgsql is reached through a symbolic link (it is /data/pgsql): use that path");
 }
 
 #[test]
 fn a_failed_mount_fails_with_its_last_line() {
     let mut a = action(Action::Start);
     a.seen(Micros(0), &seen(""));
-    a.made_directory(Ok(()));
+    a.made_directory(MountPoint::Ready);
     let out = "mount: /srv/pgsql: wrong fs type, bad option, bad superblock on /dev/loop3.\n";
     let (outcome, reason) = result(&a.exited(ProgramExit::Code(32), out));
     assert_eq!(outcome, Outcome::Failed(OCF_ERR_GENERIC));
@@ -283,7 +297,7 @@ fn a_failed_mount_fails_with_its_last_line() {
     );
     let mut a = action(Action::Start);
     a.seen(Micros(0), &seen(""));
-    a.made_directory(Ok(()));
+    a.made_directory(MountPoint::Ready);
     assert_eq!(result(&a.exited(ProgramExit::NotStarted(5), "cannot run")).0, Outcome::Failed(5));
 }
 
@@ -291,7 +305,7 @@ fn a_failed_mount_fails_with_its_last_line() {
 fn a_mount_that_exits_zero_but_is_not_in_the_list_fails() {
     let mut a = action(Action::Start);
     a.seen(Micros(0), &seen(""));
-    a.made_directory(Ok(()));
+    a.made_directory(MountPoint::Ready);
     a.exited(ProgramExit::Code(0), "");
     let (outcome, reason) = result(&a.seen(Micros(0), &seen("")));
     assert_eq!(outcome, Outcome::Failed(OCF_ERR_GENERIC));
