@@ -45,7 +45,7 @@ help:
 	@echo "make test-fence-pacemaker - (root) Pacemaker's fencer fences through fence_rackha and a witness, in namespaces (docs/fence-agent.md)"
 	@echo "make test-journal-vm - power the VM off (QMP quit) while the agent journals; every acknowledged record survives"
 	@echo "make test-rack-pacemaker - the virtual rack with Debian 12 nodes under Pacemaker + Corosync fenced through the box's fence service: one power cut (SCENARIO=lan-split|all, REPEAT=n, PCMK_TIMING=default|tuned; not in make test)"
-	@echo "make test-rack-debian - the virtual rack with Debian 12 nodes running PostgreSQL: the power cut (SCENARIO=name|all, REPEAT=n; make test runs all)"
+	@echo "make test-rack-debian - the virtual rack with Debian 12 nodes running PostgreSQL: the power cut (SCENARIO=name|all, REPEAT=n, TIMING=default|fast, RESOURCES=ocf|builtin; make test runs all)"
 	@echo "make rack   - the virtual rack with the appliance's test image as nodes (the ledger) and its scenarios (SCENARIO=name for one; docs/rack.md)"
 	@echo "make bench  - benchmarks into out/bench.json and a table (docs/bench.md; BENCH_QUICK=1 for a short run)"
 
@@ -137,7 +137,7 @@ test-pgsql:
 	cargo build --locked -p ha-agent
 	cargo test --locked -p ha-tests --test process_pgsql --no-run
 	sync
-	HA_REQUIRE_PGSQL=1 cargo test --locked -p ha-tests --test process_pgsql -- --ignored --nocapture
+	HA_REQUIRE_PGSQL=1 cargo test --locked -p ha-tests --test process_pgsql -- --ignored --nocapture --test-threads=1
 
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
@@ -286,14 +286,17 @@ test-rack: image
 # by a hash of its inputs; the witness stays the appliance's test image. PostgreSQL 15 on the
 # shared disk under Debian's unmodified Filesystem, pgsql and IPaddr2, a client committing rows
 # through the floating IP from a network namespace on the LAN. make test-rack-debian
-# [SCENARIO=name|all] [REPEAT=n] (default: the power cut); make demo (demo-debian): the narrated power cut.
+# [SCENARIO=name|all] [REPEAT=n] [TIMING=default|fast] [RESOURCES=ocf|builtin] (default: the power
+# cut; RESOURCES=builtin runs the group through the agent's built-in types); make demo
+# (demo-debian): the narrated power cut.
 .PHONY: debian-node test-rack-debian test-rack-debian-all demo-debian demo-appliance
 debian-node: packages
 	@bash tests/vm/make-debian-node.sh
 
 test-rack-debian: image debian-node
 	@python3 tests/vm/rack/rack.py --nodes debian --work $(CURDIR)/out/rack-debian \
-	  $(if $(filter all,$(SCENARIO)),,--scenario $(or $(SCENARIO),power-cut)) $(if $(REPEAT),--repeat $(REPEAT))
+	  $(if $(filter all,$(SCENARIO)),,--scenario $(or $(SCENARIO),power-cut)) $(if $(REPEAT),--repeat $(REPEAT)) \
+	  $(if $(TIMING),--timing $(TIMING)) $(if $(RESOURCES),--resources $(RESOURCES))
 
 # The virtual rack with Pacemaker nodes (docs/rack.md, "The Pacemaker nodes"): the Debian node
 # image's Pacemaker variant (VARIANT=pacemaker, cached in out/debian-node-pacemaker/), Corosync 3

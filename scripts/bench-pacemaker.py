@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """make bench (scripts/bench-run.sh): the benchmark's fragment of the power cut in the virtual
 rack with Debian nodes, under Pacemaker + Corosync (fenced through the box) and under the agent,
-from the four rack reports out/rack-bench-{pacemaker,debian}-{timing}/report.json.
+from the rack reports out/rack-bench-{pacemaker,debian}-{timing}[-builtin]/report.json.
 
 Usage: bench-pacemaker.py OUT_DIR FRAGMENT.json
 
 Keys (docs/bench.md): pacemaker_failover_ms_p50/_max (Corosync's default timing) and
 _tuned_p50/_max (token 1000 ms), agent_debian_failover_ms_p50/_max (the agent's default timing)
-and _fast_p50/_max, ratio_failover_vs_pacemaker = the agent's fastest p50 / Pacemaker's fastest
-p50. A setting that restored the service in no trial gives null keys and a reason under
+and _fast_p50/_max (Debian's resource scripts, as Pacemaker runs them), _fast_builtin_p50/_max
+(the same group through the agent's built-in types), ratio_failover_vs_pacemaker = the agent's
+fastest p50 / Pacemaker's fastest p50, and ratio_failover_vs_pacemaker_same_scripts = the same
+with the agent's settings that run Debian's scripts only. A setting that restored the service in no trial gives null keys and a reason under
 not_measured. Standard library only."""
 
 import json
@@ -20,7 +22,9 @@ SETTINGS = (
     ("pacemaker_failover_ms_tuned", "rack-bench-pacemaker-tuned"),
     ("agent_debian_failover_ms", "rack-bench-debian-default"),
     ("agent_debian_failover_ms_fast", "rack-bench-debian-fast"),
+    ("agent_debian_failover_ms_fast_builtin", "rack-bench-debian-fast-builtin"),
 )
+SCRIPT_SETTINGS = ("agent_debian_failover_ms_p50", "agent_debian_failover_ms_fast_p50")
 
 
 def p50(values):
@@ -62,13 +66,16 @@ def main():
                             "pacemaker_timing": report.get("pacemaker_timing"),
                             "per_trial": [s["figures"] for s in report.get("scenarios", [])
                                           if s.get("name") == "power-cut"]}
-    agent = [out[k] for k in ("agent_debian_failover_ms_p50", "agent_debian_failover_ms_fast_p50") if out.get(k)]
     pcmk = [out[k] for k in ("pacemaker_failover_ms_p50", "pacemaker_failover_ms_tuned_p50") if out.get(k)]
-    if agent and pcmk:
-        out["ratio_failover_vs_pacemaker"] = round(min(agent) / min(pcmk), 3)
-    else:
-        out["ratio_failover_vs_pacemaker"] = None
-        not_measured["ratio_failover_vs_pacemaker"] = "a side has no p50 (see the other keys)"
+    agent_all = [out[k + "_p50"] for k, _ in SETTINGS if k.startswith("agent_") and out.get(k + "_p50")]
+    agent_scripts = [out[k] for k in SCRIPT_SETTINGS if out.get(k)]
+    for key, agent in (("ratio_failover_vs_pacemaker", agent_all),
+                       ("ratio_failover_vs_pacemaker_same_scripts", agent_scripts)):
+        if agent and pcmk:
+            out[key] = round(min(agent) / min(pcmk), 3)
+        else:
+            out[key] = None
+            not_measured[key] = "a side has no p50 (see the other keys)"
     out["details"] = {"rack_debian_vs_pacemaker": details}
     if not_measured:
         out["not_measured"] = not_measured

@@ -93,7 +93,8 @@ fi
 # pacemaker_failover_ms_*, agent_debian_failover_ms_*, ratio_failover_vs_pacemaker: the same power
 # cut in the virtual rack with Debian 12 nodes running PostgreSQL, once under Pacemaker + Corosync
 # fenced through the box (tests/vm/rack/rack.py --nodes pacemaker, Corosync's default and tuned
-# timing) and once under the agent (--nodes debian, its default and fast timing), each
+# timing) and under the agent (--nodes debian, its default and fast timing with Debian's scripts,
+# and its fast timing with its built-in types, --resources builtin), each
 # BENCH_PACEMAKER_TRIALS times (default 5, 2 with BENCH_QUICK) after its own cold start (unless
 # BENCH_PACEMAKER=0; needs out/image and both Debian node images, make debian-node and
 # VARIANT=pacemaker make debian-node; about 12 minutes per setting under TCG).
@@ -102,14 +103,16 @@ if [ "${BENCH_PACEMAKER:-1}" = 1 ] && [ -f out/image/root.squashfs ]; then
   ptrials="${BENCH_PACEMAKER_TRIALS:-$ptrials_default}"
   VARIANT=agent bash tests/vm/make-debian-node.sh >/dev/null
   VARIANT=pacemaker bash tests/vm/make-debian-node.sh >/dev/null
-  for setting in pacemaker:default pacemaker:tuned debian:default debian:fast; do
-    nodes=${setting%%:*} timing=${setting#*:}
+  for setting in pacemaker:default pacemaker:tuned debian:default debian:fast debian:fast:builtin; do
+    IFS=: read -r nodes timing resources <<< "$setting"
     if [ "$nodes" = pacemaker ]; then topt=(--pcmk-timing "$timing"); else topt=(--timing "$timing"); fi
-    echo "bench: virtual rack, $nodes nodes ($timing timing), power-cut x $ptrials"
-    rm -rf "out/rack-bench-$nodes-$timing"
-    python3 tests/vm/rack/rack.py --nodes "$nodes" "${topt[@]}" --scenario power-cut --repeat "$ptrials" \
-      --work "$PWD/out/rack-bench-$nodes-$timing" > "out/bench-rack-$nodes-$timing.log" 2>&1 ||
-      echo "bench: the rack run reported failures (out/bench-rack-$nodes-$timing.log)"
+    tag="$nodes-$timing" ropt=()
+    if [ -n "$resources" ]; then tag="$tag-$resources" ropt=(--resources "$resources"); fi
+    echo "bench: virtual rack, $nodes nodes ($timing timing${resources:+, $resources resources}), power-cut x $ptrials"
+    rm -rf "out/rack-bench-$tag"
+    python3 tests/vm/rack/rack.py --nodes "$nodes" "${topt[@]}" "${ropt[@]}" --scenario power-cut --repeat "$ptrials" \
+      --work "$PWD/out/rack-bench-$tag" > "out/bench-rack-$tag.log" 2>&1 ||
+      echo "bench: the rack run reported failures (out/bench-rack-$tag.log)"
   done
   python3 scripts/bench-pacemaker.py out out/bench-pacemaker.json
   args+=(--fragment out/bench-pacemaker.json)

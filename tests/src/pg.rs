@@ -164,6 +164,15 @@ fn read_all(mut pipe: impl io::Read + Send + 'static) -> JoinHandle<String> {
     })
 }
 
+/// Which programs carry out the group's resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kinds {
+    /// Debian's unmodified Filesystem, IPaddr2 and pgsql scripts.
+    Scripts,
+    /// The agent's built-in types: builtin:filesystem, builtin:ipaddr, builtin:pgsql.
+    Builtin,
+}
+
 /// The two nodes and the shared array. See the module documentation.
 pub struct PgRig {
     /// Directory of the rig: image, mount point, socket directory, scripts, PostgreSQL logs.
@@ -388,9 +397,22 @@ impl PgRig {
         })
     }
 
-    /// The `[authority]` and `[resources]` of a node: Filesystem, IPaddr2 and pgsql, as they are.
-    pub fn node_extra(&self, member: &str) -> String {
+    /// The `[authority]` and `[resources]` of a node: Filesystem, IPaddr2 and pgsql as they are
+    /// (`Kinds::Scripts`), or the same resources through the agent's built-in types
+    /// (`Kinds::Builtin`: the script's `psql` and `pgdb` are not builtin:pgsql's).
+    pub fn node_extra(&self, member: &str, kinds: Kinds) -> String {
         let dev = self.loop_dev.clone().unwrap_or_default();
+        let (fs, ip, db, pg_extra) = match kinds {
+            Kinds::Scripts => (
+                format!("{OCF_DIR}/Filesystem"),
+                format!("{OCF_DIR}/IPaddr2"),
+                format!("{OCF_DIR}/pgsql"),
+                format!(r#"psql = "{PG_BIN}/psql", pgdb = "postgres", "#),
+            ),
+            Kinds::Builtin => {
+                ("builtin:filesystem".into(), "builtin:ipaddr".into(), "builtin:pgsql".into(), String::new())
+            }
+        };
         format!(
             r#"
 [authority]
@@ -403,7 +425,7 @@ restart_window_s = 300
 
 [[resources.group]]
 name = "fs"
-agent = "{OCF_DIR}/Filesystem"
+agent = "{fs}"
 params = {{ device = "{dev}", directory = "{mount}", fstype = "ext4" }}
 start_timeout_ms = 20000
 stop_timeout_ms = 20000
@@ -412,7 +434,7 @@ monitor_interval_ms = 1000
 
 [[resources.group]]
 name = "ip"
-agent = "{OCF_DIR}/IPaddr2"
+agent = "{ip}"
 params = {{ ip = "{vip}", cidr_netmask = "24", nic = "{NIC}" }}
 start_timeout_ms = 20000
 stop_timeout_ms = 20000
@@ -423,8 +445,8 @@ monitor_interval_ms = 1000
 # it shuts down immediately (at 10 s or less it never tries the fast one).
 [[resources.group]]
 name = "db"
-agent = "{OCF_DIR}/pgsql"
-params = {{ pgctl = "{PG_BIN}/pg_ctl", psql = "{PG_BIN}/psql", pgdata = "{pgdata}", config = "{config}", pgport = "{PG_PORT}", socketdir = "{sock}", pgdb = "postgres", logfile = "{base}/postgres-{member}.log" }}
+agent = "{db}"
+params = {{ pgctl = "{PG_BIN}/pg_ctl", {pg_extra}pgdata = "{pgdata}", config = "{config}", pgport = "{PG_PORT}", socketdir = "{sock}", logfile = "{base}/postgres-{member}.log" }}
 start_timeout_ms = 60000
 stop_timeout_ms = 30000
 monitor_timeout_ms = 10000

@@ -250,8 +250,8 @@ pub struct File {
 pub const TOPOLOGIES: &[(&str, &str)] = &[
     (
         "rack",
-        "nodes=appliance|debian|pacemaker timing=default|fast key_file=/etc/ha-agent/cluster.key \
-         fence_key_file=/etc/ha-agent/fence.key",
+        "nodes=appliance|debian|pacemaker timing=default|fast resources=ocf|builtin \
+         key_file=/etc/ha-agent/cluster.key fence_key_file=/etc/ha-agent/fence.key",
     ),
     ("gpio", "key_file=/etc/ha-agent/cluster.key"),
     ("fence-service", "work=DIR"),
@@ -288,16 +288,23 @@ impl Params<'_> {
 pub fn generate(name: &str, params: &Params<'_>) -> Result<Vec<File>, String> {
     match name {
         "rack" => {
-            params.check_known(&["nodes", "timing", "key_file", "fence_key_file"])?;
+            params.check_known(&["nodes", "timing", "resources", "key_file", "fence_key_file"])?;
             let nodes = match params.get("nodes", "appliance", &["appliance", "debian", "pacemaker"])? {
                 "debian" => RackNodes::Debian,
                 "pacemaker" => RackNodes::Pacemaker,
                 _ => RackNodes::Appliance,
             };
             let fast = params.get("timing", "default", &["default", "fast"])? == "fast";
+            let builtin = params.get("resources", "ocf", &["ocf", "builtin"])? == "builtin";
+            if builtin && nodes != RackNodes::Debian {
+                return Err(
+                    "resources=builtin: only with nodes=debian (the same group, carried out by the agent)"
+                        .into(),
+                );
+            }
             let key_file = params.get("key_file", DEFAULT_KEY_FILE, &[])?;
             let fence_key_file = params.get("fence_key_file", DEFAULT_FENCE_KEY_FILE, &[])?;
-            let rack = Rack { nodes, fast, key_file };
+            let rack = Rack { nodes, fast, builtin, key_file };
             if nodes == RackNodes::Pacemaker {
                 // The witness serves the nodes' Pacemaker through its fence service; the group
                 // file is the Debian nodes' `[resources]`, which rack.py writes the CIB from.
@@ -403,6 +410,9 @@ pub struct Rack<'a> {
     pub nodes: RackNodes,
     /// `--timing fast`: dead 1 s and a margin of 500 ms (the benchmark's failover trials).
     pub fast: bool,
+    /// `--resources builtin` (Debian nodes): the same group with the agent's built-in types
+    /// (`builtin:filesystem`, `builtin:pgsql`, `builtin:ipaddr`) instead of Debian's scripts.
+    pub builtin: bool,
     pub key_file: &'a str,
 }
 
@@ -514,37 +524,44 @@ impl Rack<'_> {
             // timeouts are several times what they take on these emulated CPUs (Filesystem's
             // start 3.3 s, pgsql's with crash recovery 7.5 s, its stop escalates after 20 s),
             // and they make the fence bound: the watchdog deadline that a failover without a
-            // working relay waits for (relay-broken-isolation) is about 190 s.
-            RackNodes::Debian | RackNodes::Pacemaker => vec![
-                (
-                    "pgdata",
-                    "ocf:heartbeat:Filesystem",
-                    vec![
-                        ("device", "/dev/disk/by-label/pgdata"),
-                        ("directory", "/srv/pgsql"),
-                        ("fstype", "ext4"),
-                        ("options", "noatime"),
-                    ],
-                    [30000, 30000, 20000],
-                    10000,
-                ),
-                (
-                    "postgresql",
-                    "ocf:heartbeat:pgsql",
-                    vec![
-                        ("pgctl", "/usr/lib/postgresql/15/bin/pg_ctl"),
-                        ("psql", "/usr/bin/psql"),
-                        ("pgdata", "/srv/pgsql/15/main"),
-                        ("config", "/etc/postgresql/15/main/postgresql.conf"),
-                        ("pgdba", "postgres"),
-                        ("socketdir", "/var/run/postgresql"),
-                        ("stop_escalate", "20"),
-                    ],
-                    [60000, 30000, 20000],
-                    5000,
-                ),
-                ("service-ip", "ocf:heartbeat:IPaddr2", floating_ip.to_vec(), [20000, 20000, 20000], 5000),
-            ],
+            // working relay waits for (relay-broken-isolation) is about 190 s. With
+            // `resources=builtin` the same resources, parameters and timeouts through the
+            // agent's built-in types (the pgsql script's `psql` is not one of builtin:pgsql's).
+            RackNodes::Debian | RackNodes::Pacemaker => {
+                let [fs, pg, ip] = if self.builtin {
+                    ["builtin:filesystem", "builtin:pgsql", "builtin:ipaddr"]
+                } else {
+                    ["ocf:heartbeat:Filesystem", "ocf:heartbeat:pgsql", "ocf:heartbeat:IPaddr2"]
+                };
+                let mut pgsql_params = vec![
+                    ("pgctl", "/usr/lib/postgresql/15/bin/pg_ctl"),
+                    ("psql", "/usr/bin/psql"),
+                    ("pgdata", "/srv/pgsql/15/main"),
+                    ("config", "/etc/postgresql/15/main/postgresql.conf"),
+                    ("pgdba", "postgres"),
+                    ("socketdir", "/var/run/postgresql"),
+                    ("stop_escalate", "20"),
+                ];
+                if self.builtin {
+                    pgsql_params.retain(|(k, _)| *k != "psql");
+                }
+                vec![
+                    (
+                        "pgdata",
+                        fs,
+                        vec![
+                            ("device", "/dev/disk/by-label/pgdata"),
+                            ("directory", "/srv/pgsql"),
+                            ("fstype", "ext4"),
+                            ("options", "noatime"),
+                        ],
+                        [30000, 30000, 20000],
+                        10000,
+                    ),
+                    ("postgresql", pg, pgsql_params, [60000, 30000, 20000], 5000),
+                    ("service-ip", ip, floating_ip.to_vec(), [20000, 20000, 20000], 5000),
+                ]
+            }
         };
         for (name, agent, params, timeouts, interval) in group {
             t.resource(name, agent, &params, timeouts, interval);

@@ -59,9 +59,10 @@ fn every_generated_configuration_passes_check_config() {
     let scratch = Scratch(std::env::temp_dir().join(format!("ha-generated-configs-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&scratch.0);
     let mut checked = 0;
-    for nodes in ["appliance", "debian"] {
+    for (nodes, resources) in [("appliance", "ocf"), ("debian", "ocf"), ("debian", "builtin")] {
         for timing in ["default", "fast"] {
-            let files = write(&scratch.0, "rack", &[("nodes", nodes), ("timing", timing)]);
+            let files =
+                write(&scratch.0, "rack", &[("nodes", nodes), ("timing", timing), ("resources", resources)]);
             assert_eq!(files.len(), 3);
             let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
             for path in &paths {
@@ -145,7 +146,7 @@ fn every_generated_configuration_passes_check_config() {
         assert_eq!(out.matches(": ok (cluster bench-fast, member").count(), 3, "{out}");
         checked += paths.len();
     }
-    assert_eq!(checked, 24, "every file of every variant was checked");
+    assert_eq!(checked, 30, "every file of every variant was checked");
 }
 
 #[test]

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use ha_tests::cable::set_proxy_realtime_priority;
 use ha_tests::fixtures::{agent_command, resources_state};
 use ha_tests::harness::{member_state, Rack, ShellOptions, Timing};
-use ha_tests::pg::{longest_gap, mounted_in, Client, PgRig, Sampler, Setup};
+use ha_tests::pg::{longest_gap, mounted_in, Client, Kinds, PgRig, Sampler, Setup};
 use serde_json::Value;
 
 const ENV_REQUIRE: &str = "HA_REQUIRE_PGSQL";
@@ -131,6 +131,19 @@ struct Event {
 #[test]
 #[ignore = "needs root, resource-agents and PostgreSQL 15: make test-pgsql"]
 fn postgresql_moves_restarts_and_fails_over_under_the_unmodified_resource_agents_and_loses_no_commit() {
+    moves_restarts_and_fails_over(Kinds::Scripts);
+}
+
+/// The same group, parameters and events through the agent's built-in types
+/// (`builtin:filesystem`, `builtin:ipaddr`, `builtin:pgsql`: mount, pg_ctl and netlink without a
+/// shell script).
+#[test]
+#[ignore = "needs root and PostgreSQL 15: make test-pgsql"]
+fn postgresql_moves_restarts_and_fails_over_under_the_built_in_types_and_loses_no_commit() {
+    moves_restarts_and_fails_over(Kinds::Builtin);
+}
+
+fn moves_restarts_and_fails_over(kinds: Kinds) {
     let test_started = Instant::now();
     let rig = match PgRig::create() {
         Ok(rig) => rig,
@@ -160,7 +173,7 @@ fn postgresql_moves_restarts_and_fails_over_under_the_unmodified_resource_agents
         .extra("witness", &rig.witness_extra());
     for node in ["node-a", "node-b"] {
         builder = builder
-            .extra(node, &rig.node_extra(node))
+            .extra(node, &rig.node_extra(node, kinds))
             .command_prefix(node, rig.command_prefix(node))
             .udp_end_map(node, rig.udp_end_map(node, PRIORITY));
     }
@@ -173,7 +186,7 @@ fn postgresql_moves_restarts_and_fails_over_under_the_unmodified_resource_agents
     rack.wait_for(SERVICE_TIMEOUT, || running_on(&rack, "node-a") && rig.query("SELECT 1").is_ok())
         .unwrap_or_else(|e| panic!("node-a never ran the group: {e}\n{}", rack.table()));
     println!(
-        "cold start: node-a runs Filesystem, IPaddr2 and pgsql {:?} after the agents started",
+        "cold start: node-a runs the group ({kinds:?}) {:?} after the agents started",
         started.elapsed()
     );
     let node_a = rack.status("node-a");
@@ -340,6 +353,6 @@ fn postgresql_moves_restarts_and_fails_over_under_the_unmodified_resource_agents
             event.restored.as_millis()
         );
     }
-    println!("test duration: {:?}", test_started.elapsed());
+    println!("test duration ({kinds:?}): {:?}", test_started.elapsed());
     drop(rack);
 }

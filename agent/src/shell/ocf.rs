@@ -246,6 +246,7 @@ struct Running {
 /// A built-in action between its steps: its state machine and what it has done so far.
 struct Chain {
     action: Box<dyn BuiltinAction>,
+    /// Program calls so far (bounded by `MAX_STEPS_PER_ACTION`).
     steps: u32,
 }
 
@@ -469,17 +470,22 @@ impl Runner {
         previous: Option<(ProgramExit, &str)>,
     ) {
         // A program may not be started, so each step that ends at once asks again; the bound
-        // on steps ends any loop.
+        // on program calls ends any loop (waits return to the loop, bounded by the timeout).
         let mut previous: Option<(ProgramExit, String)> = previous.map(|(e, o)| (e, o.to_string()));
         loop {
-            chain.steps += 1;
-            let step = if chain.steps > MAX_STEPS_PER_ACTION {
-                Step::failed(
+            let step = chain.action.next(now, previous.as_ref().map(|(e, o)| (*e, o.as_str())));
+            let step = match step {
+                Step::Run(_) if chain.steps >= MAX_STEPS_PER_ACTION => Step::failed(
                     1,
-                    format!("ha-agent: more than {MAX_STEPS_PER_ACTION} steps in one built-in action"),
-                )
-            } else {
-                chain.action.next(now, previous.as_ref().map(|(e, o)| (*e, o.as_str())))
+                    format!(
+                        "ha-agent: more than {MAX_STEPS_PER_ACTION} program calls in one built-in action"
+                    ),
+                ),
+                Step::Run(call) => {
+                    chain.steps += 1;
+                    Step::Run(call)
+                }
+                other => other,
             };
             match step {
                 Step::Done(StepResult { outcome, exit_reason, output }) => {

@@ -105,6 +105,15 @@ impl BuiltinAction for Driver {
                     }
                     self.machine.seen(now, &look(&self.pgdata))
                 }
+                PgsqlStep::CheckExiting { pid } => {
+                    let exiting = procs::is_exited_or_exiting(pid);
+                    if exiting {
+                        self.notes.push_str(&format!(
+                            "pid {pid} of the pid file has exited and is not reaped yet: waiting\n"
+                        ));
+                    }
+                    self.machine.exiting(exiting)
+                }
                 PgsqlStep::Step(Step::Done(mut result)) => {
                     if !self.notes.is_empty() {
                         result.output = format!("{}{}", std::mem::take(&mut self.notes), result.output);

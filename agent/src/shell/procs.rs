@@ -5,6 +5,9 @@
 //!
 //! Owns the scan: bounded by [`MAX_PROCESSES_SCANNED`] and [`MAX_FDS_PER_PROCESS`], and
 //! the parser of `/proc/PID/stat`'s parent pid ([`parse_stat_ppid`], fuzzed by `proc_stat`).
+//! Only processes in this process's own mount namespace count: a path means something only
+//! within one (two nodes of a test rig on one kernel see the same path strings in each other's
+//! processes, and a container's processes are not this machine's service).
 //! Everything read here is procfs, which answers from the kernel's memory: no read waits for a
 //! disk, even when the file system in question sits on an array that stopped answering, so
 //! the loop may call it. It decides nothing and signals nothing: the types' state machines
@@ -54,14 +57,18 @@ pub struct Process {
     pub exe: Option<PathBuf>,
 }
 
-/// The pids under `/proc`, at most [`MAX_PROCESSES_SCANNED`]; the flag says whether there were
-/// more.
+/// The pids under `/proc` in this process's mount namespace, at most [`MAX_PROCESSES_SCANNED`];
+/// the flag says whether there were more.
 fn pids() -> (Vec<u32>, bool) {
     let mut pids = Vec::new();
     let mut more = false;
+    let Ok(own_ns) = fs::read_link("/proc/self/ns/mnt") else { return (pids, true) };
     if let Ok(entries) = fs::read_dir("/proc") {
         for entry in entries.flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            if fs::read_link(format!("/proc/{pid}/ns/mnt")).ok().as_ref() != Some(&own_ns) {
+                continue;
+            }
             if pids.len() == MAX_PROCESSES_SCANNED {
                 more = true;
                 break;
@@ -90,6 +97,29 @@ pub fn in_directory(dir: &Path) -> (Vec<Process>, bool) {
         found.push(Process { pid, ppid, cwd: Some(cwd), exe });
     }
     (found, more)
+}
+
+/// The state letter in the text of `/proc/PID/stat` (the field after the command name).
+pub fn parse_stat_state(text: &str) -> Option<char> {
+    if text.len() > MAX_STAT_BYTES {
+        return None;
+    }
+    let (head, rest) = text.rsplit_once(')')?;
+    head.split_once(" (")?.0.trim().parse::<u32>().ok()?;
+    let state = rest.split_ascii_whitespace().next()?;
+    let mut chars = state.chars();
+    let letter = chars.next()?;
+    chars.next().is_none().then_some(letter)
+}
+
+/// Whether `pid` is a process that has exited and waits to be reaped (`Z`) or is being torn
+/// down (`X`): it still answers `kill(pid, 0)`, but runs nothing. `false` when it is gone or
+/// unreadable.
+pub fn is_exited_or_exiting(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|t| parse_stat_state(&t))
+        .is_some_and(|state| state == 'Z' || state == 'X')
 }
 
 /// Whether the object behind a `/proc/PID/...` link lives on the file system with device
@@ -143,6 +173,14 @@ mod tests {
         assert_eq!(parse_stat_ppid(""), None);
         assert_eq!(parse_stat_ppid("x (y) S 3"), None, "the pid is a number");
         assert_eq!(parse_stat_ppid("5 (y) S"), None);
+    }
+
+    #[test]
+    fn the_state_is_the_one_letter_after_the_name() {
+        assert_eq!(parse_stat_state("1234 (postgres) Z 1 1234"), Some('Z'));
+        assert_eq!(parse_stat_state("77 (a) c) S 76"), Some('S'));
+        assert_eq!(parse_stat_state("77 (a) Zz 76"), None);
+        assert!(!is_exited_or_exiting(std::process::id()), "this test runs");
     }
 
     #[test]

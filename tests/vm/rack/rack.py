@@ -44,6 +44,9 @@ DATA_DISK_MIB = 64
 # written (load_values). `--timing fast` (the benchmark's failover trials): dead 1 s and a
 # margin of 500 ms instead of 5 s and 2 s.
 TIMING_KIND = "default"
+# `--resources builtin` (Debian nodes): the same group through the agent's built-in types
+# (builtin:filesystem, builtin:pgsql, builtin:ipaddr) instead of Debian's resource scripts.
+RESOURCES_KIND = "ocf"
 TIMING = {}
 MARGIN_MS = SELF_FENCE_MS = WATCHDOG_S = MAX_RESTARTS = None
 FLOATING_IP = None
@@ -58,7 +61,8 @@ def write_configs(directory):
     the Pacemaker nodes: witness.toml (its fence service) and group.toml (the Debian nodes'
     group, which the CIB is written from)."""
     run(["cargo", "run", "-q", "--locked", "-p", "ha-tests", "--bin", "configs", "--", "rack", directory,
-         "nodes=" + NODE_KIND, "timing=" + TIMING_KIND], cwd=ROOT, stdout=subprocess.DEVNULL)
+         "nodes=" + NODE_KIND, "timing=" + TIMING_KIND, "resources=" + RESOURCES_KIND],
+        cwd=ROOT, stdout=subprocess.DEVNULL)
     load_values(directory)
     if NODE_KIND == "pacemaker":
         return [os.path.join(directory, f) for f in ("witness.toml", "group.toml")]
@@ -1665,6 +1669,7 @@ def summarize(rack, started_wall, duration_s, path):
         "failed": len(failed), "known_agent_bugs": [{"scenario": k[0], "passed": k[1], "check": k[2], "bug": k[3]}
                                                      for k in rack.known],
         "nodes": NODE_KIND,
+        "resources": RESOURCES_KIND if NODE_KIND == "debian" else None,
         "timing": dict(TIMING, watchdog_s=WATCHDOG_S, self_fence_ms=SELF_FENCE_MS, margin_ms=MARGIN_MS),
         "pacemaker_timing": ({"kind": PCMK_TIMING, "token_ms": pacemaker.effective_timing(PCMK_TIMING)[0],
                               "consensus_ms": pacemaker.effective_timing(PCMK_TIMING)[1]}
@@ -1736,8 +1741,15 @@ def main():
                         "Pacemaker variant running the same group under Pacemaker + Corosync (VARIANT=pacemaker); "
                         "for the first two: "
                         "running PostgreSQL under Debian's resource agents (tests/vm/make-debian-node.sh)")
+    p.add_argument("--resources", choices=("ocf", "builtin"), default="ocf",
+                   help="with --nodes debian: the group through Debian's resource scripts (ocf) or through the "
+                        "agent's built-in types (builtin: builtin:filesystem, builtin:pgsql, builtin:ipaddr)")
     p.add_argument("--node-image", help="the Debian node image's directory (default: the one of the current inputs)")
     o = p.parse_args()
+    if o.resources != "ocf" and o.nodes != "debian":
+        raise SystemExit("rack: --resources builtin needs --nodes debian")
+    global RESOURCES_KIND
+    RESOURCES_KIND = o.resources
     global NODE_KIND, PCMK_TIMING
     NODE_KIND = o.nodes
     PCMK_TIMING = o.pcmk_timing

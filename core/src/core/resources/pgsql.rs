@@ -78,6 +78,12 @@ pub const STOP_POLL_MS: u64 = 100;
 pub const MAX_USER_BYTES: usize = 32;
 /// `rm`, which removes a stale `postmaster.pid` (as the data directory's owner).
 pub const RM: &str = "/bin/rm";
+/// `touch` and `chown`: a start makes sure the server's user can write `logfile` (creating it
+/// for that user when it cannot, as the pgsql agent's `check_log_file` does).
+pub const TOUCH: &str = "/bin/touch";
+pub const CHOWN: &str = "/bin/chown";
+/// OCF "insufficient privileges".
+pub const OCF_ERR_PERM: i32 = 4;
 /// The file name of the server's executable (`/usr/lib/postgresql/15/bin/postgres` on Debian).
 pub const SERVER_EXE_NAME: &str = "postgres";
 
@@ -307,6 +313,21 @@ pub enum PgsqlStep {
     Step(Step),
     /// Send this signal to this pid, then call [`PgsqlAction::seen`] after a fresh look.
     Signal { pid: u32, signal: ShutdownSignal },
+    /// Look whether this pid is a process that has exited and not been reaped (or is exiting),
+    /// and call [`PgsqlAction::exiting`].
+    CheckExiting { pid: u32 },
+}
+
+/// The pid in `pg_ctl status`'s "server is running (PID: N)", bounded; `None` otherwise.
+pub fn pg_ctl_status_pid(output: &str) -> Option<u32> {
+    const MAX_SCANNED_BYTES: usize = 4096;
+    let mut end = output.len().min(MAX_SCANNED_BYTES);
+    while !output.is_char_boundary(end) {
+        end -= 1;
+    }
+    let rest = output[..end].split_once("(PID: ")?.1;
+    let (digits, _) = rest.split_once(')')?;
+    digits.parse::<u32>().ok().filter(|&pid| pid > 0)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -314,8 +335,22 @@ enum Phase {
     Begin,
     /// start: `pg_ctl status`, to learn whether the data directory is there.
     StartStatus,
+    /// start: the pid file names a live pid but no server runs here: is it a server of an
+    /// earlier start still exiting (a zombie its parent has not reaped yet)?
+    StartExiting {
+        pid: u32,
+    },
+    /// start: waiting for that process to be gone.
+    StartWaitExit {
+        pid: u32,
+    },
     /// start: removing a stale pid file.
     StartRemovePid,
+    /// start: `touch logfile` as the server's user (can it write it?).
+    StartLogTouch,
+    /// start: it cannot: `touch` as root, then `chown` to the server's user.
+    StartLogCreate,
+    StartLogChown,
     /// start: `pg_ctl start -w`.
     StartServer,
     /// start: looking for the postmaster that pg_ctl reported started.
@@ -463,10 +498,36 @@ impl PgsqlAction {
         }
     }
 
-    /// A wait is over: look again (only a stop waits).
+    /// A wait is over: a stop looks at the processes again; a start at the exiting pid.
     pub fn waited(&mut self) -> PgsqlStep {
-        assert!(matches!(self.phase, Phase::Stopping { .. }), "only a stop waits");
-        PgsqlStep::Look
+        match self.phase {
+            Phase::Stopping { .. } => PgsqlStep::Look,
+            Phase::StartWaitExit { pid } => {
+                self.phase = Phase::StartExiting { pid };
+                PgsqlStep::CheckExiting { pid }
+            }
+            phase => panic!("builtin:pgsql: a wait in phase {phase:?}"),
+        }
+    }
+
+    /// Whether the pid of [`PgsqlStep::CheckExiting`] is a process that has exited (or is
+    /// exiting) and not been reaped. PostgreSQL refuses to start while the pid in its lock
+    /// files lives, and a zombie does for `kill(pid, 0)`: wait until its parent reaps it (the
+    /// action's timeout bounds the wait). Otherwise the pid file is stale: remove it.
+    pub fn exiting(&mut self, exiting: bool) -> PgsqlStep {
+        let Phase::StartExiting { pid } = self.phase else {
+            panic!("builtin:pgsql: an exit check in phase {:?}", self.phase)
+        };
+        if exiting {
+            self.phase = Phase::StartWaitExit { pid };
+            return PgsqlStep::Step(Step::Wait { ms: STOP_POLL_MS });
+        }
+        self.remove_pid_file()
+    }
+
+    fn remove_pid_file(&mut self) -> PgsqlStep {
+        let argv = vec![RM.into(), "-f".into(), format!("{}/postmaster.pid", self.spec.pgdata)];
+        self.run(Phase::StartRemovePid, argv, true)
     }
 
     /// The program asked for ended with `exit`, having printed `output`.
@@ -501,27 +562,44 @@ impl PgsqlAction {
                         self.spec.pgdata
                     ),
                 ),
-                // 0 (a pid file whose pid lives: not a postmaster of this directory, the scan
-                // said) or 3 (not running): the pid file, if any, is stale.
-                _ => {
-                    let argv = vec![RM.into(), "-f".into(), format!("{}/postmaster.pid", self.spec.pgdata)];
-                    self.run(Phase::StartRemovePid, argv, true)
-                }
+                // 0: a pid file whose pid lives, yet no server of this directory runs here (the
+                // scan said): a server still exiting, or an unrelated process (the pid file came
+                // from the other node).
+                ProgramExit::Code(0) => match pg_ctl_status_pid(output) {
+                    Some(pid) => {
+                        self.phase = Phase::StartExiting { pid };
+                        PgsqlStep::CheckExiting { pid }
+                    }
+                    None => self.remove_pid_file(),
+                },
+                // 3 (not running): the pid file, if any, is stale.
+                _ => self.remove_pid_file(),
             },
             Phase::StartRemovePid => {
                 if !exit.success() {
                     return self
                         .failed(OCF_ERR_GENERIC, format!("cannot remove the stale postmaster.pid: {why}"));
                 }
-                let timeout = self.timeout_s().to_string();
-                let pgdata = self.spec.pgdata.clone();
-                let logfile = self.spec.logfile.clone();
-                let mut argv = self.pg_ctl(&["start", "-w", "-t", &timeout, "-D", &pgdata, "-l", &logfile]);
-                if let Some(options) = self.spec.server_options() {
-                    argv.extend(["-o".into(), options]);
+                if self.spec.logfile == DEFAULT_LOGFILE {
+                    return self.start_server();
                 }
-                self.run(Phase::StartServer, argv, true)
+                let argv = vec![TOUCH.into(), self.spec.logfile.clone()];
+                self.run(Phase::StartLogTouch, argv, true)
             }
+            Phase::StartLogTouch if exit.success() => self.start_server(),
+            Phase::StartLogTouch => {
+                let argv = vec![TOUCH.into(), self.spec.logfile.clone()];
+                self.run(Phase::StartLogCreate, argv, false)
+            }
+            Phase::StartLogCreate | Phase::StartLogChown if !exit.success() => self.failed(
+                OCF_ERR_PERM,
+                format!("PostgreSQL cannot write its log file {}: {why}", self.spec.logfile),
+            ),
+            Phase::StartLogCreate => {
+                let argv = vec![CHOWN.into(), format!("{}:", self.spec.pgdba), self.spec.logfile.clone()];
+                self.run(Phase::StartLogChown, argv, false)
+            }
+            Phase::StartLogChown => self.start_server(),
             Phase::StartServer => {
                 if exit.success() {
                     self.phase = Phase::StartCheck;
@@ -532,6 +610,18 @@ impl PgsqlAction {
             }
             phase => panic!("builtin:pgsql: a program's exit in phase {phase:?}"),
         }
+    }
+
+    /// `pg_ctl start -w` as the server's user.
+    fn start_server(&mut self) -> PgsqlStep {
+        let timeout = self.timeout_s().to_string();
+        let pgdata = self.spec.pgdata.clone();
+        let logfile = self.spec.logfile.clone();
+        let mut argv = self.pg_ctl(&["start", "-w", "-t", &timeout, "-D", &pgdata, "-l", &logfile]);
+        if let Some(options) = self.spec.server_options() {
+            argv.extend(["-o".into(), options]);
+        }
+        self.run(Phase::StartServer, argv, true)
     }
 }
 
@@ -616,8 +706,11 @@ mod tests {
         assert_eq!(a.begin(), PgsqlStep::Look);
         let status = a.seen(Micros(0), &Seen::Processes(vec![]));
         assert_eq!(run_argv(&status)[1..], ["status", "-D", "/srv/pgsql/15/main"]);
-        // pg_ctl status says "running": the pid in the file lives, but is no server here.
-        let rm = a.exited(ProgramExit::Code(0), "pg_ctl: server is running (PID: 4242)");
+        // pg_ctl status says "running": the pid in the file lives, but is no server here (it
+        // came from the other node's last run) and is not exiting.
+        let check = a.exited(ProgramExit::Code(0), "pg_ctl: server is running (PID: 4242)");
+        assert_eq!(check, PgsqlStep::CheckExiting { pid: 4242 });
+        let rm = a.exiting(false);
         assert_eq!(run_argv(&rm), ["/bin/rm", "-f", "/srv/pgsql/15/main/postmaster.pid"]);
         let start = a.exited(ProgramExit::Code(0), "");
         assert_eq!(
@@ -638,6 +731,64 @@ mod tests {
         assert!(matches!(&start, PgsqlStep::Step(Step::Run(c)) if c.as_user.as_deref() == Some("postgres")));
         assert_eq!(a.exited(ProgramExit::Code(0), "server started"), PgsqlStep::Look);
         assert_eq!(outcome(&a.seen(Micros(0), &Seen::Processes(vec![server(300, 1)]))), Outcome::Success);
+    }
+
+    #[test]
+    fn a_log_file_the_servers_user_cannot_write_is_created_for_it_before_the_start() {
+        let mut p = params(&[("pgdata", "/d"), ("logfile", "/var/log/pg.log")]);
+        let mut a = PgsqlAction::new(PgsqlSpec::from_params(&p).unwrap(), Action::Start, 60_000);
+        a.begin();
+        a.seen(Micros(0), &Seen::Processes(vec![]));
+        a.exited(ProgramExit::Code(3), "");
+        let touch = a.exited(ProgramExit::Code(0), "");
+        assert_eq!(run_argv(&touch), ["/bin/touch", "/var/log/pg.log"]);
+        assert!(matches!(&touch, PgsqlStep::Step(Step::Run(c)) if c.as_user.as_deref() == Some("postgres")));
+        let as_root = a.exited(ProgramExit::Code(1), "touch: Permission denied");
+        assert!(
+            matches!(&as_root, PgsqlStep::Step(Step::Run(c)) if c.as_user.is_none() && c.argv[0] == "/bin/touch")
+        );
+        assert_eq!(
+            run_argv(&a.exited(ProgramExit::Code(0), "")),
+            ["/bin/chown", "postgres:", "/var/log/pg.log"]
+        );
+        assert_eq!(run_argv(&a.exited(ProgramExit::Code(0), ""))[1], "start");
+        // A log file root cannot create either: insufficient privileges, a hard failure.
+        p[1].1 = "/nonexistent/pg.log".into();
+        let mut a = PgsqlAction::new(PgsqlSpec::from_params(&p).unwrap(), Action::Start, 60_000);
+        a.begin();
+        a.seen(Micros(0), &Seen::Processes(vec![]));
+        a.exited(ProgramExit::Code(3), "");
+        a.exited(ProgramExit::Code(0), "");
+        a.exited(ProgramExit::Code(1), "");
+        let end = a.exited(
+            ProgramExit::Code(1),
+            "touch: cannot touch '/nonexistent/pg.log': No such file or directory",
+        );
+        assert_eq!(outcome(&end), Outcome::Failed(OCF_ERR_PERM));
+    }
+
+    #[test]
+    fn a_start_waits_for_a_server_of_an_earlier_start_that_is_still_exiting() {
+        let mut a = PgsqlAction::new(spec(), Action::Start, 60_000);
+        a.begin();
+        a.seen(Micros(0), &Seen::Processes(vec![]));
+        let running = "pg_ctl: server is running (PID: 4242)\n/usr/lib/postgresql/15/bin/postgres \"-D\"";
+        assert_eq!(a.exited(ProgramExit::Code(0), running), PgsqlStep::CheckExiting { pid: 4242 });
+        assert_eq!(a.exiting(true), PgsqlStep::Step(Step::Wait { ms: STOP_POLL_MS }));
+        assert_eq!(a.waited(), PgsqlStep::CheckExiting { pid: 4242 });
+        assert_eq!(a.exiting(true), PgsqlStep::Step(Step::Wait { ms: STOP_POLL_MS }));
+        assert_eq!(a.waited(), PgsqlStep::CheckExiting { pid: 4242 });
+        // Reaped, or an unrelated live process: the pid file is stale.
+        assert_eq!(run_argv(&a.exiting(false))[0], RM);
+    }
+
+    #[test]
+    fn the_pid_of_pg_ctl_status_is_read_from_its_own_words_only() {
+        assert_eq!(pg_ctl_status_pid("pg_ctl: server is running (PID: 77)\n"), Some(77));
+        assert_eq!(pg_ctl_status_pid("pg_ctl: no server running\n"), None);
+        assert_eq!(pg_ctl_status_pid("(PID: 0)"), None);
+        assert_eq!(pg_ctl_status_pid("(PID: 99999999999)"), None);
+        assert_eq!(pg_ctl_status_pid("(PID: 12"), None);
     }
 
     #[test]

@@ -18,7 +18,8 @@ use super::{exit_reason, ExitReason, Outcome};
 
 /// Bound on the arguments of one program call (argv\[0\] included).
 pub const MAX_PROGRAM_ARGS: usize = 24;
-/// Bound on the steps of one built-in action: a sequence longer than this is a bug in the type.
+/// Bound on the program calls of one built-in action: a sequence longer than this is a bug in
+/// the type. Waits are not counted: the action's timeout bounds them.
 pub const MAX_STEPS_PER_ACTION: u32 = 16;
 /// Bound on one [`Step::Wait`].
 pub const MAX_STEP_WAIT_MS: u64 = 10_000;
