@@ -327,7 +327,11 @@ pub fn pg_ctl_status_pid(output: &str) -> Option<u32> {
     }
     let rest = output[..end].split_once("(PID: ")?.1;
     let (digits, _) = rest.split_once(')')?;
-    digits.parse::<u32>().ok().filter(|&pid| pid > 0)
+    // As pg_ctl prints a pid: decimal digits, no sign, no leading zero.
+    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u32>().ok()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -789,6 +793,8 @@ mod tests {
         assert_eq!(pg_ctl_status_pid("(PID: 0)"), None);
         assert_eq!(pg_ctl_status_pid("(PID: 99999999999)"), None);
         assert_eq!(pg_ctl_status_pid("(PID: 12"), None);
+        assert_eq!(pg_ctl_status_pid("(PID: +12)"), None);
+        assert_eq!(pg_ctl_status_pid("(PID: 012)"), None);
     }
 
     #[test]
