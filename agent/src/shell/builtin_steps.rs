@@ -32,3 +32,14 @@ pub fn begin(builtin: Builtin, request: &ActionRequest, resource: &ResourceSpec)
         Builtin::IpAddr => unreachable!("builtin:ipaddr runs in-process (shell::ipaddr)"),
     }
 }
+
+/// The action of a resource whose parameters do not parse (the configuration's check refuses
+/// them, so only a file changed behind the loader's back gets here): "not configured" (6), a
+/// hard failure, with the problems as the reason.
+pub struct Misconfigured(pub String);
+
+impl BuiltinAction for Misconfigured {
+    fn next(&mut self, _now: Micros, _previous: Option<(ProgramExit, &str)>) -> Step {
+        Step::failed(6, self.0.clone())
+    }
+}

@@ -23,7 +23,6 @@ use super::procs;
 use crate::core::resources::filesystem::mountinfo::{self, DevNum, MAX_MOUNTINFO_BYTES};
 use crate::core::resources::filesystem::{
     DeviceSeen, FilesystemAction, FilesystemSpec, FsStep, HolderSignal, Holders, MountPoint, Seen,
-    OCF_ERR_CONFIGURED,
 };
 use crate::core::resources::program::{ProgramExit, Step};
 use crate::core::resources::{ActionRequest, ResourceSpec};
@@ -42,16 +41,6 @@ struct Driver {
     begun: bool,
 }
 
-/// A resource whose parameters do not parse (the configuration check refuses them, so only a
-/// file changed behind the loader's back gets here): "not configured", a hard failure.
-struct Misconfigured(String);
-
-impl BuiltinAction for Misconfigured {
-    fn next(&mut self, _now: Micros, _previous: Option<(ProgramExit, &str)>) -> Step {
-        Step::failed(OCF_ERR_CONFIGURED, self.0.clone())
-    }
-}
-
 pub fn begin(request: &ActionRequest, resource: &ResourceSpec) -> Box<dyn BuiltinAction> {
     let params: Vec<(String, String)> = resource.params.iter().cloned().collect();
     match FilesystemSpec::from_params(&params) {
@@ -61,7 +50,7 @@ pub fn begin(request: &ActionRequest, resource: &ResourceSpec) -> Box<dyn Builti
             machine: FilesystemAction::new(spec, request.action),
             begun: false,
         }),
-        Err(problems) => Box::new(Misconfigured(
+        Err(problems) => Box::new(super::builtin_steps::Misconfigured(
             problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "),
         )),
     }

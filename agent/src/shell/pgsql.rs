@@ -29,16 +29,6 @@ struct Driver {
     notes: String,
 }
 
-/// A resource whose parameters do not parse (the configuration check refuses them, so only a
-/// file changed behind the loader's back gets here): "not configured", a hard failure.
-struct Misconfigured(String);
-
-impl BuiltinAction for Misconfigured {
-    fn next(&mut self, _now: Micros, _previous: Option<(ProgramExit, &str)>) -> Step {
-        Step::failed(crate::core::resources::pgsql::OCF_ERR_CONFIGURED, self.0.clone())
-    }
-}
-
 pub fn begin(request: &ActionRequest, resource: &ResourceSpec) -> Box<dyn BuiltinAction> {
     let params: Vec<(String, String)> = resource.params.iter().cloned().collect();
     match PgsqlSpec::from_params(&params) {
@@ -48,7 +38,7 @@ pub fn begin(request: &ActionRequest, resource: &ResourceSpec) -> Box<dyn Builti
             begun: false,
             notes: String::new(),
         }),
-        Err(problems) => Box::new(Misconfigured(
+        Err(problems) => Box::new(super::builtin_steps::Misconfigured(
             problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "),
         )),
     }
