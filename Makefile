@@ -46,6 +46,7 @@ help:
 	@echo "make test-journal-vm - power the VM off (QMP quit) while the agent journals; every acknowledged record survives"
 	@echo "make test-rack-pacemaker - the virtual rack with Debian 12 nodes under Pacemaker + Corosync fenced through the box's fence service: one power cut (SCENARIO=lan-split|all, REPEAT=n, PCMK_TIMING=default|tuned; not in make test)"
 	@echo "make test-rack-debian - the virtual rack with Debian 12 nodes running PostgreSQL: the power cut (SCENARIO=name|all, REPEAT=n, TIMING=default|fast, RESOURCES=ocf|builtin; make test runs all)"
+	@echo "make test-rack-debian-builtin - the Debian rack with the group through the agent's built-in types: switchover, power cut, postmaster crashes (in make test)"
 	@echo "make rack   - the virtual rack with the appliance's test image as nodes (the ledger) and its scenarios (SCENARIO=name for one; docs/rack.md)"
 	@echo "make bench  - benchmarks into out/bench.json and a table (docs/bench.md; BENCH_QUICK=1 for a short run)"
 
@@ -142,7 +143,7 @@ test-pgsql:
 fuzz-smoke:
 	@bash scripts/fuzz-smoke.sh $(FUZZ_SECONDS)
 
-test: setup shellcheck check-mib test-buildroot-policy test-fast test-process test-netns test-slow-disk test-pgsql test-fence-pacemaker test-sim agent test-packages fuzz-smoke test-image test-update test-watchdog test-gpio test-journal-vm test-rack-debian-all
+test: setup shellcheck check-mib test-buildroot-policy test-fast test-process test-netns test-slow-disk test-pgsql test-fence-pacemaker test-sim agent test-packages fuzz-smoke test-image test-update test-watchdog test-gpio test-journal-vm test-rack-debian-all test-rack-debian-builtin
 	@echo "make test: all passed"
 
 # The demo in the virtual rack (docs/rack.md): boots the witness and the two Debian servers
@@ -289,7 +290,7 @@ test-rack: image
 # [SCENARIO=name|all] [REPEAT=n] [TIMING=default|fast] [RESOURCES=ocf|builtin] (default: the power
 # cut; RESOURCES=builtin runs the group through the agent's built-in types); make demo
 # (demo-debian): the narrated power cut.
-.PHONY: debian-node test-rack-debian test-rack-debian-all demo-debian demo-appliance
+.PHONY: debian-node test-rack-debian test-rack-debian-all test-rack-debian-builtin demo-debian demo-appliance
 debian-node: packages
 	@bash tests/vm/make-debian-node.sh
 
@@ -316,6 +317,13 @@ test-rack-pacemaker: image debian-node-pacemaker
 # make test's rack: every scenario on the Debian nodes.
 test-rack-debian-all: image debian-node
 	@python3 tests/vm/rack/rack.py --nodes debian --work $(CURDIR)/out/rack-debian
+
+# And the same group through the agent's built-in types (builtin:filesystem, builtin:pgsql,
+# builtin:ipaddr): a switchover, a power cut and the postmaster's crashes (every scenario:
+# make test-rack-debian SCENARIO=all RESOURCES=builtin, about 12 minutes).
+test-rack-debian-builtin: image debian-node
+	@python3 tests/vm/rack/rack.py --nodes debian --resources builtin --work $(CURDIR)/out/rack-debian-builtin \
+	  --scenario manual-switchover --scenario power-cut --scenario db-crash
 
 demo-debian: demo
 
