@@ -125,15 +125,7 @@ impl Driver {
 
 impl BuiltinAction for Driver {
     fn next(&mut self, now: Micros, previous: Option<(ProgramExit, &str)>) -> Step {
-        let mut step = if !self.begun {
-            self.begun = true;
-            self.machine.begin()
-        } else {
-            match previous {
-                Some((exit, output)) => self.machine.exited(exit, output),
-                None => self.machine.waited(),
-            }
-        };
+        let mut step = crate::core::resources::program::resume(&mut self.machine, &mut self.begun, previous);
         for _ in 0..MAX_INNER_STEPS {
             step = match step {
                 FsStep::Look { holders_of } => self.machine.seen(now, &self.look(holders_of)),

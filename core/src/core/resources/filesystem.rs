@@ -129,23 +129,15 @@ impl FilesystemSpec {
         let mut problem = |param: &str, message: String, hint: &str| {
             problems.push(ParamProblem { param: param.to_string(), message, hint: hint.to_string() })
         };
-        for (name, _) in params {
-            if PARAMETERS.contains(&name.as_str()) {
-                continue;
-            }
-            if UNSUPPORTED_FILESYSTEM_PARAMETERS.contains(&name.as_str()) {
-                problem(
-                    name,
-                    format!("builtin:filesystem does not carry out the Filesystem agent's `{name}`"),
-                    "use agent = \"ocf:heartbeat:Filesystem\" for it, or leave it out",
-                );
-            } else {
-                problem(
-                    name,
-                    format!("builtin:filesystem has no parameter `{name}`"),
-                    &format!("its parameters: {}", PARAMETERS.join(", ")),
-                );
-            }
+        for p in super::ipaddr::unknown_parameters(
+            "filesystem",
+            "the Filesystem agent's",
+            "ocf:heartbeat:Filesystem",
+            params,
+            &PARAMETERS,
+            &UNSUPPORTED_FILESYSTEM_PARAMETERS,
+        ) {
+            problem(&p.param, p.message, &p.hint);
         }
         let get = |name: &str| {
             params
@@ -665,6 +657,19 @@ fn or_exit(why: &str, exit: ProgramExit) -> String {
 fn pid_list(pids: &[u32]) -> String {
     let words: Vec<String> = pids.iter().map(u32::to_string).collect();
     format!("pid {}", words.join(", "))
+}
+
+impl super::program::Resume for FilesystemAction {
+    type Next = FsStep;
+    fn begin(&mut self) -> FsStep {
+        FilesystemAction::begin(self)
+    }
+    fn exited(&mut self, exit: ProgramExit, output: &str) -> FsStep {
+        FilesystemAction::exited(self, exit, output)
+    }
+    fn waited(&mut self) -> FsStep {
+        FilesystemAction::waited(self)
+    }
 }
 
 #[cfg(test)]

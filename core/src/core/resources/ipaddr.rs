@@ -84,6 +84,37 @@ pub struct ParamProblem {
     pub hint: String,
 }
 
+/// The names in `params` a built-in type does not take: each one the script it stands for
+/// has but the type does not carry out (`script_words`: how the message names that script,
+/// `script_agent`: its `agent` line), or one nobody has (with the list of `known`). The same
+/// rule for every built-in type.
+pub fn unknown_parameters(
+    builtin: &str,
+    script_words: &str,
+    script_agent: &str,
+    params: &[(String, String)],
+    known: &[&str],
+    unsupported: &[&str],
+) -> Vec<ParamProblem> {
+    let mut problems = Vec::new();
+    for (name, _) in params.iter().filter(|(name, _)| !known.contains(&name.as_str())) {
+        problems.push(if unsupported.contains(&name.as_str()) {
+            ParamProblem {
+                param: name.clone(),
+                message: format!("builtin:{builtin} does not carry out {script_words} `{name}`"),
+                hint: format!("use agent = \"{script_agent}\" for it, or leave it out"),
+            }
+        } else {
+            ParamProblem {
+                param: name.clone(),
+                message: format!("builtin:{builtin} has no parameter `{name}`"),
+                hint: format!("its parameters: {}", known.join(", ")),
+            }
+        });
+    }
+    problems
+}
+
 fn prefix_bound(ip: IpAddr) -> u8 {
     if ip.is_ipv4() {
         32
@@ -115,23 +146,15 @@ impl IpAddrSpec {
             problems.push(ParamProblem { param: param.to_string(), message, hint })
         };
         let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
-        for (name, _) in params {
-            if PARAMETERS.contains(&name.as_str()) {
-                continue;
-            }
-            if UNSUPPORTED_IPADDR2_PARAMETERS.contains(&name.as_str()) {
-                problem(
-                    name,
-                    format!("builtin:ipaddr does not carry out IPaddr2's `{name}`"),
-                    "use agent = \"ocf:heartbeat:IPaddr2\" for it, or leave it out".into(),
-                );
-            } else {
-                problem(
-                    name,
-                    format!("builtin:ipaddr has no parameter `{name}`"),
-                    format!("its parameters: {}", PARAMETERS.join(", ")),
-                );
-            }
+        for p in unknown_parameters(
+            "ipaddr",
+            "IPaddr2's",
+            "ocf:heartbeat:IPaddr2",
+            params,
+            &PARAMETERS,
+            &UNSUPPORTED_IPADDR2_PARAMETERS,
+        ) {
+            problem(&p.param, p.message, p.hint);
         }
         let ip = match get("ip") {
             None => {

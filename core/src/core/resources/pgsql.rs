@@ -156,23 +156,15 @@ impl PgsqlSpec {
         let mut problem = |param: &str, message: String, hint: &str| {
             problems.push(ParamProblem { param: param.to_string(), message, hint: hint.to_string() })
         };
-        for (name, _) in params {
-            if PARAMETERS.contains(&name.as_str()) {
-                continue;
-            }
-            if UNSUPPORTED_PGSQL_PARAMETERS.contains(&name.as_str()) {
-                problem(
-                    name,
-                    format!("builtin:pgsql does not carry out the pgsql agent's `{name}`"),
-                    "use agent = \"ocf:heartbeat:pgsql\" for it, or leave it out",
-                );
-            } else {
-                problem(
-                    name,
-                    format!("builtin:pgsql has no parameter `{name}`"),
-                    &format!("its parameters: {}", PARAMETERS.join(", ")),
-                );
-            }
+        for p in super::ipaddr::unknown_parameters(
+            "pgsql",
+            "the pgsql agent's",
+            "ocf:heartbeat:pgsql",
+            params,
+            &PARAMETERS,
+            &UNSUPPORTED_PGSQL_PARAMETERS,
+        ) {
+            problem(&p.param, p.message, &p.hint);
         }
         let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string());
         let mut path = |name: &str, default: Option<&str>| -> Option<String> {
@@ -626,6 +618,19 @@ impl PgsqlAction {
             argv.extend(["-o".into(), options]);
         }
         self.run(Phase::StartServer, argv, true)
+    }
+}
+
+impl super::program::Resume for PgsqlAction {
+    type Next = PgsqlStep;
+    fn begin(&mut self) -> PgsqlStep {
+        PgsqlAction::begin(self)
+    }
+    fn exited(&mut self, exit: ProgramExit, output: &str) -> PgsqlStep {
+        PgsqlAction::exited(self, exit, output)
+    }
+    fn waited(&mut self) -> PgsqlStep {
+        PgsqlAction::waited(self)
     }
 }
 

@@ -116,6 +116,32 @@ impl Step {
     }
 }
 
+/// A built-in type's state machine, as its driver resumes it between two steps.
+pub trait Resume {
+    /// What the machine asks of its driver next (a look, a signal, or a [`Step`]).
+    type Next;
+    fn begin(&mut self) -> Self::Next;
+    fn exited(&mut self, exit: ProgramExit, output: &str) -> Self::Next;
+    fn waited(&mut self) -> Self::Next;
+}
+
+/// The machine's next request: its first (`begun` was false), or the one after the program
+/// that exited (`previous`), or after a wait (`None`).
+pub fn resume<M: Resume>(
+    machine: &mut M,
+    begun: &mut bool,
+    previous: Option<(ProgramExit, &str)>,
+) -> M::Next {
+    if !*begun {
+        *begun = true;
+        return machine.begin();
+    }
+    match previous {
+        Some((exit, output)) => machine.exited(exit, output),
+        None => machine.waited(),
+    }
+}
+
 /// The last non-empty line of a program's output, trimmed: what `mount`, `umount` and `pg_ctl`
 /// print last is why they failed.
 pub fn last_line(output: &str) -> &str {
