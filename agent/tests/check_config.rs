@@ -14,6 +14,7 @@ const NODE_A: &str = include_str!("../../docs/examples/node-a.toml");
 const NODE_B: &str = include_str!("../../docs/examples/node-b.toml");
 const NODE_PGSQL: &str = include_str!("../../docs/examples/node-pgsql.toml");
 const NODE_ORACLE: &str = include_str!("../../docs/examples/node-oracle.toml");
+const NODE_PGSQL_BUILTIN: &str = include_str!("../../docs/examples/node-pgsql-builtin.toml");
 const EXAMPLE_KEY: &str = include_str!("../../docs/examples/cluster.key");
 
 /// A temporary directory holding `cluster.key` (mode 600); removed on drop.
@@ -140,6 +141,11 @@ fn valid_examples_are_ok() {
         ("node-b.toml", NODE_B, "ok (cluster payments, member node-b (node), 4 links)"),
         ("node-pgsql.toml", NODE_PGSQL, "ok (cluster payments, member node-a (node), 4 links)"),
         ("node-oracle.toml", NODE_ORACLE, "ok (cluster payments, member node-a (node), 4 links)"),
+        (
+            "node-pgsql-builtin.toml",
+            NODE_PGSQL_BUILTIN,
+            "ok (cluster payments, member node-a (node), 4 links)",
+        ),
     ] {
         let path = case.write(file, text);
         let outcome = check_config(&[&path]);
