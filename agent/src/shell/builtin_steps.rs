@@ -11,7 +11,11 @@
 
 #![forbid(unsafe_code)]
 
+use rustix::io::Errno;
+use rustix::process::{kill_process, Pid, Signal};
+
 use crate::core::resources::agent::Builtin;
+use crate::core::resources::ipaddr::ParamProblem;
 use crate::core::resources::program::{ProgramExit, Step};
 use crate::core::resources::{ActionRequest, ResourceSpec};
 use crate::time::Micros;
@@ -33,10 +37,22 @@ pub fn begin(builtin: Builtin, request: &ActionRequest, resource: &ResourceSpec)
     }
 }
 
+/// Send `signal` to the process `pid` (found in `/proc` by the driver that asks).
+pub fn signal_pid(pid: u32, signal: Signal) -> Result<(), Errno> {
+    let target = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or(Errno::INVAL)?;
+    kill_process(target, signal)
+}
+
 /// The action of a resource whose parameters do not parse (the configuration's check refuses
 /// them, so only a file changed behind the loader's back gets here): "not configured" (6), a
 /// hard failure, with the problems as the reason.
 pub struct Misconfigured(pub String);
+
+impl Misconfigured {
+    pub fn boxed(problems: &[ParamProblem]) -> Box<dyn BuiltinAction> {
+        Box::new(Misconfigured(problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")))
+    }
+}
 
 impl BuiltinAction for Misconfigured {
     fn next(&mut self, _now: Micros, _previous: Option<(ProgramExit, &str)>) -> Step {

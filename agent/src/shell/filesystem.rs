@@ -16,9 +16,9 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-use rustix::process::{kill_process, Pid, Signal};
+use rustix::process::Signal;
 
-use super::builtin_steps::BuiltinAction;
+use super::builtin_steps::{signal_pid, BuiltinAction, Misconfigured};
 use super::procs;
 use crate::core::resources::filesystem::mountinfo::{self, DevNum, MAX_MOUNTINFO_BYTES};
 use crate::core::resources::filesystem::{
@@ -50,9 +50,7 @@ pub fn begin(request: &ActionRequest, resource: &ResourceSpec) -> Box<dyn Builti
             machine: FilesystemAction::new(spec, request.action),
             begun: false,
         }),
-        Err(problems) => Box::new(super::builtin_steps::Misconfigured(
-            problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "),
-        )),
+        Err(problems) => Misconfigured::boxed(&problems),
     }
 }
 
@@ -113,8 +111,7 @@ impl Driver {
             HolderSignal::Kill => Signal::KILL,
         };
         for &pid in pids {
-            let Some(target) = i32::try_from(pid).ok().and_then(Pid::from_raw) else { continue };
-            match kill_process(target, sig) {
+            match signal_pid(pid, sig) {
                 // A holder that exited meanwhile is what the signal was for.
                 Ok(()) | Err(rustix::io::Errno::SRCH) => {}
                 Err(e) => self.machine.note(&format!("{} to pid {pid} not sent: {e}", signal.as_str())),

@@ -319,11 +319,11 @@ fn program_exit(status: ExitStatus) -> ProgramExit {
 }
 
 fn exit_outcome(status: ExitStatus) -> Outcome {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Outcome::from_exit_code(code),
+    match program_exit(status) {
+        ProgramExit::Code(code) => Outcome::from_exit_code(code),
         // Killed by a signal we did not send: report it as a shell would ($? = 128 + n).
-        (None, Some(signal)) => Outcome::Failed(128 + signal),
-        (None, None) => Outcome::Failed(1),
+        ProgramExit::Signal(signal) => Outcome::Failed(128 + signal),
+        ProgramExit::NotStarted(code) => Outcome::Failed(code),
     }
 }
 

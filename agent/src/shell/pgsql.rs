@@ -8,9 +8,9 @@
 
 use std::path::Path;
 
-use rustix::process::{kill_process, Pid, Signal};
+use rustix::process::Signal;
 
-use super::builtin_steps::BuiltinAction;
+use super::builtin_steps::{signal_pid, BuiltinAction, Misconfigured};
 use super::procs;
 use crate::core::resources::pgsql::{PgsqlAction, PgsqlSpec, PgsqlStep, Seen, SeenProcess, ShutdownSignal};
 use crate::core::resources::program::{ProgramExit, Step};
@@ -38,9 +38,7 @@ pub fn begin(request: &ActionRequest, resource: &ResourceSpec) -> Box<dyn Builti
             begun: false,
             notes: String::new(),
         }),
-        Err(problems) => Box::new(super::builtin_steps::Misconfigured(
-            problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "),
-        )),
+        Err(problems) => Misconfigured::boxed(&problems),
     }
 }
 
@@ -77,11 +75,7 @@ impl BuiltinAction for Driver {
                         ShutdownSignal::Fast => (Signal::INT, "fast shutdown"),
                         ShutdownSignal::Immediate => (Signal::QUIT, "immediate shutdown"),
                     };
-                    let sent = match Pid::from_raw(pid as i32) {
-                        Some(p) => kill_process(p, sig).map_err(|e| e.to_string()),
-                        None => Err("pid 0".into()),
-                    };
-                    match sent {
+                    match signal_pid(pid, sig) {
                         Ok(()) => self.notes.push_str(&format!("postmaster {pid}: {mode} requested\n")),
                         Err(e) => self.notes.push_str(&format!("postmaster {pid}: {mode} not sent: {e}\n")),
                     }
