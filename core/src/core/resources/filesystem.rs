@@ -34,7 +34,7 @@
 
 pub mod mountinfo;
 
-use super::program::{last_line, ProgramCall, ProgramExit, Step, MAX_STEPS_PER_ACTION};
+use super::program::{last_line, ProgramCall, ProgramExit, Resume, Step};
 use super::{Action, Outcome};
 use crate::time::Micros;
 use mountinfo::{topmost, DevNum, MountEntry};
@@ -336,8 +336,6 @@ pub struct FilesystemAction {
     umount_why: String,
     /// What was done besides the programs (signals), for the result's output.
     notes: String,
-    /// Decisions made (each returned step counts): bounded below the runner's step bound.
-    decisions: u32,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -358,36 +356,13 @@ impl FilesystemAction {
             escalation: Escalation::None,
             umount_why: String::new(),
             notes: String::new(),
-            decisions: 0,
         }
-    }
-
-    /// The first step: a look at the mount list (validate-all is over at once).
-    pub fn begin(&mut self) -> FsStep {
-        assert_eq!(self.phase, Phase::Begin, "begin once");
-        if self.action == Action::ValidateAll {
-            return self.done(
-                Outcome::Success,
-                "",
-                "the parameters were checked when the configuration was read",
-            );
-        }
-        FsStep::Look { holders_of: None }
-    }
-
-    fn step(&mut self, step: Step) -> FsStep {
-        self.decisions += 1;
-        assert!(
-            self.decisions <= MAX_STEPS_PER_ACTION,
-            "builtin:filesystem: more steps than the runner allows"
-        );
-        FsStep::Step(step)
     }
 
     fn done(&mut self, outcome: Outcome, reason: &str, output: impl Into<String>) -> FsStep {
         self.phase = Phase::Over;
         let output = format!("{}{}", self.notes, output.into());
-        self.step(Step::done(outcome, reason, output))
+        FsStep::Step(Step::done(outcome, reason, output))
     }
 
     fn failed(&mut self, code: i32, reason: impl Into<String>) -> FsStep {
@@ -397,12 +372,12 @@ impl FilesystemAction {
         if let Step::Done(result) = &mut step {
             result.output = format!("{}{}", self.notes, result.output);
         }
-        self.step(step)
+        FsStep::Step(step)
     }
 
     fn run(&mut self, phase: Phase, argv: Vec<String>) -> FsStep {
         self.phase = phase;
-        self.step(Step::Run(ProgramCall::new(argv, None)))
+        FsStep::Step(Step::Run(ProgramCall::new(argv, None)))
     }
 
     fn umount(&mut self) -> FsStep {
@@ -532,7 +507,7 @@ impl FilesystemAction {
                     Some(signal) => self.signal(now, holders.pids, signal),
                     None if now.since_us(since) < grace_ms * 1000 => {
                         self.phase = Phase::Draining;
-                        self.step(Step::Wait { ms: HOLDER_POLL_MS })
+                        FsStep::Step(Step::Wait { ms: HOLDER_POLL_MS })
                     }
                     None if matches!(self.escalation, Escalation::Term { .. }) => {
                         self.signal(now, holders.pids, HolderSignal::Kill)
@@ -570,14 +545,7 @@ impl FilesystemAction {
     /// The driver sent the signal asked for: wait for the holders to go.
     pub fn signalled(&mut self) -> FsStep {
         assert_eq!(self.phase, Phase::Draining, "signals only while draining");
-        self.step(Step::Wait { ms: HOLDER_POLL_MS })
-    }
-
-    /// A wait is over: look again (only a busy stop waits).
-    pub fn waited(&mut self) -> FsStep {
-        assert_eq!(self.phase, Phase::Draining, "only a busy stop waits");
-        self.phase = Phase::DrainLook;
-        FsStep::Look { holders_of: self.mounted }
+        FsStep::Step(Step::Wait { ms: HOLDER_POLL_MS })
     }
 
     /// The driver made the mount point (after [`FsStep::MakeDirectory`]).
@@ -604,9 +572,39 @@ impl FilesystemAction {
         argv.extend([self.spec.device.clone(), self.spec.directory.clone()]);
         self.run(Phase::StartMount, argv)
     }
+}
+
+fn or_exit(why: &str, exit: ProgramExit) -> String {
+    if why.is_empty() {
+        format!("{exit:?}")
+    } else {
+        why.to_string()
+    }
+}
+
+fn pid_list(pids: &[u32]) -> String {
+    let words: Vec<String> = pids.iter().map(u32::to_string).collect();
+    format!("pid {}", words.join(", "))
+}
+
+impl Resume for FilesystemAction {
+    type Next = FsStep;
+
+    /// The first step: a look at the mount list (validate-all is over at once).
+    fn begin(&mut self) -> FsStep {
+        assert_eq!(self.phase, Phase::Begin, "begin once");
+        if self.action == Action::ValidateAll {
+            return self.done(
+                Outcome::Success,
+                "",
+                "the parameters were checked when the configuration was read",
+            );
+        }
+        FsStep::Look { holders_of: None }
+    }
 
     /// The program asked for ended with `exit`, having printed `output`.
-    pub fn exited(&mut self, exit: ProgramExit, output: &str) -> FsStep {
+    fn exited(&mut self, exit: ProgramExit, output: &str) -> FsStep {
         let why = last_line(output).to_string();
         if let ProgramExit::NotStarted(code) = exit {
             return self.failed(
@@ -644,31 +642,12 @@ impl FilesystemAction {
             phase => panic!("builtin:filesystem: a program's exit in phase {phase:?}"),
         }
     }
-}
 
-fn or_exit(why: &str, exit: ProgramExit) -> String {
-    if why.is_empty() {
-        format!("{exit:?}")
-    } else {
-        why.to_string()
-    }
-}
-
-fn pid_list(pids: &[u32]) -> String {
-    let words: Vec<String> = pids.iter().map(u32::to_string).collect();
-    format!("pid {}", words.join(", "))
-}
-
-impl super::program::Resume for FilesystemAction {
-    type Next = FsStep;
-    fn begin(&mut self) -> FsStep {
-        FilesystemAction::begin(self)
-    }
-    fn exited(&mut self, exit: ProgramExit, output: &str) -> FsStep {
-        FilesystemAction::exited(self, exit, output)
-    }
+    /// A wait is over: look again (only a busy stop waits).
     fn waited(&mut self) -> FsStep {
-        FilesystemAction::waited(self)
+        assert_eq!(self.phase, Phase::Draining, "only a busy stop waits");
+        self.phase = Phase::DrainLook;
+        FsStep::Look { holders_of: self.mounted }
     }
 }
 

@@ -28,7 +28,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::program::{last_line, ProgramCall, ProgramExit, Step};
+use super::program::{last_line, ProgramCall, ProgramExit, Resume, Step};
 use super::{Action, Outcome};
 use crate::time::Micros;
 
@@ -379,12 +379,6 @@ impl PgsqlAction {
         PgsqlAction { spec, action, timeout_ms, phase: Phase::Begin, escalate_at: None }
     }
 
-    /// The first step: always a look at the processes.
-    pub fn begin(&mut self) -> PgsqlStep {
-        assert_eq!(self.phase, Phase::Begin, "begin once");
-        PgsqlStep::Look
-    }
-
     fn done(&mut self, outcome: Outcome, reason: &str, output: impl Into<String>) -> PgsqlStep {
         self.phase = Phase::Over;
         PgsqlStep::Step(Step::done(outcome, reason, output))
@@ -494,18 +488,6 @@ impl PgsqlAction {
         }
     }
 
-    /// A wait is over: a stop looks at the processes again; a start at the exiting pid.
-    pub fn waited(&mut self) -> PgsqlStep {
-        match self.phase {
-            Phase::Stopping { .. } => PgsqlStep::Look,
-            Phase::StartWaitExit { pid } => {
-                self.phase = Phase::StartExiting { pid };
-                PgsqlStep::CheckExiting { pid }
-            }
-            phase => panic!("builtin:pgsql: a wait in phase {phase:?}"),
-        }
-    }
-
     /// Whether the pid of [`PgsqlStep::CheckExiting`] is a process that has exited (or is
     /// exiting) and not been reaped. PostgreSQL refuses to start while the pid in its lock
     /// files lives, and a zombie does for `kill(pid, 0)`: wait until its parent reaps it (the
@@ -526,8 +508,30 @@ impl PgsqlAction {
         self.run(Phase::StartRemovePid, argv, true)
     }
 
+    /// `pg_ctl start -w` as the server's user.
+    fn start_server(&mut self) -> PgsqlStep {
+        let timeout = self.timeout_s().to_string();
+        let pgdata = self.spec.pgdata.clone();
+        let logfile = self.spec.logfile.clone();
+        let mut argv = self.pg_ctl(&["start", "-w", "-t", &timeout, "-D", &pgdata, "-l", &logfile]);
+        if let Some(options) = self.spec.server_options() {
+            argv.extend(["-o".into(), options]);
+        }
+        self.run(Phase::StartServer, argv, true)
+    }
+}
+
+impl Resume for PgsqlAction {
+    type Next = PgsqlStep;
+
+    /// The first step: always a look at the processes.
+    fn begin(&mut self) -> PgsqlStep {
+        assert_eq!(self.phase, Phase::Begin, "begin once");
+        PgsqlStep::Look
+    }
+
     /// The program asked for ended with `exit`, having printed `output`.
-    pub fn exited(&mut self, exit: ProgramExit, output: &str) -> PgsqlStep {
+    fn exited(&mut self, exit: ProgramExit, output: &str) -> PgsqlStep {
         let why = last_line(output).to_string();
         if let ProgramExit::NotStarted(code) = exit {
             return self.failed(code, format!("cannot run a PostgreSQL program: {why}"));
@@ -608,29 +612,16 @@ impl PgsqlAction {
         }
     }
 
-    /// `pg_ctl start -w` as the server's user.
-    fn start_server(&mut self) -> PgsqlStep {
-        let timeout = self.timeout_s().to_string();
-        let pgdata = self.spec.pgdata.clone();
-        let logfile = self.spec.logfile.clone();
-        let mut argv = self.pg_ctl(&["start", "-w", "-t", &timeout, "-D", &pgdata, "-l", &logfile]);
-        if let Some(options) = self.spec.server_options() {
-            argv.extend(["-o".into(), options]);
-        }
-        self.run(Phase::StartServer, argv, true)
-    }
-}
-
-impl super::program::Resume for PgsqlAction {
-    type Next = PgsqlStep;
-    fn begin(&mut self) -> PgsqlStep {
-        PgsqlAction::begin(self)
-    }
-    fn exited(&mut self, exit: ProgramExit, output: &str) -> PgsqlStep {
-        PgsqlAction::exited(self, exit, output)
-    }
+    /// A wait is over: a stop looks at the processes again; a start at the exiting pid.
     fn waited(&mut self) -> PgsqlStep {
-        PgsqlAction::waited(self)
+        match self.phase {
+            Phase::Stopping { .. } => PgsqlStep::Look,
+            Phase::StartWaitExit { pid } => {
+                self.phase = Phase::StartExiting { pid };
+                PgsqlStep::CheckExiting { pid }
+            }
+            phase => panic!("builtin:pgsql: a wait in phase {phase:?}"),
+        }
     }
 }
 

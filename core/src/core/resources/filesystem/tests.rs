@@ -2,6 +2,7 @@
 
 use super::mountinfo::parse;
 use super::*;
+use crate::core::resources::program::MAX_STEPS_PER_ACTION;
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -547,7 +548,8 @@ fn a_failed_umount_of_what_is_no_longer_mounted_is_a_stop() {
 #[test]
 fn the_longest_busy_stop_fits_the_runners_step_bound() {
     // Holders that go only at the last poll of each round, and a umount that fails after the
-    // SIGTERM round: the most steps a stop takes. `step` asserts the bound on every one.
+    // SIGTERM round: the most steps a stop takes, every one counted (the runner bounds only
+    // the program calls).
     let mut a = action(Action::Stop);
     let mut now = Micros(0);
     let busy = with_holders(OURS_MOUNTED, &[301]);
